@@ -1,0 +1,44 @@
+# make demo: set up and summarise a bundled capture.  make test: set up and run every test.
+# Both work on a fresh Debian machine as root; elsewhere they say what to install.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_CAPTURE ?= captures/synthetic_call.pcap
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
+.PHONY: all setup tshark demo test benchmark clean
+
+all: test
+
+setup: $(STAMP)
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "make: Python 3.10 or newer is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && $(APT_INSTALL) python3-venv; \
+	  else echo "make: Python's venv module is missing: install python3-venv" >&2; exit 1; fi; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+tshark:
+	@command -v tshark >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing tshark (Debian package)"; \
+	    apt-get update -qq && echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && $(APT_INSTALL) tshark; \
+	  else echo "make: tshark is missing: install it (apt-get install tshark, or conda install -c conda-forge wireshark)" >&2; exit 1; fi; }
+
+demo: setup tshark
+	$(PY) -m webrtcpcap summary $(DEMO_CAPTURE)
+
+test: setup tshark
+	$(PY) -m pytest --nbval -q
+
+benchmark: setup tshark
+	$(PY) benchmarks/decode_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

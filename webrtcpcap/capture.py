@@ -1,0 +1,210 @@
+"""The user's entry point: `webrtcpcap.open(path)` gives a Capture whose tables are computed on first use, and
+`webrtcpcap.iter_chunks(path)` gives the same tables chunk by chunk, in bounded memory, for captures of any size.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Iterable, Iterator
+
+import pandas as pd
+
+from . import demux, reader
+from .errors import CaptureWarning
+from .pipeline import Decoded, decode_batch
+
+
+def _progress_bar(total: int, desc: str):
+    """A tqdm bar over bytes that appears only after a second, and never when stderr is not a terminal."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but a missing progress bar must not stop a read
+        return None
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, delay=1.0, leave=False,
+                disable=None if sys.stderr.isatty() else True)
+
+
+def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowRule]:
+    return ([demux.FlowRule.parse(s, True) for s in webrtc] + [demux.FlowRule.parse(s, False) for s in not_webrtc])
+
+
+class Capture:
+    """A capture file and its tables.  Make one with `webrtcpcap.open(path)`.
+
+    Tables (pandas DataFrames, computed together on first use; schemas in `webrtcpcap.tables`):
+
+    - `packets`: one row per frame of the file, in file order.  Columns: frame (1-based, as Wireshark numbers them),
+      time (UTC), t (seconds since the first frame), caplen, len, interface, ip_version, src, dst, sport, dport,
+      transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel, zrtp, other, tcp, icmp,
+      non-ip, ip-fragment), payload_len (transport payload length the headers declare), flow (bidirectional flow
+      id), evidence (why the frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why
+      the frame could not be fully decoded), reassembled_in (for IP fragments: the frame that completed the
+      datagram), icmp_type, icmp_code, icmp_quoted (the 5-tuple an ICMP error quotes).
+    - `rtp`: one row per frame of kind rtp: frame, t, src, dst, sport, dport, ssrc, pt, seq, ts, marker, padding,
+      extension, csrc_count, ext_profile, payload_offset (bytes from the start of the RTP packet), payload_len
+      (bytes after the header: payload, padding and any SRTP auth tag), flow, dtls_srtp (the flow carried a DTLS
+      handshake, so payloads are SRTP-encrypted), error.
+    - `rtcp`: one row per RTCP packet inside each compound datagram: frame, t, src, dst, sport, dport, index (0 for
+      the first), pt, count (RC/SC for SR, RR, SDES, BYE...), fmt (for feedback, PT 205/206), sender_ssrc,
+      length_bytes, offset (in the datagram), padding, flow, dtls_srtp (only the first header of SRTCP is readable,
+      so only it gets a row), error.
+    - `flows`: one row per bidirectional UDP/TCP flow: flow, transport, a, a_port (sender of the first packet),
+      b, b_port, evidence, packets, first_t, last_t.
+
+    `problem` says why the file was read only in part (None when it was read to the end); a CaptureWarning is
+    issued too.  `interfaces` lists the capture's interfaces.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
+                 progress: bool | None = None):
+        self.path = os.fspath(path)
+        self._rules = _rules(webrtc, not_webrtc)
+        bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
+        try:
+            self._batch, self._state, self._owner = reader.read_all(self.path)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.problem: str | None = self._state.problem
+        if self.problem:
+            warnings.warn(CaptureWarning(f"{self.path}: {self.problem}"), stacklevel=3)
+        self._decoded: Decoded | None = None
+
+    def __repr__(self) -> str:
+        state = "" if self.problem is None else f", problem={self.problem!r}"
+        return f"<webrtcpcap.Capture {self.path!r}: {len(self)} frames{state}>"
+
+    def __len__(self) -> int:
+        return len(self._batch)
+
+    @property
+    def format(self) -> str:
+        """"pcap" or "pcapng"."""
+        return self._state.fmt
+
+    @property
+    def interfaces(self) -> pd.DataFrame:
+        """One row per capture interface: interface, linktype, snaplen, name."""
+        rows = [(i.index, i.linktype, i.snaplen, i.name) for i in self._state.interfaces]
+        return pd.DataFrame(rows, columns=["interface", "linktype", "snaplen", "name"]).astype(
+            {"interface": "uint16", "linktype": "uint16", "snaplen": "uint32", "name": "string"})
+
+    def _decode(self) -> Decoded:
+        if self._decoded is None:
+            t0 = int(self._batch.ts_ns[0]) if len(self._batch) else 0
+            self._decoded = decode_batch(self._batch, t0, self._rules)
+        return self._decoded
+
+    @property
+    def packets(self) -> pd.DataFrame:
+        return self._decode().packets
+
+    @property
+    def rtp(self) -> pd.DataFrame:
+        return self._decode().rtp
+
+    @property
+    def rtcp(self) -> pd.DataFrame:
+        return self._decode().rtcp
+
+    @property
+    def flows(self) -> pd.DataFrame:
+        return self._decode().flows
+
+    def frame_bytes(self, frame: int) -> bytes:
+        """The captured bytes of one frame (1-based number), for per-message decoders and teaching."""
+        if not 1 <= frame <= len(self._batch):
+            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._batch)})")
+        i = frame - 1
+        return self._batch.source.bytes_at(int(self._batch.offset[i]), int(self._batch.caplen[i]))
+
+    def dissect(self, frame: int, timeout: float = 60.0):
+        """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).
+
+        tshark is told to decode the frame's UDP ports as RTP/RTCP when our demultiplexer found RTP or RTCP there,
+        so Wireshark shows the same layers we do on any port.  Works inside Jupyter (see webrtcpcap.wireshark).
+        """
+        from .wireshark import dissect_frame
+
+        row = self.packets.iloc[frame - 1] if 1 <= frame <= len(self._batch) else None
+        if row is None:
+            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._batch)})")
+        return dissect_frame(self.path, frame, decode_as=_decode_as_hint(row), timeout=timeout)
+
+    def summary(self) -> str:
+        """The text `webrtcpcap summary` prints: frames per kind and the RTP streams."""
+        from .summary import format_summary, summarize
+
+        return format_summary(self.path, summarize([(self.packets, self.rtp)]), self.problem)
+
+
+def _decode_as_hint(row) -> dict[str, str]:
+    if row["kind"] in ("rtp", "rtcp") and not pd.isna(row["dport"]):
+        return {f"udp.port=={int(row['dport'])}": str(row["kind"])}
+    return {}
+
+
+def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
+         progress: bool | None = None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
+    """Open a pcap or pcapng capture (plain or gzip-compressed; detected from its first bytes).
+
+    `webrtc` / `not_webrtc` force flows to be taken as WebRTC or not, whatever the evidence: each item is a port
+    (5004), "address:port" or (address, port), matched against either end of a flow.  `progress`: None shows a
+    progress bar on terminals when a read takes over a second; False never.
+
+    Raises CaptureError when the file is not a capture; warns (CaptureWarning) and keeps every complete frame when
+    it is cut short or corrupt part-way.  See Capture for the tables.
+    """
+    return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress)
+
+
+class Chunk:
+    """The tables of one chunk of a capture, as `iter_chunks` yields them (same columns as Capture's tables)."""
+
+    def __init__(self, decoded: Decoded, first_frame: int):
+        self.packets = decoded.packets
+        self.rtp = decoded.rtp
+        self.rtcp = decoded.rtcp
+        self.flows = decoded.flows
+        self.first_frame = first_frame
+
+    def __repr__(self) -> str:
+        return f"<webrtcpcap.Chunk frames {self.first_frame}..{self.first_frame + len(self.packets) - 1}>"
+
+
+def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iterable = (),
+                not_webrtc: Iterable = (), progress: bool | None = None) -> Iterator[Chunk]:
+    """The capture's tables `packets` frames at a time, reading the file in bounded memory.
+
+    Frame numbers and `t` count from the start of the file.  A flow found to be WebRTC in one chunk stays WebRTC in
+    later chunks; packets of a flow that come before its first evidence, in an earlier chunk, stay "other".
+    Flow ids are per chunk.  Warns (CaptureWarning) at the end if the file was cut short or corrupt.
+    """
+    path = os.fspath(path)
+    rules = _rules(webrtc, not_webrtc)
+    bar = _progress_bar(os.path.getsize(path), os.path.basename(path)) if progress is not False else None
+    known: dict = {}
+    t0 = None
+    state = None
+    done = 0
+
+    def advance(consumed: int) -> None:
+        nonlocal done
+        if bar is not None:
+            bar.update(max(consumed - done, 0))
+            done = max(done, consumed)
+
+    try:
+        for batch, state in reader.iter_batches(path, packets, progress=advance):
+            if t0 is None:
+                t0 = int(batch.ts_ns[0])
+            decoded = decode_batch(batch, t0, rules, known)
+            known.update(decoded.webrtc_flows)
+            yield Chunk(decoded, batch.first_frame)
+    finally:
+        if bar is not None:
+            bar.close()
+    if state is not None and state.problem:
+        warnings.warn(CaptureWarning(f"{path}: {state.problem}"), stacklevel=2)

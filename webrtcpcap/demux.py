@@ -1,0 +1,226 @@
+"""Which UDP flows carry WebRTC, and what each of their datagrams is (RFC 7983 / RFC 9443 first-byte ranges).
+
+Strategy: first bytes alone collide with other protocols (a DNS id, an NTP header, a QUIC short header fall in the
+same ranges), so classification is per flow.  A bidirectional UDP flow counts as WebRTC when it shows evidence:
+an RFC 8489 STUN message (magic cookie, length matching the datagram), a DTLS handshake record, a run of RTP packets
+with one SSRC and advancing sequence numbers, or RTCP compounds whose lengths chain exactly.  Only then are its
+datagrams classified by first byte; every datagram of any other flow is "other".  Users can force flows either way.
+The header decoding this needs is done by the protocol modules and handed in; this module only decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Iterable
+
+import numpy as np
+
+from .net import NetLayer, Transport
+
+
+class Kind(IntEnum):
+    """Values of the `kind` column (KIND_NAMES gives the strings)."""
+
+    OTHER = 0
+    STUN = 1
+    DTLS = 2
+    RTP = 3
+    RTCP = 4
+    TURN_CHANNEL = 5
+    ZRTP = 6
+    TCP = 7
+    ICMP = 8
+    NON_IP = 9
+    IP_FRAGMENT = 10
+
+
+KIND_NAMES = ["other", "stun", "dtls", "rtp", "rtcp", "turn-channel", "zrtp", "tcp", "icmp", "non-ip", "ip-fragment"]
+
+
+class Evidence(IntEnum):
+    """Why a flow was taken as WebRTC (values of the `evidence` column), strongest first."""
+
+    NONE = 0
+    FORCED = 1
+    STUN = 2
+    DTLS = 3
+    RTP = 4
+    RTCP = 5
+
+
+EVIDENCE_NAMES = ["", "forced", "stun", "dtls", "rtp", "rtcp"]
+
+# A run of RTP needs this many packets of one SSRC in one direction, most of them one small step apart.
+# Repeats (step 0: duplicates, RFC 4733 event end packets) count neither way.
+RTP_MIN_PACKETS = 5
+RTP_MAX_STEP = 1000
+RTP_MAX_BAD_STEP_SHARE = 0.2
+# RTCP: two datagrams whose sub-packet lengths chain exactly, or one that chains through two sub-packets or more.
+RTCP_MIN_EXACT = 2
+ZRTP_MAGIC_COOKIE = 0x5A525450  # RFC 6189 §5: "ZRTP" at bytes 4..7
+
+
+def first_byte_kind(first: np.ndarray, second: np.ndarray, has_cookie: np.ndarray,
+                    has_zrtp_cookie: np.ndarray) -> np.ndarray:
+    """RFC 7983 §7 (as updated by RFC 9443) ranges, RTP vs RTCP by RFC 5761 §4.
+
+    STUN (0..3) only with the RFC 8489 magic cookie, so classic RFC 3489 STUN is not taken for it; ZRTP (16..19)
+    only with the ZRTP magic cookie.
+    """
+    kind = np.full(len(first), Kind.OTHER, dtype=np.uint8)
+    kind[(first <= 3) & has_cookie] = Kind.STUN
+    kind[(first >= 16) & (first <= 19) & has_zrtp_cookie] = Kind.ZRTP
+    kind[(first >= 20) & (first <= 63)] = Kind.DTLS
+    kind[(first >= 64) & (first <= 79)] = Kind.TURN_CHANNEL
+    media = (first >= 128) & (first <= 191)
+    rtcp = media & ((second & 0x7F) >= 64) & ((second & 0x7F) <= 95)
+    kind[media & ~rtcp] = Kind.RTP
+    kind[rtcp] = Kind.RTCP
+    return kind
+
+
+@dataclass
+class FlowRule:
+    """Force flows touching an endpoint to be WebRTC (`webrtc=True`) or not: `port`, optionally with `address`."""
+
+    port: int
+    address: str | None
+    webrtc: bool
+
+    @classmethod
+    def parse(cls, spec, webrtc: bool) -> "FlowRule":
+        """From 5004, "5004", "10.0.0.1:5004", "[::1]:5004" or ("10.0.0.1", 5004)."""
+        if isinstance(spec, tuple):
+            address, port = spec
+            return cls(int(port), str(address), webrtc)
+        if isinstance(spec, int):
+            return cls(spec, None, webrtc)
+        text = str(spec).strip()
+        if text.isdigit():
+            return cls(int(text), None, webrtc)
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"flow rule {spec!r}: expected PORT, ADDRESS:PORT or [IPv6]:PORT")
+        return cls(int(port), host.strip("[]"), webrtc)
+
+
+@dataclass
+class Demux:
+    """The demultiplexer's verdict per frame (arrays over the batch) and per flow."""
+
+    kind: np.ndarray  # uint8 Kind
+    flow: np.ndarray  # int32 flow id, -1 for frames without ports
+    evidence: np.ndarray  # uint8 Evidence of the frame's flow
+    first_byte: np.ndarray  # int16, -1 where no payload
+
+
+def flows(net: NetLayer) -> np.ndarray:
+    """Bidirectional flow id per frame (int32, -1 without ports): same transport, same two address:port ends."""
+    n = len(net.transport)
+    flow = np.full(n, -1, dtype=np.int32)
+    rows = np.flatnonzero((net.sport >= 0) & (net.src >= 0))
+    if not len(rows):
+        return flow
+    a = net.src[rows].astype(np.int64) * 65536 + net.sport[rows]
+    b = net.dst[rows].astype(np.int64) * 65536 + net.dport[rows]
+    lo = np.minimum(a, b)
+    hi = np.maximum(a, b)
+    span = (len(net.addresses) + 1) * 65536
+    if span * span * 8 < 2**62:
+        key = (net.transport[rows].astype(np.int64) * span + lo) * span + hi
+        _, inv = np.unique(key, return_inverse=True)
+    else:
+        stacked = np.stack([net.transport[rows].astype(np.int64), lo, hi], axis=1)
+        _, inv = np.unique(stacked, axis=0, return_inverse=True)
+    flow[rows] = inv.reshape(-1)
+    return flow
+
+
+def rtp_run_flows(flow: np.ndarray, direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Flow ids (of the given rows) that hold a run of RTP: one SSRC, one direction, advancing sequence numbers.
+
+    The rows must be in capture order; `direction` distinguishes the two directions of a flow.
+    """
+    if len(flow) < RTP_MIN_PACKETS:
+        return np.zeros(0, dtype=flow.dtype)
+    key = (flow.astype(np.int64) * 2 + direction) << 32 | ssrc.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    s = seq[order].astype(np.int64)
+    same = k[1:] == k[:-1]
+    step = (s[1:] - s[:-1]) % 65536
+    good = same & (step >= 1) & (step <= RTP_MAX_STEP)
+    bad = same & (step > RTP_MAX_STEP)
+    uniq, start, counts = np.unique(k, return_index=True, return_counts=True)
+    group_of_step = np.searchsorted(start, np.arange(1, len(k)), side="right") - 1
+    good_per_group = np.bincount(group_of_step[good], minlength=len(uniq))
+    bad_per_group = np.bincount(group_of_step[bad], minlength=len(uniq))
+    qualifies = ((counts >= RTP_MIN_PACKETS) & (good_per_group >= RTP_MIN_PACKETS - 1)
+                 & (bad_per_group <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
+    return np.unique((uniq[qualifies] >> 32) // 2)
+
+
+def decide(net: NetLayer, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
+           dtls_evidence: np.ndarray, rtp_rows: np.ndarray, rtp_ssrc: np.ndarray, rtp_seq: np.ndarray,
+           rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None) -> Demux:
+    """Combine the evidence into per-flow verdicts and per-frame kinds.
+
+    `first_byte_kinds` is first_byte_kind() for every UDP frame with a payload (OTHER elsewhere); `stun_evidence`,
+    `dtls_evidence` are per-frame booleans; `rtp_rows` (with their SSRC and sequence numbers) are the frames whose
+    RTP header decoded cleanly; `rtcp_exact_rows` the frames whose RTCP compound chained exactly, and
+    `rtcp_multi_rows` those of them with two sub-packets or more.
+    """
+    n = len(flow)
+    n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
+    flow_evidence = np.zeros(n_flows, dtype=np.uint8)
+    udp = net.transport == Transport.UDP
+
+    def mark(flow_ids: np.ndarray, ev: Evidence):
+        flow_ids = flow_ids[flow_ids >= 0]
+        unset = flow_evidence[flow_ids] == 0
+        flow_evidence[flow_ids[unset]] = ev
+
+    mark(np.unique(flow[stun_evidence & udp]), Evidence.STUN)
+    mark(np.unique(flow[dtls_evidence & udp]), Evidence.DTLS)
+    direction = (net.src[rtp_rows].astype(np.int64) * 65536 + net.sport[rtp_rows]
+                 < net.dst[rtp_rows].astype(np.int64) * 65536 + net.dport[rtp_rows]).astype(np.int64)
+    mark(rtp_run_flows(flow[rtp_rows], direction, rtp_ssrc, rtp_seq), Evidence.RTP)
+    if len(rtcp_exact_rows):
+        per_flow = np.bincount(flow[rtcp_exact_rows][flow[rtcp_exact_rows] >= 0], minlength=n_flows)
+        mark(np.flatnonzero(per_flow >= RTCP_MIN_EXACT), Evidence.RTCP)
+        mark(np.unique(flow[rtcp_multi_rows]), Evidence.RTCP)
+
+    for rule in rules:
+        hit = udp & (flow >= 0) & ((net.sport == rule.port) | (net.dport == rule.port))
+        if rule.address is not None:
+            try:
+                code = net.addresses.index(_normal_address(rule.address))
+            except ValueError:
+                code = -2
+            hit &= ((net.src == code) & (net.sport == rule.port)) | ((net.dst == code) & (net.dport == rule.port))
+        ids = np.unique(flow[hit])
+        flow_evidence[ids] = Evidence.FORCED if rule.webrtc else Evidence.NONE
+        if not rule.webrtc:
+            flow_evidence[ids] = Evidence.NONE
+
+    evidence = np.zeros(n, dtype=np.uint8)
+    has_flow = flow >= 0
+    evidence[has_flow] = flow_evidence[flow[has_flow]]
+    kind = np.full(n, Kind.OTHER, dtype=np.uint8)
+    webrtc_udp = udp & (evidence != 0)
+    kind[webrtc_udp] = first_byte_kinds[webrtc_udp]
+    kind[net.transport == Transport.TCP] = Kind.TCP
+    kind[(net.transport == Transport.ICMP) | (net.transport == Transport.ICMPV6)] = Kind.ICMP
+    kind[net.ip_version == 0] = Kind.NON_IP
+    kind[net.fragment] = Kind.IP_FRAGMENT
+    return Demux(kind, flow, evidence, first_byte if first_byte is not None else np.full(n, -1, np.int16))
+
+
+def _normal_address(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text

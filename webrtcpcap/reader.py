@@ -1,0 +1,462 @@
+"""Capture files to frames: classic pcap (µs/ns, either byte order) and pcapng (sections, interfaces, EPB/SPB/OPB),
+plain or gzip-compressed, detected by magic bytes.
+
+Strategy: the only per-record Python loop is the walk that finds where each record starts (record lengths chain the
+records together, so it is inherently sequential).  Every other record field (timestamps, lengths, interface) is
+then read for all records at once with numpy.  A walk never allocates from a length field; a record whose length is
+absurd or runs past the end of the file stops the walk, and the frames before it are kept (the reason is returned as
+a `problem` string so the caller can warn).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import mmap
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .buffer import ByteSource
+from .errors import CaptureError
+
+PCAP_MAGIC_US = 0xA1B2C3D4  # classic pcap, microsecond timestamps
+PCAP_MAGIC_NS = 0xA1B23C4D  # classic pcap, nanosecond timestamps
+PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34  # "modified" pcap with longer record headers
+PCAPNG_SHB = 0x0A0D0D0A  # pcapng Section Header Block type (a palindrome: same in both byte orders)
+PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+PCAPNG_IDB = 1  # Interface Description Block
+PCAPNG_OPB = 2  # obsolete Packet Block
+PCAPNG_SPB = 3  # Simple Packet Block
+PCAPNG_EPB = 6  # Enhanced Packet Block
+IF_TSRESOL = 9  # IDB option: timestamp resolution
+IF_TSOFFSET = 14  # IDB option: seconds added to every timestamp
+IF_NAME = 2
+
+GZIP_MAGIC = b"\x1f\x8b"
+# Wireshark's limit for an ordinary packet; a bigger record length is taken as corruption, not as a packet.
+MAX_PACKET = 262_144
+MAX_BLOCK = 16 * 1024 * 1024
+
+_OTHER_MAGICS = {
+    b"\x28\xb5\x2f\xfd": "zstd-compressed data",
+    b"\xfd\x37\x7a\x58": "xz-compressed data",
+    b"BZh": "bzip2-compressed data",
+    b"PK\x03\x04": "a zip archive",
+    b"\x7fELF": "an ELF executable",
+    b"%PDF": "a PDF document",
+}
+
+
+@dataclass
+class Interface:
+    """One capture interface: classic pcap has one, pcapng one per Interface Description Block."""
+
+    index: int
+    linktype: int
+    snaplen: int
+    name: str | None = None
+    ts_divisor: int = 1_000_000  # ticks per second, for integer resolutions
+    ts_binary_shift: int | None = None  # for if_tsresol with the high bit set: ticks per second = 2**shift
+    ts_offset_s: int = 0
+
+    def ticks_to_ns(self, ticks: np.ndarray) -> np.ndarray:
+        ticks = ticks.astype(np.int64)
+        if self.ts_binary_shift is not None:
+            whole = ticks >> self.ts_binary_shift
+            frac = ticks & ((1 << self.ts_binary_shift) - 1)
+            ns = whole * 1_000_000_000 + (frac * 1_000_000_000 >> self.ts_binary_shift)
+        elif self.ts_divisor <= 1_000_000_000:
+            ns = ticks * (1_000_000_000 // self.ts_divisor)
+        else:
+            ns = ticks // (self.ts_divisor // 1_000_000_000)
+        return ns + self.ts_offset_s * 1_000_000_000
+
+
+@dataclass
+class FrameBatch:
+    """Record-level facts of a run of frames, as parallel numpy arrays over one ByteSource.
+
+    `offset` is where the captured bytes of the frame start in `source`; `interface` indexes `interfaces`.
+    """
+
+    source: ByteSource
+    first_frame: int
+    offset: np.ndarray  # int64
+    caplen: np.ndarray  # uint32
+    length: np.ndarray  # uint32 (original length on the wire)
+    ts_ns: np.ndarray  # int64, ns since the Unix epoch
+    interface: np.ndarray  # uint16
+    interfaces: list[Interface] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    @property
+    def linktype(self) -> np.ndarray:
+        table = np.array([i.linktype for i in self.interfaces] or [0], dtype=np.int64)
+        return table[self.interface]
+
+
+@dataclass
+class ReadState:
+    """What the walk knows between buffers: the format and, for pcapng, the current section's interfaces."""
+
+    fmt: str  # "pcap" or "pcapng"
+    little: bool = True
+    interfaces: list[Interface] = field(default_factory=list)
+    section_base: int = 0  # global index of the current section's first interface
+    problem: str | None = None  # why reading stopped early, if it did
+    frames_read: int = 0
+
+
+def describe_magic(head: bytes) -> str:
+    """A human description of a file's first bytes, for the "not a capture" error."""
+    for magic, what in _OTHER_MAGICS.items():
+        if head.startswith(magic):
+            return what
+    if not head:
+        return "an empty file"
+    shown = head[:8].hex(" ")
+    text = head[:16].decode("ascii", "replace")
+    printable = all(32 <= b < 127 or b in (9, 10, 13) for b in head[:16])
+    return f"first bytes {shown}" + (f" ({text.strip()!r}, looks like text)" if printable else "")
+
+
+def _parse_pcap_header(head: bytes, name: str) -> ReadState:
+    if len(head) < 24:
+        raise CaptureError(f"{name}: classic pcap header is truncated ({len(head)} of 24 bytes)")
+    magic_le = struct.unpack_from("<I", head)[0]
+    if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+        little = True
+    else:
+        little = False
+    endian = "<" if little else ">"
+    magic, _vmaj, _vmin, _zone, _sigfigs, snaplen, linktype = struct.unpack_from(endian + "IHHiIII", head)
+    divisor = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
+    iface = Interface(0, linktype & 0xFFFF, snaplen, ts_divisor=divisor)
+    return ReadState("pcap", little, [iface])
+
+
+def sniff_format(head: bytes, name: str) -> str:
+    """"pcap", "pcapng" or "gzip" from the first bytes, or CaptureError saying what the file looks like."""
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    if len(head) >= 4:
+        le = struct.unpack_from("<I", head)[0]
+        be = struct.unpack_from(">I", head)[0]
+        if le == PCAPNG_SHB:
+            return "pcapng"
+        if PCAP_MAGIC_US in (le, be) or PCAP_MAGIC_NS in (le, be):
+            return "pcap"
+        if PCAP_MAGIC_KUZNETZOV in (le, be):
+            raise CaptureError(f"{name}: modified (Kuznetzov) pcap is not supported; convert it with editcap")
+    raise CaptureError(f"{name}: not a pcap or pcapng capture ({describe_magic(head)})")
+
+
+# --- the walks -------------------------------------------------------------------------------------------------
+
+_PCAP_INCL = {True: struct.Struct("<8xI").unpack_from, False: struct.Struct(">8xI").unpack_from}
+
+
+def _walk_pcap(buf, pos: int, end: int, little: bool, limit: int | None, max_len: int):
+    """Record starts from `pos`; stops at `end`, at `limit` records, or at a record that does not fit.
+
+    Returns (starts, next_pos, status): status is "ok" (walked to a clean boundary or the limit),
+    "partial" (the next record runs past `end`) or an error string (absurd length).
+    """
+    unpack = _PCAP_INCL[little]
+    starts: list[int] = []
+    append = starts.append
+    last = end - 16
+    if limit is None:
+        while pos <= last:
+            (incl,) = unpack(buf, pos)
+            if incl > max_len or pos + 16 + incl > end:
+                break
+            append(pos)
+            pos += 16 + incl
+    else:
+        while pos <= last and len(starts) < limit:
+            (incl,) = unpack(buf, pos)
+            if incl > max_len or pos + 16 + incl > end:
+                break
+            append(pos)
+            pos += 16 + incl
+    if pos <= last and (limit is None or len(starts) < limit):
+        (incl,) = unpack(buf, pos)
+        if incl > max_len:
+            return starts, pos, f"record at byte offset {{offset}} has an absurd captured length ({incl} bytes)"
+        return starts, pos, "partial"
+    if pos < end and (limit is None or len(starts) < limit):
+        return starts, pos, "partial"
+    return starts, pos, "ok"
+
+
+def _parse_idb(buf, pos: int, blen: int, little: bool, index: int) -> Interface:
+    endian = "<" if little else ">"
+    linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
+    iface = Interface(index, linktype, snaplen)
+    opt = pos + 16
+    stop = pos + blen - 4
+    while opt + 4 <= stop:
+        code, olen = struct.unpack_from(endian + "HH", buf, opt)
+        if code == 0:
+            break
+        value = bytes(buf[opt + 4 : min(opt + 4 + olen, stop)])
+        if code == IF_TSRESOL and olen >= 1 and value:
+            resol = value[0]
+            if resol & 0x80:
+                iface.ts_binary_shift = min(resol & 0x7F, 62)
+            else:
+                iface.ts_divisor = 10 ** min(resol, 18)
+        elif code == IF_TSOFFSET and olen >= 8 and len(value) >= 8:
+            iface.ts_offset_s = struct.unpack_from(endian + "q", value)[0]
+        elif code == IF_NAME:
+            iface.name = value.rstrip(b"\0").decode("utf-8", "replace")
+        opt += 4 + ((olen + 3) & ~3)
+    return iface
+
+
+def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
+    """Packet-block starts from `pos`; reads section and interface blocks into `state`.
+
+    Returns (starts, segments, next_pos, status) where `segments` lists (first index in starts, little-endian?,
+    global index of the section's first interface) each time a section begins, plus one entry for the state at the
+    start of the walk; status is as for _walk_pcap.
+    """
+    starts: list[int] = []
+    append = starts.append
+    little = state.little
+    segments: list[tuple[int, bool, int]] = [(0, little, state.section_base)]
+    head = struct.Struct("<II" if little else ">II").unpack_from
+    while pos + 12 <= end and (limit is None or len(starts) < limit):
+        btype, blen = head(buf, pos)
+        if btype == PCAPNG_SHB:
+            bom_le = struct.unpack_from("<I", buf, pos + 8)[0]
+            if bom_le == PCAPNG_BYTE_ORDER_MAGIC:
+                little = True
+            elif struct.unpack_from(">I", buf, pos + 8)[0] == PCAPNG_BYTE_ORDER_MAGIC:
+                little = False
+            else:
+                return starts, segments, pos, "pcapng section header at byte offset {offset} has a bad byte-order magic"
+            head = struct.Struct("<II" if little else ">II").unpack_from
+            btype, blen = head(buf, pos)
+        if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+            return starts, segments, pos, f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)"
+        if pos + blen > end:
+            return starts, segments, pos, "partial"
+        if btype == PCAPNG_EPB or btype == PCAPNG_SPB or btype == PCAPNG_OPB:
+            append(pos)
+        elif btype == PCAPNG_SHB:
+            state.little = little
+            state.section_base = len(state.interfaces)
+            segments.append((len(starts), little, state.section_base))
+        elif btype == PCAPNG_IDB:
+            if blen < 20:
+                return starts, segments, pos, f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)"
+            state.interfaces.append(_parse_idb(buf, pos, blen, little, len(state.interfaces)))
+        pos += blen
+    state.little = little
+    if pos < end and (limit is None or len(starts) < limit):
+        return starts, segments, pos, "partial"
+    return starts, segments, pos, "ok"
+
+
+# --- record fields, vectorised ---------------------------------------------------------------------------------
+
+
+def _pcap_batch(source: ByteSource, starts: list[int], state: ReadState, first_frame: int) -> FrameBatch:
+    pos = np.asarray(starts, dtype=np.int64)
+    rd32 = source.le32 if state.little else source.be32
+    iface = state.interfaces[0]
+    sec = rd32(pos).astype(np.int64)
+    frac = rd32(pos + 4).astype(np.int64)
+    caplen = rd32(pos + 8)
+    length = rd32(pos + 12)
+    scale = 1_000_000_000 // iface.ts_divisor
+    ts = sec * 1_000_000_000 + frac * scale
+    return FrameBatch(
+        source, first_frame, pos + 16, caplen.astype(np.uint32), length.astype(np.uint32), ts,
+        np.zeros(len(pos), dtype=np.uint16), state.interfaces,
+    )
+
+
+def _pcapng_batch(source: ByteSource, starts: list[int], segments, state: ReadState, first_frame: int) -> FrameBatch:
+    n = len(starts)
+    pos = np.asarray(starts, dtype=np.int64)
+    seg_first = np.array([s[0] for s in segments], dtype=np.int64)
+    seg_index = np.searchsorted(seg_first, np.arange(n), side="right") - 1
+    little = np.array([s[1] for s in segments], dtype=bool)[seg_index]
+    section_base = np.array([s[2] for s in segments], dtype=np.int64)[seg_index]
+
+    def rd32(off):
+        return np.where(little, source.le32(off), source.be32(off)).astype(np.int64)
+
+    def rd16(off):
+        return np.where(little, source.le16(off), source.be16(off)).astype(np.int64)
+
+    btype = rd32(pos)
+    blen = rd32(pos + 4)
+    is_epb = btype == PCAPNG_EPB
+    is_opb = btype == PCAPNG_OPB
+    is_spb = btype == PCAPNG_SPB
+    # Interface ids are per section; map them to the global list built during the walk.
+    local_if = np.where(is_epb, rd32(pos + 8), np.where(is_opb, rd16(pos + 8), 0))
+    global_if = local_if + section_base
+    n_if = len(state.interfaces)
+    bad_if = (global_if >= n_if) | (local_if < 0)
+    global_if = np.where(bad_if, 0, global_if)
+    ts_hi = rd32(pos + 12)
+    ts_lo = rd32(pos + 16)
+    ticks = (ts_hi << 32) | ts_lo
+    caplen = np.where(is_spb, 0, rd32(pos + 20))
+    length = np.where(is_spb, rd32(pos + 8), rd32(pos + 24))
+    data_off = np.where(is_spb, pos + 12, pos + 28)
+    room = pos + blen - 4 - data_off
+    # SPB has no captured length: it is the original length cut to the interface's snaplen and to the block.
+    snaplens = np.array([i.snaplen or MAX_BLOCK for i in state.interfaces] or [MAX_BLOCK], dtype=np.int64)
+    caplen = np.where(is_spb, np.minimum(length, snaplens[global_if] if n_if else length), caplen)
+    caplen = np.clip(np.minimum(caplen, room), 0, None)
+    ts = np.zeros(n, dtype=np.int64)
+    for i, iface in enumerate(state.interfaces):
+        sel = (global_if == i) & ~is_spb
+        if sel.any():
+            ts[sel] = iface.ticks_to_ns(ticks[sel])
+    interface = global_if.astype(np.uint16)
+    return FrameBatch(
+        source, first_frame, data_off, caplen.astype(np.uint32), length.astype(np.uint32), ts, interface,
+        state.interfaces,
+    )
+
+
+# --- files -----------------------------------------------------------------------------------------------------
+
+
+def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object]:
+    """The whole (decompressed) file as a uint8 array, and the object keeping its memory alive."""
+    name = os.fspath(path)
+    try:
+        fh = open(name, "rb")
+    except OSError as exc:
+        raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    with fh:
+        head = fh.read(4)
+        if head[:2] == GZIP_MAGIC:
+            fh.seek(0)
+            try:
+                data = gzip.GzipFile(fileobj=fh).read()
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise CaptureError(f"{name}: gzip stream is damaged ({exc})") from None
+            return np.frombuffer(data, dtype=np.uint8), data
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return np.zeros(0, dtype=np.uint8), None
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return np.frombuffer(mapped, dtype=np.uint8), mapped
+
+
+def _walk(buf, source: ByteSource, pos: int, end: int, state: ReadState, limit: int | None, first_frame: int):
+    """One walk over `buf[pos:end]`, turned into a FrameBatch. Returns (batch, next_pos, status)."""
+    if state.fmt == "pcap":
+        iface = state.interfaces[0]
+        max_len = max(MAX_PACKET, min(iface.snaplen, MAX_BLOCK))
+        starts, pos, status = _walk_pcap(buf, pos, end, state.little, limit, max_len)
+        return _pcap_batch(source, starts, state, first_frame), pos, status
+    starts, segments, pos, status = _walk_pcapng(buf, pos, end, state, limit)
+    return _pcapng_batch(source, starts, segments, state, first_frame), pos, status
+
+
+def read_all(path: str | os.PathLike) -> tuple[FrameBatch, ReadState, object]:
+    """Every frame of the file in one batch (the file is memory-mapped, or decompressed in memory).
+
+    Returns the batch, the read state (its `problem` says why reading stopped early, if it did) and the object that
+    owns the bytes (keep it alive as long as the batch is used).
+    """
+    name = os.fspath(path)
+    data, owner = _open_bytes(path)
+    head = data[:64].tobytes()
+    fmt = sniff_format(head, name)
+    if fmt == "gzip":
+        raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
+    state = _parse_pcap_header(head, name) if fmt == "pcap" else ReadState("pcapng")
+    start = 24 if fmt == "pcap" else 0
+    batch, pos, status = _walk(owner, ByteSource(data), start, len(data), state, None, 1)
+    _note_status(state, status, pos, len(data), len(batch))
+    return batch, state, owner
+
+
+def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 20, progress=None) -> Iterator[tuple[FrameBatch, ReadState]]:
+    """The file's frames in batches of at most `frames`, reading `block_bytes` at a time (bounded memory).
+
+    Yields (batch, state); after the last batch, `state.problem` says why reading stopped early, if it did.
+    `progress`, if given, is called with the number of (decompressed) bytes consumed so far.
+    """
+    name = os.fspath(path)
+    if frames < 1:
+        raise ValueError("frames per batch must be at least 1")
+    try:
+        raw = open(name, "rb")
+    except OSError as exc:
+        raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    with raw:
+        stream: BinaryIO = raw
+        head = raw.read(64)
+        if head[:2] == GZIP_MAGIC:
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+            head = _read_or_fail(stream, 64, name)
+        fmt = sniff_format(head, name)
+        if fmt == "gzip":
+            raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
+        state = _parse_pcap_header(head, name) if fmt == "pcap" else ReadState("pcapng")
+        stream.seek(0)
+        buf = b""
+        pos = 24 if fmt == "pcap" else 0
+        consumed = 0  # file offset of buf[0]
+        eof = False
+        first_frame = 1
+        while True:
+            if not eof and len(buf) - pos < block_bytes:
+                chunk = _read_or_fail(stream, block_bytes, name)
+                eof = not chunk
+                consumed += pos
+                buf = buf[pos:] + chunk
+                pos = 0
+            batch, pos, status = _walk(buf, ByteSource(np.frombuffer(buf, dtype=np.uint8)), pos, len(buf), state,
+                                       frames, first_frame)
+            first_frame += len(batch)
+            if progress is not None:
+                progress(consumed + pos)
+            if len(batch):
+                yield batch, state
+            if status == "ok" and (pos < len(buf) or not eof):
+                continue  # the batch was full, or the block ended on a record boundary
+            if status == "partial" and not eof:
+                # The next record straddles the block boundary; the refill above reads on.
+                block_bytes = max(block_bytes, len(buf) - pos + 1)
+                continue
+            state.frames_read = first_frame - 1
+            _note_status(state, status, consumed + pos, consumed + len(buf), 0)
+            return
+
+
+def _read_or_fail(stream, size: int, name: str) -> bytes:
+    try:
+        return stream.read(size)
+    except (OSError, EOFError) as exc:
+        raise CaptureError(f"{name}: cannot read ({exc})") from None
+
+
+def _note_status(state: ReadState, status: str, pos: int, end: int, count: int) -> None:
+    state.frames_read += count
+    if status == "partial":
+        state.problem = (
+            f"file is cut short: the record at byte offset {pos} runs past the end of the file "
+            f"({end - pos} bytes left); {state.frames_read} complete frames were read"
+        )
+    elif status not in ("ok",):
+        state.problem = status.format(offset=pos) + f"; reading stopped there, {state.frames_read} frames were read"

@@ -1,0 +1,88 @@
+"""The short text summary behind `webrtcpcap summary`: frames per kind and the RTP streams.
+
+Strategy: summaries are built from any number of (packets, rtp) table pairs, so a capture too large for memory is
+summarised chunk by chunk with the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import pandas as pd
+
+STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
+
+
+@dataclass
+class Summary:
+    """frames: total frame count; kinds: frames per kind (Series); streams: one row per RTP stream with columns
+    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t; errors: frames per error message (Series)."""
+
+    frames: int
+    kinds: pd.Series
+    streams: pd.DataFrame
+    errors: pd.Series
+
+
+def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
+    """Combine (packets, rtp) tables, e.g. every chunk of iter_chunks, into one Summary."""
+    frames = 0
+    kinds: pd.Series | None = None
+    errors: pd.Series | None = None
+    parts = []
+    for packets, rtp in tables:
+        frames += len(packets)
+        k = packets["kind"].value_counts(sort=False)
+        kinds = k if kinds is None else kinds.add(k, fill_value=0)
+        e = packets["error"].value_counts(sort=False)
+        errors = e if errors is None else errors.add(e, fill_value=0)
+        if len(rtp):
+            g = rtp.assign(src=rtp["src"].astype(str), dst=rtp["dst"].astype(str)).groupby(
+                STREAM_KEYS, observed=True, sort=False)
+            parts.append(g.agg(packets=("frame", "size"), first_t=("t", "min"), last_t=("t", "max")).reset_index())
+    if parts:
+        streams = pd.concat(parts).groupby(STREAM_KEYS, sort=False).agg(
+            packets=("packets", "sum"), first_t=("first_t", "min"), last_t=("last_t", "max")).reset_index()
+        streams = streams.sort_values(["first_t", "ssrc"], kind="stable").reset_index(drop=True)
+    else:
+        streams = pd.DataFrame(columns=STREAM_KEYS + ["packets", "first_t", "last_t"])
+    kinds = (kinds if kinds is not None else pd.Series(dtype="int64")).astype("int64")
+    kinds = kinds[kinds > 0].sort_values(ascending=False, kind="stable")
+    errors = (errors if errors is not None else pd.Series(dtype="int64")).astype("int64")
+    errors = errors[errors > 0].sort_values(ascending=False, kind="stable")
+    return Summary(frames, kinds, streams, errors)
+
+
+def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
+    """The summary as plain text (what the CLI prints)."""
+    lines = [f"{path}: {s.frames} frames"]
+    if problem:
+        lines.append(f"warning: {problem}")
+    lines.append("")
+    lines.append("frames per kind")
+    width = max([len(str(k)) for k in s.kinds.index] + [4])
+    for kind, count in s.kinds.items():
+        lines.append(f"  {str(kind):<{width}}  {count:>9}")
+    lines.append("")
+    if len(s.streams):
+        lines.append(f"RTP streams ({len(s.streams)})")
+        header = f"  {'source':<26} {'destination':<26} {'SSRC':<10} {'PT':>3} {'packets':>8} {'seconds':>8}"
+        lines.append(header)
+        for r in s.streams.itertuples(index=False):
+            a = _endpoint(r.src, r.sport)
+            b = _endpoint(r.dst, r.dport)
+            lines.append(f"  {a:<26} {b:<26} 0x{int(r.ssrc):08x} {int(r.pt):>3} {int(r.packets):>8} "
+                         f"{r.last_t - r.first_t:>8.2f}")
+    else:
+        lines.append("RTP streams: none")
+    if len(s.errors):
+        lines.append("")
+        lines.append("frames with decoding problems")
+        for message, count in s.errors.items():
+            lines.append(f"  {count:>9}  {message}")
+    return "\n".join(lines)
+
+
+def _endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in str(address) else f"{address}:{port}"

@@ -1,0 +1,161 @@
+"""Decoded arrays to pandas DataFrames: one schema per table, explicit dtypes, stable column names.
+
+Strategy: every table is built from numpy arrays that the decoders produced; nothing here reads packet bytes.
+Nullable values use pandas' masked arrays (UInt16, Int32, boolean); repeated strings are categoricals built from
+integer codes, so no per-row Python objects are made on the hot path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Column -> dtype, in column order.  Changing a name or a dtype here is an API change: see the README.
+PACKETS_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "time": "datetime64[ns, UTC]",
+    "t": "float64",
+    "caplen": "uint32",
+    "len": "uint32",
+    "interface": "uint16",
+    "ip_version": "UInt8",
+    "src": "category",
+    "dst": "category",
+    "sport": "UInt16",
+    "dport": "UInt16",
+    "transport": "category",
+    "kind": "category",
+    "payload_len": "Int32",
+    "flow": "Int32",
+    "evidence": "category",
+    "error": "category",
+    "reassembled_in": "UInt32",
+    "icmp_type": "UInt8",
+    "icmp_code": "UInt8",
+    "icmp_quoted": "string",
+}
+
+RTP_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "src": "category",
+    "dst": "category",
+    "sport": "uint16",
+    "dport": "uint16",
+    "ssrc": "uint32",
+    "pt": "uint8",
+    "seq": "uint16",
+    "ts": "uint32",
+    "marker": "bool",
+    "padding": "bool",
+    "extension": "bool",
+    "csrc_count": "uint8",
+    "ext_profile": "UInt16",
+    "payload_offset": "uint16",
+    "payload_len": "int32",
+    "flow": "int32",
+    "dtls_srtp": "bool",
+    "error": "category",
+}
+
+RTCP_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "src": "category",
+    "dst": "category",
+    "sport": "uint16",
+    "dport": "uint16",
+    "index": "uint16",
+    "pt": "uint8",
+    "count": "UInt8",
+    "fmt": "UInt8",
+    "sender_ssrc": "UInt32",
+    "length_bytes": "int32",
+    "offset": "uint16",
+    "padding": "bool",
+    "flow": "int32",
+    "dtls_srtp": "bool",
+    "error": "category",
+}
+
+FLOWS_SCHEMA: dict[str, str] = {
+    "flow": "int32",
+    "transport": "category",
+    "a": "category",
+    "a_port": "uint16",
+    "b": "category",
+    "b_port": "uint16",
+    "evidence": "category",
+    "packets": "int64",
+    "first_t": "float64",
+    "last_t": "float64",
+}
+
+
+def masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extensions.ExtensionArray:
+    """A nullable pandas array of `dtype` from numpy values and a mask of missing rows."""
+    numpy_dtype = np.dtype(dtype.lower()) if dtype != "boolean" else np.dtype(bool)
+    values = np.where(missing, 0, values).astype(numpy_dtype, copy=False)
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(values, missing.copy())
+    if dtype.startswith("Float"):
+        return pd.arrays.FloatingArray(values, missing.copy())
+    return pd.arrays.IntegerArray(values, missing.copy())
+
+
+def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """A categorical from int codes (-1 = missing) into `names`; unused categories are kept out."""
+    codes = np.asarray(codes)
+    if len(names) == 0:
+        return pd.Categorical.from_codes(np.full(len(codes), -1, dtype=np.int8), categories=pd.Index([], dtype=object))
+    used = np.zeros(len(names), dtype=bool)
+    valid = codes >= 0
+    used[codes[valid]] = True
+    if used.all():
+        return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), categories=names)
+    remap = np.cumsum(used) - 1
+    new_codes = np.where(valid, remap[np.where(valid, codes, 0)], -1)
+    kept = [name for name, u in zip(names, used) if u]
+    return pd.Categorical.from_codes(new_codes.astype(_code_dtype(len(kept)), copy=False), categories=kept)
+
+
+def zero_is_missing(codes: np.ndarray) -> np.ndarray:
+    """Codes where 0 means "none" (enum values) as categorical codes with -1 for missing."""
+    codes = np.asarray(codes).astype(np.int32)
+    codes[codes == 0] = -1
+    return codes
+
+
+def _code_dtype(n: int):
+    return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+
+
+def frame_table(columns: dict[str, object], schema: dict[str, str]) -> pd.DataFrame:
+    """A DataFrame with exactly the schema's columns, in its order, each converted to its dtype."""
+    out = {}
+    for name, dtype in schema.items():
+        value = columns[name]
+        if dtype == "category" or dtype.startswith("datetime64") or isinstance(value, pd.api.extensions.ExtensionArray):
+            out[name] = value
+        elif dtype == "string":
+            out[name] = pd.array(value, dtype="string")
+        else:
+            out[name] = np.asarray(value).astype(dtype, copy=False)
+    df = pd.DataFrame(out, copy=False)
+    return df
+
+
+def check_schema(df: pd.DataFrame, schema: dict[str, str]) -> list[str]:
+    """Differences between a table and its schema (empty when they agree); used by the tests."""
+    problems = []
+    if list(df.columns) != list(schema):
+        problems.append(f"columns {list(df.columns)} != {list(schema)}")
+    for name, dtype in schema.items():
+        if name in df.columns and str(df[name].dtype) != dtype:
+            problems.append(f"{name}: {df[name].dtype} != {dtype}")
+    return problems
+
+
+def empty_table(schema: dict[str, str]) -> pd.DataFrame:
+    """A zero-row table with the schema's columns and dtypes."""
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
