@@ -13,13 +13,13 @@ import pandas as pd
 
 from . import demux, reader
 from .errors import CaptureWarning
-from .pipeline import Decoded, decode_batch
+from .pipeline import Carry, Decoded, decode
 
 
 def _progress_bar(total: int, desc: str):
     """A tqdm bar over bytes that appears only after a second, and never when stderr is not a terminal."""
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # the text bar: it needs no widget extension in Jupyter
     except ImportError:  # tqdm is a dependency, but a missing progress bar must not stop a read
         return None
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, delay=1.0, leave=False,
@@ -40,18 +40,21 @@ class Capture:
       transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel, zrtp, other, tcp, icmp,
       non-ip, ip-fragment), payload_len (transport payload length the headers declare), flow (bidirectional flow
       id), evidence (why the frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why
-      the frame could not be fully decoded), reassembled_in (for IP fragments: the frame that completed the
-      datagram), icmp_type, icmp_code, icmp_quoted (the 5-tuple an ICMP error quotes).
+      the frame could not be fully decoded).
     - `rtp`: one row per frame of kind rtp: frame, t, src, dst, sport, dport, ssrc, pt, seq, ts, marker, padding,
       extension, csrc_count, ext_profile, payload_offset (bytes from the start of the RTP packet), payload_len
-      (bytes after the header: payload, padding and any SRTP auth tag), flow, dtls_srtp (the flow carried a DTLS
+      (bytes after the header: payload, padding and any SRTP auth tag), dtls_srtp (the flow carried a DTLS
       handshake, so payloads are SRTP-encrypted), error.
     - `rtcp`: one row per RTCP packet inside each compound datagram: frame, t, src, dst, sport, dport, index (0 for
       the first), pt, count (RC/SC for SR, RR, SDES, BYE...), fmt (for feedback, PT 205/206), sender_ssrc,
-      length_bytes, offset (in the datagram), padding, flow, dtls_srtp (only the first header of SRTCP is readable,
-      so only it gets a row), error.
+      length_bytes, offset (in the datagram), padding, dtls_srtp (the flow carried a DTLS handshake: unless the
+      compound's lengths chain exactly, only the first header of SRTCP is readable, so only it gets a row), error.
     - `flows`: one row per bidirectional UDP/TCP flow: flow, transport, a, a_port (sender of the first packet),
       b, b_port, evidence, packets, first_t, last_t.
+    - `icmp`: one row per ICMP/ICMPv6 frame: frame, t, src, dst, icmp_type, icmp_code, quoted (the 5-tuple an
+      ICMP error quotes, e.g. "udp 10.0.0.1:5000 > 10.0.0.2:6000").
+    - `fragments`: one row per IP fragment: frame, t, src, dst, reassembled_in (the frame whose row holds the
+      reassembled datagram; null if it never completed).
 
     `problem` says why the file was read only in part (None when it was read to the end); a CaptureWarning is
     issued too.  `interfaces` lists the capture's interfaces.
@@ -63,7 +66,8 @@ class Capture:
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
-            self._batch, self._state, self._owner = reader.read_all(self.path)
+            self._data, self._index, self._state, self._owner = reader.read_all(
+                self.path, progress=(lambda pos: bar.update(pos - bar.n)) if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
@@ -77,7 +81,7 @@ class Capture:
         return f"<webrtcpcap.Capture {self.path!r}: {len(self)} frames{state}>"
 
     def __len__(self) -> int:
-        return len(self._batch)
+        return len(self._index)
 
     @property
     def format(self) -> str:
@@ -93,8 +97,10 @@ class Capture:
 
     def _decode(self) -> Decoded:
         if self._decoded is None:
-            t0 = int(self._batch.ts_ns[0]) if len(self._batch) else 0
-            self._decoded = decode_batch(self._batch, t0, self._rules)
+            t0 = 0
+            if len(self._index):
+                t0 = int(reader.make_batch(self._data, self._index, 0, 1, self._state, 1).ts_ns[0])
+            self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)
         return self._decoded
 
     @property
@@ -113,12 +119,20 @@ class Capture:
     def flows(self) -> pd.DataFrame:
         return self._decode().flows
 
+    @property
+    def icmp(self) -> pd.DataFrame:
+        return self._decode().icmp
+
+    @property
+    def fragments(self) -> pd.DataFrame:
+        return self._decode().fragments
+
     def frame_bytes(self, frame: int) -> bytes:
         """The captured bytes of one frame (1-based number), for per-message decoders and teaching."""
-        if not 1 <= frame <= len(self._batch):
-            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._batch)})")
-        i = frame - 1
-        return self._batch.source.bytes_at(int(self._batch.offset[i]), int(self._batch.caplen[i]))
+        if not 1 <= frame <= len(self._index):
+            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
+        batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
+        return batch.source.bytes_at(int(batch.offset[0]), int(batch.caplen[0]))
 
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).
@@ -128,9 +142,9 @@ class Capture:
         """
         from .wireshark import dissect_frame
 
-        row = self.packets.iloc[frame - 1] if 1 <= frame <= len(self._batch) else None
+        row = self.packets.iloc[frame - 1] if 1 <= frame <= len(self._index) else None
         if row is None:
-            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._batch)})")
+            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
         return dissect_frame(self.path, frame, decode_as=_decode_as_hint(row), timeout=timeout)
 
     def summary(self) -> str:
@@ -168,6 +182,8 @@ class Chunk:
         self.rtp = decoded.rtp
         self.rtcp = decoded.rtcp
         self.flows = decoded.flows
+        self.icmp = decoded.icmp
+        self.fragments = decoded.fragments
         self.first_frame = first_frame
 
     def __repr__(self) -> str:
@@ -185,7 +201,7 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
     path = os.fspath(path)
     rules = _rules(webrtc, not_webrtc)
     bar = _progress_bar(os.path.getsize(path), os.path.basename(path)) if progress is not False else None
-    known: dict = {}
+    carry = Carry()
     t0 = None
     state = None
     done = 0
@@ -197,12 +213,12 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             done = max(done, consumed)
 
     try:
-        for batch, state in reader.iter_batches(path, packets, progress=advance):
+        for data, index, state, first_frame in reader.iter_batches(path, packets, progress=advance):
             if t0 is None:
-                t0 = int(batch.ts_ns[0])
-            decoded = decode_batch(batch, t0, rules, known)
-            known.update(decoded.webrtc_flows)
-            yield Chunk(decoded, batch.first_frame)
+                t0 = int(reader.make_batch(data, index, 0, 1, state, 1).ts_ns[0])
+            # A fragment still unfinished at the end of a chunk may complete in the next one.
+            decoded = decode(data, index, state, first_frame, t0, rules, carry, final=False)
+            yield Chunk(decoded, first_frame)
     finally:
         if bar is not None:
             bar.close()

@@ -15,8 +15,9 @@ from enum import IntEnum
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
-from .net import NetLayer, Transport
+from .net import Transport
 
 
 class Kind(IntEnum):
@@ -106,6 +107,20 @@ class FlowRule:
 
 
 @dataclass
+class Endpoints:
+    """Per-frame network facts the demultiplexer needs (parallel arrays over the frames)."""
+
+    transport: np.ndarray  # uint8 net.Transport
+    src: np.ndarray  # int32 address code, -1 none
+    sport: np.ndarray  # int32, -1 none
+    dst: np.ndarray
+    dport: np.ndarray
+    ip_version: np.ndarray  # uint8
+    fragment: np.ndarray  # bool
+    addresses: list[str]
+
+
+@dataclass
 class Demux:
     """The demultiplexer's verdict per frame (arrays over the batch) and per flow."""
 
@@ -115,7 +130,7 @@ class Demux:
     first_byte: np.ndarray  # int16, -1 where no payload
 
 
-def flows(net: NetLayer) -> np.ndarray:
+def flows(net: Endpoints) -> np.ndarray:
     """Bidirectional flow id per frame (int32, -1 without ports): same transport, same two address:port ends."""
     n = len(net.transport)
     flow = np.full(n, -1, dtype=np.int32)
@@ -129,11 +144,15 @@ def flows(net: NetLayer) -> np.ndarray:
     span = (len(net.addresses) + 1) * 65536
     if span * span * 8 < 2**62:
         key = (net.transport[rows].astype(np.int64) * span + lo) * span + hi
-        _, inv = np.unique(key, return_inverse=True)
+        # Numbered in order of first appearance, like Wireshark's stream indexes.
+        inv, _ = pd.factorize(key)
     else:
         stacked = np.stack([net.transport[rows].astype(np.int64), lo, hi], axis=1)
-        _, inv = np.unique(stacked, axis=0, return_inverse=True)
-    flow[rows] = inv.reshape(-1)
+        _, first, inv = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        inv = rank[inv.reshape(-1)]
+    flow[rows] = inv
     return flow
 
 
@@ -161,7 +180,7 @@ def rtp_run_flows(flow: np.ndarray, direction: np.ndarray, ssrc: np.ndarray, seq
     return np.unique((uniq[qualifies] >> 32) // 2)
 
 
-def decide(net: NetLayer, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
+def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
            dtls_evidence: np.ndarray, rtp_rows: np.ndarray, rtp_ssrc: np.ndarray, rtp_seq: np.ndarray,
            rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None) -> Demux:
     """Combine the evidence into per-flow verdicts and per-frame kinds.

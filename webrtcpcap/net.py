@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .buffer import ByteSource
+from .buffer import EXTRA, ByteSource
 from .reader import FrameBatch
 
 
@@ -132,8 +132,45 @@ class NetLayer:
     icmp_quoted: dict[int, str] = field(default_factory=dict)  # row -> "udp 1.2.3.4:5 > 6.7.8.9:10"
 
 
-def decode(batch: FrameBatch) -> NetLayer:
-    """Decode link, IP and transport headers of every frame in `batch`."""
+class AddressBook:
+    """Interns IP addresses: the same address gets the same code in every slice of a capture."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self._v4: dict[int, int] = {}
+        self._v6: dict[tuple[int, int], int] = {}
+
+    def codes_v4(self, values: np.ndarray) -> np.ndarray:
+        uniq, inv = np.unique(values, return_inverse=True)
+        table = np.empty(len(uniq), dtype=np.int32)
+        for i, v in enumerate(uniq.tolist()):
+            code = self._v4.get(v)
+            if code is None:
+                code = self._v4[v] = len(self.names)
+                self.names.append(str(ipaddress.IPv4Address(v)))
+            table[i] = code
+        return table[inv.reshape(-1)]
+
+    def codes_v6(self, values: np.ndarray) -> np.ndarray:
+        """`values`: (n, 2) uint64 high and low halves."""
+        uniq, inv = np.unique(values, axis=0, return_inverse=True)
+        table = np.empty(len(uniq), dtype=np.int32)
+        for i, (hi, lo) in enumerate(uniq.tolist()):
+            code = self._v6.get((hi, lo))
+            if code is None:
+                code = self._v6[(hi, lo)] = len(self.names)
+                self.names.append(str(ipaddress.IPv6Address((hi << 64) | lo)))
+            table[i] = code
+        return table[inv.reshape(-1)]
+
+
+def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reassembler | None" = None) -> NetLayer:
+    """Decode link, IP and transport headers of every frame in `batch`.
+
+    `book` interns addresses across batches; `fragments` carries unfinished IP datagrams from one batch to the next.
+    """
+    book = book if book is not None else AddressBook()
+    fragments = fragments if fragments is not None else Reassembler()
     src = batch.source
     n = len(batch)
     off = batch.offset
@@ -162,7 +199,7 @@ def decode(batch: FrameBatch) -> NetLayer:
             unknown_lt[rows] = True
 
     layer = _ip_layer(src, l3, ipver, end, snapped, error)
-    return _finish(batch, layer, snapped)
+    return _finish(batch, layer, snapped, book, fragments)
 
 
 # --- link layer ------------------------------------------------------------------------------------------------
@@ -189,7 +226,7 @@ def _link_layer(src: ByteSource, lt: int, off, end, snapped):
     ok = np.ones(m, dtype=bool)
     if lt == LinkType.ETHERNET:
         ok = need(14, ok)
-        et = src.be16(off + 12, ok).astype(np.int64)
+        et = src.at(off, ok).be16(12).astype(np.int64)
         start = off + 14
         for _ in range(3):  # up to three stacked VLAN tags
             tagged = ok & np.isin(et, ETHERTYPE_VLAN)
@@ -274,7 +311,8 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     short = avail < 20
     truncated(r[short], NetError.IPV4_INVALID)
     ok = ~short
-    vihl = src.u8(a, ok)
+    cur = src.at(a, ok)
+    vihl = cur.u8(0)
     ihl = (vihl & 0x0F).astype(np.int64) * 4
     bad = ok & (((vihl >> 4) != 4) | (ihl < 20))
     error[r[bad]] = NetError.IPV4_INVALID
@@ -282,7 +320,7 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     short = ok & (avail < ihl)
     truncated(r[short], NetError.IPV4_INVALID)
     ok &= ~short
-    total = src.be16(a + 2, ok).astype(np.int64)
+    total = cur.be16(2).astype(np.int64)
     bad = ok & (total < ihl)
     error[r[bad]] = NetError.IPV4_INVALID
     ok &= ~bad
@@ -292,23 +330,24 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     keep = ok & ~(over & ~snapped[r])
     rk = r[keep]
     ak = a[keep]
-    proto[rk] = src.u8(ak + 9)
-    src4[rk] = src.be32(ak + 12)
-    dst4[rk] = src.be32(ak + 16)
+    cur = src.at(ak)
+    proto[rk] = cur.u8(9)
+    src4[rk] = cur.be32(12)
+    dst4[rk] = cur.be32(16)
     l4[rk] = ak + ihl[keep]
     l4_wire[rk] = total[keep] - ihl[keep]
     l4_cap[rk] = np.minimum(total[keep], avail[keep]) - ihl[keep]
-    flags_frag = src.be16(ak + 6)
+    flags_frag = cur.be16(6)
     frag4 = (flags_frag & 0x3FFF) != 0
     is_frag[rk[frag4]] = True
     frag_first[rk[frag4 & ((flags_frag & 0x1FFF) == 0)]] = True
     frag_key: list = []
     frag4_rows = rk[frag4]
     if len(frag4_rows):
-        ids = src.be16(ak[frag4] + 4)
+        ids = cur.be16(4)[frag4]
         for row, ident, fo in zip(frag4_rows.tolist(), ids.tolist(), flags_frag[frag4].tolist()):
             frag_key.append((row, (4, int(src4[row]), int(dst4[row]), int(proto[row]), ident),
-                             (fo & 0x1FFF) * 8, bool(fo & 0x2000)))
+                             (fo & 0x1FFF) * 8, bool(fo & 0x2000), int(proto[row])))
 
     # IPv6 -----------------------------------------------------------------
     v6 = (ipver == 6) & (error == 0)
@@ -318,11 +357,12 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     short = avail < 40
     truncated(r6[short], NetError.IPV6_INVALID)
     ok = ~short
-    bad = ok & ((src.u8(a, ok) >> 4) != 6)
+    cur = src.at(a, ok)
+    bad = ok & ((cur.u8(0) >> 4) != 6)
     error[r6[bad]] = NetError.IPV6_INVALID
     ok &= ~bad
-    plen = src.be16(a + 4, ok).astype(np.int64)
-    nh = src.u8(a + 6, ok).astype(np.int64)
+    plen = np.where(ok, cur.be16(4), 0).astype(np.int64)
+    nh = np.where(ok, cur.u8(6), 0).astype(np.int64)
     over = ok & (plen + 40 > avail)
     error[r6[over & ~snapped[r6]]] = NetError.IP_LENGTH
     error[r6[over & snapped[r6]]] = NetError.SNAPLEN
@@ -358,21 +398,25 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     l4_wire[rk] = payload_end_wire[ok6] - hdr_end[ok6]
     l4_cap[rk] = np.clip(cap_end[ok6] - hdr_end[ok6], 0, None)
     v6_rows = r6
-    src6 = np.stack([src.be64(a + 8, ok), src.be64(a + 16, ok)], axis=1) if len(r6) else np.zeros((0, 2), np.uint64)
-    dst6 = np.stack([src.be64(a + 24, ok), src.be64(a + 32, ok)], axis=1) if len(r6) else np.zeros((0, 2), np.uint64)
+    src6 = np.stack([cur.be64(8), cur.be64(16)], axis=1) if len(r6) else np.zeros((0, 2), np.uint64)
+    dst6 = np.stack([cur.be64(24), cur.be64(32)], axis=1) if len(r6) else np.zeros((0, 2), np.uint64)
+    src6[~ok] = 0
+    dst6[~ok] = 0
     f6 = ok6 & frag6
     if f6.any():
         rows = r6[f6]
         at = frag6_at[f6]
         fo = src.be16(at + 2)
         ident = src.be32(at + 4)
+        frag_nh = src.u8(at)
         is_frag[rows] = True
         frag_first[rows[(fo >> 3) == 0]] = True
         hi = dict(zip(r6.tolist(), range(len(r6))))
-        for row, fov, idv in zip(rows.tolist(), fo.tolist(), ident.tolist()):
+        for row, fov, idv, nhv in zip(rows.tolist(), fo.tolist(), ident.tolist(), frag_nh.tolist()):
             k = hi[row]
+            # The fragment header's next-header field names the protocol of the fragmentable part.
             frag_key.append((row, (6, tuple(src6[k].tolist()), tuple(dst6[k].tolist()), idv),
-                             (fov >> 3) * 8, bool(fov & 1)))
+                             (fov >> 3) * 8, bool(fov & 1), nhv))
     # Rows whose IP header was unusable get no l4.
     bad_rows = error != 0
     snap_keep = (error == NetError.SNAPLEN) & (l4 >= 0)
@@ -384,8 +428,62 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
 # --- fragments, transport, addresses -----------------------------------------------------------------------------
 
 
-def _reassemble(batch: FrameBatch, ip: _IP, snapped):
-    """Reassemble IP fragments (per-packet Python: fragments are rare). Returns extra bytes and per-row updates."""
+class Reassembler:
+    """IP fragment reassembly (RFC 791 §3.2, RFC 8200 §4.5), carried from batch to batch.
+
+    Per-packet Python: fragments are rare.  A datagram is rebuilt in the frame that completes it; the other
+    fragments are marked with that frame's number.  Fragments of a datagram that never completes within
+    MAX_AGE_FRAMES frames (or by the end of the capture) are reported by `expire`/`finish`.
+    """
+
+    MAX_AGE_FRAMES = 100_000
+
+    def __init__(self):
+        self.pending: dict = {}  # key -> {"frames": [...], "pieces": {offset: bytes}, "total": int|None, ...}
+        self.completed: dict[int, int] = {}  # fragment frame number -> frame number that completed it
+        self.incomplete: list[int] = []  # fragment frame numbers whose datagram never completed
+        self.conflicts: set[int] = set()
+
+    def add(self, frame: int, key, frag_off: int, more: bool, data: bytes | None, proto_hint) -> bytes | None:
+        """Add one fragment; returns the datagram (and records who completed it) when this one completes it."""
+        group = self.pending.get(key)
+        if group is None:
+            group = self.pending[key] = {"frames": [], "pieces": {}, "total": None, "proto": None, "first": frame}
+        group["frames"].append(frame)
+        if data is None:  # cut by snaplen: this datagram cannot be rebuilt
+            group["broken"] = True
+            return None
+        old = group["pieces"].get(frag_off)
+        if old is not None and old != data:
+            group["conflict"] = True
+        group["pieces"][frag_off] = data
+        if frag_off == 0:
+            group["proto"] = proto_hint
+        if not more:
+            group["total"] = frag_off + len(data)
+        total = group["total"]
+        if group.get("broken") or total is None or not _covers(group["pieces"], total):
+            return None
+        datagram = bytearray(total)
+        for off, piece in sorted(group["pieces"].items()):
+            datagram[off : off + len(piece)] = piece[: max(0, total - off)]
+        for f in group["frames"]:
+            self.completed[f] = frame
+        if group.get("conflict"):
+            self.conflicts.add(frame)
+        del self.pending[key]
+        return bytes(datagram)
+
+    def expire(self, current_frame: int, final: bool = False) -> None:
+        for key in list(self.pending):
+            group = self.pending[key]
+            if final or current_frame - group["first"] > self.MAX_AGE_FRAMES:
+                self.incomplete.extend(group["frames"])
+                del self.pending[key]
+
+
+def _reassemble(batch: FrameBatch, ip: "_IP", fragments: Reassembler):
+    """Feed this batch's fragments to the reassembler; rebuilt datagrams go to an extra area of the batch."""
     src = batch.source
     n = len(batch)
     fragment = np.zeros(n, dtype=bool)
@@ -393,59 +491,31 @@ def _reassemble(batch: FrameBatch, ip: _IP, snapped):
     if not ip.frag_key:
         return b"", fragment, reassembled_in
     extra = bytearray()
-    base = len(src.main) + (len(src.extra) if src.extra is not None else 0)
-    groups: dict = {}
-    for row, key, frag_off, more in ip.frag_key:
-        groups.setdefault(key, []).append((row, frag_off, more))
-    for key, parts in groups.items():
-        pieces: dict[int, bytes] = {}
-        total = None
-        members = []
-        conflict = False
-        done_row = None
-        for row, frag_off, more in parts:
-            members.append(row)
-            if ip.l4_cap[row] < ip.l4_wire[row] or ip.l4[row] < 0:
-                continue  # cut by snaplen: this datagram cannot be rebuilt
+    for row, key, frag_off, more, proto_hint in ip.frag_key:
+        fragment[row] = True
+        frame = batch.first_frame + row
+        data = None
+        if ip.l4[row] >= 0 and ip.l4_cap[row] >= ip.l4_wire[row]:
             data = src.bytes_at(int(ip.l4[row]), int(ip.l4_cap[row]))
-            old = pieces.get(frag_off)
-            if old is not None and old != data:
-                conflict = True
-            pieces[frag_off] = data
-            if not more:
-                total = frag_off + len(data)
-            if total is not None and _covers(pieces, total):
-                done_row = row
-                break
-        for row in members:
-            fragment[row] = True
-        if done_row is None:
-            for row in members:
-                if ip.error[row] == 0:
-                    ip.error[row] = NetError.FRAGMENT_INCOMPLETE
+        datagram = fragments.add(frame, key, frag_off, more, data, proto_hint)
+        if datagram is None:
             continue
-        datagram = bytearray(total)
-        for frag_off, data in sorted(pieces.items()):
-            datagram[frag_off : frag_off + len(data)] = data[: max(0, total - frag_off)]
-        frame_no = batch.first_frame + done_row
-        for row in members:
-            reassembled_in[row] = frame_no
-        fragment[done_row] = False
-        if conflict:
-            ip.error[done_row] = NetError.FRAGMENT_CONFLICT
-        proto = key[3] if key[0] == 4 else None
-        payload = bytes(datagram)
-        if key[0] == 6:
-            # The first fragment's header names the upper protocol; skip any extension headers inside.
-            first_row = next(r for r, fo, _ in parts if fo == 0)
-            fo_at = _v6_frag_header_offset(src, ip, first_row)
-            proto = src.bytes_at(fo_at, 1)[0] if fo_at is not None else IPV6_NO_NEXT
-            payload, proto = _skip_v6_ext(payload, proto)
-        ip.proto[done_row] = proto
-        ip.l4[done_row] = base + len(extra)
-        ip.l4_wire[done_row] = len(payload)
-        ip.l4_cap[done_row] = len(payload)
+        if key[0] == 4:
+            payload, proto = datagram, key[3]
+        else:
+            payload, proto = _skip_v6_ext(datagram, proto_hint if proto_hint is not None else IPV6_NO_NEXT)
+        fragment[row] = False
+        ip.proto[row] = proto
+        ip.l4[row] = EXTRA + len(extra)
+        ip.l4_wire[row] = len(payload)
+        ip.l4_cap[row] = len(payload)
+        if frame in fragments.conflicts:
+            ip.error[row] = NetError.FRAGMENT_CONFLICT
         extra += payload
+    for row in np.flatnonzero(fragment).tolist():
+        done = fragments.completed.get(batch.first_frame + row)
+        if done is not None:
+            reassembled_in[row] = done
     return bytes(extra), fragment, reassembled_in
 
 
@@ -456,12 +526,6 @@ def _covers(pieces: dict[int, bytes], total: int) -> bool:
             return False
         reach = max(reach, frag_off + len(data))
     return reach >= total
-
-
-def _v6_frag_header_offset(src: ByteSource, ip: _IP, row: int):
-    # The fragment header sits just before l4 for a fragment (its fragmentable part starts after it).
-    start = int(ip.l4[row])
-    return start - 8 if start >= 8 else None
 
 
 def _skip_v6_ext(payload: bytes, nh: int) -> tuple[bytes, int]:
@@ -475,8 +539,8 @@ def _skip_v6_ext(payload: bytes, nh: int) -> tuple[bytes, int]:
     return payload[pos:], nh
 
 
-def _finish(batch: FrameBatch, ip: _IP, snapped) -> NetLayer:
-    extra, fragment, reassembled_in = _reassemble(batch, ip, snapped)
+def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: Reassembler) -> NetLayer:
+    extra, fragment, reassembled_in = _reassemble(batch, ip, fragments)
     src = batch.source.with_extra(extra) if extra else batch.source
     n = len(batch)
     error = ip.error
@@ -502,9 +566,10 @@ def _finish(batch: FrameBatch, ip: _IP, snapped) -> NetLayer:
     ok = capb >= 8
     short = u[~ok]
     error[short] = np.where(snapped[short], NetError.SNAPLEN, NetError.UDP_TRUNCATED)
-    sport[u[ok]] = src.be16(a[ok])
-    dport[u[ok]] = src.be16(a[ok] + 2)
-    ulen = src.be16(a + 4, ok).astype(np.int64)
+    cur = src.at(a, ok)
+    sport[u[ok]] = cur.be16(0)[ok]
+    dport[u[ok]] = cur.be16(2)[ok]
+    ulen = cur.be16(4).astype(np.int64)
     bad_len = ok & ((ulen < 8) | (ulen > wire))
     error[u[bad_len & (error[u] == 0)]] = NetError.UDP_LENGTH
     plen = np.where(bad_len, wire - 8, ulen - 8)
@@ -552,7 +617,8 @@ def _finish(batch: FrameBatch, ip: _IP, snapped) -> NetLayer:
                 if text:
                     icmp_quoted[row] = text
 
-    src_code, dst_code, addresses = _intern_addresses(ip)
+    src_code, dst_code = _intern_addresses(ip, book)
+    addresses = book.names
     return NetLayer(
         source=src, ip_version=ip.ipver, ip_proto=proto, src=src_code, dst=dst_code, addresses=addresses,
         transport=transport, sport=sport, dport=dport, payload_off=payload_off, payload_len=payload_len,
@@ -586,35 +652,26 @@ def describe_quoted(quoted: bytes) -> str | None:
     return f"{name} {a} > {b}"
 
 
-def _intern_addresses(ip: _IP):
-    """Per-row int32 address codes and the address strings they index (v4 first, then v6)."""
+def _intern_addresses(ip: _IP, book: AddressBook):
+    """Per-row int32 address codes (-1 where the frame has no IP addresses)."""
     n = len(ip.ipver)
     src_code = np.full(n, -1, dtype=np.int32)
     dst_code = np.full(n, -1, dtype=np.int32)
     has_ip = (ip.l4 >= 0) | ip_header_read(ip)
     v4 = np.flatnonzero((ip.ipver == 4) & has_ip)
-    addresses: list[str] = []
     if len(v4):
-        both = np.concatenate([ip.src4[v4], ip.dst4[v4]])
-        uniq, inv = np.unique(both, return_inverse=True)
-        addresses.extend(str(ipaddress.IPv4Address(int(x))) for x in uniq)
-        src_code[v4] = inv[: len(v4)]
-        dst_code[v4] = inv[len(v4) :]
+        codes = book.codes_v4(np.concatenate([ip.src4[v4], ip.dst4[v4]]))
+        src_code[v4] = codes[: len(v4)]
+        dst_code[v4] = codes[len(v4) :]
     rows6 = ip.v6_rows
     if len(rows6):
         keep = has_ip[rows6]
         rows6 = rows6[keep]
-        both = np.concatenate([ip.src6[keep], ip.dst6[keep]])
-        if len(both):
-            uniq, inv = np.unique(both, axis=0, return_inverse=True)
-            inv = inv.reshape(-1)
-            base = len(addresses)
-            addresses.extend(
-                str(ipaddress.IPv6Address((int(hi) << 64) | int(lo))) for hi, lo in uniq.tolist()
-            )
-            src_code[rows6] = base + inv[: len(rows6)]
-            dst_code[rows6] = base + inv[len(rows6) :]
-    return src_code, dst_code, addresses
+        if len(rows6):
+            codes = book.codes_v6(np.concatenate([ip.src6[keep], ip.dst6[keep]]))
+            src_code[rows6] = codes[: len(rows6)]
+            dst_code[rows6] = codes[len(rows6) :]
+    return src_code, dst_code
 
 
 def ip_header_read(ip: _IP) -> np.ndarray:

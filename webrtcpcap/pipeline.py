@@ -1,7 +1,9 @@
-"""One batch of frames through every stage: network, flows, evidence, demux, RTP/RTCP headers, tables.
+"""Frames through every stage: network, flows, evidence, demux, RTP/RTCP headers, tables.
 
-Strategy: each stage's arrays are computed once and handed on; the tables are built at the end.  This is the only
-module that knows the order of the stages.
+Strategy: frames are decoded in slices of SLICE frames, so the per-slice working arrays stay small whatever the size
+of the capture; what later stages need is kept in compact per-frame arrays.  The per-flow demultiplexing decision
+needs the whole capture (or chunk), so it is taken once, after the last slice; the tables are built last.  This is
+the only module that knows the order of the stages.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import pandas as pd
 
 from . import demux, dtls, net, rtcp, rtp, stun, tables
 from .demux import Kind
-from .reader import FrameBatch
+from .reader import ReadState, RecordIndex, make_batch
+
+SLICE = 1 << 16
+
+# Packet-level protocol errors, after net.NetError's messages in the `error` category.
+_STUN_LENGTH = "STUN length field does not match the datagram"
 
 
 @dataclass
@@ -22,245 +29,359 @@ class Decoded:
     rtp: pd.DataFrame
     rtcp: pd.DataFrame
     flows: pd.DataFrame
+    icmp: pd.DataFrame
+    fragments: pd.DataFrame
     webrtc_flows: dict = field(default_factory=dict)  # flow key -> Evidence, to carry into the next chunk
 
 
-# Packet-level protocol errors, appended after net.NetError codes in the `error` category.
-_STUN_LENGTH = "STUN length field does not match the datagram"
-_DTLS_NOT_RECORD = "DTLS record header is invalid or overruns the datagram"
-_CHANNEL_LENGTH = "TURN ChannelData length overruns the datagram"
+@dataclass
+class Carry:
+    """What one chunk hands to the next (iter_chunks): address codes, unfinished fragments, WebRTC flows."""
+
+    book: net.AddressBook = field(default_factory=net.AddressBook)
+    fragments: net.Reassembler = field(default_factory=net.Reassembler)
+    known_flows: dict = field(default_factory=dict)
 
 
-def decode_batch(batch: FrameBatch, t0_ns: int, rules=(), known_flows: dict | None = None) -> Decoded:
-    """Decode every frame of `batch` into the packets, rtp, rtcp and flows tables (see capture.Capture)."""
-    layer = net.decode(batch)
+class _Frames:
+    """Compact per-frame arrays, filled slice by slice."""
+
+    def __init__(self, n: int):
+        self.ts = np.zeros(n, dtype=np.int64)
+        self.caplen = np.zeros(n, dtype=np.uint32)
+        self.length = np.zeros(n, dtype=np.uint32)
+        self.interface = np.zeros(n, dtype=np.uint16)
+        self.linktype = np.zeros(n, dtype=np.uint16)
+        self.ip_version = np.zeros(n, dtype=np.uint8)
+        self.src = np.full(n, -1, dtype=np.int32)
+        self.dst = np.full(n, -1, dtype=np.int32)
+        self.sport = np.full(n, -1, dtype=np.int32)
+        self.dport = np.full(n, -1, dtype=np.int32)
+        self.transport = np.zeros(n, dtype=np.uint8)
+        self.payload_len = np.full(n, -1, dtype=np.int32)
+        self.error = np.zeros(n, dtype=np.uint8)
+        self.fragment = np.zeros(n, dtype=bool)
+        self.first_kind = np.zeros(n, dtype=np.uint8)
+        self.stun_ev = np.zeros(n, dtype=bool)
+        self.dtls_ev = np.zeros(n, dtype=bool)
+        self.reassembled_in: dict[int, int] = {}  # row -> frame
+        self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
+
+
+def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
+           rules=(), carry: Carry | None = None, final: bool = True) -> Decoded:
+    """Decode the records of `index` (over the buffer `data`) into the packets, rtp, rtcp and flows tables.
+
+    `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.
+    """
+    carry = carry if carry is not None else Carry()
+    n = len(index)
+    f = _Frames(n)
+    rtp_parts: list[tuple[np.ndarray, dict]] = []
+    rtcp_parts: list[tuple[np.ndarray, dict, np.ndarray]] = []
+    for lo in range(0, n, SLICE):
+        hi = min(lo + SLICE, n)
+        batch = make_batch(data, index, lo, hi, state, first_frame + lo)
+        layer = net.decode(batch, carry.book, carry.fragments)
+        _keep_slice(f, lo, batch, layer, rtp_parts, rtcp_parts)
+    carry.fragments.expire(first_frame + n, final=final)
+    for frame_no, done in carry.fragments.completed.items():
+        row = frame_no - first_frame
+        if 0 <= row < n:
+            f.reassembled_in[row] = done
+    for frame_no in carry.fragments.incomplete:
+        row = frame_no - first_frame
+        if 0 <= row < n and f.error[row] == 0:
+            f.error[row] = net.NetError.FRAGMENT_INCOMPLETE
+    carry.fragments.incomplete.clear()
+    return _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
+
+
+def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts, rtcp_parts) -> None:
+    hi = lo + len(batch)
+    f.ts[lo:hi] = batch.ts_ns
+    f.caplen[lo:hi] = batch.caplen
+    f.length[lo:hi] = batch.length
+    f.interface[lo:hi] = batch.interface
+    f.linktype[lo:hi] = batch.linktype
+    f.ip_version[lo:hi] = layer.ip_version
+    f.src[lo:hi] = layer.src
+    f.dst[lo:hi] = layer.dst
+    f.sport[lo:hi] = layer.sport
+    f.dport[lo:hi] = layer.dport
+    f.transport[lo:hi] = layer.transport
+    f.payload_len[lo:hi] = layer.payload_len
+    f.error[lo:hi] = layer.error
+    f.fragment[lo:hi] = layer.fragment
+    for row in np.flatnonzero(layer.reassembled_in).tolist():
+        f.reassembled_in[lo + row] = int(layer.reassembled_in[row])
+    for row in np.flatnonzero(layer.icmp_type >= 0).tolist():
+        f.icmp[lo + row] = (int(layer.icmp_type[row]), int(layer.icmp_code[row]), layer.icmp_quoted.get(row))
+
     src = layer.source
-    n = len(batch)
-    flow = demux.flows(layer)
-
-    # Per-datagram first-byte facts, on UDP payloads only.
     udp = np.flatnonzero((layer.transport == net.Transport.UDP) & (layer.payload_cap > 0))
     off = layer.payload_off[udp]
     capb = layer.payload_cap[udp].astype(np.int64)
     wire = layer.payload_len[udp].astype(np.int64)
-    first = src.u8(off)
-    second = src.u8(off + 1, capb >= 2)
-    cookie = src.be32(off + 4, capb >= 8) == stun.STUN_MAGIC_COOKIE
-    first_kind = np.full(n, Kind.OTHER, dtype=np.uint8)
-    zrtp_cookie = src.be32(off + 4, capb >= 8) == demux.ZRTP_MAGIC_COOKIE
-    first_kind[udp] = demux.first_byte_kind(first, second, cookie, zrtp_cookie)
-    first_byte = np.full(n, -1, dtype=np.int16)
-    first_byte[udp] = first
-
-    stun_ev = np.zeros(n, dtype=bool)
+    cur = src.at(off)
+    first = cur.u8(0)
+    second = np.where(capb >= 2, cur.u8(1), 0)
+    word1 = np.where(capb >= 8, cur.be32(4), 0)
+    kinds = demux.first_byte_kind(first, second, word1 == stun.STUN_MAGIC_COOKIE, word1 == demux.ZRTP_MAGIC_COOKIE)
+    f.first_kind[lo + udp] = kinds
     sel = first <= 3
-    stun_ev[udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
-    dtls_ev = np.zeros(n, dtype=bool)
+    f.stun_ev[lo + udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
     sel = first == dtls.ContentType.HANDSHAKE
-    dtls_ev[udp[sel]] = dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])
+    f.dtls_ev[lo + udp[sel]] = dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])
+
+    sel = kinds == Kind.RTP
+    if sel.any():
+        hdr = rtp.decode_headers(src, off[sel], capb[sel], wire[sel])
+        del hdr["b0"], hdr["b1"]
+        rtp_parts.append((lo + udp[sel], hdr))
+    sel = kinds == Kind.RTCP
+    if sel.any():
+        rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
+        rtcp_parts.append((lo + udp[sel], rows, status))
+
+
+def _concat(parts: list[dict], key: str, dtype) -> np.ndarray:
+    return np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, dtype=dtype)
+
+
+def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rules, rtp_parts, rtcp_parts) -> Decoded:
+    addresses = carry.book.names
+    ends = demux.Endpoints(f.transport, f.src, f.sport, f.dst, f.dport, f.ip_version, f.fragment, addresses)
+    flow = demux.flows(ends)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
-    flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)
-    flow_has_dtls[flow[dtls_ev]] = True
-    flow_has_dtls[-1] = False  # flow -1 (no ports) indexes here
+    flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
+    flow_has_dtls[flow[f.dtls_ev]] = True
+    flow_has_dtls[-1] = False
 
-    rtp_sel = udp[first_kind[udp] == Kind.RTP]
-    rtp_hdr = rtp.decode_headers(src, layer.payload_off[rtp_sel], layer.payload_cap[rtp_sel].astype(np.int64),
-                                 layer.payload_len[rtp_sel].astype(np.int64))
-    rtp_clean = rtp_hdr["error"] == rtp.RTP_OK
+    rtp_rows = np.concatenate([p[0] for p in rtp_parts]) if rtp_parts else np.zeros(0, np.int64)
+    hdr = {k: _concat([p[1] for p in rtp_parts], k, dtype) for k, dtype in rtp.HEADER_FIELDS.items()}
+    rtp_parts.clear()
+    rtp_clean = hdr["error"] == rtp.RTP_OK
 
-    rtcp_sel = udp[first_kind[udp] == Kind.RTCP]
-    srtcp = flow_has_dtls[flow[rtcp_sel]]
-    rtcp_rows, rtcp_status = rtcp.walk_compound(
-        src, layer.payload_off[rtcp_sel], layer.payload_cap[rtcp_sel].astype(np.int64),
-        layer.payload_len[rtcp_sel].astype(np.int64), first_only=srtcp)
+    # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
+    rtcp_dgram_rows, rtcp_sub, rtcp_status = [], [], []
+    base = 0
+    for rows, sub, status in rtcp_parts:
+        sub = dict(sub)
+        sub["datagram"] = sub["datagram"] + base
+        rtcp_sub.append(sub)
+        rtcp_dgram_rows.append(rows)
+        rtcp_status.append(status)
+        base += len(rows)
+    rtcp_parts.clear()
+    dg_rows = np.concatenate(rtcp_dgram_rows) if rtcp_dgram_rows else np.zeros(0, np.int64)
+    dg_status = np.concatenate(rtcp_status) if rtcp_status else np.zeros(0, np.uint8)
+    sub = {k: _concat(rtcp_sub, k, np.int64) for k in (rtcp_sub[0] if rtcp_sub else
+           {"datagram": 0, "index": 0, "pt": 0, "count": 0, "padding": 0, "sender_ssrc": 0, "has_ssrc": 0,
+            "length_bytes": 0, "offset": 0})}
+    exact = dg_status == rtcp.COMPOUND_EXACT
+    multi = np.zeros(len(dg_rows), dtype=bool)
+    multi[sub["datagram"][sub["index"] == 1]] = True
 
-    rules = list(rules)
-    if known_flows:
-        rules = rules + [_KnownFlows(known_flows)]
     verdict = demux.decide(
-        layer, flow, first_kind, stun_ev, dtls_ev, rtp_sel[rtp_clean], rtp_hdr["ssrc"][rtp_clean],
-        rtp_hdr["seq"][rtp_clean], rtcp_sel[rtcp_status == rtcp.COMPOUND_EXACT],
-        rtcp_sel[np.unique(rtcp_rows["datagram"][rtcp_rows["index"] == 1])][
-            rtcp_status[np.unique(rtcp_rows["datagram"][rtcp_rows["index"] == 1])] == rtcp.COMPOUND_EXACT],
-        rules=[r for r in rules if isinstance(r, demux.FlowRule)], first_byte=first_byte)
-    for r in rules:
-        if isinstance(r, _KnownFlows):
-            r.apply(layer, verdict, first_kind)
+        ends, flow, f.first_kind, f.stun_ev, f.dtls_ev, rtp_rows[rtp_clean], hdr["ssrc"][rtp_clean],
+        hdr["seq"][rtp_clean], dg_rows[exact], dg_rows[exact & multi],
+        rules=list(rules), first_byte=None)
+    if carry.known_flows:
+        _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
 
+    # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
+    # chains exactly (plain RTCP; ciphertext and an SRTCP trailer practically never do).
+    srtcp = flow_has_dtls[flow[dg_rows]] if len(dg_rows) else np.zeros(0, bool)
+    srtcp &= dg_status != rtcp.COMPOUND_EXACT
+    drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
+    if drop.any():
+        sub = {k: v[~drop] for k, v in sub.items()}
+    dg_status = np.where(srtcp & (dg_status != rtcp.COMPOUND_TRUNCATED), rtcp.COMPOUND_ONLY_FIRST, dg_status)
+
     # Errors: network first, then what the protocol layer found.
-    error_names = [""] + [net.NET_ERROR_MESSAGES[e] for e in net.NetError if e != net.NetError.NONE]
-    error = layer.error.astype(np.int16)
+    names = [""] + [net.NET_ERROR_MESSAGES[e] for e in net.NetError if e != net.NetError.NONE]
+    error = f.error.astype(np.int16)
     error[error == 0] = -1
-    error = np.where(error > 0, error, -1)
-    unknown_lt = np.flatnonzero(layer.error == net.NetError.UNKNOWN_LINKTYPE)
-    extra_names: dict[str, int] = {}
+    extra: dict[str, int] = {}
 
     def add_error(rows, message):
-        code = extra_names.setdefault(message, len(error_names) + len(extra_names))
+        code = extra.setdefault(message, len(names) + len(extra))
         rows = rows[error[rows] < 0]
         error[rows] = code
 
-    if len(unknown_lt):
-        error[unknown_lt] = -1  # replaced by a message naming the link type
-        lts = batch.linktype[unknown_lt]
-        for lt in np.unique(lts):
-            add_error(unknown_lt[lts == lt], net.NET_ERROR_MESSAGES[net.NetError.UNKNOWN_LINKTYPE].format(linktype=lt))
-    is_stun = kind[udp] == Kind.STUN
-    add_error(udp[is_stun & ~stun_ev[udp]], _STUN_LENGTH)
-    is_rtp_kind = kind[rtp_sel] == Kind.RTP
+    unknown = np.flatnonzero(f.error == net.NetError.UNKNOWN_LINKTYPE)
+    if len(unknown):
+        error[unknown] = -1  # replaced by a message naming the link type
+        for lt in np.unique(f.linktype[unknown]).tolist():
+            add_error(unknown[f.linktype[unknown] == lt],
+                      net.NET_ERROR_MESSAGES[net.NetError.UNKNOWN_LINKTYPE].format(linktype=lt))
+    add_error(np.flatnonzero((kind == Kind.STUN) & ~f.stun_ev), _STUN_LENGTH)
+    is_rtp = kind[rtp_rows] == Kind.RTP if len(rtp_rows) else np.zeros(0, bool)
     for code, message in rtp.RTP_ERROR_MESSAGES.items():
-        add_error(rtp_sel[is_rtp_kind & (rtp_hdr["error"] == code)], message)
-    is_rtcp_kind = kind[rtcp_sel] == Kind.RTCP
+        add_error(rtp_rows[is_rtp & (hdr["error"] == code)], message)
+    is_rtcp = kind[dg_rows] == Kind.RTCP if len(dg_rows) else np.zeros(0, bool)
     for code, message in rtcp.COMPOUND_MESSAGES.items():
-        add_error(rtcp_sel[is_rtcp_kind & (rtcp_status == code)], message)
-    names = error_names + list(extra_names)
-    error_codes = np.where(error > 0, error, -1)
+        add_error(dg_rows[is_rtcp & (dg_status == code)], message)
+    names += list(extra)
 
-    # packets ---------------------------------------------------------------------------------------------------
-    frame = np.arange(batch.first_frame, batch.first_frame + n, dtype=np.uint32)
-    t = (batch.ts_ns - t0_ns) / 1e9
-    addresses = layer.addresses
-    has_ports = layer.sport >= 0
-    icmp = layer.icmp_type >= 0
-    quoted = np.full(n, None, dtype=object)
-    for row, text in layer.icmp_quoted.items():
-        quoted[row] = text
-    packets = tables.frame_table({
-        "frame": frame,
-        "time": pd.DatetimeIndex(batch.ts_ns.view("datetime64[ns]")).tz_localize("UTC"),
-        "t": t,
-        "caplen": batch.caplen,
-        "len": batch.length,
-        "interface": batch.interface,
-        "ip_version": tables.masked(layer.ip_version, layer.ip_version == 0, "UInt8"),
-        "src": tables.categorical(layer.src, addresses),
-        "dst": tables.categorical(layer.dst, addresses),
-        "sport": tables.masked(layer.sport, ~has_ports, "UInt16"),
-        "dport": tables.masked(layer.dport, ~has_ports, "UInt16"),
-        "transport": tables.categorical(tables.zero_is_missing(layer.transport), net.TRANSPORT_NAMES),
-        "kind": tables.categorical(kind, demux.KIND_NAMES),
-        "payload_len": tables.masked(layer.payload_len, layer.payload_len < 0, "Int32"),
-        "flow": tables.masked(flow, flow < 0, "Int32"),
-        "evidence": tables.categorical(tables.zero_is_missing(verdict.evidence), demux.EVIDENCE_NAMES),
-        "error": tables.categorical(error_codes, names),
-        "reassembled_in": tables.masked(layer.reassembled_in, layer.reassembled_in == 0, "UInt32"),
-        "icmp_type": tables.masked(layer.icmp_type, ~icmp, "UInt8"),
-        "icmp_code": tables.masked(layer.icmp_code, ~icmp, "UInt8"),
-        "icmp_quoted": quoted,
-    }, tables.PACKETS_SCHEMA)
+    frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
+    t = (f.ts - t0_ns) / 1e9
+    packets = _packets_table(f, frame, t, flow, verdict, kind, error, names, addresses)
 
     # rtp -------------------------------------------------------------------------------------------------------
-    keep = is_rtp_kind
-    rows = rtp_sel[keep]
-    h = {k: v[keep] for k, v in rtp_hdr.items()}
-    rtp_error = np.full(len(rows), -1, dtype=np.int16)
-    rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
-    for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
-        rtp_error[h["error"] == code] = i
-    rtp_df = tables.frame_table({
-        **_keys(rows, frame, t, layer),
-        "ssrc": h["ssrc"], "pt": h["pt"], "seq": h["seq"], "ts": h["ts"], "marker": h["marker"],
-        "padding": h["padding"], "extension": h["extension"], "csrc_count": h["csrc_count"],
-        "ext_profile": tables.masked(h["ext_profile"], h["ext_profile"] < 0, "UInt16"),
-        "payload_offset": np.minimum(h["payload_offset"], 0xFFFF), "payload_len": h["payload_len"],
-        "flow": flow[rows], "dtls_srtp": flow_has_dtls[flow[rows]],
-        "error": tables.categorical(rtp_error, rtp_names),
-    }, tables.RTP_SCHEMA)
+    if not is_rtp.all():
+        rtp_rows = rtp_rows[is_rtp]
+        hdr = {k: v[is_rtp] for k, v in hdr.items()}
+    if len(rtp_rows):
+        rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
+        rtp_error = np.full(len(rtp_rows), -1, dtype=np.int16)
+        for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
+            rtp_error[hdr["error"] == code] = i
+        rtp_df = tables.frame_table({
+            **_keys(rtp_rows, frame, t, f, addresses),
+            "ssrc": hdr["ssrc"], "pt": hdr["pt"], "seq": hdr["seq"], "ts": hdr["ts"], "marker": hdr["marker"],
+            "padding": hdr["padding"], "extension": hdr["extension"], "csrc_count": hdr["csrc_count"],
+            "ext_profile": tables.masked(hdr["ext_profile"], hdr["ext_profile"] < 0, "UInt16"),
+            "payload_offset": np.minimum(hdr["payload_offset"], 0xFFFF), "payload_len": hdr["payload_len"],
+            "dtls_srtp": flow_has_dtls[flow[rtp_rows]],
+            "error": tables.categorical(rtp_error, rtp_names),
+        }, tables.RTP_SCHEMA)
+    else:
+        rtp_df = tables.empty_table(tables.RTP_SCHEMA)
 
     # rtcp ------------------------------------------------------------------------------------------------------
-    dgram_keep = is_rtcp_kind[rtcp_rows["datagram"]]
-    rr = {k: v[dgram_keep] for k, v in rtcp_rows.items()}
-    rows = rtcp_sel[rr["datagram"]]
-    status = rtcp_status[rr["datagram"]]
+    keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)
+    sub = {k: v[keep] for k, v in sub.items()}
+    rows = dg_rows[sub["datagram"]]
+    status = dg_status[sub["datagram"]]
     rtcp_names = [""] + list(rtcp.COMPOUND_MESSAGES.values())
     rtcp_error = np.full(len(rows), -1, dtype=np.int16)
     for i, code in enumerate(rtcp.COMPOUND_MESSAGES, start=1):
         rtcp_error[status == code] = i
-    feedback = np.isin(rr["pt"], rtcp.FEEDBACK_TYPES)
+    feedback = np.isin(sub["pt"], rtcp.FEEDBACK_TYPES)
     rtcp_df = tables.frame_table({
-        **_keys(rows, frame, t, layer),
-        "index": rr["index"], "pt": rr["pt"],
-        "count": tables.masked(rr["count"], feedback, "UInt8"),
-        "fmt": tables.masked(rr["count"], ~feedback, "UInt8"),
-        "sender_ssrc": tables.masked(rr["sender_ssrc"], ~rr["has_ssrc"], "UInt32"),
-        "length_bytes": rr["length_bytes"], "offset": np.minimum(rr["offset"], 0xFFFF),
-        "padding": rr["padding"], "flow": flow[rows], "dtls_srtp": flow_has_dtls[flow[rows]],
+        **_keys(rows, frame, t, f, addresses),
+        "index": sub["index"], "pt": sub["pt"],
+        "count": tables.masked(sub["count"], feedback, "UInt8"),
+        "fmt": tables.masked(sub["count"], ~feedback, "UInt8"),
+        "sender_ssrc": tables.masked(sub["sender_ssrc"], ~sub["has_ssrc"].astype(bool), "UInt32"),
+        "length_bytes": sub["length_bytes"], "offset": np.minimum(sub["offset"], 0xFFFF),
+        "padding": sub["padding"].astype(bool), "dtls_srtp": flow_has_dtls[flow[rows]],
         "error": tables.categorical(rtcp_error, rtcp_names),
     }, tables.RTCP_SCHEMA)
 
-    flows_df, carry = _flows_table(layer, flow, verdict.evidence, t)
-    return Decoded(packets, rtp_df, rtcp_df, flows_df, carry)
+    flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
+    carry.known_flows.update(webrtc_flows)
+    return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
+                   _fragments_table(f, frame, t, addresses), webrtc_flows)
 
 
-def _keys(rows, frame, t, layer) -> dict:
+def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addresses) -> pd.DataFrame:
+    has_ports = f.sport >= 0
+    return tables.frame_table({
+        "frame": frame,
+        "time": pd.DatetimeIndex(f.ts.view("datetime64[ns]")).tz_localize("UTC"),
+        "t": t,
+        "caplen": f.caplen,
+        "len": f.length,
+        "interface": f.interface,
+        "ip_version": tables.masked(f.ip_version, f.ip_version == 0, "UInt8"),
+        "src": tables.categorical(f.src, addresses),
+        "dst": tables.categorical(f.dst, addresses),
+        "sport": tables.masked(f.sport, ~has_ports, "UInt16"),
+        "dport": tables.masked(f.dport, ~has_ports, "UInt16"),
+        "transport": tables.categorical(tables.zero_is_missing(f.transport), net.TRANSPORT_NAMES),
+        "kind": tables.categorical(kind, demux.KIND_NAMES),
+        "payload_len": tables.masked(f.payload_len, f.payload_len < 0, "UInt16"),
+        "flow": tables.masked(flow, flow < 0, "Int32"),
+        "evidence": tables.categorical(tables.zero_is_missing(verdict.evidence), demux.EVIDENCE_NAMES),
+        "error": tables.categorical(error, names),
+    }, tables.PACKETS_SCHEMA)
+
+
+def _icmp_table(f: _Frames, frame, t, addresses) -> pd.DataFrame:
+    rows = np.array(sorted(f.icmp), dtype=np.int64)
+    facts = [f.icmp[r] for r in rows.tolist()]
+    keys = _keys(rows, frame, t, f, addresses)
+    return tables.frame_table({
+        "frame": keys["frame"], "t": keys["t"], "src": keys["src"], "dst": keys["dst"],
+        "icmp_type": np.array([x[0] for x in facts], dtype=np.uint8),
+        "icmp_code": np.array([x[1] for x in facts], dtype=np.uint8),
+        "quoted": pd.array([x[2] for x in facts], dtype="string"),
+    }, tables.ICMP_SCHEMA)
+
+
+def _fragments_table(f: _Frames, frame, t, addresses) -> pd.DataFrame:
+    rows = np.flatnonzero(f.fragment)
+    rows = np.union1d(rows, np.array(sorted(f.reassembled_in), dtype=np.int64)).astype(np.int64)
+    done = np.array([f.reassembled_in.get(r, 0) for r in rows.tolist()], dtype=np.int64)
+    keys = _keys(rows, frame, t, f, addresses)
+    return tables.frame_table({
+        "frame": keys["frame"], "t": keys["t"], "src": keys["src"], "dst": keys["dst"],
+        "reassembled_in": tables.masked(done, done == 0, "UInt32"),
+    }, tables.FRAGMENTS_SCHEMA)
+
+
+def _keys(rows, frame, t, f: _Frames, addresses) -> dict:
     """The columns every table starts with: frame, t, src, dst, sport, dport."""
     return {
         "frame": frame[rows], "t": t[rows],
-        "src": tables.categorical(layer.src[rows], layer.addresses),
-        "dst": tables.categorical(layer.dst[rows], layer.addresses),
-        "sport": layer.sport[rows], "dport": layer.dport[rows],
+        "src": tables.categorical(f.src[rows], addresses),
+        "dst": tables.categorical(f.dst[rows], addresses),
+        "sport": f.sport[rows], "dport": f.dport[rows],
     }
 
 
-def _flows_table(layer: net.NetLayer, flow: np.ndarray, evidence: np.ndarray, t: np.ndarray):
+def _first_rows(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows with a flow, each flow's first row); flows are numbered in order of first appearance."""
     rows = np.flatnonzero(flow >= 0)
     if not len(rows):
+        return rows, rows
+    _, first = np.unique(flow[rows], return_index=True)
+    return rows, rows[first]
+
+
+def _flows_table(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, t: np.ndarray):
+    rows, fr = _first_rows(flow)
+    if not len(rows):
         return tables.empty_table(tables.FLOWS_SCHEMA), {}
+    n_flows = len(fr)
     f = flow[rows]
-    n_flows = int(f.max()) + 1
-    first_row = np.full(n_flows, len(flow), dtype=np.int64)
-    np.minimum.at(first_row, f, rows)
     last_row = np.zeros(n_flows, dtype=np.int64)
     np.maximum.at(last_row, f, rows)
     counts = np.bincount(f, minlength=n_flows)
-    fr = first_row
     # Endpoint "a" is the sender of the flow's first packet.
     df = tables.frame_table({
         "flow": np.arange(n_flows, dtype=np.int32),
-        "transport": tables.categorical(layer.transport[fr], net.TRANSPORT_NAMES),
-        "a": tables.categorical(layer.src[fr], layer.addresses), "a_port": layer.sport[fr],
-        "b": tables.categorical(layer.dst[fr], layer.addresses), "b_port": layer.dport[fr],
+        "transport": tables.categorical(ends.transport[fr], net.TRANSPORT_NAMES),
+        "a": tables.categorical(ends.src[fr], ends.addresses), "a_port": ends.sport[fr],
+        "b": tables.categorical(ends.dst[fr], ends.addresses), "b_port": ends.dport[fr],
         "evidence": tables.categorical(tables.zero_is_missing(evidence[fr]), demux.EVIDENCE_NAMES),
         "packets": counts, "first_t": t[fr], "last_t": t[last_row],
     }, tables.FLOWS_SCHEMA)
-    carry = {}
-    for i in np.flatnonzero(evidence[fr] > 0).tolist():
-        r = int(fr[i])
-        carry[flow_key(layer, r)] = int(evidence[r])
-    return df, carry
+    webrtc = {flow_key(ends, int(r)): int(evidence[r]) for r in fr[evidence[fr] > 0].tolist()}
+    return df, webrtc
 
 
-def flow_key(layer: net.NetLayer, row: int) -> tuple:
+def flow_key(ends: demux.Endpoints, row: int) -> tuple:
     """A flow's identity that survives from one chunk to the next: transport and both ends, in sorted order."""
-    a = (layer.addresses[layer.src[row]], int(layer.sport[row]))
-    b = (layer.addresses[layer.dst[row]], int(layer.dport[row]))
-    return (int(layer.transport[row]),) + (a + b if a <= b else b + a)
+    a = (ends.addresses[ends.src[row]], int(ends.sport[row]))
+    b = (ends.addresses[ends.dst[row]], int(ends.dport[row]))
+    return (int(ends.transport[row]),) + (a + b if a <= b else b + a)
 
 
-class _KnownFlows:
-    """Flows found to be WebRTC in earlier chunks keep that verdict (iter_chunks)."""
-
-    def __init__(self, known: dict):
-        self.known = known
-
-    def apply(self, layer: net.NetLayer, verdict: demux.Demux, first_kind: np.ndarray) -> None:
-        flow = verdict.flow
-        rows = np.flatnonzero(flow >= 0)
-        if not len(rows):
-            return
-        f = flow[rows]
-        n_flows = int(f.max()) + 1
-        first_row = np.full(n_flows, len(flow), dtype=np.int64)
-        np.minimum.at(first_row, f, rows)
-        carried = np.zeros(n_flows, dtype=np.uint8)
-        for i, r in enumerate(first_row.tolist()):
-            ev = self.known.get(flow_key(layer, r))
-            if ev:
-                carried[i] = ev
-        hit = rows[(carried[f] > 0) & (verdict.evidence[rows] == 0)]
-        if not len(hit):
-            return
-        verdict.evidence[hit] = carried[flow[hit]]
-        udp = layer.transport[hit] == net.Transport.UDP
-        verdict.kind[hit[udp]] = first_kind[hit[udp]]
+def _apply_known(known: dict, ends: demux.Endpoints, verdict: demux.Demux, first_kind: np.ndarray) -> None:
+    """Flows found to be WebRTC in earlier chunks keep that verdict and its evidence (iter_chunks)."""
+    flow = verdict.flow
+    rows, fr = _first_rows(flow)
+    if not len(rows):
+        return
+    carried = np.array([known.get(flow_key(ends, int(r)), 0) for r in fr.tolist()], dtype=np.uint8)
+    hit = rows[carried[flow[rows]] > 0]
+    if not len(hit):
+        return
+    verdict.evidence[hit] = carried[flow[hit]]
+    udp = ends.transport[hit] == net.Transport.UDP
+    verdict.kind[hit[udp]] = first_kind[hit[udp]]

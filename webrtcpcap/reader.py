@@ -20,7 +20,8 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .buffer import ByteSource
+from . import _walk as _walk_compiled
+from .buffer import ROW_SHIFT, ByteSource
 from .errors import CaptureError
 
 PCAP_MAGIC_US = 0xA1B2C3D4  # classic pcap, microsecond timestamps
@@ -80,12 +81,13 @@ class Interface:
 class FrameBatch:
     """Record-level facts of a run of frames, as parallel numpy arrays over one ByteSource.
 
-    `offset` is where the captured bytes of the frame start in `source`; `interface` indexes `interfaces`.
+    `offset` is where the captured bytes of the frame start in `source` (a virtual offset, see buffer.py);
+    `interface` indexes `interfaces`.
     """
 
     source: ByteSource
     first_frame: int
-    offset: np.ndarray  # int64
+    offset: np.ndarray  # int64 virtual offsets (see buffer.py) of each frame's first captured byte
     caplen: np.ndarray  # uint32
     length: np.ndarray  # uint32 (original length on the wire)
     ts_ns: np.ndarray  # int64, ns since the Unix epoch
@@ -269,14 +271,42 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
 # --- record fields, vectorised ---------------------------------------------------------------------------------
 
 
-def _pcap_batch(source: ByteSource, starts: list[int], state: ReadState, first_frame: int) -> FrameBatch:
-    pos = np.asarray(starts, dtype=np.int64)
-    rd32 = source.le32 if state.little else source.be32
+@dataclass
+class RecordIndex:
+    """Where every record of a file (or of a block of it) starts, and how to read it.
+
+    `segments` lists (first record index, little-endian?, global index of the section's first interface): pcapng
+    sections may differ in byte order; classic pcap has one segment.
+    """
+
+    starts: np.ndarray  # int64 offsets of each record in the buffer
+    segments: list[tuple[int, bool, int]]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: ReadState, first_frame: int) -> FrameBatch:
+    """A FrameBatch for records lo..hi of `index` over the buffer `data` (with its own window, see buffer.py)."""
+    source = ByteSource(data, index.starts[lo:hi])
+    vstart = np.arange(hi - lo, dtype=np.int64) << ROW_SHIFT
+    if state.fmt == "pcap":
+        return _pcap_batch(source, vstart, state, first_frame)
+    seg_first = np.array([sg[0] for sg in index.segments], dtype=np.int64)
+    seg_index = np.searchsorted(seg_first, np.arange(lo, hi), side="right") - 1
+    little = np.array([sg[1] for sg in index.segments], dtype=bool)[seg_index]
+    section_base = np.array([sg[2] for sg in index.segments], dtype=np.int64)[seg_index]
+    return _pcapng_batch(source, vstart, little, section_base, state, first_frame)
+
+
+def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_frame: int) -> FrameBatch:
+    cur = source.at(pos)
+    rd32 = cur.le32 if state.little else cur.be32
     iface = state.interfaces[0]
-    sec = rd32(pos).astype(np.int64)
-    frac = rd32(pos + 4).astype(np.int64)
-    caplen = rd32(pos + 8)
-    length = rd32(pos + 12)
+    sec = rd32(0).astype(np.int64)
+    frac = rd32(4).astype(np.int64)
+    caplen = rd32(8)
+    length = rd32(12)
     scale = 1_000_000_000 // iface.ts_divisor
     ts = sec * 1_000_000_000 + frac * scale
     return FrameBatch(
@@ -285,13 +315,9 @@ def _pcap_batch(source: ByteSource, starts: list[int], state: ReadState, first_f
     )
 
 
-def _pcapng_batch(source: ByteSource, starts: list[int], segments, state: ReadState, first_frame: int) -> FrameBatch:
-    n = len(starts)
-    pos = np.asarray(starts, dtype=np.int64)
-    seg_first = np.array([s[0] for s in segments], dtype=np.int64)
-    seg_index = np.searchsorted(seg_first, np.arange(n), side="right") - 1
-    little = np.array([s[1] for s in segments], dtype=bool)[seg_index]
-    section_base = np.array([s[2] for s in segments], dtype=np.int64)[seg_index]
+def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, section_base: np.ndarray,
+                  state: ReadState, first_frame: int) -> FrameBatch:
+    n = len(pos)
 
     def rd32(off):
         return np.where(little, source.le32(off), source.be32(off)).astype(np.int64)
@@ -315,8 +341,9 @@ def _pcapng_batch(source: ByteSource, starts: list[int], segments, state: ReadSt
     ticks = (ts_hi << 32) | ts_lo
     caplen = np.where(is_spb, 0, rd32(pos + 20))
     length = np.where(is_spb, rd32(pos + 8), rd32(pos + 24))
-    data_off = np.where(is_spb, pos + 12, pos + 28)
-    room = pos + blen - 4 - data_off
+    hdr = np.where(is_spb, 12, 28)
+    data_off = pos + hdr
+    room = blen - 4 - hdr
     # SPB has no captured length: it is the original length cut to the interface's snaplen and to the block.
     snaplens = np.array([i.snaplen or MAX_BLOCK for i in state.interfaces] or [MAX_BLOCK], dtype=np.int64)
     caplen = np.where(is_spb, np.minimum(length, snaplens[global_if] if n_if else length), caplen)
@@ -355,26 +382,119 @@ def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object]:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return np.zeros(0, dtype=np.uint8), None
-        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux: fault the pages in at once, not one by one
+        if populate:
+            mapped = mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+        else:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         return np.frombuffer(mapped, dtype=np.uint8), mapped
 
 
-def _walk(buf, source: ByteSource, pos: int, end: int, state: ReadState, limit: int | None, first_frame: int):
-    """One walk over `buf[pos:end]`, turned into a FrameBatch. Returns (batch, next_pos, status)."""
+_WALK_STEP = 1 << 16  # records walked between conversions to numpy (keeps the Python list small)
+_COMPILED_STEP = 1 << 20
+
+
+def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress=None, data=None):
+    """Walk records from `pos`, in steps, into a RecordIndex. Returns (index, next_pos, status).
+
+    `data` is `buf` as a uint8 array; with it (and numba installed) the compiled walk is used.
+    """
+    if data is not None and _walk_compiled.COMPILED and os.environ.get("WEBRTCPCAP_PURE_PYTHON") != "1":
+        return _walk_fast(buf, data, pos, end, state, limit, progress)
+    parts: list[np.ndarray] = []
+    segments: list[tuple[int, bool, int]] = []
+    count = 0
+    status = "ok"
+    while limit is None or count < limit:
+        step = _WALK_STEP if limit is None else min(_WALK_STEP, limit - count)
+        if state.fmt == "pcap":
+            starts, pos, status = _walk_pcap(buf, pos, end, state.little, step, _pcap_max_len(state))
+            if not segments:
+                segments.append((0, state.little, 0))
+        else:
+            starts, segs, pos, status = _walk_pcapng(buf, pos, end, state, step)
+            segments.extend((count + first, little, base) for first, little, base in segs)
+        if starts:
+            parts.append(np.asarray(starts, dtype=np.int64))
+        count += len(starts)
+        if progress is not None:
+            progress(pos)
+        if status != "ok" or len(starts) < step:
+            break
+    starts_arr = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return RecordIndex(starts_arr, segments or [(0, state.little, state.section_base)]), pos, status
+
+
+def _pcap_max_len(state: ReadState) -> int:
+    return max(MAX_PACKET, min(state.interfaces[0].snaplen, MAX_BLOCK))
+
+
+def _walk_fast(buf, data: np.ndarray, pos: int, end: int, state: ReadState, limit: int | None, progress):
+    """_walk with the compiled loops of _walk.py; Python reads only pcapng section and interface blocks."""
+    parts: list[np.ndarray] = []
+    segments: list[tuple[int, bool, int]] = [(0, state.little, state.section_base)]
+    count = 0
+    status = "ok"
+    while limit is None or count < limit:
+        step = _COMPILED_STEP if limit is None else min(_COMPILED_STEP, limit - count)
+        out = np.empty(step, dtype=np.int64)
+        if state.fmt == "pcap":
+            got, pos, code = _walk_compiled.pcap_walk(data, pos, end, state.little, step, _pcap_max_len(state), out)
+        else:
+            got, pos, code = _walk_compiled.pcapng_walk(data, pos, end, state.little, step, MAX_BLOCK, out)
+        if got:
+            parts.append(out[:got].copy())
+        count += got
+        if progress is not None:
+            progress(pos)
+        if code == _walk_compiled.SPECIAL:
+            # One section or interface block, read by the Python walk (limit 0: it stops after that block).
+            _, segs, pos, status = _walk_pcapng(buf, pos, min(end, pos + _block_len(buf, pos, end, state)), state, None)
+            segments.extend((count + first, little, base) for first, little, base in segs[1:])
+            if status == "partial" and pos < end:
+                status = "partial"
+                break
+            if status not in ("ok",):
+                break
+            status = "ok"
+            continue
+        if code == _walk_compiled.PARTIAL:
+            status = "partial"
+            break
+        if code == _walk_compiled.ABSURD:
+            status = _absurd_message(buf, pos, state)
+            break
+        if got < step:
+            break
+    starts_arr = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return RecordIndex(starts_arr, segments), pos, status
+
+
+def _block_len(buf, pos: int, end: int, state: ReadState) -> int:
+    """Length of the pcapng block at `pos` (for SHB in its own byte order), or what is left of the buffer."""
+    if pos + 12 > end:
+        return end - pos
+    little = state.little
+    if struct.unpack_from("<I", buf, pos)[0] == PCAPNG_SHB:
+        little = struct.unpack_from("<I", buf, pos + 8)[0] == PCAPNG_BYTE_ORDER_MAGIC
+    blen = struct.unpack_from("<I" if little else ">I", buf, pos + 4)[0]
+    return min(max(blen, 12), end - pos)
+
+
+def _absurd_message(buf, pos: int, state: ReadState) -> str:
     if state.fmt == "pcap":
-        iface = state.interfaces[0]
-        max_len = max(MAX_PACKET, min(iface.snaplen, MAX_BLOCK))
-        starts, pos, status = _walk_pcap(buf, pos, end, state.little, limit, max_len)
-        return _pcap_batch(source, starts, state, first_frame), pos, status
-    starts, segments, pos, status = _walk_pcapng(buf, pos, end, state, limit)
-    return _pcapng_batch(source, starts, segments, state, first_frame), pos, status
+        incl = _PCAP_INCL[state.little](buf, pos)[0]
+        return f"record at byte offset {{offset}} has an absurd captured length ({incl} bytes)"
+    blen = struct.unpack_from("<I" if state.little else ">I", buf, pos + 4)[0]
+    return f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)"
 
 
-def read_all(path: str | os.PathLike) -> tuple[FrameBatch, ReadState, object]:
-    """Every frame of the file in one batch (the file is memory-mapped, or decompressed in memory).
+def read_all(path: str | os.PathLike, progress=None) -> tuple[np.ndarray, RecordIndex, ReadState, object]:
+    """Index every record of the file (the file is memory-mapped, or decompressed in memory).
 
-    Returns the batch, the read state (its `problem` says why reading stopped early, if it did) and the object that
-    owns the bytes (keep it alive as long as the batch is used).
+    Returns the file's bytes, the record index, the read state (its `problem` says why reading stopped early, if
+    it did) and the object that owns the bytes (keep it alive as long as the bytes are used).  `progress`, if given,
+    is called with the number of bytes walked so far.
     """
     name = os.fspath(path)
     data, owner = _open_bytes(path)
@@ -384,16 +504,18 @@ def read_all(path: str | os.PathLike) -> tuple[FrameBatch, ReadState, object]:
         raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
     state = _parse_pcap_header(head, name) if fmt == "pcap" else ReadState("pcapng")
     start = 24 if fmt == "pcap" else 0
-    batch, pos, status = _walk(owner, ByteSource(data), start, len(data), state, None, 1)
-    _note_status(state, status, pos, len(data), len(batch))
-    return batch, state, owner
+    index, pos, status = _walk(owner if owner is not None else b"", start, len(data), state, None, progress, data)
+    _note_status(state, status, pos, len(data), len(index))
+    return data, index, state, owner
 
 
-def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 20, progress=None) -> Iterator[tuple[FrameBatch, ReadState]]:
-    """The file's frames in batches of at most `frames`, reading `block_bytes` at a time (bounded memory).
+def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 20,
+                 progress=None) -> Iterator[tuple[np.ndarray, RecordIndex, ReadState, int]]:
+    """The file's records in blocks of at most `frames`, reading `block_bytes` at a time (bounded memory).
 
-    Yields (batch, state); after the last batch, `state.problem` says why reading stopped early, if it did.
-    `progress`, if given, is called with the number of (decompressed) bytes consumed so far.
+    Yields (buffer, index, state, first_frame): `index` addresses records in `buffer`.  After the last block,
+    `state.problem` says why reading stopped early, if it did.  `progress`, if given, is called with the number of
+    (decompressed) bytes consumed so far.
     """
     name = os.fspath(path)
     if frames < 1:
@@ -414,7 +536,7 @@ def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 
             raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
         state = _parse_pcap_header(head, name) if fmt == "pcap" else ReadState("pcapng")
         stream.seek(0)
-        buf = b""
+        buf = _read_or_fail(stream, block_bytes, name)
         pos = 24 if fmt == "pcap" else 0
         consumed = 0  # file offset of buf[0]
         eof = False
@@ -426,17 +548,16 @@ def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 
                 consumed += pos
                 buf = buf[pos:] + chunk
                 pos = 0
-            batch, pos, status = _walk(buf, ByteSource(np.frombuffer(buf, dtype=np.uint8)), pos, len(buf), state,
-                                       frames, first_frame)
-            first_frame += len(batch)
+            index, pos, status = _walk(buf, pos, len(buf), state, frames, None, np.frombuffer(buf, dtype=np.uint8))
             if progress is not None:
                 progress(consumed + pos)
-            if len(batch):
-                yield batch, state
+            if len(index):
+                yield np.frombuffer(buf, dtype=np.uint8), index, state, first_frame
+                first_frame += len(index)
             if status == "ok" and (pos < len(buf) or not eof):
-                continue  # the batch was full, or the block ended on a record boundary
+                continue  # the block was full, or the buffer ended on a record boundary
             if status == "partial" and not eof:
-                # The next record straddles the block boundary; the refill above reads on.
+                # The next record straddles the end of the buffer; the refill above reads on.
                 block_bytes = max(block_bytes, len(buf) - pos + 1)
                 continue
             state.frames_read = first_frame - 1

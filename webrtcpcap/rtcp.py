@@ -127,9 +127,10 @@ def walk_compound(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: n
         at = off[active] + pos[active]
         left = avail[active] - pos[active]
         has_hdr = left >= RTCP_HEADER_LEN
-        b0 = src.u8(at, has_hdr)
-        pt = src.u8(at + 1, has_hdr)
-        words = src.be16(at + 2, has_hdr).astype(np.int64)
+        cur = src.at(at, has_hdr)
+        b0 = cur.u8(0)
+        pt = cur.u8(1)
+        words = cur.be16(2).astype(np.int64)
         length = (words + 1) * 4
         valid = has_hdr & ((b0 >> 6) == RTCP_VERSION) & (pt >= 192) & (pt <= 223)
         cut = ~has_hdr & (wire_len[active] > cap[active])
@@ -144,7 +145,7 @@ def walk_compound(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: n
             "datagram": active[valid], "index": np.full(int(valid.sum()), depth, dtype=np.uint16),
             "pt": pt[valid].astype(np.uint8), "count": (b0[valid] & 0x1F).astype(np.uint8),
             "padding": (b0[valid] & 0x20) != 0,
-            "sender_ssrc": src.be32(at + 4, ssrc_ok)[valid], "has_ssrc": ssrc_ok[valid],
+            "sender_ssrc": np.where(ssrc_ok, cur.be32(4), 0)[valid], "has_ssrc": ssrc_ok[valid],
             "length_bytes": np.minimum(length[valid], 0xFFFF * 4 + 4).astype(np.int32),
             "offset": (pos[active])[valid],
         })

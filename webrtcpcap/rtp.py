@@ -93,6 +93,18 @@ RTP_ERROR_MESSAGES = {
 }
 
 
+HEADER_FIELDS = {
+    "seq": np.uint16, "ts": np.uint32, "ssrc": np.uint32, "marker": bool, "pt": np.uint8, "padding": bool,
+    "extension": bool, "csrc_count": np.uint8, "ext_profile": np.int32, "payload_offset": np.int32,
+    "payload_len": np.int32, "error": np.uint8,
+}
+
+
+def empty_headers() -> dict[str, np.ndarray]:
+    """What decode_headers returns for no packets (without the raw b0/b1 bytes)."""
+    return {name: np.zeros(0, dtype=dtype) for name, dtype in HEADER_FIELDS.items()}
+
+
 def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: np.ndarray) -> dict[str, np.ndarray]:
     """RTP header fields of many packets at once (`off`: first byte of each packet in `src`).
 
@@ -102,11 +114,12 @@ def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: 
     Fields of packets too short to hold them read as 0; `error` says which.
     """
     ok = cap >= RTP_HEADER_LEN
-    b0 = src.u8(off, ok)
-    b1 = src.u8(off + 1, ok)
-    seq = src.be16(off + 2, ok)
-    ts = src.be32(off + 4, ok)
-    ssrc = src.be32(off + 8, ok)
+    cur = src.at(off, ok)
+    b0 = cur.u8(0)
+    b1 = cur.u8(1)
+    seq = cur.be16(2)
+    ts = cur.be32(4)
+    ssrc = cur.be32(8)
     cc = (b0 & 0x0F).astype(np.int32)
     has_ext = (b0 & 0x10) != 0
     hdr = RTP_HEADER_LEN + 4 * cc

@@ -25,14 +25,29 @@ PACKETS_SCHEMA: dict[str, str] = {
     "dport": "UInt16",
     "transport": "category",
     "kind": "category",
-    "payload_len": "Int32",
+    "payload_len": "UInt16",
     "flow": "Int32",
     "evidence": "category",
     "error": "category",
+}
+
+# Sparse facts live in small side tables rather than mostly-empty columns of `packets`.
+ICMP_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "src": "category",
+    "dst": "category",
+    "icmp_type": "uint8",
+    "icmp_code": "uint8",
+    "quoted": "string",
+}
+
+FRAGMENTS_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "src": "category",
+    "dst": "category",
     "reassembled_in": "UInt32",
-    "icmp_type": "UInt8",
-    "icmp_code": "UInt8",
-    "icmp_quoted": "string",
 }
 
 RTP_SCHEMA: dict[str, str] = {
@@ -52,8 +67,7 @@ RTP_SCHEMA: dict[str, str] = {
     "csrc_count": "uint8",
     "ext_profile": "UInt16",
     "payload_offset": "uint16",
-    "payload_len": "int32",
-    "flow": "int32",
+    "payload_len": "uint16",
     "dtls_srtp": "bool",
     "error": "category",
 }
@@ -73,7 +87,6 @@ RTCP_SCHEMA: dict[str, str] = {
     "length_bytes": "int32",
     "offset": "uint16",
     "padding": "bool",
-    "flow": "int32",
     "dtls_srtp": "bool",
     "error": "category",
 }
