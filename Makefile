@@ -42,3 +42,8 @@ benchmark: setup tshark
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# make captures / captures-smoke: the recording lab (root; see captures/README.md).
+captures captures-smoke captures-deps: setup
+LAB_PYTHON := $(PY)
+include captures/lab/lab.mk

@@ -130,64 +130,88 @@ class Demux:
     first_byte: np.ndarray  # int16, -1 where no payload
 
 
+_KEY_STEP = 1 << 16
+
+
 def flows(net: Endpoints) -> np.ndarray:
-    """Bidirectional flow id per frame (int32, -1 without ports): same transport, same two address:port ends."""
+    """Bidirectional flow id per frame (int32, -1 without ports): same transport, same two address:port ends.
+
+    Flows are numbered in order of first appearance, like Wireshark's stream indexes.
+    """
     n = len(net.transport)
     flow = np.full(n, -1, dtype=np.int32)
-    rows = np.flatnonzero((net.sport >= 0) & (net.src >= 0))
-    if not len(rows):
+    has = (net.sport >= 0) & (net.src >= 0)
+    if not has.any():
         return flow
-    a = net.src[rows].astype(np.int64) * 65536 + net.sport[rows]
-    b = net.dst[rows].astype(np.int64) * 65536 + net.dport[rows]
-    lo = np.minimum(a, b)
-    hi = np.maximum(a, b)
     span = (len(net.addresses) + 1) * 65536
-    if span * span * 8 < 2**62:
-        key = (net.transport[rows].astype(np.int64) * span + lo) * span + hi
-        # Numbered in order of first appearance, like Wireshark's stream indexes.
-        inv, _ = pd.factorize(key)
-    else:
-        stacked = np.stack([net.transport[rows].astype(np.int64), lo, hi], axis=1)
-        _, first, inv = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
-        rank = np.empty(len(first), dtype=np.int64)
-        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-        inv = rank[inv.reshape(-1)]
-    flow[rows] = inv
+    if span * span * 8 >= 2**62:
+        return _flows_wide(net, has, flow)
+    # A slice at a time, so that the temporaries stay small; ids are handed out in order of first appearance.
+    ids: dict[int, int] = {}
+    for lo in range(0, n, _KEY_STEP):
+        sl = slice(lo, lo + _KEY_STEP)
+        a = net.src[sl].astype(np.int64) * 65536 + net.sport[sl]
+        b = net.dst[sl].astype(np.int64) * 65536 + net.dport[sl]
+        key = (net.transport[sl].astype(np.int64) * span + np.minimum(a, b)) * span + np.maximum(a, b)
+        key = np.where(has[sl], key, -1)
+        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        table = np.empty(len(uniq), dtype=np.int32)
+        for j in np.argsort(first, kind="stable").tolist():
+            k = int(uniq[j])
+            table[j] = -1 if k < 0 else ids.setdefault(k, len(ids))
+        flow[sl] = table[inv.reshape(-1)]
     return flow
 
 
-def rtp_run_flows(flow: np.ndarray, direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """Flow ids (of the given rows) that hold a run of RTP: one SSRC, one direction, advancing sequence numbers.
+def _flows_wide(net: Endpoints, has: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """flows() for captures with so many addresses that a flow key does not fit 63 bits."""
+    rows = np.flatnonzero(has)
+    a = net.src[rows].astype(np.int64) * 65536 + net.sport[rows]
+    b = net.dst[rows].astype(np.int64) * 65536 + net.dport[rows]
+    stacked = np.stack([net.transport[rows].astype(np.int64), np.minimum(a, b), np.maximum(a, b)], axis=1)
+    _, first, inv = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    flow[rows] = rank[inv.reshape(-1)]
+    return flow
 
-    The rows must be in capture order; `direction` distinguishes the two directions of a flow.
+
+def rtp_run_rows(direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Which rows belong to a run of RTP: one direction of one flow, one SSRC, advancing sequence numbers.
+
+    `direction` is any int64 key that is equal for packets from the same source to the same destination; the rows
+    must be in capture order.  A run has RTP_MIN_PACKETS packets or more, at least RTP_MIN_PACKETS - 1 steps of
+    1..RTP_MAX_STEP, and at most RTP_MAX_BAD_STEP_SHARE of larger steps (repeats count neither way).
     """
-    if len(flow) < RTP_MIN_PACKETS:
-        return np.zeros(0, dtype=flow.dtype)
-    key = (flow.astype(np.int64) * 2 + direction) << 32 | ssrc.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    s = seq[order].astype(np.int64)
-    same = k[1:] == k[:-1]
+    n = len(direction)
+    if n < RTP_MIN_PACKETS:
+        return np.zeros(n, dtype=bool)
+    order = np.lexsort((ssrc, direction))  # stable: capture order within a group
+    d = direction[order]
+    x = ssrc[order]
+    s = seq[order].astype(np.int32)
+    same = (d[1:] == d[:-1]) & (x[1:] == x[:-1])
     step = (s[1:] - s[:-1]) % 65536
     good = same & (step >= 1) & (step <= RTP_MAX_STEP)
     bad = same & (step > RTP_MAX_STEP)
-    uniq, start, counts = np.unique(k, return_index=True, return_counts=True)
-    group_of_step = np.searchsorted(start, np.arange(1, len(k)), side="right") - 1
-    good_per_group = np.bincount(group_of_step[good], minlength=len(uniq))
-    bad_per_group = np.bincount(group_of_step[bad], minlength=len(uniq))
-    qualifies = ((counts >= RTP_MIN_PACKETS) & (good_per_group >= RTP_MIN_PACKETS - 1)
-                 & (bad_per_group <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
-    return np.unique((uniq[qualifies] >> 32) // 2)
+    starts = np.concatenate([[0], np.flatnonzero(~same) + 1])
+    counts = np.diff(np.concatenate([starts, [n]]))
+    group = np.repeat(np.arange(len(starts)), counts)  # group of each sorted row
+    good_n = np.bincount(group[1:][good], minlength=len(starts))
+    bad_n = np.bincount(group[1:][bad], minlength=len(starts))
+    qualifies = ((counts >= RTP_MIN_PACKETS) & (good_n >= RTP_MIN_PACKETS - 1)
+                 & (bad_n <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
+    out = np.zeros(n, dtype=bool)
+    out[order] = qualifies[group]
+    return out
 
 
 def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
-           dtls_evidence: np.ndarray, rtp_rows: np.ndarray, rtp_ssrc: np.ndarray, rtp_seq: np.ndarray,
-           rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None) -> Demux:
+           dtls_evidence: np.ndarray, rtp_evidence: np.ndarray, rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None) -> Demux:
     """Combine the evidence into per-flow verdicts and per-frame kinds.
 
     `first_byte_kinds` is first_byte_kind() for every UDP frame with a payload (OTHER elsewhere); `stun_evidence`,
-    `dtls_evidence` are per-frame booleans; `rtp_rows` (with their SSRC and sequence numbers) are the frames whose
-    RTP header decoded cleanly; `rtcp_exact_rows` the frames whose RTCP compound chained exactly, and
+    `dtls_evidence`, `rtp_evidence` (rtp_run_rows) are per-frame booleans; `rtcp_exact_rows` the frames whose RTCP compound chained exactly, and
     `rtcp_multi_rows` those of them with two sub-packets or more.
     """
     n = len(flow)
@@ -202,9 +226,7 @@ def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_
 
     mark(np.unique(flow[stun_evidence & udp]), Evidence.STUN)
     mark(np.unique(flow[dtls_evidence & udp]), Evidence.DTLS)
-    direction = (net.src[rtp_rows].astype(np.int64) * 65536 + net.sport[rtp_rows]
-                 < net.dst[rtp_rows].astype(np.int64) * 65536 + net.dport[rtp_rows]).astype(np.int64)
-    mark(rtp_run_flows(flow[rtp_rows], direction, rtp_ssrc, rtp_seq), Evidence.RTP)
+    mark(np.unique(flow[rtp_evidence & udp]), Evidence.RTP)
     if len(rtcp_exact_rows):
         per_flow = np.bincount(flow[rtcp_exact_rows][flow[rtcp_exact_rows] >= 0], minlength=n_flows)
         mark(np.flatnonzero(per_flow >= RTCP_MIN_EXACT), Evidence.RTCP)

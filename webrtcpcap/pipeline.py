@@ -64,6 +64,8 @@ class _Frames:
         self.first_kind = np.zeros(n, dtype=np.uint8)
         self.stun_ev = np.zeros(n, dtype=bool)
         self.dtls_ev = np.zeros(n, dtype=bool)
+        self.rtp_ev = np.zeros(n, dtype=bool)
+        self.rtp_pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # rows, ssrc, seq: runs not yet seen
         self.reassembled_in: dict[int, int] = {}  # row -> frame
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
 
@@ -138,20 +140,50 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts, rtcp
     if sel.any():
         hdr = rtp.decode_headers(src, off[sel], capb[sel], wire[sel])
         del hdr["b0"], hdr["b1"]
-        rtp_parts.append((lo + udp[sel], hdr))
+        rows = udp[sel]
+        rtp_parts.append((lo + rows, hdr))
+        # RTP runs, within the slice first; the rows not in a run yet are looked at again at the end.
+        clean = hdr["error"] == rtp.RTP_OK
+        rows, ssrc, seq = rows[clean], hdr["ssrc"][clean], hdr["seq"][clean]
+        in_run = demux.rtp_run_rows(_direction(layer.src, layer.sport, layer.dst, layer.dport, rows), ssrc, seq)
+        f.rtp_ev[lo + rows[in_run]] = True
+        if not in_run.all():
+            f.rtp_pending.append((lo + rows[~in_run], ssrc[~in_run], seq[~in_run]))
     sel = kinds == Kind.RTCP
     if sel.any():
         rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
         rtcp_parts.append((lo + udp[sel], rows, status))
 
 
+def _direction(src, sport, dst, dport, rows) -> np.ndarray:
+    """An int64 key per row that is equal for datagrams from the same address:port to the same address:port."""
+    a = src[rows].astype(np.int64) << 16 | sport[rows]
+    b = dst[rows].astype(np.int64) << 16 | dport[rows]
+    if len(rows) and max(int(src[rows].max()), int(dst[rows].max())) < 1 << 15:
+        return a << 31 | b  # each end fits in 31 bits
+    return np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
 def _concat(parts: list[dict], key: str, dtype) -> np.ndarray:
-    return np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, dtype=dtype)
+    """One column out of per-slice parts, dropping the parts' copies as it goes (to keep the peak low)."""
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    out = np.concatenate([p[key] for p in parts])
+    for p in parts:
+        del p[key]
+    return out
 
 
 def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rules, rtp_parts, rtcp_parts) -> Decoded:
     addresses = carry.book.names
     ends = demux.Endpoints(f.transport, f.src, f.sport, f.dst, f.dport, f.ip_version, f.fragment, addresses)
+    if f.rtp_pending:
+        rows = np.concatenate([p[0] for p in f.rtp_pending])
+        in_run = demux.rtp_run_rows(_direction(f.src, f.sport, f.dst, f.dport, rows),
+                                    np.concatenate([p[1] for p in f.rtp_pending]),
+                                    np.concatenate([p[2] for p in f.rtp_pending]))
+        f.rtp_ev[rows[in_run]] = True
+        f.rtp_pending.clear()
     flow = demux.flows(ends)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
     flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
@@ -161,7 +193,6 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     rtp_rows = np.concatenate([p[0] for p in rtp_parts]) if rtp_parts else np.zeros(0, np.int64)
     hdr = {k: _concat([p[1] for p in rtp_parts], k, dtype) for k, dtype in rtp.HEADER_FIELDS.items()}
     rtp_parts.clear()
-    rtp_clean = hdr["error"] == rtp.RTP_OK
 
     # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
     rtcp_dgram_rows, rtcp_sub, rtcp_status = [], [], []
@@ -176,7 +207,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     rtcp_parts.clear()
     dg_rows = np.concatenate(rtcp_dgram_rows) if rtcp_dgram_rows else np.zeros(0, np.int64)
     dg_status = np.concatenate(rtcp_status) if rtcp_status else np.zeros(0, np.uint8)
-    sub = {k: _concat(rtcp_sub, k, np.int64) for k in (rtcp_sub[0] if rtcp_sub else
+    sub = {k: _concat(rtcp_sub, k, np.int64) for k in list(rtcp_sub[0] if rtcp_sub else
            {"datagram": 0, "index": 0, "pt": 0, "count": 0, "padding": 0, "sender_ssrc": 0, "has_ssrc": 0,
             "length_bytes": 0, "offset": 0})}
     exact = dg_status == rtcp.COMPOUND_EXACT
@@ -184,8 +215,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     multi[sub["datagram"][sub["index"] == 1]] = True
 
     verdict = demux.decide(
-        ends, flow, f.first_kind, f.stun_ev, f.dtls_ev, rtp_rows[rtp_clean], hdr["ssrc"][rtp_clean],
-        hdr["seq"][rtp_clean], dg_rows[exact], dg_rows[exact & multi],
+        ends, flow, f.first_kind, f.stun_ev, f.dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
         rules=list(rules), first_byte=None)
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
@@ -229,6 +259,10 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = (f.ts - t0_ns) / 1e9
     packets = _packets_table(f, frame, t, flow, verdict, kind, error, names, addresses)
+    # What the other tables do not need goes now, to keep the peak low.
+    f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.error = None
+    f.first_kind = f.stun_ev = f.dtls_ev = f.rtp_ev = None
+    del error
 
     # rtp -------------------------------------------------------------------------------------------------------
     if not is_rtp.all():
@@ -334,24 +368,29 @@ def _keys(rows, frame, t, f: _Frames, addresses) -> dict:
     }
 
 
-def _first_rows(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows with a flow, each flow's first row); flows are numbered in order of first appearance."""
-    rows = np.flatnonzero(flow >= 0)
-    if not len(rows):
-        return rows, rows
-    _, first = np.unique(flow[rows], return_index=True)
-    return rows, rows[first]
+def _first_rows(flow: np.ndarray) -> np.ndarray:
+    """Each flow's first row.  Flows are numbered in order of first appearance, so a flow's first row is where
+    the running maximum of the ids grows."""
+    running = np.maximum.accumulate(np.concatenate([[-1], flow]).astype(np.int32))
+    return np.flatnonzero(running[1:] > running[:-1])
 
 
 def _flows_table(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, t: np.ndarray):
-    rows, fr = _first_rows(flow)
-    if not len(rows):
+    fr = _first_rows(flow)
+    if not len(fr):
         return tables.empty_table(tables.FLOWS_SCHEMA), {}
     n_flows = len(fr)
-    f = flow[rows]
+    has = flow >= 0
+    counts = np.bincount(flow[has], minlength=n_flows)
+    # Each flow's last row: the first row of the reversed capture.
+    rev = flow[::-1]
     last_row = np.zeros(n_flows, dtype=np.int64)
-    np.maximum.at(last_row, f, rows)
-    counts = np.bincount(f, minlength=n_flows)
+    seen = np.zeros(n_flows, dtype=bool)
+    order = np.flatnonzero(rev >= 0)
+    ids = rev[order]
+    _, first_in_rev = np.unique(ids, return_index=True)
+    last_row[ids[first_in_rev]] = len(flow) - 1 - order[first_in_rev]
+    del seen
     # Endpoint "a" is the sender of the flow's first packet.
     df = tables.frame_table({
         "flow": np.arange(n_flows, dtype=np.int32),
@@ -375,10 +414,11 @@ def flow_key(ends: demux.Endpoints, row: int) -> tuple:
 def _apply_known(known: dict, ends: demux.Endpoints, verdict: demux.Demux, first_kind: np.ndarray) -> None:
     """Flows found to be WebRTC in earlier chunks keep that verdict and its evidence (iter_chunks)."""
     flow = verdict.flow
-    rows, fr = _first_rows(flow)
-    if not len(rows):
+    fr = _first_rows(flow)
+    if not len(fr):
         return
     carried = np.array([known.get(flow_key(ends, int(r)), 0) for r in fr.tolist()], dtype=np.uint8)
+    rows = np.flatnonzero(flow >= 0)
     hit = rows[carried[flow[rows]] > 0]
     if not len(hit):
         return

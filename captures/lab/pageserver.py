@@ -1,0 +1,98 @@
+"""The page server for the lab's Chromium client, run on 127.0.0.1 inside Chromium's namespace (never on a veth).
+
+GET / serves page.html, GET /config.json the session's settings; POST /offer writes <sigdir>/offer.sdp and
+answers with <sigdir>/answer.sdp once the answering side (aiortc or the Janus driver) has written it;
+POST /event and /stats keep the page's state changes and final getStats as ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_handler(args):
+    sig, out = Path(args.sigdir), args.out
+    events_path = Path(out + ".page-events.jsonl")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *a) -> None:
+            print("page:", fmt % a, flush=True)
+
+        def reply(self, body: bytes, ctype: str = "text/plain", code: int = 200) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path == "/":
+                self.reply((HERE / "page.html").read_bytes(), "text/html")
+            elif self.path == "/config.json":
+                self.reply(args.config.encode(), "application/json")
+            elif self.path == "/favicon.ico":
+                self.reply(b"", code=204)
+            else:
+                self.reply(b"not found", code=404)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == "/offer":
+                tmp = sig / "offer.sdp.tmp"
+                tmp.write_bytes(body)
+                os.replace(tmp, sig / "offer.sdp")
+                deadline = time.time() + 30
+                while not (sig / "answer.sdp").exists() and time.time() < deadline:
+                    time.sleep(0.05)
+                if (sig / "answer.sdp").exists():
+                    self.reply((sig / "answer.sdp").read_bytes(), "application/sdp")
+                else:
+                    self.reply(b"no answer", code=504)
+            elif self.path == "/event":
+                with open(events_path, "ab") as f:
+                    f.write(body + b"\n")
+                ev = json.loads(body)
+                print("page event:", ev, flush=True)
+                if ev.get("event") == "connectionState" and ev.get("state") == "connected":
+                    marker = sig / "a.connected"
+                    if not marker.exists():
+                        marker.write_text(str(time.time()))
+                if ev.get("event") in ("done", "error"):
+                    (sig / "a.done").write_text(body.decode())
+                self.reply(b"ok")
+            elif self.path == "/stats":
+                Path(out + ".getstats.json").write_bytes(body)
+                (sig / "a.stats").write_text("")
+                self.reply(b"ok")
+            elif self.path == "/closing":
+                # An answerer that wants its final state before the page hangs up (the Janus driver takes
+                # handle_info) says so with b.wants-final and answers with b.final-done.
+                deadline = time.time() + 10
+                while ((sig / "b.wants-final").exists() and not (sig / "b.final-done").exists()
+                       and time.time() < deadline):
+                    time.sleep(0.05)
+                self.reply(b"ok")
+            else:
+                self.reply(b"not found", code=404)
+
+    return Handler
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sigdir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--config", required=True, help="JSON served as /config.json")
+    args = ap.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args))
+    print("pageserver listening", flush=True)
+    server.serve_forever()

@@ -1,0 +1,682 @@
+#!/usr/bin/env python3
+"""Record the capture lab's WebRTC sessions into captures/ (run as root).
+
+    record.py list                 the scenarios
+    record.py all                  record every scenario into captures/
+    record.py NAME [NAME...]       record some of them
+    record.py smoke --out DIR      a 4 s aiortc <-> aiortc call into DIR (for the test suite); exit 0 when it worked
+    record.py table                the Markdown table of the sessions recorded in captures/ (for README.md)
+
+Each session leaves <name>.pcap and sidecars (<name>.meta.json, .offer.sdp, .answer.sdp, .keylog,
+.srtp-keys.json, .getstats.json, .nft.txt, ...) in the output folder. See captures/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ inside captures/lab
+
+from netlab import Lab, preflight, run  # noqa: E402
+from scenarios import SCENARIOS, SMOKE, Scenario  # noqa: E402
+
+CAPTURES = HERE.parent
+TURN_PORT = 3478
+TURN_USER, TURN_PASS, TURN_SECRET, TURN_REALM = "lab", "labpass", "wplab-rest-secret", "wplab.test"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Interrupted(f"signal {signum}")
+
+
+# -- versions ---------------------------------------------------------------------------------------------------
+def first_line(argv: list[str]) -> str | None:
+    if shutil.which(argv[0]) is None:
+        return None
+    p = subprocess.run(argv, capture_output=True, text=True)
+    text = (p.stdout or p.stderr).strip().splitlines()
+    return text[0].strip() if text else None
+
+
+def versions(sc: Scenario) -> dict:
+    v = {"kernel": platform.release(), "python": platform.python_version()}
+    for pkg in ("aiortc", "aioice", "av", "pyOpenSSL", "cryptography", "pylibsrtp", "numpy"):
+        try:
+            v[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        from OpenSSL import SSL
+        v["openssl"] = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()
+    except Exception:
+        pass
+    v["tcpdump"] = first_line(["tcpdump", "--version"])
+    v["nft"] = first_line(["nft", "--version"])
+    if sc.turn:
+        v["coturn"] = coturn_version()
+    if sc.kind.startswith("chromium"):
+        v["chromium"] = first_line(["chromium", "--version"])
+    if sc.kind == "chromium-janus":
+        v["janus"] = first_line(["janus", "--version"])
+    return v
+
+
+def coturn_version() -> str | None:
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "coturn"], capture_output=True, text=True)
+    return f"coturn {p.stdout.strip()}" if p.returncode == 0 else None
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+def wait_for(path: Path, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def frame_count(pcap: Path) -> int:
+    out = run(["capinfos", "-c", "-M", str(pcap)]).stdout
+    m = re.search(r"Number of packets:\s+(\d+)", out)
+    return int(m.group(1)) if m else -1
+
+
+def udp_conversations(pcap: Path) -> list[dict]:
+    """UDP 5-tuples in the capture with frame counts (tshark's conv,udp table)."""
+    if shutil.which("tshark") is None:
+        return []
+    out = run(["tshark", "-n", "-r", str(pcap), "-q", "-z", "conv,udp"], check=False).stdout
+    convs = []
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+):(\d+)\s+<->\s+([\d.]+):(\d+)\s+(\d+)\s+\S+(?:\s+\S+)?\s+(\d+)\s+\S+(?:\s+\S+)?"
+                     r"\s+(\d+)", line)
+        if m:
+            convs.append({"proto": "udp", "a": f"{m[1]}:{m[2]}", "b": f"{m[3]}:{m[4]}",
+                          "frames_b_to_a": int(m[5]), "frames_a_to_b": int(m[6]), "frames": int(m[7])})
+    return convs
+
+
+def candidate_tuple(sdp_line: str) -> dict:
+    parts = sdp_line.split()
+    return {"ip": parts[4], "port": int(parts[5]), "type": parts[7], "transport": parts[2].lower()}
+
+
+def parse_nft_counters(text: str) -> list[dict]:
+    rules = []
+    chain = None
+    for line in text.splitlines():
+        m = re.match(r"\s*chain (\w+)", line)
+        if m:
+            chain = m[1]
+        m = re.search(r"counter packets (\d+) bytes (\d+)", line)
+        if m:
+            rules.append({"chain": chain, "rule": line.strip(), "packets": int(m[1]), "bytes": int(m[2])})
+    return rules
+
+
+# -- coturn -----------------------------------------------------------------------------------------------------
+def start_coturn(lab: Lab, mode: str, work: Path):
+    argv = ["turnserver", "-n", "--listening-ip", lab.addr("t"), "--relay-ip", lab.addr("t"),
+            "--listening-port", str(TURN_PORT), "--min-port", "49152", "--max-port", "49252",
+            "--realm", TURN_REALM, "--no-tls", "--no-dtls", "--no-cli", "--fingerprint",
+            "--log-file", "stdout", "--simple-log", "--pidfile", str(work / "turnserver.pid"),
+            "--no-rfc5780", "--no-stun-backward-compatibility"]
+    if mode.startswith("static"):
+        argv += ["--lt-cred-mech", f"--user={TURN_USER}:{TURN_PASS}"]
+    else:
+        argv += ["--use-auth-secret", f"--static-auth-secret={TURN_SECRET}"]
+    proc = lab.start("coturn", "t", argv, stop_signal=signal.SIGTERM)  # coturn ignores SIGINT
+    deadline = time.time() + 10
+    while time.time() < deadline and proc.popen.poll() is None:
+        ss = run(["ip", "netns", "exec", lab.ns("t"), "ss", "-Hlun", f"sport = :{TURN_PORT}"], check=False)
+        if ss.stdout.strip():
+            return proc
+        time.sleep(0.1)
+    raise RuntimeError("coturn did not start: " + proc.log.read_text(errors="replace")[-2000:])
+
+
+def turn_rest_credentials(user: str = "lab", ttl: int = 3600) -> tuple[str, str]:
+    import base64
+    import hashlib
+    import hmac
+    username = f"{int(time.time()) + ttl}:{user}"
+    password = base64.b64encode(hmac.new(TURN_SECRET.encode(), username.encode(), hashlib.sha1).digest()).decode()
+    return username, password
+
+
+def ice_servers(lab: Lab, sc: Scenario, node: str) -> list[dict]:
+    if not sc.turn or node not in sc.relay:
+        return []
+    url = f"turn:{lab.addr('t')}:{TURN_PORT}?transport=udp"
+    if sc.turn == "static":
+        return [{"urls": url, "username": TURN_USER, "credential": TURN_PASS}]
+    if sc.turn == "static-wrong-password":
+        return [{"urls": url, "username": TURN_USER, "credential": "not-" + TURN_PASS}]
+    user, password = turn_rest_credentials()
+    return [{"urls": url, "username": user, "credential": password}]
+
+
+# -- one session ------------------------------------------------------------------------------------------------
+def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True) -> dict:
+    outdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="wplab-run-"))
+    sig = work / "sig"
+    sig.mkdir()
+    base = outdir / sc.name
+    for old in outdir.glob(sc.name + ".*"):
+        old.unlink()
+    t0 = time.time()
+    meta: dict = {}
+    ok = False
+    try:
+        with Lab(work, sc.nodes, sc.mtu) as lab:
+            lab.nft("a", [d.nft() for d in sc.drops if d.hook == "egress"],
+                    [d.nft() for d in sc.drops if d.hook == "ingress"])
+            if sc.turn:
+                start_coturn(lab, sc.turn, work)
+            pcap = base.with_suffix(".pcap")
+            cap = lab.tcpdump(sc.capture_node, pcap)
+            cap_started = time.time()
+            if sc.kind == "aiortc":
+                peers = run_aiortc(lab, sc, work, sig)
+            else:
+                peers = run_chromium(lab, sc, work, sig)
+            time.sleep(0.3)
+            lab.stop(cap)
+            cap_stopped = time.time()
+            nft_text = lab.nft_list()
+            base.with_suffix(".nft.txt").write_text(nft_text)
+            meta = build_meta(lab, sc, base, peers, nft_text, cap_started, cap_stopped, work)
+            ok = check(sc, peers)
+        collect_sidecars(sc, base, work, peers)
+        meta["recording"]["wall_time_s"] = round(time.time() - t0, 1)
+        meta["recording"]["outcome_as_expected"] = ok
+        Path(str(base) + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if verbose:
+            print(f"{sc.name}: {meta['capture']['frames']} frames, {pcap.stat().st_size} bytes, "
+                  f"{meta['recording']['wall_time_s']} s, {'as expected' if ok else 'NOT AS EXPECTED'}", flush=True)
+        return meta
+    except BaseException:
+        keep = True
+        for partial in outdir.glob(sc.name + ".*"):  # no half-recorded session in the output folder
+            partial.unlink()
+        raise
+    finally:
+        if keep:
+            print(f"{sc.name}: work files kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_aiortc(lab: Lab, sc: Scenario, work: Path, sig: Path) -> dict:
+    peer = str(HERE / "aiortc_peer.py")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    procs = {}
+    for node, role in (("a", "offer"), ("b", "answer")):
+        argv = [sys.executable, peer, "--role", role, "--name", node, "--sigdir", str(sig),
+                "--out", str(work / node), "--duration", str(sc.duration_s),
+                "--ice-servers", json.dumps(ice_servers(lab, sc, node)), "--video-kbps", str(sc.video_kbps)]
+        if node in sc.relay:
+            argv.append("--relay")
+        procs[node] = lab.start(f"peer-{node}", node, argv, env=env)
+    if sc.outage:
+        schedule_outage(lab, sc, sig)
+    for node, proc in procs.items():
+        if lab.wait(proc, sc.duration_s + 40) is None:
+            print(f"{sc.name}: peer {node} did not end in time; stopping it", file=sys.stderr)
+        lab.stop(proc)
+    peers = {}
+    for node in procs:
+        f = work / f"{node}.peer.json"
+        peers[node] = json.loads(f.read_text()) if f.exists() else {"error": "no summary",
+                                                                     "log_tail": (work / f"peer-{node}.log")
+                                                                     .read_text(errors="replace")[-3000:]}
+    return peers
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--no-default-browser-check", "--mute-audio",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
+]
+PAGE_PORT = 8000
+
+
+def start_answerer_aiortc(lab: Lab, sc: Scenario, work: Path, sig: Path):
+    argv = [sys.executable, str(HERE / "aiortc_peer.py"), "--role", "answer", "--name", "b", "--sigdir", str(sig),
+            "--out", str(work / "b"), "--duration", str(sc.duration_s + 30),
+            "--ice-servers", json.dumps(ice_servers(lab, sc, "b")), "--video-kbps", str(sc.video_kbps)]
+    if "b" in sc.relay:
+        argv.append("--relay")
+    return lab.start("peer-b", "b", argv, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def run_chromium(lab: Lab, sc: Scenario, work: Path, sig: Path) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HOME=str(work / "home"))
+    config = {"iceServers": ice_servers(lab, sc, "a"), "iceTransportPolicy": "relay" if "a" in sc.relay else "all",
+              "durationMs": int(sc.duration_s * 1000), "videoMaxBitrate": sc.video_kbps * 1000}
+    page = lab.start("pageserver", "a", [sys.executable, str(HERE / "pageserver.py"), "--sigdir", str(sig),
+                                         "--out", str(work / "a"), "--port", str(PAGE_PORT),
+                                         "--config", json.dumps(config)], env=env)
+    deadline = time.time() + 10
+    while b"pageserver listening" not in page.log.read_bytes():
+        if time.time() > deadline or page.popen.poll() is not None:
+            raise RuntimeError("page server did not start: " + page.log.read_text(errors="replace"))
+        time.sleep(0.05)
+    if sc.kind == "chromium-janus":
+        answerer = start_janus(lab, sc, work, sig)
+    else:
+        answerer = start_answerer_aiortc(lab, sc, work, sig)
+    url = f"http://127.0.0.1:{PAGE_PORT}/"
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={work / 'chromium-profile'}",
+                              f"--unsafely-treat-insecure-origin-as-secure={url}"]
+    if sc.rtpdump:
+        flags += ["--enable-logging=stderr", "--v=1", "--force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/"]
+    browser = lab.start("chromium", "a", ["chromium"] + flags + [url], env=env)
+    if sc.outage:
+        schedule_outage(lab, sc, sig)
+    if not wait_for(sig / "a.done", sc.duration_s + 40):
+        print(f"{sc.name}: the page did not finish in time", file=sys.stderr)
+    (sig / "stop").write_text("")
+    peers = {}
+    if sc.kind == "chromium-janus":
+        peers["b"] = finish_janus(lab, sc, work, sig, answerer)
+    else:
+        lab.wait(answerer, 15)
+        lab.stop(answerer)
+        f = work / "b.peer.json"
+        peers["b"] = json.loads(f.read_text()) if f.exists() else {"error": "no summary"}
+    lab.stop(browser)
+    lab.stop(page)
+    if sc.rtpdump:
+        rtpdump_to_pcap(work / "chromium.log", work / "a.rtpdump.pcap")
+    peers = {"a": chromium_summary(work), **peers}
+    return peers
+
+
+RTPDUMP_CHROMIUM = ("10.3.3.1", 3001)  # fake addresses of the converted RTP dump: Chromium ...
+RTPDUMP_PEER = ("10.3.3.2", 3002)  # ... and its peer (O lines: Chromium -> peer, I lines: peer -> Chromium)
+
+
+def rtpdump_to_pcap(log: Path, pcap: Path) -> int:
+    """Chromium's RTP_DUMP log lines (plaintext RTP/RTCP, outbound before and inbound after the network) -> pcap.
+
+    The time inside an RTP_DUMP line is wrong (hours and minutes), so each packet takes the time of the log
+    prefix just before it ([pid:tid:MMDD/HHMMSS.micro:VERBOSE1:...srtp_session.cc]).
+    """
+    prefix = re.compile(r"^\[\d+:\d+:\d{4}/(\d{2})(\d{2})(\d{2})\.(\d{6}):")
+    prev, lines = None, []
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = prefix.match(line)
+            if m:
+                prev = f"{m[1]}:{m[2]}:{m[3]}.{m[4]}"
+            elif line.rstrip().endswith("# RTP_DUMP") and prev:
+                parts = line.split()
+                if parts[0] in ("I", "O") and len(parts) > 5:
+                    lines.append(f"{parts[0]} {prev}\n0000 {' '.join(parts[3:-2])}\n")
+    if not lines:
+        return 0
+    text = pcap.with_suffix(".txt")
+    text.write_text("".join(lines))
+    # text2pcap swaps the dummy addresses for O lines: give them as (peer, Chromium).
+    run(["text2pcap", "-q", "-F", "pcap", "-D", "-t", "%H:%M:%S.%f",
+         "-4", f"{RTPDUMP_PEER[0]},{RTPDUMP_CHROMIUM[0]}", "-u", f"{RTPDUMP_PEER[1]},{RTPDUMP_CHROMIUM[1]}",
+         str(text), str(pcap)])
+    return len(lines)
+
+
+def chromium_summary(work: Path) -> dict:
+    events = []
+    f = work / "a.page-events.jsonl"
+    if f.exists():
+        events = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    connected = [e["unix"] for e in events if e.get("event") == "connectionState" and e.get("state") == "connected"]
+    states = [e["state"] for e in events if e.get("event") == "connectionState"]
+    pair = None
+    stats_f = work / "a.getstats.json"
+    if stats_f.exists():
+        stats = json.loads(stats_f.read_text())
+        transport = next((v for v in stats.values() if v.get("type") == "transport"), {})
+        cp = stats.get(transport.get("selectedCandidatePairId", ""), {})
+        if cp:
+            loc, rem = stats.get(cp.get("localCandidateId"), {}), stats.get(cp.get("remoteCandidateId"), {})
+            pair = {"local": {"ip": loc.get("address"), "port": loc.get("port"), "type": loc.get("candidateType"),
+                              "transport": loc.get("protocol")},
+                    "remote": {"ip": rem.get("address"), "port": rem.get("port"), "type": rem.get("candidateType"),
+                               "transport": rem.get("protocol")}}
+    return {"name": "a", "role": "offer (Chromium)", "connectionState_at_end": states[-1] if states else None,
+            "connected_at_unix": connected[0] if connected else None, "selected_pair_stats": pair,
+            "errors": [e for e in events if e.get("event") in ("error", "play-error", "setParameters-error")],
+            "events": events}
+
+
+def schedule_outage(lab: Lab, sc: Scenario, sig: Path) -> None:
+    """Add the outage rule once a reports connected, as a time window (nft meta time) so its counter stays."""
+    from scenarios import MATCHES
+    if not wait_for(sig / "a.connected", 20):
+        return
+    start = math.ceil(float((sig / "a.connected").read_text()) + sc.outage.start_s)
+    rule = (f"meta time >= {start} meta time < {start + sc.outage.length_s} "
+            f"{MATCHES[sc.outage.match]} counter drop")
+    run(["ip", "netns", "exec", lab.ns("a"), "nft", "add", "rule", "netdev", "wplab", sc.outage.hook]
+        + rule.split())
+    sc.extra["outage_unix"] = [start, start + sc.outage.length_s]
+
+
+JANUS_ADMIN_SECRET = "wplab-admin"
+JANUS_LIBDIR = Path("/usr/lib/x86_64-linux-gnu/janus")
+
+
+def write_janus_config(conf: Path, work: Path) -> None:
+    """A minimal Janus: only the echotest plugin and the HTTP transport, API and admin API on 127.0.0.1."""
+    for sub, lib in (("plugins", "plugins/libjanus_echotest.so"), ("transports", "transports/libjanus_http.so"),
+                     ("events", None), ("loggers", None)):
+        d = work / f"janus-{sub}"
+        d.mkdir(exist_ok=True)
+        if lib:
+            (d / Path(lib).name).symlink_to(JANUS_LIBDIR / lib)
+    conf.mkdir(exist_ok=True)
+    (conf / "janus.jcfg").write_text(f"""general: {{
+  configs_folder = "{conf}"
+  plugins_folder = "{work / 'janus-plugins'}"
+  transports_folder = "{work / 'janus-transports'}"
+  events_folder = "{work / 'janus-events'}"
+  loggers_folder = "{work / 'janus-loggers'}"
+  debug_level = 4
+  admin_secret = "{JANUS_ADMIN_SECRET}"
+  protected_folders = ["/bin", "/etc", "/usr", "/var", "/proc", "/sys"]
+}}
+media: {{
+  ipv6 = false
+  rtp_port_range = "20000-20100"
+}}
+nat: {{
+  ice_enforce_list = "eth0"
+  ice_lite = false
+}}
+events: {{
+  broadcast = false
+}}
+""")
+    (conf / "janus.transport.http.jcfg").write_text("""general: {
+  json = "indented"
+  base_path = "/janus"
+  http = true
+  port = 8088
+  ip = "127.0.0.1"
+  https = false
+}
+admin: {
+  admin_base_path = "/admin"
+  admin_http = true
+  admin_port = 7088
+  admin_ip = "127.0.0.1"
+  admin_https = false
+}
+""")
+    (conf / "janus.plugin.echotest.jcfg").write_text("general: {\n}\n")
+
+
+def start_janus(lab: Lab, sc: Scenario, work: Path, sig: Path):
+    conf = work / "janus-conf"
+    write_janus_config(conf, work)
+    janus = lab.start("janus", "b", ["janus", "-C", str(conf / "janus.jcfg"), "-F", str(conf)], stop_signal=signal.SIGINT)
+    argv = [sys.executable, str(HERE / "janus_driver.py"), "--sigdir", str(sig), "--out", str(work / "b"),
+            "--admin-secret", JANUS_ADMIN_SECRET, "--bitrate", str(sc.video_kbps * 1000)]
+    if sc.janus_pcap:
+        argv.append("--pcap")
+    driver = lab.start("janus-driver", "b", argv, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return janus, driver
+
+
+def finish_janus(lab: Lab, sc: Scenario, work: Path, sig: Path, answerer) -> dict:
+    janus, driver = answerer
+    lab.wait(driver, 15)
+    lab.stop(driver)
+    lab.stop(janus)
+    summary = {"name": "b", "role": "answer (Janus echotest)"}
+    if (sig / "b.connected").exists():
+        summary["connected_at_unix"] = float((sig / "b.connected").read_text())
+    f = work / "b.peer.json"
+    if f.exists():
+        summary["events"] = json.loads(f.read_text())["events"]
+    f = work / "b.handle_info.json"
+    if f.exists():
+        info = json.loads(f.read_text()).get("info", {})
+        webrtc = info.get("webrtc") or {}
+        ice, dtls = webrtc.get("ice") or {}, webrtc.get("dtls") or {}
+        summary["selected_pair_text"] = ice.get("selected-pair")
+        summary["handle_info"] = {
+            "ice": {k: ice.get(k) for k in ("state", "selected-pair")},
+            "dtls": {k: dtls.get(k) for k in ("dtls-role", "dtls-state", "retransmissions", "srtp-profile")},
+            "media": {mid: {"type": m.get("type"), "do_nacks": m.get("do_nacks"),
+                            "rtcp_lost": (m.get("rtcp") or {}).get("main", {}).get("lost"),
+                            "rtcp_lost_by_remote": (m.get("rtcp") or {}).get("main", {}).get("lost-by-remote"),
+                            "in": (m.get("stats") or {}).get("in"), "out": (m.get("stats") or {}).get("out")}
+                      for mid, m in (webrtc.get("media") or {}).items()},
+        }
+    return summary
+
+
+def check(sc: Scenario, peers: dict) -> bool:
+    connected = all(p.get("connected_at_unix") for p in peers.values())
+    return connected == sc.expect_connected
+
+
+def collect_sidecars(sc: Scenario, base: Path, work: Path, peers: dict) -> None:
+    sig = work / "sig"
+    for kind in ("offer", "answer"):
+        if (sig / f"{kind}.sdp").exists():
+            shutil.copy(sig / f"{kind}.sdp", f"{base}.{kind}.sdp")
+    lines: list[str] = []
+    for node in ("a", "b"):
+        f = work / f"{node}.keylog"
+        if f.exists():
+            for line in f.read_text().splitlines():
+                if line and line not in lines:
+                    lines.append(line)
+    if lines:
+        Path(f"{base}.keylog").write_text("\n".join(lines) + "\n")
+    keys = [json.loads((work / f"{n}.srtp-keys.json").read_text()) for n in ("a", "b")
+            if (work / f"{n}.srtp-keys.json").exists()]
+    if keys:
+        doc = {k: v for k, v in keys[0].items() if k != "written_by_dtls_role"}
+        doc["both_peers_agree"] = all({k: v for k, v in x.items() if k != "written_by_dtls_role"} ==
+                                      {k: v for k, v in keys[0].items() if k != "written_by_dtls_role"}
+                                      for x in keys)
+        Path(f"{base}.srtp-keys.json").write_text(json.dumps(doc, indent=2) + "\n")
+    for suffix in ("rtpdump.pcap", "janus.pcap", "handle_info.json"):
+        if (work / f"a.{suffix}").exists():
+            shutil.copy(work / f"a.{suffix}", f"{base}.{suffix}")
+        if (work / f"b.{suffix}").exists():
+            shutil.copy(work / f"b.{suffix}", f"{base}.{suffix}")
+    stats = {}
+    for node in ("a", "b"):
+        f = work / f"{node}.getstats.json"
+        if f.exists():
+            stats[node] = json.loads(f.read_text())
+    if stats:
+        Path(f"{base}.getstats.json").write_text(json.dumps(stats, indent=2) + "\n")
+
+
+def build_meta(lab: Lab, sc: Scenario, base: Path, peers: dict, nft_text: str, t_start: float, t_stop: float,
+               work: Path) -> dict:
+    pcap = base.with_suffix(".pcap")
+    roles = {"a": "offerer (aiortc)" if sc.kind == "aiortc" else "offerer (Chromium)",
+             "b": "answerer (aiortc)" if sc.kind != "chromium-janus" else "answerer (Janus echotest)",
+             "t": "TURN server (coturn)"}
+    media = []
+    for node, p in peers.items():
+        pair = p.get("selected_pair")
+        if pair and "local" in pair:
+            media.append({"seen_from": node, "transport": "udp", "local": candidate_tuple(pair["local"]),
+                          "remote": candidate_tuple(pair["remote"])})
+        elif p.get("selected_pair_stats"):
+            media.append({"seen_from": node, "transport": "udp", **p["selected_pair_stats"]})
+        elif p.get("selected_pair_text"):
+            media.append({"seen_from": node, "transport": "udp", "janus_selected_pair": p["selected_pair_text"]})
+    sidecars = {}
+    if sc.janus_pcap and (work / "b.janus.pcap").exists():
+        sidecars["janus_pcap"] = {
+            "file": f"{sc.name}.janus.pcap", "frames": frame_count(work / "b.janus.pcap"),
+            "what": "Janus' decrypted RTP/RTCP dump (admin API start_pcap right after attach): fake addresses "
+                    "10.1.1.1:1000 = what Janus received, 10.2.2.2:2000 = what Janus sent"}
+    if (work / "b.handle_info.json").exists():
+        sidecars["handle_info"] = {"file": f"{sc.name}.handle_info.json",
+                                   "what": "Janus admin API handle_info taken just before the page hung up"}
+    if sc.rtpdump and (work / "a.rtpdump.pcap").exists():
+        sidecars["rtpdump"] = {
+            "file": f"{sc.name}.rtpdump.pcap", "frames": frame_count(work / "a.rtpdump.pcap"),
+            "what": "Chromium's RTP dump (WebRTC-Debugging-RtpDump): plaintext RTP and RTCP, outbound before the "
+                    "network and inbound after it, converted with text2pcap; fake addresses "
+                    f"{RTPDUMP_CHROMIUM[0]}:{RTPDUMP_CHROMIUM[1]} = Chromium, {RTPDUMP_PEER[0]}:{RTPDUMP_PEER[1]} = "
+                    "its peer"}
+    params = asdict(sc)
+    params.pop("shows")
+    params.pop("notebooks")
+    params["drops"] = [dict(asdict(d), nft=d.nft(), description=d.describe()) for d in sc.drops]
+    return {
+        "scenario": sc.name,
+        "shows": sc.shows,
+        "notebooks": list(sc.notebooks),
+        "parameters": params,
+        "stacks": versions(sc),
+        "topology": {
+            "description": "one network namespace per node, each with eth0 on a Linux bridge (br0) in "
+                           "namespace wplab-sw; IPv6 disabled; offloads off on every veth",
+            "mtu": sc.mtu,
+            "nodes": {n: {"namespace": lab.ns(n), "interface": "eth0", "address": lab.addr(n), "role": roles[n]}
+                      for n in sc.nodes},
+        },
+        "capture": {
+            "file": pcap.name,
+            "node": sc.capture_node,
+            "namespace": lab.ns(sc.capture_node),
+            "interface": "eth0",
+            "address": lab.addr(sc.capture_node),
+            "tool": "tcpdump -s 0 -U (pcap, full snaplen)",
+            "frames": frame_count(pcap),
+            "bytes": pcap.stat().st_size,
+            "started_unix": round(t_start, 3),
+            "stopped_unix": round(t_stop, 3),
+            "udp_conversations": udp_conversations(pcap),
+        },
+        "loss": {
+            "where": "nft table netdev wplab on node a's eth0 (egress = a's packets, ingress = packets to a)",
+            "rules": [d.describe() for d in sc.drops] + (
+                [f"outage: all {sc.outage.match} {sc.outage.hook} for {sc.outage.length_s} s from "
+                 f"{sc.outage.start_s} s after a connected"] if sc.outage else []),
+            "outage_unix": sc.extra.get("outage_unix"),
+            "counters": parse_nft_counters(nft_text),
+        },
+        "media_5tuples": media,
+        "sidecars": sidecars,
+        "ground_truth": {n: {k: v for k, v in p.items() if k != "events"} for n, p in peers.items()},
+        "events": {n: p.get("events", []) for n, p in peers.items()},
+        "recording": {"duration_s": sc.duration_s, "capture_length_s": round(t_stop - t_start, 1)},
+    }
+
+
+def markdown_table(folder: Path) -> str:
+    rows = ["| session (`.pcap`) | frames | size | stack | what it shows | notebooks | sidecars |",
+            "|---|---:|---:|---|---|---|---|"]
+    for f in sorted(folder.glob("*.meta.json")):
+        m = json.loads(f.read_text())
+        name = m["scenario"]
+        side = sorted(p.name[len(name):] for p in folder.glob(name + ".*")
+                      if p.name not in (name + ".pcap", name + ".meta.json"))
+        kb = m["capture"]["bytes"] / 1024
+        size = f"{kb / 1024:.1f} MB" if kb >= 1024 else f"{kb:.0f} kB"
+        stack = {"aiortc": "aiortc ↔ aiortc", "chromium-aiortc": "Chromium ↔ aiortc",
+                 "chromium-janus": "Chromium ↔ Janus"}[m["parameters"]["kind"]]
+        if m["parameters"]["turn"]:
+            stack += " via coturn"
+        rows.append(f"| `{name}` | {m['capture']['frames']} | {size} | {stack} | {m['shows']} | "
+                    f"{', '.join(m['notebooks'])} | {' '.join('`' + s + '`' for s in side)} |")
+    dumps = ["", "Plaintext dumps beside the encrypted wire captures:", "",
+             "| dump (`.pcap`) | frames | size | what it holds |", "|---|---:|---:|---|"]
+    for f in sorted(folder.glob("*.meta.json")):
+        m = json.loads(f.read_text())
+        for side in m.get("sidecars", {}).values():
+            path = folder / side["file"]
+            if side["file"].endswith(".pcap") and path.exists():
+                size = f"{path.stat().st_size / 1024:.0f} kB"
+                dumps.append(f"| `{side['file']}` | {side['frames']} | {size} | {side['what']} |")
+    return "\n".join(rows + (dumps if len(dumps) > 5 else []))
+
+
+# -- command line -----------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", nargs="+", help="all | list | smoke | scenario names")
+    ap.add_argument("--out", type=Path, default=CAPTURES, help="output folder (default: captures/)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, peer files)")
+    args = ap.parse_args(argv)
+    if args.what == ["list"]:
+        for sc in SCENARIOS.values():
+            print(f"{sc.name:24} {sc.kind:16} {sc.shows}")
+        return 0
+    if args.what == ["table"]:
+        print(markdown_table(args.out))
+        return 0
+    if args.what == ["smoke"]:
+        todo = [SMOKE]
+    elif args.what == ["all"]:
+        todo = list(SCENARIOS.values())
+    else:
+        unknown = [w for w in args.what if w not in SCENARIOS]
+        if unknown:
+            print(f"unknown scenario(s): {', '.join(unknown)}; try 'list'", file=sys.stderr)
+            return 2
+        todo = [SCENARIOS[w] for w in args.what]
+    why = preflight()
+    if why:
+        print(f"record.py: {why}", file=sys.stderr)
+        return 3
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    t0 = time.time()
+    failed = []
+    for sc in todo:
+        try:
+            meta = record(sc, args.out, keep=args.keep)
+            if not meta["recording"]["outcome_as_expected"]:
+                failed.append(sc.name)
+        except Interrupted:
+            print("interrupted; lab torn down", file=sys.stderr)
+            return 130
+        except Exception:
+            traceback.print_exc()
+            failed.append(sc.name)
+    print(f"recorded {len(todo) - len(failed)}/{len(todo)} sessions in {time.time() - t0:.0f} s"
+          + (f"; not as expected: {', '.join(failed)}" if failed else ""), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The lab's named recipes: who talks to whom, for how long, what is dropped where, and what the capture is for.
+
+Topology (every scenario): namespaces wplab-a (10.99.0.1, the offerer: aiortc or Chromium), wplab-b (10.99.0.2, the
+answerer: aiortc or Janus) and, for TURN, wplab-t (10.99.0.3, coturn), each with eth0 on a bridge in wplab-sw.
+Loss rules live on node a's eth0: ``egress`` drops what a sends, ``ingress`` drops what b (or t) sends to a. The
+capture is on node b's eth0 unless said otherwise, so it holds what b received after a's losses (gaps) and
+everything b sent (its losses happen downstream, at a).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# What a drop rule matches, as nft expressions on the UDP payload (@th,64 = first payload byte; RFC 7983 ranges).
+MATCHES = {
+    "udp": "meta l4proto udp",
+    # RTP only: version 2 and payload type (second byte & 0x7f) outside 64-95, which is RTCP (RFC 5761 §4).
+    "rtp": "meta l4proto udp @th,64,2 2 @th,73,7 != 64-95",
+    # Everything in the RTP/RTCP range: RTP, RTX and RTCP.
+    "rtp+rtcp": "meta l4proto udp @th,64,2 2",
+    # DTLS handshake, change_cipher_spec and alert records (content types 20-22), not application data (23).
+    "dtls-handshake": "meta l4proto udp @th,64,8 20-22",
+}
+
+
+@dataclass(frozen=True)
+class Drop:
+    hook: str  # "egress" (a -> peer) or "ingress" (peer -> a), on node a's eth0
+    match: str  # key of MATCHES
+    percent: int  # 100 = every matching packet
+    alternate: bool = False  # drop every other matching packet (deterministic 50 %) instead of at random
+
+    def nft(self) -> str:
+        if self.alternate:
+            sel = " numgen inc mod 2 0"
+        else:
+            sel = f" numgen random mod 100 < {self.percent}" if self.percent < 100 else ""
+        return f"{MATCHES[self.match]}{sel} counter drop"
+
+    def describe(self) -> str:
+        way = "a->b (at a's egress)" if self.hook == "egress" else "b->a (at a's ingress)"
+        how = "every other packet" if self.alternate else f"{self.percent}%"
+        return f"{how} of {self.match} {way}"
+
+
+@dataclass(frozen=True)
+class Outage:
+    start_s: float  # after the offerer reports connected
+    length_s: int
+    hook: str = "egress"
+    match: str = "udp"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # "aiortc" (aiortc <-> aiortc), "chromium-aiortc", "chromium-janus"
+    shows: str  # one sentence: what the session shows
+    notebooks: tuple[str, ...]  # ICE / DTLS / sequence gaps / NACK / post-mortem
+    duration_s: float = 15
+    drops: tuple[Drop, ...] = ()
+    outage: Outage | None = None
+    mtu: int = 1500
+    video_kbps: int = 300  # aiortc's VP8 target (its REMB-driven range is [kbps/2, kbps])
+    turn: str | None = None  # None, "static", "static-wrong-password", "rest"
+    relay: tuple[str, ...] = ()  # nodes forced to iceTransportPolicy=relay
+    capture_node: str = "b"
+    expect_connected: bool = True
+    janus_pcap: bool = False
+    rtpdump: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> dict[str, int]:
+        nodes = {"a": 1, "b": 2}
+        if self.turn:
+            nodes["t"] = 3
+        return nodes
+
+
+LOSS5 = 5
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario(
+        "aiortc_clean", "aiortc",
+        "A healthy aiortc-to-aiortc call over host candidates: ICE, DTLS-SRTP (AES-256-GCM), VP8+Opus, RTCP "
+        "reports and REMB, a data channel, no loss.",
+        ("ICE", "DTLS", "sequence gaps", "NACK"), duration_s=12),
+    Scenario(
+        "aiortc_loss5_rtp", "aiortc",
+        "About 5 % of the RTP sent by a (the offerer) is dropped before b: b's capture shows sequence gaps, b's "
+        "NACKs and a's RTX retransmissions filling them.",
+        ("sequence gaps", "NACK"), duration_s=15, drops=(Drop("egress", "rtp", LOSS5),)),
+    Scenario(
+        "aiortc_loss_both", "aiortc",
+        "About 8 % loss in both directions of everything in the RTP/RTCP range (RTP, RTX and RTCP): gaps in what b "
+        "receives, NACKs and retransmissions that are themselves lost, and b's own packets lost after the capture.",
+        ("sequence gaps", "NACK", "post-mortem"), duration_s=15,
+        drops=(Drop("egress", "rtp+rtcp", 8), Drop("ingress", "rtp+rtcp", 8))),
+    Scenario(
+        "aiortc_outage3s", "aiortc",
+        "A 3 s total outage of everything a sends, 4 s into the call, with the video at 1 Mbit/s: a gap of about "
+        "350 video packets, more than aiortc's 128-packet retransmission history, so b's NACK is only partly "
+        "served, b's jitter buffer overflows, b sends a PLI and a's keyframe recovers the video.",
+        ("sequence gaps", "NACK", "post-mortem"), duration_s=15, outage=Outage(4, 3), video_kbps=1000),
+    Scenario(
+        "ice_udp_blocked", "aiortc",
+        "ICE that fails: all UDP between a and b is dropped at a, so b's Binding requests (sent at about "
+        "0, 0.5, 1.5, 3.5, 7.5, 15.5 s) are never answered and a's never arrive; stopped after 20 s, before aiortc "
+        "reports failed (it would after about 63 s).",
+        ("ICE", "post-mortem"), duration_s=20, expect_connected=False,
+        drops=(Drop("egress", "udp", 100), Drop("ingress", "udp", 100))),
+    Scenario(
+        "turn_relay_static", "aiortc",
+        "Both aiortc peers forced to relay through coturn with a static long-term user, seen at a: Allocate (401, "
+        "then success) for each of aiortc's three pre-BUNDLE transports, Refresh with lifetime 0 for the two unused "
+        "ones, ChannelBind (aioice sends no CreatePermission) and all media in ChannelData.",
+        ("ICE",), duration_s=12, turn="static", relay=("a", "b"), capture_node="a"),
+    Scenario(
+        "turn_wrong_password", "aiortc",
+        "a is forced to relay but has the wrong TURN password: every Allocate is answered 401 (aioice retries once), "
+        "no relay candidate is gathered and the call never starts; stopped after 12 s.",
+        ("ICE", "post-mortem"), duration_s=12, turn="static-wrong-password", relay=("a",), capture_node="a",
+        expect_connected=False),
+    Scenario(
+        "dtls_handshake_loss", "aiortc",
+        "Every other datagram carrying DTLS handshake, change_cipher_spec or alert records is dropped in both "
+        "directions (deterministic 50 %): every flight is lost once and retransmitted after OpenSSL's 1 s timer, "
+        "so the handshake takes seconds; application data (the data channel) is spared.",
+        ("DTLS", "post-mortem"), duration_s=15,
+        drops=(Drop("egress", "dtls-handshake", 50, alternate=True),
+               Drop("ingress", "dtls-handshake", 50, alternate=True))),
+    Scenario(
+        "aiortc_mtu576", "aiortc",
+        "All links at MTU 576: video RTP (up to about 1300 bytes) leaves as IPv4 fragments; aiortc's DTLS flights "
+        "stay below the MTU (OpenSSL fragments the Certificate message at the DTLS handshake layer instead).",
+        ("DTLS", "sequence gaps"), duration_s=10, mtu=576),
+]}
+
+SCENARIOS.update({s.name: s for s in [
+    Scenario(
+        "janus_echotest_clean", "chromium-janus",
+        "Chromium (offerer) and the Janus echotest plugin, no loss: Janus echoes Chromium's VP8 and Opus back; "
+        "Janus' decrypted RTP/RTCP dump (start_pcap) and handle_info are kept beside the encrypted wire capture.",
+        ("ICE", "DTLS", "sequence gaps"), duration_s=12, janus_pcap=True),
+    Scenario(
+        "janus_echotest_loss5", "chromium-janus",
+        "Chromium and the Janus echotest with about 5 % of the RTP dropped in each direction: gaps and NACKs on "
+        "both legs (Chromium->Janus and Janus->Chromium), RTX retransmissions, Janus' decrypted dump and "
+        "handle_info's NACK and retransmission counters.",
+        ("sequence gaps", "NACK", "post-mortem"), duration_s=15, janus_pcap=True,
+        drops=(Drop("egress", "rtp", LOSS5), Drop("ingress", "rtp", LOSS5))),
+    Scenario(
+        "janus_mtu576", "chromium-janus",
+        "Chromium and the Janus echotest with every link at MTU 576: DTLS flights (certificates) and video RTP "
+        "leave as 2-3 IPv4 fragments each.",
+        ("DTLS", "post-mortem"), duration_s=10, mtu=576, janus_pcap=True),
+    Scenario(
+        "turn_relay_rest_chromium", "chromium-aiortc",
+        "Chromium forced to relay through coturn with TURN REST-API credentials (expiry:user, HMAC-SHA1 password), "
+        "talking to an aiortc answerer on host candidates; seen at Chromium's side: Binding requests to coturn, "
+        "Allocate 401/success, CreatePermission, Send/Data indications for the first checks, ChannelBind, "
+        "Refresh and then media in ChannelData.",
+        ("ICE",), duration_s=12, turn="rest", relay=("a",), capture_node="a"),
+    Scenario(
+        "chromium_aiortc_loss5", "chromium-aiortc",
+        "Chromium (offerer) to an aiortc answerer with about 5 % of Chromium's RTP dropped before aiortc: gaps, "
+        "aiortc's NACKs and Chromium's RTX; Chromium's own RTP dump gives the plaintext RTP/RTCP of both sides.",
+        ("sequence gaps", "NACK"), duration_s=15, drops=(Drop("egress", "rtp", LOSS5),), rtpdump=True),
+]})
+
+SMOKE = Scenario(
+    "smoke", "aiortc", "A 4 s aiortc-to-aiortc clean call, recorded by the smoke test.", ("ICE",), duration_s=4)
