@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-DEMO_CAPTURE ?= captures/synthetic_call.pcap
+DEMO_CAPTURE ?= captures/chromium_aiortc_loss5.pcap
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
 .PHONY: all setup tshark demo test benchmark clean

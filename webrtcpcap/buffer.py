@@ -154,35 +154,52 @@ class ByteSource:
 class Cursor:
     """Reads of several fields at `voff + k` for one set of places, at the cost of one gather per field.
 
-    The window positions are computed once; a field that lies inside every row's window is one fancy-indexing
-    read, anything else falls back to ByteSource.read.  Rows that are not `valid` read as 0.
+    The window positions are computed once; a field that lies inside every row's window is one indexing read,
+    anything else falls back to ByteSource.read.  When every place sits at the same offset in its record (the
+    common case: one link type, no IP options), a field is a strided view of the window, indexed by row (or not
+    indexed at all when the places are every row of the slice).  Rows that are not `valid` read as 0.
     """
 
-    __slots__ = ("src", "voff", "valid", "all_valid", "win", "headroom")
+    __slots__ = ("src", "voff", "valid", "all_valid", "win", "headroom", "rows", "rel0", "every_row")
 
     def __init__(self, src: ByteSource, voff: np.ndarray, valid: np.ndarray | None = None):
         self.src = src
         self.voff = np.asarray(voff, dtype=np.int64)
         self.all_valid = valid is None or bool(valid.all())
         self.valid = None if self.all_valid else valid
+        self.win = None
+        self.rows = None
+        self.rel0 = -1
+        self.every_row = False
+        self.headroom = -1
+        if not len(self.voff) or (self.voff >= EXTRA).any():
+            return
         rel = self.voff & IN_RECORD
+        row = self.voff >> ROW_SHIFT
         if not self.all_valid:
             rel = np.where(valid, rel, 0)
-        usable = len(rel) > 0 and not (self.voff >= EXTRA).any() if len(rel) else False
-        if usable:
-            row = self.voff >> ROW_SHIFT
-            if not self.all_valid:
-                row = np.where(valid, row, 0)
-            self.win = row * WINDOW + rel
-            self.headroom = WINDOW - int(rel.max())
+            row = np.where(valid, row, 0)
+        lo, hi = int(rel.min()), int(rel.max())
+        self.headroom = WINDOW - hi
+        if lo == hi and self.all_valid:
+            self.rows = row
+            self.rel0 = lo
+            n = len(src.record)
+            self.every_row = len(row) == n and int(row[0]) == 0 and int(row[-1]) == n - 1 and bool(
+                (row[1:] > row[:-1]).all())
         else:
-            self.win = None
-            self.headroom = -1
+            self.win = row * WINDOW + rel
 
     def read(self, kind: str, k: int = 0) -> np.ndarray:
         width = _WIDTH[kind]
-        if self.win is not None and 0 <= k and k + width <= self.headroom:
-            out = self.src._win[kind][self.win + k] if k else self.src._win[kind][self.win]
+        if 0 <= k and k + width <= self.headroom:
+            if self.rows is not None:
+                dtype = self.src._win[kind].dtype
+                column = np.ndarray((len(self.src.record),), dtype=dtype, buffer=self.src.window,
+                                    offset=self.rel0 + k, strides=(WINDOW,))
+                out = column if self.every_row else column[self.rows]
+                return out.astype(dtype.newbyteorder("="))
+            out = self.src._win[kind][self.win + k]
             out = out.astype(out.dtype.newbyteorder("="), copy=False)
             if not self.all_valid:
                 out[~self.valid] = 0

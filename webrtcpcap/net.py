@@ -186,7 +186,6 @@ def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reass
 
     l3 = np.full(n, -1, dtype=np.int64)
     ipver = np.zeros(n, dtype=np.uint8)
-    unknown_lt = np.zeros(n, dtype=bool)
     for lt in np.unique(linktype):
         rows = np.flatnonzero((linktype == lt) & (error == 0))
         if len(rows) == 0:
@@ -195,8 +194,6 @@ def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reass
         l3[rows] = l3_rows
         ipver[rows] = ver_rows
         error[rows] = np.where(error[rows] == 0, err_rows, error[rows])
-        if err_rows.size and (err_rows == NetError.UNKNOWN_LINKTYPE).all():
-            unknown_lt[rows] = True
 
     layer = _ip_layer(src, l3, ipver, end, snapped, error)
     return _finish(batch, layer, snapped, book, fragments)
@@ -298,7 +295,6 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     src4 = np.zeros(n, dtype=np.uint32)
     dst4 = np.zeros(n, dtype=np.uint32)
     is_frag = np.zeros(n, dtype=bool)
-    frag_first = np.zeros(n, dtype=bool)
 
     def truncated(rows, fallback):
         error[rows] = np.where(snapped[rows], NetError.SNAPLEN, fallback)
@@ -340,7 +336,6 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     flags_frag = cur.be16(6)
     frag4 = (flags_frag & 0x3FFF) != 0
     is_frag[rk[frag4]] = True
-    frag_first[rk[frag4 & ((flags_frag & 0x1FFF) == 0)]] = True
     frag_key: list = []
     frag4_rows = rk[frag4]
     if len(frag4_rows):
@@ -410,7 +405,6 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
         ident = src.be32(at + 4)
         frag_nh = src.u8(at)
         is_frag[rows] = True
-        frag_first[rows[(fo >> 3) == 0]] = True
         hi = dict(zip(r6.tolist(), range(len(r6))))
         for row, fov, idv, nhv in zip(rows.tolist(), fo.tolist(), ident.tolist(), frag_nh.tolist()):
             k = hi[row]

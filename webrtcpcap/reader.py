@@ -20,7 +20,6 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from . import _walk as _walk_compiled
 from .buffer import ROW_SHIFT, ByteSource
 from .errors import CaptureError
 
@@ -99,8 +98,9 @@ class FrameBatch:
 
     @property
     def linktype(self) -> np.ndarray:
-        table = np.array([i.linktype for i in self.interfaces] or [0], dtype=np.int64)
-        return table[self.interface]
+        """Each frame's link type (0xFFFF for a frame whose interface id names no interface)."""
+        table = np.array([i.linktype for i in self.interfaces] + [0xFFFF], dtype=np.int64)
+        return table[np.minimum(self.interface, len(self.interfaces))]
 
 
 @dataclass
@@ -334,8 +334,9 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
     local_if = np.where(is_epb, rd32(pos + 8), np.where(is_opb, rd16(pos + 8), 0))
     global_if = local_if + section_base
     n_if = len(state.interfaces)
+    # An id naming no interface keeps its (out of range) value, so that the row can say so; lookups use 0.
     bad_if = (global_if >= n_if) | (local_if < 0)
-    global_if = np.where(bad_if, 0, global_if)
+    lookup_if = np.where(bad_if, 0, global_if)
     ts_hi = rd32(pos + 12)
     ts_lo = rd32(pos + 16)
     ticks = (ts_hi << 32) | ts_lo
@@ -346,14 +347,14 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
     room = blen - 4 - hdr
     # SPB has no captured length: it is the original length cut to the interface's snaplen and to the block.
     snaplens = np.array([i.snaplen or MAX_BLOCK for i in state.interfaces] or [MAX_BLOCK], dtype=np.int64)
-    caplen = np.where(is_spb, np.minimum(length, snaplens[global_if] if n_if else length), caplen)
+    caplen = np.where(is_spb, np.minimum(length, snaplens[lookup_if] if n_if else length), caplen)
     caplen = np.clip(np.minimum(caplen, room), 0, None)
     ts = np.zeros(n, dtype=np.int64)
     for i, iface in enumerate(state.interfaces):
-        sel = (global_if == i) & ~is_spb
+        sel = (lookup_if == i) & ~is_spb
         if sel.any():
             ts[sel] = iface.ticks_to_ns(ticks[sel])
-    interface = global_if.astype(np.uint16)
+    interface = np.minimum(np.where(local_if < 0, 0xFFFF, global_if), 0xFFFF).astype(np.uint16)
     return FrameBatch(
         source, first_frame, data_off, caplen.astype(np.uint32), length.astype(np.uint32), ts, interface,
         state.interfaces,
@@ -391,16 +392,10 @@ def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object]:
 
 
 _WALK_STEP = 1 << 16  # records walked between conversions to numpy (keeps the Python list small)
-_COMPILED_STEP = 1 << 20
 
 
-def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress=None, data=None):
-    """Walk records from `pos`, in steps, into a RecordIndex. Returns (index, next_pos, status).
-
-    `data` is `buf` as a uint8 array; with it (and numba installed) the compiled walk is used.
-    """
-    if data is not None and _walk_compiled.COMPILED and os.environ.get("WEBRTCPCAP_PURE_PYTHON") != "1":
-        return _walk_fast(buf, data, pos, end, state, limit, progress)
+def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress=None):
+    """Walk records from `pos`, in steps, into a RecordIndex. Returns (index, next_pos, status)."""
     parts: list[np.ndarray] = []
     segments: list[tuple[int, bool, int]] = []
     count = 0
@@ -429,66 +424,6 @@ def _pcap_max_len(state: ReadState) -> int:
     return max(MAX_PACKET, min(state.interfaces[0].snaplen, MAX_BLOCK))
 
 
-def _walk_fast(buf, data: np.ndarray, pos: int, end: int, state: ReadState, limit: int | None, progress):
-    """_walk with the compiled loops of _walk.py; Python reads only pcapng section and interface blocks."""
-    parts: list[np.ndarray] = []
-    segments: list[tuple[int, bool, int]] = [(0, state.little, state.section_base)]
-    count = 0
-    status = "ok"
-    while limit is None or count < limit:
-        step = _COMPILED_STEP if limit is None else min(_COMPILED_STEP, limit - count)
-        out = np.empty(step, dtype=np.int64)
-        if state.fmt == "pcap":
-            got, pos, code = _walk_compiled.pcap_walk(data, pos, end, state.little, step, _pcap_max_len(state), out)
-        else:
-            got, pos, code = _walk_compiled.pcapng_walk(data, pos, end, state.little, step, MAX_BLOCK, out)
-        if got:
-            parts.append(out[:got].copy())
-        count += got
-        if progress is not None:
-            progress(pos)
-        if code == _walk_compiled.SPECIAL:
-            # One section or interface block, read by the Python walk (limit 0: it stops after that block).
-            _, segs, pos, status = _walk_pcapng(buf, pos, min(end, pos + _block_len(buf, pos, end, state)), state, None)
-            segments.extend((count + first, little, base) for first, little, base in segs[1:])
-            if status == "partial" and pos < end:
-                status = "partial"
-                break
-            if status not in ("ok",):
-                break
-            status = "ok"
-            continue
-        if code == _walk_compiled.PARTIAL:
-            status = "partial"
-            break
-        if code == _walk_compiled.ABSURD:
-            status = _absurd_message(buf, pos, state)
-            break
-        if got < step:
-            break
-    starts_arr = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return RecordIndex(starts_arr, segments), pos, status
-
-
-def _block_len(buf, pos: int, end: int, state: ReadState) -> int:
-    """Length of the pcapng block at `pos` (for SHB in its own byte order), or what is left of the buffer."""
-    if pos + 12 > end:
-        return end - pos
-    little = state.little
-    if struct.unpack_from("<I", buf, pos)[0] == PCAPNG_SHB:
-        little = struct.unpack_from("<I", buf, pos + 8)[0] == PCAPNG_BYTE_ORDER_MAGIC
-    blen = struct.unpack_from("<I" if little else ">I", buf, pos + 4)[0]
-    return min(max(blen, 12), end - pos)
-
-
-def _absurd_message(buf, pos: int, state: ReadState) -> str:
-    if state.fmt == "pcap":
-        incl = _PCAP_INCL[state.little](buf, pos)[0]
-        return f"record at byte offset {{offset}} has an absurd captured length ({incl} bytes)"
-    blen = struct.unpack_from("<I" if state.little else ">I", buf, pos + 4)[0]
-    return f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)"
-
-
 def read_all(path: str | os.PathLike, progress=None) -> tuple[np.ndarray, RecordIndex, ReadState, object]:
     """Index every record of the file (the file is memory-mapped, or decompressed in memory).
 
@@ -504,7 +439,7 @@ def read_all(path: str | os.PathLike, progress=None) -> tuple[np.ndarray, Record
         raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
     state = _parse_pcap_header(head, name) if fmt == "pcap" else ReadState("pcapng")
     start = 24 if fmt == "pcap" else 0
-    index, pos, status = _walk(owner if owner is not None else b"", start, len(data), state, None, progress, data)
+    index, pos, status = _walk(owner if owner is not None else b"", start, len(data), state, None, progress)
     _note_status(state, status, pos, len(data), len(index))
     return data, index, state, owner
 
@@ -548,7 +483,7 @@ def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 
                 consumed += pos
                 buf = buf[pos:] + chunk
                 pos = 0
-            index, pos, status = _walk(buf, pos, len(buf), state, frames, None, np.frombuffer(buf, dtype=np.uint8))
+            index, pos, status = _walk(buf, pos, len(buf), state, frames)
             if progress is not None:
                 progress(consumed + pos)
             if len(index):

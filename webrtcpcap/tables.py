@@ -121,15 +121,12 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     codes = np.asarray(codes)
     if len(names) == 0:
         return pd.Categorical.from_codes(np.full(len(codes), -1, dtype=np.int8), categories=pd.Index([], dtype=object))
-    used = np.zeros(len(names), dtype=bool)
-    valid = codes >= 0
-    used[codes[valid]] = True
+    used = np.bincount(codes.astype(np.int64) + 1, minlength=len(names) + 1)[1:] > 0
     if used.all():
         return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), categories=names)
-    remap = np.cumsum(used) - 1
-    new_codes = np.where(valid, remap[np.where(valid, codes, 0)], -1)
+    remap = np.append(np.cumsum(used) - 1, -1)  # index -1 (missing) maps to -1
     kept = [name for name, u in zip(names, used) if u]
-    return pd.Categorical.from_codes(new_codes.astype(_code_dtype(len(kept)), copy=False), categories=kept)
+    return pd.Categorical.from_codes(remap[codes].astype(_code_dtype(len(kept)), copy=False), categories=kept)
 
 
 def zero_is_missing(codes: np.ndarray) -> np.ndarray:

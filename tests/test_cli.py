@@ -1,0 +1,80 @@
+"""`python -m webrtcpcap summary FILE`: frames per kind and RTP streams; a one-line error on unreadable files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import A4, B4, env_without_pythonwarnings, rtcp_sdes, rtcp_sr, rtp_packet, stun_message, udp4, write_pcap
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "webrtcpcap", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, env=env_without_pythonwarnings())
+
+
+def _crafted(tmp_path):
+    frames = [udp4(stun_message()), udp4(stun_message(0x0101), src=B4, dst=A4, sport=6000, dport=5000)]
+    frames += [udp4(rtp_packet(ssrc=0xA1B2C3D4, seq=i, pt=111)) for i in range(10)]
+    frames += [udp4(rtp_packet(ssrc=0x00000BEE, seq=50 + i, pt=96), src=B4, dst=A4, sport=6000, dport=5000)
+               for i in range(6)]
+    frames += [udp4(rtcp_sr(0xA1B2C3D4) + rtcp_sdes(0xA1B2C3D4))]
+    frames += [udp4(b"\x00\x01\x01\x00" + b"\0" * 20, sport=33333, dport=53) for _ in range(3)]
+    return write_pcap(tmp_path / "call.pcap", frames)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_summary_prints_frames_per_kind_and_rtp_streams(chunked, tmp_path):
+    path = _crafted(tmp_path)
+    proc = _run("summary", path, *(["--chunked"] if chunked else []))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"{path}: 22 frames" in out
+    counts = dict(re.findall(r"^\s+(stun|rtp|rtcp|other)\s+(\d+)\s*$", out, flags=re.M))
+    assert counts == {"stun": "2", "rtp": "16", "rtcp": "1", "other": "3"}
+    stream_lines = [line.split() for line in out.splitlines() if "0x" in line]
+    streams = {(s[0], s[1], s[2], int(s[3]), int(s[4])) for s in stream_lines}
+    assert streams == {(f"{A4}:5000", f"{B4}:6000", "0xa1b2c3d4", 111, 10),
+                       (f"{B4}:6000", f"{A4}:5000", "0x00000bee", 96, 6)}
+
+
+def test_summary_of_a_missing_file_exits_non_zero_with_one_line_on_stderr(tmp_path):
+    proc = _run("summary", tmp_path / "missing.pcap")
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "missing.pcap" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_summary_of_a_non_capture_exits_non_zero_with_one_line_on_stderr(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a capture at all\n")
+    proc = _run("summary", path)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "notes.txt" in lines[0] and "not a pcap" in lines[0]
+    assert proc.stdout == ""
+
+
+def test_summary_of_a_cut_file_warns_and_still_summarises(tmp_path):
+    path = _crafted(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-5])
+    proc = _run("summary", path)
+    assert proc.returncode == 0
+    assert "21 frames" in proc.stdout and "warning:" in proc.stdout and "cut short" in proc.stdout
+
+
+def test_summary_webrtc_option_forces_a_flow(tmp_path):
+    path = write_pcap(tmp_path / "one.pcap", [udp4(rtp_packet(ssrc=0x1234, pt=0))])
+    proc = _run("summary", path, "--webrtc", "6000")
+    assert proc.returncode == 0, proc.stderr
+    assert "0x00001234" in proc.stdout
+
+
+def test_bad_webrtc_option_is_a_one_line_error(tmp_path):
+    path = write_pcap(tmp_path / "one.pcap", [udp4(rtp_packet())])
+    proc = _run("summary", path, "--webrtc", "nonsense")
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,172 @@
+"""Capture formats: classic pcap (µs/ns, both byte orders), pcapng (sections, interfaces, EPB/SPB/OPB, timestamp
+resolution and offset), gzip; the time, caplen, len and interface columns come out exact."""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+import webrtcpcap
+
+from conftest import (A4, B4, T0_NS, assert_row, epb, idb, open_quiet, opb, row_of, shb, spb, tshark_available,
+                      udp4, utc, write_pcap, write_pcapng)
+
+FRAMES = [udp4(b"frame %d" % i, sport=1000 + i) for i in range(3)]
+TIMES = [T0_NS, T0_NS + 1, T0_NS + 2_000_000_123]
+
+
+@pytest.mark.parametrize("big_endian", [False, True], ids=["little-endian", "big-endian"])
+@pytest.mark.parametrize("nanosecond", [False, True], ids=["us-magic", "ns-magic"])
+def test_classic_pcap_times_lengths_and_ports_are_exact(nanosecond, big_endian, tmp_path):
+    path = write_pcap(tmp_path / "c.pcap", FRAMES, times_ns=TIMES, nanosecond=nanosecond, big_endian=big_endian,
+                      snaplen=4096)
+    cap = open_quiet(path)
+    assert cap.format == "pcap"
+    assert len(cap) == 3
+    want = TIMES if nanosecond else [t // 1000 * 1000 for t in TIMES]
+    for i, frame in enumerate(FRAMES):
+        assert_row(row_of(cap.packets, i + 1), {
+            "frame": i + 1, "time": utc(want[i]), "t": (want[i] - want[0]) / 1e9, "caplen": len(frame),
+            "len": len(frame), "interface": 0, "ip_version": 4, "src": A4, "dst": B4, "sport": 1000 + i,
+            "dport": 6000, "payload_len": len(b"frame %d" % i)})
+    assert_row(cap.interfaces.iloc[0], {"interface": 0, "linktype": 1, "snaplen": 4096, "name": None})
+    assert len(cap.interfaces) == 1
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_gzip_compressed_capture_reads_like_the_plain_one(fmt, tmp_path):
+    if fmt == "pcap":
+        plain = write_pcap(tmp_path / "p.pcap", FRAMES, times_ns=TIMES, nanosecond=True)
+        packed = write_pcap(tmp_path / "p.pcap.gz", FRAMES, times_ns=TIMES, nanosecond=True, compress=True)
+    else:
+        blocks = [shb(), idb(1, tsresol=9)] + [epb(0, t, f) for t, f in zip(TIMES, FRAMES)]
+        plain = write_pcapng(tmp_path / "p.pcapng", blocks)
+        packed = write_pcapng(tmp_path / "p.pcapng.gz", blocks, compress=True)
+    a, b = open_quiet(plain), open_quiet(packed)
+    assert len(b) == 3
+    pd.testing.assert_frame_equal(a.packets, b.packets)
+    assert list(b.packets["time"]) == [utc(t) for t in TIMES]
+
+
+def test_pcapng_two_interfaces_of_different_link_types_and_resolutions(tmp_path):
+    raw = [bytes(IP(src=B4, dst=A4) / UDP(sport=7000 + i, dport=8000) / b"raw") for i in range(2)]
+    blocks = [shb(), idb(1, 65535, name="eth0"), idb(228, 1500, tsresol=9, name="tun0"),
+              epb(0, TIMES[0] // 1000, FRAMES[0]), epb(1, TIMES[1], raw[0]),
+              epb(0, TIMES[2] // 1000, FRAMES[1]), epb(1, TIMES[2] + 5, raw[1])]
+    cap = open_quiet(write_pcapng(tmp_path / "two.pcapng", blocks))
+    assert cap.format == "pcapng"
+    want_t = [TIMES[0] // 1000 * 1000, TIMES[1], TIMES[2] // 1000 * 1000, TIMES[2] + 5]
+    frames = [FRAMES[0], raw[0], FRAMES[1], raw[1]]
+    for i in range(4):
+        eth = i % 2 == 0
+        assert_row(row_of(cap.packets, i + 1), {
+            "time": utc(want_t[i]), "t": (want_t[i] - want_t[0]) / 1e9, "interface": 0 if eth else 1,
+            "caplen": len(frames[i]), "len": len(frames[i]), "src": A4 if eth else B4, "dst": B4 if eth else A4,
+            "sport": (1000 + i // 2) if eth else 7000 + i // 2, "transport": "udp", "error": None})
+    assert cap.interfaces.to_dict("records") == [
+        {"interface": 0, "linktype": 1, "snaplen": 65535, "name": "eth0"},
+        {"interface": 1, "linktype": 228, "snaplen": 1500, "name": "tun0"}]
+
+
+def test_pcapng_sections_of_both_byte_orders_number_interfaces_globally(tmp_path):
+    raw = bytes(IP(src=B4, dst=A4) / UDP(sport=7000, dport=8000) / b"raw")
+    blocks = [shb(), idb(1, tsresol=9), epb(0, TIMES[0], FRAMES[0]),
+              shb(big_endian=True), idb(101, tsresol=9, big_endian=True), epb(0, TIMES[1], raw, big_endian=True),
+              shb(), idb(1, tsresol=9), epb(0, TIMES[2], FRAMES[2])]
+    cap = open_quiet(write_pcapng(tmp_path / "s.pcapng", blocks))
+    assert len(cap) == 3
+    assert list(cap.packets["interface"]) == [0, 1, 2]
+    assert list(cap.packets["time"]) == [utc(t) for t in TIMES]
+    assert list(cap.packets["src"].astype(str)) == [A4, B4, A4]
+    assert list(cap.packets["sport"]) == [1000, 7000, 1002]
+    assert list(cap.interfaces["linktype"]) == [1, 101, 1]
+
+
+def test_pcapng_simple_and_obsolete_packet_blocks_are_frames(tmp_path):
+    blocks = [shb(), idb(1, 0), spb(FRAMES[0]), opb(0, TIMES[1] // 1000, FRAMES[1]),
+              epb(0, TIMES[2] // 1000, FRAMES[2])]
+    cap = open_quiet(write_pcapng(tmp_path / "b.pcapng", blocks))
+    assert len(cap) == 3
+    assert list(cap.packets["caplen"]) == [len(f) for f in FRAMES]
+    assert list(cap.packets["sport"]) == [1000, 1001, 1002]
+    # An SPB has no timestamp; OPB and EPB have one, in the interface's resolution (µs by default).
+    assert list(cap.packets["time"])[1:] == [utc(TIMES[1] // 1000 * 1000), utc(TIMES[2] // 1000 * 1000)]
+
+
+def test_pcapng_simple_packet_block_is_cut_to_the_interface_snaplen(tmp_path):
+    keep = 14 + 20 + 8 + 2  # Ethernet, IPv4, UDP and two payload bytes
+    blocks = [shb(), idb(1, keep), spb(FRAMES[0][:keep], orig_len=len(FRAMES[0]))]
+    cap = open_quiet(write_pcapng(tmp_path / "b.pcapng", blocks))
+    assert_row(row_of(cap.packets, 1), {"caplen": keep, "len": len(FRAMES[0]), "error": "truncated by snaplen",
+                                        "src": A4, "sport": 1000})
+
+
+def test_pcapng_binary_resolution_and_time_offset(tmp_path):
+    # if_tsresol 0x94: 2**-20 s per tick; if_tsoffset adds whole seconds.
+    ticks = [(1000 << 20) + (1 << 19), (1001 << 20) + (1 << 18)]
+    blocks = [shb(), idb(1, tsresol=0x80 | 20, tsoffset=1_600_000_000)] + [epb(0, t, f) for t, f in
+                                                                           zip(ticks, FRAMES)]
+    cap = open_quiet(write_pcapng(tmp_path / "r.pcapng", blocks))
+    want = [(1_600_000_000 + 1000) * 10**9 + 500_000_000, (1_600_000_000 + 1001) * 10**9 + 250_000_000]
+    assert list(cap.packets["time"]) == [utc(t) for t in want]
+
+
+def test_pcapng_packet_with_an_undefined_interface_keeps_its_row(tmp_path):
+    blocks = [shb(), idb(1, tsresol=9), epb(0, TIMES[0], FRAMES[0]), epb(5, TIMES[1], FRAMES[1])]
+    cap = open_quiet(write_pcapng(tmp_path / "u.pcapng", blocks))
+    assert len(cap.packets) == 2
+    assert row_of(cap.packets, 2)["error"] == "pcapng packet names an undefined interface"
+
+
+@pytest.mark.skipif(not tshark_available(), reason="tshark is not installed")
+def test_pcapng_times_agree_with_tshark(tmp_path):
+    raw = bytes(IP(src=B4, dst=A4) / UDP(sport=7000, dport=8000) / b"raw")
+    blocks = [shb(), idb(1), idb(228, tsresol=9), epb(0, TIMES[0] // 1000, FRAMES[0]), epb(1, TIMES[1], raw),
+              shb(big_endian=True), idb(1, tsresol=6, big_endian=True),
+              epb(0, TIMES[2] // 1000, FRAMES[2], big_endian=True)]
+    path = write_pcapng(tmp_path / "t.pcapng", blocks)
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.time_epoch", "-e",
+                          "frame.interface_id"], capture_output=True, text=True, check=True).stdout.split("\n")
+    rows = [line.split("\t") for line in out if line]
+    cap = open_quiet(path)
+    ours = [int(ts.value) for ts in cap.packets["time"]]
+    theirs = [int(Decimal(t) * 10**9) for t, _ in rows]
+    assert ours == theirs
+    # tshark numbers interfaces per section; we number them across the file (0, 1, then 2 in the second section).
+    assert [int(i) for _, i in rows] == [0, 1, 0]
+    assert list(cap.packets["interface"]) == [0, 1, 2]
+
+
+def test_header_only_pcap_is_an_empty_capture(tmp_path):
+    cap = open_quiet(write_pcap(tmp_path / "e.pcap", []))
+    assert len(cap) == 0 and len(cap.packets) == 0 and len(cap.rtp) == 0
+
+
+def test_pcapng_without_packets_is_an_empty_capture(tmp_path):
+    cap = open_quiet(write_pcapng(tmp_path / "e.pcapng", [shb(), idb(1)]))
+    assert len(cap.packets) == 0
+
+
+def test_frame_bytes_returns_the_captured_bytes(tmp_path):
+    cap = open_quiet(write_pcap(tmp_path / "c.pcap", FRAMES))
+    assert [cap.frame_bytes(i + 1) for i in range(3)] == FRAMES
+    with pytest.raises(IndexError):
+        cap.frame_bytes(4)
+
+
+def test_open_accepts_a_path_object_and_a_string(tmp_path):
+    path = write_pcap(tmp_path / "c.pcap", FRAMES)
+    assert len(webrtcpcap.open(path, progress=False)) == len(webrtcpcap.open(str(path), progress=False)) == 3
+
+
+def test_vlan_tagged_frames_are_decoded(tmp_path):
+    from scapy.layers.l2 import Dot1Q
+
+    frame = bytes(Ether() / Dot1Q(vlan=1611) / IP(src=A4, dst=B4) / UDP(sport=1, dport=2) / b"x")
+    cap = open_quiet(write_pcap(tmp_path / "v.pcap", [frame]))
+    assert_row(row_of(cap.packets, 1), {"src": A4, "dst": B4, "sport": 1, "dport": 2, "payload_len": 1})

@@ -1,0 +1,70 @@
+"""Every table has exactly its schema's columns and dtypes (tables.*_SCHEMA), also when empty."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import webrtcpcap
+from webrtcpcap import tables
+
+from conftest import (SYNTHETIC, dtls_client_hello, epb, idb, open_quiet, rtcp_sdes, rtcp_sr, rtp_packet, shb,
+                      stun_call, udp4, udp6, write_pcap, write_pcapng)
+
+SCHEMAS = {"packets": tables.PACKETS_SCHEMA, "rtp": tables.RTP_SCHEMA, "rtcp": tables.RTCP_SCHEMA,
+           "flows": tables.FLOWS_SCHEMA}
+# Side tables for sparse facts, where the library has them.
+SCHEMAS.update({name: getattr(tables, f"{name.upper()}_SCHEMA") for name in ("icmp", "fragments")
+                if hasattr(tables, f"{name.upper()}_SCHEMA")})
+
+
+def _captures(tmp_path):
+    full = stun_call() + [udp4(rtcp_sr() + rtcp_sdes()), udp4(dtls_client_hello()), udp6(b"x"), b"\x00" * 20]
+    return {
+        "full": write_pcap(tmp_path / "full.pcap", full),
+        "header-only pcap": write_pcap(tmp_path / "empty.pcap", []),
+        "pcapng without packets": write_pcapng(tmp_path / "empty.pcapng", [shb(), idb(1)]),
+        "no webrtc": write_pcap(tmp_path / "other.pcap", [udp4(b"hello")]),
+        "one non-ip frame": write_pcap(tmp_path / "nonip.pcap", [b"\x00" * 20]),
+    }
+
+
+@pytest.mark.parametrize("which", ["full", "header-only pcap", "pcapng without packets", "no webrtc",
+                                   "one non-ip frame"])
+@pytest.mark.parametrize("table", list(SCHEMAS))
+def test_table_columns_and_dtypes_match_the_schema(which, table, tmp_path):
+    cap = open_quiet(_captures(tmp_path)[which])
+    assert tables.check_schema(getattr(cap, table), SCHEMAS[table]) == []
+
+
+@pytest.mark.parametrize("table", list(SCHEMAS))
+def test_iter_chunks_tables_match_the_schema(table, tmp_path):
+    path = _captures(tmp_path)["full"]
+    for chunk in webrtcpcap.iter_chunks(path, packets=3, progress=False):
+        assert tables.check_schema(getattr(chunk, table), SCHEMAS[table]) == []
+
+
+@pytest.mark.parametrize("table", list(SCHEMAS))
+def test_synthetic_call_tables_match_the_schema(table):
+    cap = open_quiet(SYNTHETIC)
+    assert tables.check_schema(getattr(cap, table), SCHEMAS[table]) == []
+
+
+def test_check_schema_reports_a_wrong_dtype_and_a_wrong_order():
+    df = tables.empty_table(tables.RTP_SCHEMA)
+    assert tables.check_schema(df, tables.RTP_SCHEMA) == []
+    assert tables.check_schema(df.astype({"ssrc": "int64"}), tables.RTP_SCHEMA) == ["ssrc: int64 != uint32"]
+    assert tables.check_schema(df[list(df.columns)[::-1]], tables.RTP_SCHEMA) != []
+
+
+def test_every_table_starts_with_frame_and_t():
+    for schema in (tables.PACKETS_SCHEMA, tables.RTP_SCHEMA, tables.RTCP_SCHEMA):
+        assert list(schema)[0] == "frame" and "t" in list(schema)[:3]
+    for schema in (tables.RTP_SCHEMA, tables.RTCP_SCHEMA):
+        assert list(schema)[:6] == ["frame", "t", "src", "dst", "sport", "dport"]
+
+
+def test_packets_time_is_utc_with_nanoseconds(tmp_path):
+    cap = open_quiet(write_pcapng(tmp_path / "n.pcapng", [shb(), idb(1, tsresol=9), epb(0, 1_000_000_000_000_000_001,
+                                                                                       udp4(b"x"))]))
+    assert cap.packets["time"].iloc[0] == pd.Timestamp(1_000_000_000_000_000_001, unit="ns", tz="UTC")
