@@ -278,7 +278,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             "ssrc": hdr["ssrc"], "pt": hdr["pt"], "seq": hdr["seq"], "ts": hdr["ts"], "marker": hdr["marker"],
             "padding": hdr["padding"], "extension": hdr["extension"], "csrc_count": hdr["csrc_count"],
             "ext_profile": tables.masked(hdr["ext_profile"], hdr["ext_profile"] < 0, "UInt16"),
-            "payload_offset": np.minimum(hdr["payload_offset"], 0xFFFF), "payload_len": hdr["payload_len"],
+            "payload_offset": hdr["payload_offset"], "payload_len": hdr["payload_len"],
             "dtls_srtp": flow_has_dtls[flow[rtp_rows]],
             "error": tables.categorical(rtp_error, rtp_names),
         }, tables.RTP_SCHEMA)
@@ -380,17 +380,16 @@ def _flows_table(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, 
     if not len(fr):
         return tables.empty_table(tables.FLOWS_SCHEMA), {}
     n_flows = len(fr)
-    has = flow >= 0
-    counts = np.bincount(flow[has], minlength=n_flows)
-    # Each flow's last row: the first row of the reversed capture.
-    rev = flow[::-1]
+    counts = np.zeros(n_flows, dtype=np.int64)
     last_row = np.zeros(n_flows, dtype=np.int64)
-    seen = np.zeros(n_flows, dtype=bool)
-    order = np.flatnonzero(rev >= 0)
-    ids = rev[order]
-    _, first_in_rev = np.unique(ids, return_index=True)
-    last_row[ids[first_in_rev]] = len(flow) - 1 - order[first_in_rev]
-    del seen
+    for lo in range(0, len(flow), SLICE):  # a slice at a time, to keep the temporaries small
+        part = flow[lo : lo + SLICE]
+        part = part[part >= 0]
+        counts += np.bincount(part, minlength=n_flows)
+        rev = flow[lo : lo + SLICE][::-1]
+        ids, first_in_rev = np.unique(rev, return_index=True)
+        keep = ids >= 0
+        last_row[ids[keep]] = lo + len(rev) - 1 - first_in_rev[keep]
     # Endpoint "a" is the sender of the flow's first packet.
     df = tables.frame_table({
         "flow": np.arange(n_flows, dtype=np.int32),

@@ -95,8 +95,8 @@ RTP_ERROR_MESSAGES = {
 
 HEADER_FIELDS = {
     "seq": np.uint16, "ts": np.uint32, "ssrc": np.uint32, "marker": bool, "pt": np.uint8, "padding": bool,
-    "extension": bool, "csrc_count": np.uint8, "ext_profile": np.int32, "payload_offset": np.int32,
-    "payload_len": np.int32, "error": np.uint8,
+    "extension": bool, "csrc_count": np.uint8, "ext_profile": np.int32, "payload_offset": np.uint16,
+    "payload_len": np.uint16, "error": np.uint8,
 }
 
 
@@ -110,7 +110,7 @@ def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: 
 
     `cap` is how many bytes of each packet were captured, `wire_len` how long it was.  Returns arrays: b0, b1,
     seq (uint16), ts (uint32), ssrc (uint32), marker, padding, extension (bool), csrc_count, pt (uint8),
-    ext_profile (int32, -1 if none), payload_offset (int32), payload_len (int32), error (uint8 RTP_* code).
+    ext_profile (int32, -1 if none), payload_offset (uint16), payload_len (uint16), error (uint8 RTP_* code).
     Fields of packets too short to hold them read as 0; `error` says which.
     """
     ok = cap >= RTP_HEADER_LEN
@@ -134,10 +134,11 @@ def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: 
     hdr = np.where(ext_ok, hdr + 4 + 4 * ext_words, hdr)
     overrun = ext_ok & (hdr > wire_len)
     error[overrun] = RTP_EXTENSION_OVERRUN
-    payload_len = np.where(error == RTP_OK, wire_len - hdr, 0).astype(np.int32)
+    # A UDP payload is at most 65,527 bytes, so both fit 16 bits (the table's dtype; no copy later).
+    payload_len = np.where(error == RTP_OK, wire_len - hdr, 0).astype(np.uint16)
     return {
         "b0": b0, "b1": b1, "seq": seq, "ts": ts, "ssrc": ssrc,
         "marker": (b1 & 0x80) != 0, "pt": (b1 & 0x7F).astype(np.uint8), "padding": (b0 & 0x20) != 0,
         "extension": has_ext, "csrc_count": cc.astype(np.uint8), "ext_profile": ext_profile,
-        "payload_offset": hdr.astype(np.int32), "payload_len": payload_len, "error": error,
+        "payload_offset": np.minimum(hdr, 0xFFFF).astype(np.uint16), "payload_len": payload_len, "error": error,
     }

@@ -108,7 +108,8 @@ FLOWS_SCHEMA: dict[str, str] = {
 def masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extensions.ExtensionArray:
     """A nullable pandas array of `dtype` from numpy values and a mask of missing rows."""
     numpy_dtype = np.dtype(dtype.lower()) if dtype != "boolean" else np.dtype(bool)
-    values = np.where(missing, 0, values).astype(numpy_dtype, copy=False)
+    # Masked slots may hold anything (pandas never shows them), so no zeroing pass is needed.
+    values = np.asarray(values).astype(numpy_dtype, copy=False)
     if dtype == "boolean":
         return pd.arrays.BooleanArray(values, missing.copy())
     if dtype.startswith("Float"):
