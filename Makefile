@@ -20,7 +20,7 @@ $(STAMP):
 	  else echo "make: Python's venv module is missing: install python3-venv" >&2; exit 1; fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,lab]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -6,6 +6,8 @@
     record.py NAME [NAME...]       record some of them
     record.py smoke --out DIR      a 4 s aiortc <-> aiortc call into DIR (for the test suite); exit 0 when it worked
     record.py table                the Markdown table of the sessions recorded in captures/ (for README.md)
+    record.py describe [NAME...]   recompute the tshark_kinds section of recorded sessions' .meta.json (no
+                                   recording; all sessions in the output folder by default)
 
 Each session leaves <name>.pcap and sidecars (<name>.meta.json, .offer.sdp, .answer.sdp, .keylog,
 .srtp-keys.json, .getstats.json, .nft.txt, ...) in the output folder. See captures/README.md.
@@ -118,6 +120,88 @@ def udp_conversations(pcap: Path) -> list[dict]:
     return convs
 
 
+# -- per-kind frame counts from tshark (an independent reference for the test suite) ----------------------------
+# Each filter selects the frames whose outermost WebRTC-level message is of that kind; the filters are disjoint.
+# tshark reassembles IPv4 fragments: a fragmented datagram is dissected (and counted) in the frame of its last
+# fragment; the other fragments are "ip_fragment". "stun" is tshark's RFC 5389/8489 dissector (magic cookie);
+# RFC 3489 messages would be "classicstun". With `-d udp.port==P,rtp` tshark's RTP dissector also takes the
+# version-0 datagrams (STUN, DTLS) on P and hands them on, and hands RTCP (payload types 72-76, RFC 5761) to
+# rtcp/srtcp, hence "rtp.version == 2" and the exclusions. Relayed media inside TURN ChannelData is counted once as
+# "turn_channel" and again, by what tshark finds inside it, in the "channeldata_*" entries.
+TSHARK_KIND_FILTERS = {
+    "frames": "frame",
+    "stun": "stun && !stun.channel && !icmp",
+    "classic_stun": "classicstun && !icmp",
+    "turn_channel": "stun.channel && !icmp",
+    "dtls": "dtls && !stun && !icmp",
+    "rtp": "rtp.version == 2 && !rtcp && !srtcp && !stun && !icmp",
+    "rtcp": "(rtcp || srtcp) && !stun && !icmp",
+    "channeldata_dtls": "stun.channel && dtls && !icmp",
+    "channeldata_rtp": "stun.channel && rtp.version == 2 && !rtcp && !srtcp && !icmp",
+    "channeldata_rtcp": "stun.channel && (rtcp || srtcp) && !icmp",
+    "udp": "udp && !icmp",
+    "tcp": "tcp && !icmp",
+    "icmp": "icmp || icmpv6",
+    "ip_fragment": "(ip.flags.mf == 1 || ip.frag_offset > 0) && !udp && !tcp && !icmp",
+    "non_ip": "!ip && !ipv6",
+}
+TSHARK_HEURISTICS = ("rtp_stun", "dtls_stun")  # dissect inside TURN ChannelData (off by default)
+
+
+def media_ports(meta: dict) -> list[int]:
+    """The UDP ports of the selected candidate pairs in the metadata (both ends, as each peer saw them)."""
+    ports = set()
+    for m in meta.get("media_5tuples", []):
+        for end in ("local", "remote"):
+            if isinstance(m.get(end), dict) and m[end].get("port"):
+                ports.add(int(m[end]["port"]))
+        for port in re.findall(r":(\d+) \[", m.get("janus_selected_pair") or ""):
+            ports.add(int(port))
+    return sorted(ports)
+
+
+def tshark_kinds(pcap: Path, meta: dict) -> dict | None:
+    """Frames per kind as tshark dissects them (one pass, `-z io,stat` with one column per filter).
+
+    RTP is decoded on the media ports of the metadata; for the TURN captures those are relayed addresses that are
+    not on the wire (media travel in ChannelData on port 3478, which must stay STUN), so no port is decoded as RTP
+    there and the ChannelData heuristics do the work.
+    """
+    if shutil.which("tshark") is None:
+        return None
+    turn = bool(meta.get("parameters", {}).get("turn"))
+    ports = [] if turn else [p for p in media_ports(meta) if p != TURN_PORT]
+    args = [a for p in ports for a in ("-d", f"udp.port=={p},rtp")]
+    args += [a for h in TSHARK_HEURISTICS for a in ("--enable-heuristic", h)]
+    names = list(TSHARK_KIND_FILTERS)
+    stat = "io,stat,0," + ",".join(TSHARK_KIND_FILTERS[n] for n in names)
+    out = run(["tshark", "-n", "-r", str(pcap), *args, "-q", "-z", stat]).stdout
+    rows = [line for line in out.splitlines() if "<>" in line]
+    if len(rows) != 1:
+        raise RuntimeError(f"tshark io,stat on {pcap.name}: expected one interval row, got {len(rows)}")
+    cells = [c.strip() for c in rows[0].strip().strip("|").split("|")][1:]  # after the interval: frames, bytes
+    if len(cells) != 2 * len(names):
+        raise RuntimeError(f"tshark io,stat on {pcap.name}: {len(cells)} cells for {len(names)} filters")
+    counts = {n: int(cells[2 * i]) for i, n in enumerate(names)}
+    return {
+        "tool": first_line(["tshark", "--version"]),
+        "arguments": args,
+        "media_ports_decoded_as_rtp": ports,
+        "filters": dict(TSHARK_KIND_FILTERS),
+        "counts": counts,
+    }
+
+
+def describe(base: Path, meta: dict | None = None) -> dict:
+    """(Re)compute the tshark_kinds section of <base>.meta.json from <base>.pcap and write the file back."""
+    f = Path(f"{base}.meta.json")
+    if meta is None:
+        meta = json.loads(f.read_text())
+    meta["tshark_kinds"] = tshark_kinds(base.with_suffix(".pcap"), meta)
+    f.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
 def candidate_tuple(sdp_line: str) -> dict:
     parts = sdp_line.split()
     return {"ip": parts[4], "port": int(parts[5]), "type": parts[7], "transport": parts[2].lower()}
@@ -213,7 +297,12 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
         collect_sidecars(sc, base, work, peers)
         meta["recording"]["wall_time_s"] = round(time.time() - t0, 1)
         meta["recording"]["outcome_as_expected"] = ok
-        Path(str(base) + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        try:
+            describe(base, meta)  # writes <base>.meta.json with the tshark_kinds section
+        except Exception as e:  # keep the recording; `record.py describe NAME` can add the section later
+            print(f"{sc.name}: tshark_kinds not computed: {e}", file=sys.stderr)
+            meta["tshark_kinds"] = None
+            Path(f"{base}.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         if verbose:
             print(f"{sc.name}: {meta['capture']['frames']} frames, {pcap.stat().st_size} bytes, "
                   f"{meta['recording']['wall_time_s']} s, {'as expected' if ok else 'NOT AS EXPECTED'}", flush=True)
@@ -630,10 +719,26 @@ def markdown_table(folder: Path) -> str:
     return "\n".join(rows + (dumps if len(dumps) > 5 else []))
 
 
+def describe_command(folder: Path, names: list[str]) -> int:
+    """record.py describe [NAME...]: recompute tshark_kinds for recorded sessions (all in the folder by default)."""
+    if shutil.which("tshark") is None:
+        print("record.py describe: needs tshark", file=sys.stderr)
+        return 3
+    names = names or sorted(f.name[:-len(".meta.json")] for f in folder.glob("*.meta.json"))
+    missing = [n for n in names if not (folder / f"{n}.meta.json").exists() or not (folder / f"{n}.pcap").exists()]
+    if missing:
+        print(f"no recorded session (.pcap and .meta.json) in {folder} for: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    for name in names:
+        counts = describe(folder / name)["tshark_kinds"]["counts"]
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v), flush=True)
+    return 0
+
+
 # -- command line -----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="+", help="all | list | smoke | scenario names")
+    ap.add_argument("what", nargs="+", help="all | list | table | describe [NAME...] | smoke | scenario names")
     ap.add_argument("--out", type=Path, default=CAPTURES, help="output folder (default: captures/)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, peer files)")
     args = ap.parse_args(argv)
@@ -644,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == ["table"]:
         print(markdown_table(args.out))
         return 0
+    if args.what[0] == "describe":
+        return describe_command(args.out, args.what[1:])
     if args.what == ["smoke"]:
         todo = [SMOKE]
     elif args.what == ["all"]:
