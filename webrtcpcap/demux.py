@@ -154,12 +154,11 @@ def flows(net: Endpoints) -> np.ndarray:
         b = net.dst[sl].astype(np.int64) * 65536 + net.dport[sl]
         key = (net.transport[sl].astype(np.int64) * span + np.minimum(a, b)) * span + np.maximum(a, b)
         key = np.where(has[sl], key, -1)
-        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        codes, uniq = pd.factorize(key)  # numbered in order of first appearance within the slice
         table = np.empty(len(uniq), dtype=np.int32)
-        for j in np.argsort(first, kind="stable").tolist():
-            k = int(uniq[j])
+        for j, k in enumerate(uniq.tolist()):
             table[j] = -1 if k < 0 else ids.setdefault(k, len(ids))
-        flow[sl] = table[inv.reshape(-1)]
+        flow[sl] = table[codes]
     return flow
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+import pandas as pd
 
 from .buffer import EXTRA, ByteSource
 from .reader import FrameBatch
@@ -141,7 +142,7 @@ class AddressBook:
         self._v6: dict[tuple[int, int], int] = {}
 
     def codes_v4(self, values: np.ndarray) -> np.ndarray:
-        uniq, inv = np.unique(values, return_inverse=True)
+        codes, uniq = pd.factorize(values)  # hashing: a slice holds few distinct addresses
         table = np.empty(len(uniq), dtype=np.int32)
         for i, v in enumerate(uniq.tolist()):
             code = self._v4.get(v)
@@ -149,7 +150,7 @@ class AddressBook:
                 code = self._v4[v] = len(self.names)
                 self.names.append(str(ipaddress.IPv4Address(v)))
             table[i] = code
-        return table[inv.reshape(-1)]
+        return table[codes]
 
     def codes_v6(self, values: np.ndarray) -> np.ndarray:
         """`values`: (n, 2) uint64 high and low halves."""

@@ -386,10 +386,8 @@ def _flows_table(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, 
         part = flow[lo : lo + SLICE]
         part = part[part >= 0]
         counts += np.bincount(part, minlength=n_flows)
-        rev = flow[lo : lo + SLICE][::-1]
-        ids, first_in_rev = np.unique(rev, return_index=True)
-        keep = ids >= 0
-        last_row[ids[keep]] = lo + len(rev) - 1 - first_in_rev[keep]
+        rows = np.flatnonzero(flow[lo : lo + SLICE] >= 0)
+        np.maximum.at(last_row, part, lo + rows)
     # Endpoint "a" is the sender of the flow's first packet.
     df = tables.frame_table({
         "flow": np.arange(n_flows, dtype=np.int32),
