@@ -10,7 +10,7 @@ a `problem` string so the caller can warn).
 
 from __future__ import annotations
 
-import gzip
+import zlib
 import io
 import mmap
 import os
@@ -361,8 +361,54 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
 # --- files -----------------------------------------------------------------------------------------------------
 
 
-def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object]:
-    """The whole (decompressed) file as a uint8 array, and the object keeping its memory alive."""
+class _GzipStream:
+    """A gzip file read as a stream that keeps what decompresses before damage or an early end.
+
+    gzip.GzipFile raises on a cut-short file and loses the tail it already decompressed; a capture cut short is
+    normal input here, so this reader stops cleanly instead and says why in `problem`.  Concatenated gzip members
+    are read one after the other.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        self.pending = b""
+        self.done = False
+        self.problem: str | None = None
+        self.produced = 0
+
+    def read(self, size: int) -> bytes:
+        out = [self.pending]
+        have = len(self.pending)
+        while have < size and not self.done:
+            chunk = self.raw.read(1 << 20)
+            if not chunk:
+                if not self.inflater.eof:
+                    self.problem = "gzip stream ends early (the file is cut short)"
+                self.done = True
+                break
+            try:
+                piece = self.inflater.decompress(chunk)
+                while self.inflater.eof and self.inflater.unused_data:  # another gzip member follows
+                    rest = self.inflater.unused_data
+                    self.inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                    piece += self.inflater.decompress(rest)
+            except zlib.error as exc:
+                self.problem = f"gzip stream is damaged after {self.produced + have} bytes ({exc})"
+                self.done = True
+                break
+            out.append(piece)
+            have += len(piece)
+        data = b"".join(out)
+        self.pending = data[size:]
+        result = data[:size]
+        self.produced += len(result)
+        return result
+
+
+def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object, str | None]:
+    """The whole (decompressed) file as a uint8 array, the object keeping its memory alive, and a problem with
+    the gzip layer (None when there is none or the file is not compressed)."""
     name = os.fspath(path)
     try:
         fh = open(name, "rb")
@@ -372,20 +418,24 @@ def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object]:
         head = fh.read(4)
         if head[:2] == GZIP_MAGIC:
             fh.seek(0)
-            try:
-                data = gzip.GzipFile(fileobj=fh).read()
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise CaptureError(f"{name}: gzip stream is damaged ({exc})") from None
-            return np.frombuffer(data, dtype=np.uint8), data
+            stream = _GzipStream(fh)
+            parts = []
+            while True:
+                piece = stream.read(64 << 20)
+                if not piece:
+                    break
+                parts.append(piece)
+            data = b"".join(parts)
+            return np.frombuffer(data, dtype=np.uint8), data, stream.problem
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
-            return np.zeros(0, dtype=np.uint8), None
+            return np.zeros(0, dtype=np.uint8), None, None
         populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux: fault the pages in at once, not one by one
         if populate:
             mapped = mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
         else:
             mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return np.frombuffer(mapped, dtype=np.uint8), mapped
+        return np.frombuffer(mapped, dtype=np.uint8), mapped, None
 
 
 _WALK_STEP = 1 << 16  # records walked between conversions to numpy (keeps the Python list small)
@@ -429,8 +479,10 @@ def read_all(path: str | os.PathLike, progress=None) -> tuple[np.ndarray, Record
     is called with the number of bytes walked so far.
     """
     name = os.fspath(path)
-    data, owner = _open_bytes(path)
+    data, owner, gzip_problem = _open_bytes(path)
     head = data[:64].tobytes()
+    if gzip_problem and len(data) < 24:
+        raise CaptureError(f"{name}: {gzip_problem}, before the capture's header")
     fmt = sniff_format(head, name)
     if fmt == "gzip":
         raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
@@ -438,6 +490,8 @@ def read_all(path: str | os.PathLike, progress=None) -> tuple[np.ndarray, Record
     start = 24 if fmt == "pcap" else 0
     index, pos, status = _walk(owner if owner is not None else b"", start, len(data), state, None, progress)
     _note_status(state, status, pos, len(data), len(index))
+    if gzip_problem:
+        state.problem = gzip_problem + (f"; {state.problem}" if state.problem else "")
     return data, index, state, owner
 
 
@@ -459,15 +513,20 @@ def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 
     with raw:
         stream: BinaryIO = raw
         head = raw.read(64)
+        gz = None
         if head[:2] == GZIP_MAGIC:
             raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
-            head = _read_or_fail(stream, 64, name)
+            gz = _GzipStream(raw)
+            head = gz.read(64)
+            raw.seek(0)
+            gz = _GzipStream(raw)
+            stream = gz  # type: ignore[assignment]
         fmt = sniff_format(head, name)
         if fmt == "gzip":
             raise CaptureError(f"{name}: gzip stream holds another gzip stream, not a capture")
         state = _parse_pcap_header(head, name) if fmt == "pcap" else ReadState("pcapng")
-        stream.seek(0)
+        if gz is None:
+            stream.seek(0)
         buf = _read_or_fail(stream, block_bytes, name)
         pos = 24 if fmt == "pcap" else 0
         consumed = 0  # file offset of buf[0]
@@ -494,6 +553,8 @@ def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 
                 continue
             state.frames_read = first_frame - 1
             _note_status(state, status, consumed + pos, consumed + len(buf), 0)
+            if gz is not None and gz.problem:
+                state.problem = gz.problem + (f"; {state.problem}" if state.problem else "")
             return
 
 
