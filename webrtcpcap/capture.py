@@ -54,7 +54,8 @@ class Capture:
     - `icmp`: one row per ICMP/ICMPv6 frame: frame, t, src, dst, icmp_type, icmp_code, quoted (the 5-tuple an
       ICMP error quotes, e.g. "udp 10.0.0.1:5000 > 10.0.0.2:6000").
     - `fragments`: one row per IP fragment: frame, t, src, dst, reassembled_in (the frame whose row holds the
-      reassembled datagram; null if it never completed).
+      reassembled datagram: the fragment that completed it, which lists its own number; null if it never
+      completed).
 
     `problem` says why the file was read only in part (None when it was read to the end); a CaptureWarning is
     issued too.  `interfaces` lists the capture's interfaces.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import threading
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -134,41 +135,65 @@ class NetLayer:
 
 
 class AddressBook:
-    """Interns IP addresses: the same address gets the same code in every slice of a capture."""
+    """Interns IP addresses: the same address gets the same code in every slice of a capture.
+
+    Slices may be decoded by several threads, so codes are handed out under a lock, and `sort` renumbers them into
+    a deterministic order (IPv4 by value, then IPv6 by value) once every slice is done.
+    """
 
     def __init__(self):
         self.names: list[str] = []
         self._v4: dict[int, int] = {}
         self._v6: dict[tuple[int, int], int] = {}
+        self._lock = threading.Lock()
+
+    def sort(self) -> np.ndarray:
+        """Renumber the codes in address order; returns old code -> new code (apply it to stored codes)."""
+        keys = [(0, v, 0) for v in self._v4] + [(1, hi, lo) for hi, lo in self._v6]
+        old = [self._v4[v] for v in self._v4] + [self._v6[k] for k in self._v6]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        perm = np.empty(len(self.names), dtype=np.int32)
+        names = list(self.names)
+        for new, i in enumerate(order):
+            perm[old[i]] = new
+            self.names[new] = names[old[i]]
+        self._v4 = {v: int(perm[c]) for v, c in self._v4.items()}
+        self._v6 = {k: int(perm[c]) for k, c in self._v6.items()}
+        return perm
 
     def codes_v4(self, values: np.ndarray) -> np.ndarray:
         codes, uniq = pd.factorize(values)  # hashing: a slice holds few distinct addresses
         table = np.empty(len(uniq), dtype=np.int32)
-        for i, v in enumerate(uniq.tolist()):
-            code = self._v4.get(v)
-            if code is None:
-                code = self._v4[v] = len(self.names)
-                self.names.append(str(ipaddress.IPv4Address(v)))
-            table[i] = code
+        with self._lock:
+            for i, v in enumerate(uniq.tolist()):
+                code = self._v4.get(v)
+                if code is None:
+                    code = self._v4[v] = len(self.names)
+                    self.names.append(str(ipaddress.IPv4Address(v)))
+                table[i] = code
         return table[codes]
 
     def codes_v6(self, values: np.ndarray) -> np.ndarray:
         """`values`: (n, 2) uint64 high and low halves."""
         uniq, inv = np.unique(values, axis=0, return_inverse=True)
         table = np.empty(len(uniq), dtype=np.int32)
-        for i, (hi, lo) in enumerate(uniq.tolist()):
-            code = self._v6.get((hi, lo))
-            if code is None:
-                code = self._v6[(hi, lo)] = len(self.names)
-                self.names.append(str(ipaddress.IPv6Address((hi << 64) | lo)))
-            table[i] = code
+        with self._lock:
+            for i, (hi, lo) in enumerate(uniq.tolist()):
+                code = self._v6.get((hi, lo))
+                if code is None:
+                    code = self._v6[(hi, lo)] = len(self.names)
+                    self.names.append(str(ipaddress.IPv6Address((hi << 64) | lo)))
+                table[i] = code
         return table[inv.reshape(-1)]
 
 
-def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reassembler | None" = None) -> NetLayer:
+def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reassembler | None" = None,
+           in_order=None) -> NetLayer:
     """Decode link, IP and transport headers of every frame in `batch`.
 
     `book` interns addresses across batches; `fragments` carries unfinished IP datagrams from one batch to the next.
+    When batches are decoded by several threads, `in_order` is a context manager factory: `in_order(has_fragments)`
+    is entered around the reassembly step so that batches feed the reassembler in capture order.
     """
     book = book if book is not None else AddressBook()
     fragments = fragments if fragments is not None else Reassembler()
@@ -197,7 +222,7 @@ def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reass
         error[rows] = np.where(error[rows] == 0, err_rows, error[rows])
 
     layer = _ip_layer(src, l3, ipver, end, snapped, error)
-    return _finish(batch, layer, snapped, book, fragments)
+    return _finish(batch, layer, snapped, book, fragments, in_order)
 
 
 # --- link layer ------------------------------------------------------------------------------------------------
@@ -534,8 +559,12 @@ def _skip_v6_ext(payload: bytes, nh: int) -> tuple[bytes, int]:
     return payload[pos:], nh
 
 
-def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: Reassembler) -> NetLayer:
-    extra, fragment, reassembled_in = _reassemble(batch, ip, fragments)
+def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: Reassembler, in_order) -> NetLayer:
+    if in_order is None:
+        extra, fragment, reassembled_in = _reassemble(batch, ip, fragments)
+    else:
+        with in_order(bool(ip.frag_key)):
+            extra, fragment, reassembled_in = _reassemble(batch, ip, fragments)
     src = batch.source.with_extra(extra) if extra else batch.source
     n = len(batch)
     error = ip.error

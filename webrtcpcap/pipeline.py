@@ -8,6 +8,10 @@ the only module that knows the order of the stages.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +22,7 @@ from .demux import Kind
 from .reader import ReadState, RecordIndex, make_batch
 
 SLICE = 1 << 16
+THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
 _STUN_LENGTH = "STUN length field does not match the datagram"
@@ -65,7 +70,7 @@ class _Frames:
         self.stun_ev = np.zeros(n, dtype=bool)
         self.dtls_ev = np.zeros(n, dtype=bool)
         self.rtp_ev = np.zeros(n, dtype=bool)
-        self.rtp_pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # rows, ssrc, seq: runs not yet seen
+        self.rtp_pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # slice start -> rows, ssrc, seq
         self.reassembled_in: dict[int, int] = {}  # row -> frame
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
 
@@ -79,13 +84,38 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     carry = carry if carry is not None else Carry()
     n = len(index)
     f = _Frames(n)
-    rtp_parts: list[tuple[np.ndarray, dict]] = []
-    rtcp_parts: list[tuple[np.ndarray, dict, np.ndarray]] = []
-    for lo in range(0, n, SLICE):
-        hi = min(lo + SLICE, n)
-        batch = make_batch(data, index, lo, hi, state, first_frame + lo)
-        layer = net.decode(batch, carry.book, carry.fragments)
-        _keep_slice(f, lo, batch, layer, rtp_parts, rtcp_parts)
+    starts = list(range(0, n, SLICE))
+    rtp_by_slice: dict[int, tuple[np.ndarray, dict]] = {}
+    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
+    turns = _Turns()
+
+    def work(i: int) -> None:
+        lo = starts[i]
+        try:
+            batch = make_batch(data, index, lo, min(lo + SLICE, n), state, first_frame + lo)
+            layer = net.decode(batch, carry.book, carry.fragments, turns.context(i))
+            _keep_slice(f, lo, batch, layer, rtp_by_slice, rtcp_by_slice)
+        finally:
+            turns.finish(i)  # also on errors, so that no later slice waits for ever
+
+    # numpy releases the GIL inside its loops, so two slices decode in parallel on two cores.
+    workers = min(THREADS, len(starts))
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="webrtcpcap") as pool:
+            for _ in pool.map(work, range(len(starts))):
+                pass
+    else:
+        for i in range(len(starts)):
+            work(i)
+    rtp_parts = [rtp_by_slice[lo] for lo in starts if lo in rtp_by_slice]
+    rtcp_parts = [rtcp_by_slice[lo] for lo in starts if lo in rtcp_by_slice]
+    rtp_by_slice.clear()
+    rtcp_by_slice.clear()
+    perm = carry.book.sort()
+    if len(perm):
+        for codes in (f.src, f.dst):
+            has = codes >= 0
+            codes[has] = perm[codes[has]]
     carry.fragments.expire(first_frame + n, final=final)
     for frame_no, done in carry.fragments.completed.items():
         row = frame_no - first_frame
@@ -99,7 +129,42 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     return _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
 
 
-def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts, rtcp_parts) -> None:
+class _Turns:
+    """Lets slices decoded in parallel feed the IP reassembler in capture order.
+
+    A slice with fragments waits until every earlier slice has passed its reassembly step (or finished); a slice
+    without fragments never waits.
+    """
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.passed: set[int] = set()
+        self.prefix = 0  # slices 0..prefix-1 have all passed
+
+    def finish(self, i: int) -> None:
+        with self.cond:
+            self.passed.add(i)
+            while self.prefix in self.passed:
+                self.prefix += 1
+            self.cond.notify_all()
+
+    def context(self, i: int):
+        turns = self
+
+        @contextlib.contextmanager
+        def in_order(has_fragments: bool):
+            if has_fragments:
+                with turns.cond:
+                    turns.cond.wait_for(lambda: turns.prefix >= i)
+            try:
+                yield
+            finally:
+                turns.finish(i)
+
+        return in_order
+
+
+def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict, rtcp_parts: dict) -> None:
     hi = lo + len(batch)
     f.ts[lo:hi] = batch.ts_ns
     f.caplen[lo:hi] = batch.caplen
@@ -141,18 +206,18 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts, rtcp
         hdr = rtp.decode_headers(src, off[sel], capb[sel], wire[sel])
         del hdr["b0"], hdr["b1"]
         rows = udp[sel]
-        rtp_parts.append((lo + rows, hdr))
+        rtp_parts[lo] = (lo + rows, hdr)
         # RTP runs, within the slice first; the rows not in a run yet are looked at again at the end.
         clean = hdr["error"] == rtp.RTP_OK
         rows, ssrc, seq = rows[clean], hdr["ssrc"][clean], hdr["seq"][clean]
         in_run = demux.rtp_run_rows(_direction(layer.src, layer.sport, layer.dst, layer.dport, rows), ssrc, seq)
         f.rtp_ev[lo + rows[in_run]] = True
         if not in_run.all():
-            f.rtp_pending.append((lo + rows[~in_run], ssrc[~in_run], seq[~in_run]))
+            f.rtp_pending[lo] = (lo + rows[~in_run], ssrc[~in_run], seq[~in_run])
     sel = kinds == Kind.RTCP
     if sel.any():
         rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
-        rtcp_parts.append((lo + udp[sel], rows, status))
+        rtcp_parts[lo] = (lo + udp[sel], rows, status)
 
 
 def _direction(src, sport, dst, dport, rows) -> np.ndarray:
@@ -178,10 +243,11 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     addresses = carry.book.names
     ends = demux.Endpoints(f.transport, f.src, f.sport, f.dst, f.dport, f.ip_version, f.fragment, addresses)
     if f.rtp_pending:
-        rows = np.concatenate([p[0] for p in f.rtp_pending])
+        pending = [f.rtp_pending[lo] for lo in sorted(f.rtp_pending)]  # capture order
+        rows = np.concatenate([p[0] for p in pending])
         in_run = demux.rtp_run_rows(_direction(f.src, f.sport, f.dst, f.dport, rows),
-                                    np.concatenate([p[1] for p in f.rtp_pending]),
-                                    np.concatenate([p[2] for p in f.rtp_pending]))
+                                    np.concatenate([p[1] for p in pending]),
+                                    np.concatenate([p[2] for p in pending]))
         f.rtp_ev[rows[in_run]] = True
         f.rtp_pending.clear()
     flow = demux.flows(ends)
