@@ -21,7 +21,7 @@ from . import demux, dtls, net, rtcp, rtp, stun, tables
 from .demux import Kind
 from .reader import ReadState, RecordIndex, make_batch
 
-SLICE = 1 << 16
+SLICE = 1 << 15
 THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
