@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import demux, reader
 from .errors import CaptureWarning
-from .pipeline import Carry, Decoded, decode
+from .pipeline import Carry, Decoded, decode, stun_tables
 
 
 def _progress_bar(total: int, desc: str):
@@ -56,14 +56,30 @@ class Capture:
     - `fragments`: one row per IP fragment: frame, t, src, dst, reassembled_in (the frame whose row holds the
       reassembled datagram: the fragment that completed it, which lists its own number; null if it never
       completed).
+    - `stun`: one row per STUN message (RFC 8489; ICE and TURN methods), frames of kind stun: frame, t, src, dst,
+      sport, dport, transport, method (binding, allocate, refresh, send, data, create-permission, channel-bind,
+      ..., or the number), cls (request/indication/success/error), transaction_id (hex), username, priority,
+      use_candidate, ice_role (controlling/controlled, from ICE-CONTROLLING/ICE-CONTROLLED), tie_breaker,
+      mapped_address ("ip:port" from XOR-MAPPED-ADDRESS), error_code and error_reason (ERROR-CODE), software,
+      fingerprint_ok (null without FINGERPRINT), integrity_ok (MESSAGE-INTEGRITY of Binding messages, checked only
+      when `open(..., ice_passwords=)` knows the key: null otherwise), error (null, or why the message did not
+      decode; the header columns are still filled when the header is readable).
+    - `stun_attributes`: one row per attribute of each decoded STUN message, in wire order: frame, t, index,
+      type (the code), name (null when unknown), length (of the value, without padding), value (as text:
+      "ip:port", numbers in decimal, opaque bytes in hex).  Computed with `stun` on first use of either.
+    - `streams`: one row per RTP stream (src, sport, dst, dport, ssrc, pt), `webrtcpcap.streams.streams(cap.rtp)`: first_t,
+      last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates, reordered,
+      max_gap, clock_rate, clock_rate_source, jitter_ms, max_jitter_ms (RFC 3550 A.8), markers.
 
     `problem` says why the file was read only in part (None when it was read to the end); a CaptureWarning is
     issued too.  `interfaces` lists the capture's interfaces.
     """
 
     def __init__(self, path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
-                 progress: bool | None = None):
+                 progress: bool | None = None, ice_passwords: dict[str, str] | None = None):
         self.path = os.fspath(path)
+        self._ice_passwords = dict(ice_passwords or {})
+        self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -128,6 +144,26 @@ class Capture:
     def fragments(self) -> pd.DataFrame:
         return self._decode().fragments
 
+    @property
+    def streams(self) -> pd.DataFrame:
+        """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""
+        from .streams import streams
+
+        return streams(self.rtp)
+
+    @property
+    def stun(self) -> pd.DataFrame:
+        return self._stun_tables()[0]
+
+    @property
+    def stun_attributes(self) -> pd.DataFrame:
+        return self._stun_tables()[1]
+
+    def _stun_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._stun is None:
+            self._stun = stun_tables(self._decode().stun_messages, self._ice_passwords)
+        return self._stun
+
     def frame_bytes(self, frame: int) -> bytes:
         """The captured bytes of one frame (1-based number), for per-message decoders and teaching."""
         if not 1 <= frame <= len(self._index):
@@ -162,17 +198,19 @@ def _decode_as_hint(row) -> dict[str, str]:
 
 
 def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
-         progress: bool | None = None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
+         progress: bool | None = None,
+         ice_passwords: dict[str, str] | None = None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
     """Open a pcap or pcapng capture (plain or gzip-compressed; detected from its first bytes).
 
     `webrtc` / `not_webrtc` force flows to be taken as WebRTC or not, whatever the evidence: each item is a port
     (5004), "address:port" or (address, port), matched against either end of a flow.  `progress`: None shows a
-    progress bar on terminals when a read takes over a second; False never.
+    progress bar on terminals when a read takes over a second; False never.  `ice_passwords` ({ice-ufrag:
+    ice-pwd}, e.g. from both SDPs) lets `stun.integrity_ok` be checked for ICE Binding messages.
 
     Raises CaptureError when the file is not a capture; warns (CaptureWarning) and keeps every complete frame when
     it is cut short or corrupt part-way.  See Capture for the tables.
     """
-    return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress)
+    return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress, ice_passwords=ice_passwords)
 
 
 class Chunk:
@@ -186,6 +224,21 @@ class Chunk:
         self.icmp = decoded.icmp
         self.fragments = decoded.fragments
         self.first_frame = first_frame
+        self._stun_messages = decoded.stun_messages
+        self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    @property
+    def stun(self) -> pd.DataFrame:
+        return self._stun_tables()[0]
+
+    @property
+    def stun_attributes(self) -> pd.DataFrame:
+        return self._stun_tables()[1]
+
+    def _stun_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._stun is None:
+            self._stun = stun_tables(self._stun_messages)
+        return self._stun
 
     def __repr__(self) -> str:
         return f"<webrtcpcap.Chunk frames {self.first_frame}..{self.first_frame + len(self.packets) - 1}>"

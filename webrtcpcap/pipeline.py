@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import demux, dtls, net, rtcp, rtp, stun, tables
 from .demux import Kind
+from .errors import DecodeError
 from .reader import ReadState, RecordIndex, make_batch
 
 SLICE = 1 << 15
@@ -37,6 +38,15 @@ class Decoded:
     icmp: pd.DataFrame
     fragments: pd.DataFrame
     webrtc_flows: dict = field(default_factory=dict)  # flow key -> Evidence, to carry into the next chunk
+    stun_messages: StunMessages | None = None  # the frames of kind stun, decoded on demand by stun_tables
+
+
+@dataclass
+class StunMessages:
+    """The frames of kind stun: their key columns (as _keys gives them, plus transport) and captured payloads."""
+
+    keys: dict
+    payloads: list[bytes]
 
 
 @dataclass
@@ -73,6 +83,7 @@ class _Frames:
         self.rtp_pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # slice start -> rows, ssrc, seq
         self.reassembled_in: dict[int, int] = {}  # row -> frame
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
+        self.stun_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a STUN first byte
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -196,6 +207,9 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     word1 = np.where(capb >= 8, cur.be32(4), 0)
     kinds = demux.first_byte_kind(first, second, word1 == stun.STUN_MAGIC_COOKIE, word1 == demux.ZRTP_MAGIC_COOKIE)
     f.first_kind[lo + udp] = kinds
+    sel = np.flatnonzero(kinds == Kind.STUN)
+    for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
+        f.stun_bytes[lo + r] = src.bytes_at(o, c)  # few: STUN is decoded per message, on demand (stun_tables)
     sel = first <= 3
     f.stun_ev[lo + udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
     sel = first == dtls.ContentType.HANDSHAKE
@@ -374,8 +388,106 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
+    stun_rows = np.flatnonzero(kind == Kind.STUN)
+    stun_keys = _keys(stun_rows, frame, t, f, addresses)
+    stun_keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[stun_rows]), net.TRANSPORT_NAMES)
+    stun_messages = StunMessages(stun_keys, [f.stun_bytes.get(r, b"") for r in stun_rows.tolist()])
+    f.stun_bytes.clear()
     return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
-                   _fragments_table(f, frame, t, addresses), webrtc_flows)
+                   _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages)
+
+
+def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stun and stun_attributes tables (schemas STUN_SCHEMA, STUN_ATTRIBUTES_SCHEMA) from the frames of kind
+    stun, one stun.parse per message.  A message that does not decode keeps its row, with `error` set (and the
+    header fields when the header is readable).  `ice_passwords` ({ufrag: password}) lets Binding integrity be
+    checked: a request whose USERNAME is "A:B" is signed with the password of ufrag A (RFC 8445 §7.2.2), and its
+    responses (same transaction id) with the same key."""
+    if messages is None or not messages.payloads:
+        return tables.empty_table(tables.STUN_SCHEMA), tables.empty_table(tables.STUN_ATTRIBUTES_SCHEMA)
+    passwords = {u: stun.short_term_key(p) for u, p in (ice_passwords or {}).items()}
+    keys = messages.keys
+    n = len(messages.payloads)
+    cols: dict[str, list] = {c: [None] * n for c in (
+        "method", "cls", "transaction_id", "username", "priority", "use_candidate", "ice_role", "tie_breaker",
+        "mapped_address", "error_code", "error_reason", "software", "fingerprint_ok", "integrity_ok", "error")}
+    a_row, a_index, a_type, a_name, a_len, a_value = [], [], [], [], [], []
+    request_keys: dict[bytes, bytes] = {}  # transaction id -> the key its request was checked with
+    for i, data in enumerate(messages.payloads):
+        try:
+            msg = stun.parse(data)
+        except DecodeError as e:
+            cols["error"][i] = str(e)
+            try:
+                msg = stun.parse_header(data)
+            except DecodeError:
+                continue
+            cols["method"][i] = stun.method_name(msg.method)
+            cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
+            cols["transaction_id"][i] = msg.transaction_id.hex()
+            continue
+        cols["method"][i] = stun.method_name(msg.method)
+        cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
+        cols["transaction_id"][i] = msg.transaction_id.hex()
+        use_candidate = False
+        for j, a in enumerate(msg.attributes):
+            a_row.append(i)
+            a_index.append(j)
+            a_type.append(a.type)
+            a_name.append(a.name)
+            a_len.append(len(a.raw))
+            a_value.append(a.text)
+            column = _STUN_COLUMN.get(a.type)
+            if column is not None:
+                if cols[column][i] is None:
+                    cols[column][i] = a.text if a.type == stun.Attr.XOR_MAPPED_ADDRESS else a.value
+            elif a.type == stun.Attr.USE_CANDIDATE:
+                use_candidate = True
+            elif a.type in (stun.Attr.ICE_CONTROLLING, stun.Attr.ICE_CONTROLLED) and cols["ice_role"][i] is None:
+                cols["ice_role"][i] = "controlling" if a.type == stun.Attr.ICE_CONTROLLING else "controlled"
+                cols["tie_breaker"][i] = a.value
+            elif a.type == stun.Attr.ERROR_CODE and cols["error_code"][i] is None:
+                cols["error_code"][i] = a.value.code
+                cols["error_reason"][i] = a.value.reason
+        cols["use_candidate"][i] = use_candidate
+        cols["fingerprint_ok"][i] = stun.fingerprint_ok(data)
+        if passwords and msg.method == stun.Method.BINDING:
+            key = None
+            if msg.cls == stun.Class.REQUEST:
+                ufrag = (cols["username"][i] or "").partition(":")[0]
+                key = passwords.get(ufrag)
+                if key is not None:
+                    request_keys[msg.transaction_id] = key
+            elif msg.cls in (stun.Class.SUCCESS, stun.Class.ERROR):
+                key = request_keys.get(msg.transaction_id)
+            if key is not None:
+                cols["integrity_ok"][i] = stun.integrity_ok(data, key)
+    stun_df = tables.frame_table({
+        **keys,
+        "method": pd.Categorical(cols["method"]), "cls": pd.Categorical(cols["cls"], categories=stun.CLASS_NAMES),
+        "transaction_id": cols["transaction_id"], "username": cols["username"],
+        "priority": pd.array(cols["priority"], dtype="UInt32"),
+        "use_candidate": pd.array(cols["use_candidate"], dtype="boolean"),
+        "ice_role": pd.Categorical(cols["ice_role"], categories=["controlling", "controlled"]),
+        "tie_breaker": pd.array(cols["tie_breaker"], dtype="UInt64"),
+        "mapped_address": cols["mapped_address"],
+        "error_code": pd.array(cols["error_code"], dtype="UInt16"), "error_reason": cols["error_reason"],
+        "software": cols["software"],
+        "fingerprint_ok": pd.array(cols["fingerprint_ok"], dtype="boolean"),
+        "integrity_ok": pd.array(cols["integrity_ok"], dtype="boolean"),
+        "error": pd.Categorical(cols["error"]),
+    }, tables.STUN_SCHEMA)
+    rows = np.array(a_row, dtype=np.int64)
+    attrs_df = tables.frame_table({
+        "frame": keys["frame"][rows], "t": keys["t"][rows], "index": a_index, "type": a_type,
+        "name": pd.Categorical(a_name), "length": a_len, "value": a_value,
+    }, tables.STUN_ATTRIBUTES_SCHEMA)
+    return stun_df, attrs_df
+
+
+# Attributes whose value (the first one's) goes straight into a column of the stun table.
+_STUN_COLUMN = {stun.Attr.USERNAME: "username", stun.Attr.PRIORITY: "priority", stun.Attr.SOFTWARE: "software",
+                stun.Attr.XOR_MAPPED_ADDRESS: "mapped_address"}
 
 
 def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addresses) -> pd.DataFrame:

@@ -91,6 +91,41 @@ RTCP_SCHEMA: dict[str, str] = {
     "error": "category",
 }
 
+STUN_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "src": "category",
+    "dst": "category",
+    "sport": "uint16",
+    "dport": "uint16",
+    "transport": "category",
+    "method": "category",
+    "cls": "category",
+    "transaction_id": "string",
+    "username": "string",
+    "priority": "UInt32",
+    "use_candidate": "boolean",
+    "ice_role": "category",
+    "tie_breaker": "UInt64",
+    "mapped_address": "string",
+    "error_code": "UInt16",
+    "error_reason": "string",
+    "software": "string",
+    "fingerprint_ok": "boolean",
+    "integrity_ok": "boolean",
+    "error": "category",
+}
+
+STUN_ATTRIBUTES_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "index": "uint16",
+    "type": "uint16",
+    "name": "category",
+    "length": "uint16",
+    "value": "string",
+}
+
 FLOWS_SCHEMA: dict[str, str] = {
     "flow": "int32",
     "transport": "category",

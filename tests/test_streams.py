@@ -1,0 +1,371 @@
+"""RTP streams and sequence gaps (webrtcpcap.streams): wrap-around, loss, duplicates, reordering, gaps, RFC 3550 A.8
+jitter and clock-rate inference on crafted tables, then per-stream cross-checks against tshark's `rtp,streams`.
+
+Expected values come from the crafted packets, from plain-Python loops of RFC 3550 A.1/A.8 written here, or from
+tshark; never from the library's own output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import webrtcpcap
+from webrtcpcap import tables
+from webrtcpcap.streams import GAPS_SCHEMA, STREAMS_SCHEMA, extend_seq, extend_ts, infer_clock_rate
+
+from conftest import CAPTURES, PUBLIC_CAPTURES, SYNTHETIC, open_quiet, rtp_packet, udp4, write_pcap
+
+A, B = "10.0.0.1", "10.0.0.2"
+
+
+def rtp_table(rows: list[dict]) -> pd.DataFrame:
+    """An `rtp` table with the real dtypes (tables.RTP_SCHEMA) from partial rows; frame numbers follow row order."""
+    defaults = {"t": 0.0, "src": A, "dst": B, "sport": 5000, "dport": 6000, "ssrc": 0x11223344, "pt": 96,
+                "seq": 0, "ts": 0, "marker": False, "padding": False, "extension": False, "csrc_count": 0,
+                "ext_profile": None, "payload_offset": 12, "payload_len": 100, "dtls_srtp": False, "error": None}
+    full = [{"frame": i + 1, **defaults, **r} for i, r in enumerate(rows)]
+    df = pd.DataFrame(full, columns=list(tables.RTP_SCHEMA))
+    df["error"] = df["error"].astype(object)
+    return df.astype(tables.RTP_SCHEMA)
+
+
+def one_stream(seqs, *, t=None, ts=None, **kw) -> pd.DataFrame:
+    t = [0.02 * i for i in range(len(seqs))] if t is None else t
+    ts = [960 * i for i in range(len(seqs))] if ts is None else ts
+    return rtp_table([{"seq": s % 65536, "t": ti, "ts": x % 2**32, **kw} for s, ti, x in zip(seqs, t, ts)])
+
+
+def only_row(df: pd.DataFrame) -> pd.Series:
+    assert len(df) == 1, df
+    return df.iloc[0]
+
+
+# --- extended sequence numbers (RFC 3550 A.1) -----------------------------------------------------------------------
+
+
+def rfc_extend(values, bits=16):
+    """Plain loop: each value in the cycle nearest the highest extended value before it (first in cycle 0)."""
+    mod, half = 1 << bits, 1 << (bits - 1)
+    out, highest = [], None
+    for v in values:
+        if highest is None:
+            e = v
+            highest = e
+        else:
+            d = (v - highest) % mod
+            e = highest + (d - mod if d >= half else d)
+            highest = max(highest, e)
+        out.append(e)
+    low = min(out)
+    lift = 0 if low >= 0 else -(low // mod) * mod
+    return [e + lift for e in out]
+
+
+def test_extend_seq_counts_a_wrap_from_65535_to_0():
+    assert extend_seq(np.array([65534, 65535, 0, 1], dtype=np.uint16)).tolist() == [65534, 65535, 65536, 65537]
+
+
+def test_extend_seq_counts_several_wraps():
+    seq = ((np.arange(300_000) + 60_000) % 65536).astype(np.uint16)
+    assert np.array_equal(extend_seq(seq), np.arange(300_000) + 60_000)
+
+
+def test_extend_seq_of_a_stream_starting_near_the_wrap_with_reordering():
+    seq = np.array([65533, 65535, 65534, 0, 2, 1], dtype=np.uint16)
+    assert extend_seq(seq).tolist() == [65533, 65535, 65534, 65536, 65538, 65537]
+
+
+def test_extend_seq_keeps_a_late_packet_from_before_the_wrap_in_the_old_cycle():
+    seq = np.array([65535, 0, 1, 65534], dtype=np.uint16)
+    assert extend_seq(seq).tolist() == [65535, 65536, 65537, 65534]
+
+
+def test_extend_seq_lifts_a_late_packet_from_before_the_first_one_across_the_wrap():
+    # 65535 is one before 2 across the wrap, so it is cycle -1: everything moves up one cycle.
+    assert extend_seq(np.array([2, 65535, 3], dtype=np.uint16)).tolist() == [65538, 65535, 65539]
+
+
+def test_extend_seq_unwraps_relative_to_the_highest_seen_not_the_previous_packet():
+    # After 30000, a stray 1 must not drag the reference down: 60000 is 30000 above the highest, not 5536 below 1.
+    assert extend_seq(np.array([0, 30000, 1, 60000], dtype=np.uint16)).tolist() == [0, 30000, 1, 60000]
+
+
+def test_extend_seq_matches_a_plain_a1_loop_on_heavily_reordered_input():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        base = np.cumsum(rng.integers(0, 3, 5000)) + rng.integers(0, 65536)
+        noisy = base + rng.integers(-40, 40, len(base)) * (rng.random(len(base)) < 0.2)
+        jumps = np.where(rng.random(len(base)) < 0.01, rng.integers(-32000, 32000, len(base)), 0)
+        seq = ((noisy + jumps) % 65536).astype(np.uint16)
+        assert extend_seq(seq).tolist() == rfc_extend(seq.tolist())
+
+
+def test_extend_ts_unwraps_32_bit_timestamps_and_keeps_late_ones_before_the_wrap():
+    ts = np.array([4294967000, 200, 4294967100, 500], dtype=np.uint32)
+    assert extend_ts(ts).tolist() == [4294967000, 4294967496, 4294967100, 4294967796]
+
+
+def test_extend_of_empty_input_is_empty():
+    assert extend_seq(np.array([], dtype=np.uint16)).tolist() == []
+
+
+# --- streams: counts ------------------------------------------------------------------------------------------------
+
+
+def test_stream_counts_loss_duplicates_reordering_and_the_longest_gap():
+    seqs = [10, 11, 13, 12, 12, 16, 17]  # 12 late, 12 again (duplicate), 14-15 never arrive
+    df = one_stream(seqs, marker=False)
+    df.loc[5, "marker"] = True
+    df["payload_len"] = np.array([100, 110, 120, 130, 130, 150, 160], dtype=np.uint16)
+    r = only_row(webrtcpcap.streams.streams(df))
+    assert (r["packets"], r["first_seq"], r["last_seq"], r["expected"]) == (7, 10, 17, 8)
+    assert (r["lost"], r["duplicates"], r["reordered"], r["max_gap"], r["markers"]) == (2, 1, 1, 2, 1)
+    assert r["bytes"] == 900
+    assert (r["first_t"], r["last_t"]) == (0.0, 0.12)
+    assert r["bitrate_kbps"] == pytest.approx(900 * 8 / 0.12 / 1000)
+    assert (r["ssrc"], r["pt"], r["src"], r["sport"], r["dst"], r["dport"]) == (0x11223344, 96, A, 5000, B, 6000)
+
+
+def test_stream_counts_across_a_wrap_with_a_late_packet():
+    r = only_row(webrtcpcap.streams.streams(one_stream([65534, 65535, 1, 0, 3])))
+    assert (r["first_seq"], r["last_seq"], r["expected"], r["lost"], r["reordered"], r["max_gap"]) == \
+        (65534, 65539, 6, 1, 1, 1)
+
+
+def test_stream_lost_is_never_negative_with_many_duplicates():
+    r = only_row(webrtcpcap.streams.streams(one_stream([5, 5, 5, 6, 6, 7])))
+    assert (r["expected"], r["lost"], r["duplicates"], r["reordered"]) == (3, 0, 3, 0)
+
+
+def test_streams_are_keyed_by_five_tuple_ssrc_and_pt_sorted_by_first_t_and_skip_error_rows():
+    rows = [
+        {"t": 0.5, "ssrc": 1, "pt": 111, "seq": 1},
+        {"t": 0.1, "ssrc": 2, "pt": 96, "seq": 100},   # earliest stream, but it appears second in the table
+        {"t": 0.6, "ssrc": 1, "pt": 111, "seq": 2},
+        {"t": 0.7, "ssrc": 1, "pt": 112, "seq": 3},     # same SSRC, other PT: a stream of its own
+        {"t": 0.8, "ssrc": 1, "pt": 111, "seq": 3, "sport": 5002},  # other port: another stream
+        {"t": 0.9, "ssrc": 2, "pt": 96, "seq": 500, "error": "RTP header is truncated"},  # left out
+    ]
+    s = webrtcpcap.streams.streams(rtp_table(rows))
+    got = list(zip(s["ssrc"], s["pt"], s["sport"], s["packets"], s["first_t"]))
+    assert got == [(2, 96, 5000, 1, 0.1), (1, 111, 5000, 2, 0.5), (1, 112, 5000, 1, 0.7), (1, 111, 5002, 1, 0.8)]
+    assert s.loc[0, "last_seq"] == 100
+
+
+def test_streams_table_has_its_schema_also_when_empty():
+    assert tables.check_schema(webrtcpcap.streams.streams(one_stream([1, 2, 3])), STREAMS_SCHEMA) == []
+    assert tables.check_schema(webrtcpcap.streams.streams(rtp_table([])), STREAMS_SCHEMA) == []
+    assert tables.check_schema(webrtcpcap.streams.gaps(one_stream([1, 3])), GAPS_SCHEMA) == []
+    assert tables.check_schema(webrtcpcap.streams.gaps(rtp_table([])), GAPS_SCHEMA) == []
+
+
+def test_capture_streams_property_is_streams_of_the_rtp_table():
+    cap = open_quiet(SYNTHETIC)
+    pd.testing.assert_frame_equal(cap.streams, webrtcpcap.streams.streams(cap.rtp))
+    assert len(cap.streams) > 0
+
+
+# --- gaps -----------------------------------------------------------------------------------------------------------
+
+
+def test_gaps_one_row_per_hole_with_times_and_late_arrivals():
+    t = [0.0, 0.02, 0.05, 0.06, 0.07, 0.20, 0.22]
+    df = one_stream([10, 11, 13, 12, 12, 16, 17], t=t)
+    g = webrtcpcap.streams.gaps(df)
+    assert g[["first_missing", "count", "late"]].values.tolist() == [[12, 1, 1], [14, 2, 0]]
+    assert g["t_before"].tolist() == [0.02, 0.07]
+    assert g["t_after"].tolist() == [0.05, 0.20]
+    assert g["duration_s"].tolist() == pytest.approx([0.03, 0.13])
+    assert (g["count"] - g["late"]).sum() == only_row(webrtcpcap.streams.streams(df))["lost"]
+
+
+def test_gaps_across_the_wrap_use_extended_numbers():
+    g = webrtcpcap.streams.gaps(one_stream([65533, 65534, 2, 65535]))  # 65535 and 0, 1 skipped; 65535 comes late
+    assert g[["first_missing", "count", "late"]].values.tolist() == [[65535, 3, 1]]
+
+
+def test_gaps_of_two_interleaved_streams_stay_apart():
+    rows = []
+    for i, (a, b) in enumerate(zip([1, 2, 4, 5, 3], [100, 103, 101, 104, 105])):
+        rows += [{"t": i * 0.1, "ssrc": 1, "seq": a}, {"t": i * 0.1 + 0.01, "ssrc": 2, "seq": b}]
+    g = webrtcpcap.streams.gaps(rtp_table(rows))
+    # Sorted by t_after: stream 2 jumps to 103 at 0.11 s, stream 1 to 4 at 0.2 s.
+    assert g[["ssrc", "first_missing", "count", "late"]].values.tolist() == \
+        [[2, 101, 2, 1], [1, 3, 1, 1]]
+    assert g["t_after"].tolist() == [0.11, 0.2]
+
+
+# --- jitter (RFC 3550 A.8) and clock rates --------------------------------------------------------------------------
+
+
+def rfc_jitter(arrival_s, ts, rate):
+    """RFC 3550 A.8, one packet at a time: transit in timestamp units, J += (|D| - J) / 16; (final, max) in ms."""
+    j, jmax, last = 0.0, 0.0, None
+    for r, s in zip(arrival_s, ts):
+        transit = r * rate - s
+        if last is not None:
+            d = abs(transit - last)
+            j += (d - j) / 16
+            jmax = max(jmax, j)
+        last = transit
+    return j / rate * 1000, jmax / rate * 1000
+
+
+def crafted_video(n, rate=90000, ssrc=7, start_ts=2**32 - 50_000, seed=1):
+    """Video-like packets: 3 per frame at 30 fps (same timestamp), arrival = send time + a known random transit."""
+    rng = np.random.default_rng(seed)
+    frame = np.arange(n) // 3
+    ts = start_ts + frame * (rate // 30)  # crosses the 32-bit wrap after a few frames
+    send = frame / 30 + (np.arange(n) % 3) * 0.001
+    transit = 0.020 + rng.exponential(0.004, n)
+    arrival = send + transit
+    order = np.argsort(arrival, kind="stable")  # packets arrive in arrival order, reordering included
+    return arrival[order], ts[order], np.arange(n)[order], ssrc
+
+
+def test_jitter_equals_a_plain_rfc3550_a8_loop_over_several_blocks_and_two_streams():
+    rows = []
+    expected = {}
+    for ssrc, n in ((7, 1000), (8, 300)):
+        arrival, ts, seq, _ = crafted_video(n, ssrc=ssrc, seed=ssrc)
+        rows += [{"t": float(a), "ts": int(x) % 2**32, "seq": int(s) % 65536, "ssrc": ssrc, "pt": 96}
+                 for a, x, s in zip(arrival, ts, seq)]
+        expected[ssrc] = rfc_jitter(arrival, ts, 90000)
+    rows.sort(key=lambda r: r["t"])  # the two streams interleaved, as on the wire
+    s = webrtcpcap.streams.streams(rtp_table(rows), clock_rates={96: 90000}).set_index("ssrc")
+    for ssrc, (final, peak) in expected.items():
+        assert s.loc[ssrc, "jitter_ms"] == pytest.approx(final, rel=1e-9)
+        assert s.loc[ssrc, "max_jitter_ms"] == pytest.approx(peak, rel=1e-9)
+        assert (s.loc[ssrc, "clock_rate"], s.loc[ssrc, "clock_rate_source"]) == (90000, "given")
+
+
+def test_jitter_of_a_perfectly_paced_stream_is_zero():
+    r = only_row(webrtcpcap.streams.streams(one_stream(range(50)), clock_rates={96: 48000}))
+    assert r["jitter_ms"] == pytest.approx(0, abs=1e-9) and r["max_jitter_ms"] == pytest.approx(0, abs=1e-9)
+
+
+def test_jitter_is_nan_and_clock_rate_unknown_without_enough_data():
+    r = only_row(webrtcpcap.streams.streams(one_stream([1, 2, 3], ts=[5, 5, 5])))
+    assert r["clock_rate_source"] == "unknown" and pd.isna(r["clock_rate"])
+    assert math.isnan(r["jitter_ms"]) and math.isnan(r["max_jitter_ms"])
+
+
+def test_infer_clock_rate_of_a_48_khz_audio_stream():
+    rng = np.random.default_rng(3)
+    n = 200
+    t = np.arange(n) * 0.02 + rng.normal(0, 0.002, n).clip(-0.005, 0.005)
+    rate, evidence = infer_clock_rate(one_stream(range(n), t=np.sort(t), ts=[1000 + 960 * i for i in range(n)]))
+    assert rate == 48000 and "48000 Hz" in evidence
+
+
+def test_infer_clock_rate_of_a_90_khz_video_stream_across_the_timestamp_wrap():
+    arrival, ts, seq, _ = crafted_video(300)
+    rate, _ = infer_clock_rate(one_stream(seq, t=arrival, ts=ts))
+    assert rate == 90000
+    r = only_row(webrtcpcap.streams.streams(one_stream(seq, t=arrival, ts=ts)))
+    assert (r["clock_rate"], r["clock_rate_source"]) == (90000, "inferred")
+
+
+def test_infer_clock_rate_is_nan_for_one_packet_or_a_very_short_stream():
+    assert math.isnan(infer_clock_rate(one_stream([1]))[0])
+    assert math.isnan(infer_clock_rate(one_stream([1, 2, 3], t=[0.0, 0.01, 0.02]))[0])
+
+
+# --- cross-checks against tshark's rtp,streams ----------------------------------------------------------------------
+
+TSHARK_LINE = re.compile(
+    r"^\s*(?P<start>[\d.]+)\s+(?P<end>[\d.]+)\s+(?P<src>\S+)\s+(?P<sport>\d+)\s+(?P<dst>\S+)\s+(?P<dport>\d+)\s+"
+    r"0x(?P<ssrc>[0-9A-Fa-f]+)\s+(?P<payload>\S+)\s+(?P<pkts>\d+)\s+(?P<lost>-?\d+)\s+\([^)]*\)\s+"
+    r"(?P<min_delta>-?[\d.]+)\s+(?P<mean_delta>-?[\d.]+)\s+(?P<max_delta>-?[\d.]+)\s+"
+    r"(?P<min_jitter>-?[\d.]+)\s+(?P<mean_jitter>-?[\d.]+)\s+(?P<max_jitter>-?[\d.]+)")
+
+# capture, the media ports tshark is told to decode as RTP (as in the sessions' .meta.json)
+CROSS_CHECKS = [
+    (CAPTURES / "aiortc_loss5_rtp.pcap", (47079, 57195)),
+    (CAPTURES / "janus_echotest_loss5.janus.pcap", (1000, 2000)),
+    (CAPTURES / "chromium_aiortc_loss5.pcap", (45495, 46095)),
+    (PUBLIC_CAPTURES / "sipp_g711a.pcap", (5000, 2006)),
+]
+
+
+def tshark_streams(path, ports) -> pd.DataFrame:
+    args = ["tshark", "-n", "-r", str(path), "-q", "-z", "rtp,streams"]
+    for p in ports:
+        args[1:1] = ["-d", f"udp.port=={p},rtp"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = [m.groupdict() for m in map(TSHARK_LINE.match, out.splitlines()) if m]
+    df = pd.DataFrame(rows)
+    for c in ("sport", "dport", "pkts", "lost"):
+        df[c] = df[c].astype(int)
+    df["ssrc"] = df["ssrc"].map(lambda h: int(h, 16))
+    for c in ("min_jitter", "max_jitter"):
+        df[c] = df[c].astype(float)
+    return df
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize("path,ports", CROSS_CHECKS, ids=[p.name for p, _ in CROSS_CHECKS])
+def test_streams_agree_with_tshark_rtp_streams(path, ports):
+    """Same streams, same packet counts, tshark's Lost reproduced exactly from ours, jitter where tshark has a rate.
+
+    Lost differs by design: tshark counts (extended number of the last packet to arrive - that of the first to
+    arrive + 1) - packets.  Ours is (highest - lowest + 1) - distinct numbers.  So
+    tshark_lost = lost - duplicates - (last_seq - ext of the last arrival) - (ext of the first arrival - first_seq).
+    RTX streams are separate SSRCs in both, so a retransmission fills no hole in either count.
+    """
+    if not path.exists():
+        pytest.skip(f"{path} is not here")
+    theirs = tshark_streams(path, ports)
+    cap = open_quiet(path)
+    ours = webrtcpcap.streams.streams(cap.rtp)
+    ours = ours.assign(src=ours["src"].astype(str), dst=ours["dst"].astype(str))
+    key = ["src", "sport", "dst", "dport", "ssrc"]  # tshark does not split a stream by payload type
+    assert not ours.duplicated(key).any(), "a stream changes payload type: compare per SSRC by hand"
+    assert sorted(map(tuple, ours[key].values.tolist())) == sorted(map(tuple, theirs[key].values.tolist()))
+    rtp = cap.rtp[cap.rtp["error"].isna()]
+    for _, t in theirs.iterrows():
+        o = ours[(ours[key] == t[key].values).all(axis=1)].iloc[0]
+        assert o["packets"] == t["pkts"], (t["ssrc"], "packets")
+        rows = rtp[(rtp["ssrc"] == t["ssrc"]) & (rtp["sport"] == t["sport"]) & (rtp["dport"] == t["dport"])]
+        ext = extend_seq(rows["seq"].to_numpy())
+        tshark_lost = (o["lost"] - o["duplicates"] - (o["last_seq"] - ext[-1]) - (ext[0] - o["first_seq"]))
+        assert tshark_lost == t["lost"], (t["ssrc"], "lost")
+        if t["min_jitter"] == -1:
+            # tshark had no clock rate (dynamic payload type, no SDP in the capture): it prints 0 jitter, and
+            # tshark has no option to give a dynamic PT a rate without SDP, so there is nothing to compare.
+            assert t["max_jitter"] == 0
+            continue
+        # tshark's maximum skips packets with M set and measures each against the last one in timestamp order; on
+        # these streams (one marker, on the first packet; timestamps in order) it is the A.8 maximum.
+        assert o["clock_rate"] == 8000 and int(o["pt"]) in (0, 8)
+        assert o["max_jitter_ms"] == pytest.approx(t["max_jitter"], rel=0.01, abs=0.0005)
+
+
+def test_sipp_g711a_jitter_with_the_static_rate_given_matches_tshark():
+    path = PUBLIC_CAPTURES / "sipp_g711a.pcap"
+    if not path.exists() or shutil.which("tshark") is None:
+        pytest.skip("sipp_g711a.pcap or tshark is not here")
+    t = tshark_streams(path, (5000, 2006)).iloc[0]
+    r = only_row(webrtcpcap.streams.streams(open_quiet(path).rtp, clock_rates={8: 8000}))
+    assert r["clock_rate_source"] == "given"
+    assert r["max_jitter_ms"] == pytest.approx(t["max_jitter"], rel=0.01, abs=0.0005)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_lost_differs_from_tshark_by_duplicates_and_a_late_last_packet(tmp_path):
+    """A crafted call where the two definitions of Lost part: a duplicate, and a late packet arriving last."""
+    seqs = [10, 12, 11, 11, 14, 16, 15]  # 13 lost; 11 twice; 15 arrives after 16
+    frames = [udp4(rtp_packet(ssrc=0xABCD, seq=s, ts=160 * s, pt=0), sport=5000, dport=6000) for s in seqs]
+    path = write_pcap(tmp_path / "dup_late.pcap", frames)
+    t = only_row(tshark_streams(path, (5000, 6000)))
+    r = only_row(webrtcpcap.streams.streams(open_quiet(path, webrtc=[5000]).rtp))  # no STUN: tell it the flow is WebRTC
+    assert (r["packets"], r["expected"], r["lost"], r["duplicates"], r["reordered"]) == (7, 7, 1, 1, 2)
+    # tshark: (15 - 10 + 1) - 7 = -1; ours minus the duplicate minus (highest 16 - last arrival 15).
+    assert t["pkts"] == 7 and t["lost"] == -1 == r["lost"] - r["duplicates"] - (16 - 15)

@@ -1,0 +1,445 @@
+"""RTP streams and sequence gaps from the `rtp` table: RFC 3550 A.1 (extended sequence numbers), A.3 (expected
+and lost packets) and A.8 (interarrival jitter).
+
+Strategy: plain functions DataFrame -> DataFrame, no bytes and no I/O.  Every per-packet step is numpy over all
+streams at once: rows are put in stream order (stable, so arrival order is kept inside a stream) and per-stream
+results come from segment reductions (`np.*.reduceat`).  Python loops run over streams or blocks, never packets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
+
+# Clock rates an inferred rate is snapped to (Hz).
+CLOCK_RATES = (8000, 16000, 24000, 32000, 44100, 48000, 90000)
+# An inferred rate further than this (relative) from every entry of CLOCK_RATES is not trusted.
+CLOCK_RATE_TOLERANCE = 0.25
+JITTER_GAIN = 1 / 16  # RFC 3550 A.8: J += (|D| - J) / 16
+
+STREAMS_SCHEMA: dict[str, str] = {
+    "src": "category",
+    "sport": "uint16",
+    "dst": "category",
+    "dport": "uint16",
+    "ssrc": "uint32",
+    "pt": "uint8",
+    "first_t": "float64",
+    "last_t": "float64",
+    "packets": "int64",
+    "bytes": "int64",
+    "bitrate_kbps": "float64",
+    "first_seq": "int64",
+    "last_seq": "int64",
+    "expected": "int64",
+    "lost": "int64",
+    "duplicates": "int64",
+    "reordered": "int64",
+    "max_gap": "int64",
+    "clock_rate": "Int64",
+    "clock_rate_source": "category",
+    "jitter_ms": "float64",
+    "max_jitter_ms": "float64",
+    "markers": "int64",
+}
+
+GAPS_SCHEMA: dict[str, str] = {
+    "src": "category",
+    "sport": "uint16",
+    "dst": "category",
+    "dport": "uint16",
+    "ssrc": "uint32",
+    "pt": "uint8",
+    "first_missing": "int64",
+    "count": "int64",
+    "t_before": "float64",
+    "t_after": "float64",
+    "duration_s": "float64",
+    "late": "int64",
+}
+
+
+# --- wrap-around: the one helper ------------------------------------------------------------------------------------
+
+
+def extend_seq(seq) -> np.ndarray:
+    """Extended (wrap-free) RTP sequence numbers of one stream, given its 16-bit numbers in arrival order.
+
+    RFC 3550 A.1 style: each number is placed in the 65536-cycle that puts it nearest to the highest extended
+    number seen before it (a distance of exactly 32768 counts as behind), so a late packet from before a wrap keeps
+    the old cycle.  The first packet is in cycle 0; if a late packet from before the first one crossed the wrap,
+    every value is moved up by 65536 so that none is negative.  There is no resynchronisation on large jumps
+    (A.1's MAX_DROPOUT): a jump stays a jump.
+    """
+    return _extend(np.asarray(seq), 16, np.zeros(1, dtype=np.int64))
+
+
+def extend_ts(ts) -> np.ndarray:
+    """Extended RTP timestamps of one stream (32-bit values in arrival order), as `extend_seq` does for sequence
+    numbers: nearest to the highest extended timestamp seen before, never negative."""
+    return _extend(np.asarray(ts), 32, np.zeros(1, dtype=np.int64))
+
+
+def _wrap(d: np.ndarray, bits: int) -> np.ndarray:
+    """Differences reduced to the signed range [-2**(bits-1), 2**(bits-1))."""
+    half = np.int64(1) << (bits - 1)
+    return ((d + half) & ((np.int64(1) << bits) - 1)) - half
+
+
+def _segment_cummax(x: np.ndarray, starts: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """Running maximum of x restarted at every segment start (segments are contiguous, `gid` numbers them)."""
+    if len(x) == 0:
+        return x.copy()
+    lo = np.minimum.reduceat(x, starts)
+    span = np.maximum.reduceat(x, starts) - lo + 1
+    base = np.concatenate(([0], np.cumsum(span)[:-1]))  # segments stacked so a later one is always higher
+    shift = base - lo
+    return np.maximum.accumulate(x + shift[gid]) - shift[gid]
+
+
+def _extend(values: np.ndarray, bits: int, starts: np.ndarray, gid: np.ndarray | None = None) -> np.ndarray:
+    """Unwrap `bits`-bit counters per segment (segments start at `starts`), relative to the highest seen."""
+    v = values.astype(np.int64)
+    n = len(v)
+    if n == 0:
+        return v
+    if gid is None:
+        gid = np.zeros(n, dtype=np.int64)
+    first = np.zeros(n, dtype=bool)
+    first[starts] = True
+    # First guess: unwrap relative to the previous packet.
+    step = np.empty(n, dtype=np.int64)
+    step[0] = 0
+    step[1:] = _wrap(v[1:] - v[:-1], bits)
+    step[first] = v[first]
+    ext = _segment_cumsum(step, starts, gid)
+    # Then relative to the highest seen before each packet, until nothing moves.  Each pass fixes at least the first
+    # wrong value, so a fixed point is the exact answer; a bounded number of passes, then a plain loop for the rest.
+    for _ in range(32):
+        prev_max = _previous(_segment_cummax(ext, starts, gid), first)
+        new = np.where(first, v, prev_max + _wrap(v - prev_max, bits))
+        if np.array_equal(new, ext):
+            break
+        ext = new
+    else:
+        ext = _extend_loop(v, bits, first)
+    low = np.minimum.reduceat(ext, starts)
+    lift = np.where(low < 0, (-low + (1 << bits) - 1) >> bits << bits, 0)
+    return ext + lift[gid]
+
+
+def _extend_loop(v: np.ndarray, bits: int, first: np.ndarray) -> np.ndarray:
+    """The same unwrapping, one packet at a time (only reached for pathological inputs)."""
+    out = np.empty(len(v), dtype=np.int64)
+    mod, half = 1 << bits, 1 << (bits - 1)
+    highest = 0
+    for i in range(len(v)):
+        if first[i]:
+            highest = out[i] = int(v[i])
+            continue
+        e = highest + ((int(v[i]) - highest + half) % mod) - half
+        out[i] = e
+        highest = max(highest, e)
+    return out
+
+
+def _segment_cumsum(x: np.ndarray, starts: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    c = np.cumsum(x)
+    before = np.concatenate(([0], c[:-1]))[starts]
+    return c - before[gid]
+
+
+def _previous(x: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """x shifted by one inside each segment (the value of the packet before); segment starts get their own value."""
+    out = np.empty_like(x)
+    out[0] = x[0]
+    out[1:] = x[:-1]
+    out[first] = x[first]
+    return out
+
+
+# --- clock rate -----------------------------------------------------------------------------------------------------
+
+
+def infer_clock_rate(rows: pd.DataFrame) -> tuple[float, str]:
+    """(rate in Hz, evidence) for the rows of one RTP stream (columns t and ts, in arrival order).
+
+    The rate is the median of timestamp advance over arrival time between packets about a second apart (or half the
+    stream's duration if it is shorter), snapped to the nearest of CLOCK_RATES.  NaN, with the reason as evidence,
+    when there are fewer than 2 distinct timestamps, the stream lasts under 50 ms, or no standard rate is within 25 %.
+    """
+    t = np.asarray(rows["t"], dtype=np.float64)
+    ts = extend_ts(np.asarray(rows["ts"]))
+    return _infer(t, ts)
+
+
+def _infer(t: np.ndarray, ts: np.ndarray) -> tuple[float, str]:
+    if len(ts) == 0 or not (ts != ts[0]).any():
+        return np.nan, "fewer than 2 distinct RTP timestamps"
+    span = float(t[-1] - t[0]) if len(t) else 0.0
+    if span < 0.05:
+        return np.nan, f"stream lasts {span * 1000:.1f} ms, under 50 ms"
+    window = min(1.0, span / 2)
+    i = np.unique(np.linspace(0, len(t) - 1, min(len(t), 10_000)).astype(np.int64))  # at most 10 000 pairs
+    j = np.searchsorted(t, t[i] + window)
+    ok = j < len(t)
+    i, j = i[ok], j[ok]
+    rates = (ts[j] - ts[i]) / (t[j] - t[i])
+    measured = float(np.median(rates))
+    nearest = min(CLOCK_RATES, key=lambda r: abs(np.log(max(measured, 1e-9) / r)))
+    off = measured / nearest - 1
+    evidence = (f"median timestamp advance {measured:.0f} ticks/s over {len(rates)} packet pairs "
+                f"{window:.2f} s apart: {off * 100:+.1f} % from {nearest} Hz")
+    if abs(off) > CLOCK_RATE_TOLERANCE:
+        return np.nan, evidence + " (no standard rate within 25 %)"
+    return float(nearest), evidence
+
+
+# --- jitter ---------------------------------------------------------------------------------------------------------
+
+_BLOCK = 128
+_A = 1 - JITTER_GAIN
+_POW = _A ** np.arange(_BLOCK + 1)
+# _TRI[k, j] = a**(j-k) for j >= k: a row block times _TRI is the filter J_j = a*J_(j-1) + x_j started from 0.
+_LAG = np.arange(_BLOCK)[None, :] - np.arange(_BLOCK)[:, None]  # [k, j] = j - k
+_TRI = np.where(_LAG >= 0, _POW[_LAG.clip(0)], 0.0)
+
+
+def _jitter_series(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """J_i = (15/16) J_(i-1) + x_i per segment (J = 0 before a segment's first packet), in O(n).
+
+    Each segment is cut into blocks of 128: inside a block the filter is a product with a fixed triangular matrix;
+    between blocks only the last value is carried (a Python loop over blocks, not packets)."""
+    n = len(x)
+    if n == 0:
+        return x.copy()
+    rows_per = -(-lengths // _BLOCK)
+    row0 = np.concatenate(([0], np.cumsum(rows_per)[:-1]))
+    gid = np.repeat(np.arange(len(starts)), lengths)
+    pos = np.arange(n) - starts[gid]
+    row = row0[gid] + pos // _BLOCK
+    col = pos % _BLOCK
+    grid = np.zeros((int(rows_per.sum()), _BLOCK))
+    grid[row, col] = x
+    local = grid @ _TRI  # the filter inside each block, from zero
+    # Carry: J at the end of row r = local end + a**B * J at the end of row r-1 (same segment only).
+    new_segment = np.zeros(len(grid), dtype=bool)
+    new_segment[row0] = True
+    ends = local[:, -1]
+    carried = np.zeros(len(grid))
+    aB = _A ** _BLOCK
+    last = 0.0
+    for r in range(len(grid)):
+        c = 0.0 if new_segment[r] else last
+        carried[r] = c
+        last = ends[r] + aB * c
+    return local[row, col] + carried[row] * _POW[col + 1]
+
+
+# --- tables ---------------------------------------------------------------------------------------------------------
+
+
+class _Ordered:
+    """The valid RTP rows in stream order (stable: arrival order inside a stream), with per-stream segments."""
+
+    def __init__(self, rtp: pd.DataFrame):
+        ok = rtp
+        if "error" in rtp.columns and rtp["error"].notna().any():
+            ok = rtp[rtp["error"].isna()]
+        g = ok.groupby(STREAM_KEYS, observed=True, sort=False).ngroup().to_numpy()
+        order = np.argsort(g, kind="stable")
+        self.rows = ok
+        self.order = order
+        self.gid = g[order].astype(np.int64)
+        n = len(order)
+        self.n = n
+        if n:
+            self.starts = np.flatnonzero(np.r_[True, self.gid[1:] != self.gid[:-1]])
+            # ngroup numbers streams by first appearance, so after a stable sort gid runs 0, 1, 2, ...
+            self.lengths = np.diff(np.r_[self.starts, n])
+        else:
+            self.starts = np.zeros(0, dtype=np.int64)
+            self.lengths = np.zeros(0, dtype=np.int64)
+        self.first = np.zeros(n, dtype=bool)
+        self.first[self.starts] = True
+
+    def col(self, name: str) -> np.ndarray:
+        return self.rows[name].to_numpy()[self.order]
+
+    def keys(self) -> pd.DataFrame:
+        """One row per stream: the stream key columns (in stream order)."""
+        return self.rows.iloc[self.order[self.starts]][STREAM_KEYS].reset_index(drop=True)
+
+    def ext_seq(self) -> np.ndarray:
+        return _extend(self.col("seq"), 16, self.starts, self.gid)
+
+
+def _first_arrival(key: np.ndarray) -> np.ndarray:
+    """True where a value of `key` appears for the first time (in array order)."""
+    order = np.argsort(key, kind="stable")
+    s = key[order]
+    head = np.r_[True, s[1:] != s[:-1]]
+    out = np.zeros(len(key), dtype=bool)
+    out[order[head]] = True
+    return out
+
+
+def _stacked(ext: np.ndarray, o: _Ordered) -> np.ndarray:
+    """Extended numbers made unique across streams (each stream in its own range), keeping their order."""
+    lo = np.minimum.reduceat(ext, o.starts)
+    span = np.maximum.reduceat(ext, o.starts) - lo + 2
+    base = np.concatenate(([0], np.cumsum(span)[:-1]))
+    return ext - lo[o.gid] + base[o.gid]
+
+
+def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) -> pd.DataFrame:
+    """One row per RTP stream (src, sport, dst, dport, ssrc, pt) of an `rtp` table; rows with an error are left out.
+
+    Columns (STREAMS_SCHEMA): src, sport, dst, dport, ssrc, pt; first_t, last_t (s); packets; bytes (sum of
+    payload_len); bitrate_kbps (bytes * 8 / (last_t - first_t) / 1000, NaN for one instant); first_seq, last_seq
+    (lowest and highest extended sequence number, see `extend_seq`); expected (last_seq - first_seq + 1); lost
+    (expected minus distinct numbers received: never negative); duplicates (packets with a number already received);
+    reordered (packets whose number is below the highest already received and not received before: late packets;
+    duplicates are not counted again); max_gap (the longest run of numbers never received); clock_rate (Hz) and
+    clock_rate_source: "given" (from `clock_rates`, keyed by payload type), "inferred" (`infer_clock_rate`) or
+    "unknown"; jitter_ms (RFC 3550 A.8 interarrival jitter after the last packet, every packet in arrival order
+    counted, NaN without a clock rate) and max_jitter_ms (its largest value); markers (packets with M set).
+    Sorted by first_t (stable).
+
+    Compared with Wireshark's `rtp,streams` (tests/test_streams.py checks these exactly): Wireshark keys streams
+    without the payload type; its "Lost" is (extended number of the last packet to arrive - that of the first to
+    arrive + 1) - packets, so duplicates lower it (it can go negative) and a late packet at either end moves it;
+    its jitter is the same A.8 filter but measures each packet against the last one not behind in timestamp, and
+    its maximum skips packets with M set.  RTX (RFC 4588) is a stream of its own here and there: a retransmission
+    does not fill the hole in the original stream.
+    """
+    o = _Ordered(rtp)
+    if o.n == 0:
+        return _empty(STREAMS_SCHEMA)
+    starts, gid = o.starts, o.gid
+    t = o.col("t").astype(np.float64)
+    payload = o.col("payload_len").astype(np.int64)
+    ext = o.ext_seq()
+    stacked = _stacked(ext, o)
+    new = _first_arrival(stacked)
+    prev_max = _previous(_segment_cummax(ext, starts, gid), o.first)
+
+    packets = o.lengths.astype(np.int64)
+    first_t = np.minimum.reduceat(t, starts)
+    last_t = np.maximum.reduceat(t, starts)
+    nbytes = np.add.reduceat(payload, starts)
+    first_seq = np.minimum.reduceat(ext, starts)
+    last_seq = np.maximum.reduceat(ext, starts)
+    expected = last_seq - first_seq + 1
+    unique = np.add.reduceat(new.astype(np.int64), starts)
+    late = new & (ext < prev_max) & ~o.first
+    reordered = np.add.reduceat(late.astype(np.int64), starts)
+    # Longest run of numbers never received: from the distinct numbers in order.
+    s = np.sort(stacked[new])
+    sgid = np.repeat(np.arange(len(starts)), unique)
+    holes = np.zeros(len(s), dtype=np.int64)
+    holes[1:] = s[1:] - s[:-1] - 1
+    holes[np.r_[0, np.cumsum(unique)[:-1]]] = 0
+    max_gap = np.zeros(len(starts), dtype=np.int64)
+    np.maximum.at(max_gap, sgid, holes)
+    markers = np.add.reduceat(o.col("marker").astype(np.int64), starts)
+
+    keys = o.keys()
+    rate, source = _clock_rates(keys, t, o, clock_rates or {})
+    jitter, max_jitter = _jitter(t, o, rate)
+
+    duration = last_t - first_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bitrate = np.where(duration > 0, nbytes * 8 / duration / 1000, np.nan)
+    out = keys.assign(
+        first_t=first_t, last_t=last_t, packets=packets, bytes=nbytes, bitrate_kbps=bitrate,
+        first_seq=first_seq, last_seq=last_seq, expected=expected, lost=expected - unique,
+        duplicates=packets - unique, reordered=reordered, max_gap=max_gap,
+        clock_rate=pd.arrays.IntegerArray(np.nan_to_num(rate).astype(np.int64), np.isnan(rate)),
+        clock_rate_source=pd.Categorical(source, categories=["given", "inferred", "unknown"]),
+        jitter_ms=jitter, max_jitter_ms=max_jitter, markers=markers)
+    out = out.sort_values("first_t", kind="stable").reset_index(drop=True)
+    return out.astype({k: v for k, v in STREAMS_SCHEMA.items() if v != "category"})[list(STREAMS_SCHEMA)]
+
+
+def _clock_rates(keys: pd.DataFrame, t: np.ndarray, o: _Ordered, given: dict[int, int]):
+    rate = np.full(len(keys), np.nan)
+    source = np.array(["unknown"] * len(keys), dtype=object)
+    ts = None
+    for i, pt in enumerate(keys["pt"].to_numpy()):  # a loop over streams
+        if int(pt) in given:
+            rate[i], source[i] = float(given[int(pt)]), "given"
+            continue
+        if ts is None:
+            ts = _extend(o.col("ts"), 32, o.starts, o.gid)
+        seg = slice(o.starts[i], o.starts[i] + o.lengths[i])
+        r, _ = _infer(t[seg], ts[seg])
+        if not np.isnan(r):
+            rate[i], source[i] = r, "inferred"
+    return rate, source
+
+
+def _jitter(t: np.ndarray, o: _Ordered, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RFC 3550 A.8 per stream: D = (R_i - R_(i-1)) - (S_i - S_(i-1)) / rate, J += (|D| - J)/16; ms."""
+    ts = o.col("ts").astype(np.int64)
+    dts = np.zeros(o.n, dtype=np.int64)
+    dts[1:] = _wrap(ts[1:] - ts[:-1], 32)  # timestamp difference between consecutive arrivals, wrap-safe
+    dt = np.zeros(o.n)
+    dt[1:] = t[1:] - t[:-1]
+    with np.errstate(invalid="ignore"):
+        d = np.abs(dt - dts / rate[o.gid])
+    d[o.first] = 0.0
+    d[np.isnan(d)] = 0.0
+    series = _jitter_series(d * JITTER_GAIN, o.starts, o.lengths)
+    last = o.starts + o.lengths - 1
+    jitter = series[last] * 1000
+    max_jitter = np.maximum.reduceat(series, o.starts) * 1000
+    known = ~np.isnan(rate)
+    return np.where(known, jitter, np.nan), np.where(known, max_jitter, np.nan)
+
+
+def gaps(rtp: pd.DataFrame) -> pd.DataFrame:
+    """One row per hole in a stream's sequence as the receiver saw it open: a packet arrived with an extended number
+    more than one above the highest before it.
+
+    Columns (GAPS_SCHEMA): src, sport, dst, dport, ssrc, pt; first_missing (extended, the highest before + 1); count
+    (numbers skipped); t_before, t_after (arrival of the stream's packet just before and of the one that skipped);
+    duration_s (t_after - t_before); late (how many of the skipped numbers arrived later, out of order, in the same
+    stream).  count - late summed over a stream's holes is its `lost`, unless a late packet came from before the
+    stream's first packet (numbers below the first packet open no hole).  Sorted by t_after (stable).
+    """
+    o = _Ordered(rtp)
+    if o.n == 0:
+        return _empty(GAPS_SCHEMA)
+    starts, gid = o.starts, o.gid
+    t = o.col("t").astype(np.float64)
+    ext = o.ext_seq()
+    prev_max = _previous(_segment_cummax(ext, starts, gid), o.first)
+    jump = ~o.first & (ext > prev_max + 1)
+    at = np.flatnonzero(jump)
+    first_missing = prev_max[at] + 1
+    count = ext[at] - prev_max[at] - 1
+    # Late packets: first arrivals below the highest seen; each falls in at most one hole of its stream.
+    stacked = _stacked(ext, o)
+    shift = stacked - ext
+    late_mask = _first_arrival(stacked) & ~o.first & (ext < prev_max)
+    hole_lo = first_missing + shift[at]  # holes of all streams, in one increasing line
+    hole_order = np.argsort(hole_lo, kind="stable")
+    lo_sorted = hole_lo[hole_order]
+    hi_sorted = (hole_lo + count)[hole_order]
+    late_vals = stacked[late_mask]
+    h = np.searchsorted(lo_sorted, late_vals, side="right") - 1
+    inside = (h >= 0) & (late_vals < hi_sorted[h.clip(0)])
+    late_counts = np.zeros(len(at), dtype=np.int64)
+    np.add.at(late_counts, hole_order[h[inside]], 1)
+    keys = o.rows.iloc[o.order[at]][STREAM_KEYS].reset_index(drop=True)
+    out = keys.assign(first_missing=first_missing, count=count, t_before=t[at - 1], t_after=t[at],
+                      duration_s=t[at] - t[at - 1], late=late_counts)
+    out = out.sort_values("t_after", kind="stable").reset_index(drop=True)
+    return out.astype({k: v for k, v in GAPS_SCHEMA.items() if v != "category"})[list(GAPS_SCHEMA)]
+
+
+def _empty(schema: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
