@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import warnings
@@ -12,6 +13,7 @@ from typing import Iterable, Iterator
 import pandas as pd
 
 from . import demux, reader
+from . import sdp as _sdp
 from .errors import CaptureWarning
 from .pipeline import Carry, Decoded, decode, stun_tables
 
@@ -24,6 +26,25 @@ def _progress_bar(total: int, desc: str):
         return None
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, delay=1.0, leave=False,
                 disable=None if sys.stderr.isatty() else True)
+
+
+def _load_sdps(sdp) -> list[_sdp.Sdp]:
+    """`open(..., sdp=)`: None, or one or a list of: an Sdp, SDP text (a str holding a newline or starting with
+    "v="), bytes, or a file path."""
+    if sdp is None:
+        return []
+    items = [sdp] if isinstance(sdp, (str, bytes, os.PathLike, _sdp.Sdp)) else list(sdp)
+    out = []
+    for item in items:
+        if isinstance(item, (bytes, bytearray)) or isinstance(item, str) and (
+                "\n" in item or item.lstrip().startswith("v=")):
+            out.append(_sdp.parse(item))
+        elif isinstance(item, _sdp.Sdp):
+            out.append(item)
+        else:
+            with builtins.open(os.fspath(item), "rb") as f:
+                out.append(_sdp.parse(f.read()))
+    return out
 
 
 def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowRule]:
@@ -71,14 +92,19 @@ class Capture:
       last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates, reordered,
       max_gap, clock_rate, clock_rate_source, jitter_ms, max_jitter_ms (RFC 3550 A.8), markers.
 
+    `sdp` is the list of SDPs given to `open(..., sdp=[offer, answer])` (webrtcpcap.sdp.Sdp records; empty when
+    none): their clock rates make `streams.clock_rate_source` "given" for the payload types they map, and their
+    ICE ufrag/pwd pairs check `stun.integrity_ok` (with `ice_passwords=`, which wins on the same ufrag).
+
     `problem` says why the file was read only in part (None when it was read to the end); a CaptureWarning is
     issued too.  `interfaces` lists the capture's interfaces.
     """
 
     def __init__(self, path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
-                 progress: bool | None = None, ice_passwords: dict[str, str] | None = None):
+                 progress: bool | None = None, ice_passwords: dict[str, str] | None = None, sdp=None):
         self.path = os.fspath(path)
-        self._ice_passwords = dict(ice_passwords or {})
+        self.sdp: list[_sdp.Sdp] = _load_sdps(sdp)
+        self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
@@ -149,7 +175,7 @@ class Capture:
         """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""
         from .streams import streams
 
-        return streams(self.rtp)
+        return streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None)
 
     @property
     def stun(self) -> pd.DataFrame:
@@ -199,18 +225,21 @@ def _decode_as_hint(row) -> dict[str, str]:
 
 def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
          progress: bool | None = None,
-         ice_passwords: dict[str, str] | None = None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
+         ice_passwords: dict[str, str] | None = None, sdp=None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
     """Open a pcap or pcapng capture (plain or gzip-compressed; detected from its first bytes).
 
     `webrtc` / `not_webrtc` force flows to be taken as WebRTC or not, whatever the evidence: each item is a port
     (5004), "address:port" or (address, port), matched against either end of a flow.  `progress`: None shows a
     progress bar on terminals when a read takes over a second; False never.  `ice_passwords` ({ice-ufrag:
-    ice-pwd}, e.g. from both SDPs) lets `stun.integrity_ok` be checked for ICE Binding messages.
+    ice-pwd}, e.g. from both SDPs) lets `stun.integrity_ok` be checked for ICE Binding messages.  `sdp`: the
+    session's SDP offer and answer (file paths, SDP text or webrtcpcap.sdp.Sdp records; one or a list), kept as
+    `cap.sdp`: they give `streams` its clock rates and `stun` the ICE passwords.  A bad SDP raises DecodeError.
 
     Raises CaptureError when the file is not a capture; warns (CaptureWarning) and keeps every complete frame when
     it is cut short or corrupt part-way.  See Capture for the tables.
     """
-    return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress, ice_passwords=ice_passwords)
+    return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress, ice_passwords=ice_passwords,
+                   sdp=sdp)
 
 
 class Chunk:
