@@ -369,3 +369,156 @@ def test_lost_differs_from_tshark_by_duplicates_and_a_late_last_packet(tmp_path)
     assert (r["packets"], r["expected"], r["lost"], r["duplicates"], r["reordered"]) == (7, 7, 1, 1, 2)
     # tshark: (15 - 10 + 1) - 7 = -1; ours minus the duplicate minus (highest 16 - last arrival 15).
     assert t["pkts"] == 7 and t["lost"] == -1 == r["lost"] - r["duplicates"] - (16 - 15)
+
+
+# --- RTX association and repairs (RFC 4588) --------------------------------------------------------------------------
+
+LOSS5 = CAPTURES / "aiortc_loss5_rtp"
+JANUS = CAPTURES / "janus_echotest_loss5"
+
+
+def sdp_paths(base):
+    return [str(base) + ".offer.sdp", str(base) + ".answer.sdp"]
+
+
+def fid_lines(base) -> set[tuple[int, int]]:
+    """(media, rtx) from the SDP text's a=ssrc-group:FID lines, read with a regex, not the parser."""
+    out = set()
+    for path in sdp_paths(base):
+        for m in re.finditer(r"^a=ssrc-group:FID (\d+) (\d+)\s*$", open(path).read(), re.M):
+            out.add((int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def raw_rtp_packets(path) -> dict[int, bytes]:
+    """{frame: UDP payload} of a classic pcap of Ethernet/IPv4/UDP frames, parsed with struct only."""
+    import struct
+    data = open(path, "rb").read()
+    magic = struct.unpack_from("<I", data)[0]
+    assert magic in (0xA1B2C3D4, 0xA1B23C4D)
+    linktype = struct.unpack_from("<I", data, 20)[0]
+    pos, frame, out = 24, 0, {}
+    while pos + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, pos + 8)[0]
+        pkt = data[pos + 16:pos + 16 + incl]
+        pos += 16 + incl
+        frame += 1
+        l3 = {1: 14, 101: 0, 113: 16}[linktype]
+        if linktype == 1 and struct.unpack_from(">H", pkt, 12)[0] != 0x0800:
+            continue
+        ihl = (pkt[l3] & 0x0F) * 4
+        if pkt[l3 + 9] != 17:
+            continue
+        udp_len = struct.unpack_from(">H", pkt, l3 + ihl + 4)[0]
+        out[frame] = pkt[l3 + ihl + 8:l3 + ihl + udp_len]
+    return out
+
+
+def raw_osn(packet: bytes) -> int | None:
+    """RFC 4588 OSN from a raw RTP packet: skip header, CSRCs, extension; None for padding-only packets."""
+    import struct
+    cc, x, p = packet[0] & 0x0F, packet[0] & 0x10, packet[0] & 0x20
+    off = 12 + 4 * cc
+    if x:
+        off += 4 + 4 * struct.unpack_from(">H", packet, off + 2)[0]
+    end = len(packet) - (packet[-1] if p else 0)
+    return struct.unpack_from(">H", packet, off)[0] if end - off >= 2 else None
+
+
+def test_rtx_pairs_from_fid_match_the_sdp_ssrc_group_lines():
+    cap = open_quiet(str(LOSS5) + ".pcap", sdp=sdp_paths(LOSS5))
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)
+    seen = set(cap.streams["ssrc"].astype(int))
+    expected = {(m, r) for m, r in fid_lines(LOSS5) if m in seen and r in seen}
+    assert set(zip(pairs["media_ssrc"].astype(int), pairs["rtx_ssrc"].astype(int))) == expected == {
+        (2459559700, 1052556438)}
+    assert pairs["source"].tolist() == ["sdp ssrc-group FID"]
+    assert (int(pairs["rtx_pt"][0]), int(pairs["media_pt"][0])) == (98, 97)  # a=fmtp:98 apt=97
+
+
+def test_rtx_pairs_fall_back_to_apt_on_the_same_5_tuple_without_fid_lines():
+    texts = [re.sub(r"^a=ssrc-group:FID.*\n", "", open(p).read(), flags=re.M) for p in sdp_paths(LOSS5)]
+    cap = open_quiet(str(LOSS5) + ".pcap", sdp=texts)
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)
+    assert list(zip(pairs["rtx_ssrc"].astype(int), pairs["media_ssrc"].astype(int), pairs["source"])) == [
+        (1052556438, 2459559700, "sdp apt + same 5-tuple")]
+
+
+def test_rtx_pairs_on_srtp_without_sdp_find_nothing():
+    cap = open_quiet(str(LOSS5) + ".pcap")
+    assert len(webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, cap.rtp_payload)) == 0
+
+
+def test_rtx_pairs_from_payload_osn_agree_with_fid_on_the_janus_dump():
+    cap = open_quiet(str(JANUS) + ".janus.pcap", sdp=sdp_paths(JANUS))
+    by_sdp = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)
+    by_osn = webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, cap.rtp_payload)
+    key = ["rtx_ssrc", "rtx_pt", "media_ssrc", "media_pt"]
+    assert by_sdp[key].equals(by_osn[key])
+    assert set(zip(by_sdp["media_ssrc"].astype(int), by_sdp["rtx_ssrc"].astype(int))) == fid_lines(JANUS)
+    assert set(by_osn["source"]) == {"payload OSN"}
+
+
+def test_rtp_payload_osn_matches_struct_parse_of_the_raw_file():
+    cap = open_quiet(str(JANUS) + ".janus.pcap")
+    raw = raw_rtp_packets(str(JANUS) + ".janus.pcap")
+    rtx = cap.rtp[cap.rtp["ssrc"].isin([1119397491, 115779375])]
+    osn = webrtcpcap.streams.rtx_osn(rtx, cap.rtp_payload)
+    expected = [raw_osn(raw[int(f)]) for f in rtx["frame"]]
+    assert [None if pd.isna(v) else int(v) for v in osn] == expected
+    assert sum(v is None for v in expected) == 8  # Chromium's padding-only probes carry no OSN
+
+
+def test_repairs_on_the_janus_dump_every_lost_video_packet_came_back_on_rtx():
+    cap = open_quiet(str(JANUS) + ".janus.pcap", sdp=sdp_paths(JANUS))
+    raw = raw_rtp_packets(str(JANUS) + ".janus.pcap")
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)
+    rep = webrtcpcap.streams.repairs(cap.rtp, pairs, cap.rtp_payload)
+    video = rep[rep["ssrc"] == 1031184762]
+    rtx_frames = cap.rtp.loc[cap.rtp["ssrc"] == 1119397491, "frame"]
+    osns = {raw_osn(raw[int(f)]) for f in rtx_frames}
+    assert len(video) == 14 and set(video["status"]) == {"rtx"}
+    assert set(video["seq"] % 65536) <= osns
+    # Janus forwards the repaired packets in its own stream, where they are late, not lost.
+    echoed = rep[rep["ssrc"] == 683022090]
+    assert len(echoed) == 14 and set(echoed["status"]) == {"late"}
+    assert set(rep.loc[rep["ssrc"].isin([4033778364, 4208808731]), "status"]) == {"no rtx stream"}
+    assert not rep["ssrc"].isin(pairs["rtx_ssrc"].tolist()).any()  # lost retransmissions are not media holes
+
+
+def test_repairs_on_srtp_say_unknown_and_the_counts_match():
+    cap = open_quiet(str(LOSS5) + ".pcap", sdp=sdp_paths(LOSS5))
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)
+    rep = webrtcpcap.streams.repairs(cap.rtp, pairs, cap.rtp_payload)
+    counts = rep.groupby(["ssrc", "status"], observed=True).size().to_dict()
+    assert counts == {(151305065, "no rtx stream"): 43, (2459559700, "unknown"): 30}
+    st = cap.streams.set_index("ssrc")
+    assert st.at[2459559700, "lost"] == 30 == st.at[1052556438, "packets"]
+    assert st.at[151305065, "lost"] == 43
+
+
+def test_repairs_without_payload_reader_say_unknown():
+    cap = open_quiet(str(JANUS) + ".janus.pcap", sdp=sdp_paths(JANUS))
+    rep = webrtcpcap.streams.repairs(cap.rtp, webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp))
+    assert set(rep.loc[rep["ssrc"] == 1031184762, "status"]) == {"unknown"}
+
+
+def test_notebook_03_numbers():
+    clean = open_quiet(str(CAPTURES / "aiortc_clean.pcap"), sdp=sdp_paths(CAPTURES / "aiortc_clean"))
+    st = clean.streams
+    assert (st[["lost", "duplicates", "reordered"]] == 0).all().all() and len(st) == 4
+    assert set(st["clock_rate_source"]) == {"given"}
+    lossy = open_quiet(str(LOSS5) + ".pcap", sdp=sdp_paths(LOSS5))
+    g = webrtcpcap.streams.gaps(lossy.rtp)
+    agg = g.groupby("ssrc")["count"].agg(["size", "sum", "max"]).to_dict("index")
+    assert agg == {151305065: {"size": 42, "sum": 43, "max": 2}, 2459559700: {"size": 28, "sum": 30, "max": 2}}
+    assert g["late"].sum() == 0
+    janus = open_quiet(str(JANUS) + ".janus.pcap", sdp=sdp_paths(JANUS))
+    jst = janus.streams.set_index("ssrc")
+    assert jst.at[1031184762, "lost"] == 14 and jst.at[683022090, "reordered"] == 14
+    rep = webrtcpcap.streams.repairs(janus.rtp, webrtcpcap.streams.rtx_pairs(janus.streams, janus.sdp),
+                                     janus.rtp_payload)
+    video = rep[rep["status"] == "rtx"]
+    delay_ms = ((video["rtx_t"] - video["t_after"]) * 1000).round(1)
+    assert video["seq"].tolist()[:3] == [6411, 6453, 6496]
+    assert delay_ms.tolist()[:3] == [49.7, 51.9, 51.6] and delay_ms.min() == -9.9

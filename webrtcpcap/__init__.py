@@ -3,6 +3,7 @@
     cap = webrtcpcap.open("call.pcapng")
     cap.packets, cap.rtp, cap.rtcp, cap.flows, cap.stun, cap.streams
     webrtcpcap.streams.gaps(cap.rtp), webrtcpcap.ice.candidate_pairs(cap.stun, cap.packets)
+    webrtcpcap.plots.ice_ladder(webrtcpcap.ice.transactions(cap.stun))   (matplotlib, imported on first use)
 """
 
 __version__ = "0.1.0"
@@ -12,4 +13,13 @@ from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  
 from . import ice, sdp, streams  # noqa: E402  analyses (ice, streams) and the SDP parser, as modules
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
-           "DecodeError", "ice", "sdp", "streams", "__version__"]
+           "DecodeError", "ice", "sdp", "streams", "plots", "__version__"]
+
+
+def __getattr__(name: str):
+    # `webrtcpcap.plots` is imported on first use, so that `import webrtcpcap` does not import matplotlib.
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -197,6 +197,35 @@ class Capture:
         batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
         return batch.source.bytes_at(int(batch.offset[0]), int(batch.caplen[0]))
 
+    def rtp_payload(self, frame: int) -> bytes:
+        """The RTP payload of one frame (1-based number): the bytes after the RTP header (CSRCs and extension
+        included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the padding).  b"" for a
+        padding-only packet.  In SRTP the payload is still encrypted (and ends with the auth tag): only plaintext
+        captures (decrypted dumps) give media bytes.  ValueError when the frame is not a complete, unfragmented RTP
+        packet on UDP."""
+        from . import net
+        from . import rtp as _rtp
+        from .errors import DecodeError
+
+        if not 1 <= frame <= len(self._index):
+            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
+        batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
+        layer = net.decode(batch)
+        if layer.transport[0] != net.Transport.UDP or layer.payload_cap[0] != layer.payload_len[0] \
+                or layer.payload_len[0] <= 0 or layer.fragment[0]:
+            raise ValueError(f"frame {frame} has no complete UDP payload")
+        data = layer.source.bytes_at(int(layer.payload_off[0]), int(layer.payload_cap[0]))
+        try:
+            header = _rtp.parse(data)
+        except DecodeError as e:
+            raise ValueError(f"frame {frame} is not RTP: {e}") from None
+        end = len(data)
+        if header.padding:
+            end -= data[-1]
+        if end < header.payload_offset:
+            raise ValueError(f"frame {frame}: RTP padding longer than the payload")
+        return data[header.payload_offset:end]
+
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).
 

@@ -1,7 +1,8 @@
 """RTP streams and sequence gaps from the `rtp` table: RFC 3550 A.1 (extended sequence numbers), A.3 (expected
 and lost packets) and A.8 (interarrival jitter).
 
-Strategy: plain functions DataFrame -> DataFrame, no bytes and no I/O.  Every per-packet step is numpy over all
+Strategy: plain functions DataFrame -> DataFrame, no I/O; bytes only for RTX OSNs (RFC 4588), read through a
+callable the caller passes (`Capture.rtp_payload`).  Every per-packet step is numpy over all
 streams at once: rows are put in stream order (stable, so arrival order is kept inside a stream) and per-stream
 results come from segment reductions (`np.*.reduceat`).  Python loops run over streams or blocks, never packets.
 """
@@ -443,3 +444,189 @@ def gaps(rtp: pd.DataFrame) -> pd.DataFrame:
 
 def _empty(schema: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
+
+
+# --- RTX (RFC 4588) -------------------------------------------------------------------------------------------------
+
+RTX_PAIRS_SCHEMA: dict[str, str] = {
+    "rtx_ssrc": "uint32",
+    "rtx_pt": "uint8",
+    "media_ssrc": "uint32",
+    "media_pt": "uint8",
+    "source": "category",
+}
+RTX_SOURCES = ["sdp ssrc-group FID", "sdp apt + same 5-tuple", "payload OSN"]
+
+REPAIRS_SCHEMA: dict[str, str] = {
+    "src": "category",
+    "sport": "uint16",
+    "dst": "category",
+    "dport": "uint16",
+    "ssrc": "uint32",
+    "pt": "uint8",
+    "seq": "int64",
+    "t_before": "float64",
+    "t_after": "float64",
+    "status": "category",
+    "rtx_ssrc": "UInt32",
+    "rtx_frame": "Int64",
+    "rtx_t": "float64",
+    "rtx_copies": "int64",
+}
+REPAIR_STATUSES = ["late", "rtx", "missing", "unknown", "no rtx stream"]
+_FIVE = ["src", "sport", "dst", "dport"]
+
+
+def rtx_osn(rtp: pd.DataFrame, payload) -> pd.Series:
+    """RFC 4588 §4: the original sequence number (OSN, the first 2 bytes of an RTX payload) of each row of `rtp`,
+    as a nullable UInt16 Series on rtp's index.  `payload` gives the RTP payload of a frame without padding
+    (`Capture.rtp_payload`).  NA where it cannot be read: SRTP-encrypted packets (dtls_srtp: the payload bytes are
+    ciphertext, any 2 bytes would be noise), padding-only packets (Chromium's bandwidth probes) and payloads under
+    2 bytes.  Pass only the RTX rows: each row costs one frame read."""
+    out = pd.array([pd.NA] * len(rtp), dtype="UInt16")
+    plain = ~rtp["dtls_srtp"].to_numpy(dtype=bool) if "dtls_srtp" in rtp.columns else np.ones(len(rtp), bool)
+    frames = rtp["frame"].to_numpy()
+    for i in np.flatnonzero(plain).tolist():  # a loop over RTX packets (few), reading 2 bytes each
+        data = payload(int(frames[i]))
+        if len(data) >= 2:
+            out[i] = int.from_bytes(data[:2], "big")
+    return pd.Series(out, index=rtp.index, name="osn")
+
+
+def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = None, payload=None) -> pd.DataFrame:
+    """Which RTP stream (RFC 4588 RTX) retransmits which, one row per RTX stream found: rtx_ssrc, rtx_pt, media_ssrc,
+    media_pt, source (the evidence, strongest first):
+
+    - "sdp ssrc-group FID": an `a=ssrc-group:FID <media> <rtx>` line of the SDPs (RFC 5576 §4.2) names both SSRCs;
+    - "sdp apt + same 5-tuple": the stream's payload type is an RTX type (`a=fmtp:<pt> apt=<media pt>`) and exactly
+      one stream with the apt payload type flows on the same 5-tuple;
+    - "payload OSN": with `rtp` and `payload` (`Capture.rtp_payload`) on a plaintext capture, the stream's OSNs
+      (`rtx_osn`) all lie in the sequence range of one other stream of the same 5-tuple, and the RTP timestamps of
+      the RTX packets are timestamps of that stream's packets (RFC 4588 §4: an RTX packet keeps the original
+      timestamp).  Used for streams the SDP leaves open (no SDP, or several candidates).
+
+    `streams_df` is a `streams` table; `sdps` one Sdp or a list (`cap.sdp`).  A stream none of these pairs is not
+    listed.  Sorted by rtx_ssrc.
+    """
+    from . import sdp as _sdp
+
+    sdps = _sdp._sdps(sdps)
+    seen = streams_df.drop_duplicates("ssrc").set_index("ssrc")
+    rows: dict[int, tuple] = {}
+    for s in sdps:  # FID groups
+        for m in s.media:
+            for g in m.ssrc_groups:
+                if g.semantics == "FID" and len(g.ssrcs) == 2:
+                    media, rtx = g.ssrcs
+                    if rtx in seen.index and media in seen.index and rtx not in rows:
+                        rows[rtx] = (rtx, int(seen.at[rtx, "pt"]), media, int(seen.at[media, "pt"]), RTX_SOURCES[0])
+    apt = _sdp.rtx_map(sdps)
+    osn_by_stream: dict[int, pd.DataFrame] = {}
+    if rtp is not None and payload is not None:
+        cand = streams_df[~streams_df["ssrc"].isin(list(rows))]
+        if apt:
+            cand = cand[cand["pt"].isin(list(apt))]
+        for ssrc in cand["ssrc"].unique().tolist():
+            sub = rtp[rtp["ssrc"] == ssrc]
+            if not sub["dtls_srtp"].any():
+                osn_by_stream[int(ssrc)] = sub.assign(osn=rtx_osn(sub, payload)).dropna(subset=["osn"])
+    for _, r in streams_df.iterrows():  # a loop over streams
+        ssrc, pt = int(r["ssrc"]), int(r["pt"])
+        if ssrc in rows:
+            continue
+        same = streams_df[(streams_df[_FIVE] == r[_FIVE]).all(axis=1) & (streams_df["ssrc"] != ssrc)]
+        if pt in apt:
+            media = same[(same["pt"] == apt[pt]) & ~same["ssrc"].isin(list(rows))]
+            if len(media["ssrc"].unique()) == 1:
+                m = media.iloc[0]
+                rows[ssrc] = (ssrc, pt, int(m["ssrc"]), int(m["pt"]), RTX_SOURCES[1])
+                continue
+        got = osn_by_stream.get(ssrc)
+        if got is None or len(got) < 2 or rtp is None:
+            continue
+        osn = got["osn"].to_numpy(dtype=np.int64)
+        matches = []
+        for _, m in same.iterrows():
+            if int(m["ssrc"]) in rows:
+                continue
+            lo, hi = int(m["first_seq"]), int(m["last_seq"])
+            ext = lo + (osn - lo) % 65536  # each OSN in the cycle at or above the stream's first number
+            mts = extend_ts(rtp.loc[rtp["ssrc"] == m["ssrc"], "ts"].to_numpy())
+            ts0 = int(mts.min()) if len(mts) else 0
+            rel = (got["ts"].to_numpy(dtype=np.int64) - ts0) % (1 << 32)  # RTX timestamps inside the stream's span
+            if len(mts) and (ext <= hi).all() and (rel <= int(mts.max()) - ts0).all():
+                matches.append(m)
+        if len(matches) == 1:
+            rows[ssrc] = (ssrc, pt, int(matches[0]["ssrc"]), int(matches[0]["pt"]), RTX_SOURCES[2])
+    out = pd.DataFrame(sorted(rows.values()), columns=list(RTX_PAIRS_SCHEMA))
+    out["source"] = pd.Categorical(out["source"], categories=RTX_SOURCES)
+    return out.astype({k: v for k, v in RTX_PAIRS_SCHEMA.items() if v != "category"})
+
+
+def repairs(rtp: pd.DataFrame, pairs: pd.DataFrame, payload=None) -> pd.DataFrame:
+    """One row per sequence number missing from a stream when the receiver first skipped it (the numbers of
+    `gaps`), and what became of it.  RTX streams named in `pairs` are left out (their holes are lost
+    retransmissions).
+
+    Columns (REPAIRS_SCHEMA): the media stream's keys (src, sport, dst, dport, ssrc, pt); seq (extended); t_before,
+    t_after (the hole's, from `gaps`); status; rtx_ssrc (the paired RTX stream, from `rtx_pairs`); rtx_frame, rtx_t
+    (the first RTX packet carrying this number as its OSN, arriving after the hole opened); rtx_copies (how many RTX
+    packets carried it).  status is:
+
+    - "late": the original packet itself arrived later (reordering), no repair needed;
+    - "rtx": an RTX packet with this OSN arrived (RFC 4588: the NACK was answered);
+    - "missing": the RTX stream is readable and none of its packets carries this number;
+    - "unknown": the RTX stream's payloads are SRTP-encrypted (or `payload` was not given), so the OSNs cannot be
+      read: only the counts (lost vs RTX packets) can be compared;
+    - "no rtx stream": no RTX stream is paired with this stream in `pairs`.
+
+    `payload` gives a frame's RTP payload (`Capture.rtp_payload`).  Sorted by t_after, then seq.
+    """
+    g = gaps(rtp)
+    g = g[~g["ssrc"].isin(pairs["rtx_ssrc"].tolist())]  # a lost retransmission is not a hole in the media
+    if len(g) == 0:
+        return _empty(REPAIRS_SCHEMA)
+    idx = np.repeat(np.arange(len(g)), g["count"].to_numpy())
+    seq = g["first_missing"].to_numpy()[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(g["count"]) - g["count"],
+                                                                                 g["count"]).to_numpy())
+    out = g.iloc[idx][STREAM_KEYS + ["t_before", "t_after"]].reset_index(drop=True)
+    out["seq"] = seq
+    # Late originals: the same extended number received in the same stream after the hole opened.
+    o = _Ordered(rtp)
+    recv = o.rows.iloc[o.order][STREAM_KEYS].reset_index(drop=True).assign(seq=o.ext_seq())
+    recv = recv.drop_duplicates()
+    late = out.merge(recv.assign(_late=True), on=STREAM_KEYS + ["seq"], how="left")["_late"].fillna(False)
+    late = late.to_numpy(dtype=bool)
+    rtx_of = dict(zip(pairs["media_ssrc"].astype(np.int64), pairs["rtx_ssrc"].astype(np.int64)))
+    status = np.where(late, "late", "no rtx stream").astype(object)
+    rtx_ssrc = pd.array([pd.NA] * len(out), dtype="UInt32")
+    rtx_frame = pd.array([pd.NA] * len(out), dtype="Int64")
+    rtx_t = np.full(len(out), np.nan)
+    copies = np.zeros(len(out), dtype=np.int64)
+    for media, rtx in rtx_of.items():  # a loop over RTX streams
+        sel = np.flatnonzero(out["ssrc"].to_numpy().astype(np.int64) == media)
+        if len(sel) == 0:
+            continue
+        rtx_ssrc[sel] = rtx
+        sub = rtp[(rtp["ssrc"] == rtx) & (rtp["error"].isna() if "error" in rtp.columns else True)]
+        todo = sel[~late[sel]]
+        if payload is None or len(sub) and sub["dtls_srtp"].any():
+            status[todo] = "unknown"
+            continue
+        osn = rtx_osn(sub, payload)
+        have = sub.assign(osn=osn).dropna(subset=["osn"])
+        h_osn = have["osn"].to_numpy(dtype=np.int64)
+        h_t = have["t"].to_numpy(dtype=np.float64)
+        h_frame = have["frame"].to_numpy(dtype=np.int64)
+        for i in sel.tolist():  # a loop over missing packets of streams with a readable RTX stream
+            hit = np.flatnonzero((h_osn == int(out.at[i, "seq"]) % 65536) & (h_t >= out.at[i, "t_before"]))
+            copies[i] = len(hit)
+            if len(hit):
+                rtx_frame[i] = int(h_frame[hit[0]])
+                rtx_t[i] = h_t[hit[0]]
+            if not late[i]:
+                status[i] = "rtx" if len(hit) else "missing"
+    out = out.assign(status=pd.Categorical(status, categories=REPAIR_STATUSES), rtx_ssrc=rtx_ssrc,
+                     rtx_frame=rtx_frame, rtx_t=rtx_t, rtx_copies=copies)
+    out = out.sort_values(["t_after", "seq"], kind="stable").reset_index(drop=True)
+    return out.astype({k: v for k, v in REPAIRS_SCHEMA.items() if v != "category"})[list(REPAIRS_SCHEMA)]
