@@ -17,7 +17,8 @@ STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
 @dataclass
 class Summary:
     """frames: total frame count; kinds: frames per kind (Series); streams: one row per RTP stream with columns
-    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t; errors: frames per error message (Series)."""
+    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t, and lost and jitter_ms (webrtcpcap.streams; only
+    when the capture was summarised in one piece, NaN otherwise); errors: frames per error message (Series)."""
 
     frames: int
     kinds: pd.Series
@@ -31,7 +32,11 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
     kinds: pd.Series | None = None
     errors: pd.Series | None = None
     parts = []
+    pieces = 0
+    whole_rtp = None
     for packets, rtp in tables:
+        pieces += 1
+        whole_rtp = rtp
         frames += len(packets)
         k = packets["kind"].value_counts(sort=False)
         kinds = k if kinds is None else kinds.add(k, fill_value=0)
@@ -45,13 +50,27 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
         streams = pd.concat(parts).groupby(STREAM_KEYS, sort=False).agg(
             packets=("packets", "sum"), first_t=("first_t", "min"), last_t=("last_t", "max")).reset_index()
         streams = streams.sort_values(["first_t", "ssrc"], kind="stable").reset_index(drop=True)
+        streams = _with_loss(streams, whole_rtp if pieces == 1 else None)
     else:
-        streams = pd.DataFrame(columns=STREAM_KEYS + ["packets", "first_t", "last_t"])
+        streams = pd.DataFrame(columns=STREAM_KEYS + ["packets", "first_t", "last_t", "lost", "jitter_ms"])
     kinds = (kinds if kinds is not None else pd.Series(dtype="int64")).astype("int64")
     kinds = kinds[kinds > 0].sort_values(ascending=False, kind="stable")
     errors = (errors if errors is not None else pd.Series(dtype="int64")).astype("int64")
     errors = errors[errors > 0].sort_values(ascending=False, kind="stable")
     return Summary(frames, kinds, streams, errors)
+
+
+def _with_loss(streams: pd.DataFrame, rtp: pd.DataFrame | None) -> pd.DataFrame:
+    """Add lost and jitter_ms from webrtcpcap.streams (loss needs every packet of a stream at once)."""
+    if rtp is None:
+        return streams.assign(lost=float("nan"), jitter_ms=float("nan"))
+    from .streams import streams as stream_stats
+
+    stats = stream_stats(rtp)
+    stats = stats.assign(src=stats["src"].astype(str), dst=stats["dst"].astype(str))[STREAM_KEYS + ["lost", "jitter_ms"]]
+    keyed = streams.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
+    stats = stats.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
+    return keyed.merge(stats, on=STREAM_KEYS, how="left")
 
 
 def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
@@ -67,13 +86,16 @@ def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
     lines.append("")
     if len(s.streams):
         lines.append(f"RTP streams ({len(s.streams)})")
-        header = f"  {'source':<26} {'destination':<26} {'SSRC':<10} {'PT':>3} {'packets':>8} {'seconds':>8}"
+        header = (f"  {'source':<26} {'destination':<26} {'SSRC':<10} {'PT':>3} {'packets':>8} {'lost':>6} "
+                  f"{'jitter ms':>9} {'seconds':>8}")
         lines.append(header)
         for r in s.streams.itertuples(index=False):
             a = _endpoint(r.src, r.sport)
             b = _endpoint(r.dst, r.dport)
-            lines.append(f"  {a:<26} {b:<26} 0x{int(r.ssrc):08x} {int(r.pt):>3} {int(r.packets):>8} "
-                         f"{r.last_t - r.first_t:>8.2f}")
+            lost = "-" if pd.isna(r.lost) else f"{int(r.lost)}"
+            jitter = "-" if pd.isna(r.jitter_ms) else f"{r.jitter_ms:.2f}"
+            lines.append(f"  {a:<26} {b:<26} 0x{int(r.ssrc):08x} {int(r.pt):>3} {int(r.packets):>8} {lost:>6} "
+                         f"{jitter:>9} {r.last_t - r.first_t:>8.2f}")
     else:
         lines.append("RTP streams: none")
     if len(s.errors):
