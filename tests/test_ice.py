@@ -18,8 +18,10 @@ from webrtcpcap import ice, tables
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 SESSIONS = sorted(p.name.split(".")[0] for p in CAPTURES.glob("*.meta.json"))
-# The ICE checks of these ride inside Send indications and ChannelData, which are not unwrapped yet (issue 4 §3):
-# the capture shows only the wire 5-tuple to coturn, not the relayed candidate pair getStats reports.
+# The ICE checks of these ride inside Send indications and ChannelData.  They are unwrapped (cap.stun rows with
+# relayed=True, peer = the far end), but keep the wire 5-tuple to coturn as src/dst, so the ice analyses leave them
+# out: pairing them as the relayed candidate (the allocation's XOR-RELAYED-ADDRESS) <-> peer that getStats reports,
+# with their media (turn-channel in `packets`), is still to do.
 RELAYED = {"turn_relay_static", "turn_relay_rest_chromium", "turn_wrong_password"}
 
 
@@ -177,7 +179,8 @@ def test_nat_behaviour_tells_endpoint_independent_from_symmetric_mapping():
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, reason="the checks of a relayed session are inside TURN Send/ChannelData, not unwrapped yet"))
+        strict=True, reason="relayed checks are unwrapped into cap.stun, but the ice analyses leave them out: "
+        "pairing the relayed candidate (XOR-RELAYED-ADDRESS) with the peer is not done yet"))
     if n in RELAYED and truth_selected_pair(n) is not None else n for n in SESSIONS])
 def test_selected_pair_equals_the_captured_peers_own_report(name):
     cap = capture(name)

@@ -175,6 +175,8 @@ def test_notebook01_turn_relay_static_numbers():
     assert len(ice.transactions(cap.stun)) == 10
     kinds = cap.packets["kind"].value_counts()
     assert kinds["turn-channel"] > 2000 and kinds["stun"] == 20
-    # The checks inside the channel are not unwrapped yet: no candidate pairs, and no NAT in the lab.
+    # The checks inside the channel are unwrapped (relayed rows of cap.stun) but left out of the ICE analyses: no
+    # candidate pairs, and no NAT in the lab.
+    assert cap.stun["relayed"].sum() == 12
     assert len(ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes)) == 0
     assert ice.nat_behaviour(cap.stun)["verdict"].unique().tolist() == ["no NAT"]

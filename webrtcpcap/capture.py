@@ -62,14 +62,16 @@ class Capture:
       non-ip, ip-fragment), payload_len (transport payload length the headers declare), flow (bidirectional flow
       id), evidence (why the frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why
       the frame could not be fully decoded).
-    - `rtp`: one row per frame of kind rtp: frame, t, src, dst, sport, dport, ssrc, pt, seq, ts, marker, padding,
-      extension, csrc_count, ext_profile, payload_offset (bytes from the start of the RTP packet), payload_len
-      (bytes after the header: payload, padding and any SRTP auth tag), dtls_srtp (the flow carried a DTLS
-      handshake, so payloads are SRTP-encrypted), error.
+    - `rtp`: one row per frame of kind rtp, and per RTP packet relayed inside TURN: frame, t, src, dst, sport, dport,
+      ssrc, pt, seq, ts, marker, padding, extension, csrc_count, ext_profile, payload_offset (bytes from the start
+      of the RTP packet), payload_len (bytes after the header: payload, padding and any SRTP auth tag), dtls_srtp
+      (the flow, or for relayed rows the relay on it, carried a DTLS handshake, so payloads are SRTP-encrypted),
+      error, relayed, relay, peer (see "Relayed rows" below).
     - `rtcp`: one row per RTCP packet inside each compound datagram: frame, t, src, dst, sport, dport, index (0 for
       the first), pt, count (RC/SC for SR, RR, SDES, BYE...), fmt (for feedback, PT 205/206), sender_ssrc,
       length_bytes, offset (in the datagram), padding, dtls_srtp (the flow carried a DTLS handshake: unless the
-      compound's lengths chain exactly, only the first header of SRTCP is readable, so only it gets a row), error.
+      compound's lengths chain exactly, only the first header of SRTCP is readable, so only it gets a row), error,
+      relayed, relay, peer (RTCP relayed inside TURN gets rows too).
     - `flows`: one row per bidirectional UDP/TCP flow: flow, transport, a, a_port (sender of the first packet),
       b, b_port, evidence, packets, first_t, last_t.
     - `icmp`: one row per ICMP/ICMPv6 frame: frame, t, src, dst, icmp_type, icmp_code, quoted (the 5-tuple an
@@ -84,10 +86,21 @@ class Capture:
       mapped_address ("ip:port" from XOR-MAPPED-ADDRESS), error_code and error_reason (ERROR-CODE), software,
       fingerprint_ok (null without FINGERPRINT), integrity_ok (MESSAGE-INTEGRITY of Binding messages, checked only
       when `open(..., ice_passwords=)` knows the key: null otherwise), error (null, or why the message did not
-      decode; the header columns are still filled when the header is readable).
+      decode; the header columns are still filled when the header is readable), relayed, relay, peer (STUN relayed
+      inside TURN, e.g. the ICE checks of a relayed candidate, gets rows too, after its outer message's).
     - `stun_attributes`: one row per attribute of each decoded STUN message, in wire order: frame, t, index,
       type (the code), name (null when unknown), length (of the value, without padding), value (as text:
-      "ip:port", numbers in decimal, opaque bytes in hex).  Computed with `stun` on first use of either.
+      "ip:port", numbers in decimal, opaque bytes in hex), relayed (the attribute's message was relayed inside
+      TURN).  Computed with `stun` on first use of either.
+
+    Relayed rows (TURN over UDP, RFC 8656): the datagram inside a ChannelData message (frame kind turn-channel) or
+    in the DATA attribute of a Send/Data indication is classified again by its first byte (RFC 7983) and decoded
+    like a direct one.  Its row keeps the *outer* datagram's frame, t, src, dst, sport, dport (the capture point's
+    5-tuple to the TURN server), and says relayed=True, relay ("channel 0x4000", "send" or "data") and peer
+    ("ip:port" of the far peer: from the indication's XOR-PEER-ADDRESS, or from the ChannelBind request that bound
+    the channel on the same 5-tuple earlier in the capture; null when not seen).  Direct rows have relayed=False and
+    null relay and peer.  `packets` keeps one row per frame, of the outer kind.  The ice analyses leave relayed STUN
+    rows out.  TURN over TCP/TLS is not unwrapped.
     - `streams`: one row per RTP stream (src, sport, dst, dport, ssrc, pt), `webrtcpcap.streams.streams(cap.rtp)`: first_t,
       last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates, reordered,
       max_gap, clock_rate, clock_rate_source, jitter_ms, max_jitter_ms (RFC 3550 A.8), markers.

@@ -139,6 +139,15 @@ NAT_BEHAVIOUR_SCHEMA: dict[str, str] = {
 }
 
 
+def _direct(df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of a stun / stun_attributes table that were not relayed inside TURN.  A relayed message's src/dst are
+    the TURN 5-tuple on the wire, not the relayed candidate and the peer it went between, so the analyses here
+    (transactions, pairs, NAT mapping, allocations) leave those rows out for now."""
+    if df is None or "relayed" not in df.columns or not df["relayed"].any():
+        return df
+    return df[~df["relayed"].to_numpy(dtype=bool)]
+
+
 def _endpoint(ip, port) -> str:
     ip = str(ip)
     return f"[{ip}]:{int(port)}" if ":" in ip else f"{ip}:{int(port)}"
@@ -183,6 +192,7 @@ def transactions(stun: pd.DataFrame) -> pd.DataFrame:
 
     Messages without a class (the header did not decode) are left out.
     """
+    stun = _direct(stun)
     s = stun[stun["cls"].notna()]
     rows: list[dict] = []
     if len(s):
@@ -235,6 +245,8 @@ def transactions(stun: pd.DataFrame) -> pd.DataFrame:
 def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None) -> pd.DataFrame:
     """Binding transactions whose request carries USERNAME (ICE checks, RFC 8445 §7.2.2; a STUN server query has
     none), with the request's use_candidate, ice_role, username and `nominating` (USE-CANDIDATE or NOMINATION)."""
+    stun = _direct(stun)
+    stun_attributes = _direct(stun_attributes)
     tx = transactions(stun)
     req = stun[(stun["method"] == "binding") & (stun["cls"] == "request") & stun["username"].notna()]
     info = req[["frame", "transaction_id", "username", "use_candidate", "ice_role"]].rename(
@@ -404,6 +416,8 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.Da
     ("released", "allocated", "failed: error 401" (the last Allocate's outcome when none succeeded), "no answer").
     Per-peer details are in `turn_peers`.
     """
+    stun = _direct(stun)
+    stun_attributes = _direct(stun_attributes)
     tx = transactions(stun)
     tx = tx[tx["method"].isin(TURN_METHODS)].copy()
     data = (tx["method"] == "data").to_numpy()  # a Data indication travels server -> client
@@ -464,6 +478,8 @@ def turn_peers(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.DataFram
     successful CreatePermission for the peer), channel (number of the first successful ChannelBind, e.g. 16384 =
     0x4000), channel_t (its response), send_indications (to the peer), data_indications (from the peer).
     """
+    stun = _direct(stun)
+    stun_attributes = _direct(stun_attributes)
     tx = transactions(stun)
     tx = tx[tx["method"].isin(("create-permission", "channel-bind", "send", "data"))]
     peer = _attribute_values(stun_attributes, "XOR-PEER-ADDRESS")
@@ -504,6 +520,7 @@ def nat_behaviour(stun: pd.DataFrame) -> pd.DataFrame:
     A capture cannot show filtering behaviour (which unsolicited inbound packets the NAT lets in): that needs tests
     from other source addresses (RFC 5780), and dropped packets never reach the capture.
     """
+    stun = _direct(stun)
     s = stun[stun["method"].isin(("binding", "allocate")) & (stun["cls"] == "success")
              & stun["mapped_address"].notna()]
     if not len(s):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import demux, dtls, net, rtcp, rtp, stun, tables
+from . import buffer, demux, dtls, net, rtcp, rtp, stun, tables
 from .demux import Kind
 from .errors import DecodeError
 from .reader import ReadState, RecordIndex, make_batch
@@ -51,11 +51,13 @@ class StunMessages:
 
 @dataclass
 class Carry:
-    """What one chunk hands to the next (iter_chunks): address codes, unfinished fragments, WebRTC flows."""
+    """What one chunk hands to the next (iter_chunks): address codes, unfinished fragments, WebRTC flows, TURN
+    channel bindings."""
 
     book: net.AddressBook = field(default_factory=net.AddressBook)
     fragments: net.Reassembler = field(default_factory=net.Reassembler)
     known_flows: dict = field(default_factory=dict)
+    channels: dict = field(default_factory=dict)  # (5-tuple by address names, channel) -> peer, from ChannelBind
 
 
 class _Frames:
@@ -84,6 +86,7 @@ class _Frames:
         self.reassembled_in: dict[int, int] = {}  # row -> frame
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
         self.stun_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a STUN first byte
+        self.turn_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a ChannelData one
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -210,6 +213,9 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     sel = np.flatnonzero(kinds == Kind.STUN)
     for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
         f.stun_bytes[lo + r] = src.bytes_at(o, c)  # few: STUN is decoded per message, on demand (stun_tables)
+    sel = np.flatnonzero(kinds == Kind.TURN_CHANNEL)
+    for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
+        f.turn_bytes[lo + r] = src.bytes_at(o, c)  # few: ChannelData is unwrapped per message (_unwrap_turn)
     sel = first <= 3
     f.stun_ev[lo + udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
     sel = first == dtls.ContentType.HANDSHAKE
@@ -300,6 +306,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
+    inner = _unwrap_turn(f, kind, flow, n_flows, addresses, carry.channels)
 
     # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
     # chains exactly (plain RTCP; ciphertext and an SRTCP trailer practically never do).
@@ -348,6 +355,13 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     if not is_rtp.all():
         rtp_rows = rtp_rows[is_rtp]
         hdr = {k: v[is_rtp] for k, v in hdr.items()}
+    rtp_dtls = flow_has_dtls[flow[rtp_rows]]
+    rtp_relay = _Relay.direct(len(rtp_rows))
+    if inner is not None and len(inner.rtp_rows):
+        rtp_rows, order = _merged_order(rtp_rows, inner.rtp_rows)
+        hdr = {k: np.concatenate([v, inner.rtp_hdr[k]])[order] for k, v in hdr.items()}
+        rtp_dtls = np.concatenate([rtp_dtls, inner.rtp_dtls])[order]
+        rtp_relay = rtp_relay.append(inner.relay_of(inner.rtp_index), order)
     if len(rtp_rows):
         rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
         rtp_error = np.full(len(rtp_rows), -1, dtype=np.int16)
@@ -359,8 +373,9 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             "padding": hdr["padding"], "extension": hdr["extension"], "csrc_count": hdr["csrc_count"],
             "ext_profile": tables.masked(hdr["ext_profile"], hdr["ext_profile"] < 0, "UInt16"),
             "payload_offset": hdr["payload_offset"], "payload_len": hdr["payload_len"],
-            "dtls_srtp": flow_has_dtls[flow[rtp_rows]],
+            "dtls_srtp": rtp_dtls,
             "error": tables.categorical(rtp_error, rtp_names),
+            **rtp_relay.columns(inner),
         }, tables.RTP_SCHEMA)
     else:
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
@@ -370,6 +385,14 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     sub = {k: v[keep] for k, v in sub.items()}
     rows = dg_rows[sub["datagram"]]
     status = dg_status[sub["datagram"]]
+    rtcp_dtls = flow_has_dtls[flow[rows]]
+    rtcp_relay = _Relay.direct(len(rows))
+    if inner is not None and len(inner.rtcp_rows):
+        rows, order = _merged_order(rows, inner.rtcp_rows)
+        sub = {k: np.concatenate([v, inner.rtcp_sub[k]])[order] for k, v in sub.items() if k != "datagram"}
+        status = np.concatenate([status, inner.rtcp_status])[order]
+        rtcp_dtls = np.concatenate([rtcp_dtls, inner.rtcp_dtls])[order]
+        rtcp_relay = rtcp_relay.append(inner.relay_of(inner.rtcp_index), order)
     rtcp_names = [""] + list(rtcp.COMPOUND_MESSAGES.values())
     rtcp_error = np.full(len(rows), -1, dtype=np.int16)
     for i, code in enumerate(rtcp.COMPOUND_MESSAGES, start=1):
@@ -382,32 +405,195 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         "fmt": tables.masked(sub["count"], ~feedback, "UInt8"),
         "sender_ssrc": tables.masked(sub["sender_ssrc"], ~sub["has_ssrc"].astype(bool), "UInt32"),
         "length_bytes": sub["length_bytes"], "offset": np.minimum(sub["offset"], 0xFFFF),
-        "padding": sub["padding"].astype(bool), "dtls_srtp": flow_has_dtls[flow[rows]],
+        "padding": sub["padding"].astype(bool), "dtls_srtp": rtcp_dtls,
         "error": tables.categorical(rtcp_error, rtcp_names),
+        **rtcp_relay.columns(inner),
     }, tables.RTCP_SCHEMA)
 
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
     stun_rows = np.flatnonzero(kind == Kind.STUN)
+    payloads = [f.stun_bytes.get(r, b"") for r in stun_rows.tolist()]
+    stun_relay = _Relay.direct(len(stun_rows))
+    if inner is not None and len(inner.stun_rows):
+        stun_rows, order = _merged_order(stun_rows, inner.stun_rows)
+        both = payloads + inner.stun_payloads
+        payloads = [both[i] for i in order.tolist()]
+        stun_relay = stun_relay.append(inner.relay_of(inner.stun_index), order)
     stun_keys = _keys(stun_rows, frame, t, f, addresses)
     stun_keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[stun_rows]), net.TRANSPORT_NAMES)
-    stun_messages = StunMessages(stun_keys, [f.stun_bytes.get(r, b"") for r in stun_rows.tolist()])
+    stun_keys.update(stun_relay.columns(inner))
+    stun_messages = StunMessages(stun_keys, payloads)
     f.stun_bytes.clear()
+    f.turn_bytes.clear()
     return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
                    _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages)
 
 
+# -- TURN relays (RFC 8656) -------------------------------------------------------------------------------------
+
+@dataclass
+class _Relay:
+    """The relayed, relay and peer columns of some table rows: codes into _Inner's relay_names and peer_names."""
+
+    relayed: np.ndarray
+    relay: np.ndarray
+    peer: np.ndarray
+
+    @staticmethod
+    def direct(n: int) -> "_Relay":
+        return _Relay(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32))
+
+    def append(self, other: "_Relay", order: np.ndarray) -> "_Relay":
+        return _Relay(*(np.concatenate([a, b])[order] for a, b in ((self.relayed, other.relayed),
+                                                                      (self.relay, other.relay),
+                                                                      (self.peer, other.peer))))
+
+    def columns(self, inner: "_Inner | None") -> dict:
+        relay_names, peer_names = (inner.relay_names, inner.peer_names) if inner is not None else ([], [])
+        return {"relayed": self.relayed, "relay": tables.categorical(self.relay, relay_names),
+                "peer": tables.categorical(self.peer, peer_names)}
+
+
+@dataclass
+class _Inner:
+    """The datagrams that TURN ChannelData and Send/Data indications carry, demultiplexed again and decoded.
+
+    Each inner datagram has its outer frame's row (`rows`), a relay code ("channel 0x4000", "send", "data") and a
+    peer code ("ip:port", -1 unknown).  The per-table parts name the inner datagram of each of their rows (`*_index`)
+    and the outer row it came in (`*_rows`)."""
+
+    rows: np.ndarray
+    relay: np.ndarray
+    peer: np.ndarray
+    relay_names: list[str]
+    peer_names: list[str]
+    stun_rows: np.ndarray
+    stun_index: np.ndarray
+    stun_payloads: list[bytes]
+    rtp_rows: np.ndarray
+    rtp_index: np.ndarray
+    rtp_hdr: dict
+    rtp_dtls: np.ndarray
+    rtcp_rows: np.ndarray
+    rtcp_index: np.ndarray
+    rtcp_sub: dict
+    rtcp_status: np.ndarray
+    rtcp_dtls: np.ndarray
+
+    def relay_of(self, index: np.ndarray) -> _Relay:
+        return _Relay(np.ones(len(index), dtype=bool), self.relay[index], self.peer[index])
+
+
+def _merged_order(direct_rows: np.ndarray, inner_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Direct and inner rows in capture order (an outer message before what it carries): (rows, permutation)."""
+    rows = np.concatenate([direct_rows, inner_rows]).astype(np.int64)
+    order = np.argsort(rows, kind="stable")
+    return rows[order], order
+
+
+def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, addresses: list[str],
+                 bindings: dict) -> _Inner | None:
+    """Unwrap the frames of kind turn-channel and the STUN Send/Data indications with a DATA attribute.
+
+    Per message in Python (they are few), in capture order, so that a ChannelData message finds its peer in the
+    ChannelBind request (CHANNEL-NUMBER, XOR-PEER-ADDRESS) sent before it on the same client/server 5-tuple
+    (`bindings`, kept from chunk to chunk).  The
+    inner datagrams are classified by their first byte alone (RFC 7983; inside an allocation the relay's client is
+    a WebRTC agent), then decoded as direct ones are: RTP headers and RTCP compounds vectorised over a small buffer
+    of their own, STUN per message later (stun_tables)."""
+    channel_rows = [r for r in f.turn_bytes if kind[r] == Kind.TURN_CHANNEL]
+    stun_rows = [r for r, data in f.stun_bytes.items() if kind[r] == Kind.STUN and stun.is_turn_relaying(data)]
+    if not channel_rows and not stun_rows:
+        return None
+    out_rows, out_relay, out_peer, out_data, out_wire = [], [], [], [], []
+    for r in sorted(channel_rows + stun_rows):
+        a, b = (addresses[f.src[r]], int(f.sport[r])), (addresses[f.dst[r]], int(f.dport[r]))
+        five = (int(f.transport[r]),) + (a + b if a <= b else b + a)
+        if kind[r] == Kind.TURN_CHANNEL:
+            try:
+                channel, data, wire = stun.channel_data(f.turn_bytes[r], int(f.payload_len[r]))
+            except DecodeError:
+                continue
+            relay, peer = f"channel 0x{channel:04x}", bindings.get((five, channel))
+        else:
+            try:
+                msg = stun.parse(f.stun_bytes[r])
+            except DecodeError:
+                continue
+            if msg.method == stun.Method.CHANNEL_BIND:
+                channel, peer = msg.get(stun.Attr.CHANNEL_NUMBER), stun.peer_address(msg)
+                if channel is not None and peer is not None:
+                    bindings[(five, channel)] = peer
+                continue
+            data = msg.get(stun.Attr.DATA)
+            if data is None:
+                continue
+            relay = "send" if msg.method == stun.Method.SEND else "data"
+            peer, wire = stun.peer_address(msg), len(data)
+        if not data:
+            continue
+        out_rows.append(r)
+        out_relay.append(relay)
+        out_peer.append(peer)
+        out_data.append(data)
+        out_wire.append(wire)
+    relay_names = sorted(set(out_relay))
+    peer_names = sorted({p for p in out_peer if p is not None})
+    rows = np.array(out_rows, dtype=np.int64)
+    relay_codes = np.array([relay_names.index(x) for x in out_relay], dtype=np.int32)
+    peer_codes = np.array([peer_names.index(p) if p is not None else -1 for p in out_peer], dtype=np.int32)
+
+    first = np.array([d[0] for d in out_data], dtype=np.uint8)
+    second = np.array([d[1] if len(d) > 1 else 0 for d in out_data], dtype=np.uint8)
+    word1 = np.array([int.from_bytes(d[4:8], "big") if len(d) >= 8 else 0 for d in out_data], dtype=np.uint32)
+    inner_kind = demux.first_byte_kind(first, second, word1 == stun.STUN_MAGIC_COOKIE, word1 == demux.ZRTP_MAGIC_COOKIE)
+    # DTLS inside a relay (on the outer flow) makes its RTP SRTP and its RTCP SRTCP, as on a direct flow.
+    relayed_dtls = np.zeros(n_flows + 1, dtype=bool)
+    relayed_dtls[flow[rows[inner_kind == Kind.DTLS]]] = True
+    relayed_dtls[-1] = False
+
+    def decode_part(sel):
+        index = np.flatnonzero(sel)
+        datas = [out_data[i] for i in index.tolist()]
+        cap = np.array([len(d) for d in datas], dtype=np.int64)
+        wire = np.array([out_wire[i] for i in index.tolist()], dtype=np.int64)
+        off = buffer.EXTRA + np.concatenate([[0], np.cumsum(cap)[:-1]]).astype(np.int64) if len(datas) else cap
+        src = buffer.ByteSource(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64),
+                                np.frombuffer(b"".join(datas), dtype=np.uint8))
+        return index, src, off, cap, wire
+
+    index, src, off, cap, wire = decode_part(inner_kind == Kind.RTP)
+    rtp_hdr = rtp.decode_headers(src, off, cap, wire) if len(index) else rtp.empty_headers()
+    rtp_hdr = {k: rtp_hdr[k] for k in rtp.HEADER_FIELDS}
+    rtp_part = (rows[index], index, rtp_hdr, relayed_dtls[flow[rows[index]]])
+
+    index, src, off, cap, wire = decode_part(inner_kind == Kind.RTCP)
+    sub, status = rtcp.walk_compound(src, off, cap, wire)
+    srtcp = relayed_dtls[flow[rows[index]]] & (status != rtcp.COMPOUND_EXACT)
+    drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
+    sub = {k: v[~drop] for k, v in sub.items()}
+    status = np.where(srtcp & (status != rtcp.COMPOUND_TRUNCATED), rtcp.COMPOUND_ONLY_FIRST, status)
+    rtcp_index = index[sub["datagram"]]
+    rtcp_part = (rows[rtcp_index], rtcp_index, {k: v for k, v in sub.items() if k != "datagram"},
+                 status[sub["datagram"]], relayed_dtls[flow[rows[rtcp_index]]])
+
+    stun_index = np.flatnonzero(inner_kind == Kind.STUN)
+    return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names,
+                  rows[stun_index], stun_index, [out_data[i] for i in stun_index.tolist()], *rtp_part, *rtcp_part)
+
+
 def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stun and stun_attributes tables (schemas STUN_SCHEMA, STUN_ATTRIBUTES_SCHEMA) from the frames of kind
-    stun, one stun.parse per message.  A message that does not decode keeps its row, with `error` set (and the
-    header fields when the header is readable).  `ice_passwords` ({ufrag: password}) lets Binding integrity be
+    stun and the STUN messages relayed inside TURN (see _unwrap_turn), one stun.parse per message.  A message that
+    does not decode keeps its row, with `error` set (and the header fields when the header is readable).  `ice_passwords` ({ufrag: password}) lets Binding integrity be
     checked: a request whose USERNAME is "A:B" is signed with the password of ufrag A (RFC 8445 §7.2.2), and its
     responses (same transaction id) with the same key."""
     if messages is None or not messages.payloads:
         return tables.empty_table(tables.STUN_SCHEMA), tables.empty_table(tables.STUN_ATTRIBUTES_SCHEMA)
     passwords = {u: stun.short_term_key(p) for u, p in (ice_passwords or {}).items()}
-    keys = messages.keys
     n = len(messages.payloads)
+    keys = {**_Relay.direct(n).columns(None), **messages.keys}  # keys without relayed/relay/peer: direct messages
     cols: dict[str, list] = {c: [None] * n for c in (
         "method", "cls", "transaction_id", "username", "priority", "use_candidate", "ice_role", "tie_breaker",
         "mapped_address", "error_code", "error_reason", "software", "fingerprint_ok", "integrity_ok", "error")}
@@ -481,6 +667,7 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
     attrs_df = tables.frame_table({
         "frame": keys["frame"][rows], "t": keys["t"][rows], "index": a_index, "type": a_type,
         "name": pd.Categorical(a_name), "length": a_len, "value": a_value,
+        "relayed": np.asarray(keys["relayed"])[rows],
     }, tables.STUN_ATTRIBUTES_SCHEMA)
     return stun_df, attrs_df
 

@@ -479,3 +479,39 @@ def looks_like_stun(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len:
     length = src.be16(off + 2, ok).astype(np.int64)
     cookie = src.be32(off + 4, ok)
     return ok & ((first & 0xC0) == 0) & (cookie == STUN_MAGIC_COOKIE) & (length % 4 == 0) & (length + 20 == wire_len)
+
+
+# -- TURN relaying (RFC 8656): the datagrams a relay carries ----------------------------------------------------
+
+CHANNEL_DATA_HEADER_LEN = 4  # RFC 8656 §12.4: channel number, length
+CHANNEL_NUMBERS = range(0x4000, 0x5000)  # RFC 8656 §12: 0x4000-0x4FFF (0x5000-0xFFFF are reserved)
+
+
+def channel_data(data: bytes, wire_len: int) -> tuple[int, bytes, int]:
+    """A ChannelData message over UDP (RFC 8656 §12.4; padding is optional there): (channel number, the captured
+    application data, its length on the wire).  DecodeError if it is not one."""
+    if len(data) < CHANNEL_DATA_HEADER_LEN:
+        raise DecodeError(f"TURN ChannelData header is truncated ({len(data)} of 4 bytes)")
+    channel, length = struct.unpack_from(">HH", data)
+    if channel not in CHANNEL_NUMBERS:
+        raise DecodeError(f"TURN ChannelData channel number 0x{channel:04x} is outside 0x4000-0x4FFF")
+    if CHANNEL_DATA_HEADER_LEN + length > wire_len:
+        raise DecodeError("TURN ChannelData length overruns the datagram")
+    return channel, bytes(data[CHANNEL_DATA_HEADER_LEN : CHANNEL_DATA_HEADER_LEN + length]), length
+
+
+def is_turn_relaying(data: bytes) -> bool:
+    """Whether a STUN message's header says Send/Data indication or ChannelBind request (cheap: no parse)."""
+    if len(data) < 2:
+        return False
+    header = StunHeader((data[0] << 8) | data[1], 0, b"")
+    return (header.cls == Class.INDICATION and header.method in (Method.SEND, Method.DATA)) or (
+        header.cls == Class.REQUEST and header.method == Method.CHANNEL_BIND)
+
+
+def peer_address(msg: StunMessage) -> str | None:
+    """The first XOR-PEER-ADDRESS of a message as "ip:port" ("[ip]:port" for IPv6), None if it has none."""
+    for a in msg.attributes:
+        if a.type == Attr.XOR_PEER_ADDRESS:
+            return a.text
+    return None

@@ -70,6 +70,9 @@ RTP_SCHEMA: dict[str, str] = {
     "payload_len": "uint16",
     "dtls_srtp": "bool",
     "error": "category",
+    "relayed": "bool",
+    "relay": "category",
+    "peer": "category",
 }
 
 RTCP_SCHEMA: dict[str, str] = {
@@ -89,6 +92,9 @@ RTCP_SCHEMA: dict[str, str] = {
     "padding": "bool",
     "dtls_srtp": "bool",
     "error": "category",
+    "relayed": "bool",
+    "relay": "category",
+    "peer": "category",
 }
 
 STUN_SCHEMA: dict[str, str] = {
@@ -114,6 +120,9 @@ STUN_SCHEMA: dict[str, str] = {
     "fingerprint_ok": "boolean",
     "integrity_ok": "boolean",
     "error": "category",
+    "relayed": "bool",
+    "relay": "category",
+    "peer": "category",
 }
 
 STUN_ATTRIBUTES_SCHEMA: dict[str, str] = {
@@ -124,6 +133,7 @@ STUN_ATTRIBUTES_SCHEMA: dict[str, str] = {
     "name": "category",
     "length": "uint16",
     "value": "string",
+    "relayed": "bool",
 }
 
 FLOWS_SCHEMA: dict[str, str] = {
