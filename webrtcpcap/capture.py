@@ -93,6 +93,10 @@ class Capture:
       "ip:port", numbers in decimal, opaque bytes in hex), relayed (the attribute's message was relayed inside
       TURN).  Computed with `stun` on first use of either.
 
+    - `streams`: one row per RTP stream (src, sport, dst, dport, ssrc, pt), `webrtcpcap.streams.streams(cap.rtp)`:
+      first_t, last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates,
+      reordered, max_gap, clock_rate, clock_rate_source, jitter_ms, max_jitter_ms (RFC 3550 A.8), markers.
+
     Relayed rows (TURN over UDP, RFC 8656): the datagram inside a ChannelData message (frame kind turn-channel) or
     in the DATA attribute of a Send/Data indication is classified again by its first byte (RFC 7983) and decoded
     like a direct one.  Its row keeps the *outer* datagram's frame, t, src, dst, sport, dport (the capture point's
@@ -101,9 +105,6 @@ class Capture:
     the channel on the same 5-tuple earlier in the capture; null when not seen).  Direct rows have relayed=False and
     null relay and peer.  `packets` keeps one row per frame, of the outer kind.  The ice analyses leave relayed STUN
     rows out.  TURN over TCP/TLS is not unwrapped.
-    - `streams`: one row per RTP stream (src, sport, dst, dport, ssrc, pt), `webrtcpcap.streams.streams(cap.rtp)`: first_t,
-      last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates, reordered,
-      max_gap, clock_rate, clock_rate_source, jitter_ms, max_jitter_ms (RFC 3550 A.8), markers.
 
     `sdp` is the list of SDPs given to `open(..., sdp=[offer, answer])` (webrtcpcap.sdp.Sdp records; empty when
     none): their clock rates make `streams.clock_rate_source` "given" for the payload types they map, and their
