@@ -19,9 +19,8 @@ from webrtcpcap import ice, tables
 CAPTURES = Path(__file__).parents[1] / "captures"
 SESSIONS = sorted(p.name.split(".")[0] for p in CAPTURES.glob("*.meta.json"))
 # The ICE checks of these ride inside Send indications and ChannelData.  They are unwrapped (cap.stun rows with
-# relayed=True, peer = the far end), but keep the wire 5-tuple to coturn as src/dst, so the ice analyses leave them
-# out: pairing them as the relayed candidate (the allocation's XOR-RELAYED-ADDRESS) <-> peer that getStats reports,
-# with their media (turn-channel in `packets`), is still to do.
+# relayed=True, peer = the far end) but keep the wire 5-tuple to coturn as src/dst; candidate_pairs/summary pair them
+# as the relayed candidate (the allocation's XOR-RELAYED-ADDRESS) <-> peer only with relayed_media=(rtp, rtcp).
 RELAYED = {"turn_relay_static", "turn_relay_rest_chromium", "turn_wrong_password"}
 
 
@@ -177,19 +176,50 @@ def test_nat_behaviour_tells_endpoint_independent_from_symmetric_mapping():
 
 # -- recorded sessions ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, reason="relayed checks are unwrapped into cap.stun, but the ice analyses leave them out: "
-        "pairing the relayed candidate (XOR-RELAYED-ADDRESS) with the peer is not done yet"))
-    if n in RELAYED and truth_selected_pair(n) is not None else n for n in SESSIONS])
+@pytest.mark.parametrize("name", SESSIONS)
 def test_selected_pair_equals_the_captured_peers_own_report(name):
     cap = capture(name)
-    pairs = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes)
+    pairs = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp))
     assert tables.check_schema(pairs, ice.CANDIDATE_PAIRS_SCHEMA) == []
     selected = pairs[pairs["selected"]]
     got = frozenset(selected[["local", "remote"]].iloc[0]) if len(selected) else None
     assert got == truth_selected_pair(name)
     assert len(selected) <= 1
+    s = ice.summary(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp)).iloc[0]
+    assert tables.check_schema(ice.summary(cap.stun, cap.packets, cap.stun_attributes), ice.SUMMARY_SCHEMA) == []
+    got = None if pd.isna(s["selected_local"]) else frozenset((s["selected_local"], s["selected_remote"]))
+    assert got == truth_selected_pair(name)
+
+
+@pytest.mark.parametrize("name", SESSIONS)
+def test_relayed_media_changes_nothing_for_direct_sessions_and_only_adds_relayed_pairs(name):
+    cap = capture(name)
+    plain = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes)
+    both = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp))
+    if not cap.stun["relayed"].any():
+        pd.testing.assert_frame_equal(plain, both)
+        pd.testing.assert_frame_equal(
+            ice.summary(cap.stun, cap.packets, cap.stun_attributes),
+            ice.summary(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp)))
+    else:
+        assert len(plain) == 0  # without relayed_media the relayed checks stay out, as before
+        relayed = set(ice.turn_allocations(cap.stun, cap.stun_attributes)["relayed_address"].dropna())
+        assert all(set(r) & relayed for r in both[["local", "remote"]].itertuples(index=False))
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(RELAYED) if connected(n)])
+def test_relayed_sessions_nominate_then_carry_rtp_on_the_relayed_pair(name):
+    cap = capture(name)
+    pairs = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp))
+    sel = pairs[pairs["selected"]].iloc[0]
+    assert sel["nominated"] and sel["state"] == "succeeded" and sel["ice_role"] == "controlling"
+    # media: the relayed RTP/RTCP rows (distinct frames) between the relayed candidate and the peer
+    relayed_frames = set(cap.rtp.loc[cap.rtp["relayed"], "frame"]) | set(cap.rtcp.loc[cap.rtcp["relayed"], "frame"])
+    assert sel["media_packets"] == len(relayed_frames)
+    s = ice.summary(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp)).iloc[0]
+    assert s["first_check_t"] <= s["first_success_t"] <= s["nomination_t"] < s["first_rtp_t"]
+    assert (s["errors_401"], s["errors_487"], s["ufrag_changes"], bool(s["consent_lost"])) == (0, 0, 0, False)
+    assert s["consent_checks"] > 0 and s["consent_unanswered"] == 0
 
 
 @pytest.mark.parametrize("name", [n for n in SESSIONS if n not in RELAYED and connected(n)])
@@ -306,3 +336,31 @@ def test_response_pairing_agrees_with_tshark_response_to(name):
     assert (answered["responses"] == 1).all()  # so the first response is the only one tshark can name
     ours = dict(zip(answered["response_frame"].astype(int), answered["first_frame"].astype(int)))
     assert ours == tshark_response_to(name)
+
+
+def test_candidate_pairs_pair_crafted_relayed_checks_as_relayed_candidate_and_peer():
+    T, R, P = "192.0.2.50:3478", "192.0.2.50:50000", "10.0.0.9:7000"  # TURN server, relayed address, peer
+    relay = dict(relayed=True, relay="channel 0x4000", peer=P)
+    stun = stun_rows(
+        msg(1, 0.0, A, T, "allocate", "request", "a1", username="user"),
+        msg(2, 0.01, T, A, "allocate", "success", "a1", mapped_address=A),
+        msg(3, 0.1, A, T, "binding", "request", "c1", username="rp:ra", ice_role="controlling", use_candidate=True,
+            **relay),                                                          # sent by A: R -> P
+        msg(4, 0.12, T, A, "binding", "success", "c1", **relay),
+        msg(5, 0.2, T, A, "binding", "request", "c2", username="ra:rp", ice_role="controlled", **relay),  # P -> R
+        msg(6, 0.21, A, T, "binding", "success", "c2", **relay),
+        msg(7, 0.3, B, T, "binding", "request", "c3", username="rp:ra", **relay),  # no allocation: left out
+    )
+    attributes = pd.DataFrame({"frame": [2], "name": ["XOR-RELAYED-ADDRESS"], "value": [R], "relayed": [False]})
+    rtp = pd.DataFrame({"frame": [8, 9, 9], "t": [0.4, 0.5, 0.5], "src": ["10.0.0.1", "192.0.2.50", "192.0.2.50"],
+                        "sport": [5000, 3478, 3478], "dst": ["192.0.2.50", "10.0.0.1", "10.0.0.1"],
+                        "dport": [3478, 5000, 5000], "ssrc": [1, 2, 2], "relayed": [True] * 3, "peer": [P] * 3})
+    packets = crafted_packets((8, 0.4, A, T, "turn-channel"), (9, 0.5, T, A, "turn-channel"))
+    assert len(ice.candidate_pairs(stun, packets, attributes)) == 0
+    pairs = ice.candidate_pairs(stun, packets, attributes, relayed_media=(rtp,))
+    assert tables.check_schema(pairs, ice.CANDIDATE_PAIRS_SCHEMA) == []
+    assert pairs[["local", "remote", "checks", "successes", "nominated", "media_packets", "selected"]
+                 ].values.tolist() == [[R, P, 1, 1, True, 2, True], [P, R, 1, 1, False, 2, False]]
+    assert pairs["rtt_ms"].iloc[0] == pytest.approx(20.0)
+    s = ice.summary(stun, packets, attributes, relayed_media=(rtp,)).iloc[0]
+    assert (s["selected_local"], s["selected_remote"], s["first_rtp_t"]) == (R, P, 0.4)

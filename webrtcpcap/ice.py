@@ -10,6 +10,8 @@ STUN tables are small (a few messages per second), so the per-transaction work i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -142,7 +144,8 @@ NAT_BEHAVIOUR_SCHEMA: dict[str, str] = {
 def _direct(df: pd.DataFrame | None) -> pd.DataFrame | None:
     """The rows of a stun / stun_attributes table that were not relayed inside TURN.  A relayed message's src/dst are
     the TURN 5-tuple on the wire, not the relayed candidate and the peer it went between, so the analyses here
-    (transactions, pairs, NAT mapping, allocations) leave those rows out for now."""
+    (transactions, NAT mapping, allocations) leave those rows out; `candidate_pairs` and `summary` pair relayed
+    checks only when asked (`relayed_media=`), through `_unwrapped`."""
     if df is None or "relayed" not in df.columns or not df["relayed"].any():
         return df
     return df[~df["relayed"].to_numpy(dtype=bool)]
@@ -155,6 +158,55 @@ def _endpoint(ip, port) -> str:
 
 def _endpoints(ips: pd.Series, ports: pd.Series) -> list[str]:
     return [_endpoint(i, p) for i, p in zip(ips.astype(object), ports.astype(object))]
+
+
+def _split_endpoint(ep: str) -> tuple[str, int]:
+    """"ip:port" / "[ip]:port" -> (ip, port)."""
+    ip, port = ep.rsplit(":", 1)
+    return ip.strip("[]"), int(port)
+
+
+def _relayed_addresses(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None) -> dict[tuple, str]:
+    """(transport, client, server) of each TURN allocation that succeeded -> its relayed address
+    (XOR-RELAYED-ADDRESS of the first Allocate success on that 5-tuple, as `turn_allocations` finds it)."""
+    if stun_attributes is None or not len(stun):
+        return {}
+    alloc = turn_allocations(stun, stun_attributes)
+    alloc = alloc[alloc["relayed_address"].notna()]
+    return {(str(r.transport), r.client, r.server): r.relayed_address for r in alloc.itertuples(index=False)}
+
+
+def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.DataFrame:
+    """The relayed rows of a stun / rtp / rtcp table, with src/sport/dst/dport rewritten from the wire 5-tuple
+    (client <-> TURN server) to the relayed candidate <-> peer they travelled between: a row sent by the client
+    (Send indication or ChannelData to the server) goes from the allocation's relayed address to `peer`, a row
+    received from the server (Data indication or ChannelData) from `peer` to the relayed address.  Rows whose
+    5-tuple has no successful Allocate in the capture, or whose peer is unknown, are left out.  `relayed` becomes
+    False, so the rows can be analysed like direct ones; frame and t stay the outer datagram's."""
+    if "relayed" not in df.columns or not df["relayed"].any() or not relayed_addresses:
+        return df.iloc[0:0]
+    r = df[df["relayed"].to_numpy(dtype=bool) & df["peer"].notna().to_numpy(dtype=bool)]
+    transport = r["transport"].astype(object) if "transport" in r.columns else pd.Series("udp", index=r.index)
+    src, dst = _endpoints(r["src"], r["sport"]), _endpoints(r["dst"], r["dport"])
+    keep, ends = [], []
+    for tr, a, b, peer in zip(transport, src, dst, r["peer"].astype(object)):
+        if (str(tr), a, b) in relayed_addresses:      # client -> server: sent from the relayed candidate
+            keep.append(True)
+            ends.append((relayed_addresses[(str(tr), a, b)], str(peer)))
+        elif (str(tr), b, a) in relayed_addresses:    # server -> client: received on the relayed candidate
+            keep.append(True)
+            ends.append((str(peer), relayed_addresses[(str(tr), b, a)]))
+        else:
+            keep.append(False)
+    r = r[np.array(keep, dtype=bool)].copy()
+    if not len(r):
+        return r
+    sip, sport = zip(*[_split_endpoint(e[0]) for e in ends])
+    dip, dport = zip(*[_split_endpoint(e[1]) for e in ends])
+    r["src"], r["sport"] = pd.Series(sip, index=r.index, dtype=object), pd.Series(sport, index=r.index, dtype="int64")
+    r["dst"], r["dport"] = pd.Series(dip, index=r.index, dtype=object), pd.Series(dport, index=r.index, dtype="int64")
+    r["relayed"] = False
+    return r
 
 
 def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
@@ -242,11 +294,24 @@ def transactions(stun: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows, TRANSACTIONS_SCHEMA)
 
 
-def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None) -> pd.DataFrame:
+def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relayed: bool = False) -> pd.DataFrame:
     """Binding transactions whose request carries USERNAME (ICE checks, RFC 8445 §7.2.2; a STUN server query has
-    none), with the request's use_candidate, ice_role, username and `nominating` (USE-CANDIDATE or NOMINATION)."""
-    stun = _direct(stun)
-    stun_attributes = _direct(stun_attributes)
+    none), with the request's use_candidate, ice_role, username and `nominating` (USE-CANDIDATE or NOMINATION).
+    With `relayed`, the checks relayed inside TURN count too, between the relayed candidate and the peer
+    (`_unwrapped`); without, they are left out."""
+    if relayed:
+        inner = _unwrapped(stun, _relayed_addresses(stun, stun_attributes))
+        direct = _direct(stun)
+        if len(inner):
+            # object columns: the rewritten addresses are not in the categories of the wire ones
+            stun = pd.concat([direct.astype({c: object for c in ("src", "dst", "sport", "dport")}),
+                              inner.astype({c: object for c in ("src", "dst", "sport", "dport")})],
+                             ignore_index=True)
+        else:
+            stun = direct
+    else:
+        stun = _direct(stun)
+        stun_attributes = _direct(stun_attributes)
     tx = transactions(stun)
     req = stun[(stun["method"] == "binding") & (stun["cls"] == "request") & stun["username"].notna()]
     info = req[["frame", "transaction_id", "username", "use_candidate", "ice_role"]].rename(
@@ -275,11 +340,37 @@ def _media_by_tuple(packets: pd.DataFrame) -> dict[tuple, tuple[int, float, floa
     return out
 
 
-def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame,
-                    stun_attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+def _relayed_media_by_tuple(tables: list[pd.DataFrame], relayed_addresses: dict[tuple, str]
+                            ) -> dict[tuple, tuple[int, float, float]]:
+    """Like `_media_by_tuple` for the relayed rows of rtp/rtcp tables, between relayed candidate and peer
+    (`_unwrapped`): distinct frames, so a compound RTCP datagram counts once."""
+    parts = [_unwrapped(t, relayed_addresses) for t in tables if t is not None]
+    parts = [p[["frame", "t", "src", "sport", "dst", "dport"]] for p in parts if len(p)]
+    out: dict[tuple, tuple[int, float, float]] = {}
+    if not parts:
+        return out
+    rows = pd.concat(parts, ignore_index=True).drop_duplicates("frame")
+    for (src, sport, dst, dport), g in rows.groupby(["src", "sport", "dst", "dport"]):
+        key = ("udp",) + tuple(sorted((_endpoint(src, sport), _endpoint(dst, dport))))
+        n, lo, hi = out.get(key, (0, np.inf, -np.inf))
+        out[key] = (n + len(g), min(lo, float(g["t"].min())), max(hi, float(g["t"].max())))
+    return out
+
+
+def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
+                    relayed_media: Iterable[pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per candidate pair (local, remote) that ICE connectivity checks (Binding requests with USERNAME)
     were sent on, seen from the capture: local is the sender of the checks, so the two agents' checks on one
     5-tuple are two rows.  `stun_attributes` (optional) lets NOMINATION (renomination) count as nominating.
+
+    Relayed checks (TURN over UDP, the `stun` rows with relayed True) are left out unless `relayed_media` is given,
+    e.g. `relayed_media=(cap.rtp, cap.rtcp)` (an empty tuple pairs the checks without media).  Then a relayed check
+    is a pair between the client's relayed candidate (XOR-RELAYED-ADDRESS of the Allocate success on the same
+    client/server 5-tuple, see `turn_allocations`; needs `stun_attributes`) and `peer`: a check the client sent
+    (Send indication or ChannelData to the TURN server) has local = the relayed address, a check it received from
+    the server has local = peer.  Its media are the relayed rows of the `relayed_media` tables between the same two
+    addresses (distinct frames; relayed DTLS has no table, so only RTP/RTCP count), not the turn-channel frames of
+    `packets`; times stay the outer datagrams'.  Direct pairs are the same either way.
 
     Columns (CANDIDATE_PAIRS_SCHEMA), in order of the first check: transport, local, remote ("ip:port"),
     first_check_t and last_check_t (first request of the first and of the last check), checks (transactions), requests (retransmissions included), successes, errors,
@@ -293,9 +384,15 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame,
     most: among the nominated pairs carrying media, else among the pairs carrying media, the one whose media
     lasts longest, preferring the controlling agent's row).
     """
-    checks = _ice_checks(stun, stun_attributes)
+    relayed = relayed_media is not None
+    checks = _ice_checks(stun, stun_attributes, relayed)
     end_t = float(packets["t"].max()) if len(packets) else 0.0
     media = _media_by_tuple(packets)
+    if relayed:
+        for key, (n, lo, hi) in _relayed_media_by_tuple(list(relayed_media),
+                                                         _relayed_addresses(stun, stun_attributes)).items():
+            n0, lo0, hi0 = media.get(key, (0, np.inf, -np.inf))
+            media[key] = (n0 + n, min(lo0, lo), max(hi0, hi))
     rows = []
     for (transport, local, remote), c in checks.groupby(["transport", "client", "server"], observed=True,
                                                           sort=False):
@@ -338,8 +435,11 @@ def _first_t(packets: pd.DataFrame, kind: str):
     return float(t.min()) if len(t) else None
 
 
-def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
+            relayed_media: Iterable[pd.DataFrame] | None = None) -> pd.DataFrame:
     """How ICE went, as one row (SUMMARY_SCHEMA).  Times are seconds from the start of the capture.
+    `relayed_media` (e.g. `(cap.rtp, cap.rtcp)`) counts the relayed checks too, as in `candidate_pairs`; then
+    first_rtp_t also sees relayed RTP (the relayed rows of an `rtp` table among them).
 
     Columns: checks (ICE check transactions), pairs, pairs_succeeded, first_check_t, first_success_t,
     nomination_t (the first successful nominating check came back), first_dtls_t, first_rtp_t (first frame of that
@@ -352,15 +452,22 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
     successive successful checks of the same agent, pooled over both agents), consent_lost (an agent went more
     than 30 s without a successful check while media still flowed on the pair; null without a selected pair).
     """
-    pairs = candidate_pairs(stun, packets, stun_attributes)
-    checks = _ice_checks(stun, stun_attributes)
+    relayed = relayed_media is not None
+    relayed_media = list(relayed_media) if relayed else None
+    pairs = candidate_pairs(stun, packets, stun_attributes, relayed_media=relayed_media)
+    checks = _ice_checks(stun, stun_attributes, relayed)
+    first_rtp_t = _first_t(packets, "rtp")
+    for t in relayed_media or []:
+        if t is not None and "ssrc" in t.columns and "relayed" in t.columns and t["relayed"].any():
+            lo = float(t.loc[t["relayed"].to_numpy(dtype=bool), "t"].min())
+            first_rtp_t = lo if first_rtp_t is None else min(first_rtp_t, lo)
     errors = checks.loc[checks["response_cls"] == "error", "error_code"]
     ok = checks[checks["response_cls"] == "success"]
     row = dict(checks=len(checks), pairs=len(pairs), pairs_succeeded=int((pairs["state"] == "succeeded").sum()),
                first_check_t=float(checks["first_t"].min()) if len(checks) else None,
                first_success_t=float(ok["response_t"].min()) if len(ok) else None,
                nomination_t=float(pairs["nominated_t"].min()) if pairs["nominated_t"].notna().any() else None,
-               first_dtls_t=_first_t(packets, "dtls"), first_rtp_t=_first_t(packets, "rtp"),
+               first_dtls_t=_first_t(packets, "dtls"), first_rtp_t=first_rtp_t,
                errors_401=int((errors == 401).sum()), errors_487=int((errors == 487).sum()),
                consent_checks=0, consent_unanswered=0)
     sessions = []
