@@ -120,6 +120,7 @@ class Capture:
         self.sdp: list[_sdp.Sdp] = _load_sdps(sdp)
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._streams: pd.DataFrame | None = None
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -187,9 +188,11 @@ class Capture:
     @property
     def streams(self) -> pd.DataFrame:
         """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""
-        from .streams import streams
+        if self._streams is None:  # computed once: it walks every RTP row
+            from .streams import streams
 
-        return streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None)
+            self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None)
+        return self._streams
 
     @property
     def stun(self) -> pd.DataFrame:

@@ -20,13 +20,18 @@ CLOCK_RATES = (8000, 16000, 24000, 32000, 44100, 48000, 90000)
 CLOCK_RATE_TOLERANCE = 0.25
 JITTER_GAIN = 1 / 16  # RFC 3550 A.8: J += (|D| - J) / 16
 
-STREAMS_SCHEMA: dict[str, str] = {
+# A stream is one (5-tuple, SSRC, payload type); both tables start with these columns.
+STREAM_KEY_COLUMNS: dict[str, str] = {
     "src": "category",
     "sport": "uint16",
     "dst": "category",
     "dport": "uint16",
     "ssrc": "uint32",
     "pt": "uint8",
+}
+
+STREAMS_SCHEMA: dict[str, str] = {
+    **STREAM_KEY_COLUMNS,
     "first_t": "float64",
     "last_t": "float64",
     "packets": "int64",
@@ -47,12 +52,7 @@ STREAMS_SCHEMA: dict[str, str] = {
 }
 
 GAPS_SCHEMA: dict[str, str] = {
-    "src": "category",
-    "sport": "uint16",
-    "dst": "category",
-    "dport": "uint16",
-    "ssrc": "uint32",
-    "pt": "uint8",
+    **STREAM_KEY_COLUMNS,
     "first_missing": "int64",
     "count": "int64",
     "t_before": "float64",
@@ -458,12 +458,7 @@ RTX_PAIRS_SCHEMA: dict[str, str] = {
 RTX_SOURCES = ["sdp ssrc-group FID", "sdp apt + same 5-tuple", "payload OSN"]
 
 REPAIRS_SCHEMA: dict[str, str] = {
-    "src": "category",
-    "sport": "uint16",
-    "dst": "category",
-    "dport": "uint16",
-    "ssrc": "uint32",
-    "pt": "uint8",
+    **STREAM_KEY_COLUMNS,
     "seq": "int64",
     "t_before": "float64",
     "t_after": "float64",

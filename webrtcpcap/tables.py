@@ -50,13 +50,18 @@ FRAGMENTS_SCHEMA: dict[str, str] = {
     "reassembled_in": "UInt32",
 }
 
-RTP_SCHEMA: dict[str, str] = {
+# The keys every per-message table starts with (STYLE: frame, t, addresses and ports).
+KEY_COLUMNS: dict[str, str] = {
     "frame": "uint32",
     "t": "float64",
     "src": "category",
     "dst": "category",
     "sport": "uint16",
     "dport": "uint16",
+}
+
+RTP_SCHEMA: dict[str, str] = {
+    **KEY_COLUMNS,
     "ssrc": "uint32",
     "pt": "uint8",
     "seq": "uint16",
@@ -76,12 +81,7 @@ RTP_SCHEMA: dict[str, str] = {
 }
 
 RTCP_SCHEMA: dict[str, str] = {
-    "frame": "uint32",
-    "t": "float64",
-    "src": "category",
-    "dst": "category",
-    "sport": "uint16",
-    "dport": "uint16",
+    **KEY_COLUMNS,
     "index": "uint16",
     "pt": "uint8",
     "count": "UInt8",
@@ -98,12 +98,7 @@ RTCP_SCHEMA: dict[str, str] = {
 }
 
 STUN_SCHEMA: dict[str, str] = {
-    "frame": "uint32",
-    "t": "float64",
-    "src": "category",
-    "dst": "category",
-    "sport": "uint16",
-    "dport": "uint16",
+    **KEY_COLUMNS,
     "transport": "category",
     "method": "category",
     "cls": "category",
