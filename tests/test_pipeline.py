@@ -51,3 +51,57 @@ def test_fragments_split_across_slices_are_reassembled_in_order(monkeypatch):
     assert set(done) <= set(frame[done == frame])
     completing = cap.packets.set_index("frame").loc[done.unique()]
     assert not completing.kind.isin(["ip-fragment", "other"]).any()
+
+
+def _udp_payload_via_scapy(frame_bytes: bytes) -> bytes:
+    from scapy.layers.l2 import Ether
+    from scapy.layers.inet import UDP
+
+    return bytes(Ether(frame_bytes)[UDP].payload)
+
+
+@pytest.mark.parametrize("name", ["aiortc_clean.pcap", "janus_mtu576.pcap"])
+def test_dtls_and_rtcp_datagrams_are_the_udp_payloads_of_their_frames(name):
+    cap = webrtcpcap.open(CAPTURES / name, progress=False)
+    decoded = cap._decode()
+    packets = cap.packets
+    for datagrams, kind in ((decoded.dtls_datagrams, "dtls"), (decoded.rtcp_datagrams, "rtcp")):
+        frames = datagrams.keys["frame"]
+        assert list(frames) == list(packets.frame[packets.kind == kind])
+        assert len(set(frames)) == len(frames) > 0
+        joined = set(cap.fragments.reassembled_in.dropna().astype(int))
+        lengths = packets.set_index("frame").payload_len
+        for frame, payload in list(zip(frames, datagrams.payloads))[:50]:
+            if int(frame) in joined:  # the datagram reassembled from IP fragments
+                assert len(payload) == lengths[frame]
+            else:
+                assert payload == _udp_payload_via_scapy(cap.frame_bytes(int(frame)))
+    assert not decoded.dtls_datagrams.keys["relayed"].any()
+
+
+def test_relayed_datagrams_are_what_turn_carried():
+    cap = webrtcpcap.open(CAPTURES / "turn_relay_static.pcap", progress=False)
+    decoded = cap._decode()
+    dtls_rows = decoded.dtls_datagrams
+    assert len(dtls_rows) > 0 and dtls_rows.keys["relayed"].all()
+    for frame, payload in zip(dtls_rows.keys["frame"][:20], dtls_rows.payloads[:20]):
+        outer = _udp_payload_via_scapy(cap.frame_bytes(int(frame)))
+        assert 0x40 <= outer[0] <= 0x4F and outer[4:4 + len(payload)] == payload and 20 <= payload[0] <= 63
+
+
+@pytest.mark.parametrize("name", ["aiortc_loss_both.pcap", "turn_relay_static.pcap", "janus_mtu576.pcap"])
+def test_udp_payloads_of_rtp_rows_start_with_their_rtp_header(name, monkeypatch):
+    cap = webrtcpcap.open(CAPTURES / name, progress=False)
+    rtp = cap.rtp
+    monkeypatch.setattr(pipeline, "SLICE", 100)  # several slices
+    payloads = pipeline.udp_payloads(cap._data, cap._index, cap._state, rtp.frame.to_numpy(), rtp.relayed.to_numpy())
+    assert len(payloads) == len(rtp)
+    fragmented = set(cap.fragments.reassembled_in.dropna().astype(int))
+    for payload, frame, ssrc, seq, relayed in zip(payloads, rtp.frame, rtp.ssrc, rtp.seq, rtp.relayed):
+        if frame in fragmented:
+            assert payload is None  # joined from IP fragments: only the whole-file decode has it
+            continue
+        assert payload is not None
+        assert int.from_bytes(payload[2:4], "big") == seq and int.from_bytes(payload[8:12], "big") == ssrc
+        if not relayed:
+            assert payload == _udp_payload_via_scapy(cap.frame_bytes(int(frame)))

@@ -38,15 +38,24 @@ class Decoded:
     icmp: pd.DataFrame
     fragments: pd.DataFrame
     webrtc_flows: dict = field(default_factory=dict)  # flow key -> Evidence, to carry into the next chunk
-    stun_messages: StunMessages | None = None  # the frames of kind stun, decoded on demand by stun_tables
+    stun_messages: Datagrams | None = None  # the datagrams of kind stun, decoded on demand by stun_tables
+    dtls_datagrams: Datagrams | None = None  # the datagrams of kind dtls (the dtls_* tables)
+    rtcp_datagrams: Datagrams | None = None  # the RTCP compound datagrams (report and feedback tables)
 
 
 @dataclass
-class StunMessages:
-    """The frames of kind stun: their key columns (as _keys gives them, plus transport) and captured payloads."""
+class Datagrams:
+    """Datagrams of one kind, direct and relayed, in capture order: their key columns (as _keys gives them, plus
+    transport, relayed, relay and peer) and their captured payloads (a relayed one: the datagram TURN carried)."""
 
     keys: dict
     payloads: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+
+StunMessages = Datagrams  # the name the STUN tables were first built from
 
 
 @dataclass
@@ -87,6 +96,8 @@ class _Frames:
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
         self.stun_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a STUN first byte
         self.turn_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a ChannelData one
+        self.dtls_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a DTLS first byte
+        self.rtcp_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with an RTCP first byte
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -216,6 +227,11 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     sel = np.flatnonzero(kinds == Kind.TURN_CHANNEL)
     for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
         f.turn_bytes[lo + r] = src.bytes_at(o, c)  # few: ChannelData is unwrapped per message (_unwrap_turn)
+    # Few too (handshakes, data channels; RTCP is a few per second per stream): decoded per message on demand.
+    for wanted, store in ((Kind.DTLS, f.dtls_bytes), (Kind.RTCP, f.rtcp_bytes)):
+        sel = np.flatnonzero(kinds == wanted)
+        for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
+            store[lo + r] = src.bytes_at(o, c)
     sel = first <= 3
     f.stun_ev[lo + udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
     sel = first == dtls.ContentType.HANDSHAKE
@@ -412,22 +428,32 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
-    stun_rows = np.flatnonzero(kind == Kind.STUN)
-    payloads = [f.stun_bytes.get(r, b"") for r in stun_rows.tolist()]
-    stun_relay = _Relay.direct(len(stun_rows))
-    if inner is not None and len(inner.stun_rows):
-        stun_rows, order = _merged_order(stun_rows, inner.stun_rows)
-        both = payloads + inner.stun_payloads
-        payloads = [both[i] for i in order.tolist()]
-        stun_relay = stun_relay.append(inner.relay_of(inner.stun_index), order)
-    stun_keys = _keys(stun_rows, frame, t, f, addresses)
-    stun_keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[stun_rows]), net.TRANSPORT_NAMES)
-    stun_keys.update(stun_relay.columns(inner))
-    stun_messages = StunMessages(stun_keys, payloads)
-    f.stun_bytes.clear()
-    f.turn_bytes.clear()
+    def datagrams(rows: np.ndarray, store: dict, inner_part) -> Datagrams:
+        payloads = [store.get(r, b"") for r in rows.tolist()]
+        relay = _Relay.direct(len(rows))
+        if inner is not None and len(inner_part[0]):
+            inner_rows, inner_index, inner_payloads = inner_part
+            rows, order = _merged_order(rows, inner_rows)
+            both = payloads + inner_payloads
+            payloads = [both[i] for i in order.tolist()]
+            relay = relay.append(inner.relay_of(inner_index), order)
+        keys = _keys(rows, frame, t, f, addresses)
+        keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[rows]), net.TRANSPORT_NAMES)
+        keys.update(relay.columns(inner))
+        return Datagrams(keys, payloads)
+
+    no_inner = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+    stun_messages = datagrams(np.flatnonzero(kind == Kind.STUN), f.stun_bytes,
+                              (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
+    dtls_datagrams = datagrams(np.flatnonzero(kind == Kind.DTLS), f.dtls_bytes,
+                               (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
+    rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_bytes,
+                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
+    for store in (f.stun_bytes, f.turn_bytes, f.dtls_bytes, f.rtcp_bytes):
+        store.clear()
     return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
-                   _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages)
+                   _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages, dtls_datagrams,
+                   rtcp_datagrams)
 
 
 # -- TURN relays (RFC 8656) -------------------------------------------------------------------------------------
@@ -480,6 +506,12 @@ class _Inner:
     rtcp_sub: dict
     rtcp_status: np.ndarray
     rtcp_dtls: np.ndarray
+    dtls_rows: np.ndarray
+    dtls_index: np.ndarray
+    dtls_payloads: list[bytes]
+    rtcp_dg_rows: np.ndarray  # one per inner RTCP datagram (rtcp_rows has one per sub-packet)
+    rtcp_dg_index: np.ndarray
+    rtcp_dg_payloads: list[bytes]
 
     def relay_of(self, index: np.ndarray) -> _Relay:
         return _Relay(np.ones(len(index), dtype=bool), self.relay[index], self.peer[index])
@@ -578,9 +610,48 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
     rtcp_part = (rows[rtcp_index], rtcp_index, {k: v for k, v in sub.items() if k != "datagram"},
                  status[sub["datagram"]], relayed_dtls[flow[rows[rtcp_index]]])
 
-    stun_index = np.flatnonzero(inner_kind == Kind.STUN)
-    return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names,
-                  rows[stun_index], stun_index, [out_data[i] for i in stun_index.tolist()], *rtp_part, *rtcp_part)
+    def part(wanted):
+        index = np.flatnonzero(inner_kind == wanted)
+        return rows[index], index, [out_data[i] for i in index.tolist()]
+
+    return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names, *part(Kind.STUN), *rtp_part, *rtcp_part,
+                  *part(Kind.DTLS), *part(Kind.RTCP))
+
+
+def udp_payloads(data: np.ndarray, index: RecordIndex, state: ReadState, frames: np.ndarray,
+                 relayed: np.ndarray) -> list[bytes | None]:
+    """The captured UDP payload of each of `frames` (1-based, ascending), read again from the file's bytes; for a
+    `relayed` row, the datagram its TURN ChannelData message or Send/Data indication carries.  None where there is
+    none to give: a datagram reassembled from IP fragments (only whole-file decoding joins them), no UDP payload,
+    or a TURN message that does not unwrap.  Vectorised per slice except one bytes copy per row."""
+    frames = np.asarray(frames, dtype=np.int64)
+    relayed = np.asarray(relayed, dtype=bool)
+    out: list[bytes | None] = [None] * len(frames)
+    for lo in range(0, len(frames), SLICE):
+        rows = frames[lo:lo + SLICE] - 1
+        batch = make_batch(data, index, 0, 0, state, 1, rows=rows)
+        layer = net.decode(batch)
+        ok = (layer.transport == net.Transport.UDP) & (layer.payload_off >= 0) & ~layer.fragment \
+            & (layer.payload_off < buffer.EXTRA)
+        src = layer.source
+        for i, o, c, w, good, inner in zip(range(lo, lo + len(rows)), layer.payload_off.tolist(),
+                                           layer.payload_cap.tolist(), layer.payload_len.tolist(), ok.tolist(),
+                                           relayed[lo:lo + SLICE].tolist()):
+            if not good:
+                continue
+            payload = src.bytes_at(o, c)
+            out[i] = _turn_inner(payload, w) if inner else payload
+    return out
+
+
+def _turn_inner(payload: bytes, wire_len: int) -> bytes | None:
+    """The datagram a TURN ChannelData message or Send/Data indication carries (as _unwrap_turn finds it)."""
+    try:
+        if payload and 0x40 <= payload[0] <= 0x4F:  # RFC 7983 §7: ChannelData
+            return stun.channel_data(payload, wire_len)[1]
+        return stun.parse(payload).get(stun.Attr.DATA)
+    except DecodeError:
+        return None
 
 
 def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

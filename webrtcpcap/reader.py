@@ -283,14 +283,17 @@ class RecordIndex:
         return len(self.starts)
 
 
-def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: ReadState, first_frame: int) -> FrameBatch:
-    """A FrameBatch for records lo..hi of `index` over the buffer `data` (with its own window, see buffer.py)."""
-    source = ByteSource(data, index.starts[lo:hi])
-    vstart = np.arange(hi - lo, dtype=np.int64) << ROW_SHIFT
+def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: ReadState, first_frame: int,
+               rows: np.ndarray | None = None) -> FrameBatch:
+    """A FrameBatch for records lo..hi of `index` over the buffer `data` (with its own window, see buffer.py), or
+    for the records `rows` (ascending record indexes; lo and hi ignored; first_frame is then only a label)."""
+    records = np.arange(lo, hi, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    source = ByteSource(data, index.starts[records])
+    vstart = np.arange(len(records), dtype=np.int64) << ROW_SHIFT
     if state.fmt == "pcap":
         return _pcap_batch(source, vstart, state, first_frame)
     seg_first = np.array([sg[0] for sg in index.segments], dtype=np.int64)
-    seg_index = np.searchsorted(seg_first, np.arange(lo, hi), side="right") - 1
+    seg_index = np.searchsorted(seg_first, records, side="right") - 1
     little = np.array([sg[1] for sg in index.segments], dtype=bool)[seg_index]
     section_base = np.array([sg[2] for sg in index.segments], dtype=np.int64)[seg_index]
     return _pcapng_batch(source, vstart, little, section_base, state, first_frame)
