@@ -104,7 +104,9 @@ class Capture:
     ("ip:port" of the far peer: from the indication's XOR-PEER-ADDRESS, or from the ChannelBind request that bound
     the channel on the same 5-tuple earlier in the capture; null when not seen).  Direct rows have relayed=False and
     null relay and peer.  `packets` keeps one row per frame, of the outer kind.  The ice analyses leave relayed STUN
-    rows out.  TURN over TCP/TLS is not unwrapped.
+    rows out.  Over TCP (ICE-TCP, TURN over TCP) the messages framed out of each reassembled stream get rows like
+    datagrams (transport tcp; several per frame when one segment carries several), and TURN ChannelData and
+    Send/Data indications among them are unwrapped the same way (see webrtcpcap.tcp).  TURN over TLS is not.
 
     `sdp` is the list of SDPs given to `open(..., sdp=[offer, answer])` (webrtcpcap.sdp.Sdp records; empty when
     none): their clock rates make `streams.clock_rate_source` "given" for the payload types they map, and their

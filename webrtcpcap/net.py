@@ -132,6 +132,8 @@ class NetLayer:
     icmp_type: np.ndarray  # int16, -1 where not ICMP
     icmp_code: np.ndarray  # int16
     icmp_quoted: dict[int, str] = field(default_factory=dict)  # row -> "udp 1.2.3.4:5 > 6.7.8.9:10"
+    tcp_seq: np.ndarray | None = None  # uint32 sequence number of TCP segments (0 elsewhere)
+    tcp_flags: np.ndarray | None = None  # uint8 TCP flags (FIN 0x01, SYN 0x02, RST 0x04, ...; 0 elsewhere)
 
 
 class AddressBook:
@@ -617,6 +619,10 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     ok_ports = ok
     sport[t[ok_ports]] = src.be16(a[ok_ports])
     dport[t[ok_ports]] = src.be16(a[ok_ports] + 2)
+    tcp_seq = np.zeros(n, dtype=np.uint32)
+    tcp_flags = np.zeros(n, dtype=np.uint8)
+    tcp_seq[t[ok]] = src.be32(a[ok] + 4)
+    tcp_flags[t[ok]] = src.u8(a[ok] + 13)
     okp = ok & ~bad
     payload_off[t[okp]] = a[okp] + doff[okp]
     payload_len[t[okp]] = wire[okp] - doff[okp]
@@ -647,7 +653,7 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
         source=src, ip_version=ip.ipver, ip_proto=proto, src=src_code, dst=dst_code, addresses=addresses,
         transport=transport, sport=sport, dport=dport, payload_off=payload_off, payload_len=payload_len,
         payload_cap=payload_cap, error=error, fragment=fragment, reassembled_in=reassembled_in,
-        icmp_type=icmp_type, icmp_code=icmp_code, icmp_quoted=icmp_quoted,
+        icmp_type=icmp_type, icmp_code=icmp_code, icmp_quoted=icmp_quoted, tcp_seq=tcp_seq, tcp_flags=tcp_flags,
     )
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import buffer, demux, dtls, net, rtcp, rtp, stun, tables
+from . import buffer, demux, dtls, net, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
 from .reader import ReadState, RecordIndex, make_batch
 
 SLICE = 1 << 15
+TCP_SYN = 0x02  # RFC 9293 §3.1
 THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
@@ -67,6 +68,7 @@ class Carry:
     fragments: net.Reassembler = field(default_factory=net.Reassembler)
     known_flows: dict = field(default_factory=dict)
     channels: dict = field(default_factory=dict)  # (5-tuple by address names, channel) -> peer, from ChannelBind
+    tcp_streams: dict = field(default_factory=dict)  # (src, sport, dst, dport) by address names -> tcp.Stream
 
 
 class _Frames:
@@ -98,6 +100,7 @@ class _Frames:
         self.turn_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a ChannelData one
         self.dtls_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a DTLS first byte
         self.rtcp_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with an RTCP first byte
+        self.tcp_segments: dict[int, tuple[int, int, bytes, bool]] = {}  # row -> (seq, flags, payload, whole?)
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -232,6 +235,13 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
         sel = np.flatnonzero(kinds == wanted)
         for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
             store[lo + r] = src.bytes_at(o, c)
+    # TCP segments with data (or a SYN, which fixes the stream's first sequence number): framed in _frame_tcp.
+    tcp_rows = np.flatnonzero((layer.transport == net.Transport.TCP) & (layer.payload_off >= 0)
+                              & ((layer.payload_cap > 0) | (layer.tcp_flags & TCP_SYN > 0)))
+    for r, o, c, w, seq, flags in zip(tcp_rows.tolist(), layer.payload_off[tcp_rows].tolist(),
+                                      layer.payload_cap[tcp_rows].tolist(), layer.payload_len[tcp_rows].tolist(),
+                                      layer.tcp_seq[tcp_rows].tolist(), layer.tcp_flags[tcp_rows].tolist()):
+        f.tcp_segments[lo + r] = (seq, flags, src.bytes_at(o, c) if c > 0 else b"", c >= w)
     sel = first <= 3
     f.stun_ev[lo + udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
     sel = first == dtls.ContentType.HANDSHAKE
@@ -322,7 +332,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
-    inner = _unwrap_turn(f, kind, flow, n_flows, addresses, carry.channels)
+    tcp_messages, packet_kind = _frame_tcp(f, kind, addresses, carry.tcp_streams)
+    inner = _unwrap_turn(f, kind, flow, n_flows, addresses, carry.channels, tcp_messages)
 
     # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
     # chains exactly (plain RTCP; ciphertext and an SRTCP trailer practically never do).
@@ -361,7 +372,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = (f.ts - t0_ns) / 1e9
-    packets = _packets_table(f, frame, t, flow, verdict, kind, error, names, addresses)
+    packets = _packets_table(f, frame, t, flow, verdict, packet_kind, error, names, addresses)
     # What the other tables do not need goes now, to keep the peak low.
     f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.error = None
     f.first_kind = f.stun_ev = f.dtls_ev = f.rtp_ev = None
@@ -483,10 +494,11 @@ class _Relay:
 
 @dataclass
 class _Inner:
-    """The datagrams that TURN ChannelData and Send/Data indications carry, demultiplexed again and decoded.
+    """The datagrams that TURN ChannelData and Send/Data indications carry, demultiplexed again and decoded, and
+    the messages framed out of TCP streams (relay code -1: direct).
 
-    Each inner datagram has its outer frame's row (`rows`), a relay code ("channel 0x4000", "send", "data") and a
-    peer code ("ip:port", -1 unknown).  The per-table parts name the inner datagram of each of their rows (`*_index`)
+    Each inner datagram has its outer frame's row (`rows`), a relay code ("channel 0x4000", "send", "data"; -1
+    for a direct message from TCP) and a peer code ("ip:port", -1 unknown).  The per-table parts name the inner datagram of each of their rows (`*_index`)
     and the outer row it came in (`*_rows`)."""
 
     rows: np.ndarray
@@ -514,7 +526,7 @@ class _Inner:
     rtcp_dg_payloads: list[bytes]
 
     def relay_of(self, index: np.ndarray) -> _Relay:
-        return _Relay(np.ones(len(index), dtype=bool), self.relay[index], self.peer[index])
+        return _Relay(self.relay[index] >= 0, self.relay[index], self.peer[index])
 
 
 def _merged_order(direct_rows: np.ndarray, inner_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -524,9 +536,44 @@ def _merged_order(direct_rows: np.ndarray, inner_rows: np.ndarray) -> tuple[np.n
     return rows[order], order
 
 
+def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict) -> tuple[list, np.ndarray]:
+    """Follow every TCP direction with data and cut STUN, ChannelData and RFC 4571-framed messages out of it (see
+    webrtcpcap.tcp); streams whose start is neither are left alone.  Returns the messages in capture order and the
+    `kind` column for the packets table, where a segment that completed messages takes the first one's kind.
+    Stream state lives in `streams` so that a stream continues into the next chunk (iter_chunks)."""
+    kind_out = kind
+    messages: list[tcp.Message] = []
+    for r in sorted(f.tcp_segments):
+        seq, flags, data, whole = f.tcp_segments[r]
+        key = (addresses[f.src[r]], int(f.sport[r]), addresses[f.dst[r]], int(f.dport[r]))
+        stream = streams.get(key)
+        if stream is None:
+            stream = streams[key] = tcp.Stream()
+        messages += stream.feed(r, seq, data, whole, syn=bool(flags & TCP_SYN))
+    f.tcp_segments.clear()
+    for stream in streams.values():
+        if stream.pending:
+            stream.forget_rows()
+    if messages:
+        kind_out = kind.copy()
+        first = {}
+        for m in messages:
+            first.setdefault(m.row, m.data)
+        rows = np.fromiter(first, dtype=np.int64, count=len(first))
+        datas = list(first.values())
+        b0 = np.array([d[0] if d else 0 for d in datas], dtype=np.uint8)
+        b1 = np.array([d[1] if len(d) > 1 else 0 for d in datas], dtype=np.uint8)
+        word1 = np.array([int.from_bytes(d[4:8], "big") if len(d) >= 8 else 0 for d in datas], dtype=np.uint32)
+        framed = demux.first_byte_kind(b0, b1, word1 == stun.STUN_MAGIC_COOKIE, word1 == demux.ZRTP_MAGIC_COOKIE)
+        kind_out[rows] = np.where(framed == Kind.OTHER, Kind.TCP, framed)
+    return messages, kind_out
+
+
 def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, addresses: list[str],
-                 bindings: dict) -> _Inner | None:
-    """Unwrap the frames of kind turn-channel and the STUN Send/Data indications with a DATA attribute.
+                 bindings: dict, tcp_messages: list[tcp.Message] = ()) -> _Inner | None:
+    """Unwrap the frames of kind turn-channel and the STUN Send/Data indications with a DATA attribute; take the
+    messages framed out of TCP streams (`tcp_messages`, see _frame_tcp) as direct messages of their segment's
+    frame, and unwrap those that are TURN relaying as well (TURN over TCP).
 
     Per message in Python (they are few), in capture order, so that a ChannelData message finds its peer in the
     ChannelBind request (CHANNEL-NUMBER, XOR-PEER-ADDRESS) sent before it on the same client/server 5-tuple
@@ -534,23 +581,38 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
     inner datagrams are classified by their first byte alone (RFC 7983; inside an allocation the relay's client is
     a WebRTC agent), then decoded as direct ones are: RTP headers and RTCP compounds vectorised over a small buffer
     of their own, STUN per message later (stun_tables)."""
-    channel_rows = [r for r in f.turn_bytes if kind[r] == Kind.TURN_CHANNEL]
-    stun_rows = [r for r, data in f.stun_bytes.items() if kind[r] == Kind.STUN and stun.is_turn_relaying(data)]
-    if not channel_rows and not stun_rows:
+    # Carriers in capture order: (row, payload, wire length, framed out of TCP?); a TCP segment may hold several.
+    carriers = [(r, data, int(f.payload_len[r]), False) for r, data in f.turn_bytes.items()
+                if kind[r] == Kind.TURN_CHANNEL]
+    carriers += [(r, data, len(data), False) for r, data in f.stun_bytes.items()
+                 if kind[r] == Kind.STUN and stun.is_turn_relaying(data)]
+    carriers += [(m.row, m.data, len(m.data), True) for m in tcp_messages]
+    if not carriers:
         return None
+    carriers.sort(key=lambda c: c[0])  # stable: TCP messages of one segment keep their stream order
     out_rows, out_relay, out_peer, out_data, out_wire = [], [], [], [], []
-    for r in sorted(channel_rows + stun_rows):
+    for r, payload, payload_wire, framed in carriers:
+        if not payload:
+            continue
+        if framed:  # the message itself is a direct one, over TCP
+            out_rows.append(r)
+            out_relay.append(None)
+            out_peer.append(None)
+            out_data.append(payload)
+            out_wire.append(payload_wire)
+            if not (0x40 <= payload[0] <= 0x4F or (payload[0] < 4 and stun.is_turn_relaying(payload))):
+                continue
         a, b = (addresses[f.src[r]], int(f.sport[r])), (addresses[f.dst[r]], int(f.dport[r]))
         five = (int(f.transport[r]),) + (a + b if a <= b else b + a)
-        if kind[r] == Kind.TURN_CHANNEL:
+        if 0x40 <= payload[0] <= 0x4F:  # ChannelData (RFC 7983 §7)
             try:
-                channel, data, wire = stun.channel_data(f.turn_bytes[r], int(f.payload_len[r]))
+                channel, data, wire = stun.channel_data(payload, payload_wire)
             except DecodeError:
                 continue
             relay, peer = f"channel 0x{channel:04x}", bindings.get((five, channel))
         else:
             try:
-                msg = stun.parse(f.stun_bytes[r])
+                msg = stun.parse(payload)
             except DecodeError:
                 continue
             if msg.method == stun.Method.CHANNEL_BIND:
@@ -570,10 +632,10 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         out_peer.append(peer)
         out_data.append(data)
         out_wire.append(wire)
-    relay_names = sorted(set(out_relay))
+    relay_names = sorted({x for x in out_relay if x is not None})
     peer_names = sorted({p for p in out_peer if p is not None})
     rows = np.array(out_rows, dtype=np.int64)
-    relay_codes = np.array([relay_names.index(x) for x in out_relay], dtype=np.int32)
+    relay_codes = np.array([relay_names.index(x) if x is not None else -1 for x in out_relay], dtype=np.int32)
     peer_codes = np.array([peer_names.index(p) if p is not None else -1 for p in out_peer], dtype=np.int32)
 
     first = np.array([d[0] for d in out_data], dtype=np.uint8)

@@ -1,0 +1,188 @@
+"""TCP stream reassembly and framing (webrtcpcap.tcp), and WebRTC over TCP end to end against tshark."""
+
+import shutil
+import struct
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import webrtcpcap
+from webrtcpcap import tcp
+
+PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-captures"
+COOKIE = 0x2112A442
+
+
+def stun_message(tid: bytes, body: bytes = b"") -> bytes:
+    return struct.pack(">HHI", 0x0001, len(body), COOKIE) + tid + body
+
+
+def channel_data(channel: int, data: bytes, pad: bool = True) -> bytes:
+    msg = struct.pack(">HH", channel, len(data)) + data
+    return msg + b"\0" * (-len(msg) % 4 if pad else 0)
+
+
+def rtp_packet(seq: int) -> bytes:
+    return struct.pack(">BBHII", 0x80, 111, seq, 1000 * seq, 0x1234) + bytes(20)
+
+
+def feed_all(stream, segments):
+    out = []
+    for row, seq, data in segments:
+        out += stream.feed(row, seq, data)
+    return out
+
+
+def test_several_messages_in_one_segment_and_one_split_over_three():
+    a, b, c = stun_message(b"A" * 12, bytes(8)), stun_message(b"B" * 12), channel_data(0x4001, b"\x80" + bytes(9))
+    stream = b"".join([a, b, c])
+    cut1, cut2 = len(a) + len(b) + 2, len(a) + len(b) + 7
+    got = feed_all(tcp.Stream(), [(0, 1000, stream[:cut1]), (1, 1000 + cut1, stream[cut1:cut2]),
+                                  (2, 1000 + cut2, stream[cut2:])])
+    assert [(m.row, m.data) for m in got] == [(0, a), (0, b), (2, c[:4 + 10])]  # padding dropped
+
+
+def test_rfc4571_framing_drops_the_length_prefix():
+    msgs = [stun_message(b"C" * 12), rtp_packet(1), rtp_packet(2)]
+    data = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
+    s = tcp.Stream()
+    got = s.feed(5, 1, data)
+    assert s.mode == "rfc4571" and [m.data for m in got] == msgs and {m.row for m in got} == {5}
+
+
+def test_retransmissions_are_dropped_and_early_segments_wait_for_the_hole():
+    a, b, c = stun_message(b"A" * 12), stun_message(b"B" * 12), stun_message(b"C" * 12)
+    s = tcp.Stream()
+    got = s.feed(0, 0xFFFFFFF0, a, syn=False)  # sequence numbers wrap inside this stream
+    start = 0xFFFFFFF0
+    got += s.feed(1, (start + 40) % 2**32, c)  # early: waits
+    assert [m.data for m in got] == [a]
+    got += s.feed(2, start, a)  # a retransmission of a
+    assert s.retransmitted == 1
+    got += s.feed(3, (start + 20) % 2**32, b)  # fills the hole: b, then c
+    assert [(m.row, m.data) for m in got] == [(0, a), (3, b), (1, c)]  # c: the segment with its last byte
+    s.finish()
+    assert s.problem is None
+
+
+def test_a_partly_retransmitted_segment_gives_only_its_new_bytes():
+    a, b = stun_message(b"A" * 12), stun_message(b"B" * 12)
+    s = tcp.Stream()
+    got = s.feed(0, 100, (a + b)[:30]) + s.feed(1, 110, (a + b)[10:])
+    assert [m.data for m in got] == [a, b]
+
+
+def test_syn_fixes_the_first_sequence_number():
+    a = stun_message(b"A" * 12)
+    s = tcp.Stream()
+    assert s.feed(0, 499, b"", syn=True) == []
+    assert s.feed(1, 500, a)[0].data == a
+
+
+def test_hole_that_never_fills_and_cut_segments_are_named():
+    s = tcp.Stream()
+    s.feed(0, 0, stun_message(b"A" * 12))
+    s.feed(1, 40, stun_message(b"C" * 12))
+    s.finish()
+    assert "hole" in s.problem
+    s = tcp.Stream()
+    assert s.feed(0, 0, stun_message(b"A" * 12)[:10], complete=False) == []
+    assert "snapshot length" in s.problem
+    s = tcp.Stream()
+    s.feed(0, 0, stun_message(b"A" * 12) + b"\x17\x03\x03\x00\x10")  # TLS after STUN: framing is lost
+    assert "framing" in s.problem
+    s = tcp.Stream()
+    s.feed(0, 0, stun_message(b"A" * 12, bytes(8))[:25])
+    s.finish()
+    assert "ends inside a message" in s.problem
+
+
+def test_streams_that_do_not_start_with_stun_or_channel_data_are_left_alone():
+    s = tcp.Stream()
+    assert s.feed(0, 0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == []
+    assert s.mode is None and "not framed" in s.problem
+    assert s.feed(1, 27, stun_message(b"A" * 12)) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.binary(max_size=80)), max_size=12))
+def test_random_segments_give_messages_or_a_problem_never_an_exception(segments):
+    s = tcp.Stream()
+    for row, (seq, data) in enumerate(segments):
+        for m in s.feed(row, seq, data):
+            assert m.row == row and isinstance(m.data, bytes)
+    s.finish()
+    assert len(s.pending) <= tcp.MAX_PENDING_SEGMENTS and len(s.buffer) <= tcp.MAX_BUFFER
+
+
+# -- end to end, against tshark's TCP reassembly --------------------------------------------------------------
+
+TCP_FILES = ["ndpi_stun_tcp_multiple_msgs_same_pkt.pcap", "ndpi_stun_dtls_rtp.pcapng",
+             "srtpdec_tcp_call_02_03_client.pcap", "ndpi_stun.pcap"]
+
+
+def _need(name):
+    path = PUBLIC / name
+    if not path.exists():
+        pytest.skip(f"{path} is not here (public captures live beside the project)")
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    return path
+
+
+def tshark_fields(path, display_filter, *fields):
+    out = subprocess.run(["tshark", "-r", str(path), "--enable-heuristic", "rtp_stun", "-Y", display_filter,
+                          "-T", "fields", "-E", "separator=|", *[x for f in fields for x in ("-e", f)]],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split("|") for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("name", TCP_FILES)
+def test_stun_over_tcp_matches_tshark_frame_by_frame(name):
+    path = _need(name)
+    want = Counter()
+    for frame, ids in tshark_fields(path, "stun && tcp && !icmp", "frame.number", "stun.id"):
+        for tid in filter(None, ids.split(",")):
+            want[(int(frame), tid.lower().removeprefix("0x"))] += 1
+    assert want, "tshark sees no STUN over TCP here: the test would prove nothing"
+    s = webrtcpcap.open(path, progress=False).stun
+    s = s[(s.transport == "tcp") & ~s.relayed]  # tshark's STUN rows are the outer messages
+    assert s.error.isna().all()
+    assert Counter(zip(s.frame.astype(int), s.transaction_id)) == want
+
+
+def test_rtp_in_channel_data_over_tcp_matches_tshark():
+    path = _need("srtpdec_tcp_call_02_03_client.pcap")
+    want = Counter()
+    for frame, ssrcs, seqs in tshark_fields(path, "rtp && tcp", "frame.number", "rtp.ssrc", "rtp.seq"):
+        for ssrc, seq in zip(ssrcs.split(","), seqs.split(",")):
+            want[(int(frame), int(ssrc, 16), int(seq))] += 1
+    assert sum(want.values()) > 3000
+    cap = webrtcpcap.open(path, progress=False)
+    rtp = cap.rtp[cap.rtp.relayed]
+    assert rtp.relay.astype(str).str.match(r"^(channel 0x4[0-9a-f]{3}|send|data)$").all()
+    assert (rtp.relay.astype(str).str.startswith("channel")).mean() > 0.9
+    assert Counter(zip(rtp.frame.astype(int), rtp.ssrc.astype(int), rtp.seq.astype(int))) == want
+    kinds = cap.packets.set_index("frame").kind
+    assert (kinds[rtp.frame.unique()].isin(["turn-channel", "stun"])).all()
+
+
+@pytest.mark.parametrize("packets", [97, 1000])
+def test_chunks_continue_tcp_streams_of_earlier_chunks(packets):
+    path = _need("srtpdec_tcp_call_02_03_client.pcap")
+    whole = webrtcpcap.open(path, progress=False)
+    chunks = list(webrtcpcap.iter_chunks(path, packets=packets, progress=False))
+    # A message whose last byte came in a segment ahead of a hole that filled only in a later chunk belongs to the
+    # filling segment there (the earlier chunk's tables are gone); every message is still there exactly once.
+    got = [x for c in chunks for x in zip(c.rtp.frame, c.rtp.ssrc, c.rtp.seq)]
+    want = list(zip(whole.rtp.frame, whole.rtp.ssrc, whole.rtp.seq))
+    assert Counter((s, q) for _, s, q in got) == Counter((s, q) for _, s, q in want)
+    frame_of = {(s, q): f for f, s, q in want}
+    moved = [(f, frame_of[(s, q)]) for f, s, q in got if f != frame_of[(s, q)]]
+    assert all(f > f_whole for f, f_whole in moved)
+    assert len(moved) < len(got) // 20 if packets == 97 else not moved
+    got = [x for c in chunks for x in zip(c.stun.transaction_id, c.stun.relayed)]
+    assert Counter(got) == Counter(zip(whole.stun.transaction_id, whole.stun.relayed))
