@@ -276,3 +276,87 @@ def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None 
     ax.set_title(title or "RTP bit rate per stream", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# Colours of dtls_ladder arrows: first transmissions by sender, retransmissions, alerts.
+DTLS_COLOURS = {"client": "tab:blue", "server": "tab:green", "unknown": "tab:gray", "retransmission": "tab:orange",
+                "alert": "tab:red"}
+
+
+def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=None, *, y: str = "order",
+                title: str | None = None):
+    """A ladder diagram of one DTLS handshake, from `webrtcpcap.handshake.flights`: returns the matplotlib Axes.
+
+    Two lanes, client left and server right (labelled with their "ip:port").  Each flight transmission is one
+    arrow from its sender's lane to the other, labelled "F<n> messages"; first transmissions are solid (blue from
+    the client, green from the server), retransmissions dashed orange and labelled "retransmission k", alerts red
+    with an ✕ at the head.  `association` picks one association (default: the first); `ax` draws into existing
+    axes (otherwise a new figure is made and closed in pyplot, so it shows once when the Axes' `.figure` is
+    displayed).  `y="order"` (default) gives each arrow its own row, labelled with its time (a handshake that takes
+    18 ms next to a close_notify 12 s later stays readable); `y="time"` puts arrows at their time to scale, so the
+    RFC 6347 retransmission back-off is visible.
+    """
+    if y not in ("time", "order"):
+        raise ValueError(f'dtls_ladder y must be "time" or "order", not {y!r}')
+    import matplotlib.pyplot as plt
+
+    df = flights_df
+    if association is None and len(df):
+        association = int(df["association"].iloc[0])
+    df = df[df["association"] == association].sort_values(["first_t"], kind="stable").reset_index(drop=True)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8.0, min(max(3.0, 0.45 * len(df) + 1.5), 30.0)))
+        plt.close(fig)
+    if not len(df):
+        ax.text(0.5, 0.5, "no DTLS flights", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    lanes = {"client": 0.0, "server": 1.0}
+    names = {"client": "client", "server": "server"}
+    for r in df.itertuples(index=False):
+        if r.sender in lanes and names[r.sender] == r.sender:
+            names[r.sender] = f"client\n{r.src}" if r.sender == "client" else f"server\n{r.src}"
+            other = "server" if r.sender == "client" else "client"
+            if names[other] == other:
+                names[other] = f"{other}\n{r.dst}"
+    for lane, x in lanes.items():
+        ax.axvline(x, color="black", linewidth=1.0, gid="lane")
+    for row, r in enumerate(df.itertuples(index=False)):
+        sender = r.sender if r.sender in lanes else "client"
+        x0 = lanes[sender]
+        x1 = 1.0 - x0
+        y0 = float(r.first_t) if y == "time" else float(row)
+        y1 = y0 if y == "time" else row + 0.6
+        if bool(r.alert):
+            colour, style, gid = DTLS_COLOURS["alert"], "-", "alert"
+            label = str(r.messages)
+        elif bool(r.retransmission):
+            colour, style, gid = DTLS_COLOURS["retransmission"], "--", "retransmission"
+            label = f"F{int(r.flight)} retransmission {int(r.transmission) - 1}"
+        else:
+            colour, style, gid = DTLS_COLOURS.get(str(r.sender), "tab:gray"), "-", "flight"
+            label = f"F{int(r.flight)} " + str(r.messages).replace(",", ", ")
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), gid=gid,
+                    arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.3, linestyle=style))
+        if bool(r.alert):
+            ax.plot([x1], [y1], marker="x", color=colour, markersize=10, markeredgewidth=2, gid="alert-mark")
+        ax.text(0.5, (y0 + y1) / 2, label if len(label) <= 70 else label[:69] + "…", ha="center", va="center",
+                fontsize=7, color=colour, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.0))
+    ax.set_xticks([0.0, 1.0], [names["client"], names["server"]], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_xlim(-0.25, 1.25)
+    if y == "time":
+        lo, hi = float(df["first_t"].min()), float(df["first_t"].max())
+        pad = max((hi - lo) * 0.05, 0.01)
+        ax.set_ylim(hi + pad, lo - pad)
+        ax.set_ylabel("time since capture start (s)")
+    else:
+        ax.set_yticks(range(len(df)), [f"{t:.3f} s" for t in df["first_t"]], fontsize=7)
+        ax.set_ylim(len(df), -0.5)
+        ax.set_ylabel("sent at (s since capture start)")
+    retx = int(df["retransmission"].sum())
+    alerts = int(df["alert"].sum())
+    heading = title or f"DTLS association {association}: {int((~df['alert']).sum())} flight transmissions" + \
+        (f", {retx} retransmitted" if retx else "") + (f", {alerts} alert{'s' if alerts > 1 else ''}" if alerts else "")
+    ax.set_title(heading, fontsize=10, pad=28)
+    return ax

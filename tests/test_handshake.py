@@ -1,0 +1,273 @@
+"""DTLS handshake analysis (webrtcpcap.handshake): associations and flights on recorded sessions, checked against
+tshark, the lab's sidecars (SDP, SRTP keys, key log, peers' event times), and crafted handshakes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from webrtcpcap import dtls, dtls_tables, handshake, sdp
+
+from conftest import CAPTURES
+from test_dtls import RANDOM, _client_hello, _handshake, _record, capture_dtls
+
+
+def _sdps(name: str) -> list:
+    return [sdp.parse((CAPTURES / f"{name}{s}").read_text()) for s in (".offer.sdp", ".answer.sdp")]
+
+
+def _events(name: str, cap) -> dict:
+    """Capture-relative time of each peer's first srtp-keys event (when its DTLS handshake finished)."""
+    meta = json.loads((CAPTURES / f"{name}.meta.json").read_text())
+    t0 = cap.packets.time.iloc[0].timestamp()
+    return {peer: next(e["unix"] - t0 for e in meta["events"][peer] if e["event"] == "srtp-keys") for peer in "ab"}
+
+
+@pytest.fixture(scope="module")
+def clean():
+    cap, records, hs = capture_dtls(CAPTURES / "aiortc_clean.pcap")
+    return cap, records, hs, handshake.associations(records, hs, rtp=cap.rtp, sdp=_sdps("aiortc_clean"))
+
+
+@pytest.fixture(scope="module")
+def loss():
+    cap, records, hs = capture_dtls(CAPTURES / "dtls_handshake_loss.pcap")
+    return cap, records, hs, handshake.associations(records, hs, rtp=cap.rtp, sdp=_sdps("dtls_handshake_loss"))
+
+
+def test_healthy_aiortc_call_is_one_completed_association_with_the_answerer_as_client(clean):
+    cap, _, _, assoc = clean
+    assert len(assoc) == 1
+    a = assoc.iloc[0]
+    assert a.verdict == "completed" and a.client.startswith("10.99.0.2:") and a.server.startswith("10.99.0.1:")
+    assert a.retransmitted_flights == 0 and a.retransmissions == 0 and not a.hello_verify and a.flights == 4
+    assert pd.isna(a.alerts) or "fatal" not in a.alerts
+    assert bool(a.fingerprint_matches_sdp) and bool(a.role_matches_setup)
+
+
+def test_handshake_done_time_is_when_the_client_exported_its_srtp_keys(clean):
+    cap, _, _, assoc = clean
+    a = assoc.iloc[0]
+    b_keys = _events("aiortc_clean", cap)["b"]  # b, the answerer, is the DTLS client: done when flight 6 arrives
+    assert a.done_t <= b_keys <= a.done_t + 0.05
+    assert a.handshake_ms == pytest.approx((a.done_t - a.client_hello_t) * 1000)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_client_hello_and_server_ccs_times_equal_tshark(clean):
+    _, _, _, assoc = clean
+    a = assoc.iloc[0]
+    out = subprocess.run(["tshark", "-r", str(CAPTURES / "aiortc_clean.pcap"), "-Y",
+                          "dtls.handshake.type == 1 || (dtls.record.content_type == 20 && ip.src == 10.99.0.1)",
+                          "-T", "fields", "-e", "frame.time_relative"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert a.client_hello_t == pytest.approx(float(out[0]), abs=1e-6)
+    assert a.done_t == pytest.approx(float(out[1]), abs=1e-6)
+
+
+def test_profile_randoms_and_fingerprints_equal_the_sidecars(clean):
+    _, _, _, assoc = clean
+    a = assoc.iloc[0]
+    keys = json.loads((CAPTURES / "aiortc_clean.srtp-keys.json").read_text())
+    assert a.srtp_profile == keys["profile"]
+    # NSS key log: "CLIENT_RANDOM <client random hex> <master secret>" (only the random is compared).
+    randoms = [line.split()[1].lower() for line in (CAPTURES / "aiortc_clean.keylog").read_text().splitlines()
+               if line.startswith("CLIENT_RANDOM ")]
+    assert a.client_random in randoms and len(a.server_random) == 64
+    offer, answer = _sdps("aiortc_clean")
+    assert a.client_fingerprint == str(answer.media[0].fingerprint).split(" ")[1]  # the answerer is the client
+    assert a.server_fingerprint == str(offer.media[0].fingerprint).split(" ")[1]
+
+
+def test_first_srtp_packet_follows_the_handshake(clean):
+    cap, _, _, assoc = clean
+    a = assoc.iloc[0]
+    assert a.first_srtp_t == pytest.approx(float(cap.rtp.t[cap.rtp.dtls_srtp].min()))
+    assert a.to_first_srtp_ms == pytest.approx((a.first_srtp_t - a.client_hello_t) * 1000)
+    assert a.first_srtp_t > a.done_t
+
+
+def test_flights_of_a_healthy_handshake_are_1_4_5_6_alternating(clean):
+    _, records, hs, _ = clean
+    fl = handshake.flights(records, hs)
+    fl = fl[~fl.alert]
+    assert fl.flight.tolist() == [1, 4, 5, 6]
+    assert fl.sender.tolist() == ["client", "server", "client", "server"]
+    assert fl.messages.iloc[1] == "server_hello,certificate,server_key_exchange,certificate_request,server_hello_done"
+    assert fl.messages.iloc[3] == "change_cipher_spec,encrypted_handshake"
+    assert not fl.retransmission.any() and (fl.datagrams == 1).all()
+
+
+def test_lossy_handshake_retransmits_flights_and_completes_when_the_client_exported_keys(loss):
+    cap, records, hs, assoc = loss
+    a = assoc.iloc[0]
+    assert a.verdict == "completed" and a.retransmitted_flights >= 2 and a.retransmissions > 0
+    ev = _events("dtls_handshake_loss", cap)
+    assert a.done_t <= ev["b"] <= a.done_t + 0.05  # b (client) finished when the server's flight 6 got through
+    assert 8000 < a.handshake_ms < 10000  # captures/README.md: "the handshake completes after about 9 s"
+    fl = handshake.flights(records, hs)
+    f5 = fl[(fl.flight == 5)]
+    # OpenSSL's back-off (RFC 6347 §4.2.4.1): the client's flight 5 is sent again after about 1 s, 2 s, 4 s.
+    gaps = np.diff(f5.first_t.to_numpy())
+    assert gaps == pytest.approx([1.0, 2.0, 4.0], abs=0.1)
+    # a (the server) finished when a retransmitted flight 5 reached it: the 2nd transmission.
+    assert f5.first_t.iloc[1] <= ev["a"] <= f5.first_t.iloc[1] + 0.05
+    assert bool(a.fingerprint_matches_sdp) and bool(a.role_matches_setup)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@pytest.mark.parametrize("name", ["aiortc_mtu576", "janus_mtu576"])
+def test_mtu_576_oversize_datagrams_are_the_ones_that_left_as_ip_fragments(name):
+    """At MTU 576 a handshake datagram whose IPv4 packet exceeds 576 bytes leaves as IP fragments: the datagrams
+    flagged with mtu=576 are exactly the DTLS handshake frames tshark shows as reassembled (fragment offset > 0).
+    (captures/README.md says aiortc's flights stay under the MTU; this capture shows its flights 4 and 5
+    fragmented at the IP layer too.)"""
+    cap, records, hs = capture_dtls(CAPTURES / f"{name}.pcap")
+    a = handshake.associations(records, hs, mtu=576).iloc[0]
+    meta = json.loads((CAPTURES / f"{name}.meta.json").read_text())
+    out = subprocess.run(["tshark", "-r", str(CAPTURES / f"{name}.pcap"), *meta["tshark_kinds"]["arguments"], "-Y",
+                          "dtls && ip.frag_offset > 0 && (dtls.record.content_type == 20 || "
+                          "dtls.record.content_type == 21 || dtls.record.content_type == 22)", "-T", "fields",
+                          "-e", "frame.number"], capture_output=True, text=True, check=True).stdout.split()
+    assert a.verdict == "completed"
+    assert a.oversize_datagrams == len(out) > 0
+    assert a.max_datagram + 28 > 576
+    assert handshake.associations(records, hs, mtu=1500).iloc[0].oversize_datagrams == 0
+
+
+# --- crafted handshakes ---------------------------------------------------------------------------------------------
+
+C, S = ("10.0.0.1", 5000), ("10.0.0.2", 6000)
+
+
+def _tables(datagrams: list[tuple[str, float, bytes]]):
+    """dtls_tables of (sender "c"/"s", time, payload) datagrams between C and S."""
+    n = len(datagrams)
+    ends = [(C, S) if who == "c" else (S, C) for who, _, _ in datagrams]
+    keys = {"frame": np.arange(1, n + 1, dtype=np.uint32), "t": np.array([t for _, t, _ in datagrams]),
+            "src": pd.Categorical([a[0] for a, _ in ends]), "dst": pd.Categorical([b[0] for _, b in ends]),
+            "sport": np.array([a[1] for a, _ in ends], dtype=np.uint16),
+            "dport": np.array([b[1] for _, b in ends], dtype=np.uint16), "transport": pd.Categorical(["udp"] * n)}
+    return dtls_tables.dtls_tables(keys, [p for _, _, p in datagrams])
+
+
+def _hs(msg_type, body, seq, rseq=0):
+    return _record(22, _handshake(msg_type, body, message_seq=seq), seq=rseq)
+
+
+SH = bytes(dtls.ServerHello(0xFEFD, RANDOM[::-1], b"", 0xC02B, 0,
+                            (dtls.Extension(14, bytes.fromhex("0002000700")),)))
+CH = bytes(_client_hello(cookie=b""))
+CH_COOKIE = bytes(_client_hello())
+HVR = bytes(dtls.HelloVerifyRequest(0xFEFF, b"\xc0\x0c\x1e"))
+FLIGHT4 = _hs(2, SH, 1) + _hs(14, b"", 2, 1)
+FLIGHT5 = _hs(16, b"\x20" + b"k" * 32, 2) + _record(20, b"\x01", seq=1) + _record(22, b"f" * 40, epoch=1)
+FLIGHT6 = _record(20, b"\x01", seq=2) + _record(22, b"f" * 40, epoch=1)
+
+
+def test_cookie_exchange_gives_flights_1_to_6_and_hello_verify():
+    records, hs = _tables([("c", 0.0, _hs(1, CH, 0)), ("s", 0.01, _hs(3, HVR, 0)), ("c", 0.02, _hs(1, CH_COOKIE, 1)),
+                           ("s", 0.03, FLIGHT4), ("c", 0.04, FLIGHT5), ("s", 0.05, FLIGHT6)])
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 2, 3, 4, 5, 6]
+    a = handshake.associations(records, hs).iloc[0]
+    assert bool(a.hello_verify) and a.verdict == "completed" and a.handshake_ms == pytest.approx(50)
+    assert a.client == "10.0.0.1:5000" and a.srtp_profile == "SRTP_AEAD_AES_128_GCM"
+    assert a.client_random == RANDOM.hex() and a.server_random == RANDOM[::-1].hex()
+
+
+def test_server_flight_retransmitted_without_reply_is_stalled_at_flight_4():
+    records, hs = _tables([("c", 0.0, _hs(1, CH, 0)), ("s", 0.01, FLIGHT4), ("s", 1.01, FLIGHT4),
+                           ("s", 3.01, FLIGHT4), ("c", 10.0, _record(23, b"x" * 20, epoch=1))])
+    fl = handshake.flights(records, hs)
+    assert fl.transmission.tolist() == [1, 1, 2, 3] and fl.retransmission.tolist() == [False, False, True, True]
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "stalled" and a.retransmitted_flights == 1 and a.retransmissions == 4
+    assert a.verdict_detail.startswith("stalled at flight 4: server") and "retransmitted 2 times" in a.verdict_detail
+    assert a.evidence_frames == "2-4" and np.isnan(a.done_t)
+
+
+def test_fatal_alert_fails_the_handshake():
+    records, hs = _tables([("c", 0.0, _hs(1, CH, 0)), ("s", 0.01, _record(21, b"\x02\x28", seq=0))])
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "failed" and "fatal handshake_failure" in a.verdict_detail and a.evidence_frames == "2"
+    assert a.alerts.startswith("fatal handshake_failure from server")
+    fl = handshake.flights(records, hs)
+    assert fl.alert.tolist() == [False, True] and pd.isna(fl.flight.iloc[1])
+
+
+def test_capture_starting_after_the_client_hello_is_incomplete():
+    records, hs = _tables([("s", 0.0, FLIGHT4)])
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "incomplete-capture" and a.client == "10.0.0.1:5000"
+
+
+def test_capture_ending_right_after_one_flight_is_incomplete_not_stalled():
+    records, hs = _tables([("c", 0.0, _hs(1, CH, 0)), ("s", 0.01, FLIGHT4)])
+    assert handshake.associations(records, hs).iloc[0].verdict == "incomplete-capture"
+
+
+def test_setup_and_fingerprint_that_contradict_the_capture_are_false(clean):
+    _, records, hs, _ = clean
+    offer, answer = [(CAPTURES / f"aiortc_clean{s}").read_text() for s in (".offer.sdp", ".answer.sdp")]
+    swapped = [sdp.parse(offer), sdp.parse(answer.replace("a=setup:active", "a=setup:passive"))]
+    a = handshake.associations(records, hs, sdp=swapped).iloc[0]
+    assert a.role_matches_setup is False or not bool(a.role_matches_setup)
+    fp = str(sdp.parse(answer).media[0].fingerprint).split(" ")[1]
+    wrong = [sdp.parse(offer), sdp.parse(answer.replace(fp, fp[:-2] + ("00" if fp[-2:] != "00" else "11")))]
+    b = handshake.associations(records, hs, sdp=wrong).iloc[0]
+    assert not bool(b.fingerprint_matches_sdp) and bool(b.role_matches_setup)
+    none = handshake.associations(records, hs).iloc[0]
+    assert pd.isna(none.fingerprint_matches_sdp) and pd.isna(none.role_matches_setup)
+
+
+def test_empty_tables_give_empty_analyses():
+    records, hs = _tables([])
+    assert len(handshake.associations(records, hs)) == 0 and len(handshake.flights(records, hs)) == 0
+    assert list(handshake.associations(records, hs).columns) == list(handshake.ASSOCIATIONS_COLUMNS)
+
+
+def test_compact_frames():
+    assert handshake.compact_frames([11, 8, 9, 10, 96, 9]) == "8-11,96"
+
+
+LAB_DTLS = ["aiortc_clean", "aiortc_loss5_rtp", "aiortc_loss_both", "aiortc_mtu576", "aiortc_outage3s",
+            "chromium_aiortc_loss5", "dtls_handshake_loss", "janus_echotest_clean", "janus_echotest_loss5",
+            "janus_mtu576", "turn_relay_static", "turn_relay_rest_chromium"]
+
+
+@pytest.mark.parametrize("name", LAB_DTLS)
+def test_every_lab_session_completes_with_the_sdp_fingerprints_roles_and_exported_profile(name):
+    cap, records, hs = capture_dtls(CAPTURES / f"{name}.pcap")
+    (a,) = handshake.associations(records, hs, rtp=cap.rtp, sdp=_sdps(name)).itertuples(index=False)
+    assert a.verdict == "completed" and bool(a.fingerprint_matches_sdp) and bool(a.role_matches_setup)
+    assert a.relayed == name.startswith("turn_")
+    keys = CAPTURES / f"{name}.srtp-keys.json"
+    if keys.exists():
+        expected = json.loads(keys.read_text())["profile"]
+    else:  # Janus: its handle_info names the SRTP profile it negotiated
+        info = json.loads((CAPTURES / f"{name}.handle_info.json").read_text())
+        expected = next(_find(info, "srtp-profile"))
+    # The sidecars use OpenSSL's names; the table RFC 5764 §4.1.2's.
+    assert a.srtp_profile == OPENSSL_PROFILE_NAMES.get(expected, expected)
+    assert a.first_srtp_t > a.client_hello_t
+
+
+OPENSSL_PROFILE_NAMES = {"SRTP_AES128_CM_SHA1_80": "SRTP_AES128_CM_HMAC_SHA1_80",
+                         "SRTP_AES128_CM_SHA1_32": "SRTP_AES128_CM_HMAC_SHA1_32"}
+
+
+def _find(tree, key):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k == key:
+                yield v
+            yield from _find(v, key)
+    elif isinstance(tree, list):
+        for v in tree:
+            yield from _find(v, key)

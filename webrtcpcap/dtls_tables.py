@@ -1,0 +1,345 @@
+"""The dtls_records and dtls_handshakes tables (RFC 6347, RFC 5764) from the datagrams classified as DTLS.
+
+Strategy: webrtcpcap.dtls decodes (records, handshake fragments, reassembly, messages, certificates); this module
+only loops over datagrams, calls those parsers, catches DecodeError per record or message and writes the reason in
+the `error` column, and builds the two tables with explicit schemas.  Nothing here reads bytes by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import dtls, tables
+from .errors import DecodeError
+
+# The key columns every DTLS row starts with (the datagram's keys, as pipeline.Datagrams carries them).
+DTLS_KEY_COLUMNS: dict[str, str] = {
+    **tables.KEY_COLUMNS,
+    "transport": "category",
+    "relayed": "bool",
+    "relay": "category",
+    "peer": "category",
+}
+
+DTLS_RECORDS_SCHEMA: dict[str, str] = {
+    **DTLS_KEY_COLUMNS,
+    "record": "uint8",
+    "content_type": "category",
+    "version": "category",
+    "epoch": "UInt16",
+    "sequence_number": "UInt64",
+    "length": "UInt16",
+    "encrypted": "bool",
+    "alert_level": "category",
+    "alert_description": "category",
+    "dtls13": "bool",
+    "error": "category",
+}
+
+DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
+    **DTLS_KEY_COLUMNS,
+    "record": "uint8",
+    "epoch": "uint16",
+    "sequence_number": "uint64",
+    "msg_type": "category",
+    "message_seq": "uint16",
+    "length": "uint32",
+    "fragment_offset": "uint32",
+    "fragment_length": "uint32",
+    "reassembled": "bool",
+    "hello_version": "category",
+    "random": "string",
+    "session_id": "string",
+    "cookie": "string",
+    "cipher_suites": "string",
+    "cipher_suite": "category",
+    "extensions": "string",
+    "srtp_profiles": "string",
+    "srtp_mki": "string",
+    "extended_master_secret": "boolean",
+    "supported_groups": "string",
+    "signature_algorithms": "string",
+    "renegotiation_info": "string",
+    "named_group": "category",
+    "certificate_fingerprint": "string",
+    "certificate_subject": "string",
+    "certificate_not_before": "datetime64[ns, UTC]",
+    "certificate_not_after": "datetime64[ns, UTC]",
+    "error": "category",
+}
+
+_RECORD_MAX = 255  # `record` is uint8: records past the 256th of one datagram are not listed (never seen in practice)
+
+_MESSAGE_COLUMNS = ("hello_version", "random", "session_id", "cookie", "cipher_suites", "cipher_suite", "extensions",
+                    "srtp_profiles", "srtp_mki", "extended_master_secret", "supported_groups",
+                    "signature_algorithms", "renegotiation_info", "named_group", "certificate_fingerprint",
+                    "certificate_subject", "certificate_not_before", "certificate_not_after", "error")
+
+
+def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dtls_records and dtls_handshakes tables from the datagrams of kind dtls (direct and relayed, capture
+    order): `payloads[i]` is the i-th datagram's UDP payload as captured, `keys` its key columns (frame, t, src, dst,
+    sport, dport, transport, relayed, relay, peer; relayed/relay/peer may be absent for direct-only input).
+
+    dtls_records — one row per DTLS record (several per datagram), columns: the keys, then record (uint8, index in
+    the datagram), content_type (category: handshake, alert, change_cipher_spec, application_data, heartbeat,
+    tls12_cid, ack, unknown; null when no header could be read), version (category "DTLS 1.0"/"DTLS 1.2"/
+    "DTLS 1.3"), epoch (UInt16), sequence_number (UInt64, 48 bits; for a DTLS 1.3 unified header the 8 or 16 low
+    bits on the wire), length (UInt16, the record's fragment length; null for a unified header without length),
+    encrypted (bool: epoch > 0, application data, or DTLS 1.3 ciphertext), alert_level / alert_description
+    (category, only for a readable plaintext alert), dtls13 (bool: DTLS 1.3 unified header, RFC 9147 §4), error
+    (category: null, or why the record or its handshake fragments did not decode — truncated header, length past
+    the end of the datagram (snaplen), unknown version...).  A datagram that yields no record still has one row.
+
+    dtls_handshakes — one row per handshake fragment in a plaintext (epoch 0) handshake record, columns: the keys,
+    record, epoch (uint16), sequence_number (uint64), msg_type (category: client_hello, server_hello,
+    hello_verify_request, certificate, server_key_exchange, certificate_request, server_hello_done,
+    certificate_verify, client_key_exchange, finished, ...; unknown types as their number), message_seq (uint16),
+    length (uint32, the whole message), fragment_offset, fragment_length (uint32), reassembled (bool: this fragment
+    completed the message, over the fragments seen so far in the same direction with the same message_seq; each
+    retransmitted copy that completes it again is True too), and, on the row that completed a message (null
+    elsewhere): hello_version (category, ClientHello/ServerHello/HelloVerifyRequest version), random (string,
+    64 hex digits), session_id, cookie (hex strings), cipher_suites (string: the ClientHello's suites, IANA names or
+    0x hex, comma-separated), cipher_suite (category, the ServerHello's), extensions (string: names in wire order,
+    unknown ones as numbers), srtp_profiles (string: RFC 5764 names comma-separated), srtp_mki (hex),
+    extended_master_secret (boolean: the hello carries RFC 7627's extension), supported_groups,
+    signature_algorithms (strings; a CertificateRequest's algorithms and a ServerKeyExchange's one too),
+    renegotiation_info (hex), named_group (category: a ServerKeyExchange's ECDHE curve), certificate_fingerprint
+    (string: SHA-256 of the first DER certificate as "AA:BB:..." like a=fingerprint), certificate_subject (RFC 4514
+    string), certificate_not_before, certificate_not_after (datetime64[ns, UTC]), error (category: why the message
+    or fragment is flagged: conflicting fragments, a body that does not decode, a certificate that is not X.509).
+    """
+    n = len(payloads)
+    keys = _full_keys(keys, n)
+    rec = _Columns(("row", "record", "content_type", "version", "epoch", "sequence_number", "length", "encrypted",
+                    "alert_level", "alert_description", "dtls13", "error"))
+    hs = _Columns(("row", "record", "epoch", "sequence_number", "msg_type", "message_seq", "length",
+                   "fragment_offset", "fragment_length", "reassembled") + _MESSAGE_COLUMNS)
+    partial: dict[tuple, dtls.PartialMessage] = {}
+    direction = _Directions(keys)
+    for i, data in enumerate(payloads):
+        offset = 0
+        index = 0
+        while True:
+            try:
+                record, next_offset = dtls.parse_record(data, offset)
+            except DecodeError as e:
+                row = rec.new(row=i, record=min(index, _RECORD_MAX), encrypted=False, dtls13=False, error=str(e))
+                _header_facts(rec, row, data, offset)
+                break
+            if index <= _RECORD_MAX:
+                _record_row(rec, hs, i, index, record, partial, direction)
+            index += 1
+            offset = next_offset
+            if offset >= len(data):
+                break
+    return _records_table(rec, keys), _handshakes_table(hs, keys)
+
+
+class _Columns:
+    """Column lists filled row by row (None = missing)."""
+
+    def __init__(self, names):
+        self.cols = {name: [] for name in names}
+        self.n = 0
+
+    def new(self, **values) -> int:
+        for name, col in self.cols.items():
+            col.append(values.get(name))
+        self.n += 1
+        return self.n - 1
+
+    def set(self, row: int, **values) -> None:
+        for name, value in values.items():
+            self.cols[name][row] = value
+
+
+class _Directions:
+    """A hashable direction key (src, sport, dst, dport, relayed, peer) per datagram row, for reassembly."""
+
+    def __init__(self, keys: dict):
+        self.columns = [np.asarray(keys[c], dtype=object) if c in ("src", "dst", "peer") else np.asarray(keys[c])
+                        for c in ("src", "sport", "dst", "dport", "relayed", "peer")]
+
+    def __call__(self, row: int) -> tuple:
+        return tuple(str(c[row]) for c in self.columns)
+
+
+def _full_keys(keys: dict, n: int) -> dict:
+    out = dict(keys)
+    if "relayed" not in out:
+        out["relayed"] = np.zeros(n, dtype=bool)
+    for name in ("relay", "peer", "transport"):
+        if name not in out:
+            out[name] = pd.Categorical([None] * n)
+    return out
+
+
+def _header_facts(rec: _Columns, row: int, data: bytes, offset: int) -> None:
+    """Whatever the header of a record that did not decode still says (type, version, epoch, sequence, length)."""
+    if offset < len(data) and dtls.is_unified_header(data[offset]):
+        rec.set(row, version="DTLS 1.3", dtls13=True, encrypted=True, content_type="unknown")
+        return
+    try:
+        h = dtls.parse_record_header(data[offset:offset + dtls.DTLS_RECORD_HEADER_LEN])
+    except DecodeError:
+        return
+    rec.set(row, content_type=dtls.CONTENT_TYPE_NAMES.get(h.content_type, "unknown"),
+            version=dtls.VERSION_NAMES[h.version], epoch=h.epoch, sequence_number=h.sequence_number,
+            length=h.length, encrypted=h.epoch > 0 or h.content_type == dtls.ContentType.APPLICATION_DATA)
+
+
+def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial: dict, direction) -> None:
+    if isinstance(record, dtls.UnifiedRecord):
+        rec.new(row=i, record=index, content_type="unknown", version="DTLS 1.3", epoch=record.epoch,
+                sequence_number=record.sequence_number, length=record.length, encrypted=True, dtls13=True)
+        return
+    h = record.header
+    row = rec.new(row=i, record=index, content_type=dtls.CONTENT_TYPE_NAMES.get(h.content_type, "unknown"),
+                  version=dtls.VERSION_NAMES[h.version], epoch=h.epoch, sequence_number=h.sequence_number,
+                  length=h.length, encrypted=record.encrypted, dtls13=False)
+    if record.encrypted:
+        return
+    try:
+        if h.content_type == dtls.ContentType.ALERT:
+            alert = dtls.parse_alert(record.fragment)
+            rec.set(row, alert_level=alert.level_name, alert_description=alert.description_name)
+        elif h.content_type == dtls.ContentType.CHANGE_CIPHER_SPEC:
+            dtls.parse_change_cipher_spec(record.fragment)
+        elif h.content_type == dtls.ContentType.HANDSHAKE:
+            offset = 0
+            while offset < len(record.fragment):
+                frag, offset = dtls.parse_handshake_fragment(record.fragment, offset)
+                _fragment_row(hs, i, index, h, frag, partial, direction)
+    except DecodeError as e:
+        rec.set(row, error=str(e))
+
+
+def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: dtls.HandshakeFragment,
+                  partial: dict, direction) -> None:
+    key = direction(i) + (frag.message_seq,)
+    state, body = dtls.add_fragment(partial.get(key), frag)
+    partial[key] = state
+    row = hs.new(row=i, record=index, epoch=h.epoch, sequence_number=h.sequence_number,
+                 msg_type=dtls.handshake_type_name(frag.msg_type), message_seq=frag.message_seq, length=frag.length,
+                 fragment_offset=frag.fragment_offset, fragment_length=frag.fragment_length,
+                 reassembled=body is not None)
+    if state.conflict:
+        hs.set(row, error=state.conflict)
+    if body is None:
+        return
+    try:
+        message = dtls.parse_message(frag.msg_type, body)
+        hs.set(row, **_message_facts(message))
+    except DecodeError as e:
+        hs.set(row, error=str(e))
+
+
+def _message_facts(m) -> dict:
+    """The table columns of one decoded message (DecodeError from extension views and certificates)."""
+    if isinstance(m, (dtls.ClientHello, dtls.ServerHello)):
+        out = {"hello_version": dtls.VERSION_NAMES.get(m.client_version if isinstance(m, dtls.ClientHello)
+                                                       else m.server_version, "unknown"),
+               "random": m.random.hex(), "session_id": m.session_id.hex()}
+        if isinstance(m, dtls.ClientHello):
+            out["cookie"] = m.cookie.hex()
+            out["cipher_suites"] = ",".join(dtls.cipher_suite_name(c) for c in m.cipher_suites)
+        else:
+            out["cipher_suite"] = dtls.cipher_suite_name(m.cipher_suite)
+        extensions = m.extensions or ()
+        out["extensions"] = ",".join(e.name for e in extensions)
+        out["extended_master_secret"] = any(e.type == dtls.ExtensionType.EXTENDED_MASTER_SECRET for e in extensions)
+        for e in extensions:
+            if e.type == dtls.ExtensionType.USE_SRTP:
+                profiles, mki = dtls.use_srtp(e)
+                out["srtp_profiles"] = ",".join(dtls.srtp_profile_name(p) for p in profiles)
+                out["srtp_mki"] = mki.hex()
+            elif e.type == dtls.ExtensionType.SUPPORTED_GROUPS:
+                out["supported_groups"] = ",".join(dtls.group_name(g) for g in dtls.supported_groups(e))
+            elif e.type == dtls.ExtensionType.SIGNATURE_ALGORITHMS:
+                out["signature_algorithms"] = ",".join(dtls.signature_scheme_name(s)
+                                                       for s in dtls.signature_algorithms(e))
+            elif e.type == dtls.ExtensionType.RENEGOTIATION_INFO:
+                out["renegotiation_info"] = dtls.renegotiation_info(e).hex()
+        return out
+    if isinstance(m, dtls.HelloVerifyRequest):
+        return {"hello_version": dtls.VERSION_NAMES.get(m.server_version, "unknown"), "cookie": m.cookie.hex()}
+    if isinstance(m, dtls.Certificate):
+        if not m.certificates:
+            return {}
+        info = dtls.certificate_info(m.certificates[0])
+        return {"certificate_fingerprint": info.fingerprint, "certificate_subject": info.subject,
+                "certificate_not_before": info.not_before, "certificate_not_after": info.not_after}
+    if isinstance(m, dtls.ServerKeyExchange):
+        if m.named_curve is None:
+            return {}
+        return {"named_group": dtls.group_name(m.named_curve),
+                "signature_algorithms": dtls.signature_scheme_name(m.signature_algorithm)}
+    if isinstance(m, dtls.CertificateRequest):
+        return {"signature_algorithms": ",".join(dtls.signature_scheme_name(s) for s in m.signature_algorithms)}
+    return {}
+
+
+def _take_keys(keys: dict, rows: np.ndarray) -> dict:
+    out = {}
+    for name in DTLS_KEY_COLUMNS:
+        value = keys[name]
+        if isinstance(value, (pd.Categorical, pd.api.extensions.ExtensionArray, pd.Series)):
+            out[name] = pd.Series(value).take(rows).array if len(rows) else pd.Series(value)[:0].array
+        else:
+            out[name] = np.asarray(value)[rows]
+    for name in ("src", "dst", "transport", "relay", "peer"):
+        if not isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = pd.Categorical(out[name])
+    return out
+
+
+def _nullable(values: list, dtype: str):
+    return pd.array(values, dtype=dtype)
+
+
+def _records_table(rec: _Columns, keys: dict) -> pd.DataFrame:
+    c = rec.cols
+    rows = np.asarray(c["row"], dtype=np.int64)
+    return tables.frame_table({
+        **_take_keys(keys, rows),
+        "record": np.asarray(c["record"], dtype=np.uint8),
+        "content_type": pd.Categorical(c["content_type"]),
+        "version": pd.Categorical(c["version"]),
+        "epoch": _nullable(c["epoch"], "UInt16"),
+        "sequence_number": _nullable(c["sequence_number"], "UInt64"),
+        "length": _nullable(c["length"], "UInt16"),
+        "encrypted": np.asarray(c["encrypted"], dtype=bool),
+        "alert_level": pd.Categorical(c["alert_level"]),
+        "alert_description": pd.Categorical(c["alert_description"]),
+        "dtls13": np.asarray(c["dtls13"], dtype=bool),
+        "error": pd.Categorical(c["error"]),
+    }, DTLS_RECORDS_SCHEMA)
+
+
+def _times(values: list) -> pd.arrays.DatetimeArray:
+    return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]"))
+
+
+def _handshakes_table(hs: _Columns, keys: dict) -> pd.DataFrame:
+    c = hs.cols
+    rows = np.asarray(c["row"], dtype=np.int64)
+    strings = {name: c[name] for name, dtype in DTLS_HANDSHAKES_SCHEMA.items() if dtype == "string"}
+    cats = {name: pd.Categorical(c[name]) for name in ("msg_type", "hello_version", "cipher_suite", "named_group",
+                                                       "error")}
+    return tables.frame_table({
+        **_take_keys(keys, rows),
+        "record": np.asarray(c["record"], dtype=np.uint8),
+        "epoch": np.asarray(c["epoch"], dtype=np.uint16),
+        "sequence_number": np.asarray(c["sequence_number"], dtype=np.uint64),
+        "message_seq": np.asarray(c["message_seq"], dtype=np.uint16),
+        "length": np.asarray(c["length"], dtype=np.uint32),
+        "fragment_offset": np.asarray(c["fragment_offset"], dtype=np.uint32),
+        "fragment_length": np.asarray(c["fragment_length"], dtype=np.uint32),
+        "reassembled": np.asarray(c["reassembled"], dtype=bool),
+        "extended_master_secret": _nullable(c["extended_master_secret"], "boolean"),
+        "certificate_not_before": _times(c["certificate_not_before"]),
+        "certificate_not_after": _times(c["certificate_not_after"]),
+        **strings, **cats,
+    }, DTLS_HANDSHAKES_SCHEMA)
