@@ -94,14 +94,19 @@ def test_udp_payloads_of_rtp_rows_start_with_their_rtp_header(name, monkeypatch)
     cap = webrtcpcap.open(CAPTURES / name, progress=False)
     rtp = cap.rtp
     monkeypatch.setattr(pipeline, "SLICE", 100)  # several slices
-    payloads = pipeline.udp_payloads(cap._data, cap._index, cap._state, rtp.frame.to_numpy(), rtp.relayed.to_numpy())
+    frames, relayed = rtp.frame.to_numpy(), rtp.relayed.to_numpy()
+    joined = cap.fragments.dropna(subset=["reassembled_in"])
+    fragments_of = joined.groupby(joined.reassembled_in.astype(int)).frame.agg(list).to_dict()
+    payloads = pipeline.udp_payloads(cap._data, cap._index, cap._state, frames, relayed, fragments_of)
+    without = pipeline.udp_payloads(cap._data, cap._index, cap._state, frames, relayed)
     assert len(payloads) == len(rtp)
-    fragmented = set(cap.fragments.reassembled_in.dropna().astype(int))
-    for payload, frame, ssrc, seq, relayed in zip(payloads, rtp.frame, rtp.ssrc, rtp.seq, rtp.relayed):
-        if frame in fragmented:
-            assert payload is None  # joined from IP fragments: only the whole-file decode has it
-            continue
+    lengths = cap.packets.set_index("frame").payload_len
+    for payload, alone, frame, ssrc, seq, relayed in zip(payloads, without, rtp.frame, rtp.ssrc, rtp.seq, rtp.relayed):
+        if frame in fragments_of:  # joined from IP fragments: needs the other fragments' frames
+            assert alone is None and len(payload) == lengths[frame]
+        else:
+            assert alone == payload
         assert payload is not None
         assert int.from_bytes(payload[2:4], "big") == seq and int.from_bytes(payload[8:12], "big") == ssrc
-        if not relayed:
+        if not relayed and frame not in fragments_of:
             assert payload == _udp_payload_via_scapy(cap.frame_bytes(int(frame)))

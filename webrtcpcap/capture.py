@@ -5,17 +5,20 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import os
 import sys
 import warnings
 from typing import Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from . import demux, reader
 from . import sdp as _sdp
 from .errors import CaptureWarning
-from .pipeline import Carry, Decoded, decode, stun_tables
+from . import tables
+from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads
 
 
 def _progress_bar(total: int, desc: str):
@@ -28,23 +31,48 @@ def _progress_bar(total: int, desc: str):
                 disable=None if sys.stderr.isatty() else True)
 
 
-def _load_sdps(sdp) -> list[_sdp.Sdp]:
+def _load_sdps(sdp) -> tuple[list[_sdp.Sdp], list[str]]:
     """`open(..., sdp=)`: None, or one or a list of: an Sdp, SDP text (a str holding a newline or starting with
-    "v="), bytes, or a file path."""
+    "v="), bytes, or a file path.  Returns the parsed SDPs and the texts (for their a=crypto keys)."""
     if sdp is None:
-        return []
+        return [], []
     items = [sdp] if isinstance(sdp, (str, bytes, os.PathLike, _sdp.Sdp)) else list(sdp)
-    out = []
+    out, texts = [], []
     for item in items:
         if isinstance(item, (bytes, bytearray)) or isinstance(item, str) and (
                 "\n" in item or item.lstrip().startswith("v=")):
             out.append(_sdp.parse(item))
+            texts.append(item.decode("utf-8", "replace") if isinstance(item, (bytes, bytearray)) else item)
         elif isinstance(item, _sdp.Sdp):
             out.append(item)
         else:
             with builtins.open(os.fspath(item), "rb") as f:
-                out.append(_sdp.parse(f.read()))
-    return out
+                raw = f.read()
+            out.append(_sdp.parse(raw))
+            texts.append(raw.decode("utf-8", "replace"))
+    return out, texts
+
+
+def _load_keylog(keylog):
+    """`open(..., keylog=)`: None, a webrtcpcap.keys.KeyLog, key log text (holding a newline or a CLIENT_RANDOM
+    label), or a file path."""
+    if keylog is None:
+        return None
+    from . import keys
+
+    if isinstance(keylog, keys.KeyLog):
+        return keylog
+    if isinstance(keylog, (bytes, bytearray)):
+        return keys.parse_keylog(keylog.decode("utf-8", "replace"))
+    if isinstance(keylog, str) and ("\n" in keylog or keylog.lstrip().startswith("CLIENT_RANDOM")):
+        return keys.parse_keylog(keylog)
+    return keys.load_keylog(keylog)
+
+
+def _sdes_keys(text: str) -> list:
+    from . import keys
+
+    return keys.sdes_keys(text)
 
 
 def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowRule]:
@@ -117,11 +145,18 @@ class Capture:
     """
 
     def __init__(self, path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
-                 progress: bool | None = None, ice_passwords: dict[str, str] | None = None, sdp=None):
+                 progress: bool | None = None, ice_passwords: dict[str, str] | None = None, sdp=None,
+                 keylog=None, srtp_keys=None):
         self.path = os.fspath(path)
-        self.sdp: list[_sdp.Sdp] = _load_sdps(sdp)
+        self.sdp, sdp_texts = _load_sdps(sdp)
+        self._keylog = _load_keylog(keylog)
+        self._given_keys = (srtp_keys, [k for text in sdp_texts for k in _sdes_keys(text)])
+        self._decryption = None
+        self._rtp: pd.DataFrame | None = None
+        self._rtcp: pd.DataFrame | None = None
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._streams: pd.DataFrame | None = None
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
@@ -169,11 +204,67 @@ class Capture:
 
     @property
     def rtp(self) -> pd.DataFrame:
-        return self._decode().rtp
+        if self._rtp is None:
+            rtp = self._decode().rtp
+            d = self.decryption
+            if d is not None and (d.rtp_status != _NOT_TRIED).any():
+                rtp = rtp.copy()
+                rtp["auth_ok"], rtp["srtp_status"] = _srtp_columns(d.rtp_status)
+            self._rtp = rtp
+        return self._rtp
 
     @property
     def rtcp(self) -> pd.DataFrame:
-        return self._decode().rtcp
+        if self._rtcp is None:
+            self._rtcp = self._decrypted_rtcp()
+        return self._rtcp
+
+    @property
+    def decryption(self):
+        """What SRTP/SRTCP decryption did (webrtcpcap.decrypt.Decryption; None when no key was given: no `keylog`,
+        `srtp_keys` or a=crypto line in the SDPs).  `decryption.summary` has one row per key and direction (key,
+        sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
+        srtcp_authenticated); `decryption.problems` says why a DTLS association got no keys.  Key material is never
+        shown."""
+        if self._decryption is None and (self._keylog is not None or self._given_keys[0] or self._given_keys[1]):
+            from . import decrypt, handshake
+
+            decoded = self._decode()
+            associations = handshake.associations(*self._dtls_tables()) if self._keylog is not None else None
+            dtls, problems = decrypt.dtls_keys(associations, self._keylog)
+            trial = decrypt.given_keys(self._given_keys[1], self._given_keys[0])
+            dg = decoded.rtcp_datagrams
+            self._decryption = decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, trial,
+                                               problems)
+        return self._decryption
+
+    def _decrypted_rtcp(self) -> pd.DataFrame:
+        """cap.rtcp: the rows of decrypted SRTCP datagrams replaced by the rows of their plaintext compounds; SRTCP
+        that did not authenticate keeps its readable first header, with auth_ok False."""
+        rtcp = self._decode().rtcp
+        d = self.decryption
+        if d is None or not (d.rtcp_status != _NOT_TRIED).any():
+            return rtcp
+        dg = self._decode().rtcp_datagrams
+        # The datagram of each row: the k-th datagram of a frame owns the rows from its frame's k-th index-0 row on.
+        dg_frames = np.asarray(dg.keys["frame"]).astype(np.int64)
+        dg_ordinal = pd.Series(dg_frames).groupby(dg_frames).cumcount().to_numpy()
+        where = {key: i for i, key in enumerate(zip(dg_frames.tolist(), dg_ordinal.tolist()))}
+        ordinal = (rtcp["index"] == 0).groupby(rtcp["frame"]).cumsum().to_numpy() - 1
+        pos = np.array([where.get(key, -1) for key in zip(rtcp["frame"].astype(np.int64).tolist(), ordinal.tolist())],
+                       dtype=np.int64)
+        status = np.where(pos >= 0, d.rtcp_status[np.maximum(pos, 0)], _NOT_TRIED).astype(np.uint8)
+        replaced = np.array([p >= 0 and d.rtcp_plaintext[p] is not None for p in pos.tolist()], dtype=bool)
+        old = rtcp[~replaced].copy()
+        old["auth_ok"], old["srtp_status"] = _srtp_columns(status[~replaced])
+        plain = np.array([i for i, p in enumerate(d.rtcp_plaintext) if p is not None], dtype=np.int64)
+        sub_keys = {k: (v.take(plain) if isinstance(v, pd.Categorical) else np.asarray(v)[plain])
+                    for k, v in dg.keys.items()}
+        new, of_row = rtcp_rows(sub_keys, [d.rtcp_plaintext[i] for i in plain.tolist()])
+        new["auth_ok"], new["srtp_status"] = _srtp_columns(d.rtcp_status[plain[of_row]])
+        merged = _concat_tables([old, new], tables.RTCP_SCHEMA)
+        order = np.lexsort((merged["index"].to_numpy(), np.concatenate([pos[~replaced], plain[of_row]])))
+        return merged.iloc[order].reset_index(drop=True)
 
     @property
     def flows(self) -> pd.DataFrame:
@@ -209,6 +300,21 @@ class Capture:
             self._stun = stun_tables(self._decode().stun_messages, self._ice_passwords)
         return self._stun
 
+    @property
+    def dtls_records(self) -> pd.DataFrame:
+        """One row per DTLS record: webrtcpcap.dtls_tables.dtls_tables (columns in DTLS_RECORDS_SCHEMA)."""
+        return self._dtls_tables()[0]
+
+    @property
+    def dtls_handshakes(self) -> pd.DataFrame:
+        """One row per DTLS handshake fragment: webrtcpcap.dtls_tables.dtls_tables (DTLS_HANDSHAKES_SCHEMA)."""
+        return self._dtls_tables()[1]
+
+    def _dtls_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._dtls is None:
+            self._dtls = _dtls_tables(self._decode().dtls_datagrams)
+        return self._dtls
+
     def frame_bytes(self, frame: int) -> bytes:
         """The captured bytes of one frame (1-based number), for per-message decoders and teaching."""
         if not 1 <= frame <= len(self._index):
@@ -219,21 +325,23 @@ class Capture:
     def rtp_payload(self, frame: int) -> bytes:
         """The RTP payload of one frame (1-based number): the bytes after the RTP header (CSRCs and extension
         included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the padding).  b"" for a
-        padding-only packet.  In SRTP the payload is still encrypted (and ends with the auth tag): only plaintext
-        captures (decrypted dumps) give media bytes.  ValueError when the frame is not a complete, unfragmented RTP
-        packet on UDP."""
+        padding-only packet.  SRTP is decrypted when the capture was opened with its keys (the row's auth_ok is
+        True); otherwise the payload is still encrypted (and ends with the auth tag).  ValueError when the frame is
+        not a complete, unfragmented RTP packet on UDP, or its SRTP did not authenticate."""
         from . import net
         from . import rtp as _rtp
         from .errors import DecodeError
 
         if not 1 <= frame <= len(self._index):
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
-        batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
-        layer = net.decode(batch)
-        if layer.transport[0] != net.Transport.UDP or layer.payload_cap[0] != layer.payload_len[0] \
-                or layer.payload_len[0] <= 0 or layer.fragment[0]:
-            raise ValueError(f"frame {frame} has no complete UDP payload")
-        data = layer.source.bytes_at(int(layer.payload_off[0]), int(layer.payload_cap[0]))
+        data = self._plaintext(frame) if self._decryption is not None or self.decryption is not None else None
+        if data is None:
+            batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
+            layer = net.decode(batch)
+            if layer.transport[0] != net.Transport.UDP or layer.payload_cap[0] != layer.payload_len[0] \
+                    or layer.payload_len[0] <= 0 or layer.fragment[0]:
+                raise ValueError(f"frame {frame} has no complete UDP payload")
+            data = layer.source.bytes_at(int(layer.payload_off[0]), int(layer.payload_cap[0]))
         try:
             header = _rtp.parse(data)
         except DecodeError as e:
@@ -244,6 +352,48 @@ class Capture:
         if end < header.payload_offset:
             raise ValueError(f"frame {frame}: RTP padding longer than the payload")
         return data[header.payload_offset:end]
+
+    def _plaintext(self, frame: int) -> bytes | None:
+        """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it."""
+        from . import srtp
+        from .streams import extend_seq
+
+        d = self.decryption
+        rtp = self._decode().rtp
+        rows = np.flatnonzero(rtp["frame"].to_numpy() == frame)
+        if not len(rows) or d.rtp_status[rows[0]] == _NOT_TRIED:
+            return None
+        i = int(rows[0])
+        if d.rtp_status[i] not in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE):
+            raise ValueError(f"frame {frame}: SRTP did not authenticate ({srtp.STATUS_NAMES[d.rtp_status[i]]})")
+        # A fresh decryptor told the packet's rollover counter: the stream's extended sequence number up to it.
+        same = np.flatnonzero((rtp["ssrc"].to_numpy() == rtp["ssrc"].iat[i])
+                              & (np.array(d.rtp_key, dtype=object) == d.rtp_key[i]))
+        same = same[same <= i]
+        roc = int(extend_seq(rtp["seq"].to_numpy()[same])[-1]) >> 16
+        source = d.sources[d.rtp_key[i]]
+        decryptor = source.make()
+        if roc:
+            decryptor = dataclasses.replace(decryptor, roc={int(rtp["ssrc"].iat[i]): roc})
+        packet = self._rtp_packets(np.array([i]))[0]
+        result = decryptor.rtp([packet]) if packet is not None else None
+        if result is None or not result.auth_ok[0]:
+            raise ValueError(f"frame {frame}: SRTP did not authenticate again")
+        return result.plaintext[0]
+
+    def _rtp_packets(self, rows: np.ndarray) -> list:
+        """The packets of rows of the rtp table as captured (UDP payloads; the datagram TURN carried; RTP framed out
+        of TCP); None where there is none (see pipeline.udp_payloads)."""
+        decoded = self._decode()
+        framed = decoded.rtp_framed  # RTP out of TCP streams: kept, as it cannot be re-read per frame
+        frames, relayed = decoded.rtp["frame"].to_numpy(), decoded.rtp["relayed"].to_numpy()
+        reread = np.array([r for r in np.asarray(rows).tolist() if r not in framed], dtype=np.int64)
+        fragments = self.fragments
+        joined = fragments[fragments["reassembled_in"].notna()]
+        fragments_of = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"].agg(list).to_dict()
+        got = dict(zip(reread.tolist(), udp_payloads(self._data, self._index, self._state, frames[reread],
+                                                     relayed[reread], fragments_of)))
+        return [framed[r] if r in framed else got[r] for r in np.asarray(rows).tolist()]
 
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).
@@ -265,6 +415,41 @@ class Capture:
         return format_summary(self.path, summarize([(self.packets, self.rtp)]), self.problem)
 
 
+def _dtls_tables(datagrams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from .dtls_tables import dtls_tables
+
+    return dtls_tables(datagrams.keys, datagrams.payloads)
+
+
+_NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED, without importing it on the plain path
+
+
+def _srtp_columns(status: np.ndarray) -> tuple:
+    """auth_ok and srtp_status columns (tables.SRTP_COLUMNS) from webrtcpcap.srtp.Status codes or _NOT_TRIED."""
+    from . import srtp
+
+    status = np.asarray(status)
+    tried = status != _NOT_TRIED
+    authentic = np.isin(status, [srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE])
+    codes = np.where(tried, status.astype(np.int16), -1)
+    return (tables.masked(authentic, ~tried, "boolean"),
+            pd.Categorical.from_codes(codes, categories=list(srtp.STATUS_NAMES)))
+
+
+def _concat_tables(parts: list[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
+    """Rows of several tables of one schema; categorical columns get the union of their categories."""
+    out = {}
+    for name, dtype in schema.items():
+        cols = [p[name] for p in parts]
+        if dtype == "category":
+            cats = list(dict.fromkeys(c for col in cols for c in col.cat.categories))
+            out[name] = pd.Categorical(pd.concat([col.astype(object) for col in cols], ignore_index=True),
+                                       categories=cats)
+        else:
+            out[name] = pd.concat(cols, ignore_index=True).astype(dtype)
+    return pd.DataFrame(out)
+
+
 def _decode_as_hint(row) -> dict[str, str]:
     if row["kind"] in ("rtp", "rtcp") and not pd.isna(row["dport"]):
         return {f"udp.port=={int(row['dport'])}": str(row["kind"])}
@@ -273,7 +458,7 @@ def _decode_as_hint(row) -> dict[str, str]:
 
 def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
          progress: bool | None = None,
-         ice_passwords: dict[str, str] | None = None, sdp=None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
+         ice_passwords: dict[str, str] | None = None, sdp=None, keylog=None, srtp_keys=None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
     """Open a pcap or pcapng capture (plain or gzip-compressed; detected from its first bytes).
 
     `webrtc` / `not_webrtc` force flows to be taken as WebRTC or not, whatever the evidence: each item is a port
@@ -281,13 +466,20 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
     progress bar on terminals when a read takes over a second; False never.  `ice_passwords` ({ice-ufrag:
     ice-pwd}, e.g. from both SDPs) lets `stun.integrity_ok` be checked for ICE Binding messages.  `sdp`: the
     session's SDP offer and answer (file paths, SDP text or webrtcpcap.sdp.Sdp records; one or a list), kept as
-    `cap.sdp`: they give `streams` its clock rates and `stun` the ICE passwords.  A bad SDP raises DecodeError.
+    `cap.sdp`: they give `streams` its clock rates and `stun` the ICE passwords, and their a=crypto lines SDES
+    keys.  A bad SDP raises DecodeError.
+
+    SRTP/SRTCP decryption (see Capture.decryption): `keylog` is an NSS key log (file path, text or
+    webrtcpcap.keys.KeyLog) whose CLIENT_RANDOM lines give each DTLS-SRTP association its keys (RFC 5764
+    exporter); `srtp_keys` gives master keys directly: {ssrc or "any": key||salt as base64 or hex} (profile
+    AES_CM_128_HMAC_SHA1_80) or a list of webrtcpcap.keys.MasterKey.  With keys, `rtp` and `rtcp` say auth_ok and
+    srtp_status per packet, `rtcp` lists every sub-packet of decrypted SRTCP, and `rtp_payload` gives plaintext.
 
     Raises CaptureError when the file is not a capture; warns (CaptureWarning) and keeps every complete frame when
     it is cut short or corrupt part-way.  See Capture for the tables.
     """
     return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress, ice_passwords=ice_passwords,
-                   sdp=sdp)
+                   sdp=sdp, keylog=keylog, srtp_keys=srtp_keys)
 
 
 class Chunk:

@@ -42,6 +42,7 @@ class Decoded:
     stun_messages: Datagrams | None = None  # the datagrams of kind stun, decoded on demand by stun_tables
     dtls_datagrams: Datagrams | None = None  # the datagrams of kind dtls (the dtls_* tables)
     rtcp_datagrams: Datagrams | None = None  # the RTCP compound datagrams (report and feedback tables)
+    rtp_framed: dict = field(default_factory=dict)  # rtp row -> packet bytes, for RTP framed out of TCP streams
 
 
 @dataclass
@@ -384,8 +385,14 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         hdr = {k: v[is_rtp] for k, v in hdr.items()}
     rtp_dtls = flow_has_dtls[flow[rtp_rows]]
     rtp_relay = _Relay.direct(len(rtp_rows))
+    rtp_framed: dict = {}
     if inner is not None and len(inner.rtp_rows):
+        n_direct = len(rtp_rows)
         rtp_rows, order = _merged_order(rtp_rows, inner.rtp_rows)
+        if inner.rtp_framed:
+            position = np.empty(len(order), dtype=np.int64)
+            position[order] = np.arange(len(order))
+            rtp_framed = {int(position[n_direct + k]): data for k, data in inner.rtp_framed.items()}
         hdr = {k: np.concatenate([v, inner.rtp_hdr[k]])[order] for k, v in hdr.items()}
         rtp_dtls = np.concatenate([rtp_dtls, inner.rtp_dtls])[order]
         rtp_relay = rtp_relay.append(inner.relay_of(inner.rtp_index), order)
@@ -402,7 +409,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             "payload_offset": hdr["payload_offset"], "payload_len": hdr["payload_len"],
             "dtls_srtp": rtp_dtls,
             "error": tables.categorical(rtp_error, rtp_names),
-            **rtp_relay.columns(inner),
+            **rtp_relay.columns(inner), **tables.not_decrypted(len(rtp_rows)),
         }, tables.RTP_SCHEMA)
     else:
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
@@ -434,7 +441,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         "length_bytes": sub["length_bytes"], "offset": np.minimum(sub["offset"], 0xFFFF),
         "padding": sub["padding"].astype(bool), "dtls_srtp": rtcp_dtls,
         "error": tables.categorical(rtcp_error, rtcp_names),
-        **rtcp_relay.columns(inner),
+        **rtcp_relay.columns(inner), **tables.not_decrypted(len(rows)),
     }, tables.RTCP_SCHEMA)
 
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
@@ -464,7 +471,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         store.clear()
     return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
                    _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages, dtls_datagrams,
-                   rtcp_datagrams)
+                   rtcp_datagrams, rtp_framed)
 
 
 # -- TURN relays (RFC 8656) -------------------------------------------------------------------------------------
@@ -513,6 +520,7 @@ class _Inner:
     rtp_index: np.ndarray
     rtp_hdr: dict
     rtp_dtls: np.ndarray
+    rtp_framed: dict  # position in rtp_rows -> packet bytes, for RTP framed out of a TCP stream (not re-readable)
     rtcp_rows: np.ndarray
     rtcp_index: np.ndarray
     rtcp_sub: dict
@@ -590,7 +598,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
     if not carriers:
         return None
     carriers.sort(key=lambda c: c[0])  # stable: TCP messages of one segment keep their stream order
-    out_rows, out_relay, out_peer, out_data, out_wire = [], [], [], [], []
+    out_rows, out_relay, out_peer, out_data, out_wire, out_framed = [], [], [], [], [], []
     for r, payload, payload_wire, framed in carriers:
         if not payload:
             continue
@@ -600,6 +608,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
             out_peer.append(None)
             out_data.append(payload)
             out_wire.append(payload_wire)
+            out_framed.append(True)
             if not (0x40 <= payload[0] <= 0x4F or (payload[0] < 4 and stun.is_turn_relaying(payload))):
                 continue
         a, b = (addresses[f.src[r]], int(f.sport[r])), (addresses[f.dst[r]], int(f.dport[r]))
@@ -632,6 +641,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         out_peer.append(peer)
         out_data.append(data)
         out_wire.append(wire)
+        out_framed.append(framed)
     relay_names = sorted({x for x in out_relay if x is not None})
     peer_names = sorted({p for p in out_peer if p is not None})
     rows = np.array(out_rows, dtype=np.int64)
@@ -660,7 +670,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
     index, src, off, cap, wire = decode_part(inner_kind == Kind.RTP)
     rtp_hdr = rtp.decode_headers(src, off, cap, wire) if len(index) else rtp.empty_headers()
     rtp_hdr = {k: rtp_hdr[k] for k in rtp.HEADER_FIELDS}
-    rtp_part = (rows[index], index, rtp_hdr, relayed_dtls[flow[rows[index]]])
+    rtp_part = (rows[index], index, rtp_hdr, relayed_dtls[flow[rows[index]]],
+                {k: out_data[i] for k, i in enumerate(index.tolist()) if out_framed[i]})
 
     index, src, off, cap, wire = decode_part(inner_kind == Kind.RTCP)
     sub, status = rtcp.walk_compound(src, off, cap, wire)
@@ -680,29 +691,64 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
                   *part(Kind.DTLS), *part(Kind.RTCP))
 
 
+def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of the rtcp table (RTCP_SCHEMA) for whole plaintext compounds, e.g. decrypted SRTCP: one per
+    sub-packet, with the key columns of its datagram (`keys`: as Datagrams has them); and the index of each row's
+    datagram in `payloads`."""
+    if not payloads:
+        return tables.empty_table(tables.RTCP_SCHEMA), np.zeros(0, dtype=np.int64)
+    cap = np.array([len(p) for p in payloads], dtype=np.int64)
+    off = buffer.EXTRA + np.concatenate([[0], np.cumsum(cap)[:-1]]).astype(np.int64)
+    src = buffer.ByteSource(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64),
+                            np.frombuffer(b"".join(payloads), dtype=np.uint8))
+    sub, status = rtcp.walk_compound(src, off, cap, cap)
+    dg = sub["datagram"]
+    names = [""] + list(rtcp.COMPOUND_MESSAGES.values())
+    error = np.full(len(dg), -1, dtype=np.int16)
+    for i, code in enumerate(rtcp.COMPOUND_MESSAGES, start=1):
+        error[status[dg] == code] = i
+    feedback = np.isin(sub["pt"], rtcp.FEEDBACK_TYPES)
+    cols = {}
+    for k in ("frame", "t", "src", "dst", "sport", "dport", "relayed", "relay", "peer"):
+        v = keys[k]
+        cols[k] = v.take(dg) if isinstance(v, pd.Categorical) else np.asarray(v)[dg]
+    cols.update({
+        "index": sub["index"], "pt": sub["pt"],
+        "count": tables.masked(sub["count"], feedback, "UInt8"),
+        "fmt": tables.masked(sub["count"], ~feedback, "UInt8"),
+        "sender_ssrc": tables.masked(sub["sender_ssrc"], ~sub["has_ssrc"].astype(bool), "UInt32"),
+        "length_bytes": sub["length_bytes"], "offset": np.minimum(sub["offset"], 0xFFFF),
+        "padding": sub["padding"].astype(bool), "dtls_srtp": np.full(len(dg), dtls_srtp),
+        "error": tables.categorical(error, names), **tables.not_decrypted(len(dg)),
+    })
+    return tables.frame_table({k: cols[k] for k in tables.RTCP_SCHEMA}, tables.RTCP_SCHEMA), dg
+
+
 def udp_payloads(data: np.ndarray, index: RecordIndex, state: ReadState, frames: np.ndarray,
-                 relayed: np.ndarray) -> list[bytes | None]:
+                 relayed: np.ndarray, fragments_of: dict | None = None) -> list[bytes | None]:
     """The captured UDP payload of each of `frames` (1-based, ascending), read again from the file's bytes; for a
-    `relayed` row, the datagram its TURN ChannelData message or Send/Data indication carries.  None where there is
-    none to give: a datagram reassembled from IP fragments (only whole-file decoding joins them), no UDP payload,
-    or a TURN message that does not unwrap.  Vectorised per slice except one bytes copy per row."""
+    `relayed` row, the datagram its TURN ChannelData message or Send/Data indication carries.  A datagram
+    reassembled from IP fragments needs `fragments_of` ({completing frame: [its other fragments' frames]}, from the
+    fragments table).  None where there is none to give: no UDP payload, fragments not given, or a TURN message
+    that does not unwrap.  Vectorised per slice except one bytes copy per row."""
     frames = np.asarray(frames, dtype=np.int64)
     relayed = np.asarray(relayed, dtype=bool)
+    fragments_of = fragments_of or {}
     out: list[bytes | None] = [None] * len(frames)
     for lo in range(0, len(frames), SLICE):
-        rows = frames[lo:lo + SLICE] - 1
+        wanted = frames[lo:lo + SLICE]
+        extra = [g for f in wanted.tolist() for g in fragments_of.get(f, ())]
+        rows = np.unique(np.concatenate([wanted, np.asarray(extra, dtype=np.int64)])) - 1
+        at = np.searchsorted(rows, wanted - 1)
         batch = make_batch(data, index, 0, 0, state, 1, rows=rows)
-        layer = net.decode(batch)
-        ok = (layer.transport == net.Transport.UDP) & (layer.payload_off >= 0) & ~layer.fragment \
-            & (layer.payload_off < buffer.EXTRA)
+        layer = net.decode(batch)  # with the fragments in the batch, its own reassembler joins them
+        ok = (layer.transport == net.Transport.UDP) & (layer.payload_off >= 0) & ~layer.fragment
         src = layer.source
-        for i, o, c, w, good, inner in zip(range(lo, lo + len(rows)), layer.payload_off.tolist(),
-                                           layer.payload_cap.tolist(), layer.payload_len.tolist(), ok.tolist(),
-                                           relayed[lo:lo + SLICE].tolist()):
-            if not good:
+        for i, j, inner in zip(range(lo, lo + len(wanted)), at.tolist(), relayed[lo:lo + SLICE].tolist()):
+            if not ok[j]:
                 continue
-            payload = src.bytes_at(o, c)
-            out[i] = _turn_inner(payload, w) if inner else payload
+            payload = src.bytes_at(int(layer.payload_off[j]), int(layer.payload_cap[j]))
+            out[i] = _turn_inner(payload, int(layer.payload_len[j])) if inner else payload
     return out
 
 

@@ -60,6 +60,10 @@ KEY_COLUMNS: dict[str, str] = {
     "dport": "uint16",
 }
 
+# What decryption says of a packet (null when no key was tried on it): the tag verified, and webrtcpcap.srtp's
+# status name ("ok", "duplicate", "late", "auth_failed", ...).
+SRTP_COLUMNS: dict[str, str] = {"auth_ok": "boolean", "srtp_status": "category"}
+
 RTP_SCHEMA: dict[str, str] = {
     **KEY_COLUMNS,
     "ssrc": "uint32",
@@ -78,6 +82,7 @@ RTP_SCHEMA: dict[str, str] = {
     "relayed": "bool",
     "relay": "category",
     "peer": "category",
+    **SRTP_COLUMNS,
 }
 
 RTCP_SCHEMA: dict[str, str] = {
@@ -95,6 +100,7 @@ RTCP_SCHEMA: dict[str, str] = {
     "relayed": "bool",
     "relay": "category",
     "peer": "category",
+    **SRTP_COLUMNS,
 }
 
 STUN_SCHEMA: dict[str, str] = {
@@ -179,6 +185,12 @@ def zero_is_missing(codes: np.ndarray) -> np.ndarray:
 
 def _code_dtype(n: int):
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+
+
+def not_decrypted(n: int) -> dict:
+    """The SRTP_COLUMNS of rows no key was tried on."""
+    return {"auth_ok": masked(np.zeros(n, dtype=bool), np.ones(n, dtype=bool), "boolean"),
+            "srtp_status": categorical(np.full(n, -1, dtype=np.int8), [])}
 
 
 def frame_table(columns: dict[str, object], schema: dict[str, str]) -> pd.DataFrame:
