@@ -161,3 +161,45 @@ def test_a_wrong_key_declared_for_an_ssrc_flags_its_packets():
     assert (rtp[mine].srtp_status == "auth_failed").all() and rtp[~mine].auth_ok.all()
     with pytest.raises(ValueError, match="did not authenticate"):
         cap.rtp_payload(int(rtp[mine].frame.iloc[0]))
+
+
+def test_report_blocks_of_decrypted_srtcp_equal_those_in_chromiums_dump():
+    name = "chromium_aiortc_loss5"
+    cap = open_keyed(name, sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"])
+    dump = webrtcpcap.open(CAPTURES / f"{name}.rtpdump.pcap", progress=False)
+
+    def blocks(t):
+        return Counter(zip(t.reporter_ssrc.tolist(), t.source_ssrc.tolist(), t.cumulative_lost.tolist(),
+                           t.highest_seq.tolist(), t.jitter.tolist(), t.lsr.tolist(), t.dlsr.tolist()))
+
+    wire, want = blocks(cap.rtcp_report_blocks), blocks(dump.rtcp_report_blocks)
+    assert sum(wire.values()) > 50
+    assert sum((wire & want).values()) >= 0.9 * min(sum(wire.values()), sum(want.values()))
+    keys, payloads, status = cap.rtcp_payloads()
+    assert len(payloads) == len(cap._decode().rtcp_datagrams) and set(status) == {"decrypted"}
+    assert cap.rtcp_report_blocks.jitter_ms.notna().all()  # every source has a clock rate from the SDP
+
+
+def test_without_keys_srtcp_contents_stay_out_of_the_report_tables():
+    cap = webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", progress=False)
+    keys, payloads, status = cap.rtcp_payloads()
+    assert payloads == [] and len(cap.rtcp_report_blocks) == 0
+    janus = webrtcpcap.open(CAPTURES / "janus_echotest_clean.janus.pcap", progress=False)  # plaintext dump
+    assert set(janus.rtcp_payloads()[2]) == {"plain"} and len(janus.rtcp_report_blocks) > 30
+
+
+def test_header_extensions_on_the_wire_equal_those_in_chromiums_dump():
+    name = "chromium_aiortc_loss5"
+    sdp = [CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"]
+    wire = webrtcpcap.open(CAPTURES / f"{name}.pcap", sdp=sdp, progress=False).rtp_extensions
+    dump = webrtcpcap.open(CAPTURES / f"{name}.rtpdump.pcap", sdp=sdp, progress=False).rtp_extensions
+
+    def items(t):
+        return set(zip(t.ssrc.tolist(), t.seq.tolist(), t.id.tolist(), t.value.astype("Int64").tolist(),
+                       t.name.astype(object).tolist()))
+
+    got, want = items(wire), items(dump)
+    assert len(got) > 3000 and wire.name.notna().all()
+    common_packets = {(s, q) for s, q, *_ in got} & {(s, q) for s, q, *_ in want}
+    assert len(common_packets) > 0.9 * len({(s, q) for s, q, *_ in got})
+    assert {x for x in got if x[:2] in common_packets} == {x for x in want if x[:2] in common_packets}

@@ -152,6 +152,9 @@ class Capture:
         self._keylog = _load_keylog(keylog)
         self._given_keys = (srtp_keys, [k for text in sdp_texts for k in _sdes_keys(text)])
         self._decryption = None
+        self._rtcp_plain = None
+        self._report_tables: dict | None = None
+        self._rtp_extensions: pd.DataFrame | None = None
         self._rtp: pd.DataFrame | None = None
         self._rtcp: pd.DataFrame | None = None
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
@@ -237,6 +240,107 @@ class Capture:
             self._decryption = decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, trial,
                                                problems)
         return self._decryption
+
+    def rtcp_payloads(self) -> tuple[dict, list, np.ndarray]:
+        """The capture's RTCP compound datagrams as plaintext: (key columns as pipeline.Datagrams has them,
+        payloads, status).  A decrypted SRTCP datagram gives its plaintext (without the SRTCP trailer); plain RTCP
+        is given as captured; SRTCP that was not (or could not be) decrypted is left out, as its contents are
+        ciphertext.  `status`: per datagram given, "plain" or "decrypted"."""
+        from . import rtcp as _rtcp
+        from .errors import DecodeError
+
+        if self._rtcp_plain is None:
+            dg = self._decode().rtcp_datagrams
+            d = self.decryption
+            rows, payloads, status = [], [], []
+            for i, p in enumerate(dg.payloads):
+                if d is not None and d.rtcp_plaintext[i] is not None:
+                    rows.append(i)
+                    payloads.append(d.rtcp_plaintext[i])
+                    status.append("decrypted")
+                    continue
+                if d is not None and d.rtcp_status[i] != _NOT_TRIED:
+                    continue  # SRTCP that did not authenticate
+                try:
+                    _rtcp.parse_compound(p)
+                except DecodeError:
+                    continue  # ciphertext after the first header (SRTCP without its key), or broken
+                rows.append(i)
+                payloads.append(p)
+                status.append("plain")
+            idx = np.asarray(rows, dtype=np.int64)
+            keys = {k: (v.take(idx) if isinstance(v, pd.Categorical) else np.asarray(v)[idx])
+                    for k, v in dg.keys.items()}
+            self._rtcp_plain = (keys, payloads, np.asarray(status, dtype=object))
+        return self._rtcp_plain
+
+    def _reports(self) -> dict:
+        if self._report_tables is None:
+            from .media_tables import rtcp_report_tables
+
+            keys, payloads, _ = self.rtcp_payloads()
+            streams = self.streams
+            rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
+            self._report_tables = rtcp_report_tables(keys, payloads, clock_rates=rates)
+        return self._report_tables
+
+    @property
+    def rtcp_sender_reports(self) -> pd.DataFrame:
+        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.media_tables.rtcp_report_tables)."""
+        return self._reports()["rtcp_sender_reports"]
+
+    @property
+    def rtcp_report_blocks(self) -> pd.DataFrame:
+        """One row per report block of an SR or RR, jitter_ms from the streams' clock rates
+        (webrtcpcap.media_tables.rtcp_report_tables)."""
+        return self._reports()["rtcp_report_blocks"]
+
+    @property
+    def rtcp_sdes(self) -> pd.DataFrame:
+        """One row per RTCP SDES item (cname, ...)."""
+        return self._reports()["rtcp_sdes"]
+
+    @property
+    def rtcp_bye(self) -> pd.DataFrame:
+        """One row per SSRC an RTCP BYE names."""
+        return self._reports()["rtcp_bye"]
+
+    @property
+    def rtcp_feedback(self) -> pd.DataFrame:
+        """One row per RTPFB/PSFB feedback packet (NACK, PLI, FIR, REMB, transport-cc...), FCI kept raw."""
+        return self._reports()["rtcp_feedback"]
+
+    @property
+    def rtcp_other(self) -> pd.DataFrame:
+        """One row per APP, XR block or other RTCP packet, kept raw."""
+        return self._reports()["rtcp_other"]
+
+    @property
+    def rtp_extensions(self) -> pd.DataFrame:
+        """One row per RTP header extension element (webrtcpcap.media_tables.rtp_extensions_table; RFC 8285), named
+        from the SDPs' a=extmap when given.  Read on first use: the packets with the X bit are read again."""
+        if self._rtp_extensions is None:
+            from . import buffer
+            from .media_tables import rtp_extensions_table
+            from .rtp_extensions import decode_extensions, sdp_extmaps
+
+            rtp = self._decode().rtp
+            rows = np.flatnonzero(rtp["extension"].to_numpy() & rtp["error"].isna().to_numpy())
+            packets = self._rtp_packets(rows)
+            have = np.array([p is not None for p in packets], dtype=bool)
+            rows = rows[have]
+            datas = [p for p in packets if p is not None]
+            cap = np.array([len(p) for p in datas], dtype=np.int64)
+            off = buffer.EXTRA + np.concatenate([[0], np.cumsum(cap)[:-1]]).astype(np.int64)
+            src = buffer.ByteSource(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64),
+                                    np.frombuffer(b"".join(datas), dtype=np.uint8))
+            extmaps = sdp_extmaps(self.sdp)
+            decoded = decode_extensions(src, off, cap, cap, text_ids=extmaps.text_ids())
+            keys = {k: rtp[k].iloc[rows].to_numpy() if rtp[k].dtype != "category" else rtp[k].iloc[rows].array
+                    for k in ("frame", "t", "src", "dst", "sport", "dport")}
+            self._rtp_extensions = rtp_extensions_table(keys, rtp["ssrc"].to_numpy()[rows], rtp["seq"].to_numpy()[rows],
+                                                        decoded, extmaps if self.sdp else None)
+        return self._rtp_extensions
 
     def _decrypted_rtcp(self) -> pd.DataFrame:
         """cap.rtcp: the rows of decrypted SRTCP datagrams replaced by the rows of their plaintext compounds; SRTCP
