@@ -1,7 +1,8 @@
 """webrtcpcap: read WebRTC packet captures into typed pandas tables.
 
     cap = webrtcpcap.open("call.pcapng")
-    cap.packets, cap.rtp, cap.rtcp, cap.flows, cap.stun, cap.streams
+    cap.packets, cap.rtp, cap.rtcp, cap.flows, cap.stun, cap.dtls_records, cap.streams
+    webrtcpcap.open("call.pcapng", keylog="keys.log", sdp=["offer.sdp", "answer.sdp"])   (SRTP/SRTCP decrypted)
     webrtcpcap.streams.gaps(cap.rtp), webrtcpcap.ice.candidate_pairs(cap.stun, cap.packets)
     webrtcpcap.plots.ice_ladder(webrtcpcap.ice.transactions(cap.stun))   (matplotlib, imported on first use)
 """
@@ -10,10 +11,10 @@ __version__ = "0.1.0"
 
 from .capture import Capture, Chunk, iter_chunks, open  # noqa: E402,A004
 from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  # noqa: E402
-from . import ice, sdp, streams  # noqa: E402  analyses (ice, streams) and the SDP parser, as modules
+from . import handshake, ice, rtt, sdp, streams  # noqa: E402  analyses and the SDP parser, as modules
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
-           "DecodeError", "ice", "sdp", "streams", "plots", "__version__"]
+           "DecodeError", "handshake", "ice", "rtt", "sdp", "streams", "plots", "__version__"]
 
 
 def __getattr__(name: str):
