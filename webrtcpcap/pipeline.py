@@ -45,16 +45,66 @@ class Decoded:
     rtp_framed: dict = field(default_factory=dict)  # rtp row -> packet bytes, for RTP framed out of TCP streams
 
 
-@dataclass
 class Datagrams:
     """Datagrams of one kind, direct and relayed, in capture order: their key columns (as _keys gives them, plus
-    transport, relayed, relay and peer) and their captured payloads (a relayed one: the datagram TURN carried)."""
+    transport, relayed, relay and peer) and their captured payloads (a relayed one: the datagram TURN carried).
+    `payloads` may be made on first use (`make`), so that decoding a capture copies no bytes nobody asks for."""
 
-    keys: dict
-    payloads: list[bytes]
+    def __init__(self, keys: dict, payloads: list[bytes] | None = None, make=None):
+        self.keys = keys
+        self._payloads = payloads
+        self._make = make
+
+    @property
+    def payloads(self) -> list[bytes]:
+        if self._payloads is None:
+            self._payloads = self._make() if self._make is not None else []
+            self._make = None
+        return self._payloads
 
     def __len__(self) -> int:
-        return len(self.payloads)
+        return len(self.keys["frame"])
+
+
+class _Located:
+    """Where the datagrams of one kind lie in the file's bytes (file offset and captured length, per slice), so
+    that their bytes are copied only when someone asks (Datagrams.payloads).  Reassembled ones, which live in a
+    slice's extra area, are copied at once (few)."""
+
+    def __init__(self):
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # list.append is atomic: threads may add
+        self.extra: dict[int, bytes] = {}
+
+    def add(self, src: buffer.ByteSource, rows: np.ndarray, off: np.ndarray, cap: np.ndarray) -> None:
+        in_file = off < buffer.EXTRA
+        self.parts.append((rows[in_file], src.absolute(off[in_file]), cap[in_file]))
+        for r, o, c in zip(rows[~in_file].tolist(), off[~in_file].tolist(), cap[~in_file].tolist()):
+            self.extra[r] = src.bytes_at(o, c)
+
+    def reader(self, data: np.ndarray, rows: np.ndarray):
+        """A function giving the bytes of `rows` (b"" for a row not recorded here)."""
+        if self.parts:
+            all_rows = np.concatenate([p[0] for p in self.parts])
+            order = np.argsort(all_rows, kind="stable")
+            all_rows = all_rows[order]
+            pos = np.concatenate([p[1] for p in self.parts])[order]
+            cap = np.concatenate([p[2] for p in self.parts])[order]
+        else:
+            all_rows = pos = cap = np.zeros(0, dtype=np.int64)
+        at = np.searchsorted(all_rows, rows)
+        found = (at < len(all_rows)) & (all_rows[np.minimum(at, max(len(all_rows) - 1, 0))] == rows) \
+            if len(all_rows) else np.zeros(len(rows), dtype=bool)
+        where = np.where(found, pos[np.minimum(at, max(len(pos) - 1, 0))] if len(pos) else 0, -1)
+        size = np.where(found, cap[np.minimum(at, max(len(cap) - 1, 0))] if len(cap) else 0, 0)
+        extra = dict(self.extra)
+        self.parts, self.extra = [], {}
+
+        def read() -> list[bytes]:
+            mem = memoryview(data)
+            return [extra.get(r, b"") if w < 0 else bytes(mem[w:w + c])
+                    for r, w, c in zip(rows.tolist(), where.tolist(), size.tolist())]
+
+        return read
 
 
 StunMessages = Datagrams  # the name the STUN tables were first built from
@@ -99,8 +149,9 @@ class _Frames:
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
         self.stun_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a STUN first byte
         self.turn_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a ChannelData one
-        self.dtls_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a DTLS first byte
-        self.rtcp_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with an RTCP first byte
+        self.dtls_at = _Located()  # datagrams with a DTLS first byte
+        self.rtcp_at = _Located()  # datagrams with an RTCP first byte
+        self.data: np.ndarray | None = None  # the buffer the slices read from (for _Located)
         self.tcp_segments: dict[int, tuple[int, int, bytes, bool]] = {}  # row -> (seq, flags, payload, whole?)
 
 
@@ -113,6 +164,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     carry = carry if carry is not None else Carry()
     n = len(index)
     f = _Frames(n)
+    f.data = data
     starts = list(range(0, n, SLICE))
     rtp_by_slice: dict[int, tuple[np.ndarray, dict]] = {}
     rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
@@ -231,11 +283,11 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     sel = np.flatnonzero(kinds == Kind.TURN_CHANNEL)
     for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
         f.turn_bytes[lo + r] = src.bytes_at(o, c)  # few: ChannelData is unwrapped per message (_unwrap_turn)
-    # Few too (handshakes, data channels; RTCP is a few per second per stream): decoded per message on demand.
-    for wanted, store in ((Kind.DTLS, f.dtls_bytes), (Kind.RTCP, f.rtcp_bytes)):
-        sel = np.flatnonzero(kinds == wanted)
-        for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
-            store[lo + r] = src.bytes_at(o, c)
+    # Decoded per message on demand (handshakes, data channels, RTCP compounds): only where they are, for now.
+    for wanted, located in ((Kind.DTLS, f.dtls_at), (Kind.RTCP, f.rtcp_at)):
+        sel = kinds == wanted
+        if sel.any():
+            located.add(src, lo + udp[sel], off[sel], capb[sel])
     # TCP segments with data (or a SYN, which fixes the stream's first sequence number): framed in _frame_tcp.
     tcp_rows = np.flatnonzero((layer.transport == net.Transport.TCP) & (layer.payload_off >= 0)
                               & ((layer.payload_cap > 0) | (layer.tcp_flags & TCP_SYN > 0)))
@@ -446,28 +498,37 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
-    def datagrams(rows: np.ndarray, store: dict, inner_part) -> Datagrams:
-        payloads = [store.get(r, b"") for r in rows.tolist()]
+    def datagrams(rows: np.ndarray, store, inner_part) -> Datagrams:
+        direct_rows = rows.tolist()
+        direct = (lambda: [store.get(r, b"") for r in direct_rows]) if isinstance(store, dict) \
+            else store.reader(f.data, rows)
         relay = _Relay.direct(len(rows))
+        order = None
         if inner is not None and len(inner_part[0]):
             inner_rows, inner_index, inner_payloads = inner_part
             rows, order = _merged_order(rows, inner_rows)
-            both = payloads + inner_payloads
-            payloads = [both[i] for i in order.tolist()]
             relay = relay.append(inner.relay_of(inner_index), order)
         keys = _keys(rows, frame, t, f, addresses)
         keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[rows]), net.TRANSPORT_NAMES)
         keys.update(relay.columns(inner))
-        return Datagrams(keys, payloads)
+
+        def make() -> list[bytes]:
+            payloads = direct()
+            if order is None:
+                return payloads
+            both = payloads + inner_part[2]
+            return [both[i] for i in order.tolist()]
+
+        return Datagrams(keys, make() if isinstance(store, dict) else None, make=make)
 
     no_inner = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
     stun_messages = datagrams(np.flatnonzero(kind == Kind.STUN), f.stun_bytes,
                               (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
-    dtls_datagrams = datagrams(np.flatnonzero(kind == Kind.DTLS), f.dtls_bytes,
+    dtls_datagrams = datagrams(np.flatnonzero(kind == Kind.DTLS), f.dtls_at,
                                (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
-    rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_bytes,
+    rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_at,
                                (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
-    for store in (f.stun_bytes, f.turn_bytes, f.dtls_bytes, f.rtcp_bytes):
+    for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
     return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
                    _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages, dtls_datagrams,
