@@ -401,6 +401,127 @@ def _jitter(t: np.ndarray, o: _Ordered, rate: np.ndarray) -> tuple[np.ndarray, n
     return np.where(known, jitter, np.nan), np.where(known, max_jitter, np.nan)
 
 
+PACKET_VIEW_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    **STREAM_KEY_COLUMNS,
+    "seq": "uint16",
+    "ext_seq": "int64",
+    "ts": "uint32",
+    "ext_ts": "int64",
+    "marker": "bool",
+    "arrival_delta_ms": "float64",
+    "transit_ms": "float64",
+    "jitter_ms": "float64",
+}
+
+
+def packet_view(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) -> pd.DataFrame:
+    """One row per valid RTP packet, in stream order (the streams of `streams(rtp)`, each in arrival order): the
+    series behind a stream's statistics, for plots.
+
+    Columns (PACKET_VIEW_SCHEMA): frame, t, the stream keys (src, sport, dst, dport, ssrc, pt), seq and ext_seq
+    (extend_seq per stream), ts and ext_ts (extend_ts per stream), marker, arrival_delta_ms (time since the stream's
+    previous packet; 0 for its first), transit_ms (arrival time minus the RTP timestamp in ms, relative to the
+    stream's first packet: its rises are queueing, its falls catching up; NaN without a clock rate) and jitter_ms (the
+    RFC 3550 A.8 interarrival jitter after this packet, as `streams` computes it; its last value is the stream's
+    jitter_ms).  Clock rates: `clock_rates` ({pt: Hz}), else inferred as `streams` does."""
+    o = _Ordered(rtp)
+    if o.n == 0:
+        return _empty(PACKET_VIEW_SCHEMA)
+    t = o.col("t").astype(np.float64)
+    keys = o.keys()
+    rate, _ = _clock_rates(keys, t, o, clock_rates or {})
+    ext_ts = _extend(o.col("ts"), 32, o.starts, o.gid)
+    r = rate[o.gid]
+    ts = o.col("ts").astype(np.int64)
+    dts = np.zeros(o.n, dtype=np.int64)
+    dts[1:] = _wrap(ts[1:] - ts[:-1], 32)
+    dt = np.zeros(o.n)
+    dt[1:] = t[1:] - t[:-1]
+    dt[o.first] = 0.0
+    with np.errstate(invalid="ignore"):
+        d = np.abs(dt - dts / r)
+    d[o.first] = 0.0
+    jitter = np.where(np.isnan(r), np.nan, _jitter_series(np.nan_to_num(d) * JITTER_GAIN, o.starts, o.lengths) * 1000)
+    with np.errstate(invalid="ignore"):
+        transit = t - (ext_ts - ext_ts[o.starts][o.gid]) / r
+    transit = (transit - transit[o.starts][o.gid]) * 1000
+    stream_cols = {k: np.repeat(keys[k].to_numpy(), o.lengths) for k in STREAM_KEYS}
+    out = pd.DataFrame({
+        "frame": o.col("frame"), "t": t,
+        **{k: (pd.Categorical(stream_cols[k], categories=rtp[k].cat.categories)
+               if isinstance(rtp[k].dtype, pd.CategoricalDtype) else stream_cols[k]) for k in STREAM_KEYS},
+        "seq": o.col("seq"), "ext_seq": o.ext_seq(), "ts": o.col("ts"), "ext_ts": ext_ts, "marker": o.col("marker"),
+        "arrival_delta_ms": dt * 1000, "transit_ms": transit, "jitter_ms": jitter})
+    return out.astype({k: v for k, v in PACKET_VIEW_SCHEMA.items() if v != "category"})[list(PACKET_VIEW_SCHEMA)]
+
+
+RECEIVER_VIEW_SCHEMA: dict[str, str] = {
+    **STREAM_KEY_COLUMNS,
+    "packets": "int64",
+    "lost": "int64",
+    "jitter_ms": "float64",
+    "reports": "int64",
+    "reporter_ssrc": "UInt32",
+    "report_frame": "UInt32",
+    "report_t": "Float64",
+    "reported_highest_seq": "Int64",
+    "reported_cumulative_lost": "Int64",
+    "reported_fraction_lost": "Float64",
+    "reported_jitter_ms": "Float64",
+    "lost_until_report": "Int64",
+}
+
+
+def receiver_view(stream_table: pd.DataFrame, rtp: pd.DataFrame, report_blocks: pd.DataFrame) -> pd.DataFrame:
+    """Each stream as the capture shows it beside what its receiver reported in RTCP (RFC 3550 §6.4.1 report
+    blocks): one row per stream of `stream_table` (`streams(rtp)`) with its packets, lost and jitter_ms, and from the
+    LAST report block about its SSRC (`report_blocks`: cap.rtcp_report_blocks): reports (how many blocks), the
+    reporter, report frame and time, reported_highest_seq (extended), reported_cumulative_lost,
+    reported_fraction_lost (of the last interval), reported_jitter_ms (null without a clock rate) and
+    lost_until_report: the packets the capture lacks up to the reported highest sequence number, the number to
+    compare with reported_cumulative_lost.
+
+    Where the capture is taken matters: at the receiver both count the same losses (they may differ by packets
+    still in flight or by duplicates, which RFC 3550 subtracts); at the sender the capture shows no loss at all and
+    only the reports tell.  RTX streams report jitter against the original packets' timestamps (meaningless)."""
+    out = stream_table[STREAM_KEYS + ["packets", "lost", "jitter_ms"]].copy()
+    n = len(out)
+    cols = {c: pd.array([pd.NA] * n, dtype=d) for c, d in RECEIVER_VIEW_SCHEMA.items()
+            if c not in out.columns and c != "reports"}
+    cols["reports"] = np.zeros(n, dtype=np.int64)
+    if len(report_blocks) and n:
+        blocks = report_blocks.sort_values(["t", "frame"], kind="stable")
+        counts = blocks.groupby("source_ssrc").size()
+        last = blocks.groupby("source_ssrc").tail(1).set_index("source_ssrc")
+        ok = _Ordered(rtp)
+        ext = ok.ext_seq() if ok.n else np.zeros(0, dtype=np.int64)
+        for i, ssrc in enumerate(out["ssrc"].to_numpy().tolist()):
+            if ssrc not in last.index:
+                continue
+            b = last.loc[ssrc]
+            cols["reports"][i] = int(counts[ssrc])
+            for col, src in (("reporter_ssrc", "reporter_ssrc"), ("report_frame", "frame"), ("report_t", "t"),
+                             ("reported_highest_seq", "highest_seq"), ("reported_cumulative_lost", "cumulative_lost"),
+                             ("reported_fraction_lost", "fraction_lost"), ("reported_jitter_ms", "jitter_ms")):
+                cols[col][i] = b[src]
+            # The capture's own count up to the reported highest number.  RFC 3550 extends it as cycles << 16 | seq
+            # from the receiver's first packet, extend_seq from the capture's: the cycle bases may differ by whole
+            # cycles, so the reported number is placed in the cycle nearest the capture's highest.
+            mask = np.ones(ok.n, dtype=bool)
+            for k in STREAM_KEYS:
+                mask &= ok.col(k) == out.iloc[i][k]
+            e = ext[mask]
+            if len(e):
+                highest = int(e.max()) + int(_wrap(np.int64(int(b["highest_seq"]) - int(e.max())), 16))
+                upto = np.unique(e[e <= highest])
+                cols["lost_until_report"][i] = max(int(highest - int(e.min()) + 1 - len(upto)), 0)
+    for c, v in cols.items():
+        out[c] = v
+    return out.astype({k: v for k, v in RECEIVER_VIEW_SCHEMA.items() if v != "category"})[list(RECEIVER_VIEW_SCHEMA)]
+
+
 def gaps(rtp: pd.DataFrame) -> pd.DataFrame:
     """One row per hole in a stream's sequence as the receiver saw it open: a packet arrived with an extended number
     more than one above the highest before it.
