@@ -600,3 +600,23 @@ def test_lost_packets_are_exactly_those_chromium_sent_and_the_capture_lacks():
         checked += len(truth)
     assert checked > 30  # about 5 % of Chromium's media was dropped
     assert cap.streams[cap.streams.src == "10.99.0.1"].lost.sum() == checked
+
+
+def test_kind_and_codec_come_from_the_sdp_and_without_it_from_the_clock_rate():
+    name = CAPTURES / "chromium_aiortc_loss5"
+    with_sdp = open_quiet(str(name) + ".pcap", sdp=sdp_paths(name)).streams.set_index("pt")
+    # the SDPs map 111 opus (audio), 96 VP8 and 97 rtx apt=96 (video)
+    assert set(zip(with_sdp.index, with_sdp.kind.astype(str), with_sdp.codec.astype(str))) == {
+        (111, "audio", "opus"), (96, "video", "VP8"), (97, "rtx", "rtx")}
+    without = open_quiet(str(name) + ".pcap").streams.set_index("pt")
+    assert without.codec.isna().all()
+    assert set(without.loc[[111], "kind"]) == {"audio"} and set(without.loc[[96], "kind"]) == {"video"}
+
+
+def test_max_delta_is_the_longest_silence_of_a_stream():
+    t = [0.0, 0.02, 0.04, 1.5, 1.52, 0.05]  # the last one arrives late but belongs in time order below
+    r = only_row(webrtcpcap.streams.streams(one_stream(range(6), t=sorted(t))))
+    assert r.max_delta_ms == pytest.approx((1.5 - 0.05) * 1000)
+    outage = open_quiet(str(CAPTURES / "aiortc_outage3s.pcap")).streams
+    dropped = outage[(outage.dst == "10.99.0.2") & outage.kind.isin(["audio", "video"])]  # a's media to b: cut 3 s
+    assert (dropped.max_delta_ms > 2900).all() and (outage[outage.dst == "10.99.0.1"].max_delta_ms < 1000).any()

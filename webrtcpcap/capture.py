@@ -388,7 +388,8 @@ class Capture:
         if self._streams is None:  # computed once: it walks every RTP row
             from .streams import streams
 
-            self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None)
+            self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
+                                    codecs=_sdp.codecs(self.sdp) or None)
         return self._streams
 
     @property

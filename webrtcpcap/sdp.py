@@ -217,6 +217,18 @@ def ice_passwords(sdps: SdpLike) -> dict[str, str]:
     return out
 
 
+def codecs(sdps: SdpLike) -> dict[int, tuple[str, str]]:
+    """{pt: (media kind, codec name)} of every payload type with a codec, merged over several SDPs (an earlier SDP
+    wins): ("video", "VP8"), ("audio", "opus"), ("video", "rtx")..."""
+    out: dict[int, tuple[str, str]] = {}
+    for s in _sdps(sdps):
+        for m in s.media:
+            for pt, p in m.payload_types.items():
+                if p.codec:
+                    out.setdefault(pt, (m.kind, p.codec))
+    return out
+
+
 def rtx_map(sdps: SdpLike) -> dict[int, int]:
     """`Sdp.rtx_map` merged over several SDPs (an earlier SDP wins)."""
     out: dict[int, int] = {}

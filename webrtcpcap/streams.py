@@ -49,7 +49,13 @@ STREAMS_SCHEMA: dict[str, str] = {
     "jitter_ms": "float64",
     "max_jitter_ms": "float64",
     "markers": "int64",
+    "kind": "category",
+    "codec": "category",
+    "max_delta_ms": "float64",
 }
+
+KINDS = ["audio", "video", "rtx", "fec", "unknown"]
+_FEC_CODECS = {"ulpfec", "flexfec", "flexfec-03", "red"}  # RED carries FEC in WebRTC video; as audio it is redundancy
 
 GAPS_SCHEMA: dict[str, str] = {
     **STREAM_KEY_COLUMNS,
@@ -295,7 +301,8 @@ def _stacked(ext: np.ndarray, o: _Ordered) -> np.ndarray:
     return ext - lo[o.gid] + base[o.gid]
 
 
-def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) -> pd.DataFrame:
+def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
+            codecs: dict[int, tuple[str, str]] | None = None) -> pd.DataFrame:
     """One row per RTP stream (src, sport, dst, dport, ssrc, pt) of an `rtp` table; rows with an error are left out.
 
     Columns (STREAMS_SCHEMA): src, sport, dst, dport, ssrc, pt; first_t, last_t (s); packets; bytes (sum of
@@ -306,7 +313,11 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) -> pd.
     duplicates are not counted again); max_gap (the longest run of numbers never received); clock_rate (Hz) and
     clock_rate_source: "given" (from `clock_rates`, keyed by payload type), "inferred" (`infer_clock_rate`) or
     "unknown"; jitter_ms (RFC 3550 A.8 interarrival jitter after the last packet, every packet in arrival order
-    counted, NaN without a clock rate) and max_jitter_ms (its largest value); markers (packets with M set).
+    counted, NaN without a clock rate) and max_jitter_ms (its largest value); markers (packets with M set); kind
+    (audio, video, rtx, fec, unknown) and codec: from `codecs` ({pt: (media kind, codec)}, e.g.
+    webrtcpcap.sdp.codecs of the SDPs; rtx for an RTX type, fec for ulpfec/flexfec/red), else kind from the clock
+    rate alone (90 kHz video, the audio rates audio; an RTX stream without SDP then counts as video) and no codec;
+    max_delta_ms (the longest time between two consecutive packets of the stream: a freeze or an outage).
     Sorted by first_t (stable).
 
     Compared with Wireshark's `rtp,streams` (tests/test_streams.py checks these exactly): Wireshark keys streams
@@ -346,10 +357,15 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) -> pd.
     max_gap = np.zeros(len(starts), dtype=np.int64)
     np.maximum.at(max_gap, sgid, holes)
     markers = np.add.reduceat(o.col("marker").astype(np.int64), starts)
+    delta = np.zeros(o.n)
+    delta[1:] = t[1:] - t[:-1]
+    delta[o.first] = 0.0
+    max_delta = np.maximum.reduceat(delta, starts) * 1000
 
     keys = o.keys()
     rate, source = _clock_rates(keys, t, o, clock_rates or {})
     jitter, max_jitter = _jitter(t, o, rate)
+    kind, codec = _kinds(keys["pt"].to_numpy(), rate, codecs or {})
 
     duration = last_t - first_t
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -360,9 +376,32 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) -> pd.
         duplicates=packets - unique, reordered=reordered, max_gap=max_gap,
         clock_rate=pd.arrays.IntegerArray(np.nan_to_num(rate).astype(np.int64), np.isnan(rate)),
         clock_rate_source=pd.Categorical(source, categories=["given", "inferred", "unknown"]),
-        jitter_ms=jitter, max_jitter_ms=max_jitter, markers=markers)
+        jitter_ms=jitter, max_jitter_ms=max_jitter, markers=markers,
+        kind=pd.Categorical(kind, categories=KINDS), codec=pd.Categorical(codec), max_delta_ms=max_delta)
     out = out.sort_values("first_t", kind="stable").reset_index(drop=True)
     return out.astype({k: v for k, v in STREAMS_SCHEMA.items() if v != "category"})[list(STREAMS_SCHEMA)]
+
+
+def _kinds(pts: np.ndarray, rate: np.ndarray, codecs: dict) -> tuple[list, list]:
+    kind, codec = [], []
+    for pt, r in zip(pts.tolist(), rate.tolist()):
+        media, name = codecs.get(int(pt), (None, None))
+        low = (name or "").lower()
+        if low == "rtx":
+            k = "rtx"
+        elif low in _FEC_CODECS and media == "video":
+            k = "fec"
+        elif media in ("audio", "video"):
+            k = media
+        elif r == 90000:
+            k = "video"
+        elif r in (8000, 16000, 24000, 32000, 44100, 48000):
+            k = "audio"
+        else:
+            k = "unknown"
+        kind.append(k)
+        codec.append(name)
+    return kind, codec
 
 
 def _clock_rates(keys: pd.DataFrame, t: np.ndarray, o: _Ordered, given: dict[int, int]):
