@@ -186,3 +186,16 @@ def test_chunks_continue_tcp_streams_of_earlier_chunks(packets):
     assert len(moved) < len(got) // 20 if packets == 97 else not moved
     got = [x for c in chunks for x in zip(c.stun.transaction_id, c.stun.relayed)]
     assert Counter(got) == Counter(zip(whole.stun.transaction_id, whole.stun.relayed))
+
+
+@pytest.mark.parametrize("name", ["srtpdec_tcp_call_02_03_client.pcap", "ndpi_stun.pcap"])
+def test_frames_carrying_channel_data_equal_tshark_stun_channel_frames(name):
+    path = _need(name)
+    want = {int(row[0]) for row in tshark_fields(path, "stun.channel", "frame.number")}
+    assert want
+    cap = webrtcpcap.open(path, progress=False)
+    got = set()
+    for table in (cap.rtp, cap.rtcp, cap.stun, cap.dtls_records):
+        relayed = table[table.relayed & table.relay.astype(str).str.startswith("channel")]
+        got |= set(relayed.frame.astype(int))
+    assert got == want
