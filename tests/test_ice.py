@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import ice, tables
+from webrtcpcap import ice, stun, tables
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 SESSIONS = sorted(p.name.split(".")[0] for p in CAPTURES.glob("*.meta.json"))
@@ -364,3 +364,49 @@ def test_candidate_pairs_pair_crafted_relayed_checks_as_relayed_candidate_and_pe
     assert pairs["rtt_ms"].iloc[0] == pytest.approx(20.0)
     s = ice.summary(stun, packets, attributes, relayed_media=(rtp,)).iloc[0]
     assert (s["selected_local"], s["selected_remote"], s["first_rtp_t"]) == (R, P, 0.4)
+
+
+# -- TURN long-term and REST credentials (captures/lab/record.py: the lab coturn's user, password, secret) ---------
+TURN_USER, TURN_PASS, TURN_SECRET = "lab", "labpass", "wplab-rest-secret"
+
+
+def _turn_integrity(cap):
+    s = cap.stun[~cap.stun["relayed"] & (cap.stun["method"] != "binding")]
+    return s[s["cls"] != "indication"]
+
+
+def test_turn_long_term_credentials_check_every_signed_turn_message():
+    cap = webrtcpcap.open(CAPTURES / "turn_relay_static.pcap", progress=False, turn_passwords={TURN_USER: TURN_PASS})
+    s = _turn_integrity(cap)
+    signed = s[s["username"].notna() | (s["cls"] == "success")]
+    assert len(signed) > 10 and signed["integrity_ok"].eq(True).all()
+    # the first Allocate of each transport carries no credentials, and its 401 none either (RFC 8656 §7.2)
+    unsigned = s[(s["method"] == "allocate") & s["username"].isna() & (s["cls"] != "success")]
+    assert len(unsigned) == 6 and unsigned["integrity_ok"].isna().all()
+    wrong = webrtcpcap.open(CAPTURES / "turn_relay_static.pcap", progress=False, turn_passwords={TURN_USER: "x"})
+    assert _turn_integrity(wrong)["integrity_ok"].dropna().eq(False).all()
+
+
+def test_turn_wrong_password_capture_fails_integrity_with_the_right_password():
+    cap = webrtcpcap.open(CAPTURES / "turn_wrong_password.pcap", progress=False, turn_passwords={TURN_USER: TURN_PASS})
+    requests = cap.stun[(cap.stun["method"] == "allocate") & cap.stun["username"].notna()]
+    assert len(requests) == 3 and requests["integrity_ok"].eq(False).all()
+
+
+def test_turn_rest_secret_checks_integrity_and_the_expiry_is_flagged_when_past():
+    cap = webrtcpcap.open(CAPTURES / "turn_relay_rest_chromium.pcap", progress=False, turn_secret=TURN_SECRET)
+    s = _turn_integrity(cap)
+    signed = s[s["username"].notna() | (s["cls"] == "success")]
+    assert len(signed) > 8 and signed["integrity_ok"].eq(True).all()
+    start = cap.packets["time"].iloc[0]
+    alloc = ice.turn_allocations(cap.stun, cap.stun_attributes, start=start)
+    assert tables.check_schema(alloc, ice.TURN_ALLOCATIONS_SCHEMA) == []
+    expiry, user = stun.parse_rest_username(alloc["username"].iloc[0])
+    assert user == TURN_USER
+    assert (alloc["rest_expiry"] == pd.Timestamp(expiry, unit="s", tz="UTC")).all()
+    assert not alloc["credential_expired"].any()  # the lab's credentials were valid for a day
+    # the same Allocates sent after the expiry would be flagged
+    late = ice.turn_allocations(cap.stun, cap.stun_attributes, start=pd.Timestamp(expiry + 60, unit="s", tz="UTC"))
+    assert late["credential_expired"].all()
+    assert ice.turn_allocations(cap.stun, cap.stun_attributes)["credential_expired"].isna().all()  # no start: unknown
+    assert set(alloc["error_codes"]) == {"401"}

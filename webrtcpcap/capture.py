@@ -146,8 +146,10 @@ class Capture:
 
     def __init__(self, path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
                  progress: bool | None = None, ice_passwords: dict[str, str] | None = None, sdp=None,
-                 keylog=None, srtp_keys=None):
+                 keylog=None, srtp_keys=None, turn_passwords: dict[str, str] | None = None,
+                 turn_secret: str | bytes | None = None):
         self.path = os.fspath(path)
+        self._turn_credentials = (dict(turn_passwords or {}), turn_secret)
         self.sdp, sdp_texts = _load_sdps(sdp)
         self._keylog = _load_keylog(keylog)
         self._given_keys = (srtp_keys, [k for text in sdp_texts for k in _sdes_keys(text)])
@@ -402,7 +404,7 @@ class Capture:
 
     def _stun_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self._stun is None:
-            self._stun = stun_tables(self._decode().stun_messages, self._ice_passwords)
+            self._stun = stun_tables(self._decode().stun_messages, self._ice_passwords, *self._turn_credentials)
         return self._stun
 
     @property
@@ -563,13 +565,16 @@ def _decode_as_hint(row) -> dict[str, str]:
 
 def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable = (),
          progress: bool | None = None,
-         ice_passwords: dict[str, str] | None = None, sdp=None, keylog=None, srtp_keys=None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
+         ice_passwords: dict[str, str] | None = None, sdp=None, keylog=None, srtp_keys=None,
+         turn_passwords: dict[str, str] | None = None, turn_secret: str | bytes | None = None) -> Capture:  # noqa: A001 - mirrors the built-in on purpose
     """Open a pcap or pcapng capture (plain or gzip-compressed; detected from its first bytes).
 
     `webrtc` / `not_webrtc` force flows to be taken as WebRTC or not, whatever the evidence: each item is a port
     (5004), "address:port" or (address, port), matched against either end of a flow.  `progress`: None shows a
     progress bar on terminals when a read takes over a second; False never.  `ice_passwords` ({ice-ufrag:
-    ice-pwd}, e.g. from both SDPs) lets `stun.integrity_ok` be checked for ICE Binding messages.  `sdp`: the
+    ice-pwd}, e.g. from both SDPs) lets `stun.integrity_ok` be checked for ICE Binding messages;
+    `turn_passwords` ({username: password}, TURN long-term credentials) and `turn_secret` (a TURN REST API shared
+    secret, as coturn's static-auth-secret) let it be checked for TURN messages.  `sdp`: the
     session's SDP offer and answer (file paths, SDP text or webrtcpcap.sdp.Sdp records; one or a list), kept as
     `cap.sdp`: they give `streams` its clock rates and `stun` the ICE passwords, and their a=crypto lines SDES
     keys.  A bad SDP raises DecodeError.
@@ -584,7 +589,7 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
     it is cut short or corrupt part-way.  See Capture for the tables.
     """
     return Capture(path, webrtc=webrtc, not_webrtc=not_webrtc, progress=progress, ice_passwords=ice_passwords,
-                   sdp=sdp, keylog=keylog, srtp_keys=srtp_keys)
+                   sdp=sdp, keylog=keylog, srtp_keys=srtp_keys, turn_passwords=turn_passwords, turn_secret=turn_secret)
 
 
 class Chunk:

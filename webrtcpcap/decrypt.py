@@ -54,6 +54,12 @@ class Decryption:
     summary: pd.DataFrame
     sources: dict = field(default_factory=dict, repr=False)  # key label -> KeySource
 
+    def __repr__(self) -> str:
+        authentic = (self.rtp_status <= 2).sum() + (self.rtcp_status <= 2).sum()
+        tried = (self.rtp_status != NOT_TRIED).sum() + (self.rtcp_status != NOT_TRIED).sum()
+        return (f"<Decryption: {len(self.summary)} key directions, {tried} packets tried, {authentic} authenticated, "
+                f"{len(self.problems)} problems>")
+
 
 def endpoint(addr, port) -> str:
     """"ip:port", "[ipv6]:port" (as webrtcpcap.handshake writes association endpoints)."""

@@ -111,6 +111,10 @@ TURN_ALLOCATIONS_SCHEMA: dict[str, str] = {
     "data_indications": "int64",
     "errors": "int64",
     "last_error_code": "UInt16",
+    "error_codes": "string",
+    "username": "string",
+    "rest_expiry": "datetime64[ns, UTC]",
+    "credential_expired": "boolean",
     "state": "category",
 }
 
@@ -508,7 +512,7 @@ def _attribute_values(stun_attributes: pd.DataFrame, name: str) -> pd.DataFrame:
     return a[["frame", "value"]]
 
 
-def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.DataFrame:
+def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=None) -> pd.DataFrame:
     """One row per TURN client/server 5-tuple (RFC 8656) that sent Allocate, Refresh, CreatePermission,
     ChannelBind or Send/Data indications.  Relayed traffic in ChannelData is not counted here.
 
@@ -519,8 +523,13 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.Da
     of the success), lifetime_s (its LIFETIME), refreshes (Refresh transactions), released_t (a Refresh with
     LIFETIME 0 succeeded), permissions (distinct peers of successful CreatePermissions), channels (distinct channel
     numbers of successful ChannelBinds), send_indications, data_indications, errors (error responses other than the
-    Allocate 401 challenges: 438 stale nonce, 437, 486, 508...), last_error_code (of any error response), state
-    ("released", "allocated", "failed: error 401" (the last Allocate's outcome when none succeeded), "no answer").
+    Allocate 401 challenges: 438 stale nonce, 437, 486, 508...), last_error_code (of any error response), error_codes
+    (the distinct codes of the error responses, in order of first appearance, e.g. "401,438"), username (the last
+    USERNAME the client's requests carried), rest_expiry (when it is a TURN REST API username "expiry:user": the
+    expiry, UTC) and credential_expired (True when an Allocate with that username was sent after its expiry —
+    coturn then answers 401 for ever; needs `start`, the capture's first frame time, e.g. cap.packets.time.iloc[0],
+    as the stun table's t is relative), state ("released", "allocated", "failed: error 401" (the last Allocate's
+    outcome when none succeeded), "no answer").
     Per-peer details are in `turn_peers`.
     """
     stun = _direct(stun)
@@ -544,7 +553,17 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.Da
         challenges = (alloc["response_cls"] == "error") & (alloc["error_code"] == 401)
         errs = g[g["response_cls"] == "error"]
         p = peers[(peers["transport"] == transport) & (peers["client"] == client) & (peers["server"] == server)]
+        users = stun[(stun["transaction_id"].isin(g["transaction_id"])) & stun["username"].notna()]
+        username = users["username"].iloc[-1] if len(users) else None
+        expiry = _rest_expiry(username)
+        expired = None
+        if expiry is not None and start is not None:
+            sent = pd.Timestamp(start) + pd.to_timedelta(alloc["first_t"], unit="s")
+            expired = bool((sent > expiry).any()) if len(alloc) else None
+        codes = [int(c) for c in errs["error_code"].dropna()] if len(errs) else []
         row = dict(transport=transport, client=client, server=server, first_t=float(g["first_t"].min()),
+                   error_codes=",".join(str(c) for c in dict.fromkeys(codes)) or None, username=username,
+                   rest_expiry=expiry, credential_expired=expired,
                    allocate_attempts=len(alloc), allocate_401=int(challenges.sum()), allocated=bool(len(ok)),
                    refreshes=len(refresh), permissions=int(p["permission_t"].notna().sum()),
                    channels=int(p["channel"].notna().sum()),
@@ -575,6 +594,20 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.Da
         rows.append(row)
     rows.sort(key=lambda r: r["first_t"])
     return _frame(rows, TURN_ALLOCATIONS_SCHEMA)
+
+
+def _rest_expiry(username) -> pd.Timestamp | None:
+    """The expiry of a TURN REST API username ("expiry:user", Unix seconds), None for any other username."""
+    from .errors import DecodeError
+    from .stun import parse_rest_username
+
+    if username is None or _na(username):
+        return None
+    try:
+        expiry, _ = parse_rest_username(str(username))
+    except DecodeError:
+        return None
+    return pd.Timestamp(expiry, unit="s", tz="UTC") if 1_000_000_000 <= expiry < 4_000_000_000 else None
 
 
 def turn_peers(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.DataFrame:

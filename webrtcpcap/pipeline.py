@@ -823,15 +823,20 @@ def _turn_inner(payload: bytes, wire_len: int) -> bytes | None:
         return None
 
 
-def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None, turn_passwords: dict | None = None,
+                turn_secret: str | bytes | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stun and stun_attributes tables (schemas STUN_SCHEMA, STUN_ATTRIBUTES_SCHEMA) from the frames of kind
     stun and the STUN messages relayed inside TURN (see _unwrap_turn), one stun.parse per message.  A message that
     does not decode keeps its row, with `error` set (and the header fields when the header is readable).  `ice_passwords` ({ufrag: password}) lets Binding integrity be
     checked: a request whose USERNAME is "A:B" is signed with the password of ufrag A (RFC 8445 §7.2.2), and its
-    responses (same transaction id) with the same key."""
+    responses (same transaction id) with the same key.  TURN long-term credentials (RFC 8489 §9.2) check every other
+    message that carries USERNAME and REALM: `turn_passwords` ({username: password}), or `turn_secret` for TURN REST
+    API usernames ("expiry:user", password = base64(HMAC-SHA1(secret, username)) as coturn's use-auth-secret); the
+    key is MD5(username:realm:password), and responses are checked with their request's key."""
     if messages is None or not messages.payloads:
         return tables.empty_table(tables.STUN_SCHEMA), tables.empty_table(tables.STUN_ATTRIBUTES_SCHEMA)
     passwords = {u: stun.short_term_key(p) for u, p in (ice_passwords or {}).items()}
+    turn_passwords = dict(turn_passwords or {})
     n = len(messages.payloads)
     keys = {**_Relay.direct(n).columns(None), **messages.keys}  # keys without relayed/relay/peer: direct messages
     cols: dict[str, list] = {c: [None] * n for c in (
@@ -888,6 +893,16 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
                 key = request_keys.get(msg.transaction_id)
             if key is not None:
                 cols["integrity_ok"][i] = stun.integrity_ok(data, key)
+        elif (turn_passwords or turn_secret) and msg.method != stun.Method.BINDING:
+            key = None
+            if msg.cls in (stun.Class.REQUEST, stun.Class.INDICATION):
+                key = _turn_key(msg, cols["username"][i], turn_passwords, turn_secret)
+                if key is not None:
+                    request_keys[msg.transaction_id] = key
+            else:
+                key = request_keys.get(msg.transaction_id)
+            if key is not None:
+                cols["integrity_ok"][i] = stun.integrity_ok(data, key)
     stun_df = tables.frame_table({
         **keys,
         "method": pd.Categorical(cols["method"]), "cls": pd.Categorical(cols["cls"], categories=stun.CLASS_NAMES),
@@ -910,6 +925,21 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
         "relayed": np.asarray(keys["relayed"])[rows],
     }, tables.STUN_ATTRIBUTES_SCHEMA)
     return stun_df, attrs_df
+
+
+def _turn_key(msg, username: str | None, passwords: dict, secret) -> bytes | None:
+    """The long-term key of a TURN request from its USERNAME and REALM, when the password is known."""
+    realm = msg.get(stun.Attr.REALM)
+    if username is None or realm is None:
+        return None
+    password = passwords.get(username)
+    if password is None and secret is not None:
+        try:
+            stun.parse_rest_username(username)
+        except DecodeError:
+            return None
+        password = stun.turn_rest_password(secret, username)
+    return stun.long_term_key(username, str(realm), password) if password is not None else None
 
 
 # Attributes whose value (the first one's) goes straight into a column of the stun table.
