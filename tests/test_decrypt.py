@@ -203,3 +203,51 @@ def test_header_extensions_on_the_wire_equal_those_in_chromiums_dump():
     common_packets = {(s, q) for s, q, *_ in got} & {(s, q) for s, q, *_ in want}
     assert len(common_packets) > 0.9 * len({(s, q) for s, q, *_ in got})
     assert {x for x in got if x[:2] in common_packets} == {x for x in want if x[:2] in common_packets}
+
+
+DIRECT_KEYED = [n for n in KEYED if not n.startswith("turn_")]  # tshark does not follow DTLS into ChannelData
+
+
+def tshark_decrypted_app_data(path, keylog):
+    import shutil
+    import subprocess
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    args = ["tshark", "-r", str(path), "-Y", "dtls.record.content_type == 23 && data", "-T", "fields",
+            "-e", "frame.number"]
+    if keylog is not None:
+        args[3:3] = ["-o", f"tls.keylog_file:{Path(keylog).resolve()}"]
+    return {int(x) for x in subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()}
+
+
+@pytest.mark.parametrize("name", DIRECT_KEYED)
+def test_tshark_decrypts_exactly_the_application_data_our_key_derivation_says_is_decryptable(name):
+    from webrtcpcap import decrypt, handshake
+
+    path, keylog = CAPTURES / f"{name}.pcap", CAPTURES / f"{name}.keylog"
+    cap = webrtcpcap.open(path, progress=False)
+    assoc = handshake.associations(cap.dtls_records, cap.dtls_handshakes)
+    directions, problems = decrypt.dtls_keys(assoc, keys.load_keylog(keylog))
+    assert problems == [] and len(directions) == 2 * len(assoc)
+    records = cap.dtls_records
+    app = records[(records.content_type == "application_data") & ~records.relayed]
+    ours = {int(f) for f, s, sp, d, dp in zip(app.frame, app.src, app.sport, app.dst, app.dport)
+            if (decrypt.endpoint(s, sp), decrypt.endpoint(d, dp), None) in directions}
+    assert len(ours) == app.frame.nunique()  # a data channel, when there is one, is readable with the key log
+    # tshark switches a sender to decryption when it sees that sender's ChangeCipherSpec: in dtls_handshake_loss
+    # the server's was lost on its way to b until late, and its data sent before that is readable to us only.
+    ccs = records[records.content_type == "change_cipher_spec"].groupby("src", observed=True).frame.min()
+    before_ccs = {int(f) for f, s in zip(app.frame, app.src) if s not in ccs or f < ccs[s]}
+    assert tshark_decrypted_app_data(path, keylog) == ours - before_ccs
+    assert tshark_decrypted_app_data(path, None) == set()
+
+
+def test_a_key_log_of_another_session_decrypts_nothing_for_us_or_tshark():
+    from webrtcpcap import decrypt, handshake
+
+    path, other = CAPTURES / "aiortc_clean.pcap", CAPTURES / "aiortc_loss_both.keylog"
+    cap = webrtcpcap.open(path, progress=False)
+    directions, problems = decrypt.dtls_keys(handshake.associations(cap.dtls_records, cap.dtls_handshakes),
+                                             keys.load_keylog(other))
+    assert directions == {} and problems
+    assert tshark_decrypted_app_data(path, other) == set()
