@@ -251,3 +251,15 @@ def test_a_key_log_of_another_session_decrypts_nothing_for_us_or_tshark():
                                              keys.load_keylog(other))
     assert directions == {} and problems
     assert tshark_decrypted_app_data(path, other) == set()
+
+
+def test_a_short_or_unreadable_master_key_is_a_clear_error_when_opening():
+    with pytest.raises(webrtcpcap.DecodeError, match="key||salt has 10 bytes"):
+        webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", srtp_keys={"any": "00" * 10}, progress=False)
+    with pytest.raises(webrtcpcap.DecodeError, match="neither base64 nor hex"):
+        webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", srtp_keys={1234: "not a key!"}, progress=False)
+
+
+def test_a_garbage_key_log_opens_and_decrypts_nothing():
+    cap = webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", keylog="CLIENT_RANDOM zz yy\nnonsense\n", progress=False)
+    assert cap.rtp.auth_ok.isna().all() and cap.decryption.problems

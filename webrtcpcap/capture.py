@@ -69,6 +69,12 @@ def _load_keylog(keylog):
     return keys.load_keylog(keylog)
 
 
+def _given_keys(sdes: list, srtp_keys) -> list:
+    from . import decrypt
+
+    return decrypt.given_keys(sdes, srtp_keys)
+
+
 def _sdes_keys(text: str) -> list:
     from . import keys
 
@@ -152,7 +158,8 @@ class Capture:
         self._turn_credentials = (dict(turn_passwords or {}), turn_secret)
         self.sdp, sdp_texts = _load_sdps(sdp)
         self._keylog = _load_keylog(keylog)
-        self._given_keys = (srtp_keys, [k for text in sdp_texts for k in _sdes_keys(text)])
+        sdes = [k for text in sdp_texts for k in _sdes_keys(text)]
+        self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
         self._decryption = None
         self._rtcp_plain = None
         self._report_tables: dict | None = None
@@ -231,13 +238,13 @@ class Capture:
         sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
         srtcp_authenticated); `decryption.problems` says why a DTLS association got no keys.  Key material is never
         shown."""
-        if self._decryption is None and (self._keylog is not None or self._given_keys[0] or self._given_keys[1]):
+        if self._decryption is None and (self._keylog is not None or self._trial_keys):
             from . import decrypt, handshake
 
             decoded = self._decode()
             associations = handshake.associations(*self._dtls_tables()) if self._keylog is not None else None
             dtls, problems = decrypt.dtls_keys(associations, self._keylog)
-            trial = decrypt.given_keys(self._given_keys[1], self._given_keys[0])
+            trial = self._trial_keys
             dg = decoded.rtcp_datagrams
             self._decryption = decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, trial,
                                                problems)
