@@ -376,3 +376,9 @@ def test_turn_rest_username_is_expiry_then_user(username, parsed):
 def test_turn_rest_username_without_expiry_error_message(username):
     with pytest.raises(DecodeError, match="STUN REST username .* does not start with an expiry timestamp"):
         stun.parse_rest_username(username)
+
+
+def test_relaying_types_by_first_two_bytes_agree_with_the_header_check():
+    for message_type in range(1 << 14):
+        data = message_type.to_bytes(2, "big") + bytes(18)
+        assert (data[:2] in stun.RELAYING_TYPES) == stun.is_turn_relaying(data), hex(message_type)

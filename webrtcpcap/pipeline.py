@@ -651,10 +651,13 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
     a WebRTC agent), then decoded as direct ones are: RTP headers and RTCP compounds vectorised over a small buffer
     of their own, STUN per message later (stun_tables)."""
     # Carriers in capture order: (row, payload, wire length, framed out of TCP?); a TCP segment may hold several.
+    channel_kind, stun_kind = int(Kind.TURN_CHANNEL), int(Kind.STUN)
     carriers = [(r, data, int(f.payload_len[r]), False) for r, data in f.turn_bytes.items()
-                if kind[r] == Kind.TURN_CHANNEL]
+                if kind[r] == channel_kind]
+    # A STUN message type that relays (Send/Data indication, ChannelBind request) by its first two bytes: cheap,
+    # and a capture may hold a great many Binding messages.
     carriers += [(r, data, len(data), False) for r, data in f.stun_bytes.items()
-                 if kind[r] == Kind.STUN and stun.is_turn_relaying(data)]
+                 if data[:2] in stun.RELAYING_TYPES and kind[r] == stun_kind]
     carriers += [(m.row, m.data, len(m.data), True) for m in tcp_messages]
     if not carriers:
         return None

@@ -500,6 +500,10 @@ def channel_data(data: bytes, wire_len: int) -> tuple[int, bytes, int]:
     return channel, bytes(data[CHANNEL_DATA_HEADER_LEN : CHANNEL_DATA_HEADER_LEN + length]), length
 
 
+# The message types (first two bytes) of Send and Data indications and ChannelBind requests (RFC 8656 §18).
+RELAYING_TYPES = frozenset({b"\x00\x16", b"\x00\x17", b"\x00\x09"})
+
+
 def is_turn_relaying(data: bytes) -> bool:
     """Whether a STUN message's header says Send/Data indication or ChannelBind request (cheap: no parse)."""
     if len(data) < 2:
