@@ -436,3 +436,217 @@ def test_parse_compound_agrees_with_tshark_on_plaintext_rtcp(path):
                 assert ours[field] == [_as_int(v) for v in values], (frame, field)
         checked += len(records)
     assert checked >= len(frames)
+
+
+# --- feedback FCI decoding (RFC 4585 §6.2–6.4, RFC 5104, REMB, transport-cc) -----------------------------------
+
+
+def fb(pt: int, fmt: int, fci: bytes, sender: int = 0x01020304, media: int = 0x0A0B0C0D) -> rtcp.Feedback:
+    """A raw feedback record as parse_compound gives it, from a header written by hand."""
+    data = struct.pack(">BBHII", 0x80 | fmt, pt, 2 + len(fci) // 4, sender, media) + fci
+    (record,) = rtcp.parse_compound(data)
+    assert isinstance(record, rtcp.Feedback)
+    return record
+
+
+def test_nack_blp_expands_to_17_sequence_numbers():
+    nack = rtcp.parse_feedback(fb(205, 1, struct.pack(">HH", 1000, 0xFFFF)))
+    assert isinstance(nack, rtcp.Nack)
+    assert (nack.sender_ssrc, nack.media_ssrc) == (0x01020304, 0x0A0B0C0D)
+    assert nack.entries == (rtcp.NackEntry(1000, 0xFFFF),)
+    assert nack.sequence_numbers == tuple(range(1000, 1017))
+    assert nack.entries[0].lost == tuple((1000 + i, i) for i in range(17))
+
+
+def test_nack_blp_bits_count_from_the_least_significant():
+    # BLP 0x8005: bits 0, 2 and 15 -> PID + 1, PID + 3 and PID + 16.
+    nack = rtcp.parse_feedback(fb(205, 1, struct.pack(">HHHH", 7, 0x8005, 500, 0)))
+    assert nack.entries[0].lost == ((7, 0), (8, 1), (10, 3), (23, 16))
+    assert nack.sequence_numbers == (7, 8, 10, 23, 500)
+
+
+def test_nack_wraps_past_65535():
+    nack = rtcp.parse_feedback(fb(205, 1, struct.pack(">HH", 65535, 0b111)))
+    assert nack.sequence_numbers == (65535, 0, 1, 2)
+    nack = rtcp.parse_feedback(fb(205, 1, struct.pack(">HH", 65530, 0x8000)))
+    assert nack.sequence_numbers == (65530, 10)
+
+
+def test_tmmbr_and_tmmbn_entries():
+    # RFC 5104 §4.2.1.1: SSRC, MxTBR Exp (6), Mantissa (17), Measured Overhead (9).
+    word = (5 << 26) | (100_000 << 9) | 40
+    tmmbr = rtcp.parse_feedback(fb(205, 3, struct.pack(">II", 0xCAFE, word), media=0))
+    assert isinstance(tmmbr, rtcp.Tmmbr)
+    assert tmmbr.entries == (rtcp.TmmbEntry(0xCAFE, 5, 100_000, 40),)
+    assert tmmbr.entries[0].bitrate_bps == 3_200_000
+    tmmbn = rtcp.parse_feedback(fb(205, 4, struct.pack(">IIII", 1, word, 2, (63 << 26) | (0x1FFFF << 9) | 511)))
+    assert isinstance(tmmbn, rtcp.Tmmbn)
+    assert [(e.ssrc, e.exponent, e.mantissa, e.overhead) for e in tmmbn.entries] == [
+        (1, 5, 100_000, 40), (2, 63, 0x1FFFF, 511)]
+    assert rtcp.parse_feedback(fb(205, 4, b"")).entries == ()  # an empty bounding set
+
+
+# transport-cc (transport-wide-cc-01 §3.1), written bit by bit:
+#   base 65534, status count 21, reference time -2 (0xFFFFFE: -128 ms), feedback packet count 7;
+#   chunk 0x2003 = 0|01|0000000000011: run length, small delta, 3 packets (65534, 65535, 0);
+#   chunk 0xAC01 = 1|0|10110000000001: 1-bit vector: packets 1..14 received at 1, 3, 4 and 14;
+#   chunk 0xE195 = 1|1|10 00 01 10 01 01 01: 2-bit vector: large, not received, small, large (packets 15..18), then
+#                  three symbols past the status count (ignored);
+#   deltas: small 4, 0, 255 | small 1, 2, 3, 4 | large -100 (0xFF9C), small 8, large 1000 (0x03E8); 2 bytes padding.
+TWCC_FCI = bytes.fromhex("fffe" "0015" "fffffe" "07" "2003" "ac01" "e195"
+                         "04" "00" "ff" "01" "02" "03" "04" "ff9c" "08" "03e8" "0000")
+TWCC_STATUSES = [1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 2]
+
+
+def test_transport_cc_every_field_of_a_hand_built_packet():
+    assert len(TWCC_FCI) == 28
+    twcc = rtcp.parse_feedback(fb(205, 15, TWCC_FCI))
+    assert isinstance(twcc, rtcp.TransportCc)
+    assert (twcc.base_sequence, twcc.status_count, twcc.reference_time, twcc.feedback_count) == (65534, 21, -2, 7)
+    assert twcc.chunks == (0x2003, 0xAC01, 0xE195)
+    assert twcc.deltas == (4, 0, 255, 1, 2, 3, 4, -100, 8, 1000)
+    assert twcc.tail == b"\0\0"
+    assert [int(s) for s in twcc.statuses] == TWCC_STATUSES
+    packets = twcc.packets
+    assert [p.sequence_number for p in packets] == [65534, 65535] + list(range(19))
+    received = [(p.sequence_number, p.delta_ms, p.receive_time_ms) for p in packets if p.received]
+    assert received == [(65534, 1.0, -127.0), (65535, 0.0, -127.0), (0, 63.75, -63.25), (1, 0.25, -63.0),
+                        (3, 0.5, -62.5), (4, 0.75, -61.75), (14, 1.0, -60.75), (15, -25.0, -85.75),
+                        (17, 2.0, -83.75), (18, 250.0, 166.25)]
+    assert all(p.delta is None and p.receive_time_ms is None for p in packets if not p.received)
+
+
+def test_transport_cc_with_no_packets_and_a_long_run():
+    twcc = rtcp.parse_feedback(fb(205, 15, struct.pack(">HHI", 5, 0, 0)))
+    assert twcc.packets == () and twcc.chunks == ()
+    # 8191 packets not received: one run length chunk with symbol 0, no deltas.
+    twcc = rtcp.parse_feedback(fb(205, 15, struct.pack(">HHIHH", 0, 8191, 1, 0x1FFF, 0)))
+    assert len(twcc.statuses) == 8191 and not any(p.received for p in twcc.packets)
+    assert twcc.reference_time == 0 and twcc.feedback_count == 1
+
+
+def test_pli_sli_rpsi_fir_and_remb():
+    pli = rtcp.parse_feedback(fb(206, 1, b""))
+    assert pli == rtcp.Pli(0x01020304, 0x0A0B0C0D)
+    sli = rtcp.parse_feedback(fb(206, 2, struct.pack(">I", (100 << 19) | (20 << 6) | 33)))
+    assert sli.entries == (rtcp.SliEntry(100, 20, 33),)
+    rpsi = rtcp.parse_feedback(fb(206, 3, bytes([4, 96, 0xAB, 0xC0])))
+    assert (rpsi.padding_bits, rpsi.payload_type, rpsi.native) == (4, 96, b"\xab\xc0")
+    # RFC 5104 §4.3.1.1: SSRC, Seq nr (8), Reserved (24); two entries.
+    fir = rtcp.parse_feedback(fb(206, 4, struct.pack(">IB3xIB3x", 0xAAAA, 255, 0xBBBB, 0), media=0))
+    assert isinstance(fir, rtcp.Fir)
+    assert [(e.ssrc, e.sequence_number) for e in fir.entries] == [(0xAAAA, 255), (0xBBBB, 0)]
+    # REMB: 'REMB', num SSRC 2, BR Exp 3 (6 bits), BR Mantissa 0x2ABCD (18 bits) -> 0x2ABCD << 3 bits/s.
+    fci = b"REMB" + bytes([2, (3 << 2) | 0x2, 0xAB, 0xCD]) + struct.pack(">II", 0x11, 0x22)
+    remb = rtcp.parse_feedback(fb(206, 15, fci, media=0))
+    assert isinstance(remb, rtcp.Remb)
+    assert (remb.exponent, remb.mantissa, remb.ssrcs) == (3, 0x2ABCD, (0x11, 0x22))
+    assert remb.bitrate_bps == 0x2ABCD * 8 == 1_400_424
+
+
+def test_unknown_formats_and_other_afb_stay_raw():
+    for record in (fb(205, 9, b"\x01\x02\x03\x04"), fb(206, 15, b"ABCD\x00\x00\x00\x00"), fb(206, 7, b""),
+                   fb(206, 15, b"")):
+        assert rtcp.parse_feedback(record) is record
+
+
+@pytest.mark.parametrize("pt, fmt, fci, message", [
+    (205, 1, b"", "RTCP NACK has no FCI entry"),
+    (205, 3, b"\0" * 4, "RTCP TMMBR FCI length 4 is not a multiple of 8 bytes"),
+    (205, 3, b"", "RTCP TMMBR has no FCI entry"),
+    (205, 4, b"\0" * 12, "RTCP TMMBN FCI length 12 is not a multiple of 8 bytes"),
+    (205, 15, b"\0" * 4, "RTCP transport-cc FCI is truncated \\(4 of 8 bytes\\)"),
+    (205, 15, struct.pack(">HHIHH", 0, 20, 0, 0x200A, 0), "RTCP transport-cc packet chunks overrun the FCI"),
+    (205, 15, struct.pack(">HHIHH", 0, 2, 0, 0x4002, 0), "RTCP transport-cc receive deltas overrun the FCI"),
+    (205, 15, struct.pack(">HHIHH", 0, 1, 0, 0x6001, 0), "RTCP transport-cc status of packet 0 is the reserved"),
+    (206, 1, b"\0" * 4, "RTCP PLI has 4 bytes of FCI, it has none"),
+    (206, 2, b"", "RTCP SLI has no FCI entry"),
+    (206, 3, b"", "RTCP RPSI FCI is truncated"),
+    (206, 3, b"\x00\x80\x00\x00", "RTCP RPSI has its zero bit set"),
+    (206, 3, b"\x11\x60\x00\x00", "RTCP RPSI padding bits \\(17\\) exceed its bit string"),
+    (206, 4, b"", "RTCP FIR has no FCI entry"),
+    (206, 4, b"\0" * 4, "RTCP FIR FCI length 4 is not a multiple of 8 bytes"),
+    (206, 15, b"REMB", "RTCP REMB FCI is truncated"),
+    (206, 15, b"REMB\x02\x00\x00\x00" + b"\0" * 4, "RTCP REMB SSRC count 2 does not match its FCI"),
+])
+def test_feedback_fci_error_messages(pt, fmt, fci, message):
+    with pytest.raises(DecodeError, match=message):
+        rtcp.parse_feedback(fb(pt, fmt, fci))
+
+
+FEEDBACK_SAMPLES = [
+    (205, 1, struct.pack(">HHHH", 65535, 0x0003, 12, 0x8000)),
+    (205, 3, struct.pack(">II", 9, (5 << 26) | (1000 << 9) | 30)),
+    (205, 4, b""),
+    (205, 15, TWCC_FCI),
+    (206, 1, b""),
+    (206, 2, struct.pack(">I", 0x12345678)),
+    (206, 3, bytes([0, 96, 1, 2, 3, 4, 5, 6])),
+    (206, 4, struct.pack(">IB3x", 0xAAAA, 17)),
+    (206, 15, b"REMB" + bytes([1, 0xFF, 0xFF, 0xFF]) + struct.pack(">I", 0x33)),
+]
+
+
+@pytest.mark.parametrize("pt, fmt, fci", FEEDBACK_SAMPLES)
+def test_typed_feedback_writes_back_the_same_bytes(pt, fmt, fci):
+    raw = fb(pt, fmt, fci)
+    typed = rtcp.parse_feedback(raw)
+    assert type(typed) is not rtcp.Feedback
+    assert bytes(typed) == bytes(raw)
+    assert rtcp.parse_feedback(rtcp.parse_compound(bytes(typed))[0]) == typed
+
+
+def test_typed_feedback_keeps_padding():
+    data = struct.pack(">BBHII", 0xA0 | 1, 206, 3, 1, 2) + b"\0\0\0\x04"  # PLI with 4 bytes of RTCP padding
+    typed = rtcp.parse_feedback(rtcp.parse_compound(data)[0])
+    assert typed == rtcp.Pli(1, 2, b"\0\0\0\x04") and bytes(typed) == data
+
+
+@pytest.mark.parametrize("pt, fmt, fci", FEEDBACK_SAMPLES)
+def test_every_fci_prefix_gives_a_record_or_decode_error(pt, fmt, fci):
+    for n in range(0, len(fci) + 1, 4):  # whole words only: RTCP lengths count 32-bit words
+        raw = fb(pt, fmt, fci[:n])
+        try:
+            typed = rtcp.parse_feedback(raw)
+        except DecodeError as e:
+            assert str(e).startswith("RTCP ")
+        else:
+            assert bytes(typed) == bytes(raw)
+
+
+@pytest.mark.parametrize("record, message", [
+    (rtcp.Nack(1, 2, (rtcp.NackEntry(70000, 0),)), "RTCP NACK entry"),
+    (rtcp.Remb(1, 0, 64, 0), "RTCP REMB exponent 64"),
+    (rtcp.Fir(1, 0, (rtcp.FirEntry(1, 256),)), "RTCP FIR sequence number 256"),
+    (rtcp.TransportCc(1, 2, 0, 1, 0, 0, (0x2001,), ()), "RTCP transport-cc has 0 deltas for 1 received"),
+    (rtcp.TransportCc(1, 2, 0, 1, 0, 0, (0x2001,), (256,)), "RTCP transport-cc small delta 256"),
+    (rtcp.Pli(1 << 32, 2), "RTCP feedback sender SSRC"),
+])
+def test_typed_feedback_that_does_not_fit_refuses_to_be_written(record, message):
+    with pytest.raises(DecodeError, match=message):
+        bytes(record)
+
+
+@SETTINGS
+@given(st.sampled_from([(205, 1), (205, 3), (205, 4), (205, 15), (206, 1), (206, 2), (206, 3), (206, 4), (206, 15),
+                        (205, 2), (206, 9)]),
+       st.binary(max_size=64), st.booleans())
+def test_parse_feedback_of_arbitrary_fci_gives_a_record_or_decode_error(kind, body, remb):
+    pt, fmt = kind
+    fci = (b"REMB" if remb and kind == (206, 15) else b"") + body
+    fci += b"\0" * (-len(fci) % 4)
+    raw = fb(pt, fmt, fci)
+    try:
+        typed = rtcp.parse_feedback(raw)
+    except DecodeError as e:
+        assert str(e).startswith("RTCP ")
+    else:
+        if not (pt == 205 and fmt == 15):
+            assert bytes(typed) == bytes(raw)
+        else:
+            assert len(typed.statuses) == typed.status_count and bytes(typed) == bytes(raw)
+
+
+def test_feedback_names():
+    assert [rtcp.feedback_name(*k) for k in ((205, 1), (205, 15), (206, 1), (206, 4), (206, 15), (205, 9))] == [
+        "nack", "transport-cc", "pli", "fir", "afb", "rtpfb 9"]

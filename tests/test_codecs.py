@@ -1,0 +1,262 @@
+"""Keyframe detection from RTP payloads (VP8 RFC 7741, VP9 RFC 9628, H.264 RFC 6184): crafted payloads, every
+error message, truncation, random bytes, and the VP8 keyframes of the lab's plaintext dumps against tshark."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from webrtcpcap import DecodeError, codecs, tables
+
+from conftest import CAPTURES, tshark_available
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# A VP8 key frame's payload header (RFC 6386 §9.1): frame tag with P=0 (0x50 0x01 0x00: size0 2, show_frame 1,
+# key frame), start code 9d 01 2a, 320x240.
+VP8_KEY_HEADER = bytes.fromhex("500100" "9d012a" "4001" "f000")
+VP8_DELTA_HEADER = bytes.fromhex("510100") + b"\x11" * 7  # P=1: interframe
+
+# X=1 S=1 PID=0; I L T K all set; 15-bit picture ID 0x1234; TL0PICIDX 5; TID 1, Y 0, KEYIDX 0.
+VP8_EXTENDED = bytes([0x90, 0xF0, 0x80 | 0x12, 0x34, 0x05, 0x40])
+
+
+@pytest.mark.parametrize("payload, expected", [
+    (bytes([0x10]) + VP8_KEY_HEADER, True),  # S=1, PID=0, P=0
+    (bytes([0x10]) + VP8_DELTA_HEADER, False),  # S=1, PID=0, P=1
+    (bytes([0x30]) + VP8_KEY_HEADER, True),  # N=1 does not matter
+    (bytes([0x00]) + VP8_KEY_HEADER, None),  # S=0: a continuation
+    (bytes([0x11]) + VP8_KEY_HEADER, None),  # S=1 but partition 1
+    (VP8_EXTENDED + VP8_KEY_HEADER, True),
+    (bytes([0x90, 0x80, 0x25]) + VP8_DELTA_HEADER, False),  # 7-bit picture ID
+    (bytes([0x90, 0x00]) + VP8_KEY_HEADER, True),  # X=1 with no optional field
+    (bytes([0x90, 0x10, 0x1F]) + VP8_KEY_HEADER, True),  # K only: the TID/Y/KEYIDX byte
+    (bytes([0x80, 0x40, 0x07]) + VP8_KEY_HEADER, None),  # L only, S=0
+])
+def test_vp8_keyframe_of_crafted_payloads(payload, expected):
+    assert codecs.vp8_keyframe(payload) is expected
+
+
+def test_vp8_descriptor_fields():
+    assert codecs.vp8_descriptor_length(VP8_EXTENDED) == 6
+    assert codecs.vp8_picture_id(VP8_EXTENDED + VP8_KEY_HEADER) == 0x1234
+    assert codecs.vp8_picture_id(bytes([0x90, 0x80, 0x25, 0])) == 0x25
+    assert codecs.vp8_picture_id(bytes([0x10, 0])) is None
+    assert codecs.vp8_descriptor_length(bytes([0x90, 0x60, 0x01, 0x02])) == 4  # L and T
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "VP8 payload descriptor is truncated \\(0 bytes\\)"),
+    (b"\x90", "VP8 payload descriptor extension is truncated"),
+    (b"\x90\x80", "VP8 payload descriptor picture ID is truncated"),
+    (b"\x90\x80\x80", "VP8 payload descriptor is truncated \\(3 of 4 bytes\\)"),
+    (b"\x10", "VP8 payload header is truncated"),
+])
+def test_vp8_error_messages(payload, message):
+    with pytest.raises(DecodeError, match=message):
+        codecs.vp8_keyframe(payload)
+
+
+@pytest.mark.parametrize("payload, expected", [
+    (bytes([0x08, 0x82]), True),  # B=1, P=0
+    (bytes([0x48, 0x86]), False),  # B=1, P=1
+    (bytes([0x00, 0x86]), None),  # B=0
+    (bytes([0xA8, 0x81, 0x23, 0x00, 0x07, 0x82]), True),  # I (15 bit), L non-flexible, SID 0, TL0PICIDX
+    (bytes([0xA8, 0x05, 0x02, 0x07, 0x82]), None),  # SID 1: not the base spatial layer
+    (bytes([0xD8, 0x05, 0x03, 0x04, 0x86]), False),  # flexible, P with two reference indices
+    (bytes([0xB8, 0x05, 0x00, 0x82]), True),  # flexible with L: one layer byte, no TL0PICIDX
+    # V: SS with N_S = 1 layer, Y (320x240), G with one picture (TID 0, U 0, R 1, one P_DIFF).
+    (bytes([0x0A, 0x18, 0x01, 0x40, 0x00, 0xF0, 0x01, 0x04, 0x01, 0x82]), True),
+])
+def test_vp9_keyframe_of_crafted_payloads(payload, expected):
+    assert codecs.vp9_keyframe(payload) is expected
+
+
+def test_vp9_descriptor_lengths():
+    assert codecs.vp9_descriptor_length(bytes([0xA8, 0x81, 0x23, 0x00, 0x07])) == 5
+    assert codecs.vp9_descriptor_length(bytes([0xD8, 0x05, 0x03, 0x04])) == 4
+    assert codecs.vp9_descriptor_length(bytes([0x0A, 0x18, 0x01, 0x40, 0x00, 0xF0, 0x01, 0x04, 0x01])) == 9
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "VP9 payload descriptor is truncated \\(0 of 1 bytes\\)"),
+    (b"\x88", "VP9 payload descriptor picture ID is truncated"),
+    (b"\x88\x80", "VP9 payload descriptor picture ID is truncated \\(2 of 3 bytes\\)"),
+    (b"\x28\x00", "VP9 payload descriptor layer indices is truncated"),
+    (b"\x58\x01", "VP9 payload descriptor reference indices is truncated"),
+    (b"\x58\x01\x01\x01\x01", "VP9 payload descriptor has more than 3 reference indices"),
+    (b"\x0a", "VP9 payload descriptor scalability structure is truncated"),
+    (b"\x0a\x10\x00", "VP9 payload descriptor scalability structure resolutions is truncated"),
+    (b"\x0a\x08", "VP9 payload descriptor scalability structure picture group is truncated"),
+    (b"\x0a\x08\x01\x08", "VP9 payload descriptor scalability structure picture group is truncated"),
+])
+def test_vp9_error_messages(payload, message):
+    with pytest.raises(DecodeError, match=message):
+        codecs.vp9_keyframe(payload)
+
+
+def _stap(*nals: bytes, nal_header: int = 0x78) -> bytes:
+    return bytes([nal_header]) + b"".join(len(n).to_bytes(2, "big") + n for n in nals)
+
+
+SPS = bytes([0x67, 0x42, 0xC0, 0x1E])
+PPS = bytes([0x68, 0xCE, 0x3C, 0x80])
+
+
+@pytest.mark.parametrize("payload, types, start, expected", [
+    (bytes([0x65, 0x88, 0x84]), [5], True, True),  # IDR slice
+    (SPS, [7], True, True),
+    (PPS, [8], True, True),
+    (bytes([0x41, 0x9A]), [1], True, False),  # non-IDR slice
+    (bytes([0x06, 0x05]), [6], True, False),  # SEI
+    (_stap(SPS, PPS), [7, 8], True, True),  # STAP-A
+    (_stap(bytes([0x06, 1]), bytes([0x41, 2])), [6, 1], True, False),
+    (bytes([0x79, 0x00, 0x01]) + _stap(SPS)[1:], [7], True, True),  # STAP-B with a DON
+    (bytes([0x7C, 0x85, 0x88]), [5], True, True),  # FU-A, S=1, IDR
+    (bytes([0x7C, 0x05, 0x88]), [5], False, None),  # FU-A, S=0
+    (bytes([0x7C, 0x45, 0x88]), [5], False, None),  # FU-A, E=1
+    (bytes([0x5C, 0x81, 0x9A]), [1], True, False),  # FU-A, S=1, non-IDR
+    (bytes([0x7D, 0x85, 0x00, 0x01]), [5], True, True),  # FU-B
+    (bytes([0x1A, 0x00]), [], None, None),  # MTAP16: not listed
+    (bytes([0x1E]), [], None, None),  # reserved 30
+])
+def test_h264_nal_types_and_keyframe(payload, types, start, expected):
+    assert codecs.h264_nal_types(payload) == (types, start)
+    assert codecs.h264_keyframe(payload) is expected
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "H.264 NAL header is truncated"),
+    (b"\xe5", "H.264 NAL header has its forbidden zero bit set"),
+    (b"\x78", "H.264 STAP has no NAL unit"),
+    (b"\x78\x00", "H.264 STAP unit size is truncated \\(unit 0\\)"),
+    (b"\x78\x00\x05\x67", "H.264 STAP unit 0 size 5 does not fit the payload"),
+    (b"\x78\x00\x00", "H.264 STAP unit 0 size 0 does not fit the payload"),
+    (b"\x79\x00", "H.264 STAP-B decoding order number is truncated"),
+    (b"\x7c", "H.264 FU header is truncated"),
+])
+def test_h264_error_messages(payload, message):
+    with pytest.raises(DecodeError, match=message):
+        codecs.h264_keyframe(payload)
+
+
+VALID = [("VP8", VP8_EXTENDED + VP8_KEY_HEADER),
+         ("VP9", bytes([0x0A, 0x18, 0x01, 0x40, 0x00, 0xF0, 0x01, 0x04, 0x01, 0x82])),
+         ("VP9", bytes([0xD8, 0x81, 0x23, 0x03, 0x04, 0x86])),
+         ("H264", _stap(SPS, PPS)), ("H264", bytes([0x7D, 0x85, 0x00, 0x01]))]
+
+
+@pytest.mark.parametrize("codec, payload", VALID)
+def test_every_prefix_gives_an_answer_or_decode_error(codec, payload):
+    full = codecs.is_keyframe(codec, payload)
+    for n in range(len(payload)):
+        try:
+            got = codecs.is_keyframe(codec, payload[:n])
+        except DecodeError as e:
+            assert str(e).split()[0] in ("VP8", "VP9", "H.264")
+        else:
+            assert got in (True, False, None)
+    assert full in (True, False, None)
+
+
+def test_is_keyframe_dispatches_on_the_codec_name():
+    assert codecs.is_keyframe("vp8", bytes([0x10]) + VP8_KEY_HEADER) is True
+    assert codecs.is_keyframe("H264", bytes([0x41, 0])) is False
+    assert codecs.is_keyframe("VP9", bytes([0x08, 0])) is True
+    with pytest.raises(DecodeError, match="codec opus has no keyframe detector"):
+        codecs.is_keyframe("opus", b"\x00")
+
+
+@SETTINGS
+@given(st.sampled_from(["VP8", "VP9", "H264"]), st.binary(max_size=40))
+def test_keyframe_detectors_of_arbitrary_bytes_give_an_answer_or_decode_error(codec, data):
+    try:
+        got = codecs.is_keyframe(codec, data)
+    except DecodeError:
+        pass
+    else:
+        assert got in (True, False, None)
+
+
+def test_keyframes_table_from_crafted_rows():
+    payloads = {1: bytes([0x10]) + VP8_KEY_HEADER, 2: bytes([0x00, 1, 2]), 3: bytes([0x10]) + VP8_DELTA_HEADER,
+                4: b"", 5: b"\x90", 6: bytes([0x65, 0x88]), 7: b"opus", 8: b"x"}
+
+    def payload_of(frame: int) -> bytes:
+        if frame == 8:
+            raise ValueError("frame 8 is not RTP: broken")
+        return payloads[frame]
+
+    rtp = pd.DataFrame({
+        "frame": np.arange(1, 9, dtype=np.uint32), "t": np.arange(8) * 0.1,
+        "ssrc": np.array([5] * 5 + [6, 7, 5], dtype=np.uint32), "pt": np.array([96] * 5 + [102, 111, 96], np.uint8),
+        "seq": np.arange(100, 108, dtype=np.uint16), "ts": np.array([9] * 8, dtype=np.uint32),
+        "error": pd.Categorical([None] * 8)})
+    kf = codecs.keyframes(rtp, payload_of, {96: "VP8", 102: "H264", 111: "opus", 97: "rtx"})
+    assert tables.check_schema(kf, codecs.KEYFRAMES_SCHEMA) == []
+    assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6, 8]  # opus has no detector: not examined
+    assert kf.keyframe.tolist() == [True, pd.NA, False, pd.NA, pd.NA, True, pd.NA]
+    assert kf.codec.astype(str).tolist() == ["VP8"] * 5 + ["H264", "VP8"]
+    assert kf.error.astype(object).where(kf.error.notna(), None).tolist() == [None] * 4 + [
+        "VP8 payload descriptor extension is truncated", None, "payload unavailable: frame 8 is not RTP: broken"]
+    assert kf.seq.tolist() == [100, 101, 102, 103, 104, 105, 107] and kf.ssrc.tolist()[5] == 6
+
+
+# --- the lab's plaintext VP8 against tshark's VP8 dissector -------------------------------------------------------
+
+DUMPS = [CAPTURES / "janus_echotest_loss5.janus.pcap", CAPTURES / "janus_mtu576.janus.pcap",
+         CAPTURES / "chromium_aiortc_loss5.rtpdump.pcap"]
+
+
+def tshark_vp8(path, ports) -> dict[int, int]:
+    """{frame: VP8 frame type (0 = key frame)} for every packet tshark finds a VP8 payload header in."""
+    cmd = ["tshark", "-n", "-r", str(path), "-o", "vp8.dynamic.payload.type:96", "-Y", "vp8.hdr.frametype",
+           "-T", "fields", "-e", "frame.number", "-e", "vp8.hdr.frametype"]
+    for port in sorted(ports):
+        cmd += ["-d", f"udp.port=={port},rtp"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return {int(f): int(v) for f, v in (line.split("\t") for line in out.splitlines())}
+
+
+@pytest.mark.skipif(not tshark_available(), reason="tshark is not installed")
+@pytest.mark.parametrize("path", DUMPS, ids=lambda p: p.name)
+def test_vp8_keyframes_agree_with_tshark_and_the_start_code(path):
+    import webrtcpcap
+
+    cap = webrtcpcap.open(path)
+    rtp = cap.rtp
+    kf = codecs.keyframes(rtp, cap.rtp_payload, {96: "VP8"})
+    assert kf.error.isna().all()
+    ports = set(rtp.sport.astype(int)) | set(rtp.dport.astype(int))
+    theirs = tshark_vp8(path, ports)
+    judged = kf[kf.keyframe.notna()]
+    assert dict(zip(judged.frame.astype(int), (~judged.keyframe.astype(bool)).astype(int))) == theirs
+    # Decoder-independent: every keyframe's payload header has the start code; no delta frame's has it.
+    for frame, key in zip(judged.frame.tolist(), judged.keyframe.tolist()):
+        payload = cap.rtp_payload(frame)
+        at = codecs.vp8_descriptor_length(payload)
+        assert (payload[at + 3 : at + 6] == codecs.VP8_KEYFRAME_START_CODE) == key, frame
+    # The first frame of each video stream is a keyframe.
+    first = judged.sort_values("frame").groupby("ssrc").keyframe.first()
+    assert first.all() and len(first) >= 1
+
+
+@pytest.mark.parametrize("path", [DUMPS[0], DUMPS[2]], ids=lambda p: p.name)
+def test_a_pli_is_followed_by_a_keyframe_of_its_stream(path):
+    import webrtcpcap
+    from webrtcpcap.feedback_tables import feedback_tables
+
+    cap = webrtcpcap.open(path)
+    kf = codecs.keyframes(cap.rtp, cap.rtp_payload, {96: "VP8"})
+    keys, payloads, _ = cap.rtcp_payloads()
+    plis = feedback_tables(keys, payloads)["keyframe_requests"]
+    assert len(plis) >= 1 and set(plis.kind.astype(str)) == {"pli"}
+    first = plis.sort_values("t").groupby("media_ssrc").t.first()
+    for ssrc, t in first.items():
+        later = kf[(kf.ssrc == ssrc) & (kf.keyframe == True) & (kf.t > t)].t  # noqa: E712
+        assert len(later) and later.min() - t < 0.5, (ssrc, t)

@@ -1,0 +1,307 @@
+"""Keyframe detection from plaintext RTP payloads: VP8 (RFC 7741), VP9 (RFC 9628) and H.264 (RFC 6184).
+
+Strategy: one function per codec reads the RTP payload format's descriptor/NAL header and answers True (this packet
+starts a keyframe, or for H.264 carries an IDR slice or a parameter set), False (it starts a frame or NAL unit that
+is not one) or None (it continues a frame: nothing to judge).  `is_keyframe` dispatches on the codec name in one
+visible table; `keyframes` applies it to the rows of `cap.rtp` (the only part that touches pandas, imported there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from .errors import DecodeError
+
+if TYPE_CHECKING:  # the detectors are sans-IO; only `keyframes` builds a table (pandas imported there)
+    import pandas as pd
+
+# -- VP8 (RFC 7741) ----------------------------------------------------------------------------------------------
+
+VP8_X = 0x80  # RFC 7741 §4.2: extended control bits present
+VP8_N = 0x20  # non-reference frame
+VP8_S = 0x10  # start of VP8 partition
+VP8_PID_MASK = 0x07  # partition index
+VP8_I = 0x80  # (extension byte) picture ID present
+VP8_L = 0x40  # TL0PICIDX present
+VP8_T = 0x20  # TID present
+VP8_K = 0x10  # KEYIDX present
+VP8_M = 0x80  # (picture ID) 15-bit picture ID
+VP8_P = 0x01  # RFC 7741 §4.3 / RFC 6386 §9.1: inverse key frame flag of the payload header
+VP8_KEYFRAME_START_CODE = b"\x9d\x01\x2a"  # RFC 6386 §9.1: after the 3-byte frame tag of a key frame
+
+
+def vp8_descriptor_length(payload: bytes) -> int:
+    """The length of the VP8 payload descriptor at the start of `payload` (RFC 7741 §4.2: 1 to 6 bytes);
+    DecodeError when the payload ends inside it."""
+    if not payload:
+        raise DecodeError("VP8 payload descriptor is truncated (0 bytes)")
+    pos = 1
+    if payload[0] & VP8_X:
+        if len(payload) < 2:
+            raise DecodeError("VP8 payload descriptor extension is truncated")
+        ext = payload[1]
+        pos = 2
+        if ext & VP8_I:
+            if len(payload) < pos + 1:
+                raise DecodeError("VP8 payload descriptor picture ID is truncated")
+            pos += 2 if payload[pos] & VP8_M else 1
+        if ext & VP8_L:
+            pos += 1
+        if ext & (VP8_T | VP8_K):
+            pos += 1
+        if len(payload) < pos:
+            raise DecodeError(f"VP8 payload descriptor is truncated ({len(payload)} of {pos} bytes)")
+    return pos
+
+
+def vp8_picture_id(payload: bytes) -> int | None:
+    """The 7- or 15-bit picture ID of a VP8 payload descriptor (None when absent)."""
+    vp8_descriptor_length(payload)
+    if not payload[0] & VP8_X or not payload[1] & VP8_I:
+        return None
+    if payload[2] & VP8_M:
+        return (payload[2] & 0x7F) << 8 | payload[3]
+    return payload[2] & 0x7F
+
+
+def vp8_keyframe(payload: bytes) -> bool | None:
+    """Whether a VP8 RTP payload starts a key frame (RFC 7741 §4.3): on the first packet of a frame (S=1, PID=0)
+    the payload header's P bit is 0 for a key frame; None on every other packet.  DecodeError when the descriptor
+    or the first byte of the payload header is missing."""
+    pos = vp8_descriptor_length(payload)
+    if not (payload[0] & VP8_S and payload[0] & VP8_PID_MASK == 0):
+        return None
+    if len(payload) <= pos:
+        raise DecodeError("VP8 payload header is truncated (0 bytes after the descriptor)")
+    return not payload[pos] & VP8_P
+
+
+# -- VP9 (RFC 9628) ----------------------------------------------------------------------------------------------
+
+VP9_I = 0x80  # RFC 9628 §4.2: picture ID present
+VP9_P = 0x40  # inter-picture predicted frame
+VP9_L = 0x20  # layer indices present
+VP9_F = 0x10  # flexible mode
+VP9_B = 0x08  # start of a frame
+VP9_E = 0x04  # end of a frame
+VP9_V = 0x02  # scalability structure present
+VP9_Z = 0x01  # not used for inter-layer prediction
+VP9_MAX_P_DIFF = 3  # RFC 9628 §4.2: at most 3 reference indices
+
+
+def vp9_descriptor_length(payload: bytes) -> int:
+    """The length of the VP9 payload descriptor at the start of `payload` (RFC 9628 §4.2, with its scalability
+    structure §4.2.1); DecodeError when the payload ends inside it."""
+    def need(n: int, part: str) -> None:
+        if len(payload) < n:
+            raise DecodeError(f"VP9 payload descriptor {part}is truncated ({len(payload)} of {n} bytes)")
+
+    need(1, "")
+    b = payload[0]
+    pos = 1
+    if b & VP9_I:
+        need(pos + 1, "picture ID ")
+        pos += 2 if payload[pos] & 0x80 else 1
+        need(pos, "picture ID ")
+    if b & VP9_L:
+        pos += 1 if b & VP9_F else 2  # TID/U/SID/D, plus TL0PICIDX in non-flexible mode
+        need(pos, "layer indices ")
+    if b & VP9_F and b & VP9_P:
+        for _ in range(VP9_MAX_P_DIFF):
+            need(pos + 1, "reference indices ")
+            more = payload[pos] & 0x01
+            pos += 1
+            if not more:
+                break
+        else:
+            if more:
+                raise DecodeError("VP9 payload descriptor has more than 3 reference indices")
+    if b & VP9_V:
+        need(pos + 1, "scalability structure ")
+        ss = payload[pos]
+        pos += 1
+        n_s = (ss >> 5) + 1
+        if ss & 0x10:  # Y: a width and a height per spatial layer
+            pos += 4 * n_s
+            need(pos, "scalability structure resolutions ")
+        if ss & 0x08:  # G: picture group description
+            need(pos + 1, "scalability structure picture group ")
+            n_g = payload[pos]
+            pos += 1
+            for _ in range(n_g):
+                need(pos + 1, "scalability structure picture group ")
+                r = (payload[pos] >> 2) & 0x03
+                pos += 1 + r
+                need(pos, "scalability structure picture group ")
+    return pos
+
+
+def vp9_keyframe(payload: bytes) -> bool | None:
+    """Whether a VP9 RTP payload starts a key frame (RFC 9628 §4.2): at the start of a frame (B=1) of the base
+    spatial layer (SID 0, or no layer indices), P=0 (not inter-picture predicted) is a key frame; None on packets
+    that do not start a base-layer frame.  DecodeError when the descriptor is truncated."""
+    vp9_descriptor_length(payload)
+    b = payload[0]
+    if not b & VP9_B:
+        return None
+    if b & VP9_L:
+        sid = (payload[1 + (0 if not b & VP9_I else 2 if payload[1] & 0x80 else 1)] >> 1) & 0x07
+        if sid:
+            return None
+    return not b & VP9_P
+
+
+# -- H.264 (RFC 6184) --------------------------------------------------------------------------------------------
+
+
+class NalType(IntEnum):
+    """H.264 NAL unit types as RTP carries them (ITU-T H.264 Table 7-1; RFC 6184 §5.2 for 24-29)."""
+
+    SLICE = 1
+    IDR = 5  # IDR picture slice
+    SEI = 6
+    SPS = 7  # sequence parameter set
+    PPS = 8  # picture parameter set
+    AUD = 9
+    STAP_A = 24  # RFC 6184 §5.7.1
+    STAP_B = 25  # RFC 6184 §5.7.1
+    MTAP16 = 26  # RFC 6184 §5.7.2
+    MTAP24 = 27
+    FU_A = 28  # RFC 6184 §5.8
+    FU_B = 29
+
+
+H264_KEYFRAME_NALS = frozenset({NalType.IDR, NalType.SPS, NalType.PPS})
+
+
+def h264_nal_types(payload: bytes) -> tuple[list[int], bool | None]:
+    """The NAL unit types an H.264 RTP payload carries (RFC 6184 §5.6–5.8): one for a single NAL unit packet,
+    every aggregated one for STAP-A/STAP-B, the inner type for FU-A/FU-B; and whether the packet starts those NAL
+    units (False for a fragment that is not the first, None for MTAP and reserved types, whose units are not
+    listed).  DecodeError when the payload is truncated or an aggregated unit's size overruns it."""
+    if not payload:
+        raise DecodeError("H.264 NAL header is truncated (0 bytes)")
+    if payload[0] & 0x80:
+        raise DecodeError("H.264 NAL header has its forbidden zero bit set")
+    nal = payload[0] & 0x1F
+    if 1 <= nal <= 23:
+        return [nal], True
+    if nal in (NalType.STAP_A, NalType.STAP_B):
+        pos = 1 if nal == NalType.STAP_A else 3  # STAP-B: decoding order number
+        if len(payload) < pos:
+            raise DecodeError("H.264 STAP-B decoding order number is truncated")
+        types = []
+        while pos < len(payload):
+            if pos + 2 > len(payload):
+                raise DecodeError(f"H.264 STAP unit size is truncated (unit {len(types)})")
+            size = int.from_bytes(payload[pos : pos + 2], "big")
+            pos += 2
+            if size == 0 or pos + size > len(payload):
+                raise DecodeError(f"H.264 STAP unit {len(types)} size {size} does not fit the payload")
+            types.append(payload[pos] & 0x1F)
+            pos += size
+        if not types:
+            raise DecodeError("H.264 STAP has no NAL unit")
+        return types, True
+    if nal in (NalType.FU_A, NalType.FU_B):
+        if len(payload) < 2:
+            raise DecodeError("H.264 FU header is truncated")
+        fu = payload[1]
+        return [fu & 0x1F], bool(fu & 0x80)
+    return [], None
+
+
+def h264_keyframe(payload: bytes) -> bool | None:
+    """Whether an H.264 RTP payload carries keyframe data: an IDR slice, SPS or PPS (types 5, 7, 8) as a single NAL
+    unit, inside a STAP-A/B, or as the first fragment (S=1) of an FU-A/B.  False for the start of other NAL units;
+    None for FU fragments after the first, MTAPs and reserved types.  DecodeError when truncated."""
+    types, start = h264_nal_types(payload)
+    if not start:
+        return None
+    return any(t in H264_KEYFRAME_NALS for t in types)
+
+
+# -- Dispatch and table ------------------------------------------------------------------------------------------
+
+# One visible dispatch: codec name (SDP rtpmap encoding name, upper case) -> detector.
+KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool | None]] = {
+    "VP8": vp8_keyframe,
+    "VP9": vp9_keyframe,
+    "H264": h264_keyframe,
+}
+
+
+def is_keyframe(codec_name: str, payload: bytes) -> bool | None:
+    """The detector of `codec_name` ("VP8", "vp9", "H264"; case does not matter) applied to an RTP payload; a
+    codec without a detector gives DecodeError."""
+    detector = KEYFRAME_DETECTORS.get(codec_name.upper().replace(".", ""))
+    if detector is None:
+        raise DecodeError(f"codec {codec_name} has no keyframe detector")
+    return detector(bytes(payload))
+
+
+KEYFRAMES_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "ssrc": "uint32",
+    "pt": "uint8",
+    "seq": "uint16",
+    "ts": "uint32",
+    "codec": "category",
+    "keyframe": "boolean",
+    "error": "category",
+}
+
+
+def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dict[int, str]) -> pd.DataFrame:
+    """Keyframe detection over the RTP packets whose payload type is in `codecs` ({pt: codec name}, e.g. from the
+    SDP's rtpmap; codecs without a detector are skipped) and whose `error` is null.  `payload_of(frame)` gives the
+    plaintext RTP payload of a frame, e.g. `cap.rtp_payload` (decrypted when the capture was opened with keys).
+
+    One row per packet examined, in the order of `rtp` (columns KEYFRAMES_SCHEMA): `frame` (uint32), `t`
+    (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category), `keyframe`
+    (boolean: True on a packet starting a keyframe (H.264: carrying IDR/SPS/PPS), False on one starting another
+    frame, null where nothing starts, on padding-only packets and on error) and `error` (category: the
+    DecodeError, or why `payload_of` gave no payload; null when the payload was read).  `df[df.keyframe == True]`
+    are the keyframes."""
+    import numpy as np
+
+    from . import tables
+
+    names = {int(pt): str(c).upper() for pt, c in codecs.items() if str(c).upper() in KEYFRAME_DETECTORS}
+    pts = rtp["pt"].to_numpy()
+    ok = rtp["error"].isna().to_numpy() if "error" in rtp else np.ones(len(rtp), dtype=bool)
+    rows = np.flatnonzero(np.isin(pts, list(names)) & ok) if names else np.zeros(0, dtype=np.int64)
+    frames = rtp["frame"].to_numpy()[rows]
+    codec_names = sorted(set(names.values()))
+    value = np.zeros(len(rows), dtype=bool)
+    missing = np.ones(len(rows), dtype=bool)
+    errors: list[str | None] = [None] * len(rows)
+    for k, (frame, pt) in enumerate(zip(frames.tolist(), pts[rows].tolist())):
+        try:
+            payload = bytes(payload_of(int(frame)))
+            if not payload:
+                continue  # padding only (bandwidth probing): no frame data to judge
+            result = KEYFRAME_DETECTORS[names[pt]](payload)
+        except DecodeError as e:
+            errors[k] = str(e)
+            continue
+        except ValueError as e:  # payload_of: not RTP, not decrypted, ...
+            errors[k] = f"payload unavailable: {e}"
+            continue
+        if result is not None:
+            value[k] = result
+            missing[k] = False
+    error_names = sorted({e for e in errors if e is not None})
+    lookup = {e: i for i, e in enumerate(error_names)}
+    return tables.frame_table({
+        "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": pts[rows],
+        "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
+        "codec": tables.categorical(np.array([codec_names.index(names[p]) for p in pts[rows].tolist()],
+                                             dtype=np.int32), codec_names),
+        "keyframe": tables.masked(value, missing, "boolean"),
+        "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors], dtype=np.int32),
+                                    error_names),
+    }, KEYFRAMES_SCHEMA)
