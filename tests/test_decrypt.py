@@ -263,3 +263,17 @@ def test_a_short_or_unreadable_master_key_is_a_clear_error_when_opening():
 def test_a_garbage_key_log_opens_and_decrypts_nothing():
     cap = webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", keylog="CLIENT_RANDOM zz yy\nnonsense\n", progress=False)
     assert cap.rtp.auth_ok.isna().all() and cap.decryption.problems
+
+
+def test_feedback_tables_of_the_decrypted_wire_capture_equal_those_of_chromiums_dump():
+    name = "chromium_aiortc_loss5"
+    cap = open_keyed(name, sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"])
+    dump = webrtcpcap.open(CAPTURES / f"{name}.rtpdump.pcap", progress=False)
+    for table, cols in (("nacks", ["sender_ssrc", "media_ssrc", "seq"]), ("keyframe_requests", ["kind", "media_ssrc"]),
+                        ("remb", ["sender_ssrc", "bitrate_bps"])):
+        wire = Counter(map(tuple, getattr(cap, table)[cols].astype(str).to_numpy().tolist()))
+        want = Counter(map(tuple, getattr(dump, table)[cols].astype(str).to_numpy().tolist()))
+        assert sum(wire.values()) > 0, table
+        assert sum((wire & want).values()) >= 0.9 * min(sum(wire.values()), sum(want.values())), table
+    assert len(cap.feedback_errors) == 0
+    assert cap.keyframes().keyframe.sum() >= 2  # decrypted VP8: each video stream starts with a keyframe

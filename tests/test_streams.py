@@ -620,3 +620,19 @@ def test_max_delta_is_the_longest_silence_of_a_stream():
     outage = open_quiet(str(CAPTURES / "aiortc_outage3s.pcap")).streams
     dropped = outage[(outage.dst == "10.99.0.2") & outage.kind.isin(["audio", "video"])]  # a's media to b: cut 3 s
     assert (dropped.max_delta_ms > 2900).all() and (outage[outage.dst == "10.99.0.1"].max_delta_ms < 1000).any()
+
+
+def test_with_the_key_log_every_video_hole_of_the_srtp_capture_was_repaired_by_rtx():
+    """aiortc_loss5_rtp: 30 video packets missing, 30 RTX packets; decrypted, each RTX OSN names one of the holes."""
+    cap = open_quiet(str(LOSS5) + ".pcap", sdp=sdp_paths(LOSS5), keylog=str(LOSS5) + ".keylog")
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)
+    rep = webrtcpcap.streams.repairs(cap.rtp, pairs, cap.rtp_payload)
+    video = rep[rep["ssrc"] == 2459559700]
+    assert len(video) == 30 and set(video["status"]) == {"rtx"}
+    rtx = cap.rtp[cap.rtp["ssrc"] == 1052556438]
+    osn = webrtcpcap.streams.rtx_osn(rtx, cap.rtp_payload)
+    assert sorted(int(x) for x in osn) == sorted(int(s) % 65536 for s in video["seq"])
+    # and without the SDP, the decrypted OSNs alone pair the RTX stream with its media stream
+    by_osn = webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, cap.rtp_payload)
+    assert list(zip(by_osn["rtx_ssrc"], by_osn["media_ssrc"], by_osn["source"])) == [
+        (1052556438, 2459559700, "payload OSN")]

@@ -161,8 +161,10 @@ class Capture:
         sdes = [k for text in sdp_texts for k in _sdes_keys(text)]
         self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
         self._decryption = None
+        self._plain_cache: dict = {}  # (key label, ssrc) -> {rtp row: plaintext}, see _plaintext
         self._rtcp_plain = None
         self._report_tables: dict | None = None
+        self._feedback_tables: dict | None = None
         self._rtp_extensions: pd.DataFrame | None = None
         self._rtp: pd.DataFrame | None = None
         self._rtcp: pd.DataFrame | None = None
@@ -324,6 +326,58 @@ class Capture:
         """One row per APP, XR block or other RTCP packet, kept raw."""
         return self._reports()["rtcp_other"]
 
+    def _feedback(self) -> dict:
+        if self._feedback_tables is None:
+            from .feedback_tables import feedback_tables
+
+            keys, payloads, _ = self.rtcp_payloads()
+            self._feedback_tables = feedback_tables(keys, payloads)
+        return self._feedback_tables
+
+    @property
+    def nacks(self) -> pd.DataFrame:
+        """One row per NACKed sequence number (RFC 4585 generic NACK, PID/BLP expanded) of the plaintext or
+        decrypted RTCP (webrtcpcap.feedback_tables, FEEDBACK_SCHEMAS)."""
+        return self._feedback()["nacks"]
+
+    @property
+    def keyframe_requests(self) -> pd.DataFrame:
+        """One row per PLI and per FIR entry (RFC 4585, RFC 5104)."""
+        return self._feedback()["keyframe_requests"]
+
+    @property
+    def remb(self) -> pd.DataFrame:
+        """One row per REMB (receiver estimated maximum bitrate); the SSRCs each lists are in `remb_ssrcs`."""
+        return self._feedback()["remb"]
+
+    @property
+    def remb_ssrcs(self) -> pd.DataFrame:
+        return self._feedback()["remb_ssrcs"]
+
+    @property
+    def twcc(self) -> pd.DataFrame:
+        """One row per packet a transport-cc feedback reports: transport-wide seq, received, receive delta/time."""
+        return self._feedback()["twcc"]
+
+    @property
+    def tmmbr(self) -> pd.DataFrame:
+        return self._feedback()["tmmbr"]
+
+    @property
+    def feedback_errors(self) -> pd.DataFrame:
+        """One row per feedback packet whose FCI did not decode, with the reason."""
+        return self._feedback()["feedback_errors"]
+
+    def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
+        """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264), from plaintext payloads
+        (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name}) defaults to the video
+        payload types of the SDPs."""
+        from .codecs import keyframes
+
+        if codecs is None:
+            codecs = {pt: name for pt, (kind, name) in _sdp.codecs(self.sdp).items() if kind == "video"}
+        return keyframes(self.rtp, self.rtp_payload, codecs)
+
     @property
     def rtp_extensions(self) -> pd.DataFrame:
         """One row per RTP header extension element (webrtcpcap.media_tables.rtp_extensions_table; RFC 8285), named
@@ -468,32 +522,36 @@ class Capture:
         return data[header.payload_offset:end]
 
     def _plaintext(self, frame: int) -> bytes | None:
-        """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it."""
+        """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it.
+
+        The first request for a packet decrypts its whole stream (same SSRC and key) again, in order, so that the
+        rollover counter is followed, and keeps the plaintexts of the last few streams asked for (RTX OSN reading
+        asks for every packet of a stream)."""
         from . import srtp
-        from .streams import extend_seq
 
         d = self.decryption
         rtp = self._decode().rtp
-        rows = np.flatnonzero(rtp["frame"].to_numpy() == frame)
-        if not len(rows) or d.rtp_status[rows[0]] == _NOT_TRIED:
+        frames = rtp["frame"].to_numpy()
+        i = int(np.searchsorted(frames, frame))
+        if i >= len(frames) or frames[i] != frame or d.rtp_status[i] == _NOT_TRIED:
             return None
-        i = int(rows[0])
         if d.rtp_status[i] not in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE):
             raise ValueError(f"frame {frame}: SRTP did not authenticate ({srtp.STATUS_NAMES[d.rtp_status[i]]})")
-        # A fresh decryptor told the packet's rollover counter: the stream's extended sequence number up to it.
-        same = np.flatnonzero((rtp["ssrc"].to_numpy() == rtp["ssrc"].iat[i])
-                              & (np.array(d.rtp_key, dtype=object) == d.rtp_key[i]))
-        same = same[same <= i]
-        roc = int(extend_seq(rtp["seq"].to_numpy()[same])[-1]) >> 16
-        source = d.sources[d.rtp_key[i]]
-        decryptor = source.make()
-        if roc:
-            decryptor = dataclasses.replace(decryptor, roc={int(rtp["ssrc"].iat[i]): roc})
-        packet = self._rtp_packets(np.array([i]))[0]
-        result = decryptor.rtp([packet]) if packet is not None else None
-        if result is None or not result.auth_ok[0]:
+        group = (d.rtp_key[i], int(rtp["ssrc"].iat[i]))
+        plain = self._plain_cache.get(group)
+        if plain is None:
+            keys = np.array(d.rtp_key, dtype=object)
+            rows = np.flatnonzero((rtp["ssrc"].to_numpy() == group[1]) & (keys == group[0]))
+            packets = self._rtp_packets(rows)
+            usable = [r for r, p in zip(rows.tolist(), packets) if p is not None]
+            result = d.sources[group[0]].make().rtp([p for p in packets if p is not None])
+            plain = dict(zip(usable, result.plaintext))
+            while len(self._plain_cache) >= _PLAINTEXT_STREAMS:
+                self._plain_cache.pop(next(iter(self._plain_cache)))
+            self._plain_cache[group] = plain
+        if plain.get(i) is None:
             raise ValueError(f"frame {frame}: SRTP did not authenticate again")
-        return result.plaintext[0]
+        return plain[i]
 
     def _rtp_packets(self, rows: np.ndarray) -> list:
         """The packets of rows of the rtp table as captured (UDP payloads; the datagram TURN carried; RTP framed out
@@ -536,6 +594,7 @@ def _dtls_tables(datagrams) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 _NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED, without importing it on the plain path
+_PLAINTEXT_STREAMS = 4  # decrypted streams Capture._plaintext keeps
 
 
 def _srtp_columns(status: np.ndarray) -> tuple:

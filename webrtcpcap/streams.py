@@ -635,17 +635,26 @@ _FIVE = ["src", "sport", "dst", "dport"]
 def rtx_osn(rtp: pd.DataFrame, payload) -> pd.Series:
     """RFC 4588 §4: the original sequence number (OSN, the first 2 bytes of an RTX payload) of each row of `rtp`,
     as a nullable UInt16 Series on rtp's index.  `payload` gives the RTP payload of a frame without padding
-    (`Capture.rtp_payload`).  NA where it cannot be read: SRTP-encrypted packets (dtls_srtp: the payload bytes are
-    ciphertext, any 2 bytes would be noise), padding-only packets (Chromium's bandwidth probes) and payloads under
-    2 bytes.  Pass only the RTX rows: each row costs one frame read."""
+    (`Capture.rtp_payload`).  NA where it cannot be read: SRTP-encrypted packets that were not decrypted
+    (dtls_srtp without auth_ok: the payload bytes are ciphertext, any 2 bytes would be noise), padding-only packets
+    (Chromium's bandwidth probes) and payloads under 2 bytes.  Pass only the RTX rows: each row costs one frame
+    read."""
     out = pd.array([pd.NA] * len(rtp), dtype="UInt16")
-    plain = ~rtp["dtls_srtp"].to_numpy(dtype=bool) if "dtls_srtp" in rtp.columns else np.ones(len(rtp), bool)
+    plain = _readable(rtp)
     frames = rtp["frame"].to_numpy()
     for i in np.flatnonzero(plain).tolist():  # a loop over RTX packets (few), reading 2 bytes each
         data = payload(int(frames[i]))
         if len(data) >= 2:
             out[i] = int.from_bytes(data[:2], "big")
     return pd.Series(out, index=rtp.index, name="osn")
+
+
+def _readable(rtp: pd.DataFrame) -> np.ndarray:
+    """Rows whose RTP payload is plaintext: not SRTP, or SRTP that was decrypted (auth_ok, see open(keylog=))."""
+    plain = ~rtp["dtls_srtp"].to_numpy(dtype=bool) if "dtls_srtp" in rtp.columns else np.ones(len(rtp), bool)
+    if "auth_ok" in rtp.columns:
+        plain |= rtp["auth_ok"].fillna(False).to_numpy(dtype=bool)
+    return plain
 
 
 def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = None, payload=None) -> pd.DataFrame:
@@ -683,7 +692,7 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
             cand = cand[cand["pt"].isin(list(apt))]
         for ssrc in cand["ssrc"].unique().tolist():
             sub = rtp[rtp["ssrc"] == ssrc]
-            if not sub["dtls_srtp"].any():
+            if _readable(sub).all():
                 osn_by_stream[int(ssrc)] = sub.assign(osn=rtx_osn(sub, payload)).dropna(subset=["osn"])
     for _, r in streams_df.iterrows():  # a loop over streams
         ssrc, pt = int(r["ssrc"]), int(r["pt"])
@@ -731,8 +740,9 @@ def repairs(rtp: pd.DataFrame, pairs: pd.DataFrame, payload=None) -> pd.DataFram
     - "late": the original packet itself arrived later (reordering), no repair needed;
     - "rtx": an RTX packet with this OSN arrived (RFC 4588: the NACK was answered);
     - "missing": the RTX stream is readable and none of its packets carries this number;
-    - "unknown": the RTX stream's payloads are SRTP-encrypted (or `payload` was not given), so the OSNs cannot be
-      read: only the counts (lost vs RTX packets) can be compared;
+    - "unknown": the RTX stream's payloads are SRTP-encrypted and were not decrypted (open the capture with its
+      keys: `keylog=`), or `payload` was not given, so the OSNs cannot be read: only the counts (lost vs RTX
+      packets) can be compared;
     - "no rtx stream": no RTX stream is paired with this stream in `pairs`.
 
     `payload` gives a frame's RTP payload (`Capture.rtp_payload`).  Sorted by t_after, then seq.
@@ -765,7 +775,7 @@ def repairs(rtp: pd.DataFrame, pairs: pd.DataFrame, payload=None) -> pd.DataFram
         rtx_ssrc[sel] = rtx
         sub = rtp[(rtp["ssrc"] == rtx) & (rtp["error"].isna() if "error" in rtp.columns else True)]
         todo = sel[~late[sel]]
-        if payload is None or len(sub) and sub["dtls_srtp"].any():
+        if payload is None or len(sub) and not _readable(sub).any():
             status[todo] = "unknown"
             continue
         osn = rtx_osn(sub, payload)
