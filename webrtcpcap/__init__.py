@@ -11,10 +11,10 @@ __version__ = "0.1.0"
 
 from .capture import Capture, Chunk, iter_chunks, open  # noqa: E402,A004
 from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  # noqa: E402
-from . import handshake, ice, rtt, sdp, streams  # noqa: E402  analyses and the SDP parser, as modules
+from . import handshake, ice, pli, rtt, sdp, streams  # noqa: E402  analyses and the SDP parser, as modules
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
-           "DecodeError", "handshake", "ice", "rtt", "sdp", "streams", "plots", "__version__"]
+           "DecodeError", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "__version__"]
 
 
 def __getattr__(name: str):
