@@ -215,3 +215,10 @@ def test_chunks_keep_the_channel_bindings_of_earlier_chunks():
     for name in ("rtp", "rtcp", "stun"):
         got = [x for c in chunks for x in zip(getattr(c, name).frame, getattr(c, name).peer.astype(object))]
         assert got == list(zip(getattr(whole, name).frame, getattr(whole, name).peer.astype(object)))
+
+
+def test_rtp_payload_of_a_relayed_row_is_the_payload_of_the_rtp_packet_channel_data_carried():
+    cap = webrtcpcap.open(CAPTURES / "turn_relay_static.pcap", progress=False)
+    rows = cap.rtp[cap.rtp["relayed"]].head(50)
+    for frame, length, padding in zip(rows["frame"], rows["payload_len"], rows["padding"]):
+        assert padding or len(cap.rtp_payload(int(frame))) == length

@@ -504,6 +504,12 @@ class Capture:
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
         data = self._plaintext(frame) if self._decryption is not None or self.decryption is not None else None
         if data is None:
+            rtp = self._decode().rtp
+            frames = rtp["frame"].to_numpy()
+            i = int(np.searchsorted(frames, frame))
+            if i < len(frames) and frames[i] == frame and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
+                data = self._rtp_packets(np.array([i]))[0]  # the datagram TURN carried, or RTP framed out of TCP
+        if data is None:
             batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
             layer = net.decode(batch)
             if layer.transport[0] != net.Transport.UDP or layer.payload_cap[0] != layer.payload_len[0] \
@@ -520,6 +526,15 @@ class Capture:
         if end < header.payload_offset:
             raise ValueError(f"frame {frame}: RTP padding longer than the payload")
         return data[header.payload_offset:end]
+
+    def write_decrypted(self, path: str | os.PathLike) -> dict:
+        """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
+        checksums fixed), for Wireshark: webrtcpcap.writer.write_decrypted (its docstring says what is rewritten
+        and what is left as it was).  Open it with DTLS disabled (`tshark --disable-protocol dtls`), or Wireshark
+        still takes the media for SRTP.  Returns a summary dict."""
+        from .writer import write_decrypted
+
+        return write_decrypted(self, path)
 
     def _plaintext(self, frame: int) -> bytes | None:
         """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it.

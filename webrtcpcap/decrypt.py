@@ -114,22 +114,53 @@ def given_keys(sdes: list, master: dict | list | None, default_profile: str = "A
 
 def _directions(table: pd.DataFrame) -> pd.Series:
     """Per row, the (sender, receiver, peer) its packet went."""
-    peer = table["peer"].astype(object).where(table["relayed"], None) if "peer" in table else None
-    src = [endpoint(a, p) for a, p in zip(table["src"].astype(object), table["sport"])]
-    dst = [endpoint(a, p) for a, p in zip(table["dst"].astype(object), table["dport"])]
-    peers = [None if (x is None or pd.isna(x)) else str(x) for x in (peer if peer is not None else [None] * len(src))]
-    return pd.Series(list(zip(src, dst, peers)), index=table.index)
+    codes, names = _direction_codes(table)
+    return pd.Series([names[c] for c in codes.tolist()], index=table.index, dtype=object)
+
+
+def _direction_codes(table: pd.DataFrame) -> tuple[np.ndarray, list]:
+    """Per row, a code for the (sender, receiver, peer) its packet went, and those triples by code: the strings are
+    made once per direction, not once per packet."""
+    n = len(table)
+    if not n:
+        return np.zeros(0, dtype=np.int64), []
+
+    def codes_of(col):
+        v = table[col]
+        if isinstance(v.dtype, pd.CategoricalDtype):
+            return v.cat.codes.to_numpy().astype(np.int64), list(v.cat.categories)
+        uniq, inv = np.unique(v.astype(str).to_numpy(), return_inverse=True)
+        return inv.astype(np.int64), list(uniq)
+
+    src, src_names = codes_of("src")
+    dst, dst_names = codes_of("dst")
+    if "peer" in table and "relayed" in table:
+        peer, peer_names = codes_of("peer")
+        peer = np.where(table["relayed"].to_numpy(dtype=bool), peer, -1)
+    else:
+        peer, peer_names = np.full(n, -1, dtype=np.int64), []
+    key = np.stack([src, table["sport"].to_numpy().astype(np.int64), dst, table["dport"].to_numpy().astype(np.int64),
+                    peer], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    names = [(endpoint(src_names[a], b), endpoint(dst_names[c], d), None if e < 0 else str(peer_names[e]))
+             for a, b, c, d, e in uniq.tolist()]
+    return inv.reshape(-1).astype(np.int64), names
+
+
+DECRYPT_SLICE = 1 << 16  # packets read and decrypted at a time: memory stays bounded, plaintexts are not kept
 
 
 def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_keys: dict, rtcp_payloads: list,
             dtls: dict, trial: list[KeySource], problems: list[str] = ()) -> Decryption:
     """Decrypt the capture's SRTP rows (`rtp`: cap.rtp without the decryption columns; `rtp_payloads(rows)` gives
-    the UDP payloads of those row positions) and its RTCP datagrams (`rtcp_keys`: their key columns, as
+    the UDP payloads of those row positions, ascending) and its RTCP datagrams (`rtcp_keys`: their key columns, as
     pipeline.Datagrams has them; `rtcp_payloads`: their payloads) with the association keys `dtls`
-    (see dtls_keys) and the `trial` keys (see given_keys)."""
+    (see dtls_keys) and the `trial` keys (see given_keys).  SRTP is read and decrypted DECRYPT_SLICE packets at a
+    time per key and direction, in capture order; only the status of each packet is kept (the plaintext of one
+    packet is made again on demand, see Capture.rtp_payload)."""
     n = len(rtp)
     rtp_status = np.full(n, NOT_TRIED, np.uint8)
-    rtp_key: list = [None] * n
+    rtp_key = np.full(n, None, dtype=object)
     decryptors: dict = {}
     rows_summary: dict = {}
 
@@ -144,38 +175,43 @@ def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_
 
     # -- SRTP: by association direction, then by trial per (direction, SSRC) ----------------------------------
     if n:
-        direction = _directions(rtp).to_numpy()
-        candidates = rtp["dtls_srtp"].to_numpy() | bool(trial)
-        groups: dict = {}
-        ssrc = rtp["ssrc"].to_numpy()
-        for i in np.flatnonzero(candidates).tolist():
-            d = direction[i]
-            source = dtls.get(d)
-            groups.setdefault((d, None if source is not None else int(ssrc[i])), []).append(i)
-        payload_of: dict[int, bytes | None] = {}
-        wanted = np.array(sorted({i for rows in groups.values() for i in rows}), dtype=np.int64)
-        for i, p in zip(wanted.tolist(), rtp_payloads(wanted)):
-            payload_of[i] = p
-        plan: list[tuple[tuple, KeySource, list[int]]] = []
-        for (d, s), rows in groups.items():
-            source = dtls.get(d)
-            if source is None:
-                source = _trial(trial, s, [payload_of[i] for i in rows[:TRIAL_PACKETS]])
-            if source is not None:
-                plan.append((d, source, rows))
-        # one decryptor per key and direction, fed in capture order
-        by_decryptor: dict = {}
-        for d, source, rows in plan:
-            dec, key = decryptor(source.label, source, d)
-            by_decryptor.setdefault(key, (dec, []))[1].extend(rows)
-        for key, (dec, rows) in by_decryptor.items():
-            rows.sort()
-            usable = [i for i in rows if payload_of[i] is not None]
-            result = dec.rtp([payload_of[i] for i in usable])
-            rtp_status[usable] = result.status
-            for i in rows:
-                rtp_key[i] = key[0]
-            rows_summary[key] = [len(rows), int(result.auth_ok.sum()), len(rows) - len(usable)]
+        code, names = _direction_codes(rtp)
+        candidates = rtp["dtls_srtp"].to_numpy(dtype=bool) | bool(trial)
+        ssrc = rtp["ssrc"].to_numpy().astype(np.int64)
+        has_dtls = np.array([names[c] in dtls for c in range(len(names))], dtype=bool)
+        # group: the direction for association keys; the direction and SSRC for keys that are tried
+        gkey = np.where(has_dtls[code], -1, ssrc)
+        rows_all = np.flatnonzero(candidates)
+        plan: dict = {}  # decryptor key -> (decryptor, [row arrays])
+        if len(rows_all):
+            pairs = np.stack([code[rows_all], gkey[rows_all]], axis=1)
+            uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+            inv = inv.reshape(-1)
+            order = np.argsort(inv, kind="stable")
+            bounds = np.r_[0, np.cumsum(np.bincount(inv, minlength=len(uniq)))]
+            for g, (c, s) in enumerate(uniq.tolist()):
+                rows = rows_all[order[bounds[g]:bounds[g + 1]]]
+                d = names[c]
+                source = dtls.get(d)
+                if source is None:
+                    source = _trial(trial, int(s), rtp_payloads(rows[:TRIAL_PACKETS]))
+                if source is None:
+                    continue
+                dec, key = decryptor(source.label, source, d)
+                plan.setdefault(key, (dec, []))[1].append(rows)
+        for key, (dec, parts) in plan.items():
+            rows = np.sort(np.concatenate(parts))
+            authentic = unreadable = 0
+            for lo in range(0, len(rows), DECRYPT_SLICE):
+                part = rows[lo:lo + DECRYPT_SLICE]
+                payloads = rtp_payloads(part)
+                have = np.array([p is not None for p in payloads], dtype=bool)
+                result = dec.rtp([p for p in payloads if p is not None])
+                rtp_status[part[have]] = result.status
+                authentic += int(result.auth_ok.sum())
+                unreadable += int((~have).sum())
+            rtp_key[rows] = key[0]
+            rows_summary[key] = [len(rows), authentic, unreadable]
 
     # -- SRTCP: the datagrams of the same directions -----------------------------------------------------------
     m = len(rtcp_payloads)
