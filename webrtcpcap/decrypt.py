@@ -139,12 +139,21 @@ def _direction_codes(table: pd.DataFrame) -> tuple[np.ndarray, list]:
         peer = np.where(table["relayed"].to_numpy(dtype=bool), peer, -1)
     else:
         peer, peer_names = np.full(n, -1, dtype=np.int64), []
-    key = np.stack([src, table["sport"].to_numpy().astype(np.int64), dst, table["dport"].to_numpy().astype(np.int64),
-                    peer], axis=1)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv, uniq = _factorize([src, table["sport"].to_numpy().astype(np.int64), dst,
+                            table["dport"].to_numpy().astype(np.int64), peer])
     names = [(endpoint(src_names[a], b), endpoint(dst_names[c], d), None if e < 0 else str(peer_names[e]))
              for a, b, c, d, e in uniq.tolist()]
-    return inv.reshape(-1).astype(np.int64), names
+    return inv, names
+
+
+def _factorize(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the distinct rows of some integer columns (hash-based: np.unique(axis=0) sorts, far slower) and the
+    distinct rows, in order of first appearance."""
+    frame = pd.DataFrame({str(i): c for i, c in enumerate(columns)})
+    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy().astype(np.int64)
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return codes, np.stack(columns, axis=1)[first]
 
 
 DECRYPT_SLICE = 1 << 16  # packets read and decrypted at a time: memory stays bounded, plaintexts are not kept
@@ -184,9 +193,7 @@ def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_
         rows_all = np.flatnonzero(candidates)
         plan: dict = {}  # decryptor key -> (decryptor, [row arrays])
         if len(rows_all):
-            pairs = np.stack([code[rows_all], gkey[rows_all]], axis=1)
-            uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
-            inv = inv.reshape(-1)
+            inv, uniq = _factorize([code[rows_all], gkey[rows_all]])
             order = np.argsort(inv, kind="stable")
             bounds = np.r_[0, np.cumsum(np.bincount(inv, minlength=len(uniq)))]
             for g, (c, s) in enumerate(uniq.tolist()):
