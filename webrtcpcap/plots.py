@@ -360,3 +360,182 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
         (f", {retx} retransmitted" if retx else "") + (f", {alerts} alert{'s' if alerts > 1 else ''}" if alerts else "")
     ax.set_title(heading, fontsize=10, pad=28)
     return ax
+
+
+# --- NACK → retransmission → repair (webrtcpcap.nack) -------------------------------------------------------------
+
+# Colours of the NACK plots: what happened to a NACKed packet, and the feedback kinds.
+NACK_COLOURS = {"packets": "tab:blue", "losses": "tab:red", "nacks": "tab:purple", "repaired": "tab:green",
+                "repaired_late": "tab:orange", "not_repaired": "tab:red", "unsolicited": "tab:gray",
+                "pli": "tab:red", "fir": "tab:orange"}
+
+
+def _bars(x0, x1, y0, y1):
+    """Segments (x0, y0)-(x1, y1) as one polyline with NaN breaks: one artist for any number of bars."""
+    import numpy as np
+
+    n = len(x0)
+    xs = np.column_stack([x0, x1, np.full(n, np.nan)]).ravel() if n else np.zeros(0)
+    ys = np.column_stack([y0, y1, np.full(n, np.nan)]).ravel() if n else np.zeros(0)
+    return xs, ys
+
+
+def nack_sequence_plot(rtp: pd.DataFrame, outcomes: pd.DataFrame, ssrc: int, gaps_df: pd.DataFrame | None = None,
+                       unsolicited: pd.DataFrame | None = None, *, title: str | None = None,
+                       figsize: tuple[float, float] | None = None):
+    """Did NACK work, for one media SSRC: extended sequence number against capture time, with the packets, the holes,
+    the NACKs and the retransmissions drawn, from `webrtcpcap.nack.nack_outcomes` (and optionally
+    `webrtcpcap.streams.gaps` and `webrtcpcap.nack.unsolicited_retransmissions`).
+
+    A repaired loss reads left to right: a red bar (the hole, at the time the receiver saw it), a purple triangle
+    (the first NACK), a green line to a green circle (the retransmission, at its time, at the number it carries);
+    an orange circle is a retransmission that came too late, a red cross a NACKed number never retransmitted, a grey
+    plus an RTX packet nobody asked for (at its OSN; padding-only probes are left out).  Numbers NACKed but never
+    sent before (an SFU's own hole) sit on the packets' line to the right of their NACK.
+
+    Artists, for tests: ax.lines in this order, each present (maybe empty): packets, losses (NaN-separated bars),
+    nacks, repairs (NaN-separated NACK→retransmission lines), repaired, repaired_late, not_repaired, unsolicited;
+    each has its name as gid.  Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .streams import extend_seq
+
+    rows = rtp[rtp["ssrc"] == ssrc]
+    if "error" in rows.columns:
+        rows = rows[rows["error"].isna()]
+    t = rows["t"].to_numpy(dtype=float)
+    ext = extend_seq(rows["seq"].to_numpy()) if len(rows) else np.zeros(0, dtype=np.int64)
+    o = outcomes[outcomes["media_ssrc"] == ssrc]
+    fig, ax = plt.subplots(figsize=figsize or (10.0, 4.5))
+    plt.close(fig)
+    c = NACK_COLOURS
+    ax.plot(t, ext, ".", markersize=2, color=c["packets"], gid="packets", label=f"packets ({len(ext)})")
+    g = gaps_df[gaps_df["ssrc"] == ssrc] if gaps_df is not None else None
+    if g is not None and len(g):
+        ta = g["t_after"].to_numpy(dtype=float)
+        lo = g["first_missing"].to_numpy(dtype=float)
+        xs, ys = _bars(ta, ta, lo - 0.5, lo + g["count"].to_numpy(dtype=float) - 0.5)
+    else:
+        xs, ys = np.zeros(0), np.zeros(0)
+    ax.plot(xs, ys, "-", color=c["losses"], linewidth=3, gid="losses",
+            label=f"holes ({0 if g is None else len(g)})")
+    seq = o["ext_seq"].to_numpy(dtype=float)
+    nt = o["first_nack_t"].to_numpy(dtype=float)
+    ax.plot(nt, seq, ">", markersize=5, color=c["nacks"], gid="nacks", label=f"NACKed ({len(o)})")
+    fixed = o["outcome"].isin(["repaired", "repaired_late"]).to_numpy()
+    rt = o["repair_t"].to_numpy(dtype=float)
+    xs, ys = _bars(nt[fixed], rt[fixed], seq[fixed], seq[fixed])
+    ax.plot(xs, ys, "-", color=c["repaired"], linewidth=0.8, alpha=0.7, gid="repairs")
+    for name, marker in (("repaired", "o"), ("repaired_late", "o")):
+        sel = (o["outcome"] == name).to_numpy()
+        ax.plot(rt[sel], seq[sel], marker, markersize=6, markerfacecolor="none", color=c[name], gid=name,
+                label=f"{name.replace('_', ' ')} ({int(sel.sum())})")
+    sel = (o["outcome"] == "not_repaired").to_numpy()
+    ax.plot(nt[sel], seq[sel], "X", markersize=8, color=c["not_repaired"], gid="not_repaired",
+            label=f"never retransmitted ({int(sel.sum())})")
+    u = unsolicited[(unsolicited["media_ssrc"] == ssrc) & unsolicited["ext_osn"].notna()] \
+        if unsolicited is not None else None
+    ut = u["t"].to_numpy(dtype=float) if u is not None else np.zeros(0)
+    uy = u["ext_osn"].to_numpy(dtype=float) if u is not None else np.zeros(0)
+    ax.plot(ut, uy, "+", markersize=7, color=c["unsolicited"], gid="unsolicited",
+            label=f"unsolicited RTX ({len(ut)})")
+    side = str(o["capture_side"].iloc[0]) if len(o) else "unknown"
+    ax.set_xlabel("time since capture start (s)")
+    ax.set_ylabel("extended sequence number")
+    ax.set_title(title or f"NACK and retransmissions of SSRC {ssrc} (capture at the {side} side)"
+                 if side != "unknown" else title or f"NACK and retransmissions of SSRC {ssrc}", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def repair_delay_hist(outcomes: pd.DataFrame, *, unit: str = "ms", bins: int = 30, title: str | None = None,
+                      figsize: tuple[float, float] | None = None):
+    """Histogram of repair delays (first NACK → retransmission) of the repaired packets of `nack.nack_outcomes`, one
+    step histogram per media SSRC (on shared bins), with a dashed line at each one's median.  `unit="ms"` uses
+    repair_delay_ms, `unit="rtt"` repair_delay_rtt (needs `rtt_ms` in `nack_outcomes`).  Repairs that came too
+    late are counted too (the title says how many).  ax.patches: one histogram per SSRC; ax.lines: one median
+    line per SSRC.  Returns the Figure."""
+    if unit not in ("ms", "rtt"):
+        raise ValueError(f'repair_delay_hist unit must be "ms" or "rtt", not {unit!r}')
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    col = "repair_delay_ms" if unit == "ms" else "repair_delay_rtt"
+    done = outcomes[outcomes["outcome"].isin(["repaired", "repaired_late"])]
+    done = done[np.isfinite(done[col].to_numpy(dtype=float))]
+    fig, ax = plt.subplots(figsize=figsize or (8.0, 4.0))
+    plt.close(fig)
+    if not len(done):
+        ax.text(0.5, 0.5, "no repaired NACKs", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    values = done[col].to_numpy(dtype=float)
+    edges = np.histogram_bin_edges(values, bins=bins)
+    for ssrc, rows in done.groupby("media_ssrc", sort=True):
+        v = rows[col].to_numpy(dtype=float)
+        med = float(np.median(v))
+        _, _, patches = ax.hist(v, bins=edges, histtype="step", linewidth=1.5,
+                                label=f"{int(ssrc)}: {len(v)} repairs, median {med:.3g}")
+        ax.axvline(med, linestyle="--", linewidth=1, color=patches[0].get_edgecolor(), gid="median")
+    late = int((done["outcome"] == "repaired_late").sum())
+    ax.set_xlabel("repair delay after the first NACK (" + ("ms)" if unit == "ms" else "round-trip times)"))
+    ax.set_ylabel("retransmissions")
+    ax.legend(title="media SSRC", fontsize=8)
+    ax.set_title(title or "NACK repair delay" + (f" ({late} too late)" if late else ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def feedback_timeline(nacks: pd.DataFrame, keyframe_requests: pd.DataFrame | None = None, *,
+                      window_s: float = 1.0, title: str | None = None, figsize: tuple[float, float] | None = None):
+    """NACK and PLI/FIR feedback over time (`cap.nacks`, `cap.keyframe_requests`).
+
+    Top axes: one row per media SSRC (the stream the feedback is about); each NACK packet is a purple tick, each
+    PLI a red triangle, each FIR an orange diamond.  Bottom axes: NACKed sequence numbers per `window_s` window,
+    one step line per media SSRC.  A burst of NACKs followed by a PLI is a receiver that gave up on
+    retransmission.  Artists, for tests: top.lines holds per SSRC (in media_ssrc order) its "nack", "pli" and
+    "fir" lines (gid), each present even when empty; bottom.lines one step line per SSRC.  Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    kfr = keyframe_requests if keyframe_requests is not None else None
+    ssrcs = sorted(set(nacks["media_ssrc"].astype(np.int64).tolist())
+                   | (set(kfr["media_ssrc"].astype(np.int64).tolist()) if kfr is not None else set()))
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=figsize or (10.0, 2.5 + 0.5 * max(len(ssrcs), 1)),
+                                      gridspec_kw={"height_ratios": [max(len(ssrcs), 1), 2]})
+    plt.close(fig)
+    c = NACK_COLOURS
+    t_end = 0.0
+    for t_col in (nacks["t"], kfr["t"] if kfr is not None else pd.Series([], dtype=float)):
+        if len(t_col):
+            t_end = max(t_end, float(t_col.max()))
+    nbins = int(np.floor(t_end / window_s)) + 1
+    for row, s in enumerate(ssrcs):
+        nk = nacks[nacks["media_ssrc"] == s]
+        packets = nk.drop_duplicates(["frame", "index"])["t"].to_numpy(dtype=float)
+        top.plot(packets, np.full(len(packets), row), "|", markersize=12, color=c["nacks"], gid="nack",
+                 label="NACK" if row == 0 else None)
+        for kind, marker in (("pli", "v"), ("fir", "D")):
+            k = kfr[(kfr["media_ssrc"] == s) & (kfr["kind"] == kind)]["t"].to_numpy(dtype=float) \
+                if kfr is not None else np.zeros(0)
+            top.plot(k, np.full(len(k), row), marker, markersize=8, color=c[kind], gid=kind,
+                     label=kind.upper() if row == 0 else None)
+        b = np.floor(nk["t"].to_numpy(dtype=float) / window_s).astype(np.int64)
+        counts = np.bincount(b, minlength=nbins)[:nbins] if len(b) else np.zeros(nbins)
+        bottom.step(np.arange(nbins) * window_s, counts, where="post", label=str(s))
+    top.set_yticks(range(len(ssrcs)), [str(s) for s in ssrcs], fontsize=8)
+    top.set_ylim(len(ssrcs) - 0.5, -0.5)
+    top.set_ylabel("media SSRC")
+    if ssrcs:
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        bottom.legend(title="media SSRC", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    bottom.set_ylabel(f"NACKed numbers\nper {window_s:g} s")
+    bottom.set_xlabel("time since capture start (s)")
+    n_kfr = 0 if kfr is None else len(kfr)
+    top.set_title(title or f"RTCP feedback: {nacks.drop_duplicates(['frame', 'index']).shape[0]} NACK packets "
+                  f"({len(nacks)} numbers), {n_kfr} keyframe requests", fontsize=10)
+    fig.tight_layout()
+    return fig
