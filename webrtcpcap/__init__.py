@@ -2,6 +2,7 @@
 
     cap = webrtcpcap.open("call.pcapng")
     cap.packets, cap.rtp, cap.rtcp, cap.flows, cap.stun, cap.dtls_records, cap.streams
+    print(webrtcpcap.health(cap))   (a verdict per stage, with the evidence frames)
     webrtcpcap.open("call.pcapng", keylog="keys.log", sdp=["offer.sdp", "answer.sdp"])   (SRTP/SRTCP decrypted)
     webrtcpcap.streams.gaps(cap.rtp), webrtcpcap.ice.candidate_pairs(cap.stun, cap.packets)
     webrtcpcap.plots.ice_ladder(webrtcpcap.ice.transactions(cap.stun))   (matplotlib, imported on first use)
@@ -11,10 +12,12 @@ __version__ = "0.1.0"
 
 from .capture import Capture, Chunk, iter_chunks, open  # noqa: E402,A004
 from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  # noqa: E402
-from . import handshake, ice, pli, rtt, sdp, streams  # noqa: E402  analyses and the SDP parser, as modules
+from . import expect, handshake, ice, pli, rtt, sdp, streams  # noqa: E402  analyses and the SDP parser, as modules
+from .health import Health, Thresholds, health  # noqa: E402  (the function: `webrtcpcap.health(cap)`)
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
-           "DecodeError", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "__version__"]
+           "DecodeError", "health", "Health", "Thresholds", "expect", "handshake", "ice", "pli", "rtt", "sdp", "streams",
+           "plots", "__version__"]
 
 
 def __getattr__(name: str):

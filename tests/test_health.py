@@ -1,0 +1,301 @@
+"""The health summary (webrtcpcap.health) and the expectations (webrtcpcap.expect) over every lab session: each gets
+the verdicts its scenario says, read from its .meta.json (drops, outage, MTU, TURN, relay, expect_connected,
+topology addresses), never from our own output; evidence frames exist; thresholds move severities; bad files give
+a finding, not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+
+import pytest
+
+import webrtcpcap
+from webrtcpcap import expect
+from webrtcpcap.health import SEVERITIES, STAGES, Thresholds, health
+
+from conftest import CAPTURES, open_quiet
+
+TURN_USER, TURN_PASS, TURN_SECRET = "lab", "labpass", "wplab-rest-secret"  # captures/lab/record.py
+SESSIONS = sorted(p.name[: -len(".meta.json")] for p in CAPTURES.glob("*.meta.json"))
+
+
+def meta(name: str) -> dict:
+    return json.loads((CAPTURES / f"{name}.meta.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def session(name: str):
+    kw = {"sdp": [str(CAPTURES / f"{name}.offer.sdp"), str(CAPTURES / f"{name}.answer.sdp")]}
+    if (CAPTURES / f"{name}.keylog").exists():
+        kw["keylog"] = str(CAPTURES / f"{name}.keylog")
+    if meta(name)["parameters"]["turn"]:
+        kw.update(turn_passwords={TURN_USER: TURN_PASS}, turn_secret=TURN_SECRET)
+    cap = open_quiet(str(CAPTURES / f"{name}.pcap"), **kw)
+    return cap, health(cap)
+
+
+def rank(severity) -> int:
+    return SEVERITIES.index(str(severity))
+
+
+def rows(h, check=None, stage=None, subject_has=None):
+    f = h.findings
+    if check:
+        f = f[f["check"] == check]
+    if stage:
+        f = f[f["stage"] == stage]
+    if subject_has:
+        f = f[f["subject"].str.contains(subject_has, regex=False)]
+    return f
+
+
+def sent_by(h, check: str, addr: str):
+    """Findings of `check` about streams whose source is `addr` (subject "ssrc ... SRC:PORT → DST:PORT")."""
+    f = rows(h, check)
+    return f[f["subject"].str.contains(rf" {re.escape(addr)}:\d+ →", regex=True)]
+
+
+def address(m: dict, node: str) -> str:
+    return m["topology"]["nodes"][node]["address"]
+
+
+def is_clean(m: dict) -> bool:
+    p = m["parameters"]
+    return not p["drops"] and p["outage"] is None and p["mtu"] >= 1500 and p["expect_connected"]
+
+
+def test_every_lab_session_is_covered():
+    assert len(SESSIONS) >= 14 and "aiortc_clean" in SESSIONS
+
+
+@pytest.mark.parametrize("name", SESSIONS)
+def test_findings_table_shape_and_evidence_frames_exist(name):
+    cap, h = session(name)
+    f = h.findings
+    assert list(f.columns) == ["stage", "subject", "severity", "check", "finding", "measured", "unit", "threshold",
+                               "threshold_name", "evidence"]
+    assert list(f["severity"].cat.categories) == SEVERITIES and f["severity"].cat.ordered
+    assert set(f["stage"].astype(str)) <= set(STAGES)
+    assert f["finding"].notna().all() and (f["finding"].str.len() > 10).all()
+    frames = set(cap.packets["frame"].tolist())
+    for ev in f["evidence"].dropna():
+        for part in ev.split(","):
+            lo, _, hi = part.partition("-")
+            assert int(lo) in frames and int(hi or lo) in frames, (ev, name)
+    # problems always name their frames (capture-wide or "cannot be judged" notes may not)
+    problems = f[f["severity"].isin(["warning", "error"])]
+    assert problems["evidence"].notna().all(), problems[problems["evidence"].isna()][["check", "finding"]]
+    assert h.verdict == max(f["severity"].astype(str), key=rank)
+    assert list(h.stages.index) == [s for s in STAGES if (f["stage"] == s).any()]
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if is_clean(meta(n))])
+def test_clean_sessions_have_no_warning_or_error(name):
+    _, h = session(name)
+    assert rank(h.verdict) <= rank("info"), h.text()
+    assert str(rows(h, "ice.connected")["severity"].iloc[0]) == "ok"
+    assert str(rows(h, "dtls.completed")["severity"].iloc[0]) == "ok"
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if any(d["hook"] == "egress" and "rtp" in d["match"]
+                                                             for d in meta(n)["parameters"]["drops"])])
+def test_rtp_loss_at_a_gives_media_loss_warnings_on_a_streams(name):
+    m = meta(name)
+    percent = max(d["percent"] for d in m["parameters"]["drops"] if d["hook"] == "egress")
+    _, h = session(name)
+    a = address(m, "a")
+    loss = sent_by(h, "media.loss", a)
+    assert len(loss) >= 1 and (loss["severity"].astype(str) == "warning").all(), h.text()
+    # measured loss is in the neighbourhood of the scenario's drop rate
+    assert ((loss["measured"] > percent / 3) & (loss["measured"] < percent * 3)).all()
+    # b's own streams left b before any loss (unless b is the Janus echotest, which echoes a's holes back)
+    if "janus" not in m["parameters"]["kind"]:
+        assert not len(sent_by(h, "media.loss", address(m, "b")))
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if any(d["hook"] == "egress" and "rtp" in d["match"]
+                                                             for d in meta(n)["parameters"]["drops"])])
+def test_rtx_repairs_are_judged_when_feedback_is_readable(name):
+    m = meta(name)
+    cap, h = session(name)
+    a = address(m, "a")
+    rtx_streams = cap.streams[cap.streams["kind"] == "rtx"]
+    assert len(rtx_streams), "the scenario retransmits with RTX"
+    rec = rows(h, "recovery.nack", subject_has=f"video")
+    if (CAPTURES / f"{name}.keylog").exists():
+        video = rec[rec["subject"].str.contains(f"{a}:", regex=False) & rec["subject"].str.contains(f"→ {address(m, 'b')}", regex=False)]
+        assert len(video) == 1, h.text()
+        assert "repaired" in video["finding"].iloc[0]
+        # the unrepaired share is below the loss the capture showed
+        loss = rows(h, "media.loss", subject_has=video["subject"].iloc[0])["measured"].iloc[0]
+        assert video["measured"].iloc[0] < loss
+    else:  # Janus' SRTCP without a key: the stage says it cannot judge
+        assert str(h.stage("recovery")) == "info" and "cannot be judged" in h.stages.loc["recovery", "headline"]
+
+
+def test_loss_in_both_directions_shows_lost_retransmissions_and_losses_after_the_capture():
+    m = meta("aiortc_loss_both")
+    assert {d["hook"] for d in m["parameters"]["drops"]} == {"egress", "ingress"}
+    _, h = session("aiortc_loss_both")
+    b = address(m, "b")
+    # b's own packets were lost downstream (a's ingress): only the receiver's reports show it
+    after = sent_by(h, "rtcp.lost", b)
+    assert len(after) >= 1 and (after["severity"].astype(str) == "warning").all()
+    assert after["finding"].str.contains("after the capture point").all()
+    pct = max(d["percent"] for d in m["parameters"]["drops"] if d["hook"] == "ingress")
+    assert ((after["measured"] > pct / 3) & (after["measured"] < pct * 3)).all()
+    lost_rtx = rows(h, "recovery.retransmission_loss")
+    assert len(lost_rtx) >= 1 and rank(lost_rtx["severity"].max()) >= rank("warning")
+
+
+def test_outage_gives_a_freeze_error_as_long_as_the_outage():
+    m = meta("aiortc_outage3s")
+    outage = m["parameters"]["outage"]
+    _, h = session("aiortc_outage3s")
+    a = address(m, "a")
+    freeze = sent_by(h, "media.freeze", a)
+    assert len(freeze) >= 2 and (freeze["severity"].astype(str) == "error").all()  # audio and video
+    assert ((freeze["measured"] >= outage["length_s"] * 1000 * 0.9)
+            & (freeze["measured"] <= outage["length_s"] * 1000 * 1.2)).all()
+    assert h.verdict == "error" and h.stage("recovery") == "error"  # more lost than aiortc's RTX history holds
+    assert str(rows(h, "recovery.keyframe", subject_has="video")["severity"].iloc[0]) == "ok"  # PLI answered
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if meta(n)["parameters"]["relay"]
+                                  and meta(n)["parameters"]["expect_connected"]])
+def test_relayed_sessions_select_a_relay_pair_and_turn_is_ok(name):
+    m = meta(name)
+    _, h = session(name)
+    ice_row = rows(h, "ice.connected")
+    assert str(ice_row["severity"].iloc[0]) == "ok"
+    seen = [t for t in m["media_5tuples"] if t["seen_from"] == m["capture"]["node"]][0]
+    assert seen["local"]["type"] == "relay"
+    assert f"relay {seen['local']['ip']}:{seen['local']['port']}" in ice_row["finding"].iloc[0]
+    turn = rows(h, stage="turn")
+    assert len(turn) >= 1 and (turn["severity"].astype(str) == "ok").all()
+    assert turn["finding"].str.contains(f"{seen['local']['ip']}:{seen['local']['port']}", regex=False).any()
+
+
+def test_wrong_turn_password_is_a_401_loop_and_ice_fails():
+    m = meta("turn_wrong_password")
+    assert not m["parameters"]["expect_connected"]
+    _, h = session("turn_wrong_password")
+    turn = rows(h, "turn.allocation")
+    assert len(turn) >= 1 and (turn["severity"].astype(str) == "error").all()
+    assert turn["finding"].str.contains("401 loop").all()
+    # the lab's client used another password than the server's: the integrity check says so
+    assert turn["finding"].str.contains("does not verify").all()
+    assert h.stage("ice") == "error" and h.verdict == "error"
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if not meta(n)["parameters"]["expect_connected"]])
+def test_sessions_that_never_connected_fail_ice(name):
+    _, h = session(name)
+    assert h.stage("ice") == "error"
+    assert rank(h.stage("media")) <= rank("info")  # nothing to judge, said as info
+
+
+def test_ice_blocked_names_the_unanswered_checks():
+    cap, h = session("ice_udp_blocked")
+    r = rows(h, "ice.connected").iloc[0]
+    assert "never answered" in r["finding"]
+    requests = cap.stun[(cap.stun["cls"] == "request") & cap.stun["username"].notna()]["frame"]
+    assert re.search(rf"{len(requests)} requests", r["finding"])
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if any(d["match"].startswith("dtls")
+                                                             for d in meta(n)["parameters"]["drops"])])
+def test_dtls_handshake_loss_completes_slowly_with_retransmissions(name):
+    _, h = session(name)
+    done = rows(h, "dtls.completed").iloc[0]
+    assert done["severity"] == "warning" and "completed" in done["finding"]
+    assert done["measured"] > 1000  # OpenSSL's 1 s timer, at least once
+    retx = rows(h, "dtls.retransmissions").iloc[0]
+    assert retx["severity"] == "warning" and retx["measured"] >= 1
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if meta(n)["parameters"]["mtu"] < 1500])
+def test_small_mtu_notes_ip_fragmentation(name):
+    m = meta(name)
+    _, h = session(name)
+    frag = rows(h, "capture.fragmentation")
+    assert len(frag) == 1
+    assert int(frag["measured"].iloc[0]) == m["tshark_kinds"]["counts"]["ip_fragment"] + int(
+        frag["finding"].iloc[0].split("into ")[1].split()[0])  # fragments = tshark's non-final ones + finals
+
+
+def test_thresholds_override_changes_severities():
+    cap, h = session("aiortc_clean")
+    strict = health(cap, Thresholds(ice_connect_ms=0.001, dtls_ms=0.001, jitter_ms_warning=0.01))
+    assert str(rows(strict, "ice.connected")["severity"].iloc[0]) == "warning"
+    assert str(rows(strict, "dtls.completed")["severity"].iloc[0]) == "warning"
+    assert len(rows(strict, "media.jitter")) == len(cap.streams[cap.streams["kind"].isin(["audio", "video"])])
+    assert rows(strict, "ice.connected")["threshold"].iloc[0] == 0.001
+    cap5, h5 = session("aiortc_loss5_rtp")
+    lenient = health(cap5, Thresholds(loss_pct_warning=50, loss_pct_error=90))
+    assert not len(rows(lenient, "media.loss")) and len(rows(h5, "media.loss"))
+    harsh = health(cap5, Thresholds(loss_pct_error=2))
+    assert (rows(harsh, "media.loss")["severity"].astype(str) == "error").all()
+
+
+def test_text_report_is_deterministic_and_has_no_paths_or_keys():
+    cap, h = session("aiortc_outage3s")
+    again = health(cap)
+    assert h.text() == again.text() == repr(h)
+    text = h.text()
+    assert str(CAPTURES) not in text and "/" not in text.split("\n")[0]
+    for stage in ("ICE", "DTLS", "Media", "Recovery", "RTCP"):
+        assert re.search(rf"^{stage}\s+(OK|INFO|WARNING|ERROR)\b", text, re.M)
+    secret = (CAPTURES / "aiortc_outage3s.keylog").read_text().split()
+    assert not any(len(s) > 40 and s in text for s in secret)
+
+
+def test_garbage_file_gives_a_finding_not_a_traceback(tmp_path):
+    bad = tmp_path / "garbage.pcap"
+    bad.write_bytes(b"this is not a capture at all" * 10)
+    h = health(bad)
+    assert h.verdict == "error" and h.stage("capture") == "error"
+    assert "cannot be read" in h.headline and str(tmp_path) not in h.text()
+
+
+def test_truncated_capture_is_reported_and_still_judged(tmp_path):
+    data = (CAPTURES / "aiortc_clean.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) // 2 + 7])
+    h = health(cut, sdp=[str(CAPTURES / "aiortc_clean.offer.sdp"), str(CAPTURES / "aiortc_clean.answer.sdp")])
+    assert rows(h, "capture.complete")["severity"].astype(str).tolist() == ["warning"]
+    assert h.stage("ice") == "ok"
+    assert str(tmp_path) not in h.text()
+
+
+def test_a_capture_without_webrtc_says_so(tmp_path):
+    from conftest import udp4, write_pcap
+
+    path = write_pcap(tmp_path / "dns.pcap", [udp4(b"\x12\x34\x01\x00" + b"\x00" * 20, sport=53000, dport=53)])
+    h = health(path)
+    assert rows(h, "capture.webrtc")["severity"].astype(str).tolist() == ["error"]
+
+
+def test_expectations_pass_on_a_clean_call_and_fail_where_the_call_broke():
+    m = meta("aiortc_clean")
+    cap, _ = session("aiortc_clean")
+    kinds = {"audio": 2, "video": 2}  # a's and b's audio and video, as aiortc_peer sends them
+    args = dict(ice_connected_within_ms=500, dtls_completed_within_ms=500, streams=4, kinds=kinds, max_loss_pct=1,
+                max_unrepaired_loss_pct=0.5, max_jitter_ms=30, max_freeze_ms=1000, verdict="ok")
+    df = expect.check(cap, **args)
+    assert df["name"].tolist() == ["ice_connected", "dtls_completed", "streams", "max_loss_pct",
+                                   "max_unrepaired_loss", "max_jitter_ms", "max_freeze_ms", "verdict"]
+    assert df["passed"].all(), df
+    assert df.equals(expect.check(cap, **args))
+    assert bool(expect.ice_connected(cap, within_ms=500)) and not expect.ice_connected(cap, within_ms=0.001)
+    assert m["ground_truth"]["a"]["connectionState_at_end"] == "connected"
+    out, _ = session("aiortc_outage3s")
+    failed = expect.check(out, **args).set_index("name")["passed"]
+    assert not failed["max_freeze_ms"] and not failed["max_loss_pct"] and not failed["verdict"]
+    assert failed["ice_connected"] and failed["dtls_completed"]
+    blocked, _ = session("ice_udp_blocked")
+    b = expect.check(blocked, ice=True, dtls=True, streams=4).set_index("name")
+    assert not b["passed"].any() and b.loc["ice_connected", "measured"] == "not connected"

@@ -1,0 +1,1082 @@
+"""A health summary of one capture: did ICE, TURN, DTLS, media, loss recovery and the RTCP reports work, each
+finding with a severity, one plain sentence, the measured value, the threshold it was judged by, and the frames
+that back it.
+
+    h = webrtcpcap.health(cap)                  # or health("call.pcap", sdp=..., keylog=...): open errors are findings
+    print(h)                                    # the terminal report (h.text())
+    h.verdict, h.stages, h.findings             # "ok" / "info" / "warning" / "error"; per stage; every finding
+    webrtcpcap.health(cap, Thresholds(loss_pct_warning=0.5))
+
+Strategy: one function per stage over the capture's tables and the analyses (ice, handshake, streams, nack), each
+returning finding rows; a stage that raises gives one `info` finding saying it could not be judged, so a report is
+always produced.  A stage that cannot be judged from the capture (no SRTCP key, no DTLS in the file) says so as
+`info` rather than guessing.  Every number in a sentence is rounded, so the text is deterministic and changes only
+when the call changes; no absolute path is ever written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SEVERITIES = ["ok", "info", "warning", "error"]
+STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
+STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
+                "recovery": "Recovery", "rtcp": "RTCP"}
+EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
+# A keyframe captured this shortly before a PLI/FIR answers it: it was already on its way when the request left
+# (a receiver asks while its first frames are still arriving; the sender's keyframe crosses the request).
+KEYFRAME_IN_FLIGHT_S = 0.1
+
+FINDINGS_SCHEMA: dict[str, str] = {
+    "stage": "category",
+    "subject": "string",
+    "severity": "category",
+    "check": "string",
+    "finding": "string",
+    "measured": "Float64",
+    "unit": "string",
+    "threshold": "Float64",
+    "threshold_name": "string",
+    "evidence": "string",
+}
+
+STAGES_SCHEMA: dict[str, str] = {
+    "severity": "category",
+    "findings": "int64",
+    "headline": "string",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The limits the health summary judges by; override any of them: `Thresholds(loss_pct_warning=0.5)`.
+
+    - ice_connect_ms: first connectivity check -> the selected pair connected (nominated, else first success);
+      slower is a warning.
+    - dtls_ms: first ClientHello -> last flight; slower is a warning.  dtls_retransmitted_flights: that many
+      flights sent again (RFC 6347 timer) is a warning.
+    - loss_pct_warning, loss_pct_error: packets missing from an audio/video stream as captured (before any repair),
+      in % of the expected; also applied to the loss a receiver reports in RTCP that the capture cannot see.
+    - late_pct_warning, duplicate_pct_warning: reordered (late) and duplicated packets, in % of a stream's packets.
+    - jitter_ms_warning: RFC 3550 interarrival jitter at the end of a stream.
+    - freeze_ms: the longest time between two packets of an audio/video stream above this is an error (a freeze or
+      an outage).
+    - srtp_auth_fail_pct_error: SRTP packets failing authentication above this % of a stream is an error (wrong
+      keys, corruption); any failure below it is a warning.
+    - nack_repair_ratio_warning: NACKed losses repaired by retransmission below this ratio is a warning.
+    - unrepaired_loss_pct_warning, unrepaired_loss_pct_error: losses of a NACK-repaired (video) stream never
+      repaired, in % of its expected packets.
+    - nack_repair_p95_ms: 95th percentile of NACK -> retransmission above this is a warning.
+    - pli_keyframe_ms: PLI/FIR -> the next keyframe of that stream slower than this (or none) is a warning.
+    - rtcp_lost_tolerance: a receiver's reported cumulative lost may differ from what the capture lacks by this
+      many packets (in flight, duplicates) before it counts as a disagreement.
+    """
+
+    ice_connect_ms: float = 1000.0
+    dtls_ms: float = 1000.0
+    dtls_retransmitted_flights: int = 1
+    loss_pct_warning: float = 1.0
+    loss_pct_error: float = 10.0
+    late_pct_warning: float = 1.0
+    duplicate_pct_warning: float = 1.0
+    jitter_ms_warning: float = 30.0
+    freeze_ms: float = 1000.0
+    srtp_auth_fail_pct_error: float = 50.0
+    nack_repair_ratio_warning: float = 0.9
+    unrepaired_loss_pct_warning: float = 0.5
+    unrepaired_loss_pct_error: float = 5.0
+    nack_repair_p95_ms: float = 500.0
+    pli_keyframe_ms: float = 1000.0
+    rtcp_lost_tolerance: int = 3
+
+
+def _worst(severities) -> str:
+    ranks = [SEVERITIES.index(s) for s in severities]
+    return SEVERITIES[max(ranks)] if ranks else "ok"
+
+
+class Health:
+    """The health of one capture.
+
+    - `findings`: one row per finding (FINDINGS_SCHEMA), in stage order: stage (category: capture, ice, turn, dtls,
+      media, recovery, rtcp), subject (string: "capture", the candidate pair, the DTLS association, "ssrc 0x1234abcd
+      video VP8 10.0.0.1:5000 → 10.0.0.2:6000", the TURN allocation), severity (ordered category ok < info <
+      warning < error), check (string: what was checked, e.g. "ice.connected", "media.loss", "recovery.nack"),
+      finding (one plain sentence), measured (Float64), unit (string), threshold (Float64) and threshold_name (the
+      `Thresholds` field that judged it; null when no threshold applies), evidence (string: the frames to open,
+      compact "8-11,96"; at most the first 24 frames).
+    - `stages`: one row per stage (index: stage): severity (the worst of its findings), findings (count), headline
+      (the first of its worst findings).
+    - `verdict`: the worst severity overall; `headline` the sentence behind it.
+    - `text()` (also `repr`): the terminal report; `thresholds`: the Thresholds used.
+    """
+
+    def __init__(self, name: str, frames: int, duration_s: float, findings: pd.DataFrame, thresholds: Thresholds):
+        self.name = name
+        self.frames = frames
+        self.duration_s = duration_s
+        self.findings = findings
+        self.thresholds = thresholds
+
+    @property
+    def stages(self) -> pd.DataFrame:
+        rows = []
+        for stage in STAGES:
+            f = self.findings[self.findings["stage"] == stage]
+            if not len(f):
+                continue
+            sev = _worst(f["severity"].astype(str))
+            head = f[f["severity"].astype(str) == sev]["finding"].iloc[0]
+            rows.append((stage, sev, len(f), head))
+        out = pd.DataFrame(rows, columns=["stage"] + list(STAGES_SCHEMA)).set_index("stage")
+        out["severity"] = pd.Categorical(out["severity"], categories=SEVERITIES, ordered=True)
+        return out.astype({"findings": "int64", "headline": "string"})
+
+    @property
+    def verdict(self) -> str:
+        return _worst(self.findings["severity"].astype(str))
+
+    @property
+    def headline(self) -> str:
+        """The first finding of the worst severity; when everything is ok, what went right (ICE, DTLS, media)."""
+        f = self.findings[self.findings["severity"].astype(str) == self.verdict]
+        if not len(f):
+            return "nothing to judge"
+        if self.verdict == "ok":
+            parts = []
+            for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
+                if (self.findings["check"] == check).any():
+                    parts.append(text)
+            n = int((self.findings["check"] == "media.stream").sum())
+            if n:
+                parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
+            return "no problems found" + (": " + ", ".join(parts) if parts else "")
+        return str(f["finding"].iloc[0])
+
+    def stage(self, name: str) -> str:
+        """The verdict (worst severity) of one stage; "ok" when it has no finding."""
+        return _worst(self.findings.loc[self.findings["stage"] == name, "severity"].astype(str))
+
+    def text(self) -> str:
+        """The report as plain text: a header, the overall verdict, then each stage with its findings."""
+        lines = [f"webrtcpcap health: {self.name}, {self.frames} frames, {self.duration_s:.1f} s",
+                 f"verdict: {self.verdict.upper()} - {self.headline}", ""]
+        stages = self.stages
+        for stage, row in stages.iterrows():
+            lines.append(f"{STAGE_TITLES[stage]:<9} {str(row['severity']).upper():<8} {row['headline']}")
+            for r in self.findings[self.findings["stage"] == stage].itertuples(index=False):
+                lines.append(f"  {str(r.severity):<8} {r.subject}: {r.finding}")
+                if not pd.isna(r.evidence) and r.evidence:
+                    lines.append(f"  {'':<8} frames {r.evidence}")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def plot(self, ax=None):
+        """A one-line-per-stage severity strip (matplotlib, imported here)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 0.4 * max(len(self.stages), 1) + 0.6))
+        colours = {"ok": "tab:green", "info": "tab:blue", "warning": "tab:orange", "error": "tab:red"}
+        st = self.stages
+        for i, (stage, row) in enumerate(st.iterrows()):
+            ax.barh(i, 1, color=colours[str(row["severity"])])
+            ax.text(0.02, i, f"{STAGE_TITLES[stage]}: {row['headline']}"[:110], va="center", fontsize=8)
+        ax.set_yticks([])
+        ax.set_xticks([])
+        ax.invert_yaxis()
+        ax.set_title(f"{self.name}: {self.verdict}")
+        return ax
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+def _frames(values) -> str:
+    from .handshake import compact_frames
+
+    v = sorted({int(x) for x in values if not pd.isna(x)})[:EVIDENCE_MAX]
+    return compact_frames(v)
+
+
+def _f(stage, subject, severity, check, finding, measured=None, unit=None, threshold=None, threshold_name=None,
+       evidence=None) -> dict:
+    return dict(stage=stage, subject=subject, severity=severity, check=check, finding=finding,
+                measured=None if measured is None or pd.isna(measured) else float(measured), unit=unit,
+                threshold=None if threshold is None else float(threshold), threshold_name=threshold_name,
+                evidence=evidence or None)
+
+
+def _na(x) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x))
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _ms(x: float) -> str:
+    return f"{x:.0f} ms" if x >= 10 else f"{x:.1f} ms"
+
+
+def _findings_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=list(FINDINGS_SCHEMA))
+    order = {s: i for i, s in enumerate(STAGES)}
+    df = df.iloc[sorted(range(len(df)), key=lambda i: order[df["stage"].iloc[i]])].reset_index(drop=True)
+    out = {}
+    for col, dtype in FINDINGS_SCHEMA.items():
+        values = df[col].astype(object).where(df[col].notna(), None)
+        if col == "stage":
+            out[col] = pd.Categorical(values, categories=STAGES, ordered=True)
+        elif col == "severity":
+            out[col] = pd.Categorical(values, categories=SEVERITIES, ordered=True)
+        else:
+            out[col] = pd.array(list(values), dtype=dtype)
+    return pd.DataFrame(out)
+
+
+# -- entry point ------------------------------------------------------------------------------------------------
+
+def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
+    """The health summary of a capture (see `Health`).  `cap` is an open Capture, or a path opened here with
+    `open_kwargs` (sdp=, keylog=, turn_passwords=...); a file that cannot be read gives a Health with one `capture`
+    error finding instead of an exception.  `thresholds`: a `Thresholds` (defaults when None)."""
+    import warnings
+
+    from .capture import Capture, open as _open
+    from .errors import WebRTCPcapError
+
+    th = thresholds or Thresholds()
+    if not isinstance(cap, Capture):
+        name = os.path.basename(os.fspath(cap))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cap = _open(cap, progress=False, **open_kwargs)
+        except (WebRTCPcapError, OSError, ValueError) as e:
+            msg = _strip_paths(str(e), name)
+            return Health(name, 0, 0.0, _findings_frame([_f("capture", "capture", "error", "capture.readable",
+                                                                f"the file cannot be read: {msg}")]), th)
+    ctx = _Context(cap, th)
+    rows: list[dict] = []
+    for stage, fn in (("capture", _capture), ("ice", _ice), ("turn", _turn), ("dtls", _dtls), ("media", _media),
+                      ("recovery", _recovery), ("rtcp", _rtcp)):
+        try:
+            rows.extend(fn(ctx))
+        except Exception as e:  # noqa: BLE001 - a report must come out; the stage says why it could not judge
+            rows.append(_f(stage, stage, "info", f"{stage}.judged",
+                           f"{STAGE_TITLES[stage]} could not be judged: {type(e).__name__}: {_strip_paths(str(e), ctx.name)}"))
+    packets = cap.packets
+    duration = float(packets["t"].max()) if len(packets) else 0.0
+    return Health(ctx.name, len(packets), duration, _findings_frame(rows), th)
+
+
+def _strip_paths(message: str, name: str) -> str:
+    """A message with any absolute path reduced to its file name (reports carry no absolute paths)."""
+    return re.sub(r"(/[^\s:'\"]+)+/([^\s:'\"/]+)", r"\2", message)
+
+
+class _Context:
+    """The capture and what several stages share, each computed once."""
+
+    def __init__(self, cap, th: Thresholds):
+        self.cap = cap
+        self.th = th
+        self.name = os.path.basename(cap.path)
+        self._cache: dict = {}
+
+    def get(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    @property
+    def relayed_media(self):
+        return (self.cap.rtp, self.cap.rtcp)
+
+    @property
+    def pairs(self) -> pd.DataFrame:
+        from . import ice
+
+        c = self.cap
+        return self.get("pairs", lambda: ice.candidate_pairs(c.stun, c.packets, c.stun_attributes,
+                                                             relayed_media=self.relayed_media))
+
+    @property
+    def ice_summary(self) -> pd.Series:
+        from . import ice
+
+        c = self.cap
+        return self.get("ice", lambda: ice.summary(c.stun, c.packets, c.stun_attributes,
+                                                   relayed_media=self.relayed_media).iloc[0])
+
+    @property
+    def checks(self) -> pd.DataFrame:
+        from . import ice
+
+        c = self.cap
+        return self.get("checks", lambda: ice._ice_checks(c.stun, c.stun_attributes, True))
+
+    @property
+    def allocations(self) -> pd.DataFrame:
+        from . import ice
+
+        c = self.cap
+        start = c.packets["time"].iloc[0] if len(c.packets) else None
+        return self.get("alloc", lambda: ice.turn_allocations(c.stun, c.stun_attributes, start=start))
+
+    @property
+    def associations(self) -> pd.DataFrame:
+        from . import handshake
+
+        c = self.cap
+        return self.get("assoc", lambda: handshake.associations(c.dtls_records, c.dtls_handshakes, c.rtp,
+                                                                c.sdp or None))
+
+    @property
+    def streams(self) -> pd.DataFrame:
+        return self.cap.streams
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.pairs["selected"].any()) if len(self.pairs) else False
+
+    @property
+    def media_seen(self) -> bool:
+        k = self.cap.packets["kind"]
+        return bool(k.isin(["rtp", "rtcp", "dtls", "turn-channel"]).any())
+
+    @property
+    def rtcp_readable(self) -> tuple[int, int]:
+        """(compound datagrams readable as plaintext, compound datagrams in the capture)."""
+        def count():
+            keys, payloads, _ = self.cap.rtcp_payloads()
+            total = self.cap.rtcp.drop_duplicates("frame") if len(self.cap.rtcp) else self.cap.rtcp
+            return len(payloads), len(total)
+        return self.get("rtcp_readable", count)
+
+    def rtx_pairs(self) -> pd.DataFrame:
+        from . import streams as _streams
+
+        c = self.cap
+        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload))
+
+    def candidate_types(self) -> dict[str, str]:
+        def build():
+            out: dict[str, str] = {}
+            for s in self.cap.sdp:
+                for m in s.media:
+                    for cand in m.candidates:
+                        addr = f"[{cand.address}]:{cand.port}" if ":" in cand.address else f"{cand.address}:{cand.port}"
+                        out.setdefault(addr, cand.type)
+            alloc = self.allocations
+            for a in alloc["relayed_address"].dropna():
+                out.setdefault(str(a), "relay")
+            return out
+        return self.get("cand_types", build)
+
+    def stream_subject(self, r) -> str:
+        kind = str(r["kind"]) if not _na(r["kind"]) else "rtp"
+        codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
+        return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
+                f"{_endpoint(r['dst'], r['dport'])}")
+
+
+def _endpoint(ip, port) -> str:
+    ip = str(ip)
+    return f"[{ip}]:{int(port)}" if ":" in ip else f"{ip}:{int(port)}"
+
+
+# -- capture ----------------------------------------------------------------------------------------------------
+
+def _capture(ctx: _Context) -> list[dict]:
+    cap = ctx.cap
+    p = cap.packets
+    out = []
+    if cap.problem:
+        last = int(p["frame"].max()) if len(p) else None
+        out.append(_f("capture", "capture", "warning", "capture.complete",
+                      f"the file was read only in part ({_strip_paths(cap.problem, ctx.name)}); "
+                      f"{len(p)} complete frames kept", evidence=_frames([last] if last else [])))
+    kinds = p["kind"].astype(str)
+    webrtc = kinds.isin(["stun", "dtls", "rtp", "rtcp", "turn-channel"])
+    if not webrtc.any():
+        out.append(_f("capture", "capture", "error", "capture.webrtc",
+                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames",
+                      measured=0, unit="frames"))
+    errors = p[p["error"].notna()]
+    if len(errors):
+        top = errors["error"].astype(str).value_counts()
+        out.append(_f("capture", "capture", "info", "capture.errors",
+                      f"{len(errors)} frames could not be fully decoded (most often: {top.index[0]})",
+                      measured=len(errors), unit="frames", evidence=_frames(errors["frame"])))
+    frags = cap.fragments
+    if len(frags):
+        done = frags["reassembled_in"].dropna()
+        incomplete = int(frags["reassembled_in"].isna().sum())
+        sev = "warning" if incomplete else "info"
+        text = (f"IP fragmentation: {len(frags)} fragments reassembled into {done.nunique()} datagrams "
+                f"(datagrams larger than the path MTU)")
+        if incomplete:
+            text += f"; {incomplete} fragments never completed a datagram"
+        out.append(_f("capture", "capture", sev, "capture.fragmentation", text, measured=len(frags),
+                      unit="fragments", evidence=_frames(frags["frame"])))
+    icmp = cap.icmp
+    if len(icmp):
+        out.append(_f("capture", "capture", "info", "capture.icmp",
+                      f"{len(icmp)} ICMP messages (e.g. port unreachable after a peer went away)",
+                      measured=len(icmp), unit="messages", evidence=_frames(icmp["frame"])))
+    if not any(r["severity"] in ("warning", "error") for r in out):
+        span = float(p["t"].max()) if len(p) else 0.0
+        out.insert(0, _f("capture", "capture", "ok", "capture.readable",
+                         f"{len(p)} frames over {span:.1f} s, {int(webrtc.sum())} of them WebRTC",
+                         measured=len(p), unit="frames"))
+    return out
+
+
+# -- ICE --------------------------------------------------------------------------------------------------------
+
+def _ice(ctx: _Context) -> list[dict]:
+    th = ctx.th
+    s = ctx.ice_summary
+    pairs = ctx.pairs
+    checks = ctx.checks
+    stun = ctx.cap.stun
+    types = ctx.candidate_types()
+    out = []
+
+    def label(ep):
+        t = types.get(str(ep))
+        return f"{t} {ep}" if t else str(ep)
+
+    if int(s["checks"]) == 0:
+        if ctx.media_seen:
+            return [_f("ice", "ice", "info", "ice.connected",
+                       "no ICE connectivity check in the capture (it started after ICE, or the peers use no ICE): "
+                       "ICE cannot be judged")]
+        if len(stun):
+            return [_f("ice", "ice", "error", "ice.connected",
+                       "ICE never started: no connectivity check and no media in the capture, only "
+                       f"{len(stun)} STUN/TURN messages", measured=0, unit="checks",
+                       evidence=_frames(stun["frame"]))]
+        return [_f("ice", "ice", "info", "ice.connected", "no ICE traffic in the capture: ICE cannot be judged")]
+    first_check_t = float(s["first_check_t"])
+    sel = pairs[pairs["selected"]]
+    if len(sel):
+        sel = sel.iloc[0]
+        connected_t = sel["nominated_t"] if not _na(sel["nominated_t"]) else sel["first_success_t"]
+        connected_t = float(connected_t) if not _na(connected_t) else float(sel["first_check_t"])
+        ms = (connected_t - first_check_t) * 1000
+        before = checks[checks["first_t"] <= connected_t + 1e-9]
+        sev = "warning" if ms > th.ice_connect_ms else "ok"
+        subject = f"{sel['transport']} {sel['local']} ↔ {sel['remote']}"
+        text = (f"ICE connected in {_ms(ms)} on {label(sel['local'])} ↔ {label(sel['remote'])} after "
+                f"{_n(len(before), 'check')}")
+        if sel["transport"] != "udp":
+            text += f" (over {sel['transport']})"
+        ev = list(before["first_frame"]) + list(before["response_frame"].dropna())
+        out.append(_f("ice", subject, sev, "ice.connected", text, ms, "ms", th.ice_connect_ms, "ice_connect_ms",
+                      _frames(ev)))
+        if s["consent_lost"] is True or (not _na(s["consent_lost"]) and bool(s["consent_lost"])):
+            out.append(_f("ice", subject, "error", "ice.consent",
+                          "consent freshness lost: more than 30 s without a successful check while media flowed "
+                          "(RFC 7675)", s["consent_interval_max_s"], "s", 30.0, None))
+        elif int(s["consent_unanswered"]):
+            on = checks[(checks["first_t"] > connected_t) & (checks["response_cls"] == "none")]
+            out.append(_f("ice", subject, "info", "ice.consent",
+                          f"{int(s['consent_unanswered'])} of {int(s['consent_checks'])} consent checks after "
+                          "connecting were not answered", int(s["consent_unanswered"]), "checks",
+                          evidence=_frames(on["first_frame"])))
+    elif ctx.media_seen and not (pairs["state"] == "succeeded").any():
+        out.append(_f("ice", "ice", "error", "ice.connected",
+                      f"ICE failed: none of {int(s['checks'])} checks on {len(pairs)} pairs succeeded, yet media "
+                      "was seen", 0, "pairs", evidence=_frames(checks["first_frame"])))
+    elif not (pairs["state"] == "succeeded").any():
+        requests = int(checks["requests"].sum())
+        span = float(checks["first_t"].max() - checks["first_t"].min())
+        last_req = stun[stun["transaction_id"].isin(checks["transaction_id"])]
+        if span == 0 and len(last_req):
+            span = float(last_req["t"].max() - last_req["t"].min())
+        errs = checks[checks["response_cls"] == "error"]
+        if len(errs):
+            codes = ",".join(str(int(c)) for c in dict.fromkeys(errs["error_code"].dropna()))
+            why = f"answered with error {codes}" + (" (401: wrong ICE credentials)" if "401" in codes else "")
+        else:
+            why = "never answered"
+        pl = ", ".join(f"{r.local} → {r.remote}" for r in pairs.itertuples(index=False))
+        out.append(_f("ice", "ice", "error", "ice.connected",
+                      f"ICE failed: {_n(int(s['checks']), 'check')} ({requests} requests over {span:.1f} s) on "
+                      f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} ({pl}), {why}; no pair succeeded",
+                      0, "pairs succeeded", evidence=_frames(last_req["frame"])))
+    else:
+        out.append(_f("ice", "ice", "warning", "ice.connected",
+                      f"{int(s['pairs_succeeded'])} of {len(pairs)} pairs succeeded but no media followed on any",
+                      int(s["pairs_succeeded"]), "pairs", evidence=_frames(checks["first_frame"])))
+    if int(s["errors_401"]) and len(sel):
+        e = checks[checks["error_code"] == 401]
+        out.append(_f("ice", "ice", "warning", "ice.errors",
+                      f"{int(s['errors_401'])} checks answered 401 Unauthorized (ICE credentials do not match)",
+                      int(s["errors_401"]), "checks", evidence=_frames(e["response_frame"])))
+    if int(s["errors_487"]):
+        e = checks[checks["error_code"] == 487]
+        out.append(_f("ice", "ice", "info", "ice.errors",
+                      f"{int(s['errors_487'])} checks answered 487 Role Conflict (resolved by the agents)",
+                      int(s["errors_487"]), "checks", evidence=_frames(e["response_frame"])))
+    if int(s["ufrag_changes"]):
+        out.append(_f("ice", "ice", "info", "ice.restart",
+                      f"{int(s['ufrag_changes'])} ICE restarts or separate ICE sessions (different ufrags)",
+                      int(s["ufrag_changes"]), "restarts"))
+    return out
+
+
+# -- TURN -------------------------------------------------------------------------------------------------------
+
+def _turn(ctx: _Context) -> list[dict]:
+    from . import ice
+
+    alloc = ctx.allocations
+    if not len(alloc):
+        return [_f("turn", "turn", "ok", "turn.allocation", "TURN not used (no allocation in the capture)")]
+    stun = ctx.cap.stun
+    direct = stun[~stun["relayed"].to_numpy(dtype=bool)] if "relayed" in stun.columns else stun
+    tx = ice.transactions(direct)
+    out = []
+    for a in alloc.itertuples(index=False):
+        subject = f"{a.transport} {a.client} → TURN {a.server}"
+        mine = tx[(tx["client"] == a.client) & (tx["server"] == a.server)]
+        mine_rows = direct[direct["transaction_id"].isin(mine["transaction_id"])]
+        ev = _frames(mine_rows["frame"])
+        if a.credential_expired is True:
+            out.append(_f("turn", subject, "error", "turn.credentials",
+                          f"the TURN REST credential ({a.username}) had expired when Allocate was sent "
+                          f"(expiry {a.rest_expiry:%Y-%m-%d %H:%M:%S} UTC)", evidence=ev))
+        if a.allocated:
+            parts = [f"allocated relay {a.relayed_address}"]
+            if a.authenticated_after_401:
+                parts.append("after the usual 401 challenge")
+            if not _na(a.lifetime_s):
+                parts.append(f"lifetime {int(a.lifetime_s)} s")
+            if a.channels:
+                parts.append(f"{a.channels} channel{'s' if a.channels != 1 else ''} bound")
+            if a.permissions:
+                parts.append(f"{a.permissions} permission{'s' if a.permissions != 1 else ''}")
+            if a.refreshes:
+                parts.append(f"{a.refreshes} refresh{'es' if a.refreshes != 1 else ''}")
+            if not _na(a.released_t):
+                parts.append(f"released at {a.released_t:.1f} s")
+            sev = "warning" if a.errors else "ok"
+            text = ", ".join(parts)
+            if a.errors:
+                text += f"; {a.errors} other error responses ({a.error_codes})"
+            out.append(_f("turn", subject, sev, "turn.allocation", text[0].upper() + text[1:], a.errors,
+                          "errors", evidence=ev))
+            continue
+        attempts = int(a.allocate_attempts)
+        if attempts and a.allocate_401 == attempts and attempts >= 2:
+            reqs = mine_rows[(mine_rows["method"] == "allocate") & (mine_rows["cls"] == "request")]
+            integ = reqs["integrity_ok"].dropna() if "integrity_ok" in reqs.columns else pd.Series([], dtype=bool)
+            extra = ""
+            if len(integ) and not integ.astype(bool).any():
+                extra = "; the requests' MESSAGE-INTEGRITY does not verify with the given TURN credentials"
+            elif len(integ) and integ.astype(bool).all():
+                extra = "; the requests' MESSAGE-INTEGRITY verifies with the given credentials (server-side problem?)"
+            out.append(_f("turn", subject, "error", "turn.allocation",
+                          f"401 loop: all {attempts} Allocate requests (user {a.username}) were answered "
+                          f"401 Unauthorized, no relay was allocated: wrong TURN credentials{extra}",
+                          attempts, "allocate 401", evidence=ev))
+        elif str(a.state) == "no answer":
+            out.append(_f("turn", subject, "error", "turn.allocation",
+                          f"the TURN server never answered {attempts} Allocate requests", attempts, "requests",
+                          evidence=ev))
+        elif attempts:
+            out.append(_f("turn", subject, "error", "turn.allocation",
+                          f"no relay allocated: {a.state} (errors {a.error_codes or 'none'})", attempts,
+                          "requests", evidence=ev))
+        else:
+            out.append(_f("turn", subject, "info", "turn.allocation",
+                          f"TURN traffic without an Allocate in the capture ({a.state})", evidence=ev))
+    return out
+
+
+# -- DTLS -------------------------------------------------------------------------------------------------------
+
+def _dtls(ctx: _Context) -> list[dict]:
+    from . import handshake
+
+    th = ctx.th
+    assoc = ctx.associations
+    if not len(assoc):
+        if len(ctx.cap.rtp) and "dtls_srtp" in ctx.cap.rtp and ctx.cap.rtp["dtls_srtp"].any():
+            why = "the capture starts after the DTLS handshake"
+        elif len(ctx.cap.rtp):
+            why = "the media is not DTLS-keyed (plain RTP or SDES)"
+        elif not ctx.connected:
+            why = "ICE never connected"
+        else:
+            why = "no media followed"
+        return [_f("dtls", "dtls", "info", "dtls.completed", f"no DTLS handshake in the capture: {why}")]
+    fl = handshake.flights(ctx.cap.dtls_records, ctx.cap.dtls_handshakes)
+    out = []
+    for a in assoc.itertuples(index=False):
+        subject = f"{a.transport} client {a.client} ↔ server {a.server}"
+        if a.relayed and not _na(a.peer):
+            subject += f" (relayed, peer {a.peer})"
+        ev = _frames(int(x) for x in re.findall(r"\d+", str(a.evidence_frames or "")))
+        verdict = str(a.verdict)
+        if verdict == "completed":
+            ms = float(a.handshake_ms)
+            sev = "warning" if ms > th.dtls_ms else "ok"
+            text = f"DTLS completed in {_ms(ms)}" if not np.isnan(ms) else "DTLS completed"
+            if not _na(a.srtp_profile):
+                text += f", SRTP profile {a.srtp_profile}"
+            if not _na(a.cipher_suite):
+                text += f", {a.cipher_suite}"
+            if a.fingerprint_matches_sdp is True:
+                text += ", certificates match the SDP fingerprints"
+            if a.role_matches_setup is True:
+                text += ", roles match a=setup"
+            out.append(_f("dtls", subject, sev, "dtls.completed", text, ms, "ms", th.dtls_ms, "dtls_ms", ev))
+        elif verdict == "incomplete-capture":
+            out.append(_f("dtls", subject, "info", "dtls.completed",
+                          f"DTLS cannot be judged: {a.verdict_detail}", evidence=ev))
+        else:
+            out.append(_f("dtls", subject, "error", "dtls.completed", f"DTLS {a.verdict_detail}", evidence=ev))
+        if int(a.retransmitted_flights):
+            mine = fl[(fl["association"] == a.association) & fl["retransmission"]]
+            frames = [int(x) for fr in mine["frames"] for x in _expand(fr)]
+            n = int(a.retransmitted_flights)
+            sev = "warning" if n >= th.dtls_retransmitted_flights else "info"
+            out.append(_f("dtls", subject, sev, "dtls.retransmissions",
+                          f"{n} flight{'s' if n != 1 else ''} retransmitted ({int(a.retransmissions)} records sent "
+                          f"again, {len(mine)} retransmissions): handshake datagrams were lost",
+                          n, "flights", th.dtls_retransmitted_flights, "dtls_retransmitted_flights",
+                          _frames(frames)))
+        if a.fingerprint_matches_sdp is False:
+            out.append(_f("dtls", subject, "error", "dtls.fingerprint",
+                          "a certificate does not match its SDP's a=fingerprint (wrong SDP, or a man in the middle)",
+                          evidence=ev))
+        if a.role_matches_setup is False:
+            out.append(_f("dtls", subject, "error", "dtls.role",
+                          "the DTLS roles contradict the SDPs' a=setup (RFC 5763 §5)", evidence=ev))
+        if verdict == "completed" and _na(a.srtp_profile):
+            out.append(_f("dtls", subject, "info", "dtls.srtp",
+                          "no SRTP profile negotiated (use_srtp absent: a data-channel-only association?)",
+                          evidence=ev))
+    return out
+
+
+def _expand(compact: str) -> list[int]:
+    """ "8-11,96" -> [8, 9, 10, 11, 96]."""
+    out = []
+    for part in str(compact or "").split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+# -- media ------------------------------------------------------------------------------------------------------
+
+def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
+    """Stream key (src, sport, dst, dport, ssrc, pt) -> positions of its valid rows in `rtp`, in file order."""
+    from .streams import STREAM_KEYS
+
+    ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
+    keys = ok[STREAM_KEYS].astype(object)
+    out = {}
+    for key, idx in keys.groupby(STREAM_KEYS, sort=False).indices.items():
+        out[tuple(str(k) if i in (0, 2) else int(k) for i, k in enumerate(key))] = ok.index.to_numpy()[idx]
+    return out
+
+
+def _key(r) -> tuple:
+    return (str(r["src"]), int(r["sport"]), str(r["dst"]), int(r["dport"]), int(r["ssrc"]), int(r["pt"]))
+
+
+def _media(ctx: _Context) -> list[dict]:
+    from .streams import extend_seq
+
+    th = ctx.th
+    st = ctx.streams
+    rtp = ctx.cap.rtp
+    if not len(st):
+        why = "the call never connected" if not ctx.connected else "no RTP flowed"
+        return [_f("media", "media", "info", "media.streams", f"no RTP streams in the capture: {why}")]
+    out = []
+    rows_of = _stream_rows(rtp)
+    frame = rtp["frame"].to_numpy()
+    t_all = rtp["t"].to_numpy(dtype=np.float64)
+    seq_all = rtp["seq"].to_numpy()
+    auth = rtp["auth_ok"] if "auth_ok" in rtp.columns else None
+    if auth is not None and len(rtp) and auth.isna().all() and rtp.get("dtls_srtp", pd.Series([False])).any():
+        out.append(_f("media", "media", "info", "media.srtp_auth",
+                      "SRTP not authenticated: no key opened it (open with keylog= or srtp_keys=); payload checks "
+                      "(keyframes, RTX sequence numbers) are unavailable"))
+    jitter_view = None
+    for _, r in st.iterrows():
+        kind = str(r["kind"])
+        if kind in ("rtx", "fec"):
+            continue
+        subject = ctx.stream_subject(r)
+        pos = rows_of.get(_key(r), np.zeros(0, dtype=np.int64))
+        expected = int(r["expected"])
+        lost = int(r["lost"])
+        loss_pct = 100.0 * lost / expected if expected else 0.0
+        problems = []
+        if len(pos):
+            seq = seq_all[pos]
+            ext = extend_seq(seq)
+            prev = np.maximum.accumulate(ext)
+            prev = np.r_[ext[0], prev[:-1]]
+            jumps = np.flatnonzero(ext > prev + 1)
+            jumps = jumps[jumps > 0]
+            _, first_idx = np.unique(ext, return_index=True)
+            is_first = np.zeros(len(ext), dtype=bool)
+            is_first[first_idx] = True
+            late = np.flatnonzero(is_first & (ext < prev))
+            late = late[late > 0]
+            dups = np.flatnonzero(~is_first)
+            dt = np.diff(t_all[pos]) * 1000 if len(pos) > 1 else np.zeros(0)
+        else:
+            jumps = late = dups = np.zeros(0, dtype=np.int64)
+            dt = np.zeros(0)
+        max_delta = float(r["max_delta_ms"])
+        if max_delta > th.freeze_ms and len(dt):
+            i = int(np.argmax(dt))
+            problems.append(_f("media", subject, "error", "media.freeze",
+                               f"no packet for {max_delta / 1000:.1f} s from {t_all[pos[i]]:.1f} s "
+                               f"(a freeze or outage)", max_delta, "ms", th.freeze_ms, "freeze_ms",
+                               _frames([frame[pos[i]], frame[pos[i + 1]]])))
+        if loss_pct >= th.loss_pct_warning and lost:
+            sev = "error" if loss_pct >= th.loss_pct_error else "warning"
+            thr, name = ((th.loss_pct_error, "loss_pct_error") if sev == "error"
+                         else (th.loss_pct_warning, "loss_pct_warning"))
+            problems.append(_f("media", subject, sev, "media.loss",
+                               f"{lost} of {expected} packets missing ({loss_pct:.1f} %) in "
+                               f"{len(jumps)} gap{'s' if len(jumps) != 1 else ''} (longest {int(r['max_gap'])}), "
+                               "before any retransmission", loss_pct, "%", thr, name, _frames(frame[pos[jumps]])))
+        jitter = float(r["jitter_ms"])
+        if not np.isnan(jitter) and jitter > th.jitter_ms_warning:
+            if jitter_view is None:
+                from .streams import packet_view
+
+                jitter_view = packet_view(rtp, clock_rates=_clock_rates(ctx) or None)
+            pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["pt"] == r["pt"])
+                             & (jitter_view["jitter_ms"] > th.jitter_ms_warning)]
+            problems.append(_f("media", subject, "warning", "media.jitter",
+                               f"interarrival jitter {jitter:.1f} ms at the end (peak {float(r['max_jitter_ms']):.1f} ms)",
+                               jitter, "ms", th.jitter_ms_warning, "jitter_ms_warning", _frames(pv["frame"])))
+        packets = int(r["packets"])
+        late_pct = 100.0 * int(r["reordered"]) / packets if packets else 0.0
+        if late_pct > th.late_pct_warning:
+            problems.append(_f("media", subject, "warning", "media.late",
+                               f"{int(r['reordered'])} packets arrived late, out of order ({late_pct:.1f} %)",
+                               late_pct, "%", th.late_pct_warning, "late_pct_warning", _frames(frame[pos[late]])))
+        dup_pct = 100.0 * int(r["duplicates"]) / packets if packets else 0.0
+        if dup_pct > th.duplicate_pct_warning:
+            problems.append(_f("media", subject, "warning", "media.duplicates",
+                               f"{int(r['duplicates'])} duplicate packets ({dup_pct:.1f} %)", dup_pct, "%",
+                               th.duplicate_pct_warning, "duplicate_pct_warning", _frames(frame[pos[dups]])))
+        if auth is not None and len(pos):
+            a = auth.iloc[pos] if isinstance(auth.index, pd.RangeIndex) else auth.loc[pos]
+            bad = np.flatnonzero((a == False).to_numpy(dtype=bool, na_value=False))  # noqa: E712
+            checked = int(a.notna().sum())
+            if len(bad):
+                pct = 100.0 * len(bad) / checked if checked else 100.0
+                sev = "error" if pct > th.srtp_auth_fail_pct_error else "warning"
+                problems.append(_f("media", subject, sev, "media.srtp_auth",
+                                   f"{len(bad)} of {checked} SRTP packets failed authentication ({pct:.1f} %)",
+                                   pct, "%", th.srtp_auth_fail_pct_error, "srtp_auth_fail_pct_error",
+                                   _frames(frame[pos[bad]])))
+        if problems:
+            out.extend(problems)
+        else:
+            dur = float(r["last_t"] - r["first_t"])
+            rate = float(r["bitrate_kbps"])
+            jit = "" if np.isnan(jitter) else f", jitter {jitter:.1f} ms"
+            loss = "no loss" if not lost else f"{lost} lost ({loss_pct:.1f} %)"
+            text = (f"{packets} packets over {dur:.1f} s"
+                    + (f", {rate:.0f} kbit/s" if not np.isnan(rate) else "")
+                    + f", {loss}{jit}, longest gap {max_delta:.0f} ms")
+            ev = _frames([frame[pos[0]], frame[pos[-1]]]) if len(pos) else None
+            out.append(_f("media", subject, "ok", "media.stream", text, loss_pct, "%", th.loss_pct_warning,
+                          "loss_pct_warning", ev))
+    return out
+
+
+def _clock_rates(ctx: _Context) -> dict:
+    from . import sdp as _sdp
+
+    return _sdp.clock_rates(ctx.cap.sdp) if ctx.cap.sdp else {}
+
+
+# -- recovery ---------------------------------------------------------------------------------------------------
+
+def _feedback(ctx: _Context) -> dict | None:
+    """{"nacks": ..., "keyframe_requests": ...} from cap.nacks / cap.keyframe_requests when Capture has them, else
+    from webrtcpcap.feedback_tables; None when neither exists (the hook: the recovery stage then says so)."""
+    def build():
+        cap = ctx.cap
+        if hasattr(type(cap), "nacks") and hasattr(type(cap), "keyframe_requests"):
+            return {"nacks": cap.nacks, "keyframe_requests": cap.keyframe_requests}
+        try:
+            from . import feedback_tables
+        except ImportError:
+            return None
+        keys, payloads, _ = cap.rtcp_payloads()
+        return feedback_tables.feedback_tables(keys, payloads)
+    return ctx.get("feedback", build)
+
+
+def _recovery(ctx: _Context) -> list[dict]:
+    th = ctx.th
+    st = ctx.streams
+    readable, total = ctx.rtcp_readable
+    media = st[st["kind"].isin(["audio", "video"])] if len(st) else st
+    if not len(media):
+        return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
+    if total and not readable:
+        rtcp = ctx.cap.rtcp
+        return [_f("recovery", "recovery", "info", "recovery.nack",
+                   f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): NACK, PLI and "
+                   "retransmissions cannot be judged (open with keylog=)", evidence=_frames(rtcp["frame"].head(3)))]
+    fb = _feedback(ctx)
+    try:
+        from . import nack
+    except ImportError:
+        nack = None
+    if fb is None or nack is None:
+        return [_f("recovery", "recovery", "info", "recovery.nack",
+                   "NACK analysis unavailable in this installation (needs webrtcpcap.nack and the feedback tables)")]
+    from . import streams as _streams
+
+    cap = ctx.cap
+    pairs = ctx.rtx_pairs()
+    kfr = fb["keyframe_requests"]
+    outcomes = nack.nack_outcomes(fb["nacks"], cap.rtp, pairs, cap.rtp_payload, keyframe_requests=kfr)
+    gaps = _streams.gaps(cap.rtp)
+    summary = nack.nack_summary(outcomes, gaps, st, pairs)
+    out = []
+    by_ssrc = {int(r["ssrc"]): r for _, r in media.iterrows()}
+    for s in summary.itertuples(index=False):
+        r = by_ssrc.get(int(s.media_ssrc))
+        if r is None:
+            continue
+        if not s.nacked and not s.losses:
+            continue
+        subject = ctx.stream_subject(r)
+        kind = str(r["kind"])
+        expected = int(r["expected"])
+        o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(s.media_ssrc)]
+        if not s.nacked and kind == "audio":
+            out.append(_f("recovery", subject, "info", "recovery.nack",
+                          f"{int(s.losses)} packets lost and none NACKed (audio usually relies on concealment/FEC)",
+                          int(s.losses), "packets"))
+            continue
+        unrep = int(s.unrepaired)
+        pct = 100.0 * unrep / expected if expected else 0.0
+        ratio = float(s.repair_ratio)
+        if pct >= th.unrepaired_loss_pct_error:
+            sev, thr, name = "error", th.unrepaired_loss_pct_error, "unrepaired_loss_pct_error"
+        elif pct >= th.unrepaired_loss_pct_warning:
+            sev, thr, name = "warning", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
+        elif not np.isnan(ratio) and ratio < th.nack_repair_ratio_warning:
+            sev, thr, name = "warning", th.nack_repair_ratio_warning, "nack_repair_ratio_warning"
+        else:
+            sev, thr, name = "ok", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
+        text = str(s.verdict)
+        if str(s.capture_side) != "sender":
+            text += f"; {unrep} of {expected} packets never repaired ({pct:.1f} %)"
+        ev = [int(x) for x in re.findall(r"\d+", str(s.evidence or ""))]
+        if not ev and len(o):
+            ev = list(o["first_nack_frame"]) + list(o["repair_frame"].dropna())
+        out.append(_f("recovery", subject, sev, "recovery.nack", text, pct, "%", thr, name, _frames(ev)))
+        p95 = float(s.repair_delay_p95_ms)
+        if not np.isnan(p95) and p95 > th.nack_repair_p95_ms:
+            slow = o[o["repair_delay_ms"] > th.nack_repair_p95_ms]
+            out.append(_f("recovery", subject, "warning", "recovery.nack_delay",
+                          f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
+                          th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
+    out.extend(_retransmission_loss(ctx, st, pairs, outcomes, by_ssrc))
+    out.extend(_keyframes(ctx, kfr, by_ssrc))
+    if not out:
+        out.append(_f("recovery", "recovery", "ok", "recovery.nack",
+                      "no loss in the captured media and no NACK: nothing to repair"))
+    return out
+
+
+def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, outcomes: pd.DataFrame,
+                         by_ssrc: dict) -> list[dict]:
+    """Retransmissions that were lost themselves: holes in an RTX stream, and numbers NACKed more than once."""
+    th = ctx.th
+    out = []
+    for p in pairs.itertuples(index=False):
+        media = by_ssrc.get(int(p.media_ssrc))
+        if media is None:
+            continue
+        rtx = st[st["ssrc"].astype(np.int64) == int(p.rtx_ssrc)]
+        holes = int(rtx["lost"].sum()) if len(rtx) else 0
+        o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(p.media_ssrc)]
+        renacked = o[o["nacks"] > 1]
+        if not holes and not len(renacked):
+            continue
+        sent = int(rtx["packets"].sum()) if len(rtx) else 0
+        pct = 100.0 * holes / (sent + holes) if sent + holes else 0.0
+        parts = []
+        if holes:
+            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc 0x{int(p.rtx_ssrc):08x} lost "
+                         f"({pct:.1f} %)")
+        if len(renacked):
+            parts.append(f"{len(renacked)} packets NACKed again (their first NACK or retransmission was lost)")
+        sev = "warning" if pct >= th.loss_pct_warning or len(renacked) else "info"
+        out.append(_f("recovery", ctx.stream_subject(media), sev, "recovery.retransmission_loss",
+                      "; ".join(parts), len(renacked) + holes, "packets",
+                      evidence=_frames(list(renacked["first_nack_frame"]) + list(renacked["repair_frame"].dropna()))))
+    return out
+
+
+def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
+    """PLI/FIR -> the next keyframe packet of the same SSRC (codecs.keyframes on plaintext payloads)."""
+    th = ctx.th
+    if kfr is None or not len(kfr):
+        return []
+    try:
+        from . import codecs as _codecs
+    except ImportError:
+        return [_f("recovery", "recovery", "info", "recovery.keyframe",
+                   f"{len(kfr)} keyframe requests; keyframe detection unavailable")]
+    from . import sdp as _sdp
+
+    cap = ctx.cap
+    names = {pt: c for pt, (k, c) in _sdp.codecs(cap.sdp).items() if k == "video"} if cap.sdp else {}
+    rtp = cap.rtp
+    out = []
+    horizon = max(5.0, 5 * th.pli_keyframe_ms / 1000)
+    valid = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
+    for ssrc, reqs in kfr.groupby(kfr["media_ssrc"].astype(np.int64), sort=True):
+        r = by_ssrc.get(int(ssrc))
+        if r is None:
+            continue
+        subject = ctx.stream_subject(r)
+        kinds = "/".join(sorted(set(reqs["kind"].astype(str).str.upper())))
+        codec_names = names or ({int(r["pt"]): str(r["codec"])} if not _na(r["codec"]) else {})
+        rows = valid[valid["ssrc"].to_numpy() == ssrc]
+        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there.
+        marker = rows["marker"].to_numpy(dtype=bool)
+        starts = rows[np.r_[True, marker[:-1]]] if len(rows) else rows
+        st_t = starts["t"].to_numpy(dtype=np.float64)
+        known: dict[int, object] = {}
+
+        def keyframe_at(i):
+            """True/False/None (cannot tell) for frame start i, read on demand (a payload read costs)."""
+            if i not in known:
+                kf = _codecs.keyframes(starts.iloc[i:i + 1], cap.rtp_payload, codec_names)
+                known[i] = None if not len(kf) or pd.isna(kf["keyframe"].iloc[0]) else bool(kf["keyframe"].iloc[0])
+            return known[i]
+
+        delays, ev, missing, unknown = [], [], 0, 0
+        for req in reqs.itertuples(index=False):
+            ev.append(int(req.frame))
+            i = int(np.searchsorted(st_t, float(req.t) - KEYFRAME_IN_FLIGHT_S, side="left"))
+            found = None
+            while i < len(st_t) and st_t[i] <= float(req.t) + horizon and codec_names:
+                k = keyframe_at(i)
+                if k is None:
+                    unknown += 1
+                    if unknown > 8 and not any(v for v in known.values()):
+                        break
+                elif k:
+                    found = i
+                    break
+                i += 1
+            if found is not None:
+                delays.append(max(st_t[found] - float(req.t), 0.0) * 1000)
+                ev.append(int(starts["frame"].iloc[found]))
+            else:
+                missing += 1
+        if not delays and (unknown or not codec_names):
+            out.append(_f("recovery", subject, "info", "recovery.keyframe",
+                          f"{len(reqs)} {kinds} keyframe requests; the keyframes cannot be told (payload unreadable "
+                          "or no detector for the codec)", len(reqs), "requests", evidence=_frames(reqs["frame"])))
+            continue
+        worst = max(delays) if delays else np.nan
+        sev = "warning" if missing or (delays and worst > th.pli_keyframe_ms) else "ok"
+        text = f"{len(reqs)} {kinds} keyframe request{'s' if len(reqs) != 1 else ''}"
+        if delays:
+            text += f", answered by a keyframe within {_ms(worst)} (slowest)"
+        if missing:
+            text += f"; {missing} not followed by any keyframe in the capture"
+        out.append(_f("recovery", subject, sev, "recovery.keyframe", text, worst, "ms", th.pli_keyframe_ms,
+                      "pli_keyframe_ms", _frames(ev)))
+    return out
+
+
+# -- RTCP -------------------------------------------------------------------------------------------------------
+
+def _rtcp(ctx: _Context) -> list[dict]:
+    from . import streams as _streams
+
+    th = ctx.th
+    cap = ctx.cap
+    st = ctx.streams
+    media = st[st["kind"].isin(["audio", "video"])] if len(st) else st
+    readable, total = ctx.rtcp_readable
+    if not total:
+        if len(media):
+            return [_f("rtcp", "rtcp", "warning", "rtcp.reports",
+                       f"no RTCP in the capture for {len(media)} RTP streams: no receiver reports to compare")]
+        return [_f("rtcp", "rtcp", "info", "rtcp.reports", "no RTCP in the capture: nothing to compare")]
+    if not readable:
+        return [_f("rtcp", "rtcp", "info", "rtcp.reports",
+                   f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): the receivers' reports "
+                   "cannot be compared with the capture", evidence=_frames(cap.rtcp["frame"].head(3)))]
+    blocks = cap.rtcp_report_blocks
+    rv = _streams.receiver_view(media, cap.rtp, blocks)
+    out = []
+    for i, r in rv.iterrows():
+        m = media.loc[i]
+        subject = ctx.stream_subject(m)
+        if not int(r["reports"]):
+            continue
+        reported = r["reported_cumulative_lost"]
+        seen = r["lost_until_report"]
+        if _na(reported) or _na(seen):
+            continue
+        reported, seen = int(reported), int(seen)
+        ev = _frames([r["report_frame"]])
+        expected = int(r["reported_highest_seq"]) - int(m["first_seq"]) + 1 if not _na(r["reported_highest_seq"]) else 0
+        pct = 100.0 * reported / expected if expected > 0 else 0.0
+        if abs(reported - seen) <= max(th.rtcp_lost_tolerance, 0.1 * max(reported, seen)):
+            out.append(_f("rtcp", subject, "ok", "rtcp.lost",
+                          f"the receiver's report agrees with the capture: {reported} lost reported, "
+                          f"{seen} missing in the capture", reported - seen, "packets", th.rtcp_lost_tolerance,
+                          "rtcp_lost_tolerance", ev))
+        elif reported > seen:
+            sev = ("error" if pct >= th.loss_pct_error else "warning" if pct >= th.loss_pct_warning else "info")
+            out.append(_f("rtcp", subject, sev, "rtcp.lost",
+                          f"the receiver reports {reported} packets lost ({pct:.1f} %) where the capture misses "
+                          f"{seen}: lost after the capture point", pct, "%",
+                          th.loss_pct_error if sev == "error" else th.loss_pct_warning,
+                          "loss_pct_error" if sev == "error" else "loss_pct_warning", ev))
+        else:
+            out.append(_f("rtcp", subject, "info", "rtcp.lost",
+                          f"the receiver reports fewer losses ({reported}) than the capture misses ({seen}): packets "
+                          "reached it by another path, or its counter restarted", reported - seen, "packets",
+                          th.rtcp_lost_tolerance, "rtcp_lost_tolerance", ev))
+    if not out:
+        out.append(_f("rtcp", "rtcp", "info", "rtcp.reports",
+                      f"{readable} RTCP compounds readable but no report block about the captured streams"))
+    if readable < total:
+        out.append(_f("rtcp", "rtcp", "info", "rtcp.readable",
+                      f"{total - readable} of {total} RTCP compounds could not be read (encrypted without a key)"))
+    return out
