@@ -62,3 +62,33 @@ def test_bitrate_plot_on_loss5_has_five_streams():
     assert len(fig.axes[0].lines) == 5
     total = sum(np.sum(line.get_ydata()) for line in fig.axes[0].lines) * 1000 / 8
     assert round(total) == int(cap.rtp["payload_len"].sum())
+
+
+def test_jitter_plot_draws_each_streams_jitter_series():
+    rtp = one_stream(range(50), t=[0.02 * i + (0.005 if i % 7 == 0 else 0) for i in range(50)])
+    view = streams.packet_view(rtp, clock_rates={96: 48000})
+    fig = plots.jitter_plot(view)
+    line = fig.axes[0].lines[0]
+    assert len(fig.axes[0].lines) == 1
+    assert np.allclose(line.get_ydata(), view.jitter_ms.to_numpy()) and np.allclose(line.get_xdata(), view.t)
+    assert len(plots.jitter_plot(streams.packet_view(one_stream([1, 2]))).axes[0].lines) == 0  # no clock rate
+
+
+def test_reported_loss_plot_puts_the_receivers_count_on_the_captures():
+    name = CAPTURES / "chromium_aiortc_loss5"
+    cap = open_quiet(str(name) + ".pcap", keylog=str(name) + ".keylog")
+    fig = plots.reported_loss_plot(cap.rtp, cap.rtcp_report_blocks, 1720105917)  # Chromium's video, received by b
+    reported, captured = fig.axes[0].lines
+    blocks = cap.rtcp_report_blocks[cap.rtcp_report_blocks.source_ssrc == 1720105917]
+    assert list(reported.get_ydata()) == blocks.sort_values("t").cumulative_lost.astype(float).tolist()
+    assert list(captured.get_ydata()) == list(reported.get_ydata())  # the capture is at the receiver
+    assert reported.get_ydata()[-1] == 17
+
+
+def test_twcc_plot_marks_received_and_lost_packets():
+    cap = open_quiet(str(CAPTURES / "janus_echotest_loss5.janus.pcap"))
+    twcc = cap.twcc
+    fig = plots.twcc_plot(twcc)
+    received, lost = fig.axes[0].collections
+    assert len(received.get_offsets()) == int(twcc.received.sum()) > 1000
+    assert len(lost.get_offsets()) == int((~twcc.received).sum()) > 0

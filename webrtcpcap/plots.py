@@ -539,3 +539,95 @@ def feedback_timeline(nacks: pd.DataFrame, keyframe_requests: pd.DataFrame | Non
                   f"({len(nacks)} numbers), {n_kfr} keyframe requests", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def jitter_plot(packet_view_df: pd.DataFrame, ssrcs=None, *, title: str | None = None,
+                figsize: tuple[float, float] | None = None):
+    """RFC 3550 interarrival jitter over time, one line per stream, from `webrtcpcap.streams.packet_view` (its
+    jitter_ms series; streams without a clock rate have none and are left out).  `ssrcs` picks streams (default:
+    all).  ax.lines holds one line per stream drawn, labelled "ssrc/pt", in order of first packet.  Returns the
+    Figure."""
+    import matplotlib.pyplot as plt
+
+    from .streams import STREAM_KEYS
+
+    df = packet_view_df if ssrcs is None else packet_view_df[packet_view_df["ssrc"].isin(list(ssrcs))]
+    fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
+    plt.close(fig)
+    drawn = 0
+    for key, rows in df.groupby(STREAM_KEYS, observed=True, sort=False):
+        if rows["jitter_ms"].isna().all():
+            continue
+        ax.plot(rows["t"].to_numpy(dtype=float), rows["jitter_ms"].to_numpy(dtype=float), lw=1,
+                label=f"{key[4]}/{key[5]}")
+        drawn += 1
+    if drawn:
+        ax.legend(title="ssrc/pt", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_xlabel("time since capture start (s)")
+    ax.set_ylabel("interarrival jitter (ms)")
+    ax.set_title(title or "RTP interarrival jitter (RFC 3550 A.8)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def reported_loss_plot(rtp: pd.DataFrame, report_blocks: pd.DataFrame, ssrc: int, *, title: str | None = None,
+                       figsize: tuple[float, float] | None = None):
+    """For one stream: the cumulative number lost its receiver reported in RTCP (each report block about `ssrc`,
+    a step line with a dot per report) beside the capture's own count at the same moments (the holes in the
+    capture up to the highest sequence number each report names).  At the receiver the two lines lie on each other;
+    a report above the capture's line means loss after the capture point.  ax.lines: [reported, captured].
+    Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .streams import _wrap, extend_seq
+
+    fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
+    plt.close(fig)
+    blocks = report_blocks[report_blocks["source_ssrc"] == ssrc].sort_values(["t", "frame"], kind="stable")
+    ok = rtp[(rtp["ssrc"] == ssrc) & (rtp["error"].isna() if "error" in rtp.columns else True)]
+    captured = []
+    if len(ok) and len(blocks):
+        ext = extend_seq(ok["seq"].to_numpy())
+        lo, hi_seen = int(ext.min()), int(ext.max())
+        uniq = np.unique(ext)
+        for hs in blocks["highest_seq"].to_numpy(dtype=np.int64).tolist():
+            highest = hi_seen + int(_wrap(np.int64(hs - hi_seen), 16))
+            captured.append(max(highest - lo + 1 - int(np.searchsorted(uniq, highest, side="right")), 0))
+    t = blocks["t"].to_numpy(dtype=float)
+    ax.step(t, blocks["cumulative_lost"].astype("float64").to_numpy(), where="post", marker="o", ms=3,
+            label="reported in RTCP (cumulative lost)")
+    ax.step(t, np.asarray(captured, dtype=float) if captured else np.full(len(t), np.nan), where="post",
+            ls="--", label="missing in the capture")
+    ax.set_xlabel("time of the report (s since capture start)")
+    ax.set_ylabel("packets lost")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or f"ssrc {ssrc}: receiver-reported vs captured loss", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def twcc_plot(twcc: pd.DataFrame, *, title: str | None = None, figsize: tuple[float, float] | None = None):
+    """Transport-wide congestion control feedback (cap.twcc), packet by packet in feedback order: the receive delta
+    of each received packet (the time since the packet received before it, as the receiver reported it; bands show
+    the sender's pacing, e.g. 20 ms for audio) and the packets reported as not received, as red crosses at 0.
+    ax.collections: [received, not received].  Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
+    plt.close(fig)
+    received = twcc[twcc["received"].astype(bool)] if len(twcc) else twcc
+    missing = twcc[~twcc["received"].astype(bool)] if len(twcc) else twcc
+    x = np.arange(len(twcc))
+    ax.scatter(x[twcc["received"].to_numpy(dtype=bool)] if len(twcc) else [],
+               received["delta_ms"].astype("float64").to_numpy() if len(received) else [], s=4,
+               label="received (delta ms)")
+    ax.scatter(x[~twcc["received"].to_numpy(dtype=bool)] if len(twcc) else [], np.zeros(len(missing)), s=14,
+               marker="x", color="tab:red", label="not received")
+    ax.set_xlabel("reported packet (in feedback order)")
+    ax.set_ylabel("receive delta (ms)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or "transport-cc feedback: receive deltas", fontsize=10)
+    fig.tight_layout()
+    return fig
