@@ -412,11 +412,14 @@ def _capture(ctx: _Context) -> list[dict]:
         out.append(_f("capture", "capture", "error", "capture.webrtc",
                       f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames",
                       measured=0, unit="frames"))
-    errors = p[p["error"].notna()]
+    # Only frames that could matter to a WebRTC analysis: those of WebRTC flows (a cut DNS or IGMP frame, as an
+    # anonymised copy has, changes nothing).
+    errors = p[p["error"].notna() & (webrtc | p["evidence"].notna())]
     if len(errors):
         top = errors["error"].astype(str).value_counts()
         out.append(_f("capture", "capture", "info", "capture.errors",
-                      f"{len(errors)} frames could not be fully decoded (most often: {top.index[0]})",
+                      f"{len(errors)} frame{'s' if len(errors) != 1 else ''} of WebRTC flows could not be fully "
+                      f"decoded (most often: {top.index[0]})",
                       measured=len(errors), unit="frames", evidence=_frames(errors["frame"])))
     frags = cap.fragments
     if len(frags):
