@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import streams as _streams
+from . import tables
 from .streams import _wrap, extend_seq
 
 OUTCOMES = ["repaired", "repaired_late", "not_repaired", "not_lost"]
@@ -73,12 +74,7 @@ RTX_OSN_SCHEMA: dict[str, str] = {
 }
 
 UNSOLICITED_SCHEMA: dict[str, str] = {
-    "frame": "uint32",
-    "t": "float64",
-    "src": "category",
-    "dst": "category",
-    "sport": "uint16",
-    "dport": "uint16",
+    **tables.KEY_COLUMNS,
     "rtx_ssrc": "uint32",
     "media_ssrc": "uint32",
     "seq": "uint16",

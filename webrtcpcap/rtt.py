@@ -11,13 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import tables
+
 RTT_SCHEMA: dict[str, str] = {
-    "frame": "uint32",
-    "t": "float64",
-    "src": "category",
-    "dst": "category",
-    "sport": "uint16",
-    "dport": "uint16",
+    **tables.KEY_COLUMNS,
     "reporter_ssrc": "uint32",
     "source_ssrc": "uint32",
     "lsr": "uint32",
