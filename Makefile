@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_CAPTURE ?= captures/chromium_aiortc_loss5.pcap
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: all setup tshark demo test benchmark clean
+.PHONY: all setup tshark chromium demo test benchmark clean
 
 all: test
 
@@ -31,10 +31,17 @@ tshark:
 	    apt-get update -qq && echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && $(APT_INSTALL) tshark; \
 	  else echo "make: tshark is missing: install it (apt-get install tshark, or conda install -c conda-forge wireshark)" >&2; exit 1; fi; }
 
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing chromium (Debian package; headless check of the HTML report)"; \
+	    apt-get update -qq && $(APT_INSTALL) chromium; \
+	  else echo "make: chromium is missing: the HTML report's browser test will be skipped (apt-get install chromium)" >&2; fi; }
+
 demo: setup tshark
 	$(PY) -m webrtcpcap summary $(DEMO_CAPTURE)
 
-test: setup tshark
+test: setup tshark chromium
 	$(PY) -m pytest --nbval -q
 
 benchmark: setup tshark

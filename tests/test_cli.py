@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from conftest import A4, B4, env_without_pythonwarnings, rtcp_sdes, rtcp_sr, rtp_packet, stun_message, udp4, write_pcap
+import webrtcpcap
+
+from conftest import CAPTURES, A4, B4, env_without_pythonwarnings, rtcp_sdes, rtcp_sr, rtp_packet, stun_message, udp4, write_pcap
 
 
 def _run(*args):
@@ -78,3 +80,14 @@ def test_bad_webrtc_option_is_a_one_line_error(tmp_path):
     path = write_pcap(tmp_path / "one.pcap", [udp4(rtp_packet())])
     proc = _run("summary", path, "--webrtc", "nonsense")
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_anonymize_subcommand_writes_a_copy_and_refuses_to_overwrite_its_input(tmp_path):
+    from webrtcpcap import cli
+
+    src = CAPTURES / "aiortc_clean.pcap"
+    out = tmp_path / "shared.pcap"
+    assert cli.main(["anonymize", str(src), str(out), "--seed", "x"]) == 0
+    assert len(webrtcpcap.open(out, progress=False)) == len(webrtcpcap.open(src, progress=False))
+    assert b"\x0a\x63\x00\x01" not in out.read_bytes()  # 10.99.0.1, a's address, in network order
+    assert cli.main(["anonymize", str(out), str(out)]) == 2

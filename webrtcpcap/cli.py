@@ -1,4 +1,7 @@
-"""Command line: `webrtcpcap summary FILE` (also `python -m webrtcpcap summary FILE`)."""
+"""Command line: `webrtcpcap summary FILE` and `webrtcpcap report CAPTURE` (also `python -m webrtcpcap ...`).
+
+One function per subcommand (`_summary`, `_report`), each given the parsed arguments and returning the exit code.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,18 @@ from .summary import format_summary, summarize
 CHUNKED_ABOVE_BYTES = 2 << 30
 
 
+REPORT_EPILOG = """\
+exit codes: 0 healthy (verdict ok or info), 1 problems found (a warning or an error), 2 could not read (the
+capture, or an input file: SDP, key log, stats; also a bad option).
+
+The report names input files but never shows their secrets: key log lines, a=crypto and a=ice-pwd SDP lines and
+TURN passwords stay out of the text and the HTML.  The HTML file is self-contained (inline CSS, PNG plots, no
+JavaScript) and opens offline in any browser.
+
+example: webrtcpcap report captures/aiortc_outage3s.pcap --keylog captures/aiortc_outage3s.keylog --html out.html
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webrtcpcap", description="Analyse WebRTC packet captures.")
     parser.add_argument("--version", action="version", version=f"webrtcpcap {__version__}")
@@ -27,15 +42,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--not-webrtc", action="append", default=[], metavar="PORT|ADDR:PORT",
                    help="never treat flows on this endpoint as WebRTC (repeatable)")
     p.add_argument("--chunked", action="store_true", help="read in chunks even if the file is small")
+    p.set_defaults(run=_summary)
+    _add_report(sub)
+    _add_anonymize(sub)
     args = parser.parse_args(argv)
     try:
-        return _summary(args)
+        return args.run(args)
     except WebRTCPcapError as exc:
         print(f"webrtcpcap: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # bad --webrtc / --not-webrtc specs
         print(f"webrtcpcap: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _add_anonymize(sub) -> None:
+    from . import anonymize
+
+    p = sub.add_parser("anonymize", help="write a copy safe to share: addresses, ufrags, usernames replaced")
+    anonymize.add_arguments(p)
+    p.set_defaults(run=anonymize.run)  # exit 0 written; 2 unreadable input, or output == input
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="the health of a call: verdict per stage with evidence; text and HTML",
+                       description="Judge one call: ICE, TURN, DTLS, media, loss recovery and RTCP, each with a "
+                                   "verdict and the frames behind it. Prints the report as text; --html also "
+                                   "writes one self-contained HTML file with the ladders and per-stream plots.",
+                       epilog=REPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("capture", help="a pcap or pcapng file (optionally gzip-compressed)")
+    p.add_argument("--sdp", action="append", default=[], metavar="FILE",
+                   help="the call's SDP offer or answer (repeatable): clock rates, ICE passwords, fingerprint checks")
+    p.add_argument("--keylog", metavar="FILE", help="NSS key log (DTLS CLIENT_RANDOM lines): decrypts SRTP/SRTCP")
+    p.add_argument("--turn-password", action="append", default=[], metavar="USER:PASS",
+                   help="TURN long-term credential, to check MESSAGE-INTEGRITY (repeatable)")
+    p.add_argument("--turn-secret", metavar="SECRET", help="TURN REST API shared secret (coturn static-auth-secret)")
+    p.add_argument("--getstats", metavar="FILE",
+                   help="getStats / webrtc-internals JSON: prints where endpoint and capture disagree")
+    p.add_argument("--janus-handle-info", metavar="FILE",
+                   help="Janus admin API handle_info JSON: prints where Janus and the capture disagree")
+    p.add_argument("--html", metavar="OUT", help="also write the report as one self-contained HTML file")
+    p.set_defaults(run=_report)
 
 
 def _summary(args) -> int:
@@ -57,6 +104,38 @@ def _summary(args) -> int:
             problems.append(str(w.message).split(": ", 1)[-1])
     print(format_summary(args.file, summary, "; ".join(problems) or None))
     return 0
+
+
+def _report(args) -> int:
+    from .report import build, matplotlib_headless
+
+    passwords = {}
+    for item in args.turn_password:
+        user, sep, password = item.partition(":")
+        if not sep or not user:
+            raise ValueError("--turn-password wants USER:PASS (the value given has no colon or no user)")
+        passwords[user] = password
+    matplotlib_headless()
+    report = build(args.capture, sdp=args.sdp, keylog=args.keylog, turn_passwords=passwords,
+                   turn_secret=args.turn_secret, getstats=args.getstats, handle_info=args.janus_handle_info)
+    if hasattr(sys.stdout, "reconfigure"):  # a terminal that cannot show "→" gets "\u2192", not a traceback
+        sys.stdout.reconfigure(errors="backslashreplace")
+    sys.stdout.write(report.text())
+    code = report.exit_code
+    if args.html:
+        try:
+            page = report.html()
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(page)
+        except OSError as exc:
+            print(f"webrtcpcap: error: {args.html}: cannot write the HTML report ({exc.strerror or exc})",
+                  file=sys.stderr)
+            return 2
+    for message in report.errors:
+        print(f"webrtcpcap: error: {message}", file=sys.stderr)
+    if report.unreadable:
+        print(f"webrtcpcap: error: {report.health.headline}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
