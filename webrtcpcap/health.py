@@ -132,7 +132,10 @@ class Health:
             if not len(f):
                 continue
             sev = _worst(f["severity"].astype(str))
-            head = f[f["severity"].astype(str) == sev]["finding"].iloc[0]
+            worst = f[f["severity"].astype(str) == sev]
+            head = str(worst["finding"].iloc[0])
+            if len(worst) > 1:  # several subjects share the stage's severity: say so, rather than pick one
+                head += f" (and {len(worst) - 1} more {sev} finding{'s' if len(worst) > 2 else ''})"
             rows.append((stage, sev, len(f), head))
         out = pd.DataFrame(rows, columns=["stage"] + list(STAGES_SCHEMA)).set_index("stage")
         out["severity"] = pd.Categorical(out["severity"], categories=SEVERITIES, ordered=True)
