@@ -125,8 +125,8 @@ def test_lossy_handshake_retransmits_flights_and_completes_when_the_client_expor
 def test_mtu_576_oversize_datagrams_are_the_ones_that_left_as_ip_fragments(name):
     """At MTU 576 a handshake datagram whose IPv4 packet exceeds 576 bytes leaves as IP fragments: the datagrams
     flagged with mtu=576 are exactly the DTLS handshake frames tshark shows as reassembled (fragment offset > 0).
-    (captures/README.md says aiortc's flights stay under the MTU; this capture shows its flights 4 and 5
-    fragmented at the IP layer too.)"""
+    (aiortc's flights 4 and 5 leave as IP fragments too, although OpenSSL also splits its Certificate at the DTLS
+    handshake layer; captures/README.md says so.)"""
     cap, records, hs = capture_dtls(CAPTURES / f"{name}.pcap")
     a = handshake.associations(records, hs, mtu=576).iloc[0]
     meta = json.loads((CAPTURES / f"{name}.meta.json").read_text())
