@@ -161,7 +161,8 @@ class Capture:
         sdes = [k for text in sdp_texts for k in _sdes_keys(text)]
         self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
         self._decryption = None
-        self._plain_cache: dict = {}  # (key label, ssrc) -> {rtp row: plaintext}, see _plaintext
+        self._plain_cache: dict = {}
+        self._fragments_of: dict | None = None  # completing frame -> its other fragments, for _rtp_packets  # (key label, ssrc) -> {rtp row: plaintext}, see _plaintext
         self._rtcp_plain = None
         self._report_tables: dict | None = None
         self._feedback_tables: dict | None = None
@@ -280,8 +281,7 @@ class Capture:
                 payloads.append(p)
                 status.append("plain")
             idx = np.asarray(rows, dtype=np.int64)
-            keys = {k: (v.take(idx) if isinstance(v, pd.Categorical) else np.asarray(v)[idx])
-                    for k, v in dg.keys.items()}
+            keys = tables.take_columns(dg.keys, idx)
             self._rtcp_plain = (keys, payloads, np.asarray(status, dtype=object))
         return self._rtcp_plain
 
@@ -352,6 +352,8 @@ class Capture:
 
     @property
     def remb_ssrcs(self) -> pd.DataFrame:
+        """One row per SSRC a REMB lists: the key columns, index, sender_ssrc, position (in the REMB's list), ssrc,
+        bitrate_bps (the REMB's estimate, which applies to them together)."""
         return self._feedback()["remb_ssrcs"]
 
     @property
@@ -361,6 +363,8 @@ class Capture:
 
     @property
     def tmmbr(self) -> pd.DataFrame:
+        """One row per TMMBR/TMMBN entry (RFC 5104): the key columns, index, kind (tmmbr/tmmbn), sender_ssrc,
+        media_ssrc, entry, ssrc, bitrate_bps, exponent, mantissa, overhead."""
         return self._feedback()["tmmbr"]
 
     @property
@@ -425,8 +429,7 @@ class Capture:
         old = rtcp[~replaced].copy()
         old["auth_ok"], old["srtp_status"] = _srtp_columns(status[~replaced])
         plain = np.array([i for i, p in enumerate(d.rtcp_plaintext) if p is not None], dtype=np.int64)
-        sub_keys = {k: (v.take(plain) if isinstance(v, pd.Categorical) else np.asarray(v)[plain])
-                    for k, v in dg.keys.items()}
+        sub_keys = tables.take_columns(dg.keys, plain)
         new, of_row = rtcp_rows(sub_keys, [d.rtcp_plaintext[i] for i in plain.tolist()])
         new["auth_ok"], new["srtp_status"] = _srtp_columns(d.rtcp_status[plain[of_row]])
         merged = _concat_tables([old, new], tables.RTCP_SCHEMA)
@@ -575,11 +578,11 @@ class Capture:
         framed = decoded.rtp_framed  # RTP out of TCP streams: kept, as it cannot be re-read per frame
         frames, relayed = decoded.rtp["frame"].to_numpy(), decoded.rtp["relayed"].to_numpy()
         reread = np.array([r for r in np.asarray(rows).tolist() if r not in framed], dtype=np.int64)
-        fragments = self.fragments
-        joined = fragments[fragments["reassembled_in"].notna()]
-        fragments_of = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"].agg(list).to_dict()
+        if self._fragments_of is None:  # once: decryption asks slice by slice
+            joined = self.fragments[self.fragments["reassembled_in"].notna()]
+            self._fragments_of = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"].agg(list).to_dict()
         got = dict(zip(reread.tolist(), udp_payloads(self._data, self._index, self._state, frames[reread],
-                                                     relayed[reread], fragments_of)))
+                                                     relayed[reread], self._fragments_of)))
         return [framed[r] if r in framed else got[r] for r in np.asarray(rows).tolist()]
 
     def dissect(self, frame: int, timeout: float = 60.0):

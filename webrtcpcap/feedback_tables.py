@@ -14,9 +14,13 @@ import numpy as np
 import pandas as pd
 
 from . import rtcp, tables
-from .media_tables import _keys  # the key-column copier rtcp_report_tables uses
 
 KEYS = tables.KEY_COLUMNS
+
+
+def _keys(keys: dict, rows) -> dict:
+    """The key columns of the datagrams `rows` (one per table row)."""
+    return tables.take_columns({name: keys[name] for name in KEYS}, rows)
 
 NACKS_SCHEMA: dict[str, str] = {
     **KEYS,

@@ -108,18 +108,11 @@ RTCP_REPORT_SCHEMAS: dict[str, dict[str, str]] = {
 }
 
 
-def _take(value, rows: np.ndarray):
-    """Rows `rows` of one key column (numpy array, pandas array or categorical, or a list)."""
-    if isinstance(value, (pd.Categorical, pd.api.extensions.ExtensionArray)):
-        return value.take(rows)
-    if isinstance(value, pd.Series):
-        return value.array.take(rows)
-    return np.asarray(value)[rows]
+_take = tables.take_rows
 
 
 def _keys(keys: dict, rows: list[int]) -> dict:
-    rows = np.asarray(rows, dtype=np.int64)
-    return {name: _take(keys[name], rows) for name in KEYS}
+    return tables.take_columns({name: keys[name] for name in KEYS}, rows)
 
 
 def _relay_keys(keys: dict, n: int) -> dict:

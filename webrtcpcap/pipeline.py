@@ -775,7 +775,7 @@ def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tupl
     cols = {}
     for k in ("frame", "t", "src", "dst", "sport", "dport", "relayed", "relay", "peer"):
         v = keys[k]
-        cols[k] = v.take(dg) if isinstance(v, pd.Categorical) else np.asarray(v)[dg]
+        cols[k] = tables.take_rows(v, dg)
     cols.update({
         "index": sub["index"], "pt": sub["pt"],
         "count": tables.masked(sub["count"], feedback, "UInt8"),

@@ -676,6 +676,26 @@ def _check_ssrc(value: int, part: str) -> None:
         raise DecodeError(f"RTCP {part} SSRC {value} does not fit 32 bits")
 
 
+class _TypedFeedback:
+    """What every typed feedback record shares: its bytes are the common RTPFB/PSFB header (RFC 4585 §6.1) with its
+    sender and media SSRC, then its FCI (each record's `fci`)."""
+
+    __slots__ = ()
+
+    def __bytes__(self) -> bytes:
+        return _feedback_bytes(self)
+
+
+class _EntriesFeedback(_TypedFeedback):
+    """A typed feedback record whose FCI is a list of fixed-size entries (`entries`, each with its own __bytes__)."""
+
+    __slots__ = ()
+
+    @property
+    def fci(self) -> bytes:
+        return b"".join(bytes(e) for e in self.entries)
+
+
 @dataclass(frozen=True, slots=True)
 class NackEntry:
     """One generic NACK FCI entry (RFC 4585 §6.2.1): the packet ID `pid` (a lost RTP sequence number) and the
@@ -699,7 +719,7 @@ class NackEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Nack:
+class Nack(_EntriesFeedback):
     """Generic NACK (RTPFB FMT 1, RFC 4585 §6.2.1): the sender's and the media source's SSRC and the FCI entries."""
 
     sender_ssrc: int
@@ -714,13 +734,6 @@ class Nack:
     def sequence_numbers(self) -> tuple[int, ...]:
         """Every NACKed sequence number, in FCI order (wrapping past 65535 to 0)."""
         return tuple(seq for e in self.entries for seq, _ in e.lost)
-
-    @property
-    def fci(self) -> bytes:
-        return b"".join(bytes(e) for e in self.entries)
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -746,7 +759,7 @@ class TmmbEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Tmmbr:
+class Tmmbr(_EntriesFeedback):
     """TMMBR (RTPFB FMT 3, RFC 5104 §4.2.1): one entry per SSRC asked to limit its bit rate.  The media SSRC of
     the common header is not used (0)."""
 
@@ -758,16 +771,9 @@ class Tmmbr:
     packet_type = PacketType.RTPFB
     fmt = RtpfbFormat.TMMBR
 
-    @property
-    def fci(self) -> bytes:
-        return b"".join(bytes(e) for e in self.entries)
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Tmmbn:
+class Tmmbn(_EntriesFeedback):
     """TMMBN (RTPFB FMT 4, RFC 5104 §4.2.2): the bounding set of TMMBR entries (may be empty)."""
 
     sender_ssrc: int
@@ -777,13 +783,6 @@ class Tmmbn:
 
     packet_type = PacketType.RTPFB
     fmt = RtpfbFormat.TMMBN
-
-    @property
-    def fci(self) -> bytes:
-        return b"".join(bytes(e) for e in self.entries)
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -806,7 +805,7 @@ class TwccPacket:
 
 
 @dataclass(frozen=True, slots=True)
-class TransportCc:
+class TransportCc(_TypedFeedback):
     """Transport-wide congestion control feedback (RTPFB FMT 15, transport-wide-cc-01 §3.1).
 
     `base_sequence` is the transport-wide sequence number of the first packet reported, `status_count` how many
@@ -875,9 +874,6 @@ class TransportCc:
                 out += struct.pack(">h", d)
         return out + self.tail
 
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
-
 
 def _twcc_symbols(chunks, count: int) -> list[int]:
     """The status symbols of packet status chunks, cut to `count` (transport-wide-cc-01 §3.1.3–3.1.4)."""
@@ -895,7 +891,7 @@ def _twcc_symbols(chunks, count: int) -> list[int]:
 
 
 @dataclass(frozen=True, slots=True)
-class Pli:
+class Pli(_TypedFeedback):
     """Picture loss indication (PSFB FMT 1, RFC 4585 §6.3.1): no FCI; asks `media_ssrc` for a keyframe."""
 
     sender_ssrc: int
@@ -905,9 +901,6 @@ class Pli:
     packet_type = PacketType.PSFB
     fmt = PsfbFormat.PLI
     fci = b""
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -926,7 +919,7 @@ class SliEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Sli:
+class Sli(_EntriesFeedback):
     """Slice loss indication (PSFB FMT 2, RFC 4585 §6.3.2)."""
 
     sender_ssrc: int
@@ -937,16 +930,9 @@ class Sli:
     packet_type = PacketType.PSFB
     fmt = PsfbFormat.SLI
 
-    @property
-    def fci(self) -> bytes:
-        return b"".join(bytes(e) for e in self.entries)
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Rpsi:
+class Rpsi(_TypedFeedback):
     """Reference picture selection indication (PSFB FMT 3, RFC 4585 §6.3.3): `padding_bits` (PB, how many bits of
     `native` at its end are padding), the RTP `payload_type` the native RPSI bit string is for, and the bytes of
     that bit string (padding bits included)."""
@@ -967,9 +953,6 @@ class Rpsi:
             raise DecodeError("RTCP RPSI padding bits or payload type does not fit 8/7 bits")
         return bytes([self.padding_bits, self.payload_type]) + self.native
 
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
-
 
 @dataclass(frozen=True, slots=True)
 class FirEntry:
@@ -988,7 +971,7 @@ class FirEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Fir:
+class Fir(_EntriesFeedback):
     """Full intra request (PSFB FMT 4, RFC 5104 §4.3.1): one entry per media sender asked for a keyframe (the
     common header's media SSRC is not used, 0)."""
 
@@ -1000,16 +983,9 @@ class Fir:
     packet_type = PacketType.PSFB
     fmt = PsfbFormat.FIR
 
-    @property
-    def fci(self) -> bytes:
-        return b"".join(bytes(e) for e in self.entries)
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Remb:
+class Remb(_TypedFeedback):
     """Receiver estimated maximum bitrate (PSFB FMT 15 AFB 'REMB', draft-alvestrand-rmcat-remb-03 §2.2): the
     estimate as a 6-bit `exponent` and an 18-bit `mantissa` (bits/s = mantissa << exponent) and the SSRCs it applies
     to.  The common header's media SSRC is 0."""
@@ -1038,9 +1014,6 @@ class Remb:
         return REMB_IDENTIFIER + struct.pack(">BBH", len(self.ssrcs), self.exponent << 2 | self.mantissa >> 16,
                                              self.mantissa & 0xFFFF) \
             + b"".join(struct.pack(">I", s) for s in self.ssrcs)
-
-    def __bytes__(self) -> bytes:
-        return _feedback_bytes(self)
 
 
 FeedbackMessage = Union[Nack, Tmmbr, Tmmbn, TransportCc, Pli, Sli, Rpsi, Fir, Remb, Feedback]

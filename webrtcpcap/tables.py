@@ -187,6 +187,22 @@ def _code_dtype(n: int):
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
 
 
+def take_rows(value, rows: np.ndarray):
+    """Rows `rows` of one column given as a numpy array, a pandas (extension or categorical) array, a Series or a
+    list: what the per-message tables use to repeat their datagram's key columns."""
+    if isinstance(value, (pd.Categorical, pd.api.extensions.ExtensionArray)):
+        return value.take(rows)
+    if isinstance(value, pd.Series):
+        return value.array.take(rows)
+    return np.asarray(value)[rows]
+
+
+def take_columns(columns: dict, rows) -> dict:
+    """`take_rows` of every column of a dict of columns (e.g. pipeline.Datagrams.keys)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    return {name: take_rows(value, rows) for name, value in columns.items()}
+
+
 def not_decrypted(n: int) -> dict:
     """The SRTP_COLUMNS of rows no key was tried on."""
     return {"auth_ok": masked(np.zeros(n, dtype=bool), np.ones(n, dtype=bool), "boolean"),
