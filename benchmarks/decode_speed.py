@@ -10,7 +10,9 @@ engine never leak into another, and interpreter start-up is never timed: every w
     pyshark           FileCapture over the first --pyshark-packets frames (same decode-as), extrapolated
 
 Memory: "RSS Δ" is ru_maxrss after the work minus ru_maxrss before it (after imports) in the worker; it counts
-file pages the engine maps or copies. "heap peak" (webrtcpcap only) is tracemalloc's peak in a separate, untimed run;
+file pages the engine maps or copies. "held" (webrtcpcap only) is what tracemalloc still counts once the three tables
+are built, with the capture open (tables, record index, datagram keys): the memory a user pays for as long as the
+capture is open; "heap peak" is tracemalloc's peak on the way; both in a separate, untimed run;
 numpy and Python allocations are traced, mmapped file pages are not. "anon peak" (same untimed run) is the peak of
 RssAnon sampled every 5 ms: process memory beyond file-backed pages. External tools: "child RSS" is the largest
 ru_maxrss of the worker's children (tshark).
@@ -116,7 +118,10 @@ def worker_webrtcpcap(path: str, limit: int, trace: bool) -> dict:
                rss_delta=_maxrss() - rss0, processed=len(packets),
                rows={"packets": len(packets), "rtp": len(rtp), "rtcp": len(rtcp)})
     if trace:
-        out["heap_peak"] = tracemalloc.get_traced_memory()[1]
+        gc.collect()
+        # What the open capture keeps (its three tables, the record index, datagram keys), then the peak on the way.
+        out["heap_held"], out["heap_peak"] = tracemalloc.get_traced_memory()
+        out["tables_bytes"] = int(sum(df.memory_usage(deep=True).sum() for df in (packets, rtp, rtcp)))
         tracemalloc.stop()
         out["anon_peak"] = sampler.stop()
     ssrc, pt = _find_col(rtp, ("ssrc",)), _find_col(rtp, ("payload_type", "pt", "p_type"))
@@ -301,7 +306,7 @@ def _mb(n: int | None) -> str:
 
 
 def _per_pkt(n: int | None, packets: int) -> str:
-    return "" if n is None or not packets else f"{n / packets:,.0f} B/pkt"
+    return "" if n is None or not packets else f"{n / packets:,.1f} B/pkt"
 
 
 def _median(xs: list[float]) -> float:
@@ -432,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"webrtcpcap module: {wp['module']}")
         print("webrtcpcap runs (s): " + ", ".join(f"{s:.2f}" for s in wp["all_seconds"])
               + "; median steps: " + ", ".join(f"{k} {v:.2f}" for k, v in wp["steps"].items()))
+        print(f"webrtcpcap memory held after building the tables: {_mb(wp.get('heap_held'))} "
+              f"({_per_pkt(wp.get('heap_held'), n)}; of it the tables {_per_pkt(wp.get('tables_bytes'), n)})")
         print(f"webrtcpcap memory: ru_maxrss Δ {_mb(wp['rss_delta'])} ({_per_pkt(wp['rss_delta'], n)}, includes file "
               f"pages it maps or copies); tracemalloc heap peak {_mb(wp.get('heap_peak'))} "
               f"({_per_pkt(wp.get('heap_peak'), n)}); RssAnon peak Δ {_mb(wp.get('anon_peak'))} "

@@ -26,13 +26,13 @@ def test_every_srtp_and_srtcp_packet_of_the_lab_sessions_authenticates(name):
     cap = open_keyed(name)
     assert cap.decryption.problems == []
     rtp = cap.rtp
-    assert tables.check_schema(rtp, tables.RTP_SCHEMA) == []
+    assert tables.check_schema(rtp, tables.DECRYPTED_RTP_SCHEMA) == []
     srtp = rtp[rtp.dtls_srtp]
     assert len(srtp) > 100
     assert srtp.auth_ok.all() and (srtp.srtp_status == "ok").all()
     assert rtp[~rtp.dtls_srtp].auth_ok.isna().all()  # plaintext RTP (none in these sessions) is left alone
     rtcp = cap.rtcp
-    assert tables.check_schema(rtcp, tables.RTCP_SCHEMA) == []
+    assert tables.check_schema(rtcp, tables.DECRYPTED_RTCP_SCHEMA) == []
     assert rtcp[rtcp.dtls_srtp].auth_ok.all()
     # decrypted compounds chain exactly: every sub-packet has a row and no error
     assert rtcp[rtcp.dtls_srtp].error.isna().all()
@@ -94,6 +94,12 @@ def test_a_key_log_of_another_session_gives_a_problem_not_an_exception():
                           progress=False)
     assert any("no CLIENT_RANDOM line" in p for p in cap.decryption.problems)
     assert cap.rtp.auth_ok.isna().all() and len(cap.rtcp) == len(webrtcpcap.open(CAPTURES / "aiortc_clean.pcap").rtcp)
+    # Opened with keys, the tables have the SRTP columns even where no key fitted; opened without, they have none.
+    assert tables.check_schema(cap.rtp, tables.DECRYPTED_RTP_SCHEMA) == []
+    assert tables.check_schema(cap.rtcp, tables.DECRYPTED_RTCP_SCHEMA) == []
+    plain = webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", progress=False)
+    assert tables.check_schema(plain.rtp, tables.RTP_SCHEMA) == []
+    assert tables.check_schema(plain.rtcp, tables.RTCP_SCHEMA) == []
 
 
 def test_key_material_never_appears_in_what_decryption_shows():

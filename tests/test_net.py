@@ -98,13 +98,13 @@ def test_every_link_type_gives_every_packets_rtp_and_rtcp_column(link, version, 
         "ssrc": SSRC, "pt": 96, "seq": 4242, "ts": 123456789, "marker": True, "padding": True, "extension": True,
         "csrc_count": 2, "ext_profile": 0xBEDE, "payload_offset": 12 + 8 + 4 + 4,
         "payload_len": len(rtp_payload) - 28, "flow": 0, "dtls_srtp": False, "error": None,
-        "relayed": False, "relay": None, "peer": None, "auth_ok": None, "srtp_status": None,
+        "relayed": False, "relay": None, "peer": None,
     }, tables.RTP_SCHEMA)
 
     sr, sdes = len(rtcp_sr()), len(rtcp_sdes())
     common = {"frame": 4, "t": (times[3] - times[0]) / 1e9, "src": a, "dst": b, "sport": 40000, "dport": 50000,
               "padding": False, "flow": 0, "dtls_srtp": False, "error": None, "relayed": False, "relay": None,
-              "peer": None, "auth_ok": None, "srtp_status": None}
+              "peer": None}
     assert len(cap.rtcp) == 3
     assert_row(row_of(cap.rtcp, 4, 0), {**common, "index": 0, "pt": 200, "count": 0, "fmt": None,
                                         "sender_ssrc": SSRC, "length_bytes": sr, "offset": 0}, tables.RTCP_SCHEMA)

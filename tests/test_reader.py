@@ -12,6 +12,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
+from webrtcpcap import reader
 
 from conftest import (A4, B4, T0_NS, assert_row, epb, idb, open_quiet, opb, row_of, shb, spb, tshark_available,
                       udp4, utc, write_pcap, write_pcapng)
@@ -170,3 +171,40 @@ def test_vlan_tagged_frames_are_decoded(tmp_path):
     frame = bytes(Ether() / Dot1Q(vlan=1611) / IP(src=A4, dst=B4) / UDP(sport=1, dport=2) / b"x")
     cap = open_quiet(write_pcap(tmp_path / "v.pcap", [frame]))
     assert_row(row_of(cap.packets, 1), {"src": A4, "dst": B4, "sport": 1, "dport": 2, "payload_len": 1})
+
+
+def _varied_frames(n: int) -> list[bytes]:
+    return [bytes(Ether() / IP(src=A4, dst=B4) / UDP(sport=1000 + i % 50, dport=2000) / (b"x" * (i * 7 % 300)))
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_every_frame_is_found_again_once_the_index_is_compacted(fmt, tmp_path):
+    # After the tables are built the index keeps every 64th record start and walks the headers from there: each
+    # frame must still come back byte for byte, including across pcapng sections of both byte orders and
+    # non-packet blocks in the middle of a 64-record block.
+    frames = _varied_frames(300)
+    if fmt == "pcap":
+        path = write_pcap(tmp_path / "many.pcap", frames)
+    else:
+        blocks = [shb(), idb(1, tsresol=9)]
+        for i, f in enumerate(frames):
+            big = 100 <= i < 170
+            if i == 100:
+                blocks += [shb(big_endian=True), idb(1, tsresol=9, big_endian=True)]
+            if i == 170:
+                blocks += [shb(), idb(1, tsresol=9)]
+            if i == 230:
+                blocks.append(idb(1, tsresol=6))  # a second interface of the last section, mid-block
+            blocks.append(spb(f) if i % 11 == 0 and not big else epb(0, TIMES[0] + i, f, big_endian=big))
+        path = write_pcapng(tmp_path / "many.pcapng", blocks)
+    cap = open_quiet(path)
+    before = [cap.frame_bytes(i) for i in (1, 64, 65, 128, 300)]
+    assert len(cap.packets) == 300 and cap.packets["error"].isna().all()  # builds the tables: compacts the index
+    assert cap._index._starts is None
+    assert [cap.frame_bytes(i + 1) for i in range(300)] == frames
+    assert before == [frames[i - 1] for i in (1, 64, 65, 128, 300)]
+    sample = [3, 63, 64, 99, 100, 170, 231, 299]  # scattered, as payload lookups ask
+    batch = reader.make_batch(cap._data, cap._index, 0, 0, cap._state, 1, rows=sample)
+    assert [batch.source.bytes_at(int(o), int(c)) for o, c in zip(batch.offset, batch.caplen)] == \
+        [frames[i] for i in sample]

@@ -77,7 +77,7 @@ def test_channel_data_rtp_has_exact_rows_with_the_bound_peer_and_unknown_peer_fo
     assert len(crafted.rtp) == 2
     common = {"src": A4, "dst": B4, "sport": CLIENT_PORT, "dport": SERVER_PORT, "padding": False, "extension": False,
               "csrc_count": 0, "ext_profile": None, "payload_offset": 12, "dtls_srtp": False, "error": None,
-              "relayed": True, "auth_ok": None, "srtp_status": None}
+              "relayed": True}
     assert_row(row_of(crafted.rtp, 2), {
         **common, "frame": 2, "t": _t(2), "ssrc": 0xCAFE0001, "pt": 111, "seq": 7, "ts": 960, "marker": True,
         "payload_len": 20, "relay": "channel 0x4001", "peer": f"{PEER[0]}:{PEER[1]}"}, tables.RTP_SCHEMA)
@@ -96,7 +96,7 @@ def test_indications_carry_stun_and_rtcp_rows_with_the_xor_peer_address(crafted)
         "frame": 4, "t": _t(4), "src": B4, "dst": A4, "sport": SERVER_PORT, "dport": CLIENT_PORT, "index": 0,
         "pt": 200, "count": 0, "fmt": None, "sender_ssrc": 0xCAFE0003, "length_bytes": len(INNER_SR), "offset": 0,
         "padding": False, "dtls_srtp": False, "error": None, "relayed": True, "relay": "data", "peer": peer,
-        "auth_ok": None, "srtp_status": None}, tables.RTCP_SCHEMA)
+        }, tables.RTCP_SCHEMA)
     s = crafted.stun
     # The outer messages first (direct), then what the Send indication carries, in the same frame.
     assert list(zip(s.frame, s.method, s.cls, s.relayed)) == [

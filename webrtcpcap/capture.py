@@ -100,12 +100,13 @@ class Capture:
       ssrc, pt, seq, ts, marker, padding, extension, csrc_count, ext_profile, payload_offset (bytes from the start
       of the RTP packet), payload_len (bytes after the header: payload, padding and any SRTP auth tag), dtls_srtp
       (the flow, or for relayed rows the relay on it, carried a DTLS handshake, so payloads are SRTP-encrypted),
-      error, relayed, relay, peer (see "Relayed rows" below).
+      error, relayed, relay, peer (see "Relayed rows" below); opened with keys, also auth_ok and srtp_status
+      (see `open`).
     - `rtcp`: one row per RTCP packet inside each compound datagram: frame, t, src, dst, sport, dport, index (0 for
       the first), pt, count (RC/SC for SR, RR, SDES, BYE...), fmt (for feedback, PT 205/206), sender_ssrc,
       length_bytes, offset (in the datagram), padding, dtls_srtp (the flow carried a DTLS handshake: unless the
       compound's lengths chain exactly, only the first header of SRTCP is readable, so only it gets a row), error,
-      relayed, relay, peer (RTCP relayed inside TURN gets rows too).
+      relayed, relay, peer (RTCP relayed inside TURN gets rows too); opened with keys, also auth_ok and srtp_status.
     - `flows`: one row per bidirectional UDP/TCP flow: flow, transport, a, a_port (sender of the first packet),
       b, b_port, evidence, packets, first_t, last_t.
     - `icmp`: one row per ICMP/ICMPv6 frame: frame, t, src, dst, icmp_type, icmp_code, quoted (the 5-tuple an
@@ -211,6 +212,7 @@ class Capture:
             if len(self._index):
                 t0 = int(reader.make_batch(self._data, self._index, 0, 1, self._state, 1).ts_ns[0])
             self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)
+            self._index.compact()  # later reads (a frame's bytes, payloads to decrypt) are few, or sequential
         return self._decoded
 
     @property
@@ -222,8 +224,8 @@ class Capture:
         if self._rtp is None:
             rtp = self._decode().rtp
             d = self.decryption
-            if d is not None and (d.rtp_status != _NOT_TRIED).any():
-                rtp = rtp.copy()
+            if d is not None:
+                # New columns on the decoded table itself: the other columns are not copied.
                 rtp["auth_ok"], rtp["srtp_status"] = _srtp_columns(d.rtp_status)
             self._rtp = rtp
         return self._rtp
@@ -414,7 +416,10 @@ class Capture:
         that did not authenticate keeps its readable first header, with auth_ok False."""
         rtcp = self._decode().rtcp
         d = self.decryption
-        if d is None or not (d.rtcp_status != _NOT_TRIED).any():
+        if d is None:
+            return rtcp
+        if not (d.rtcp_status != _NOT_TRIED).any():
+            rtcp["auth_ok"], rtcp["srtp_status"] = _srtp_columns(np.full(len(rtcp), _NOT_TRIED, np.uint8))
             return rtcp
         dg = self._decode().rtcp_datagrams
         # The datagram of each row: the k-th datagram of a frame owns the rows from its frame's k-th index-0 row on.
@@ -432,7 +437,7 @@ class Capture:
         sub_keys = tables.take_columns(dg.keys, plain)
         new, of_row = rtcp_rows(sub_keys, [d.rtcp_plaintext[i] for i in plain.tolist()])
         new["auth_ok"], new["srtp_status"] = _srtp_columns(d.rtcp_status[plain[of_row]])
-        merged = _concat_tables([old, new], tables.RTCP_SCHEMA)
+        merged = _concat_tables([old, new], tables.DECRYPTED_RTCP_SCHEMA)
         order = np.lexsort((merged["index"].to_numpy(), np.concatenate([pos[~replaced], plain[of_row]])))
         return merged.iloc[order].reset_index(drop=True)
 
@@ -666,8 +671,9 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
     SRTP/SRTCP decryption (see Capture.decryption): `keylog` is an NSS key log (file path, text or
     webrtcpcap.keys.KeyLog) whose CLIENT_RANDOM lines give each DTLS-SRTP association its keys (RFC 5764
     exporter); `srtp_keys` gives master keys directly: {ssrc or "any": key||salt as base64 or hex} (profile
-    AES_CM_128_HMAC_SHA1_80) or a list of webrtcpcap.keys.MasterKey.  With keys, `rtp` and `rtcp` say auth_ok and
-    srtp_status per packet, `rtcp` lists every sub-packet of decrypted SRTCP, and `rtp_payload` gives plaintext.
+    AES_CM_128_HMAC_SHA1_80) or a list of webrtcpcap.keys.MasterKey.  With keys (also an SDP with a=crypto lines),
+    `rtp` and `rtcp` gain the columns auth_ok (boolean: the tag verified; null where no key was tried) and
+    srtp_status (category: ok, auth_failed, duplicate, late, ...) (tables.DECRYPTED_RTP_SCHEMA), `rtcp` lists every sub-packet of decrypted SRTCP, and `rtp_payload` gives plaintext.
 
     Raises CaptureError when the file is not a capture; warns (CaptureWarning) and keeps every complete frame when
     it is cut short or corrupt part-way.  See Capture for the tables.

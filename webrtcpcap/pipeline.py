@@ -305,7 +305,7 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
         hdr = rtp.decode_headers(src, off[sel], capb[sel], wire[sel])
         del hdr["b0"], hdr["b1"]
         rows = udp[sel]
-        rtp_parts[lo] = (lo + rows, hdr)
+        rtp_parts[lo] = ((lo + rows).astype(np.int32), hdr)  # int32: rows of one read, half the memory
         # RTP runs, within the slice first; the rows not in a run yet are looked at again at the end.
         clean = hdr["error"] == rtp.RTP_OK
         rows, ssrc, seq = rows[clean], hdr["ssrc"][clean], hdr["seq"][clean]
@@ -355,7 +355,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow_has_dtls[flow[f.dtls_ev]] = True
     flow_has_dtls[-1] = False
 
-    rtp_rows = np.concatenate([p[0] for p in rtp_parts]) if rtp_parts else np.zeros(0, np.int64)
+    rtp_rows = np.concatenate([p[0] for p in rtp_parts]) if rtp_parts else np.zeros(0, np.int32)
     hdr = {k: _concat([p[1] for p in rtp_parts], k, dtype) for k, dtype in rtp.HEADER_FIELDS.items()}
     rtp_parts.clear()
 
@@ -457,11 +457,11 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             **_keys(rtp_rows, frame, t, f, addresses),
             "ssrc": hdr["ssrc"], "pt": hdr["pt"], "seq": hdr["seq"], "ts": hdr["ts"], "marker": hdr["marker"],
             "padding": hdr["padding"], "extension": hdr["extension"], "csrc_count": hdr["csrc_count"],
-            "ext_profile": tables.masked(hdr["ext_profile"], hdr["ext_profile"] < 0, "UInt16"),
+            "ext_profile": tables.int_category(hdr["ext_profile"], hdr["ext_profile"] < 0, "uint16"),
             "payload_offset": hdr["payload_offset"], "payload_len": hdr["payload_len"],
             "dtls_srtp": rtp_dtls,
             "error": tables.categorical(rtp_error, rtp_names),
-            **rtp_relay.columns(inner), **tables.not_decrypted(len(rtp_rows)),
+            **rtp_relay.columns(inner),
         }, tables.RTP_SCHEMA)
     else:
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
@@ -493,7 +493,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         "length_bytes": sub["length_bytes"], "offset": np.minimum(sub["offset"], 0xFFFF),
         "padding": sub["padding"].astype(bool), "dtls_srtp": rtcp_dtls,
         "error": tables.categorical(rtcp_error, rtcp_names),
-        **rtcp_relay.columns(inner), **tables.not_decrypted(len(rows)),
+        **rtcp_relay.columns(inner),
     }, tables.RTCP_SCHEMA)
 
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
@@ -783,7 +783,7 @@ def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tupl
         "sender_ssrc": tables.masked(sub["sender_ssrc"], ~sub["has_ssrc"].astype(bool), "UInt32"),
         "length_bytes": sub["length_bytes"], "offset": np.minimum(sub["offset"], 0xFFFF),
         "padding": sub["padding"].astype(bool), "dtls_srtp": np.full(len(dg), dtls_srtp),
-        "error": tables.categorical(error, names), **tables.not_decrypted(len(dg)),
+        "error": tables.categorical(error, names),
     })
     return tables.frame_table({k: cols[k] for k in tables.RTCP_SCHEMA}, tables.RTCP_SCHEMA), dg
 
@@ -964,7 +964,7 @@ def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addr
         "caplen": f.caplen,
         "len": f.length,
         "interface": f.interface,
-        "ip_version": tables.masked(f.ip_version, f.ip_version == 0, "UInt8"),
+        "ip_version": tables.int_category(f.ip_version, f.ip_version == 0, "uint8"),
         "src": tables.categorical(f.src, addresses),
         "dst": tables.categorical(f.dst, addresses),
         "sport": tables.masked(f.sport, ~has_ports, "UInt16"),
@@ -1007,15 +1007,19 @@ def _keys(rows, frame, t, f: _Frames, addresses) -> dict:
         "frame": frame[rows], "t": t[rows],
         "src": tables.categorical(f.src[rows], addresses),
         "dst": tables.categorical(f.dst[rows], addresses),
-        "sport": f.sport[rows], "dport": f.dport[rows],
+        "sport": f.sport[rows].astype(np.uint16), "dport": f.dport[rows].astype(np.uint16),  # KEY_COLUMNS' dtype
     }
 
 
 def _first_rows(flow: np.ndarray) -> np.ndarray:
     """Each flow's first row.  Flows are numbered in order of first appearance, so a flow's first row is where
     the running maximum of the ids grows."""
-    running = np.maximum.accumulate(np.concatenate([[-1], flow]).astype(np.int32))
-    return np.flatnonzero(running[1:] > running[:-1])
+    firsts, top = [], -1
+    for lo in range(0, len(flow), SLICE):  # a slice at a time, to keep the temporaries small
+        running = np.maximum.accumulate(np.maximum(flow[lo : lo + SLICE], top))
+        firsts.append(lo + np.flatnonzero(running > np.concatenate([[top], running[:-1]])))
+        top = int(running[-1])
+    return np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
 
 
 def _flows_table(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, t: np.ndarray):

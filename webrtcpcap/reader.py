@@ -10,6 +10,7 @@ a `problem` string so the caller can warn).
 
 from __future__ import annotations
 
+import bisect
 import zlib
 import io
 import mmap
@@ -268,19 +269,57 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
 # --- record fields, vectorised ---------------------------------------------------------------------------------
 
 
-@dataclass
 class RecordIndex:
     """Where every record of a file (or of a block of it) starts, and how to read it.
 
     `segments` lists (first record index, little-endian?, global index of the section's first interface): pcapng
     sections may differ in byte order; classic pcap has one segment.
+
+    An index lives as long as its capture, so once the tables are built (`compact`) it keeps only the start of
+    every 64th record, and finds the others by walking the record headers from there again (`positions`).
     """
 
-    starts: np.ndarray  # int64 offsets of each record in the buffer
-    segments: list[tuple[int, bool, int]]
+    __slots__ = ("segments", "_n", "_starts", "_checkpoints")
+
+    def __init__(self, starts: np.ndarray, segments: list[tuple[int, bool, int]]):
+        self.segments = segments
+        self._n = len(starts)
+        self._starts: np.ndarray | None = starts  # uint32 under 4 GiB, else int64
+        self._checkpoints: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return self._n
+
+    def compact(self) -> None:
+        """Keep only every 64th start (an eighth of a byte per record instead of four)."""
+        if self._starts is not None and self._n > _INDEX_BLOCK:
+            self._checkpoints = self._starts[::_INDEX_BLOCK].astype(np.int64)
+            self._starts = None
+
+    def positions(self, records: np.ndarray, data, state: ReadState) -> np.ndarray:
+        """The int64 offsets in `data` (the buffer the index was made over) of the records `records`."""
+        records = np.asarray(records, dtype=np.int64)
+        if self._starts is not None:
+            return self._starts[records].astype(np.int64)
+        block, within = np.divmod(records, _INDEX_BLOCK)
+        blocks, slot = np.unique(block, return_inverse=True)
+        walked = np.zeros((len(blocks), _INDEX_BLOCK), dtype=np.int64)
+        seg_first = [sg[0] for sg in self.segments]
+        for i, b in enumerate(blocks.tolist()):
+            first, count = b * _INDEX_BLOCK, min(_INDEX_BLOCK, self._n - b * _INDEX_BLOCK)
+            pos = int(self._checkpoints[b])
+            if state.fmt == "pcap":
+                starts = _walk_pcap(data, pos, len(data), state.little, count, _pcap_max_len(state))[0]
+            else:
+                little = self.segments[bisect.bisect_right(seg_first, first) - 1][1] if self.segments else True
+                starts = _walk_pcapng(data, pos, len(data), ReadState("pcapng", little=little), count)[0]
+            if len(starts) != count:  # the bytes are those the index was made from: this cannot happen
+                raise CaptureError(f"record {first + len(starts) + 1} is no longer where the index found it")
+            walked[i, :count] = starts
+        return walked[slot.reshape(-1), within]
+
+
+_INDEX_BLOCK = 64
 
 
 def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: ReadState, first_frame: int,
@@ -288,7 +327,7 @@ def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: Re
     """A FrameBatch for records lo..hi of `index` over the buffer `data` (with its own window, see buffer.py), or
     for the records `rows` (ascending record indexes; lo and hi ignored; first_frame is then only a label)."""
     records = np.arange(lo, hi, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    source = ByteSource(data, index.starts[records])
+    source = ByteSource(data, index.positions(records, data, state))
     vstart = np.arange(len(records), dtype=np.int64) << ROW_SHIFT
     if state.fmt == "pcap":
         return _pcap_batch(source, vstart, state, first_frame)
@@ -450,6 +489,7 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
     segments: list[tuple[int, bool, int]] = []
     count = 0
     status = "ok"
+    offset_dtype = np.uint32 if end <= 1 << 32 else np.int64
     while limit is None or count < limit:
         step = _WALK_STEP if limit is None else min(_WALK_STEP, limit - count)
         if state.fmt == "pcap":
@@ -460,13 +500,13 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
             starts, segs, pos, status = _walk_pcapng(buf, pos, end, state, step)
             segments.extend((count + first, little, base) for first, little, base in segs)
         if starts:
-            parts.append(np.asarray(starts, dtype=np.int64))
+            parts.append(np.asarray(starts, dtype=offset_dtype))
         count += len(starts)
         if progress is not None:
             progress(pos)
         if status != "ok" or len(starts) < step:
             break
-    starts_arr = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    starts_arr = np.concatenate(parts) if parts else np.zeros(0, dtype=offset_dtype)
     return RecordIndex(starts_arr, segments or [(0, state.little, state.section_base)]), pos, status
 
 

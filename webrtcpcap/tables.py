@@ -18,7 +18,7 @@ PACKETS_SCHEMA: dict[str, str] = {
     "caplen": "uint32",
     "len": "uint32",
     "interface": "uint16",
-    "ip_version": "UInt8",
+    "ip_version": "category",  # 4 or 6 (uint8 categories); null for non-IP frames
     "src": "category",
     "dst": "category",
     "sport": "UInt16",
@@ -61,7 +61,8 @@ KEY_COLUMNS: dict[str, str] = {
 }
 
 # What decryption says of a packet (null when no key was tried on it): the tag verified, and webrtcpcap.srtp's
-# status name ("ok", "duplicate", "late", "auth_failed", ...).
+# status name ("ok", "duplicate", "late", "auth_failed", ...).  Only a capture opened with keys (open(keylog=,
+# srtp_keys=)) has them: two columns that would be null on every row of every other capture are not paid for.
 SRTP_COLUMNS: dict[str, str] = {"auth_ok": "boolean", "srtp_status": "category"}
 
 RTP_SCHEMA: dict[str, str] = {
@@ -74,7 +75,7 @@ RTP_SCHEMA: dict[str, str] = {
     "padding": "bool",
     "extension": "bool",
     "csrc_count": "uint8",
-    "ext_profile": "UInt16",
+    "ext_profile": "category",  # uint16 categories (0xBEDE, 0x1000...); null without a header extension
     "payload_offset": "uint16",
     "payload_len": "uint16",
     "dtls_srtp": "bool",
@@ -82,7 +83,6 @@ RTP_SCHEMA: dict[str, str] = {
     "relayed": "bool",
     "relay": "category",
     "peer": "category",
-    **SRTP_COLUMNS,
 }
 
 RTCP_SCHEMA: dict[str, str] = {
@@ -100,8 +100,11 @@ RTCP_SCHEMA: dict[str, str] = {
     "relayed": "bool",
     "relay": "category",
     "peer": "category",
-    **SRTP_COLUMNS,
 }
+
+# cap.rtp and cap.rtcp of a capture opened with keys.
+DECRYPTED_RTP_SCHEMA: dict[str, str] = {**RTP_SCHEMA, **SRTP_COLUMNS}
+DECRYPTED_RTCP_SCHEMA: dict[str, str] = {**RTCP_SCHEMA, **SRTP_COLUMNS}
 
 STUN_SCHEMA: dict[str, str] = {
     **KEY_COLUMNS,
@@ -168,12 +171,39 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     codes = np.asarray(codes)
     if len(names) == 0:
         return pd.Categorical.from_codes(np.full(len(codes), -1, dtype=np.int8), categories=pd.Index([], dtype=object))
-    used = np.bincount(codes.astype(np.int64) + 1, minlength=len(names) + 1)[1:] > 0
+    # Block by block: whole-column temporaries (int64 copies of the codes) would dominate the decode's peak memory.
+    blocks = [slice(lo, lo + _BLOCK) for lo in range(0, len(codes), _BLOCK)]
+    used = np.zeros(len(names) + 1, dtype=bool)
+    for b in blocks:
+        used |= np.bincount(codes[b].astype(np.int64) + 1, minlength=len(names) + 1) > 0
+    used = used[1:]
     if used.all():
         return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), categories=names)
-    remap = np.append(np.cumsum(used) - 1, -1)  # index -1 (missing) maps to -1
     kept = [name for name, u in zip(names, used) if u]
-    return pd.Categorical.from_codes(remap[codes].astype(_code_dtype(len(kept)), copy=False), categories=kept)
+    remap = np.append(np.cumsum(used) - 1, -1).astype(_code_dtype(len(kept)))  # index -1 (missing) maps to -1
+    out = np.empty(len(codes), dtype=remap.dtype)
+    for b in blocks:
+        out[b] = remap[codes[b]]
+    return pd.Categorical.from_codes(out, categories=kept)
+
+
+def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Categorical:
+    """A categorical of the integers `values` (`dtype` categories, sorted; null where `missing`), for columns that take
+    few distinct values: one byte a row where a nullable integer takes one more than its width."""
+    values, present = np.asarray(values), ~np.asarray(missing, dtype=bool)
+    # Block by block, so that the temporaries stay small whatever the length.
+    blocks = [slice(lo, lo + _BLOCK) for lo in range(0, len(values), _BLOCK)]
+    seen: set[int] = set()
+    for b in blocks:
+        seen.update(np.unique(values[b][present[b]]).tolist())
+    categories = np.array(sorted(seen), dtype=dtype)
+    codes = np.full(len(values), -1, dtype=_code_dtype(len(categories)))
+    for b in blocks:
+        codes[b][present[b]] = np.searchsorted(categories, values[b][present[b]])
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
+
+
+_BLOCK = 1 << 16
 
 
 def zero_is_missing(codes: np.ndarray) -> np.ndarray:
@@ -201,12 +231,6 @@ def take_columns(columns: dict, rows) -> dict:
     """`take_rows` of every column of a dict of columns (e.g. pipeline.Datagrams.keys)."""
     rows = np.asarray(rows, dtype=np.int64)
     return {name: take_rows(value, rows) for name, value in columns.items()}
-
-
-def not_decrypted(n: int) -> dict:
-    """The SRTP_COLUMNS of rows no key was tried on."""
-    return {"auth_ok": masked(np.zeros(n, dtype=bool), np.ones(n, dtype=bool), "boolean"),
-            "srtp_status": categorical(np.full(n, -1, dtype=np.int8), [])}
 
 
 def frame_table(columns: dict[str, object], schema: dict[str, str]) -> pd.DataFrame:
