@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,3 +69,26 @@ def test_packets_time_is_utc_with_nanoseconds(tmp_path):
     cap = open_quiet(write_pcapng(tmp_path / "n.pcapng", [shb(), idb(1, tsresol=9), epb(0, 1_000_000_000_000_000_001,
                                                                                        udp4(b"x"))]))
     assert cap.packets["time"].iloc[0] == pd.Timestamp(1_000_000_000_000_000_001, unit="ns", tz="UTC")
+
+
+def test_int_category_keeps_values_and_nulls_across_blocks():
+    n = 3 * tables._BLOCK + 17  # several blocks, the last one short
+    values = np.where(np.arange(n) % 5 == 0, -1, np.where(np.arange(n) % 3 == 0, 0x1000, 0xBEDE)).astype(np.int32)
+    values[-1] = 0x100F  # a value seen only in the last block
+    col = tables.int_category(values, values < 0, "uint16")
+    assert list(col.categories) == [0x1000, 0x100F, 0xBEDE] and col.categories.dtype == np.uint16
+    assert col.codes.dtype == np.int8
+    got = pd.Series(col).astype("Int64")
+    want = pd.Series(values, dtype="Int64").mask(values < 0)
+    assert got.equals(want)
+    assert len(tables.int_category(np.zeros(0, np.uint8), np.zeros(0, bool), "uint8").categories) == 0
+
+
+def test_categorical_keeps_only_used_names_across_blocks():
+    n = 2 * tables._BLOCK + 5
+    codes = np.full(n, -1, dtype=np.int32)
+    codes[3], codes[tables._BLOCK + 1], codes[-1] = 2, 0, 2  # names 0 and 2 used, in different blocks; 1 never
+    col = tables.categorical(codes, ["a", "b", "c"])
+    assert list(col.categories) == ["a", "c"]
+    assert col[3] == "c" and col[tables._BLOCK + 1] == "a" and col[-1] == "c" and pd.isna(col[0])
+    assert (pd.Series(col).notna().sum()) == 3

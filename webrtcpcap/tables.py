@@ -154,6 +154,9 @@ FLOWS_SCHEMA: dict[str, str] = {
 }
 
 
+_BLOCK = 1 << 16  # rows per step of the column builders that loop, so that their temporaries stay small
+
+
 def masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extensions.ExtensionArray:
     """A nullable pandas array of `dtype` from numpy values and a mask of missing rows."""
     numpy_dtype = np.dtype(dtype.lower()) if dtype != "boolean" else np.dtype(bool)
@@ -201,9 +204,6 @@ def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Cate
     for b in blocks:
         codes[b][present[b]] = np.searchsorted(categories, values[b][present[b]])
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
-
-
-_BLOCK = 1 << 16
 
 
 def zero_is_missing(codes: np.ndarray) -> np.ndarray:
