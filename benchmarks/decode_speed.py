@@ -392,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         wp["rss_delta"] = max(r["rss_delta"] for r in runs)
         progress("webrtcpcap traced run")
         traced = _run_worker("webrtcpcap", path, trace=True)
-        wp["heap_peak"], wp["anon_peak"] = traced.get("heap_peak"), traced.get("anon_peak")
+        for key in ("heap_held", "heap_peak", "anon_peak", "tables_bytes"):
+            wp[key] = traced.get(key)
         if "error" in traced:
             print(f"webrtcpcap traced run failed: {traced['error']}", file=sys.stderr)
     results.append(("webrtcpcap", wp, n))

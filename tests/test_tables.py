@@ -92,3 +92,11 @@ def test_categorical_keeps_only_used_names_across_blocks():
     assert list(col.categories) == ["a", "c"]
     assert col[3] == "c" and col[tables._BLOCK + 1] == "a" and col[-1] == "c" and pd.isna(col[0])
     assert (pd.Series(col).notna().sum()) == 3
+
+
+def test_utc_times_share_the_nanoseconds_and_equal_a_localized_index():
+    ns = np.array([0, 1_700_000_000_123_456_789, -5], dtype=np.int64)
+    times = tables.utc_times(ns)
+    assert str(times.dtype) == "datetime64[ns, UTC]"
+    assert list(times) == list(pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC"))
+    assert np.shares_memory(np.asarray(times.asi8), ns)  # no second copy of every frame's time

@@ -162,8 +162,8 @@ class Capture:
         sdes = [k for text in sdp_texts for k in _sdes_keys(text)]
         self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
         self._decryption = None
-        self._plain_cache: dict = {}
-        self._fragments_of: dict | None = None  # completing frame -> its other fragments, for _rtp_packets  # (key label, ssrc) -> {rtp row: plaintext}, see _plaintext
+        self._plain_cache: dict = {}  # (key label, ssrc) -> {rtp row: plaintext}, see _plaintext
+        self._fragments_of: dict | None = None  # completing frame -> its other fragments, for _rtp_packets
         self._rtcp_plain = None
         self._report_tables: dict | None = None
         self._feedback_tables: dict | None = None
@@ -673,7 +673,8 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
     exporter); `srtp_keys` gives master keys directly: {ssrc or "any": key||salt as base64 or hex} (profile
     AES_CM_128_HMAC_SHA1_80) or a list of webrtcpcap.keys.MasterKey.  With keys (also an SDP with a=crypto lines),
     `rtp` and `rtcp` gain the columns auth_ok (boolean: the tag verified; null where no key was tried) and
-    srtp_status (category: ok, auth_failed, duplicate, late, ...) (tables.DECRYPTED_RTP_SCHEMA), `rtcp` lists every sub-packet of decrypted SRTCP, and `rtp_payload` gives plaintext.
+    srtp_status (category: ok, auth_failed, duplicate, late, ...; tables.DECRYPTED_RTP_SCHEMA), `rtcp` lists every
+    sub-packet of decrypted SRTCP, and `rtp_payload` gives plaintext.
 
     Raises CaptureError when the file is not a capture; warns (CaptureWarning) and keeps every complete frame when
     it is cut short or corrupt part-way.  See Capture for the tables.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import os
 import threading
 from dataclasses import dataclass, field
@@ -188,6 +189,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     else:
         for i in range(len(starts)):
             work(i)
+    _give_back_free_memory()
     rtp_parts = [rtp_by_slice[lo] for lo in starts if lo in rtp_by_slice]
     rtcp_parts = [rtcp_by_slice[lo] for lo in starts if lo in rtcp_by_slice]
     rtp_by_slice.clear()
@@ -197,6 +199,8 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
         for codes in (f.src, f.dst):
             has = codes >= 0
             codes[has] = perm[codes[has]]
+    if len(carry.book.names) < np.iinfo(np.int16).max:  # the usual case: half the memory for what follows
+        f.src, f.dst = f.src.astype(np.int16), f.dst.astype(np.int16)
     carry.fragments.expire(first_frame + n, final=final)
     for frame_no, done in carry.fragments.completed.items():
         row = frame_no - first_frame
@@ -207,7 +211,28 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
         if 0 <= row < n and f.error[row] == 0:
             f.error[row] = net.NetError.FRAGMENT_INCOMPLETE
     carry.fragments.incomplete.clear()
-    return _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
+    decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
+    del f
+    _give_back_free_memory()  # what only the building needed
+    return decoded
+
+
+def _libc_malloc_trim():
+    """glibc's malloc_trim, or None where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def _give_back_free_memory() -> None:
+    """Return the heap pages the slices' temporaries freed to the system: glibc keeps them otherwise, and the
+    tables built next would come on top of them, so the process' real peak would be well above what it uses."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class _Turns:
@@ -379,6 +404,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     multi = np.zeros(len(dg_rows), dtype=bool)
     multi[sub["datagram"][sub["index"] == 1]] = True
 
+    _give_back_free_memory()  # the per-slice parts just merged
     verdict = demux.decide(
         ends, flow, f.first_kind, f.stun_ev, f.dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
         rules=list(rules), first_byte=None)
@@ -423,12 +449,17 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         add_error(dg_rows[is_rtcp & (dg_status == code)], message)
     names += list(extra)
 
+    f.first_kind = f.stun_ev = f.dtls_ev = f.rtp_ev = None  # the demux is done; the tables do not need them
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = (f.ts - t0_ns) / 1e9
-    packets = _packets_table(f, frame, t, flow, verdict, packet_kind, error, names, addresses)
+    flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
+    carry.known_flows.update(webrtc_flows)
+    del ends
+    _give_back_free_memory()
+    packets, ks = _packets_table(f, frame, t, flow, verdict, packet_kind, error, names, addresses)
     # What the other tables do not need goes now, to keep the peak low.
     f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.error = None
-    f.first_kind = f.stun_ev = f.dtls_ev = f.rtp_ev = None
+    f.src = f.dst = f.sport = f.dport = f.ip_version = None
     del error
 
     # rtp -------------------------------------------------------------------------------------------------------
@@ -454,7 +485,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
             rtp_error[hdr["error"] == code] = i
         rtp_df = tables.frame_table({
-            **_keys(rtp_rows, frame, t, f, addresses),
+            **_keys(rtp_rows, ks),
             "ssrc": hdr["ssrc"], "pt": hdr["pt"], "seq": hdr["seq"], "ts": hdr["ts"], "marker": hdr["marker"],
             "padding": hdr["padding"], "extension": hdr["extension"], "csrc_count": hdr["csrc_count"],
             "ext_profile": tables.int_category(hdr["ext_profile"], hdr["ext_profile"] < 0, "uint16"),
@@ -465,6 +496,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         }, tables.RTP_SCHEMA)
     else:
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
+    del hdr, rtp_rows, rtp_dtls, rtp_relay  # what the table did not take goes before the next one grows
 
     # rtcp ------------------------------------------------------------------------------------------------------
     keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)
@@ -485,7 +517,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         rtcp_error[status == code] = i
     feedback = np.isin(sub["pt"], rtcp.FEEDBACK_TYPES)
     rtcp_df = tables.frame_table({
-        **_keys(rows, frame, t, f, addresses),
+        **_keys(rows, ks),
         "index": sub["index"], "pt": sub["pt"],
         "count": tables.masked(sub["count"], feedback, "UInt8"),
         "fmt": tables.masked(sub["count"], ~feedback, "UInt8"),
@@ -496,8 +528,6 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         **rtcp_relay.columns(inner),
     }, tables.RTCP_SCHEMA)
 
-    flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
-    carry.known_flows.update(webrtc_flows)
     def datagrams(rows: np.ndarray, store, inner_part) -> Datagrams:
         direct_rows = rows.tolist()
         direct = (lambda: [store.get(r, b"") for r in direct_rows]) if isinstance(store, dict) \
@@ -508,7 +538,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             inner_rows, inner_index, inner_payloads = inner_part
             rows, order = _merged_order(rows, inner_rows)
             relay = relay.append(inner.relay_of(inner_index), order)
-        keys = _keys(rows, frame, t, f, addresses)
+        keys = _keys(rows, ks)
         keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[rows]), net.TRANSPORT_NAMES)
         keys.update(relay.columns(inner))
 
@@ -530,9 +560,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                                (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
-    return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, frame, t, addresses),
-                   _fragments_table(f, frame, t, addresses), webrtc_flows, stun_messages, dtls_datagrams,
-                   rtcp_datagrams, rtp_framed)
+    return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, ks), _fragments_table(f, ks), webrtc_flows,
+                   stun_messages, dtls_datagrams, rtcp_datagrams, rtp_framed)
 
 
 # -- TURN relays (RFC 8656) -------------------------------------------------------------------------------------
@@ -547,7 +576,7 @@ class _Relay:
 
     @staticmethod
     def direct(n: int) -> "_Relay":
-        return _Relay(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32))
+        return _Relay(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int8), np.full(n, -1, dtype=np.int8))
 
     def append(self, other: "_Relay", order: np.ndarray) -> "_Relay":
         return _Relay(*(np.concatenate([a, b])[order] for a, b in ((self.relayed, other.relayed),
@@ -955,20 +984,37 @@ _STUN_COLUMN = {stun.Attr.USERNAME: "username", stun.Attr.PRIORITY: "priority", 
                 stun.Attr.XOR_MAPPED_ADDRESS: "mapped_address"}
 
 
-def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addresses) -> pd.DataFrame:
+@dataclass
+class _KeySource:
+    """Where the other tables take their key columns (_keys) from: the packets table's own arrays, so that the
+    wider per-frame arrays they were made from can go once it is built."""
+
+    frame: np.ndarray
+    t: np.ndarray
+    src: np.ndarray  # codes into src_names
+    dst: np.ndarray
+    src_names: list
+    dst_names: list
+    sport: np.ndarray  # uint16 (anything where the frame has no ports)
+    dport: np.ndarray
+
+
+def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addresses) -> tuple[pd.DataFrame, _KeySource]:
     has_ports = f.sport >= 0
-    return tables.frame_table({
+    src, dst = tables.categorical(f.src, addresses), tables.categorical(f.dst, addresses)
+    sport, dport = f.sport.astype(np.uint16), f.dport.astype(np.uint16)  # the table's arrays, not copies of them
+    table = tables.frame_table({
         "frame": frame,
-        "time": pd.DatetimeIndex(f.ts.view("datetime64[ns]")).tz_localize("UTC"),
+        "time": tables.utc_times(f.ts),
         "t": t,
         "caplen": f.caplen,
         "len": f.length,
         "interface": f.interface,
         "ip_version": tables.int_category(f.ip_version, f.ip_version == 0, "uint8"),
-        "src": tables.categorical(f.src, addresses),
-        "dst": tables.categorical(f.dst, addresses),
-        "sport": tables.masked(f.sport, ~has_ports, "UInt16"),
-        "dport": tables.masked(f.dport, ~has_ports, "UInt16"),
+        "src": src,
+        "dst": dst,
+        "sport": tables.masked(sport, ~has_ports, "UInt16"),
+        "dport": tables.masked(dport, ~has_ports, "UInt16"),
         "transport": tables.categorical(tables.zero_is_missing(f.transport), net.TRANSPORT_NAMES),
         "kind": tables.categorical(kind, demux.KIND_NAMES),
         "payload_len": tables.masked(f.payload_len, f.payload_len < 0, "UInt16"),
@@ -976,12 +1022,13 @@ def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addr
         "evidence": tables.categorical(tables.zero_is_missing(verdict.evidence), demux.EVIDENCE_NAMES),
         "error": tables.categorical(error, names),
     }, tables.PACKETS_SCHEMA)
+    return table, _KeySource(frame, t, src.codes, dst.codes, list(src.categories), list(dst.categories), sport, dport)
 
 
-def _icmp_table(f: _Frames, frame, t, addresses) -> pd.DataFrame:
+def _icmp_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
     rows = np.array(sorted(f.icmp), dtype=np.int64)
     facts = [f.icmp[r] for r in rows.tolist()]
-    keys = _keys(rows, frame, t, f, addresses)
+    keys = _keys(rows, ks)
     return tables.frame_table({
         "frame": keys["frame"], "t": keys["t"], "src": keys["src"], "dst": keys["dst"],
         "icmp_type": np.array([x[0] for x in facts], dtype=np.uint8),
@@ -990,24 +1037,24 @@ def _icmp_table(f: _Frames, frame, t, addresses) -> pd.DataFrame:
     }, tables.ICMP_SCHEMA)
 
 
-def _fragments_table(f: _Frames, frame, t, addresses) -> pd.DataFrame:
+def _fragments_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
     rows = np.flatnonzero(f.fragment)
     rows = np.union1d(rows, np.array(sorted(f.reassembled_in), dtype=np.int64)).astype(np.int64)
     done = np.array([f.reassembled_in.get(r, 0) for r in rows.tolist()], dtype=np.int64)
-    keys = _keys(rows, frame, t, f, addresses)
+    keys = _keys(rows, ks)
     return tables.frame_table({
         "frame": keys["frame"], "t": keys["t"], "src": keys["src"], "dst": keys["dst"],
         "reassembled_in": tables.masked(done, done == 0, "UInt32"),
     }, tables.FRAGMENTS_SCHEMA)
 
 
-def _keys(rows, frame, t, f: _Frames, addresses) -> dict:
+def _keys(rows, ks: _KeySource) -> dict:
     """The columns every table starts with: frame, t, src, dst, sport, dport."""
     return {
-        "frame": frame[rows], "t": t[rows],
-        "src": tables.categorical(f.src[rows], addresses),
-        "dst": tables.categorical(f.dst[rows], addresses),
-        "sport": f.sport[rows].astype(np.uint16), "dport": f.dport[rows].astype(np.uint16),  # KEY_COLUMNS' dtype
+        "frame": ks.frame[rows], "t": ks.t[rows],
+        "src": tables.categorical(ks.src[rows], ks.src_names),
+        "dst": tables.categorical(ks.dst[rows], ks.dst_names),
+        "sport": ks.sport[rows], "dport": ks.dport[rows],
     }
 
 

@@ -190,6 +190,17 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(out, categories=kept)
 
 
+def utc_times(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A datetime64[ns, UTC] array over the int64 nanoseconds `ns`, sharing their memory.  pandas' public
+    constructors copy (they localize, which for UTC changes nothing): the packets table would hold its times twice
+    at the decode's peak, so its private constructor is used where it exists."""
+    values = np.asarray(ns).view("datetime64[ns]")
+    try:
+        return pd.arrays.DatetimeArray._simple_new(values, dtype=pd.DatetimeTZDtype("ns", "UTC"))
+    except (AttributeError, TypeError):  # another pandas: one copy
+        return pd.DatetimeIndex(values).tz_localize("UTC").array
+
+
 def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Categorical:
     """A categorical of the integers `values` (`dtype` categories, sorted; null where `missing`), for columns that take
     few distinct values: one byte a row where a nullable integer takes one more than its width."""
