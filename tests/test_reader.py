@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 from scapy.layers.inet import IP, UDP
@@ -208,3 +209,30 @@ def test_every_frame_is_found_again_once_the_index_is_compacted(fmt, tmp_path):
     batch = reader.make_batch(cap._data, cap._index, 0, 0, cap._state, 1, rows=sample)
     assert [batch.source.bytes_at(int(o), int(c)) for o, c in zip(batch.offset, batch.caplen)] == \
         [frames[i] for i in sample]
+    with cap._index.expanded(cap._data, cap._state):  # every start again, for a bulk read
+        assert cap._index._starts is not None
+        assert [cap.frame_bytes(i + 1) for i in range(300)] == frames
+    assert cap._index._starts is None
+
+
+def test_the_lockstep_walk_finds_every_start_itself_and_leaves_only_non_packet_blocks_to_the_slow_walker(tmp_path):
+    frames = _varied_frames(200)
+    data, index, state, _ = reader.read_all(write_pcap(tmp_path / "w.pcap", frames))
+    truth = index.positions(np.arange(200), data, state)  # not compacted yet: the walk's own starts
+    index.compact()
+    blocks = np.arange(4)
+    counts = np.minimum(64, 200 - blocks * 64)
+    walked, slow = reader._lockstep_walk(data, index._checkpoints, counts, np.ones(4, bool), pcap=True)
+    assert not slow.any()
+    assert [int(walked[b, k]) for b in blocks for k in range(counts[b])] == truth.tolist()
+
+    blocks_ng = [shb(), idb(1, tsresol=9)] + [epb(0, TIMES[0] + i, f) for i, f in enumerate(frames[:100])]
+    blocks_ng += [idb(1)] + [epb(0, TIMES[0] + i, f) for i, f in enumerate(frames[100:])]  # an IDB after record 99
+    data, index, state, _ = reader.read_all(write_pcapng(tmp_path / "w.pcapng", blocks_ng))
+    truth = index.positions(np.arange(200), data, state)
+    index.compact()
+    walked, slow = reader._lockstep_walk(data, index._checkpoints, counts, np.ones(4, bool), pcap=False)
+    assert slow.tolist() == [False, True, False, False]  # records 64..127 have the IDB between two of them
+    for b in (0, 2, 3):
+        assert walked[b, :counts[b]].tolist() == truth[b * 64 : b * 64 + counts[b]].tolist()
+    assert index.positions(np.arange(200), data, state).tolist() == truth.tolist()

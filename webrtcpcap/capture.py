@@ -251,8 +251,9 @@ class Capture:
             dtls, problems = decrypt.dtls_keys(associations, self._keylog)
             trial = self._trial_keys
             dg = decoded.rtcp_datagrams
-            self._decryption = decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, trial,
-                                               problems)
+            with self._index.expanded(self._data, self._state):  # payloads are read slice by slice
+                self._decryption = decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, trial,
+                                                   problems)
         return self._decryption
 
     def rtcp_payloads(self) -> tuple[dict, list, np.ndarray]:

@@ -10,7 +10,7 @@ a `problem` string so the caller can warn).
 
 from __future__ import annotations
 
-import bisect
+import contextlib
 import zlib
 import io
 import mmap
@@ -296,6 +296,21 @@ class RecordIndex:
             self._checkpoints = self._starts[::_INDEX_BLOCK].astype(np.int64)
             self._starts = None
 
+    @contextlib.contextmanager
+    def expanded(self, data, state: ReadState):
+        """Every start, for the time of a bulk read that asks for records all over the file many times (decryption
+        reads payloads slice by slice); compact again after."""
+        if self._starts is not None:
+            yield self
+            return
+        starts = self.positions(np.arange(self._n), data, state)
+        self._starts = starts.astype(np.uint32) if len(data) <= 1 << 32 else starts
+        del starts
+        try:
+            yield self
+        finally:
+            self._starts = None
+
     def positions(self, records: np.ndarray, data, state: ReadState) -> np.ndarray:
         """The int64 offsets in `data` (the buffer the index was made over) of the records `records`."""
         records = np.asarray(records, dtype=np.int64)
@@ -303,20 +318,63 @@ class RecordIndex:
             return self._starts[records].astype(np.int64)
         block, within = np.divmod(records, _INDEX_BLOCK)
         blocks, slot = np.unique(block, return_inverse=True)
-        walked = np.zeros((len(blocks), _INDEX_BLOCK), dtype=np.int64)
-        seg_first = [sg[0] for sg in self.segments]
-        for i, b in enumerate(blocks.tolist()):
-            first, count = b * _INDEX_BLOCK, min(_INDEX_BLOCK, self._n - b * _INDEX_BLOCK)
-            pos = int(self._checkpoints[b])
+        counts = np.minimum(_INDEX_BLOCK, self._n - blocks * _INDEX_BLOCK)
+        seg_first = np.array([sg[0] for sg in self.segments] or [0], dtype=np.int64)
+        seg_little = np.array([sg[1] for sg in self.segments] or [state.little], dtype=bool)
+        little = seg_little[np.searchsorted(seg_first, blocks * _INDEX_BLOCK, side="right") - 1]
+        walked, slow = _lockstep_walk(data, self._checkpoints[blocks], counts, little, state.fmt == "pcap")
+        # Blocks the lockstep walk leaves (a pcapng block other than a packet between two records): one at a time.
+        for lane in np.flatnonzero(slow).tolist():
+            count, pos = int(counts[lane]), int(self._checkpoints[blocks[lane]])
             if state.fmt == "pcap":
                 starts = _walk_pcap(data, pos, len(data), state.little, count, _pcap_max_len(state))[0]
             else:
-                little = self.segments[bisect.bisect_right(seg_first, first) - 1][1] if self.segments else True
-                starts = _walk_pcapng(data, pos, len(data), ReadState("pcapng", little=little), count)[0]
+                starts = _walk_pcapng(data, pos, len(data), ReadState("pcapng", little=bool(little[lane])), count)[0]
             if len(starts) != count:  # the bytes are those the index was made from: this cannot happen
+                first = int(blocks[lane]) * _INDEX_BLOCK
                 raise CaptureError(f"record {first + len(starts) + 1} is no longer where the index found it")
-            walked[i, :count] = starts
+            walked[lane, :count] = starts
         return walked[slot.reshape(-1), within]
+
+
+def _lockstep_walk(data: np.ndarray, start: np.ndarray, counts: np.ndarray, little: np.ndarray,
+                   pcap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Record starts of many 64-record blocks at once, from each block's first start: step k reads the header of
+    record k of every block together, so a pass over the whole file is 64 numpy steps rather than a Python loop
+    per record.  Returns (starts, slow): `slow` marks the blocks this cannot walk (pcapng blocks other than packet
+    blocks between records, or headers past the end), for the record-by-record walker."""
+    walked = np.zeros((len(start), _INDEX_BLOCK), dtype=np.int64)
+    slow = np.zeros(len(start), dtype=bool)
+    pos = np.asarray(start, dtype=np.int64).copy()
+    end = len(data)
+    for k in range(_INDEX_BLOCK):
+        walked[:, k] = pos
+        lanes = np.flatnonzero((k + 1 < counts) & ~slow)  # blocks that have a record k + 1
+        if not len(lanes):
+            break
+        p, le = pos[lanes], little[lanes]
+        if pcap:
+            fits = p + 16 <= end
+            size = 16 + _u32_at(data, np.where(fits, p + 8, 0), le)
+        else:
+            fits = p + 8 <= end
+            size = _u32_at(data, np.where(fits, p + 4, 0), le)
+            fits &= (size >= 12) & (size % 4 == 0)
+        nxt = p + size
+        if not pcap:  # the next block must be a packet block, or the record-by-record walker takes this block
+            fits &= nxt + 8 <= end
+            fits &= np.isin(_u32_at(data, np.where(fits, nxt, 0), le), (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OPB))
+        slow[lanes[~fits]] = True
+        pos[lanes] = nxt
+    return walked, slow
+
+
+def _u32_at(data: np.ndarray, at: np.ndarray, little: np.ndarray) -> np.ndarray:
+    """The 32-bit unsigned integers at byte offsets `at` of `data`, little- or big-endian per offset (int64)."""
+    b = data[at[:, None] + np.arange(4)].astype(np.int64)
+    le = b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16 | b[:, 3] << 24
+    be = b[:, 3] | b[:, 2] << 8 | b[:, 1] << 16 | b[:, 0] << 24
+    return np.where(little, le, be)
 
 
 _INDEX_BLOCK = 64
