@@ -195,12 +195,8 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     rtp_by_slice.clear()
     rtcp_by_slice.clear()
     perm = carry.book.sort()
-    if len(perm):
-        for codes in (f.src, f.dst):
-            has = codes >= 0
-            codes[has] = perm[codes[has]]
-    if len(carry.book.names) < np.iinfo(np.int16).max:  # the usual case: half the memory for what follows
-        f.src, f.dst = f.src.astype(np.int16), f.dst.astype(np.int16)
+    small = len(carry.book.names) < np.iinfo(np.int16).max
+    f.src, f.dst = _renumbered(f.src, perm, small), _renumbered(f.dst, perm, small)
     carry.fragments.expire(first_frame + n, final=final)
     for frame_no, done in carry.fragments.completed.items():
         row = frame_no - first_frame
@@ -215,6 +211,15 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     del f
     _give_back_free_memory()  # what only the building needed
     return decoded
+
+
+def _renumbered(codes: np.ndarray, perm: np.ndarray, small: bool) -> np.ndarray:
+    """Address codes renumbered by `perm` (AddressBook.sort), as int16 when the book is `small` (half the memory
+    for the stages that follow)."""
+    if len(perm):
+        has = codes >= 0
+        codes[has] = perm[codes[has]]
+    return codes.astype(np.int16) if small else codes
 
 
 def _libc_malloc_trim():
