@@ -211,8 +211,7 @@ class Capture:
             t0 = 0
             if len(self._index):
                 t0 = int(reader.make_batch(self._data, self._index, 0, 1, self._state, 1).ts_ns[0])
-            self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)
-            self._index.compact()  # later reads (a frame's bytes, payloads to decrypt) are few, or sequential
+            self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
         return self._decoded
 
     @property

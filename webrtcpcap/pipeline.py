@@ -160,7 +160,8 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
            rules=(), carry: Carry | None = None, final: bool = True) -> Decoded:
     """Decode the records of `index` (over the buffer `data`) into the packets, rtp, rtcp and flows tables.
 
-    `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.
+    `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.  Once every
+    record is read, the index is compacted (RecordIndex.compact).
     """
     carry = carry if carry is not None else Carry()
     n = len(index)
@@ -189,6 +190,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     else:
         for i in range(len(starts)):
             work(i)
+    index.compact()  # read through: later reads (a frame's bytes, payloads to decrypt) walk from checkpoints
     _give_back_free_memory()
     rtp_parts = [rtp_by_slice[lo] for lo in starts if lo in rtp_by_slice]
     rtcp_parts = [rtcp_by_slice[lo] for lo in starts if lo in rtcp_by_slice]
