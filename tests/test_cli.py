@@ -43,6 +43,16 @@ def test_summary_prints_frames_per_kind_and_rtp_streams(chunked, tmp_path):
                        (f"{B4}:6000", f"{A4}:5000", "0x00000bee", 96, 6)}
 
 
+def test_summary_names_the_rtx_stream_and_gives_it_no_jitter():
+    # The demo capture (SRTP, no keys, no SDP): RFC 4588 RTX keeps the original timestamps, so an RTX stream's
+    # interarrival "jitter" is its repair delay (over 100 s here); the summary names the stream it repairs instead.
+    proc = _run("summary", CAPTURES / "chromium_aiortc_loss5.pcap")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[2]: line.split() for line in proc.stdout.splitlines() if " 0x" in line}
+    assert rows["0x4066bbc3"][6] == "-" and rows["0x4066bbc3"][-3:] == ["rtx", "of", "0x6686bbbd"]
+    assert float(rows["0x6686bbbd"][6]) < 10 and "rtx" not in rows["0x6686bbbd"]
+
+
 def test_summary_of_a_missing_file_exits_non_zero_with_one_line_on_stderr(tmp_path):
     proc = _run("summary", tmp_path / "missing.pcap")
     assert proc.returncode != 0

@@ -449,6 +449,22 @@ def test_rtx_pairs_on_srtp_without_sdp_find_nothing():
     assert len(webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, cap.rtp_payload)) == 0
 
 
+@pytest.mark.parametrize("name", sorted({p.name.split(".")[0] for p in CAPTURES.glob("*.offer.sdp")}))
+def test_rtx_pairs_from_rtp_timestamps_alone_agree_with_the_fid_lines(name):
+    # Without SDP or keys (SRTP payloads unreadable) only the timestamps can pair an RTX stream; every pair they
+    # make must be one the SDP's FID lines name.  On the Chromium capture they find the video's RTX stream, whose
+    # packets began as padding-only probes.
+    base = CAPTURES / name
+    cap = open_quiet(str(base) + ".pcap")
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, timestamps=True)
+    got = set(zip(pairs["media_ssrc"].astype(int), pairs["rtx_ssrc"].astype(int)))
+    assert got <= fid_lines(base)
+    assert set(pairs["source"]) <= {"rtp timestamps"}
+    if name == "chromium_aiortc_loss5":
+        assert got == {(1720105917, 1080474563)}
+    assert len(webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp)) == 0  # opt-in evidence only
+
+
 def test_rtx_pairs_from_payload_osn_agree_with_fid_on_the_janus_dump():
     cap = open_quiet(str(JANUS) + ".janus.pcap", sdp=sdp_paths(JANUS))
     by_sdp = webrtcpcap.streams.rtx_pairs(cap.streams, cap.sdp)

@@ -615,7 +615,7 @@ RTX_PAIRS_SCHEMA: dict[str, str] = {
     "media_pt": "uint8",
     "source": "category",
 }
-RTX_SOURCES = ["sdp ssrc-group FID", "sdp apt + same 5-tuple", "payload OSN"]
+RTX_SOURCES = ["sdp ssrc-group FID", "sdp apt + same 5-tuple", "payload OSN", "rtp timestamps"]
 
 REPAIRS_SCHEMA: dict[str, str] = {
     **STREAM_KEY_COLUMNS,
@@ -657,7 +657,8 @@ def _readable(rtp: pd.DataFrame) -> np.ndarray:
     return plain
 
 
-def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = None, payload=None) -> pd.DataFrame:
+def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = None, payload=None,
+              timestamps: bool = False) -> pd.DataFrame:
     """Which RTP stream (RFC 4588 RTX) retransmits which, one row per RTX stream found: rtx_ssrc, rtx_pt, media_ssrc,
     media_pt, source (the evidence, strongest first):
 
@@ -668,6 +669,10 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
       (`rtx_osn`) all lie in the sequence range of one other stream of the same 5-tuple, and the RTP timestamps of
       the RTX packets are timestamps of that stream's packets (RFC 4588 §4: an RTX packet keeps the original
       timestamp).  Used for streams the SDP leaves open (no SDP, or several candidates).
+    - "rtp timestamps" (only with `timestamps=True` and `rtp`; weaker, for SRTP read without keys): every RTP
+      timestamp of the stream is one of exactly one other stream of the same 5-tuple with more packets, and each of
+      its packets arrived after that stream's first packet with the same timestamp (a retransmission keeps the
+      original timestamp and comes later).  What `webrtcpcap summary` uses to leave RTX jitter out.
 
     `streams_df` is a `streams` table; `sdps` one Sdp or a list (`cap.sdp`).  A stream none of these pairs is not
     listed.  Sorted by rtx_ssrc.
@@ -722,9 +727,42 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
                 matches.append(m)
         if len(matches) == 1:
             rows[ssrc] = (ssrc, pt, int(matches[0]["ssrc"]), int(matches[0]["pt"]), RTX_SOURCES[2])
+    if timestamps and rtp is not None:
+        for ssrc, media, media_pt in _rtx_by_timestamps(streams_df, rtp, set(rows)):
+            rows[ssrc] = (ssrc, int(seen.at[ssrc, "pt"]), media, media_pt, RTX_SOURCES[3])
     out = pd.DataFrame(sorted(rows.values()), columns=list(RTX_PAIRS_SCHEMA))
     out["source"] = pd.Categorical(out["source"], categories=RTX_SOURCES)
     return out.astype({k: v for k, v in RTX_PAIRS_SCHEMA.items() if v != "category"})
+
+
+def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set) -> list[tuple[int, int, int]]:
+    """(rtx ssrc, media ssrc, media pt) for the "rtp timestamps" evidence of rtx_pairs.  Padding-only packets
+    (probes, which RTX streams also carry) are left out; a retransmitted packet whose frame lost every original is
+    allowed not to match, so half of the timestamps matching, and all lying in the other stream's span, is enough."""
+    found = []
+    for _, r in streams_df.iterrows():  # a loop over streams
+        ssrc = int(r["ssrc"])
+        if ssrc in paired:
+            continue
+        mine = rtp[(rtp["ssrc"] == ssrc) & ~rtp["padding"].to_numpy(dtype=bool)]
+        if len(mine) < 2:
+            continue
+        same = streams_df[(streams_df[_FIVE] == r[_FIVE]).all(axis=1) & (streams_df["ssrc"] != ssrc)
+                          & (streams_df["packets"] > r["packets"])]
+        matches = []
+        for _, m in same.iterrows():
+            other = rtp[rtp["ssrc"] == m["ssrc"]]
+            ts = extend_ts(other["ts"].to_numpy())
+            ts0, span = int(ts.min()), int(ts.max() - ts.min())
+            inside = ((mine["ts"].to_numpy(dtype=np.int64) - ts0) % (1 << 32) <= span).all()
+            first_t = other.groupby("ts", observed=True)["t"].min()
+            at = first_t.reindex(mine["ts"].to_numpy()).to_numpy()
+            hit = ~np.isnan(at)
+            if inside and 2 * hit.sum() >= len(mine) and (mine["t"].to_numpy()[hit] >= at[hit]).all():
+                matches.append(m)
+        if len(matches) == 1:
+            found.append((ssrc, int(matches[0]["ssrc"]), int(matches[0]["pt"])))
+    return found
 
 
 def repairs(rtp: pd.DataFrame, pairs: pd.DataFrame, payload=None) -> pd.DataFrame:

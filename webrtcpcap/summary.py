@@ -17,8 +17,10 @@ STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
 @dataclass
 class Summary:
     """frames: total frame count; kinds: frames per kind (Series); streams: one row per RTP stream with columns
-    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t, and lost and jitter_ms (webrtcpcap.streams; only
-    when the capture was summarised in one piece, NaN otherwise); errors: frames per error message (Series)."""
+    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t, and lost, jitter_ms and rtx_of (webrtcpcap.streams;
+    only when the capture was summarised in one piece, NaN otherwise; rtx_of is the SSRC an RTX stream
+    retransmits, found from the RTP timestamps, and such a stream has no jitter: RFC 4588 keeps the original
+    timestamps, so its "jitter" would measure repair delays); errors: frames per error message (Series)."""
 
     frames: int
     kinds: pd.Series
@@ -52,7 +54,7 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
         streams = streams.sort_values(["first_t", "ssrc"], kind="stable").reset_index(drop=True)
         streams = _with_loss(streams, whole_rtp if pieces == 1 else None)
     else:
-        streams = pd.DataFrame(columns=STREAM_KEYS + ["packets", "first_t", "last_t", "lost", "jitter_ms"])
+        streams = pd.DataFrame(columns=STREAM_KEYS + ["packets", "first_t", "last_t", "lost", "jitter_ms", "rtx_of"])
     kinds = (kinds if kinds is not None else pd.Series(dtype="int64")).astype("int64")
     kinds = kinds[kinds > 0].sort_values(ascending=False, kind="stable")
     errors = (errors if errors is not None else pd.Series(dtype="int64")).astype("int64")
@@ -63,11 +65,17 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
 def _with_loss(streams: pd.DataFrame, rtp: pd.DataFrame | None) -> pd.DataFrame:
     """Add lost and jitter_ms from webrtcpcap.streams (loss needs every packet of a stream at once)."""
     if rtp is None:
-        return streams.assign(lost=float("nan"), jitter_ms=float("nan"))
+        return streams.assign(lost=float("nan"), jitter_ms=float("nan"), rtx_of=float("nan"))
+    from .streams import rtx_pairs
     from .streams import streams as stream_stats
 
     stats = stream_stats(rtp)
-    stats = stats.assign(src=stats["src"].astype(str), dst=stats["dst"].astype(str))[STREAM_KEYS + ["lost", "jitter_ms"]]
+    pairs = rtx_pairs(stats, rtp=rtp, timestamps=True)
+    rtx_of = dict(zip(pairs["rtx_ssrc"].astype("int64"), pairs["media_ssrc"].astype("int64")))
+    stats = stats.assign(src=stats["src"].astype(str), dst=stats["dst"].astype(str),
+                         rtx_of=stats["ssrc"].astype("int64").map(rtx_of).astype("float64"))
+    stats.loc[stats["rtx_of"].notna(), "jitter_ms"] = float("nan")
+    stats = stats[STREAM_KEYS + ["lost", "jitter_ms", "rtx_of"]]
     keyed = streams.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
     stats = stats.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
     return keyed.merge(stats, on=STREAM_KEYS, how="left")
@@ -94,8 +102,9 @@ def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
             b = _endpoint(r.dst, r.dport)
             lost = "-" if pd.isna(r.lost) else f"{int(r.lost)}"
             jitter = "-" if pd.isna(r.jitter_ms) else f"{r.jitter_ms:.2f}"
+            rtx = "" if pd.isna(r.rtx_of) else f"  rtx of 0x{int(r.rtx_of):08x}"
             lines.append(f"  {a:<26} {b:<26} 0x{int(r.ssrc):08x} {int(r.pt):>3} {int(r.packets):>8} {lost:>6} "
-                         f"{jitter:>9} {r.last_t - r.first_t:>8.2f}")
+                         f"{jitter:>9} {r.last_t - r.first_t:>8.2f}{rtx}")
     else:
         lines.append("RTP streams: none")
     if len(s.errors):
