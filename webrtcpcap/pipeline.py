@@ -462,7 +462,6 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
     del ends
-    _give_back_free_memory()
     packets, ks = _packets_table(f, frame, t, flow, verdict, packet_kind, error, names, addresses)
     # What the other tables do not need goes now, to keep the peak low.
     f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.error = None
