@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pandas as pd
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
 
 import webrtcpcap
 from webrtcpcap import tables
 
 from conftest import (SYNTHETIC, dtls_client_hello, epb, idb, open_quiet, rtcp_sdes, rtcp_sr, rtp_packet, shb,
-                      stun_call, udp4, udp6, write_pcap, write_pcapng)
+                      stun_call, stun_message, udp4, udp6, write_pcap, write_pcapng)
 
 SCHEMAS = {"packets": tables.PACKETS_SCHEMA, "rtp": tables.RTP_SCHEMA, "rtcp": tables.RTCP_SCHEMA,
            "flows": tables.FLOWS_SCHEMA}
 # Side tables for sparse facts, where the library has them.
-SCHEMAS.update({name: getattr(tables, f"{name.upper()}_SCHEMA") for name in ("icmp", "fragments")
+SCHEMAS.update({name: getattr(tables, f"{name.upper()}_SCHEMA") for name in ("icmp", "fragments", "tcp_streams")
                 if hasattr(tables, f"{name.upper()}_SCHEMA")})
 
 
 def _captures(tmp_path):
-    full = stun_call() + [udp4(rtcp_sr() + rtcp_sdes()), udp4(dtls_client_hello()), udp6(b"x"), b"\x00" * 20]
+    ice_tcp = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=9, dport=7, flags="PA", seq=1)
+                    / (struct.pack(">H", 20) + stun_message()))  # one RFC 4571-framed STUN message
+    full = stun_call() + [udp4(rtcp_sr() + rtcp_sdes()), udp4(dtls_client_hello()), udp6(b"x"), b"\x00" * 20, ice_tcp]
     return {
         "full": write_pcap(tmp_path / "full.pcap", full),
         "header-only pcap": write_pcap(tmp_path / "empty.pcap", []),

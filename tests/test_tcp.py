@@ -6,11 +6,16 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
 
 import webrtcpcap
 from webrtcpcap import tcp
+
+from conftest import open_quiet, write_pcap
 
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-captures"
 COOKIE = 0x2112A442
@@ -199,3 +204,45 @@ def test_frames_carrying_channel_data_equal_tshark_stun_channel_frames(name):
         relayed = table[table.relayed & table.relay.astype(str).str.startswith("channel")]
         got |= set(relayed.frame.astype(int))
     assert got == want
+
+
+def _tcp_frame(src, sport, dst, dport, seq, payload, flags="PA"):
+    return bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq) / payload)
+
+
+def test_tcp_streams_table_says_how_each_direction_was_framed_and_where_it_stopped(tmp_path):
+    a, b, c = "10.0.0.1", "10.0.0.2", "10.0.0.3"
+    framed = [struct.pack(">H", 20) + stun_message(bytes([i]) * 12) for i in range(3)]  # RFC 4571 (ICE-TCP)
+    turn = stun_message(b"T" * 12) + channel_data(0x4000, rtp_packet(1))
+    frames = [
+        _tcp_frame(a, 5000, b, 443, 100, framed[0] + framed[1][:10]),  # frame 1: one message and a half
+        _tcp_frame(a, 5000, b, 443, 100, framed[0]),                    # frame 2: a retransmission
+        _tcp_frame(a, 5000, b, 443, 132, framed[1][10:] + framed[2]),   # frame 3: completes two
+        _tcp_frame(b, 443, a, 5000, 7, b"GET / HTTP/1.1\r\n\r\n"),        # frame 4: not WebRTC
+        _tcp_frame(c, 3478, a, 6000, 1, turn + turn[:30]),              # frame 5: TURN, cut off by the capture's end
+    ]
+    cap = open_quiet(write_pcap(tmp_path / "tcp.pcap", frames))
+    got = {(str(r.src), r.sport): r for r in cap.tcp_streams.itertuples()}
+    assert len(got) == 3
+    ice = got[(a, 5000)]
+    assert (ice.framing, ice.segments, ice.bytes, ice.messages, ice.retransmitted, ice.first_frame, ice.last_frame) \
+        == ("rfc4571", 3, 3 * 22, 3, 1, 1, 3) and pd.isna(ice.problem)
+    http = got[(b, 443)]
+    assert pd.isna(http.framing) and http.messages == 0 and "not framed" in http.problem
+    relay = got[(c, 3478)]
+    # STUN + ChannelData, then the capture ends 10 bytes into a second ChannelData message (after its STUN)
+    assert relay.framing == "turn" and relay.messages == 3 and relay.first_frame == relay.last_frame == 5
+    assert relay.problem == "TCP stream ends inside a message (10 bytes left)"
+    # every frame is still in the packets table: the table says why some were not read as messages
+    assert len(cap.packets) == 5
+
+
+def test_stream_counters_and_a_stream_too_short_to_tell():
+    s = tcp.Stream()
+    s.feed(0, 0, stun_message(b"A" * 12))
+    s.feed(1, 0, stun_message(b"A" * 12))  # again: retransmitted
+    assert (s.segments, s.delivered, s.messages, s.retransmitted) == (2, 20, 1, 1)
+    short = tcp.Stream()
+    short.feed(0, 0, b"\x00\x01\x00")
+    short.finish()
+    assert short.problem == "TCP stream ends before its framing could be told (3 bytes)"

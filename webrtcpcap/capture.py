@@ -111,6 +111,12 @@ class Capture:
       b, b_port, evidence, packets, first_t, last_t.
     - `icmp`: one row per ICMP/ICMPv6 frame: frame, t, src, dst, icmp_type, icmp_code, quoted (the 5-tuple an
       ICMP error quotes, e.g. "udp 10.0.0.1:5000 > 10.0.0.2:6000").
+    - `tcp_streams`: one row per direction of a TCP connection that carried data (WebRTC over TCP: ICE-TCP with
+      RFC 4571 framing, TURN over TCP; see webrtcpcap.tcp): src, sport, dst, dport, framing (rfc4571, turn, or null:
+      not framed), segments, bytes (delivered in sequence order), messages (framed out), retransmitted (segments
+      with nothing new), first_frame, last_frame, problem (null, or why the stream could not be followed to its
+      end: a hole that never filled, a snaplen-cut segment, framing lost, the capture ending inside a message,
+      not STUN or ChannelData at its start).
     - `fragments`: one row per IP fragment: frame, t, src, dst, reassembled_in (the frame whose row holds the
       reassembled datagram: the fragment that completed it, which lists its own number; null if it never
       completed).
@@ -450,6 +456,10 @@ class Capture:
         return self._decode().icmp
 
     @property
+    def tcp_streams(self) -> pd.DataFrame:
+        return self._decode().tcp_streams
+
+    @property
     def fragments(self) -> pd.DataFrame:
         return self._decode().fragments
 
@@ -693,6 +703,7 @@ class Chunk:
         self.flows = decoded.flows
         self.icmp = decoded.icmp
         self.fragments = decoded.fragments
+        self.tcp_streams = decoded.tcp_streams  # every TCP direction up to this chunk's end
         self.first_frame = first_frame
         self._stun_messages = decoded.stun_messages
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None

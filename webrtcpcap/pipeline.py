@@ -44,6 +44,7 @@ class Decoded:
     dtls_datagrams: Datagrams | None = None  # the datagrams of kind dtls (the dtls_* tables)
     rtcp_datagrams: Datagrams | None = None  # the RTCP compound datagrams (report and feedback tables)
     rtp_framed: dict = field(default_factory=dict)  # rtp row -> packet bytes, for RTP framed out of TCP streams
+    tcp_streams: pd.DataFrame | None = None  # tables.TCP_STREAMS_SCHEMA: every TCP direction so far
 
 
 class Datagrams:
@@ -210,6 +211,10 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
             f.error[row] = net.NetError.FRAGMENT_INCOMPLETE
     carry.fragments.incomplete.clear()
     decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
+    if final:
+        for stream in carry.tcp_streams.values():
+            stream.finish()
+    decoded.tcp_streams = _tcp_streams_table(carry.tcp_streams)
     del f
     _give_back_free_memory()  # what only the building needed
     return decoded
@@ -418,7 +423,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
-    tcp_messages, packet_kind = _frame_tcp(f, kind, addresses, carry.tcp_streams)
+    tcp_messages, packet_kind = _frame_tcp(f, kind, addresses, carry.tcp_streams, first_frame)
     inner = _unwrap_turn(f, kind, flow, n_flows, addresses, carry.channels, tcp_messages)
 
     # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
@@ -640,7 +645,8 @@ def _merged_order(direct_rows: np.ndarray, inner_rows: np.ndarray) -> tuple[np.n
     return rows[order], order
 
 
-def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict) -> tuple[list, np.ndarray]:
+def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict,
+               first_frame: int) -> tuple[list, np.ndarray]:
     """Follow every TCP direction with data and cut STUN, ChannelData and RFC 4571-framed messages out of it (see
     webrtcpcap.tcp); streams whose start is neither are left alone.  Returns the messages in capture order and the
     `kind` column for the packets table, where a segment that completed messages takes the first one's kind.
@@ -653,6 +659,10 @@ def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict
         stream = streams.get(key)
         if stream is None:
             stream = streams[key] = tcp.Stream()
+        if data:
+            if stream.first_frame is None:
+                stream.first_frame = first_frame + r
+            stream.last_frame = first_frame + r
         messages += stream.feed(r, seq, data, whole, syn=bool(flags & TCP_SYN))
     f.tcp_segments.clear()
     for stream in streams.values():
@@ -671,6 +681,21 @@ def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict
         framed = demux.first_byte_kind(b0, b1, word1 == stun.STUN_MAGIC_COOKIE, word1 == demux.ZRTP_MAGIC_COOKIE)
         kind_out[rows] = np.where(framed == Kind.OTHER, Kind.TCP, framed)
     return messages, kind_out
+
+
+def _tcp_streams_table(streams: dict) -> pd.DataFrame:
+    """tables.TCP_STREAMS_SCHEMA from the tcp.Stream of every direction (keyed by address names and ports)."""
+    rows = [(k, s) for k, s in streams.items() if s.segments]
+    keys = [k for k, _ in rows]
+    return tables.frame_table({
+        "src": pd.Categorical([k[0] for k in keys]), "sport": [k[1] for k in keys],
+        "dst": pd.Categorical([k[2] for k in keys]), "dport": [k[3] for k in keys],
+        "framing": pd.Categorical([s.mode for _, s in rows], categories=list(tcp.FRAMINGS)),
+        "segments": [s.segments for _, s in rows], "bytes": [s.delivered for _, s in rows],
+        "messages": [s.messages for _, s in rows], "retransmitted": [s.retransmitted for _, s in rows],
+        "first_frame": [s.first_frame for _, s in rows], "last_frame": [s.last_frame for _, s in rows],
+        "problem": [s.problem for _, s in rows],
+    }, tables.TCP_STREAMS_SCHEMA)
 
 
 def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, addresses: list[str],

@@ -140,6 +140,23 @@ STUN_ATTRIBUTES_SCHEMA: dict[str, str] = {
     "relayed": "bool",
 }
 
+# One row per direction of a TCP connection that carried data (webrtcpcap.tcp): how it was framed, and if the
+# framing stopped, why (what the frames after that point were not read as).
+TCP_STREAMS_SCHEMA: dict[str, str] = {
+    "src": "category",
+    "sport": "uint16",
+    "dst": "category",
+    "dport": "uint16",
+    "framing": "category",
+    "segments": "int64",
+    "bytes": "int64",
+    "messages": "int64",
+    "retransmitted": "int64",
+    "first_frame": "uint32",
+    "last_frame": "uint32",
+    "problem": "string",
+}
+
 FLOWS_SCHEMA: dict[str, str] = {
     "flow": "int32",
     "transport": "category",

@@ -27,6 +27,7 @@ RFC4571_HEADER_LEN = 2  # RFC 4571 §2
 MAX_PENDING_SEGMENTS = 256  # segments held while waiting for a hole to fill (bounded memory)
 MAX_BUFFER = 1 << 17  # bytes of an unfinished message; a longer one is a framing error (lengths are 16-bit)
 SEQ_MOD = 1 << 32
+FRAMINGS = ("rfc4571", "turn")  # Stream.mode, when the stream is framed
 
 
 def _seq_after(a: int, b: int) -> int:
@@ -91,10 +92,17 @@ class Stream:
     pending: dict = field(default_factory=dict)  # seq -> (row, data, complete) of segments ahead of next_seq
     retransmitted: int = 0  # segments whose bytes had all been delivered already
     undecided: bool = True  # still looking at the stream's first bytes
+    segments: int = 0  # segments with data fed, whatever became of them
+    delivered: int = 0  # bytes appended in sequence order
+    messages: int = 0  # messages cut out
+    first_frame: int | None = None  # set by whoever numbers the frames (the pipeline)
+    last_frame: int | None = None
 
     def feed(self, row: int, seq: int, data: bytes, complete: bool = True, syn: bool = False) -> list[Message]:
         """Add one segment (its sequence number, captured payload, and whether the payload was captured whole);
         return the messages it completed."""
+        if data:
+            self.segments += 1
         if self.problem is not None:
             return []
         if syn:
@@ -131,6 +139,7 @@ class Stream:
             self.problem = "TCP segment was cut by the snapshot length: the stream cannot be followed past it"
             return []
         self.buffer += data[skip:]
+        self.delivered += len(data) - skip
         self.next_seq = (self.next_seq + len(data) - skip) % SEQ_MOD
         if self.undecided:
             self.mode = detect_framing(self.buffer)
@@ -162,6 +171,7 @@ class Stream:
             elif 0x40 <= message[0] <= 0x4F:
                 message = message[:CHANNEL_HEADER_LEN + int.from_bytes(message[2:4], "big")]
             out.append(Message(row, message))
+        self.messages += len(out)
         return out
 
     def forget_rows(self) -> None:
@@ -175,3 +185,5 @@ class Stream:
             self.problem = f"TCP stream has a hole at sequence {self.next_seq} that did not fill"
         elif self.problem is None and self.buffer and self.mode is not None:
             self.problem = f"TCP stream ends inside a message ({len(self.buffer)} bytes left)"
+        elif self.problem is None and self.undecided and self.delivered:
+            self.problem = f"TCP stream ends before its framing could be told ({self.delivered} bytes)"
