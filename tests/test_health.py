@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from functools import lru_cache
 
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
 
 import webrtcpcap
 from webrtcpcap import expect
 from webrtcpcap.health import SEVERITIES, STAGES, Thresholds, health
 
-from conftest import CAPTURES, open_quiet
+from conftest import CAPTURES, open_quiet, stun_message, write_pcap
 
 TURN_USER, TURN_PASS, TURN_SECRET = "lab", "labpass", "wplab-rest-secret"  # captures/lab/record.py
 SESSIONS = sorted(p.name[: -len(".meta.json")] for p in CAPTURES.glob("*.meta.json"))
@@ -299,3 +302,14 @@ def test_expectations_pass_on_a_clean_call_and_fail_where_the_call_broke():
     blocked, _ = session("ice_udp_blocked")
     b = expect.check(blocked, ice=True, dtls=True, streams=4).set_index("name")
     assert not b["passed"].any() and b.loc["ice_connected", "measured"] == "not connected"
+
+
+def test_webrtc_over_tcp_that_stops_mid_message_is_a_capture_warning(tmp_path):
+    framed = struct.pack(">H", 20) + stun_message()  # RFC 4571 (ICE-TCP)
+    segment = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=5000, dport=443, flags="PA", seq=1)
+                    / (framed + framed[:9]))  # the capture ends 9 bytes into the second message
+    cap = open_quiet(write_pcap(tmp_path / "ice_tcp.pcap", [segment]))
+    f = health(cap).findings
+    row = f[f["check"] == "capture.tcp"]
+    assert len(row) == 1 and row.iloc[0]["severity"] == "warning" and row.iloc[0]["evidence"] == "1"
+    assert "10.0.0.1:5000 > 10.0.0.2:443" in row.iloc[0]["finding"] and "ends inside a message" in row.iloc[0]["finding"]

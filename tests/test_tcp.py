@@ -232,7 +232,8 @@ def test_tcp_streams_table_says_how_each_direction_was_framed_and_where_it_stopp
     relay = got[(c, 3478)]
     # STUN + ChannelData, then the capture ends 10 bytes into a second ChannelData message (after its STUN)
     assert relay.framing == "turn" and relay.messages == 3 and relay.first_frame == relay.last_frame == 5
-    assert relay.problem == "TCP stream ends inside a message (10 bytes left)"
+    assert relay.problem == "TCP stream ends inside a message (10 bytes left)" and relay.problem_frame == 5
+    assert pd.isna(ice.problem_frame) and http.problem_frame == 4
     # every frame is still in the packets table: the table says why some were not read as messages
     assert len(cap.packets) == 5
 

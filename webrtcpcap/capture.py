@@ -116,7 +116,8 @@ class Capture:
       not framed), segments, bytes (delivered in sequence order), messages (framed out), retransmitted (segments
       with nothing new), first_frame, last_frame, problem (null, or why the stream could not be followed to its
       end: a hole that never filled, a snaplen-cut segment, framing lost, the capture ending inside a message,
-      not STUN or ChannelData at its start).
+      not STUN or ChannelData at its start), problem_frame (where that was found; the last frame when the capture
+      ended first).
     - `fragments`: one row per IP fragment: frame, t, src, dst, reassembled_in (the frame whose row holds the
       reassembled datagram: the fragment that completed it, which lists its own number; null if it never
       completed).

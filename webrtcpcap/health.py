@@ -435,6 +435,15 @@ def _capture(ctx: _Context) -> list[dict]:
             text += f"; {incomplete} fragments never completed a datagram"
         out.append(_f("capture", "capture", sev, "capture.fragmentation", text, measured=len(frags),
                       unit="fragments", evidence=_frames(frags["frame"])))
+    tcp = cap.tcp_streams
+    stopped = tcp[tcp["framing"].notna() & tcp["problem"].notna()]  # WebRTC over TCP that could not be followed
+    if len(stopped):
+        first = stopped.iloc[0]
+        out.append(_f("capture", "capture", "warning", "capture.tcp",
+                      f"WebRTC over TCP: {_n(len(stopped), 'direction')} could not be followed to the end "
+                      f"({_endpoint(first['src'], first['sport'])} > {_endpoint(first['dst'], first['dport'])}: "
+                      f"{first['problem']}); what came after is not in the tables",
+                      measured=len(stopped), unit="directions", evidence=_frames(stopped["problem_frame"])))
     icmp = cap.icmp
     if len(icmp):
         out.append(_f("capture", "capture", "info", "capture.icmp",

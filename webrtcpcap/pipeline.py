@@ -213,7 +213,10 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
     if final:
         for stream in carry.tcp_streams.values():
+            had_problem = stream.problem is not None
             stream.finish()
+            if not had_problem and stream.problem is not None:
+                stream.problem_frame = stream.last_frame
     decoded.tcp_streams = _tcp_streams_table(carry.tcp_streams)
     del f
     _give_back_free_memory()  # what only the building needed
@@ -663,7 +666,10 @@ def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict
             if stream.first_frame is None:
                 stream.first_frame = first_frame + r
             stream.last_frame = first_frame + r
+        had_problem = stream.problem is not None
         messages += stream.feed(r, seq, data, whole, syn=bool(flags & TCP_SYN))
+        if not had_problem and stream.problem is not None:
+            stream.problem_frame = first_frame + r
     f.tcp_segments.clear()
     for stream in streams.values():
         if stream.pending:
@@ -695,6 +701,7 @@ def _tcp_streams_table(streams: dict) -> pd.DataFrame:
         "messages": [s.messages for _, s in rows], "retransmitted": [s.retransmitted for _, s in rows],
         "first_frame": [s.first_frame for _, s in rows], "last_frame": [s.last_frame for _, s in rows],
         "problem": [s.problem for _, s in rows],
+        "problem_frame": pd.array([s.problem_frame for _, s in rows], dtype="UInt32"),
     }, tables.TCP_STREAMS_SCHEMA)
 
 

@@ -155,6 +155,7 @@ TCP_STREAMS_SCHEMA: dict[str, str] = {
     "first_frame": "uint32",
     "last_frame": "uint32",
     "problem": "string",
+    "problem_frame": "UInt32",
 }
 
 FLOWS_SCHEMA: dict[str, str] = {

@@ -97,6 +97,7 @@ class Stream:
     messages: int = 0  # messages cut out
     first_frame: int | None = None  # set by whoever numbers the frames (the pipeline)
     last_frame: int | None = None
+    problem_frame: int | None = None  # the frame whose segment (or the capture's end, after it) set `problem`
 
     def feed(self, row: int, seq: int, data: bytes, complete: bool = True, syn: bool = False) -> list[Message]:
         """Add one segment (its sequence number, captured payload, and whether the payload was captured whole);
