@@ -494,23 +494,26 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         rtp_dtls = np.concatenate([rtp_dtls, inner.rtp_dtls])[order]
         rtp_relay = rtp_relay.append(inner.relay_of(inner.rtp_index), order)
     if len(rtp_rows):
+        # The narrow columns first, each freeing the wider array it came from, then the key columns: the peak of
+        # the whole decode is here.
         rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
-        rtp_error = np.full(len(rtp_rows), -1, dtype=np.int16)
+        rtp_error = np.full(len(rtp_rows), -1, dtype=np.int8)
         for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
             rtp_error[hdr["error"] == code] = i
-        rtp_df = tables.frame_table({
-            **_keys(rtp_rows, ks),
-            "ssrc": hdr["ssrc"], "pt": hdr["pt"], "seq": hdr["seq"], "ts": hdr["ts"], "marker": hdr["marker"],
-            "padding": hdr["padding"], "extension": hdr["extension"], "csrc_count": hdr["csrc_count"],
-            "ext_profile": tables.int_category(hdr["ext_profile"], hdr["ext_profile"] < 0, "uint16"),
-            "payload_offset": hdr["payload_offset"], "payload_len": hdr["payload_len"],
-            "dtls_srtp": rtp_dtls,
-            "error": tables.categorical(rtp_error, rtp_names),
-            **rtp_relay.columns(inner),
-        }, tables.RTP_SCHEMA)
+        del hdr["error"]
+        ext_profile = hdr.pop("ext_profile")
+        ext_profile = tables.int_category(ext_profile, ext_profile < 0, "uint16")
+        columns = {"error": tables.categorical(rtp_error, rtp_names), "ext_profile": ext_profile,
+                   "dtls_srtp": rtp_dtls, **rtp_relay.columns(inner), **hdr}
+        del rtp_error, rtp_relay, hdr
+        columns.update(_keys(rtp_rows, ks))
+        del rtp_rows
+        rtp_df = tables.frame_table(columns, tables.RTP_SCHEMA)
+        del columns
     else:
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
-    del hdr, rtp_rows, rtp_dtls, rtp_relay  # what the table did not take goes before the next one grows
+        del hdr, rtp_rows, rtp_relay
+    del rtp_dtls  # what the table did not take goes before the next one grows
 
     # rtcp ------------------------------------------------------------------------------------------------------
     keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)

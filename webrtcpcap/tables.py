@@ -190,8 +190,8 @@ def masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extens
 def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     """A categorical from int codes (-1 = missing) into `names`; unused categories are kept out."""
     codes = np.asarray(codes)
-    if len(names) == 0:
-        return pd.Categorical.from_codes(np.full(len(codes), -1, dtype=np.int8), categories=pd.Index([], dtype=object))
+    if len(names) == 0:  # every code is -1 (missing); int8 codes are taken as they are
+        return pd.Categorical.from_codes(codes.astype(np.int8, copy=False), categories=pd.Index([], dtype=object))
     # Block by block: whole-column temporaries (int64 copies of the codes) would dominate the decode's peak memory.
     blocks = [slice(lo, lo + _BLOCK) for lo in range(0, len(codes), _BLOCK)]
     used = np.zeros(len(names) + 1, dtype=bool)
