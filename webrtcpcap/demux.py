@@ -111,10 +111,11 @@ class Endpoints:
     """Per-frame network facts the demultiplexer needs (parallel arrays over the frames)."""
 
     transport: np.ndarray  # uint8 net.Transport
-    src: np.ndarray  # int32 address code, -1 none
-    sport: np.ndarray  # int32, -1 none
+    src: np.ndarray  # address code (int16 or int32), -1 none
+    sport: np.ndarray  # uint16 (0 where has_ports is False)
     dst: np.ndarray
     dport: np.ndarray
+    has_ports: np.ndarray  # bool: the frame has a UDP or TCP header
     ip_version: np.ndarray  # uint8
     fragment: np.ndarray  # bool
     addresses: list[str]
@@ -127,7 +128,7 @@ class Demux:
     kind: np.ndarray  # uint8 Kind
     flow: np.ndarray  # int32 flow id, -1 for frames without ports
     evidence: np.ndarray  # uint8 Evidence of the frame's flow
-    first_byte: np.ndarray  # int16, -1 where no payload
+    first_byte: np.ndarray | None  # int16, -1 where no payload; None when the caller did not give it
 
 
 _KEY_STEP = 1 << 16
@@ -140,7 +141,7 @@ def flows(net: Endpoints) -> np.ndarray:
     """
     n = len(net.transport)
     flow = np.full(n, -1, dtype=np.int32)
-    has = (net.sport >= 0) & (net.src >= 0)
+    has = net.has_ports & (net.src >= 0)
     if not has.any():
         return flow
     span = (len(net.addresses) + 1) * 65536
@@ -254,7 +255,7 @@ def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_
     kind[(net.transport == Transport.ICMP) | (net.transport == Transport.ICMPV6)] = Kind.ICMP
     kind[net.ip_version == 0] = Kind.NON_IP
     kind[net.fragment] = Kind.IP_FRAGMENT
-    return Demux(kind, flow, evidence, first_byte if first_byte is not None else np.full(n, -1, np.int16))
+    return Demux(kind, flow, evidence, first_byte)
 
 
 def _normal_address(text: str) -> str:

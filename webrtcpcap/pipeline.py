@@ -136,10 +136,12 @@ class _Frames:
         self.ip_version = np.zeros(n, dtype=np.uint8)
         self.src = np.full(n, -1, dtype=np.int32)
         self.dst = np.full(n, -1, dtype=np.int32)
-        self.sport = np.full(n, -1, dtype=np.int32)
-        self.dport = np.full(n, -1, dtype=np.int32)
+        self.sport = np.zeros(n, dtype=np.uint16)  # the packets table's own arrays (0 where has_ports is False)
+        self.dport = np.zeros(n, dtype=np.uint16)
+        self.has_ports = np.zeros(n, dtype=bool)
         self.transport = np.zeros(n, dtype=np.uint8)
-        self.payload_len = np.full(n, -1, dtype=np.int32)
+        self.payload_len = np.zeros(n, dtype=np.uint16)  # as above (payload_known says where there is one)
+        self.payload_known = np.zeros(n, dtype=bool)
         self.error = np.zeros(n, dtype=np.uint8)
         self.fragment = np.zeros(n, dtype=bool)
         self.first_kind = np.zeros(n, dtype=np.uint8)
@@ -295,10 +297,14 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.ip_version[lo:hi] = layer.ip_version
     f.src[lo:hi] = layer.src
     f.dst[lo:hi] = layer.dst
-    f.sport[lo:hi] = layer.sport
-    f.dport[lo:hi] = layer.dport
+    has_ports = layer.sport >= 0
+    f.has_ports[lo:hi] = has_ports
+    f.sport[lo:hi] = np.where(has_ports, layer.sport, 0)
+    f.dport[lo:hi] = np.where(has_ports, layer.dport, 0)
     f.transport[lo:hi] = layer.transport
-    f.payload_len[lo:hi] = layer.payload_len
+    known = layer.payload_len >= 0
+    f.payload_known[lo:hi] = known
+    f.payload_len[lo:hi] = np.where(known, layer.payload_len, 0)  # a UDP/IP length field: 16 bits
     f.error[lo:hi] = layer.error
     f.fragment[lo:hi] = layer.fragment
     for row in np.flatnonzero(layer.reassembled_in).tolist():
@@ -380,7 +386,8 @@ def _concat(parts: list[dict], key: str, dtype) -> np.ndarray:
 
 def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rules, rtp_parts, rtcp_parts) -> Decoded:
     addresses = carry.book.names
-    ends = demux.Endpoints(f.transport, f.src, f.sport, f.dst, f.dport, f.ip_version, f.fragment, addresses)
+    ends = demux.Endpoints(f.transport, f.src, f.sport, f.dst, f.dport, f.has_ports, f.ip_version, f.fragment,
+                           addresses)
     if f.rtp_pending:
         pending = [f.rtp_pending[lo] for lo in sorted(f.rtp_pending)]  # capture order
         rows = np.concatenate([p[0] for p in pending])
@@ -471,15 +478,19 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     carry.known_flows.update(webrtc_flows)
     del ends
     packets, ks = _packets_table(f, frame, t, flow, verdict, packet_kind, error, names, addresses)
+    stun_rows, dtls_rows = np.flatnonzero(kind == Kind.STUN), np.flatnonzero(kind == Kind.DTLS)
+    icmp_df, fragments_df = _icmp_table(f, ks), _fragments_table(f, ks)
+    del verdict, kind, packet_kind
     # What the other tables do not need goes now, to keep the peak low.
-    f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.error = None
-    f.src = f.dst = f.sport = f.dport = f.ip_version = None
+    f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.payload_known = f.error = None
+    f.src = f.dst = f.sport = f.dport = f.has_ports = f.ip_version = f.fragment = None
     del error
 
     # rtp -------------------------------------------------------------------------------------------------------
     if not is_rtp.all():
         rtp_rows = rtp_rows[is_rtp]
-        hdr = {k: v[is_rtp] for k, v in hdr.items()}
+        for k in list(hdr):  # one column at a time: each old array goes as its filtered copy comes
+            hdr[k] = hdr[k][is_rtp]
     rtp_dtls = flow_has_dtls[flow[rtp_rows]]
     rtp_relay = _Relay.direct(len(rtp_rows))
     rtp_framed: dict = {}
@@ -513,7 +524,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     else:
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
         del hdr, rtp_rows, rtp_relay
-    del rtp_dtls  # what the table did not take goes before the next one grows
+    del rtp_dtls, is_rtp  # what the table did not take goes before the next one grows
 
     # rtcp ------------------------------------------------------------------------------------------------------
     keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)
@@ -569,15 +580,15 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         return Datagrams(keys, make() if isinstance(store, dict) else None, make=make)
 
     no_inner = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
-    stun_messages = datagrams(np.flatnonzero(kind == Kind.STUN), f.stun_bytes,
+    stun_messages = datagrams(stun_rows, f.stun_bytes,
                               (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
-    dtls_datagrams = datagrams(np.flatnonzero(kind == Kind.DTLS), f.dtls_at,
+    dtls_datagrams = datagrams(dtls_rows, f.dtls_at,
                                (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
     rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_at,
                                (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
-    return Decoded(packets, rtp_df, rtcp_df, flows_df, _icmp_table(f, ks), _fragments_table(f, ks), webrtc_flows,
+    return Decoded(packets, rtp_df, rtcp_df, flows_df, icmp_df, fragments_df, webrtc_flows,
                    stun_messages, dtls_datagrams, rtcp_datagrams, rtp_framed)
 
 
@@ -1041,9 +1052,7 @@ class _KeySource:
 
 
 def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addresses) -> tuple[pd.DataFrame, _KeySource]:
-    has_ports = f.sport >= 0
     src, dst = tables.categorical(f.src, addresses), tables.categorical(f.dst, addresses)
-    sport, dport = f.sport.astype(np.uint16), f.dport.astype(np.uint16)  # the table's arrays, not copies of them
     table = tables.frame_table({
         "frame": frame,
         "time": tables.utc_times(f.ts),
@@ -1054,16 +1063,17 @@ def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addr
         "ip_version": tables.int_category(f.ip_version, f.ip_version == 0, "uint8"),
         "src": src,
         "dst": dst,
-        "sport": tables.masked(sport, ~has_ports, "UInt16"),
-        "dport": tables.masked(dport, ~has_ports, "UInt16"),
+        "sport": tables.masked(f.sport, ~f.has_ports, "UInt16"),
+        "dport": tables.masked(f.dport, ~f.has_ports, "UInt16"),
         "transport": tables.categorical(tables.zero_is_missing(f.transport), net.TRANSPORT_NAMES),
         "kind": tables.categorical(kind, demux.KIND_NAMES),
-        "payload_len": tables.masked(f.payload_len, f.payload_len < 0, "UInt16"),
+        "payload_len": tables.masked(f.payload_len, ~f.payload_known, "UInt16"),
         "flow": tables.masked(flow, flow < 0, "Int32"),
         "evidence": tables.categorical(tables.zero_is_missing(verdict.evidence), demux.EVIDENCE_NAMES),
         "error": tables.categorical(error, names),
     }, tables.PACKETS_SCHEMA)
-    return table, _KeySource(frame, t, src.codes, dst.codes, list(src.categories), list(dst.categories), sport, dport)
+    return table, _KeySource(frame, t, src.codes, dst.codes, list(src.categories), list(dst.categories), f.sport,
+                             f.dport)
 
 
 def _icmp_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
@@ -1092,11 +1102,23 @@ def _fragments_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
 def _keys(rows, ks: _KeySource) -> dict:
     """The columns every table starts with: frame, t, src, dst, sport, dport."""
     return {
-        "frame": ks.frame[rows], "t": ks.t[rows],
-        "src": tables.categorical(ks.src[rows], ks.src_names),
-        "dst": tables.categorical(ks.dst[rows], ks.dst_names),
-        "sport": ks.sport[rows], "dport": ks.dport[rows],
+        "frame": _take(ks.frame, rows), "t": _take(ks.t, rows),
+        "src": tables.categorical(_take(ks.src, rows), ks.src_names),
+        "dst": tables.categorical(_take(ks.dst, rows), ks.dst_names),
+        "sport": _take(ks.sport, rows), "dport": _take(ks.dport, rows),
     }
+
+
+def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """values[rows], a slice of rows at a time: numpy turns an index array into a whole int64 copy first, which
+    for the rtp table's keys would be the decode's peak."""
+    rows = np.asarray(rows)
+    if len(rows) <= SLICE:
+        return values[rows]
+    out = np.empty(len(rows), dtype=values.dtype)
+    for lo in range(0, len(rows), SLICE):
+        out[lo : lo + SLICE] = values[rows[lo : lo + SLICE]]
+    return out
 
 
 def _first_rows(flow: np.ndarray) -> np.ndarray:
