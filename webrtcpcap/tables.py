@@ -221,17 +221,21 @@ def utc_times(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
 
 def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Categorical:
     """A categorical of the integers `values` (`dtype` categories, sorted; null where `missing`), for columns that take
-    few distinct values: one byte a row where a nullable integer takes one more than its width."""
+    few distinct values: one byte a row where a nullable integer takes one more than its width.  `dtype` is
+    uint8 or uint16 (values in its range where not missing)."""
     values, present = np.asarray(values), ~np.asarray(missing, dtype=bool)
-    # Block by block, so that the temporaries stay small whatever the length.
+    size = np.iinfo(np.dtype(dtype)).max + 1
+    # Block by block, so that the temporaries stay small whatever the length; counts, not sorting, find the values.
     blocks = [slice(lo, lo + _BLOCK) for lo in range(0, len(values), _BLOCK)]
-    seen: set[int] = set()
+    seen = np.zeros(size, dtype=bool)
     for b in blocks:
-        seen.update(np.unique(values[b][present[b]]).tolist())
-    categories = np.array(sorted(seen), dtype=dtype)
-    codes = np.full(len(values), -1, dtype=_code_dtype(len(categories)))
+        seen[values[b][present[b]]] = True
+    categories = np.flatnonzero(seen).astype(dtype)
+    code_of = np.full(size, -1, dtype=_code_dtype(len(categories)))
+    code_of[categories] = np.arange(len(categories))
+    codes = np.full(len(values), -1, dtype=code_of.dtype)
     for b in blocks:
-        codes[b][present[b]] = np.searchsorted(categories, values[b][present[b]])
+        codes[b][present[b]] = code_of[values[b][present[b]]]
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
 
 
