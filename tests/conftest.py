@@ -272,6 +272,16 @@ def utc(ns: int) -> pd.Timestamp:
     return pd.Timestamp(ns, unit="ns", tz="UTC")
 
 
+def keys_for(n: int, first_frame: int = 10) -> dict:
+    """Key columns (frame, t, src, dst, sport, dport) for `n` datagrams, as pipeline.Datagrams.keys has them."""
+    return {
+        "frame": np.arange(first_frame, first_frame + n, dtype=np.uint32),
+        "t": np.arange(n, dtype=np.float64) * 0.5,
+        "src": pd.Categorical(["10.0.0.1"] * n), "dst": pd.Categorical(["10.0.0.2"] * n),
+        "sport": np.full(n, 5000, dtype=np.uint16), "dport": np.full(n, 6000, dtype=np.uint16),
+    }
+
+
 def byte_source(packets: list[bytes]):
     """(ByteSource, offsets, captured lengths, wire lengths) over packets laid end to end, for the vectorised
     decoders.  Adapts to the ByteSource signature (plain offsets, or per-record "virtual" offsets)."""

@@ -12,16 +12,7 @@ from webrtcpcap import media_tables as mt
 from webrtcpcap import rtp_extensions as rx
 from webrtcpcap import tables
 
-from conftest import byte_source, rtp_packet, rtcp_pli, rtcp_sdes
-
-
-def keys_for(n: int, first_frame: int = 10) -> dict:
-    return {
-        "frame": np.arange(first_frame, first_frame + n, dtype=np.uint32),
-        "t": np.arange(n, dtype=np.float64) * 0.5,
-        "src": pd.Categorical(["10.0.0.1"] * n), "dst": pd.Categorical(["10.0.0.2"] * n),
-        "sport": np.full(n, 5000, dtype=np.uint16), "dport": np.full(n, 6000, dtype=np.uint16),
-    }
+from conftest import byte_source, keys_for, rtp_packet, rtcp_pli, rtcp_sdes
 
 
 # SR (SSRC 0x01020304, NTP 0xE1D2C3B4.80000000, RTP ts 0xABCDEF, 1000 packets, 160000 octets) with one report

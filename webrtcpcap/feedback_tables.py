@@ -241,12 +241,12 @@ def feedback_tables(keys: dict, payloads: list[bytes]) -> dict[str, pd.DataFrame
     mant = np.array(rb["mant"], dtype=np.uint64)
     out["remb"] = tables.frame_table({
         **_keys(keys, rb["row"]), "index": rb["index"], "sender_ssrc": np.array(rb["sender"], dtype=np.uint32),
-        "bitrate_bps": mant << exp, "exponent": exp, "mantissa": mant, "ssrcs": rb["n"],
+        "bitrate_bps": _bitrates(rb["mant"], rb["exp"]), "exponent": exp, "mantissa": mant, "ssrcs": rb["n"],
     }, REMB_SCHEMA)
     out["remb_ssrcs"] = tables.frame_table({
         **_keys(keys, rs["row"]), "index": rs["index"], "sender_ssrc": np.array(rs["sender"], dtype=np.uint32),
         "position": rs["pos"], "ssrc": np.array(rs["ssrc"], dtype=np.uint32),
-        "bitrate_bps": np.array(rs["bitrate"], dtype=np.uint64),
+        "bitrate_bps": _saturated(rs["bitrate"]),
     }, REMB_SSRCS_SCHEMA)
 
     out["twcc"] = _twcc_table(keys, tw, tw_status, tw_delta)
@@ -256,7 +256,8 @@ def feedback_tables(keys: dict, payloads: list[bytes]) -> dict[str, pd.DataFrame
     out["tmmbr"] = tables.frame_table({
         **_keys(keys, tm["row"]), "index": tm["index"], "kind": _codes(tm["kind"], TMMB_KINDS),
         "sender_ssrc": np.array(tm["sender"], dtype=np.uint32), "media_ssrc": np.array(tm["media"], dtype=np.uint32),
-        "entry": tm["entry"], "ssrc": np.array(tm["ssrc"], dtype=np.uint32), "bitrate_bps": tm_mant << tm_exp,
+        "entry": tm["entry"], "ssrc": np.array(tm["ssrc"], dtype=np.uint32),
+        "bitrate_bps": _bitrates(tm["mant"], tm["exp"]),
         "exponent": tm_exp, "mantissa": tm_mant, "overhead": tm["overhead"],
     }, TMMBR_SCHEMA)
 
@@ -269,6 +270,19 @@ def feedback_tables(keys: dict, payloads: list[bytes]) -> dict[str, pd.DataFrame
         "error": _codes(er["error"], errors),
     }, FEEDBACK_ERRORS_SCHEMA)
     return out
+
+
+def _bitrates(mantissas, exponents) -> np.ndarray:
+    """mantissa × 2^exponent (REMB, TMMBR) as uint64, see _saturated."""
+    return _saturated([int(m) << int(e) for m, e in zip(mantissas, exponents)])
+
+
+def _saturated(bitrates) -> np.ndarray:
+    """Bitrates as uint64, the few a 6-bit exponent pushes past 2^64 - 1 (no real link; a lying field) held there."""
+    return np.array([min(int(b), _UINT64_MAX) for b in bitrates], dtype=np.uint64)
+
+
+_UINT64_MAX = (1 << 64) - 1
 
 
 def _twcc_table(keys: dict, tw: dict, statuses: list[list[int]], deltas: list[list[int]]) -> pd.DataFrame:
