@@ -111,6 +111,19 @@ def test_evidence_covers_both_directions_of_the_flow(tmp_path):
     assert cap.packets["flow"].nunique() == 1
 
 
+def test_packets_flow_names_the_row_of_the_flows_table(tmp_path):
+    frames = [udp4(stun_message()), udp4(rtp_packet(), sport=7000), udp4(stun_message(), src=B4, dst=A4,
+              sport=5001, dport=5000), udp4(rtp_packet(), src=B4, dst=A4, sport=6000, dport=5000)]
+    cap = open_quiet(write_pcap(tmp_path / "c.pcap", frames))
+    flow = cap.packets["flow"]
+    assert str(flow.dtype) == "category" and flow.tolist() == [0, 1, 2, 0]
+    assert list(flow.cat.categories) == cap.flows["flow"].tolist()
+    counts = flow.value_counts().sort_index()
+    assert counts.tolist() == cap.flows["packets"].tolist()
+    joined = cap.packets.merge(cap.flows[["flow", "a_port"]], on="flow", how="left")
+    assert joined["a_port"].tolist() == [5000, 7000, 5001, 5000]
+
+
 def test_turn_channel_data_on_a_stun_flow(tmp_path):
     channel = struct.pack(">HH", 0x4001, 4) + b"abcd"
     cap = open_quiet(write_pcap(tmp_path / "c.pcap", [udp4(stun_message()), udp4(channel)]))

@@ -204,7 +204,7 @@ def test_every_frame_is_found_again_once_the_index_is_compacted(fmt, tmp_path):
     cap = open_quiet(path)
     before = [cap.frame_bytes(i) for i in (1, 64, 65, 128, 300)]
     assert len(cap.packets) == 300 and cap.packets["error"].isna().all()  # builds the tables: compacts the index
-    assert cap._index._starts is None
+    assert cap._index.compacted
     assert [cap.frame_bytes(i + 1) for i in range(300)] == frames
     assert before == [frames[i - 1] for i in (1, 64, 65, 128, 300)]
     sample = [3, 63, 64, 99, 100, 170, 231, 299]  # scattered, as payload lookups ask
@@ -212,9 +212,28 @@ def test_every_frame_is_found_again_once_the_index_is_compacted(fmt, tmp_path):
     assert [batch.source.bytes_at(int(o), int(c)) for o, c in zip(batch.offset, batch.caplen)] == \
         [frames[i] for i in sample]
     with cap._index.expanded(cap._data, cap._state):  # every start again, for a bulk read
-        assert cap._index._starts is not None
+        assert not cap._index.compacted
         assert [cap.frame_bytes(i + 1) for i in range(300)] == frames
-    assert cap._index._starts is None
+    assert cap._index.compacted
+
+
+def test_released_parts_of_the_index_are_walked_again_and_kept_parts_read_directly(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "_WALK_STEP", 128)  # parts of 128 records, so that 500 records make four
+    frames = _varied_frames(500)
+    data, index, state, _ = reader.read_all(write_pcap(tmp_path / "parts.pcap", frames))
+    truth = index.positions(np.arange(500), data, state)
+    assert [len(p) for p in index._parts] == [128, 128, 128, 116]
+    index.release(300)  # parts 0 and 1 lie wholly before record 300; part 2 does not
+    assert [p is None for p in index._parts] == [True, True, False, False] and not index.compacted
+    assert index.positions(np.arange(500), data, state).tolist() == truth.tolist()
+    mixed = np.array([499, 3, 255, 256, 130, 383, 384, 0])  # kept and released parts, in no order
+    assert index.positions(mixed, data, state).tolist() == truth[mixed].tolist()
+    with index.expanded(data, state):
+        assert all(p is not None for p in index._parts)
+        assert index.positions(np.arange(500), data, state).tolist() == truth.tolist()
+    assert [p is None for p in index._parts] == [True, True, False, False]
+    index.compact()
+    assert index.compacted and index.positions(np.arange(500), data, state).tolist() == truth.tolist()
 
 
 def test_the_lockstep_walk_finds_every_start_itself_and_leaves_only_non_packet_blocks_to_the_slow_walker(tmp_path):
@@ -267,7 +286,7 @@ def test_compacted_index_finds_every_record_of_any_block_sequence(tmp_path_facto
     n = len(index)
     truth = index.positions(np.arange(n), data, state)
     index.compact()
-    assert (index._starts is None) == (n > 64)
+    assert index.compacted
     assert index.positions(np.arange(n), data, state).tolist() == truth.tolist()
     picks = np.arange(n)[:: max(1, n // 17)][::-1].copy()  # scattered and descending
     assert index.positions(picks, data, state).tolist() == truth[picks].tolist()

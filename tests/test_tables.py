@@ -100,6 +100,34 @@ def test_categorical_keeps_only_used_names_across_blocks():
     assert (pd.Series(col).notna().sum()) == 3
 
 
+def test_categorical_with_reuse_renumbers_in_place_and_gives_the_same_values():
+    codes = np.array([2, -1, 0, 2, 0], dtype=np.int8)
+    fresh = tables.categorical(codes.copy(), ["a", "b", "c"])
+    reused = tables.categorical(codes, ["a", "b", "c"], reuse=True)
+    assert list(reused) == list(fresh) and list(reused.categories) == ["a", "c"]
+    assert np.shares_memory(reused.codes, codes)  # no second array of codes
+    wide = np.array([300, -1, 5], dtype=np.int32)  # codes of another width are copied, never narrowed in place
+    col = tables.categorical(wide, [f"n{i}" for i in range(301)], reuse=True)
+    assert col[0] == "n300" and pd.isna(col[1]) and col[2] == "n5" and wide.tolist() == [300, -1, 5]
+
+
+def test_zero_is_missing_takes_the_narrowest_code_width():
+    assert tables.zero_is_missing(np.array([0, 1, 7], np.uint8)).tolist() == [-1, 1, 7]
+    assert tables.zero_is_missing(np.array([0, 1, 7], np.uint8)).dtype == np.int8
+    assert tables.zero_is_missing(np.array([0, 200], np.uint8)).dtype == np.int16  # 200 does not fit int8
+    assert tables.zero_is_missing(np.zeros(0, np.uint8)).dtype == np.int8
+
+
+@pytest.mark.parametrize("n", [3, 126, 127, 40000])
+def test_id_category_keeps_the_ids_as_codes_and_categories(n):
+    ids = np.concatenate([np.arange(n), [-1], np.arange(n)[::-1]]).astype(np.int32)
+    col = tables.id_category(ids, n)
+    assert col.codes.dtype == (np.int8 if n < 127 else np.int16 if n < 32767 else np.int32)
+    assert col.codes.tolist() == ids.tolist() and list(col.categories) == list(range(n))
+    got = pd.Series(col).astype("Int64")
+    assert got.isna().tolist() == (ids < 0).tolist() and got.dropna().tolist() == ids[ids >= 0].tolist()
+
+
 def test_utc_times_share_the_nanoseconds_and_equal_a_localized_index():
     ns = np.array([0, 1_700_000_000_123_456_789, -5], dtype=np.int64)
     times = tables.utc_times(ns)

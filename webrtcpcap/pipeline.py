@@ -21,7 +21,7 @@ import pandas as pd
 from . import buffer, demux, dtls, net, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
-from .reader import ReadState, RecordIndex, make_batch
+from .reader import ReadState, RecordIndex, linktypes, make_batch
 
 SLICE = 1 << 15
 TCP_SYN = 0x02  # RFC 9293 §3.1
@@ -132,7 +132,6 @@ class _Frames:
         self.caplen = np.zeros(n, dtype=np.uint32)
         self.length = np.zeros(n, dtype=np.uint32)
         self.interface = np.zeros(n, dtype=np.uint16)
-        self.linktype = np.zeros(n, dtype=np.uint16)
         self.ip_version = np.zeros(n, dtype=np.uint8)
         self.src = np.full(n, -1, dtype=np.int32)
         self.dst = np.full(n, -1, dtype=np.int32)
@@ -145,8 +144,9 @@ class _Frames:
         self.error = np.zeros(n, dtype=np.uint8)
         self.fragment = np.zeros(n, dtype=bool)
         self.first_kind = np.zeros(n, dtype=np.uint8)
-        self.stun_ev = np.zeros(n, dtype=bool)
-        self.dtls_ev = np.zeros(n, dtype=bool)
+        # Evidence (demux.decide): STUN and DTLS handshakes are few, so their rows are kept; RTP runs are most rows.
+        self.stun_ev: dict[int, np.ndarray] = {}  # slice start -> rows of STUN messages with a valid header
+        self.dtls_ev: dict[int, np.ndarray] = {}  # slice start -> rows of DTLS handshake records
         self.rtp_ev = np.zeros(n, dtype=bool)
         self.rtp_pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # slice start -> rows, ssrc, seq
         self.reassembled_in: dict[int, int] = {}  # row -> frame
@@ -166,6 +166,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.  Once every
     record is read, the index is compacted (RecordIndex.compact).
     """
+    _tune_malloc()
     carry = carry if carry is not None else Carry()
     n = len(index)
     f = _Frames(n)
@@ -174,6 +175,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     rtp_by_slice: dict[int, tuple[np.ndarray, dict]] = {}
     rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
     turns = _Turns()
+    done, read_through, lock = [False] * len(starts), [0], threading.Lock()
 
     def work(i: int) -> None:
         lo = starts[i]
@@ -183,6 +185,12 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
             _keep_slice(f, lo, batch, layer, rtp_by_slice, rtcp_by_slice)
         finally:
             turns.finish(i)  # also on errors, so that no later slice waits for ever
+        with lock:  # the index parts every slice has read through go as the read goes on (lower peak)
+            done[i] = True
+            while read_through[0] < len(starts) and done[read_through[0]]:
+                read_through[0] += 1
+            below = starts[read_through[0]] if read_through[0] < len(starts) else n
+        index.release(below)
 
     # numpy releases the GIL inside its loops, so two slices decode in parallel on two cores.
     workers = min(THREADS, len(starts))
@@ -212,7 +220,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
         if 0 <= row < n and f.error[row] == 0:
             f.error[row] = net.NetError.FRAGMENT_INCOMPLETE
     carry.fragments.incomplete.clear()
-    decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts)
+    decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts, state.interfaces)
     if final:
         for stream in carry.tcp_streams.values():
             had_problem = stream.problem is not None
@@ -243,6 +251,33 @@ def _libc_malloc_trim():
 
 
 _MALLOC_TRIM = _libc_malloc_trim()
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRIM_THRESHOLD = 1 << 20
+_MMAP_THRESHOLD = 32 << 20  # the ceiling glibc's own sliding threshold reaches on 64-bit systems
+_malloc_tuned = False
+
+
+def _tune_malloc() -> None:
+    """Have glibc give memory back once more than 1 MiB is free at the top of a heap, once per process.
+
+    The slices are decoded on worker threads, and each thread's glibc arena keeps the free memory at its top up to
+    the trim threshold, which glibc slides up to 64 MiB as big arrays come and go; malloc_trim does not shrink
+    those tops.  With two workers that was 8 bytes a packet of process memory that nothing used, held for as long
+    as the process lives.  Setting the trim threshold freezes glibc's sliding mmap threshold too, so that one is
+    set to the ceiling it would slide to anyway (arrays below it come from the heap, as after any big decode).
+    Nothing happens where the C library has no mallopt (macOS, musl)."""
+    global _malloc_tuned
+    if _malloc_tuned or _MALLOC_TRIM is None:
+        return
+    _malloc_tuned = True
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 def _give_back_free_memory() -> None:
@@ -293,7 +328,6 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.caplen[lo:hi] = batch.caplen
     f.length[lo:hi] = batch.length
     f.interface[lo:hi] = batch.interface
-    f.linktype[lo:hi] = batch.linktype
     f.ip_version[lo:hi] = layer.ip_version
     f.src[lo:hi] = layer.src
     f.dst[lo:hi] = layer.dst
@@ -341,10 +375,10 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
                                       layer.payload_cap[tcp_rows].tolist(), layer.payload_len[tcp_rows].tolist(),
                                       layer.tcp_seq[tcp_rows].tolist(), layer.tcp_flags[tcp_rows].tolist()):
         f.tcp_segments[lo + r] = (seq, flags, src.bytes_at(o, c) if c > 0 else b"", c >= w)
-    sel = first <= 3
-    f.stun_ev[lo + udp[sel]] = stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])
-    sel = first == dtls.ContentType.HANDSHAKE
-    f.dtls_ev[lo + udp[sel]] = dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])
+    sel = np.flatnonzero(first <= 3)
+    f.stun_ev[lo] = lo + udp[sel[stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])]]
+    sel = np.flatnonzero(first == dtls.ContentType.HANDSHAKE)
+    f.dtls_ev[lo] = lo + udp[sel[dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])]]
 
     sel = kinds == Kind.RTP
     if sel.any():
@@ -363,6 +397,14 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     if sel.any():
         rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
         rtcp_parts[lo] = (lo + udp[sel], rows, status)
+
+
+def _row_mask(n: int, parts: dict[int, np.ndarray]) -> np.ndarray:
+    """A per-frame mask that is True at the rows of every part."""
+    mask = np.zeros(n, dtype=bool)
+    for rows in parts.values():
+        mask[rows] = True
+    return mask
 
 
 def _direction(src, sport, dst, dport, rows) -> np.ndarray:
@@ -384,7 +426,8 @@ def _concat(parts: list[dict], key: str, dtype) -> np.ndarray:
     return out
 
 
-def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rules, rtp_parts, rtcp_parts) -> Decoded:
+def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rules, rtp_parts, rtcp_parts,
+            interfaces) -> Decoded:
     addresses = carry.book.names
     ends = demux.Endpoints(f.transport, f.src, f.sport, f.dst, f.dport, f.has_ports, f.ip_version, f.fragment,
                            addresses)
@@ -399,7 +442,9 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow = demux.flows(ends)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
     flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
-    flow_has_dtls[flow[f.dtls_ev]] = True
+    stun_ev, dtls_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev))
+    f.stun_ev = f.dtls_ev = None
+    flow_has_dtls[flow[dtls_ev]] = True
     flow_has_dtls[-1] = False
 
     rtp_rows = np.concatenate([p[0] for p in rtp_parts]) if rtp_parts else np.zeros(0, np.int32)
@@ -428,7 +473,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     _give_back_free_memory()  # the per-slice parts just merged
     verdict = demux.decide(
-        ends, flow, f.first_kind, f.stun_ev, f.dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
+        ends, flow, f.first_kind, stun_ev, dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
         rules=list(rules), first_byte=None)
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
@@ -459,10 +504,11 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     unknown = np.flatnonzero(f.error == net.NetError.UNKNOWN_LINKTYPE)
     if len(unknown):
         error[unknown] = -1  # replaced by a message naming the link type
-        for lt in np.unique(f.linktype[unknown]).tolist():
-            add_error(unknown[f.linktype[unknown] == lt],
+        linktype = linktypes(interfaces, f.interface[unknown])
+        for lt in np.unique(linktype).tolist():
+            add_error(unknown[linktype == lt],
                       net.NET_ERROR_MESSAGES[net.NetError.UNKNOWN_LINKTYPE].format(linktype=lt))
-    add_error(np.flatnonzero((kind == Kind.STUN) & ~f.stun_ev), _STUN_LENGTH)
+    add_error(np.flatnonzero((kind == Kind.STUN) & ~stun_ev), _STUN_LENGTH)
     is_rtp = kind[rtp_rows] == Kind.RTP if len(rtp_rows) else np.zeros(0, bool)
     for code, message in rtp.RTP_ERROR_MESSAGES.items():
         add_error(rtp_rows[is_rtp & (hdr["error"] == code)], message)
@@ -471,20 +517,27 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         add_error(dg_rows[is_rtcp & (dg_status == code)], message)
     names += list(extra)
 
-    f.first_kind = f.stun_ev = f.dtls_ev = f.rtp_ev = None  # the demux is done; the tables do not need them
+    f.first_kind = f.rtp_ev = None  # the demux is done; the tables do not need them
+    del stun_ev, dtls_ev
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
-    t = (f.ts - t0_ns) / 1e9
+    t = np.empty(n, dtype=np.float64)
+    for lo in range(0, n, SLICE):  # a slice at a time: a whole int64 difference would be 8 bytes a packet more
+        t[lo : lo + SLICE] = (f.ts[lo : lo + SLICE] - t0_ns) / 1e9
+    _give_back_free_memory()  # the demux's temporaries, before the tables grow
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
     del ends
-    packets, ks = _packets_table(f, frame, t, flow, verdict, packet_kind, error, names, addresses)
+    packets, ks = _packets_table(f, frame, t, flow, n_flows, verdict, packet_kind, error, names, addresses)
+    flow = packets["flow"].array.codes  # the same ids, one byte each (tables.id_category): the int32 ids go
+    transport_codes, transport_names = packets["transport"].array.codes, list(packets["transport"].cat.categories)
     stun_rows, dtls_rows = np.flatnonzero(kind == Kind.STUN), np.flatnonzero(kind == Kind.DTLS)
     icmp_df, fragments_df = _icmp_table(f, ks), _fragments_table(f, ks)
     del verdict, kind, packet_kind
     # What the other tables do not need goes now, to keep the peak low.
-    f.ts = f.caplen = f.length = f.interface = f.linktype = f.payload_len = f.payload_known = f.error = None
-    f.src = f.dst = f.sport = f.dport = f.has_ports = f.ip_version = f.fragment = None
+    f.ts = f.caplen = f.length = f.interface = f.payload_len = f.payload_known = f.error = None
+    f.src = f.dst = f.sport = f.dport = f.has_ports = f.ip_version = f.fragment = f.transport = None
     del error
+    _give_back_free_memory()  # the demux's and the packets table's temporaries, before the rtp table grows
 
     # rtp -------------------------------------------------------------------------------------------------------
     if not is_rtp.all():
@@ -507,17 +560,20 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     if len(rtp_rows):
         # The narrow columns first, each freeing the wider array it came from, then the key columns: the peak of
         # the whole decode is here.
+        no_profile = rtp.ext_profile_missing(hdr["extension"], hdr["error"])
         rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
         rtp_error = np.full(len(rtp_rows), -1, dtype=np.int8)
         for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
             rtp_error[hdr["error"] == code] = i
         del hdr["error"]
         ext_profile = hdr.pop("ext_profile")
-        ext_profile = tables.int_category(ext_profile, ext_profile < 0, "uint16")
+        ext_profile = tables.int_category(ext_profile, no_profile, "uint16")
+        del no_profile
         columns = {"error": tables.categorical(rtp_error, rtp_names), "ext_profile": ext_profile,
                    "dtls_srtp": rtp_dtls, **rtp_relay.columns(inner), **hdr}
         del rtp_error, rtp_relay, hdr
-        columns.update(_keys(rtp_rows, ks))
+        _give_back_free_memory()  # the wider header arrays the narrow columns came from
+        columns.update(_keys(rtp_rows, ks, consume=True))
         del rtp_rows
         rtp_df = tables.frame_table(columns, tables.RTP_SCHEMA)
         del columns
@@ -525,6 +581,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         rtp_df = tables.empty_table(tables.RTP_SCHEMA)
         del hdr, rtp_rows, rtp_relay
     del rtp_dtls, is_rtp  # what the table did not take goes before the next one grows
+    _give_back_free_memory()
 
     # rtcp ------------------------------------------------------------------------------------------------------
     keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)
@@ -555,11 +612,11 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         "error": tables.categorical(rtcp_error, rtcp_names),
         **rtcp_relay.columns(inner),
     }, tables.RTCP_SCHEMA)
+    del sub, rows, status, rtcp_dtls, rtcp_relay, rtcp_error, feedback  # before the datagram keys are made
 
     def datagrams(rows: np.ndarray, store, inner_part) -> Datagrams:
-        direct_rows = rows.tolist()
-        direct = (lambda: [store.get(r, b"") for r in direct_rows]) if isinstance(store, dict) \
-            else store.reader(f.data, rows)
+        direct = (lambda direct_rows=rows: [store.get(r, b"") for r in direct_rows.tolist()]) \
+            if isinstance(store, dict) else store.reader(f.data, rows)
         relay = _Relay.direct(len(rows))
         order = None
         if inner is not None and len(inner_part[0]):
@@ -567,7 +624,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             rows, order = _merged_order(rows, inner_rows)
             relay = relay.append(inner.relay_of(inner_index), order)
         keys = _keys(rows, ks)
-        keys["transport"] = tables.categorical(tables.zero_is_missing(f.transport[rows]), net.TRANSPORT_NAMES)
+        keys["transport"] = tables.categorical(transport_codes[rows], transport_names)
         keys.update(relay.columns(inner))
 
         def make() -> list[bytes]:
@@ -1051,24 +1108,36 @@ class _KeySource:
     dport: np.ndarray
 
 
-def _packets_table(f: _Frames, frame, t, flow, verdict, kind, error, names, addresses) -> tuple[pd.DataFrame, _KeySource]:
+def _packets_table(f: _Frames, frame, t, flow, n_flows, verdict, kind, error, names,
+                   addresses) -> tuple[pd.DataFrame, _KeySource]:
+    """The packets table; the per-frame arrays of `f` that it made narrower copies of go as it is built."""
     src, dst = tables.categorical(f.src, addresses), tables.categorical(f.dst, addresses)
+    f.src = f.dst = None
+    ip_version = tables.int_category(f.ip_version, f.ip_version == 0, "uint8")
+    f.ip_version = None
+    interface = tables.int_category(f.interface, np.zeros(len(f.interface), dtype=bool), "uint16")
+    f.interface = None
+    sport = tables.masked(f.sport, ~f.has_ports, "UInt16", own_mask=True)
+    dport = tables.masked(f.dport, ~f.has_ports, "UInt16", own_mask=True)
+    f.has_ports = None
+    payload_len = tables.masked(f.payload_len, ~f.payload_known, "UInt16", own_mask=True)
+    f.payload_known = None
     table = tables.frame_table({
         "frame": frame,
         "time": tables.utc_times(f.ts),
         "t": t,
         "caplen": f.caplen,
         "len": f.length,
-        "interface": f.interface,
-        "ip_version": tables.int_category(f.ip_version, f.ip_version == 0, "uint8"),
+        "interface": interface,
+        "ip_version": ip_version,
         "src": src,
         "dst": dst,
-        "sport": tables.masked(f.sport, ~f.has_ports, "UInt16"),
-        "dport": tables.masked(f.dport, ~f.has_ports, "UInt16"),
+        "sport": sport,
+        "dport": dport,
         "transport": tables.categorical(tables.zero_is_missing(f.transport), net.TRANSPORT_NAMES),
         "kind": tables.categorical(kind, demux.KIND_NAMES),
-        "payload_len": tables.masked(f.payload_len, ~f.payload_known, "UInt16"),
-        "flow": tables.masked(flow, flow < 0, "Int32"),
+        "payload_len": payload_len,
+        "flow": tables.id_category(flow, n_flows),
         "evidence": tables.categorical(tables.zero_is_missing(verdict.evidence), demux.EVIDENCE_NAMES),
         "error": tables.categorical(error, names),
     }, tables.PACKETS_SCHEMA)
@@ -1099,14 +1168,23 @@ def _fragments_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
     }, tables.FRAGMENTS_SCHEMA)
 
 
-def _keys(rows, ks: _KeySource) -> dict:
-    """The columns every table starts with: frame, t, src, dst, sport, dport."""
-    return {
-        "frame": _take(ks.frame, rows), "t": _take(ks.t, rows),
-        "src": tables.categorical(_take(ks.src, rows), ks.src_names),
-        "dst": tables.categorical(_take(ks.dst, rows), ks.dst_names),
+def _keys(rows, ks: _KeySource, consume: bool = False) -> dict:
+    """The columns every table starts with: frame, t, src, dst, sport, dport.
+
+    With `consume`, an int32 `rows` (which the caller gives up) becomes the frame column in place: for the rtp
+    table, rows and frames side by side would be the decode's peak."""
+    keys = {
+        "t": _take(ks.t, rows),
+        "src": tables.categorical(_take(ks.src, rows), ks.src_names, reuse=True),
+        "dst": tables.categorical(_take(ks.dst, rows), ks.dst_names, reuse=True),
         "sport": _take(ks.sport, rows), "dport": _take(ks.dport, rows),
     }
+    if consume and isinstance(rows, np.ndarray) and rows.dtype == np.int32 and len(ks.frame):
+        frame = rows.view(np.uint32)  # rows are >= 0, and a frame number is its row plus the first frame's
+        frame += ks.frame[0]
+    else:
+        frame = _take(ks.frame, rows)
+    return {"frame": frame, **keys}
 
 
 def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:

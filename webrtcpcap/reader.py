@@ -100,8 +100,13 @@ class FrameBatch:
     @property
     def linktype(self) -> np.ndarray:
         """Each frame's link type (0xFFFF for a frame whose interface id names no interface)."""
-        table = np.array([i.linktype for i in self.interfaces] + [0xFFFF], dtype=np.int64)
-        return table[np.minimum(self.interface, len(self.interfaces))]
+        return linktypes(self.interfaces, self.interface)
+
+
+def linktypes(interfaces: list[Interface], interface: np.ndarray) -> np.ndarray:
+    """The link type of each of the interface ids `interface` (0xFFFF for an id that names no interface)."""
+    table = np.array([i.linktype for i in interfaces] + [0xFFFF], dtype=np.int64)
+    return table[np.minimum(interface, len(interfaces))]
 
 
 @dataclass
@@ -275,47 +280,80 @@ class RecordIndex:
     `segments` lists (first record index, little-endian?, global index of the section's first interface): pcapng
     sections may differ in byte order; classic pcap has one segment.
 
-    An index lives as long as its capture, so once the tables are built (`compact`) it keeps only the start of
-    every 64th record, and finds the others by walking the record headers from there again (`positions`).
+    The starts are kept in parts of `part_size` records (the walk's steps).  An index lives as long as its capture,
+    so a part the decode has read through is released (`release`, `compact`): then only the start of every 64th
+    record is kept (the checkpoints, an eighth of a byte per record instead of four), and the others are found by
+    walking the record headers from there again (`positions`).
     """
 
-    __slots__ = ("segments", "_n", "_starts", "_checkpoints")
+    __slots__ = ("segments", "_n", "_parts", "_part_size", "_checkpoints")
 
-    def __init__(self, starts: np.ndarray, segments: list[tuple[int, bool, int]]):
+    def __init__(self, parts: list[np.ndarray], segments: list[tuple[int, bool, int]], part_size: int):
+        """`parts`: the starts (uint32 under 4 GiB, else int64), `part_size` of them in every part but the last."""
+        assert part_size % _INDEX_BLOCK == 0
         self.segments = segments
-        self._n = len(starts)
-        self._starts: np.ndarray | None = starts  # uint32 under 4 GiB, else int64
-        self._checkpoints: np.ndarray | None = None
+        self._parts: list[np.ndarray | None] = list(parts)
+        self._part_size = part_size
+        self._n = sum(len(p) for p in parts)
+        self._checkpoints = (np.concatenate([p[::_INDEX_BLOCK] for p in parts]).astype(np.int64) if parts
+                             else np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def compacted(self) -> bool:
+        """True when no part of more than 64 records keeps its every start."""
+        return all(p is None or len(p) <= _INDEX_BLOCK for p in self._parts)
+
+    def release(self, below: int) -> None:
+        """Records before `below` will not be read in bulk again: the parts wholly before it keep only their
+        checkpoints.  (Parts of up to 64 records are kept: they cost less than the walk.)"""
+        for k in range(min(below // self._part_size + (below >= self._n), len(self._parts))):
+            part = self._parts[k]
+            if part is not None and len(part) > _INDEX_BLOCK:
+                self._parts[k] = None
+
     def compact(self) -> None:
-        """Keep only every 64th start (an eighth of a byte per record instead of four)."""
-        if self._starts is not None and self._n > _INDEX_BLOCK:
-            self._checkpoints = self._starts[::_INDEX_BLOCK].astype(np.int64)
-            self._starts = None
+        """Release every part (see `release`)."""
+        self.release(self._n)
 
     @contextlib.contextmanager
     def expanded(self, data, state: ReadState):
         """Every start, for the time of a bulk read that asks for records all over the file many times (decryption
         reads payloads slice by slice); compact again after."""
-        if self._starts is not None:
-            yield self
-            return
-        starts = self.positions(np.arange(self._n), data, state)
-        self._starts = starts.astype(np.uint32) if len(data) <= 1 << 32 else starts
-        del starts
+        released = [k for k, p in enumerate(self._parts) if p is None]
+        size = self._part_size
+        dtype = np.uint32 if len(data) <= 1 << 32 else np.int64
+        for k in released:
+            records = np.arange(k * size, min((k + 1) * size, self._n))
+            self._parts[k] = self.positions(records, data, state).astype(dtype)
         try:
             yield self
         finally:
-            self._starts = None
+            for k in released:
+                self._parts[k] = None
 
     def positions(self, records: np.ndarray, data, state: ReadState) -> np.ndarray:
         """The int64 offsets in `data` (the buffer the index was made over) of the records `records`."""
         records = np.asarray(records, dtype=np.int64)
-        if self._starts is not None:
-            return self._starts[records].astype(np.int64)
+        if not len(records):
+            return np.zeros(0, dtype=np.int64)
+        part = records // self._part_size
+        first = int(part[0])
+        if self._parts[first] is not None and int(part.min()) == int(part.max()):  # a slice of one kept part
+            return self._parts[first][records - first * self._part_size].astype(np.int64)
+        kept = np.array([p is not None for p in self._parts], dtype=bool)[part]
+        out = np.empty(len(records), dtype=np.int64)
+        for k in np.unique(part[kept]).tolist():
+            sel = part == k
+            out[sel] = self._parts[k][records[sel] - k * self._part_size]
+        if not kept.all():
+            out[~kept] = self._walked(records[~kept], data, state)
+        return out
+
+    def _walked(self, records: np.ndarray, data, state: ReadState) -> np.ndarray:
+        """positions() of records whose part was released: walked from the checkpoints."""
         block, within = np.divmod(records, _INDEX_BLOCK)
         blocks, slot = np.unique(block, return_inverse=True)
         counts = np.minimum(_INDEX_BLOCK, self._n - blocks * _INDEX_BLOCK)
@@ -564,8 +602,7 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
             progress(pos)
         if status != "ok" or len(starts) < step:
             break
-    starts_arr = np.concatenate(parts) if parts else np.zeros(0, dtype=offset_dtype)
-    return RecordIndex(starts_arr, segments or [(0, state.little, state.section_base)]), pos, status
+    return RecordIndex(parts, segments or [(0, state.little, state.section_base)], _WALK_STEP), pos, status
 
 
 def _pcap_max_len(state: ReadState) -> int:

@@ -78,6 +78,11 @@ def parse(data: bytes) -> RtpHeader:
     return RtpHeader(bool(b1 & 0x80), b1 & 0x7F, seq, ts, ssrc, bool(b0 & 0x20), tuple(csrcs), profile, ext)
 
 
+def ext_profile_missing(extension: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Where decode_headers read no extension profile: no X bit, or the header ends before the profile."""
+    return ~extension | np.isin(error, (RTP_TRUNCATED, RTP_CSRC_TRUNCATED, RTP_EXTENSION_TRUNCATED))
+
+
 # Vectorised -------------------------------------------------------------------------------------------------------
 
 RTP_OK = 0
@@ -95,7 +100,7 @@ RTP_ERROR_MESSAGES = {
 
 HEADER_FIELDS = {
     "seq": np.uint16, "ts": np.uint32, "ssrc": np.uint32, "marker": bool, "pt": np.uint8, "padding": bool,
-    "extension": bool, "csrc_count": np.uint8, "ext_profile": np.int32, "payload_offset": np.uint16,
+    "extension": bool, "csrc_count": np.uint8, "ext_profile": np.uint16, "payload_offset": np.uint16,
     "payload_len": np.uint16, "error": np.uint8,
 }
 
@@ -110,7 +115,7 @@ def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: 
 
     `cap` is how many bytes of each packet were captured, `wire_len` how long it was.  Returns arrays: b0, b1,
     seq (uint16), ts (uint32), ssrc (uint32), marker, padding, extension (bool), csrc_count, pt (uint8),
-    ext_profile (int32, -1 if none), payload_offset (uint16), payload_len (uint16), error (uint8 RTP_* code).
+    ext_profile (uint16; 0 where there is none, see ext_profile_missing), payload_offset (uint16), payload_len (uint16), error (uint8 RTP_* code).
     Fields of packets too short to hold them read as 0; `error` says which.
     """
     ok = cap >= RTP_HEADER_LEN
@@ -129,7 +134,7 @@ def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: 
     ext_at = off + hdr
     ext_ok = ok & has_ext & ~csrc_short & (cap >= hdr + 4)
     error[ok & has_ext & ~csrc_short & ~ext_ok] = RTP_EXTENSION_TRUNCATED
-    ext_profile = np.where(ext_ok, src.be16(ext_at, ext_ok).astype(np.int32), -1)
+    ext_profile = np.where(ext_ok, src.be16(ext_at, ext_ok), 0).astype(np.uint16)
     ext_words = src.be16(ext_at + 2, ext_ok).astype(np.int32)
     hdr = np.where(ext_ok, hdr + 4 + 4 * ext_words, hdr)
     overrun = ext_ok & (hdr > wire_len)

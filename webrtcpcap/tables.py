@@ -17,7 +17,7 @@ PACKETS_SCHEMA: dict[str, str] = {
     "t": "float64",
     "caplen": "uint32",
     "len": "uint32",
-    "interface": "uint16",
+    "interface": "category",  # the capture interface's index (uint16 categories; cap.interfaces)
     "ip_version": "category",  # 4 or 6 (uint8 categories); null for non-IP frames
     "src": "category",
     "dst": "category",
@@ -26,7 +26,7 @@ PACKETS_SCHEMA: dict[str, str] = {
     "transport": "category",
     "kind": "category",
     "payload_len": "UInt16",
-    "flow": "Int32",
+    "flow": "category",  # the flow's id (int32 categories 0..n-1, the flows table's `flow`); null without one
     "evidence": "category",
     "error": "category",
 }
@@ -175,20 +175,24 @@ FLOWS_SCHEMA: dict[str, str] = {
 _BLOCK = 1 << 16  # rows per step of the column builders that loop, so that their temporaries stay small
 
 
-def masked(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extensions.ExtensionArray:
-    """A nullable pandas array of `dtype` from numpy values and a mask of missing rows."""
+def masked(values: np.ndarray, missing: np.ndarray, dtype: str,
+           own_mask: bool = False) -> pd.api.extensions.ExtensionArray:
+    """A nullable pandas array of `dtype` from numpy values and a mask of missing rows (taken as it is, not
+    copied, with `own_mask`: for a mask the caller made for this array alone)."""
     numpy_dtype = np.dtype(dtype.lower()) if dtype != "boolean" else np.dtype(bool)
     # Masked slots may hold anything (pandas never shows them), so no zeroing pass is needed.
     values = np.asarray(values).astype(numpy_dtype, copy=False)
+    mask = np.asarray(missing, dtype=bool) if own_mask else np.array(missing, dtype=bool)
     if dtype == "boolean":
-        return pd.arrays.BooleanArray(values, missing.copy())
+        return pd.arrays.BooleanArray(values, mask)
     if dtype.startswith("Float"):
-        return pd.arrays.FloatingArray(values, missing.copy())
-    return pd.arrays.IntegerArray(values, missing.copy())
+        return pd.arrays.FloatingArray(values, mask)
+    return pd.arrays.IntegerArray(values, mask)
 
 
-def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
-    """A categorical from int codes (-1 = missing) into `names`; unused categories are kept out."""
+def categorical(codes: np.ndarray, names: list[str], reuse: bool = False) -> pd.Categorical:
+    """A categorical from int codes (-1 = missing) into `names`; unused categories are kept out.  With `reuse`,
+    the caller gives `codes` up, and they are renumbered in place where their dtype allows."""
     codes = np.asarray(codes)
     if len(names) == 0:  # every code is -1 (missing); int8 codes are taken as they are
         return pd.Categorical.from_codes(codes.astype(np.int8, copy=False), categories=pd.Index([], dtype=object))
@@ -202,7 +206,7 @@ def categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
         return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), categories=names)
     kept = [name for name, u in zip(names, used) if u]
     remap = np.append(np.cumsum(used) - 1, -1).astype(_code_dtype(len(kept)))  # index -1 (missing) maps to -1
-    out = np.empty(len(codes), dtype=remap.dtype)
+    out = codes if reuse and codes.dtype == remap.dtype else np.empty(len(codes), dtype=remap.dtype)
     for b in blocks:
         out[b] = remap[codes[b]]
     return pd.Categorical.from_codes(out, categories=kept)
@@ -239,11 +243,20 @@ def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Cate
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
 
 
+def id_category(ids: np.ndarray, n: int) -> pd.Categorical:
+    """A categorical of the ids 0..n-1 (int32 categories; -1 = missing) where every id occurs: codes and ids are
+    then the same numbers, so the column takes one byte a row (below 127 ids) where Int32 takes five."""
+    codes = np.asarray(ids).astype(_code_dtype(n))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(np.arange(n, dtype=np.int32)))
+
+
 def zero_is_missing(codes: np.ndarray) -> np.ndarray:
     """Codes where 0 means "none" (enum values) as categorical codes with -1 for missing."""
-    codes = np.asarray(codes).astype(np.int32)
-    codes[codes == 0] = -1
-    return codes
+    codes = np.asarray(codes)
+    top = int(codes.max()) if len(codes) else 0
+    out = codes.astype(_code_dtype(top + 1))  # narrow: an int32 copy of a per-frame column is 4 bytes a packet
+    out[out == 0] = -1
+    return out
 
 
 def _code_dtype(n: int):
