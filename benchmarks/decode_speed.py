@@ -13,8 +13,9 @@ Memory: "RSS Δ" is ru_maxrss after the work minus ru_maxrss before it (after im
 file pages the engine maps or copies. "held" (webrtcpcap only) is what tracemalloc still counts once the three tables
 are built, with the capture open (tables, record index, datagram keys): the memory a user pays for as long as the
 capture is open; "heap peak" is tracemalloc's peak on the way; both in a separate, untimed run;
-numpy and Python allocations are traced, mmapped file pages are not. "anon peak" (same untimed run) is the peak of
-RssAnon sampled every 5 ms: process memory beyond file-backed pages. External tools: "child RSS" is the largest
+numpy and Python allocations are traced, mmapped file pages are not. "RssAnon peak" (another untimed run, without
+tracemalloc, whose own bookkeeping would be counted) is the peak of RssAnon sampled every 5 ms: process memory
+beyond file-backed pages, what the system has to find for the decode. External tools: "child RSS" is the largest
 ru_maxrss of the worker's children (tshark).
 
 Usage: python benchmarks/decode_speed.py [--packets N] [--capture FILE [--truth FILE.json]] [--skip-slow]
@@ -89,7 +90,8 @@ def _find_col(df, names: tuple[str, ...]):
     return None
 
 
-def worker_webrtcpcap(path: str, limit: int, trace: bool) -> dict:
+def worker_webrtcpcap(path: str, limit: int, trace: str) -> dict:
+    """trace: "" (timed run), "heap" (tracemalloc) or "anon" (RssAnon sampled)."""
     import gc
     import tracemalloc
 
@@ -100,9 +102,10 @@ def worker_webrtcpcap(path: str, limit: int, trace: bool) -> dict:
     gc.collect()
     out: dict = {"module": getattr(webrtcpcap, "__file__", "?")}
     sampler = None
-    if trace:
+    if trace == "anon":
         sampler = _AnonSampler()
         sampler.start()
+    elif trace:
         tracemalloc.start()
     rss0 = _maxrss()
     t0 = time.perf_counter()
@@ -117,13 +120,14 @@ def worker_webrtcpcap(path: str, limit: int, trace: bool) -> dict:
     out.update(seconds=t4 - t0, steps={"open": t1 - t0, "packets": t2 - t1, "rtp": t3 - t2, "rtcp": t4 - t3},
                rss_delta=_maxrss() - rss0, processed=len(packets),
                rows={"packets": len(packets), "rtp": len(rtp), "rtcp": len(rtcp)})
-    if trace:
+    if sampler is not None:
+        out["anon_peak"] = sampler.stop()
+    elif trace:
         gc.collect()
         # What the open capture keeps (its three tables, the record index, datagram keys), then the peak on the way.
         out["heap_held"], out["heap_peak"] = tracemalloc.get_traced_memory()
         out["tables_bytes"] = int(sum(df.memory_usage(deep=True).sum() for df in (packets, rtp, rtcp)))
         tracemalloc.stop()
-        out["anon_peak"] = sampler.stop()
     ssrc, pt = _find_col(rtp, ("ssrc",)), _find_col(rtp, ("payload_type", "pt", "p_type"))
     if ssrc and pt:
         sizes = rtp.groupby([ssrc, pt], observed=True).size()
@@ -134,7 +138,7 @@ def worker_webrtcpcap(path: str, limit: int, trace: bool) -> dict:
     return out
 
 
-def worker_tshark_fields(path: str, limit: int, trace: bool) -> dict:
+def worker_tshark_fields(path: str, limit: int, trace: str) -> dict:
     import numpy as np
     import pandas as pd
 
@@ -171,7 +175,7 @@ def worker_tshark_fields(path: str, limit: int, trace: bool) -> dict:
             "rtp_per_stream": {f"{int(s)}/{int(p)}": int(n) for (s, p), n in sizes.items()}}
 
 
-def worker_tshark_streams(path: str, limit: int, trace: bool) -> dict:
+def worker_tshark_streams(path: str, limit: int, trace: str) -> dict:
     cmd = ["tshark", "-r", path, "-n", "-q", *DECODE_AS, "-z", "rtp,streams"]
     if limit:
         cmd += ["-c", str(limit)]
@@ -191,7 +195,7 @@ def worker_tshark_streams(path: str, limit: int, trace: bool) -> dict:
             "processed": None, "streams": streams, "rows": {"rtp": sum(s["packets"] for s in streams.values())}}
 
 
-def worker_scapy(path: str, limit: int, trace: bool) -> dict:
+def worker_scapy(path: str, limit: int, trace: str) -> dict:
     import pandas as pd
     from scapy.all import IP, UDP, PcapReader, conf  # noqa: F401
     from scapy.layers.rtp import RTP
@@ -228,7 +232,7 @@ def worker_scapy(path: str, limit: int, trace: bool) -> dict:
             "rows": {"packets": len(df), "rtp": int(df["ssrc"].notna().sum())}}
 
 
-def worker_pyshark(path: str, limit: int, trace: bool) -> dict:
+def worker_pyshark(path: str, limit: int, trace: str) -> dict:
     import pandas as pd
     import pyshark
 
@@ -269,13 +273,13 @@ WORKERS = {
 # --- driver ----------------------------------------------------------------------------------------------------
 
 
-def _run_worker(engine: str, path: str, limit: int = 0, trace: bool = False, timeout: float = 900) -> dict:
+def _run_worker(engine: str, path: str, limit: int = 0, trace: str = "", timeout: float = 900) -> dict:
     env = dict(os.environ)
     # an existing PYTHONPATH wins (e.g. a development stub), then the repository root
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, "--capture", path, "--limit", str(limit)]
     if trace:
-        cmd.append("--trace")
+        cmd += ["--trace", trace]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="where to write the generated capture (default: a temporary directory)")
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--trace", choices=("heap", "anon"), default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     if a.worker:
@@ -390,12 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         wp = dict(sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2])
         wp["all_seconds"] = [r["seconds"] for r in runs]
         wp["rss_delta"] = max(r["rss_delta"] for r in runs)
-        progress("webrtcpcap traced run")
-        traced = _run_worker("webrtcpcap", path, trace=True)
-        for key in ("heap_held", "heap_peak", "anon_peak", "tables_bytes"):
-            wp[key] = traced.get(key)
-        if "error" in traced:
-            print(f"webrtcpcap traced run failed: {traced['error']}", file=sys.stderr)
+        for trace, keys in (("heap", ("heap_held", "heap_peak", "tables_bytes")), ("anon", ("anon_peak",))):
+            progress(f"webrtcpcap {trace} run")
+            traced = _run_worker("webrtcpcap", path, trace=trace)
+            for key in keys:
+                wp[key] = traced.get(key)
+            if "error" in traced:
+                print(f"webrtcpcap {trace} run failed: {traced['error']}", file=sys.stderr)
     results.append(("webrtcpcap", wp, n))
 
     progress("tshark -T fields")

@@ -1,5 +1,7 @@
 """The pipeline decodes slices of frames in parallel threads; its tables must not depend on how it slices."""
 
+import ipaddress
+import struct
 from pathlib import Path
 
 import pandas as pd
@@ -7,6 +9,8 @@ import pytest
 
 import webrtcpcap
 from webrtcpcap import pipeline
+
+from conftest import write_pcap
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 # IP fragments (janus_mtu576), TURN, RTCP compounds and loss: slicing must not change any of them.
@@ -110,3 +114,25 @@ def test_udp_payloads_of_rtp_rows_start_with_their_rtp_header(name, monkeypatch)
         assert int.from_bytes(payload[2:4], "big") == seq and int.from_bytes(payload[8:12], "big") == ssrc
         if not relayed and frame not in fragments_of:
             assert payload == _udp_payload_via_scapy(cap.frame_bytes(int(frame)))
+
+
+def _raw_udp4(src: int, dst: int, payload: bytes) -> bytes:
+    """A raw IPv4/UDP datagram (DLT 228) between two addresses given as 32-bit integers."""
+    udp = struct.pack(">HHHH", 40000, 5000, 8 + len(payload), 0) + payload
+    return struct.pack(">BBHHHBBHII", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst) + udp
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_address_codes_widen_when_a_later_slice_brings_more_than_int16_addresses(tmp_path, monkeypatch, threads):
+    n = 33_000  # more distinct addresses than int16 codes: the first slices write int16 codes, a later one widens
+    sources = [(10 << 24) + 1 + i for i in range(n)]
+    frames = [_raw_udp4(s, (192 << 24) + (168 << 16) + 1, b"dns-ish payload") for s in sources]
+    path = write_pcap(tmp_path / "many.pcap", frames, linktype=228)
+    monkeypatch.setattr(pipeline, "SLICE", 4096)
+    monkeypatch.setattr(pipeline, "THREADS", threads)
+    cap = webrtcpcap.open(path, progress=False)
+    want = [str(ipaddress.IPv4Address(s)) for s in sources]
+    assert cap.packets["src"].astype(str).tolist() == want
+    assert (cap.packets["dst"].astype(str) == "192.168.0.1").all()
+    assert len(cap.packets["src"].cat.categories) == n and cap.packets["src"].cat.codes.dtype == "int32"
+    assert len(cap.flows) == n

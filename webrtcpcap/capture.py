@@ -91,11 +91,13 @@ class Capture:
     Tables (pandas DataFrames, computed together on first use; schemas in `webrtcpcap.tables`):
 
     - `packets`: one row per frame of the file, in file order.  Columns: frame (1-based, as Wireshark numbers them),
-      time (UTC), t (seconds since the first frame), caplen, len, interface, ip_version, src, dst, sport, dport,
-      transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel, zrtp, other, tcp, icmp,
-      non-ip, ip-fragment), payload_len (transport payload length the headers declare), flow (bidirectional flow
-      id), evidence (why the frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why
-      the frame could not be fully decoded).
+      time (UTC), t (seconds since the first frame), caplen, len, interface (a row of `interfaces`), ip_version,
+      src, dst, sport, dport, transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel,
+      zrtp, other, tcp, icmp, non-ip, ip-fragment), payload_len (transport payload length the headers declare),
+      flow (bidirectional flow id: the flows table's `flow`, as a categorical of the ids), evidence (why the
+      frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why the frame could not be
+      fully decoded).  interface, ip_version and flow are categoricals of integers: one byte a row, where a
+      nullable integer takes up to five.
     - `rtp`: one row per frame of kind rtp, and per RTP packet relayed inside TURN: frame, t, src, dst, sport, dport,
       ssrc, pt, seq, ts, marker, padding, extension, csrc_count, ext_profile, payload_offset (bytes from the start
       of the RTP packet), payload_len (bytes after the header: payload, padding and any SRTP auth tag), dtls_srtp

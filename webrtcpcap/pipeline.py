@@ -86,11 +86,11 @@ class _Located:
     def reader(self, data: np.ndarray, rows: np.ndarray):
         """A function giving the bytes of `rows` (b"" for a row not recorded here)."""
         if self.parts:
+            # Each part's rows ascend, and parts are slices, which do not overlap: in slice order, all rows ascend.
+            self.parts.sort(key=lambda part: int(part[0][0]) if len(part[0]) else -1)
             all_rows = np.concatenate([p[0] for p in self.parts])
-            order = np.argsort(all_rows, kind="stable")
-            all_rows = all_rows[order]
-            pos = np.concatenate([p[1] for p in self.parts])[order]
-            cap = np.concatenate([p[2] for p in self.parts])[order]
+            pos = np.concatenate([p[1] for p in self.parts])
+            cap = np.concatenate([p[2] for p in self.parts])
         else:
             all_rows = pos = cap = np.zeros(0, dtype=np.int64)
         at = np.searchsorted(all_rows, rows)
@@ -133,8 +133,11 @@ class _Frames:
         self.length = np.zeros(n, dtype=np.uint32)
         self.interface = np.zeros(n, dtype=np.uint16)
         self.ip_version = np.zeros(n, dtype=np.uint8)
-        self.src = np.full(n, -1, dtype=np.int32)
-        self.dst = np.full(n, -1, dtype=np.int32)
+        # Address codes: int16 while the address book is small (half the memory), int32 from the first slice
+        # that needs it (_keep_slice widens them, under `lock`, which every write of them takes).
+        self.src = np.full(n, -1, dtype=np.int16)
+        self.dst = np.full(n, -1, dtype=np.int16)
+        self.lock = threading.Lock()
         self.sport = np.zeros(n, dtype=np.uint16)  # the packets table's own arrays (0 where has_ports is False)
         self.dport = np.zeros(n, dtype=np.uint16)
         self.has_ports = np.zeros(n, dtype=bool)
@@ -198,6 +201,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="webrtcpcap") as pool:
             for _ in pool.map(work, range(len(starts))):
                 pass
+            _trim_worker_heaps(pool, workers)
     else:
         for i in range(len(starts)):
             work(i)
@@ -239,7 +243,7 @@ def _renumbered(codes: np.ndarray, perm: np.ndarray, small: bool) -> np.ndarray:
     if len(perm):
         has = codes >= 0
         codes[has] = perm[codes[has]]
-    return codes.astype(np.int16) if small else codes
+    return codes.astype(np.int16, copy=False) if small else codes
 
 
 def _libc_malloc_trim():
@@ -254,30 +258,67 @@ _MALLOC_TRIM = _libc_malloc_trim()
 
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_TRIM_THRESHOLD = 1 << 20
+_TRIM_THRESHOLD = 8 << 20  # while decoding: lower, and the slices' temporaries would fault in fresh pages again
+_TRIM_THRESHOLD_LOW = 1 << 20  # for the moment the worker threads' heaps are trimmed
 _MMAP_THRESHOLD = 32 << 20  # the ceiling glibc's own sliding threshold reaches on 64-bit systems
+
+
+def _libc_mallopt():
+    """glibc's mallopt, or None where there is no malloc_trim (then the C library is not glibc)."""
+    if _MALLOC_TRIM is None:
+        return None
+    try:
+        return ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_MALLOPT = _libc_mallopt()
 _malloc_tuned = False
 
 
 def _tune_malloc() -> None:
-    """Have glibc give memory back once more than 1 MiB is free at the top of a heap, once per process.
+    """Fix glibc's trim threshold at 8 MiB (and its mmap threshold at 32 MiB), once per process.
 
     The slices are decoded on worker threads, and each thread's glibc arena keeps the free memory at its top up to
     the trim threshold, which glibc slides up to 64 MiB as big arrays come and go; malloc_trim does not shrink
     those tops.  With two workers that was 8 bytes a packet of process memory that nothing used, held for as long
-    as the process lives.  Setting the trim threshold freezes glibc's sliding mmap threshold too, so that one is
-    set to the ceiling it would slide to anyway (arrays below it come from the heap, as after any big decode).
-    Nothing happens where the C library has no mallopt (macOS, musl)."""
+    as the process lives (see _trim_worker_heaps for the rest).  Setting the trim threshold freezes glibc's sliding
+    mmap threshold too, so that one is set to the ceiling it would slide to anyway (arrays below it come from the
+    heap, as after any big decode).  Nothing happens where the C library is not glibc (macOS, musl)."""
     global _malloc_tuned
-    if _malloc_tuned or _MALLOC_TRIM is None:
+    if _malloc_tuned or _MALLOPT is None:
         return
     _malloc_tuned = True
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
+    _MALLOPT(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+
+
+def _trim_worker_heaps(pool: concurrent.futures.ThreadPoolExecutor, workers: int) -> None:
+    """Have glibc shrink the top of each worker thread's heap, once the slices are decoded.
+
+    glibc shrinks a thread's heap only when that thread frees a block next to its top and the top is over the trim
+    threshold: so, with the threshold low for a moment, every worker frees one block.  The barrier makes each
+    worker take one of the calls."""
+    if _MALLOPT is None or not _malloc_tuned:
         return
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    barrier = threading.Barrier(workers)
+
+    def free_one_block(_):
+        try:
+            barrier.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass  # a worker that does not come only means its heap keeps its top
+        block = np.empty(1 << 17, dtype=np.uint8)  # from this thread's heap (under the mmap threshold)
+        block[::4096] = 0
+        del block
+
+    _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_LOW)
+    try:
+        for _ in pool.map(free_one_block, range(workers)):
+            pass
+    finally:
+        _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 def _give_back_free_memory() -> None:
@@ -329,8 +370,11 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.length[lo:hi] = batch.length
     f.interface[lo:hi] = batch.interface
     f.ip_version[lo:hi] = layer.ip_version
-    f.src[lo:hi] = layer.src
-    f.dst[lo:hi] = layer.dst
+    with f.lock:
+        if len(layer.addresses) > np.iinfo(f.src.dtype).max:
+            f.src, f.dst = f.src.astype(np.int32), f.dst.astype(np.int32)
+        f.src[lo:hi] = layer.src
+        f.dst[lo:hi] = layer.dst
     has_ports = layer.sport >= 0
     f.has_ports[lo:hi] = has_ports
     f.sport[lo:hi] = np.where(has_ports, layer.sport, 0)
@@ -537,51 +581,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     f.ts = f.caplen = f.length = f.interface = f.payload_len = f.payload_known = f.error = None
     f.src = f.dst = f.sport = f.dport = f.has_ports = f.ip_version = f.fragment = f.transport = None
     del error
-    _give_back_free_memory()  # the demux's and the packets table's temporaries, before the rtp table grows
-
-    # rtp -------------------------------------------------------------------------------------------------------
-    if not is_rtp.all():
-        rtp_rows = rtp_rows[is_rtp]
-        for k in list(hdr):  # one column at a time: each old array goes as its filtered copy comes
-            hdr[k] = hdr[k][is_rtp]
-    rtp_dtls = flow_has_dtls[flow[rtp_rows]]
-    rtp_relay = _Relay.direct(len(rtp_rows))
-    rtp_framed: dict = {}
-    if inner is not None and len(inner.rtp_rows):
-        n_direct = len(rtp_rows)
-        rtp_rows, order = _merged_order(rtp_rows, inner.rtp_rows)
-        if inner.rtp_framed:
-            position = np.empty(len(order), dtype=np.int64)
-            position[order] = np.arange(len(order))
-            rtp_framed = {int(position[n_direct + k]): data for k, data in inner.rtp_framed.items()}
-        hdr = {k: np.concatenate([v, inner.rtp_hdr[k]])[order] for k, v in hdr.items()}
-        rtp_dtls = np.concatenate([rtp_dtls, inner.rtp_dtls])[order]
-        rtp_relay = rtp_relay.append(inner.relay_of(inner.rtp_index), order)
-    if len(rtp_rows):
-        # The narrow columns first, each freeing the wider array it came from, then the key columns: the peak of
-        # the whole decode is here.
-        no_profile = rtp.ext_profile_missing(hdr["extension"], hdr["error"])
-        rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
-        rtp_error = np.full(len(rtp_rows), -1, dtype=np.int8)
-        for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
-            rtp_error[hdr["error"] == code] = i
-        del hdr["error"]
-        ext_profile = hdr.pop("ext_profile")
-        ext_profile = tables.int_category(ext_profile, no_profile, "uint16")
-        del no_profile
-        columns = {"error": tables.categorical(rtp_error, rtp_names), "ext_profile": ext_profile,
-                   "dtls_srtp": rtp_dtls, **rtp_relay.columns(inner), **hdr}
-        del rtp_error, rtp_relay, hdr
-        _give_back_free_memory()  # the wider header arrays the narrow columns came from
-        columns.update(_keys(rtp_rows, ks, consume=True))
-        del rtp_rows
-        rtp_df = tables.frame_table(columns, tables.RTP_SCHEMA)
-        del columns
-    else:
-        rtp_df = tables.empty_table(tables.RTP_SCHEMA)
-        del hdr, rtp_rows, rtp_relay
-    del rtp_dtls, is_rtp  # what the table did not take goes before the next one grows
-    _give_back_free_memory()
+    _give_back_free_memory()  # the demux's and the packets table's temporaries, before the other tables grow
 
     # rtcp ------------------------------------------------------------------------------------------------------
     keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)
@@ -645,6 +645,51 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                                (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
+    _give_back_free_memory()  # before the rtp table, the largest after packets, grows
+
+    # rtp -------------------------------------------------------------------------------------------------------
+    if not is_rtp.all():
+        rtp_rows = rtp_rows[is_rtp]
+        for k in list(hdr):  # one column at a time: each old array goes as its filtered copy comes
+            hdr[k] = hdr[k][is_rtp]
+    del is_rtp
+    rtp_dtls = flow_has_dtls[flow[rtp_rows]]
+    rtp_relay = _Relay.direct(len(rtp_rows))
+    rtp_framed: dict = {}
+    if inner is not None and len(inner.rtp_rows):
+        n_direct = len(rtp_rows)
+        rtp_rows, order = _merged_order(rtp_rows, inner.rtp_rows)
+        if inner.rtp_framed:
+            position = np.empty(len(order), dtype=np.int64)
+            position[order] = np.arange(len(order))
+            rtp_framed = {int(position[n_direct + k]): data for k, data in inner.rtp_framed.items()}
+        hdr = {k: np.concatenate([v, inner.rtp_hdr[k]])[order] for k, v in hdr.items()}
+        rtp_dtls = np.concatenate([rtp_dtls, inner.rtp_dtls])[order]
+        rtp_relay = rtp_relay.append(inner.relay_of(inner.rtp_index), order)
+    if len(rtp_rows):
+        # The narrow columns first, each freeing the wider array it came from, then the key columns: the peak of
+        # the whole decode is here.
+        no_profile = rtp.ext_profile_missing(hdr["extension"], hdr["error"])
+        rtp_names = [""] + list(rtp.RTP_ERROR_MESSAGES.values())
+        rtp_error = np.full(len(rtp_rows), -1, dtype=np.int8)
+        for i, code in enumerate(rtp.RTP_ERROR_MESSAGES, start=1):
+            rtp_error[hdr["error"] == code] = i
+        del hdr["error"]
+        ext_profile = hdr.pop("ext_profile")
+        ext_profile = tables.int_category(ext_profile, no_profile, "uint16")
+        del no_profile
+        columns = {"error": tables.categorical(rtp_error, rtp_names), "ext_profile": ext_profile,
+                   "dtls_srtp": rtp_dtls, **rtp_relay.columns(inner), **hdr}
+        del rtp_error, rtp_relay, hdr
+        _give_back_free_memory()  # the wider header arrays the narrow columns came from
+        columns.update(_keys(rtp_rows, ks, consume=True))
+        del rtp_rows
+        rtp_df = tables.frame_table(columns, tables.RTP_SCHEMA)
+        del columns
+    else:
+        rtp_df = tables.empty_table(tables.RTP_SCHEMA)
+        del hdr, rtp_rows, rtp_relay
+    del rtp_dtls
     return Decoded(packets, rtp_df, rtcp_df, flows_df, icmp_df, fragments_df, webrtc_flows,
                    stun_messages, dtls_datagrams, rtcp_datagrams, rtp_framed)
 
