@@ -24,6 +24,7 @@ from .errors import DecodeError
 from .reader import ReadState, RecordIndex, linktypes, make_batch
 
 SLICE = 1 << 15
+_TRIM_EVERY = 8  # slices between two trims of the heaps while decoding (about 1 ms each)
 TCP_SYN = 0x02  # RFC 9293 §3.1
 THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
@@ -194,6 +195,8 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
                 read_through[0] += 1
             below = starts[read_through[0]] if read_through[0] < len(starts) else n
         index.release(below)
+        if i % _TRIM_EVERY == _TRIM_EVERY - 1:
+            _give_back_free_memory()  # the holes the slices' temporaries leave in the worker threads' heaps
 
     # numpy releases the GIL inside its loops, so two slices decode in parallel on two cores.
     workers = min(THREADS, len(starts))
@@ -492,7 +495,12 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow_has_dtls[-1] = False
 
     rtp_rows = np.concatenate([p[0] for p in rtp_parts]) if rtp_parts else np.zeros(0, np.int32)
-    hdr = {k: _concat([p[1] for p in rtp_parts], k, dtype) for k, dtype in rtp.HEADER_FIELDS.items()}
+    hdr = {}
+    for k, dtype in rtp.HEADER_FIELDS.items():
+        hdr[k] = _concat([p[1] for p in rtp_parts], k, dtype)
+        # The parts were the worker threads' allocations: glibc keeps their pages until trimmed, and the whole
+        # columns come on top of them.
+        _give_back_free_memory()
     rtp_parts.clear()
 
     # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
