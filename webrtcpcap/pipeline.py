@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import ctypes
 import os
 import threading
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import buffer, demux, dtls, net, rtcp, rtp, stun, tables, tcp
+from . import buffer, demux, dtls, heap, net, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
 from .reader import ReadState, RecordIndex, linktypes, make_batch
@@ -170,7 +169,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.  Once every
     record is read, the index is compacted (RecordIndex.compact).
     """
-    _tune_malloc()
+    heap.tune()
     carry = carry if carry is not None else Carry()
     n = len(index)
     f = _Frames(n)
@@ -196,7 +195,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
             below = starts[read_through[0]] if read_through[0] < len(starts) else n
         index.release(below)
         if i % _TRIM_EVERY == _TRIM_EVERY - 1:
-            _give_back_free_memory()  # the holes the slices' temporaries leave in the worker threads' heaps
+            heap.give_back_free_memory()  # the holes the slices' temporaries leave in the worker threads' heaps
 
     # numpy releases the GIL inside its loops, so two slices decode in parallel on two cores.
     workers = min(THREADS, len(starts))
@@ -204,12 +203,12 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="webrtcpcap") as pool:
             for _ in pool.map(work, range(len(starts))):
                 pass
-            _trim_worker_heaps(pool, workers)
+            heap.trim_worker_heaps(pool, workers)
     else:
         for i in range(len(starts)):
             work(i)
     index.compact()  # read through: later reads (a frame's bytes, payloads to decrypt) walk from checkpoints
-    _give_back_free_memory()
+    heap.give_back_free_memory()
     rtp_parts = [rtp_by_slice[lo] for lo in starts if lo in rtp_by_slice]
     rtcp_parts = [rtcp_by_slice[lo] for lo in starts if lo in rtcp_by_slice]
     rtp_by_slice.clear()
@@ -236,7 +235,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
                 stream.problem_frame = stream.last_frame
     decoded.tcp_streams = _tcp_streams_table(carry.tcp_streams)
     del f
-    _give_back_free_memory()  # what only the building needed
+    heap.give_back_free_memory()  # what only the building needed
     return decoded
 
 
@@ -247,88 +246,6 @@ def _renumbered(codes: np.ndarray, perm: np.ndarray, small: bool) -> np.ndarray:
         has = codes >= 0
         codes[has] = perm[codes[has]]
     return codes.astype(np.int16, copy=False) if small else codes
-
-
-def _libc_malloc_trim():
-    """glibc's malloc_trim, or None where the C library has none (macOS, musl)."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):
-        return None
-
-
-_MALLOC_TRIM = _libc_malloc_trim()
-
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_TRIM_THRESHOLD = 8 << 20  # while decoding: lower, and the slices' temporaries would fault in fresh pages again
-_TRIM_THRESHOLD_LOW = 1 << 20  # for the moment the worker threads' heaps are trimmed
-_MMAP_THRESHOLD = 32 << 20  # the ceiling glibc's own sliding threshold reaches on 64-bit systems
-
-
-def _libc_mallopt():
-    """glibc's mallopt, or None where there is no malloc_trim (then the C library is not glibc)."""
-    if _MALLOC_TRIM is None:
-        return None
-    try:
-        return ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return None
-
-
-_MALLOPT = _libc_mallopt()
-_malloc_tuned = False
-
-
-def _tune_malloc() -> None:
-    """Fix glibc's trim threshold at 8 MiB (and its mmap threshold at 32 MiB), once per process.
-
-    The slices are decoded on worker threads, and each thread's glibc arena keeps the free memory at its top up to
-    the trim threshold, which glibc slides up to 64 MiB as big arrays come and go; malloc_trim does not shrink
-    those tops.  With two workers that was 8 bytes a packet of process memory that nothing used, held for as long
-    as the process lives (see _trim_worker_heaps for the rest).  Setting the trim threshold freezes glibc's sliding
-    mmap threshold too, so that one is set to the ceiling it would slide to anyway (arrays below it come from the
-    heap, as after any big decode).  Nothing happens where the C library is not glibc (macOS, musl)."""
-    global _malloc_tuned
-    if _malloc_tuned or _MALLOPT is None:
-        return
-    _malloc_tuned = True
-    _MALLOPT(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-
-
-def _trim_worker_heaps(pool: concurrent.futures.ThreadPoolExecutor, workers: int) -> None:
-    """Have glibc shrink the top of each worker thread's heap, once the slices are decoded.
-
-    glibc shrinks a thread's heap only when that thread frees a block next to its top and the top is over the trim
-    threshold: so, with the threshold low for a moment, every worker frees one block.  The barrier makes each
-    worker take one of the calls."""
-    if _MALLOPT is None or not _malloc_tuned:
-        return
-    barrier = threading.Barrier(workers)
-
-    def free_one_block(_):
-        try:
-            barrier.wait(timeout=2)
-        except threading.BrokenBarrierError:
-            pass  # a worker that does not come only means its heap keeps its top
-        block = np.empty(1 << 17, dtype=np.uint8)  # from this thread's heap (under the mmap threshold)
-        block[::4096] = 0
-        del block
-
-    _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_LOW)
-    try:
-        for _ in pool.map(free_one_block, range(workers)):
-            pass
-    finally:
-        _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-
-
-def _give_back_free_memory() -> None:
-    """Return the heap pages the slices' temporaries freed to the system: glibc keeps them otherwise, and the
-    tables built next would come on top of them, so the process' real peak would be well above what it uses."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 class _Turns:
@@ -500,7 +417,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         hdr[k] = _concat([p[1] for p in rtp_parts], k, dtype)
         # The parts were the worker threads' allocations: glibc keeps their pages until trimmed, and the whole
         # columns come on top of them.
-        _give_back_free_memory()
+        heap.give_back_free_memory()
     rtp_parts.clear()
 
     # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
@@ -523,7 +440,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     multi = np.zeros(len(dg_rows), dtype=bool)
     multi[sub["datagram"][sub["index"] == 1]] = True
 
-    _give_back_free_memory()  # the per-slice parts just merged
+    heap.give_back_free_memory()  # the per-slice parts just merged
     verdict = demux.decide(
         ends, flow, f.first_kind, stun_ev, dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
         rules=list(rules), first_byte=None)
@@ -575,7 +492,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     t = np.empty(n, dtype=np.float64)
     for lo in range(0, n, SLICE):  # a slice at a time: a whole int64 difference would be 8 bytes a packet more
         t[lo : lo + SLICE] = (f.ts[lo : lo + SLICE] - t0_ns) / 1e9
-    _give_back_free_memory()  # the demux's temporaries, before the tables grow
+    heap.give_back_free_memory()  # the demux's temporaries, before the tables grow
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
     del ends
@@ -589,7 +506,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     f.ts = f.caplen = f.length = f.interface = f.payload_len = f.payload_known = f.error = None
     f.src = f.dst = f.sport = f.dport = f.has_ports = f.ip_version = f.fragment = f.transport = None
     del error
-    _give_back_free_memory()  # the demux's and the packets table's temporaries, before the other tables grow
+    heap.give_back_free_memory()  # the demux's and the packets table's temporaries, before the other tables grow
 
     # rtcp ------------------------------------------------------------------------------------------------------
     keep = is_rtcp[sub["datagram"]] if len(sub["datagram"]) else np.zeros(0, bool)
@@ -653,7 +570,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                                (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
-    _give_back_free_memory()  # before the rtp table, the largest after packets, grows
+    heap.give_back_free_memory()  # before the rtp table, the largest after packets, grows
 
     # rtp -------------------------------------------------------------------------------------------------------
     if not is_rtp.all():
@@ -689,7 +606,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         columns = {"error": tables.categorical(rtp_error, rtp_names), "ext_profile": ext_profile,
                    "dtls_srtp": rtp_dtls, **rtp_relay.columns(inner), **hdr}
         del rtp_error, rtp_relay, hdr
-        _give_back_free_memory()  # the wider header arrays the narrow columns came from
+        heap.give_back_free_memory()  # the wider header arrays the narrow columns came from
         columns.update(_keys(rtp_rows, ks, consume=True))
         del rtp_rows
         rtp_df = tables.frame_table(columns, tables.RTP_SCHEMA)

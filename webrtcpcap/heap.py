@@ -1,0 +1,97 @@
+"""Returning freed memory to the system (glibc): what keeps a decode's process memory near the heap it uses.
+
+Strategy: the tables are built in stages whose temporaries come and go; glibc keeps freed pages for reuse, so the
+process' memory would climb well above what is in use.  `give_back_free_memory` runs malloc_trim between stages;
+`tune` fixes glibc's trim and mmap thresholds once per process; `trim_worker_heaps` shrinks the decoding threads'
+heaps.  Where the C library is not glibc (macOS, musl), every function here does nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import threading
+
+import numpy as np
+
+
+def _libc_malloc_trim():
+    """glibc's malloc_trim, or None where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRIM_THRESHOLD = 8 << 20  # while decoding: lower, and the slices' temporaries would fault in fresh pages again
+_TRIM_THRESHOLD_LOW = 1 << 20  # for the moment the worker threads' heaps are trimmed
+_MMAP_THRESHOLD = 32 << 20  # the ceiling glibc's own sliding threshold reaches on 64-bit systems
+
+
+def _libc_mallopt():
+    """glibc's mallopt, or None where there is no malloc_trim (then the C library is not glibc)."""
+    if _MALLOC_TRIM is None:
+        return None
+    try:
+        return ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_MALLOPT = _libc_mallopt()
+_malloc_tuned = False
+
+
+def tune() -> None:
+    """Fix glibc's trim threshold at 8 MiB (and its mmap threshold at 32 MiB), once per process.
+
+    The slices are decoded on worker threads, and each thread's glibc arena keeps the free memory at its top up to
+    the trim threshold, which glibc slides up to 64 MiB as big arrays come and go; malloc_trim does not shrink
+    those tops.  With two workers that was 8 bytes a packet of process memory that nothing used, held for as long
+    as the process lives (see trim_worker_heaps for the rest).  Setting the trim threshold freezes glibc's sliding
+    mmap threshold too, so that one is set to the ceiling it would slide to anyway (arrays below it come from the
+    heap, as after any big decode).  Nothing happens where the C library is not glibc (macOS, musl)."""
+    global _malloc_tuned
+    if _malloc_tuned or _MALLOPT is None:
+        return
+    _malloc_tuned = True
+    _MALLOPT(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+
+
+def trim_worker_heaps(pool: concurrent.futures.ThreadPoolExecutor, workers: int) -> None:
+    """Have glibc shrink the top of each worker thread's heap, once the slices are decoded.
+
+    glibc shrinks a thread's heap only when that thread frees a block next to its top and the top is over the trim
+    threshold: so, with the threshold low for a moment, every worker frees one block.  The barrier makes each
+    worker take one of the calls."""
+    if _MALLOPT is None or not _malloc_tuned:
+        return
+    barrier = threading.Barrier(workers)
+
+    def free_one_block(_):
+        try:
+            barrier.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass  # a worker that does not come only means its heap keeps its top
+        block = np.empty(1 << 17, dtype=np.uint8)  # from this thread's heap (under the mmap threshold)
+        block[::4096] = 0
+        del block
+
+    _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_LOW)
+    try:
+        for _ in pool.map(free_one_block, range(workers)):
+            pass
+    finally:
+        _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+
+
+def give_back_free_memory() -> None:
+    """Return the heap pages the slices' temporaries freed to the system: glibc keeps them otherwise, and the
+    tables built next would come on top of them, so the process' real peak would be well above what it uses."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
