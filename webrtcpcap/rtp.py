@@ -115,7 +115,8 @@ def decode_headers(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire_len: 
 
     `cap` is how many bytes of each packet were captured, `wire_len` how long it was.  Returns arrays: b0, b1,
     seq (uint16), ts (uint32), ssrc (uint32), marker, padding, extension (bool), csrc_count, pt (uint8),
-    ext_profile (uint16; 0 where there is none, see ext_profile_missing), payload_offset (uint16), payload_len (uint16), error (uint8 RTP_* code).
+    ext_profile (uint16; 0 where there is none, see ext_profile_missing), payload_offset (uint16), payload_len
+    (uint16), error (uint8 RTP_* code).
     Fields of packets too short to hold them read as 0; `error` says which.
     """
     ok = cap >= RTP_HEADER_LEN
