@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import sys
 
 import pytest
 
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
 import webrtcpcap
+from webrtcpcap.summary import summarize
 
 from conftest import CAPTURES, A4, B4, env_without_pythonwarnings, rtcp_sdes, rtcp_sr, rtp_packet, stun_message, udp4, write_pcap
 
@@ -16,6 +21,10 @@ from conftest import CAPTURES, A4, B4, env_without_pythonwarnings, rtcp_sdes, rt
 def _run(*args):
     return subprocess.run([sys.executable, "-m", "webrtcpcap", *map(str, args)], capture_output=True, text=True,
                           timeout=120, env=env_without_pythonwarnings())
+
+
+def _tcp(src, sport, dst, dport, seq, payload):
+    return bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags="PA", seq=seq) / payload)
 
 
 def _crafted(tmp_path):
@@ -101,3 +110,45 @@ def test_anonymize_subcommand_writes_a_copy_and_refuses_to_overwrite_its_input(t
     assert len(webrtcpcap.open(out, progress=False)) == len(webrtcpcap.open(src, progress=False))
     assert b"\x0a\x63\x00\x01" not in out.read_bytes()  # 10.99.0.1, a's address, in network order
     assert cli.main(["anonymize", str(out), str(out)]) == 2
+
+
+LOST_FRAMING = b"\x17\x03\x03\x00\x10"  # a TLS record header where the next STUN or ChannelData message belongs
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_summary_lists_the_webrtc_tcp_streams_whose_framing_stopped_and_not_other_tcp(chunked, tmp_path):
+    stun = stun_message(txid=b"T" * 12)
+    turn = stun + struct.pack(">HH", 0x4000, 12) + rtp_packet(ssrc=7)[:12]
+    framed = struct.pack(">H", 20) + stun_message(txid=b"I" * 12)  # RFC 4571 (ICE-TCP), whole
+    frames = [
+        _tcp("10.0.0.3", 3478, "10.0.0.1", 6000, 1, stun),  # TURN over TCP ...
+        _tcp("10.0.0.3", 3478, "10.0.0.1", 6000, 21, stun + LOST_FRAMING),  # ... until its framing is lost
+        _tcp("10.0.0.1", 5000, "10.0.0.2", 443, 100, framed),  # ICE-TCP, fine
+        _tcp("10.0.0.2", 443, "10.0.0.1", 5000, 7, b"GET / HTTP/1.1\r\n\r\n"),  # not WebRTC: not a problem here
+        _tcp("10.0.0.4", 3478, "10.0.0.1", 6001, 1, turn + turn[:30]),  # TURN, cut inside a message at the end
+    ]
+    path = write_pcap(tmp_path / "tcp.pcap", frames)
+    proc = _run("summary", path, *(["--chunked"] if chunked else []))
+    assert proc.returncode == 0, proc.stderr
+    want = ["  10.0.0.3:3478 > 10.0.0.1:6000  turn  frame 2: "
+            "TCP stream framing (turn) lost: unexpected bytes 0x17030300"]
+    # Read in chunks, a stream that the capture's end cuts is not known as cut (iter_chunks cannot tell its last
+    # chunk); the whole file knows.
+    if not chunked:
+        want.append("  10.0.0.4:3478 > 10.0.0.1:6001  turn  frame 5: TCP stream ends inside a message (10 bytes left)")
+    section = proc.stdout.split(f"TCP streams whose WebRTC framing stopped ({len(want)})\n", 1)[1].splitlines()
+    assert section[: len(want)] == want
+    assert "HTTP" not in proc.stdout and "443 >" not in proc.stdout
+
+
+def test_summarize_takes_the_tcp_streams_of_the_last_chunk(tmp_path):
+    stun = stun_message(txid=b"T" * 12)
+    frames = [_tcp("10.0.0.3", 3478, "10.0.0.1", 6000, 1 + 20 * i, stun) for i in range(3)]
+    frames.append(_tcp("10.0.0.3", 3478, "10.0.0.1", 6000, 61, stun + LOST_FRAMING))
+    frames.append(_tcp("10.0.0.1", 6000, "10.0.0.3", 3478, 1, stun))
+    path = write_pcap(tmp_path / "tcp.pcap", frames)
+    chunks = list(webrtcpcap.iter_chunks(path, packets=2, progress=False))
+    assert len(chunks) == 3
+    s = summarize((c.packets, c.rtp, c.tcp_streams) for c in chunks)
+    assert s.frames == 5 and s.tcp_problems[["framing", "problem_frame"]].values.tolist() == [["turn", 4]]
+    assert summarize((c.packets, c.rtp) for c in chunks).tcp_problems.empty  # without tcp_streams: none known

@@ -617,10 +617,11 @@ class Capture:
         return dissect_frame(self.path, frame, decode_as=_decode_as_hint(row), timeout=timeout)
 
     def summary(self) -> str:
-        """The text `webrtcpcap summary` prints: frames per kind and the RTP streams."""
+        """The text `webrtcpcap summary` prints: frames per kind, the RTP streams, WebRTC-over-TCP streams whose
+        framing stopped, and frames with decoding problems."""
         from .summary import format_summary, summarize
 
-        return format_summary(self.path, summarize([(self.packets, self.rtp)]), self.problem)
+        return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams)]), self.problem)
 
 
 def _dtls_tables(datagrams) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -734,7 +735,9 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
 
     Frame numbers and `t` count from the start of the file.  A flow found to be WebRTC in one chunk stays WebRTC in
     later chunks; packets of a flow that come before its first evidence, in an earlier chunk, stay "other".
-    Flow ids are per chunk.  Warns (CaptureWarning) at the end if the file was cut short or corrupt.
+    Flow ids are per chunk.  A chunk's `tcp_streams` covers the capture up to that chunk's end; a TCP stream that
+    the capture's end cuts inside a message is not named as cut, since no chunk is known to be the last.  Warns
+    (CaptureWarning) at the end if the file was cut short or corrupt.
     """
     path = os.fspath(path)
     rules = _rules(webrtc, not_webrtc)

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webrtcpcap", description="Analyse WebRTC packet captures.")
     parser.add_argument("--version", action="version", version=f"webrtcpcap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("summary", help="frames per kind and the RTP streams of a capture")
+    p = sub.add_parser("summary", help="frames per kind, RTP streams and stopped WebRTC-over-TCP streams of a capture")
     p.add_argument("file", help="a pcap or pcapng file (optionally gzip-compressed)")
     p.add_argument("--webrtc", action="append", default=[], metavar="PORT|ADDR:PORT",
                    help="treat flows on this endpoint as WebRTC whatever the evidence (repeatable)")
@@ -95,10 +95,10 @@ def _summary(args) -> int:
             raise WebRTCPcapError(f"{args.file}: cannot open ({exc.strerror or exc})") from None
         if args.chunked or size > CHUNKED_ABOVE_BYTES:
             chunks = iter_chunks(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
-            summary = summarize((c.packets, c.rtp) for c in chunks)
+            summary = summarize((c.packets, c.rtp, c.tcp_streams) for c in chunks)
         else:
             cap = open_capture(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
-            summary = summarize([(cap.packets, cap.rtp)])
+            summary = summarize([(cap.packets, cap.rtp, cap.tcp_streams)])
     for w in caught:
         if issubclass(w.category, CaptureWarning):
             problems.append(str(w.message).split(": ", 1)[-1])

@@ -1,17 +1,19 @@
-"""The short text summary behind `webrtcpcap summary`: frames per kind and the RTP streams.
+"""The short text summary behind `webrtcpcap summary`: frames per kind, the RTP streams, and the WebRTC-over-TCP
+streams whose framing stopped.
 
-Strategy: summaries are built from any number of (packets, rtp) table pairs, so a capture too large for memory is
-summarised chunk by chunk with the same code.
+Strategy: summaries are built from any number of (packets, rtp[, tcp_streams]) tables, so a capture too large for
+memory is summarised chunk by chunk with the same code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import pandas as pd
 
 STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
+TCP_PROBLEM_COLUMNS = ["src", "sport", "dst", "dport", "framing", "problem", "problem_frame"]
 
 
 @dataclass
@@ -20,23 +22,31 @@ class Summary:
     src, sport, dst, dport, ssrc, pt, packets, first_t, last_t, and lost, jitter_ms and rtx_of (webrtcpcap.streams;
     only when the capture was summarised in one piece, NaN otherwise; rtx_of is the SSRC an RTX stream
     retransmits, found from the RTP timestamps, and such a stream has no jitter: RFC 4588 keeps the original
-    timestamps, so its "jitter" would measure repair delays); errors: frames per error message (Series)."""
+    timestamps, so its "jitter" would measure repair delays); errors: frames per error message (Series);
+    tcp_problems: one row per TCP direction that was framed as WebRTC (ICE-TCP, TURN over TCP) until its framing
+    stopped, with columns src, sport, dst, dport, framing, problem, problem_frame (Capture.tcp_streams; other TCP,
+    such as HTTPS, is not listed)."""
 
     frames: int
     kinds: pd.Series
     streams: pd.DataFrame
     errors: pd.Series
+    tcp_problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TCP_PROBLEM_COLUMNS))
 
 
-def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
-    """Combine (packets, rtp) tables, e.g. every chunk of iter_chunks, into one Summary."""
+def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
+    """Combine (packets, rtp) or (packets, rtp, tcp_streams) tables, e.g. every chunk of iter_chunks, into one
+    Summary.  A chunk's tcp_streams covers the capture up to that chunk's end, so the last one given is used."""
     frames = 0
     kinds: pd.Series | None = None
     errors: pd.Series | None = None
     parts = []
     pieces = 0
     whole_rtp = None
-    for packets, rtp in tables:
+    tcp_streams = None
+    for packets, rtp, *rest in tables:
+        if rest:
+            tcp_streams = rest[0]
         pieces += 1
         whole_rtp = rtp
         frames += len(packets)
@@ -59,7 +69,14 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Summary:
     kinds = kinds[kinds > 0].sort_values(ascending=False, kind="stable")
     errors = (errors if errors is not None else pd.Series(dtype="int64")).astype("int64")
     errors = errors[errors > 0].sort_values(ascending=False, kind="stable")
-    return Summary(frames, kinds, streams, errors)
+    return Summary(frames, kinds, streams, errors, _stopped_framing(tcp_streams))
+
+
+def _stopped_framing(tcp_streams: pd.DataFrame | None) -> pd.DataFrame:
+    if tcp_streams is None or not len(tcp_streams):
+        return pd.DataFrame(columns=TCP_PROBLEM_COLUMNS)
+    stopped = tcp_streams[tcp_streams["framing"].notna() & tcp_streams["problem"].notna()]
+    return stopped[TCP_PROBLEM_COLUMNS].sort_values("problem_frame", kind="stable").reset_index(drop=True)
 
 
 def _with_loss(streams: pd.DataFrame, rtp: pd.DataFrame | None) -> pd.DataFrame:
@@ -107,6 +124,13 @@ def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
                          f"{jitter:>9} {r.last_t - r.first_t:>8.2f}{rtx}")
     else:
         lines.append("RTP streams: none")
+    if len(s.tcp_problems):
+        lines.append("")
+        lines.append(f"TCP streams whose WebRTC framing stopped ({len(s.tcp_problems)})")
+        for r in s.tcp_problems.itertuples(index=False):
+            where = "" if pd.isna(r.problem_frame) else f"frame {int(r.problem_frame)}: "
+            ends = f"{_endpoint(r.src, r.sport)} > {_endpoint(r.dst, r.dport)}"
+            lines.append(f"  {ends}  {r.framing}  {where}{r.problem}")
     if len(s.errors):
         lines.append("")
         lines.append("frames with decoding problems")
