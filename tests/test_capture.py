@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
 
 import webrtcpcap
 
@@ -271,6 +273,30 @@ def test_iter_chunks_concatenated_equal_open(fmt, k, gz, tmp_path):
     assert len(rtp) == 60
     rtcp = pd.concat([c.rtcp for c in chunks])
     assert list(rtcp["frame"]) == list(whole.rtcp["frame"])
+
+
+def _ending_in_unfinished_things():
+    turn = stun_message(txid=b"T" * 12) + struct.pack(">HH", 0x4000, 12) + rtp_packet(ssrc=7)[:12]
+    tcp_turn = bytes(Ether() / IP(src="10.0.0.3", dst="10.0.0.1") / TCP(sport=3478, dport=6000, flags="PA", seq=1)
+                     / (turn + turn[:30]))  # TURN over TCP, cut 10 bytes into a message by the capture's end
+    first_fragment = bytes(Ether() / IP(src=A4, dst=B4, id=77, flags="MF", frag=0) / UDP(sport=5000, dport=6000)
+                           / (b"x" * 40))  # its other fragments never come
+    return _early_evidence_frames() + [tcp_turn, first_fragment]
+
+
+@pytest.mark.parametrize("k", [1, 5, 1000])
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_the_last_chunk_ends_the_capture_like_open_does(fmt, k, tmp_path):
+    path = _write(tmp_path, fmt, _ending_in_unfinished_things())
+    whole = open_quiet(path)
+    chunks = list(webrtcpcap.iter_chunks(path, packets=k, progress=False))
+    errors = _concat(chunks, "packets", ["error"])["error"]
+    assert _values(errors) == _values(whole.packets["error"])
+    assert whole.packets["error"].iloc[-1] == "IP fragment: datagram never completed in this capture"
+    last = chunks[-1].tcp_streams.astype({"src": str, "dst": str})
+    expect = whole.tcp_streams.astype({"src": str, "dst": str})
+    pd.testing.assert_frame_equal(last.reset_index(drop=True), expect.reset_index(drop=True))
+    assert expect["problem"].tolist() == ["TCP stream ends inside a message (10 bytes left)"]
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])

@@ -735,9 +735,9 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
 
     Frame numbers and `t` count from the start of the file.  A flow found to be WebRTC in one chunk stays WebRTC in
     later chunks; packets of a flow that come before its first evidence, in an earlier chunk, stay "other".
-    Flow ids are per chunk.  A chunk's `tcp_streams` covers the capture up to that chunk's end; a TCP stream that
-    the capture's end cuts inside a message is not named as cut, since no chunk is known to be the last.  Warns
-    (CaptureWarning) at the end if the file was cut short or corrupt.
+    Flow ids are per chunk.  A chunk's `tcp_streams` covers the capture up to that chunk's end (the last chunk's
+    is the whole capture's).  A chunk holds at most `packets` frames, and fewer where a 32 MiB block of the file
+    ends.  Warns (CaptureWarning) at the end if the file was cut short or corrupt.
     """
     path = os.fspath(path)
     rules = _rules(webrtc, not_webrtc)
@@ -754,11 +754,18 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             done = max(done, consumed)
 
     try:
-        for data, index, state, first_frame in reader.iter_batches(path, packets, progress=advance):
+        batches = reader.iter_batches(path, packets, progress=advance)
+        batch = next(batches, None)
+        while batch is not None:
+            data, index, state, first_frame = batch
+            # The next batch is walked first (its records only, the walk appends to nothing the decode reads), so
+            # that the last chunk is decoded as the end of the capture: fragments still unfinished there are
+            # incomplete and TCP streams cut inside a message are named; in any other chunk they may go on.
+            batch = next(batches, None)
             if t0 is None:
                 t0 = int(reader.make_batch(data, index, 0, 1, state, 1).ts_ns[0])
-            # A fragment still unfinished at the end of a chunk may complete in the next one.
-            decoded = decode(data, index, state, first_frame, t0, rules, carry, final=False)
+            decoded = decode(data, index, state, first_frame, t0, rules, carry, final=batch is None)
+            del data, index
             yield Chunk(decoded, first_frame)
     finally:
         if bar is not None:
