@@ -758,9 +758,10 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
         batch = next(batches, None)
         while batch is not None:
             data, index, state, first_frame = batch
-            # The next batch is walked first (its records only, the walk appends to nothing the decode reads), so
-            # that the last chunk is decoded as the end of the capture: fragments still unfinished there are
-            # incomplete and TCP streams cut inside a message are named; in any other chunk they may go on.
+            # The next batch is walked first (its records only; the walk may append interfaces to `state`, which
+            # leaves this batch's interface ids as they were), so that the last chunk is decoded as the end of the
+            # capture: fragments still unfinished there are incomplete and TCP streams cut inside a message are
+            # named; in any other chunk they may go on.
             batch = next(batches, None)
             if t0 is None:
                 t0 = int(reader.make_batch(data, index, 0, 1, state, 1).ts_ns[0])
