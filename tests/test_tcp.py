@@ -247,3 +247,18 @@ def test_stream_counters_and_a_stream_too_short_to_tell():
     short.feed(0, 0, b"\x00\x01\x00")
     short.finish()
     assert short.problem == "TCP stream ends before its framing could be told (3 bytes)"
+
+
+def test_a_stream_given_frame_numbers_keeps_its_first_last_and_problem_frames():
+    s = tcp.Stream()
+    s.feed(0, 0, stun_message(b"A" * 12), frame=11)
+    s.feed(1, 0, b"", syn=False, frame=12)  # no data: not a frame of the stream's
+    s.feed(2, 20, stun_message(b"B" * 12) + b"\x17\x03\x03\x00\x10", frame=13)  # framing lost here
+    s.feed(3, 45, stun_message(b"C" * 12), frame=14)  # after the problem: counted, not read
+    assert (s.first_frame, s.last_frame, s.problem_frame, s.segments) == (11, 14, 13, 3)
+    cut = tcp.Stream()
+    cut.feed(0, 0, stun_message(b"A" * 12, bytes(8))[:25], frame=5)
+    cut.feed(1, 25, b"\x00", frame=6)
+    assert cut.problem is None
+    cut.finish()  # the capture's end names the cut message, at the stream's last frame
+    assert "ends inside a message" in cut.problem and cut.problem_frame == 6

@@ -229,10 +229,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts, state.interfaces)
     if final:
         for stream in carry.tcp_streams.values():
-            had_problem = stream.problem is not None
             stream.finish()
-            if not had_problem and stream.problem is not None:
-                stream.problem_frame = stream.last_frame
     decoded.tcp_streams = _tcp_streams_table(carry.tcp_streams)
     del f
     heap.give_back_free_memory()  # what only the building needed
@@ -703,14 +700,7 @@ def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict
         stream = streams.get(key)
         if stream is None:
             stream = streams[key] = tcp.Stream()
-        if data:
-            if stream.first_frame is None:
-                stream.first_frame = first_frame + r
-            stream.last_frame = first_frame + r
-        had_problem = stream.problem is not None
-        messages += stream.feed(r, seq, data, whole, syn=bool(flags & TCP_SYN))
-        if not had_problem and stream.problem is not None:
-            stream.problem_frame = first_frame + r
+        messages += stream.feed(r, seq, data, whole, syn=bool(flags & TCP_SYN), frame=first_frame + r)
     f.tcp_segments.clear()
     for stream in streams.values():
         if stream.pending:

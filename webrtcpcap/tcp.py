@@ -95,17 +95,27 @@ class Stream:
     segments: int = 0  # segments with data fed, whatever became of them
     delivered: int = 0  # bytes appended in sequence order
     messages: int = 0  # messages cut out
-    first_frame: int | None = None  # set by whoever numbers the frames (the pipeline)
+    first_frame: int | None = None  # the first and last frames with data (when feed is given frame numbers)
     last_frame: int | None = None
     problem_frame: int | None = None  # the frame whose segment (or the capture's end, after it) set `problem`
 
-    def feed(self, row: int, seq: int, data: bytes, complete: bool = True, syn: bool = False) -> list[Message]:
-        """Add one segment (its sequence number, captured payload, and whether the payload was captured whole);
-        return the messages it completed."""
+    def feed(self, row: int, seq: int, data: bytes, complete: bool = True, syn: bool = False,
+             frame: int | None = None) -> list[Message]:
+        """Add one segment (its sequence number, captured payload, whether the payload was captured whole, and the
+        number of its frame, for first_frame, last_frame and problem_frame); return the messages it completed."""
         if data:
             self.segments += 1
+            if frame is not None:
+                self.first_frame = frame if self.first_frame is None else self.first_frame
+                self.last_frame = frame
         if self.problem is not None:
             return []
+        out = self._feed(row, seq, data, complete, syn)
+        if self.problem is not None:
+            self.problem_frame = frame
+        return out
+
+    def _feed(self, row: int, seq: int, data: bytes, complete: bool, syn: bool) -> list[Message]:
         if syn:
             self.next_seq = (seq + 1) % SEQ_MOD
             seq = self.next_seq
@@ -181,7 +191,13 @@ class Stream:
         self.pending = {seq: (-1, data, complete) for seq, (_, data, complete) in self.pending.items()}
 
     def finish(self) -> None:
-        """The capture ended: name what was left unfinished (a hole, a partial message)."""
+        """The capture ended: name what was left unfinished (a hole, a partial message), at the last frame."""
+        if self.problem is None:
+            self._name_unfinished()
+            if self.problem is not None:
+                self.problem_frame = self.last_frame
+
+    def _name_unfinished(self) -> None:
         if self.problem is None and self.pending:
             self.problem = f"TCP stream has a hole at sequence {self.next_seq} that did not fill"
         elif self.problem is None and self.buffer and self.mode is not None:
