@@ -261,6 +261,25 @@ def test_keylog_format(name):
         assert not bad, f"{name}.keylog: lines {bad} are not 'CLIENT_RANDOM <64 hex> <96 hex>'"
 
 
+@pytest.mark.parametrize("name", [n for n in SESSIONS if ".keylog" in expected_sidecars(n)])
+def test_keylog_belongs_to_the_captured_handshake(name):
+    """The key log's client random is the random of a ClientHello in the capture, as tshark reads it (tshark
+    reassembles the browsers' two-record ClientHello; the TURN sessions need the ChannelData heuristics that
+    tshark_kinds used), so the key log opens this capture and no other."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    args = meta(name)["tshark_kinds"]["arguments"]
+    out = subprocess.run(["tshark", "-n", "-r", str(CAPTURES / f"{name}.pcap"), *args, "-Y", "dtls.handshake.type == 1",
+                          "-T", "fields", "-e", "dtls.handshake.random"], capture_output=True, text=True,
+                         check=True).stdout
+    hello_randoms = {r for line in out.split() for r in line.split(",") if r}
+    lines = [line.split() for line in (CAPTURES / f"{name}.keylog").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    logged = {parts[1] for parts in lines if len(parts) == 3}
+    assert hello_randoms, "tshark found no ClientHello"
+    assert logged and logged <= hello_randoms, f"{len(logged - hello_randoms)} logged client randoms not captured"
+
+
 @pytest.mark.parametrize("name", SESSIONS)
 def test_nft_sidecar_not_empty(name):
     text = (CAPTURES / f"{name}.nft.txt").read_text()
