@@ -107,6 +107,17 @@ def frame_count(pcap: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
+def tcpdump_report(log: Path) -> dict | None:
+    """tcpdump's closing counts (captured, received by filter, dropped by kernel): a capture that lost packets in the
+    kernel would make every comparison with the peers' counters wrong."""
+    text = log.read_text(errors="replace") if log and log.exists() else ""
+    found = {key: int(m[1]) for key, pattern in (("captured", r"(\d+) packets? captured"),
+                                                  ("received_by_filter", r"(\d+) packets? received by filter"),
+                                                  ("dropped_by_kernel", r"(\d+) packets? dropped by kernel"))
+             if (m := re.search(pattern, text))}
+    return found or None
+
+
 def udp_conversations(pcap: Path) -> list[dict]:
     """UDP 5-tuples in the capture with frame counts (tshark's conv,udp table)."""
     if shutil.which("tshark") is None:
@@ -305,9 +316,11 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
             time.sleep(0.3)
             lab.stop(cap)
             cap_stopped = time.time()
+
             nft_text = lab.nft_list()
             base.with_suffix(".nft.txt").write_text(nft_text)
             meta = build_meta(lab, sc, base, peers, nft_text, cap_started, cap_stopped, work)
+            meta["capture"]["tcpdump_report"] = tcpdump_report(cap.log)
             ok = check(sc, peers)
         collect_sidecars(sc, base, work, peers)
         meta["recording"]["wall_time_s"] = round(time.time() - t0, 1)
