@@ -210,12 +210,56 @@ def tshark_kinds(pcap: Path, meta: dict) -> dict | None:
     }
 
 
+DTLS_DATAGRAMS_LISTED = 40
+
+
+def dtls_datagrams(pcap: Path, meta: dict) -> dict | None:
+    """The datagrams in RFC 7983's DTLS range (first byte 20-63) as tshark sees them, outside ChannelData.
+
+    Per sender: datagrams by first byte (0x14-0x17: DTLS 1.2-style records; 0x20-0x3f: DTLS 1.3 unified headers)
+    and the ClientHello/ServerHello datagrams tshark dissects; and the first DTLS_DATAGRAMS_LISTED datagrams in
+    order (time from the first frame, sender, UDP payload length, first byte, record versions and handshake types
+    tshark found; empty where tshark 4.0 cannot dissect the datagram). A reference for the handshake analyses that
+    does not come from webrtcpcap; flights, retransmissions and ACKs inside encrypted records are not visible here.
+    """
+    if shutil.which("tshark") is None:
+        return None
+    args = list((meta.get("tshark_kinds") or {}).get("arguments") or [])
+    fields = ["frame.number", "frame.time_relative", "ip.src", "udp.srcport", "udp.length", "udp.payload",
+              "dtls.record.version", "dtls.handshake.type"]
+    out = run(["tshark", "-n", "-r", str(pcap), *args, "-Y",
+               "udp && !stun && !icmp && udp.payload[0:1] >= 14 && udp.payload[0:1] <= 3f", "-T", "fields",
+               "-E", "separator=\t", *[a for f in fields for a in ("-e", f)]]).stdout
+    senders: dict[str, dict] = {}
+    listed = []
+    for line in out.splitlines():
+        cols = (line.split("\t") + [""] * len(fields))[:len(fields)]
+        frame, t, ip, port, length, payload, versions, types = cols
+        src = f"{ip}:{port}"
+        first = f"0x{payload[:2]}"
+        hs = [int(x) for x in types.split(",") if x]
+        entry = senders.setdefault(src, {"datagrams": 0, "by_first_byte": {}, "client_hello_datagrams": 0,
+                                         "server_hello_datagrams": 0})
+        entry["datagrams"] += 1
+        entry["by_first_byte"][first] = entry["by_first_byte"].get(first, 0) + 1
+        entry["client_hello_datagrams"] += 1 in hs
+        entry["server_hello_datagrams"] += 2 in hs
+        if len(listed) < DTLS_DATAGRAMS_LISTED:
+            listed.append({"frame": int(frame), "t": round(float(t), 6), "src": src,
+                           "udp_payload_len": int(length) - 8, "first_byte": first,
+                           "record_versions": [v for v in versions.split(",") if v], "handshake_types": hs})
+    return {"display_filter": "udp && !stun && !icmp && first payload byte 0x14-0x3f", "arguments": args,
+            "by_sender": senders, "first_datagrams": listed}
+
+
 def describe(base: Path, meta: dict | None = None) -> dict:
-    """(Re)compute the tshark_kinds section of <base>.meta.json from <base>.pcap and write the file back."""
+    """(Re)compute the tshark sections (tshark_kinds, dtls_datagrams) of <base>.meta.json from <base>.pcap and write
+    the file back."""
     f = Path(f"{base}.meta.json")
     if meta is None:
         meta = json.loads(f.read_text())
     meta["tshark_kinds"] = tshark_kinds(base.with_suffix(".pcap"), meta)
+    meta["dtls_datagrams"] = dtls_datagrams(base.with_suffix(".pcap"), meta)
     f.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
