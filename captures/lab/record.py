@@ -577,6 +577,8 @@ def browser_summary(work: Path, node: str, role: str) -> dict:
     f = work / f"{node}.page-events.jsonl"
     if f.exists():
         events = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    # The page posts each event with its own fetch, so they can reach the server out of order: sort by page time.
+    events.sort(key=lambda e: e.get("t", 0))
     connected = [e["unix"] for e in events if e.get("event") == "connectionState" and e.get("state") == "connected"]
     states = [e["state"] for e in events if e.get("event") == "connectionState"]
     pair, transport, rtp = None, {}, []

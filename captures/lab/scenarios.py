@@ -31,12 +31,13 @@ class Drop:
     hook: str  # "egress" (a -> peer) or "ingress" (peer -> a), on node a's eth0
     match: str  # key of MATCHES
     percent: int  # 100 = every matching packet
-    alternate: bool = False  # drop every other matching packet (deterministic 50 %) instead of at random
+    alternate: bool = False  # drop every `every`-th matching packet (deterministic) instead of at random
     first: int = 0  # > 0: only among the first N matching packets (a handshake, not the whole call)
+    every: int = 2  # with alternate: 2 = every other packet (50 %), 3 = every third (33 %)
 
     def nft(self) -> str:
         if self.alternate:
-            sel = " numgen inc mod 2 0"
+            sel = f" numgen inc mod {self.every} 0"
         else:
             sel = f" numgen random mod 100 < {self.percent}" if self.percent < 100 else ""
         # nft has no "first N packets" match (quota counts bytes); a token bucket of N packets that refills at
@@ -46,7 +47,8 @@ class Drop:
 
     def describe(self) -> str:
         way = "a->b (at a's egress)" if self.hook == "egress" else "b->a (at a's ingress)"
-        how = "every other packet" if self.alternate else f"{self.percent}%"
+        nth = {2: "every other packet", 3: "every third packet"}.get(self.every, f"every {self.every}th packet")
+        how = nth if self.alternate else f"{self.percent}%"
         window = f" among the first {self.first}" if self.first else ""
         return f"{how} of {self.match}{window} {way}"
 
@@ -215,6 +217,25 @@ SCENARIOS.update({s.name: s for s in [
         f"{BROWSER_CALL}; both Firefoxes' NSS key logs (TLS 1.3 secrets) are the decryption ground truth.",
         ("ICE", "DTLS", "sequence gaps"), duration_s=8, data_channel=True,
         expected_verdict="DTLS completed, version DTLS 1.3, no error"),
+    Scenario(
+        "firefox_firefox_dtls_loss", "firefox-firefox",
+        "Firefox ESR to Firefox ESR with every third datagram in the DTLS range (first byte 20-63) that a (the DTLS "
+        "server) sends dropped, for the first 40 such datagrams: a's flights lose one of their datagrams and are "
+        "retransmitted, b retransmits; with the key log the retransmitted handshake records and the ACK records "
+        "(content type 26 inside the encrypted records) can be decrypted; captured at b.",
+        ("DTLS", "post-mortem"), duration_s=10, data_channel=True,
+        drops=(Drop("egress", "dtls-any", 33, alternate=True, first=40, every=3),),
+        expected_verdict="DTLS completed after retransmitted flights, version DTLS 1.3"),
+    Scenario(
+        "firefox_firefox_dtls_stalled", "firefox-firefox",
+        "A DTLS 1.3 handshake that never completes: every other DTLS-range datagram a (Firefox, the DTLS server) "
+        "sends is dropped, and since Firefox sends its server flight as two datagrams (the plaintext ServerHello, "
+        "then the encrypted rest) in lock-step with the drop, the ServerHello datagram is lost every time and only "
+        "the encrypted half arrives; b keeps retransmitting its ClientHello, and both stay 'connecting' until the "
+        "end. Keys in the key log.",
+        ("DTLS", "post-mortem"), duration_s=10, expect_connected=False,
+        drops=(Drop("egress", "dtls-any", 50, alternate=True, first=40),),
+        expected_verdict="DTLS stalled: the server's ServerHello datagram never reached the client; no SRTP"),
     Scenario(
         "firefox_chromium_clean", "firefox-chromium",
         "Firefox ESR (offerer, a) calls Chromium (answerer, b): DTLS 1.3 between two different stacks; "
