@@ -30,6 +30,7 @@ EPOCH_HANDSHAKE = 2  # RFC 9147 §6.1: epoch 2 carries the handshake traffic key
 EPOCH_APPLICATION = 3  # RFC 9147 §6.1: epoch 3 the first application traffic keys; each KeyUpdate adds one
 MAX_KEY_UPDATES = 64  # epochs past 3 derived on demand; a capture cannot make us derive more
 SN_SAMPLE_LEN = 16  # RFC 9147 §4.2.3: the mask is computed over the first 16 bytes of the ciphertext
+CONTENT_TYPE_ACK = 26  # RFC 9147 §7 (webrtcpcap.dtls names it; its ContentType enum stops at 25)
 
 # HandshakeType values TLS 1.3 adds to those of webrtcpcap.dtls (RFC 8446 §4, RFC 9147 §5)
 ENCRYPTED_EXTENSIONS = 8  # RFC 8446 §4.3.1
@@ -525,3 +526,30 @@ def transcript_message(msg_type: int, body: bytes) -> bytes:
     """A handshake message as the transcript hashes it in DTLS 1.3: the TLS header (type, uint24 length) and the
     body, without message_seq and fragment fields (RFC 9147 §5.2)."""
     return bytes([msg_type]) + len(body).to_bytes(3, "big") + bytes(body)
+
+
+def parse_ack(content: bytes) -> tuple[tuple[int, int], ...]:
+    """An ACK record's content (RFC 9147 §7): RecordNumber record_numbers<0..2^16-1>, each RecordNumber a uint64
+    epoch and a uint64 sequence_number; as (epoch, sequence_number) pairs."""
+    r = _Reader(content, "ACK")
+    block = r.vector(2, "record_numbers")
+    r.end()
+    if len(block) % 16:
+        raise DecodeError(f"TLS 1.3 ACK record_numbers length {len(block)} is not a multiple of 16")
+    return tuple(struct.unpack_from(">QQ", block, i) for i in range(0, len(block), 16))
+
+
+HELLO_RETRY_REQUEST_RANDOM = bytes.fromhex(  # RFC 8446 §4.1.3: SHA-256("HelloRetryRequest")
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+MESSAGE_HASH = 254  # RFC 8446 §4.4.1: the synthetic message that replaces ClientHello1 after a HelloRetryRequest
+
+
+def transcript_hash(messages: list[tuple[int, bytes]], hash_name: str = "sha256") -> bytes:
+    """Transcript-Hash (RFC 8446 §4.4.1) of (msg_type, body) pairs in handshake order; when a ServerHello carries
+    the HelloRetryRequest random, the messages before it (ClientHello1) are replaced by message_hash."""
+    data = b""
+    for i, (msg_type, body) in enumerate(messages):
+        if msg_type == dtls.HandshakeType.SERVER_HELLO and body[2:34] == HELLO_RETRY_REQUEST_RANDOM and i:
+            data = transcript_message(MESSAGE_HASH, hashlib.new(hash_name, data).digest())
+        data += transcript_message(msg_type, body)
+    return hashlib.new(hash_name, data).digest()
