@@ -29,11 +29,15 @@ TRIAL_PACKETS = 4  # packets of a stream a trial key is tried on
 
 @dataclass(frozen=True)
 class KeySource:
-    """One SRTP master key and where it came from.  `ssrcs`: the SSRCs it is declared for (None: any)."""
+    """One SRTP master key and where it came from.  `ssrcs`: the SSRCs it is declared for (None: any); `profile`:
+    its SRTP protection profile name; `derivation`: how it was made ("DTLS 1.2 PRF", "DTLS 1.3 exporter, label
+    prefix 'dtls13'", "SDES a=crypto", "given")."""
 
     label: str
     make: Callable[[], srtp.Decryptor] = field(repr=False)
     ssrcs: frozenset | None = None
+    profile: str | None = None
+    derivation: str | None = None
 
 
 @dataclass
@@ -44,7 +48,9 @@ class Decryption:
     NOT_TRIED; `rtp_key` / `rtcp_key`: the label of the key used (None when not tried); `rtcp_plaintext`: the
     decrypted compound of each authenticated SRTCP datagram (None elsewhere); `problems`: why keys could not be
     made (an association without its client random in the key log, ...); `summary`: one row per key and
-    direction."""
+    direction: key, sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
+    srtcp_authenticated, profile (the SRTP profile), derivation (how the key was made: "DTLS 1.2 PRF", "DTLS 1.3
+    exporter, label prefix 'dtls13'", "SDES a=crypto", "given") — which key opened what, for every source."""
 
     rtp_status: np.ndarray
     rtp_key: list
@@ -68,34 +74,109 @@ def endpoint(addr, port) -> str:
     return f"[{addr}]:{int(port)}" if ":" in addr else f"{addr}:{int(port)}"
 
 
-def dtls_keys(associations: pd.DataFrame, keylog: _keys.KeyLog | None) -> tuple[dict, list[str]]:
+def dtls_keys(associations: pd.DataFrame, keylog: _keys.KeyLog | None, handshakes: pd.DataFrame | None = None,
+              decrypted: pd.DataFrame | None = None) -> tuple[dict, list[str]]:
     """For each DTLS association of `handshake.associations` whose client random is in the key log: its two
-    directions, {(sender, receiver, peer): KeySource}, and the problems met (no key log line, no profile...)."""
+    directions, {(sender, receiver, peer): KeySource or tuple of candidate KeySources}, and the problems met (no key
+    log line, no profile...).
+
+    DTLS 1.2 (a CLIENT_RANDOM line): the RFC 5705 exporter over the hello randoms with the ServerHello's profile.
+    DTLS 1.3 (an EXPORTER_SECRET line): the RFC 8446 §7.5 exporter with the cipher suite's hash.  Its profile is in
+    the encrypted EncryptedExtensions: taken from `decrypted` (dtls13_records) when the handshake was opened, else
+    the profiles the ClientHello offered (`handshakes`, cap.dtls_handshakes) are candidates, each with the "dtls13"
+    label prefix of RFC 9147 §5.9 first and "tls13 " after; `decrypt` keeps the first candidate that authenticates
+    the direction's first packets."""
     out: dict = {}
     problems: list[str] = []
     if keylog is None or associations is None or not len(associations):
         return out, problems
     for row in associations.itertuples(index=False):
         name = f"DTLS association {row.association} ({row.client} -> {row.server})"
-        if pd.isna(row.srtp_profile) or pd.isna(row.client_random) or pd.isna(row.server_random):
-            problems.append(f"{name}: no negotiated SRTP profile or hello randoms in the capture")
+        if pd.isna(row.client_random):
+            problems.append(f"{name}: no ClientHello random in the capture")
             continue
         client_random = bytes.fromhex(row.client_random)
         secret = keylog.get(client_random)
-        if secret is None:
-            problems.append(f"{name}: the key log has no CLIENT_RANDOM line for this handshake")
-            continue
-        try:
-            keys = _keys.export_srtp_keys(secret, client_random, bytes.fromhex(row.server_random),
-                                          str(row.srtp_profile))
-        except DecodeError as e:
-            problems.append(f"{name}: {e}")
-            continue
+        tls13_secrets = keylog.tls13(client_random)
         peer = None if pd.isna(row.peer) else str(row.peer)
-        for side, sender, receiver in (("client", row.client, row.server), ("server", row.server, row.client)):
-            out[(sender, receiver, peer)] = KeySource(f"dtls {row.association} {side}",
-                                                      lambda k=keys, s=side: k.decryptor(s))
+        sides = (("client", row.client, row.server), ("server", row.server, row.client))
+        if secret is not None:
+            if pd.isna(row.srtp_profile) or pd.isna(row.server_random):
+                problems.append(f"{name}: no negotiated SRTP profile or hello randoms in the capture")
+                continue
+            try:
+                keys = _keys.export_srtp_keys(secret, client_random, bytes.fromhex(row.server_random),
+                                              str(row.srtp_profile))
+            except DecodeError as e:
+                problems.append(f"{name}: {e}")
+                continue
+            for side, sender, receiver in sides:
+                out[(sender, receiver, peer)] = KeySource(f"dtls {row.association} {side}",
+                                                          lambda k=keys, s=side: k.decryptor(s),
+                                                          profile=keys.profile.name, derivation="DTLS 1.2 PRF")
+            continue
+        if tls13_secrets is None or tls13_secrets.exporter_secret is None:
+            problems.append(f"{name}: the key log has no CLIENT_RANDOM or EXPORTER_SECRET line for this handshake")
+            continue
+        profiles = _tls13_profiles(row, handshakes, decrypted)
+        hash_name = None
+        if not pd.isna(row.cipher_suite):
+            try:
+                hash_name = tls13.cipher_suite(str(row.cipher_suite)).hash_name
+            except DecodeError:
+                hash_name = None  # not a TLS 1.3 suite name: the secret's length says the hash
+        candidates: dict = {side: [] for side, _, _ in sides}
+        error = None
+        for prefix in tls13.LABEL_PREFIXES:
+            for profile in profiles:
+                try:
+                    keys = _keys.export_srtp_keys_tls13(tls13_secrets.exporter_secret, profile, hash_name, prefix)
+                except DecodeError as e:
+                    error = e
+                    continue
+                for side, _, _ in sides:
+                    candidates[side].append(KeySource(
+                        f"dtls {row.association} {side}", lambda k=keys, s=side: k.decryptor(s), profile=profile.name,
+                        derivation=f"DTLS 1.3 exporter, label prefix {prefix.decode()!r}"))
+        if not candidates["client"]:
+            problems.append(f"{name}: {error}")
+            continue
+        for side, sender, receiver in sides:
+            c = candidates[side]
+            out[(sender, receiver, peer)] = c[0] if len(c) == 1 else tuple(c)
     return out, problems
+
+
+def _tls13_profiles(row, handshakes: pd.DataFrame | None, decrypted: pd.DataFrame | None) -> list[srtp.Profile]:
+    """The SRTP profiles to try for a DTLS 1.3 association: the one EncryptedExtensions chose when it was opened,
+    else the ServerHello column (a DTLS 1.2-style answer), else those its ClientHello offered, else all."""
+    if decrypted is not None and len(decrypted):
+        ee = decrypted[(decrypted["association"] == row.association)
+                       & (decrypted["msg_type"].astype(object) == "encrypted_extensions")
+                       & decrypted["reassembled"].fillna(False).astype(bool) & decrypted["srtp_profiles"].notna()]
+        if len(ee):
+            return _profiles(str(ee["srtp_profiles"].iloc[0]))[:1] or list(srtp.Profile)
+    if not pd.isna(row.srtp_profile):
+        return _profiles(str(row.srtp_profile)) or list(srtp.Profile)
+    if handshakes is not None and len(handshakes):
+        hs = handshakes[(handshakes["msg_type"].astype(object) == "client_hello") & handshakes["srtp_profiles"].notna()]
+        for src, sport, dst, dport, offered in zip(hs["src"].astype(object), hs["sport"], hs["dst"].astype(object),
+                                                   hs["dport"], hs["srtp_profiles"]):
+            if endpoint(src, sport) == row.client and endpoint(dst, dport) == row.server:
+                found = _profiles(str(offered))
+                if found:
+                    return found
+    return list(srtp.Profile)
+
+
+def _profiles(names: str) -> list[srtp.Profile]:
+    out = []
+    for name in names.split(","):
+        try:
+            out.append(srtp.Profile.from_name(name))
+        except DecodeError:
+            continue  # a profile libsrtp does not know (e.g. a NULL cipher): cannot be tried
+    return out
 
 
 def given_keys(sdes: list, master: dict | list | None, default_profile: str = "AES_CM_128_HMAC_SHA1_80") -> list:
@@ -103,13 +184,15 @@ def given_keys(sdes: list, master: dict | list | None, default_profile: str = "A
     (key: text as webrtcpcap.keys.parse_master_key reads it, or a MasterKey) or a list of MasterKey."""
     out = []
     for k in sdes:
-        out.append(KeySource(f"sdes section {k.section} tag {k.tag}", k.decryptor, frozenset(k.ssrcs) or None))
+        out.append(KeySource(f"sdes section {k.section} tag {k.tag}", k.decryptor, frozenset(k.ssrcs) or None,
+                             k.profile.name, "SDES a=crypto"))
     items = master.items() if isinstance(master, dict) else [("any", m) for m in (master or [])]
     for ssrc, key in items:
         key = key if isinstance(key, _keys.MasterKey) else _keys.parse_master_key(str(key), default_profile)
         any_ssrc = isinstance(ssrc, str) and ssrc.lower() == "any"
         label = "given" if any_ssrc else f"given ssrc 0x{int(ssrc):08x}"
-        out.append(KeySource(label, key.decryptor, None if any_ssrc else frozenset([int(ssrc)])))
+        out.append(KeySource(label, key.decryptor, None if any_ssrc else frozenset([int(ssrc)]), key.profile.name,
+                             "given"))
     return out
 
 
@@ -175,6 +258,7 @@ def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_
     rows_summary: dict = {}
 
     sources: dict = {}
+    resolved: dict = {}  # direction -> the candidate KeySource that authenticated its first packets
 
     def decryptor(label, source, direction):
         key = (label, direction[:2], direction[2])
@@ -201,6 +285,8 @@ def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_
                 rows = rows_all[order[bounds[g]:bounds[g + 1]]]
                 d = names[c]
                 source = dtls.get(d)
+                if isinstance(source, tuple):  # DTLS 1.3 without a known profile: authentication tells
+                    source = resolved.setdefault(d, _resolve(source, rtp_payloads(rows[:TRIAL_PACKETS])))
                 if source is None:
                     source = _trial(trial, int(s), rtp_payloads(rows[:TRIAL_PACKETS]))
                 if source is None:
@@ -232,9 +318,15 @@ def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_
         direction = _directions(table).to_numpy()
         sender_ssrc = [int.from_bytes(p[4:8], "big") if len(p) >= 8 else None for p in rtcp_payloads]
         plan_rtcp: dict = {}
+        for d in set(direction.tolist()):
+            if isinstance(dtls.get(d), tuple) and d not in resolved:  # no SRTP that way: try its SRTCP
+                first = [rtcp_payloads[i] for i in np.flatnonzero(direction == d)[:TRIAL_PACKETS]]
+                resolved[d] = _resolve(dtls[d], first, rtcp=True)
         for i in range(m):
             d = direction[i]
             source = dtls.get(d)
+            if isinstance(source, tuple):
+                source = resolved[d]
             if source is None:
                 # the key used for the same direction's RTP, else a trial
                 used = [k for k in decryptors if k[1] == d[:2] and k[2] == d[2]]
@@ -254,10 +346,23 @@ def decrypt(rtp: pd.DataFrame, rtp_payloads: Callable[[np.ndarray], list], rtcp_
             counts += [len(rows), int(result.auth_ok.sum())]
 
     summary = pd.DataFrame(
-        [(label, s, r, p, *counts[:3], *(counts[3:5] or [0, 0])) for (label, (s, r), p), counts in rows_summary.items()],
+        [(label, s, r, p, *counts[:3], *(counts[3:5] or [0, 0]), sources[label].profile, sources[label].derivation)
+         for (label, (s, r), p), counts in rows_summary.items()],
         columns=["key", "sender", "receiver", "peer", "srtp_packets", "srtp_authenticated", "srtp_unreadable",
-                 "srtcp_packets", "srtcp_authenticated"])
+                 "srtcp_packets", "srtcp_authenticated", "profile", "derivation"])
     return Decryption(rtp_status, rtp_key, rtcp_status, rtcp_key, rtcp_plain, list(problems), summary, sources)
+
+
+def _resolve(candidates: tuple, payloads: list, rtcp: bool = False) -> KeySource:
+    """The first candidate key that authenticates one of `payloads`; the first candidate when none does (its
+    packets are then flagged auth_failed rather than left untried)."""
+    payloads = [p for p in payloads if p is not None]
+    for source in candidates:
+        dec = source.make()
+        result = dec.rtcp(payloads) if rtcp else dec.rtp(payloads)
+        if len(payloads) and result.auth_ok.any():
+            return source
+    return candidates[0]
 
 
 def _trial(trial: list[KeySource], ssrc: int | None, payloads: list, rtcp: bool = False) -> KeySource | None:

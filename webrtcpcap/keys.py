@@ -32,6 +32,7 @@ TLS13_LABELS = frozenset({
     "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EARLY_EXPORTER_SECRET", "EXPORTER_SECRET",
 })
 OTHER_LABELS = frozenset({"RSA"})  # RSA <8 bytes of the encrypted pre-master secret> <pre-master secret>
+NSS_LABELS = frozenset({TLS12_LABEL}) | TLS13_LABELS | OTHER_LABELS
 
 
 # --- key logs --------------------------------------------------------------------------------------------------
