@@ -15,10 +15,20 @@ from webrtcpcap import keys, srtp, tables
 CAPTURES = Path(__file__).parents[1] / "captures"
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-captures"
 KEYED = sorted(p.name.removesuffix(".keylog") for p in CAPTURES.glob("*.keylog"))
+# DTLS 1.3 sessions (key logs with TLS 1.3 secrets): the committed ones, else the lab's early sample
+KEYED13 = [n for n in KEYED if "EXPORTER_SECRET" in (CAPTURES / f"{n}.keylog").read_text()]
+SAMPLES = Path("/work/samples")  # the lab helper's quick recordings, before they are committed under captures/
+DTLS13_SESSIONS = [CAPTURES / n for n in KEYED13] or [
+    SAMPLES / p.name.removesuffix(".keylog") for p in sorted(SAMPLES.glob("*.keylog"))]
+
+
+def capture_path(base: Path) -> Path:
+    return next((base.with_name(base.name + s) for s in (".pcap", ".pcapng") if base.with_name(base.name + s).exists()),
+                base.with_name(base.name + ".pcap"))
 
 
 def open_keyed(name, **kw):
-    return webrtcpcap.open(CAPTURES / f"{name}.pcap", keylog=CAPTURES / f"{name}.keylog", progress=False, **kw)
+    return webrtcpcap.open(capture_path(CAPTURES / name), keylog=CAPTURES / f"{name}.keylog", progress=False, **kw)
 
 
 @pytest.mark.parametrize("name", KEYED)
@@ -36,7 +46,7 @@ def test_every_srtp_and_srtcp_packet_of_the_lab_sessions_authenticates(name):
     assert rtcp[rtcp.dtls_srtp].auth_ok.all()
     # decrypted compounds chain exactly: every sub-packet has a row and no error
     assert rtcp[rtcp.dtls_srtp].error.isna().all()
-    plain_rows = len(webrtcpcap.open(CAPTURES / f"{name}.pcap", progress=False).rtcp)
+    plain_rows = len(webrtcpcap.open(capture_path(CAPTURES / name), progress=False).rtcp)
     assert len(rtcp) > plain_rows  # SRTCP showed only its first header before
     summary = cap.decryption.summary
     assert summary.srtp_packets.sum() == len(srtp) and summary.srtp_authenticated.sum() == len(srtp)
@@ -92,7 +102,7 @@ def test_a_tampered_packet_fails_authentication_and_the_rest_still_decrypt(tmp_p
 def test_a_key_log_of_another_session_gives_a_problem_not_an_exception():
     cap = webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", keylog=CAPTURES / "aiortc_outage3s.keylog",
                           progress=False)
-    assert any("no CLIENT_RANDOM line" in p for p in cap.decryption.problems)
+    assert any("no CLIENT_RANDOM or EXPORTER_SECRET line" in p for p in cap.decryption.problems)
     assert cap.rtp.auth_ok.isna().all() and len(cap.rtcp) == len(webrtcpcap.open(CAPTURES / "aiortc_clean.pcap").rtcp)
     # Opened with keys, the tables have the SRTP columns even where no key fitted; opened without, they have none.
     assert tables.check_schema(cap.rtp, tables.DECRYPTED_RTP_SCHEMA) == []
@@ -211,7 +221,8 @@ def test_header_extensions_on_the_wire_equal_those_in_chromiums_dump():
     assert {x for x in got if x[:2] in common_packets} == {x for x in want if x[:2] in common_packets}
 
 
-DIRECT_KEYED = [n for n in KEYED if not n.startswith("turn_")]  # tshark does not follow DTLS into ChannelData
+# tshark does not follow DTLS into ChannelData, and tshark 4.0 does not decrypt DTLS 1.3
+DIRECT_KEYED = [n for n in KEYED if not n.startswith("turn_") and n not in KEYED13]
 
 
 def tshark_decrypted_app_data(path, keylog):
@@ -283,3 +294,155 @@ def test_feedback_tables_of_the_decrypted_wire_capture_equal_those_of_chromiums_
         assert sum((wire & want).values()) >= 0.9 * min(sum(wire.values()), sum(want.values())), table
     assert len(cap.feedback_errors) == 0
     assert cap.keyframes().keyframe.sum() >= 2  # decrypted VP8: each video stream starts with a keyframe
+
+
+# -- DTLS 1.3 (RFC 9147): SRTP keys from the TLS 1.3 exporter, handshake records opened with the key log ----------
+# tshark 4.0 (Debian 12) dissects a DTLS 1.3 ClientHello but neither the unified header records nor their
+# decryption, so these checks stand on ground truth instead: the browsers' getStats and SDPs, and authentication.
+
+
+def _getstats_srtp_profiles(base: Path) -> set:
+    found = set()
+
+    def walk(x):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k == "srtpCipher":
+                    found.add(srtp.Profile.from_name(v))
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    path = base.with_name(base.name + ".getstats.json")
+    if path.exists():
+        walk(json.loads(path.read_text()))
+    return found
+
+
+def _sdp_fingerprints(base: Path) -> set:
+    prints = set()
+    for part in ("offer", "answer"):
+        path = base.with_name(f"{base.name}.{part}.sdp")
+        if path.exists():
+            prints |= {line.split()[1].upper() for line in path.read_text().splitlines()
+                       if line.startswith("a=fingerprint:sha-256")}
+    return prints
+
+
+@pytest.fixture(params=DTLS13_SESSIONS, ids=[p.name for p in DTLS13_SESSIONS])
+def dtls13_session(request):
+    base = request.param
+    if not capture_path(base).exists():
+        pytest.skip(f"{base.name}: no capture beside the key log")
+    return base
+
+
+def test_every_srtp_and_srtcp_packet_of_a_dtls13_session_authenticates_both_ways(dtls13_session):
+    base = dtls13_session
+    cap = webrtcpcap.open(capture_path(base), keylog=base.with_name(base.name + ".keylog"), progress=False)
+    d = cap.decryption
+    assert d.problems == []
+    rtp = cap.rtp
+    sent = rtp[rtp.dtls_srtp]
+    assert len(sent) > 100 and sent.auth_ok.all() and (sent.srtp_status == "ok").all()
+    rtcp = cap.rtcp
+    assert rtcp[rtcp.dtls_srtp].auth_ok.all() and rtcp[rtcp.dtls_srtp].error.isna().all()
+    summary = d.summary
+    assert len(summary) == 2  # one key per direction of the one association
+    assert (summary.srtp_authenticated == summary.srtp_packets).all() and (summary.srtp_packets > 50).all()
+    assert (summary.srtcp_authenticated == summary.srtcp_packets).all() and (summary.srtcp_packets > 10).all()
+    assert summary.srtp_packets.sum() == len(sent)
+    assert set(summary.derivation) == {"DTLS 1.3 exporter, label prefix 'dtls13'"}  # RFC 9147 §5.9, on real bytes
+    stats = _getstats_srtp_profiles(base)
+    if stats:
+        assert {srtp.Profile.from_name(p) for p in summary.profile} == stats
+
+
+def test_dtls13_handshake_records_open_and_show_the_srtp_profile_certificates_and_finished(dtls13_session):
+    from webrtcpcap import decrypt
+
+    base = dtls13_session
+    cap = webrtcpcap.open(capture_path(base), keylog=base.with_name(base.name + ".keylog"), progress=False)
+    dec = cap.dtls_decrypted
+    assert tables.check_schema(dec, decrypt.DTLS_DECRYPTED_SCHEMA) == []
+    assert len(dec) and dec.decrypted.all() and dec.error.isna().all()
+    # every DTLS 1.3 ciphertext record of the capture has its row (one per handshake fragment, else one)
+    records = cap.dtls_records
+    assert dec.groupby(["frame", "record"]).ngroups == int(records.dtls13.sum())
+    done = dec[dec.reassembled.fillna(False)]
+    ee = done[done.msg_type == "encrypted_extensions"]
+    assert len(ee) and ee.sender.eq("server").all()
+    stats = _getstats_srtp_profiles(base)
+    if stats:
+        assert {srtp.Profile.from_name(p) for p in ee.srtp_profiles} == stats
+    prints = set(done.certificate_fingerprint.dropna())
+    assert set(done[done.msg_type == "certificate"].sender) == {"client", "server"}  # WebRTC: mutual auth
+    if _sdp_fingerprints(base):
+        assert prints == _sdp_fingerprints(base)
+    finished = done[done.msg_type == "finished"]
+    assert set(finished.sender) == {"client", "server"} and finished.finished_ok.all()
+    assert set(dec.epoch) >= {2, 3}
+    assert (dec[dec.epoch == 2].content_type == "handshake").all()
+
+
+def test_dtls13_profile_is_found_by_trial_with_the_exporter_secret_alone(dtls13_session):
+    base = dtls13_session
+    text = base.with_name(base.name + ".keylog").read_text()
+    only_exporter = "\n".join(line for line in text.splitlines() if line.startswith("EXPORTER_SECRET"))
+    cap = webrtcpcap.open(capture_path(base), keylog=only_exporter + "\n", progress=False)
+    summary = cap.decryption.summary
+    assert cap.decryption.problems == [] and len(summary) == 2
+    assert (summary.srtp_authenticated == summary.srtp_packets).all()
+    assert (summary.srtcp_authenticated == summary.srtcp_packets).all()
+    # without the handshake secrets the records cannot be opened: each says why, none is dropped
+    dec = cap.dtls_decrypted
+    assert len(dec) == int(cap.dtls_records.dtls13.sum()) and not dec.decrypted.any()
+    assert dec.error.astype(str).str.contains("no key in the key log").all()
+
+
+def test_dtls13_secrets_never_appear_in_what_decryption_shows(dtls13_session):
+    base = dtls13_session
+    keylog = base.with_name(base.name + ".keylog")
+    cap = webrtcpcap.open(capture_path(base), keylog=keylog, progress=False)
+    secrets = [line.split()[2].lower() for line in keylog.read_text().splitlines() if not line.startswith("#")]
+    shown = " ".join([repr(cap.decryption), cap.decryption.summary.to_string(), repr(cap.decryption.sources),
+                      cap.dtls_decrypted.to_string(), repr(cap._keylog), str(cap.decryption.problems)]).lower()
+    for secret in secrets:
+        assert secret[:16] not in shown
+
+
+def test_write_decrypted_of_a_dtls13_session_opens_in_tshark_as_plain_rtp(dtls13_session, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    base = dtls13_session
+    cap = webrtcpcap.open(capture_path(base), keylog=base.with_name(base.name + ".keylog"), progress=False)
+    out = tmp_path / "plain.pcap"
+    cap.write_decrypted(out)
+    rtp = cap.rtp[cap.rtp.dtls_srtp]
+    ports = sorted(set(rtp.sport.astype(int)) | set(rtp.dport.astype(int)))
+    args = ["tshark", "-r", str(out), "-Y", "rtp.ssrc && !rtcp", "-T", "fields", "-e", "frame.number", "-e", "rtp.ssrc",
+            "-e", "rtp.seq"]
+    for port in ports:
+        args[3:3] = ["-d", f"udp.port=={port},rtp"]
+    rows = [line.split("\t") for line in subprocess.run(args, capture_output=True, text=True,
+                                                        check=True).stdout.split("\n") if line]
+    got = {(int(f), int(s, 16), int(q)) for f, s, q in rows}
+    assert got == {(int(f), int(s), int(q)) for f, s, q in zip(rtp.frame, rtp.ssrc, rtp.seq)}
+    # the payloads tshark reads are the decrypted ones: equal to webrtcpcap's plaintext of the same frames
+    frame = int(rtp[rtp.pt == rtp.pt.mode()[0]].frame.iloc[10])
+    raw = subprocess.run(args[:args.index("-Y")] + ["-Y", f"frame.number == {frame}", "-T", "fields", "-e",
+                                                    "rtp.payload"], capture_output=True, text=True,
+                         check=True).stdout.strip().replace(":", "")
+    assert bytes.fromhex(raw) == cap.rtp_payload(frame) != b""
+
+
+def test_report_with_a_dtls13_key_log_does_not_say_nothing_to_decrypt(dtls13_session):
+    from webrtcpcap import report
+
+    base = dtls13_session
+    r = report.build(str(capture_path(base)), keylog=str(base.with_name(base.name + ".keylog")))
+    assert not any("nothing to decrypt" in n for n in r.notes)
+    assert any(what == "key log" and "1 TLS 1.3 session" in status for what, _, status in r.inputs)
