@@ -250,8 +250,8 @@ class Capture:
         """What SRTP/SRTCP decryption did (webrtcpcap.decrypt.Decryption; None when no key was given: no `keylog`,
         `srtp_keys` or a=crypto line in the SDPs).  `decryption.summary` has one row per key and direction (key,
         sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
-        srtcp_authenticated); `decryption.problems` says why a DTLS association got no keys.  Key material is never
-        shown."""
+        srtcp_authenticated, profile, derivation: DTLS 1.2 PRF or DTLS 1.3 exporter with its label prefix, SDES,
+        given); `decryption.problems` says why a DTLS association got no keys.  Key material is never shown."""
         if self._decryption is None and (self._keylog is not None or self._trial_keys):
             from . import decrypt, handshake
 

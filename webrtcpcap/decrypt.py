@@ -469,7 +469,8 @@ def dtls13_records(keys: dict, payloads: list, associations: pd.DataFrame,
     the transcript is missing); alert_level, alert_description (category, an opened alert); acked_records (string
     "epoch:seq,...", an ACK's record numbers, RFC 9147 §7); error (category: why a record did not open, or why a
     message did not decode).  Key material is never written."""
-    cols: dict[str, list] = {name: [] for name in ("row", *list(DTLS_DECRYPTED_SCHEMA)[len(dtls_tables.DTLS_KEY_COLUMNS):])}
+    own_columns = [c for c in DTLS_DECRYPTED_SCHEMA if c not in dtls_tables.DTLS_KEY_COLUMNS]
+    cols: dict[str, list] = {name: [] for name in ("row", *own_columns)}
     if keylog is None or associations is None or not len(associations) or not len(payloads):
         return _decrypted_table(cols, keys)
     readers: dict = {}
@@ -568,17 +569,19 @@ def _open_row(cols: dict, i: int, index: int, a: int, sender: str, record, reade
         key = (a, sender, "enc", frag.message_seq)
         state, body = dtls.add_fragment(partial.get(key), frag)
         partial[key] = state
-        r = _new_row(cols, **base, msg_type=_HANDSHAKE13_NAMES.get(frag.msg_type, dtls.handshake_type_name(frag.msg_type)),
-                     message_seq=frag.message_seq, length=frag.length, fragment_offset=frag.fragment_offset,
-                     fragment_length=frag.fragment_length, reassembled=body is not None, error=state.conflict)
+        name = _HANDSHAKE13_NAMES.get(frag.msg_type, dtls.handshake_type_name(frag.msg_type))
+        r = _new_row(cols, **base, msg_type=name, message_seq=frag.message_seq, length=frag.length,
+                     fragment_offset=frag.fragment_offset, fragment_length=frag.fragment_length,
+                     reassembled=body is not None, error=state.conflict)
         if body is not None:
             messages.setdefault((a, sender, frag.message_seq), (frag.msg_type, body, True))
             _message13_facts(cols, r, frag.msg_type, body)
 
 
 # TLS 1.3 names where they differ from DTLS 1.2's table (webrtcpcap.dtls knows the 1.2 types)
-_HANDSHAKE13_NAMES = {tls13.ENCRYPTED_EXTENSIONS: "encrypted_extensions", tls13.NEW_SESSION_TICKET: "new_session_ticket",
-                      tls13.KEY_UPDATE: "key_update", 5: "end_of_early_data", 254: "message_hash"}
+_HANDSHAKE13_NAMES = {tls13.ENCRYPTED_EXTENSIONS: "encrypted_extensions",
+                      tls13.NEW_SESSION_TICKET: "new_session_ticket", tls13.KEY_UPDATE: "key_update",
+                      5: "end_of_early_data", 254: "message_hash"}
 
 
 def _message13_facts(cols: dict, r: int, msg_type: int, body: bytes) -> None:
@@ -595,7 +598,8 @@ def _message13_facts(cols: dict, r: int, msg_type: int, body: bytes) -> None:
             # RFC 8446 §4.3.2: certificate_request_context<0..255>, extensions<2..2^16-1>
             if not body or len(body) < 1 + body[0] + 2:
                 raise DecodeError("TLS 1.3 CertificateRequest is truncated")
-            cols["extensions"][r] = ",".join(e.name for e in tls13.parse_encrypted_extensions(body[1 + body[0]:]).extensions)
+            extensions = tls13.parse_encrypted_extensions(body[1 + body[0]:]).extensions
+            cols["extensions"][r] = ",".join(e.name for e in extensions)
         elif msg_type == tls13.CERTIFICATE:
             cert = tls13.parse_certificate13(body)
             if cert.certificate_list:

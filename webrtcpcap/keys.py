@@ -92,8 +92,9 @@ class KeyLog:
 
     def __repr__(self) -> str:
         n12, n13 = len(self._secrets), len(self._tls13)
-        return (f"<KeyLog: {n12} TLS 1.2 session{'s' if n12 != 1 else ''}, {n13} TLS 1.3 session{'s' if n13 != 1 else ''} "
-                f"({self.tls13_lines} lines), {self.malformed_lines} malformed lines>")
+        return (f"<KeyLog: {n12} TLS 1.2 session{'s' if n12 != 1 else ''}, "
+                f"{n13} TLS 1.3 session{'s' if n13 != 1 else ''} ({self.tls13_lines} lines), "
+                f"{self.malformed_lines} malformed lines>")
 
     __str__ = __repr__
 

@@ -1,6 +1,6 @@
-"""The TLS 1.3 key schedule (RFC 8446 §7.1, §7.3, §7.5) and DTLS 1.3 record protection (RFC 9147 §4, §4.2.3, §5.9):
-HKDF-Expand-Label with the "tls13 " or "dtls13" label prefix, traffic keys, the exporter, record number decryption,
-AEAD opening of DTLSCiphertext records and the TLS 1.3 messages a decrypted handshake carries.
+"""The TLS 1.3 key schedule (RFC 8446 §7.1, §7.3, §7.5) and DTLS 1.3 record protection (RFC 9147 §4, §4.2.3,
+§5.9): HKDF-Expand-Label with the "tls13 " or "dtls13" label prefix, traffic keys, the exporter, record number
+decryption, AEAD opening of DTLSCiphertext records and the TLS 1.3 messages a decrypted handshake carries.
 
 Strategy: sans-IO, secrets and bytes in, frozen records out; no pandas, no files.  Secrets and keys never appear
 in a repr, a str or an error message (records show suites and lengths only).  A record that does not authenticate
