@@ -388,6 +388,9 @@ def test_dtls13_handshake_records_open_and_show_the_srtp_profile_certificates_an
         assert prints == _sdp_fingerprints(base)
     finished = done[done.msg_type == "finished"]
     assert set(finished.sender) == {"client", "server"} and finished.finished_ok.all()
+    facts = decrypt.dtls13_associations(dec)
+    assert len(facts) == 1 and facts.client_finished_ok.all() and facts.server_finished_ok.all()
+    assert facts.records_failed.sum() == 0 and facts.client_finished_t.iloc[0] >= facts.server_finished_t.iloc[0]
     assert set(dec.epoch) >= {2, 3}
     assert (dec[dec.epoch == 2].content_type == "handshake").all()
 
@@ -640,6 +643,16 @@ def test_dtls13_records_of_a_crafted_handshake_show_profile_certificate_acks_ale
     bad = table[table.frame == 6]
     assert len(bad) == 1 and not bad.decrypted.iloc[0] and "does not authenticate" in bad.error.iloc[0]
     assert table[table.frame != 6].decrypted.all()
+    facts = decrypt.dtls13_associations(table)
+    assert tables.check_schema(facts, decrypt.DTLS13_ASSOCIATIONS_SCHEMA) == []
+    f = facts.iloc[0]
+    assert (f.association, f.srtp_profile, f.client_fingerprint, f.server_fingerprint) == (
+        0, "SRTP_AEAD_AES_128_GCM", fingerprint, fingerprint)
+    assert (f.server_finished_t, f.client_finished_t) == (0.1, 0.2)
+    assert bool(f.server_finished_ok) and bool(f.client_finished_ok)
+    assert (f.records_opened, f.records_failed) == (7, 1)
+    assert f.alerts == "warning close_notify from server at 0.400 s"
+    assert len(decrypt.dtls13_associations(table.iloc[:0])) == 0
 
 
 def test_a_forged_client_finished_is_flagged_not_ok():

@@ -448,8 +448,9 @@ def dtls13_records(keys: dict, payloads: list, associations: pd.DataFrame,
 
     `keys`/`payloads`: the DTLS datagrams (pipeline's dtls_datagrams: key columns and UDP payloads, capture order);
     `associations`: webrtcpcap.handshake.associations (client, server, peer, client_random, cipher_suite).  The
-    record keys use the label prefix "dtls13" (RFC 9147 §5.9); the suite is the ServerHello's, else every suite
-    whose hash fits the secrets is tried.  Records of other associations are not listed.
+    record keys use the label prefix "dtls13" (RFC 9147 §5.9; what Firefox uses), "tls13 " being tried after it;
+    the suite is the ServerHello's, else every suite whose hash fits the secrets is tried.  Records of other
+    associations are not listed.
 
     One row per handshake fragment of an opened handshake record, one row per other opened record, one row per
     record that did not open.  Columns: the DTLS key columns (frame, t, src, dst, sport, dport, transport, relayed,
@@ -488,7 +489,8 @@ def dtls13_records(keys: dict, payloads: list, associations: pd.DataFrame,
             except DecodeError:
                 suites = None  # a TLS 1.2 name: the ServerHello's legacy field; try the suites that fit
         for sender in ("client", "server"):
-            readers[(row.association, sender)] = tls13.RecordReader(secrets.traffic_secrets(sender), suites)
+            readers[(row.association, sender)] = tls13.RecordReader(secrets.traffic_secrets(sender), suites,
+                                                                    tls13.LABEL_PREFIXES)
         assoc_secrets[row.association] = secrets
     if not readers:
         return _decrypted_table(cols, keys)
@@ -671,3 +673,53 @@ def _decrypted_table(cols: dict, keys: dict) -> pd.DataFrame:
         else:
             out[name] = np.asarray(values, dtype=dtype) if values else np.zeros(0, dtype=dtype)
     return tables.frame_table(out, DTLS_DECRYPTED_SCHEMA)
+
+
+DTLS13_ASSOCIATIONS_SCHEMA: dict[str, str] = {
+    "association": "int64",
+    "srtp_profile": "category",
+    "client_fingerprint": "string",
+    "server_fingerprint": "string",
+    "server_finished_t": "float64",
+    "client_finished_t": "float64",
+    "server_finished_ok": "boolean",
+    "client_finished_ok": "boolean",
+    "records_opened": "int64",
+    "records_failed": "int64",
+    "alerts": "string",
+}
+
+
+def dtls13_associations(decrypted: pd.DataFrame) -> pd.DataFrame:
+    """What the opened DTLS 1.3 records (dtls13_records, cap.dtls_decrypted) say of each association, one row per
+    association, for the handshake verdict and the SDP checks: srtp_profile (category, EncryptedExtensions' use_srtp
+    answer), client_fingerprint, server_fingerprint (SHA-256 of each side's certificate, as a=fingerprint writes it),
+    server_finished_t, client_finished_t (float64 s, the first time each side's Finished was completed; NaN when
+    not seen: the client's Finished ends a DTLS 1.3 handshake, RFC 9147 §5.8), server_finished_ok,
+    client_finished_ok (boolean: verify_data checked over the transcript; null when not checked), records_opened,
+    records_failed (int64, ciphertext records), alerts (string: "warning close_notify from server at 6.085 s", ...;
+    null without alerts).  Analysis over the table only: no bytes are read here."""
+    rows = []
+    for a, g in decrypted.groupby("association", sort=True):
+        done = g[g["reassembled"].fillna(False).astype(bool)]
+        row = {"association": int(a), "records_opened": int(g.drop_duplicates(["frame", "record"])["decrypted"].sum()),
+               "records_failed": int((~g.drop_duplicates(["frame", "record"])["decrypted"]).sum())}
+        ee = done[(done["msg_type"].astype(object) == "encrypted_extensions") & done["srtp_profiles"].notna()]
+        row["srtp_profile"] = str(ee["srtp_profiles"].iloc[0]) if len(ee) else None
+        for side in ("client", "server"):
+            mine = done[done["sender"].astype(object) == side]
+            prints = mine["certificate_fingerprint"].dropna()
+            row[f"{side}_fingerprint"] = str(prints.iloc[0]) if len(prints) else None
+            fin = mine[mine["msg_type"].astype(object) == "finished"]
+            row[f"{side}_finished_t"] = float(fin["t"].min()) if len(fin) else np.nan
+            ok = fin["finished_ok"].dropna()
+            row[f"{side}_finished_ok"] = bool(ok.all()) if len(ok) else None
+        alerts = g[g["alert_description"].notna()]
+        row["alerts"] = ", ".join(f"{lvl} {desc} from {snd} at {t:.3f} s" for lvl, desc, snd, t in zip(
+            alerts["alert_level"].astype(object), alerts["alert_description"].astype(object),
+            alerts["sender"].astype(object), alerts["t"])) or None
+        rows.append(row)
+    if not rows:
+        return tables.empty_table(DTLS13_ASSOCIATIONS_SCHEMA)
+    df = pd.DataFrame(rows, columns=list(DTLS13_ASSOCIATIONS_SCHEMA))
+    return df.astype({k: v for k, v in DTLS13_ASSOCIATIONS_SCHEMA.items()})
