@@ -683,3 +683,13 @@ def test_arbitrary_dtls13_datagrams_give_rows_that_do_not_authenticate_never_an_
                "dport": np.full(n, 6000, dtype=np.uint16)}
     table = decrypt.dtls13_records(dg_keys, blobs, _association(), log)
     assert not table.decrypted.any()
+
+
+def test_report_with_a_dtls13_key_log_of_another_call_says_it_opened_nothing(dtls13_session, tmp_path):
+    from webrtcpcap import report
+
+    other = tmp_path / "other.keylog"
+    other.write_text(f"EXPORTER_SECRET {'ab' * 32} {'cd' * 32}\n")
+    r = report.build(str(capture_path(dtls13_session)), keylog=str(other))
+    assert any("opened nothing in this capture" in n and "EXPORTER_SECRET" in n for n in r.notes)
+    assert not any("cdcd" in n for n in r.notes)

@@ -489,7 +489,7 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
 
 
 def _key_notes(cap, keylog, kl) -> list[str]:
-    if kl is None or not len(kl):
+    if kl is None or not kl.sessions:
         return []
     d = cap.decryption
     if d is None:
