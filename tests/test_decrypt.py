@@ -683,6 +683,17 @@ def test_arbitrary_dtls13_datagrams_give_rows_that_do_not_authenticate_never_an_
                "dport": np.full(n, 6000, dtype=np.uint16)}
     table = decrypt.dtls13_records(dg_keys, blobs, _association(), log)
     assert not table.decrypted.any()
+    # every unified-header record that starts a datagram has its row, opened or not
+    assert set(table.frame) == {i + 1 for i, b in enumerate(blobs) if b}
+
+
+def test_a_dtls13_record_that_cannot_be_delimited_still_gets_a_row():
+    _, _, log, _ = _crafted_handshake()
+    dg_keys = {"frame": np.array([1], dtype=np.uint32), "t": np.zeros(1), "src": pd.Categorical(["10.0.0.1"]),
+               "dst": pd.Categorical(["10.0.0.2"]), "sport": np.array([5000], dtype=np.uint16),
+               "dport": np.array([6000], dtype=np.uint16)}
+    table = decrypt.dtls13_records(dg_keys, [bytes([0x3e, 0, 0])], _association(), log)  # C bit: a connection id
+    assert len(table) == 1 and not table.decrypted.iloc[0] and not pd.isna(table.error.iloc[0])
 
 
 def test_report_with_a_dtls13_key_log_of_another_call_says_it_opened_nothing(dtls13_session, tmp_path):

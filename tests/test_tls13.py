@@ -292,7 +292,7 @@ def test_arbitrary_ciphertext_gives_does_not_authenticate_never_another_exceptio
         record, _ = dtls.parse_record(bytes([first]) + body)
     except DecodeError:
         return
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match="does not authenticate|has no key|shorter than a tag|fewer than the 16"):
         reader.open(record)
 
 

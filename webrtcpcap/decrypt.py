@@ -507,8 +507,11 @@ def dtls13_records(keys: dict, payloads: list, associations: pd.DataFrame,
         while offset < len(data) and index <= 255:
             try:
                 record, offset = dtls.parse_record(data, offset)
-            except DecodeError:
-                break  # dtls_records says why; nothing more to open in this datagram
+            except DecodeError as e:
+                if dtls.is_unified_header(data[offset]):  # a ciphertext record we cannot even delimit: say so
+                    _new_row(cols, row=i, association=a, sender=sender, record=index, epoch=data[offset] & 0x03,
+                             sequence_number=0, content_length=0, decrypted=False, error=str(e))
+                break  # nothing more can be delimited in this datagram (dtls_records says why too)
             if isinstance(record, dtls.Record):
                 if record.header.epoch == 0 and record.header.content_type == dtls.ContentType.HANDSHAKE:
                     _plaintext_messages(record, a, sender, partial, messages)
