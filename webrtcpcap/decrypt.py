@@ -1,13 +1,17 @@
 """Which key opens which SRTP/SRTCP packets of a capture, and the decryption of them all (RFC 3711, RFC 5764,
-RFC 4568, RFC 7714).
+RFC 4568, RFC 7714); and the DTLS 1.3 records of a handshake opened with the key log (RFC 9147, RFC 8446).
 
 Strategy: keys come from three places.  A DTLS-SRTP association whose client random is in the key log gives one
 key per direction (RFC 5764 §4.2: the DTLS client's packets use client_write); its packets are found by their
-5-tuple (and TURN peer when relayed) — no trial needed.  SDES keys (a=crypto lines of the SDPs) and master keys
-given by the user are tried instead: on the first packets of each (direction, SSRC) not covered by an association,
-and kept where they authenticate.  Each key and direction has one webrtcpcap.srtp.Decryptor, fed its packets in
-capture order, so that libsrtp follows each SSRC's rollover counter.  Nothing here prints or stores key bytes;
-keys are named by where they came from ("dtls 0 client", "sdes section 1 tag 1", "given ssrc 0x1c090d13").
+5-tuple (and TURN peer when relayed) — no trial needed.  DTLS 1.2 keys come from the CLIENT_RANDOM master secret
+and the ServerHello's profile; DTLS 1.3 keys from EXPORTER_SECRET, with the profile of the EncryptedExtensions
+when the handshake records could be opened (dtls13_records), else each profile the ClientHello offered is a
+candidate and the first that authenticates the direction's first packets is kept.  SDES keys (a=crypto lines of
+the SDPs) and master keys given by the user are tried instead: on the first packets of each (direction, SSRC) not
+covered by an association, and kept where they authenticate.  Each key and direction has one
+webrtcpcap.srtp.Decryptor, fed its packets in capture order, so that libsrtp follows each SSRC's rollover counter.
+Nothing here prints or stores key bytes; keys are named by where they came from ("dtls 0 client", "sdes section 1
+tag 1", "given ssrc 0x1c090d13") and the summary says how each was made.
 """
 
 from __future__ import annotations
