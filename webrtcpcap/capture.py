@@ -54,8 +54,8 @@ def _load_sdps(sdp) -> tuple[list[_sdp.Sdp], list[str]]:
 
 
 def _load_keylog(keylog):
-    """`open(..., keylog=)`: None, a webrtcpcap.keys.KeyLog, key log text (holding a newline or a CLIENT_RANDOM
-    label), or a file path."""
+    """`open(..., keylog=)`: None, a webrtcpcap.keys.KeyLog, key log text (holding a newline or starting with an
+    NSS label: CLIENT_RANDOM, EXPORTER_SECRET, ...), or a file path."""
     if keylog is None:
         return None
     from . import keys
@@ -64,7 +64,7 @@ def _load_keylog(keylog):
         return keylog
     if isinstance(keylog, (bytes, bytearray)):
         return keys.parse_keylog(keylog.decode("utf-8", "replace"))
-    if isinstance(keylog, str) and ("\n" in keylog or keylog.lstrip().startswith("CLIENT_RANDOM")):
+    if isinstance(keylog, str) and ("\n" in keylog or keylog.lstrip().split(" ", 1)[0] in keys.NSS_LABELS):
         return keys.parse_keylog(keylog)
     return keys.load_keylog(keylog)
 
@@ -182,6 +182,7 @@ class Capture:
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._dtls_decrypted: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
@@ -249,14 +250,15 @@ class Capture:
         """What SRTP/SRTCP decryption did (webrtcpcap.decrypt.Decryption; None when no key was given: no `keylog`,
         `srtp_keys` or a=crypto line in the SDPs).  `decryption.summary` has one row per key and direction (key,
         sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
-        srtcp_authenticated); `decryption.problems` says why a DTLS association got no keys.  Key material is never
-        shown."""
+        srtcp_authenticated, profile, derivation: DTLS 1.2 PRF or DTLS 1.3 exporter with its label prefix, SDES,
+        given); `decryption.problems` says why a DTLS association got no keys.  Key material is never shown."""
         if self._decryption is None and (self._keylog is not None or self._trial_keys):
             from . import decrypt, handshake
 
             decoded = self._decode()
             associations = handshake.associations(*self._dtls_tables()) if self._keylog is not None else None
-            dtls, problems = decrypt.dtls_keys(associations, self._keylog)
+            decrypted = self.dtls_decrypted if self._keylog is not None else None  # DTLS 1.3: the chosen profile
+            dtls, problems = decrypt.dtls_keys(associations, self._keylog, self.dtls_handshakes, decrypted)
             trial = self._trial_keys
             dg = decoded.rtcp_datagrams
             with self._index.expanded(self._data, self._state):  # payloads are read slice by slice
@@ -498,6 +500,23 @@ class Capture:
     def dtls_handshakes(self) -> pd.DataFrame:
         """One row per DTLS handshake fragment: webrtcpcap.dtls_tables.dtls_tables (DTLS_HANDSHAKES_SCHEMA)."""
         return self._dtls_tables()[1]
+
+    @property
+    def dtls_decrypted(self) -> pd.DataFrame:
+        """The DTLS 1.3 ciphertext records opened with the key log's TLS 1.3 secrets (handshake messages after the
+        ServerHello, ACKs, alerts, application data): webrtcpcap.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
+        Empty without a key log.  Key material is never shown."""
+        if self._dtls_decrypted is None:
+            from . import decrypt, handshake
+
+            if self._keylog is None:
+                self._dtls_decrypted = tables.empty_table(decrypt.DTLS_DECRYPTED_SCHEMA)
+            else:
+                dg = self._decode().dtls_datagrams
+                self._dtls_decrypted = decrypt.dtls13_records(dg.keys, dg.payloads,
+                                                              handshake.associations(*self._dtls_tables()),
+                                                              self._keylog)
+        return self._dtls_decrypted
 
     def _dtls_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self._dtls is None:
