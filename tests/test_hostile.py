@@ -14,6 +14,8 @@ import webrtcpcap
 from webrtcpcap import sdp
 from webrtcpcap.errors import DecodeError
 
+from conftest import T0_NS, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
+from test_cli import _run as run_cli
 from test_streams import one_stream
 
 
@@ -64,3 +66,79 @@ def test_sdp_error_after_a_wrapped_password_names_the_attribute_before():
 def test_sdp_error_names_the_attribute_of_the_bad_line():
     with pytest.raises(DecodeError, match=r"SDP rtpmap clock rate is not a number \(line 3, a=rtpmap\)"):
         sdp.parse("v=0\nm=audio 9 RTP/AVP 96\na=rtpmap:96 opus/fast/2\n")
+
+
+# --- timestamps that do not fit (pcapng if_tsoffset, 64-bit ticks, simple packet blocks) ------------------------
+
+TIME_ERROR = "frame time is out of range"
+
+
+def test_a_huge_if_tsoffset_gives_nat_with_an_error_not_an_overflow(tmp_path):
+    frames = [udp4(b"frame %d" % i, sport=1000 + i) for i in range(3)]
+    blocks = [shb(), idb(1, tsresol=6), idb(1, tsresol=6, tsoffset=2**62), epb(0, T0_NS // 1000, frames[0]),
+              epb(1, T0_NS // 1000, frames[1]), epb(0, T0_NS // 1000 + 1000, frames[2])]
+    cap = open_quiet(write_pcapng(tmp_path / "off.pcapng", blocks))
+    p = cap.packets
+    assert list(p["sport"]) == [1000, 1001, 1002]
+    assert p["time"].isna().tolist() == [False, True, False]
+    assert np.isnan(p["t"].iat[1]) and p["t"].iat[2] == pytest.approx(0.001)
+    assert p["error"].astype(object).tolist() == [None, TIME_ERROR, None] or \
+        p["error"].isna().tolist() == [True, False, True] and p["error"].iat[1] == TIME_ERROR
+
+
+@pytest.mark.parametrize("resol, offset, ticks", [
+    (9, 0, 2**64 - 1),  # ns ticks past 2262
+    (6, -2**63, 5),  # the most negative offset
+    (0x80 | 62, 2**63 - 1, 2**64 - 1),  # binary resolution, the largest offset
+    (0, 0, 2**64 - 1),  # one tick a second
+    (18, 2**63 - 1, 2**64 - 1),
+])
+def test_any_tick_count_and_offset_is_a_time_or_nat(tmp_path, resol, offset, ticks):
+    frames = [udp4(b"x", sport=1000), udp4(b"y", sport=1001)]
+    blocks = [shb(), idb(1, tsresol=9), idb(1, tsresol=resol, tsoffset=offset),
+              epb(0, T0_NS, frames[0]), epb(1, ticks, frames[1])]
+    cap = open_quiet(write_pcapng(tmp_path / "t.pcapng", blocks))
+    assert cap.packets["time"].isna().tolist() == [False, True]
+    assert cap.packets["error"].iat[1] == TIME_ERROR
+
+
+def test_first_frame_out_of_range_does_not_spoil_t_of_the_others(tmp_path):
+    frames = [udp4(b"x", sport=1000), udp4(b"y", sport=1001), udp4(b"z", sport=1002)]
+    blocks = [shb(), idb(1, tsresol=9), idb(1, tsresol=9, tsoffset=-2**62),
+              epb(1, 5, frames[0]), epb(0, T0_NS, frames[1]), epb(0, T0_NS + 250_000_000, frames[2])]
+    path = write_pcapng(tmp_path / "first.pcapng", blocks)
+    cap = open_quiet(path)
+    assert np.isnan(cap.packets["t"].iat[0]) and cap.packets["t"].tolist()[1:] == [0.0, 0.25]
+    chunks = list(webrtcpcap.iter_chunks(path, packets=1, progress=False))
+    assert [c.packets["t"].iat[0] for c in chunks][1:] == [0.0, 0.25]
+
+
+def test_simple_packet_blocks_have_no_time_not_minus_fifty_years(tmp_path):
+    frames = [udp4(b"x", sport=1000), udp4(b"y", sport=1001), udp4(b"z", sport=1002)]
+    blocks = [shb(), idb(1, tsresol=9), epb(0, T0_NS, frames[0]), spb(frames[1]), epb(0, T0_NS + 10**9, frames[2])]
+    cap = open_quiet(write_pcapng(tmp_path / "spb.pcapng", blocks))
+    p = cap.packets
+    assert p["time"].isna().tolist() == [False, True, False]
+    assert np.isnan(p["t"].iat[1]) and p["t"].iat[2] == 1.0
+    assert p["error"].isna().all()  # a simple packet block has no time by design: not an error
+    assert p["sport"].tolist() == [1000, 1001, 1002]
+
+
+def test_cli_summary_and_report_on_a_huge_if_tsoffset(tmp_path):
+    frames = [udp4(rtp_packet(seq=i), sport=5000) for i in range(4)]
+    blocks = [shb(), idb(1, tsresol=6, tsoffset=2**62)] + [epb(0, 1000 * i, f) for i, f in enumerate(frames)]
+    path = write_pcapng(tmp_path / "off.pcapng", blocks)
+    for args in (["summary", path], ["report", path, "--html", tmp_path / "r.html"]):
+        r = run_cli(*args)
+        assert "Traceback" not in r.stderr and r.returncode in (0, 1), r.stderr
+    assert TIME_ERROR in run_cli("summary", path).stdout
+
+
+def test_a_packet_block_before_any_interface_block_is_flagged_not_given_a_later_link_type(tmp_path):
+    frames = [udp4(b"x", sport=1000), udp4(b"y", sport=1001)]
+    blocks = [shb(), epb(0, T0_NS, frames[0]), idb(1, tsresol=9), epb(0, T0_NS, frames[1])]
+    cap = open_quiet(write_pcapng(tmp_path / "early.pcapng", blocks))
+    p = cap.packets
+    assert p["error"].iat[0] == "pcapng packet names an undefined interface" and pd.isna(p["sport"].iat[0])
+    assert pd.isna(p["time"].iat[0])
+    assert pd.isna(p["error"].iat[1]) and p["sport"].iat[1] == 1001 and p["t"].iat[1] == 0.0

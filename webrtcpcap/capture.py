@@ -217,9 +217,8 @@ class Capture:
 
     def _decode(self) -> Decoded:
         if self._decoded is None:
-            t0 = 0
-            if len(self._index):
-                t0 = int(reader.make_batch(self._data, self._index, 0, 1, self._state, 1).ts_ns[0])
+            t0 = reader.first_time_ns(self._data, self._index, self._state)  # t counts from the first frame's time
+            t0 = 0 if t0 is None else t0  # (no frame has one: every t is NaN anyway)
             self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
         return self._decoded
 
@@ -763,9 +762,9 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             # capture: fragments still unfinished there are incomplete and TCP streams cut inside a message are
             # named; in any other chunk they may go on.
             batch = next(batches, None)
-            if t0 is None:
-                t0 = int(reader.make_batch(data, index, 0, 1, state, 1).ts_ns[0])
-            decoded = decode(data, index, state, first_frame, t0, rules, carry, final=batch is None)
+            if t0 is None:  # the first frame with a time; until then, every frame's t is NaN whatever t0 is
+                t0 = reader.first_time_ns(data, index, state)
+            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None)
             del data, index
             yield Chunk(decoded, first_frame)
     finally:

@@ -65,16 +65,37 @@ class Interface:
     ts_offset_s: int = 0
 
     def ticks_to_ns(self, ticks: np.ndarray) -> np.ndarray:
-        ticks = ticks.astype(np.int64)
+        """ns since the Unix epoch of timestamps in this interface's ticks (uint64), offset by if_tsoffset; NaT
+        (NAT_NS) where the time is outside what datetime64[ns] holds (years 1677..2262).  Cannot overflow: the
+        whole seconds and the fraction are computed apart, and the range is checked before the exact sum."""
+        ticks = np.asarray(ticks).astype(np.uint64)
         if self.ts_binary_shift is not None:
-            whole = ticks >> self.ts_binary_shift
-            frac = ticks & ((1 << self.ts_binary_shift) - 1)
-            ns = whole * 1_000_000_000 + (frac * 1_000_000_000 >> self.ts_binary_shift)
-        elif self.ts_divisor <= 1_000_000_000:
-            ns = ticks * (1_000_000_000 // self.ts_divisor)
+            shift = np.uint64(self.ts_binary_shift)
+            seconds = ticks >> shift
+            fraction = (ticks & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.float64)
+            frac_ns = np.floor(fraction * (1e9 / float(1 << self.ts_binary_shift))).astype(np.int64)
         else:
-            ns = ticks // (self.ts_divisor // 1_000_000_000)
-        return ns + self.ts_offset_s * 1_000_000_000
+            divisor = np.uint64(self.ts_divisor)
+            seconds, fraction = ticks // divisor, ticks % divisor
+            if self.ts_divisor <= 1_000_000_000:
+                frac_ns = (fraction * np.uint64(1_000_000_000 // self.ts_divisor)).astype(np.int64)
+            else:
+                frac_ns = (fraction // np.uint64(self.ts_divisor // 1_000_000_000)).astype(np.int64)
+        return seconds_to_ns(seconds, self.ts_offset_s, frac_ns)
+
+
+NAT_NS = np.iinfo(np.int64).min  # numpy's and pandas' NaT as int64 nanoseconds
+_MAX_SECONDS = 9_223_372_035  # |seconds| below which seconds * 1e9 + a fraction fits in int64 (and is not NaT)
+
+
+def seconds_to_ns(seconds: np.ndarray, offset_s: int, frac_ns: np.ndarray) -> np.ndarray:
+    """(seconds + offset_s) * 1e9 + frac_ns as int64 ns, NAT_NS where it does not fit.  `seconds` is uint64 (any
+    value), `offset_s` a Python int in int64's range (pcapng if_tsoffset), `frac_ns` in [0, 1e9)."""
+    rough = seconds.astype(np.float64) + float(offset_s)  # only to rule out sums far outside int64
+    # uint64 arithmetic wraps, so the sum is exact wherever the true sum fits in int64 (the rough check).
+    exact = (seconds + np.uint64(offset_s % (1 << 64))).view(np.int64)
+    ok = (np.abs(rough) < 2 * _MAX_SECONDS) & (np.abs(exact) <= _MAX_SECONDS)
+    return np.where(ok, np.where(ok, exact, 0) * 1_000_000_000 + frac_ns, NAT_NS)
 
 
 @dataclass
@@ -93,6 +114,12 @@ class FrameBatch:
     ts_ns: np.ndarray  # int64, ns since the Unix epoch
     interface: np.ndarray  # uint16
     interfaces: list[Interface] = field(default_factory=list)
+    # pcapng: False where the frame's interface id is described only by an interface block after the frame (the
+    # id names no interface yet, whatever comes later); None when every frame's interface came first.
+    interface_defined: np.ndarray | None = None
+    # True where the record's time stamp is outside datetime64[ns] (ts_ns is NAT_NS there, as for a simple packet
+    # block, which has no time stamp and is no error); None when there is no such frame.
+    time_out_of_range: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -230,13 +257,13 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
     """Packet-block starts from `pos`; reads section and interface blocks into `state`.
 
     Returns (starts, segments, next_pos, status) where `segments` lists (first index in starts, little-endian?,
-    global index of the section's first interface) each time a section begins, plus one entry for the state at the
-    start of the walk; status is as for _walk_pcap.
+    global index of the section's first interface, interfaces described so far) each time a section begins or an
+    interface is described, plus one entry for the state at the start of the walk; status is as for _walk_pcap.
     """
     starts: list[int] = []
     append = starts.append
     little = state.little
-    segments: list[tuple[int, bool, int]] = [(0, little, state.section_base)]
+    segments: list[tuple[int, bool, int, int]] = [(0, little, state.section_base, len(state.interfaces))]
     head = struct.Struct("<II" if little else ">II").unpack_from
     while pos + 12 <= end and (limit is None or len(starts) < limit):
         btype, blen = head(buf, pos)
@@ -259,11 +286,12 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
         elif btype == PCAPNG_SHB:
             state.little = little
             state.section_base = len(state.interfaces)
-            segments.append((len(starts), little, state.section_base))
+            segments.append((len(starts), little, state.section_base, len(state.interfaces)))
         elif btype == PCAPNG_IDB:
             if blen < 20:
                 return starts, segments, pos, f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)"
             state.interfaces.append(_parse_idb(buf, pos, blen, little, len(state.interfaces)))
+            segments.append((len(starts), little, state.section_base, len(state.interfaces)))
         pos += blen
     state.little = little
     if pos < end and (limit is None or len(starts) < limit):
@@ -277,8 +305,8 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
 class RecordIndex:
     """Where every record of a file (or of a block of it) starts, and how to read it.
 
-    `segments` lists (first record index, little-endian?, global index of the section's first interface): pcapng
-    sections may differ in byte order; classic pcap has one segment.
+    `segments` lists (first record index, little-endian?, global index of the section's first interface, interfaces
+    described before the record): pcapng sections may differ in byte order; classic pcap has one segment.
 
     The starts are kept in parts of `part_size` records (the walk's steps).  An index lives as long as its capture,
     so a part the decode has read through is released (`release`, `compact`): then only the start of every 64th
@@ -288,7 +316,7 @@ class RecordIndex:
 
     __slots__ = ("segments", "_n", "_parts", "_part_size", "_checkpoints")
 
-    def __init__(self, parts: list[np.ndarray], segments: list[tuple[int, bool, int]], part_size: int):
+    def __init__(self, parts: list[np.ndarray], segments: list[tuple[int, bool, int, int]], part_size: int):
         """`parts`: the starts (uint32 under 4 GiB, else int64), `part_size` of them in every part but the last."""
         assert part_size % _INDEX_BLOCK == 0
         self.segments = segments
@@ -431,7 +459,20 @@ def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: Re
     seg_index = np.searchsorted(seg_first, records, side="right") - 1
     little = np.array([sg[1] for sg in index.segments], dtype=bool)[seg_index]
     section_base = np.array([sg[2] for sg in index.segments], dtype=np.int64)[seg_index]
-    return _pcapng_batch(source, vstart, little, section_base, state, first_frame)
+    known = np.array([sg[3] for sg in index.segments], dtype=np.int64)[seg_index]
+    return _pcapng_batch(source, vstart, little, section_base, known, state, first_frame)
+
+
+def first_time_ns(data: np.ndarray, index: RecordIndex, state: ReadState, step: int = 4096) -> int | None:
+    """The time stamp (ns) of the first record of `index` that has one in range (not NaT: a simple packet block or
+    a time out of range has none), or None; what `t` counts from."""
+    for lo in range(0, len(index), step):
+        ts = make_batch(data, index, lo, min(lo + step, len(index)), state, lo + 1).ts_ns
+        valid = np.flatnonzero(ts != NAT_NS)
+        if len(valid):
+            return int(ts[valid[0]])
+        step = min(step * 4, 1 << 20)
+    return None
 
 
 def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_frame: int) -> FrameBatch:
@@ -443,7 +484,7 @@ def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_fra
     caplen = rd32(8)
     length = rd32(12)
     scale = 1_000_000_000 // iface.ts_divisor
-    ts = sec * 1_000_000_000 + frac * scale
+    ts = sec * 1_000_000_000 + frac * scale  # cannot overflow: under 2**32 s and 2**32 ticks
     return FrameBatch(
         source, first_frame, pos + 16, caplen.astype(np.uint32), length.astype(np.uint32), ts,
         np.zeros(len(pos), dtype=np.uint16), state.interfaces,
@@ -451,7 +492,7 @@ def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_fra
 
 
 def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, section_base: np.ndarray,
-                  state: ReadState, first_frame: int) -> FrameBatch:
+                  known: np.ndarray, state: ReadState, first_frame: int) -> FrameBatch:
     n = len(pos)
 
     def rd32(off):
@@ -472,9 +513,7 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
     # An id naming no interface keeps its (out of range) value, so that the row can say so; lookups use 0.
     bad_if = (global_if >= n_if) | (local_if < 0)
     lookup_if = np.where(bad_if, 0, global_if)
-    ts_hi = rd32(pos + 12)
-    ts_lo = rd32(pos + 16)
-    ticks = (ts_hi << 32) | ts_lo
+    ticks = (rd32(pos + 12).astype(np.uint64) << np.uint64(32)) | rd32(pos + 16).astype(np.uint64)
     caplen = np.where(is_spb, 0, rd32(pos + 20))
     length = np.where(is_spb, rd32(pos + 8), rd32(pos + 24))
     hdr = np.where(is_spb, 12, 28)
@@ -484,15 +523,20 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
     snaplens = np.array([i.snaplen or MAX_BLOCK for i in state.interfaces] or [MAX_BLOCK], dtype=np.int64)
     caplen = np.where(is_spb, np.minimum(length, snaplens[lookup_if] if n_if else length), caplen)
     caplen = np.clip(np.minimum(caplen, room), 0, None)
-    ts = np.zeros(n, dtype=np.int64)
+    # A packet block before the interface block its id names: the id names nothing yet (the walk's later
+    # interfaces must not lend it their link type or time resolution).  SPBs use interface 0, which must come
+    # before them too.
+    defined = global_if < known
+    ts = np.full(n, NAT_NS, dtype=np.int64)  # a simple packet block has no time stamp: NaT, not 1970
     for i, iface in enumerate(state.interfaces):
-        sel = (lookup_if == i) & ~is_spb
+        sel = (lookup_if == i) & ~is_spb & defined
         if sel.any():
             ts[sel] = iface.ticks_to_ns(ticks[sel])
     interface = np.minimum(np.where(local_if < 0, 0xFFFF, global_if), 0xFFFF).astype(np.uint16)
+    out_of_range = (ts == NAT_NS) & ~is_spb & defined & ~bad_if
     return FrameBatch(
         source, first_frame, data_off, caplen.astype(np.uint32), length.astype(np.uint32), ts, interface,
-        state.interfaces,
+        state.interfaces, None if defined.all() else defined, out_of_range if out_of_range.any() else None,
     )
 
 
@@ -582,7 +626,7 @@ _WALK_STEP = 1 << 16  # records walked between conversions to numpy (keeps the P
 def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress=None):
     """Walk records from `pos`, in steps, into a RecordIndex. Returns (index, next_pos, status)."""
     parts: list[np.ndarray] = []
-    segments: list[tuple[int, bool, int]] = []
+    segments: list[tuple[int, bool, int, int]] = []
     count = 0
     status = "ok"
     offset_dtype = np.uint32 if end <= 1 << 32 else np.int64
@@ -591,10 +635,10 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
         if state.fmt == "pcap":
             starts, pos, status = _walk_pcap(buf, pos, end, state.little, step, _pcap_max_len(state))
             if not segments:
-                segments.append((0, state.little, 0))
+                segments.append((0, state.little, 0, 1))
         else:
             starts, segs, pos, status = _walk_pcapng(buf, pos, end, state, step)
-            segments.extend((count + first, little, base) for first, little, base in segs)
+            segments.extend((count + first, little, base, known) for first, little, base, known in segs)
         if starts:
             parts.append(np.asarray(starts, dtype=offset_dtype))
         count += len(starts)
@@ -602,7 +646,8 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
             progress(pos)
         if status != "ok" or len(starts) < step:
             break
-    return RecordIndex(parts, segments or [(0, state.little, state.section_base)], _WALK_STEP), pos, status
+    return RecordIndex(parts, segments or [(0, state.little, state.section_base, len(state.interfaces))],
+                       _WALK_STEP), pos, status
 
 
 def _pcap_max_len(state: ReadState) -> int:
