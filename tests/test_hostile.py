@@ -142,3 +142,14 @@ def test_a_packet_block_before_any_interface_block_is_flagged_not_given_a_later_
     assert p["error"].iat[0] == "pcapng packet names an undefined interface" and pd.isna(p["sport"].iat[0])
     assert pd.isna(p["time"].iat[0])
     assert pd.isna(p["error"].iat[1]) and p["sport"].iat[1] == 1001 and p["t"].iat[1] == 0.0
+
+
+def test_write_decrypted_copies_frames_without_a_time(tmp_path):
+    frames = [udp4(b"x", sport=1000), udp4(b"y", sport=1001), udp4(b"z", sport=1002)]
+    blocks = [shb(), idb(1, tsresol=9), idb(1, tsresol=9, tsoffset=2**62), epb(0, T0_NS, frames[0]),
+              spb(frames[1]), epb(1, 5, frames[2])]
+    cap = open_quiet(write_pcapng(tmp_path / "nat.pcapng", blocks))
+    cap.write_decrypted(tmp_path / "copy.pcapng")
+    out = open_quiet(tmp_path / "copy.pcapng")
+    assert [out.frame_bytes(i) for i in (1, 2, 3)] == frames
+    assert out.packets["time"].iat[0] == cap.packets["time"].iat[0]
