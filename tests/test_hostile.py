@@ -153,3 +153,44 @@ def test_write_decrypted_copies_frames_without_a_time(tmp_path):
     out = open_quiet(tmp_path / "copy.pcapng")
     assert [out.frame_bytes(i) for i in (1, 2, 3)] == frames
     assert out.packets["time"].iat[0] == cap.packets["time"].iat[0]
+
+
+# --- plots: bins follow the frames, not the span -----------------------------------------------------------------
+
+
+def _plots():
+    import matplotlib
+    matplotlib.use("Agg")
+    from webrtcpcap import plots
+    return plots
+
+
+@pytest.mark.parametrize("outlier_t", [-1.7e9, 2.7e9, 5e7], ids=["epoch-0", "year-2106", "two-years-late"])
+def test_bitrate_plot_leaves_a_far_off_frame_out_and_counts_it(outlier_t):
+    plots = _plots()
+    t = [5000.0 + 0.02 * i for i in range(100)]  # 2 s of packets, over an hour into the capture
+    rtp = one_stream(range(101), t=t[:50] + [5000.0 + outlier_t] + t[50:], payload_len=125)
+    ax = plots.bitrate_plot(rtp, window_s=1.0).axes[0]
+    assert ax.lines[0].get_ydata().tolist() == [50 * 125 * 8 / 1000, 50 * 125 * 8 / 1000]
+    assert ax.lines[0].get_xdata().tolist() == [5000.0, 5001.0]
+    assert "1 packet" in ax.get_title() and "not shown" in ax.get_title()
+
+
+def test_bitrate_plot_of_a_long_sparse_capture_widens_its_windows_instead_of_growing():
+    plots = _plots()
+    t = np.arange(0, 3000 * 3600, 1800.0)  # a packet every 30 minutes for 125 days: no outlier, a long span
+    rtp = one_stream(range(len(t)), t=t.tolist(), payload_len=100)
+    ax = plots.bitrate_plot(rtp, window_s=1.0).axes[0]
+    assert len(ax.lines[0].get_xdata()) <= plots.MAX_TIME_BINS
+    assert sum(ax.lines[0].get_ydata()) * float(ax.get_ylabel().split("(")[1].split(" s")[0]) * 1000 / 8 == \
+        pytest.approx(100 * len(t))
+
+
+def test_feedback_timeline_leaves_a_far_off_nack_out():
+    plots = _plots()
+    nacks = pd.DataFrame({"frame": [1, 2, 3], "index": [0, 0, 0], "t": [10.0, 10.5, 3e9],
+                          "media_ssrc": [5, 5, 5], "seq": [1, 2, 3]})
+    fig = plots.feedback_timeline(nacks, None, window_s=1.0)
+    bottom = fig.axes[1]
+    assert len(bottom.lines[0].get_xdata()) == 11 and sum(bottom.lines[0].get_ydata()) == 2  # 0 s .. 10.5 s
+    assert "not shown" in fig.axes[0].get_title()
