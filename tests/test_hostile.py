@@ -4,7 +4,10 @@ or asked for memory from a lying field; each checks the clear error, the flagged
 
 from __future__ import annotations
 
+import gzip
 import re
+import struct
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,7 @@ import pytest
 
 import webrtcpcap
 from webrtcpcap import sdp
-from webrtcpcap.errors import DecodeError
+from webrtcpcap.errors import CaptureWarning, DecodeError
 
 from conftest import T0_NS, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
 from test_cli import _run as run_cli
@@ -194,3 +197,57 @@ def test_feedback_timeline_leaves_a_far_off_nack_out():
     bottom = fig.axes[1]
     assert len(bottom.lines[0].get_xdata()) == 11 and sum(bottom.lines[0].get_ydata()) == 2  # 0 s .. 10.5 s
     assert "not shown" in fig.axes[0].get_title()
+
+
+# --- gzip: damage keeps every frame before it; a bomb never sits in memory ---------------------------------------
+
+
+def _pcap_bytes(frames, times_ns=None) -> bytes:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
+    for i, data in enumerate(frames):
+        t = T0_NS + i * 1_000_000 if times_ns is None else times_ns[i]
+        out.append(struct.pack("<IIII", t // 10**9, t % 10**9 // 1000, len(data), len(data)) + bytes(data))
+    return b"".join(out)
+
+
+def _random_frames(n, size=1000, seed=7):
+    """n UDP frames with random payloads (incompressible), built from one scapy frame (scapy is slow)."""
+    rng = np.random.default_rng(seed)
+    template = udp4(bytes(size), sport=1000)
+    head = template[:-size]
+    return [head + rng.bytes(size) for _ in range(n)]
+
+
+def test_gzip_whose_only_damage_is_its_crc_keeps_every_frame_and_warns_with_the_offset(tmp_path):
+    frames = _random_frames(300)
+    blob = bytearray(gzip.compress(_pcap_bytes(frames)))
+    blob[-8] ^= 0xFF  # the CRC32 of the trailer
+    path = tmp_path / "crc.pcap.gz"
+    path.write_bytes(bytes(blob))
+    with pytest.warns(CaptureWarning, match=r"damaged at compressed byte offset \d+"):
+        cap = webrtcpcap.open(path, progress=False)
+    assert len(cap) == 300 and [cap.frame_bytes(i) for i in (1, 300)] == [frames[0], frames[299]]
+
+
+def _damaged_after(frames, keep):
+    """A gzip file whose deflate stream is flushed after frame `keep` and damaged right after that point."""
+    head = _pcap_bytes(frames[:keep])
+    rest = _pcap_bytes(frames)[len(head):]
+    z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    first = z.compress(head) + z.flush(zlib.Z_FULL_FLUSH)
+    second = bytearray(z.compress(rest) + z.flush())
+    second[0:4] = b"\xff\xff\xff\xff"  # a reserved block type: zlib fails here
+    return first + bytes(second), len(first)
+
+
+def test_gzip_damage_keeps_every_frame_before_it(tmp_path):
+    frames = _random_frames(4578)  # about 4.7 MB
+    blob, at = _damaged_after(frames, 3000)
+    path = tmp_path / "damaged.pcap.gz"
+    path.write_bytes(blob)
+    with pytest.warns(CaptureWarning, match=f"damaged at compressed byte offset {at}"):
+        cap = webrtcpcap.open(path, progress=False)
+    assert len(cap) == 3000 and cap.frame_bytes(3000) == frames[2999]
+    with pytest.warns(CaptureWarning, match=f"damaged at compressed byte offset {at}"):
+        chunks = list(webrtcpcap.iter_chunks(path, packets=1000, progress=False))
+    assert sum(len(c.packets) for c in chunks) == 3000
