@@ -7,7 +7,10 @@ from __future__ import annotations
 import gzip
 import re
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,7 @@ import webrtcpcap
 from webrtcpcap import sdp
 from webrtcpcap.errors import CaptureWarning, DecodeError
 
-from conftest import T0_NS, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
+from conftest import T0_NS, env_without_pythonwarnings, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
 from test_cli import _run as run_cli
 from test_streams import one_stream
 
@@ -251,3 +254,42 @@ def test_gzip_damage_keeps_every_frame_before_it(tmp_path):
     with pytest.warns(CaptureWarning, match=f"damaged at compressed byte offset {at}"):
         chunks = list(webrtcpcap.iter_chunks(path, packets=1000, progress=False))
     assert sum(len(c.packets) for c in chunks) == 3000
+
+
+def _gzip_bomb(path, expanded_mib):
+    """A classic pcap of 256 KiB zero-filled records, gzip-compressed about a thousandfold: one member of 4 MiB of
+    records, written again and again (gzip members concatenate; compressing once keeps the test fast)."""
+    record = struct.pack("<IIII", T0_NS // 10**9, 0, 262144, 262144) + bytes(262144)
+    member = gzip.compress(record * 16, compresslevel=9)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)))
+        for _ in range(expanded_mib // 4):
+            f.write(member)
+    return path
+
+
+def _limited(code: str, data_limit: int, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh Python whose private memory (RLIMIT_DATA: heap and anonymous maps; a memory-mapped
+    file does not count) is capped at `data_limit` bytes."""
+    prelude = ("import resource\n"
+               f"resource.setrlimit(resource.RLIMIT_DATA, ({data_limit}, {data_limit}))\n")
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout,
+                          cwd=str(Path(__file__).resolve().parents[1]), env=env_without_pythonwarnings())
+
+
+def test_a_gzip_bomb_is_summarised_in_chunks_and_opened_in_bounded_memory(tmp_path):
+    path = _gzip_bomb(tmp_path / "bomb.pcap.gz", 200)
+    assert path.stat().st_size < 1 << 20
+    summary = _limited(
+        "import webrtcpcap.cli as cli\n"
+        "cli.CHUNKED_ABOVE_BYTES = 32 << 20\n"  # the decision, from the expanded size, at a test's scale
+        f"raise SystemExit(cli.main(['summary', {str(path)!r}]))\n", 450 << 20)
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    assert f"{200 * 4} frames" in summary.stdout
+    opened = _limited(
+        "import warnings, webrtcpcap\n"
+        "warnings.simplefilter('ignore')\n"
+        f"cap = webrtcpcap.open({str(path)!r}, progress=False)\n"
+        "print(len(cap), len(cap.packets))\n", 450 << 20)
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    assert opened.stdout.split() == [str(200 * 4)] * 2

@@ -13,9 +13,10 @@ import warnings
 from . import __version__
 from .capture import iter_chunks, open as open_capture
 from .errors import CaptureWarning, WebRTCPcapError
+from .reader import expanded_size
 from .summary import format_summary, summarize
 
-# Above this size the summary reads the file in chunks, in bounded memory.
+# Above this size (decompressed) the summary reads the file in chunks, in bounded memory.
 CHUNKED_ABOVE_BYTES = 2 << 30
 
 
@@ -89,11 +90,8 @@ def _summary(args) -> int:
     problems: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaptureWarning)
-        try:
-            size = os.path.getsize(args.file)
-        except OSError as exc:
-            raise WebRTCPcapError(f"{args.file}: cannot open ({exc.strerror or exc})") from None
-        if args.chunked or size > CHUNKED_ABOVE_BYTES:
+        # The size once decompressed, counted as the gzip stream is read (a small .pcap.gz may expand to GiB).
+        if args.chunked or expanded_size(args.file, CHUNKED_ABOVE_BYTES) > CHUNKED_ABOVE_BYTES:
             chunks = iter_chunks(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
             summary = summarize((c.packets, c.rtp, c.tcp_streams) for c in chunks)
         else:

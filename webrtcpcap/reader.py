@@ -623,7 +623,7 @@ GZIP_INPUT_STEP = 16 << 10  # compressed bytes per zlib call: what damage can co
 GZIP_OUTPUT_STEP = 1 << 20  # decompressed bytes per zlib call
 # open() keeps a decompressed capture in memory up to this size; beyond it, in an unlinked temporary file that is
 # memory-mapped (a small .pcap.gz may expand to many GiB: disk, not memory).
-GZIP_IN_MEMORY_BYTES = 256 << 20
+GZIP_IN_MEMORY_BYTES = 64 << 20
 
 
 def _inflate_all(fh: BinaryIO) -> tuple[np.ndarray, object, str | None]:
