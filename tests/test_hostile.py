@@ -18,6 +18,7 @@ import pytest
 
 import webrtcpcap
 from webrtcpcap import sdp
+from webrtcpcap.health import health
 from webrtcpcap.errors import CaptureWarning, DecodeError
 
 from conftest import T0_NS, env_without_pythonwarnings, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
@@ -293,3 +294,51 @@ def test_a_gzip_bomb_is_summarised_in_chunks_and_opened_in_bounded_memory(tmp_pa
         "print(len(cap), len(cap.packets))\n", 450 << 20)
     assert opened.returncode == 0, opened.stderr[-2000:]
     assert opened.stdout.split() == [str(200 * 4)] * 2
+
+
+# --- one malformed RTP packet does not stop the analyses ---------------------------------------------------------
+
+
+def _rtx_call(tmp_path, cut_frame=None, garbage_frame=None):
+    """Media (SSRC 1, pt 96) with one loss and its RTX stream (SSRC 2, pt 97, OSN payloads), no SDP: rtx_pairs
+    finds the pair from the OSNs.  One RTX packet is cut by the snaplen or made garbage on request."""
+    frames, times = [], []
+    t = T0_NS
+    for seq in range(1, 40):
+        if seq != 20:
+            frames.append(udp4(rtp_packet(ssrc=1, seq=seq, ts=seq * 1800, pt=96, payload=b"\x11" * 100)))
+            times.append(t)
+        t += 20_000_000
+        if seq in (21, 30, 35):
+            osn = 20 if seq == 21 else seq - 3
+            frames.append(udp4(rtp_packet(ssrc=2, seq=seq, ts=osn * 1800, pt=97,
+                                          payload=osn.to_bytes(2, "big") + b"\x11" * 100)))
+            times.append(t)
+    caplens = [len(f) for f in frames]
+    if cut_frame is not None:
+        caplens[cut_frame - 1] = 14 + 20 + 8 + 12 + 1  # the RTP header and one byte
+    if garbage_frame is not None:
+        f = bytearray(frames[garbage_frame - 1])
+        f[-1] = 0xFF  # the padding count of a packet that says it has padding
+        f[14 + 20 + 8] |= 0x20
+        frames[garbage_frame - 1] = bytes(f)
+    return write_pcap(tmp_path / "rtx.pcap", frames, times_ns=times, caplens=caplens, nanosecond=True)
+
+
+@pytest.mark.parametrize("how", ["cut", "garbage"])
+def test_one_malformed_rtx_packet_is_skipped_and_counted_not_fatal(tmp_path, how):
+    path = _rtx_call(tmp_path, **({"cut_frame": 21} if how == "cut" else {"garbage_frame": 31}))
+    cap = open_quiet(path)
+    pairs = webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, cap.payload_or_empty)
+    assert pairs[["rtx_ssrc", "media_ssrc"]].values.tolist() == [[2, 1]]
+    assert len(cap.unreadable_payloads) == 1
+    h = health(cap)
+    judged = h.findings[h.findings["check"].astype(str) == "recovery.judged"]
+    assert not len(judged), judged["finding"].tolist()
+
+
+def test_report_names_the_skipped_rtp_packet(tmp_path):
+    path = _rtx_call(tmp_path, cut_frame=21)
+    r = run_cli("report", path)
+    assert "Traceback" not in r.stderr and "could not be judged" not in r.stdout
+    assert "1 RTP packets were skipped by the payload checks" in r.stdout and "frame 21" in r.stdout

@@ -183,6 +183,8 @@ class Capture:
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._streams: pd.DataFrame | None = None
+        # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
+        self.unreadable_payloads: dict[int, str] = {}
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -546,6 +548,17 @@ class Capture:
         if end < header.payload_offset:
             raise ValueError(f"frame {frame}: RTP padding longer than the payload")
         return data[header.payload_offset:end]
+
+    def payload_or_empty(self, frame: int) -> bytes:
+        """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX
+        OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
+        authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
+        What health and report pass to streams.rtx_pairs, nack and codecs."""
+        try:
+            return self.rtp_payload(frame)
+        except ValueError as e:
+            self.unreadable_payloads[int(frame)] = str(e)
+            return b""
 
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
