@@ -342,3 +342,40 @@ def test_report_names_the_skipped_rtp_packet(tmp_path):
     r = run_cli("report", path)
     assert "Traceback" not in r.stderr and "could not be judged" not in r.stdout
     assert "1 RTP packets were skipped by the payload checks" in r.stdout and "frame 21" in r.stdout
+
+
+# --- CLI: one line and a documented exit code, never a traceback ---------------------------------------------------
+
+
+def _many_streams(path, n=4000):
+    frame = udp4(rtp_packet(ssrc=1, seq=1, pt=96))
+    at = 14 + 20 + 8 + 8  # the SSRC of the RTP header
+    frames = [frame[:at] + i.to_bytes(4, "big") + frame[at + 4:] for i in range(1, n + 1)]
+    return write_pcap(path, frames)
+
+
+def test_summary_into_a_closed_pipe_ends_quietly(tmp_path):
+    path = _many_streams(tmp_path / "many.pcap")
+    p = subprocess.Popen([sys.executable, "-m", "webrtcpcap", "summary", str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[1]),
+                         env=env_without_pythonwarnings())
+    first = p.stdout.readline()
+    p.stdout.close()  # as `| head -1` does
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert first.startswith(str(path).encode()) and "frames" in first.decode()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert p.returncode == 0
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_2(tmp_path):
+    path = write_pcap(tmp_path / "x.pcap", [udp4(b"x")])
+    r = subprocess.run([sys.executable, "-c",
+                        "import sys, webrtcpcap.cli as cli\n"
+                        "def boom(*a, **k):\n    raise KeyError('lost')\n"
+                        "cli.summarize = boom\n"
+                        f"sys.exit(cli.main(['summary', {str(path)!r}]))\n"],
+                       capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[1]),
+                       env=env_without_pythonwarnings())
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "internal error KeyError" in r.stderr and str(path) in r.stderr
