@@ -379,3 +379,25 @@ def test_an_unexpected_failure_is_one_line_and_exit_2(tmp_path):
                        env=env_without_pythonwarnings())
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "internal error KeyError" in r.stderr and str(path) in r.stderr
+
+
+# --- iter_chunks' fixed cost per chunk ------------------------------------------------------------------------------
+
+
+def test_categorical_columns_share_one_dtype_per_category_list():
+    # pandas validates categories given as a list (0.5 ms a call, dozens of columns a chunk): made once, reused.
+    from webrtcpcap import tables
+    a = tables.categorical(np.array([0, 1, -1]), ["x", "y", "z"])
+    b = tables.categorical(np.array([1, 0]), ["x", "y", "z"])
+    assert a.dtype is b.dtype and list(a.categories) == ["x", "y"] and a.isna().tolist() == [False, False, True]
+    assert tables.id_category(np.array([0, 1]), 2).dtype is tables.id_category(np.array([1, 0]), 2).dtype
+
+
+def test_malloc_trim_runs_at_most_once_for_calls_close_together(monkeypatch):
+    from webrtcpcap import heap
+    calls = []
+    monkeypatch.setattr(heap, "_MALLOC_TRIM", lambda pad: calls.append(pad))
+    monkeypatch.setattr(heap, "_last_trim", 0.0)
+    for _ in range(20):  # what one small chunk's decode asks for
+        heap.give_back_free_memory()
+    assert len(calls) == 1
