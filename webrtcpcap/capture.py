@@ -184,6 +184,8 @@ class Capture:
         self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls_decrypted: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
+        # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
+        self.unreadable_payloads: dict[int, str] = {}
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -218,9 +220,8 @@ class Capture:
 
     def _decode(self) -> Decoded:
         if self._decoded is None:
-            t0 = 0
-            if len(self._index):
-                t0 = int(reader.make_batch(self._data, self._index, 0, 1, self._state, 1).ts_ns[0])
+            t0 = reader.first_time_ns(self._data, self._index, self._state)  # t counts from the first frame's time
+            t0 = 0 if t0 is None else t0  # (no frame has one: every t is NaN anyway)
             self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
         return self._decoded
 
@@ -567,6 +568,17 @@ class Capture:
             raise ValueError(f"frame {frame}: RTP padding longer than the payload")
         return data[header.payload_offset:end]
 
+    def payload_or_empty(self, frame: int) -> bytes:
+        """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX
+        OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
+        authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
+        What health and report pass to streams.rtx_pairs, nack and codecs."""
+        try:
+            return self.rtp_payload(frame)
+        except ValueError as e:
+            self.unreadable_payloads[int(frame)] = str(e)
+            return b""
+
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
         checksums fixed), for Wireshark: webrtcpcap.writer.write_decrypted (its docstring says what is rewritten
@@ -782,9 +794,9 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             # capture: fragments still unfinished there are incomplete and TCP streams cut inside a message are
             # named; in any other chunk they may go on.
             batch = next(batches, None)
-            if t0 is None:
-                t0 = int(reader.make_batch(data, index, 0, 1, state, 1).ts_ns[0])
-            decoded = decode(data, index, state, first_frame, t0, rules, carry, final=batch is None)
+            if t0 is None:  # the first frame with a time; until then, every frame's t is NaN whatever t0 is
+                t0 = reader.first_time_ns(data, index, state)
+            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None)
             del data, index
             yield Chunk(decoded, first_frame)
     finally:

@@ -370,7 +370,7 @@ class _Context:
         from . import streams as _streams
 
         c = self.cap
-        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload))
+        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, _payloads(c)))
 
     def candidate_types(self) -> dict[str, str]:
         def build():
@@ -391,6 +391,12 @@ class _Context:
         codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
         return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
                 f"{_endpoint(r['dst'], r['dport'])}")
+
+
+def _payloads(cap):
+    """The payload reader for the analyses: one that skips and counts a malformed packet (Capture.payload_or_empty)
+    where the capture has it, else rtp_payload."""
+    return getattr(cap, "payload_or_empty", cap.rtp_payload)
 
 
 def _endpoint(ip, port) -> str:
@@ -878,7 +884,7 @@ def _recovery(ctx: _Context) -> list[dict]:
     cap = ctx.cap
     pairs = ctx.rtx_pairs()
     kfr = fb["keyframe_requests"]
-    outcomes = nack.nack_outcomes(fb["nacks"], cap.rtp, pairs, cap.rtp_payload, keyframe_requests=kfr)
+    outcomes = nack.nack_outcomes(fb["nacks"], cap.rtp, pairs, _payloads(cap), keyframe_requests=kfr)
     gaps = _streams.gaps(cap.rtp)
     summary = nack.nack_summary(outcomes, gaps, st, pairs)
     out = []
@@ -995,7 +1001,7 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
         def keyframe_at(i):
             """True/False/None (cannot tell) for frame start i, read on demand (a payload read costs)."""
             if i not in known:
-                kf = _codecs.keyframes(starts.iloc[i:i + 1], cap.rtp_payload, codec_names)
+                kf = _codecs.keyframes(starts.iloc[i:i + 1], _payloads(cap), codec_names)
                 known[i] = None if not len(kf) or pd.isna(kf["keyframe"].iloc[0]) else bool(kf["keyframe"].iloc[0])
             return known[i]
 

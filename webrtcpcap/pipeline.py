@@ -20,7 +20,7 @@ import pandas as pd
 from . import buffer, demux, dtls, heap, net, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
-from .reader import ReadState, RecordIndex, linktypes, make_batch
+from .reader import NAT_NS, ReadState, RecordIndex, linktypes, make_batch
 
 SLICE = 1 << 15
 _TRIM_EVERY = 8  # slices between two trims of the heaps while decoding (about 1 ms each)
@@ -29,6 +29,7 @@ THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
 _STUN_LENGTH = "STUN length field does not match the datagram"
+_TIME_OUT_OF_RANGE = "frame time is out of range"  # its time stamp is outside datetime64[ns]: time NaT, t NaN
 
 
 @dataclass
@@ -160,6 +161,7 @@ class _Frames:
         self.rtcp_at = _Located()  # datagrams with an RTCP first byte
         self.data: np.ndarray | None = None  # the buffer the slices read from (for _Located)
         self.tcp_segments: dict[int, tuple[int, int, bytes, bool]] = {}  # row -> (seq, flags, payload, whole?)
+        self.time_errors: list[np.ndarray] = []  # rows whose time stamp is out of range (reader: NaT), rare
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -283,6 +285,8 @@ class _Turns:
 def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict, rtcp_parts: dict) -> None:
     hi = lo + len(batch)
     f.ts[lo:hi] = batch.ts_ns
+    if batch.time_out_of_range is not None:
+        f.time_errors.append(lo + np.flatnonzero(batch.time_out_of_range))
     f.caplen[lo:hi] = batch.caplen
     f.length[lo:hi] = batch.length
     f.interface[lo:hi] = batch.interface
@@ -474,6 +478,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         for lt in np.unique(linktype).tolist():
             add_error(unknown[linktype == lt],
                       net.NET_ERROR_MESSAGES[net.NetError.UNKNOWN_LINKTYPE].format(linktype=lt))
+    if f.time_errors:
+        add_error(np.concatenate(f.time_errors), _TIME_OUT_OF_RANGE)
     add_error(np.flatnonzero((kind == Kind.STUN) & ~stun_ev), _STUN_LENGTH)
     is_rtp = kind[rtp_rows] == Kind.RTP if len(rtp_rows) else np.zeros(0, bool)
     for code, message in rtp.RTP_ERROR_MESSAGES.items():
@@ -488,7 +494,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = np.empty(n, dtype=np.float64)
     for lo in range(0, n, SLICE):  # a slice at a time: a whole int64 difference would be 8 bytes a packet more
-        t[lo : lo + SLICE] = (f.ts[lo : lo + SLICE] - t0_ns) / 1e9
+        ts = f.ts[lo : lo + SLICE]
+        t[lo : lo + SLICE] = np.where(ts == NAT_NS, np.nan, (ts - t0_ns) / 1e9)  # no time (NaT): no t
     heap.give_back_free_memory()  # the demux's temporaries, before the tables grow
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)

@@ -487,6 +487,9 @@ _EPB_HEAD = struct.Struct("<IIIIIII")
 
 def _record(fmt: str, body: bytes, length: int, ts_ns: int, interface: int, n_interfaces: int, ns: bool) -> bytes:
     length = max(length, len(body))
+    # A frame without a time (NaT: a simple packet block, a time out of range) or before 1970 has no unsigned time
+    # stamp to write: it gets 0 (1970-01-01) rather than a struct.error.
+    ts_ns = min(max(ts_ns, 0), (1 << 64) - 1 if fmt == "pcapng" else (1 << 32) * 1_000_000_000 - 1)
     if fmt == "pcap":
         sec, rest = divmod(ts_ns, 1_000_000_000)
         return _PCAP_RECORD.pack(sec, rest if ns else rest // 1000, len(body), length) + body
