@@ -268,13 +268,32 @@ class Capture:
         """The capture's RTCP compound datagrams as plaintext: (key columns as pipeline.Datagrams has them,
         payloads, status).  A decrypted SRTCP datagram gives its plaintext (without the SRTCP trailer); plain RTCP
         is given as captured; SRTCP that was not (or could not be) decrypted is left out, as its contents are
-        ciphertext.  `status`: per datagram given, "plain" or "decrypted"."""
+        ciphertext.  `status`: per datagram given, "plain" or "decrypted".  A plain compound with a broken packet
+        is given whole when another compound of its flow decoded whole: the report tables keep the packets before
+        the broken one and `rtcp_datagrams` says why.  On a flow where none did, the bytes after the first header are
+        taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
         from . import rtcp as _rtcp
         from .errors import DecodeError
 
         if self._rtcp_plain is None:
             dg = self._decode().rtcp_datagrams
             d = self.decryption
+            srtcp = np.asarray(dg.keys.get("srtcp", np.zeros(len(dg), bool)), dtype=bool)
+            ends = zip(np.asarray(dg.keys["src"]).tolist(), np.asarray(dg.keys["sport"]).tolist(),
+                       np.asarray(dg.keys["dst"]).tolist(), np.asarray(dg.keys["dport"]).tolist())
+            flows = [tuple(sorted(((a, p), (b, q)))) for a, p, b, q in ends]
+            whole: dict[int, bool] = {}
+            plain_flows = set()
+            for i, p in enumerate(dg.payloads):
+                if srtcp[i] or (d is not None and d.rtcp_status[i] != _NOT_TRIED):
+                    continue
+                try:
+                    _rtcp.parse_compound(p)
+                except DecodeError:
+                    whole[i] = False
+                    continue
+                whole[i] = True
+                plain_flows.add(flows[i])
             rows, payloads, status = [], [], []
             for i, p in enumerate(dg.payloads):
                 if d is not None and d.rtcp_plaintext[i] is not None:
@@ -282,12 +301,8 @@ class Capture:
                     payloads.append(d.rtcp_plaintext[i])
                     status.append("decrypted")
                     continue
-                if d is not None and d.rtcp_status[i] != _NOT_TRIED:
-                    continue  # SRTCP that did not authenticate
-                try:
-                    _rtcp.parse_compound(p)
-                except DecodeError:
-                    continue  # ciphertext after the first header (SRTCP without its key), or broken
+                if i not in whole or not (whole[i] or flows[i] in plain_flows):
+                    continue  # SRTCP not decrypted, or ciphertext after the first header on a flow with no plain RTCP
                 rows.append(i)
                 payloads.append(p)
                 status.append("plain")
@@ -305,6 +320,13 @@ class Capture:
             rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
             self._report_tables = rtcp_report_tables(keys, payloads, clock_rates=rates)
         return self._report_tables
+
+    @property
+    def rtcp_datagrams(self) -> pd.DataFrame:
+        """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.media_tables.rtcp_report_tables):
+        `packets` (how many of its packets decoded) and `error` (why the next one did not; null when all did), so a
+        compound with a broken packet is seen here while its packets before that one are in the other tables."""
+        return self._reports()["rtcp_datagrams"]
 
     @property
     def rtcp_sender_reports(self) -> pd.DataFrame:

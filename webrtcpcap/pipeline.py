@@ -536,7 +536,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     }, tables.RTCP_SCHEMA)
     del sub, rows, status, rtcp_dtls, rtcp_relay, rtcp_error, feedback  # before the datagram keys are made
 
-    def datagrams(rows: np.ndarray, store, inner_part) -> Datagrams:
+    def datagrams(rows: np.ndarray, store, inner_part, srtcp=None) -> Datagrams:
         direct = (lambda direct_rows=rows: [store.get(r, b"") for r in direct_rows.tolist()]) \
             if isinstance(store, dict) else store.reader(f.data, rows)
         relay = _Relay.direct(len(rows))
@@ -548,6 +548,9 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         keys = _keys(rows, ks)
         keys["transport"] = tables.categorical(transport_codes[rows], transport_names)
         keys.update(relay.columns(inner))
+        if srtcp is not None:  # (direct, inner): only the first RTCP header is readable, the rest is ciphertext
+            both = np.concatenate(srtcp) if order is not None else srtcp[0]
+            keys["srtcp"] = both if order is None else both[order]
 
         def make() -> list[bytes]:
             payloads = direct()
@@ -563,8 +566,12 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                               (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
     dtls_datagrams = datagrams(dtls_rows, f.dtls_at,
                                (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
-    rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_at,
-                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
+    rtcp_dg_rows, first = np.unique(dg_rows[is_rtcp], return_index=True)
+    rtcp_srtcp = ((dg_status[is_rtcp] == rtcp.COMPOUND_ONLY_FIRST)[first],
+                  inner.rtcp_dg_srtcp if inner else np.zeros(0, bool))
+    rtcp_datagrams = datagrams(rtcp_dg_rows, f.rtcp_at,
+                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner,
+                               rtcp_srtcp)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
     heap.give_back_free_memory()  # before the rtp table, the largest after packets, grows
@@ -674,6 +681,7 @@ class _Inner:
     rtcp_dg_rows: np.ndarray  # one per inner RTCP datagram (rtcp_rows has one per sub-packet)
     rtcp_dg_index: np.ndarray
     rtcp_dg_payloads: list[bytes]
+    rtcp_dg_srtcp: np.ndarray | None = None  # per inner RTCP datagram: SRTCP, only its first header readable
 
     def relay_of(self, index: np.ndarray) -> _Relay:
         return _Relay(self.relay[index] >= 0, self.relay[index], self.peer[index])
@@ -850,7 +858,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return rows[index], index, [out_data[i] for i in index.tolist()]
 
     return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names, *part(Kind.STUN), *rtp_part, *rtcp_part,
-                  *part(Kind.DTLS), *part(Kind.RTCP))
+                  *part(Kind.DTLS), *part(Kind.RTCP), rtcp_dg_srtcp=status == rtcp.COMPOUND_ONLY_FIRST)
 
 
 def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
