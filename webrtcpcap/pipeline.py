@@ -481,6 +481,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     is_rtcp = kind[dg_rows] == Kind.RTCP if len(dg_rows) else np.zeros(0, bool)
     for code, message in rtcp.COMPOUND_MESSAGES.items():
         add_error(dg_rows[is_rtcp & (dg_status == code)], message)
+    for message, bad in (inner.problems if inner is not None else {}).items():
+        add_error(np.asarray(bad, dtype=np.int64), message)
     names += list(extra)
 
     f.first_kind = f.rtp_ev = None  # the demux is done; the tables do not need them
@@ -682,6 +684,7 @@ class _Inner:
     rtcp_dg_index: np.ndarray
     rtcp_dg_payloads: list[bytes]
     rtcp_dg_srtcp: np.ndarray | None = None  # per inner RTCP datagram: SRTCP, only its first header readable
+    problems: dict = field(default_factory=dict)  # error message -> outer rows whose TURN framing did not decode
 
     def relay_of(self, index: np.ndarray) -> _Relay:
         return _Relay(self.relay[index] >= 0, self.relay[index], self.peer[index])
@@ -769,6 +772,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return None
     carriers.sort(key=lambda c: c[0])  # stable: TCP messages of one segment keep their stream order
     out_rows, out_relay, out_peer, out_data, out_wire, out_framed = [], [], [], [], [], []
+    problems: dict[str, list[int]] = {}
     for r, payload, payload_wire, framed in carriers:
         if not payload:
             continue
@@ -786,7 +790,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         if 0x40 <= payload[0] <= 0x4F:  # ChannelData (RFC 7983 §7)
             try:
                 channel, data, wire = stun.channel_data(payload, payload_wire)
-            except DecodeError:
+            except DecodeError as e:
+                problems.setdefault(str(e), []).append(r)  # kind turn-channel, but nothing to unwrap: say why
                 continue
             relay, peer = f"channel 0x{channel:04x}", bindings.get((five, channel))
         else:
@@ -858,7 +863,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return rows[index], index, [out_data[i] for i in index.tolist()]
 
     return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names, *part(Kind.STUN), *rtp_part, *rtcp_part,
-                  *part(Kind.DTLS), *part(Kind.RTCP), rtcp_dg_srtcp=status == rtcp.COMPOUND_ONLY_FIRST)
+                  *part(Kind.DTLS), *part(Kind.RTCP), rtcp_dg_srtcp=status == rtcp.COMPOUND_ONLY_FIRST, problems=problems)
 
 
 def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
