@@ -382,3 +382,49 @@ def test_relaying_types_by_first_two_bytes_agree_with_the_header_check():
     for message_type in range(1 << 14):
         data = message_type.to_bytes(2, "big") + bytes(18)
         assert (data[:2] in stun.RELAYING_TYPES) == stun.is_turn_relaying(data), hex(message_type)
+
+
+# -- a malformed attribute does not take the others with it (issue 15) -------------------------------------------------
+def test_parse_partial_keeps_every_attribute_around_one_that_does_not_decode():
+    data = _message(0x0101, (0x0006, b"abcd:efgh"), (0x0024, b"abc"), (0x0020, XOR_V4), (0x8022, b"tester"),
+                    tid=bytes.fromhex("b7e7a701bc34d686fa87dfae"))
+    msg, error = stun.parse_partial(data)
+    assert error == "STUN PRIORITY is 3 bytes, expected 4"
+    assert [a.name for a in msg.attributes] == ["USERNAME", "PRIORITY", "XOR-MAPPED-ADDRESS", "SOFTWARE"]
+    assert [a.error for a in msg.attributes] == [None, error, None, None]
+    assert msg.get(stun.Attr.USERNAME) == "abcd:efgh" and msg.get(stun.Attr.SOFTWARE) == "tester"
+    assert msg.get(stun.Attr.XOR_MAPPED_ADDRESS) == ("192.0.2.1", 32853)
+    broken = msg.attributes[1]
+    assert broken.value is None and broken.raw == b"abc" and broken.text == "616263"
+    assert bytes(msg) == data
+    with pytest.raises(DecodeError, match=re.escape(error)):
+        stun.parse(data)  # the strict parse still refuses the message
+
+
+def test_parse_partial_keeps_the_attributes_before_one_that_runs_past_the_end():
+    data = _message(0x0001, (0x0006, b"abcd:efgh")) + bytes.fromhex("00240008") + b"\1\2\3\4"
+    data = data[:2] + struct.pack(">H", len(data) - 20) + data[4:]
+    msg, error = stun.parse_partial(data)
+    assert error == "STUN attribute PRIORITY at offset 36 runs past the end of the message (8 bytes, 4 left)"
+    assert [a.name for a in msg.attributes] == ["USERNAME"] and msg.get(stun.Attr.USERNAME) == "abcd:efgh"
+
+
+def test_parse_partial_of_a_bad_header_raises():
+    with pytest.raises(DecodeError, match="STUN header is truncated"):
+        stun.parse_partial(b"\0\1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_parse_partial_of_arbitrary_bytes_gives_a_message_or_decode_error_and_agrees_with_parse(data):
+    try:
+        msg, error = stun.parse_partial(data)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            stun.parse(data)
+        return
+    if error is None:
+        assert stun.parse(data) == msg
+    else:
+        with pytest.raises(DecodeError, match=re.escape(error)):
+            stun.parse(data)

@@ -964,18 +964,12 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
     a_row, a_index, a_type, a_name, a_len, a_value = [], [], [], [], [], []
     request_keys: dict[bytes, bytes] = {}  # transaction id -> the key its request was checked with
     for i, data in enumerate(messages.payloads):
-        try:
-            msg = stun.parse(data)
+        try:  # every attribute that reads, even when another does not (the error names that one)
+            msg, problem = stun.parse_partial(data)
         except DecodeError as e:
             cols["error"][i] = str(e)
-            try:
-                msg = stun.parse_header(data)
-            except DecodeError:
-                continue
-            cols["method"][i] = stun.method_name(msg.method)
-            cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
-            cols["transaction_id"][i] = msg.transaction_id.hex()
             continue
+        cols["error"][i] = problem
         cols["method"][i] = stun.method_name(msg.method)
         cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
         cols["transaction_id"][i] = msg.transaction_id.hex()
@@ -988,6 +982,8 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
             a_len.append(len(a.raw))
             a_value.append(a.text)
             column = _STUN_COLUMN.get(a.type)
+            if a.error is not None:
+                continue
             if column is not None:
                 if cols[column][i] is None:
                     cols[column][i] = a.text if a.type == stun.Attr.XOR_MAPPED_ADDRESS else a.value
@@ -1000,6 +996,8 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
                 cols["error_code"][i] = a.value.code
                 cols["error_reason"][i] = a.value.reason
         cols["use_candidate"][i] = use_candidate
+        if problem is not None:
+            continue  # integrity is over the whole message as sent: not judged on one that does not decode
         cols["fingerprint_ok"][i] = stun.fingerprint_ok(data)
         if passwords and msg.method == stun.Method.BINDING:
             key = None

@@ -264,8 +264,9 @@ ATTRIBUTES: dict[int, tuple[str, Decoder]] = {
 @dataclass(frozen=True, slots=True)
 class StunAttribute:
     """One attribute (RFC 8489 §14): `type` code, `name` (None when unknown), decoded `value` (the raw bytes when
-    unknown), `raw` value bytes (without padding), `offset` of the attribute header from the message start, and the
-    `padding` bytes that follow a value whose length is not a multiple of 4 (kept for the round trip)."""
+    unknown), `raw` value bytes (without padding), `offset` of the attribute header from the message start, the
+    `padding` bytes that follow a value whose length is not a multiple of 4 (kept for the round trip), and `error`:
+    why a known attribute's value did not decode (then `value` is None; see parse_partial)."""
 
     type: int
     name: str | None
@@ -273,10 +274,13 @@ class StunAttribute:
     raw: bytes
     offset: int = 0
     padding: bytes = b""
+    error: str | None = None
 
     @property
     def text(self) -> str:
         """The value as one string, for tables: "ip:port", decimal numbers, hex bytes, "401 Unauthorized"..."""
+        if self.error is not None:
+            return self.raw.hex()
         v = self.value
         if v is None:
             return ""
@@ -378,30 +382,51 @@ def parse_header(data: bytes) -> StunHeader:
 
 def parse(data: bytes) -> StunMessage:
     """A whole STUN message: exactly `data`, header and attributes; DecodeError if it is not one."""
+    msg, error = parse_partial(data)
+    if error is not None:
+        raise DecodeError(error)
+    return msg
+
+
+def parse_partial(data: bytes) -> tuple[StunMessage, str | None]:
+    """As much of a STUN message as reads, and the first problem (None when the whole message decoded), so that
+    one malformed attribute does not hide the others: an attribute whose value does not decode is kept with
+    `error` set and `value` None; an attribute that runs past the end ends the list (the error names it); a
+    message cut short or followed by extra bytes keeps the attributes that are there.  DecodeError only when the
+    header itself is not an RFC 8489 header."""
     data = bytes(data)
     h = parse_header(data)
     end = STUN_HEADER_LEN + h.length
+    error = None
     if len(data) < end:
-        raise DecodeError(f"STUN message is truncated ({len(data)} of {end} bytes)")
-    if len(data) > end:
-        raise DecodeError(f"STUN message has {len(data) - end} bytes after its declared length")
+        error = f"STUN message is truncated ({len(data)} of {end} bytes)"
+    elif len(data) > end:
+        error = f"STUN message has {len(data) - end} bytes after its declared length"
+    stop = min(end, len(data))
     attributes = []
     pos = STUN_HEADER_LEN
-    while pos < end:  # the body is a multiple of 4 and so is every attribute, so 4 header bytes are always there
+    while pos + 4 <= stop:
         atype, alen = struct.unpack_from(">HH", data, pos)
         padded = alen + (-alen % 4)
-        if pos + 4 + padded > end:
-            entry = ATTRIBUTES.get(atype)
-            name = entry[0] if entry else f"0x{atype:04x}"
-            raise DecodeError(f"STUN attribute {name} at offset {pos} runs past the end of the message "
-                              f"({alen} bytes, {end - pos - 4} left)")
-        raw = data[pos + 4 : pos + 4 + alen]
         entry = ATTRIBUTES.get(atype)
-        value = entry[1](raw, h.transaction_id) if entry else raw
+        if pos + 4 + padded > end:
+            name = entry[0] if entry else f"0x{atype:04x}"
+            error = error or (f"STUN attribute {name} at offset {pos} runs past the end of the message "
+                              f"({alen} bytes, {end - pos - 4} left)")
+            break
+        if pos + 4 + padded > stop:
+            break  # cut short: the message's error says so
+        raw = data[pos + 4 : pos + 4 + alen]
+        problem = None
+        try:
+            value = entry[1](raw, h.transaction_id) if entry else raw
+        except DecodeError as e:
+            value, problem = None, str(e)
+            error = error or problem
         attributes.append(StunAttribute(atype, entry[0] if entry else None, value, raw, pos,
-                                        data[pos + 4 + alen : pos + 4 + padded]))
+                                        data[pos + 4 + alen : pos + 4 + padded], problem))
         pos += 4 + padded
-    return StunMessage(h.message_type, h.transaction_id, tuple(attributes))
+    return StunMessage(h.message_type, h.transaction_id, tuple(attributes)), error
 
 
 # -- integrity ---------------------------------------------------------------------------------------------------
