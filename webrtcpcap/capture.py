@@ -537,8 +537,10 @@ class Capture:
         """The RTP payload of one frame (1-based number): the bytes after the RTP header (CSRCs and extension
         included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the padding).  b"" for a
         padding-only packet.  SRTP is decrypted when the capture was opened with its keys (the row's auth_ok is
-        True); otherwise the payload is still encrypted (and ends with the auth tag).  ValueError when the frame is
-        not a complete, unfragmented RTP packet on UDP, or its SRTP did not authenticate."""
+        True); otherwise the payload is still encrypted (and ends with the auth tag; its padding is inside the
+        ciphertext, so nothing is taken off).  ValueError when the frame is not a complete, unfragmented RTP packet on
+        UDP, or its SRTP did not authenticate; DecodeError (a ValueError) when the padding count of plaintext RTP is
+        0 or longer than the payload (RFC 3550 §5.1, §A.1)."""
         from . import net
         from . import rtp as _rtp
         from .errors import DecodeError
@@ -546,11 +548,14 @@ class Capture:
         if not 1 <= frame <= len(self._index):
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
         data = self._plaintext(frame) if self._decryption is not None or self.decryption is not None else None
+        ciphertext = False
         if data is None:
             rtp = self._decode().rtp
             frames = rtp["frame"].to_numpy()
             i = int(np.searchsorted(frames, frame))
-            if i < len(frames) and frames[i] == frame and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
+            known = i < len(frames) and frames[i] == frame
+            ciphertext = known and bool(rtp["dtls_srtp"].iat[i])  # SRTP not decrypted: no padding count to read
+            if known and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
                 data = self._rtp_packets(np.array([i]))[0]  # the datagram TURN carried, or RTP framed out of TCP
         if data is None:
             batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
@@ -563,12 +568,9 @@ class Capture:
             header = _rtp.parse(data)
         except DecodeError as e:
             raise ValueError(f"frame {frame} is not RTP: {e}") from None
-        end = len(data)
-        if header.padding:
-            end -= data[-1]
-        if end < header.payload_offset:
-            raise ValueError(f"frame {frame}: RTP padding longer than the payload")
-        return data[header.payload_offset:end]
+        if ciphertext:
+            return data[header.payload_offset:]
+        return _rtp.payload(data, header)  # DecodeError (a ValueError) for a padding count RFC 3550 calls invalid
 
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
