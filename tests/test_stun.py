@@ -428,3 +428,37 @@ def test_parse_partial_of_arbitrary_bytes_gives_a_message_or_decode_error_and_ag
     else:
         with pytest.raises(DecodeError, match=re.escape(error)):
             stun.parse(data)
+
+
+# -- SASLprep for long-term credentials (RFC 8489 §9.2.2, RFC 4013; issue 15) ----------------------------------------
+RFC5769_LONG_TERM_PASSWORD = "The\u00adM\u00aatr\u2168"  # RFC 5769 §2.4: SASLprep gives "TheMatrIX"
+
+
+def test_rfc5769_long_term_integrity_holds_with_the_password_as_the_rfc_writes_it():
+    key = stun.long_term_key("マトリックス", "example.org", RFC5769_LONG_TERM_PASSWORD)
+    assert key == stun.long_term_key("マトリックス", "example.org", "TheMatrIX")
+    assert stun.integrity_ok(LONG_TERM_REQUEST, key) is True
+
+
+@pytest.mark.parametrize("text, expected", [
+    (RFC5769_LONG_TERM_PASSWORD, "TheMatrIX"),
+    ("I\u00adX", "IX"),  # RFC 4013 §3's examples: soft hyphen mapped to nothing
+    ("user", "user"), ("USER", "USER"),  # no case folding
+    ("\u00aa", "a"), ("\u2168", "IX"),  # NFKC
+    ("a\u2003b", "a b"),  # non-ASCII space mapped to SPACE
+])
+def test_saslprep_maps_and_normalises_as_rfc4013_examples_say(text, expected):
+    assert stun.saslprep(text) == expected
+
+
+@pytest.mark.parametrize("text", ["\u0007", "\u0627\u0031"])  # RFC 4013 §3: control char; RFC 3454 §6 bidi rule
+def test_saslprep_refuses_prohibited_output_without_echoing_it(text):
+    with pytest.raises(DecodeError) as e:
+        stun.saslprep(text)
+    assert text not in str(e.value) and str(e.value).startswith("SASLprep")
+
+
+def test_long_term_key_of_a_password_saslprep_refuses_falls_back_to_its_utf8_bytes():
+    # Servers that skip SASLprep (coturn) take the bytes as given; no exception reaches the stun tables.
+    import hashlib
+    assert stun.long_term_key("u", "r", "p\u0007") == hashlib.md5("u:r:p\u0007".encode()).digest()

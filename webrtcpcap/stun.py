@@ -14,7 +14,9 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import stringprep
 import struct
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
@@ -479,8 +481,37 @@ def short_term_key(password: str) -> bytes:
 
 
 def long_term_key(username: str, realm: str, password: str) -> bytes:
-    """RFC 8489 §9.2.2: MD5(username ":" realm ":" password)."""
+    """RFC 8489 §9.2.2 (RFC 5389 §15.4): MD5(username ":" realm ":" SASLprep(password)); username and realm as the
+    message carries them.  A password SASLprep refuses (a control character...) is taken as its UTF-8 bytes, as
+    servers that skip SASLprep take it."""
+    try:
+        password = saslprep(password)
+    except DecodeError:
+        pass
     return hashlib.md5(f"{username}:{realm}:{password}".encode("utf-8")).digest()
+
+
+def _saslprep_prohibited(c: str) -> bool:
+    """RFC 4013 §2.3: the RFC 3454 tables C.1.2, C.2.1, C.2.2, C.3, C.4, C.5, C.6, C.7, C.8 and C.9."""
+    return (stringprep.in_table_c12(c) or stringprep.in_table_c21_c22(c) or stringprep.in_table_c3(c)
+            or stringprep.in_table_c4(c) or stringprep.in_table_c5(c) or stringprep.in_table_c6(c)
+            or stringprep.in_table_c7(c) or stringprep.in_table_c8(c) or stringprep.in_table_c9(c))
+
+
+def saslprep(text: str) -> str:
+    """RFC 4013 SASLprep, the stringprep profile RFC 5389 and RFC 5769 §2.4 apply to long-term passwords: non-ASCII
+    spaces (C.1.2) become SPACE, "commonly mapped to nothing" characters (B.1) go, NFKC; then prohibited
+    characters and the RFC 3454 §6 bidirectional rule give DecodeError (which never quotes the text: it is a
+    secret).  Unassigned code points are allowed (a query, RFC 4013 §2.5)."""
+    mapped = "".join(" " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c))
+    out = unicodedata.normalize("NFKC", mapped)
+    if any(_saslprep_prohibited(c) for c in out):
+        raise DecodeError("SASLprep: the string holds a prohibited character (RFC 4013 §2.3)")
+    if any(stringprep.in_table_d1(c) for c in out):
+        if any(stringprep.in_table_d2(c) for c in out) or not (
+                stringprep.in_table_d1(out[0]) and stringprep.in_table_d1(out[-1])):
+            raise DecodeError("SASLprep: the string breaks the bidirectional rule (RFC 3454 §6)")
+    return out
 
 
 def turn_rest_password(secret: str | bytes, username: str) -> str:
