@@ -37,6 +37,8 @@ LAB = ["aiortc_clean", "turn_relay_static", "turn_relay_rest_chromium", "ice_udp
        "janus_mtu576"]
 PUBLIC_TCP = ["ndpi_stun_dtls_rtp.pcapng", "srtpdec_tcp_call_02_03_client.pcap", "ndpi_stun.pcap"]
 COOKIE = 0x2112A442
+# Where the public captures are (beside the project; WEBRTCPCAP_PUBLIC_CAPTURES points elsewhere, e.g. from a worktree).
+PUBLIC_DIR = Path(os.environ.get("WEBRTCPCAP_PUBLIC_CAPTURES") or PUBLIC_CAPTURES)
 
 
 def _open(path):
@@ -54,11 +56,11 @@ def pairs(tmp_path_factory):
         dst = tmp / f"{name}.pcap"
         summary = anonymize_file(CAPTURES / f"{name}.pcap", dst, seed="test")
         out[name] = (_open(CAPTURES / f"{name}.pcap"), _open(dst), dst, summary)
-    if PUBLIC_CAPTURES.is_dir():
+    if PUBLIC_DIR.is_dir():
         for name in PUBLIC_TCP:
             dst = tmp / name
-            summary = anonymize_file(PUBLIC_CAPTURES / name, dst, seed="test")
-            out[name] = (_open(PUBLIC_CAPTURES / name), _open(dst), dst, summary)
+            summary = anonymize_file(PUBLIC_DIR / name, dst, seed="test")
+            out[name] = (_open(PUBLIC_DIR / name), _open(dst), dst, summary)
     return out
 
 
@@ -67,7 +69,7 @@ ALL = LAB + PUBLIC_TCP
 
 def _get(pairs_, name):
     if name not in pairs_:
-        pytest.skip(f"{PUBLIC_CAPTURES} is absent (public captures live beside the project, not in it)")
+        pytest.skip(f"{PUBLIC_DIR} is absent (public captures live beside the project, not in it)")
     return pairs_[name]
 
 
@@ -252,7 +254,7 @@ def _forms(addr: str, tids: list[bytes]) -> list[bytes]:
 def test_no_original_address_or_name_survives_in_the_output_bytes(pairs, name):
     a, b, path, _ = _get(pairs, name)
     data = path.read_bytes()
-    original = (CAPTURES / f"{name}.pcap" if name in LAB else PUBLIC_CAPTURES / name).read_bytes()
+    original = (CAPTURES / f"{name}.pcap" if name in LAB else PUBLIC_DIR / name).read_bytes()
     tids = [bytes.fromhex(t) for t in a.stun["transaction_id"].dropna().unique()]
     addresses = set(_text(a.packets["src"])) | set(_text(a.packets["dst"]))
     addresses.discard("")
@@ -516,7 +518,6 @@ def test_stun_it_cannot_vouch_for_is_cut_or_filled_and_rtcp_texts_are_replaced(t
     assert b.rtcp_sender_reports.ssrc.tolist() == [0x11223344]
 
 
-PUBLIC_DIR = Path(os.environ.get("WEBRTCPCAP_PUBLIC_CAPTURES") or PUBLIC_CAPTURES)
 EVERY_CAPTURE = sorted(p.name for p in CAPTURES.glob("*.pcap")) + (
     sorted("public/" + p.name for p in PUBLIC_DIR.glob("*.pcap*")) if PUBLIC_DIR.is_dir() else [])
 

@@ -404,13 +404,13 @@ class _Anonymizer:
         first = buf[s]
         if first <= 3:
             if not self.stun(buf, s, e, dg, marker):
-                self.fill(buf, s, e, dg)
+                self.fill(buf, s + _stun_head(buf, s, e), e, dg)
         elif 20 <= first <= 63:
             self.dtls(buf, s, e, dg, marker)
         elif 128 <= first <= 191 and e - s >= 2 and 192 <= buf[s + 1] <= 223:  # RTCP (RFC 5761 §4)
-            self.fill(buf, self.rtcp(buf, s, e, dg.row in self.srtcp_rows), e, dg)
+            self.fill(buf, max(self.rtcp(buf, s, e, dg.row in self.srtcp_rows), min(s + 8, e)), e, dg)
         elif not (16 <= first <= 19 or 128 <= first <= 191):  # not ZRTP, not RTP
-            self.fill(buf, s, e, dg)
+            self.fill(buf, s + 1, e, dg)  # the first byte stays, so the datagram is classified as before
 
     def channel_data(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> None:
         if e - s < 4:
@@ -425,6 +425,8 @@ class _Anonymizer:
     # --- RTCP -------------------------------------------------------------------------------------------------------
 
     def rtcp(self, buf: bytearray, s: int, e: int, srtcp: bool) -> int:
+        # Callers that fill what does not read keep the first 8 bytes (header and SSRC: no text, and what SRTCP
+        # leaves in the clear), so that the datagram is still classified as RTCP.
         """Rewrite the texts of a plaintext RTCP compound at buf[s:e] (SDES items, BYE reasons; APP data filled),
         lengths kept.  Returns where the packets it could read end: the rest is for the caller to cut or fill.  SRTCP
         (`srtcp`: after a DTLS-SRTP handshake) whose packets do not chain to its end is ciphertext after the first 8
@@ -876,9 +878,16 @@ def _udp(anon: _Anonymizer, dg: _Datagram, kind: str, webrtc: bool) -> None:
     elif kind == "turn-channel":
         anon.channel_data(data, 8, end, dg, marker)
     elif kind == "rtcp":
-        readable = anon.rtcp(data, 8, end, dg.row in anon.srtcp_rows)
+        readable = max(anon.rtcp(data, 8, end, dg.row in anon.srtcp_rows), min(16, end))  # header, SSRC stay
         if readable < end:
             _cut_unreadable(anon, dg, readable)
+
+
+def _stun_head(buf: bytearray, s: int, e: int) -> int:
+    """How many bytes of a STUN-looking message to keep when the rest gets filler: the 20-byte header (type,
+    length, cookie, transaction id: no address, no name) when it has the magic cookie, else the first byte, so
+    that it is classified as before."""
+    return 20 if e - s >= 20 and buf[s + 4 : s + 8] == STUN_MAGIC_COOKIE else 1
 
 
 def _cut_unreadable(anon: _Anonymizer, dg: _Datagram, keep: int) -> None:
@@ -949,11 +958,11 @@ def _tcp_stream(anon: _Anonymizer, segments: list[_TcpSegment]):
         e = framed + n
         if s < e and stream[s] <= 3:
             if not anon.stun(stream, s, e, dg0, marker):
-                anon.fill(stream, s, e, dg0)
+                anon.fill(stream, s + _stun_head(stream, s, e), e, dg0)
         elif s < e and 0x40 <= stream[s] <= 0x4F:
             anon.channel_data(stream, s, e, dg0, marker)
         elif s < e and 128 <= stream[s] <= 191 and e - s >= 2 and 192 <= stream[s + 1] <= 223:
-            anon.fill(stream, anon.rtcp(stream, s, e, dg0.row in anon.srtcp_rows), e, dg0)
+            anon.fill(stream, max(anon.rtcp(stream, s, e, dg0.row in anon.srtcp_rows), min(s + 8, e)), e, dg0)
         framed = e
     anon.stats["tcp_unframed_bytes"] += max(0, size - framed)
 
