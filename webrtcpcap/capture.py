@@ -271,13 +271,32 @@ class Capture:
         """The capture's RTCP compound datagrams as plaintext: (key columns as pipeline.Datagrams has them,
         payloads, status).  A decrypted SRTCP datagram gives its plaintext (without the SRTCP trailer); plain RTCP
         is given as captured; SRTCP that was not (or could not be) decrypted is left out, as its contents are
-        ciphertext.  `status`: per datagram given, "plain" or "decrypted"."""
+        ciphertext.  `status`: per datagram given, "plain" or "decrypted".  A plain compound with a broken packet
+        is given whole when another compound of its flow decoded whole: the report tables keep the packets before
+        the broken one and `rtcp_datagrams` says why.  On a flow where none did, the bytes after the first header are
+        taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
         from . import rtcp as _rtcp
         from .errors import DecodeError
 
         if self._rtcp_plain is None:
             dg = self._decode().rtcp_datagrams
             d = self.decryption
+            srtcp = np.asarray(dg.keys.get("srtcp", np.zeros(len(dg), bool)), dtype=bool)
+            ends = zip(np.asarray(dg.keys["src"]).tolist(), np.asarray(dg.keys["sport"]).tolist(),
+                       np.asarray(dg.keys["dst"]).tolist(), np.asarray(dg.keys["dport"]).tolist())
+            flows = [tuple(sorted(((a, p), (b, q)))) for a, p, b, q in ends]
+            whole: dict[int, bool] = {}
+            plain_flows = set()
+            for i, p in enumerate(dg.payloads):
+                if srtcp[i] or (d is not None and d.rtcp_status[i] != _NOT_TRIED):
+                    continue
+                try:
+                    _rtcp.parse_compound(p)
+                except DecodeError:
+                    whole[i] = False
+                    continue
+                whole[i] = True
+                plain_flows.add(flows[i])
             rows, payloads, status = [], [], []
             for i, p in enumerate(dg.payloads):
                 if d is not None and d.rtcp_plaintext[i] is not None:
@@ -285,12 +304,8 @@ class Capture:
                     payloads.append(d.rtcp_plaintext[i])
                     status.append("decrypted")
                     continue
-                if d is not None and d.rtcp_status[i] != _NOT_TRIED:
-                    continue  # SRTCP that did not authenticate
-                try:
-                    _rtcp.parse_compound(p)
-                except DecodeError:
-                    continue  # ciphertext after the first header (SRTCP without its key), or broken
+                if i not in whole or not (whole[i] or flows[i] in plain_flows):
+                    continue  # SRTCP not decrypted, or ciphertext after the first header on a flow with no plain RTCP
                 rows.append(i)
                 payloads.append(p)
                 status.append("plain")
@@ -308,6 +323,13 @@ class Capture:
             rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
             self._report_tables = rtcp_report_tables(keys, payloads, clock_rates=rates)
         return self._report_tables
+
+    @property
+    def rtcp_datagrams(self) -> pd.DataFrame:
+        """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.media_tables.rtcp_report_tables):
+        `packets` (how many of its packets decoded) and `error` (why the next one did not; null when all did), so a
+        compound with a broken packet is seen here while its packets before that one are in the other tables."""
+        return self._reports()["rtcp_datagrams"]
 
     @property
     def rtcp_sender_reports(self) -> pd.DataFrame:
@@ -535,8 +557,10 @@ class Capture:
         """The RTP payload of one frame (1-based number): the bytes after the RTP header (CSRCs and extension
         included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the padding).  b"" for a
         padding-only packet.  SRTP is decrypted when the capture was opened with its keys (the row's auth_ok is
-        True); otherwise the payload is still encrypted (and ends with the auth tag).  ValueError when the frame is
-        not a complete, unfragmented RTP packet on UDP, or its SRTP did not authenticate."""
+        True); otherwise the payload is still encrypted (and ends with the auth tag; its padding is inside the
+        ciphertext, so nothing is taken off).  ValueError when the frame is not a complete, unfragmented RTP packet on
+        UDP, or its SRTP did not authenticate; DecodeError (a ValueError) when the padding count of plaintext RTP is
+        0 or longer than the payload (RFC 3550 §5.1, §A.1)."""
         from . import net
         from . import rtp as _rtp
         from .errors import DecodeError
@@ -544,11 +568,14 @@ class Capture:
         if not 1 <= frame <= len(self._index):
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
         data = self._plaintext(frame) if self._decryption is not None or self.decryption is not None else None
+        ciphertext = False
         if data is None:
             rtp = self._decode().rtp
             frames = rtp["frame"].to_numpy()
             i = int(np.searchsorted(frames, frame))
-            if i < len(frames) and frames[i] == frame and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
+            known = i < len(frames) and frames[i] == frame
+            ciphertext = known and bool(rtp["dtls_srtp"].iat[i])  # SRTP not decrypted: no padding count to read
+            if known and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
                 data = self._rtp_packets(np.array([i]))[0]  # the datagram TURN carried, or RTP framed out of TCP
         if data is None:
             batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
@@ -561,12 +588,9 @@ class Capture:
             header = _rtp.parse(data)
         except DecodeError as e:
             raise ValueError(f"frame {frame} is not RTP: {e}") from None
-        end = len(data)
-        if header.padding:
-            end -= data[-1]
-        if end < header.payload_offset:
-            raise ValueError(f"frame {frame}: RTP padding longer than the payload")
-        return data[header.payload_offset:end]
+        if ciphertext:
+            return data[header.payload_offset:]
+        return _rtp.payload(data, header)  # DecodeError (a ValueError) for a padding count RFC 3550 calls invalid
 
     def payload_or_empty(self, frame: int) -> bytes:
         """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX

@@ -487,6 +487,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     is_rtcp = kind[dg_rows] == Kind.RTCP if len(dg_rows) else np.zeros(0, bool)
     for code, message in rtcp.COMPOUND_MESSAGES.items():
         add_error(dg_rows[is_rtcp & (dg_status == code)], message)
+    for message, bad in (inner.problems if inner is not None else {}).items():
+        add_error(np.asarray(bad, dtype=np.int64), message)
     names += list(extra)
 
     f.first_kind = f.rtp_ev = None  # the demux is done; the tables do not need them
@@ -543,7 +545,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     }, tables.RTCP_SCHEMA)
     del sub, rows, status, rtcp_dtls, rtcp_relay, rtcp_error, feedback  # before the datagram keys are made
 
-    def datagrams(rows: np.ndarray, store, inner_part) -> Datagrams:
+    def datagrams(rows: np.ndarray, store, inner_part, srtcp=None) -> Datagrams:
         direct = (lambda direct_rows=rows: [store.get(r, b"") for r in direct_rows.tolist()]) \
             if isinstance(store, dict) else store.reader(f.data, rows)
         relay = _Relay.direct(len(rows))
@@ -555,6 +557,9 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         keys = _keys(rows, ks)
         keys["transport"] = tables.categorical(transport_codes[rows], transport_names)
         keys.update(relay.columns(inner))
+        if srtcp is not None:  # (direct, inner): only the first RTCP header is readable, the rest is ciphertext
+            both = np.concatenate(srtcp) if order is not None else srtcp[0]
+            keys["srtcp"] = both if order is None else both[order]
 
         def make() -> list[bytes]:
             payloads = direct()
@@ -570,8 +575,12 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                               (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
     dtls_datagrams = datagrams(dtls_rows, f.dtls_at,
                                (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
-    rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_at,
-                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
+    rtcp_dg_rows, first = np.unique(dg_rows[is_rtcp], return_index=True)
+    rtcp_srtcp = ((dg_status[is_rtcp] == rtcp.COMPOUND_ONLY_FIRST)[first],
+                  inner.rtcp_dg_srtcp if inner else np.zeros(0, bool))
+    rtcp_datagrams = datagrams(rtcp_dg_rows, f.rtcp_at,
+                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner,
+                               rtcp_srtcp)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
     heap.give_back_free_memory()  # before the rtp table, the largest after packets, grows
@@ -681,6 +690,8 @@ class _Inner:
     rtcp_dg_rows: np.ndarray  # one per inner RTCP datagram (rtcp_rows has one per sub-packet)
     rtcp_dg_index: np.ndarray
     rtcp_dg_payloads: list[bytes]
+    rtcp_dg_srtcp: np.ndarray | None = None  # per inner RTCP datagram: SRTCP, only its first header readable
+    problems: dict = field(default_factory=dict)  # error message -> outer rows whose TURN framing did not decode
 
     def relay_of(self, index: np.ndarray) -> _Relay:
         return _Relay(self.relay[index] >= 0, self.relay[index], self.peer[index])
@@ -768,6 +779,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return None
     carriers.sort(key=lambda c: c[0])  # stable: TCP messages of one segment keep their stream order
     out_rows, out_relay, out_peer, out_data, out_wire, out_framed = [], [], [], [], [], []
+    problems: dict[str, list[int]] = {}
     for r, payload, payload_wire, framed in carriers:
         if not payload:
             continue
@@ -785,7 +797,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         if 0x40 <= payload[0] <= 0x4F:  # ChannelData (RFC 7983 §7)
             try:
                 channel, data, wire = stun.channel_data(payload, payload_wire)
-            except DecodeError:
+            except DecodeError as e:
+                problems.setdefault(str(e), []).append(r)  # kind turn-channel, but nothing to unwrap: say why
                 continue
             relay, peer = f"channel 0x{channel:04x}", bindings.get((five, channel))
         else:
@@ -857,7 +870,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return rows[index], index, [out_data[i] for i in index.tolist()]
 
     return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names, *part(Kind.STUN), *rtp_part, *rtcp_part,
-                  *part(Kind.DTLS), *part(Kind.RTCP))
+                  *part(Kind.DTLS), *part(Kind.RTCP), rtcp_dg_srtcp=status == rtcp.COMPOUND_ONLY_FIRST, problems=problems)
 
 
 def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
@@ -958,18 +971,12 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
     a_row, a_index, a_type, a_name, a_len, a_value = [], [], [], [], [], []
     request_keys: dict[bytes, bytes] = {}  # transaction id -> the key its request was checked with
     for i, data in enumerate(messages.payloads):
-        try:
-            msg = stun.parse(data)
+        try:  # every attribute that reads, even when another does not (the error names that one)
+            msg, problem = stun.parse_partial(data)
         except DecodeError as e:
             cols["error"][i] = str(e)
-            try:
-                msg = stun.parse_header(data)
-            except DecodeError:
-                continue
-            cols["method"][i] = stun.method_name(msg.method)
-            cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
-            cols["transaction_id"][i] = msg.transaction_id.hex()
             continue
+        cols["error"][i] = problem
         cols["method"][i] = stun.method_name(msg.method)
         cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
         cols["transaction_id"][i] = msg.transaction_id.hex()
@@ -982,6 +989,8 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
             a_len.append(len(a.raw))
             a_value.append(a.text)
             column = _STUN_COLUMN.get(a.type)
+            if a.error is not None:
+                continue
             if column is not None:
                 if cols[column][i] is None:
                     cols[column][i] = a.text if a.type == stun.Attr.XOR_MAPPED_ADDRESS else a.value
@@ -994,6 +1003,8 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
                 cols["error_code"][i] = a.value.code
                 cols["error_reason"][i] = a.value.reason
         cols["use_candidate"][i] = use_candidate
+        if problem is not None:
+            continue  # integrity is over the whole message as sent: not judged on one that does not decode
         cols["fingerprint_ok"][i] = stun.fingerprint_ok(data)
         if passwords and msg.method == stun.Method.BINDING:
             key = None
