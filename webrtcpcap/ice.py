@@ -139,6 +139,7 @@ NAT_BEHAVIOUR_SCHEMA: dict[str, str] = {
     "responses": "int64",
     "first_frame": "uint32",
     "first_t": "float64",
+    "crossed_nat": "bool",
     "servers": "int64",
     "mapped_addresses": "int64",
     "verdict": "category",
@@ -651,11 +652,13 @@ def nat_behaviour(stun: pd.DataFrame) -> pd.DataFrame:
     the verdict for its local address repeated on each row.
 
     Columns (NAT_BEHAVIOUR_SCHEMA): transport, local (the client, "ip:port"), server (who answered), method,
-    mapped_address (what that server saw), responses, first_frame, first_t, servers (distinct servers that answered
-    this local address), mapped_addresses (distinct mapped addresses among them), verdict: "no NAT" (every mapped
-    address equals local: host candidates), "not enough evidence" (one server only), "endpoint-independent mapping"
-    (one mapped address for all servers: a cone NAT, srflx candidates work), "address-dependent (symmetric)"
-    (different mapped addresses per destination: peers behind it need TURN).
+    mapped_address (what that server saw), responses, first_frame, first_t, crossed_nat (the mapped address differs
+    from local: the response crossed a NAT; a peer on the same LAN sees local itself and tells nothing about the
+    NAT), servers (distinct servers whose responses crossed a NAT for this local address), mapped_addresses (distinct
+    mapped addresses among them), verdict: "no NAT" (every mapped address equals local: host candidates), "not
+    enough evidence" (responses from fewer than two servers crossed a NAT), "endpoint-independent mapping" (one
+    mapped address for all of them: a cone NAT, srflx candidates work), "address-dependent (symmetric)" (different
+    mapped addresses per destination: peers behind it need TURN).
 
     A capture cannot show filtering behaviour (which unsolicited inbound packets the NAT lets in): that needs tests
     from other source addresses (RFC 5780), and dropped packets never reach the capture.
@@ -671,14 +674,16 @@ def nat_behaviour(stun: pd.DataFrame) -> pd.DataFrame:
                        "t": s["t"].to_numpy()})
     g = ev.groupby(["transport", "local", "server", "method", "mapped_address"], sort=False)
     rows = g.agg(responses=("frame", "size"), first_frame=("frame", "min"), first_t=("t", "min")).reset_index()
+    rows["crossed_nat"] = (rows["mapped_address"] != rows["local"]).to_numpy(bool)
     out = []
     for (transport, local), r in rows.groupby(["transport", "local"], sort=False):
-        servers, mapped = r["server"].nunique(), r["mapped_address"].nunique()
-        if (r["mapped_address"] == local).all():
+        crossed = r[r["crossed_nat"]]
+        servers, mapped = crossed["server"].nunique(), crossed["mapped_address"].nunique()
+        if not len(crossed):
             verdict = "no NAT"
         elif servers < 2:
             verdict = "not enough evidence"
-        elif r.groupby("server")["mapped_address"].nunique().max() == 1 and mapped == 1:
+        elif mapped == 1:
             verdict = "endpoint-independent mapping"
         else:
             verdict = "address-dependent (symmetric)"
