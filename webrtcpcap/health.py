@@ -581,9 +581,15 @@ def _ice(ctx: _Context) -> list[dict]:
                       f"{int(s['errors_487'])} checks answered 487 Role Conflict (resolved by the agents)",
                       int(s["errors_487"]), "checks", evidence=_frames(e["response_frame"])))
     if int(s["ufrag_changes"]):
+        later = []  # each later ICE session's own connect time, from its own first check
+        for r in pairs[pairs["selected"]].iloc[1:].itertuples(index=False):
+            t = r.nominated_t if not _na(r.nominated_t) else r.first_success_t
+            mine = checks[(checks["ufrags"].fillna("") == ("" if _na(r.ufrags) else str(r.ufrags))).to_numpy(bool)]
+            if not _na(t) and len(mine):
+                later.append(f"{r.ufrags} connected in {_ms((float(t) - float(mine['first_t'].min())) * 1000)}")
         out.append(_f("ice", "ice", "info", "ice.restart",
-                      f"{int(s['ufrag_changes'])} ICE restarts or separate ICE sessions (different ufrags)",
-                      int(s["ufrag_changes"]), "restarts"))
+                      f"{int(s['ufrag_changes'])} ICE restarts or separate ICE sessions (different ufrags)"
+                      + (": " + ", ".join(later) if later else ""), int(s["ufrag_changes"]), "restarts"))
     return out
 
 

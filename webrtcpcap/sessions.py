@@ -203,17 +203,22 @@ def assign(packets: pd.DataFrame, flows: pd.DataFrame, stun: pd.DataFrame, rtp: 
                     ends.setdefault(_endpoint(ip, port), set()).add(r)
         requests = stun[(stun["cls"] == "request").to_numpy(bool) & ~checked]
         req_flow = of(requests["frame"].to_numpy())
-        for f in np.unique(req_flow).tolist():
-            if f < 0 or int(root[f]) in anchored_roots:
-                continue
-            rq = requests[req_flow == f].iloc[0]
-            t = float(rq["t"])
-            for key in (str(rq["src"]), _endpoint(rq["dst"], rq["dport"])):
+        attached: set[int] = set()
+        # first by the client's address, then by the server's ip:port (the calls it joined in the first pass count)
+        for by_client in (True, False):
+            for f in np.unique(req_flow).tolist():
+                if f < 0 or f in attached or int(root[f]) in anchored_roots:
+                    continue
+                rq = requests[req_flow == f].iloc[0]
+                t = float(rq["t"])
+                key = str(rq["src"]) if by_client else _endpoint(rq["dst"], rq["dport"])
                 near = {r: max(span[r][0] - t, t - span[r][1], 0.0) for r in ends.get(key, set())}
                 near = {r: d for r, d in near.items() if d <= ATTACH_WITHIN_S}
                 if near:
-                    uf.join([min(near, key=near.get), f])
-                    break
+                    best = min(near, key=near.get)
+                    uf.join([best, f])
+                    attached.add(f)
+                    ends.setdefault(_endpoint(rq["dst"], rq["dport"]), set()).add(best)
         root = np.array([uf.find(i) for i in range(n_flows)], dtype=np.int64)
 
     # number the calls by first frame
