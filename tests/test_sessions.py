@@ -192,3 +192,10 @@ def test_unanswered_allocate_alone_is_still_an_error(tmp_path):
     frames, times = _frames_at(items)
     h = health(_open(write_pcap(tmp_path / "turn.pcap", frames, times_ns=times)))
     assert h.stage("turn") == "error"
+
+
+def test_expect_ice_connected_counts_from_the_selected_pairs_own_ice_session(merged):
+    from webrtcpcap import expect
+
+    e = expect.ice_connected(merged, within_ms=1000)
+    assert e.passed and e.measured == f"{_connect_ms(health(alone(FIRST)))[0]:.0f} ms"
