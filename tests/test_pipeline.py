@@ -188,3 +188,14 @@ def test_sdes_keyed_srtcp_in_public_captures_is_not_flagged(name):
     rtcp = cap.rtcp
     assert len(rtcp) > 0 and rtcp["error"].isna().all()
     assert set(rtcp["pt"].tolist()) <= {200, 201} and (rtcp["index"] == 0).all()
+
+
+def test_srtcp_in_chunks_after_the_handshake_reads_as_in_the_whole_capture():
+    # aiortc_clean's DTLS handshake is in the first 200 frames; later chunks see its SRTCP without it
+    path = Path(__file__).parents[1] / "captures" / "aiortc_clean.pcap"
+    whole = webrtcpcap.open(path, progress=False).rtcp
+    chunks = pd.concat([c.rtcp for c in webrtcpcap.iter_chunks(path, packets=200, progress=False)],
+                       ignore_index=True)
+    cols = ["frame", "index", "pt", "sender_ssrc"]
+    assert chunks[cols].reset_index(drop=True).equals(whole[cols].reset_index(drop=True))
+    assert chunks["error"].isna().all()

@@ -199,3 +199,15 @@ def test_expect_ice_connected_counts_from_the_selected_pairs_own_ice_session(mer
 
     e = expect.ice_connected(merged, within_ms=1000)
     assert e.passed and e.measured == f"{_connect_ms(health(alone(FIRST)))[0]:.0f} ms"
+
+
+def test_label_places_candidate_pairs_associations_and_allocations_in_their_call(merged):
+    from webrtcpcap import handshake
+
+    pairs = merged.label_sessions(ice.candidate_pairs(merged.stun, merged.packets, merged.stun_attributes))
+    assert sorted(pairs["session"].unique().tolist()) == [1, 2]
+    assert pairs.groupby("session")["selected"].sum().tolist() == [1, 1]
+    assoc = merged.label_sessions(handshake.associations(merged.dtls_records, merged.dtls_handshakes))
+    assert assoc["session"].tolist() == [1, 2]
+    tx = merged.label_sessions(ice.transactions(merged.stun))
+    assert tx["session"].notna().all()

@@ -501,7 +501,7 @@ class Capture:
 
     def label_sessions(self, table: pd.DataFrame) -> pd.DataFrame:
         """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.sessions.label."""
-        return _sessions.label(table, self.packets, self.session_flows, self.flows)
+        return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
 
     def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         if getattr(self, "_session_cache", None) is None:

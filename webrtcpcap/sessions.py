@@ -297,20 +297,26 @@ def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
 
 
 def label(table: pd.DataFrame, packets: pd.DataFrame, flow_sessions: pd.DataFrame,
-          flows: pd.DataFrame | None = None) -> pd.DataFrame:
+          flows: pd.DataFrame | None = None, generations: pd.DataFrame | None = None) -> pd.DataFrame:
     """`table` with a `session` column (Int64, null where the row belongs to no call) added at the end.
 
-    Rows are placed by their `frame` (the frame's flow, from `packets`) when the table has one (rtp, rtcp, stun,
-    dtls_records...); otherwise by their two ends, from `src`/`sport`/`dst`/`dport` (streams, gaps) or from
-    "ip:port" strings in `client`/`server` or `local`/`remote` (DTLS associations, candidate pairs, TURN
-    allocations), matched against `flows` (needed then)."""
+    Rows are placed by their ICE session when the table has `ufrags` and `generations` is given (candidate pairs,
+    ICE checks); else by their `frame` (the frame's flow, from `packets`: rtp, rtcp, stun, dtls_records, ice
+    transactions by first_frame...); otherwise by their two ends, from `src`/`sport`/`dst`/`dport` (streams, gaps)
+    or from "ip:port" strings in `client`/`server` or `local`/`remote` (DTLS associations, TURN allocations),
+    matched against `flows` (needed then)."""
     session = flow_sessions["session"].to_numpy(dtype="float64", na_value=np.nan)
-    if "frame" in table.columns:
-        f = _flow_of_frame(packets)(table["frame"].to_numpy())
+    if "ufrags" in table.columns and generations is not None:
+        of_ufrags = dict(zip(generations["ufrags"].astype(object), generations["session"].astype(float)))
+        s = np.array([of_ufrags.get(u, np.nan) if not _na(u) else np.nan for u in table["ufrags"].astype(object)],
+                     dtype=float)
+    elif "frame" in table.columns or "first_frame" in table.columns:
+        frames = table["frame" if "frame" in table.columns else "first_frame"].to_numpy()
+        f = _flow_of_frame(packets)(frames)
         s = np.where(f >= 0, session[np.clip(f, 0, max(len(session) - 1, 0))] if len(session) else np.nan, np.nan)
     else:
         if flows is None:
-            raise ValueError("label: a table without frame needs `flows` to be placed")
+            raise ValueError("label: a table without frame or ufrags needs `flows` to be placed")
         by_ends: dict[frozenset, float] = {}
         for r in flows.itertuples(index=False):
             key = frozenset((_endpoint(r.a, r.a_port), _endpoint(r.b, r.b_port)))
