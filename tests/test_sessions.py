@@ -211,3 +211,16 @@ def test_label_places_candidate_pairs_associations_and_allocations_in_their_call
     assert assoc["session"].tolist() == [1, 2]
     tx = merged.label_sessions(ice.transactions(merged.stun))
     assert tx["session"].notna().all()
+
+
+def test_turn_wrong_password_is_one_call_whose_headline_names_the_credentials():
+    cap = alone("turn_wrong_password")
+    assert len(cap.sessions) == 1 and cap.sessions["kind"].iloc[0] == "stun"  # three Allocates, one client
+    h = health(cap)
+    assert h.verdict == "error" and "401" in h.headline and "wrong TURN credentials" in h.headline
+
+
+def test_blocked_ice_keeps_its_headline():
+    h = health(alone("ice_udp_blocked"))
+    assert len(alone("ice_udp_blocked").sessions) == 1
+    assert h.verdict == "error" and h.headline.startswith("ICE failed") and "never answered" in h.headline

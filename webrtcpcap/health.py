@@ -509,9 +509,17 @@ def _ice(ctx: _Context) -> list[dict]:
                        "no ICE connectivity check in the capture (it started after ICE, or the peers use no ICE): "
                        "ICE cannot be judged")]
         if len(stun):
+            alloc = ctx.allocations
+            why = ""
+            if len(alloc) and not alloc["allocated"].any():
+                # the cause, in the sentence that becomes the headline: no relay, so no candidate to check
+                states = ", ".join(dict.fromkeys(str(x).removeprefix("failed: ") for x in alloc["state"]))
+                why = f"; every TURN allocation failed ({states}"
+                why += ": wrong TURN credentials" if "401" in states and (alloc["allocate_401"] >= 2).all() else ""
+                why += "), so there was no relay candidate to check"
             return [_f("ice", "ice", "error", "ice.connected",
                        "ICE never started: no connectivity check and no media in the capture, only "
-                       f"{len(stun)} STUN/TURN messages", measured=0, unit="checks",
+                       f"{len(stun)} STUN/TURN messages{why}", measured=0, unit="checks",
                        evidence=_frames(stun["frame"]))]
         return [_f("ice", "ice", "info", "ice.connected", "no ICE traffic in the capture: ICE cannot be judged")]
     sel = pairs[pairs["selected"]]

@@ -8,7 +8,8 @@ Strategy: a call is a set of flows, joined (union-find over flow ids) by what th
   ports, a TURN server's legs);
 - without any of that, a flow with STUN but no check (a STUN server query, a TURN Allocate that nobody answered)
   joins the call of the same client address (else of the same STUN/TURN server) nearest in time, within
-  ATTACH_WITHIN_S, so that a browser's extra gathering is not a call of its own.
+  ATTACH_WITHIN_S, so that a browser's extra gathering is not a call of its own; one client's STUN-only flows
+  that join no call, each within ATTACH_WITHIN_S of the previous, are one call (a call that never got to ICE).
 Media flows that nothing ties to an ICE session (the capture started after ICE, or the peers use no ICE: SIP, SDES)
 form calls by SSRC and 5-tuple alone.  Calls are numbered from 1 in order of their first frame.  Flows that carry
 nothing WebRTC have no call.
@@ -133,9 +134,9 @@ def assign(packets: pd.DataFrame, flows: pd.DataFrame, stun: pd.DataFrame, rtp: 
     n_flows = int(flows["flow"].max()) + 1 if len(flows) else 0
     of = _flow_of_frame(packets)
     flow_ids = of(packets["frame"].to_numpy()) if len(packets) else np.zeros(0, np.int64)
-    kind = packets["kind"].astype(str).to_numpy() if len(packets) else np.zeros(0, object)
+    kind = packets["kind"]
     active = np.zeros(n_flows + 1, dtype=bool)  # the last slot takes flow -1
-    active[flow_ids[np.isin(kind, _WEBRTC_KINDS)]] = True
+    active[flow_ids[kind.isin(_WEBRTC_KINDS).to_numpy(bool)]] = True
     uf = _Union(n_flows + 1)
 
     # ICE sessions: the flows of each ufrag pair's checks and of their responses
@@ -180,7 +181,7 @@ def assign(packets: pd.DataFrame, flows: pd.DataFrame, stun: pd.DataFrame, rtp: 
     ids = np.flatnonzero(active[:n_flows])
     root = np.array([uf.find(i) for i in range(n_flows)], dtype=np.int64)
     has_media = np.zeros(n_flows + 1, dtype=bool)
-    has_media[flow_ids[np.isin(kind, ("dtls", "rtp", "rtcp", "turn-channel"))]] = True
+    has_media[flow_ids[kind.isin(("dtls", "rtp", "rtcp", "turn-channel")).to_numpy(bool)]] = True
     has_media[by_ssrc["flow"].to_numpy()] = True
     has_check = np.zeros(n_flows + 1, dtype=bool)
     has_check[stun_flow[checked]] = True
@@ -220,11 +221,25 @@ def assign(packets: pd.DataFrame, flows: pd.DataFrame, stun: pd.DataFrame, rtp: 
                     attached.add(f)
                     ends.setdefault(_endpoint(rq["dst"], rq["dport"]), set()).add(best)
         root = np.array([uf.find(i) for i in range(n_flows)], dtype=np.int64)
+    if len(stun):
+        # STUN-only flows that joined no call: one client's attempts close in time are one (failed) call
+        requests = stun[(stun["cls"] == "request").to_numpy(bool) & ~checked]
+        req_flow = of(requests["frame"].to_numpy())
+        anchored_roots = {int(root[i]) for i in ids if has_media[i] or has_check[i]}
+        lone = requests.assign(_flow=req_flow)
+        lone = lone[(lone["_flow"] >= 0).to_numpy(bool)]
+        lone = lone[[int(root[f]) not in anchored_roots for f in lone["_flow"]]].drop_duplicates("_flow")
+        for _, g in lone.sort_values("t").groupby(lone["src"].astype(str), sort=False):
+            t, f = g["t"].to_numpy(float), g["_flow"].to_numpy()
+            for k in range(1, len(g)):
+                if t[k] - t[k - 1] <= ATTACH_WITHIN_S:
+                    uf.join([f[k - 1], f[k]])
+        root = np.array([uf.find(i) for i in range(n_flows)], dtype=np.int64)
 
     # number the calls by first frame
-    first_frame = flows.set_index("flow")["first_t"] if len(flows) else pd.Series(dtype=float)
-    roots = sorted({int(root[i]) for i in ids},
-                   key=lambda r: min(float(first_frame.get(i, np.inf)) for i in ids if root[i] == r))
+    first_t = fl["first_t"].reindex(ids).to_numpy(dtype=float) if len(ids) else np.zeros(0)
+    starts = pd.Series(first_t).groupby(root[ids] if len(ids) else []).min()
+    roots = [int(r) for r in starts.sort_values(kind="stable").index]
     number = {r: k + 1 for k, r in enumerate(roots)}
     session_of_flow = np.full(n_flows, -1, dtype=np.int64)
     for i in ids:
@@ -260,28 +275,33 @@ def assign(packets: pd.DataFrame, flows: pd.DataFrame, stun: pd.DataFrame, rtp: 
     pk_session = np.where(flow_ids >= 0, session_of_flow[np.clip(flow_ids, 0, max(n_flows - 1, 0))], -1) \
         if n_flows else np.full(len(flow_ids), -1)
     ssrc_session = session_of_flow[by_ssrc["flow"].to_numpy()] if len(by_ssrc) else np.zeros(0, np.int64)
+    frames = pd.DataFrame({"session": pk_session, "flow": flow_ids, "frame": packets["frame"].to_numpy(),
+                           "t": packets["t"].to_numpy(), "kind": kind.astype(str) if len(kind) else []})
+    frames = frames[frames["session"] > 0]
+    per = frames.groupby("session").agg(first_frame=("frame", "min"), last_frame=("frame", "max"),
+                                        start_t=("t", "min"), end_t=("t", "max"), packets=("frame", "size"))
+    per_kind = frames.groupby(["session", "kind"]).size()
+    main_flow = frames.groupby(["session", "flow"]).size()
+    ssrcs = by_ssrc.assign(session=ssrc_session).groupby("session")["ssrc"].nunique() if len(by_ssrc) else {}
     rows = []
-    frames = packets["frame"].to_numpy() if len(packets) else np.zeros(0, np.int64)
-    ts = packets["t"].to_numpy() if len(packets) else np.zeros(0)
     for r in roots:
         sess = number[r]
-        mine = pk_session == sess
         my_flows = np.flatnonzero(session_of_flow == sess)
         gens = generations[generations["session"] == sess]
-        main = int(pd.Series(flow_ids[mine]).value_counts().index[0]) if mine.any() else int(my_flows[0])
+        seen = sess in per.index
+        main = int(main_flow.loc[sess].idxmax()) if seen else int(my_flows[0])
         m = fl.loc[main]
-        k = kind[mine]
         rows.append(dict(
             session=sess,
             kind="ice" if len(gens) else ("media" if has_media[my_flows].any() else "stun"),
             ufrags=" then ".join(gens["ufrags"].astype(str)) if len(gens) else None, generations=len(gens),
-            flows=len(my_flows), first_frame=int(frames[mine].min()) if mine.any() else 0,
-            last_frame=int(frames[mine].max()) if mine.any() else 0,
-            start_t=float(ts[mine].min()) if mine.any() else float(m["first_t"]),
-            end_t=float(ts[mine].max()) if mine.any() else float(m["last_t"]),
-            packets=int(mine.sum()), stun=int((k == "stun").sum()), dtls=int((k == "dtls").sum()),
-            rtp=int((k == "rtp").sum()), rtcp=int((k == "rtcp").sum()),
-            ssrcs=int(by_ssrc.loc[ssrc_session == sess, "ssrc"].nunique()) if len(by_ssrc) else 0,
+            flows=len(my_flows), first_frame=int(per.at[sess, "first_frame"]) if seen else 0,
+            last_frame=int(per.at[sess, "last_frame"]) if seen else 0,
+            start_t=float(per.at[sess, "start_t"]) if seen else float(m["first_t"]),
+            end_t=float(per.at[sess, "end_t"]) if seen else float(m["last_t"]),
+            packets=int(per.at[sess, "packets"]) if seen else 0,
+            **{k: int(per_kind.get((sess, k), 0)) for k in ("stun", "dtls", "rtp", "rtcp")},
+            ssrcs=int(ssrcs.get(sess, 0)),
             main_flow=f"{m['transport']} {_endpoint(m['a'], m['a_port'])} ↔ {_endpoint(m['b'], m['b_port'])}"))
     return _frame(rows, SESSIONS_SCHEMA), flow_sessions, generations
 
