@@ -228,7 +228,8 @@ def assign(packets: pd.DataFrame, flows: pd.DataFrame, stun: pd.DataFrame, rtp: 
         anchored_roots = {int(root[i]) for i in ids if has_media[i] or has_check[i]}
         lone = requests.assign(_flow=req_flow)
         lone = lone[(lone["_flow"] >= 0).to_numpy(bool)]
-        lone = lone[[int(root[f]) not in anchored_roots for f in lone["_flow"]]].drop_duplicates("_flow")
+        lone = lone[np.array([int(root[f]) not in anchored_roots for f in lone["_flow"]], dtype=bool)]
+        lone = lone.drop_duplicates("_flow")
         for _, g in lone.sort_values("t").groupby(lone["src"].astype(str), sort=False):
             t, f = g["t"].to_numpy(float), g["_flow"].to_numpy()
             for k in range(1, len(g)):
