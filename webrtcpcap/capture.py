@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import demux, reader
+from . import sessions as _sessions
 from . import sdp as _sdp
 from .errors import CaptureWarning
 from . import tables
@@ -500,6 +501,37 @@ class Capture:
             self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
                                     codecs=_sdp.codecs(self.sdp) or None)
         return self._streams
+
+    @property
+    def sessions(self) -> pd.DataFrame:
+        """One row per call (ICE session, with its restarts, or media flows tied by SSRC):
+        `webrtcpcap.sessions.assign` (columns in webrtcpcap.sessions.SESSIONS_SCHEMA).  `session_flows` gives each
+        flow's call, `ice_generations` each ICE ufrag pair's; `session(n)` is call n read like a Capture, and
+        `label_sessions(table)` adds a `session` column to any table of this capture."""
+        return self._session_tables()[0]
+
+    @property
+    def session_flows(self) -> pd.DataFrame:
+        """One row per flow: flow, session, generation (webrtcpcap.sessions.FLOW_SESSIONS_SCHEMA)."""
+        return self._session_tables()[1]
+
+    @property
+    def ice_generations(self) -> pd.DataFrame:
+        """One row per ICE session (ufrag pair) of each call (webrtcpcap.sessions.GENERATIONS_SCHEMA)."""
+        return self._session_tables()[2]
+
+    def session(self, n: int):
+        """Call `n` (a `session` of `sessions`) as a webrtcpcap.sessions.SessionView: the same tables, its rows only."""
+        return _sessions.SessionView(self, n, self.session_flows)
+
+    def label_sessions(self, table: pd.DataFrame) -> pd.DataFrame:
+        """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.sessions.label."""
+        return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
+
+    def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        if getattr(self, "_session_cache", None) is None:
+            self._session_cache = _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp)
+        return self._session_cache
 
     @property
     def stun(self) -> pd.DataFrame:

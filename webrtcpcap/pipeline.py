@@ -178,7 +178,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     f.data = data
     starts = list(range(0, n, SLICE))
     rtp_by_slice: dict[int, tuple[np.ndarray, dict]] = {}
-    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
+    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
     turns = _Turns()
     done, read_through, lock = [False] * len(starts), [0], threading.Lock()
 
@@ -361,7 +361,36 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     sel = kinds == Kind.RTCP
     if sel.any():
         rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
-        rtcp_parts[lo] = (lo + udp[sel], rows, status)
+        rtcp_parts[lo] = (lo + udp[sel], rows, status, _srtcp_trailer(src, off[sel], capb[sel], wire[sel], rows))
+
+
+# SRTCP trailers (RFC 3711 §3.4): after the compound, the E flag and 31-bit SRTCP index, then (AES-CM/f8 with
+# HMAC-SHA1) the 80-bit auth tag; with AES-GCM (RFC 7714 §9.1) the tag is inside and E+index comes last.
+SRTCP_TAG_HMAC = 10
+SRTCP_INDEX_LEN = 4
+SRTCP_GCM_TAG = 16
+# An index this large needs 16 M RTCP packets on one SSRC: ciphertext read as an index is larger 127 times in 128.
+SRTCP_MAX_INDEX = 1 << 24
+
+
+def _srtcp_trailer(src, off: np.ndarray, cap: np.ndarray, wire: np.ndarray, sub: dict) -> np.ndarray:
+    """Per RTCP datagram: do its bytes end like SRTCP?  The first header is in the clear, so its length L1 is true;
+    what follows is ciphertext of the rest of the compound (a whole number of words), then E+index with E set and a
+    plausible index, at the place one of the two trailer layouts puts it.  Plain RTCP that chains exactly is never
+    asked (the caller keeps it); this decides for flows that no DTLS handshake in the same read marks."""
+    n = len(off)
+    first_len = np.zeros(n, dtype=np.int64)
+    head = sub["index"] == 0
+    first_len[sub["datagram"][head]] = sub["length_bytes"][head]
+    whole = (cap >= wire) & (first_len > 0)
+    out = np.zeros(n, dtype=bool)
+    for trailer, index_at in ((SRTCP_INDEX_LEN + SRTCP_TAG_HMAC, SRTCP_TAG_HMAC + SRTCP_INDEX_LEN),
+                              (SRTCP_GCM_TAG + SRTCP_INDEX_LEN, SRTCP_INDEX_LEN)):
+        rest = wire.astype(np.int64) - first_len - trailer
+        fits = whole & (rest >= 0) & (rest % 4 == 0)
+        word = src.be32(off + wire.astype(np.int64) - index_at, fits).astype(np.int64)
+        out |= fits & (word >> 31 == 1) & ((word & 0x7FFFFFFF) < SRTCP_MAX_INDEX)
+    return out
 
 
 def _row_mask(n: int, parts: dict[int, np.ndarray]) -> np.ndarray:
@@ -422,16 +451,18 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     rtp_parts.clear()
 
     # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
-    rtcp_dgram_rows, rtcp_sub, rtcp_status = [], [], []
+    rtcp_dgram_rows, rtcp_sub, rtcp_status, rtcp_trailer = [], [], [], []
     base = 0
-    for rows, sub, status in rtcp_parts:
+    for rows, sub, status, trailer in rtcp_parts:
         sub = dict(sub)
         sub["datagram"] = sub["datagram"] + base
         rtcp_sub.append(sub)
         rtcp_dgram_rows.append(rows)
         rtcp_status.append(status)
+        rtcp_trailer.append(trailer)
         base += len(rows)
     rtcp_parts.clear()
+    srtcp_trailer = np.concatenate(rtcp_trailer) if rtcp_trailer else np.zeros(0, bool)
     dg_rows = np.concatenate(rtcp_dgram_rows) if rtcp_dgram_rows else np.zeros(0, np.int64)
     dg_status = np.concatenate(rtcp_status) if rtcp_status else np.zeros(0, np.uint8)
     sub = {k: _concat(rtcp_sub, k, np.int64) for k in list(rtcp_sub[0] if rtcp_sub else
@@ -453,8 +484,10 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
     # chains exactly (plain RTCP; ciphertext and an SRTCP trailer practically never do).
+    # Without a handshake on the flow in this read (SDES keys, media after a pair switch, a later chunk), the bytes
+    # decide: an SRTCP trailer where a plain compound would have failed to chain.
     srtcp = flow_has_dtls[flow[dg_rows]] if len(dg_rows) else np.zeros(0, bool)
-    srtcp &= dg_status != rtcp.COMPOUND_EXACT
+    srtcp = (srtcp | srtcp_trailer) & (dg_status != rtcp.COMPOUND_EXACT)
     drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
     if drop.any():
         sub = {k: v[~drop] for k, v in sub.items()}
@@ -857,7 +890,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
 
     index, src, off, cap, wire = decode_part(inner_kind == Kind.RTCP)
     sub, status = rtcp.walk_compound(src, off, cap, wire)
-    srtcp = relayed_dtls[flow[rows[index]]] & (status != rtcp.COMPOUND_EXACT)
+    srtcp = ((relayed_dtls[flow[rows[index]]] | _srtcp_trailer(src, off, cap, wire, sub))
+             & (status != rtcp.COMPOUND_EXACT))
     drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
     sub = {k: v[~drop] for k, v in sub.items()}
     status = np.where(srtcp & (status != rtcp.COMPOUND_TRUNCATED), rtcp.COMPOUND_ONLY_FIRST, status)
