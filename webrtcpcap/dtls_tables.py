@@ -34,6 +34,11 @@ DTLS_RECORDS_SCHEMA: dict[str, str] = {
     "alert_level": "category",
     "alert_description": "category",
     "dtls13": "bool",
+    "epoch_bits": "UInt8",
+    "sequence_bits": "UInt8",
+    "connection_id": "string",
+    "ack_record_numbers": "string",
+    "negotiated_version": "category",
     "error": "category",
 }
 
@@ -62,6 +67,10 @@ DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
     "signature_algorithms": "string",
     "renegotiation_info": "string",
     "named_group": "category",
+    "hello_retry_request": "boolean",
+    "supported_versions": "string",
+    "key_share": "string",
+    "negotiated_version": "category",
     "certificate_fingerprint": "string",
     "certificate_subject": "string",
     "certificate_not_before": "datetime64[ns, UTC]",
@@ -73,7 +82,8 @@ _RECORD_MAX = 255  # `record` is uint8: records past the 256th of one datagram a
 
 _MESSAGE_COLUMNS = ("hello_version", "random", "session_id", "cookie", "cipher_suites", "cipher_suite", "extensions",
                     "srtp_profiles", "srtp_mki", "extended_master_secret", "supported_groups",
-                    "signature_algorithms", "renegotiation_info", "named_group", "certificate_fingerprint",
+                    "signature_algorithms", "renegotiation_info", "named_group", "hello_retry_request",
+                    "supported_versions", "key_share", "certificate_fingerprint",
                     "certificate_subject", "certificate_not_before", "certificate_not_after", "error")
 
 
@@ -88,9 +98,24 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     "DTLS 1.3"), epoch (UInt16), sequence_number (UInt64, 48 bits; for a DTLS 1.3 unified header the 8 or 16 low
     bits on the wire), length (UInt16, the record's fragment length; null for a unified header without length),
     encrypted (bool: epoch > 0, application data, or DTLS 1.3 ciphertext), alert_level / alert_description
-    (category, only for a readable plaintext alert), dtls13 (bool: DTLS 1.3 unified header, RFC 9147 §4), error
-    (category: null, or why the record or its handshake fragments did not decode — truncated header, length past
-    the end of the datagram (snaplen), unknown version...).  A datagram that yields no record still has one row.
+    (category, only for a readable plaintext alert), dtls13 (bool: DTLS 1.3 unified header, RFC 9147 §4),
+    epoch_bits (UInt8: a unified header's 2 wire bits of the epoch; null for a DTLSPlaintext header), sequence_bits
+    (UInt8: how many sequence-number bits the header carries — 48 for DTLSPlaintext, 8 or 16 for a unified header,
+    whose bits are encrypted by RFC 9147 §4.2.3 and so are not the record's sequence number), connection_id (string,
+    hex; a unified header's connection id — its length is negotiated, not on the wire, so a record with the C bit
+    is flagged "connection id of unknown length": WebRTC stacks do not negotiate connection ids),
+    ack_record_numbers (string: a plaintext ACK record's (RFC 9147 §7) acknowledged record numbers as
+    "epoch:sequence" comma-separated; ACKs in a unified header are encrypted and show as content_type unknown),
+    negotiated_version (category: the version the association's ServerHello chose — supported_versions'
+    selected_version (RFC 8446 §4.2.1), else its legacy server_version — on every record of the association (both
+    directions of the 5-tuple), null when no ServerHello was seen), error (category: null, or why the record or
+    its handshake fragments did not decode — truncated header, length past the end of the datagram (snaplen),
+    unknown version...).  A datagram that yields no record still has one row.  For a unified header, `epoch` is
+    the full epoch reconstructed from the 2 wire bits (RFC 9147 §4.2.2: the value closest to the highest epoch seen
+    so far in that direction, starting from 2, the handshake epoch): 2 = handshake traffic, 3 = application data,
+    4 and up after KeyUpdates; content_type is "unknown" (encrypted, RFC 9147 §4) and version "DTLS 1.3".
+    `version` of a DTLSPlaintext record is its legacy_record_version as on the wire (a DTLS 1.3 ClientHello may say
+    DTLS 1.0, RFC 9147 §4); negotiated_version says what was spoken.
 
     dtls_handshakes — one row per handshake fragment in a plaintext (epoch 0) handshake record, columns: the keys,
     record, epoch (uint16), sequence_number (uint64), msg_type (category: client_hello, server_hello,
@@ -107,17 +132,29 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     signature_algorithms (strings; a CertificateRequest's algorithms and a ServerKeyExchange's one too),
     renegotiation_info (hex), named_group (category: a ServerKeyExchange's ECDHE curve), certificate_fingerprint
     (string: SHA-256 of the first DER certificate as "AA:BB:..." like a=fingerprint), certificate_subject (RFC 4514
-    string), certificate_not_before, certificate_not_after (datetime64[ns, UTC]), error (category: why the message
-    or fragment is flagged: conflicting fragments, a body that does not decode, a certificate that is not X.509).
+    string), certificate_not_before, certificate_not_after (datetime64[ns, UTC]), hello_retry_request (boolean: a
+    ServerHello with the RFC 8446 §4.1.3 HelloRetryRequest random; msg_type stays server_hello as on the wire),
+    supported_versions (string: the ClientHello's offered versions in order, "DTLS 1.3,DTLS 1.2"; a ServerHello's
+    or HelloRetryRequest's selected_version), key_share (string: the ClientHello's key share groups in order,
+    "X25519MLKEM768,x25519"; the ServerHello's share group; the HelloRetryRequest's selected_group), error
+    (category: why the message or fragment is flagged: conflicting fragments, a body that does not decode, a
+    certificate that is not X.509), and on every row negotiated_version (category, as in dtls_records).  `cookie`
+    holds a DTLS 1.2 HelloVerifyRequest's or ClientHello's cookie, or a DTLS 1.3 HelloRetryRequest's or second
+    ClientHello's cookie extension (RFC 8446 §4.2.2); hello_version is the legacy_version field (DTLS 1.2 in every
+    DTLS 1.3 hello).  Only DTLSPlaintext handshake records have rows: after a DTLS 1.3 ServerHello the handshake is
+    in unified-header records, encrypted.
     """
     n = len(payloads)
     keys = _full_keys(keys, n)
     rec = _Columns(("row", "record", "content_type", "version", "epoch", "sequence_number", "length", "encrypted",
-                    "alert_level", "alert_description", "dtls13", "error"))
+                    "alert_level", "alert_description", "dtls13", "epoch_bits", "sequence_bits", "connection_id",
+                    "ack_record_numbers", "error"))
     hs = _Columns(("row", "record", "epoch", "sequence_number", "msg_type", "message_seq", "length",
                    "fragment_offset", "fragment_length", "reassembled") + _MESSAGE_COLUMNS)
     partial: dict[tuple, dtls.PartialMessage] = {}
     direction = _Directions(keys)
+    epochs: dict[tuple, int] = {}  # direction -> highest DTLS 1.3 epoch seen (RFC 9147 §4.2.2 reconstruction)
+    versions: dict[tuple, str] = {}  # association -> the version its ServerHello chose
     for i, data in enumerate(payloads):
         offset = 0
         index = 0
@@ -129,12 +166,31 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
                 _header_facts(rec, row, data, offset)
                 break
             if index <= _RECORD_MAX:
-                _record_row(rec, hs, i, index, record, partial, direction)
+                _record_row(rec, hs, i, index, record, partial, direction, epochs, versions)
             index += 1
             offset = next_offset
             if offset >= len(data):
                 break
-    return _records_table(rec, keys), _handshakes_table(hs, keys)
+    return _records_table(rec, keys, _negotiated(rec, direction, versions)), \
+        _handshakes_table(hs, keys, _negotiated(hs, direction, versions))
+
+
+def _association(direction: tuple) -> tuple:
+    """Both directions of a 5-tuple (and relay, peer) as one key."""
+    src, sport, dst, dport, relayed, peer = direction
+    return (min((src, sport), (dst, dport)), max((src, sport), (dst, dport)), relayed, peer)
+
+
+def _negotiated(cols: _Columns, direction, versions: dict) -> list:
+    if not versions:
+        return [None] * cols.n
+    cache: dict[int, str | None] = {}
+    out = []
+    for i in cols.cols["row"]:
+        if i not in cache:
+            cache[i] = versions.get(_association(direction(i)))
+        out.append(cache[i])
+    return out
 
 
 class _Columns:
@@ -179,7 +235,9 @@ def _full_keys(keys: dict, n: int) -> dict:
 def _header_facts(rec: _Columns, row: int, data: bytes, offset: int) -> None:
     """Whatever the header of a record that did not decode still says (type, version, epoch, sequence, length)."""
     if offset < len(data) and dtls.is_unified_header(data[offset]):
-        rec.set(row, version="DTLS 1.3", dtls13=True, encrypted=True, content_type="unknown")
+        first = data[offset]
+        rec.set(row, version="DTLS 1.3", dtls13=True, encrypted=True, content_type="unknown",
+                epoch_bits=first & 0x03, sequence_bits=16 if first & dtls.UNIFIED_S else 8)
         return
     try:
         h = dtls.parse_record_header(data[offset:offset + dtls.DTLS_RECORD_HEADER_LEN])
@@ -187,22 +245,32 @@ def _header_facts(rec: _Columns, row: int, data: bytes, offset: int) -> None:
         return
     rec.set(row, content_type=dtls.CONTENT_TYPE_NAMES.get(h.content_type, "unknown"),
             version=dtls.VERSION_NAMES[h.version], epoch=h.epoch, sequence_number=h.sequence_number,
-            length=h.length, encrypted=h.epoch > 0 or h.content_type == dtls.ContentType.APPLICATION_DATA)
+            length=h.length, encrypted=h.epoch > 0 or h.content_type == dtls.ContentType.APPLICATION_DATA,
+            sequence_bits=48)
 
 
-def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial: dict, direction) -> None:
+def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial: dict, direction, epochs: dict,
+                versions: dict) -> None:
     if isinstance(record, dtls.UnifiedRecord):
-        rec.new(row=i, record=index, content_type="unknown", version="DTLS 1.3", epoch=record.epoch,
-                sequence_number=record.sequence_number, length=record.length, encrypted=True, dtls13=True)
+        way = direction(i)
+        epoch = dtls.reconstruct_epoch(record.epoch, epochs.get(way, 2))
+        epochs[way] = max(epochs.get(way, 2), epoch)
+        rec.new(row=i, record=index, content_type="unknown", version="DTLS 1.3", epoch=epoch,
+                sequence_number=record.sequence_number, length=record.length, encrypted=True, dtls13=True,
+                epoch_bits=record.epoch, sequence_bits=record.sequence_bits,
+                connection_id=record.connection_id.hex() if record.has_connection_id else None)
         return
     h = record.header
     row = rec.new(row=i, record=index, content_type=dtls.CONTENT_TYPE_NAMES.get(h.content_type, "unknown"),
                   version=dtls.VERSION_NAMES[h.version], epoch=h.epoch, sequence_number=h.sequence_number,
-                  length=h.length, encrypted=record.encrypted, dtls13=False)
+                  length=h.length, encrypted=record.encrypted, dtls13=False, sequence_bits=48)
     if record.encrypted:
         return
     try:
-        if h.content_type == dtls.ContentType.ALERT:
+        if h.content_type == dtls.ContentType.ACK:
+            ack = dtls.parse_ack(record.fragment)
+            rec.set(row, ack_record_numbers=",".join(f"{e}:{q}" for e, q in ack.record_numbers))
+        elif h.content_type == dtls.ContentType.ALERT:
             alert = dtls.parse_alert(record.fragment)
             rec.set(row, alert_level=alert.level_name, alert_description=alert.description_name)
         elif h.content_type == dtls.ContentType.CHANGE_CIPHER_SPEC:
@@ -211,13 +279,13 @@ def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial
             offset = 0
             while offset < len(record.fragment):
                 frag, offset = dtls.parse_handshake_fragment(record.fragment, offset)
-                _fragment_row(hs, i, index, h, frag, partial, direction)
+                _fragment_row(hs, i, index, h, frag, partial, direction, versions)
     except DecodeError as e:
         rec.set(row, error=str(e))
 
 
 def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: dtls.HandshakeFragment,
-                  partial: dict, direction) -> None:
+                  partial: dict, direction, versions: dict) -> None:
     key = direction(i) + (frag.message_seq,)
     state, body = dtls.add_fragment(partial.get(key), frag)
     partial[key] = state
@@ -232,6 +300,8 @@ def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: 
     try:
         message = dtls.parse_message(frag.msg_type, body)
         hs.set(row, **_message_facts(message))
+        if isinstance(message, dtls.ServerHello):
+            versions[_association(direction(i))] = dtls.version_name(dtls.negotiated_version(message))
     except DecodeError as e:
         hs.set(row, error=str(e))
 
@@ -239,14 +309,16 @@ def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: 
 def _message_facts(m) -> dict:
     """The table columns of one decoded message (DecodeError from extension views and certificates)."""
     if isinstance(m, (dtls.ClientHello, dtls.ServerHello)):
-        out = {"hello_version": dtls.VERSION_NAMES.get(m.client_version if isinstance(m, dtls.ClientHello)
-                                                       else m.server_version, "unknown"),
+        client = isinstance(m, dtls.ClientHello)
+        hrr = not client and m.hello_retry_request
+        out = {"hello_version": dtls.VERSION_NAMES.get(m.client_version if client else m.server_version, "unknown"),
                "random": m.random.hex(), "session_id": m.session_id.hex()}
-        if isinstance(m, dtls.ClientHello):
+        if client:
             out["cookie"] = m.cookie.hex()
             out["cipher_suites"] = ",".join(dtls.cipher_suite_name(c) for c in m.cipher_suites)
         else:
             out["cipher_suite"] = dtls.cipher_suite_name(m.cipher_suite)
+            out["hello_retry_request"] = hrr
         extensions = m.extensions or ()
         out["extensions"] = ",".join(e.name for e in extensions)
         out["extended_master_secret"] = any(e.type == dtls.ExtensionType.EXTENDED_MASTER_SECRET for e in extensions)
@@ -262,6 +334,19 @@ def _message_facts(m) -> dict:
                                                        for s in dtls.signature_algorithms(e))
             elif e.type == dtls.ExtensionType.RENEGOTIATION_INFO:
                 out["renegotiation_info"] = dtls.renegotiation_info(e).hex()
+            elif e.type == dtls.ExtensionType.SUPPORTED_VERSIONS:
+                out["supported_versions"] = ",".join(dtls.version_name(v)
+                                                     for v in dtls.supported_versions(e, client_hello=client))
+            elif e.type == dtls.ExtensionType.KEY_SHARE:
+                if client:
+                    groups = [k.group for k in dtls.key_share_client_hello(e)]
+                elif hrr:
+                    groups = [dtls.key_share_hello_retry_request(e)]
+                else:
+                    groups = [dtls.key_share_server_hello(e).group]
+                out["key_share"] = ",".join(dtls.group_name(g) for g in groups)
+            elif e.type == dtls.ExtensionType.COOKIE:
+                out["cookie"] = dtls.cookie_extension(e).hex()
         return out
     if isinstance(m, dtls.HelloVerifyRequest):
         return {"hello_version": dtls.VERSION_NAMES.get(m.server_version, "unknown"), "cookie": m.cookie.hex()}
@@ -299,7 +384,7 @@ def _nullable(values: list, dtype: str):
     return pd.array(values, dtype=dtype)
 
 
-def _records_table(rec: _Columns, keys: dict) -> pd.DataFrame:
+def _records_table(rec: _Columns, keys: dict, negotiated: list) -> pd.DataFrame:
     c = rec.cols
     rows = np.asarray(c["row"], dtype=np.int64)
     return tables.frame_table({
@@ -314,6 +399,11 @@ def _records_table(rec: _Columns, keys: dict) -> pd.DataFrame:
         "alert_level": pd.Categorical(c["alert_level"]),
         "alert_description": pd.Categorical(c["alert_description"]),
         "dtls13": np.asarray(c["dtls13"], dtype=bool),
+        "epoch_bits": _nullable(c["epoch_bits"], "UInt8"),
+        "sequence_bits": _nullable(c["sequence_bits"], "UInt8"),
+        "connection_id": _nullable(c["connection_id"], "string"),
+        "ack_record_numbers": _nullable(c["ack_record_numbers"], "string"),
+        "negotiated_version": pd.Categorical(negotiated),
         "error": pd.Categorical(c["error"]),
     }, DTLS_RECORDS_SCHEMA)
 
@@ -322,7 +412,7 @@ def _times(values: list) -> pd.arrays.DatetimeArray:
     return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]"))
 
 
-def _handshakes_table(hs: _Columns, keys: dict) -> pd.DataFrame:
+def _handshakes_table(hs: _Columns, keys: dict, negotiated: list) -> pd.DataFrame:
     c = hs.cols
     rows = np.asarray(c["row"], dtype=np.int64)
     strings = {name: c[name] for name, dtype in DTLS_HANDSHAKES_SCHEMA.items() if dtype == "string"}
@@ -339,6 +429,8 @@ def _handshakes_table(hs: _Columns, keys: dict) -> pd.DataFrame:
         "fragment_length": np.asarray(c["fragment_length"], dtype=np.uint32),
         "reassembled": np.asarray(c["reassembled"], dtype=bool),
         "extended_master_secret": _nullable(c["extended_master_secret"], "boolean"),
+        "hello_retry_request": _nullable(c["hello_retry_request"], "boolean"),
+        "negotiated_version": pd.Categorical(negotiated),
         "certificate_not_before": _times(c["certificate_not_before"]),
         "certificate_not_after": _times(c["certificate_not_after"]),
         **strings, **cats,
