@@ -29,6 +29,7 @@ from .errors import DecodeError
 DTLS_RECORD_HEADER_LEN = 13  # RFC 6347 §4.1
 DTLS_VERSIONS = (0xFEFF, 0xFEFD, 0xFEFC)  # DTLS 1.0, 1.2, 1.3 (RFC 6347 §4.1, RFC 9147 §4)
 VERSION_NAMES = {0xFEFF: "DTLS 1.0", 0xFEFD: "DTLS 1.2", 0xFEFC: "DTLS 1.3"}
+TLS_VERSION_NAMES = {0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}  # RFC 8446
 HANDSHAKE_HEADER_LEN = 12  # RFC 6347 §4.2.2
 RANDOM_LEN = 32  # RFC 5246 §7.4.1.2
 
@@ -117,6 +118,7 @@ class ExtensionType(IntEnum):
     EXTENDED_MASTER_SECRET = 23  # RFC 7627
     COMPRESS_CERTIFICATE = 27  # RFC 8879
     RECORD_SIZE_LIMIT = 28  # RFC 8449
+    DELEGATED_CREDENTIALS = 34  # RFC 9345 (Firefox sends it)
     SESSION_TICKET = 35  # RFC 5077
     PRE_SHARED_KEY = 41  # RFC 8446
     EARLY_DATA = 42  # RFC 8446
@@ -200,6 +202,8 @@ def version_name(value: int) -> str:
     """ "DTLS 1.2", "DTLS 1.3", "GREASE" or the hex value (a supported_versions entry, a legacy version)."""
     if value in VERSION_NAMES:
         return VERSION_NAMES[value]
+    if value in TLS_VERSION_NAMES:  # NSS lists TLS 1.2 among a DTLS ClientHello's supported_versions
+        return TLS_VERSION_NAMES[value]
     return "GREASE" if is_grease(value) else f"0x{value:04x}"
 
 

@@ -262,9 +262,12 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
     out: list[dict] = []
     for r in assoc.rows:
         sender = "client" if r["src"] == assoc.client else "server" if r["src"] == assoc.server else "unknown"
-        if r["content_type"] == "alert":
+        alert = r["alert"] if r["content_type"] == "alert" else None
+        if r["unified"] and r["length"] == ENCRYPTED_ALERT_LEN:
+            alert = f"encrypted ({ENCRYPTED_ALERT_LEN}-byte epoch-{r['epoch']} record, the size of an alert)"
+        if alert is not None:
             out.append({"flight": None, "sender": sender, "src": r["src"], "dst": r["dst"], "first_t": r["t"],
-                        "last_t": r["t"], "messages": [f"alert {r['alert']}"], "records": [r], "alert": True,
+                        "last_t": r["t"], "messages": [f"alert {alert}"], "records": [r], "alert": True,
                         "transmission": 1, "seen": set()})
             continue
         flight = flight_of(r, sender, state)
@@ -311,6 +314,16 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
     abbreviated handshake the server's ChangeCipherSpec/Finished belong to its flight 4 and the client's final
     ChangeCipherSpec/Finished are flight 5.  A transmission ends when the sender repeats a record of the flight
     (same message_seq and fragment offset, a second ChangeCipherSpec or encrypted Finished).
+
+    DTLS 1.3 (RFC 9147 §5.7): 1 ClientHello, 2 HelloRetryRequest, 3 ClientHello after it, 4 ServerHello and the
+    server's epoch-2 records ("encrypted handshake (epoch 2)": EncryptedExtensions…Finished, unreadable without
+    keys), 5 the client's epoch-2 records (Certificate/CertificateVerify/Finished, or ACKs of a partly received
+    flight 4), 6 the server's first epoch-3 record after each client flight 5 ("encrypted record (epoch 3)": its
+    ACK, RFC 9147 §5.8.3, or data).  Later epoch-3 records are application data and are not flights.  An encrypted
+    record repeats when the same sender sent one of the same epoch and length earlier in the transmission, more
+    than RETRANSMISSION_PAUSE_S before.  A unified-header record of 19 bytes (ENCRYPTED_ALERT_LEN: 2 bytes, the
+    content type and a 16-byte tag) is listed as an alert ("alert encrypted (19-byte epoch-3 record, the size of
+    an alert)"): nothing else a WebRTC stack sends is that small; the close_notify at the end of a call looks so.
 
     Columns: association (int64, as in `associations`), flight (UInt8; null for an alert), transmission (uint16,
     1 = first), retransmission (bool: transmission > 1), retransmissions (uint16: how often this flight was sent
@@ -360,6 +373,10 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     - done_t: when the last flight was first seen — the server's ChangeCipherSpec/Finished (flight 6), or in an
       abbreviated handshake the client's ChangeCipherSpec/Finished (flight 5 after a server flight that already
       held its ChangeCipherSpec).  handshake_ms = done_t − client_hello_t (the first ClientHello).
+    - DTLS 1.3 (see `flights`): done_t is the server's first epoch-3 record after the client's epoch-2 flight (flight
+      6); without it, epoch-3 records or DTLS-keyed SRTP from both ends after the client's flight 5 also say
+      "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2);
+      srtp_profile, client_fingerprint and server_fingerprint stay null without keys (they are encrypted).
     - verdict: "failed" when a readable fatal alert was sent, or an alert came before the handshake was done;
       "completed" when the last flight was seen (or application data flowed both ways: the final flight was not
       captured); "incomplete-capture" when the capture starts after the ClientHello, or ends less than 1 s after
@@ -381,11 +398,15 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       actpass answered with active makes the offerer the server); null when no SDP could be assigned.
 
     Columns: association (int64), transport (category), relayed (bool), peer (string), client, server ("ip:port"),
-    client_hello_t, done_t, handshake_ms (float64, NaN when unknown), hello_verify (bool), flights (int64, distinct
+    client_hello_t, done_t, handshake_ms (float64, NaN when unknown), hello_verify (bool: a HelloVerifyRequest or
+    DTLS 1.3 HelloRetryRequest, flight 2, was sent), flights (int64, distinct
     flights seen), transmissions, retransmitted_flights (flights sent more than once), retransmissions (records
     sent again), fragmented_messages (handshake messages split into fragments), max_datagram (int64 bytes),
     oversize_datagrams (Int64, null without mtu), version (category, the ServerHello's), cipher_suite,
-    srtp_profile (category, as the ServerHello picked), client_random, server_random (hex), client_fingerprint,
+    srtp_profile (category, as the ServerHello picked), offered_versions (string: the ClientHello's
+    supported_versions, "DTLS 1.3,DTLS 1.2", else its legacy version), key_exchange_group (category: the DTLS 1.3
+    ServerHello's key_share group, e.g. X25519MLKEM768, or the DTLS 1.2 ServerKeyExchange's curve), client_random,
+    server_random (hex), client_fingerprint,
     server_fingerprint (sha-256 "AA:BB:..."), alerts (string: "fatal handshake_failure from client at 1.234 s", ...),
     first_srtp_t, to_first_srtp_ms (Float64), verdict (category: completed, stalled, failed, incomplete-capture),
     verdict_detail (string), evidence_frames (string), fingerprint_matches_sdp, role_matches_setup (boolean).
@@ -576,16 +597,8 @@ def _verdict(assoc: _Assoc, flight_tx: list[dict], alerts: list[dict], done: dic
 
 
 def _encrypted_alert_hint(assoc: _Assoc, last: dict) -> str:
-    """DTLS 1.3 alerts after the ServerHello are encrypted (RFC 9147 §4): name a record of an alert's size sent
-    after the last flight began, the likely reason for the stall."""
-    late = [r for r in assoc.rows if r["unified"] and r["t"] >= last["first_t"] and r["length"] == ENCRYPTED_ALERT_LEN
-            and r not in last["records"]]
-    if not late:
-        return " (DTLS 1.3 alerts after the ServerHello are encrypted: a failure alert would not be readable)"
-    r = late[0]
-    who = "client" if r["src"] == assoc.client else "server"
-    return (f"; the {who} sent a {ENCRYPTED_ALERT_LEN}-byte epoch-{r['epoch']} record at {r['t']:.3f} s (frame "
-            f"{r['frame']}), the size of an encrypted alert")
+    """DTLS 1.3 alerts after the ServerHello are encrypted (RFC 9147 §4): say so when a stall shows none."""
+    return " (DTLS 1.3 alerts after the ServerHello are encrypted: one inside a longer record would not show)"
 
 
 def _sdp_checks(sdps: list, assoc: _Assoc, facts: dict) -> dict:
