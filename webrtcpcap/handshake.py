@@ -44,6 +44,17 @@ FLIGHT_NAMES_13 = {
 }
 ENCRYPTED_ALERT_LEN = 19  # a DTLS 1.3 alert under AES-GCM/ChaCha20: 2 bytes + content type + 16-byte tag
 RETRANSMISSION_PAUSE_S = 0.005  # records of one burst go out within this; retransmission timers are >= 50 ms
+# A DTLS 1.3 flight's records can straggle (Firefox sent one server flight as two datagrams 31 ms apart), but a pause
+# longer than this within one flight is a timer firing: a new transmission even when it resends other records
+# than the ones captured before (the originals were lost before the capture point, or only the unacknowledged
+# ones are resent, RFC 9147 §5.8.1).
+FLIGHT_GAP_S = 0.1
+
+
+def ack_sized(length: int) -> bool:
+    """A DTLS 1.3 record of an ACK's size under a 16-byte tag: 2 + 16·n bytes of record numbers + the content type
+    (RFC 9147 §7) + 16, for 1 to 8 record numbers.  A guess without keys: data can have that size too."""
+    return ENCRYPTED_ALERT_LEN + 16 <= length <= ENCRYPTED_ALERT_LEN + 16 * 8 and (length - ENCRYPTED_ALERT_LEN) % 16 == 0
 _SERVER_FLIGHT4 = {"server_hello", "server_key_exchange", "certificate_request", "server_hello_done"}
 _CLIENT_FLIGHT5 = {"client_key_exchange", "certificate_verify"}
 VERDICTS = ["completed", "stalled", "failed", "incomplete-capture"]
@@ -52,7 +63,7 @@ FLIGHTS_COLUMNS = {
     "association": "int64", "flight": "UInt8", "transmission": "uint16", "retransmission": "bool",
     "retransmissions": "uint16", "sender": "category", "src": "string", "dst": "string", "first_t": "float64",
     "last_t": "float64", "messages": "string", "records": "int64", "datagrams": "int64", "bytes": "int64",
-    "alert": "bool", "frames": "string",
+    "alert": "bool", "ack": "bool", "frames": "string",
 }
 
 ASSOCIATIONS_COLUMNS = {
@@ -125,6 +136,7 @@ def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list
                  "fragment_offset": off, "fragment_length": flen, "length": length, "row": i})
     assocs: dict[tuple, _Assoc] = {}
     unified = rec["dtls13"].tolist() if "dtls13" in rec else [False] * len(rec)
+    frames = rec["frame"].tolist()
     seq_bits = rec["sequence_bits"].astype(object).tolist() if "sequence_bits" in rec else [None] * len(rec)
     cids = rec["connection_id"].astype(object).tolist() if "connection_id" in rec else [None] * len(rec)
     negotiated = (rec["negotiated_version"].astype(object).tolist() if "negotiated_version" in rec
@@ -146,6 +158,7 @@ def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list
             "alert": None if ctype != "alert" else (f"{level} {desc}" if not pd.isna(level) else "encrypted"),
             "frags": frags.get((frame, record, src[i]), []), "unified": bool(unified[i]),
             "header_len": _header_len(bool(unified[i]), seq_bits[i], length, cids[i]),
+            "alone": (i == 0 or frame != frames[i - 1]) and (i + 1 == len(frames) or frame != frames[i + 1]),
         })
     return list(assocs.values())
 
@@ -244,6 +257,8 @@ def _message_name(r: dict) -> list[str]:
     if r["content_type"] == "change_cipher_spec":
         return ["change_cipher_spec"]
     if r["unified"]:
+        if ack_sized(r["length"]):
+            return [f"encrypted ACK-sized record (epoch {r['epoch']})"]
         return [f"encrypted handshake (epoch {r['epoch']})" if (r["epoch"] or 0) < 3
                 else f"encrypted record (epoch {r['epoch']})"]
     if r["encrypted"]:
@@ -270,6 +285,13 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
                         "last_t": r["t"], "messages": [f"alert {alert}"], "records": [r], "alert": True,
                         "transmission": 1, "seen": set()})
             continue
+        if (assoc.v13 and r["unified"] and sender == "client" and (r["epoch"] or 0) < 3 and ack_sized(r["length"])
+                and r["alone"]):
+            # the client's ACK of a partly received server flight (RFC 9147 §7), not its Finished flight
+            out.append({"flight": None, "sender": sender, "src": r["src"], "dst": r["dst"], "first_t": r["t"],
+                        "last_t": r["t"], "messages": _message_name(r), "records": [r], "alert": False, "ack": True,
+                        "transmission": 1, "seen": set()})
+            continue
         flight = flight_of(r, sender, state)
         if flight is None:
             continue
@@ -277,8 +299,13 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
         key = (sender, flight)
         tx = current.get(key)
         repeat = tx is not None and any(i in tx["seen"] for i in ids)
-        if repeat and r["unified"] and r["t"] - tx["last_t"] <= RETRANSMISSION_PAUSE_S:
-            repeat = False  # two records of one length in one burst: the same transmission
+        if assoc.v13 and tx is not None:
+            pause = r["t"] - tx["last_t"]
+            if repeat and r["unified"] and pause <= RETRANSMISSION_PAUSE_S:
+                repeat = False  # two records of one length in one burst: the same transmission
+            # a ServerHello opens its flight: after other records of the flight it is a new transmission
+            hello_again = any(f["msg_type"] == "server_hello" for f in r["frags"]) and pause > RETRANSMISSION_PAUSE_S
+            repeat = repeat or pause > FLIGHT_GAP_S or hello_again
         if tx is None or repeat:
             counts[key] = counts.get(key, 0) + 1
             tx = current[key] = {"flight": flight, "sender": sender, "src": r["src"], "dst": r["dst"],
@@ -292,7 +319,8 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
             if name not in tx["messages"]:
                 tx["messages"].append(name)
     for tx in out:
-        tx["retransmissions"] = counts.get((tx["sender"], tx["flight"]), 1) - 1 if not tx["alert"] else 0
+        tx["retransmissions"] = (counts.get((tx["sender"], tx["flight"]), 1) - 1
+                                 if not tx["alert"] and not tx.get("ack") else 0)
     return out
 
 
@@ -330,7 +358,9 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
     again), sender (category: client, server, unknown), src, dst ("ip:port" strings), first_t, last_t (float64),
     messages (string: handshake message types in order, change_cipher_spec, encrypted_handshake, or "alert LEVEL
     DESCRIPTION" / "alert encrypted"), records, datagrams, bytes (int64: records, datagrams and UDP payload bytes
-    of the transmission), alert (bool), frames (string, compact: "8-11,96").
+    of the transmission), alert (bool), ack (bool: a DTLS 1.3 client's lone ACK-sized epoch-2 record — its ACK of a
+    partly received server flight, by size (`ack_sized`), not part of a flight; flight null), frames (string,
+    compact: "8-11,96").
     """
     rows = []
     for assoc in _annotate(dtls_records, dtls_handshakes):
@@ -343,6 +373,7 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
                 "sender": tx["sender"], "src": tx["src"], "dst": tx["dst"], "first_t": tx["first_t"],
                 "last_t": tx["last_t"], "messages": ",".join(tx["messages"]), "records": len(tx["records"]),
                 "datagrams": len(sizes), "bytes": sum(sizes.values()), "alert": tx["alert"],
+                "ack": tx.get("ack", False),
                 "frames": compact_frames(r["frame"] for r in tx["records"]),
             })
     return _typed(rows, FLIGHTS_COLUMNS, {"sender": ["client", "server", "unknown"]})
@@ -420,7 +451,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     for assoc in _annotate(dtls_records, dtls_handshakes):
         _roles(assoc, hs)
         txs = _transmissions(assoc)
-        flight_tx = [t for t in txs if not t["alert"]]
+        flight_tx = [t for t in txs if not t["alert"] and not t.get("ack")]
         alerts = [t for t in txs if t["alert"]]
         frag_rows = [f for r in assoc.rows for f in r["frags"]]
         sender_of = {f["row"]: r["src"] for r in assoc.rows for f in r["frags"]}
