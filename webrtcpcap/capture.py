@@ -93,7 +93,8 @@ class Capture:
     - `packets`: one row per frame of the file, in file order.  Columns: frame (1-based, as Wireshark numbers them),
       time (UTC), t (seconds since the first frame), caplen, len, interface (a row of `interfaces`), ip_version,
       src, dst, sport, dport, transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel,
-      zrtp, other, tcp, icmp, non-ip, ip-fragment), payload_len (transport payload length the headers declare),
+      zrtp, other, tcp, icmp, non-ip, ip-fragment, quic: a non-WebRTC UDP flow with a QUIC client Initial),
+      payload_len (transport payload length the headers declare),
       flow (bidirectional flow id: the flows table's `flow`, as a categorical of the ids), evidence (why the
       frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why the frame could not be
       fully decoded).  interface, ip_version and flow are categoricals of integers: one byte a row, where a
