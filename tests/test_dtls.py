@@ -889,3 +889,17 @@ def test_dtls13_plaintext_records_and_hello_fields_equal_tshark(name):
                 assert _ints(suites) == [next(k for k, v in dtls.CIPHER_SUITES.items() if v == h.cipher_suite)]
     assert seen_ch >= 1 and (seen_sh >= 1 or name.startswith("firefox_"))
     assert (records.negotiated_version == "DTLS 1.3").all() and records.error.isna().all() and hs.error.isna().all()
+
+
+def test_embedded_dtls_is_taken_from_meta_dtls_in_stun_only_when_it_is_dtls():
+    from conftest import stun_message
+
+    def attr(t, v):
+        return t.to_bytes(2, "big") + len(v).to_bytes(2, "big") + v + b"\x00" * (-len(v) % 4)
+
+    record = _record(22, _handshake(1, bytes(_client_hello())))
+    assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC070, record))) == record
+    assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC070, b""))) is None  # "nothing pending"
+    assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC070, b"\x80abc"))) is None  # not DTLS
+    assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC071, b""))) is None
+    assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC070, record))[:-4]) is None  # not STUN

@@ -425,3 +425,42 @@ def _find(tree, key):
     elif isinstance(tree, list):
         for v in tree:
             yield from _find(v, key)
+
+
+# --- SPED: the DTLS handshake embedded in STUN (draft-hancke-webrtc-sped) -------------------------------------------
+
+def _stun_with(message_type: int, txid: bytes, dtls_packet: bytes | None) -> bytes:
+    from conftest import stun_message
+
+    attrs = b""
+    if dtls_packet is not None:
+        attrs = (0xC070).to_bytes(2, "big") + len(dtls_packet).to_bytes(2, "big") + dtls_packet \
+            + b"\x00" * (-len(dtls_packet) % 4)
+    attrs += (0xC071).to_bytes(2, "big") + b"\x00\x00"  # an empty acknowledgement list: "I speak SPED"
+    return stun_message(message_type, txid, attrs)
+
+
+def test_sped_handshake_inside_stun_checks_is_found_and_completes(tmp_path):
+    from conftest import A4, B4, open_quiet, udp4, write_pcap
+
+    # a small DTLS 1.3 ClientHello (x25519 only), so that it fits one STUN check
+    ch = _record(22, _handshake(1, bytes(dtls.ClientHello(0xFEFD, RANDOM, b"", b"", (0x1301,), b"\x00", (
+        dtls.Extension(43, bytes.fromhex("04fefcfefd")), dtls.Extension(51, bytes.fromhex("0024001d0020") + bytes(32)),
+    )))), version=0xFEFF)
+    frames = [
+        udp4(_stun_with(0x0001, b"\x01" * 12, ch), src=A4, dst=B4, sport=5000, dport=6000),
+        udp4(_stun_with(0x0101, b"\x01" * 12, SH13 + SERVER_FLIGHT_13), src=B4, dst=A4, sport=6000, dport=5000),
+        udp4(_stun_with(0x0001, b"\x02" * 12, None), src=A4, dst=B4, sport=5000, dport=6000),
+        udp4(CLIENT_FLIGHT_13, src=A4, dst=B4, sport=5000, dport=6000),
+        udp4(SERVER_ACK_13, src=B4, dst=A4, sport=6000, dport=5000),
+    ]
+    cap = open_quiet(write_pcap(tmp_path / "sped.pcap", frames))
+    records, hs = cap.dtls_records, cap.dtls_handshakes
+    assert records.in_stun.tolist() == [True] + [True] * 5 + [False] * 4
+    assert records.frame.tolist() == [1, 2, 2, 2, 2, 2, 4, 4, 4, 5]
+    assert hs.msg_type.astype(str).tolist() == ["client_hello", "server_hello"] and hs.in_stun.all()
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 4, 5, 6]
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "completed" and a.version == "DTLS 1.3" and a.client.endswith(":5000")
+    assert cap.packets.kind.astype(str).tolist() == ["stun", "stun", "stun", "dtls", "dtls"]

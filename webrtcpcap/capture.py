@@ -502,7 +502,8 @@ class Capture:
 
     def _dtls_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self._dtls is None:
-            self._dtls = _dtls_tables(self._decode().dtls_datagrams)
+            decoded = self._decode()
+            self._dtls = _dtls_tables(decoded.dtls_datagrams, decoded.stun_messages)
         return self._dtls
 
     def frame_bytes(self, frame: int) -> bytes:
@@ -625,10 +626,12 @@ class Capture:
         return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams)]), self.problem)
 
 
-def _dtls_tables(datagrams) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from .dtls_tables import dtls_tables
 
-    return dtls_tables(datagrams.keys, datagrams.payloads)
+    if stun_messages is None or not len(stun_messages):  # SPED: DTLS embedded in STUN (dtls_tables)
+        return dtls_tables(datagrams.keys, datagrams.payloads)
+    return dtls_tables(datagrams.keys, datagrams.payloads, stun_messages.keys, stun_messages.payloads)
 
 
 _NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED, without importing it on the plain path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import dtls, tables
+from . import dtls, stun, tables
 from .errors import DecodeError
 
 # The key columns every DTLS row starts with (the datagram's keys, as pipeline.Datagrams carries them).
@@ -34,6 +34,7 @@ DTLS_RECORDS_SCHEMA: dict[str, str] = {
     "alert_level": "category",
     "alert_description": "category",
     "dtls13": "bool",
+    "in_stun": "bool",
     "epoch_bits": "UInt8",
     "sequence_bits": "UInt8",
     "connection_id": "string",
@@ -53,6 +54,7 @@ DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
     "fragment_offset": "uint32",
     "fragment_length": "uint32",
     "reassembled": "bool",
+    "in_stun": "bool",
     "hello_version": "category",
     "random": "string",
     "session_id": "string",
@@ -78,6 +80,8 @@ DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
     "error": "category",
 }
 
+META_DTLS_IN_STUN = 0xC070  # draft-hancke-webrtc-sped: a DTLS packet embedded in a STUN message ("SPED")
+META_DTLS_IN_STUN_ACK = 0xC071  # draft-hancke-webrtc-sped: CRC-32s of the embedded packets received
 _RECORD_MAX = 255  # `record` is uint8: records past the 256th of one datagram are not listed (never seen in practice)
 
 _MESSAGE_COLUMNS = ("hello_version", "random", "session_id", "cookie", "cipher_suites", "cipher_suite", "extensions",
@@ -87,10 +91,16 @@ _MESSAGE_COLUMNS = ("hello_version", "random", "session_id", "cookie", "cipher_s
                     "certificate_subject", "certificate_not_before", "certificate_not_after", "error")
 
 
-def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def dtls_tables(keys: dict, payloads: list[bytes], stun_keys: dict | None = None,
+                stun_payloads: list[bytes] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The dtls_records and dtls_handshakes tables from the datagrams of kind dtls (direct and relayed, capture
     order): `payloads[i]` is the i-th datagram's UDP payload as captured, `keys` its key columns (frame, t, src, dst,
     sport, dport, transport, relayed, relay, peer; relayed/relay/peer may be absent for direct-only input).
+    With `stun_keys`/`stun_payloads` (the STUN messages, keyed the same way), a DTLS packet embedded in a STUN
+    message's META-DTLS-IN-STUN attribute (0xC070, draft-hancke-webrtc-sped: the handshake rides on the ICE checks)
+    is read like a datagram of that frame, in capture order with the others, and its rows say in_stun; a STUN
+    message that does not decode is left to the stun tables to flag.  Every resend rides on a new check, so the
+    handshake analysis counts them as retransmissions.
 
     dtls_records — one row per DTLS record (several per datagram), columns: the keys, then record (uint8, index in
     the datagram), content_type (category: handshake, alert, change_cipher_spec, application_data, heartbeat,
@@ -104,7 +114,8 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     whose bits are encrypted by RFC 9147 §4.2.3 and so are not the record's sequence number), connection_id (string,
     hex; a unified header's connection id — its length is negotiated, not on the wire, so a record with the C bit
     is flagged "connection id of unknown length": WebRTC stacks do not negotiate connection ids),
-    ack_record_numbers (string: a plaintext ACK record's (RFC 9147 §7) acknowledged record numbers as
+    in_stun (bool: the record came embedded in a STUN message, SPED, see above), ack_record_numbers (string: a
+    plaintext ACK record's (RFC 9147 §7) acknowledged record numbers as
     "epoch:sequence" comma-separated; ACKs in a unified header are encrypted and show as content_type unknown),
     negotiated_version (category: the version the association's ServerHello chose — supported_versions'
     selected_version (RFC 8446 §4.2.1), else its legacy server_version — on every record of the association (both
@@ -123,7 +134,8 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     certificate_verify, client_key_exchange, finished, ...; unknown types as their number), message_seq (uint16),
     length (uint32, the whole message), fragment_offset, fragment_length (uint32), reassembled (bool: this fragment
     completed the message, over the fragments seen so far in the same direction with the same message_seq; each
-    retransmitted copy that completes it again is True too), and, on the row that completed a message (null
+    retransmitted copy that completes it again is True too), in_stun (bool, as in dtls_records), and, on the row that
+    completed a message (null
     elsewhere): hello_version (category, ClientHello/ServerHello/HelloVerifyRequest version), random (string,
     64 hex digits), session_id, cookie (hex strings), cipher_suites (string: the ClientHello's suites, IANA names or
     0x hex, comma-separated), cipher_suite (category, the ServerHello's), extensions (string: names in wire order,
@@ -144,6 +156,10 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     DTLS 1.3 hello).  Only DTLSPlaintext handshake records have rows: after a DTLS 1.3 ServerHello the handshake is
     in unified-header records, encrypted.
     """
+    in_stun = np.zeros(len(payloads), dtype=bool)
+    if stun_keys is not None and stun_payloads:
+        keys, payloads, in_stun = _with_embedded(_full_keys(keys, len(payloads)), payloads,
+                                                 _full_keys(stun_keys, len(stun_payloads)), stun_payloads)
     n = len(payloads)
     keys = _full_keys(keys, n)
     rec = _Columns(("row", "record", "content_type", "version", "epoch", "sequence_number", "length", "encrypted",
@@ -171,8 +187,44 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
             offset = next_offset
             if offset >= len(data):
                 break
-    return _records_table(rec, keys, _negotiated(rec, direction, versions)), \
-        _handshakes_table(hs, keys, _negotiated(hs, direction, versions))
+    return _records_table(rec, keys, _negotiated(rec, direction, versions), in_stun), \
+        _handshakes_table(hs, keys, _negotiated(hs, direction, versions), in_stun)
+
+
+def embedded_dtls(message: bytes) -> bytes | None:
+    """The DTLS packet a STUN message carries in META-DTLS-IN-STUN (draft-hancke-webrtc-sped), or None: absent,
+    empty (the draft's "nothing pending" / closing signal), not starting with a DTLS first byte (20..63, RFC 9443;
+    the draft says to discard it), or a message that does not decode."""
+    if META_DTLS_IN_STUN.to_bytes(2, "big") not in message:  # most messages: no parse
+        return None
+    try:
+        attributes = stun.parse(message).attributes
+    except DecodeError:
+        return None
+    for a in attributes:
+        if a.type == META_DTLS_IN_STUN and a.raw and 20 <= a.raw[0] <= 63:
+            return bytes(a.raw)
+    return None
+
+
+def _with_embedded(keys: dict, payloads: list[bytes], stun_keys: dict, stun_payloads: list[bytes]):
+    """The datagrams merged in frame order with the DTLS packets embedded in STUN messages, and which are those."""
+    found = [(i, p) for i, p in enumerate(embedded_dtls(m) for m in stun_payloads) if p is not None]
+    if not found:
+        return keys, payloads, np.zeros(len(payloads), dtype=bool)
+    rows = np.array([i for i, _ in found], dtype=np.int64)
+    frames = np.concatenate([np.asarray(keys["frame"], dtype=np.int64),
+                             np.asarray(stun_keys["frame"], dtype=np.int64)[rows]])
+    order = np.argsort(frames, kind="stable")
+    merged = {}
+    for name in DTLS_KEY_COLUMNS:
+        both = pd.concat([pd.Series(keys[name]).astype(object), pd.Series(stun_keys[name]).astype(object).iloc[rows]],
+                         ignore_index=True).iloc[order]
+        merged[name] = (pd.Categorical(both.tolist()) if name in ("src", "dst", "transport", "relay", "peer")
+                        else both.to_numpy().astype(np.asarray(keys[name]).dtype))
+    all_payloads = list(payloads) + [p for _, p in found]
+    in_stun = np.concatenate([np.zeros(len(payloads), dtype=bool), np.ones(len(found), dtype=bool)])[order]
+    return merged, [all_payloads[i] for i in order], in_stun
 
 
 def _association(direction: tuple) -> tuple:
@@ -384,7 +436,7 @@ def _nullable(values: list, dtype: str):
     return pd.array(values, dtype=dtype)
 
 
-def _records_table(rec: _Columns, keys: dict, negotiated: list) -> pd.DataFrame:
+def _records_table(rec: _Columns, keys: dict, negotiated: list, in_stun: np.ndarray) -> pd.DataFrame:
     c = rec.cols
     rows = np.asarray(c["row"], dtype=np.int64)
     return tables.frame_table({
@@ -399,6 +451,7 @@ def _records_table(rec: _Columns, keys: dict, negotiated: list) -> pd.DataFrame:
         "alert_level": pd.Categorical(c["alert_level"]),
         "alert_description": pd.Categorical(c["alert_description"]),
         "dtls13": np.asarray(c["dtls13"], dtype=bool),
+        "in_stun": in_stun[rows] if len(rows) else np.zeros(0, dtype=bool),
         "epoch_bits": _nullable(c["epoch_bits"], "UInt8"),
         "sequence_bits": _nullable(c["sequence_bits"], "UInt8"),
         "connection_id": _nullable(c["connection_id"], "string"),
@@ -412,7 +465,7 @@ def _times(values: list) -> pd.arrays.DatetimeArray:
     return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]"))
 
 
-def _handshakes_table(hs: _Columns, keys: dict, negotiated: list) -> pd.DataFrame:
+def _handshakes_table(hs: _Columns, keys: dict, negotiated: list, in_stun: np.ndarray) -> pd.DataFrame:
     c = hs.cols
     rows = np.asarray(c["row"], dtype=np.int64)
     strings = {name: c[name] for name, dtype in DTLS_HANDSHAKES_SCHEMA.items() if dtype == "string"}
@@ -428,6 +481,7 @@ def _handshakes_table(hs: _Columns, keys: dict, negotiated: list) -> pd.DataFram
         "fragment_offset": np.asarray(c["fragment_offset"], dtype=np.uint32),
         "fragment_length": np.asarray(c["fragment_length"], dtype=np.uint32),
         "reassembled": np.asarray(c["reassembled"], dtype=bool),
+        "in_stun": in_stun[rows] if len(rows) else np.zeros(0, dtype=bool),
         "extended_master_secret": _nullable(c["extended_master_secret"], "boolean"),
         "hello_retry_request": _nullable(c["hello_retry_request"], "boolean"),
         "negotiated_version": pd.Categorical(negotiated),
