@@ -94,7 +94,8 @@ class Capture:
     - `packets`: one row per frame of the file, in file order.  Columns: frame (1-based, as Wireshark numbers them),
       time (UTC), t (seconds since the first frame), caplen, len, interface (a row of `interfaces`), ip_version,
       src, dst, sport, dport, transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel,
-      zrtp, other, tcp, icmp, non-ip, ip-fragment), payload_len (transport payload length the headers declare),
+      zrtp, other, tcp, icmp, non-ip, ip-fragment, quic: a non-WebRTC UDP flow with a QUIC client Initial),
+      payload_len (transport payload length the headers declare),
       flow (bidirectional flow id: the flows table's `flow`, as a categorical of the ids), evidence (why the
       frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why the frame could not be
       fully decoded).  interface, ip_version and flow are categoricals of integers: one byte a row, where a
@@ -575,7 +576,8 @@ class Capture:
 
     def _dtls_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self._dtls is None:
-            self._dtls = _dtls_tables(self._decode().dtls_datagrams)
+            decoded = self._decode()
+            self._dtls = _dtls_tables(decoded.dtls_datagrams, decoded.stun_messages)
         return self._dtls
 
     def frame_bytes(self, frame: int) -> bytes:
@@ -711,10 +713,12 @@ class Capture:
         return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams)]), self.problem)
 
 
-def _dtls_tables(datagrams) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from .dtls_tables import dtls_tables
 
-    return dtls_tables(datagrams.keys, datagrams.payloads)
+    if stun_messages is None or not len(stun_messages):  # SPED: DTLS embedded in STUN (dtls_tables)
+        return dtls_tables(datagrams.keys, datagrams.payloads)
+    return dtls_tables(datagrams.keys, datagrams.payloads, stun_messages.keys, stun_messages.payloads)
 
 
 _NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED, without importing it on the plain path

@@ -35,9 +35,11 @@ class Kind(IntEnum):
     ICMP = 8
     NON_IP = 9
     IP_FRAGMENT = 10
+    QUIC = 11  # a UDP flow that is not WebRTC but carries a QUIC client Initial (RFC 9000 §17.2.2, RFC 9443)
 
 
-KIND_NAMES = ["other", "stun", "dtls", "rtp", "rtcp", "turn-channel", "zrtp", "tcp", "icmp", "non-ip", "ip-fragment"]
+KIND_NAMES = ["other", "stun", "dtls", "rtp", "rtcp", "turn-channel", "zrtp", "tcp", "icmp", "non-ip", "ip-fragment",
+              "quic"]
 
 
 class Evidence(IntEnum):
@@ -236,12 +238,14 @@ def _dense_seq_sets(seq: np.ndarray, same: np.ndarray, starts: np.ndarray, count
 
 
 def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
-           dtls_evidence: np.ndarray, rtp_evidence: np.ndarray, rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None) -> Demux:
+           dtls_evidence: np.ndarray, rtp_evidence: np.ndarray, rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None,
+           quic_evidence: np.ndarray | None = None) -> Demux:
     """Combine the evidence into per-flow verdicts and per-frame kinds.
 
     `first_byte_kinds` is first_byte_kind() for every UDP frame with a payload (OTHER elsewhere); `stun_evidence`,
     `dtls_evidence`, `rtp_evidence` (rtp_run_rows) are per-frame booleans; `rtcp_exact_rows` the frames whose RTCP compound chained exactly, and
-    `rtcp_multi_rows` those of them with two sub-packets or more.
+    `rtcp_multi_rows` those of them with two sub-packets or more.  `quic_evidence` (per-frame booleans, QUIC client
+    Initials): every UDP frame of a flow that has one and no WebRTC evidence is of kind quic, not other.
     """
     n = len(flow)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
@@ -280,6 +284,11 @@ def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_
     kind = np.full(n, Kind.OTHER, dtype=np.uint8)
     webrtc_udp = udp & (evidence != 0)
     kind[webrtc_udp] = first_byte_kinds[webrtc_udp]
+    if quic_evidence is not None and quic_evidence.any():
+        quic_flow = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
+        quic_flow[flow[quic_evidence & udp & has_flow]] = True
+        quic_flow[-1] = False
+        kind[udp & (evidence == 0) & quic_flow[flow]] = Kind.QUIC
     kind[net.transport == Transport.TCP] = Kind.TCP
     kind[(net.transport == Transport.ICMP) | (net.transport == Transport.ICMPV6)] = Kind.ICMP
     kind[net.ip_version == 0] = Kind.NON_IP

@@ -712,6 +712,8 @@ def _dtls(ctx: _Context) -> list[dict]:
             ms = float(a.handshake_ms)
             sev = "warning" if ms > th.dtls_ms else "ok"
             text = f"DTLS completed in {_ms(ms)}" if not np.isnan(ms) else "DTLS completed"
+            if not _na(a.version):
+                text += f", {a.version}"
             if not _na(a.srtp_profile):
                 text += f", SRTP profile {a.srtp_profile}"
             if not _na(a.cipher_suite):
@@ -743,7 +745,11 @@ def _dtls(ctx: _Context) -> list[dict]:
         if a.role_matches_setup is False:
             out.append(_f("dtls", subject, "error", "dtls.role",
                           "the DTLS roles contradict the SDPs' a=setup (RFC 5763 §5)", evidence=ev))
-        if verdict == "completed" and _na(a.srtp_profile):
+        if verdict == "completed" and _na(a.srtp_profile) and str(a.version) == "DTLS 1.3":
+            out.append(_f("dtls", subject, "info", "dtls.srtp",
+                          "the SRTP profile is in DTLS 1.3's encrypted EncryptedExtensions: not visible without the "
+                          "key log", evidence=ev))
+        elif verdict == "completed" and _na(a.srtp_profile):
             out.append(_f("dtls", subject, "info", "dtls.srtp",
                           "no SRTP profile negotiated (use_srtp absent: a data-channel-only association?)",
                           evidence=ev))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import buffer, demux, dtls, heap, net, rtcp, rtp, stun, tables, tcp
+from . import buffer, demux, dtls, heap, net, quic, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
 from .reader import NAT_NS, ReadState, RecordIndex, linktypes, make_batch
@@ -151,6 +151,7 @@ class _Frames:
         # Evidence (demux.decide): STUN and DTLS handshakes are few, so their rows are kept; RTP runs are most rows.
         self.stun_ev: dict[int, np.ndarray] = {}  # slice start -> rows of STUN messages with a valid header
         self.dtls_ev: dict[int, np.ndarray] = {}  # slice start -> rows of DTLS handshake records
+        self.quic_ev: dict[int, np.ndarray] = {}  # slice start -> rows of QUIC client Initials
         self.rtp_ev = np.zeros(n, dtype=bool)
         self.rtp_pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # slice start -> rows, ssrc, seq
         self.reassembled_in: dict[int, int] = {}  # row -> frame
@@ -344,6 +345,8 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.stun_ev[lo] = lo + udp[sel[stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])]]
     sel = np.flatnonzero(first == dtls.ContentType.HANDSHAKE)
     f.dtls_ev[lo] = lo + udp[sel[dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])]]
+    sel = np.flatnonzero(first >= 0xC0)  # QUIC long header with the fixed bit (RFC 9000 §17.2)
+    f.quic_ev[lo] = lo + udp[sel[quic.looks_like_initial(src, off[sel], capb[sel], wire[sel])]]
 
     sel = kinds == Kind.RTP
     if sel.any():
@@ -436,8 +439,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow = demux.flows(ends)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
     flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
-    stun_ev, dtls_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev))
-    f.stun_ev = f.dtls_ev = None
+    stun_ev, dtls_ev, quic_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev, f.quic_ev))
+    f.stun_ev = f.dtls_ev = f.quic_ev = None
     flow_has_dtls[flow[dtls_ev]] = True
     flow_has_dtls[-1] = False
 
@@ -475,7 +478,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     heap.give_back_free_memory()  # the per-slice parts just merged
     verdict = demux.decide(
         ends, flow, f.first_kind, stun_ev, dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
-        rules=list(rules), first_byte=None)
+        rules=list(rules), first_byte=None, quic_evidence=quic_ev)
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
@@ -525,7 +528,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     names += list(extra)
 
     f.first_kind = f.rtp_ev = None  # the demux is done; the tables do not need them
-    del stun_ev, dtls_ev
+    del stun_ev, dtls_ev, quic_ev
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = np.empty(n, dtype=np.float64)
     for lo in range(0, n, SLICE):  # a slice at a time: a whole int64 difference would be 8 bytes a packet more
