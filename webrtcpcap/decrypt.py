@@ -120,7 +120,10 @@ def dtls_keys(associations: pd.DataFrame, keylog: _keys.KeyLog | None, handshake
                                                           profile=keys.profile.name, derivation="DTLS 1.2 PRF")
             continue
         if tls13_secrets is None or tls13_secrets.exporter_secret is None:
-            problems.append(f"{name}: the key log has no CLIENT_RANDOM or EXPORTER_SECRET line for this handshake")
+            # name the line this key log would hold: it is TLS 1.2, TLS 1.3 or both
+            wanted = ("CLIENT_RANDOM" if not keylog.tls13_client_randoms() else "EXPORTER_SECRET" if not len(keylog)
+                      else "CLIENT_RANDOM or EXPORTER_SECRET")
+            problems.append(f"{name}: the key log has no {wanted} line for this handshake")
             continue
         profiles = _tls13_profiles(row, handshakes, decrypted)
         hash_name = None
