@@ -708,3 +708,9 @@ def test_report_with_a_dtls13_key_log_of_another_call_says_it_opened_nothing(dtl
     r = report.build(str(capture_path(dtls13_session)), keylog=str(other))
     assert any("opened nothing in this capture" in n and "no EXPORTER_SECRET line" in n for n in r.notes)
     assert not any("cdcd" in n for n in r.notes)
+
+
+def test_dtls_decrypted_is_an_empty_typed_table_without_tls13_secrets():
+    for cap in (open_keyed("aiortc_clean"), webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", progress=False)):
+        assert len(cap.dtls_decrypted) == 0
+        assert tables.check_schema(cap.dtls_decrypted, decrypt.DTLS_DECRYPTED_SCHEMA) == []
