@@ -349,8 +349,8 @@ class _Plots:
         nacks = c.nacks
         if not len(nacks):
             return None
-        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload)
-        return nack.nack_outcomes(nacks, c.rtp, pairs, c.rtp_payload, keyframe_requests=c.keyframe_requests)
+        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.payload_or_empty)
+        return nack.nack_outcomes(nacks, c.rtp, pairs, c.payload_or_empty, keyframe_requests=c.keyframe_requests)
 
     def bitrate_jitter(self) -> list[str]:
         def draw():
@@ -472,6 +472,11 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                     notes += check()
                 except Exception as e:  # noqa: BLE001 - a remark that cannot be made must not stop the report
                     notes.append(f"an input check could not be made: {type(e).__name__}: {_msg(e)}")
+            skipped = getattr(cap, "unreadable_payloads", {})
+            if skipped:  # the analyses went on without them; say how many and the first
+                frame, why = min(skipped.items())
+                notes.append(f"{len(skipped)} RTP packets were skipped by the payload checks (RTX, keyframes) "
+                             f"because their payload could not be read, the first {_strip_paths(why, name)}")
     for w in caught:
         from .errors import CaptureWarning
 
