@@ -21,7 +21,7 @@ from webrtcpcap import sdp
 from webrtcpcap.health import health
 from webrtcpcap.errors import CaptureWarning, DecodeError
 
-from conftest import T0_NS, env_without_pythonwarnings, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
+from conftest import T0_NS, env_without_pythonwarnings, epb, stun_call, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
 from test_cli import _run as run_cli
 from test_streams import one_stream
 
@@ -401,3 +401,69 @@ def test_malloc_trim_runs_at_most_once_for_calls_close_together(monkeypatch):
     for _ in range(20):  # what one small chunk's decode asks for
         heap.give_back_free_memory()
     assert len(calls) == 1
+
+
+# --- memory budgets: a lying field never decides how much memory is asked for ---------------------------------------
+
+# The fixed ceiling (README, "Memory"): whatever a small capture's headers and time stamps say, a whole command
+# (summary, report --html) runs in this much address space.  Python with numpy, pandas and matplotlib takes about
+# 350 MB of it before reading anything.
+FIXED_CEILING_AS = 1 << 30
+
+
+def _lying_captures(d: Path) -> dict[str, Path]:
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+    good = stun_call(4)
+    out = {}
+    pcap = _pcap_bytes(good)
+    out["pcap record length 4 GiB"] = pcap + struct.pack("<IIII", T0_NS // 10**9, 0, 0xFFFFFFF0, 0xFFFFFFF0)
+    out["pcap snaplen 4 GiB, record 15 MiB"] = (struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFFFFFF, 1)
+                                                 + pcap[24:] + struct.pack("<IIII", 1, 0, 15 << 20, 15 << 20)
+                                                 + bytes(1000))
+    out["pcapng block length 4 GiB"] = shb() + idb(1) + b"".join(epb(0, 5, f) for f in good) + \
+        struct.pack("<II", 6, 0xFFFFFFFC) + bytes(64)
+    out["pcapng lying interface"] = shb() + idb(1, 0xFFFFFFFF, tsresol=0x7F, tsoffset=2**63 - 1) + \
+        idb(0xFFFF, 0xFFFFFFFF) + b"".join(epb(i % 3, 2**64 - 1 - i, f) for i, f in enumerate(good)) + \
+        struct.pack("<IIIIIIIII", 6, 36, 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0, 36)
+    times = [0, 2**32 - 1, T0_NS // 10**9, T0_NS // 10**9 + 1, 2**31, 1]
+    rtp = [udp4(rtp_packet(seq=i, pt=96, ssrc=7)) for i in range(len(times))]
+    out["times from 1970 to 2106"] = _pcap_bytes(rtp, [t * 10**9 for t in times])
+    odd = [udp4(struct.pack(">BBHII", 0x9F, 96, 1, 1, 7) + struct.pack(">HH", 0xBEDE, 0xFFFF) + b"\0" * 8),
+           udp4(struct.pack(">BBHII", 0xAF, 96, 2, 1, 7) + b"\xff"),  # padding 255 in a 1-byte payload
+           udp4(struct.pack(">HHI", 0x0001, 0xFFFC, 0x2112A442) + bytes(12) + struct.pack(">HH", 6, 0xFFFF)),
+           udp4(struct.pack(">BBH", 0x81, 205, 0xFFFF) + bytes(8)),  # RTCP length 256 KiB
+           udp4(bytes([22, 0xFE, 0xFD]) + bytes(8) + struct.pack(">H", 0xFFFF) + bytes([1]) + b"\xff" * 3)]
+    out["RTP, STUN, RTCP and DTLS length lies"] = _pcap_bytes(stun_call(2) + odd)
+    frag = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", id=7, flags="MF", frag=8191 - i, len=65535)
+                  / (b"\0" * 64)) for i in range(50)]
+    out["IP fragments at offset 64 KiB with length lies"] = _pcap_bytes(frag)
+    tcp = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=3478, dport=4000, flags="PA",
+                                                                    seq=(i * 2**31 + 1) % 2**32) / (b"\0" * 600))
+           for i in range(300)]
+    out["TCP sequence numbers jumping by 2 GiB"] = _pcap_bytes(tcp)
+    paths = {}
+    for i, (name, data) in enumerate(out.items()):
+        paths[name] = d / f"lie{i}.pcap"
+        paths[name].write_bytes(data)
+    paths["gzip expanding to 200 MiB"] = _gzip_bomb(d / "bomb.pcap.gz", 200)
+    return paths
+
+
+def test_lying_fields_stay_under_the_fixed_memory_ceiling(tmp_path):
+    code = ("import resource, sys, io, contextlib\n"
+            f"resource.setrlimit(resource.RLIMIT_AS, ({FIXED_CEILING_AS}, {FIXED_CEILING_AS}))\n"
+            "from webrtcpcap import cli\n"
+            "path, html = sys.argv[1], sys.argv[2]\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    codes = [cli.main(['summary', path]), cli.main(['report', path, '--html', html])]\n"
+            "print(codes)\n")
+    failures = []
+    for name, path in _lying_captures(tmp_path).items():
+        r = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "r.html")], capture_output=True,
+                           text=True, timeout=300, cwd=str(Path(__file__).resolve().parents[1]),
+                           env=env_without_pythonwarnings())
+        codes = r.stdout.strip()
+        if r.returncode != 0 or codes not in ("[0, 0]", "[0, 1]", "[2, 2]") or "MemoryError" in r.stderr:
+            failures.append((name, r.returncode, codes, r.stderr[-600:]))
+    assert not failures, failures
