@@ -347,7 +347,7 @@ def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None 
 
 # Colours of dtls_ladder arrows: first transmissions by sender, retransmissions, alerts.
 DTLS_COLOURS = {"client": "tab:blue", "server": "tab:green", "unknown": "tab:gray", "retransmission": "tab:orange",
-                "alert": "tab:red"}
+                "alert": "tab:red", "ack": "tab:purple"}
 
 
 def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=None, *, y: str = "order",
@@ -357,7 +357,10 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
     Two lanes, client left and server right (labelled with their "ip:port").  Each flight transmission is one
     arrow from its sender's lane to the other, labelled "F<n> messages"; first transmissions are solid (blue from
     the client, green from the server), retransmissions dashed orange and labelled "retransmission k", alerts red
-    with an ✕ at the head.  `association` picks one association (default: the first); `ax` draws into existing
+    with an ✕ at the head.  DTLS 1.3 (RFC 9147): the encrypted records are labelled by what the wire shows
+    ("F4 server_hello, encrypted handshake (epoch 2)", "F6 encrypted record (epoch 3)" — the server's ACK of the
+    client's Finished, or data), a client's ACK of a partly received flight (`flights`' ack rows) is a dotted purple
+    arrow, and the title says "DTLS 1.3".  `association` picks one association (default: the first); `ax` draws into existing
     axes (otherwise a new figure is made and closed in pyplot, so it shows once when the Axes' `.figure` is
     displayed).  `y="order"` (default) gives each arrow its own row, labelled with its time (a handshake that takes
     18 ms next to a close_notify 12 s later stays readable); `y="time"` puts arrows at their time to scale, so the
@@ -397,6 +400,9 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
         if bool(r.alert):
             colour, style, gid = DTLS_COLOURS["alert"], "-", "alert"
             label = str(r.messages)
+        elif bool(getattr(r, "ack", False)):
+            colour, style, gid = DTLS_COLOURS["ack"], ":", "ack"
+            label = str(r.messages)
         elif bool(r.retransmission):
             colour, style, gid = DTLS_COLOURS["retransmission"], "--", "retransmission"
             label = f"F{int(r.flight)} retransmission {int(r.transmission) - 1}"
@@ -423,8 +429,12 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
         ax.set_ylabel("sent at (s since capture start)")
     retx = int(df["retransmission"].sum())
     alerts = int(df["alert"].sum())
-    heading = title or f"DTLS association {association}: {int((~df['alert']).sum())} flight transmissions" + \
-        (f", {retx} retransmitted" if retx else "") + (f", {alerts} alert{'s' if alerts > 1 else ''}" if alerts else "")
+    acks = df["ack"].astype(bool) if "ack" in df else pd.Series(False, index=df.index)
+    v13 = bool(df["messages"].astype(str).str.contains("(epoch ", regex=False).any())
+    steps = int((~df["alert"].astype(bool) & ~acks).sum())
+    heading = title or f"DTLS{' 1.3' if v13 else ''} association {association}: {steps} flight transmissions" + \
+        (f", {retx} retransmitted" if retx else "") + (f", {int(acks.sum())} ACK" if acks.any() else "") + \
+        (f", {alerts} alert{'s' if alerts > 1 else ''}" if alerts else "")
     ax.set_title(heading, fontsize=10, pad=28)
     return ax
 

@@ -436,15 +436,17 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
             errors.append(f"key log {_name(keylog)} cannot be read: {_msg(e)}")
             inputs.append(("key log", _name(keylog), "cannot be read"))
         else:
-            if not len(kl) and kl.malformed_lines:
-                errors.append(f"key log {_name(keylog)} is not an NSS key log: no CLIENT_RANDOM line, "
-                              f"{kl.malformed_lines} lines in another format")
+            if not kl.sessions and kl.malformed_lines:
+                errors.append(f"key log {_name(keylog)} is not an NSS key log: no CLIENT_RANDOM or TLS 1.3 secret "
+                              f"line, {kl.malformed_lines} lines in another format")
                 kl = None
-            elif not len(kl):
-                notes.append(f"key log {_name(keylog)} has no TLS 1.2 CLIENT_RANDOM line: nothing to decrypt with")
-            n = len(kl) if kl is not None else 0
-            inputs.append(("key log", _name(keylog), f"{n} TLS 1.2 session{'' if n == 1 else 's'} "
-                                                     "(contents never shown)"))
+            elif not kl.sessions:
+                notes.append(f"key log {_name(keylog)} has no CLIENT_RANDOM or TLS 1.3 secret line: nothing to "
+                             "decrypt with")
+            n12 = len(kl) if kl is not None else 0
+            n13 = len(kl.tls13_client_randoms()) if kl is not None else 0
+            inputs.append(("key log", _name(keylog), f"{n12} TLS 1.2 session{'' if n12 == 1 else 's'}, {n13} TLS 1.3 "
+                                                     f"session{'' if n13 == 1 else 's'} (contents never shown)"))
     if turn_passwords:
         inputs.append(("TURN", "--turn-password", f"{len(turn_passwords)} user(s) (passwords never shown)"))
     if turn_secret:
@@ -492,7 +494,7 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
 
 
 def _key_notes(cap, keylog, kl) -> list[str]:
-    if kl is None or not len(kl):
+    if kl is None or not kl.sessions:
         return []
     d = cap.decryption
     if d is None:
