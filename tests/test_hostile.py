@@ -497,3 +497,19 @@ def test_overlapping_fragments_that_disagree_are_flagged(tmp_path):
     assert agree.packets["error"].isna().all() and agree.packets["sport"].iat[1] == 5000
     clash = open_quiet(write_pcap(tmp_path / "clash.pcap", _overlapping_fragments(b"\xee" * 8)))
     assert clash.packets["error"].iat[1] == "IP fragment: overlapping fragments disagree"
+
+
+def test_a_lying_rtp_padding_count_is_flagged_on_plain_rtp(tmp_path):
+    frames = stun_call(4, pt=96)
+    frames.append(udp4(rtp_packet(seq=104, pt=96, payload=b"\x11" * 10, padding=4)))  # honest: 3 zeros and 4
+    lying = bytearray(rtp_packet(seq=105, pt=96, payload=b"\x11" * 10, padding=4))
+    lying[-1] = 200  # more than the 14 bytes after the header
+    frames.append(udp4(bytes(lying)))
+    zero = bytearray(rtp_packet(seq=106, pt=96, payload=b"\x11" * 10, padding=4))
+    zero[-1] = 0
+    frames.append(udp4(bytes(zero)))
+    p = open_quiet(write_pcap(tmp_path / "pad.pcap", frames)).packets
+    message = "RTP padding count is 0 or longer than the payload"
+    assert p["kind"].astype(str).tolist()[-3:] == ["rtp"] * 3
+    assert p["error"].astype(object).where(p["error"].notna(), None).tolist()[-3:] == [None, message, message]
+    assert p["error"].isna().sum() == len(p) - 2
