@@ -513,3 +513,43 @@ def test_a_lying_rtp_padding_count_is_flagged_on_plain_rtp(tmp_path):
     assert p["kind"].astype(str).tolist()[-3:] == ["rtp"] * 3
     assert p["error"].astype(object).where(p["error"].notna(), None).tolist()[-3:] == [None, message, message]
     assert p["error"].isna().sum() == len(p) - 2
+
+
+# --- summary's peak: the packets table and the Capture go before the loss is computed ------------------------------
+
+
+def test_summary_lets_the_capture_and_packets_table_go_before_computing_loss(monkeypatch):
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    from webrtcpcap import cli, summary
+    seen = {}
+    real_open, real_loss = cli.open_capture, summary._with_loss
+
+    def open_watched(*a, **k):
+        cap = real_open(*a, **k)
+        seen["cap"], seen["packets"] = weakref.ref(cap), weakref.ref(cap.packets)
+        return cap
+
+    def loss_watched(streams, rtp):
+        gc.collect()
+        seen["alive"] = (seen["cap"]() is not None, seen["packets"]() is not None)
+        return real_loss(streams, rtp)
+
+    monkeypatch.setattr(cli, "open_capture", open_watched)
+    monkeypatch.setattr(summary, "_with_loss", loss_watched)
+    args = SimpleNamespace(file=str(Path(__file__).resolve().parents[1] / "captures" / "aiortc_clean.pcap"),
+                           webrtc=[], not_webrtc=[])
+    s = summary.summarize(cli._whole(args))
+    assert seen["alive"] == (False, False) and len(s.streams) and s.streams["lost"].notna().all()
+
+
+def test_report_counts_frames_with_far_off_times(tmp_path):
+    times = [T0_NS // 10**9 + i for i in range(6)] + [0, 2**32 - 1]
+    frames = stun_call(6, pt=96)
+    path = write_pcap(tmp_path / "clock.pcap", frames, times_ns=[t * 10**9 for t in times])
+    r = run_cli("report", path, "--html", tmp_path / "r.html")
+    assert "Traceback" not in r.stderr and r.returncode in (0, 1)
+    assert "2 frames have times more than an hour from the rest of the capture" in r.stdout
+    assert "the first frame 7 at 1970-01-01" in r.stdout
