@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import buffer, demux, dtls, heap, net, rtcp, rtp, stun, tables, tcp
+from . import buffer, demux, dtls, heap, net, quic, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
-from .reader import ReadState, RecordIndex, linktypes, make_batch
+from .reader import NAT_NS, ReadState, RecordIndex, linktypes, make_batch
 
 SLICE = 1 << 15
 _TRIM_EVERY = 8  # slices between two trims of the heaps while decoding (about 1 ms each)
@@ -29,6 +29,7 @@ THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
 _STUN_LENGTH = "STUN length field does not match the datagram"
+_TIME_OUT_OF_RANGE = "frame time is out of range"  # its time stamp is outside datetime64[ns]: time NaT, t NaN
 
 
 @dataclass
@@ -150,6 +151,7 @@ class _Frames:
         # Evidence (demux.decide): STUN and DTLS handshakes are few, so their rows are kept; RTP runs are most rows.
         self.stun_ev: dict[int, np.ndarray] = {}  # slice start -> rows of STUN messages with a valid header
         self.dtls_ev: dict[int, np.ndarray] = {}  # slice start -> rows of DTLS handshake records
+        self.quic_ev: dict[int, np.ndarray] = {}  # slice start -> rows of QUIC client Initials
         self.rtp_ev = np.zeros(n, dtype=bool)
         self.rtp_pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # slice start -> rows, ssrc, seq
         self.reassembled_in: dict[int, int] = {}  # row -> frame
@@ -160,6 +162,7 @@ class _Frames:
         self.rtcp_at = _Located()  # datagrams with an RTCP first byte
         self.data: np.ndarray | None = None  # the buffer the slices read from (for _Located)
         self.tcp_segments: dict[int, tuple[int, int, bytes, bool]] = {}  # row -> (seq, flags, payload, whole?)
+        self.time_errors: list[np.ndarray] = []  # rows whose time stamp is out of range (reader: NaT), rare
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -176,7 +179,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     f.data = data
     starts = list(range(0, n, SLICE))
     rtp_by_slice: dict[int, tuple[np.ndarray, dict]] = {}
-    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
+    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
     turns = _Turns()
     done, read_through, lock = [False] * len(starts), [0], threading.Lock()
 
@@ -283,6 +286,8 @@ class _Turns:
 def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict, rtcp_parts: dict) -> None:
     hi = lo + len(batch)
     f.ts[lo:hi] = batch.ts_ns
+    if batch.time_out_of_range is not None:
+        f.time_errors.append(lo + np.flatnonzero(batch.time_out_of_range))
     f.caplen[lo:hi] = batch.caplen
     f.length[lo:hi] = batch.length
     f.interface[lo:hi] = batch.interface
@@ -340,6 +345,8 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.stun_ev[lo] = lo + udp[sel[stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])]]
     sel = np.flatnonzero(first == dtls.ContentType.HANDSHAKE)
     f.dtls_ev[lo] = lo + udp[sel[dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])]]
+    sel = np.flatnonzero(first >= 0xC0)  # QUIC long header with the fixed bit (RFC 9000 §17.2)
+    f.quic_ev[lo] = lo + udp[sel[quic.looks_like_initial(src, off[sel], capb[sel], wire[sel])]]
 
     sel = kinds == Kind.RTP
     if sel.any():
@@ -357,7 +364,36 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     sel = kinds == Kind.RTCP
     if sel.any():
         rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
-        rtcp_parts[lo] = (lo + udp[sel], rows, status)
+        rtcp_parts[lo] = (lo + udp[sel], rows, status, _srtcp_trailer(src, off[sel], capb[sel], wire[sel], rows))
+
+
+# SRTCP trailers (RFC 3711 §3.4): after the compound, the E flag and 31-bit SRTCP index, then (AES-CM/f8 with
+# HMAC-SHA1) the 80-bit auth tag; with AES-GCM (RFC 7714 §9.1) the tag is inside and E+index comes last.
+SRTCP_TAG_HMAC = 10
+SRTCP_INDEX_LEN = 4
+SRTCP_GCM_TAG = 16
+# An index this large needs 16 M RTCP packets on one SSRC: ciphertext read as an index is larger 127 times in 128.
+SRTCP_MAX_INDEX = 1 << 24
+
+
+def _srtcp_trailer(src, off: np.ndarray, cap: np.ndarray, wire: np.ndarray, sub: dict) -> np.ndarray:
+    """Per RTCP datagram: do its bytes end like SRTCP?  The first header is in the clear, so its length L1 is true;
+    what follows is ciphertext of the rest of the compound (a whole number of words), then E+index with E set and a
+    plausible index, at the place one of the two trailer layouts puts it.  Plain RTCP that chains exactly is never
+    asked (the caller keeps it); this decides for flows that no DTLS handshake in the same read marks."""
+    n = len(off)
+    first_len = np.zeros(n, dtype=np.int64)
+    head = sub["index"] == 0
+    first_len[sub["datagram"][head]] = sub["length_bytes"][head]
+    whole = (cap >= wire) & (first_len > 0)
+    out = np.zeros(n, dtype=bool)
+    for trailer, index_at in ((SRTCP_INDEX_LEN + SRTCP_TAG_HMAC, SRTCP_TAG_HMAC + SRTCP_INDEX_LEN),
+                              (SRTCP_GCM_TAG + SRTCP_INDEX_LEN, SRTCP_INDEX_LEN)):
+        rest = wire.astype(np.int64) - first_len - trailer
+        fits = whole & (rest >= 0) & (rest % 4 == 0)
+        word = src.be32(off + wire.astype(np.int64) - index_at, fits).astype(np.int64)
+        out |= fits & (word >> 31 == 1) & ((word & 0x7FFFFFFF) < SRTCP_MAX_INDEX)
+    return out
 
 
 def _row_mask(n: int, parts: dict[int, np.ndarray]) -> np.ndarray:
@@ -403,8 +439,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow = demux.flows(ends)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
     flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
-    stun_ev, dtls_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev))
-    f.stun_ev = f.dtls_ev = None
+    stun_ev, dtls_ev, quic_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev, f.quic_ev))
+    f.stun_ev = f.dtls_ev = f.quic_ev = None
     flow_has_dtls[flow[dtls_ev]] = True
     flow_has_dtls[-1] = False
 
@@ -418,16 +454,18 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     rtp_parts.clear()
 
     # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
-    rtcp_dgram_rows, rtcp_sub, rtcp_status = [], [], []
+    rtcp_dgram_rows, rtcp_sub, rtcp_status, rtcp_trailer = [], [], [], []
     base = 0
-    for rows, sub, status in rtcp_parts:
+    for rows, sub, status, trailer in rtcp_parts:
         sub = dict(sub)
         sub["datagram"] = sub["datagram"] + base
         rtcp_sub.append(sub)
         rtcp_dgram_rows.append(rows)
         rtcp_status.append(status)
+        rtcp_trailer.append(trailer)
         base += len(rows)
     rtcp_parts.clear()
+    srtcp_trailer = np.concatenate(rtcp_trailer) if rtcp_trailer else np.zeros(0, bool)
     dg_rows = np.concatenate(rtcp_dgram_rows) if rtcp_dgram_rows else np.zeros(0, np.int64)
     dg_status = np.concatenate(rtcp_status) if rtcp_status else np.zeros(0, np.uint8)
     sub = {k: _concat(rtcp_sub, k, np.int64) for k in list(rtcp_sub[0] if rtcp_sub else
@@ -440,7 +478,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     heap.give_back_free_memory()  # the per-slice parts just merged
     verdict = demux.decide(
         ends, flow, f.first_kind, stun_ev, dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
-        rules=list(rules), first_byte=None)
+        rules=list(rules), first_byte=None, quic_evidence=quic_ev)
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
@@ -449,8 +487,10 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
     # chains exactly (plain RTCP; ciphertext and an SRTCP trailer practically never do).
+    # Without a handshake on the flow in this read (SDES keys, media after a pair switch, a later chunk), the bytes
+    # decide: an SRTCP trailer where a plain compound would have failed to chain.
     srtcp = flow_has_dtls[flow[dg_rows]] if len(dg_rows) else np.zeros(0, bool)
-    srtcp &= dg_status != rtcp.COMPOUND_EXACT
+    srtcp = (srtcp | srtcp_trailer) & (dg_status != rtcp.COMPOUND_EXACT)
     drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
     if drop.any():
         sub = {k: v[~drop] for k, v in sub.items()}
@@ -474,6 +514,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         for lt in np.unique(linktype).tolist():
             add_error(unknown[linktype == lt],
                       net.NET_ERROR_MESSAGES[net.NetError.UNKNOWN_LINKTYPE].format(linktype=lt))
+    if f.time_errors:
+        add_error(np.concatenate(f.time_errors), _TIME_OUT_OF_RANGE)
     add_error(np.flatnonzero((kind == Kind.STUN) & ~stun_ev), _STUN_LENGTH)
     is_rtp = kind[rtp_rows] == Kind.RTP if len(rtp_rows) else np.zeros(0, bool)
     for code, message in rtp.RTP_ERROR_MESSAGES.items():
@@ -486,11 +528,12 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     names += list(extra)
 
     f.first_kind = f.rtp_ev = None  # the demux is done; the tables do not need them
-    del stun_ev, dtls_ev
+    del stun_ev, dtls_ev, quic_ev
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = np.empty(n, dtype=np.float64)
     for lo in range(0, n, SLICE):  # a slice at a time: a whole int64 difference would be 8 bytes a packet more
-        t[lo : lo + SLICE] = (f.ts[lo : lo + SLICE] - t0_ns) / 1e9
+        ts = f.ts[lo : lo + SLICE]
+        t[lo : lo + SLICE] = np.where(ts == NAT_NS, np.nan, (ts - t0_ns) / 1e9)  # no time (NaT): no t
     heap.give_back_free_memory()  # the demux's temporaries, before the tables grow
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
@@ -850,7 +893,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
 
     index, src, off, cap, wire = decode_part(inner_kind == Kind.RTCP)
     sub, status = rtcp.walk_compound(src, off, cap, wire)
-    srtcp = relayed_dtls[flow[rows[index]]] & (status != rtcp.COMPOUND_EXACT)
+    srtcp = ((relayed_dtls[flow[rows[index]]] | _srtcp_trailer(src, off, cap, wire, sub))
+             & (status != rtcp.COMPOUND_EXACT))
     drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
     sub = {k: v[~drop] for k, v in sub.items()}
     status = np.where(srtcp & (status != rtcp.COMPOUND_TRUNCATED), rtcp.COMPOUND_ONLY_FIRST, status)
