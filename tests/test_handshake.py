@@ -464,3 +464,41 @@ def test_sped_handshake_inside_stun_checks_is_found_and_completes(tmp_path):
     a = handshake.associations(records, hs).iloc[0]
     assert a.verdict == "completed" and a.version == "DTLS 1.3" and a.client.endswith(":5000")
     assert cap.packets.kind.astype(str).tolist() == ["stun", "stun", "stun", "dtls", "dtls"]
+
+
+def _stun_rows(rows: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """cap.stun-like rows: (sender "c"/"s", time, cls) Binding messages between C and S."""
+    ends = [(C, S) if who == "c" else (S, C) for who, _, _ in rows]
+    return pd.DataFrame({"t": [t for _, t, _ in rows], "src": pd.Categorical([a[0] for a, _ in ends]),
+                         "dst": pd.Categorical([b[0] for _, b in ends]),
+                         "sport": np.array([a[1] for a, _ in ends], dtype=np.uint16),
+                         "dport": np.array([b[1] for _, b in ends], dtype=np.uint16),
+                         "method": pd.Categorical(["binding"] * len(rows)),
+                         "cls": pd.Categorical([c for _, _, c in rows])})
+
+
+def test_client_hellos_before_the_server_checks_connectivity_are_early_not_lost():
+    data = [("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("c", 0.1, CH13[0]), ("c", 0.1, CH13[1]),
+            ("c", 0.3, CH13[0]), ("c", 0.3, CH13[1]), ("s", 0.31, SH13 + SERVER_FLIGHT_13),
+            ("c", 0.32, CLIENT_FLIGHT_13), ("s", 0.33, SERVER_ACK_13)]
+    records, hs = _tables(data)
+    late_checks = _stun_rows([("c", -0.05, "request"), ("s", -0.04, "success"), ("s", 0.25, "request")])
+    a = handshake.associations(records, hs, stun=late_checks).iloc[0]
+    assert a.early_client_hellos == 2 and a.retransmitted_flights == 1 and a.verdict == "completed"
+    ready = _stun_rows([("s", -0.05, "request"), ("c", -0.04, "success")])
+    assert handshake.associations(records, hs, stun=ready).iloc[0].early_client_hellos == 0
+    assert pd.isna(handshake.associations(records, hs).iloc[0].early_client_hellos)
+
+
+def test_healthy_firefox_chromium_call_has_only_early_client_hellos_and_no_dtls_warning():
+    from webrtcpcap.health import health as check_health
+
+    path = _lab13("firefox_chromium_clean")
+    cap, records, hs = capture_dtls(path)
+    a = handshake.associations(records, hs, rtp=cap.rtp, stun=cap.stun).iloc[0]
+    fl = handshake.flights(records, hs)
+    assert a.early_client_hellos == int(fl.retransmission.sum()) == 3
+    h = check_health(cap)
+    dtls_findings = h.findings[h.findings.stage == "dtls"]
+    assert not dtls_findings.severity.astype(str).isin(["warning", "error"]).any()
+    assert dtls_findings.finding.str.contains("ClientHello was sent 4 times").any()

@@ -74,7 +74,8 @@ ASSOCIATIONS_COLUMNS = {
     "oversize_datagrams": "Int64", "version": "category", "cipher_suite": "category", "srtp_profile": "category",
     "client_random": "string", "server_random": "string", "client_fingerprint": "string",
     "server_fingerprint": "string", "alerts": "string", "first_srtp_t": "Float64", "to_first_srtp_ms": "Float64",
-    "offered_versions": "string", "key_exchange_group": "category", "verdict": "category", "verdict_detail": "string", "evidence_frames": "string",
+    "offered_versions": "string", "key_exchange_group": "category", "early_client_hellos": "Int64",
+    "verdict": "category", "verdict_detail": "string", "evidence_frames": "string",
     "fingerprint_matches_sdp": "boolean", "role_matches_setup": "boolean",
 }
 
@@ -393,7 +394,7 @@ def _typed(rows: list[dict], schema: dict[str, str], categories: dict | None = N
 
 
 def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp: pd.DataFrame | None = None,
-                 sdp=None, mtu: int | None = None) -> pd.DataFrame:
+                 sdp=None, mtu: int | None = None, stun: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per DTLS association: the transport 5-tuple, both directions together (a relayed one: its outer
     5-tuple and TURN peer), with what its handshake did and a plain verdict.
 
@@ -414,6 +415,11 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       the last flight, which was sent only once; "stalled" otherwise: the last flight seen was not answered
       (usually retransmitted with the RFC 6347 back-off).  verdict_detail says it in words, evidence_frames names
       the frames to look at.
+    - stun (cap.stun): early_client_hellos counts the ClientHello retransmissions sent before the server's first
+      flight when the server began its own ICE checks (its first Binding request on the 5-tuple) only after the
+      first ClientHello: the server was not ready to answer (in WebRTC typically still waiting for the SDP answer
+      with the client's fingerprint), so those ClientHellos need not have been lost.  Null without stun or for a
+      relayed association.
     - mtu: with a path MTU, oversize_datagrams counts the DTLS datagrams whose IP packet (UDP payload + 8 + IP
       header of 20 or 40 bytes) exceeds it; max_datagram is the largest UDP payload of a handshake datagram.
     - rtp (cap.rtp): first_srtp_t is the first RTP packet flagged dtls_srtp on the association's endpoints after the
@@ -439,7 +445,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     ServerHello's key_share group, e.g. X25519MLKEM768, or the DTLS 1.2 ServerKeyExchange's curve), client_random,
     server_random (hex), client_fingerprint,
     server_fingerprint (sha-256 "AA:BB:..."), alerts (string: "fatal handshake_failure from client at 1.234 s", ...),
-    first_srtp_t, to_first_srtp_ms (Float64), verdict (category: completed, stalled, failed, incomplete-capture),
+    first_srtp_t, to_first_srtp_ms (Float64), early_client_hellos (Int64, see stun above), verdict (category: completed, stalled, failed, incomplete-capture),
     verdict_detail (string), evidence_frames (string), fingerprint_matches_sdp, role_matches_setup (boolean).
     """
     hs = dtls_handshakes
@@ -486,6 +492,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
             **facts,
         }
         row.update(_srtp(rtp, assoc, client_hello_t))
+        row["early_client_hellos"] = _early_client_hellos(stun, assoc, flight_tx)
         row.update(_verdict(assoc, flight_tx, alerts, done, app_senders, end_t))
         row.update(_sdp_checks(sdps, assoc, facts))
         rows.append(row)
@@ -537,6 +544,25 @@ def _hello_facts(hs: pd.DataFrame, rows: list[int], sender_of: dict, assoc: _Ass
         elif mt == "certificate" and not pd.isna(fp):
             out[f"{sender}_fingerprint"] = fp
     return out
+
+
+def _early_client_hellos(stun: pd.DataFrame | None, assoc: _Assoc, flight_tx: list[dict]) -> int | None:
+    if stun is None or assoc.relayed or not assoc.client or not len(flight_tx):
+        return None
+    hellos = sorted((t for t in flight_tx if t["flight"] == 1 and t["sender"] == "client"),
+                    key=lambda t: t["first_t"])
+    if not hellos:
+        return None
+    src = [_endpoint(a, p) for a, p in zip(stun["src"].astype(object), stun["sport"])]
+    dst = [_endpoint(a, p) for a, p in zip(stun["dst"].astype(object), stun["dport"])]
+    checks = [t for t, s, d, m, c in zip(stun["t"].tolist(), src, dst, stun["method"].astype(object),
+                                         stun["cls"].astype(object))
+              if s == assoc.server and d == assoc.client and m == "binding" and c == "request"]
+    if checks and min(checks) <= hellos[0]["first_t"]:
+        return 0
+    answered = min((t["first_t"] for t in flight_tx if t["sender"] == "server" and t["flight"] in (2, 4)),
+                   default=np.inf)
+    return sum(1 for t in hellos[1:] if t["first_t"] < answered)
 
 
 def _srtp_senders(rtp: pd.DataFrame | None, assoc: _Assoc, after: float) -> set[str]:
