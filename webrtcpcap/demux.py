@@ -3,7 +3,8 @@
 Strategy: first bytes alone collide with other protocols (a DNS id, an NTP header, a QUIC short header fall in the
 same ranges), so classification is per flow.  A bidirectional UDP flow counts as WebRTC when it shows evidence:
 an RFC 8489 STUN message (magic cookie, length matching the datagram), a DTLS handshake record, a run of RTP packets
-with one SSRC and advancing sequence numbers, or RTCP compounds whose lengths chain exactly.  Only then are its
+with one SSRC and advancing sequence numbers (or, when the path reorders them, a dense set of them), or RTCP compounds
+whose lengths chain exactly.  Only then are its
 datagrams classified by first byte; every datagram of any other flow is "other".  Users can force flows either way.
 The header decoding this needs is done by the protocol modules and handed in; this module only decides.
 """
@@ -59,6 +60,10 @@ EVIDENCE_NAMES = ["", "forced", "stun", "dtls", "rtp", "rtcp"]
 RTP_MIN_PACKETS = 5
 RTP_MAX_STEP = 1000
 RTP_MAX_BAD_STEP_SHARE = 0.2
+# Or, judged by the set rather than by the order (a path that reorders heavily sends half the steps backwards): the
+# distinct sequence numbers, unwrapped, span at most this many times their count (a stream losing up to 3 in 4).
+# Random 16-bit values unwrap into a random walk whose span grows as ~19000 * sqrt(n), never this dense.
+RTP_MAX_SPREAD_PER_PACKET = 4
 # RTCP: two datagrams whose sub-packet lengths chain exactly, or one that chains through two sub-packets or more.
 RTCP_MIN_EXACT = 2
 ZRTP_MAGIC_COOKIE = 0x5A525450  # RFC 6189 §5: "ZRTP" at bytes 4..7
@@ -182,8 +187,11 @@ def rtp_run_rows(direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np
     """Which rows belong to a run of RTP: one direction of one flow, one SSRC, advancing sequence numbers.
 
     `direction` is any int64 key that is equal for packets from the same source to the same destination; the rows
-    must be in capture order.  A run has RTP_MIN_PACKETS packets or more, at least RTP_MIN_PACKETS - 1 steps of
-    1..RTP_MAX_STEP, and at most RTP_MAX_BAD_STEP_SHARE of larger steps (repeats count neither way).
+    must be in capture order.  A run has RTP_MIN_PACKETS packets or more, and either at least RTP_MIN_PACKETS - 1
+    steps of 1..RTP_MAX_STEP and at most RTP_MAX_BAD_STEP_SHARE of larger steps (repeats count neither way), or
+    (reordered packets) RTP_MIN_PACKETS distinct sequence numbers or more whose span, unwrapped step by step (RFC 3550
+    A.1: a step is taken as the shortest way round the 16-bit circle), is at most RTP_MAX_SPREAD_PER_PACKET times
+    their count.
     """
     n = len(direction)
     if n < RTP_MIN_PACKETS:
@@ -201,11 +209,32 @@ def rtp_run_rows(direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np
     group = np.repeat(np.arange(len(starts)), counts)  # group of each sorted row
     good_n = np.bincount(group[1:][good], minlength=len(starts))
     bad_n = np.bincount(group[1:][bad], minlength=len(starts))
-    qualifies = ((counts >= RTP_MIN_PACKETS) & (good_n >= RTP_MIN_PACKETS - 1)
-                 & (bad_n <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
+    in_order = ((counts >= RTP_MIN_PACKETS) & (good_n >= RTP_MIN_PACKETS - 1)
+                & (bad_n <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
+    qualifies = in_order | _dense_seq_sets(s, same, starts, counts, group)
     out = np.zeros(n, dtype=bool)
     out[order] = qualifies[group]
     return out
+
+
+def _dense_seq_sets(seq: np.ndarray, same: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+                    group: np.ndarray) -> np.ndarray:
+    """Per group of `rtp_run_rows` (rows sorted by group, capture order within): are its sequence numbers, unwrapped
+    step by step, a set of RTP_MIN_PACKETS distinct values or more spanning at most RTP_MAX_SPREAD_PER_PACKET times
+    their count?  Order inside the set does not matter, so reordering does not hide a stream."""
+    step = np.zeros(len(seq), dtype=np.int64)
+    step[1:] = np.where(same, (seq[1:] - seq[:-1] + 32768) % 65536 - 32768, 0)
+    ext = np.cumsum(step)  # relative to the group's first packet once the group's offset is taken away
+    ext -= ext[starts][group]
+    lo = np.minimum.reduceat(ext, starts)
+    hi = np.maximum.reduceat(ext, starts)
+    order = np.lexsort((ext, group))
+    e, g = ext[order], group[order]
+    new_value = np.ones(len(e), dtype=bool)
+    new_value[1:] = (e[1:] != e[:-1]) | (g[1:] != g[:-1])
+    distinct = np.bincount(g[new_value], minlength=len(starts))
+    return ((counts >= RTP_MIN_PACKETS) & (distinct >= RTP_MIN_PACKETS)
+            & (hi - lo + 1 <= RTP_MAX_SPREAD_PER_PACKET * distinct))
 
 
 def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
