@@ -831,7 +831,7 @@ def test_dtls13_decoders_of_arbitrary_bytes_give_a_value_or_decode_error(data, c
 # --- DTLS 1.3 against tshark and on the lab's browser sessions -----------------------------------------------------
 
 LAB_DTLS13 = ["chromium_chromium_clean", "chromium_chromium_dtls_loss", "firefox_chromium_clean",
-              "firefox_firefox_clean"]
+              "firefox_firefox_clean", "firefox_firefox_dtls_loss"]
 
 
 def _lab13(name: str):

@@ -200,8 +200,6 @@ def _flight_of_13(r: dict, sender: str, state: dict) -> int | None:
             return 6
         return None
     ctype = r["content_type"]
-    if ctype == "ack":  # a plaintext ACK (epoch 0): acknowledges hellos
-        return (6 if state["flight5"] else 4) if sender == "server" else (3 if state["hvr"] else 1)
     if ctype == "handshake" and not r["encrypted"] and r["frags"]:
         mt = r["frags"][0]["msg_type"]
         if mt == "client_hello":
@@ -249,8 +247,6 @@ def _identity(r: dict) -> list[tuple]:
         return [("encrypted", r["epoch"], r["length"])]
     if r["encrypted"]:
         return [("encrypted", r["epoch"])]
-    if r["content_type"] == "ack":
-        return [("ack", r["length"])]
     return [("hs", f["msg_type"], f["message_seq"], f["fragment_offset"]) for f in r["frags"]] or [("empty",)]
 
 
@@ -286,9 +282,10 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
                         "last_t": r["t"], "messages": [f"alert {alert}"], "records": [r], "alert": True,
                         "transmission": 1, "seen": set()})
             continue
-        if (assoc.v13 and r["unified"] and sender == "client" and (r["epoch"] or 0) < 3 and ack_sized(r["length"])
-                and r["alone"]):
-            # the client's ACK of a partly received server flight (RFC 9147 §7), not its Finished flight
+        if r["content_type"] == "ack" or (assoc.v13 and r["unified"] and sender == "client" and (r["epoch"] or 0) < 3
+                                           and ack_sized(r["length"]) and r["alone"]):
+            # an ACK (RFC 9147 §7): a plaintext one, or the client's encrypted ACK of a partly received server
+            # flight (by its size) — not part of a flight
             out.append({"flight": None, "sender": sender, "src": r["src"], "dst": r["dst"], "first_t": r["t"],
                         "last_t": r["t"], "messages": _message_name(r), "records": [r], "alert": False, "ack": True,
                         "transmission": 1, "seen": set()})
@@ -359,8 +356,9 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
     again), sender (category: client, server, unknown), src, dst ("ip:port" strings), first_t, last_t (float64),
     messages (string: handshake message types in order, change_cipher_spec, encrypted_handshake, or "alert LEVEL
     DESCRIPTION" / "alert encrypted"), records, datagrams, bytes (int64: records, datagrams and UDP payload bytes
-    of the transmission), alert (bool), ack (bool: a DTLS 1.3 client's lone ACK-sized epoch-2 record — its ACK of a
-    partly received server flight, by size (`ack_sized`), not part of a flight; flight null), frames (string,
+    of the transmission), alert (bool), ack (bool: an ACK record, RFC 9147 §7 — a plaintext one, messages "ack", or
+    a DTLS 1.3 client's lone ACK-sized epoch-2 record, its ACK of a partly received server flight, by size
+    (`ack_sized`); not part of a flight, flight null), frames (string,
     compact: "8-11,96").
     """
     rows = []
@@ -407,7 +405,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       held its ChangeCipherSpec).  handshake_ms = done_t − client_hello_t (the first ClientHello).
     - DTLS 1.3 (see `flights`): done_t is the server's first epoch-3 record after the client's epoch-2 flight (flight
       6); without it, epoch-3 records or DTLS-keyed SRTP from both ends after the client's flight 5 also say
-      "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2);
+      "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2), or DTLS 1.3
+      without a whole ServerHello when unified-header records (which only DTLS 1.3 has) are seen;
       srtp_profile, client_fingerprint and server_fingerprint stay null without keys (they are encrypted).
     - verdict: "failed" when a readable fatal alert was sent, or an alert came before the handshake was done;
       "completed" when the last flight was seen (or application data flowed both ways: the final flight was not
@@ -467,6 +466,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
         sizes = _datagram_sizes([r for r in assoc.rows if r["content_type"] != "application_data"])
         ip_overhead = 8 + (40 if ":" in assoc.a.rsplit(":", 1)[0] else 20)
         facts = _hello_facts(hs, [f["row"] for f in frag_rows], sender_of, assoc)
+        if facts["version"] is None and assoc.v13:  # no whole ServerHello, but only DTLS 1.3 has unified headers
+            facts["version"] = "DTLS 1.3"
         app_senders = {r["src"] for r in assoc.rows if r["content_type"] == "application_data"
                        or (r["unified"] and (r["epoch"] or 0) >= 3)}
         if assoc.v13:  # SRTP keyed from this association flowing both ways also says both sides finished
