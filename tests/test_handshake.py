@@ -14,8 +14,8 @@ import pytest
 from webrtcpcap import dtls, dtls_tables, handshake, sdp
 
 from conftest import CAPTURES
-from test_dtls import LAB_DTLS13, RANDOM, _ch13, _lab13, _client_hello, _handshake, _record, _sh13, _split_client_hello, capture_dtls, \
-    unified
+from test_dtls import LAB_DTLS13, RANDOM, _ch13, _client_hello, _handshake, _lab13, _record, _sh13, \
+    _split_client_hello, capture_dtls, unified
 
 
 def _sdps(name: str) -> list:

@@ -54,7 +54,8 @@ FLIGHT_GAP_S = 0.1
 def ack_sized(length: int) -> bool:
     """A DTLS 1.3 record of an ACK's size under a 16-byte tag: 2 + 16·n bytes of record numbers + the content type
     (RFC 9147 §7) + 16, for 1 to 8 record numbers.  A guess without keys: data can have that size too."""
-    return ENCRYPTED_ALERT_LEN + 16 <= length <= ENCRYPTED_ALERT_LEN + 16 * 8 and (length - ENCRYPTED_ALERT_LEN) % 16 == 0
+    n = length - ENCRYPTED_ALERT_LEN
+    return 16 <= n <= 16 * 8 and n % 16 == 0
 _SERVER_FLIGHT4 = {"server_hello", "server_key_exchange", "certificate_request", "server_hello_done"}
 _CLIENT_FLIGHT5 = {"client_key_exchange", "certificate_verify"}
 VERDICTS = ["completed", "stalled", "failed", "incomplete-capture"]
@@ -444,7 +445,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     ServerHello's key_share group, e.g. X25519MLKEM768, or the DTLS 1.2 ServerKeyExchange's curve), client_random,
     server_random (hex), client_fingerprint,
     server_fingerprint (sha-256 "AA:BB:..."), alerts (string: "fatal handshake_failure from client at 1.234 s", ...),
-    first_srtp_t, to_first_srtp_ms (Float64), early_client_hellos (Int64, see stun above), verdict (category: completed, stalled, failed, incomplete-capture),
+    first_srtp_t, to_first_srtp_ms (Float64), early_client_hellos (Int64, see stun above), verdict (category:
+    completed, stalled, failed, incomplete-capture),
     verdict_detail (string), evidence_frames (string), fingerprint_matches_sdp, role_matches_setup (boolean).
     """
     hs = dtls_handshakes
