@@ -76,14 +76,12 @@ class Result:
 
 def set_memory_limit(headroom_mb: int) -> int:
     """RLIMIT_AS = this process's current address space + `headroom_mb`; returns the limit in bytes."""
-    with builtins_open("/proc/self/status") as f:
+    with open("/proc/self/status") as f:
         vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
     limit = vm + headroom_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     return limit
 
-
-builtins_open = open
 
 
 def _where(tb) -> str:
