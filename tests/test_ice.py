@@ -410,3 +410,22 @@ def test_turn_rest_secret_checks_integrity_and_the_expiry_is_flagged_when_past()
     assert late["credential_expired"].all()
     assert ice.turn_allocations(cap.stun, cap.stun_attributes)["credential_expired"].isna().all()  # no start: unknown
     assert set(alloc["error_codes"]) == {"401"}
+
+
+def test_nat_behaviour_counts_only_responses_that_crossed_a_nat():
+    # L asked a STUN server (mapped through the NAT) and a LAN peer (which saw L itself: no NAT crossed).  Two
+    # "servers", two mapped addresses, yet one piece of NAT evidence only: not a symmetric NAT.
+    L, LAN_PEER, S1 = "192.168.1.5:4000", "192.168.1.9:5000", "198.51.100.1:3478"
+    stun = stun_rows(
+        msg(1, 0.0, S1, L, "binding", "success", "01", mapped_address="203.0.113.7:6000"),
+        msg(2, 0.1, LAN_PEER, L, "binding", "success", "02", mapped_address=L),
+        msg(3, 0.2, S1, B, "binding", "success", "03", mapped_address="203.0.113.7:6001"),
+        msg(4, 0.3, S2, B, "binding", "success", "04", mapped_address="203.0.113.7:6001"),
+        msg(5, 0.4, LAN_PEER, B, "binding", "success", "05", mapped_address=B),
+    )
+    nat = ice.nat_behaviour(stun)
+    assert tables.check_schema(nat, ice.NAT_BEHAVIOUR_SCHEMA) == []
+    assert nat.groupby("local", sort=False)["verdict"].first().to_dict() == {
+        L: "not enough evidence", B: "endpoint-independent mapping"}
+    assert nat.set_index("first_frame")["crossed_nat"].to_dict() == {1: True, 2: False, 3: True, 4: True, 5: False}
+    assert nat.groupby("local", sort=False)["servers"].first().to_dict() == {L: 1, B: 2}

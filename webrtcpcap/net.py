@@ -209,6 +209,8 @@ def decode(batch: FrameBatch, book: AddressBook | None = None, fragments: "Reass
     error[cap == 0] = NetError.EMPTY
     if batch.interfaces:
         bad_if = batch.interface >= len(batch.interfaces)
+        if batch.interface_defined is not None:  # pcapng: described only after the packet
+            bad_if |= ~batch.interface_defined
         error[bad_if] = NetError.BAD_INTERFACE
     linktype = batch.linktype
 
