@@ -89,9 +89,9 @@ def test_capinfos_agrees_on_the_frame_count(name):
 #   filters exclude `stun`); they are only checked for consistency below.
 # - dtls: tshark's `dtls` outside ChannelData, plus `dtls_undissected`: datagrams in the DTLS range (first byte
 #   20-63) that tshark 4.0 does not dissect as DTLS: DTLS 1.3 unified-header records (RFC 9147 §4, first byte
-#   001CSLEE) and Firefox's ServerHello datagram, whose plaintext ServerHello is followed by such records; with `-d udp.port==P,rtp` tshark's RTP dissector first takes DTLS and
-#   STUN datagrams (version bits 0) on P and hands them on, so `rtp` alone would count them twice: the rtp filter asks
-#   for rtp.version == 2.
+#   001CSLEE) and Firefox's ServerHello datagram, whose plaintext ServerHello is followed by such records. With
+#   `-d udp.port==P,rtp` tshark's RTP dissector first takes DTLS and STUN datagrams (version bits 0) on P and hands
+#   them on, so `rtp` alone would count them twice: the rtp filter asks for rtp.version == 2.
 # - rtp / rtcp: decode-as RTP on the media ports of the metadata; tshark hands RTCP-mux packets (payload types 72-76)
 #   to rtcp/srtcp (srtcp after a use_srtp ClientHello), so rtp excludes rtcp/srtcp and rtcp counts either.
 # - ip-fragment: tshark reassembles IPv4 and dissects the datagram in the frame of its last fragment, which is also

@@ -100,15 +100,7 @@ def dtls_cut(m: dict) -> bool:
     return any(d["match"].startswith("dtls") for d in m["parameters"]["drops"])
 
 
-# firefox_chromium_clean loses nothing, but Chromium (DTLS client) sends its ClientHello on its first successful
-# check and Firefox (DTLS server) answers only after its own check succeeded ~0.9 s later: the capture holds the
-# ClientHello 4 times, which health reports as "handshake datagrams were lost".
-CLEAN_BUT_RESENT = {"firefox_chromium_clean"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="health reads a ClientHello resent while the peer is not answering yet as lost datagrams"))
-    if n in CLEAN_BUT_RESENT else n for n in SESSIONS if is_clean(meta(n))])
+@pytest.mark.parametrize("name", [n for n in SESSIONS if is_clean(meta(n))])
 def test_clean_sessions_have_no_warning_or_error(name):
     _, h = session(name)
     assert rank(h.verdict) <= rank("info"), h.text()
@@ -235,7 +227,8 @@ def test_ice_blocked_names_the_unanswered_checks():
     assert re.search(rf"{len(requests)} requests", r["finding"])
 
 
-@pytest.mark.parametrize("name", [n for n in SESSIONS if dtls_cut(meta(n)) and meta(n)["parameters"]["expect_connected"]])
+@pytest.mark.parametrize("name", [n for n in SESSIONS
+                                  if dtls_cut(meta(n)) and meta(n)["parameters"]["expect_connected"]])
 def test_dtls_handshake_loss_completes_slowly_with_retransmissions(name):
     _, h = session(name)
     done = rows(h, "dtls.completed").iloc[0]
