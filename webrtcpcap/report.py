@@ -446,8 +446,9 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                              "decrypt with")
             n12 = len(kl) if kl is not None else 0
             n13 = len(kl.tls13_client_randoms()) if kl is not None else 0
-            inputs.append(("key log", _name(keylog), f"{n12} TLS 1.2 session{'' if n12 == 1 else 's'}, {n13} TLS 1.3 "
-                                                     f"session{'' if n13 == 1 else 's'} (contents never shown)"))
+            counts = [f"{n} TLS {v} session{'' if n == 1 else 's'}" for v, n in (("1.2", n12), ("1.3", n13))
+                      if n or (v == "1.2" and not n13)]
+            inputs.append(("key log", _name(keylog), f"{', '.join(counts)} (contents never shown)"))
     if turn_passwords:
         inputs.append(("TURN", "--turn-password", f"{len(turn_passwords)} user(s) (passwords never shown)"))
     if turn_secret:
