@@ -129,8 +129,14 @@ def test_the_decrypted_file_equals_chromiums_own_plaintext_dump(written):
     plain = {}
     for frame, ssrc, seq in zip(dump.rtp.frame, dump.rtp.ssrc, dump.rtp.seq):
         plain.setdefault((int(ssrc), int(seq)), dump.rtp_payload(int(frame)))
-    for frame, ssrc, seq in zip(out.rtp.frame, out.rtp.ssrc, out.rtp.seq):
-        assert out.rtp_payload(int(frame)) == plain[(int(ssrc), int(seq))]
+    padded = out.rtp["padding"].to_numpy(dtype=bool)
+    for frame, ssrc, seq, pad in zip(out.rtp.frame, out.rtp.ssrc, out.rtp.seq, padded):
+        got = out.rtp_payload(int(frame))
+        # The written flow still has its DTLS handshake, so rtp_payload takes it for SRTP and leaves the padding
+        # (it cannot read a padding count under encryption): strip it here, as the dump's reader did.
+        if pad:
+            got = got[: len(got) - got[-1]]
+        assert got == plain[(int(ssrc), int(seq))]
 
 
 def test_ip_fragments_become_one_packet_in_the_frame_that_completed_them(written):

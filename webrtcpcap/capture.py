@@ -86,6 +86,9 @@ def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowR
     return ([demux.FlowRule.parse(s, True) for s in webrtc] + [demux.FlowRule.parse(s, False) for s in not_webrtc])
 
 
+PAYLOAD_CACHE_BYTES = 16 << 20  # payloads payload_or_empty keeps for analyses that ask again
+
+
 class Capture:
     """A capture file and its tables.  Make one with `webrtcpcap.open(path)`.
 
@@ -188,6 +191,8 @@ class Capture:
         self._streams: pd.DataFrame | None = None
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
+        self._payload_cache: dict[int, bytes] = {}  # frame -> payload_or_empty's answer, bounded in bytes
+        self._payload_cache_bytes = 0
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -630,12 +635,24 @@ class Capture:
         """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX
         OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
         authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
-        What health and report pass to streams.rtx_pairs, nack and codecs."""
+        What health and report pass to streams.rtx_pairs, nack and codecs.
+
+        Payloads read here are kept (up to PAYLOAD_CACHE_BYTES in all): a report asks for the same RTX payloads
+        twice (health, then the NACK section), and each single-frame read walks the record index and decodes the
+        frame again (7 ms; thousands of RTX packets made `report` take tens of seconds)."""
+        frame = int(frame)
+        cached = self._payload_cache.get(frame)
+        if cached is not None:
+            return cached
         try:
-            return self.rtp_payload(frame)
+            data = self.rtp_payload(frame)
         except ValueError as e:
-            self.unreadable_payloads[int(frame)] = str(e)
-            return b""
+            self.unreadable_payloads[frame] = str(e)
+            data = b""
+        if self._payload_cache_bytes + len(data) <= PAYLOAD_CACHE_BYTES:
+            self._payload_cache[frame] = data
+            self._payload_cache_bytes += len(data)
+        return data
 
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
