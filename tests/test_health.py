@@ -102,13 +102,9 @@ def dtls_cut(m: dict) -> bool:
 
 # firefox_chromium_clean loses nothing, but Chromium (DTLS client) sends its ClientHello on its first successful
 # check and Firefox (DTLS server) answers only after its own check succeeded ~0.9 s later: the capture holds the
-# ClientHello 4 times, which health reports as "handshake datagrams were lost".
-CLEAN_BUT_RESENT = {"firefox_chromium_clean"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="health reads a ClientHello resent while the peer is not answering yet as lost datagrams"))
-    if n in CLEAN_BUT_RESENT else n for n in SESSIONS if is_clean(meta(n))])
+# ClientHello 4 times, which health reads as early ClientHellos (info), not lost datagrams (handshake.associations'
+# early_client_hellos).
+@pytest.mark.parametrize("name", [n for n in SESSIONS if is_clean(meta(n))])
 def test_clean_sessions_have_no_warning_or_error(name):
     _, h = session(name)
     assert rank(h.verdict) <= rank("info"), h.text()
