@@ -473,7 +473,8 @@ class Capture:
             from .streams import streams
 
             self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
-                                    codecs=_sdp.codecs(self.sdp) or None)
+                                    codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
+                                    payload=self.rtp_payload)
         return self._streams
 
     @property

@@ -370,7 +370,9 @@ class _Context:
         from . import streams as _streams
 
         c = self.cap
-        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload))
+        # The pairs behind the streams' roles (same evidence, so RTX is judged the same everywhere).
+        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload,
+                                                                timestamps=True))
 
     def candidate_types(self) -> dict[str, str]:
         def build():
@@ -703,7 +705,7 @@ def _expand(compact: str) -> list[int]:
 # -- media ------------------------------------------------------------------------------------------------------
 
 def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
-    """Stream key (src, sport, dst, dport, ssrc, pt) -> positions of its valid rows in `rtp`, in file order."""
+    """Stream key (src, sport, dst, dport, ssrc) -> positions of its valid rows in `rtp`, in file order."""
     from .streams import STREAM_KEYS
 
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
@@ -715,7 +717,18 @@ def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
 
 
 def _key(r) -> tuple:
-    return (str(r["src"]), int(r["sport"]), str(r["dst"]), int(r["dport"]), int(r["ssrc"]), int(r["pt"]))
+    return (str(r["src"]), int(r["sport"]), str(r["dst"]), int(r["dport"]), int(r["ssrc"]))
+
+
+def _is_media(st: pd.DataFrame) -> pd.Series:
+    """The streams that carry media (streams.stream_roles): retransmissions, FEC and padding probes are judged as
+    such, never as media (their timestamps and timing are another stream's)."""
+    role = st["role"].astype(str) if "role" in st.columns else pd.Series("media", index=st.index)
+    return (role == "media") & ~st["kind"].astype(str).isin(["rtx", "fec"])
+
+
+_ROLE_TEXT = {"rtx": "retransmissions (RFC 4588 RTX)", "fec": "forward error correction",
+              "padding": "padding-only packets (bandwidth probes)"}
 
 
 def _media(ctx: _Context) -> list[dict]:
@@ -738,9 +751,10 @@ def _media(ctx: _Context) -> list[dict]:
                       "SRTP not authenticated: no key opened it (open with keylog= or srtp_keys=); payload checks "
                       "(keyframes, RTX sequence numbers) are unavailable"))
     jitter_view = None
-    for _, r in st.iterrows():
-        kind = str(r["kind"])
-        if kind in ("rtx", "fec"):
+    media = _is_media(st)
+    for i, r in st.iterrows():
+        if not media[i]:
+            out.append(_role_finding(ctx, st, r))
             continue
         subject = ctx.stream_subject(r)
         pos = rows_of.get(_key(r), np.zeros(0, dtype=np.int64))
@@ -786,8 +800,9 @@ def _media(ctx: _Context) -> list[dict]:
                 from .streams import packet_view
 
                 jitter_view = packet_view(rtp, clock_rates=_clock_rates(ctx) or None)
-            pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["pt"] == r["pt"])
-                             & (jitter_view["jitter_ms"] > th.jitter_ms_warning)]
+            pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["src"] == r["src"])
+                             & (jitter_view["sport"] == r["sport"]) & (jitter_view["dst"] == r["dst"])
+                             & (jitter_view["dport"] == r["dport"]) & (jitter_view["jitter_ms"] > th.jitter_ms_warning)]
             problems.append(_f("media", subject, "warning", "media.jitter",
                                f"interarrival jitter {jitter:.1f} ms at the end (peak {float(r['max_jitter_ms']):.1f} ms)",
                                jitter, "ms", th.jitter_ms_warning, "jitter_ms_warning", _frames(pv["frame"])))
@@ -829,6 +844,17 @@ def _media(ctx: _Context) -> list[dict]:
     return out
 
 
+def _role_finding(ctx: _Context, st: pd.DataFrame, r) -> dict:
+    """One ok finding for a stream that is not media: what it carries, for whom, and the evidence."""
+    role = str(r["role"]) if "role" in r and not _na(r["role"]) else str(r["kind"])
+    text = f"{_ROLE_TEXT.get(role, role)}: {int(r['packets'])} packets"
+    if "role_of" in r and not _na(r["role_of"]):
+        text += f" for ssrc 0x{int(r['role_of']):08x}"
+    if "role_evidence" in r and not _na(r["role_evidence"]):
+        text += f" ({r['role_evidence']})"
+    return _f("media", ctx.stream_subject(r), "ok", "media.role", text)
+
+
 def _clock_rates(ctx: _Context) -> dict:
     from . import sdp as _sdp
 
@@ -857,7 +883,7 @@ def _recovery(ctx: _Context) -> list[dict]:
     th = ctx.th
     st = ctx.streams
     readable, total = ctx.rtcp_readable
-    media = st[st["kind"].isin(["audio", "video"])] if len(st) else st
+    media = st[st["kind"].isin(["audio", "video"]) & _is_media(st)] if len(st) else st
     if not len(media):
         return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
     if total and not readable:
@@ -1044,7 +1070,7 @@ def _rtcp(ctx: _Context) -> list[dict]:
     th = ctx.th
     cap = ctx.cap
     st = ctx.streams
-    media = st[st["kind"].isin(["audio", "video"])] if len(st) else st
+    media = st[st["kind"].isin(["audio", "video"]) & _is_media(st)] if len(st) else st
     readable, total = ctx.rtcp_readable
     if not total:
         if len(media):
