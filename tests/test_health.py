@@ -167,6 +167,60 @@ def test_outage_gives_a_freeze_error_as_long_as_the_outage():
     assert str(rows(h, "recovery.keyframe", subject_has="video")["severity"].iloc[0]) == "ok"  # PLI answered
 
 
+# --- opened bare (no SDP, no key log), as a customer's capture arrives -----------------------------------------------
+
+@lru_cache(maxsize=None)
+def bare(name: str):
+    cap = open_quiet(str(CAPTURES / f"{name}.pcap"))
+    return cap, health(cap)
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if meta(n)["parameters"]["expect_connected"]])
+def test_bare_retransmission_and_probe_streams_are_never_judged_as_media(name):
+    """No freeze, loss, jitter or lateness finding about a stream that is not media: the SDP's FID lines name the
+    RTX SSRCs (ground truth), and opened bare every one of them gets a media.role finding instead."""
+    cap, h = bare(name)
+    rtx_ssrcs = set()
+    for side in ("offer", "answer"):
+        for line in (CAPTURES / f"{name}.{side}.sdp").read_text().splitlines():
+            if line.startswith("a=ssrc-group:FID"):
+                rtx_ssrcs.add(int(line.split()[2]))
+    judged = h.findings[h.findings["check"].isin(["media.freeze", "media.loss", "media.jitter", "media.late",
+                                                  "media.stream"])]
+    for ssrc in rtx_ssrcs & set(cap.streams["ssrc"].astype(int)):
+        assert not judged["subject"].str.contains(f"ssrc 0x{ssrc:08x}", regex=False).any(), h.text()
+        assert len(rows(h, "media.role", subject_has=f"ssrc 0x{ssrc:08x}")) == 1
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if is_clean(meta(n))])
+def test_bare_clean_sessions_have_no_media_warning_or_error(name):
+    """janus_echotest_clean opened bare used to end on "interarrival jitter 541007.3 ms" (its RTX stream)."""
+    _, h = bare(name)
+    assert rank(h.stage("media")) <= rank("info"), h.text()
+    assert rank(h.verdict) <= rank("info"), h.text()
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if any(d["hook"] == "egress" and "rtp" in d["match"]
+                                                             for d in meta(n)["parameters"]["drops"])])
+def test_bare_lossy_sessions_still_report_their_loss_and_no_freeze(name):
+    m = meta(name)
+    percent = max(d["percent"] for d in m["parameters"]["drops"] if d["hook"] == "egress")
+    _, h = bare(name)
+    loss = sent_by(h, "media.loss", address(m, "a"))
+    assert len(loss) >= 1 and (loss["severity"].astype(str) == "warning").all(), h.text()
+    assert ((loss["measured"] > percent / 3) & (loss["measured"] < percent * 3)).all()
+    if m["parameters"]["outage"] is None:
+        assert not len(rows(h, "media.freeze")), h.text()  # the 1.8 s "freezes" were RTX streams' silences
+        assert h.headline == h.stages.loc["media", "headline"] or h.stage("media") == "warning"
+
+
+def test_bare_outage_still_ends_on_the_freeze():
+    m = meta("aiortc_outage3s")
+    _, h = bare("aiortc_outage3s")
+    freeze = sent_by(h, "media.freeze", address(m, "a"))
+    assert len(freeze) == 2 and h.verdict == "error" and "no packet for 3.0 s" in h.headline
+
+
 @pytest.mark.parametrize("name", [n for n in SESSIONS if meta(n)["parameters"]["relay"]
                                   and meta(n)["parameters"]["expect_connected"]])
 def test_relayed_sessions_select_a_relay_pair_and_turn_is_ok(name):
