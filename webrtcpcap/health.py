@@ -29,9 +29,6 @@ STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
                 "recovery": "Recovery", "rtcp": "RTCP"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
-# A keyframe captured this shortly before a PLI/FIR answers it: it was already on its way when the request left
-# (a receiver asks while its first frames are still arriving; the sender's keyframe crosses the request).
-KEYFRAME_IN_FLIGHT_S = 0.1
 
 FINDINGS_SCHEMA: dict[str, str] = {
     "stage": "category",
@@ -987,12 +984,15 @@ def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, o
 
 
 def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
-    """PLI/FIR -> the next keyframe packet of the same SSRC (codecs.keyframes on plaintext payloads)."""
+    """PLI/FIR -> the keyframe that answered it: `pli.keyframe_delays` (the one answer, also the notebooks'), over
+    the frame-start packets near each request, read through codecs.keyframes.  Codecs from the SDP, else guessed
+    from the payload's shape (`pli.guess_video_codecs`)."""
     th = ctx.th
     if kfr is None or not len(kfr):
         return []
     try:
         from . import codecs as _codecs
+        from . import pli
     except ImportError:
         return [_f("recovery", "recovery", "info", "recovery.keyframe",
                    f"{len(kfr)} keyframe requests; keyframe detection unavailable")]
@@ -1000,6 +1000,10 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
 
     cap = ctx.cap
     names = {pt: c for pt, (k, c) in _sdp.codecs(cap.sdp).items() if k == "video"} if cap.sdp else {}
+    guessed = False
+    if not names:
+        names = ctx.get("guessed_codecs", lambda: pli.guess_video_codecs(cap.rtp, ctx.streams, cap.rtp_payload))
+        guessed = bool(names)
     rtp = cap.rtp
     out = []
     horizon = max(5.0, 5 * th.pli_keyframe_ms / 1000)
@@ -1012,51 +1016,39 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
         kinds = "/".join(sorted(set(reqs["kind"].astype(str).str.upper())))
         codec_names = names or ({int(r["pt"]): str(r["codec"])} if not _na(r["codec"]) else {})
         rows = valid[valid["ssrc"].to_numpy() == ssrc]
-        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there.
+        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there;
+        # and only near a request (a payload read costs).
         marker = rows["marker"].to_numpy(dtype=bool)
         starts = rows[np.r_[True, marker[:-1]]] if len(rows) else rows
         st_t = starts["t"].to_numpy(dtype=np.float64)
-        known: dict[int, object] = {}
-
-        def keyframe_at(i):
-            """True/False/None (cannot tell) for frame start i, read on demand (a payload read costs)."""
-            if i not in known:
-                kf = _codecs.keyframes(starts.iloc[i:i + 1], cap.rtp_payload, codec_names)
-                known[i] = None if not len(kf) or pd.isna(kf["keyframe"].iloc[0]) else bool(kf["keyframe"].iloc[0])
-            return known[i]
-
-        delays, ev, missing, unknown = [], [], 0, 0
-        for req in reqs.itertuples(index=False):
-            ev.append(int(req.frame))
-            i = int(np.searchsorted(st_t, float(req.t) - KEYFRAME_IN_FLIGHT_S, side="left"))
-            found = None
-            while i < len(st_t) and st_t[i] <= float(req.t) + horizon and codec_names:
-                k = keyframe_at(i)
-                if k is None:
-                    unknown += 1
-                    if unknown > 8 and not any(v for v in known.values()):
-                        break
-                elif k:
-                    found = i
-                    break
-                i += 1
-            if found is not None:
-                delays.append(max(st_t[found] - float(req.t), 0.0) * 1000)
-                ev.append(int(starts["frame"].iloc[found]))
-            else:
-                missing += 1
-        if not delays and (unknown or not codec_names):
+        near = np.zeros(len(starts), dtype=bool)
+        for t in reqs["t"].to_numpy(dtype=np.float64):
+            near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
+        kf = _codecs.keyframes(starts[near], cap.rtp_payload, codec_names) if codec_names else None
+        if kf is None or not kf["keyframe"].notna().any():
             out.append(_f("recovery", subject, "info", "recovery.keyframe",
                           f"{len(reqs)} {kinds} keyframe requests; the keyframes cannot be told (payload unreadable "
                           "or no detector for the codec)", len(reqs), "requests", evidence=_frames(reqs["frame"])))
             continue
-        worst = max(delays) if delays else np.nan
-        sev = "warning" if missing or (delays and worst > th.pli_keyframe_ms) else "ok"
+        d = pli.keyframe_delays(reqs, kf)
+        if not d["answered"].all():  # read on past the windows, so the answer is the one of the whole stream
+            late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
+            more = _codecs.keyframes(starts[late & ~near], cap.rtp_payload, codec_names)
+            if len(more):
+                kf = pd.concat([kf, more]).sort_values("t", kind="stable")
+                d = pli.keyframe_delays(reqs, kf)
+        answered = d[d["answered"]]
+        missing = int(d.loc[~d["answered"], "requests"].sum())
+        ev = list(reqs["frame"]) + [int(x) for x in answered["keyframe_frame"]]
+        worst = float(answered["delay_ms"].max()) if len(answered) else np.nan
+        sev = "warning" if missing or (len(answered) and worst > th.pli_keyframe_ms) else "ok"
         text = f"{len(reqs)} {kinds} keyframe request{'s' if len(reqs) != 1 else ''}"
-        if delays:
+        if len(answered):
             text += f", answered by a keyframe within {_ms(worst)} (slowest)"
         if missing:
             text += f"; {missing} not followed by any keyframe in the capture"
+        if guessed:
+            text += f" (codec {', '.join(sorted(set(codec_names.values())))} read from the payload: no SDP)"
         out.append(_f("recovery", subject, sev, "recovery.keyframe", text, worst, "ms", th.pli_keyframe_ms,
                       "pli_keyframe_ms", _frames(ev)))
     return out
