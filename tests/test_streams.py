@@ -318,6 +318,59 @@ def test_infer_clock_rate_of_a_90_khz_video_stream_across_the_timestamp_wrap():
     assert (r["clock_rate"], r["clock_rate_source"]) == (90000, "inferred")
 
 
+@pytest.mark.parametrize("duration_s", [1.0, 1.5, 3.0])
+def test_infer_clock_rate_of_bursty_opus_is_48_khz(duration_s):
+    """20 ms Opus frames released in bursts at random instants (exponential gaps, mean 300 ms: a stalled path or a
+    Wi-Fi power save flushing its queue).  Pairs a second apart measured anything from 8 to 90 kHz here (44.1 kHz
+    and 24 kHz among them); the whole stream and the 960-tick step say 48 kHz, for every seed."""
+    n = int(duration_s / 0.02)
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        release = np.cumsum(rng.exponential(0.3, 200))
+        t = release[np.searchsorted(release, np.arange(n) * 0.02)] + np.arange(n) * 1e-4
+        rate, evidence = infer_clock_rate(one_stream(range(n), t=t, ts=[960 * i for i in range(n)], pt=111))
+        assert rate == 48000, (seed, evidence)
+
+
+def test_infer_clock_rate_of_a_short_opus_stream_with_a_stall_is_48_khz():
+    """A 200 ms Opus stream (10 packets of 20 ms) whose first packet waited 200 ms behind the rest (arrival span
+    0.38 s for 0.18 s of audio: 22.7 kHz measured): Opus is 48 kHz whatever its packetisation (RFC 7587 §4.1)."""
+    t = [0.0] + [0.2 + 0.02 * i for i in range(9)]
+    rate, evidence = infer_clock_rate(one_stream(range(10), t=t, ts=[960 * i for i in range(10)], pt=111))
+    assert rate == 48000 and "Opus" in evidence, evidence
+
+
+@pytest.mark.parametrize("frame_ms", [10, 20, 40, 60])
+def test_infer_clock_rate_of_opus_with_dtx_for_every_frame_size(frame_ms):
+    """Opus with DTX: talk spurts of frame_ms packets, then one packet every 400 ms of silence (the timestamp jumps
+    by the silence, the sequence number by one)."""
+    step = 48 * frame_ms
+    rows, seq, t, ts = [], 0, 0.0, 0
+    for talk in (0.6, 0.3, 0.5):
+        for _ in range(int(talk * 1000 / frame_ms)):
+            rows.append((seq, t, ts))
+            seq, t, ts = seq + 1, t + frame_ms / 1000, ts + step
+        for _ in range(3):
+            rows.append((seq, t, ts))
+            seq, t, ts = seq + 1, t + 0.4, ts + 19200
+    seqs, ts_, ts2 = zip(*rows)
+    rate, evidence = infer_clock_rate(one_stream(seqs, t=list(ts_), ts=list(ts2), pt=111))
+    assert rate == 48000, evidence
+
+
+def test_infer_clock_rate_of_a_static_payload_type_is_the_rfc_3551_rate():
+    """PCMA (PT 8) is 8000 Hz by RFC 3551 §6, even when too short or too bursty to measure."""
+    rate, evidence = infer_clock_rate(one_stream([1, 2, 3], t=[0.0, 0.001, 0.002], ts=[0, 160, 320], pt=8))
+    assert rate == 8000 and "RFC 3551" in evidence
+
+
+def test_infer_clock_rate_of_8_khz_telephone_events_on_a_dynamic_type_is_still_measured():
+    n = 100
+    rate, _ = infer_clock_rate(one_stream(range(n), t=[0.02 * i for i in range(n)], ts=[160 * i for i in range(n)],
+                                          pt=101))
+    assert rate == 8000
+
+
 def test_infer_clock_rate_is_nan_for_one_packet_or_a_very_short_stream():
     assert math.isnan(infer_clock_rate(one_stream([1]))[0])
     assert math.isnan(infer_clock_rate(one_stream([1, 2, 3], t=[0.0, 0.01, 0.02]))[0])

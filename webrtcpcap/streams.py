@@ -181,35 +181,92 @@ def _previous(x: np.ndarray, first: np.ndarray) -> np.ndarray:
 # --- clock rate -----------------------------------------------------------------------------------------------------
 
 
-def infer_clock_rate(rows: pd.DataFrame) -> tuple[float, str]:
-    """(rate in Hz, evidence) for the rows of one RTP stream (columns t and ts, in arrival order).
+# RFC 3551 §6: the clock rates of the static payload types (no SDP needed).
+STATIC_CLOCK_RATES = {0: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000, 10: 44100, 11: 44100,
+                      12: 8000, 13: 8000, 14: 90000, 15: 8000, 16: 11025, 17: 22050, 18: 8000, 25: 90000, 26: 90000,
+                      28: 90000, 31: 90000, 32: 90000, 33: 90000, 34: 90000}
+# RFC 7587 §4.1: Opus' RTP clock is 48 kHz whatever it encodes; WebRTC packets hold 10, 20, 40 or 60 ms (up to
+# 120 ms).  A per-packet timestamp step of one of these on a dynamic payload type is Opus' framing (2.5 and 5 ms
+# steps are left out: 120 and 240 ticks are also 15 and 30 ms of an 8 kHz codec such as iLBC).
+OPUS_STEPS = (480, 960, 1920, 2880, 3840, 4800, 5760)
+AUDIO_RATES = (8000, 16000, 24000, 32000, 44100, 48000)
+AUDIO_FRAME_MS = (2.5, 5, 10, 20, 30, 40, 60, 80, 100, 120)  # the frame sizes audio codecs packetise
 
-    The rate is the median of timestamp advance over arrival time between packets about a second apart (or half the
-    stream's duration if it is shorter), snapped to the nearest of CLOCK_RATES.  NaN, with the reason as evidence,
-    when there are fewer than 2 distinct timestamps, the stream lasts under 50 ms, or no standard rate is within 25 %.
+
+def infer_clock_rate(rows: pd.DataFrame) -> tuple[float, str]:
+    """(rate in Hz, evidence) for the rows of one RTP stream (columns t and ts, in arrival order; seq and pt when
+    present).
+
+    In this order: a static payload type has its RFC 3551 rate; an audio-like stream (most packets advance the
+    timestamp by the same step F, few by 0) on a dynamic payload type with an Opus step (OPUS_STEPS: 10 to 120 ms
+    at 48 kHz) is 48 kHz (RFC 7587), whatever the arrival times say; otherwise the measured rate: the median of
+    timestamp advance over arrival time between packets at least a quarter of the stream apart (whole-stream
+    baselines, so bursts and stalls weigh little), snapped to the nearest of CLOCK_RATES, or for audio-like streams to the nearest rate
+    at which F is a standard frame duration (AUDIO_FRAME_MS).  NaN, with the reason as evidence, when there are
+    fewer than 2 distinct timestamps, the stream lasts under 50 ms, or no standard rate is within 25 %.
     """
     t = np.asarray(rows["t"], dtype=np.float64)
     ts = extend_ts(np.asarray(rows["ts"]))
-    return _infer(t, ts)
+    seq = extend_seq(np.asarray(rows["seq"])) if "seq" in rows.columns else None
+    pts = rows["pt"].to_numpy() if "pt" in rows.columns else np.zeros(0)
+    pt = int(pd.Series(pts).mode().min()) if len(pts) else None
+    return _infer(t, ts, seq, pt)
 
 
-def _infer(t: np.ndarray, ts: np.ndarray) -> tuple[float, str]:
+def _frame_step(ts: np.ndarray, seq: np.ndarray | None) -> int | None:
+    """The timestamp step F of an audio-like stream (packets one sequence number apart advance the timestamp by F
+    at least half the time, and by 0 under a fifth of the time: one frame per packet), else None."""
+    if seq is None or len(ts) < 4:
+        return None
+    order = np.argsort(seq, kind="stable")
+    s, x = seq[order], ts[order]
+    steps = (x[1:] - x[:-1])[(s[1:] - s[:-1]) == 1]
+    if len(steps) < 3 or np.mean(steps == 0) >= 0.2:
+        return None
+    pos = steps[steps > 0]
+    if not len(pos):
+        return None
+    values, counts = np.unique(pos, return_counts=True)
+    f = int(values[np.argmax(counts)])
+    return f if np.mean(steps == f) >= 0.5 else None
+
+
+def _infer(t: np.ndarray, ts: np.ndarray, seq: np.ndarray | None = None, pt: int | None = None) -> tuple[float, str]:
+    if pt is not None and pt in STATIC_CLOCK_RATES:
+        rate = STATIC_CLOCK_RATES[pt]
+        return float(rate), f"static payload type {pt} (RFC 3551 §6): {rate} Hz"
     if len(ts) == 0 or not (ts != ts[0]).any():
         return np.nan, "fewer than 2 distinct RTP timestamps"
     span = float(t[-1] - t[0]) if len(t) else 0.0
-    if span < 0.05:
+    step = _frame_step(ts, seq)
+    measured, about = np.nan, ""
+    if span >= 0.05:
+        # Every pair of (up to 200 evenly spread) packets at least a quarter of the stream apart: a Theil-Sen
+        # slope over long baselines, so a burst or a stall moves only the pairs that touch it.
+        k = np.unique(np.linspace(0, len(t) - 1, min(len(t), 200)).astype(np.int64))
+        i, j = np.meshgrid(k, k, indexing="ij")
+        far = (t[j] - t[i]) >= span / 4
+        i, j = i[far], j[far]
+        if len(i):
+            measured = float(np.median((ts[j] - ts[i]) / (t[j] - t[i])))
+            about = (f"median timestamp advance {measured:.0f} ticks/s over {len(i)} packet pairs at least "
+                     f"{span / 4:.2f} s apart")
+    opus = step in OPUS_STEPS and (pt is None or pt >= 96)
+    if opus:
+        return 48000.0, (f"timestamp step {step} per packet ({step / 48:g} ms at 48 kHz) on a dynamic payload type: "
+                         "Opus framing, 48000 Hz whatever the packetisation (RFC 7587 §4.1)"
+                         + (f"; {about}" if about else ""))
+    if np.isnan(measured):
         return np.nan, f"stream lasts {span * 1000:.1f} ms, under 50 ms"
-    window = min(1.0, span / 2)
-    i = np.unique(np.linspace(0, len(t) - 1, min(len(t), 10_000)).astype(np.int64))  # at most 10 000 pairs
-    j = np.searchsorted(t, t[i] + window)
-    ok = j < len(t)
-    i, j = i[ok], j[ok]
-    rates = (ts[j] - ts[i]) / (t[j] - t[i])
-    measured = float(np.median(rates))
-    nearest = min(CLOCK_RATES, key=lambda r: abs(np.log(max(measured, 1e-9) / r)))
+    rates = CLOCK_RATES
+    if step is not None:
+        fitting = tuple(r for r in AUDIO_RATES if any(abs(step / r * 1000 - f) <= 0.01 * f for f in AUDIO_FRAME_MS))
+        if fitting:
+            rates = fitting
+            about += f"; timestamp step {step} per packet is a whole audio frame at {', '.join(map(str, fitting))} Hz"
+    nearest = min(rates, key=lambda r: abs(np.log(max(measured, 1e-9) / r)))
     off = measured / nearest - 1
-    evidence = (f"median timestamp advance {measured:.0f} ticks/s over {len(rates)} packet pairs "
-                f"{window:.2f} s apart: {off * 100:+.1f} % from {nearest} Hz")
+    evidence = f"{about}: {off * 100:+.1f} % from {nearest} Hz"
     if abs(off) > CLOCK_RATE_TOLERANCE:
         return np.nan, evidence + " (no standard rate within 25 %)"
     return float(nearest), evidence
@@ -459,8 +516,9 @@ def _clock_rates(keys: pd.DataFrame, t: np.ndarray, o: _Ordered, given: dict[int
             continue
         if ts is None:
             ts = _extend(o.col("ts"), 32, o.starts, o.gid)
+            ext = o.ext_seq()
         seg = slice(o.starts[i], o.starts[i] + o.lengths[i])
-        r, _ = _infer(t[seg], ts[seg])
+        r, _ = _infer(t[seg], ts[seg], ext[seg], int(pt))
         if not np.isnan(r):
             rate[i], source[i] = r, "inferred"
     return rate, source
