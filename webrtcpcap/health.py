@@ -899,58 +899,89 @@ def _recovery(ctx: _Context) -> list[dict]:
     from . import streams as _streams
 
     cap = ctx.cap
-    pairs = ctx.rtx_pairs()
-    kfr = fb["keyframe_requests"]
-    outcomes = nack.nack_outcomes(fb["nacks"], cap.rtp, pairs, cap.rtp_payload, keyframe_requests=kfr)
-    gaps = _streams.gaps(cap.rtp)
-    summary = nack.nack_summary(outcomes, gaps, st, pairs)
+    all_pairs = ctx.rtx_pairs()
     out = []
-    by_ssrc = {int(r["ssrc"]): r for _, r in media.iterrows()}
-    for s in summary.itertuples(index=False):
-        r = by_ssrc.get(int(s.media_ssrc))
-        if r is None:
-            continue
-        if not s.nacked and not s.losses:
-            continue
-        subject = ctx.stream_subject(r)
-        kind = str(r["kind"])
-        expected = int(r["expected"])
-        o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(s.media_ssrc)]
-        if not s.nacked and kind == "audio":
-            out.append(_f("recovery", subject, "info", "recovery.nack",
-                          f"{int(s.losses)} packets lost and none NACKed (audio usually relies on concealment/FEC)",
-                          int(s.losses), "packets"))
-            continue
-        unrep = int(s.unrepaired)
-        pct = 100.0 * unrep / expected if expected else 0.0
-        ratio = float(s.repair_ratio)
-        if pct >= th.unrepaired_loss_pct_error:
-            sev, thr, name = "error", th.unrepaired_loss_pct_error, "unrepaired_loss_pct_error"
-        elif pct >= th.unrepaired_loss_pct_warning:
-            sev, thr, name = "warning", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
-        elif not np.isnan(ratio) and ratio < th.nack_repair_ratio_warning:
-            sev, thr, name = "warning", th.nack_repair_ratio_warning, "nack_repair_ratio_warning"
-        else:
-            sev, thr, name = "ok", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
-        text = str(s.verdict)
-        if str(s.capture_side) != "sender":
-            text += f"; {unrep} of {expected} packets never repaired ({pct:.1f} %)"
-        ev = [int(x) for x in re.findall(r"\d+", str(s.evidence or ""))]
-        if not ev and len(o):
-            ev = list(o["first_nack_frame"]) + list(o["repair_frame"].dropna())
-        out.append(_f("recovery", subject, sev, "recovery.nack", text, pct, "%", thr, name, _frames(ev)))
-        p95 = float(s.repair_delay_p95_ms)
-        if not np.isnan(p95) and p95 > th.nack_repair_p95_ms:
-            slow = o[o["repair_delay_ms"] > th.nack_repair_p95_ms]
-            out.append(_f("recovery", subject, "warning", "recovery.nack_delay",
-                          f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
-                          th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
-    out.extend(_retransmission_loss(ctx, st, pairs, outcomes, by_ssrc))
-    out.extend(_keyframes(ctx, kfr, by_ssrc))
+    # Per leg (the two endpoints a media flow runs between): a capture on a TURN server or an SFU holds the same
+    # SSRC on several legs, each with its own losses, NACKs and retransmissions; merged by SSRC, one leg's holes
+    # would be judged against another leg's repairs.
+    for leg in _legs(media):
+        rtp = cap.rtp[_on_leg(cap.rtp, leg)]
+        st_leg = st[_on_leg(st, leg)]
+        pairs = all_pairs[all_pairs["rtx_ssrc"].astype(np.int64).isin(st_leg["ssrc"].astype(np.int64))]
+        nacks = fb["nacks"][_on_leg(fb["nacks"], leg)]
+        kfr = fb["keyframe_requests"]
+        kfr = kfr[_on_leg(kfr, leg)] if kfr is not None and len(kfr) else kfr
+        outcomes = nack.nack_outcomes(nacks, rtp, pairs, cap.rtp_payload, keyframe_requests=kfr)
+        gaps = _streams.gaps(rtp)
+        summary = nack.nack_summary(outcomes, gaps, st_leg, pairs)
+        by_ssrc = {int(r["ssrc"]): r for _, r in media[_on_leg(media, leg)].iterrows()}
+        for s in summary.itertuples(index=False):
+            r = by_ssrc.get(int(s.media_ssrc))
+            if r is None:
+                continue
+            if not s.nacked and not s.losses:
+                continue
+            subject = ctx.stream_subject(r)
+            kind = str(r["kind"])
+            expected = int(r["expected"])
+            o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(s.media_ssrc)]
+            if not s.nacked and kind == "audio":
+                out.append(_f("recovery", subject, "info", "recovery.nack",
+                              f"{int(s.losses)} packets lost and none NACKed (audio usually relies on concealment/FEC)",
+                              int(s.losses), "packets"))
+                continue
+            unrep = int(s.unrepaired)
+            pct = 100.0 * unrep / expected if expected else 0.0
+            ratio = float(s.repair_ratio)
+            if pct >= th.unrepaired_loss_pct_error:
+                sev, thr, name = "error", th.unrepaired_loss_pct_error, "unrepaired_loss_pct_error"
+            elif pct >= th.unrepaired_loss_pct_warning:
+                sev, thr, name = "warning", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
+            elif not np.isnan(ratio) and ratio < th.nack_repair_ratio_warning:
+                sev, thr, name = "warning", th.nack_repair_ratio_warning, "nack_repair_ratio_warning"
+            else:
+                sev, thr, name = "ok", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
+            text = str(s.verdict)
+            if str(s.capture_side) != "sender":
+                text += f"; {unrep} of {expected} packets never repaired ({pct:.1f} %)"
+            ev = [int(x) for x in re.findall(r"\d+", str(s.evidence or ""))]
+            if not ev and len(o):
+                ev = list(o["first_nack_frame"]) + list(o["repair_frame"].dropna())
+            out.append(_f("recovery", subject, sev, "recovery.nack", text, pct, "%", thr, name, _frames(ev)))
+            p95 = float(s.repair_delay_p95_ms)
+            if not np.isnan(p95) and p95 > th.nack_repair_p95_ms:
+                slow = o[o["repair_delay_ms"] > th.nack_repair_p95_ms]
+                out.append(_f("recovery", subject, "warning", "recovery.nack_delay",
+                              f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
+                              th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
+        out.extend(_retransmission_loss(ctx, st_leg, pairs, outcomes, by_ssrc))
+        out.extend(_keyframes(ctx, kfr, by_ssrc, rtp))
     if not out:
         out.append(_f("recovery", "recovery", "ok", "recovery.nack",
                       "no loss in the captured media and no NACK: nothing to repair"))
     return out
+
+
+def _legs(streams_df: pd.DataFrame) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """The legs of the media streams: each unordered pair of endpoints (ip, port) a stream runs between, in order of
+    first appearance."""
+    legs = {}
+    for r in streams_df.itertuples(index=False):
+        a, b = (str(r.src), int(r.sport)), (str(r.dst), int(r.dport))
+        legs.setdefault(tuple(sorted((a, b))), None)
+    return list(legs)
+
+
+def _on_leg(df: pd.DataFrame, leg) -> np.ndarray:
+    """Rows of a table with src, sport, dst, dport that travel on `leg`, either way."""
+    if not len(df):
+        return np.zeros(0, dtype=bool)
+    (ip1, p1), (ip2, p2) = leg
+    src, dst = df["src"].astype(str).to_numpy(), df["dst"].astype(str).to_numpy()
+    sport, dport = df["sport"].to_numpy().astype(np.int64), df["dport"].to_numpy().astype(np.int64)
+    one = (src == ip1) & (sport == p1) & (dst == ip2) & (dport == p2)
+    other = (src == ip2) & (sport == p2) & (dst == ip1) & (dport == p1)
+    return one | other
 
 
 def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, outcomes: pd.DataFrame,
@@ -983,7 +1014,7 @@ def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, o
     return out
 
 
-def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
+def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFrame | None = None) -> list[dict]:
     """PLI/FIR -> the keyframe that answered it: `pli.keyframe_delays` (the one answer, also the notebooks'), over
     the frame-start packets near each request, read through codecs.keyframes.  Codecs from the SDP, else guessed
     from the payload's shape (`pli.guess_video_codecs`)."""
@@ -1004,7 +1035,7 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
     if not names:
         names = ctx.get("guessed_codecs", lambda: pli.guess_video_codecs(cap.rtp, ctx.streams, cap.rtp_payload))
         guessed = bool(names)
-    rtp = cap.rtp
+    rtp = cap.rtp if rtp is None else rtp
     out = []
     horizon = max(5.0, 5 * th.pli_keyframe_ms / 1000)
     valid = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
