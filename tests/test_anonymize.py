@@ -9,6 +9,7 @@ two files' rows side by side), and tshark's checksum and fingerprint verdicts on
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import struct
 import subprocess
@@ -28,12 +29,16 @@ import webrtcpcap
 from webrtcpcap import anonymize, handshake, ice, stun
 from webrtcpcap.anonymize import Mapper, anonymize_file
 
+from pathlib import Path
+
 from conftest import CAPTURES, PUBLIC_CAPTURES, write_pcap
 
 LAB = ["aiortc_clean", "turn_relay_static", "turn_relay_rest_chromium", "ice_udp_blocked", "dtls_handshake_loss",
        "janus_mtu576"]
 PUBLIC_TCP = ["ndpi_stun_dtls_rtp.pcapng", "srtpdec_tcp_call_02_03_client.pcap", "ndpi_stun.pcap"]
 COOKIE = 0x2112A442
+# Where the public captures are (beside the project; WEBRTCPCAP_PUBLIC_CAPTURES points elsewhere, e.g. from a worktree).
+PUBLIC_DIR = Path(os.environ.get("WEBRTCPCAP_PUBLIC_CAPTURES") or PUBLIC_CAPTURES)
 
 
 def _open(path):
@@ -51,11 +56,11 @@ def pairs(tmp_path_factory):
         dst = tmp / f"{name}.pcap"
         summary = anonymize_file(CAPTURES / f"{name}.pcap", dst, seed="test")
         out[name] = (_open(CAPTURES / f"{name}.pcap"), _open(dst), dst, summary)
-    if PUBLIC_CAPTURES.is_dir():
+    if PUBLIC_DIR.is_dir():
         for name in PUBLIC_TCP:
             dst = tmp / name
-            summary = anonymize_file(PUBLIC_CAPTURES / name, dst, seed="test")
-            out[name] = (_open(PUBLIC_CAPTURES / name), _open(dst), dst, summary)
+            summary = anonymize_file(PUBLIC_DIR / name, dst, seed="test")
+            out[name] = (_open(PUBLIC_DIR / name), _open(dst), dst, summary)
     return out
 
 
@@ -64,7 +69,7 @@ ALL = LAB + PUBLIC_TCP
 
 def _get(pairs_, name):
     if name not in pairs_:
-        pytest.skip(f"{PUBLIC_CAPTURES} is absent (public captures live beside the project, not in it)")
+        pytest.skip(f"{PUBLIC_DIR} is absent (public captures live beside the project, not in it)")
     return pairs_[name]
 
 
@@ -249,7 +254,7 @@ def _forms(addr: str, tids: list[bytes]) -> list[bytes]:
 def test_no_original_address_or_name_survives_in_the_output_bytes(pairs, name):
     a, b, path, _ = _get(pairs, name)
     data = path.read_bytes()
-    original = (CAPTURES / f"{name}.pcap" if name in LAB else PUBLIC_CAPTURES / name).read_bytes()
+    original = (CAPTURES / f"{name}.pcap" if name in LAB else PUBLIC_DIR / name).read_bytes()
     tids = [bytes.fromhex(t) for t in a.stun["transaction_id"].dropna().unique()]
     addresses = set(_text(a.packets["src"])) | set(_text(a.packets["dst"]))
     addresses.discard("")
@@ -460,3 +465,135 @@ def test_cli_main_writes_the_copy_and_refuses_to_overwrite_the_input(tmp_path, c
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"not a capture at all")
     assert anonymize.main([str(bad), str(tmp_path / "x.pcap")]) == 2
+
+
+# --- fail closed, RTCP texts (issue 15 item 4, issue 16 failure 7) --------------------------------------------------
+
+def _attr(atype: int, value: bytes) -> bytes:
+    return struct.pack(">HH", atype, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def test_stun_it_cannot_vouch_for_is_cut_or_filled_and_rtcp_texts_are_replaced(tmp_path):
+    """Classic (no cookie) STUN, an attribute list that does not chain (MS-TURN-like), a vendor attribute and a
+    malformed XOR-MAPPED-ADDRESS that hold addresses, a plaintext RTCP SDES with every personal item and a BYE
+    reason: none of those bytes reach the output; the RTCP still reads, item for item, with the same lengths."""
+    from conftest import rtcp_sr, stun_call, stun_message, udp4
+
+    secret_v4 = [ipaddress.ip_address(a).packed for a in ("198.51.100.77", "203.0.113.55", "203.0.113.66")]
+    tid = bytes(range(12))
+    classic = struct.pack(">HH", 0x0101, 12) + bytes(16) + _attr(0x0001, b"\0\1\x13\x88" + secret_v4[0])
+    vendor = stun_message(0x0101, tid, _attr(0x8090, b"\0\1\x13\x88" + secret_v4[1]) + _attr(0x0024, b"\0\0\0\1"))
+    bad_xor = stun_message(0x0101, tid, _attr(0x0020, b"\0\1\x13\x88" + bytes(
+        x ^ y for x, y in zip(secret_v4[2], struct.pack(">I", COOKIE))) + b"\0" * 4))
+    unchained = stun_message(0x0001, tid, _attr(0x0006, b"daveufrag:erinufrag"))
+    unchained = unchained[:2] + struct.pack(">H", len(unchained) - 20 + 4) + unchained[4:] + b"\0\x06\0\x40"
+    texts = {1: b"alice@192.168.1.2", 2: b"Alice Liddell", 3: b"alice@example.com", 4: b"+1 555 0100",
+             5: b"Wonderland", 6: b"secret-tool 1.0", 7: b"on a call", 8: b"\x01xprivate-value"}
+    items = b"".join(bytes([t, len(v)]) + v for t, v in texts.items()) + bytes([15, 1]) + b"0"  # MID "0" stays
+    chunk = struct.pack(">I", 0x11223344) + items + b"\0"
+    chunk += b"\0" * (-len(chunk) % 4)
+    sdes = struct.pack(">BBH", 0x81, 202, len(chunk) // 4) + chunk
+    reason = b"alice leaves"
+    bye = struct.pack(">BBHI", 0x81, 203, 1 + (1 + len(reason) + 3) // 4, 0x11223344) + bytes([len(reason)]) \
+        + reason + b"\0" * (-(1 + len(reason)) % 4)
+    compound = rtcp_sr(0x11223344) + sdes + bye
+    frames = stun_call(4) + [udp4(m) for m in (classic, vendor, bad_xor, unchained, compound)]
+    src = write_pcap(tmp_path / "in.pcap", frames)
+    summary = anonymize_file(src, tmp_path / "out.pcap", seed="closed")
+    data = (tmp_path / "out.pcap").read_bytes()
+    original = src.read_bytes()
+    xored = bytes(x ^ y for x, y in zip(secret_v4[2], struct.pack(">I", COOKIE)))
+    for secret in secret_v4[:2] + [xored] + list(texts.values()) + [reason, b"daveufrag", b"erinufrag"]:
+        assert secret in original
+        assert secret not in data, secret
+    assert summary["unreadable_frames"] == [len(frames) - 4, len(frames) - 1] or \
+        set(summary["unreadable_frames"]) >= {len(frames) - 1}  # the unchained message (classic may be non-STUN)
+    a, b = _open(src), _open(tmp_path / "out.pcap")
+    sa, sb = a.rtcp_sdes, b.rtcp_sdes
+    assert sa.item.tolist() == sb.item.tolist() and len(sa) == 9
+    assert [len(t) for t in sa.text] == [len(t) for t in sb.text]
+    kept = sb.item.astype(str) == "mid"
+    assert (sb.text[kept] == sa.text[kept]).all() and (sb.text[~kept] != sa.text[~kept]).all()
+    assert b.rtcp_bye.reason.str.len().tolist() == [len(reason)] and b.rtcp_bye.reason.iloc[0] != "alice leaves"
+    assert b.rtcp_sender_reports.ssrc.tolist() == [0x11223344]
+
+
+EVERY_CAPTURE = sorted(p.name for p in CAPTURES.glob("*.pcap")) + (
+    sorted("public/" + p.name for p in PUBLIC_DIR.glob("*.pcap*")) if PUBLIC_DIR.is_dir() else [])
+
+
+def _tshark_stun_values(path) -> tuple[set[str], set[str]]:
+    """(addresses, usernames) tshark reads in STUN (plain and XOR-decoded): an oracle independent of this package."""
+    if shutil.which("tshark") is None:
+        return set(), set()
+    fields = ["stun.att.ipv4", "stun.att.ipv6", "stun.att.ipv4-xord", "stun.att.ipv6-xord", "stun.att.username"]
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-Y", "stun", "-T", "fields", "-E", "separator=\t",
+                          "-E", "aggregator=\x1f", *[a for f in fields for a in ("-e", f)]],
+                         capture_output=True, text=True, timeout=300).stdout
+    addresses, usernames = set(), set()
+    for line in out.splitlines():
+        cols = (line.split("\t") + [""] * 5)[:5]
+        for col in cols[:4]:
+            addresses.update(v for v in col.split("\x1f") if v)
+        usernames.update(v for v in cols[4].split("\x1f") if v)
+    return addresses, usernames
+
+
+def _macs(path) -> set[bytes]:
+    from webrtcpcap import reader
+
+    data, index, state, _owner = reader.read_all(path)
+    batch = reader.make_batch(data, index, 0, len(index), state, 1)
+    lts = [i.linktype for i in state.interfaces]
+    out = set()
+    for o, c, i in zip(batch.offset.tolist(), batch.caplen.tolist(), batch.interface.tolist()):
+        if i < len(lts) and lts[i] == 1 and c >= 12:  # Ethernet
+            frame = batch.source.bytes_at(int(o), 12)
+            for mac in (frame[:6], frame[6:12]):
+                if not mac[0] & 1 and mac != bytes(6):  # unicast, set
+                    out.add(bytes(mac))
+    return out
+
+
+@pytest.mark.parametrize("name", EVERY_CAPTURE)
+def test_no_original_address_mac_ufrag_username_or_rtcp_name_survives_anywhere(tmp_path, name):
+    """Issue 15: on every recorded and public capture, the output bytes hold no original IP address (plain, XOR
+    with the cookie and, for IPv6, the transaction ids; as text too), unicast MAC, ICE ufrag, TURN username or realm,
+    or RTCP SDES name, whatever this package or tshark could read of them."""
+    path = PUBLIC_DIR / name.removeprefix("public/") if name.startswith("public/") else CAPTURES / name
+    dst = tmp_path / path.name
+    anonymize_file(path, dst, seed="every")
+    data = dst.read_bytes()
+    a = _open(path)
+    addresses = set(_text(a.packets["src"])) | set(_text(a.packets["dst"]))
+    for name_, value in zip(_text(a.stun_attributes["name"]), _text(a.stun_attributes["value"])):
+        if name_.endswith("ADDRESS") or name_ in ("ALTERNATE-SERVER", "RESPONSE-ORIGIN", "OTHER-ADDRESS"):
+            addresses.add(_split(value)[0])
+    t_addresses, t_usernames = _tshark_stun_values(path)
+    addresses |= t_addresses
+    addresses.discard("")
+    tids = [bytes.fromhex(t) for t in a.stun["transaction_id"].dropna().unique()]
+    leaks = []
+    for addr in sorted(addresses):
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            continue
+        if ip.is_loopback or ip.is_multicast or ip.is_unspecified or addr == "255.255.255.255" or (
+                ip.version == 4 and (int(ip) >> 24 == 0 or int(ip) >> 28 >= 14)):
+            continue  # kept on purpose (module docstring)
+        forms = _forms(addr, tids) + ([str(ip).encode()] if len(str(ip)) >= 7 else [])
+        leaks += [(addr, form) for form in forms if form in data]
+    for mac in _macs(path):
+        if mac in data:
+            leaks.append((mac.hex(":"), mac))
+    names = set()
+    for u in set(a.stun["username"].dropna()) | t_usernames:
+        expiry, _, rest = u.partition(":")
+        names.update(p for p in ([rest] if expiry.isdigit() else u.split(":")) if len(p) >= 4)
+    names |= set(a.stun_attributes.loc[a.stun_attributes["name"] == "REALM", "value"].dropna())
+    sdes = a.rtcp_sdes
+    names |= {t for t, item in zip(sdes["text"], sdes["item"].astype(str)) if len(t) >= 4 and item in (
+        "cname", "name", "email", "phone", "loc", "note")}
+    leaks += [(n, n.encode()) for n in sorted(names) if n.encode() in data]
+    assert not leaks, leaks[:10]

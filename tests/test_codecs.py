@@ -132,7 +132,6 @@ def test_h264_nal_types_and_keyframe(payload, types, start, expected):
 
 @pytest.mark.parametrize("payload, message", [
     (b"", "H.264 NAL header is truncated"),
-    (b"\xe5", "H.264 NAL header has its forbidden zero bit set"),
     (b"\x78", "H.264 STAP has no NAL unit"),
     (b"\x78\x00", "H.264 STAP unit size is truncated \\(unit 0\\)"),
     (b"\x78\x00\x05\x67", "H.264 STAP unit 0 size 5 does not fit the payload"),
@@ -260,3 +259,27 @@ def test_a_pli_is_followed_by_a_keyframe_of_its_stream(path):
     for ssrc, t in first.items():
         later = kf[(kf.ssrc == ssrc) & (kf.keyframe == True) & (kf.t > t)].t  # noqa: E712
         assert len(later) and later.min() - t < 0.5, (ssrc, t)
+
+
+# --- H.264 F bit (RFC 6184 §5.3): a flag, not a decoding failure (issue 15) ---------------------------------------
+@pytest.mark.parametrize("payload, types, start, damaged", [
+    (b"\xe5", [5], True, True),  # IDR slice marked as possibly holding bit errors
+    (bytes([0x78, 0x00, 0x01, 0xE7, 0x00, 0x01, 0x68]), [7, 8], True, True),  # an aggregated unit has F set
+    (bytes([0xFC, 0x85, 0x88]), [5], True, True),  # FU indicator with F
+    (bytes([0x65, 0x88]), [5], True, False),
+])
+def test_h264_forbidden_bit_is_read_and_the_nal_types_still_are(payload, types, start, damaged):
+    assert codecs.h264_nal_types(payload) == (types, start)
+    assert codecs.h264_forbidden_bit(payload) is damaged
+    assert codecs.h264_keyframe(payload) is True
+
+
+def test_keyframes_table_flags_an_h264_payload_with_the_f_bit_and_still_judges_it():
+    rtp = pd.DataFrame({"frame": np.array([1, 2], np.uint32), "t": [0.0, 0.1], "ssrc": np.array([6, 6], np.uint32),
+                        "pt": np.array([102, 102], np.uint8), "seq": np.array([1, 2], np.uint16),
+                        "ts": np.array([9, 9], np.uint32), "error": pd.Categorical([None, None])})
+    payloads = {1: b"\xe5\x88", 2: bytes([0x41, 0x9A])}
+    kf = codecs.keyframes(rtp, payloads.__getitem__, {102: "H264"})
+    assert kf.keyframe.tolist() == [True, False]
+    assert kf.error.astype(object).where(kf.error.notna(), None).tolist() == [
+        "H.264 NAL unit has its forbidden zero bit (F) set: it may hold bit errors (RFC 6184 §5.3)", None]

@@ -294,3 +294,35 @@ def test_ethernet_padding_does_not_change_the_udp_payload(tmp_path):
     frame += b"\0" * (60 - len(frame))
     cap = open_quiet(write_pcap(tmp_path / "c.pcap", [frame]))
     assert row_of(cap.packets, 1)["payload_len"] == 2
+
+
+def _reordered_seqs(n=427, window=16, first=64000, seed=7):
+    """`n` sequence numbers (wrapping past 65535) shuffled inside windows of `window`: a path that reorders heavily,
+    so that about half of the consecutive steps go backwards."""
+    rng = random.Random(seed)
+    seqs = [(first + i) % 65536 for i in range(n)]
+    out = []
+    for lo in range(0, n, window):
+        block = seqs[lo:lo + window]
+        rng.shuffle(block)
+        out.extend(block)
+    return out
+
+
+def test_heavily_reordered_rtp_flow_is_still_rtp(tmp_path):
+    seqs = _reordered_seqs()
+    backwards = sum(((b - a) % 65536) > 1000 for a, b in zip(seqs, seqs[1:]))
+    assert backwards > 0.3 * len(seqs)  # the old consecutive-step rule saw this as noise
+    frames = [udp4(rtp_packet(seq=s, ts=160 * s)) for s in seqs]
+    cap = open_quiet(write_pcap(tmp_path / "c.pcap", frames))
+    assert _kinds(cap) == ["rtp"] * 427
+    assert _evidence(cap) == ["rtp"] * 427
+    assert sorted(cap.rtp["seq"].tolist()) == sorted(seqs)
+
+
+def test_rtp_lookalikes_with_random_seq_are_not_evidence_even_when_many(tmp_path):
+    # one SSRC, but sequence numbers drawn at random: their set is spread over the whole 16-bit space
+    rng = random.Random(3)
+    frames = [udp4(rtp_packet(seq=rng.randrange(65536))) for _ in range(400)]
+    cap = open_quiet(write_pcap(tmp_path / "c.pcap", frames))
+    assert set(_kinds(cap)) == {"other"}

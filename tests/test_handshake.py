@@ -14,7 +14,8 @@ import pytest
 from webrtcpcap import dtls, dtls_tables, handshake, sdp
 
 from conftest import CAPTURES
-from test_dtls import RANDOM, _client_hello, _handshake, _record, capture_dtls
+from test_dtls import LAB_DTLS13, RANDOM, _ch13, _client_hello, _handshake, _lab13, _record, _sh13, \
+    _split_client_hello, capture_dtls, unified
 
 
 def _sdps(name: str) -> list:
@@ -236,6 +237,188 @@ def test_compact_frames():
     assert handshake.compact_frames([11, 8, 9, 10, 96, 9]) == "8-11,96"
 
 
+# --- crafted DTLS 1.3 handshakes (RFC 9147 §5.7) --------------------------------------------------------------------
+
+CH13 = _split_client_hello(bytes(_ch13()), 1100)
+SH13 = _record(22, _handshake(2, bytes(_sh13())))
+SERVER_FLIGHT_13 = unified(b"E" * 80, 2) + unified(b"C" * 400, 2) + unified(b"V" * 90, 2) + unified(b"F" * 61, 2)
+CLIENT_FLIGHT_13 = unified(b"c" * 380, 2) + unified(b"v" * 90, 2) + unified(b"f" * 61, 2)
+SERVER_ACK_13 = unified(b"a" * 35, 3)
+
+
+def _healthy13(t0: float = 0.0) -> list[tuple[str, float, bytes]]:
+    return [("c", t0, CH13[0]), ("c", t0 + 0.0001, CH13[1]), ("s", t0 + 0.02, SH13),
+            ("s", t0 + 0.0201, SERVER_FLIGHT_13), ("c", t0 + 0.03, CLIENT_FLIGHT_13), ("c", t0 + 0.031,
+                                                                                        unified(b"d" * 61, 3)),
+            ("s", t0 + 0.035, SERVER_ACK_13), ("s", t0 + 0.04, unified(b"d" * 113, 3)),
+            ("s", t0 + 5.0, unified(b"z" * 19, 3)), ("c", t0 + 5.001, unified(b"z" * 19, 3))]
+
+
+def test_healthy_dtls13_handshake_completes_with_flights_1_4_5_6_and_its_version():
+    records, hs = _tables(_healthy13())
+    fl = handshake.flights(records, hs)
+    steps = fl[~fl.alert]
+    assert steps.flight.tolist() == [1, 4, 5, 6] and steps.sender.tolist() == ["client", "server", "client", "server"]
+    assert steps.messages.tolist() == ["client_hello", "server_hello,encrypted handshake (epoch 2)",
+                                       "encrypted handshake (epoch 2)", "encrypted ACK-sized record (epoch 3)"]
+    assert steps.records.tolist() == [2, 5, 3, 1] and not steps.retransmission.any()
+    # the close_notify pair at the end: 19-byte epoch-3 records, listed as (encrypted) alerts
+    assert fl[fl.alert].messages.str.startswith("alert encrypted (19-byte epoch-3 record").all() and fl.alert.sum() == 2
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "completed" and a.version == "DTLS 1.3" and a.verdict_detail.startswith("completed, DTLS 1.3")
+    assert a.handshake_ms == pytest.approx(35) and a.done_t == pytest.approx(0.035) and a.client == "10.0.0.1:5000"
+    assert a.offered_versions == "GREASE,DTLS 1.3,DTLS 1.2" and a.key_exchange_group == "X25519MLKEM768"
+    assert a.cipher_suite == "TLS_AES_128_GCM_SHA256" and pd.isna(a.srtp_profile) and a.fragmented_messages == 1
+    assert not a.hello_verify and a.retransmitted_flights == 0 and a.evidence_frames == "1-2,7"
+    assert a.alerts.startswith("encrypted (19-byte epoch-3 record, the size of an alert) from server at 5.000 s")
+
+
+def test_dtls13_handshake_before_this_work_was_called_stalled_at_flight_4():
+    """The issue's symptom, pinned: every record after the ServerHello is encrypted, and a 1.2 reading of the same
+    records has no flight after 4."""
+    records, hs = _tables(_healthy13())
+    as12 = records.assign(dtls13=False, negotiated_version=None)
+    a = handshake.associations(as12, hs).iloc[0]
+    assert a.verdict != "completed"
+
+
+def test_dtls13_hello_retry_request_gives_flights_1_to_6():
+    hrr = _record(22, _handshake(2, bytes(_sh13(hrr=True, group=29))))
+    ch2 = _record(22, _handshake(1, bytes(_ch13(more=(dtls.Extension(44, b"\x00\x04c00k"),))), message_seq=1), seq=2)
+    sh = _record(22, _handshake(2, bytes(_sh13(group=29)), message_seq=1), seq=1)
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, hrr), ("c", 0.02, ch2),
+                           ("s", 0.03, sh + SERVER_FLIGHT_13), ("c", 0.04, CLIENT_FLIGHT_13),
+                           ("s", 0.05, SERVER_ACK_13)])
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 2, 3, 4, 5, 6] and fl.messages.iloc[1] == "hello_retry_request"
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "completed" and bool(a.hello_verify) and a.key_exchange_group == "x25519"
+    assert a.handshake_ms == pytest.approx(50)
+
+
+def test_dtls13_server_flight_retransmitted_without_reply_is_stalled_at_flight_4_with_a_note_on_alerts():
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
+                           ("s", 1.01, SH13 + SERVER_FLIGHT_13), ("s", 3.01, SH13 + SERVER_FLIGHT_13)])
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 4, 4, 4] and fl.transmission.tolist() == [1, 1, 2, 3]
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "stalled" and a.retransmitted_flights == 1 and a.retransmissions == 10
+    assert a.verdict_detail.startswith("stalled at flight 4, DTLS 1.3: server ServerHello + encrypted")
+    assert "retransmitted 2 times" in a.verdict_detail and "alerts after the ServerHello are encrypted" in \
+        a.verdict_detail and a.evidence_frames == "3-5"
+
+
+def test_dtls13_plaintext_ack_is_an_ack_row():
+    ack = _record(26, bytes(dtls.Ack(((0, 0), (2, 1)))), seq=2)
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
+                           ("c", 0.015, ack), ("c", 0.02, CLIENT_FLIGHT_13), ("s", 0.03, SERVER_ACK_13)])
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist()[:2] == [1, 4] and pd.isna(fl.flight.iloc[2]) and fl.flight.tolist()[3:] == [5, 6]
+    assert fl.ack.tolist() == [False, False, True, False, False] and fl.messages.iloc[2] == "ack"
+    assert handshake.associations(records, hs).iloc[0].retransmitted_flights == 0
+
+
+def test_dtls13_encrypted_records_resent_after_a_pause_are_a_retransmission_and_ack_loss_repeats_flight_6():
+    data = [("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
+            ("c", 0.02, CLIENT_FLIGHT_13), ("s", 0.021, SERVER_ACK_13),  # this ACK is lost on the way
+            ("c", 1.02, CLIENT_FLIGHT_13), ("s", 1.021, SERVER_ACK_13)]
+    records, hs = _tables(data)
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 4, 5, 6, 5, 6] and fl.transmission.tolist() == [1, 1, 1, 1, 2, 2]
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "completed" and a.retransmitted_flights == 2 and a.handshake_ms == pytest.approx(21)
+
+
+def test_dtls13_records_of_one_length_in_one_burst_are_one_transmission():
+    two_alike = unified(b"C" * 400, 2) + unified(b"D" * 400, 2)
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13),
+                           ("s", 0.0101, two_alike), ("c", 0.02, CLIENT_FLIGHT_13), ("s", 0.03, SERVER_ACK_13)])
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 4, 5, 6] and fl.records.tolist() == [2, 3, 3, 1]
+
+
+def test_dtls13_client_alert_instead_of_its_flight_fails_the_handshake():
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
+                           ("c", 0.02, unified(b"x" * 19, 2))])
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "failed" and a.evidence_frames == "4"
+    assert a.verdict_detail.startswith("failed: client sent alert encrypted (19-byte epoch-2 record")
+
+
+def test_dtls13_without_flight_6_completes_on_srtp_both_ways():
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
+                           ("c", 0.02, CLIENT_FLIGHT_13)])
+    rtp = pd.DataFrame({"t": [0.03, 0.031, 0.005], "src": pd.Categorical(["10.0.0.1", "10.0.0.2", "10.0.0.2"]),
+                        "dst": pd.Categorical(["10.0.0.2", "10.0.0.1", "10.0.0.1"]),
+                        "sport": np.array([5000, 6000, 6000], dtype=np.uint16),
+                        "dport": np.array([6000, 5000, 5000], dtype=np.uint16), "dtls_srtp": [True, True, True]})
+    a = handshake.associations(records, hs, rtp=rtp).iloc[0]
+    assert a.verdict == "completed" and "DTLS-keyed SRTP" in a.verdict_detail and np.isnan(a.handshake_ms)
+    one_way = handshake.associations(records, hs, rtp=rtp.iloc[[0, 2]]).iloc[0]
+    assert one_way.verdict != "completed"
+
+
+@pytest.mark.parametrize("name", LAB_DTLS13)
+def test_browser_sessions_complete_in_dtls13_when_the_browsers_said_so(name):
+    """Today's Chromium and Firefox (issue 14): `completed`, DTLS 1.3, the cipher and roles getStats reports; the
+    client's encrypted Finished flight goes out when the client says "connected", and the server's ACK (flight 6)
+    comes before the server says so."""
+    cap, records, hs = capture_dtls(_lab13(name))
+    meta = json.loads((CAPTURES / f"{name}.meta.json").read_text())
+    (a,) = handshake.associations(records, hs, rtp=cap.rtp, sdp=_sdps(name)).itertuples(index=False)
+    truth = {p: meta["ground_truth"][p] for p in "ab"}
+    role = {truth[p]["dtls"]["dtlsRole"]: p for p in "ab"}
+    local = {p: f'{truth[p]["selected_pair_stats"]["local"]["ip"]}:{truth[p]["selected_pair_stats"]["local"]["port"]}'
+             for p in "ab"}
+    assert a.verdict == "completed" and a.verdict_detail.startswith("completed, DTLS 1.3")
+    assert {truth[p]["dtls"]["tlsVersion"] for p in "ab"} == {"FEFC"} and a.version == "DTLS 1.3"
+    assert a.cipher_suite == truth["a"]["dtls"]["dtlsCipher"] == truth["b"]["dtls"]["dtlsCipher"]
+    assert a.client == local[role["client"]] and a.server == local[role["server"]] and bool(a.role_matches_setup)
+    assert "DTLS 1.3" in a.offered_versions and a.key_exchange_group == "X25519MLKEM768"
+    assert pd.isna(a.fingerprint_matches_sdp)  # the certificates are encrypted in DTLS 1.3
+    t0 = cap.packets.time.iloc[0].timestamp()
+    connected = {p: next(e["unix"] - t0 for e in meta["events"][p]
+                         if e["event"] == "connectionState" and e.get("state") == "connected") for p in "ab"}
+    fl = handshake.flights(records, hs)
+    f5 = fl[(fl.flight == 5) & (fl.sender == "client")].first_t
+    client_finished = float(f5[f5 <= a.done_t].max())
+    assert abs(client_finished - connected[role["client"]]) < 0.05
+    assert client_finished < a.done_t <= connected[role["server"]] + 0.05
+    assert a.first_srtp_t > a.client_hello_t
+
+
+def test_firefox_handshake_whose_server_hello_never_arrives_is_stalled_at_flight_4():
+    cap, records, hs = capture_dtls(_lab13("firefox_firefox_dtls_stalled"))
+    meta = json.loads((CAPTURES / "firefox_firefox_dtls_stalled.meta.json").read_text())
+    assert meta["expected_verdict"].startswith("DTLS stalled")
+    a = handshake.associations(records, hs, rtp=cap.rtp).iloc[0]
+    assert a.verdict == "stalled" and a.verdict_detail.startswith("stalled at flight 4, DTLS 1.3: server")
+    assert a.version == "DTLS 1.3" and pd.isna(a.done_t) and pd.isna(a.first_srtp_t)
+
+
+def test_plaintext_ack_of_a_lossy_firefox_handshake_is_an_ack_row_not_a_flight():
+    _, records, hs = capture_dtls(_lab13("firefox_firefox_dtls_loss"))
+    fl = handshake.flights(records, hs)
+    acks = fl[fl.ack]
+    assert acks.messages.tolist() == ["ack"] and acks.sender.tolist() == ["client"] and acks.flight.isna().all()
+    frame = int(acks.frames.iloc[0])
+    assert records[records.frame == frame].ack_record_numbers.dropna().tolist() == ["0:1,2:6,2:7,2:8"]
+    assert "ack" not in ",".join(fl[~fl.ack].messages)
+
+
+def test_lossy_browser_handshake_counts_the_retransmissions_of_both_sides():
+    cap, records, hs = capture_dtls(_lab13("chromium_chromium_dtls_loss"))
+    a = handshake.associations(records, hs, rtp=cap.rtp).iloc[0]
+    fl = handshake.flights(records, hs)
+    # nft dropped every other DTLS-range datagram of the server (the first 40): its flight 4 and its ACKs were sent
+    # again, and the client resent its ClientHello and its Finished flight.
+    assert a.verdict == "completed" and a.retransmitted_flights == 4
+    sent = fl[~fl.alert & ~fl.ack].groupby(["sender", "flight"]).size().to_dict()
+    assert sent[("server", 4)] >= 3 and sent[("client", 1)] >= 3 and sent[("client", 5)] >= 2
+    assert fl.ack.sum() >= 1  # the client's ACK of the part of flight 4 that got through
+    assert 2000 < a.handshake_ms < 3000
+
+
 LAB_DTLS = ["aiortc_clean", "aiortc_loss5_rtp", "aiortc_loss_both", "aiortc_mtu576", "aiortc_outage3s",
             "chromium_aiortc_loss5", "dtls_handshake_loss", "janus_echotest_clean", "janus_echotest_loss5",
             "janus_mtu576", "turn_relay_static", "turn_relay_rest_chromium"]
@@ -271,3 +454,80 @@ def _find(tree, key):
     elif isinstance(tree, list):
         for v in tree:
             yield from _find(v, key)
+
+
+# --- SPED: the DTLS handshake embedded in STUN (draft-hancke-webrtc-sped) -------------------------------------------
+
+def _stun_with(message_type: int, txid: bytes, dtls_packet: bytes | None) -> bytes:
+    from conftest import stun_message
+
+    attrs = b""
+    if dtls_packet is not None:
+        attrs = (0xC070).to_bytes(2, "big") + len(dtls_packet).to_bytes(2, "big") + dtls_packet \
+            + b"\x00" * (-len(dtls_packet) % 4)
+    attrs += (0xC071).to_bytes(2, "big") + b"\x00\x00"  # an empty acknowledgement list: "I speak SPED"
+    return stun_message(message_type, txid, attrs)
+
+
+def test_sped_handshake_inside_stun_checks_is_found_and_completes(tmp_path):
+    from conftest import A4, B4, open_quiet, udp4, write_pcap
+
+    # a small DTLS 1.3 ClientHello (x25519 only), so that it fits one STUN check
+    ch = _record(22, _handshake(1, bytes(dtls.ClientHello(0xFEFD, RANDOM, b"", b"", (0x1301,), b"\x00", (
+        dtls.Extension(43, bytes.fromhex("04fefcfefd")), dtls.Extension(51, bytes.fromhex("0024001d0020") + bytes(32)),
+    )))), version=0xFEFF)
+    frames = [
+        udp4(_stun_with(0x0001, b"\x01" * 12, ch), src=A4, dst=B4, sport=5000, dport=6000),
+        udp4(_stun_with(0x0101, b"\x01" * 12, SH13 + SERVER_FLIGHT_13), src=B4, dst=A4, sport=6000, dport=5000),
+        udp4(_stun_with(0x0001, b"\x02" * 12, None), src=A4, dst=B4, sport=5000, dport=6000),
+        udp4(CLIENT_FLIGHT_13, src=A4, dst=B4, sport=5000, dport=6000),
+        udp4(SERVER_ACK_13, src=B4, dst=A4, sport=6000, dport=5000),
+    ]
+    cap = open_quiet(write_pcap(tmp_path / "sped.pcap", frames))
+    records, hs = cap.dtls_records, cap.dtls_handshakes
+    assert records.in_stun.tolist() == [True] + [True] * 5 + [False] * 4
+    assert records.frame.tolist() == [1, 2, 2, 2, 2, 2, 4, 4, 4, 5]
+    assert hs.msg_type.astype(str).tolist() == ["client_hello", "server_hello"] and hs.in_stun.all()
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist() == [1, 4, 5, 6]
+    a = handshake.associations(records, hs).iloc[0]
+    assert a.verdict == "completed" and a.version == "DTLS 1.3" and a.client.endswith(":5000")
+    assert cap.packets.kind.astype(str).tolist() == ["stun", "stun", "stun", "dtls", "dtls"]
+
+
+def _stun_rows(rows: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """cap.stun-like rows: (sender "c"/"s", time, cls) Binding messages between C and S."""
+    ends = [(C, S) if who == "c" else (S, C) for who, _, _ in rows]
+    return pd.DataFrame({"t": [t for _, t, _ in rows], "src": pd.Categorical([a[0] for a, _ in ends]),
+                         "dst": pd.Categorical([b[0] for _, b in ends]),
+                         "sport": np.array([a[1] for a, _ in ends], dtype=np.uint16),
+                         "dport": np.array([b[1] for _, b in ends], dtype=np.uint16),
+                         "method": pd.Categorical(["binding"] * len(rows)),
+                         "cls": pd.Categorical([c for _, _, c in rows])})
+
+
+def test_client_hellos_before_the_server_checks_connectivity_are_early_not_lost():
+    data = [("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("c", 0.1, CH13[0]), ("c", 0.1, CH13[1]),
+            ("c", 0.3, CH13[0]), ("c", 0.3, CH13[1]), ("s", 0.31, SH13 + SERVER_FLIGHT_13),
+            ("c", 0.32, CLIENT_FLIGHT_13), ("s", 0.33, SERVER_ACK_13)]
+    records, hs = _tables(data)
+    late_checks = _stun_rows([("c", -0.05, "request"), ("s", -0.04, "success"), ("s", 0.25, "request")])
+    a = handshake.associations(records, hs, stun=late_checks).iloc[0]
+    assert a.early_client_hellos == 2 and a.retransmitted_flights == 1 and a.verdict == "completed"
+    ready = _stun_rows([("s", -0.05, "request"), ("c", -0.04, "success")])
+    assert handshake.associations(records, hs, stun=ready).iloc[0].early_client_hellos == 0
+    assert pd.isna(handshake.associations(records, hs).iloc[0].early_client_hellos)
+
+
+def test_healthy_firefox_chromium_call_has_only_early_client_hellos_and_no_dtls_warning():
+    from webrtcpcap.health import health as check_health
+
+    path = _lab13("firefox_chromium_clean")
+    cap, records, hs = capture_dtls(path)
+    a = handshake.associations(records, hs, rtp=cap.rtp, stun=cap.stun).iloc[0]
+    fl = handshake.flights(records, hs)
+    assert a.early_client_hellos == int(fl.retransmission.sum()) == 3
+    h = check_health(cap)
+    dtls_findings = h.findings[h.findings.stage == "dtls"]
+    assert not dtls_findings.severity.astype(str).isin(["warning", "error"]).any()
+    assert dtls_findings.finding.str.contains("ClientHello was sent 4 times").any()

@@ -228,17 +228,21 @@ def test_connected_sessions_have_a_nominated_success_then_dtls_and_rtp_when_the_
     s = ice.summary(cap.stun, cap.packets, cap.stun_attributes)
     assert tables.check_schema(s, ice.SUMMARY_SCHEMA) == []
     s = s.iloc[0]
-    assert s["first_check_t"] <= s["first_success_t"] <= s["nomination_t"] <= s["first_dtls_t"] < s["first_rtp_t"]
+    # DTLS may start on the first valid pair, before the nomination: Chromium as DTLS client sends its ClientHello
+    # right after its first successful check (chromium_chromium_*, firefox_chromium_clean); media waits for both.
+    assert s["first_check_t"] <= s["first_success_t"] <= s["first_dtls_t"] < s["first_rtp_t"]
+    assert s["first_success_t"] <= s["nomination_t"] <= s["first_rtp_t"]
     assert (s["errors_401"], s["errors_487"], s["ufrag_changes"], bool(s["consent_lost"])) == (0, 0, 0, False)
     assert s["consent_checks"] > 0
-    # The captured peer's own ICE state change (aiortc/Chromium events; Janus reports none) follows the
-    # nominating check's response that leaves its interface, within a fraction of a second.
+    # The captured peer's own ICE state change (aiortc/browser events; Janus reports none) follows the
+    # nominating check's response that leaves its interface, within a fraction of a second; a controlled Chromium
+    # says "connected" already on its first successful check, before the nomination.
     node = meta(name)["capture"]["node"]
     t0 = cap.packets["time"].iloc[0].timestamp()
     done = [e["unix"] - t0 for e in meta(name)["events"].get(node, [])
             if e["event"] == "iceConnectionState" and e["state"] in ("connected", "completed")]
     if done:
-        assert s["nomination_t"] - 0.01 <= done[0] < s["nomination_t"] + 0.25
+        assert s["first_success_t"] - 0.01 <= done[0] < s["nomination_t"] + 0.25
 
 
 def test_ice_udp_blocked_has_checks_without_answer_and_no_selected_pair():
@@ -410,3 +414,22 @@ def test_turn_rest_secret_checks_integrity_and_the_expiry_is_flagged_when_past()
     assert late["credential_expired"].all()
     assert ice.turn_allocations(cap.stun, cap.stun_attributes)["credential_expired"].isna().all()  # no start: unknown
     assert set(alloc["error_codes"]) == {"401"}
+
+
+def test_nat_behaviour_counts_only_responses_that_crossed_a_nat():
+    # L asked a STUN server (mapped through the NAT) and a LAN peer (which saw L itself: no NAT crossed).  Two
+    # "servers", two mapped addresses, yet one piece of NAT evidence only: not a symmetric NAT.
+    L, LAN_PEER, S1 = "192.168.1.5:4000", "192.168.1.9:5000", "198.51.100.1:3478"
+    stun = stun_rows(
+        msg(1, 0.0, S1, L, "binding", "success", "01", mapped_address="203.0.113.7:6000"),
+        msg(2, 0.1, LAN_PEER, L, "binding", "success", "02", mapped_address=L),
+        msg(3, 0.2, S1, B, "binding", "success", "03", mapped_address="203.0.113.7:6001"),
+        msg(4, 0.3, S2, B, "binding", "success", "04", mapped_address="203.0.113.7:6001"),
+        msg(5, 0.4, LAN_PEER, B, "binding", "success", "05", mapped_address=B),
+    )
+    nat = ice.nat_behaviour(stun)
+    assert tables.check_schema(nat, ice.NAT_BEHAVIOUR_SCHEMA) == []
+    assert nat.groupby("local", sort=False)["verdict"].first().to_dict() == {
+        L: "not enough evidence", B: "endpoint-independent mapping"}
+    assert nat.set_index("first_frame")["crossed_nat"].to_dict() == {1: True, 2: False, 3: True, 4: True, 5: False}
+    assert nat.groupby("local", sort=False)["servers"].first().to_dict() == {L: 1, B: 2}

@@ -204,3 +204,38 @@ def test_rtp_extensions_table_keeps_a_row_for_packets_with_broken_extensions():
     assert table.frame.tolist() == [11, 12]
     assert pd.isna(table["id"].iloc[0]) and table["id"].iloc[1] == 1
     assert table.error.astype(object).tolist() == ["RTP extension element overruns the extension block"] * 2
+
+
+def test_a_plain_compound_with_one_broken_packet_keeps_the_packets_before_it_in_every_table(tmp_path):
+    """Issue 15: a plaintext compound whose third packet does not decode (RR count 3 in 8 bytes) used to vanish
+    from cap.rtcp_sender_reports, cap.rtcp_sdes and the feedback tables; now its first packets are there and
+    cap.rtcp_datagrams names the broken one (`packets`: how many decoded, `error`: why the next did not).  A flow
+    whose every compound breaks after the first header is SRTCP ciphertext and stays out (next test)."""
+    from conftest import open_quiet, rtcp_sr, stun_call, udp4, write_pcap
+
+    broken_rr = struct.pack(">BBHI", 0x83, 201, 1, 0x55667788)
+    compound = rtcp_sr(0x11223344) + rtcp_sdes(0x11223344, b"alice@host") + rtcp_pli(0x11223344, 0x55667788) \
+        + broken_rr
+    whole = rtcp_sr(0x11223344) + rtcp_sdes(0x11223344, b"alice@host")  # the flow's plain RTCP evidence
+    frames = stun_call(6) + [udp4(c, "10.0.0.1", "10.0.0.2", 5000, 6000) for c in (whole, compound)]
+    path = write_pcap(tmp_path / "broken_compound.pcap", frames)
+    cap = open_quiet(path)
+    frame = len(frames)
+    assert cap.rtcp_sender_reports.frame.tolist() == [frame - 1, frame]
+    assert cap.rtcp_sdes.text.tolist() == ["alice@host"] * 2
+    assert cap.keyframe_requests[["frame", "index", "media_ssrc"]].values.tolist() == [[frame, 2, 0x55667788]]
+    dg = cap.rtcp_datagrams
+    [row] = dg[dg.frame == frame].to_dict("records")
+    assert row["packets"] == 3 and row["error"] == "RTCP RR report count 3 needs 80 bytes, the packet has 8"
+
+
+def test_a_flow_whose_compounds_never_decode_whole_is_taken_for_srtcp_and_left_out(tmp_path):
+    """SRTCP keyed by SDES (no DTLS in the capture): the first header and SSRC are clear, the rest ciphertext and a
+    trailer.  Such compounds must not become sender reports read out of ciphertext."""
+    from conftest import open_quiet, rtcp_sr, stun_call, udp4, write_pcap
+
+    srtcp = [rtcp_sr(0x11223344)[:8] + bytes(range(i, i + 20)) + b"\x80\x00\x00\x01" + b"\xee" * 10 for i in range(3)]
+    srtcp = [struct.pack(">BBH", 0x80, 200, 6) + s[4:] for s in srtcp]  # the clear length covers an SR's 28 bytes
+    frames = stun_call(6) + [udp4(c, "10.0.0.1", "10.0.0.2", 5000, 6000) for c in srtcp]
+    cap = open_quiet(write_pcap(tmp_path / "srtcp.pcap", frames))
+    assert len(cap.rtcp) == 3 and len(cap.rtcp_sender_reports) == 0 and len(cap.rtcp_datagrams) == 0

@@ -136,3 +136,66 @@ def test_address_codes_widen_when_a_later_slice_brings_more_than_int16_addresses
     assert (cap.packets["dst"].astype(str) == "192.168.0.1").all()
     assert len(cap.packets["src"].cat.categories) == n and cap.packets["src"].cat.codes.dtype == "int32"
     assert len(cap.flows) == n
+
+
+# -- SRTCP or plain RTCP, from the bytes (no DTLS handshake on the flow in the same read) ---------------------------
+
+import pylibsrtp  # noqa: E402 - this part's own imports
+
+from conftest import PUBLIC_CAPTURES as PUBLIC, open_quiet, rtcp_rr, rtcp_sdes, rtcp_sr, rtp_packet, udp4  # noqa: E402
+
+
+def _srtp_sender(profile: int, key_len: int) -> pylibsrtp.Session:
+    master = bytes(range(1, key_len + 1))
+    policy = pylibsrtp.Policy(master, pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)
+    return pylibsrtp.Session(policy)
+
+
+@pytest.mark.parametrize("profile,key_len", [
+    (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),   # E+index, then a 10-byte tag (RFC 3711 §3.4)
+    (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28),    # tag inside, E+index last (RFC 7714 §9.1)
+])
+def test_srtcp_on_a_flow_without_dtls_is_read_as_srtcp_not_as_broken_rtcp(tmp_path, profile, key_len):
+    tx = _srtp_sender(profile, key_len)
+    frames = [udp4(tx.protect(rtp_packet(seq=i, ts=960 * i))) for i in range(6)]  # SRTP: RTP evidence
+    compounds = [rtcp_sr(packets=n) + rtcp_sdes(cname=b"c%d" % n) for n in range(12)]
+    frames += [udp4(tx.protect_rtcp(c)) for c in compounds]
+    cap = open_quiet(write_pcap(tmp_path / "sdes.pcap", frames))
+    rtcp = cap.rtcp
+    assert len(rtcp) == 12  # the clear first header of each; none read out of the ciphertext
+    assert rtcp["index"].tolist() == [0] * 12 and rtcp["pt"].tolist() == [200] * 12
+    assert rtcp["error"].isna().all()
+    assert cap.packets["error"].isna().all()
+
+
+def test_plain_rtcp_compounds_on_a_flow_without_dtls_keep_every_packet(tmp_path):
+    frames = [udp4(rtp_packet(seq=i, ts=960 * i)) for i in range(6)]
+    frames += [udp4(rtcp_sr(packets=n) + rtcp_rr(blocks=(0x11223344,)) + rtcp_sdes()) for n in range(5)]
+    cap = open_quiet(write_pcap(tmp_path / "plain.pcap", frames))
+    assert cap.rtcp["pt"].tolist() == [200, 201, 202] * 5
+    assert cap.rtcp["error"].isna().all()
+
+
+@pytest.mark.parametrize("name", ["srtpdec_WebRTC_OPUS_Turn_SDES_Call_1.pcap", "srtpdec_tcp_call_02_03_client.pcap"])
+def test_sdes_keyed_srtcp_in_public_captures_is_not_flagged(name):
+    if not (PUBLIC / name).exists():
+        pytest.skip("../shared/public-captures is not here")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cap = webrtcpcap.open(PUBLIC / name, progress=False)
+    rtcp = cap.rtcp
+    assert len(rtcp) > 0 and rtcp["error"].isna().all()
+    assert set(rtcp["pt"].tolist()) <= {200, 201} and (rtcp["index"] == 0).all()
+
+
+def test_srtcp_in_chunks_after_the_handshake_reads_as_in_the_whole_capture():
+    # aiortc_clean's DTLS handshake is in the first 200 frames; later chunks see its SRTCP without it
+    path = Path(__file__).parents[1] / "captures" / "aiortc_clean.pcap"
+    whole = webrtcpcap.open(path, progress=False).rtcp
+    chunks = pd.concat([c.rtcp for c in webrtcpcap.iter_chunks(path, packets=200, progress=False)],
+                       ignore_index=True)
+    cols = ["frame", "index", "pt", "sender_ssrc"]
+    assert chunks[cols].reset_index(drop=True).equals(whole[cols].reset_index(drop=True))
+    assert chunks["error"].isna().all()

@@ -77,3 +77,32 @@ def test_ladder_draws_into_given_axes_picks_the_association_and_is_deterministic
 def test_ladder_rejects_an_unknown_y_mode(loss_flights):
     with pytest.raises(ValueError, match="dtls_ladder y must be"):
         plots.dtls_ladder(loss_flights, y="bogus")
+
+
+def test_dtls13_ladder_labels_encrypted_flights_and_draws_the_client_ack():
+    """The lossy Chromium session (issue 14): encrypted flights labelled with their epoch, the client's ACK of a
+    partly received server flight dotted, DTLS 1.3 in the title."""
+    from test_dtls import _lab13
+
+    _, records, hs = capture_dtls(_lab13("chromium_chromium_dtls_loss"))
+    fl = handshake.flights(records, hs)
+    ax = plots.dtls_ladder(fl)
+    texts = [t.get_text() for t in ax.texts]
+    assert "F4 server_hello, encrypted handshake (epoch 2)" in texts or any(
+        t.startswith("F4 encrypted handshake (epoch 2)") for t in texts)
+    assert any(t == "F6 encrypted record (epoch 3)" for t in texts)
+    assert len(_gid(ax, "ack")) == int(fl.ack.sum()) >= 1
+    assert _gid(ax, "ack")[0].arrow_patch.get_edgecolor()[:3] == pytest.approx(matplotlib.colors.to_rgb("tab:purple"))
+    assert len(_gid(ax, "flight")) + len(_gid(ax, "retransmission")) == int((~fl.alert & ~fl.ack).sum())
+    assert ax.get_title().startswith("DTLS 1.3 association 0:") and "1 ACK" in ax.get_title()
+
+
+def test_dtls13_crafted_ladder_has_flights_1_4_5_6():
+    from test_handshake import _healthy13, _tables
+
+    fl = handshake.flights(*_tables(_healthy13()))
+    ax = plots.dtls_ladder(fl)
+    labels = [t.get_text() for t in ax.texts if t.get_text()]
+    assert labels[:4] == ["F1 client_hello", "F4 server_hello, encrypted handshake (epoch 2)",
+                          "F5 encrypted handshake (epoch 2)", "F6 encrypted ACK-sized record (epoch 3)"]
+    assert len(_gid(ax, "alert")) == 2  # the close_notify pair, by its size

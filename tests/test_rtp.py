@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
 import numpy as np
@@ -148,3 +149,37 @@ def test_payload_len_counts_payload_padding_and_auth_tag(tmp_path):
     got = rtp.decode_headers(src, off, cap, wire)
     assert int(got["payload_len"][0]) == 10 + 2 + 10
     assert struct.unpack(">H", pkt[2:4])[0] == int(got["seq"][0])
+
+
+# -- the payload without its padding (RFC 3550 §5.1, §A.1): plaintext only (issue 15) ----------------------------------
+def test_payload_strips_the_padding_the_last_byte_counts():
+    assert rtp.payload(SAMPLE) == bytes.fromhex("cafebabe")
+    assert rtp.payload(rtp_packet(payload=b"\x01\x02", padding=0)) == b"\x01\x02"
+    assert rtp.payload(rtp_packet(payload=b"", padding=4)) == b""  # padding only (a bandwidth probe)
+
+
+@pytest.mark.parametrize("packet, message", [
+    (struct.pack(">BBHII", 0xA0, 111, 1, 2, 3) + b"\x01\x02\x00",
+     "RTP padding count is 0 (it counts itself, so at least 1)"),
+    (struct.pack(">BBHII", 0xA0, 111, 1, 2, 3) + b"\x01\x02\x09", "RTP padding count 9 overruns the payload (3 bytes)"),
+    (struct.pack(">BBHII", 0xA0, 111, 1, 2, 3), "RTP padding bit is set on an empty payload"),
+])
+def test_payload_refuses_a_padding_count_rfc3550_calls_invalid(packet, message):
+    with pytest.raises(DecodeError, match=re.escape(message)):
+        rtp.payload(packet)
+
+
+def test_capture_rtp_payload_flags_bad_padding_on_plain_rtp_and_leaves_srtp_ciphertext_alone(tmp_path):
+    from conftest import dtls_client_hello, open_quiet, stun_call, udp4, write_pcap
+
+    zero = struct.pack(">BBHII", 0xA0, 111, 200, 9600, 0x11223344) + b"\x01\x02\x00"
+    plain = stun_call(4) + [udp4(zero), udp4(rtp_packet(seq=201, payload=b"\x07", padding=2))]
+    cap = open_quiet(write_pcap(tmp_path / "plain.pcap", plain))
+    with pytest.raises(DecodeError, match="RTP padding count is 0"):
+        cap.rtp_payload(len(plain) - 1)  # used to give b"\x01\x02\x00": the count byte as payload
+    assert cap.rtp_payload(len(plain)) == b"\x07"
+    # After a DTLS handshake the bytes after the header are SRTP ciphertext and auth tag: the last byte is no count.
+    srtp = struct.pack(">BBHII", 0xA0, 111, 300, 9600, 0x11223344) + b"\x10" * 5 + b"\xff"
+    frames = [udp4(dtls_client_hello())] + stun_call(4) + [udp4(srtp)]
+    cap = open_quiet(write_pcap(tmp_path / "srtp.pcap", frames))
+    assert bool(cap.rtp.dtls_srtp.iloc[-1]) and cap.rtp_payload(len(frames)) == b"\x10" * 5 + b"\xff"

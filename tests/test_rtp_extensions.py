@@ -376,3 +376,32 @@ def test_concat_decoded_shifts_packet_and_text_indices():
     for k in ("packet", "id", "form", "length", "value", "value_valid", "error", "profile", "text_element", "text"):
         assert joined[k].tolist() == whole[k].tolist(), k
     assert all(len(v) == 0 for v in rx.concat_decoded([]).values())
+
+
+# -- RFC 8285 §4.2 reserved IDs (issue 15) ---------------------------------------------------------------------------
+# Padding is a whole zero byte (§4.1); ID 0 is reserved for it, so a byte with ID 0 and a length is neither padding
+# nor an element.  A receiver stops there as it does at ID 15 (libwebrtc's RtpPacket::Parse does the same), keeps
+# the elements before it, and here the block is flagged: a sender broke a MUST NOT.
+ID0_BLOCK = bytes([0x10, 0x01, 0x03, 0x21, 0x22, 0x23, 0x24, 0x00, 0x21, 0x55, 0x00, 0x00])
+
+
+def test_one_byte_id_0_with_a_length_is_no_element_and_stops_the_walk_with_an_error():
+    elements, error = rx._walk(0xBEDE, ID0_BLOCK)
+    assert [(e.id, e.data) for e in elements] == [(1, b"\x01")]
+    assert error == rx.EXT_ERROR_MESSAGES[rx.EXT_RESERVED_ID]
+    with pytest.raises(DecodeError, match="RTP extension element has ID 0"):
+        rx.parse_extensions(0xBEDE, ID0_BLOCK)
+
+
+def test_decode_extensions_keeps_the_elements_before_an_id_0_element_and_flags_the_packet():
+    packet = rtp_packet(ext_profile=0xBEDE, ext=ID0_BLOCK, payload=b"x" * 4)
+    got = rx.decode_extensions(*byte_source([packet]))
+    assert got["id"].tolist() == [1] and got["error"].tolist() == [rx.EXT_RESERVED_ID]
+
+
+def test_id_0_padding_bytes_and_id_15_are_no_error():
+    block = bytes([0x00, 0x10, 0x01, 0x00, 0xF0, 0x21, 0x00, 0x00])
+    packet = rtp_packet(ext_profile=0xBEDE, ext=block, payload=b"x" * 4)
+    got = rx.decode_extensions(*byte_source([packet]))
+    assert got["id"].tolist() == [1] and got["error"].tolist() == [rx.EXT_OK]
+    assert [e.id for e in rx.parse_extensions(0xBEDE, block)] == [1]

@@ -382,3 +382,83 @@ def test_relaying_types_by_first_two_bytes_agree_with_the_header_check():
     for message_type in range(1 << 14):
         data = message_type.to_bytes(2, "big") + bytes(18)
         assert (data[:2] in stun.RELAYING_TYPES) == stun.is_turn_relaying(data), hex(message_type)
+
+
+# -- a malformed attribute does not take the others with it (issue 15) -------------------------------------------------
+def test_parse_partial_keeps_every_attribute_around_one_that_does_not_decode():
+    data = _message(0x0101, (0x0006, b"abcd:efgh"), (0x0024, b"abc"), (0x0020, XOR_V4), (0x8022, b"tester"),
+                    tid=bytes.fromhex("b7e7a701bc34d686fa87dfae"))
+    msg, error = stun.parse_partial(data)
+    assert error == "STUN PRIORITY is 3 bytes, expected 4"
+    assert [a.name for a in msg.attributes] == ["USERNAME", "PRIORITY", "XOR-MAPPED-ADDRESS", "SOFTWARE"]
+    assert [a.error for a in msg.attributes] == [None, error, None, None]
+    assert msg.get(stun.Attr.USERNAME) == "abcd:efgh" and msg.get(stun.Attr.SOFTWARE) == "tester"
+    assert msg.get(stun.Attr.XOR_MAPPED_ADDRESS) == ("192.0.2.1", 32853)
+    broken = msg.attributes[1]
+    assert broken.value is None and broken.raw == b"abc" and broken.text == "616263"
+    assert bytes(msg) == data
+    with pytest.raises(DecodeError, match=re.escape(error)):
+        stun.parse(data)  # the strict parse still refuses the message
+
+
+def test_parse_partial_keeps_the_attributes_before_one_that_runs_past_the_end():
+    data = _message(0x0001, (0x0006, b"abcd:efgh")) + bytes.fromhex("00240008") + b"\1\2\3\4"
+    data = data[:2] + struct.pack(">H", len(data) - 20) + data[4:]
+    msg, error = stun.parse_partial(data)
+    assert error == "STUN attribute PRIORITY at offset 36 runs past the end of the message (8 bytes, 4 left)"
+    assert [a.name for a in msg.attributes] == ["USERNAME"] and msg.get(stun.Attr.USERNAME) == "abcd:efgh"
+
+
+def test_parse_partial_of_a_bad_header_raises():
+    with pytest.raises(DecodeError, match="STUN header is truncated"):
+        stun.parse_partial(b"\0\1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_parse_partial_of_arbitrary_bytes_gives_a_message_or_decode_error_and_agrees_with_parse(data):
+    try:
+        msg, error = stun.parse_partial(data)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            stun.parse(data)
+        return
+    if error is None:
+        assert stun.parse(data) == msg
+    else:
+        with pytest.raises(DecodeError, match=re.escape(error)):
+            stun.parse(data)
+
+
+# -- SASLprep for long-term credentials (RFC 8489 §9.2.2, RFC 4013; issue 15) ----------------------------------------
+RFC5769_LONG_TERM_PASSWORD = "The\u00adM\u00aatr\u2168"  # RFC 5769 §2.4: SASLprep gives "TheMatrIX"
+
+
+def test_rfc5769_long_term_integrity_holds_with_the_password_as_the_rfc_writes_it():
+    key = stun.long_term_key("マトリックス", "example.org", RFC5769_LONG_TERM_PASSWORD)
+    assert key == stun.long_term_key("マトリックス", "example.org", "TheMatrIX")
+    assert stun.integrity_ok(LONG_TERM_REQUEST, key) is True
+
+
+@pytest.mark.parametrize("text, expected", [
+    (RFC5769_LONG_TERM_PASSWORD, "TheMatrIX"),
+    ("I\u00adX", "IX"),  # RFC 4013 §3's examples: soft hyphen mapped to nothing
+    ("user", "user"), ("USER", "USER"),  # no case folding
+    ("\u00aa", "a"), ("\u2168", "IX"),  # NFKC
+    ("a\u2003b", "a b"),  # non-ASCII space mapped to SPACE
+])
+def test_saslprep_maps_and_normalises_as_rfc4013_examples_say(text, expected):
+    assert stun.saslprep(text) == expected
+
+
+@pytest.mark.parametrize("text", ["\u0007", "\u0627\u0031"])  # RFC 4013 §3: control char; RFC 3454 §6 bidi rule
+def test_saslprep_refuses_prohibited_output_without_echoing_it(text):
+    with pytest.raises(DecodeError) as e:
+        stun.saslprep(text)
+    assert text not in str(e.value) and str(e.value).startswith("SASLprep")
+
+
+def test_long_term_key_of_a_password_saslprep_refuses_falls_back_to_its_utf8_bytes():
+    # Servers that skip SASLprep (coturn) take the bytes as given; no exception reaches the stun tables.
+    import hashlib
+    assert stun.long_term_key("u", "r", "p\u0007") == hashlib.md5("u:r:p\u0007".encode()).digest()

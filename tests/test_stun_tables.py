@@ -242,4 +242,28 @@ def test_a_message_that_does_not_decode_keeps_its_row_with_the_error_and_its_hea
     assert s.error[2].startswith("STUN header is truncated") and pd.isna(s.method[2])
     assert (s.method[0], s.cls[0], s.transaction_id[0]) == ("binding", "request", bytes(range(12)).hex())
     assert not s.use_candidate[0] and pd.isna(s.fingerprint_ok[0]) and pd.isna(s.integrity_ok[0])
-    assert len(attrs) == 0
+    # The broken PRIORITY is kept raw (issue 15: one bad attribute no longer hides the others, next test).
+    assert attrs[["frame", "name", "length", "value"]].values.tolist() == [[9, "PRIORITY", 3, "abcdef"]]
+
+
+def test_one_malformed_attribute_keeps_the_others_in_both_tables_and_is_named_in_error():
+    import numpy as np
+    import pandas as pd
+
+    from webrtcpcap import pipeline
+
+    def attr(t, v):
+        return bytes.fromhex(f"{t:04x}{len(v):04x}") + v + b"\0" * (-len(v) % 4)
+
+    body = attr(0x0006, b"abcd:efgh") + attr(0x0024, b"abc") + attr(0x0025, b"") \
+        + attr(0x0020, bytes.fromhex("0001a147e112a643"))
+    tid = bytes.fromhex("b7e7a701bc34d686fa87dfae")
+    msg = bytes.fromhex(f"0001{len(body):04x}2112a442") + tid + body
+    keys = {"frame": np.array([3], np.uint32), "t": np.array([0.5]),
+            "src": pd.Categorical(["10.0.0.1"]), "dst": pd.Categorical(["10.0.0.2"]),
+            "sport": np.array([1000]), "dport": np.array([2000]), "transport": pd.Categorical(["udp"])}
+    s, attrs = pipeline.stun_tables(pipeline.StunMessages(keys, [msg]))
+    assert s.error[0] == "STUN PRIORITY is 3 bytes, expected 4"
+    assert (s.username[0], s.mapped_address[0], bool(s.use_candidate[0])) == ("abcd:efgh", "192.0.2.1:32853", True)
+    assert pd.isna(s.priority[0])
+    assert attrs.name.tolist() == ["USERNAME", "PRIORITY", "USE-CANDIDATE", "XOR-MAPPED-ADDRESS"]

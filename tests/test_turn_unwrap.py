@@ -206,6 +206,8 @@ def test_a_channel_data_length_that_overruns_the_datagram_gives_no_inner_row(tmp
     cap = open_quiet(write_pcap(tmp_path / "bad.pcap", [bind, udp4(bad, sport=CLIENT_PORT, dport=SERVER_PORT)]))
     assert cap.packets["kind"].tolist() == ["stun", "turn-channel"]
     assert len(cap.rtp) == 0 and not cap.stun["relayed"].any()
+    # Issue 15: the frame says why nothing came out of it (it used to have an empty `error`).
+    assert cap.packets["error"].astype(object).fillna("").tolist() == ["", "TURN ChannelData length overruns the datagram"]
 
 
 def test_chunks_keep_the_channel_bindings_of_earlier_chunks():

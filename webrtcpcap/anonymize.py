@@ -21,9 +21,16 @@ Choices, stated once:
   inside TURN-relayed STUN and over TCP.  Not rewritten: IPv4 options and IPv6 routing headers (rare; say so).
   Ports stay.  Unicast MAC addresses (Ethernet, ARP, Linux cooked headers) are mapped too (locally administered).
 - Names: ICE ufrags (each side of a Binding USERNAME "a:b"), TURN usernames (a TURN REST "expiry:user" keeps its
-  expiry), REALM, and the string values of certificate subject and issuer names get same-length letters and digits
-  from the same keyed mapping (one namespace: a string is replaced the same way wherever it appears).  USERHASH gets
-  keyed filler.  NONCE, SOFTWARE, ERROR-CODE reasons, RTP/RTCP (SRTP ciphertext carries no key) stay.
+  expiry), REALM, the string values of certificate subject and issuer names, and the texts of plaintext RTCP
+  (SDES CNAME "user@host", NAME, EMAIL, PHONE, LOC, TOOL, NOTE, PRIV after its prefix length, H323-CADDR; BYE
+  reasons) get same-length letters and digits from the same keyed mapping (one namespace: a string is replaced the
+  same way wherever it appears).  USERHASH, RTCP APP data and every STUN attribute not known to hold only numbers or
+  kept texts (unknown and vendor attributes, malformed address attributes) get keyed filler.  NONCE, SOFTWARE,
+  ERROR-CODE reasons, SDES stream identifiers (MID, RtpStreamId...), RTP and SRTP/SRTCP ciphertext stay.
+- Fail closed: a payload of a WebRTC flow that cannot be read is never copied through.  A datagram of kind stun
+  that is not an RFC 8489 message whose attributes chain to its end (classic RFC 3489 STUN, vendor dialects such as
+  MS-TURN), or an RTCP compound from its first packet that does not read, is cut; inside TURN or a TCP stream
+  (where lengths must stay) the unreadable bytes get keyed filler.  The summary's `unreadable_frames` names them.
 - Integrity: FINGERPRINT is recomputed where it was right; MESSAGE-INTEGRITY(-SHA256) cannot be (it needs the
   password) and is left as it was, so it no longer verifies: the summary counts those messages, and a pcapng output
   says so in its section comment.  Certificates then no longer match their signatures or any a=fingerprint.
@@ -70,6 +77,23 @@ METHOD_BINDING = 0x001  # RFC 8489 §18.2
 METHOD_GOOG_PING = 0x080  # libwebrtc
 METHOD_SEND = 0x006  # RFC 8656 §17
 METHOD_DATA = 0x007  # RFC 8656 §17
+
+# Attributes kept as they are: numbers, flags, integrity, and texts the module docstring keeps (NONCE, SOFTWARE,
+# ERROR-CODE).  Any other attribute (unknown ones, vendor dialects such as MS-TURN's) gets keyed filler: it may hold
+# an address or a name this module does not know how to find.
+KEPT_ATTRS = {
+    0x0003, 0x0008, 0x0009, 0x000A, 0x000C, 0x000D, 0x0015, 0x0017, 0x0018, 0x0019, 0x001A, 0x001C, 0x001D,
+    0x0022, 0x0024, 0x0025, 0x0026, 0x0027, 0x002A,  # RFC 5780, 8489, 8656, 8445, 6062
+    0x8000, 0x8001, 0x8002, 0x8004, 0x8022, 0x8028, 0x8029, 0x802A,  # RFC 8656, 8489, 8445
+    0xC001, 0xC057, 0xC058, 0xC059, 0xC05B, 0xC05D, 0xC060,  # renomination; libwebrtc GOOG-* numbers and digests
+}
+
+# RTCP (RFC 3550 §6): SDES items whose text is replaced (CNAME "user@host", NAME, EMAIL, PHONE, LOC, TOOL, NOTE,
+# H323-CADDR, and unknown types); the stream identifiers (APSI, RGRP, RtpStreamId, RepairedRtpStreamId, CCID, MID)
+# name no one and stay, so that BUNDLE and simulcast analyses agree.
+RTCP_SR, RTCP_RR, RTCP_SDES, RTCP_BYE, RTCP_APP = 200, 201, 202, 203, 204
+SDES_PRIV = 8
+SDES_KEPT = {10, 11, 12, 13, 14, 15}
 
 DTLS_HANDSHAKE = 22  # RFC 6347 §4.1 content type
 DTLS_CERTIFICATE = 11  # RFC 5246 §7.4.2 handshake type
@@ -264,38 +288,57 @@ class _Anonymizer:
     def __init__(self, key: bytes):
         self.m = Mapper(key)
         self.stats = {"stun_messages": 0, "fingerprints_recomputed": 0, "integrity_not_verifiable": 0,
-                      "usernames": 0, "certificates": 0, "payloads_cut": 0, "tcp_unframed_bytes": 0}
+                      "usernames": 0, "certificates": 0, "payloads_cut": 0, "tcp_unframed_bytes": 0,
+                      "attributes_filled": 0, "rtcp_items": 0, "unreadable": 0}
         self.certs: dict[tuple, _CertMessage] = {}
+        self.srtcp_rows: set[int] = set()  # rows whose RTCP is SRTCP (ciphertext after the first header)
+        self.unreadable_rows: set[int] = set()  # rows with WebRTC bytes cut or filled: they could not be vouched for
+
+    def fill(self, buf: bytearray, s: int, e: int, dg: _Datagram) -> None:
+        """Keyed filler over bytes nested in a message whose length must stay (relayed, framed in TCP) that could
+        not be read: fail closed, never copied through."""
+        if s < e:
+            buf[s:e] = self.m.filler(bytes(buf[s:e]))
+            self.stats["unreadable"] += 1
+            self.unreadable_rows.add(dg.row)
 
     # --- STUN -------------------------------------------------------------------------------------------------------
 
-    def stun(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> None:
-        """Rewrite the STUN message at buf[s:e] in place (lengths kept)."""
+    def stun(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> bool:
+        """Rewrite the STUN message at buf[s:e] in place (lengths kept).  False, with nothing rewritten, when the
+        bytes are not an RFC 8489 message it can vouch for (no magic cookie: classic or vendor STUN; a length that
+        is not the message's; attributes that do not chain to its end): the caller cuts or fills them."""
         if e - s < 20 or buf[s + 4 : s + 8] != STUN_MAGIC_COOKIE:
-            return
-        self.stats["stun_messages"] += 1
+            return False
         mtype, length = struct.unpack_from(">HH", buf, s)
+        end = s + 20 + length
+        if length % 4 or end != e:
+            return False
         method = (mtype & 0x000F) | ((mtype >> 1) & 0x0070) | ((mtype >> 2) & 0x0F80)
         cls = ((mtype >> 4) & 1) | ((mtype >> 7) & 2)
         tid = bytes(buf[s + 8 : s + 20])
-        end = min(s + 20 + length, e)
         attrs = []
         pos = s + 20
-        while pos + 4 <= end:
+        while pos < end:
+            if pos + 4 > end:
+                return False
             atype, alen = struct.unpack_from(">HH", buf, pos)
-            if pos + 4 + alen > end:
-                break
+            if pos + 4 + alen + (-alen % 4) > end:
+                return False
             attrs.append((atype, pos + 4, alen))
             pos += 4 + alen + (-alen % 4)
+        self.stats["stun_messages"] += 1
         fp_ok = False
         for atype, vs, alen in attrs:
             if atype == ATTR_FINGERPRINT and alen == 4:
                 fp_ok = self._fingerprint(buf, s, vs - 4) == struct.unpack_from(">I", buf, vs)[0]
                 break
         peer = b""
+        relaying = cls == 1 and method in (METHOD_SEND, METHOD_DATA)
         for atype, vs, alen in attrs:
             if atype in PLAIN_ADDRESS_ATTRS or atype in XOR_ADDRESS_ATTRS:
-                self._address(buf, vs, alen, tid if atype in XOR_ADDRESS_ATTRS else None)
+                if not self._address(buf, vs, alen, tid if atype in XOR_ADDRESS_ATTRS else None):
+                    self._fill_attribute(buf, vs + min(alen, 4), vs + alen)  # malformed: no address read, none left
                 if atype == 0x0012:
                     peer = bytes(buf[vs : vs + alen])
             elif atype == ATTR_USERNAME:
@@ -308,31 +351,40 @@ class _Anonymizer:
                 buf[vs : vs + alen] = self.m.filler(bytes(buf[vs : vs + alen]))
             elif atype in (ATTR_MESSAGE_INTEGRITY, ATTR_MESSAGE_INTEGRITY_SHA256):
                 self.stats["integrity_not_verifiable"] += 1
+            elif not (atype in KEPT_ATTRS or (atype == ATTR_DATA and relaying)):
+                self._fill_attribute(buf, vs, vs + alen)
         for atype, vs, alen in attrs:
-            if atype == ATTR_DATA and cls == 1 and method in (METHOD_SEND, METHOD_DATA):
+            if atype == ATTR_DATA and relaying:
                 self.relayed(buf, vs, vs + alen, dg, marker + ("peer", peer))
         for atype, vs, alen in attrs:
             if atype == ATTR_FINGERPRINT and alen == 4 and fp_ok:
                 struct.pack_into(">I", buf, vs, self._fingerprint(buf, s, vs - 4))
                 self.stats["fingerprints_recomputed"] += 1
                 break
+        return True
+
+    def _fill_attribute(self, buf: bytearray, s: int, e: int) -> None:
+        if s < e:
+            buf[s:e] = self.m.filler(bytes(buf[s:e]))
+            self.stats["attributes_filled"] += 1
 
     @staticmethod
     def _fingerprint(buf: bytearray, s: int, at: int) -> int:
         head = bytes(buf[s : s + 2]) + struct.pack(">H", at - s - 20 + 8) + bytes(buf[s + 4 : at])
         return zlib.crc32(head) ^ FINGERPRINT_XOR
 
-    def _address(self, buf: bytearray, vs: int, alen: int, tid: bytes | None) -> None:
+    def _address(self, buf: bytearray, vs: int, alen: int, tid: bytes | None) -> bool:
         if alen not in (8, 20) or buf[vs + 1] not in (1, 2) or (alen == 8) != (buf[vs + 1] == 1):
-            return
+            return False
         n = alen - 4
         raw = bytes(buf[vs + 4 : vs + 4 + n])
         if tid is None:
             buf[vs + 4 : vs + 4 + n] = self.m.ip(raw)
-            return
+            return True
         pad = (STUN_MAGIC_COOKIE + tid)[:n]
         plain = bytes(a ^ b for a, b in zip(raw, pad))
         buf[vs + 4 : vs + 4 + n] = bytes(a ^ b for a, b in zip(self.m.ip(plain), pad))
+        return True
 
     def _username(self, value: bytes, ice: bool) -> bytes:
         if ice:
@@ -345,20 +397,115 @@ class _Anonymizer:
     # --- what TURN relays, DTLS -------------------------------------------------------------------------------------
 
     def relayed(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> None:
-        """A datagram relayed inside TURN (ChannelData or a DATA attribute), classified by its first byte."""
+        """A datagram relayed inside TURN (ChannelData or a DATA attribute), classified by its first byte (RFC 7983):
+        STUN, DTLS and RTCP rewritten, RTP and ZRTP kept; anything else, or STUN or RTCP that does not read, filled."""
         if s >= e:
             return
         first = buf[s]
         if first <= 3:
-            self.stun(buf, s, e, dg, marker)
+            if not self.stun(buf, s, e, dg, marker):
+                self.fill(buf, s + _stun_head(buf, s, e), e, dg)
         elif 20 <= first <= 63:
             self.dtls(buf, s, e, dg, marker)
+        elif 128 <= first <= 191 and e - s >= 2 and 192 <= buf[s + 1] <= 223:  # RTCP (RFC 5761 §4)
+            self.fill(buf, max(self.rtcp(buf, s, e, dg.row in self.srtcp_rows), min(s + 8, e)), e, dg)
+        elif not (16 <= first <= 19 or 128 <= first <= 191):  # not ZRTP, not RTP
+            self.fill(buf, s + 1, e, dg)  # the first byte stays, so the datagram is classified as before
 
     def channel_data(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> None:
         if e - s < 4:
+            self.fill(buf, s, e, dg)
             return
         channel, length = struct.unpack_from(">HH", buf, s)
-        self.relayed(buf, s + 4, min(s + 4 + length, e), dg, marker + ("channel", channel))
+        inner = min(s + 4 + length, e)
+        self.relayed(buf, s + 4, inner, dg, marker + ("channel", channel))
+        if e - inner > 3:  # more than the optional padding to 4 bytes (RFC 8656 §12.5)
+            self.fill(buf, inner, e, dg)
+
+    # --- RTCP -------------------------------------------------------------------------------------------------------
+
+    def rtcp(self, buf: bytearray, s: int, e: int, srtcp: bool) -> int:
+        # Callers that fill what does not read keep the first 8 bytes (header and SSRC: no text, and what SRTCP
+        # leaves in the clear), so that the datagram is still classified as RTCP.
+        """Rewrite the texts of a plaintext RTCP compound at buf[s:e] (SDES items, BYE reasons; APP data filled),
+        lengths kept.  Returns where the packets it could read end: the rest is for the caller to cut or fill.  SRTCP
+        (`srtcp`: after a DTLS-SRTP handshake) whose packets do not chain to its end is ciphertext after the first 8
+        bytes, and is vouched for whole (a compound that chains exactly is plain RTCP there too, as the pipeline
+        reads it)."""
+        if srtcp and not self._chains(buf, s, e):
+            return e
+        pos = s
+        while pos + 4 <= e:
+            b0, pt, words = struct.unpack_from(">BBH", buf, pos)
+            n = (words + 1) * 4
+            if b0 >> 6 != 2 or not 192 <= pt <= 223 or pos + n > e:
+                break
+            end = pos + n
+            if b0 & 0x20:  # padding: the last byte counts it (RFC 3550 §6.4.1)
+                count = buf[end - 1]
+                if count == 0 or count > n - 4:
+                    break
+                end -= count
+            if pt == RTCP_SDES and not self._sdes(buf, pos + 4, end, b0 & 0x1F):
+                break
+            if pt == RTCP_BYE and not self._bye(buf, pos + 4, end, b0 & 0x1F):
+                break
+            if pt == RTCP_APP:
+                if end - pos < 12:
+                    break
+                self._fill_attribute(buf, pos + 12, end)  # application data: unknown contents
+            pos += n
+        return pos
+
+    @staticmethod
+    def _chains(buf: bytearray, s: int, e: int) -> bool:
+        """Whether RTCP headers (version 2, packet type 192-223) and their lengths chain exactly to `e`."""
+        pos = s
+        while pos + 4 <= e:
+            b0, pt, words = struct.unpack_from(">BBH", buf, pos)
+            if b0 >> 6 != 2 or not 192 <= pt <= 223:
+                return False
+            pos += (words + 1) * 4
+        return pos == e
+
+    def _text(self, buf: bytearray, s: int, e: int) -> None:
+        if s < e:
+            buf[s:e] = self.m.name(bytes(buf[s:e]))
+            self.stats["rtcp_items"] += 1
+
+    def _sdes(self, buf: bytearray, s: int, e: int, chunks: int) -> bool:
+        """The SDES chunks of buf[s:e] (RFC 3550 §6.5): each an SSRC, items, an END item and nulls to 32 bits."""
+        pos = s
+        for _ in range(chunks):
+            start = pos
+            pos += 4
+            while True:
+                if pos >= e:
+                    return False
+                item = buf[pos]
+                if item == 0:
+                    pos += 1
+                    pos += -(pos - start) % 4
+                    break
+                if pos + 2 > e or pos + 2 + buf[pos + 1] > e:
+                    return False
+                ts, te = pos + 2, pos + 2 + buf[pos + 1]
+                if item == SDES_PRIV and ts < te:
+                    self._text(buf, ts + 1, te)  # the prefix length byte stays, so the item still reads
+                elif item not in SDES_KEPT:
+                    self._text(buf, ts, te)
+                pos = te
+        return pos <= e
+
+    def _bye(self, buf: bytearray, s: int, e: int, count: int) -> bool:
+        pos = s + 4 * count
+        if pos > e:
+            return False
+        if pos < e:  # a reason: length and text (RFC 3550 §6.6)
+            if pos + 1 + buf[pos] > e:
+                return False
+            self._text(buf, pos + 1, pos + 1 + buf[pos])
+        return True
 
     def dtls(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> None:
         """Note where Certificate fragments of DTLS handshake records lie (rewritten once whole, see certificates)."""
@@ -665,7 +812,9 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, seed: byte
     fingerprints_recomputed, integrity_not_verifiable (STUN messages whose MESSAGE-INTEGRITY no longer verifies),
     certificates (DTLS Certificate messages whose names were replaced), tcp_unframed_bytes (bytes of WebRTC TCP
     streams cut because they could not be framed), addresses (distinct IP addresses replaced), names (distinct
-    strings replaced), seeded (whether `seed` was given: the same seed gives the same output).  `webrtc` and
+    strings replaced), seeded (whether `seed` was given: the same seed gives the same output), attributes_filled
+    (STUN attributes given filler), rtcp_items (RTCP texts replaced), unreadable and unreadable_frames (WebRTC
+    payloads, and the frame numbers holding them, that could not be read and were cut or filled: fail closed).  `webrtc` and
     `not_webrtc` are as for `webrtcpcap.open`.  The summary holds no original value."""
     cap = open_capture(src, progress=False, webrtc=webrtc, not_webrtc=not_webrtc)
     packets = cap.packets
@@ -678,6 +827,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, seed: byte
     linktypes = [lt_table[i] if i < len(lt_table) else -1 for i in batch.interface.tolist()]
 
     anon = _Anonymizer(_key(seed))
+    rtcp = cap.rtcp
+    anon.srtcp_rows = set((rtcp.loc[rtcp["dtls_srtp"].to_numpy(dtype=bool), "frame"].astype("int64") - 1).tolist())
     net = _Frames(frames, linktypes, anon.m)
     streams: dict[tuple, list[_TcpSegment]] = {}
     for dg in net.datagrams:
@@ -700,6 +851,7 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, seed: byte
     del batch, data, owner
     summary = {"frames": len(out), "format": state.fmt, "frames_cut": sum(1 for c in net.cut if c >= 0)}
     summary.update(anon.stats)
+    summary["unreadable_frames"] = sorted(r + 1 for r in anon.unreadable_rows)
     summary["addresses"] = sum(1 for k in anon.m._map if k[0] == "ip")
     summary["names"] = sum(1 for k in anon.m._map if k[0] == "name")
     summary["seeded"] = seed is not None
@@ -719,11 +871,30 @@ def _udp(anon: _Anonymizer, dg: _Datagram, kind: str, webrtc: bool) -> None:
         return
     marker = (dg.old_src, dg.old_dst, bytes(data[0:4]))
     if kind == "stun":
-        anon.stun(data, 8, end, dg, marker)
+        if not anon.stun(data, 8, end, dg, marker):
+            _cut_unreadable(anon, dg, 8)
     elif kind == "dtls":
         anon.dtls(data, 8, end, dg, marker)
     elif kind == "turn-channel":
         anon.channel_data(data, 8, end, dg, marker)
+    elif kind == "rtcp":
+        readable = max(anon.rtcp(data, 8, end, dg.row in anon.srtcp_rows), min(16, end))  # header, SSRC stay
+        if readable < end:
+            _cut_unreadable(anon, dg, readable)
+
+
+def _stun_head(buf: bytearray, s: int, e: int) -> int:
+    """How many bytes of a STUN-looking message to keep when the rest gets filler: the 20-byte header (type,
+    length, cookie, transaction id: no address, no name) when it has the magic cookie, else the first byte, so
+    that it is classified as before."""
+    return 20 if e - s >= 20 and buf[s + 4 : s + 8] == STUN_MAGIC_COOKIE else 1
+
+
+def _cut_unreadable(anon: _Anonymizer, dg: _Datagram, keep: int) -> None:
+    """Fail closed: a WebRTC payload that could not be read is cut from `keep` on (as a snaplen would)."""
+    dg.keep = keep if dg.keep < 0 else min(dg.keep, keep)
+    anon.stats["unreadable"] += 1
+    anon.unreadable_rows.add(dg.row)
 
 
 def _tcp_segment(dg: _Datagram, streams: dict) -> None:
@@ -786,9 +957,12 @@ def _tcp_stream(anon: _Anonymizer, segments: list[_TcpSegment]):
         s = framed + (tcp.RFC4571_HEADER_LEN if mode == "rfc4571" else 0)
         e = framed + n
         if s < e and stream[s] <= 3:
-            anon.stun(stream, s, e, dg0, marker)
+            if not anon.stun(stream, s, e, dg0, marker):
+                anon.fill(stream, s + _stun_head(stream, s, e), e, dg0)
         elif s < e and 0x40 <= stream[s] <= 0x4F:
             anon.channel_data(stream, s, e, dg0, marker)
+        elif s < e and 128 <= stream[s] <= 191 and e - s >= 2 and 192 <= stream[s + 1] <= 223:
+            anon.fill(stream, max(anon.rtcp(stream, s, e, dg0.row in anon.srtcp_rows), min(s + 8, e)), e, dg0)
         framed = e
     anon.stats["tcp_unframed_bytes"] += max(0, size - framed)
 
@@ -918,4 +1092,9 @@ def run(args) -> int:
           f"names replaced; {s['frames_cut']} frames cut (non-WebRTC payloads); {s['fingerprints_recomputed']} "
           f"FINGERPRINTs recomputed; {s['integrity_not_verifiable']} STUN MESSAGE-INTEGRITY attributes no longer "
           f"verifiable; {s['certificates']} DTLS certificate messages rewritten")
+    if s["unreadable_frames"]:
+        frames = s["unreadable_frames"]
+        shown = ", ".join(str(f) for f in frames[:20]) + (", ..." if len(frames) > 20 else "")
+        print(f"{args.output}: {len(frames)} frames held WebRTC bytes that could not be read (STUN without the "
+              f"RFC 8489 shape, vendor dialects, broken RTCP): cut or filled, not copied (frames {shown})")
     return 0

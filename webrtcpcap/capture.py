@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import demux, reader
+from . import sessions as _sessions
 from . import sdp as _sdp
 from .errors import CaptureWarning
 from . import tables
@@ -54,8 +55,8 @@ def _load_sdps(sdp) -> tuple[list[_sdp.Sdp], list[str]]:
 
 
 def _load_keylog(keylog):
-    """`open(..., keylog=)`: None, a webrtcpcap.keys.KeyLog, key log text (holding a newline or a CLIENT_RANDOM
-    label), or a file path."""
+    """`open(..., keylog=)`: None, a webrtcpcap.keys.KeyLog, key log text (holding a newline or starting with an
+    NSS label: CLIENT_RANDOM, EXPORTER_SECRET, ...), or a file path."""
     if keylog is None:
         return None
     from . import keys
@@ -64,7 +65,7 @@ def _load_keylog(keylog):
         return keylog
     if isinstance(keylog, (bytes, bytearray)):
         return keys.parse_keylog(keylog.decode("utf-8", "replace"))
-    if isinstance(keylog, str) and ("\n" in keylog or keylog.lstrip().startswith("CLIENT_RANDOM")):
+    if isinstance(keylog, str) and ("\n" in keylog or keylog.lstrip().split(" ", 1)[0] in keys.NSS_LABELS):
         return keys.parse_keylog(keylog)
     return keys.load_keylog(keylog)
 
@@ -93,7 +94,8 @@ class Capture:
     - `packets`: one row per frame of the file, in file order.  Columns: frame (1-based, as Wireshark numbers them),
       time (UTC), t (seconds since the first frame), caplen, len, interface (a row of `interfaces`), ip_version,
       src, dst, sport, dport, transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel,
-      zrtp, other, tcp, icmp, non-ip, ip-fragment), payload_len (transport payload length the headers declare),
+      zrtp, other, tcp, icmp, non-ip, ip-fragment, quic: a non-WebRTC UDP flow with a QUIC client Initial),
+      payload_len (transport payload length the headers declare),
       flow (bidirectional flow id: the flows table's `flow`, as a categorical of the ids), evidence (why the
       frame's flow was taken as WebRTC: stun, dtls, rtp, rtcp, forced), error (null, or why the frame could not be
       fully decoded).  interface, ip_version and flow are categoricals of integers: one byte a row, where a
@@ -182,7 +184,10 @@ class Capture:
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._dtls_decrypted: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
+        # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
+        self.unreadable_payloads: dict[int, str] = {}
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -217,9 +222,8 @@ class Capture:
 
     def _decode(self) -> Decoded:
         if self._decoded is None:
-            t0 = 0
-            if len(self._index):
-                t0 = int(reader.make_batch(self._data, self._index, 0, 1, self._state, 1).ts_ns[0])
+            t0 = reader.first_time_ns(self._data, self._index, self._state)  # t counts from the first frame's time
+            t0 = 0 if t0 is None else t0  # (no frame has one: every t is NaN anyway)
             self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
         return self._decoded
 
@@ -249,14 +253,15 @@ class Capture:
         """What SRTP/SRTCP decryption did (webrtcpcap.decrypt.Decryption; None when no key was given: no `keylog`,
         `srtp_keys` or a=crypto line in the SDPs).  `decryption.summary` has one row per key and direction (key,
         sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
-        srtcp_authenticated); `decryption.problems` says why a DTLS association got no keys.  Key material is never
-        shown."""
+        srtcp_authenticated, profile, derivation: DTLS 1.2 PRF or DTLS 1.3 exporter with its label prefix, SDES,
+        given); `decryption.problems` says why a DTLS association got no keys.  Key material is never shown."""
         if self._decryption is None and (self._keylog is not None or self._trial_keys):
             from . import decrypt, handshake
 
             decoded = self._decode()
             associations = handshake.associations(*self._dtls_tables()) if self._keylog is not None else None
-            dtls, problems = decrypt.dtls_keys(associations, self._keylog)
+            decrypted = self.dtls_decrypted if self._keylog is not None else None  # DTLS 1.3: the chosen profile
+            dtls, problems = decrypt.dtls_keys(associations, self._keylog, self.dtls_handshakes, decrypted)
             trial = self._trial_keys
             dg = decoded.rtcp_datagrams
             with self._index.expanded(self._data, self._state):  # payloads are read slice by slice
@@ -268,13 +273,32 @@ class Capture:
         """The capture's RTCP compound datagrams as plaintext: (key columns as pipeline.Datagrams has them,
         payloads, status).  A decrypted SRTCP datagram gives its plaintext (without the SRTCP trailer); plain RTCP
         is given as captured; SRTCP that was not (or could not be) decrypted is left out, as its contents are
-        ciphertext.  `status`: per datagram given, "plain" or "decrypted"."""
+        ciphertext.  `status`: per datagram given, "plain" or "decrypted".  A plain compound with a broken packet
+        is given whole when another compound of its flow decoded whole: the report tables keep the packets before
+        the broken one and `rtcp_datagrams` says why.  On a flow where none did, the bytes after the first header are
+        taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
         from . import rtcp as _rtcp
         from .errors import DecodeError
 
         if self._rtcp_plain is None:
             dg = self._decode().rtcp_datagrams
             d = self.decryption
+            srtcp = np.asarray(dg.keys.get("srtcp", np.zeros(len(dg), bool)), dtype=bool)
+            ends = zip(np.asarray(dg.keys["src"]).tolist(), np.asarray(dg.keys["sport"]).tolist(),
+                       np.asarray(dg.keys["dst"]).tolist(), np.asarray(dg.keys["dport"]).tolist())
+            flows = [tuple(sorted(((a, p), (b, q)))) for a, p, b, q in ends]
+            whole: dict[int, bool] = {}
+            plain_flows = set()
+            for i, p in enumerate(dg.payloads):
+                if srtcp[i] or (d is not None and d.rtcp_status[i] != _NOT_TRIED):
+                    continue
+                try:
+                    _rtcp.parse_compound(p)
+                except DecodeError:
+                    whole[i] = False
+                    continue
+                whole[i] = True
+                plain_flows.add(flows[i])
             rows, payloads, status = [], [], []
             for i, p in enumerate(dg.payloads):
                 if d is not None and d.rtcp_plaintext[i] is not None:
@@ -282,12 +306,8 @@ class Capture:
                     payloads.append(d.rtcp_plaintext[i])
                     status.append("decrypted")
                     continue
-                if d is not None and d.rtcp_status[i] != _NOT_TRIED:
-                    continue  # SRTCP that did not authenticate
-                try:
-                    _rtcp.parse_compound(p)
-                except DecodeError:
-                    continue  # ciphertext after the first header (SRTCP without its key), or broken
+                if i not in whole or not (whole[i] or flows[i] in plain_flows):
+                    continue  # SRTCP not decrypted, or ciphertext after the first header on a flow with no plain RTCP
                 rows.append(i)
                 payloads.append(p)
                 status.append("plain")
@@ -305,6 +325,13 @@ class Capture:
             rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
             self._report_tables = rtcp_report_tables(keys, payloads, clock_rates=rates)
         return self._report_tables
+
+    @property
+    def rtcp_datagrams(self) -> pd.DataFrame:
+        """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.media_tables.rtcp_report_tables):
+        `packets` (how many of its packets decoded) and `error` (why the next one did not; null when all did), so a
+        compound with a broken packet is seen here while its packets before that one are in the other tables."""
+        return self._reports()["rtcp_datagrams"]
 
     @property
     def rtcp_sender_reports(self) -> pd.DataFrame:
@@ -474,8 +501,39 @@ class Capture:
 
             self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
                                     codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
-                                    payload=self.rtp_payload)
+                                    payload=self.payload_or_empty)
         return self._streams
+
+    @property
+    def sessions(self) -> pd.DataFrame:
+        """One row per call (ICE session, with its restarts, or media flows tied by SSRC):
+        `webrtcpcap.sessions.assign` (columns in webrtcpcap.sessions.SESSIONS_SCHEMA).  `session_flows` gives each
+        flow's call, `ice_generations` each ICE ufrag pair's; `session(n)` is call n read like a Capture, and
+        `label_sessions(table)` adds a `session` column to any table of this capture."""
+        return self._session_tables()[0]
+
+    @property
+    def session_flows(self) -> pd.DataFrame:
+        """One row per flow: flow, session, generation (webrtcpcap.sessions.FLOW_SESSIONS_SCHEMA)."""
+        return self._session_tables()[1]
+
+    @property
+    def ice_generations(self) -> pd.DataFrame:
+        """One row per ICE session (ufrag pair) of each call (webrtcpcap.sessions.GENERATIONS_SCHEMA)."""
+        return self._session_tables()[2]
+
+    def session(self, n: int):
+        """Call `n` (a `session` of `sessions`) as a webrtcpcap.sessions.SessionView: the same tables, its rows only."""
+        return _sessions.SessionView(self, n, self.session_flows)
+
+    def label_sessions(self, table: pd.DataFrame) -> pd.DataFrame:
+        """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.sessions.label."""
+        return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
+
+    def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        if getattr(self, "_session_cache", None) is None:
+            self._session_cache = _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp)
+        return self._session_cache
 
     @property
     def stun(self) -> pd.DataFrame:
@@ -500,9 +558,27 @@ class Capture:
         """One row per DTLS handshake fragment: webrtcpcap.dtls_tables.dtls_tables (DTLS_HANDSHAKES_SCHEMA)."""
         return self._dtls_tables()[1]
 
+    @property
+    def dtls_decrypted(self) -> pd.DataFrame:
+        """The DTLS 1.3 ciphertext records opened with the key log's TLS 1.3 secrets (handshake messages after the
+        ServerHello, ACKs, alerts, application data): webrtcpcap.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
+        Empty without a key log holding TLS 1.3 secrets.  Key material is never shown."""
+        if self._dtls_decrypted is None:
+            from . import decrypt, handshake
+
+            if self._keylog is None or not self._keylog.tls13_client_randoms():  # nothing to open them with
+                self._dtls_decrypted = tables.empty_table(decrypt.DTLS_DECRYPTED_SCHEMA)
+            else:
+                dg = self._decode().dtls_datagrams
+                self._dtls_decrypted = decrypt.dtls13_records(dg.keys, dg.payloads,
+                                                              handshake.associations(*self._dtls_tables()),
+                                                              self._keylog)
+        return self._dtls_decrypted
+
     def _dtls_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self._dtls is None:
-            self._dtls = _dtls_tables(self._decode().dtls_datagrams)
+            decoded = self._decode()
+            self._dtls = _dtls_tables(decoded.dtls_datagrams, decoded.stun_messages)
         return self._dtls
 
     def frame_bytes(self, frame: int) -> bytes:
@@ -516,8 +592,10 @@ class Capture:
         """The RTP payload of one frame (1-based number): the bytes after the RTP header (CSRCs and extension
         included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the padding).  b"" for a
         padding-only packet.  SRTP is decrypted when the capture was opened with its keys (the row's auth_ok is
-        True); otherwise the payload is still encrypted (and ends with the auth tag).  ValueError when the frame is
-        not a complete, unfragmented RTP packet on UDP, or its SRTP did not authenticate."""
+        True); otherwise the payload is still encrypted (and ends with the auth tag; its padding is inside the
+        ciphertext, so nothing is taken off).  ValueError when the frame is not a complete, unfragmented RTP packet on
+        UDP, or its SRTP did not authenticate; DecodeError (a ValueError) when the padding count of plaintext RTP is
+        0 or longer than the payload (RFC 3550 §5.1, §A.1)."""
         from . import net
         from . import rtp as _rtp
         from .errors import DecodeError
@@ -525,11 +603,14 @@ class Capture:
         if not 1 <= frame <= len(self._index):
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
         data = self._plaintext(frame) if self._decryption is not None or self.decryption is not None else None
+        ciphertext = False
         if data is None:
             rtp = self._decode().rtp
             frames = rtp["frame"].to_numpy()
             i = int(np.searchsorted(frames, frame))
-            if i < len(frames) and frames[i] == frame and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
+            known = i < len(frames) and frames[i] == frame
+            ciphertext = known and bool(rtp["dtls_srtp"].iat[i])  # SRTP not decrypted: no padding count to read
+            if known and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
                 data = self._rtp_packets(np.array([i]))[0]  # the datagram TURN carried, or RTP framed out of TCP
         if data is None:
             batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
@@ -542,12 +623,20 @@ class Capture:
             header = _rtp.parse(data)
         except DecodeError as e:
             raise ValueError(f"frame {frame} is not RTP: {e}") from None
-        end = len(data)
-        if header.padding:
-            end -= data[-1]
-        if end < header.payload_offset:
-            raise ValueError(f"frame {frame}: RTP padding longer than the payload")
-        return data[header.payload_offset:end]
+        if ciphertext:
+            return data[header.payload_offset:]
+        return _rtp.payload(data, header)  # DecodeError (a ValueError) for a padding count RFC 3550 calls invalid
+
+    def payload_or_empty(self, frame: int) -> bytes:
+        """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX
+        OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
+        authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
+        What health and report pass to streams.rtx_pairs, nack and codecs."""
+        try:
+            return self.rtp_payload(frame)
+        except ValueError as e:
+            self.unreadable_payloads[int(frame)] = str(e)
+            return b""
 
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
@@ -625,10 +714,12 @@ class Capture:
         return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams)]), self.problem)
 
 
-def _dtls_tables(datagrams) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from .dtls_tables import dtls_tables
 
-    return dtls_tables(datagrams.keys, datagrams.payloads)
+    if stun_messages is None or not len(stun_messages):  # SPED: DTLS embedded in STUN (dtls_tables)
+        return dtls_tables(datagrams.keys, datagrams.payloads)
+    return dtls_tables(datagrams.keys, datagrams.payloads, stun_messages.keys, stun_messages.payloads)
 
 
 _NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED, without importing it on the plain path
@@ -764,9 +855,9 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             # capture: fragments still unfinished there are incomplete and TCP streams cut inside a message are
             # named; in any other chunk they may go on.
             batch = next(batches, None)
-            if t0 is None:
-                t0 = int(reader.make_batch(data, index, 0, 1, state, 1).ts_ns[0])
-            decoded = decode(data, index, state, first_frame, t0, rules, carry, final=batch is None)
+            if t0 is None:  # the first frame with a time; until then, every frame's t is NaN whatever t0 is
+                t0 = reader.first_time_ns(data, index, state)
+            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None)
             del data, index
             yield Chunk(decoded, first_frame)
     finally:

@@ -13,15 +13,17 @@ import warnings
 from . import __version__
 from .capture import iter_chunks, open as open_capture
 from .errors import CaptureWarning, WebRTCPcapError
+from .reader import expanded_size
 from .summary import format_summary, summarize
 
-# Above this size the summary reads the file in chunks, in bounded memory.
+# Above this size (decompressed) the summary reads the file in chunks, in bounded memory.
 CHUNKED_ABOVE_BYTES = 2 << 30
 
 
 REPORT_EPILOG = """\
 exit codes: 0 healthy (verdict ok or info), 1 problems found (a warning or an error), 2 could not read (the
-capture, or an input file: SDP, key log, stats; also a bad option).
+capture, or an input file: SDP, key log, stats; also a bad option, and any unexpected failure on this input, always
+as one line on stderr, never a traceback).
 
 The report names input files but never shows their secrets: key log lines, a=crypto and a=ice-pwd SDP lines and
 TURN passwords stay out of the text and the HTML.  The HTML file is self-contained (inline CSS, PNG plots, no
@@ -46,14 +48,44 @@ def main(argv: list[str] | None = None) -> int:
     _add_report(sub)
     _add_anonymize(sub)
     args = parser.parse_args(argv)
+    # No input ends in a traceback: each failure is one line on stderr and a documented exit code (REPORT_EPILOG).
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below and not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `webrtcpcap summary x | head -1`: the reader went away, which is no error of ours.  Point stdout at
+        # /dev/null so that Python's own flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except WebRTCPcapError as exc:
-        print(f"webrtcpcap: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except ValueError as exc:  # bad --webrtc / --not-webrtc specs
-        print(f"webrtcpcap: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except MemoryError:
+        return _fail(f"{_input_name(args)}: out of memory while reading it")
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a crash on some input is still one line and "could not read"
+        return _fail(f"{_input_name(args)}: could not be read: internal error {type(exc).__name__}: "
+                     f"{_one_line(str(exc))} (please report it with the file)")
+
+
+def _fail(message: str) -> int:
+    print(f"webrtcpcap: error: {_one_line(message)}", file=sys.stderr)
+    return 2
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _input_name(args) -> str:
+    return str(getattr(args, "file", None) or getattr(args, "capture", None) or getattr(args, "input", None)
+               or "the input")
 
 
 def _add_anonymize(sub) -> None:
@@ -89,21 +121,26 @@ def _summary(args) -> int:
     problems: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaptureWarning)
-        try:
-            size = os.path.getsize(args.file)
-        except OSError as exc:
-            raise WebRTCPcapError(f"{args.file}: cannot open ({exc.strerror or exc})") from None
-        if args.chunked or size > CHUNKED_ABOVE_BYTES:
+        # The size once decompressed, counted as the gzip stream is read (a small .pcap.gz may expand to GiB).
+        if args.chunked or expanded_size(args.file, CHUNKED_ABOVE_BYTES) > CHUNKED_ABOVE_BYTES:
             chunks = iter_chunks(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
             summary = summarize((c.packets, c.rtp, c.tcp_streams) for c in chunks)
         else:
-            cap = open_capture(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
-            summary = summarize([(cap.packets, cap.rtp, cap.tcp_streams)])
+            summary = summarize(_whole(args))
     for w in caught:
         if issubclass(w.category, CaptureWarning):
             problems.append(str(w.message).split(": ", 1)[-1])
     print(format_summary(args.file, summary, "; ".join(problems) or None))
     return 0
+
+
+def _whole(args):
+    """The capture's tables as one piece, from a generator: once summarize has counted them, the Capture (its
+    bytes, index and other tables) is let go before the streams' loss is computed (a lower peak)."""
+    cap = open_capture(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
+    box = [(cap.packets, cap.rtp, cap.tcp_streams)]
+    del cap
+    yield box.pop()  # popped: this suspended frame keeps no reference to the tables
 
 
 def _report(args) -> int:

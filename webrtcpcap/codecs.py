@@ -180,11 +180,10 @@ def h264_nal_types(payload: bytes) -> tuple[list[int], bool | None]:
     """The NAL unit types an H.264 RTP payload carries (RFC 6184 §5.6–5.8): one for a single NAL unit packet,
     every aggregated one for STAP-A/STAP-B, the inner type for FU-A/FU-B; and whether the packet starts those NAL
     units (False for a fragment that is not the first, None for MTAP and reserved types, whose units are not
-    listed).  DecodeError when the payload is truncated or an aggregated unit's size overruns it."""
+    listed).  DecodeError when the payload is truncated or an aggregated unit's size overruns it.  The F bit does
+    not stop the reading: RTP uses it to mark units that may hold bit errors (see h264_forbidden_bit)."""
     if not payload:
         raise DecodeError("H.264 NAL header is truncated (0 bytes)")
-    if payload[0] & 0x80:
-        raise DecodeError("H.264 NAL header has its forbidden zero bit set")
     nal = payload[0] & 0x1F
     if 1 <= nal <= 23:
         return [nal], True
@@ -211,6 +210,31 @@ def h264_nal_types(payload: bytes) -> tuple[list[int], bool | None]:
         fu = payload[1]
         return [fu & 0x1F], bool(fu & 0x80)
     return [], None
+
+
+H264_F = 0x80  # RFC 6184 §5.3: forbidden_zero_bit; in RTP a MANE sets it on a unit that may hold bit errors
+H264_F_MESSAGE = "H.264 NAL unit has its forbidden zero bit (F) set: it may hold bit errors (RFC 6184 §5.3)"
+
+
+def h264_forbidden_bit(payload: bytes) -> bool:
+    """Whether the payload header (single NAL unit, STAP or FU indicator) or an aggregated unit's header has the
+    F bit set (RFC 6184 §5.3: the unit may contain bit errors; H.264 itself calls it a syntax violation).  Units a
+    truncated STAP does not hold are not looked at."""
+    if not payload:
+        return False
+    if payload[0] & H264_F:
+        return True
+    nal = payload[0] & 0x1F
+    if nal in (NalType.STAP_A, NalType.STAP_B):
+        pos = 1 if nal == NalType.STAP_A else 3
+        while pos + 2 < len(payload):
+            size = int.from_bytes(payload[pos : pos + 2], "big")
+            if size == 0:
+                break
+            if payload[pos + 2] & H264_F:
+                return True
+            pos += 2 + size
+    return False
 
 
 def h264_keyframe(payload: bytes) -> bool | None:
@@ -264,7 +288,8 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category), `keyframe`
     (boolean: True on a packet starting a keyframe (H.264: carrying IDR/SPS/PPS), False on one starting another
     frame, null where nothing starts, on padding-only packets and on error) and `error` (category: the
-    DecodeError, or why `payload_of` gave no payload; null when the payload was read).  `df[df.keyframe == True]`
+    DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
+    judged; null when the payload was read cleanly).  `df[df.keyframe == True]`
     are the keyframes."""
     import numpy as np
 
@@ -285,6 +310,8 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
             if not payload:
                 continue  # padding only (bandwidth probing): no frame data to judge
             result = KEYFRAME_DETECTORS[names[pt]](payload)
+            if names[pt] == "H264" and h264_forbidden_bit(payload):
+                errors[k] = H264_F_MESSAGE  # judged all the same, and flagged
         except DecodeError as e:
             errors[k] = str(e)
             continue

@@ -3,7 +3,8 @@
 Strategy: first bytes alone collide with other protocols (a DNS id, an NTP header, a QUIC short header fall in the
 same ranges), so classification is per flow.  A bidirectional UDP flow counts as WebRTC when it shows evidence:
 an RFC 8489 STUN message (magic cookie, length matching the datagram), a DTLS handshake record, a run of RTP packets
-with one SSRC and advancing sequence numbers, or RTCP compounds whose lengths chain exactly.  Only then are its
+with one SSRC and advancing sequence numbers (or, when the path reorders them, a dense set of them), or RTCP compounds
+whose lengths chain exactly.  Only then are its
 datagrams classified by first byte; every datagram of any other flow is "other".  Users can force flows either way.
 The header decoding this needs is done by the protocol modules and handed in; this module only decides.
 """
@@ -34,9 +35,11 @@ class Kind(IntEnum):
     ICMP = 8
     NON_IP = 9
     IP_FRAGMENT = 10
+    QUIC = 11  # a UDP flow that is not WebRTC but carries a QUIC client Initial (RFC 9000 §17.2.2, RFC 9443)
 
 
-KIND_NAMES = ["other", "stun", "dtls", "rtp", "rtcp", "turn-channel", "zrtp", "tcp", "icmp", "non-ip", "ip-fragment"]
+KIND_NAMES = ["other", "stun", "dtls", "rtp", "rtcp", "turn-channel", "zrtp", "tcp", "icmp", "non-ip", "ip-fragment",
+              "quic"]
 
 
 class Evidence(IntEnum):
@@ -57,6 +60,10 @@ EVIDENCE_NAMES = ["", "forced", "stun", "dtls", "rtp", "rtcp"]
 RTP_MIN_PACKETS = 5
 RTP_MAX_STEP = 1000
 RTP_MAX_BAD_STEP_SHARE = 0.2
+# Or, judged by the set rather than by the order (a path that reorders heavily sends half the steps backwards): the
+# distinct sequence numbers, unwrapped, span at most this many times their count (a stream losing up to 3 in 4).
+# Random 16-bit values unwrap into a random walk whose span grows as ~19000 * sqrt(n), never this dense.
+RTP_MAX_SPREAD_PER_PACKET = 4
 # RTCP: two datagrams whose sub-packet lengths chain exactly, or one that chains through two sub-packets or more.
 RTCP_MIN_EXACT = 2
 ZRTP_MAGIC_COOKIE = 0x5A525450  # RFC 6189 §5: "ZRTP" at bytes 4..7
@@ -180,8 +187,11 @@ def rtp_run_rows(direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np
     """Which rows belong to a run of RTP: one direction of one flow, one SSRC, advancing sequence numbers.
 
     `direction` is any int64 key that is equal for packets from the same source to the same destination; the rows
-    must be in capture order.  A run has RTP_MIN_PACKETS packets or more, at least RTP_MIN_PACKETS - 1 steps of
-    1..RTP_MAX_STEP, and at most RTP_MAX_BAD_STEP_SHARE of larger steps (repeats count neither way).
+    must be in capture order.  A run has RTP_MIN_PACKETS packets or more, and either at least RTP_MIN_PACKETS - 1
+    steps of 1..RTP_MAX_STEP and at most RTP_MAX_BAD_STEP_SHARE of larger steps (repeats count neither way), or
+    (reordered packets) RTP_MIN_PACKETS distinct sequence numbers or more whose span, unwrapped step by step (RFC 3550
+    A.1: a step is taken as the shortest way round the 16-bit circle), is at most RTP_MAX_SPREAD_PER_PACKET times
+    their count.
     """
     n = len(direction)
     if n < RTP_MIN_PACKETS:
@@ -199,20 +209,43 @@ def rtp_run_rows(direction: np.ndarray, ssrc: np.ndarray, seq: np.ndarray) -> np
     group = np.repeat(np.arange(len(starts)), counts)  # group of each sorted row
     good_n = np.bincount(group[1:][good], minlength=len(starts))
     bad_n = np.bincount(group[1:][bad], minlength=len(starts))
-    qualifies = ((counts >= RTP_MIN_PACKETS) & (good_n >= RTP_MIN_PACKETS - 1)
-                 & (bad_n <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
+    in_order = ((counts >= RTP_MIN_PACKETS) & (good_n >= RTP_MIN_PACKETS - 1)
+                & (bad_n <= RTP_MAX_BAD_STEP_SHARE * (counts - 1)))
+    qualifies = in_order | _dense_seq_sets(s, same, starts, counts, group)
     out = np.zeros(n, dtype=bool)
     out[order] = qualifies[group]
     return out
 
 
+def _dense_seq_sets(seq: np.ndarray, same: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+                    group: np.ndarray) -> np.ndarray:
+    """Per group of `rtp_run_rows` (rows sorted by group, capture order within): are its sequence numbers, unwrapped
+    step by step, a set of RTP_MIN_PACKETS distinct values or more spanning at most RTP_MAX_SPREAD_PER_PACKET times
+    their count?  Order inside the set does not matter, so reordering does not hide a stream."""
+    step = np.zeros(len(seq), dtype=np.int64)
+    step[1:] = np.where(same, (seq[1:] - seq[:-1] + 32768) % 65536 - 32768, 0)
+    ext = np.cumsum(step)  # relative to the group's first packet once the group's offset is taken away
+    ext -= ext[starts][group]
+    lo = np.minimum.reduceat(ext, starts)
+    hi = np.maximum.reduceat(ext, starts)
+    order = np.lexsort((ext, group))
+    e, g = ext[order], group[order]
+    new_value = np.ones(len(e), dtype=bool)
+    new_value[1:] = (e[1:] != e[:-1]) | (g[1:] != g[:-1])
+    distinct = np.bincount(g[new_value], minlength=len(starts))
+    return ((counts >= RTP_MIN_PACKETS) & (distinct >= RTP_MIN_PACKETS)
+            & (hi - lo + 1 <= RTP_MAX_SPREAD_PER_PACKET * distinct))
+
+
 def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_evidence: np.ndarray,
-           dtls_evidence: np.ndarray, rtp_evidence: np.ndarray, rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None) -> Demux:
+           dtls_evidence: np.ndarray, rtp_evidence: np.ndarray, rtcp_exact_rows: np.ndarray, rtcp_multi_rows: np.ndarray, rules: Iterable[FlowRule] = (), first_byte: np.ndarray | None = None,
+           quic_evidence: np.ndarray | None = None) -> Demux:
     """Combine the evidence into per-flow verdicts and per-frame kinds.
 
     `first_byte_kinds` is first_byte_kind() for every UDP frame with a payload (OTHER elsewhere); `stun_evidence`,
     `dtls_evidence`, `rtp_evidence` (rtp_run_rows) are per-frame booleans; `rtcp_exact_rows` the frames whose RTCP compound chained exactly, and
-    `rtcp_multi_rows` those of them with two sub-packets or more.
+    `rtcp_multi_rows` those of them with two sub-packets or more.  `quic_evidence` (per-frame booleans, QUIC client
+    Initials): every UDP frame of a flow that has one and no WebRTC evidence is of kind quic, not other.
     """
     n = len(flow)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
@@ -251,6 +284,11 @@ def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_
     kind = np.full(n, Kind.OTHER, dtype=np.uint8)
     webrtc_udp = udp & (evidence != 0)
     kind[webrtc_udp] = first_byte_kinds[webrtc_udp]
+    if quic_evidence is not None and quic_evidence.any():
+        quic_flow = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
+        quic_flow[flow[quic_evidence & udp & has_flow]] = True
+        quic_flow[-1] = False
+        kind[udp & (evidence == 0) & quic_flow[flow]] = Kind.QUIC
     kind[net.transport == Transport.TCP] = Kind.TCP
     kind[(net.transport == Transport.ICMP) | (net.transport == Transport.ICMPV6)] = Kind.ICMP
     kind[net.ip_version == 0] = Kind.NON_IP

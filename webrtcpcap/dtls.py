@@ -1,11 +1,15 @@
-"""DTLS records and handshake messages (RFC 6347 DTLS 1.2; RFC 9147 DTLS 1.3 unified headers recognised), with the
-use_srtp extension (RFC 5764) and the X.509 facts WebRTC compares with the SDP (RFC 8122 fingerprints).
+"""DTLS records and handshake messages (RFC 6347 DTLS 1.2; RFC 9147 / RFC 8446 DTLS 1.3: unified headers, ACK records,
+HelloRetryRequest, supported_versions, key_share, cookie), with the use_srtp extension (RFC 5764) and the X.509 facts
+WebRTC compares with the SDP (RFC 8122 fingerprints).
 
 Strategy: sans-IO, bytes in, frozen records out.  A datagram holds several records (`parse_record` reads one and
 says where the next starts); a plaintext handshake record holds one or more handshake fragments
 (`parse_handshake_fragments`); fragments are put together by the pure `add_fragment` (state in, state out), and a
 completed message body is read by `parse_message`.  Encrypted records (epoch > 0, DTLS 1.3 ciphertext) are kept as
-opaque bytes.  Unknown extensions are kept raw (type + bytes).  Every length is checked before it is used: the only
+opaque bytes.  A DTLS 1.3 unified header (RFC 9147 §4) is read as far as the wire shows it: its epoch and sequence
+number are the low bits only, and the sequence number is encrypted (RFC 9147 §4.2.3), so neither is reconstructed
+here; the connection id's length is not on the wire (it is negotiated), so the caller says it (`cid_length`).
+Unknown extensions are kept raw (type + bytes).  Every length is checked before it is used: the only
 exception that leaves this module is DecodeError.  The 13-byte header test `looks_like_handshake` is the vectorised
 evidence the demultiplexer uses.
 """
@@ -26,6 +30,7 @@ from .errors import DecodeError
 DTLS_RECORD_HEADER_LEN = 13  # RFC 6347 §4.1
 DTLS_VERSIONS = (0xFEFF, 0xFEFD, 0xFEFC)  # DTLS 1.0, 1.2, 1.3 (RFC 6347 §4.1, RFC 9147 §4)
 VERSION_NAMES = {0xFEFF: "DTLS 1.0", 0xFEFD: "DTLS 1.2", 0xFEFC: "DTLS 1.3"}
+TLS_VERSION_NAMES = {0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}  # RFC 8446
 HANDSHAKE_HEADER_LEN = 12  # RFC 6347 §4.2.2
 RANDOM_LEN = 32  # RFC 5246 §7.4.1.2
 
@@ -39,6 +44,7 @@ class ContentType(IntEnum):
     APPLICATION_DATA = 23
     HEARTBEAT = 24
     TLS12_CID = 25
+    ACK = 26  # RFC 9147 §7
 
 
 CONTENT_TYPE_NAMES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data",
@@ -111,12 +117,18 @@ class ExtensionType(IntEnum):
     PADDING = 21  # RFC 7685
     ENCRYPT_THEN_MAC = 22  # RFC 7366
     EXTENDED_MASTER_SECRET = 23  # RFC 7627
+    COMPRESS_CERTIFICATE = 27  # RFC 8879
+    RECORD_SIZE_LIMIT = 28  # RFC 8449
+    DELEGATED_CREDENTIALS = 34  # RFC 9345 (Firefox sends it)
     SESSION_TICKET = 35  # RFC 5077
     PRE_SHARED_KEY = 41  # RFC 8446
     EARLY_DATA = 42  # RFC 8446
     SUPPORTED_VERSIONS = 43  # RFC 8446
     COOKIE = 44  # RFC 8446
     PSK_KEY_EXCHANGE_MODES = 45  # RFC 8446
+    CERTIFICATE_AUTHORITIES = 47  # RFC 8446
+    POST_HANDSHAKE_AUTH = 49  # RFC 8446
+    SIGNATURE_ALGORITHMS_CERT = 50  # RFC 8446
     KEY_SHARE = 51  # RFC 8446
     CONNECTION_ID = 54  # RFC 9146
     RENEGOTIATION_INFO = 0xFF01  # RFC 5746
@@ -142,9 +154,20 @@ CIPHER_SUITES = {  # IANA "TLS Cipher Suites": the ones WebRTC stacks offer
     0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xCCA9: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
 }
 
-NAMED_GROUPS = {  # RFC 8422 §5.1.1, RFC 8446 §4.2.7, RFC 7919
-    23: "secp256r1", 24: "secp384r1", 25: "secp521r1", 29: "x25519", 30: "x448",
+NAMED_GROUPS = {  # IANA "TLS Supported Groups": RFC 8422 §5.1.1, RFC 8446 §4.2.7, RFC 7919, RFC 8734, RFC 9189,
+    # RFC 8998, draft-ietf-tls-mlkem and draft-ietf-tls-ecdhe-mlkem (the hybrid post-quantum groups browsers send)
+    1: "sect163k1", 2: "sect163r1", 3: "sect163r2", 4: "sect193r1", 5: "sect193r2", 6: "sect233k1", 7: "sect233r1",
+    8: "sect239k1", 9: "sect283k1", 10: "sect283r1", 11: "sect409k1", 12: "sect409r1", 13: "sect571k1",
+    14: "sect571r1", 15: "secp160k1", 16: "secp160r1", 17: "secp160r2", 18: "secp192k1", 19: "secp192r1",
+    20: "secp224k1", 21: "secp224r1", 22: "secp256k1", 23: "secp256r1", 24: "secp384r1", 25: "secp521r1",
+    26: "brainpoolP256r1", 27: "brainpoolP384r1", 28: "brainpoolP512r1", 29: "x25519", 30: "x448",
+    31: "brainpoolP256r1tls13", 32: "brainpoolP384r1tls13", 33: "brainpoolP512r1tls13", 34: "GC256A", 35: "GC256B",
+    36: "GC256C", 37: "GC256D", 38: "GC512A", 39: "GC512B", 40: "GC512C", 41: "curveSM2",
     256: "ffdhe2048", 257: "ffdhe3072", 258: "ffdhe4096", 259: "ffdhe6144", 260: "ffdhe8192",
+    0x0200: "MLKEM512", 0x0201: "MLKEM768", 0x0202: "MLKEM1024",
+    0x11EB: "SecP256r1MLKEM768", 0x11EC: "X25519MLKEM768", 0x11ED: "SecP384r1MLKEM1024",
+    0x6399: "X25519Kyber768Draft00", 0x639A: "SecP256r1Kyber768Draft00",  # pre-standard, Chrome 124-130
+    0xFF01: "arbitrary_explicit_prime_curves", 0xFF02: "arbitrary_explicit_char2_curves",
 }
 
 SIGNATURE_SCHEMES = {  # RFC 8446 §4.2.3 (TLS 1.2 hash/signature pairs share the code points)
@@ -156,16 +179,33 @@ SIGNATURE_SCHEMES = {  # RFC 8446 §4.2.3 (TLS 1.2 hash/signature pairs share th
 }
 
 
+def is_grease(value: int) -> bool:
+    """RFC 8701: 0x0A0A, 0x1A1A, ... 0xFAFA are reserved values clients send to keep peers tolerant; never chosen."""
+    return value & 0x0F0F == 0x0A0A and value >> 8 == value & 0xFF
+
+
 def _name(table: dict, value: int) -> str:
-    return table.get(value, f"0x{value:04x}")
+    if value in table:
+        return table[value]
+    return "GREASE" if is_grease(value) else f"0x{value:04x}"
 
 
 def extension_name(value: int) -> str:
-    """The extension's name, or its number for ones this module does not know (kept raw)."""
+    """The extension's name, "grease" for an RFC 8701 value, or its number for ones this module does not know (kept
+    raw)."""
     try:
         return ExtensionType(value).name.lower()
     except ValueError:
-        return str(value)
+        return "grease" if is_grease(value) else str(value)
+
+
+def version_name(value: int) -> str:
+    """ "DTLS 1.2", "DTLS 1.3", "GREASE" or the hex value (a supported_versions entry, a legacy version)."""
+    if value in VERSION_NAMES:
+        return VERSION_NAMES[value]
+    if value in TLS_VERSION_NAMES:  # NSS lists TLS 1.2 among a DTLS ClientHello's supported_versions
+        return TLS_VERSION_NAMES[value]
+    return "GREASE" if is_grease(value) else f"0x{value:04x}"
 
 
 def cipher_suite_name(value: int) -> str:
@@ -236,20 +276,40 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class UnifiedRecord:
-    """A DTLS 1.3 ciphertext record with the unified header (RFC 9147 §4): first byte 0b001CSLEE.  The content
-    type is encrypted; `epoch` holds the 2 low bits, `sequence_number` the 8 or 16 low bits, as on the wire;
-    `length` is None when the L bit is clear (the record runs to the end of the datagram)."""
+    """A DTLS 1.3 ciphertext record with the unified header (RFC 9147 §4): first byte 0b001CSLEE — C: a connection
+    id follows, S: the sequence number is 16 bits (else 8), L: a 16-bit length is present (else the record runs to
+    the end of the datagram), EE: the epoch's 2 low bits.  The content type is inside the encryption; `epoch` holds
+    the 2 low bits and `sequence_number` the 8 or 16 low bits as on the wire, which RFC 9147 §4.2.3 encrypts (they
+    are not the record's sequence number until unmasked with the traffic keys); `length` is None when the L bit is
+    clear; `connection_id` is empty when the C bit is clear."""
 
     first_byte: int
     epoch: int
     sequence_number: int
     length: int | None
     encrypted_record: bytes
+    connection_id: bytes = b""
+
+    @property
+    def has_connection_id(self) -> bool:
+        return bool(self.first_byte & UNIFIED_C)
+
+    @property
+    def sequence_bits(self) -> int:
+        return 16 if self.first_byte & UNIFIED_S else 8
+
+    @property
+    def header(self) -> bytes:
+        """The header bytes as on the wire (the AEAD additional data, RFC 9147 §4)."""
+        seq = self.sequence_number.to_bytes(2 if self.first_byte & UNIFIED_S else 1, "big")
+        ln = struct.pack(">H", self.length) if self.first_byte & UNIFIED_L else b""
+        return bytes([self.first_byte]) + self.connection_id + seq + ln
 
     def __bytes__(self) -> bytes:
-        seq = self.sequence_number.to_bytes(2 if self.first_byte & 0x08 else 1, "big")
-        ln = struct.pack(">H", self.length) if self.first_byte & 0x04 else b""
-        return bytes([self.first_byte]) + seq + ln + self.encrypted_record
+        return self.header + self.encrypted_record
+
+
+UNIFIED_C, UNIFIED_S, UNIFIED_L = 0x10, 0x08, 0x04  # RFC 9147 §4, figure 3
 
 
 def is_unified_header(first_byte: int) -> bool:
@@ -257,25 +317,32 @@ def is_unified_header(first_byte: int) -> bool:
     return first_byte & 0xE0 == 0x20
 
 
-def parse_record(data: bytes, offset: int = 0) -> tuple[Record | UnifiedRecord, int]:
+def parse_record(data: bytes, offset: int = 0, cid_length: int | None = None) -> tuple[Record | UnifiedRecord, int]:
     """The record at `offset` of a datagram and the offset of the next one.  DecodeError for a truncated header,
-    an unknown version, a length past the end of the datagram, or a DTLS 1.3 header with a connection id (whose
-    length only the endpoints know)."""
+    an unknown version, a length past the end of the datagram, or a DTLS 1.3 header with a connection id when
+    `cid_length` is None: the id's length is negotiated (RFC 9146 / RFC 9147 §9), not written on the wire, so only a
+    caller who saw the connection_id extension (or knows the peers) can say it.  WebRTC stacks do not negotiate
+    connection ids today."""
     if offset >= len(data):
         raise DecodeError("DTLS record header is truncated (0 bytes)")
     first = data[offset]
     if is_unified_header(first):
-        if first & 0x10:
-            raise DecodeError("DTLS 1.3 record has a connection id of unknown length")
+        cid_len = 0
+        if first & UNIFIED_C:
+            if cid_length is None:
+                raise DecodeError("DTLS 1.3 record has a connection id of unknown length")
+            cid_len = cid_length
         pos = offset + 1
-        seq_len = 2 if first & 0x08 else 1
-        need = seq_len + (2 if first & 0x04 else 0)
+        seq_len = 2 if first & UNIFIED_S else 1
+        need = cid_len + seq_len + (2 if first & UNIFIED_L else 0)
         if len(data) < pos + need:
             raise DecodeError(f"DTLS 1.3 unified header is truncated ({len(data) - offset} of {1 + need} bytes)")
+        cid = bytes(data[pos:pos + cid_len])
+        pos += cid_len
         seq = int.from_bytes(data[pos:pos + seq_len], "big")
         pos += seq_len
         length = None
-        if first & 0x04:
+        if first & UNIFIED_L:
             (length,) = struct.unpack_from(">H", data, pos)
             pos += 2
             if pos + length > len(data):
@@ -283,7 +350,7 @@ def parse_record(data: bytes, offset: int = 0) -> tuple[Record | UnifiedRecord, 
             end = pos + length
         else:
             end = len(data)
-        return UnifiedRecord(first, first & 0x03, seq, length, bytes(data[pos:end])), end
+        return UnifiedRecord(first, first & 0x03, seq, length, bytes(data[pos:end]), cid), end
     header = parse_record_header(data[offset:offset + DTLS_RECORD_HEADER_LEN])
     start = offset + DTLS_RECORD_HEADER_LEN
     end = start + header.length
@@ -293,13 +360,22 @@ def parse_record(data: bytes, offset: int = 0) -> tuple[Record | UnifiedRecord, 
     return Record(header, bytes(data[start:end])), end
 
 
-def parse_records(data: bytes) -> list[Record | UnifiedRecord]:
+def reconstruct_epoch(low_bits: int, expected: int) -> int:
+    """RFC 9147 §4.2.2: the full epoch of a unified-header record from its 2 low bits — the value with those bits
+    closest to `expected` (the highest epoch seen so far in that direction; 2, the handshake epoch, before any).
+    Never 0: epoch 0 records are plaintext.  Ties (2 away either side) go to the later epoch."""
+    base = expected - (expected & 3) + (low_bits & 3)
+    candidates = [e for e in (base - 4, base, base + 4) if e >= 1]
+    return min(candidates, key=lambda e: (abs(e - expected), -e))
+
+
+def parse_records(data: bytes, cid_length: int | None = None) -> list[Record | UnifiedRecord]:
     """Every record of one datagram (RFC 6347 §4.1.1: several records may share a datagram); DecodeError on the
     first record that does not decode."""
     records = []
     offset = 0
     while offset < len(data):
-        record, offset = parse_record(data, offset)
+        record, offset = parse_record(data, offset, cid_length)
         records.append(record)
     return records
 
@@ -354,6 +430,36 @@ def parse_change_cipher_spec(data: bytes) -> None:
     """A change_cipher_spec fragment is the single byte 1 (RFC 5246 §7.1); DecodeError otherwise."""
     if bytes(data) != b"\x01":
         raise DecodeError(f"DTLS change_cipher_spec is not the byte 1 ({bytes(data[:4]).hex()})")
+
+
+ACK_RECORD_NUMBER_LEN = 16  # RFC 9147 §7: RecordNumber = uint64 epoch + uint64 sequence_number
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """An ACK record's content (RFC 9147 §7): the record numbers (epoch, sequence_number) the sender received."""
+
+    record_numbers: tuple[tuple[int, int], ...]
+
+    def __bytes__(self) -> bytes:
+        body = b"".join(struct.pack(">QQ", e, q) for e, q in self.record_numbers)
+        return struct.pack(">H", len(body)) + body
+
+
+def parse_ack(data: bytes) -> Ack:
+    """An ACK record's fragment (a plaintext one, or the content of a decrypted one): RecordNumber
+    record_numbers<0..2^16-1>; DecodeError when the list is truncated, not a multiple of 16 bytes, or followed by
+    more bytes."""
+    if len(data) < 2:
+        raise DecodeError(f"DTLS ACK is truncated ({len(data)} of 2 bytes)")
+    (n,) = struct.unpack_from(">H", data)
+    if 2 + n > len(data):
+        raise DecodeError(f"DTLS ACK record_numbers length {n} runs past the end of the record")
+    if n % ACK_RECORD_NUMBER_LEN:
+        raise DecodeError(f"DTLS ACK record_numbers length {n} is not a multiple of {ACK_RECORD_NUMBER_LEN}")
+    if 2 + n < len(data):
+        raise DecodeError(f"DTLS ACK has {len(data) - 2 - n} bytes after its record_numbers")
+    return Ack(tuple(struct.unpack_from(">QQ", data, 2 + i) for i in range(0, n, ACK_RECORD_NUMBER_LEN)))
 
 
 # --- handshake fragments and reassembly -----------------------------------------------------------------------------
@@ -590,9 +696,14 @@ def parse_client_hello(body: bytes) -> ClientHello:
                        tuple(struct.unpack(f">{len(suites) // 2}H", suites)), compression, ext if has_ext else None)
 
 
+# RFC 8446 §4.1.3: a ServerHello with this random is a HelloRetryRequest (SHA-256 of "HelloRetryRequest").
+HELLO_RETRY_REQUEST_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+
 @dataclass(frozen=True, slots=True)
 class ServerHello:
-    """ServerHello (RFC 5246 §7.4.1.3)."""
+    """ServerHello (RFC 5246 §7.4.1.3, RFC 8446 §4.1.3: in (D)TLS 1.3 `server_version` is the legacy_version and
+    `session_id` the legacy_session_id_echo; the version spoken is in supported_versions)."""
 
     server_version: int
     random: bytes
@@ -600,6 +711,11 @@ class ServerHello:
     cipher_suite: int
     compression_method: int
     extensions: tuple[Extension, ...] | None
+
+    @property
+    def hello_retry_request(self) -> bool:
+        """A HelloRetryRequest: a ServerHello whose random is the RFC 8446 §4.1.3 constant."""
+        return self.random == HELLO_RETRY_REQUEST_RANDOM
 
     def __bytes__(self) -> bytes:
         return (struct.pack(">H", self.server_version) + self.random + bytes([len(self.session_id)]) + self.session_id
@@ -710,6 +826,44 @@ def parse_certificate_request(body: bytes) -> CertificateRequest:
     return CertificateRequest(types, tuple(struct.unpack(f">{len(algs) // 2}H", algs)), tuple(cas))
 
 
+@dataclass(frozen=True, slots=True)
+class EncryptedExtensions:
+    """EncryptedExtensions (RFC 8446 §4.3.1): the server's extensions that are not needed before the handshake keys
+    (in WebRTC: use_srtp's chosen profile).  Only readable from a decrypted DTLS 1.3 handshake record."""
+
+    extensions: tuple[Extension, ...]
+
+    def __bytes__(self) -> bytes:
+        return _ext_bytes(self.extensions)
+
+
+def parse_encrypted_extensions(body: bytes) -> EncryptedExtensions:
+    r = _Reader(body, "EncryptedExtensions")
+    block = _Reader(r.vector(2, "extensions"), "EncryptedExtensions")
+    if r.left:
+        raise DecodeError(f"DTLS EncryptedExtensions has {r.left} bytes after its extensions")
+    out = []
+    while block.left:
+        etype = block.uint(2, "extension type")
+        out.append(Extension(etype, block.vector(2, "extension data")))
+    return EncryptedExtensions(tuple(out))
+
+
+def parse_certificate_13(body: bytes) -> Certificate:
+    """A (D)TLS 1.3 Certificate (RFC 8446 §4.4.2): certificate_request_context, then entries of DER certificate +
+    per-certificate extensions; the DER certificates are returned as a `Certificate` (sender's own first)."""
+    r = _Reader(body, "Certificate")
+    r.vector(1, "certificate_request_context")
+    block = _Reader(r.vector(3, "certificate_list"), "Certificate")
+    if r.left:
+        raise DecodeError(f"DTLS Certificate has {r.left} bytes after its certificate_list")
+    certs = []
+    while block.left:
+        certs.append(block.vector(3, "cert_data"))
+        block.vector(2, "extensions")
+    return Certificate(tuple(certs))
+
+
 _MESSAGE_PARSERS = {
     HandshakeType.CLIENT_HELLO: parse_client_hello,
     HandshakeType.SERVER_HELLO: parse_server_hello,
@@ -757,6 +911,82 @@ def supported_groups(ext: Extension) -> tuple[int, ...]:
 def signature_algorithms(ext: Extension) -> tuple[int, ...]:
     """signature_algorithms (RFC 5246 §7.4.1.4.1)."""
     return _u16_list(ext.data, "signature_algorithms")
+
+
+def supported_versions(ext: Extension, client_hello: bool) -> tuple[int, ...]:
+    """supported_versions (RFC 8446 §4.2.1): a ClientHello's list (1-byte length, 2-byte entries); a ServerHello's or
+    HelloRetryRequest's selected_version as a 1-tuple."""
+    if not client_hello:
+        if len(ext.data) != 2:
+            raise DecodeError(f"DTLS supported_versions selected_version has length {len(ext.data)}, not 2")
+        return (int.from_bytes(ext.data, "big"),)
+    return _u16_list(ext.data, "supported_versions", n_len=1)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyShareEntry:
+    """One key share (RFC 8446 §4.2.8): the named group and the public key (or KEM share) bytes."""
+
+    group: int
+    key_exchange: bytes
+
+    @property
+    def group_name(self) -> str:
+        return group_name(self.group)
+
+    def __bytes__(self) -> bytes:
+        return struct.pack(">HH", self.group, len(self.key_exchange)) + self.key_exchange
+
+
+def _key_share_entry(r: _Reader) -> KeyShareEntry:
+    group = r.uint(2, "group")
+    return KeyShareEntry(group, r.vector(2, "key_exchange"))
+
+
+def key_share_client_hello(ext: Extension) -> tuple[KeyShareEntry, ...]:
+    """A ClientHello's key_share (RFC 8446 §4.2.8): client_shares, in the client's order of preference."""
+    r = _Reader(ext.data, "key_share")
+    block = _Reader(r.vector(2, "client_shares"), "key_share")
+    if r.left:
+        raise DecodeError(f"DTLS key_share has {r.left} bytes after its client_shares")
+    out = []
+    while block.left:
+        out.append(_key_share_entry(block))
+    return tuple(out)
+
+
+def key_share_server_hello(ext: Extension) -> KeyShareEntry:
+    """A ServerHello's key_share (RFC 8446 §4.2.8): the one server_share."""
+    r = _Reader(ext.data, "key_share")
+    entry = _key_share_entry(r)
+    if r.left:
+        raise DecodeError(f"DTLS key_share has {r.left} bytes after its server_share")
+    return entry
+
+
+def key_share_hello_retry_request(ext: Extension) -> int:
+    """A HelloRetryRequest's key_share (RFC 8446 §4.2.8): the selected_group the client must send a share of."""
+    if len(ext.data) != 2:
+        raise DecodeError(f"DTLS key_share selected_group has length {len(ext.data)}, not 2")
+    return int.from_bytes(ext.data, "big")
+
+
+def cookie_extension(ext: Extension) -> bytes:
+    """The cookie extension (RFC 8446 §4.2.2) of a HelloRetryRequest, echoed by the second ClientHello."""
+    r = _Reader(ext.data, "cookie")
+    value = r.vector(2, "cookie")
+    if r.left or not value:
+        raise DecodeError("DTLS cookie extension has a bad length")
+    return value
+
+
+def negotiated_version(hello: ServerHello) -> int:
+    """The version a ServerHello (or HelloRetryRequest) chose: supported_versions' selected_version when present
+    (RFC 8446 §4.2.1, the only way to pick DTLS 1.3), else its legacy server_version."""
+    for e in hello.extensions or ():
+        if e.type == ExtensionType.SUPPORTED_VERSIONS:
+            return supported_versions(e, client_hello=False)[0]
+    return hello.server_version
 
 
 def renegotiation_info(ext: Extension) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import dtls, tables
+from . import dtls, stun, tables
 from .errors import DecodeError
 
 # The key columns every DTLS row starts with (the datagram's keys, as pipeline.Datagrams carries them).
@@ -34,6 +34,12 @@ DTLS_RECORDS_SCHEMA: dict[str, str] = {
     "alert_level": "category",
     "alert_description": "category",
     "dtls13": "bool",
+    "in_stun": "bool",
+    "epoch_bits": "UInt8",
+    "sequence_bits": "UInt8",
+    "connection_id": "string",
+    "ack_record_numbers": "string",
+    "negotiated_version": "category",
     "error": "category",
 }
 
@@ -48,6 +54,7 @@ DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
     "fragment_offset": "uint32",
     "fragment_length": "uint32",
     "reassembled": "bool",
+    "in_stun": "bool",
     "hello_version": "category",
     "random": "string",
     "session_id": "string",
@@ -62,6 +69,10 @@ DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
     "signature_algorithms": "string",
     "renegotiation_info": "string",
     "named_group": "category",
+    "hello_retry_request": "boolean",
+    "supported_versions": "string",
+    "key_share": "string",
+    "negotiated_version": "category",
     "certificate_fingerprint": "string",
     "certificate_subject": "string",
     "certificate_not_before": "datetime64[ns, UTC]",
@@ -69,18 +80,27 @@ DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
     "error": "category",
 }
 
+META_DTLS_IN_STUN = 0xC070  # draft-hancke-webrtc-sped: a DTLS packet embedded in a STUN message ("SPED")
+META_DTLS_IN_STUN_ACK = 0xC071  # draft-hancke-webrtc-sped: CRC-32s of the embedded packets received
 _RECORD_MAX = 255  # `record` is uint8: records past the 256th of one datagram are not listed (never seen in practice)
 
 _MESSAGE_COLUMNS = ("hello_version", "random", "session_id", "cookie", "cipher_suites", "cipher_suite", "extensions",
                     "srtp_profiles", "srtp_mki", "extended_master_secret", "supported_groups",
-                    "signature_algorithms", "renegotiation_info", "named_group", "certificate_fingerprint",
+                    "signature_algorithms", "renegotiation_info", "named_group", "hello_retry_request",
+                    "supported_versions", "key_share", "certificate_fingerprint",
                     "certificate_subject", "certificate_not_before", "certificate_not_after", "error")
 
 
-def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def dtls_tables(keys: dict, payloads: list[bytes], stun_keys: dict | None = None,
+                stun_payloads: list[bytes] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The dtls_records and dtls_handshakes tables from the datagrams of kind dtls (direct and relayed, capture
     order): `payloads[i]` is the i-th datagram's UDP payload as captured, `keys` its key columns (frame, t, src, dst,
     sport, dport, transport, relayed, relay, peer; relayed/relay/peer may be absent for direct-only input).
+    With `stun_keys`/`stun_payloads` (the STUN messages, keyed the same way), a DTLS packet embedded in a STUN
+    message's META-DTLS-IN-STUN attribute (0xC070, draft-hancke-webrtc-sped: the handshake rides on the ICE checks)
+    is read like a datagram of that frame, in capture order with the others, and its rows say in_stun; a STUN
+    message that does not decode is left to the stun tables to flag.  Every resend rides on a new check, so the
+    handshake analysis counts them as retransmissions.
 
     dtls_records — one row per DTLS record (several per datagram), columns: the keys, then record (uint8, index in
     the datagram), content_type (category: handshake, alert, change_cipher_spec, application_data, heartbeat,
@@ -88,9 +108,25 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     "DTLS 1.3"), epoch (UInt16), sequence_number (UInt64, 48 bits; for a DTLS 1.3 unified header the 8 or 16 low
     bits on the wire), length (UInt16, the record's fragment length; null for a unified header without length),
     encrypted (bool: epoch > 0, application data, or DTLS 1.3 ciphertext), alert_level / alert_description
-    (category, only for a readable plaintext alert), dtls13 (bool: DTLS 1.3 unified header, RFC 9147 §4), error
-    (category: null, or why the record or its handshake fragments did not decode — truncated header, length past
-    the end of the datagram (snaplen), unknown version...).  A datagram that yields no record still has one row.
+    (category, only for a readable plaintext alert), dtls13 (bool: DTLS 1.3 unified header, RFC 9147 §4),
+    epoch_bits (UInt8: a unified header's 2 wire bits of the epoch; null for a DTLSPlaintext header), sequence_bits
+    (UInt8: how many sequence-number bits the header carries — 48 for DTLSPlaintext, 8 or 16 for a unified header,
+    whose bits are encrypted by RFC 9147 §4.2.3 and so are not the record's sequence number), connection_id (string,
+    hex; a unified header's connection id — its length is negotiated, not on the wire, so a record with the C bit
+    is flagged "connection id of unknown length": WebRTC stacks do not negotiate connection ids),
+    in_stun (bool: the record came embedded in a STUN message, SPED, see above), ack_record_numbers (string: a
+    plaintext ACK record's (RFC 9147 §7) acknowledged record numbers as
+    "epoch:sequence" comma-separated; ACKs in a unified header are encrypted and show as content_type unknown),
+    negotiated_version (category: the version the association's ServerHello chose — supported_versions'
+    selected_version (RFC 8446 §4.2.1), else its legacy server_version — on every record of the association (both
+    directions of the 5-tuple), null when no ServerHello was seen), error (category: null, or why the record or
+    its handshake fragments did not decode — truncated header, length past the end of the datagram (snaplen),
+    unknown version...).  A datagram that yields no record still has one row.  For a unified header, `epoch` is
+    the full epoch reconstructed from the 2 wire bits (RFC 9147 §4.2.2: the value closest to the highest epoch seen
+    so far in that direction, starting from 2, the handshake epoch): 2 = handshake traffic, 3 = application data,
+    4 and up after KeyUpdates; content_type is "unknown" (encrypted, RFC 9147 §4) and version "DTLS 1.3".
+    `version` of a DTLSPlaintext record is its legacy_record_version as on the wire (a DTLS 1.3 ClientHello may say
+    DTLS 1.0, RFC 9147 §4); negotiated_version says what was spoken.
 
     dtls_handshakes — one row per handshake fragment in a plaintext (epoch 0) handshake record, columns: the keys,
     record, epoch (uint16), sequence_number (uint64), msg_type (category: client_hello, server_hello,
@@ -98,7 +134,8 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     certificate_verify, client_key_exchange, finished, ...; unknown types as their number), message_seq (uint16),
     length (uint32, the whole message), fragment_offset, fragment_length (uint32), reassembled (bool: this fragment
     completed the message, over the fragments seen so far in the same direction with the same message_seq; each
-    retransmitted copy that completes it again is True too), and, on the row that completed a message (null
+    retransmitted copy that completes it again is True too), in_stun (bool, as in dtls_records), and, on the row that
+    completed a message (null
     elsewhere): hello_version (category, ClientHello/ServerHello/HelloVerifyRequest version), random (string,
     64 hex digits), session_id, cookie (hex strings), cipher_suites (string: the ClientHello's suites, IANA names or
     0x hex, comma-separated), cipher_suite (category, the ServerHello's), extensions (string: names in wire order,
@@ -107,17 +144,33 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
     signature_algorithms (strings; a CertificateRequest's algorithms and a ServerKeyExchange's one too),
     renegotiation_info (hex), named_group (category: a ServerKeyExchange's ECDHE curve), certificate_fingerprint
     (string: SHA-256 of the first DER certificate as "AA:BB:..." like a=fingerprint), certificate_subject (RFC 4514
-    string), certificate_not_before, certificate_not_after (datetime64[ns, UTC]), error (category: why the message
-    or fragment is flagged: conflicting fragments, a body that does not decode, a certificate that is not X.509).
+    string), certificate_not_before, certificate_not_after (datetime64[ns, UTC]), hello_retry_request (boolean: a
+    ServerHello with the RFC 8446 §4.1.3 HelloRetryRequest random; msg_type stays server_hello as on the wire),
+    supported_versions (string: the ClientHello's offered versions in order, "DTLS 1.3,DTLS 1.2"; a ServerHello's
+    or HelloRetryRequest's selected_version), key_share (string: the ClientHello's key share groups in order,
+    "X25519MLKEM768,x25519"; the ServerHello's share group; the HelloRetryRequest's selected_group), error
+    (category: why the message or fragment is flagged: conflicting fragments, a body that does not decode, a
+    certificate that is not X.509), and on every row negotiated_version (category, as in dtls_records).  `cookie`
+    holds a DTLS 1.2 HelloVerifyRequest's or ClientHello's cookie, or a DTLS 1.3 HelloRetryRequest's or second
+    ClientHello's cookie extension (RFC 8446 §4.2.2); hello_version is the legacy_version field (DTLS 1.2 in every
+    DTLS 1.3 hello).  Only DTLSPlaintext handshake records have rows: after a DTLS 1.3 ServerHello the handshake is
+    in unified-header records, encrypted.
     """
+    in_stun = np.zeros(len(payloads), dtype=bool)
+    if stun_keys is not None and stun_payloads:
+        keys, payloads, in_stun = _with_embedded(_full_keys(keys, len(payloads)), payloads,
+                                                 _full_keys(stun_keys, len(stun_payloads)), stun_payloads)
     n = len(payloads)
     keys = _full_keys(keys, n)
     rec = _Columns(("row", "record", "content_type", "version", "epoch", "sequence_number", "length", "encrypted",
-                    "alert_level", "alert_description", "dtls13", "error"))
+                    "alert_level", "alert_description", "dtls13", "epoch_bits", "sequence_bits", "connection_id",
+                    "ack_record_numbers", "error"))
     hs = _Columns(("row", "record", "epoch", "sequence_number", "msg_type", "message_seq", "length",
                    "fragment_offset", "fragment_length", "reassembled") + _MESSAGE_COLUMNS)
     partial: dict[tuple, dtls.PartialMessage] = {}
     direction = _Directions(keys)
+    epochs: dict[tuple, int] = {}  # direction -> highest DTLS 1.3 epoch seen (RFC 9147 §4.2.2 reconstruction)
+    versions: dict[tuple, str] = {}  # association -> the version its ServerHello chose
     for i, data in enumerate(payloads):
         offset = 0
         index = 0
@@ -129,12 +182,67 @@ def dtls_tables(keys: dict, payloads: list[bytes]) -> tuple[pd.DataFrame, pd.Dat
                 _header_facts(rec, row, data, offset)
                 break
             if index <= _RECORD_MAX:
-                _record_row(rec, hs, i, index, record, partial, direction)
+                _record_row(rec, hs, i, index, record, partial, direction, epochs, versions)
             index += 1
             offset = next_offset
             if offset >= len(data):
                 break
-    return _records_table(rec, keys), _handshakes_table(hs, keys)
+    return _records_table(rec, keys, _negotiated(rec, direction, versions), in_stun), \
+        _handshakes_table(hs, keys, _negotiated(hs, direction, versions), in_stun)
+
+
+def embedded_dtls(message: bytes) -> bytes | None:
+    """The DTLS packet a STUN message carries in META-DTLS-IN-STUN (draft-hancke-webrtc-sped), or None: absent,
+    empty (the draft's "nothing pending" / closing signal), not starting with a DTLS first byte (20..63, RFC 9443;
+    the draft says to discard it), or a message that does not decode."""
+    if META_DTLS_IN_STUN.to_bytes(2, "big") not in message:  # most messages: no parse
+        return None
+    try:
+        attributes = stun.parse(message).attributes
+    except DecodeError:
+        return None
+    for a in attributes:
+        if a.type == META_DTLS_IN_STUN and a.raw and 20 <= a.raw[0] <= 63:
+            return bytes(a.raw)
+    return None
+
+
+def _with_embedded(keys: dict, payloads: list[bytes], stun_keys: dict, stun_payloads: list[bytes]):
+    """The datagrams merged in frame order with the DTLS packets embedded in STUN messages, and which are those."""
+    found = [(i, p) for i, p in enumerate(embedded_dtls(m) for m in stun_payloads) if p is not None]
+    if not found:
+        return keys, payloads, np.zeros(len(payloads), dtype=bool)
+    rows = np.array([i for i, _ in found], dtype=np.int64)
+    frames = np.concatenate([np.asarray(keys["frame"], dtype=np.int64),
+                             np.asarray(stun_keys["frame"], dtype=np.int64)[rows]])
+    order = np.argsort(frames, kind="stable")
+    merged = {}
+    for name in DTLS_KEY_COLUMNS:
+        both = pd.concat([pd.Series(keys[name]).astype(object), pd.Series(stun_keys[name]).astype(object).iloc[rows]],
+                         ignore_index=True).iloc[order]
+        merged[name] = (pd.Categorical(both.tolist()) if name in ("src", "dst", "transport", "relay", "peer")
+                        else both.to_numpy().astype(np.asarray(keys[name]).dtype))
+    all_payloads = list(payloads) + [p for _, p in found]
+    in_stun = np.concatenate([np.zeros(len(payloads), dtype=bool), np.ones(len(found), dtype=bool)])[order]
+    return merged, [all_payloads[i] for i in order], in_stun
+
+
+def _association(direction: tuple) -> tuple:
+    """Both directions of a 5-tuple (and relay, peer) as one key."""
+    src, sport, dst, dport, relayed, peer = direction
+    return (min((src, sport), (dst, dport)), max((src, sport), (dst, dport)), relayed, peer)
+
+
+def _negotiated(cols: _Columns, direction, versions: dict) -> list:
+    if not versions:
+        return [None] * cols.n
+    cache: dict[int, str | None] = {}
+    out = []
+    for i in cols.cols["row"]:
+        if i not in cache:
+            cache[i] = versions.get(_association(direction(i)))
+        out.append(cache[i])
+    return out
 
 
 class _Columns:
@@ -179,7 +287,9 @@ def _full_keys(keys: dict, n: int) -> dict:
 def _header_facts(rec: _Columns, row: int, data: bytes, offset: int) -> None:
     """Whatever the header of a record that did not decode still says (type, version, epoch, sequence, length)."""
     if offset < len(data) and dtls.is_unified_header(data[offset]):
-        rec.set(row, version="DTLS 1.3", dtls13=True, encrypted=True, content_type="unknown")
+        first = data[offset]
+        rec.set(row, version="DTLS 1.3", dtls13=True, encrypted=True, content_type="unknown",
+                epoch_bits=first & 0x03, sequence_bits=16 if first & dtls.UNIFIED_S else 8)
         return
     try:
         h = dtls.parse_record_header(data[offset:offset + dtls.DTLS_RECORD_HEADER_LEN])
@@ -187,22 +297,32 @@ def _header_facts(rec: _Columns, row: int, data: bytes, offset: int) -> None:
         return
     rec.set(row, content_type=dtls.CONTENT_TYPE_NAMES.get(h.content_type, "unknown"),
             version=dtls.VERSION_NAMES[h.version], epoch=h.epoch, sequence_number=h.sequence_number,
-            length=h.length, encrypted=h.epoch > 0 or h.content_type == dtls.ContentType.APPLICATION_DATA)
+            length=h.length, encrypted=h.epoch > 0 or h.content_type == dtls.ContentType.APPLICATION_DATA,
+            sequence_bits=48)
 
 
-def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial: dict, direction) -> None:
+def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial: dict, direction, epochs: dict,
+                versions: dict) -> None:
     if isinstance(record, dtls.UnifiedRecord):
-        rec.new(row=i, record=index, content_type="unknown", version="DTLS 1.3", epoch=record.epoch,
-                sequence_number=record.sequence_number, length=record.length, encrypted=True, dtls13=True)
+        way = direction(i)
+        epoch = dtls.reconstruct_epoch(record.epoch, epochs.get(way, 2))
+        epochs[way] = max(epochs.get(way, 2), epoch)
+        rec.new(row=i, record=index, content_type="unknown", version="DTLS 1.3", epoch=epoch,
+                sequence_number=record.sequence_number, length=record.length, encrypted=True, dtls13=True,
+                epoch_bits=record.epoch, sequence_bits=record.sequence_bits,
+                connection_id=record.connection_id.hex() if record.has_connection_id else None)
         return
     h = record.header
     row = rec.new(row=i, record=index, content_type=dtls.CONTENT_TYPE_NAMES.get(h.content_type, "unknown"),
                   version=dtls.VERSION_NAMES[h.version], epoch=h.epoch, sequence_number=h.sequence_number,
-                  length=h.length, encrypted=record.encrypted, dtls13=False)
+                  length=h.length, encrypted=record.encrypted, dtls13=False, sequence_bits=48)
     if record.encrypted:
         return
     try:
-        if h.content_type == dtls.ContentType.ALERT:
+        if h.content_type == dtls.ContentType.ACK:
+            ack = dtls.parse_ack(record.fragment)
+            rec.set(row, ack_record_numbers=",".join(f"{e}:{q}" for e, q in ack.record_numbers))
+        elif h.content_type == dtls.ContentType.ALERT:
             alert = dtls.parse_alert(record.fragment)
             rec.set(row, alert_level=alert.level_name, alert_description=alert.description_name)
         elif h.content_type == dtls.ContentType.CHANGE_CIPHER_SPEC:
@@ -211,13 +331,13 @@ def _record_row(rec: _Columns, hs: _Columns, i: int, index: int, record, partial
             offset = 0
             while offset < len(record.fragment):
                 frag, offset = dtls.parse_handshake_fragment(record.fragment, offset)
-                _fragment_row(hs, i, index, h, frag, partial, direction)
+                _fragment_row(hs, i, index, h, frag, partial, direction, versions)
     except DecodeError as e:
         rec.set(row, error=str(e))
 
 
 def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: dtls.HandshakeFragment,
-                  partial: dict, direction) -> None:
+                  partial: dict, direction, versions: dict) -> None:
     key = direction(i) + (frag.message_seq,)
     state, body = dtls.add_fragment(partial.get(key), frag)
     partial[key] = state
@@ -232,6 +352,8 @@ def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: 
     try:
         message = dtls.parse_message(frag.msg_type, body)
         hs.set(row, **_message_facts(message))
+        if isinstance(message, dtls.ServerHello):
+            versions[_association(direction(i))] = dtls.version_name(dtls.negotiated_version(message))
     except DecodeError as e:
         hs.set(row, error=str(e))
 
@@ -239,14 +361,16 @@ def _fragment_row(hs: _Columns, i: int, index: int, h: dtls.RecordHeader, frag: 
 def _message_facts(m) -> dict:
     """The table columns of one decoded message (DecodeError from extension views and certificates)."""
     if isinstance(m, (dtls.ClientHello, dtls.ServerHello)):
-        out = {"hello_version": dtls.VERSION_NAMES.get(m.client_version if isinstance(m, dtls.ClientHello)
-                                                       else m.server_version, "unknown"),
+        client = isinstance(m, dtls.ClientHello)
+        hrr = not client and m.hello_retry_request
+        out = {"hello_version": dtls.VERSION_NAMES.get(m.client_version if client else m.server_version, "unknown"),
                "random": m.random.hex(), "session_id": m.session_id.hex()}
-        if isinstance(m, dtls.ClientHello):
+        if client:
             out["cookie"] = m.cookie.hex()
             out["cipher_suites"] = ",".join(dtls.cipher_suite_name(c) for c in m.cipher_suites)
         else:
             out["cipher_suite"] = dtls.cipher_suite_name(m.cipher_suite)
+            out["hello_retry_request"] = hrr
         extensions = m.extensions or ()
         out["extensions"] = ",".join(e.name for e in extensions)
         out["extended_master_secret"] = any(e.type == dtls.ExtensionType.EXTENDED_MASTER_SECRET for e in extensions)
@@ -262,6 +386,19 @@ def _message_facts(m) -> dict:
                                                        for s in dtls.signature_algorithms(e))
             elif e.type == dtls.ExtensionType.RENEGOTIATION_INFO:
                 out["renegotiation_info"] = dtls.renegotiation_info(e).hex()
+            elif e.type == dtls.ExtensionType.SUPPORTED_VERSIONS:
+                out["supported_versions"] = ",".join(dtls.version_name(v)
+                                                     for v in dtls.supported_versions(e, client_hello=client))
+            elif e.type == dtls.ExtensionType.KEY_SHARE:
+                if client:
+                    groups = [k.group for k in dtls.key_share_client_hello(e)]
+                elif hrr:
+                    groups = [dtls.key_share_hello_retry_request(e)]
+                else:
+                    groups = [dtls.key_share_server_hello(e).group]
+                out["key_share"] = ",".join(dtls.group_name(g) for g in groups)
+            elif e.type == dtls.ExtensionType.COOKIE:
+                out["cookie"] = dtls.cookie_extension(e).hex()
         return out
     if isinstance(m, dtls.HelloVerifyRequest):
         return {"hello_version": dtls.VERSION_NAMES.get(m.server_version, "unknown"), "cookie": m.cookie.hex()}
@@ -299,7 +436,7 @@ def _nullable(values: list, dtype: str):
     return pd.array(values, dtype=dtype)
 
 
-def _records_table(rec: _Columns, keys: dict) -> pd.DataFrame:
+def _records_table(rec: _Columns, keys: dict, negotiated: list, in_stun: np.ndarray) -> pd.DataFrame:
     c = rec.cols
     rows = np.asarray(c["row"], dtype=np.int64)
     return tables.frame_table({
@@ -314,6 +451,12 @@ def _records_table(rec: _Columns, keys: dict) -> pd.DataFrame:
         "alert_level": pd.Categorical(c["alert_level"]),
         "alert_description": pd.Categorical(c["alert_description"]),
         "dtls13": np.asarray(c["dtls13"], dtype=bool),
+        "in_stun": in_stun[rows] if len(rows) else np.zeros(0, dtype=bool),
+        "epoch_bits": _nullable(c["epoch_bits"], "UInt8"),
+        "sequence_bits": _nullable(c["sequence_bits"], "UInt8"),
+        "connection_id": _nullable(c["connection_id"], "string"),
+        "ack_record_numbers": _nullable(c["ack_record_numbers"], "string"),
+        "negotiated_version": pd.Categorical(negotiated),
         "error": pd.Categorical(c["error"]),
     }, DTLS_RECORDS_SCHEMA)
 
@@ -322,7 +465,7 @@ def _times(values: list) -> pd.arrays.DatetimeArray:
     return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]"))
 
 
-def _handshakes_table(hs: _Columns, keys: dict) -> pd.DataFrame:
+def _handshakes_table(hs: _Columns, keys: dict, negotiated: list, in_stun: np.ndarray) -> pd.DataFrame:
     c = hs.cols
     rows = np.asarray(c["row"], dtype=np.int64)
     strings = {name: c[name] for name, dtype in DTLS_HANDSHAKES_SCHEMA.items() if dtype == "string"}
@@ -338,7 +481,10 @@ def _handshakes_table(hs: _Columns, keys: dict) -> pd.DataFrame:
         "fragment_offset": np.asarray(c["fragment_offset"], dtype=np.uint32),
         "fragment_length": np.asarray(c["fragment_length"], dtype=np.uint32),
         "reassembled": np.asarray(c["reassembled"], dtype=bool),
+        "in_stun": in_stun[rows] if len(rows) else np.zeros(0, dtype=bool),
         "extended_master_secret": _nullable(c["extended_master_secret"], "boolean"),
+        "hello_retry_request": _nullable(c["hello_retry_request"], "boolean"),
+        "negotiated_version": pd.Categorical(negotiated),
         "certificate_not_before": _times(c["certificate_not_before"]),
         "certificate_not_after": _times(c["certificate_not_after"]),
         **strings, **cats,

@@ -63,7 +63,10 @@ def ice_connected(cap, within_ms: float | None = None) -> Expectation:
     s = sel.iloc[0]
     t = s["nominated_t"] if not pd.isna(s["nominated_t"]) else s["first_success_t"]
     t = float(t) if not pd.isna(t) else float(s["first_check_t"])
-    ms = (t - float(pairs["first_check_t"].min())) * 1000
+    # from the first check of the same ICE session (ufrag pair): another call's or an earlier restart's checks
+    # are not part of this connect time
+    same = pairs["ufrags"].fillna("") == ("" if pd.isna(s["ufrags"]) else str(s["ufrags"]))
+    ms = (t - float(pairs.loc[same.to_numpy(bool), "first_check_t"].min())) * 1000
     return Expectation("ice_connected", expected, _ms(ms), within_ms is None or ms <= within_ms)
 
 

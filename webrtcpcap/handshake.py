@@ -7,6 +7,16 @@ both directions together; a relayed one by its outer 5-tuple and TURN peer), eac
 what it carries, and a flight's records are split into transmissions whenever a record repeats one already sent in
 the current transmission (the same handshake message_seq and fragment offset, a second ChangeCipherSpec): that is
 what a retransmission after the RFC 6347 §4.2.4.1 timer looks like on the wire.
+
+DTLS 1.3 (RFC 9147): an association speaks 1.3 when its ServerHello's supported_versions says so (the tables'
+negotiated_version) or it carries unified-header records.  Everything after the ServerHello is encrypted, so without
+keys the analysis reads the flights from the record layer: the epoch (2 = handshake keys, 3 = application keys), who
+sent the record, its length and time.  RFC 9147 §5.7 numbers the flights like RFC 6347 (1 ClientHello,
+2 HelloRetryRequest, 3 ClientHello with cookie, 4 ServerHello + epoch-2 records, 5 the client's epoch-2 records,
+6 the server's ACK), and the handshake is done when the server, after the client's epoch-2 flight, sends its first
+epoch-3 record (the ACK of the client's Finished, RFC 9147 §5.8.3, or data: both need the client's Finished).  An
+encrypted record repeats one of the current transmission when it has the same epoch and length and comes after a
+pause (a retransmitted record gets a new record number, so nothing else on the wire says it is the same).
 """
 
 from __future__ import annotations
@@ -23,6 +33,29 @@ FLIGHT_NAMES = {
     5: "client Certificate/ClientKeyExchange/CertificateVerify/ChangeCipherSpec/Finished",
     6: "server ChangeCipherSpec/Finished",
 }
+# RFC 9147 §5.7 (figure 6): the DTLS 1.3 full handshake, with the cookie exchange of a HelloRetryRequest.
+FLIGHT_NAMES_13 = {
+    1: "ClientHello",
+    2: "HelloRetryRequest",
+    3: "ClientHello after HelloRetryRequest",
+    4: "ServerHello + encrypted EncryptedExtensions…Finished",
+    5: "client encrypted Certificate/CertificateVerify/Finished",
+    6: "server ACK (its first epoch-3 record after the client's Finished)",
+}
+ENCRYPTED_ALERT_LEN = 19  # a DTLS 1.3 alert under AES-GCM/ChaCha20: 2 bytes + content type + 16-byte tag
+RETRANSMISSION_PAUSE_S = 0.005  # records of one burst go out within this; retransmission timers are >= 50 ms
+# A DTLS 1.3 flight's records can straggle (Firefox sent one server flight as two datagrams 31 ms apart), but a pause
+# longer than this within one flight is a timer firing: a new transmission even when it resends other records
+# than the ones captured before (the originals were lost before the capture point, or only the unacknowledged
+# ones are resent, RFC 9147 §5.8.1).
+FLIGHT_GAP_S = 0.1
+
+
+def ack_sized(length: int) -> bool:
+    """A DTLS 1.3 record of an ACK's size under a 16-byte tag: 2 + 16·n bytes of record numbers + the content type
+    (RFC 9147 §7) + 16, for 1 to 8 record numbers.  A guess without keys: data can have that size too."""
+    n = length - ENCRYPTED_ALERT_LEN
+    return 16 <= n <= 16 * 8 and n % 16 == 0
 _SERVER_FLIGHT4 = {"server_hello", "server_key_exchange", "certificate_request", "server_hello_done"}
 _CLIENT_FLIGHT5 = {"client_key_exchange", "certificate_verify"}
 VERDICTS = ["completed", "stalled", "failed", "incomplete-capture"]
@@ -31,7 +64,7 @@ FLIGHTS_COLUMNS = {
     "association": "int64", "flight": "UInt8", "transmission": "uint16", "retransmission": "bool",
     "retransmissions": "uint16", "sender": "category", "src": "string", "dst": "string", "first_t": "float64",
     "last_t": "float64", "messages": "string", "records": "int64", "datagrams": "int64", "bytes": "int64",
-    "alert": "bool", "frames": "string",
+    "alert": "bool", "ack": "bool", "frames": "string",
 }
 
 ASSOCIATIONS_COLUMNS = {
@@ -42,6 +75,7 @@ ASSOCIATIONS_COLUMNS = {
     "oversize_datagrams": "Int64", "version": "category", "cipher_suite": "category", "srtp_profile": "category",
     "client_random": "string", "server_random": "string", "client_fingerprint": "string",
     "server_fingerprint": "string", "alerts": "string", "first_srtp_t": "Float64", "to_first_srtp_ms": "Float64",
+    "offered_versions": "string", "key_exchange_group": "category", "early_client_hellos": "Int64",
     "verdict": "category", "verdict_detail": "string", "evidence_frames": "string",
     "fingerprint_matches_sdp": "boolean", "role_matches_setup": "boolean",
 }
@@ -75,6 +109,7 @@ class _Assoc:
         self.rows: list[dict] = []
         self.client: str | None = None
         self.server: str | None = None
+        self.v13 = False  # DTLS 1.3: negotiated by the ServerHello, or unified-header records seen
 
 
 def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list[_Assoc]:
@@ -92,14 +127,22 @@ def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list
     if len(dtls_handshakes):
         hs = dtls_handshakes
         hsrc = [_endpoint(a, p) for a, p in zip(hs["src"].astype(object), hs["sport"])]
-        for i, (frame, record, mt, seq, off, flen, length, cookie) in enumerate(zip(
+        hrr = (hs["hello_retry_request"].fillna(False).to_numpy(dtype=bool) if "hello_retry_request" in hs
+               else np.zeros(len(hs), dtype=bool))
+        for i, (frame, record, mt, seq, off, flen, length) in enumerate(zip(
                 hs["frame"].tolist(), hs["record"].tolist(), hs["msg_type"].astype(object).tolist(),
                 hs["message_seq"].tolist(), hs["fragment_offset"].tolist(), hs["fragment_length"].tolist(),
-                hs["length"].tolist(), hs["cookie"].tolist())):
+                hs["length"].tolist())):
             frags.setdefault((frame, record, hsrc[i]), []).append(
-                {"msg_type": str(mt), "message_seq": seq, "fragment_offset": off, "fragment_length": flen,
-                 "length": length, "row": i})
+                {"msg_type": "hello_retry_request" if hrr[i] else str(mt), "message_seq": seq,
+                 "fragment_offset": off, "fragment_length": flen, "length": length, "row": i})
     assocs: dict[tuple, _Assoc] = {}
+    unified = rec["dtls13"].tolist() if "dtls13" in rec else [False] * len(rec)
+    frames = rec["frame"].tolist()
+    seq_bits = rec["sequence_bits"].astype(object).tolist() if "sequence_bits" in rec else [None] * len(rec)
+    cids = rec["connection_id"].astype(object).tolist() if "connection_id" in rec else [None] * len(rec)
+    negotiated = (rec["negotiated_version"].astype(object).tolist() if "negotiated_version" in rec
+                  else [None] * len(rec))
     columns = zip(rec["frame"].tolist(), rec["t"].tolist(), rec["record"].tolist(),
                   rec["content_type"].astype(object).tolist(), rec["epoch"].astype(object).tolist(),
                   rec["length"].astype(object).tolist(), rec["alert_level"].astype(object).tolist(),
@@ -109,14 +152,27 @@ def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list
         assoc = assocs.get(key)
         if assoc is None:
             assoc = assocs[key] = _Assoc(len(assocs), key)
+        assoc.v13 |= bool(unified[i]) or negotiated[i] == "DTLS 1.3"
         assoc.rows.append({
             "frame": frame, "t": t, "record": record, "src": src[i], "dst": dst[i],
             "content_type": None if pd.isna(ctype) else str(ctype), "epoch": None if pd.isna(epoch) else int(epoch),
             "length": 0 if pd.isna(length) else int(length), "encrypted": bool(encrypted),
             "alert": None if ctype != "alert" else (f"{level} {desc}" if not pd.isna(level) else "encrypted"),
-            "frags": frags.get((frame, record, src[i]), []),
+            "frags": frags.get((frame, record, src[i]), []), "unified": bool(unified[i]),
+            "header_len": _header_len(bool(unified[i]), seq_bits[i], length, cids[i]),
+            "alone": (i == 0 or frame != frames[i - 1]) and (i + 1 == len(frames) or frame != frames[i + 1]),
         })
     return list(assocs.values())
+
+
+def _header_len(unified: bool, seq_bits, length, cid) -> int:
+    """Bytes of a record's header: 13 for DTLSPlaintext; a unified header's first byte, connection id, 1 or 2
+    sequence bytes and the 2 length bytes when present (RFC 9147 §4)."""
+    if not unified:
+        return 13
+    cid_len = 0 if cid is None or pd.isna(cid) else len(str(cid)) // 2
+    seq_len = 2 if seq_bits is None or pd.isna(seq_bits) or int(seq_bits) == 16 else 1
+    return 1 + cid_len + seq_len + (0 if length is None or pd.isna(length) else 2)
 
 
 def _roles(assoc: _Assoc, dtls_handshakes: pd.DataFrame) -> None:
@@ -129,6 +185,30 @@ def _roles(assoc: _Assoc, dtls_handshakes: pd.DataFrame) -> None:
             if f["msg_type"] in ("server_hello", "hello_verify_request", "server_hello_done"):
                 assoc.client, assoc.server = r["dst"], r["src"]
                 return
+
+
+def _flight_of_13(r: dict, sender: str, state: dict) -> int | None:
+    """The flight (RFC 9147 §5.7 numbering) of a record of a DTLS 1.3 association; None for application data."""
+    if r["unified"]:
+        epoch = r["epoch"] or 0
+        if epoch < 3:  # the handshake epoch (2; 1 would be early data, which WebRTC does not use)
+            if sender == "client":
+                state["flight5"] = state["await_ack"] = True
+                return 5
+            return 4
+        if sender == "server" and state["await_ack"]:
+            state["await_ack"] = False
+            return 6
+        return None
+    ctype = r["content_type"]
+    if ctype == "handshake" and not r["encrypted"] and r["frags"]:
+        mt = r["frags"][0]["msg_type"]
+        if mt == "client_hello":
+            return 3 if state["hvr"] else 1
+        if mt == "hello_retry_request":
+            state["hvr"] = True
+            return 2
+    return _flight_of(r, sender, state)
 
 
 def _flight_of(r: dict, sender: str, state: dict) -> int | None:
@@ -164,6 +244,8 @@ def _flight_of(r: dict, sender: str, state: dict) -> int | None:
 def _identity(r: dict) -> list[tuple]:
     if r["content_type"] == "change_cipher_spec":
         return [("ccs",)]
+    if r["unified"]:  # DTLS 1.3: a new record number each time; only the epoch and the length repeat
+        return [("encrypted", r["epoch"], r["length"])]
     if r["encrypted"]:
         return [("encrypted", r["epoch"])]
     return [("hs", f["msg_type"], f["message_seq"], f["fragment_offset"]) for f in r["frags"]] or [("empty",)]
@@ -172,31 +254,58 @@ def _identity(r: dict) -> list[tuple]:
 def _message_name(r: dict) -> list[str]:
     if r["content_type"] == "change_cipher_spec":
         return ["change_cipher_spec"]
+    if r["unified"]:
+        if ack_sized(r["length"]):
+            return [f"encrypted ACK-sized record (epoch {r['epoch']})"]
+        return [f"encrypted handshake (epoch {r['epoch']})" if (r["epoch"] or 0) < 3
+                else f"encrypted record (epoch {r['epoch']})"]
     if r["encrypted"]:
         return ["encrypted_handshake"]
+    if r["content_type"] == "ack":
+        return ["ack"]
     return [f["msg_type"] for f in r["frags"]]
 
 
 def _transmissions(assoc: _Assoc) -> list[dict]:
     """One dict per flight transmission and per alert record, in time order of their first record."""
-    state = {"hvr": False, "flight5": False}
+    state = {"hvr": False, "flight5": False, "await_ack": False}
+    flight_of = _flight_of_13 if assoc.v13 else _flight_of
     current: dict[tuple[str, int], dict] = {}  # (sender, flight) -> the open transmission
     counts: dict[tuple[str, int], int] = {}
     out: list[dict] = []
     for r in assoc.rows:
         sender = "client" if r["src"] == assoc.client else "server" if r["src"] == assoc.server else "unknown"
-        if r["content_type"] == "alert":
+        alert = r["alert"] if r["content_type"] == "alert" else None
+        if r["unified"] and r["length"] == ENCRYPTED_ALERT_LEN:
+            alert = f"encrypted ({ENCRYPTED_ALERT_LEN}-byte epoch-{r['epoch']} record, the size of an alert)"
+        if alert is not None:
             out.append({"flight": None, "sender": sender, "src": r["src"], "dst": r["dst"], "first_t": r["t"],
-                        "last_t": r["t"], "messages": [f"alert {r['alert']}"], "records": [r], "alert": True,
+                        "last_t": r["t"], "messages": [f"alert {alert}"], "records": [r], "alert": True,
                         "transmission": 1, "seen": set()})
             continue
-        flight = _flight_of(r, sender, state)
+        if r["content_type"] == "ack" or (assoc.v13 and r["unified"] and sender == "client" and (r["epoch"] or 0) < 3
+                                           and ack_sized(r["length"]) and r["alone"]):
+            # an ACK (RFC 9147 §7): a plaintext one, or the client's encrypted ACK of a partly received server
+            # flight (by its size) — not part of a flight
+            out.append({"flight": None, "sender": sender, "src": r["src"], "dst": r["dst"], "first_t": r["t"],
+                        "last_t": r["t"], "messages": _message_name(r), "records": [r], "alert": False, "ack": True,
+                        "transmission": 1, "seen": set()})
+            continue
+        flight = flight_of(r, sender, state)
         if flight is None:
             continue
         ids = _identity(r)
         key = (sender, flight)
         tx = current.get(key)
-        if tx is None or any(i in tx["seen"] for i in ids):
+        repeat = tx is not None and any(i in tx["seen"] for i in ids)
+        if assoc.v13 and tx is not None:
+            pause = r["t"] - tx["last_t"]
+            if repeat and r["unified"] and pause <= RETRANSMISSION_PAUSE_S:
+                repeat = False  # two records of one length in one burst: the same transmission
+            # a ServerHello opens its flight: after other records of the flight it is a new transmission
+            hello_again = any(f["msg_type"] == "server_hello" for f in r["frags"]) and pause > RETRANSMISSION_PAUSE_S
+            repeat = repeat or pause > FLIGHT_GAP_S or hello_again
+        if tx is None or repeat:
             counts[key] = counts.get(key, 0) + 1
             tx = current[key] = {"flight": flight, "sender": sender, "src": r["src"], "dst": r["dst"],
                                  "first_t": r["t"], "last_t": r["t"], "messages": [], "records": [],
@@ -209,7 +318,8 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
             if name not in tx["messages"]:
                 tx["messages"].append(name)
     for tx in out:
-        tx["retransmissions"] = counts.get((tx["sender"], tx["flight"]), 1) - 1 if not tx["alert"] else 0
+        tx["retransmissions"] = (counts.get((tx["sender"], tx["flight"]), 1) - 1
+                                 if not tx["alert"] and not tx.get("ack") else 0)
     return out
 
 
@@ -217,7 +327,7 @@ def _datagram_sizes(records: list[dict]) -> dict[int, int]:
     sizes: dict[tuple, int] = {}
     for r in records:
         key = (r["frame"], r["src"])
-        sizes[key] = sizes.get(key, 0) + 13 + r["length"]  # DTLS 1.2 header + fragment
+        sizes[key] = sizes.get(key, 0) + r["header_len"] + r["length"]
     return sizes
 
 
@@ -232,12 +342,25 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
     ChangeCipherSpec/Finished are flight 5.  A transmission ends when the sender repeats a record of the flight
     (same message_seq and fragment offset, a second ChangeCipherSpec or encrypted Finished).
 
+    DTLS 1.3 (RFC 9147 §5.7): 1 ClientHello, 2 HelloRetryRequest, 3 ClientHello after it, 4 ServerHello and the
+    server's epoch-2 records ("encrypted handshake (epoch 2)": EncryptedExtensions…Finished, unreadable without
+    keys), 5 the client's epoch-2 records (Certificate/CertificateVerify/Finished, or ACKs of a partly received
+    flight 4), 6 the server's first epoch-3 record after each client flight 5 ("encrypted record (epoch 3)": its
+    ACK, RFC 9147 §5.8.3, or data).  Later epoch-3 records are application data and are not flights.  An encrypted
+    record repeats when the same sender sent one of the same epoch and length earlier in the transmission, more
+    than RETRANSMISSION_PAUSE_S before.  A unified-header record of 19 bytes (ENCRYPTED_ALERT_LEN: 2 bytes, the
+    content type and a 16-byte tag) is listed as an alert ("alert encrypted (19-byte epoch-3 record, the size of
+    an alert)"): nothing else a WebRTC stack sends is that small; the close_notify at the end of a call looks so.
+
     Columns: association (int64, as in `associations`), flight (UInt8; null for an alert), transmission (uint16,
     1 = first), retransmission (bool: transmission > 1), retransmissions (uint16: how often this flight was sent
     again), sender (category: client, server, unknown), src, dst ("ip:port" strings), first_t, last_t (float64),
     messages (string: handshake message types in order, change_cipher_spec, encrypted_handshake, or "alert LEVEL
     DESCRIPTION" / "alert encrypted"), records, datagrams, bytes (int64: records, datagrams and UDP payload bytes
-    of the transmission), alert (bool), frames (string, compact: "8-11,96").
+    of the transmission), alert (bool), ack (bool: an ACK record, RFC 9147 §7 — a plaintext one, messages "ack", or
+    a DTLS 1.3 client's lone ACK-sized epoch-2 record, its ACK of a partly received server flight, by size
+    (`ack_sized`); not part of a flight, flight null), frames (string,
+    compact: "8-11,96").
     """
     rows = []
     for assoc in _annotate(dtls_records, dtls_handshakes):
@@ -250,6 +373,7 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
                 "sender": tx["sender"], "src": tx["src"], "dst": tx["dst"], "first_t": tx["first_t"],
                 "last_t": tx["last_t"], "messages": ",".join(tx["messages"]), "records": len(tx["records"]),
                 "datagrams": len(sizes), "bytes": sum(sizes.values()), "alert": tx["alert"],
+                "ack": tx.get("ack", False),
                 "frames": compact_frames(r["frame"] for r in tx["records"]),
             })
     return _typed(rows, FLIGHTS_COLUMNS, {"sender": ["client", "server", "unknown"]})
@@ -269,7 +393,7 @@ def _typed(rows: list[dict], schema: dict[str, str], categories: dict | None = N
 
 
 def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp: pd.DataFrame | None = None,
-                 sdp=None, mtu: int | None = None) -> pd.DataFrame:
+                 sdp=None, mtu: int | None = None, stun: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per DTLS association: the transport 5-tuple, both directions together (a relayed one: its outer
     5-tuple and TURN peer), with what its handshake did and a plain verdict.
 
@@ -280,12 +404,22 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     - done_t: when the last flight was first seen — the server's ChangeCipherSpec/Finished (flight 6), or in an
       abbreviated handshake the client's ChangeCipherSpec/Finished (flight 5 after a server flight that already
       held its ChangeCipherSpec).  handshake_ms = done_t − client_hello_t (the first ClientHello).
+    - DTLS 1.3 (see `flights`): done_t is the server's first epoch-3 record after the client's epoch-2 flight (flight
+      6); without it, epoch-3 records or DTLS-keyed SRTP from both ends after the client's flight 5 also say
+      "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2), or DTLS 1.3
+      without a whole ServerHello when unified-header records (which only DTLS 1.3 has) are seen;
+      srtp_profile, client_fingerprint and server_fingerprint stay null without keys (they are encrypted).
     - verdict: "failed" when a readable fatal alert was sent, or an alert came before the handshake was done;
       "completed" when the last flight was seen (or application data flowed both ways: the final flight was not
       captured); "incomplete-capture" when the capture starts after the ClientHello, or ends less than 1 s after
       the last flight, which was sent only once; "stalled" otherwise: the last flight seen was not answered
       (usually retransmitted with the RFC 6347 back-off).  verdict_detail says it in words, evidence_frames names
       the frames to look at.
+    - stun (cap.stun): early_client_hellos counts the ClientHello retransmissions sent before the server's first
+      flight when the server began its own ICE checks (its first Binding request on the 5-tuple) only after the
+      first ClientHello: the server was not ready to answer (in WebRTC typically still waiting for the SDP answer
+      with the client's fingerprint), so those ClientHellos need not have been lost.  Null without stun or for a
+      relayed association.
     - mtu: with a path MTU, oversize_datagrams counts the DTLS datagrams whose IP packet (UDP payload + 8 + IP
       header of 20 or 40 bytes) exceeds it; max_datagram is the largest UDP payload of a handshake datagram.
     - rtp (cap.rtp): first_srtp_t is the first RTP packet flagged dtls_srtp on the association's endpoints after the
@@ -301,13 +435,18 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       actpass answered with active makes the offerer the server); null when no SDP could be assigned.
 
     Columns: association (int64), transport (category), relayed (bool), peer (string), client, server ("ip:port"),
-    client_hello_t, done_t, handshake_ms (float64, NaN when unknown), hello_verify (bool), flights (int64, distinct
+    client_hello_t, done_t, handshake_ms (float64, NaN when unknown), hello_verify (bool: a HelloVerifyRequest or
+    DTLS 1.3 HelloRetryRequest, flight 2, was sent), flights (int64, distinct
     flights seen), transmissions, retransmitted_flights (flights sent more than once), retransmissions (records
     sent again), fragmented_messages (handshake messages split into fragments), max_datagram (int64 bytes),
     oversize_datagrams (Int64, null without mtu), version (category, the ServerHello's), cipher_suite,
-    srtp_profile (category, as the ServerHello picked), client_random, server_random (hex), client_fingerprint,
+    srtp_profile (category, as the ServerHello picked), offered_versions (string: the ClientHello's
+    supported_versions, "DTLS 1.3,DTLS 1.2", else its legacy version), key_exchange_group (category: the DTLS 1.3
+    ServerHello's key_share group, e.g. X25519MLKEM768, or the DTLS 1.2 ServerKeyExchange's curve), client_random,
+    server_random (hex), client_fingerprint,
     server_fingerprint (sha-256 "AA:BB:..."), alerts (string: "fatal handshake_failure from client at 1.234 s", ...),
-    first_srtp_t, to_first_srtp_ms (Float64), verdict (category: completed, stalled, failed, incomplete-capture),
+    first_srtp_t, to_first_srtp_ms (Float64), early_client_hellos (Int64, see stun above), verdict (category:
+    completed, stalled, failed, incomplete-capture),
     verdict_detail (string), evidence_frames (string), fingerprint_matches_sdp, role_matches_setup (boolean).
     """
     hs = dtls_handshakes
@@ -319,7 +458,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     for assoc in _annotate(dtls_records, dtls_handshakes):
         _roles(assoc, hs)
         txs = _transmissions(assoc)
-        flight_tx = [t for t in txs if not t["alert"]]
+        flight_tx = [t for t in txs if not t["alert"] and not t.get("ack")]
         alerts = [t for t in txs if t["alert"]]
         frag_rows = [f for r in assoc.rows for f in r["frags"]]
         sender_of = {f["row"]: r["src"] for r in assoc.rows for f in r["frags"]}
@@ -329,7 +468,14 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
         sizes = _datagram_sizes([r for r in assoc.rows if r["content_type"] != "application_data"])
         ip_overhead = 8 + (40 if ":" in assoc.a.rsplit(":", 1)[0] else 20)
         facts = _hello_facts(hs, [f["row"] for f in frag_rows], sender_of, assoc)
-        app_senders = {r["src"] for r in assoc.rows if r["content_type"] == "application_data"}
+        if facts["version"] is None and assoc.v13:  # no whole ServerHello, but only DTLS 1.3 has unified headers
+            facts["version"] = "DTLS 1.3"
+        app_senders = {r["src"] for r in assoc.rows if r["content_type"] == "application_data"
+                       or (r["unified"] and (r["epoch"] or 0) >= 3)}
+        if assoc.v13:  # SRTP keyed from this association flowing both ways also says both sides finished
+            f5 = [t["first_t"] for t in flight_tx if t["flight"] == 5 and t["sender"] == "client"]
+            if f5:
+                app_senders |= _srtp_senders(rtp, assoc, min(f5))
         retx = [t for t in flight_tx if t["transmission"] > 1]
         row = {
             "association": assoc.number, "transport": assoc.transport, "relayed": assoc.relayed,
@@ -349,6 +495,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
             **facts,
         }
         row.update(_srtp(rtp, assoc, client_hello_t))
+        row["early_client_hellos"] = _early_client_hellos(stun, assoc, flight_tx)
         row.update(_verdict(assoc, flight_tx, alerts, done, app_senders, end_t))
         row.update(_sdp_checks(sdps, assoc, facts))
         rows.append(row)
@@ -364,28 +511,78 @@ def _done(flight_tx: list[dict]) -> dict | None:
     return min(final, key=lambda t: t["first_t"]) if final else None
 
 
+def _column(df: pd.DataFrame, name: str) -> list:
+    """A column as a list of python values with None for missing (all None when the table lacks it)."""
+    if name not in df:
+        return [None] * len(df)
+    return [None if pd.isna(v) else v for v in df[name].astype(object)]
+
+
 def _hello_facts(hs: pd.DataFrame, rows: list[int], sender_of: dict, assoc: _Assoc) -> dict:
     out = {"version": None, "cipher_suite": None, "srtp_profile": None, "client_random": None,
-           "server_random": None, "client_fingerprint": None, "server_fingerprint": None}
+           "server_random": None, "client_fingerprint": None, "server_fingerprint": None, "offered_versions": None,
+           "key_exchange_group": None}
     if not rows:
         return out
     positions = [p for p in sorted(rows) if bool(hs["reassembled"].iat[p])]
     done = hs.iloc[positions]
-    for i, mt, rnd, ver, suite, prof, fp in zip(positions, done["msg_type"].astype(object), done["random"],
-                                                 done["hello_version"].astype(object),
-                                                 done["cipher_suite"].astype(object),
-                                                 done["srtp_profiles"], done["certificate_fingerprint"]):
+    for i, mt, rnd, ver, suite, prof, fp, hrr, offered, share, negotiated, curve in zip(
+            positions, done["msg_type"].astype(object), done["random"], _column(done, "hello_version"),
+            _column(done, "cipher_suite"), done["srtp_profiles"], done["certificate_fingerprint"],
+            _column(done, "hello_retry_request"), _column(done, "supported_versions"), _column(done, "key_share"),
+            _column(done, "negotiated_version"), _column(done, "named_group")):
         sender = "client" if sender_of[i] == assoc.client else "server"
         if mt == "client_hello" and not pd.isna(rnd):
             out["client_random"] = rnd
-        elif mt == "server_hello" and not pd.isna(rnd):
+            out["offered_versions"] = offered or ver
+        elif mt == "server_hello" and not pd.isna(rnd) and not hrr:
             out["server_random"] = rnd
-            out["version"] = None if pd.isna(ver) else ver
-            out["cipher_suite"] = None if pd.isna(suite) else suite
+            # supported_versions' selected_version when present (DTLS 1.3 says 1.2 in its legacy field)
+            out["version"] = offered or ver
+            out["cipher_suite"] = suite
             out["srtp_profile"] = None if pd.isna(prof) else prof
+            out["key_exchange_group"] = share or out["key_exchange_group"]
+        elif mt == "server_key_exchange" and curve:
+            out["key_exchange_group"] = curve
         elif mt == "certificate" and not pd.isna(fp):
             out[f"{sender}_fingerprint"] = fp
     return out
+
+
+def _early_client_hellos(stun: pd.DataFrame | None, assoc: _Assoc, flight_tx: list[dict]) -> int | None:
+    if stun is None or assoc.relayed or not assoc.client or not len(flight_tx):
+        return None
+    hellos = sorted((t for t in flight_tx if t["flight"] == 1 and t["sender"] == "client"),
+                    key=lambda t: t["first_t"])
+    if not hellos:
+        return None
+    src = [_endpoint(a, p) for a, p in zip(stun["src"].astype(object), stun["sport"])]
+    dst = [_endpoint(a, p) for a, p in zip(stun["dst"].astype(object), stun["dport"])]
+    checks = [t for t, s, d, m, c in zip(stun["t"].tolist(), src, dst, stun["method"].astype(object),
+                                         stun["cls"].astype(object))
+              if s == assoc.server and d == assoc.client and m == "binding" and c == "request"]
+    if checks and min(checks) <= hellos[0]["first_t"]:
+        return 0
+    answered = min((t["first_t"] for t in flight_tx if t["sender"] == "server" and t["flight"] in (2, 4)),
+                   default=np.inf)
+    return sum(1 for t in hellos[1:] if t["first_t"] < answered)
+
+
+def _srtp_senders(rtp: pd.DataFrame | None, assoc: _Assoc, after: float) -> set[str]:
+    """The association's endpoints that sent DTLS-SRTP-flagged RTP on its 5-tuple at or after `after`."""
+    if rtp is None or not len(rtp):
+        return set()
+    t = rtp["t"].to_numpy(dtype=float)
+    sel = t >= after
+    if "dtls_srtp" in rtp:
+        sel &= rtp["dtls_srtp"].to_numpy(dtype=bool)
+    if "relayed" in rtp:
+        sel &= rtp["relayed"].to_numpy(dtype=bool) == assoc.relayed
+    ends = {assoc.a, assoc.b}
+    idx = np.flatnonzero(sel)
+    src = [_endpoint(a, p) for a, p in zip(rtp["src"].astype(object).to_numpy()[idx], rtp["sport"].to_numpy()[idx])]
+    dst = [_endpoint(a, p) for a, p in zip(rtp["dst"].astype(object).to_numpy()[idx], rtp["dport"].to_numpy()[idx])]
+    return {s for s, d in zip(src, dst) if s in ends and d in ends}
 
 
 def _srtp(rtp: pd.DataFrame | None, assoc: _Assoc, start: float) -> dict:
@@ -421,18 +618,23 @@ def _verdict(assoc: _Assoc, flight_tx: list[dict], alerts: list[dict], done: dic
                                                                        for r in a["records"]),
                 "verdict_detail": f"failed: {t['sender']} sent {t['messages'][0]} at {t['first_t']:.3f} s"
                                   + (f" (after flight {max(x['flight'] for x in flight_tx)})" if flight_tx else "")}
+    names = FLIGHT_NAMES_13 if assoc.v13 else FLIGHT_NAMES
+    version = ", DTLS 1.3" if assoc.v13 else ""
     if done is not None:
         first = min(flight_tx, key=lambda t: t["first_t"])
         ev = compact_frames([r["frame"] for r in first["records"]] + [r["frame"] for r in done["records"]])
         retx = sum(1 for t in flight_tx if t["transmission"] > 1)
-        detail = f"completed: flight {done['flight']} ({done['sender']} Finished) at {done['first_t']:.3f} s"
+        what = (f"{done['sender']} ACK or data in epoch 3 after the client's encrypted Finished" if assoc.v13
+                else f"{done['sender']} Finished")
+        detail = f"completed{version}: flight {done['flight']} ({what}) at {done['first_t']:.3f} s"
         if retx:
             detail += f" after {retx} retransmitted flight transmission{'s' if retx > 1 else ''}"
         return {"verdict": "completed", "verdict_detail": detail, "evidence_frames": ev}
     if assoc.client and {assoc.client, assoc.server} <= app_senders:
         return {"verdict": "completed", "evidence_frames": frames,
-                "verdict_detail": "completed: the final flight is not in the capture, but application data flowed "
-                                  "in both directions"}
+                "verdict_detail": f"completed{version}: the final flight is not in the capture, but application "
+                                  "data" + (" (epoch-3 records or DTLS-keyed SRTP)" if assoc.v13 else "")
+                                  + " flowed in both directions"}
     if not any(t["flight"] in (1, 3) for t in flight_tx):
         return {"verdict": "incomplete-capture", "evidence_frames": frames,
                 "verdict_detail": "incomplete capture: no ClientHello captured (the capture starts later or misses "
@@ -443,13 +645,20 @@ def _verdict(assoc: _Assoc, flight_tx: list[dict], alerts: list[dict], done: dic
     if sent == 1 and end_t - last_t < 1.0:
         return {"verdict": "incomplete-capture", "evidence_frames": frames,
                 "verdict_detail": f"incomplete capture: it ends {1000 * (end_t - last_t):.0f} ms after flight "
-                                  f"{last['flight']} ({last['sender']} {FLIGHT_NAMES[last['flight']]})"}
+                                  f"{last['flight']} ({last['sender']} {names[last['flight']]})"}
     tx_frames = compact_frames(r["frame"] for t in flight_tx if (t["sender"], t["flight"]) ==
                                (last["sender"], last["flight"]) for r in t["records"])
     what = f"retransmitted {sent - 1} time{'s' if sent > 2 else ''}" if sent > 1 else "sent once"
-    return {"verdict": "stalled", "evidence_frames": tx_frames,
-            "verdict_detail": f"stalled at flight {last['flight']}: {last['sender']} {FLIGHT_NAMES[last['flight']]} "
-                              f"flight {what}, no reply"}
+    detail = f"stalled at flight {last['flight']}{version}: {last['sender']} {names[last['flight']]} flight {what}, " \
+             "no reply"
+    if assoc.v13:
+        detail += _encrypted_alert_hint(assoc, last)
+    return {"verdict": "stalled", "evidence_frames": tx_frames, "verdict_detail": detail}
+
+
+def _encrypted_alert_hint(assoc: _Assoc, last: dict) -> str:
+    """DTLS 1.3 alerts after the ServerHello are encrypted (RFC 9147 §4): say so when a stall shows none."""
+    return " (DTLS 1.3 alerts after the ServerHello are encrypted: one inside a longer record would not show)"
 
 
 def _sdp_checks(sdps: list, assoc: _Assoc, facts: dict) -> dict:

@@ -267,8 +267,8 @@ def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
                                                                 f"the file cannot be read: {msg}")]), th)
     ctx = _Context(cap, th)
     rows: list[dict] = []
-    for stage, fn in (("capture", _capture), ("ice", _ice), ("turn", _turn), ("dtls", _dtls), ("media", _media),
-                      ("recovery", _recovery), ("rtcp", _rtcp)):
+    for stage, fn in (("capture", _capture), ("ice", _per_call(_ice)), ("turn", _per_call(_turn)), ("dtls", _dtls),
+                      ("media", _media), ("recovery", _recovery), ("rtcp", _rtcp)):
         try:
             rows.extend(fn(ctx))
         except Exception as e:  # noqa: BLE001 - a report must come out; the stage says why it could not judge
@@ -302,6 +302,16 @@ class _Context:
     def relayed_media(self):
         return (self.cap.rtp, self.cap.rtcp)
 
+    def calls(self) -> list[tuple[int, "_Context"]]:
+        """(call number, a context over that call alone) for each call of the capture that has STUN rows."""
+        def build():
+            sessions = getattr(self.cap, "sessions", None)
+            if sessions is None or len(sessions) < 2:
+                return []
+            with_stun = sessions[sessions["stun"] > 0]
+            return [(int(n), _Context(self.cap.session(int(n)), self.th)) for n in with_stun["session"]]
+        return self.get("calls", build)
+
     @property
     def pairs(self) -> pd.DataFrame:
         from . import ice
@@ -330,7 +340,8 @@ class _Context:
         from . import ice
 
         c = self.cap
-        start = c.packets["time"].iloc[0] if len(c.packets) else None
+        whole = getattr(c, "cap", c)  # a call's view: REST expiry is judged against the capture's own start
+        start = whole.packets["time"].iloc[0] if len(whole.packets) else None
         return self.get("alloc", lambda: ice.turn_allocations(c.stun, c.stun_attributes, start=start))
 
     @property
@@ -339,7 +350,7 @@ class _Context:
 
         c = self.cap
         return self.get("assoc", lambda: handshake.associations(c.dtls_records, c.dtls_handshakes, c.rtp,
-                                                                c.sdp or None))
+                                                                c.sdp or None, stun=c.stun))
 
     @property
     def streams(self) -> pd.DataFrame:
@@ -368,7 +379,7 @@ class _Context:
 
         c = self.cap
         # The pairs behind the streams' roles (same evidence, so RTX is judged the same everywhere).
-        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload,
+        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, _payloads(c),
                                                                 timestamps=True))
 
     def candidate_types(self) -> dict[str, str]:
@@ -390,6 +401,12 @@ class _Context:
         codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
         return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
                 f"{_endpoint(r['dst'], r['dport'])}")
+
+
+def _payloads(cap):
+    """The payload reader for the analyses: one that skips and counts a malformed packet (Capture.payload_or_empty)
+    where the capture has it, else rtp_payload."""
+    return getattr(cap, "payload_or_empty", cap.rtp_payload)
 
 
 def _endpoint(ip, port) -> str:
@@ -456,6 +473,26 @@ def _capture(ctx: _Context) -> list[dict]:
     return out
 
 
+# -- calls ------------------------------------------------------------------------------------------------------
+
+def _per_call(stage):
+    """A stage judged call by call (`cap.sessions`) when the capture holds several calls with STUN: each finding's
+    sentence starts with "call N", and the ICE connect time, checks and TURN allocations of one call are
+    never mixed with another's.  One call (or none with STUN): the whole capture, as before."""
+    def judge(ctx: _Context) -> list[dict]:
+        calls = ctx.calls()
+        if len(calls) < 2:
+            return stage(ctx)
+        out = []
+        for n, sub in calls:
+            for r in stage(sub):
+                if r["check"] == "turn.allocation" and r["subject"] == "turn" and r["severity"] == "ok":
+                    continue  # "TURN not used" per call says nothing; said once below when no call used it
+                out.append(dict(r, finding=f"call {n}: {r['finding']}"))
+        return out or stage(ctx)
+    return judge
+
+
 # -- ICE --------------------------------------------------------------------------------------------------------
 
 def _ice(ctx: _Context) -> list[dict]:
@@ -477,19 +514,31 @@ def _ice(ctx: _Context) -> list[dict]:
                        "no ICE connectivity check in the capture (it started after ICE, or the peers use no ICE): "
                        "ICE cannot be judged")]
         if len(stun):
+            alloc = ctx.allocations
+            why = ""
+            if len(alloc) and not alloc["allocated"].any():
+                # the cause, in the sentence that becomes the headline: no relay, so no candidate to check
+                states = ", ".join(dict.fromkeys(str(x).removeprefix("failed: ") for x in alloc["state"]))
+                why = f"; every TURN allocation failed ({states}"
+                why += ": wrong TURN credentials" if "401" in states and (alloc["allocate_401"] >= 2).all() else ""
+                why += "), so there was no relay candidate to check"
             return [_f("ice", "ice", "error", "ice.connected",
                        "ICE never started: no connectivity check and no media in the capture, only "
-                       f"{len(stun)} STUN/TURN messages", measured=0, unit="checks",
+                       f"{len(stun)} STUN/TURN messages{why}", measured=0, unit="checks",
                        evidence=_frames(stun["frame"]))]
         return [_f("ice", "ice", "info", "ice.connected", "no ICE traffic in the capture: ICE cannot be judged")]
-    first_check_t = float(s["first_check_t"])
     sel = pairs[pairs["selected"]]
     if len(sel):
         sel = sel.iloc[0]
+        # the connect time counts from the first check of the selected pair's own ICE session (ufrag pair): an
+        # earlier call or the session before an ICE restart is not part of it
+        mine = checks["ufrags"].fillna("") == ("" if _na(sel["ufrags"]) else str(sel["ufrags"]))
+        checks_of_session = checks[mine.to_numpy(bool)] if mine.any() else checks
+        first_check_t = float(checks_of_session["first_t"].min())
         connected_t = sel["nominated_t"] if not _na(sel["nominated_t"]) else sel["first_success_t"]
         connected_t = float(connected_t) if not _na(connected_t) else float(sel["first_check_t"])
         ms = (connected_t - first_check_t) * 1000
-        before = checks[checks["first_t"] <= connected_t + 1e-9]
+        before = checks_of_session[checks_of_session["first_t"] <= connected_t + 1e-9]
         sev = "warning" if ms > th.ice_connect_ms else "ok"
         subject = f"{sel['transport']} {sel['local']} ↔ {sel['remote']}"
         text = (f"ICE connected in {_ms(ms)} on {label(sel['local'])} ↔ {label(sel['remote'])} after "
@@ -545,9 +594,15 @@ def _ice(ctx: _Context) -> list[dict]:
                       f"{int(s['errors_487'])} checks answered 487 Role Conflict (resolved by the agents)",
                       int(s["errors_487"]), "checks", evidence=_frames(e["response_frame"])))
     if int(s["ufrag_changes"]):
+        later = []  # each later ICE session's own connect time, from its own first check
+        for r in pairs[pairs["selected"]].iloc[1:].itertuples(index=False):
+            t = r.nominated_t if not _na(r.nominated_t) else r.first_success_t
+            mine = checks[(checks["ufrags"].fillna("") == ("" if _na(r.ufrags) else str(r.ufrags))).to_numpy(bool)]
+            if not _na(t) and len(mine):
+                later.append(f"{r.ufrags} connected in {_ms((float(t) - float(mine['first_t'].min())) * 1000)}")
         out.append(_f("ice", "ice", "info", "ice.restart",
-                      f"{int(s['ufrag_changes'])} ICE restarts or separate ICE sessions (different ufrags)",
-                      int(s["ufrag_changes"]), "restarts"))
+                      f"{int(s['ufrag_changes'])} ICE restarts or separate ICE sessions (different ufrags)"
+                      + (": " + ", ".join(later) if later else ""), int(s["ufrag_changes"]), "restarts"))
     return out
 
 
@@ -606,6 +661,13 @@ def _turn(ctx: _Context) -> list[dict]:
                           f"401 loop: all {attempts} Allocate requests (user {a.username}) were answered "
                           f"401 Unauthorized, no relay was allocated: wrong TURN credentials{extra}",
                           attempts, "allocate 401", evidence=ev))
+        elif str(a.state) == "no answer" and alloc["allocated"].any():
+            # a browser tries TURN from every interface; one that got nowhere while another allocated is a note
+            ok = alloc[alloc["allocated"].to_numpy(bool)].iloc[0]
+            out.append(_f("turn", subject, "info", "turn.allocation",
+                          f"allocation from {a.client} unanswered ({_n(attempts, 'Allocate request')} to "
+                          f"{a.server}); another from {ok['client']} succeeded", attempts, "requests",
+                          evidence=ev))
         elif str(a.state) == "no answer":
             out.append(_f("turn", subject, "error", "turn.allocation",
                           f"the TURN server never answered {attempts} Allocate requests", attempts, "requests",
@@ -649,6 +711,8 @@ def _dtls(ctx: _Context) -> list[dict]:
             ms = float(a.handshake_ms)
             sev = "warning" if ms > th.dtls_ms else "ok"
             text = f"DTLS completed in {_ms(ms)}" if not np.isnan(ms) else "DTLS completed"
+            if not _na(a.version):
+                text += f", {a.version}"
             if not _na(a.srtp_profile):
                 text += f", SRTP profile {a.srtp_profile}"
             if not _na(a.cipher_suite):
@@ -663,8 +727,15 @@ def _dtls(ctx: _Context) -> list[dict]:
                           f"DTLS cannot be judged: {a.verdict_detail}", evidence=ev))
         else:
             out.append(_f("dtls", subject, "error", "dtls.completed", f"DTLS {a.verdict_detail}", evidence=ev))
-        if int(a.retransmitted_flights):
-            mine = fl[(fl["association"] == a.association) & fl["retransmission"]]
+        mine = fl[(fl["association"] == a.association) & fl["retransmission"]]
+        early = 0 if _na(a.early_client_hellos) else int(a.early_client_hellos)
+        if early and early == len(mine):  # only ClientHellos the server was not ready for: not a loss
+            out.append(_f("dtls", subject, "info", "dtls.retransmissions",
+                          f"the ClientHello was sent {early + 1} times before the server answered: the server "
+                          "started its own ICE checks only later (not ready, typically waiting for the SDP answer), "
+                          "so these need not be losses", early, "retransmissions",
+                          evidence=_frames(int(x) for fr in mine["frames"] for x in _expand(fr))))
+        elif int(a.retransmitted_flights):
             frames = [int(x) for fr in mine["frames"] for x in _expand(fr)]
             n = int(a.retransmitted_flights)
             sev = "warning" if n >= th.dtls_retransmitted_flights else "info"
@@ -680,7 +751,11 @@ def _dtls(ctx: _Context) -> list[dict]:
         if a.role_matches_setup is False:
             out.append(_f("dtls", subject, "error", "dtls.role",
                           "the DTLS roles contradict the SDPs' a=setup (RFC 5763 §5)", evidence=ev))
-        if verdict == "completed" and _na(a.srtp_profile):
+        if verdict == "completed" and _na(a.srtp_profile) and str(a.version) == "DTLS 1.3":
+            out.append(_f("dtls", subject, "info", "dtls.srtp",
+                          "the SRTP profile is in DTLS 1.3's encrypted EncryptedExtensions: not visible without the "
+                          "key log", evidence=ev))
+        elif verdict == "completed" and _na(a.srtp_profile):
             out.append(_f("dtls", subject, "info", "dtls.srtp",
                           "no SRTP profile negotiated (use_srtp absent: a data-channel-only association?)",
                           evidence=ev))
@@ -911,7 +986,7 @@ def _recovery(ctx: _Context) -> list[dict]:
         nacks = fb["nacks"][_on_leg(fb["nacks"], leg)]
         kfr = fb["keyframe_requests"]
         kfr = kfr[_on_leg(kfr, leg)] if kfr is not None and len(kfr) else kfr
-        outcomes = nack.nack_outcomes(nacks, rtp, pairs, cap.rtp_payload, keyframe_requests=kfr)
+        outcomes = nack.nack_outcomes(nacks, rtp, pairs, _payloads(cap), keyframe_requests=kfr)
         gaps = _streams.gaps(rtp)
         summary = nack.nack_summary(outcomes, gaps, st_leg, pairs)
         by_ssrc = {int(r["ssrc"]): r for _, r in media[_on_leg(media, leg)].iterrows()}
@@ -1033,7 +1108,7 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
     names = {pt: c for pt, (k, c) in _sdp.codecs(cap.sdp).items() if k == "video"} if cap.sdp else {}
     guessed = False
     if not names:
-        names = ctx.get("guessed_codecs", lambda: pli.guess_video_codecs(cap.rtp, ctx.streams, cap.rtp_payload))
+        names = ctx.get("guessed_codecs", lambda: pli.guess_video_codecs(cap.rtp, ctx.streams, _payloads(cap)))
         guessed = bool(names)
     rtp = cap.rtp if rtp is None else rtp
     out = []
@@ -1055,7 +1130,7 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
         near = np.zeros(len(starts), dtype=bool)
         for t in reqs["t"].to_numpy(dtype=np.float64):
             near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
-        kf = _codecs.keyframes(starts[near], cap.rtp_payload, codec_names) if codec_names else None
+        kf = _codecs.keyframes(starts[near], _payloads(cap), codec_names) if codec_names else None
         if kf is None or not kf["keyframe"].notna().any():
             out.append(_f("recovery", subject, "info", "recovery.keyframe",
                           f"{len(reqs)} {kinds} keyframe requests; the keyframes cannot be told (payload unreadable "
@@ -1064,7 +1139,7 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
         d = pli.keyframe_delays(reqs, kf)
         if not d["answered"].all():  # read on past the windows, so the answer is the one of the whole stream
             late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
-            more = _codecs.keyframes(starts[late & ~near], cap.rtp_payload, codec_names)
+            more = _codecs.keyframes(starts[late & ~near], _payloads(cap), codec_names)
             if len(more):
                 kf = pd.concat([kf, more]).sort_values("t", kind="stable")
                 d = pli.keyframe_delays(reqs, kf)

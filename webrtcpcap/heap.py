@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import threading
+import time
 
 import numpy as np
 
@@ -90,8 +91,22 @@ def trim_worker_heaps(pool: concurrent.futures.ThreadPoolExecutor, workers: int)
         _MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
+_MIN_TRIM_INTERVAL_S = 0.05
+_last_trim = 0.0
+
+
 def give_back_free_memory() -> None:
     """Return the heap pages the slices' temporaries freed to the system: glibc keeps them otherwise, and the
-    tables built next would come on top of them, so the process' real peak would be well above what it uses."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    tables built next would come on top of them, so the process' real peak would be well above what it uses.
+
+    At most one trim per 50 ms: malloc_trim walks the whole heap (about 0.5 ms, a dozen times per decode), which
+    made a sizeable part of iter_chunks' fixed cost per small chunk, and two calls that close together cannot have
+    freed enough in between to matter."""
+    global _last_trim
+    if _MALLOC_TRIM is None:
+        return
+    now = time.monotonic()
+    if now - _last_trim < _MIN_TRIM_INTERVAL_S:
+        return
+    _MALLOC_TRIM(0)
+    _last_trim = time.monotonic()

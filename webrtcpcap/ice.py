@@ -45,6 +45,7 @@ TRANSACTIONS_SCHEMA: dict[str, str] = {
 }
 
 CANDIDATE_PAIRS_SCHEMA: dict[str, str] = {
+    "ufrags": "string",
     "transport": "category",
     "local": "string",
     "remote": "string",
@@ -139,6 +140,7 @@ NAT_BEHAVIOUR_SCHEMA: dict[str, str] = {
     "responses": "int64",
     "first_frame": "uint32",
     "first_t": "float64",
+    "crossed_nat": "bool",
     "servers": "int64",
     "mapped_addresses": "int64",
     "verdict": "category",
@@ -185,21 +187,26 @@ def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.Data
     (client <-> TURN server) to the relayed candidate <-> peer they travelled between: a row sent by the client
     (Send indication or ChannelData to the server) goes from the allocation's relayed address to `peer`, a row
     received from the server (Data indication or ChannelData) from `peer` to the relayed address.  Rows whose
-    5-tuple has no successful Allocate in the capture, or whose peer is unknown, are left out.  `relayed` becomes
-    False, so the rows can be analysed like direct ones; frame and t stay the outer datagram's."""
+    5-tuple has no successful Allocate in the capture, or whose peer is unknown, are left out.  `transport` becomes
+    "udp" (TURN relays UDP, even when the client reaches the server over TCP); `relayed` becomes False, so the rows can be analysed like direct ones; frame and t stay the outer datagram's."""
     if "relayed" not in df.columns or not df["relayed"].any() or not relayed_addresses:
         return df.iloc[0:0]
     r = df[df["relayed"].to_numpy(dtype=bool) & df["peer"].notna().to_numpy(dtype=bool)]
-    transport = r["transport"].astype(object) if "transport" in r.columns else pd.Series("udp", index=r.index)
+    if "transport" in r.columns:
+        transport = r["transport"].astype(object)
+        lookup = relayed_addresses
+    else:  # rtp/rtcp tables have no transport column: TURN over UDP or TCP, the client/server ends tell
+        transport = pd.Series("", index=r.index)
+        lookup = {("", c, sv): addr for (_, c, sv), addr in relayed_addresses.items()}
     src, dst = _endpoints(r["src"], r["sport"]), _endpoints(r["dst"], r["dport"])
     keep, ends = [], []
     for tr, a, b, peer in zip(transport, src, dst, r["peer"].astype(object)):
-        if (str(tr), a, b) in relayed_addresses:      # client -> server: sent from the relayed candidate
+        if (str(tr), a, b) in lookup:      # client -> server: sent from the relayed candidate
             keep.append(True)
-            ends.append((relayed_addresses[(str(tr), a, b)], str(peer)))
-        elif (str(tr), b, a) in relayed_addresses:    # server -> client: received on the relayed candidate
+            ends.append((lookup[(str(tr), a, b)], str(peer)))
+        elif (str(tr), b, a) in lookup:    # server -> client: received on the relayed candidate
             keep.append(True)
-            ends.append((str(peer), relayed_addresses[(str(tr), b, a)]))
+            ends.append((str(peer), lookup[(str(tr), b, a)]))
         else:
             keep.append(False)
     r = r[np.array(keep, dtype=bool)].copy()
@@ -210,6 +217,8 @@ def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.Data
     r["src"], r["sport"] = pd.Series(sip, index=r.index, dtype=object), pd.Series(sport, index=r.index, dtype="int64")
     r["dst"], r["dport"] = pd.Series(dip, index=r.index, dtype=object), pd.Series(dport, index=r.index, dtype="int64")
     r["relayed"] = False
+    if "transport" in r.columns:  # relayed candidate <-> peer is UDP (RFC 8656 §2), whatever the client's leg
+        r["transport"] = pd.Series("udp", index=r.index, dtype=object)
     return r
 
 
@@ -327,7 +336,15 @@ def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relaye
     if stun_attributes is not None and len(checks):
         nomination_frames = stun_attributes.loc[stun_attributes["name"] == "NOMINATION", "frame"]
         nominating |= checks["first_frame"].isin(nomination_frames)
-    return checks.assign(nominating=nominating.to_numpy(bool))
+    return checks.assign(nominating=nominating.to_numpy(bool), ufrags=ufrag_pair(checks["username"]))
+
+
+def ufrag_pair(usernames: pd.Series) -> pd.Series:
+    """The ICE session of each check: its USERNAME "recipient:sender" (RFC 8445 §7.2.2) as the two ufrags in
+    sorted order, "a:b", so that both agents' checks of one ICE session share one key.  An ICE restart (new ufrags)
+    starts a new key; a USERNAME without a colon is its own key."""
+    out = [":".join(sorted(str(u).split(":", 1))) if not _na(u) else None for u in usernames.astype(object)]
+    return pd.Series(out, index=usernames.index, dtype="string")
 
 
 def _media_by_tuple(packets: pd.DataFrame) -> dict[tuple, tuple[int, float, float]]:
@@ -376,7 +393,8 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
     addresses (distinct frames; relayed DTLS has no table, so only RTP/RTCP count), not the turn-channel frames of
     `packets`; times stay the outer datagrams'.  Direct pairs are the same either way.
 
-    Columns (CANDIDATE_PAIRS_SCHEMA), in order of the first check: transport, local, remote ("ip:port"),
+    Columns (CANDIDATE_PAIRS_SCHEMA), in order of the first check: ufrags (the ICE session the checks belong to,
+    `ufrag_pair`: a pair checked again after an ICE restart is a second row), transport, local, remote ("ip:port"),
     first_check_t and last_check_t (first request of the first and of the last check), checks (transactions), requests (retransmissions included), successes, errors,
     unanswered, first_success_t (the first success response), rtt_ms (median over successful checks, see
     `transactions`), nominated (a check with USE-CANDIDATE or NOMINATION succeeded), nominated_t (when the first
@@ -385,8 +403,8 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
     check less than 39.5 s (RFC 8489 transaction timeout) before the end of the capture; "no answer"),
     carries_media (the 5-tuple, either direction, carries DTLS/RTP/RTCP in `packets` at or after the first
     check), media_packets, first_media_t, last_media_t (those frames, in both directions), selected (one row at
-    most: among the nominated pairs carrying media, else among the pairs carrying media, the one whose media
-    lasts longest, preferring the controlling agent's row).
+    most per ICE session (ufrags): among its nominated pairs carrying media, else among its pairs carrying media,
+    the one whose media lasts longest, preferring the controlling agent's row).
     """
     relayed = relayed_media is not None
     checks = _ice_checks(stun, stun_attributes, relayed)
@@ -398,8 +416,9 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
             n0, lo0, hi0 = media.get(key, (0, np.inf, -np.inf))
             media[key] = (n0 + n, min(lo0, lo), max(hi0, hi))
     rows = []
-    for (transport, local, remote), c in checks.groupby(["transport", "client", "server"], observed=True,
-                                                          sort=False):
+    checks = checks.assign(ufrags=checks["ufrags"].fillna(""))
+    for (ufrags, transport, local, remote), c in checks.groupby(["ufrags", "transport", "client", "server"],
+                                                                  observed=True, sort=False):
         ok = c[c["response_cls"] == "success"]
         nominated = ok[ok["nominating"]]
         roles = c["ice_role"].dropna()
@@ -415,7 +434,8 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
             state = "no answer"
         n, lo, hi = media.get((str(transport),) + tuple(sorted((local, remote))), (0, None, None))
         carries = bool(n) and hi >= first_t
-        rows.append(dict(transport=transport, local=local, remote=remote, first_check_t=first_t,
+        rows.append(dict(ufrags=ufrags or None, transport=transport, local=local, remote=remote,
+                         first_check_t=first_t,
                          last_check_t=float(c["first_t"].max()), checks=len(c), requests=int(c["requests"].sum()),
                          successes=len(ok), errors=n_err, unanswered=int((c["response_cls"] == "none").sum()),
                          first_success_t=float(ok["response_t"].min()) if len(ok) else None,
@@ -426,11 +446,14 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
                          media_packets=n if carries else 0, first_media_t=lo if carries else None,
                          last_media_t=hi if carries else None, selected=False))
     rows.sort(key=lambda r: r["first_check_t"])
-    candidates = [r for r in rows if r["nominated"] and r["carries_media"]] or [r for r in rows if r["carries_media"]]
-    if candidates:
-        best = max(candidates, key=lambda r: (r["last_media_t"], r["media_packets"], r["ice_role"] == "controlling",
-                                              r["successes"]))
-        best["selected"] = True
+    for key in dict.fromkeys(r["ufrags"] for r in rows):  # each ICE session selects its own pair
+        mine = [r for r in rows if r["ufrags"] == key]
+        candidates = ([r for r in mine if r["nominated"] and r["carries_media"]]
+                      or [r for r in mine if r["carries_media"]])
+        if candidates:
+            best = max(candidates, key=lambda r: (r["last_media_t"], r["media_packets"],
+                                                  r["ice_role"] == "controlling", r["successes"]))
+            best["selected"] = True
     return _frame(rows, CANDIDATE_PAIRS_SCHEMA)
 
 
@@ -474,20 +497,17 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
                first_dtls_t=_first_t(packets, "dtls"), first_rtp_t=first_rtp_t,
                errors_401=int((errors == 401).sum()), errors_487=int((errors == 487).sum()),
                consent_checks=0, consent_unanswered=0)
-    sessions = []
-    for user in checks.sort_values("first_t")["username"]:
-        key = frozenset(str(user).split(":", 1))
-        if key not in sessions:
-            sessions.append(key)
-    row["ufrag_changes"] = max(len(sessions) - 1, 0)
+    row["ufrag_changes"] = max(checks.sort_values("first_t")["ufrags"].nunique() - 1, 0)
     selected = pairs[pairs["selected"]]
     if len(selected):
-        sel = selected.iloc[0]
+        # several ICE sessions (restarts, separate calls): the pair whose media lasted longest, as one would pick
+        sel = selected.iloc[int(np.argmax(selected["last_media_t"].astype(float).to_numpy()))]
         row.update(selected_transport=str(sel["transport"]), selected_local=sel["local"],
                    selected_remote=sel["remote"])
         since = sel["nominated_t"] if not _na(sel["nominated_t"]) else sel["first_success_t"]
         since = float(since) if not _na(since) else float(sel["first_check_t"])
-        on_pair = checks[(checks["transport"] == sel["transport"])
+        same_session = checks["ufrags"].fillna("") == ("" if _na(sel["ufrags"]) else sel["ufrags"])
+        on_pair = checks[(checks["transport"] == sel["transport"]) & same_session
                          & (((checks["client"] == sel["local"]) & (checks["server"] == sel["remote"]))
                             | ((checks["client"] == sel["remote"]) & (checks["server"] == sel["local"])))
                          & (checks["first_t"] > since)]
@@ -651,11 +671,13 @@ def nat_behaviour(stun: pd.DataFrame) -> pd.DataFrame:
     the verdict for its local address repeated on each row.
 
     Columns (NAT_BEHAVIOUR_SCHEMA): transport, local (the client, "ip:port"), server (who answered), method,
-    mapped_address (what that server saw), responses, first_frame, first_t, servers (distinct servers that answered
-    this local address), mapped_addresses (distinct mapped addresses among them), verdict: "no NAT" (every mapped
-    address equals local: host candidates), "not enough evidence" (one server only), "endpoint-independent mapping"
-    (one mapped address for all servers: a cone NAT, srflx candidates work), "address-dependent (symmetric)"
-    (different mapped addresses per destination: peers behind it need TURN).
+    mapped_address (what that server saw), responses, first_frame, first_t, crossed_nat (the mapped address differs
+    from local: the response crossed a NAT; a peer on the same LAN sees local itself and tells nothing about the
+    NAT), servers (distinct servers whose responses crossed a NAT for this local address), mapped_addresses (distinct
+    mapped addresses among them), verdict: "no NAT" (every mapped address equals local: host candidates), "not
+    enough evidence" (responses from fewer than two servers crossed a NAT), "endpoint-independent mapping" (one
+    mapped address for all of them: a cone NAT, srflx candidates work), "address-dependent (symmetric)" (different
+    mapped addresses per destination: peers behind it need TURN).
 
     A capture cannot show filtering behaviour (which unsolicited inbound packets the NAT lets in): that needs tests
     from other source addresses (RFC 5780), and dropped packets never reach the capture.
@@ -671,14 +693,16 @@ def nat_behaviour(stun: pd.DataFrame) -> pd.DataFrame:
                        "t": s["t"].to_numpy()})
     g = ev.groupby(["transport", "local", "server", "method", "mapped_address"], sort=False)
     rows = g.agg(responses=("frame", "size"), first_frame=("frame", "min"), first_t=("t", "min")).reset_index()
+    rows["crossed_nat"] = (rows["mapped_address"] != rows["local"]).to_numpy(bool)
     out = []
     for (transport, local), r in rows.groupby(["transport", "local"], sort=False):
-        servers, mapped = r["server"].nunique(), r["mapped_address"].nunique()
-        if (r["mapped_address"] == local).all():
+        crossed = r[r["crossed_nat"]]
+        servers, mapped = crossed["server"].nunique(), crossed["mapped_address"].nunique()
+        if not len(crossed):
             verdict = "no NAT"
         elif servers < 2:
             verdict = "not enough evidence"
-        elif r.groupby("server")["mapped_address"].nunique().max() == 1 and mapped == 1:
+        elif mapped == 1:
             verdict = "endpoint-independent mapping"
         else:
             verdict = "address-dependent (symmetric)"

@@ -1,5 +1,6 @@
 """SRTP master keys from where captures get them: NSS key logs and the DTLS-SRTP exporter (TLS 1.2 PRF, RFC 5246 §5;
-RFC 5705; RFC 5764 §4.2), SDES a=crypto lines (RFC 4568, RFC 7714 §14.1) and raw master keys as servers log them.
+RFC 5705; RFC 5764 §4.2; for DTLS 1.3 the TLS 1.3 exporter, RFC 8446 §7.5), SDES a=crypto lines (RFC 4568,
+RFC 7714 §14.1) and raw master keys as servers log them.
 
 Strategy: sans-IO, text and bytes in, frozen records out; only `load_keylog` reads a file.  Secrets (master
 secrets, master keys, salts) never appear in a repr, a str or an error message: records show profiles, lengths and
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from . import tls13
 from .errors import DecodeError
 from .srtp import Decryptor, Profile
 
@@ -30,25 +32,69 @@ TLS13_LABELS = frozenset({
     "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EARLY_EXPORTER_SECRET", "EXPORTER_SECRET",
 })
 OTHER_LABELS = frozenset({"RSA"})  # RSA <8 bytes of the encrypted pre-master secret> <pre-master secret>
+NSS_LABELS = frozenset({TLS12_LABEL}) | TLS13_LABELS | OTHER_LABELS
 
 
 # --- key logs --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
+class Tls13Secrets:
+    """The TLS 1.3 secrets an NSS key log gives for one handshake (one client random): the handshake traffic
+    secrets (epoch 2 of DTLS 1.3), the first application traffic secrets (epoch 3) and the exporter master secret
+    (RFC 8446 §7.1).  Any may be None when its line is missing.  The repr names which are present, never a byte."""
+
+    client_handshake_traffic_secret: bytes | None = field(default=None, repr=False)
+    server_handshake_traffic_secret: bytes | None = field(default=None, repr=False)
+    client_traffic_secret_0: bytes | None = field(default=None, repr=False)
+    server_traffic_secret_0: bytes | None = field(default=None, repr=False)
+    exporter_secret: bytes | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        present = [label for label, attr in _TLS13_FIELDS.items() if getattr(self, attr) is not None]
+        return f"<Tls13Secrets: {', '.join(present) or 'none'}>"
+
+    __str__ = __repr__
+
+    def traffic_secrets(self, sender: str) -> dict[int, bytes]:
+        """{DTLS 1.3 epoch: traffic secret} of what the "client" or "server" sends (RFC 9147 §6.1: epoch 2 the
+        handshake secret, epoch 3 application secret 0); missing lines are left out."""
+        if sender not in ("client", "server"):
+            raise DecodeError(f"TLS 1.3 sender {sender!r} is neither 'client' nor 'server'")
+        hs = getattr(self, f"{sender}_handshake_traffic_secret")
+        app = getattr(self, f"{sender}_traffic_secret_0")
+        return {e: s for e, s in ((2, hs), (3, app)) if s is not None}
+
+
+# NSS label -> Tls13Secrets field (the early-data labels are counted, not kept: WebRTC has no 0-RTT)
+_TLS13_FIELDS = {
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET": "client_handshake_traffic_secret",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET": "server_handshake_traffic_secret",
+    "CLIENT_TRAFFIC_SECRET_0": "client_traffic_secret_0",
+    "SERVER_TRAFFIC_SECRET_0": "server_traffic_secret_0",
+    "EXPORTER_SECRET": "exporter_secret",
+}
+TLS13_SECRET_LENS = (32, 48)  # Hash.length of SHA-256 and SHA-384 suites (RFC 8446 §B.4)
+
+
+@dataclass(frozen=True, slots=True)
 class KeyLog:
-    """An NSS key log: TLS 1.2 master secrets by client random (32 bytes -> 48 bytes).  TLS 1.3 lines and RSA lines
-    are counted, not kept (DTLS-SRTP in WebRTC is DTLS 1.2); lines that do not read are counted as malformed.
-    Behaves as a read-only mapping; its repr shows counts only."""
+    """An NSS key log: TLS 1.2 master secrets by client random (32 bytes -> 48 bytes), and TLS 1.3 secrets by client
+    random (`tls13(client_random)`, a Tls13Secrets).  RSA lines are counted, not kept; lines that do not read are
+    counted as malformed.  As a mapping it holds the TLS 1.2 master secrets; `sessions` counts both versions.  Its
+    repr shows counts only."""
 
     _secrets: dict = field(repr=False, compare=False)
     tls13_lines: int = 0
     other_lines: int = 0
     malformed_lines: int = 0
+    _tls13: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
-        return (f"<KeyLog: {len(self._secrets)} TLS 1.2 session{'s' if len(self._secrets) != 1 else ''}, "
-                f"{self.tls13_lines} TLS 1.3 lines, {self.malformed_lines} malformed lines>")
+        n12, n13 = len(self._secrets), len(self._tls13)
+        return (f"<KeyLog: {n12} TLS 1.2 session{'s' if n12 != 1 else ''}, "
+                f"{n13} TLS 1.3 session{'s' if n13 != 1 else ''} ({self.tls13_lines} lines), "
+                f"{self.malformed_lines} malformed lines>")
 
     __str__ = __repr__
 
@@ -65,19 +111,37 @@ class KeyLog:
         return self._secrets[client_random]
 
     def get(self, client_random: bytes, default=None):
-        """The master secret of the session with this client random, or `default`."""
+        """The TLS 1.2 master secret of the session with this client random, or `default`."""
         return self._secrets.get(client_random, default)
 
     def client_randoms(self) -> list[bytes]:
-        """The client randoms that have a master secret, in file order."""
+        """The client randoms that have a TLS 1.2 master secret, in file order."""
         return list(self._secrets)
+
+    def tls13(self, client_random: bytes) -> Tls13Secrets | None:
+        """The TLS 1.3 secrets of the handshake with this client random, or None."""
+        secrets = self._tls13.get(bytes(client_random))
+        return None if secrets is None else Tls13Secrets(**secrets)
+
+    def tls13_client_randoms(self) -> list[bytes]:
+        """The client randoms that have TLS 1.3 secrets, in file order."""
+        return list(self._tls13)
+
+    @property
+    def sessions(self) -> int:
+        """Handshakes the key log can decrypt: TLS 1.2 master secrets plus TLS 1.3 secret sets."""
+        return len(self._secrets) + len(self._tls13)
 
 
 def parse_keylog(text: str) -> KeyLog:
     """Read an NSS key log.  `CLIENT_RANDOM <64 hex> <96 hex>` lines are kept (a later line for the same client
-    random replaces an earlier one); TLS 1.3 labels and RSA lines are counted; blank lines and `#` comments are
-    skipped; anything else counts as a malformed line.  Never raises on content."""
+    random replaces an earlier one); so are the TLS 1.3 lines CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+    SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0 and EXPORTER_SECRET
+    (`<label> <64 hex client random> <64 or 96 hex secret>`, grouped by client random); the early-data labels and
+    RSA lines are counted; blank lines and `#` comments are skipped; anything else counts as a malformed line.
+    Never raises on content."""
     secrets: dict[bytes, bytes] = {}
+    tls13_secrets: dict[bytes, dict[str, bytes]] = {}
     tls13 = other = malformed = 0
     for line in text.splitlines():
         line = line.strip()
@@ -85,13 +149,10 @@ def parse_keylog(text: str) -> KeyLog:
             continue
         parts = line.split()
         label = parts[0]
-        if label in TLS13_LABELS:
-            tls13 += 1
-            continue
         if label in OTHER_LABELS:
             other += 1
             continue
-        if label != TLS12_LABEL or len(parts) != 3:
+        if label not in TLS13_LABELS and label != TLS12_LABEL or len(parts) != 3:
             malformed += 1
             continue
         try:
@@ -99,11 +160,19 @@ def parse_keylog(text: str) -> KeyLog:
         except ValueError:
             malformed += 1
             continue
+        if label in TLS13_LABELS:
+            if len(client_random) != RANDOM_LEN or len(secret) not in TLS13_SECRET_LENS:
+                malformed += 1
+                continue
+            tls13 += 1
+            if label in _TLS13_FIELDS:
+                tls13_secrets.setdefault(client_random, {})[_TLS13_FIELDS[label]] = secret
+            continue
         if len(client_random) != RANDOM_LEN or len(secret) != MASTER_SECRET_LEN:
             malformed += 1
             continue
         secrets[client_random] = secret
-    return KeyLog(secrets, tls13, other, malformed)
+    return KeyLog(secrets, tls13, other, malformed, tls13_secrets)
 
 
 def load_keylog(path) -> KeyLog:
@@ -179,6 +248,31 @@ def export_srtp_keys(master_secret: bytes, client_random: bytes, server_random: 
             raise DecodeError(f"TLS {name} random has {len(r)} bytes, not {RANDOM_LEN}")
     k, s = profile.key_len, profile.salt_len
     m = tls12_prf(master_secret, SRTP_EXPORTER_LABEL, bytes(client_random) + bytes(server_random), 2 * (k + s))
+    return SrtpKeys(profile, m[:k], m[k:2 * k], m[2 * k:2 * k + s], m[2 * k + s:])
+
+
+def export_srtp_keys_tls13(exporter_secret: bytes, profile, hash_name: str | None = None,
+                           prefix: bytes = tls13.DTLS13_LABEL_PREFIX) -> SrtpKeys:
+    """The DTLS-SRTP keying material of a DTLS 1.3 handshake (RFC 5764 §4.2 over RFC 8446 §7.5): TLS-Exporter(
+    "EXTRACTOR-dtls_srtp", no context, 2 * (key_len + salt_len)) from the EXPORTER_SECRET of the key log, split as
+    for DTLS 1.2 (client key, server key, client salt, server salt).  `hash_name`: the cipher suite's hash
+    ("sha256" for TLS_AES_128_GCM_SHA256, "sha384" for TLS_AES_256_GCM_SHA384); None takes it from the secret's
+    length (Hash.length).  `prefix`: the HKDF-Expand-Label prefix, "dtls13" by RFC 9147 §5.9 ("tls13 " is what a
+    TLS stack would use).  DecodeError for a secret that is neither 32 nor 48 bytes."""
+    profile = Profile.from_name(profile) if isinstance(profile, str) else Profile(profile)
+    if hash_name is None:
+        hash_name = {32: "sha256", 48: "sha384"}.get(len(exporter_secret))
+        if hash_name is None:
+            raise DecodeError(f"TLS 1.3 exporter secret has {len(exporter_secret)} bytes, neither 32 nor 48")
+    else:
+        try:
+            need = hashlib.new(hash_name).digest_size
+        except (ValueError, TypeError):
+            raise DecodeError(f"TLS 1.3 hash {hash_name!r} is not available") from None
+        if len(exporter_secret) != need:
+            raise DecodeError(f"TLS 1.3 exporter secret has {len(exporter_secret)} bytes, {hash_name} needs {need}")
+    k, s = profile.key_len, profile.salt_len
+    m = tls13.exporter(exporter_secret, SRTP_EXPORTER_LABEL, b"", 2 * (k + s), hash_name, prefix)
     return SrtpKeys(profile, m[:k], m[k:2 * k], m[2 * k:2 * k + s], m[2 * k + s:])
 
 

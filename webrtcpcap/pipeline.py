@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import buffer, demux, dtls, heap, net, rtcp, rtp, stun, tables, tcp
+from . import buffer, demux, dtls, heap, net, quic, rtcp, rtp, stun, tables, tcp
 from .demux import Kind
 from .errors import DecodeError
-from .reader import ReadState, RecordIndex, linktypes, make_batch
+from .reader import NAT_NS, ReadState, RecordIndex, linktypes, make_batch
 
 SLICE = 1 << 15
 _TRIM_EVERY = 8  # slices between two trims of the heaps while decoding (about 1 ms each)
@@ -29,6 +29,8 @@ THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
 _STUN_LENGTH = "STUN length field does not match the datagram"
+_TIME_OUT_OF_RANGE = "frame time is out of range"
+_RTP_PADDING_LIES = "RTP padding count is 0 or longer than the payload"  # plain RTP only (RFC 3550 §5.1)  # its time stamp is outside datetime64[ns]: time NaT, t NaN
 
 
 @dataclass
@@ -150,6 +152,7 @@ class _Frames:
         # Evidence (demux.decide): STUN and DTLS handshakes are few, so their rows are kept; RTP runs are most rows.
         self.stun_ev: dict[int, np.ndarray] = {}  # slice start -> rows of STUN messages with a valid header
         self.dtls_ev: dict[int, np.ndarray] = {}  # slice start -> rows of DTLS handshake records
+        self.quic_ev: dict[int, np.ndarray] = {}  # slice start -> rows of QUIC client Initials
         self.rtp_ev = np.zeros(n, dtype=bool)
         self.rtp_pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # slice start -> rows, ssrc, seq
         self.reassembled_in: dict[int, int] = {}  # row -> frame
@@ -160,6 +163,8 @@ class _Frames:
         self.rtcp_at = _Located()  # datagrams with an RTCP first byte
         self.data: np.ndarray | None = None  # the buffer the slices read from (for _Located)
         self.tcp_segments: dict[int, tuple[int, int, bytes, bool]] = {}  # row -> (seq, flags, payload, whole?)
+        self.time_errors: list[np.ndarray] = []  # rows whose time stamp is out of range (reader: NaT), rare
+        self.padding_lies: list[np.ndarray] = []  # RTP rows whose padding count is 0 or overruns the payload, rare
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -176,7 +181,7 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     f.data = data
     starts = list(range(0, n, SLICE))
     rtp_by_slice: dict[int, tuple[np.ndarray, dict]] = {}
-    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
+    rtcp_by_slice: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
     turns = _Turns()
     done, read_through, lock = [False] * len(starts), [0], threading.Lock()
 
@@ -283,6 +288,8 @@ class _Turns:
 def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict, rtcp_parts: dict) -> None:
     hi = lo + len(batch)
     f.ts[lo:hi] = batch.ts_ns
+    if batch.time_out_of_range is not None:
+        f.time_errors.append(lo + np.flatnonzero(batch.time_out_of_range))
     f.caplen[lo:hi] = batch.caplen
     f.length[lo:hi] = batch.length
     f.interface[lo:hi] = batch.interface
@@ -340,6 +347,8 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.stun_ev[lo] = lo + udp[sel[stun.looks_like_stun(src, off[sel], capb[sel], wire[sel])]]
     sel = np.flatnonzero(first == dtls.ContentType.HANDSHAKE)
     f.dtls_ev[lo] = lo + udp[sel[dtls.looks_like_handshake(src, off[sel], capb[sel], wire[sel])]]
+    sel = np.flatnonzero(first >= 0xC0)  # QUIC long header with the fixed bit (RFC 9000 §17.2)
+    f.quic_ev[lo] = lo + udp[sel[quic.looks_like_initial(src, off[sel], capb[sel], wire[sel])]]
 
     sel = kinds == Kind.RTP
     if sel.any():
@@ -347,6 +356,14 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
         del hdr["b0"], hdr["b1"]
         rows = udp[sel]
         rtp_parts[lo] = ((lo + rows).astype(np.int32), hdr)  # int32: rows of one read, half the memory
+        # RFC 3550 §5.1: with P set, the last byte counts the padding (itself included).  Judged later, and only
+        # where the flow has no DTLS (an SRTP packet's last bytes are its auth tag).
+        padded = hdr["padding"] & (hdr["error"] == rtp.RTP_OK) & (capb[sel] >= wire[sel])
+        if padded.any():
+            count = src.u8(off[sel] + wire[sel].astype(np.int64) - 1, padded)
+            lies = padded & ((count == 0) | (count > hdr["payload_len"]))
+            if lies.any():
+                f.padding_lies.append(lo + rows[lies])
         # RTP runs, within the slice first; the rows not in a run yet are looked at again at the end.
         clean = hdr["error"] == rtp.RTP_OK
         rows, ssrc, seq = rows[clean], hdr["ssrc"][clean], hdr["seq"][clean]
@@ -357,7 +374,36 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     sel = kinds == Kind.RTCP
     if sel.any():
         rows, status = rtcp.walk_compound(src, off[sel], capb[sel], wire[sel])
-        rtcp_parts[lo] = (lo + udp[sel], rows, status)
+        rtcp_parts[lo] = (lo + udp[sel], rows, status, _srtcp_trailer(src, off[sel], capb[sel], wire[sel], rows))
+
+
+# SRTCP trailers (RFC 3711 §3.4): after the compound, the E flag and 31-bit SRTCP index, then (AES-CM/f8 with
+# HMAC-SHA1) the 80-bit auth tag; with AES-GCM (RFC 7714 §9.1) the tag is inside and E+index comes last.
+SRTCP_TAG_HMAC = 10
+SRTCP_INDEX_LEN = 4
+SRTCP_GCM_TAG = 16
+# An index this large needs 16 M RTCP packets on one SSRC: ciphertext read as an index is larger 127 times in 128.
+SRTCP_MAX_INDEX = 1 << 24
+
+
+def _srtcp_trailer(src, off: np.ndarray, cap: np.ndarray, wire: np.ndarray, sub: dict) -> np.ndarray:
+    """Per RTCP datagram: do its bytes end like SRTCP?  The first header is in the clear, so its length L1 is true;
+    what follows is ciphertext of the rest of the compound (a whole number of words), then E+index with E set and a
+    plausible index, at the place one of the two trailer layouts puts it.  Plain RTCP that chains exactly is never
+    asked (the caller keeps it); this decides for flows that no DTLS handshake in the same read marks."""
+    n = len(off)
+    first_len = np.zeros(n, dtype=np.int64)
+    head = sub["index"] == 0
+    first_len[sub["datagram"][head]] = sub["length_bytes"][head]
+    whole = (cap >= wire) & (first_len > 0)
+    out = np.zeros(n, dtype=bool)
+    for trailer, index_at in ((SRTCP_INDEX_LEN + SRTCP_TAG_HMAC, SRTCP_TAG_HMAC + SRTCP_INDEX_LEN),
+                              (SRTCP_GCM_TAG + SRTCP_INDEX_LEN, SRTCP_INDEX_LEN)):
+        rest = wire.astype(np.int64) - first_len - trailer
+        fits = whole & (rest >= 0) & (rest % 4 == 0)
+        word = src.be32(off + wire.astype(np.int64) - index_at, fits).astype(np.int64)
+        out |= fits & (word >> 31 == 1) & ((word & 0x7FFFFFFF) < SRTCP_MAX_INDEX)
+    return out
 
 
 def _row_mask(n: int, parts: dict[int, np.ndarray]) -> np.ndarray:
@@ -403,8 +449,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow = demux.flows(ends)
     n_flows = int(flow.max()) + 1 if n and flow.max() >= 0 else 0
     flow_has_dtls = np.zeros(n_flows + 1, dtype=bool)  # the extra last slot is indexed by flow -1
-    stun_ev, dtls_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev))
-    f.stun_ev = f.dtls_ev = None
+    stun_ev, dtls_ev, quic_ev = (_row_mask(n, parts) for parts in (f.stun_ev, f.dtls_ev, f.quic_ev))
+    f.stun_ev = f.dtls_ev = f.quic_ev = None
     flow_has_dtls[flow[dtls_ev]] = True
     flow_has_dtls[-1] = False
 
@@ -418,16 +464,18 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     rtp_parts.clear()
 
     # RTCP: each datagram's row range, its status; SRTCP (DTLS flows) keeps only the first header.
-    rtcp_dgram_rows, rtcp_sub, rtcp_status = [], [], []
+    rtcp_dgram_rows, rtcp_sub, rtcp_status, rtcp_trailer = [], [], [], []
     base = 0
-    for rows, sub, status in rtcp_parts:
+    for rows, sub, status, trailer in rtcp_parts:
         sub = dict(sub)
         sub["datagram"] = sub["datagram"] + base
         rtcp_sub.append(sub)
         rtcp_dgram_rows.append(rows)
         rtcp_status.append(status)
+        rtcp_trailer.append(trailer)
         base += len(rows)
     rtcp_parts.clear()
+    srtcp_trailer = np.concatenate(rtcp_trailer) if rtcp_trailer else np.zeros(0, bool)
     dg_rows = np.concatenate(rtcp_dgram_rows) if rtcp_dgram_rows else np.zeros(0, np.int64)
     dg_status = np.concatenate(rtcp_status) if rtcp_status else np.zeros(0, np.uint8)
     sub = {k: _concat(rtcp_sub, k, np.int64) for k in list(rtcp_sub[0] if rtcp_sub else
@@ -440,7 +488,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     heap.give_back_free_memory()  # the per-slice parts just merged
     verdict = demux.decide(
         ends, flow, f.first_kind, stun_ev, dtls_ev, f.rtp_ev, dg_rows[exact], dg_rows[exact & multi],
-        rules=list(rules), first_byte=None)
+        rules=list(rules), first_byte=None, quic_evidence=quic_ev)
     if carry.known_flows:
         _apply_known(carry.known_flows, ends, verdict, f.first_kind)
     kind = verdict.kind
@@ -449,8 +497,10 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
 
     # SRTCP: after a DTLS-SRTP handshake only the first RTCP header is in the clear, unless the whole compound
     # chains exactly (plain RTCP; ciphertext and an SRTCP trailer practically never do).
+    # Without a handshake on the flow in this read (SDES keys, media after a pair switch, a later chunk), the bytes
+    # decide: an SRTCP trailer where a plain compound would have failed to chain.
     srtcp = flow_has_dtls[flow[dg_rows]] if len(dg_rows) else np.zeros(0, bool)
-    srtcp &= dg_status != rtcp.COMPOUND_EXACT
+    srtcp = (srtcp | srtcp_trailer) & (dg_status != rtcp.COMPOUND_EXACT)
     drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
     if drop.any():
         sub = {k: v[~drop] for k, v in sub.items()}
@@ -474,21 +524,29 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         for lt in np.unique(linktype).tolist():
             add_error(unknown[linktype == lt],
                       net.NET_ERROR_MESSAGES[net.NetError.UNKNOWN_LINKTYPE].format(linktype=lt))
+    if f.time_errors:
+        add_error(np.concatenate(f.time_errors), _TIME_OUT_OF_RANGE)
     add_error(np.flatnonzero((kind == Kind.STUN) & ~stun_ev), _STUN_LENGTH)
     is_rtp = kind[rtp_rows] == Kind.RTP if len(rtp_rows) else np.zeros(0, bool)
     for code, message in rtp.RTP_ERROR_MESSAGES.items():
         add_error(rtp_rows[is_rtp & (hdr["error"] == code)], message)
+    if f.padding_lies:
+        lies = np.concatenate(f.padding_lies)
+        add_error(lies[(kind[lies] == Kind.RTP) & ~flow_has_dtls[flow[lies]]], _RTP_PADDING_LIES)
     is_rtcp = kind[dg_rows] == Kind.RTCP if len(dg_rows) else np.zeros(0, bool)
     for code, message in rtcp.COMPOUND_MESSAGES.items():
         add_error(dg_rows[is_rtcp & (dg_status == code)], message)
+    for message, bad in (inner.problems if inner is not None else {}).items():
+        add_error(np.asarray(bad, dtype=np.int64), message)
     names += list(extra)
 
     f.first_kind = f.rtp_ev = None  # the demux is done; the tables do not need them
-    del stun_ev, dtls_ev
+    del stun_ev, dtls_ev, quic_ev
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = np.empty(n, dtype=np.float64)
     for lo in range(0, n, SLICE):  # a slice at a time: a whole int64 difference would be 8 bytes a packet more
-        t[lo : lo + SLICE] = (f.ts[lo : lo + SLICE] - t0_ns) / 1e9
+        ts = f.ts[lo : lo + SLICE]
+        t[lo : lo + SLICE] = np.where(ts == NAT_NS, np.nan, (ts - t0_ns) / 1e9)  # no time (NaT): no t
     heap.give_back_free_memory()  # the demux's temporaries, before the tables grow
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
@@ -536,7 +594,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     }, tables.RTCP_SCHEMA)
     del sub, rows, status, rtcp_dtls, rtcp_relay, rtcp_error, feedback  # before the datagram keys are made
 
-    def datagrams(rows: np.ndarray, store, inner_part) -> Datagrams:
+    def datagrams(rows: np.ndarray, store, inner_part, srtcp=None) -> Datagrams:
         direct = (lambda direct_rows=rows: [store.get(r, b"") for r in direct_rows.tolist()]) \
             if isinstance(store, dict) else store.reader(f.data, rows)
         relay = _Relay.direct(len(rows))
@@ -548,6 +606,9 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         keys = _keys(rows, ks)
         keys["transport"] = tables.categorical(transport_codes[rows], transport_names)
         keys.update(relay.columns(inner))
+        if srtcp is not None:  # (direct, inner): only the first RTCP header is readable, the rest is ciphertext
+            both = np.concatenate(srtcp) if order is not None else srtcp[0]
+            keys["srtcp"] = both if order is None else both[order]
 
         def make() -> list[bytes]:
             payloads = direct()
@@ -563,8 +624,12 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                               (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
     dtls_datagrams = datagrams(dtls_rows, f.dtls_at,
                                (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
-    rtcp_datagrams = datagrams(np.unique(dg_rows[is_rtcp]), f.rtcp_at,
-                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner)
+    rtcp_dg_rows, first = np.unique(dg_rows[is_rtcp], return_index=True)
+    rtcp_srtcp = ((dg_status[is_rtcp] == rtcp.COMPOUND_ONLY_FIRST)[first],
+                  inner.rtcp_dg_srtcp if inner else np.zeros(0, bool))
+    rtcp_datagrams = datagrams(rtcp_dg_rows, f.rtcp_at,
+                               (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner else no_inner,
+                               rtcp_srtcp)
     for store in (f.stun_bytes, f.turn_bytes):
         store.clear()
     heap.give_back_free_memory()  # before the rtp table, the largest after packets, grows
@@ -674,6 +739,8 @@ class _Inner:
     rtcp_dg_rows: np.ndarray  # one per inner RTCP datagram (rtcp_rows has one per sub-packet)
     rtcp_dg_index: np.ndarray
     rtcp_dg_payloads: list[bytes]
+    rtcp_dg_srtcp: np.ndarray | None = None  # per inner RTCP datagram: SRTCP, only its first header readable
+    problems: dict = field(default_factory=dict)  # error message -> outer rows whose TURN framing did not decode
 
     def relay_of(self, index: np.ndarray) -> _Relay:
         return _Relay(self.relay[index] >= 0, self.relay[index], self.peer[index])
@@ -761,6 +828,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return None
     carriers.sort(key=lambda c: c[0])  # stable: TCP messages of one segment keep their stream order
     out_rows, out_relay, out_peer, out_data, out_wire, out_framed = [], [], [], [], [], []
+    problems: dict[str, list[int]] = {}
     for r, payload, payload_wire, framed in carriers:
         if not payload:
             continue
@@ -778,7 +846,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         if 0x40 <= payload[0] <= 0x4F:  # ChannelData (RFC 7983 §7)
             try:
                 channel, data, wire = stun.channel_data(payload, payload_wire)
-            except DecodeError:
+            except DecodeError as e:
+                problems.setdefault(str(e), []).append(r)  # kind turn-channel, but nothing to unwrap: say why
                 continue
             relay, peer = f"channel 0x{channel:04x}", bindings.get((five, channel))
         else:
@@ -837,7 +906,8 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
 
     index, src, off, cap, wire = decode_part(inner_kind == Kind.RTCP)
     sub, status = rtcp.walk_compound(src, off, cap, wire)
-    srtcp = relayed_dtls[flow[rows[index]]] & (status != rtcp.COMPOUND_EXACT)
+    srtcp = ((relayed_dtls[flow[rows[index]]] | _srtcp_trailer(src, off, cap, wire, sub))
+             & (status != rtcp.COMPOUND_EXACT))
     drop = srtcp[sub["datagram"]] & (sub["index"] > 0)
     sub = {k: v[~drop] for k, v in sub.items()}
     status = np.where(srtcp & (status != rtcp.COMPOUND_TRUNCATED), rtcp.COMPOUND_ONLY_FIRST, status)
@@ -850,7 +920,7 @@ def _unwrap_turn(f: _Frames, kind: np.ndarray, flow: np.ndarray, n_flows: int, a
         return rows[index], index, [out_data[i] for i in index.tolist()]
 
     return _Inner(rows, relay_codes, peer_codes, relay_names, peer_names, *part(Kind.STUN), *rtp_part, *rtcp_part,
-                  *part(Kind.DTLS), *part(Kind.RTCP))
+                  *part(Kind.DTLS), *part(Kind.RTCP), rtcp_dg_srtcp=status == rtcp.COMPOUND_ONLY_FIRST, problems=problems)
 
 
 def rtcp_rows(keys: dict, payloads: list[bytes], dtls_srtp: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
@@ -951,18 +1021,12 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
     a_row, a_index, a_type, a_name, a_len, a_value = [], [], [], [], [], []
     request_keys: dict[bytes, bytes] = {}  # transaction id -> the key its request was checked with
     for i, data in enumerate(messages.payloads):
-        try:
-            msg = stun.parse(data)
+        try:  # every attribute that reads, even when another does not (the error names that one)
+            msg, problem = stun.parse_partial(data)
         except DecodeError as e:
             cols["error"][i] = str(e)
-            try:
-                msg = stun.parse_header(data)
-            except DecodeError:
-                continue
-            cols["method"][i] = stun.method_name(msg.method)
-            cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
-            cols["transaction_id"][i] = msg.transaction_id.hex()
             continue
+        cols["error"][i] = problem
         cols["method"][i] = stun.method_name(msg.method)
         cols["cls"][i] = stun.CLASS_NAMES[msg.cls]
         cols["transaction_id"][i] = msg.transaction_id.hex()
@@ -975,6 +1039,8 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
             a_len.append(len(a.raw))
             a_value.append(a.text)
             column = _STUN_COLUMN.get(a.type)
+            if a.error is not None:
+                continue
             if column is not None:
                 if cols[column][i] is None:
                     cols[column][i] = a.text if a.type == stun.Attr.XOR_MAPPED_ADDRESS else a.value
@@ -987,6 +1053,8 @@ def stun_tables(messages: StunMessages | None, ice_passwords: dict | None = None
                 cols["error_code"][i] = a.value.code
                 cols["error_reason"][i] = a.value.reason
         cols["use_candidate"][i] = use_candidate
+        if problem is not None:
+            continue  # integrity is over the whole message as sent: not judged on one that does not decode
         cols["fingerprint_ok"][i] = stun.fingerprint_ok(data)
         if passwords and msg.method == stun.Method.BINDING:
             key = None

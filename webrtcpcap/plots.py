@@ -8,7 +8,72 @@ a returned Figure once).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
+
+# Time axes in windows follow the frames, never the span between the first and last time: one frame with a wrong
+# clock (time 0, year 2106) would otherwise ask for billions of bins.
+OUTLIER_GAP_S = 3600.0  # frames more than an hour from the bulk of the others (sorted by time) are far off
+MAX_TIME_BINS = 20_000  # beyond this many windows the window widens (a whole multiple of the one asked for)
+
+
+@dataclass(frozen=True)
+class TimeBins:
+    """Windows over the bulk of a set of times: `start` (0, the capture start, when the bulk begins within
+    OUTLIER_GAP_S of it; else the multiple of the window below the bulk's first time), `window_s` (the one asked for,
+    or a whole multiple of it when the bulk spans more than MAX_TIME_BINS windows), `n` windows, and `inside`
+    (per time: within the bulk; NaN times and far-off ones are not).  `far_off` counts the times left out."""
+
+    start: float
+    window_s: float
+    n: int
+    inside: np.ndarray
+
+    @property
+    def far_off(self) -> int:
+        return int(len(self.inside) - self.inside.sum())
+
+    def index(self, t: np.ndarray) -> np.ndarray:
+        """The window of each time (inside ones only)."""
+        return np.floor((t - self.start) / self.window_s).astype(np.int64).clip(0, self.n - 1)
+
+    def edges(self) -> np.ndarray:
+        return self.start + np.arange(self.n) * self.window_s
+
+    def note(self, what: str = "packet") -> str:
+        """A title suffix naming the far-off times left out ("" when there are none)."""
+        k = self.far_off
+        return f" ({k} {what}{'s' if k != 1 else ''} with far-off or no times not shown)" if k else ""
+
+
+def time_bins(t, window_s: float) -> TimeBins:
+    """Windows of `window_s` over the bulk of the times `t` (seconds): sorted, the times split wherever two
+    neighbours lie more than OUTLIER_GAP_S apart, and the run holding most of them (the earliest of equals) is the
+    bulk.  Memory is bounded by the number of times, never by their values."""
+    t = np.asarray(t, dtype=np.float64)
+    finite = np.isfinite(t)
+    inside = np.zeros(len(t), dtype=bool)
+    if not finite.any():
+        return TimeBins(0.0, float(window_s), 1, inside)
+    order = np.flatnonzero(finite)[np.argsort(t[finite], kind="stable")]
+    ts = t[order]
+    cuts = np.flatnonzero(np.diff(ts) > OUTLIER_GAP_S) + 1
+    bounds = np.r_[0, cuts, len(ts)]
+    best = int(np.argmax(np.diff(bounds)))
+    lo, hi = ts[bounds[best]], ts[bounds[best + 1] - 1]
+    inside[order[bounds[best]:bounds[best + 1]]] = True
+    window = float(window_s)
+    near_start = 0.0 <= lo <= OUTLIER_GAP_S  # the usual case: windows from the capture start (t = 0)
+    start = 0.0 if near_start else np.floor(lo / window) * window
+    n = int(np.floor((hi - start) / window)) + 1
+    if n > MAX_TIME_BINS:
+        window *= int(np.ceil(n / MAX_TIME_BINS))
+        start = 0.0 if near_start else np.floor(lo / window) * window
+        n = int(np.floor((hi - start) / window)) + 1
+    return TimeBins(float(start), window, n, inside)
+
 
 # Colours by transaction outcome (ice_ladder) and candidate-pair state (candidate_pair_timeline).
 OUTCOME_COLOURS = {"success": "tab:green", "error": "tab:red", "no answer": "tab:gray", "other": "tab:blue"}
@@ -262,18 +327,20 @@ def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None 
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
     fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
     plt.close(fig)
+    bins = time_bins(ok["t"].to_numpy(dtype=float), window_s)
     if len(ok):
-        nbins = int(np.floor(ok["t"].max() / window_s)) + 1
+        ok = ok[bins.inside]
+        edges = bins.edges()
         for key, rows in ok.groupby(STREAM_KEYS, observed=True, sort=False):
-            b = np.floor(rows["t"].to_numpy(dtype=float) / window_s).astype(np.int64)
-            kbps = np.bincount(b, weights=rows["payload_len"].to_numpy(dtype=float), minlength=nbins) * 8
-            kbps = kbps / window_s / 1000
-            edges = np.arange(nbins) * window_s
+            b = bins.index(rows["t"].to_numpy(dtype=float))
+            kbps = np.bincount(b, weights=rows["payload_len"].to_numpy(dtype=float), minlength=bins.n) * 8
+            kbps = kbps / bins.window_s / 1000
             ax.step(edges, kbps, where="post", label=f"{key[4]}/{_pts(rows)}")
-        ax.legend(title="ssrc/pt", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        if ax.lines:
+            ax.legend(title="ssrc/pt", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_xlabel("time since capture start (s)")
-    ax.set_ylabel(f"kbit/s ({window_s:g} s windows)")
-    ax.set_title(title or "RTP bit rate per stream", fontsize=10)
+    ax.set_ylabel(f"kbit/s ({bins.window_s:g} s windows)")
+    ax.set_title((title or "RTP bit rate per stream") + bins.note(), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -285,7 +352,7 @@ def _pts(rows: pd.DataFrame) -> str:
 
 # Colours of dtls_ladder arrows: first transmissions by sender, retransmissions, alerts.
 DTLS_COLOURS = {"client": "tab:blue", "server": "tab:green", "unknown": "tab:gray", "retransmission": "tab:orange",
-                "alert": "tab:red"}
+                "alert": "tab:red", "ack": "tab:purple"}
 
 
 def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=None, *, y: str = "order",
@@ -295,7 +362,11 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
     Two lanes, client left and server right (labelled with their "ip:port").  Each flight transmission is one
     arrow from its sender's lane to the other, labelled "F<n> messages"; first transmissions are solid (blue from
     the client, green from the server), retransmissions dashed orange and labelled "retransmission k", alerts red
-    with an ✕ at the head.  `association` picks one association (default: the first); `ax` draws into existing
+    with an ✕ at the head.  DTLS 1.3 (RFC 9147): the encrypted records are labelled by what the wire shows
+    ("F4 server_hello, encrypted handshake (epoch 2)", "F6 encrypted record (epoch 3)" — the server's ACK of the
+    client's Finished, or data), a client's ACK of a partly received flight (`flights`' ack rows) is a dotted purple
+    arrow, and the title says "DTLS 1.3".  `association` picks one association (default: the first); `ax` draws
+    into existing
     axes (otherwise a new figure is made and closed in pyplot, so it shows once when the Axes' `.figure` is
     displayed).  `y="order"` (default) gives each arrow its own row, labelled with its time (a handshake that takes
     18 ms next to a close_notify 12 s later stays readable); `y="time"` puts arrows at their time to scale, so the
@@ -335,6 +406,9 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
         if bool(r.alert):
             colour, style, gid = DTLS_COLOURS["alert"], "-", "alert"
             label = str(r.messages)
+        elif bool(getattr(r, "ack", False)):
+            colour, style, gid = DTLS_COLOURS["ack"], ":", "ack"
+            label = str(r.messages)
         elif bool(r.retransmission):
             colour, style, gid = DTLS_COLOURS["retransmission"], "--", "retransmission"
             label = f"F{int(r.flight)} retransmission {int(r.transmission) - 1}"
@@ -361,8 +435,12 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
         ax.set_ylabel("sent at (s since capture start)")
     retx = int(df["retransmission"].sum())
     alerts = int(df["alert"].sum())
-    heading = title or f"DTLS association {association}: {int((~df['alert']).sum())} flight transmissions" + \
-        (f", {retx} retransmitted" if retx else "") + (f", {alerts} alert{'s' if alerts > 1 else ''}" if alerts else "")
+    acks = df["ack"].astype(bool) if "ack" in df else pd.Series(False, index=df.index)
+    v13 = bool(df["messages"].astype(str).str.contains("(epoch ", regex=False).any())
+    steps = int((~df["alert"].astype(bool) & ~acks).sum())
+    heading = title or f"DTLS{' 1.3' if v13 else ''} association {association}: {steps} flight transmissions" + \
+        (f", {retx} retransmitted" if retx else "") + (f", {int(acks.sum())} ACK" if acks.any() else "") + \
+        (f", {alerts} alert{'s' if alerts > 1 else ''}" if alerts else "")
     ax.set_title(heading, fontsize=10, pad=28)
     return ax
 
@@ -502,7 +580,9 @@ def feedback_timeline(nacks: pd.DataFrame, keyframe_requests: pd.DataFrame | Non
     PLI a red triangle, each FIR an orange diamond.  Bottom axes: NACKed sequence numbers per `window_s` window,
     one step line per media SSRC.  A burst of NACKs followed by a PLI is a receiver that gave up on
     retransmission.  Artists, for tests: top.lines holds per SSRC (in media_ssrc order) its "nack", "pli" and
-    "fir" lines (gid), each present even when empty; bottom.lines one step line per SSRC.  Returns the Figure."""
+    "fir" lines (gid), each present even when empty; bottom.lines one step line per SSRC.  The windows cover the
+    bulk of the feedback's times (`time_bins`): far-off times are left out of the counts and named in the title.
+    Returns the Figure."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -513,11 +593,10 @@ def feedback_timeline(nacks: pd.DataFrame, keyframe_requests: pd.DataFrame | Non
                                       gridspec_kw={"height_ratios": [max(len(ssrcs), 1), 2]})
     plt.close(fig)
     c = NACK_COLOURS
-    t_end = 0.0
-    for t_col in (nacks["t"], kfr["t"] if kfr is not None else pd.Series([], dtype=float)):
-        if len(t_col):
-            t_end = max(t_end, float(t_col.max()))
-    nbins = int(np.floor(t_end / window_s)) + 1
+    all_t = np.concatenate([nacks["t"].to_numpy(dtype=float)]
+                           + ([kfr["t"].to_numpy(dtype=float)] if kfr is not None else []))
+    bins = time_bins(all_t, window_s)
+    nack_inside = bins.inside[:len(nacks)]
     for row, s in enumerate(ssrcs):
         nk = nacks[nacks["media_ssrc"] == s]
         packets = nk.drop_duplicates(["frame", "index"])["t"].to_numpy(dtype=float)
@@ -528,20 +607,20 @@ def feedback_timeline(nacks: pd.DataFrame, keyframe_requests: pd.DataFrame | Non
                 if kfr is not None else np.zeros(0)
             top.plot(k, np.full(len(k), row), marker, markersize=8, color=c[kind], gid=kind,
                      label=kind.upper() if row == 0 else None)
-        b = np.floor(nk["t"].to_numpy(dtype=float) / window_s).astype(np.int64)
-        counts = np.bincount(b, minlength=nbins)[:nbins] if len(b) else np.zeros(nbins)
-        bottom.step(np.arange(nbins) * window_s, counts, where="post", label=str(s))
+        b = bins.index(nk["t"].to_numpy(dtype=float)[nack_inside[(nacks["media_ssrc"] == s).to_numpy()]])
+        counts = np.bincount(b, minlength=bins.n) if len(b) else np.zeros(bins.n)
+        bottom.step(bins.edges(), counts, where="post", label=str(s))
     top.set_yticks(range(len(ssrcs)), [str(s) for s in ssrcs], fontsize=8)
     top.set_ylim(len(ssrcs) - 0.5, -0.5)
     top.set_ylabel("media SSRC")
     if ssrcs:
         top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         bottom.legend(title="media SSRC", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    bottom.set_ylabel(f"NACKed numbers\nper {window_s:g} s")
+    bottom.set_ylabel(f"NACKed numbers\nper {bins.window_s:g} s")
     bottom.set_xlabel("time since capture start (s)")
     n_kfr = 0 if kfr is None else len(kfr)
     top.set_title(title or f"RTCP feedback: {nacks.drop_duplicates(['frame', 'index']).shape[0]} NACK packets "
-                  f"({len(nacks)} numbers), {n_kfr} keyframe requests", fontsize=10)
+                  f"({len(nacks)} numbers), {n_kfr} keyframe requests" + bins.note("message"), fontsize=10)
     fig.tight_layout()
     return fig
 

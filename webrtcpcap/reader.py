@@ -16,6 +16,7 @@ import io
 import mmap
 import os
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -65,16 +66,37 @@ class Interface:
     ts_offset_s: int = 0
 
     def ticks_to_ns(self, ticks: np.ndarray) -> np.ndarray:
-        ticks = ticks.astype(np.int64)
+        """ns since the Unix epoch of timestamps in this interface's ticks (uint64), offset by if_tsoffset; NaT
+        (NAT_NS) where the time is outside what datetime64[ns] holds (years 1677..2262).  Cannot overflow: the
+        whole seconds and the fraction are computed apart, and the range is checked before the exact sum."""
+        ticks = np.asarray(ticks).astype(np.uint64)
         if self.ts_binary_shift is not None:
-            whole = ticks >> self.ts_binary_shift
-            frac = ticks & ((1 << self.ts_binary_shift) - 1)
-            ns = whole * 1_000_000_000 + (frac * 1_000_000_000 >> self.ts_binary_shift)
-        elif self.ts_divisor <= 1_000_000_000:
-            ns = ticks * (1_000_000_000 // self.ts_divisor)
+            shift = np.uint64(self.ts_binary_shift)
+            seconds = ticks >> shift
+            fraction = (ticks & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.float64)
+            frac_ns = np.floor(fraction * (1e9 / float(1 << self.ts_binary_shift))).astype(np.int64)
         else:
-            ns = ticks // (self.ts_divisor // 1_000_000_000)
-        return ns + self.ts_offset_s * 1_000_000_000
+            divisor = np.uint64(self.ts_divisor)
+            seconds, fraction = ticks // divisor, ticks % divisor
+            if self.ts_divisor <= 1_000_000_000:
+                frac_ns = (fraction * np.uint64(1_000_000_000 // self.ts_divisor)).astype(np.int64)
+            else:
+                frac_ns = (fraction // np.uint64(self.ts_divisor // 1_000_000_000)).astype(np.int64)
+        return seconds_to_ns(seconds, self.ts_offset_s, frac_ns)
+
+
+NAT_NS = np.iinfo(np.int64).min  # numpy's and pandas' NaT as int64 nanoseconds
+_MAX_SECONDS = 9_223_372_035  # |seconds| below which seconds * 1e9 + a fraction fits in int64 (and is not NaT)
+
+
+def seconds_to_ns(seconds: np.ndarray, offset_s: int, frac_ns: np.ndarray) -> np.ndarray:
+    """(seconds + offset_s) * 1e9 + frac_ns as int64 ns, NAT_NS where it does not fit.  `seconds` is uint64 (any
+    value), `offset_s` a Python int in int64's range (pcapng if_tsoffset), `frac_ns` in [0, 1e9)."""
+    rough = seconds.astype(np.float64) + float(offset_s)  # only to rule out sums far outside int64
+    # uint64 arithmetic wraps, so the sum is exact wherever the true sum fits in int64 (the rough check).
+    exact = (seconds + np.uint64(offset_s % (1 << 64))).view(np.int64)
+    ok = (np.abs(rough) < 2 * _MAX_SECONDS) & (np.abs(exact) <= _MAX_SECONDS)
+    return np.where(ok, np.where(ok, exact, 0) * 1_000_000_000 + frac_ns, NAT_NS)
 
 
 @dataclass
@@ -93,6 +115,12 @@ class FrameBatch:
     ts_ns: np.ndarray  # int64, ns since the Unix epoch
     interface: np.ndarray  # uint16
     interfaces: list[Interface] = field(default_factory=list)
+    # pcapng: False where the frame's interface id is described only by an interface block after the frame (the
+    # id names no interface yet, whatever comes later); None when every frame's interface came first.
+    interface_defined: np.ndarray | None = None
+    # True where the record's time stamp is outside datetime64[ns] (ts_ns is NAT_NS there, as for a simple packet
+    # block, which has no time stamp and is no error); None when there is no such frame.
+    time_out_of_range: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -230,13 +258,13 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
     """Packet-block starts from `pos`; reads section and interface blocks into `state`.
 
     Returns (starts, segments, next_pos, status) where `segments` lists (first index in starts, little-endian?,
-    global index of the section's first interface) each time a section begins, plus one entry for the state at the
-    start of the walk; status is as for _walk_pcap.
+    global index of the section's first interface, interfaces described so far) each time a section begins or an
+    interface is described, plus one entry for the state at the start of the walk; status is as for _walk_pcap.
     """
     starts: list[int] = []
     append = starts.append
     little = state.little
-    segments: list[tuple[int, bool, int]] = [(0, little, state.section_base)]
+    segments: list[tuple[int, bool, int, int]] = [(0, little, state.section_base, len(state.interfaces))]
     head = struct.Struct("<II" if little else ">II").unpack_from
     while pos + 12 <= end and (limit is None or len(starts) < limit):
         btype, blen = head(buf, pos)
@@ -259,11 +287,12 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
         elif btype == PCAPNG_SHB:
             state.little = little
             state.section_base = len(state.interfaces)
-            segments.append((len(starts), little, state.section_base))
+            segments.append((len(starts), little, state.section_base, len(state.interfaces)))
         elif btype == PCAPNG_IDB:
             if blen < 20:
                 return starts, segments, pos, f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)"
             state.interfaces.append(_parse_idb(buf, pos, blen, little, len(state.interfaces)))
+            segments.append((len(starts), little, state.section_base, len(state.interfaces)))
         pos += blen
     state.little = little
     if pos < end and (limit is None or len(starts) < limit):
@@ -277,8 +306,8 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
 class RecordIndex:
     """Where every record of a file (or of a block of it) starts, and how to read it.
 
-    `segments` lists (first record index, little-endian?, global index of the section's first interface): pcapng
-    sections may differ in byte order; classic pcap has one segment.
+    `segments` lists (first record index, little-endian?, global index of the section's first interface, interfaces
+    described before the record): pcapng sections may differ in byte order; classic pcap has one segment.
 
     The starts are kept in parts of `part_size` records (the walk's steps).  An index lives as long as its capture,
     so a part the decode has read through is released (`release`, `compact`): then only the start of every 64th
@@ -288,7 +317,7 @@ class RecordIndex:
 
     __slots__ = ("segments", "_n", "_parts", "_part_size", "_checkpoints")
 
-    def __init__(self, parts: list[np.ndarray], segments: list[tuple[int, bool, int]], part_size: int):
+    def __init__(self, parts: list[np.ndarray], segments: list[tuple[int, bool, int, int]], part_size: int):
         """`parts`: the starts (uint32 under 4 GiB, else int64), `part_size` of them in every part but the last."""
         assert part_size % _INDEX_BLOCK == 0
         self.segments = segments
@@ -431,7 +460,20 @@ def make_batch(data: np.ndarray, index: RecordIndex, lo: int, hi: int, state: Re
     seg_index = np.searchsorted(seg_first, records, side="right") - 1
     little = np.array([sg[1] for sg in index.segments], dtype=bool)[seg_index]
     section_base = np.array([sg[2] for sg in index.segments], dtype=np.int64)[seg_index]
-    return _pcapng_batch(source, vstart, little, section_base, state, first_frame)
+    known = np.array([sg[3] for sg in index.segments], dtype=np.int64)[seg_index]
+    return _pcapng_batch(source, vstart, little, section_base, known, state, first_frame)
+
+
+def first_time_ns(data: np.ndarray, index: RecordIndex, state: ReadState, step: int = 4096) -> int | None:
+    """The time stamp (ns) of the first record of `index` that has one in range (not NaT: a simple packet block or
+    a time out of range has none), or None; what `t` counts from."""
+    for lo in range(0, len(index), step):
+        ts = make_batch(data, index, lo, min(lo + step, len(index)), state, lo + 1).ts_ns
+        valid = np.flatnonzero(ts != NAT_NS)
+        if len(valid):
+            return int(ts[valid[0]])
+        step = min(step * 4, 1 << 20)
+    return None
 
 
 def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_frame: int) -> FrameBatch:
@@ -443,7 +485,7 @@ def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_fra
     caplen = rd32(8)
     length = rd32(12)
     scale = 1_000_000_000 // iface.ts_divisor
-    ts = sec * 1_000_000_000 + frac * scale
+    ts = sec * 1_000_000_000 + frac * scale  # cannot overflow: under 2**32 s and 2**32 ticks
     return FrameBatch(
         source, first_frame, pos + 16, caplen.astype(np.uint32), length.astype(np.uint32), ts,
         np.zeros(len(pos), dtype=np.uint16), state.interfaces,
@@ -451,7 +493,7 @@ def _pcap_batch(source: ByteSource, pos: np.ndarray, state: ReadState, first_fra
 
 
 def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, section_base: np.ndarray,
-                  state: ReadState, first_frame: int) -> FrameBatch:
+                  known: np.ndarray, state: ReadState, first_frame: int) -> FrameBatch:
     n = len(pos)
 
     def rd32(off):
@@ -472,9 +514,7 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
     # An id naming no interface keeps its (out of range) value, so that the row can say so; lookups use 0.
     bad_if = (global_if >= n_if) | (local_if < 0)
     lookup_if = np.where(bad_if, 0, global_if)
-    ts_hi = rd32(pos + 12)
-    ts_lo = rd32(pos + 16)
-    ticks = (ts_hi << 32) | ts_lo
+    ticks = (rd32(pos + 12).astype(np.uint64) << np.uint64(32)) | rd32(pos + 16).astype(np.uint64)
     caplen = np.where(is_spb, 0, rd32(pos + 20))
     length = np.where(is_spb, rd32(pos + 8), rd32(pos + 24))
     hdr = np.where(is_spb, 12, 28)
@@ -484,15 +524,20 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
     snaplens = np.array([i.snaplen or MAX_BLOCK for i in state.interfaces] or [MAX_BLOCK], dtype=np.int64)
     caplen = np.where(is_spb, np.minimum(length, snaplens[lookup_if] if n_if else length), caplen)
     caplen = np.clip(np.minimum(caplen, room), 0, None)
-    ts = np.zeros(n, dtype=np.int64)
+    # A packet block before the interface block its id names: the id names nothing yet (the walk's later
+    # interfaces must not lend it their link type or time resolution).  SPBs use interface 0, which must come
+    # before them too.
+    defined = global_if < known
+    ts = np.full(n, NAT_NS, dtype=np.int64)  # a simple packet block has no time stamp: NaT, not 1970
     for i, iface in enumerate(state.interfaces):
-        sel = (lookup_if == i) & ~is_spb
+        sel = (lookup_if == i) & ~is_spb & defined
         if sel.any():
             ts[sel] = iface.ticks_to_ns(ticks[sel])
     interface = np.minimum(np.where(local_if < 0, 0xFFFF, global_if), 0xFFFF).astype(np.uint16)
+    out_of_range = (ts == NAT_NS) & ~is_spb & defined & ~bad_if
     return FrameBatch(
         source, first_frame, data_off, caplen.astype(np.uint32), length.astype(np.uint32), ts, interface,
-        state.interfaces,
+        state.interfaces, None if defined.all() else defined, out_of_range if out_of_range.any() else None,
     )
 
 
@@ -500,48 +545,136 @@ def _pcapng_batch(source: ByteSource, pos: np.ndarray, little: np.ndarray, secti
 
 
 class _GzipStream:
-    """A gzip file read as a stream that keeps what decompresses before damage or an early end.
+    """A gzip file read as a stream, in a bounded window, that keeps what decompresses before damage or an early end.
 
     gzip.GzipFile raises on a cut-short file and loses the tail it already decompressed; a capture cut short is
-    normal input here, so this reader stops cleanly instead and says why in `problem`.  Concatenated gzip members
-    are read one after the other.
+    normal input here, so this reader stops cleanly instead and says why, with the compressed byte offset, in
+    `problem`.  Input goes to zlib GZIP_INPUT_STEP bytes at a time and output comes out at most GZIP_OUTPUT_STEP
+    bytes a call, so a small file that expands a thousandfold never sits in memory whole.  When zlib fails, the
+    input of the failing call is fed again byte by byte from a copy of the state before it, so every byte before
+    the damage point is kept (a file whose only damage is its CRC trailer keeps every frame).  Concatenated gzip
+    members are read one after the other.
     """
 
     def __init__(self, raw: BinaryIO):
         self.raw = raw
         self.inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        self.pending = b""
+        self.buffer = bytearray()  # decompressed, not yet returned (under GZIP_OUTPUT_STEP + the size asked)
+        self.tail = b""  # compressed input not yet consumed by zlib
+        self.consumed = 0  # compressed bytes zlib has consumed (the offset of `tail` in the file)
         self.done = False
         self.problem: str | None = None
-        self.produced = 0
+        self.produced = 0  # decompressed bytes returned by read()
 
     def read(self, size: int) -> bytes:
-        out = [self.pending]
-        have = len(self.pending)
-        while have < size and not self.done:
-            chunk = self.raw.read(1 << 20)
-            if not chunk:
-                if not self.inflater.eof:
-                    self.problem = "gzip stream ends early (the file is cut short)"
-                self.done = True
-                break
-            try:
-                piece = self.inflater.decompress(chunk)
-                while self.inflater.eof and self.inflater.unused_data:  # another gzip member follows
-                    rest = self.inflater.unused_data
-                    self.inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-                    piece += self.inflater.decompress(rest)
-            except zlib.error as exc:
-                self.problem = f"gzip stream is damaged after {self.produced + have} bytes ({exc})"
-                self.done = True
-                break
-            out.append(piece)
-            have += len(piece)
-        data = b"".join(out)
-        self.pending = data[size:]
-        result = data[:size]
+        while len(self.buffer) < size and not self.done:
+            self.buffer += self._more()
+        result = bytes(self.buffer[:size])
+        del self.buffer[:size]
         self.produced += len(result)
         return result
+
+    def _more(self) -> bytes:
+        """Up to GZIP_OUTPUT_STEP more decompressed bytes (b"" only when done)."""
+        while not self.done:
+            if not self.tail:
+                self.tail = self.raw.read(GZIP_INPUT_STEP)
+                if not self.tail:
+                    if self.inflater.eof:
+                        self.done = True
+                    else:
+                        self._stop("gzip stream ends early (the file is cut short)")
+                    return b""
+            if self.inflater.eof:  # another gzip member follows
+                self.inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            data, saved = self.tail, self.inflater.copy()
+            try:
+                out = self.inflater.decompress(data, GZIP_OUTPUT_STEP)
+            except zlib.error as exc:
+                return self._salvage(saved, data, exc)
+            left = self.inflater.unused_data if self.inflater.eof else self.inflater.unconsumed_tail
+            self.consumed += len(data) - len(left)
+            self.tail = left
+            if out:
+                return out
+        return b""
+
+    def _salvage(self, inflater, data: bytes, exc: zlib.error) -> bytes:
+        """What `data` decompresses to before the byte where zlib fails, fed byte by byte from `inflater` (the
+        state before the failing call); stops the stream with the damage's offset."""
+        out = []
+        at = 0
+        for at in range(len(data)):
+            try:
+                out.append(inflater.decompress(data[at:at + 1]))
+            except zlib.error:
+                break
+        kept = sum(map(len, out))
+        self._stop(f"gzip stream is damaged at compressed byte offset {self.consumed + at} ({exc}); the "
+                   f"{self.produced + len(self.buffer) + kept} bytes before it were read")
+        return b"".join(out)
+
+    def _stop(self, problem: str) -> None:
+        self.problem = problem
+        self.done = True
+
+
+GZIP_INPUT_STEP = 16 << 10  # compressed bytes per zlib call: what damage can cost to find again, byte by byte
+GZIP_OUTPUT_STEP = 1 << 20  # decompressed bytes per zlib call
+# open() keeps a decompressed capture in memory up to this size; beyond it, in an unlinked temporary file that is
+# memory-mapped (a small .pcap.gz may expand to many GiB: disk, not memory).
+GZIP_IN_MEMORY_BYTES = 64 << 20
+
+
+def _inflate_all(fh: BinaryIO) -> tuple[np.ndarray, object, str | None]:
+    stream = _GzipStream(fh)
+    parts: list[bytes] = []
+    total = 0
+    spill = None
+    while True:
+        piece = stream.read(16 << 20)
+        if not piece:
+            break
+        total += len(piece)
+        if spill is None and total > GZIP_IN_MEMORY_BYTES:
+            spill = tempfile.TemporaryFile(prefix="webrtcpcap-")
+            for part in parts:
+                spill.write(part)
+            parts = []
+        if spill is not None:
+            spill.write(piece)
+        else:
+            parts.append(piece)
+    if spill is None:
+        data = b"".join(parts)
+        return np.frombuffer(data, dtype=np.uint8), data, stream.problem
+    with spill:
+        spill.flush()
+        mapped = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)  # stays valid once the file is closed
+    return np.frombuffer(mapped, dtype=np.uint8), mapped, stream.problem
+
+
+def expanded_size(path: str | os.PathLike, stop_above: int) -> int:
+    """The size of the capture's bytes once decompressed (the file's size when it is not gzip), counted by reading
+    the gzip stream in its bounded window; counting stops at the first byte above `stop_above` (the result is then
+    stop_above + 1).  What decides between reading whole and in chunks."""
+    name = os.fspath(path)
+    try:
+        fh = open(name, "rb")
+    except OSError as exc:
+        raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    with fh:
+        if fh.read(2) != GZIP_MAGIC:
+            return os.fstat(fh.fileno()).st_size
+        fh.seek(0)
+        stream = _GzipStream(fh)
+        total = 0
+        while total <= stop_above:
+            piece = stream._more()
+            if not piece:
+                break
+            total += len(piece)
+        return min(total, stop_above + 1)
 
 
 def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object, str | None]:
@@ -556,15 +689,7 @@ def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object, str | None
         head = fh.read(4)
         if head[:2] == GZIP_MAGIC:
             fh.seek(0)
-            stream = _GzipStream(fh)
-            parts = []
-            while True:
-                piece = stream.read(64 << 20)
-                if not piece:
-                    break
-                parts.append(piece)
-            data = b"".join(parts)
-            return np.frombuffer(data, dtype=np.uint8), data, stream.problem
+            return _inflate_all(fh)
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return np.zeros(0, dtype=np.uint8), None, None
@@ -582,7 +707,7 @@ _WALK_STEP = 1 << 16  # records walked between conversions to numpy (keeps the P
 def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress=None):
     """Walk records from `pos`, in steps, into a RecordIndex. Returns (index, next_pos, status)."""
     parts: list[np.ndarray] = []
-    segments: list[tuple[int, bool, int]] = []
+    segments: list[tuple[int, bool, int, int]] = []
     count = 0
     status = "ok"
     offset_dtype = np.uint32 if end <= 1 << 32 else np.int64
@@ -591,10 +716,10 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
         if state.fmt == "pcap":
             starts, pos, status = _walk_pcap(buf, pos, end, state.little, step, _pcap_max_len(state))
             if not segments:
-                segments.append((0, state.little, 0))
+                segments.append((0, state.little, 0, 1))
         else:
             starts, segs, pos, status = _walk_pcapng(buf, pos, end, state, step)
-            segments.extend((count + first, little, base) for first, little, base in segs)
+            segments.extend((count + first, little, base, known) for first, little, base, known in segs)
         if starts:
             parts.append(np.asarray(starts, dtype=offset_dtype))
         count += len(starts)
@@ -602,7 +727,8 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
             progress(pos)
         if status != "ok" or len(starts) < step:
             break
-    return RecordIndex(parts, segments or [(0, state.little, state.section_base)], _WALK_STEP), pos, status
+    return RecordIndex(parts, segments or [(0, state.little, state.section_base, len(state.interfaces))],
+                       _WALK_STEP), pos, status
 
 
 def _pcap_max_len(state: ReadState) -> int:

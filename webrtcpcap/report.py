@@ -23,6 +23,7 @@ import os
 import sys
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
@@ -349,8 +350,8 @@ class _Plots:
         nacks = c.nacks
         if not len(nacks):
             return None
-        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.rtp_payload, timestamps=True)
-        return nack.nack_outcomes(nacks, c.rtp, pairs, c.rtp_payload, keyframe_requests=c.keyframe_requests)
+        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.payload_or_empty, timestamps=True)
+        return nack.nack_outcomes(nacks, c.rtp, pairs, c.payload_or_empty, keyframe_requests=c.keyframe_requests)
 
     def bitrate_jitter(self) -> list[str]:
         def draw():
@@ -444,15 +445,18 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
             errors.append(f"key log {_name(keylog)} cannot be read: {_msg(e)}")
             inputs.append(("key log", _name(keylog), "cannot be read"))
         else:
-            if not len(kl) and kl.malformed_lines:
-                errors.append(f"key log {_name(keylog)} is not an NSS key log: no CLIENT_RANDOM line, "
-                              f"{kl.malformed_lines} lines in another format")
+            if not kl.sessions and kl.malformed_lines:
+                errors.append(f"key log {_name(keylog)} is not an NSS key log: no CLIENT_RANDOM or TLS 1.3 secret "
+                              f"line, {kl.malformed_lines} lines in another format")
                 kl = None
-            elif not len(kl):
-                notes.append(f"key log {_name(keylog)} has no TLS 1.2 CLIENT_RANDOM line: nothing to decrypt with")
-            n = len(kl) if kl is not None else 0
-            inputs.append(("key log", _name(keylog), f"{n} TLS 1.2 session{'' if n == 1 else 's'} "
-                                                     "(contents never shown)"))
+            elif not kl.sessions:
+                notes.append(f"key log {_name(keylog)} has no CLIENT_RANDOM or TLS 1.3 secret line: nothing to "
+                             "decrypt with")
+            n12 = len(kl) if kl is not None else 0
+            n13 = len(kl.tls13_client_randoms()) if kl is not None else 0
+            counts = [f"{n} TLS {v} session{'' if n == 1 else 's'}" for v, n in (("1.2", n12), ("1.3", n13))
+                      if n or (v == "1.2" and not n13)]
+            inputs.append(("key log", _name(keylog), f"{', '.join(counts)} (contents never shown)"))
     if turn_passwords:
         inputs.append(("TURN", "--turn-password", f"{len(turn_passwords)} user(s) (passwords never shown)"))
     if turn_secret:
@@ -477,6 +481,12 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                     notes += check()
                 except Exception as e:  # noqa: BLE001 - a remark that cannot be made must not stop the report
                     notes.append(f"an input check could not be made: {type(e).__name__}: {_msg(e)}")
+            notes += _time_notes(cap.packets)
+            skipped = getattr(cap, "unreadable_payloads", {})
+            if skipped:  # the analyses went on without them; say how many and the first
+                frame, why = min(skipped.items())
+                notes.append(f"{len(skipped)} RTP packets were skipped by the payload checks (RTX, keyframes) "
+                             f"because their payload could not be read, the first {_strip_paths(why, name)}")
     for w in caught:
         from .errors import CaptureWarning
 
@@ -494,8 +504,27 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                   side_by_side=sbs, sdp_texts=sdp_texts)
 
 
+def _time_notes(packets: pd.DataFrame) -> list[str]:
+    """A finding for frames whose time is far from the rest (a wrong clock: time 0, year 2106) or missing: the
+    time plots leave them out (plots.time_bins), and here they are counted and the first is named."""
+    from .plots import time_bins
+
+    t = packets["t"].to_numpy(dtype=float)
+    bins = time_bins(t, 1.0)
+    far = np.flatnonzero(~bins.inside & np.isfinite(t))
+    none = int((~np.isfinite(t)).sum())
+    out = []
+    if len(far):
+        first = packets.iloc[int(far[0])]
+        out.append(f"{len(far)} frames have times more than an hour from the rest of the capture (a wrong clock?), "
+                   f"the first frame {int(first['frame'])} at {first['time']}: the time plots leave them out")
+    if none:
+        out.append(f"{none} frames have no time (a pcapng simple packet block, or a time stamp out of range)")
+    return out
+
+
 def _key_notes(cap, keylog, kl) -> list[str]:
-    if kl is None or not len(kl):
+    if kl is None or not kl.sessions:
         return []
     d = cap.decryption
     if d is None:

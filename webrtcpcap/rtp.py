@@ -78,6 +78,25 @@ def parse(data: bytes) -> RtpHeader:
     return RtpHeader(bool(b1 & 0x80), b1 & 0x7F, seq, ts, ssrc, bool(b0 & 0x20), tuple(csrcs), profile, ext)
 
 
+def payload(data: bytes, header: RtpHeader | None = None) -> bytes:
+    """The payload of a plaintext RTP packet: the bytes after the header (CSRCs and extension), without the
+    padding that the last byte counts when P is set (RFC 3550 §5.1).  DecodeError when that count is not valid
+    (§A.1: it counts itself, so at least 1, and no more than the bytes after the header).  Not for SRTP as
+    captured: its padding is inside the ciphertext and its last bytes are the auth tag."""
+    header = header or parse(data)
+    body = data[header.payload_offset:]
+    if not header.padding:
+        return bytes(body)
+    if not body:
+        raise DecodeError("RTP padding bit is set on an empty payload")
+    count = body[-1]
+    if count == 0:
+        raise DecodeError("RTP padding count is 0 (it counts itself, so at least 1)")
+    if count > len(body):
+        raise DecodeError(f"RTP padding count {count} overruns the payload ({len(body)} bytes)")
+    return bytes(body[: len(body) - count])
+
+
 def ext_profile_missing(extension: np.ndarray, error: np.ndarray) -> np.ndarray:
     """Where decode_headers read no extension profile: no X bit, or the header ends before the profile."""
     return ~extension | np.isin(error, (RTP_TRUNCATED, RTP_CSRC_TRUNCATED, RTP_EXTENSION_TRUNCATED))

@@ -35,6 +35,7 @@ EXT_OVERRUN = 4  # the block's length runs past the end of the packet
 EXT_SNAPLEN = 5  # the block is in the packet but not all of it was captured
 EXT_ELEMENT_OVERRUN = 6  # an element runs past the end of the block
 EXT_TOO_MANY = 7  # more than MAX_STEPS elements and padding bytes
+EXT_RESERVED_ID = 8  # a one-byte element with ID 0 and a length: not padding, not an element (RFC 8285 §4.2)
 EXT_ERROR_MESSAGES = {
     EXT_NOT_RTP: "RTP header is truncated",
     EXT_HEADER_TRUNCATED: "RTP extension header is truncated",
@@ -42,6 +43,7 @@ EXT_ERROR_MESSAGES = {
     EXT_SNAPLEN: "RTP extension is truncated by snaplen",
     EXT_ELEMENT_OVERRUN: "RTP extension element overruns the extension block",
     EXT_TOO_MANY: f"RTP extension has more than {MAX_STEPS} elements and padding bytes",
+    EXT_RESERVED_ID: "RTP extension element has ID 0 (reserved for padding) with a length; the rest is ignored",
 }
 
 
@@ -88,6 +90,8 @@ def _walk(profile: int, block: bytes) -> tuple[list[Element], str | None]:
             ident, length, at = b >> 4, (b & 0x0F) + 1, pos + 1
             if ident == ONE_BYTE_STOP_ID:
                 return out, None
+            if ident == 0:  # ID 0 is padding's (a whole zero byte); with a length it is no element: stop, as at 15
+                return out, EXT_ERROR_MESSAGES[EXT_RESERVED_ID]
         else:
             if pos + 2 > end:
                 return out, EXT_ERROR_MESSAGES[EXT_ELEMENT_OVERRUN]
@@ -104,7 +108,8 @@ def _walk(profile: int, block: bytes) -> tuple[list[Element], str | None]:
 def parse_extensions(profile: int, block: bytes) -> list[Element]:
     """The elements of one extension block: `profile` is the 16-bit value after the fixed header and CSRCs
     (0xBEDE: one-byte form, 0x100X: two-byte form, RFC 8285 §4), `block` the 4×length bytes after it.  Padding bytes
-    (0) are skipped; a one-byte element with id 15 ends the walk.  Another profile gives one element holding the whole
+    (0) are skipped; a one-byte element with id 15 ends the walk (RFC 8285 §4.2), and so does one with id 0 and a
+    length (neither padding nor an element: DecodeError, as libwebrtc stops there too).  Another profile gives one element holding the whole
     block.  DecodeError when an element runs past the block or the block holds more than MAX_STEPS steps."""
     out, error = _walk(profile, block)
     if error is not None:
@@ -215,6 +220,9 @@ def decode_extensions(src: ByteSource, off: np.ndarray, cap: np.ndarray, wire: n
         pad = b == 0
         one = form[active] == FORM_ONE_BYTE
         stop = one & ~pad & ((b >> 4) == ONE_BYTE_STOP_ID)
+        reserved = one & ~pad & ((b >> 4) == 0)  # ID 0 with a length: stop there, flagged (see _walk)
+        error[active[reserved]] = EXT_RESERVED_ID
+        stop |= reserved
         elem = ~pad & ~stop
         two = elem & ~one
         hdr_short = two & (p + 2 > e)

@@ -244,10 +244,10 @@ def rtx_map(sdps: SdpLike) -> dict[int, int]:
 def _int(text: str, part: str, lo: int, hi: int) -> int:
     """A decimal ASCII number in [lo, hi], or DecodeError "SDP <part> ..."."""
     if not (text.isascii() and text.isdigit()) or len(text) > 20:
-        raise DecodeError(f"SDP {part} is not a number: {text[:40]!r}")
+        raise DecodeError(f"SDP {part} is not a number")
     value = int(text)
     if not lo <= value <= hi:
-        raise DecodeError(f"SDP {part} is out of range: {value}")
+        raise DecodeError(f"SDP {part} is out of range ({lo}..{hi})")
     return value
 
 
@@ -261,14 +261,14 @@ def parse_candidate(value: str) -> Candidate:
         value = value[len("candidate:"):]
     bits = value.split()
     if len(bits) < 8:
-        raise DecodeError(f"SDP candidate is truncated: {value[:80]!r}")
+        raise DecodeError("SDP candidate is truncated")
     if bits[6] != "typ":
-        raise DecodeError(f"SDP candidate has no typ: {value[:80]!r}")
+        raise DecodeError("SDP candidate has no typ")
     raddr = rport = None
     extensions = []
     rest = bits[8:]
     if len(rest) % 2:
-        raise DecodeError(f"SDP candidate has an extension without a value: {value[:80]!r}")
+        raise DecodeError("SDP candidate has an extension without a value")
     for name, val in zip(rest[::2], rest[1::2]):
         if name == "raddr":
             raddr = val
@@ -287,11 +287,11 @@ def _fingerprint(value: str) -> Fingerprint:
     algorithm, _, hexed = value.strip().partition(" ")
     digest = "".join(hexed.split()).replace(":", "")
     if not algorithm or not digest:
-        raise DecodeError(f"SDP fingerprint is truncated: {value[:80]!r}")
+        raise DecodeError("SDP fingerprint is truncated")
     try:
         bytes.fromhex(digest)
     except ValueError:
-        raise DecodeError(f"SDP fingerprint is not hex: {value[:80]!r}") from None
+        raise DecodeError("SDP fingerprint is not hex") from None
     return Fingerprint(algorithm.lower(), digest.lower())
 
 
@@ -346,9 +346,9 @@ class _Section:
             pt, _, encoding = v.partition(" ")
             parts = encoding.strip().split("/")
             if len(parts) < 2 or not parts[0]:
-                raise DecodeError(f"SDP rtpmap is truncated: {v[:80]!r}")
+                raise DecodeError("SDP rtpmap is truncated")
             if len(parts) > 3:
-                raise DecodeError(f"SDP rtpmap has too many parts: {v[:80]!r}")
+                raise DecodeError("SDP rtpmap has too many parts")
             channels = _int(parts[2], "rtpmap channels", 1, 255) if len(parts) == 3 else None
             self.rtpmap[_payload_type(pt, "rtpmap")] = (
                 parts[0], _int(parts[1], "rtpmap clock rate", 1, 2**32 - 1), channels)
@@ -363,7 +363,7 @@ class _Section:
             ident, _, rest = v.partition(" ")
             uri = rest.split()
             if not uri:
-                raise DecodeError(f"SDP extmap has no URI: {v[:80]!r}")
+                raise DecodeError("SDP extmap has no URI")
             self.extmap[_int(ident.partition("/")[0], "extmap id", 0, 65535)] = uri[0]
         elif name == "ssrc":
             ssrc, _, attr = v.partition(" ")
@@ -422,6 +422,50 @@ def _split_lines(text: str | bytes) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
+def _attribute_name(value: str) -> str:
+    """The name of an a= line's attribute when it is a registered one (RFC 8866 and the WebRTC RFCs), else "?":
+    an unknown name may be the wrapped part of a value, and values are never shown."""
+    name = value.partition(":")[0]
+    return name if name in _KNOWN_ATTRIBUTES else "?"
+
+
+_KNOWN_ATTRIBUTES = frozenset({
+    "mid", "ice-ufrag", "ice-pwd", "ice-lite", "ice-options", "fingerprint", "setup", "rtcp-mux", "rtcp-rsize",
+    "rtcp", "rtpmap", "fmtp", "rtcp-fb", "extmap", "extmap-allow-mixed", "ssrc", "ssrc-group", "candidate",
+    "end-of-candidates", "group", "msid", "msid-semantic", "crypto", "sctp-port", "max-message-size", "sctpmap",
+    "simulcast", "rid", "ptime", "maxptime", "identity", "tls-id", "ice-pacing", *DIRECTIONS})
+
+
+def _line(kind, value, version, origin, session_name, current, session, media):
+    """One <type>=<value> line of `parse`; returns the new (version, origin, session_name, current section)."""
+    if version is None:
+        if kind != "v":
+            raise DecodeError("SDP text does not start with v=")
+        return _int(value.strip(), "version", 0, 0), origin, session_name, current
+    if kind == "m":
+        bits = value.split()
+        if len(bits) < 3:
+            raise DecodeError("SDP m= line is truncated")
+        port = _int(bits[1].partition("/")[0], "m= port", 0, 65535)
+        current = _Section()
+        media.append((bits[0], port, bits[2], tuple(bits[3:]), current))
+    elif kind == "a":
+        name, colon, attr_value = value.partition(":")
+        current.attribute(name, attr_value if colon else None)
+    elif kind == "c":
+        bits = value.split()
+        current.connection = bits[2].partition("/")[0] if len(bits) >= 3 else None
+        if current.connection is None:
+            current.other.append((kind, value))
+    elif kind == "o" and current is session:
+        origin = value
+    elif kind == "s" and current is session:
+        session_name = value
+    else:
+        current.other.append((kind, value))
+    return version, origin, session_name, current
+
+
 def parse(text: str | bytes) -> Sdp:
     """An SDP offer or answer (CRLF or LF line ends; blank lines are skipped) as an Sdp record.
 
@@ -437,36 +481,19 @@ def parse(text: str | bytes) -> Sdp:
     origin = session_name = None
     media: list[tuple[str, int, str, tuple[str, ...], _Section]] = []
     current = session
+    previous = ""  # where the line before came from, for an error on a line that is a wrapped part of it
     for n, line in lines:
         if len(line) < 2 or line[1] != "=" or not (line[0].isascii() and line[0].isalpha()):
-            raise DecodeError(f"SDP line {n} is not <type>=<value>: {line[:40]!r}")
+            raise DecodeError(f"SDP line {n} is not <type>=<value>" + (f" (after {previous})" if previous else ""))
         kind, value = line[0], line[2:]
-        if version is None:
-            if kind != "v":
-                raise DecodeError(f"SDP text does not start with v=: {line[:40]!r}")
-            version = _int(value.strip(), "version", 0, 0)
-            continue
-        if kind == "m":
-            bits = value.split()
-            if len(bits) < 3:
-                raise DecodeError(f"SDP m= line is truncated: {value[:80]!r}")
-            port = _int(bits[1].partition("/")[0], "m= port", 0, 65535)
-            current = _Section()
-            media.append((bits[0], port, bits[2], tuple(bits[3:]), current))
-        elif kind == "a":
-            name, colon, attr_value = value.partition(":")
-            current.attribute(name, attr_value if colon else None)
-        elif kind == "c":
-            bits = value.split()
-            current.connection = bits[2].partition("/")[0] if len(bits) >= 3 else None
-            if current.connection is None:
-                current.other.append((kind, value))
-        elif kind == "o" and current is session:
-            origin = value
-        elif kind == "s" and current is session:
-            session_name = value
-        else:
-            current.other.append((kind, value))
+        # Errors name the line and its attribute, never its value: a value may be a secret (a=ice-pwd, a=crypto).
+        where = f"a={_attribute_name(value)}" if kind == "a" else f"{kind}="
+        previous = f"{where} on line {n}"
+        try:
+            version, origin, session_name, current = _line(
+                kind, value, version, origin, session_name, current, session, media)
+        except DecodeError as e:
+            raise DecodeError(f"{e} (line {n}, {where})") from None
 
     sections = []
     for kind, port, protocol, formats, sec in media:

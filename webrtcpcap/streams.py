@@ -696,7 +696,8 @@ def gaps(rtp: pd.DataFrame) -> pd.DataFrame:
     hi_sorted = (hole_lo + count)[hole_order]
     late_vals = stacked[late_mask]
     h = np.searchsorted(lo_sorted, late_vals, side="right") - 1
-    inside = (h >= 0) & (late_vals < hi_sorted[h.clip(0)])
+    # Without holes every late packet came from below a stream's first packet (h is -1): none is inside a hole.
+    inside = (h >= 0) & (late_vals < hi_sorted[h.clip(0)]) if len(at) else np.zeros(len(late_vals), dtype=bool)
     late_counts = np.zeros(len(at), dtype=np.int64)
     np.add.at(late_counts, hole_order[h[inside]], 1)
     keys = o.rows.iloc[o.order[at]][list(STREAM_KEY_COLUMNS)].reset_index(drop=True)  # pt: the skipping packet's

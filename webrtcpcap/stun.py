@@ -14,7 +14,9 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import stringprep
 import struct
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
@@ -264,8 +266,9 @@ ATTRIBUTES: dict[int, tuple[str, Decoder]] = {
 @dataclass(frozen=True, slots=True)
 class StunAttribute:
     """One attribute (RFC 8489 §14): `type` code, `name` (None when unknown), decoded `value` (the raw bytes when
-    unknown), `raw` value bytes (without padding), `offset` of the attribute header from the message start, and the
-    `padding` bytes that follow a value whose length is not a multiple of 4 (kept for the round trip)."""
+    unknown), `raw` value bytes (without padding), `offset` of the attribute header from the message start, the
+    `padding` bytes that follow a value whose length is not a multiple of 4 (kept for the round trip), and `error`:
+    why a known attribute's value did not decode (then `value` is None; see parse_partial)."""
 
     type: int
     name: str | None
@@ -273,10 +276,13 @@ class StunAttribute:
     raw: bytes
     offset: int = 0
     padding: bytes = b""
+    error: str | None = None
 
     @property
     def text(self) -> str:
         """The value as one string, for tables: "ip:port", decimal numbers, hex bytes, "401 Unauthorized"..."""
+        if self.error is not None:
+            return self.raw.hex()
         v = self.value
         if v is None:
             return ""
@@ -378,30 +384,51 @@ def parse_header(data: bytes) -> StunHeader:
 
 def parse(data: bytes) -> StunMessage:
     """A whole STUN message: exactly `data`, header and attributes; DecodeError if it is not one."""
+    msg, error = parse_partial(data)
+    if error is not None:
+        raise DecodeError(error)
+    return msg
+
+
+def parse_partial(data: bytes) -> tuple[StunMessage, str | None]:
+    """As much of a STUN message as reads, and the first problem (None when the whole message decoded), so that
+    one malformed attribute does not hide the others: an attribute whose value does not decode is kept with
+    `error` set and `value` None; an attribute that runs past the end ends the list (the error names it); a
+    message cut short or followed by extra bytes keeps the attributes that are there.  DecodeError only when the
+    header itself is not an RFC 8489 header."""
     data = bytes(data)
     h = parse_header(data)
     end = STUN_HEADER_LEN + h.length
+    error = None
     if len(data) < end:
-        raise DecodeError(f"STUN message is truncated ({len(data)} of {end} bytes)")
-    if len(data) > end:
-        raise DecodeError(f"STUN message has {len(data) - end} bytes after its declared length")
+        error = f"STUN message is truncated ({len(data)} of {end} bytes)"
+    elif len(data) > end:
+        error = f"STUN message has {len(data) - end} bytes after its declared length"
+    stop = min(end, len(data))
     attributes = []
     pos = STUN_HEADER_LEN
-    while pos < end:  # the body is a multiple of 4 and so is every attribute, so 4 header bytes are always there
+    while pos + 4 <= stop:
         atype, alen = struct.unpack_from(">HH", data, pos)
         padded = alen + (-alen % 4)
-        if pos + 4 + padded > end:
-            entry = ATTRIBUTES.get(atype)
-            name = entry[0] if entry else f"0x{atype:04x}"
-            raise DecodeError(f"STUN attribute {name} at offset {pos} runs past the end of the message "
-                              f"({alen} bytes, {end - pos - 4} left)")
-        raw = data[pos + 4 : pos + 4 + alen]
         entry = ATTRIBUTES.get(atype)
-        value = entry[1](raw, h.transaction_id) if entry else raw
+        if pos + 4 + padded > end:
+            name = entry[0] if entry else f"0x{atype:04x}"
+            error = error or (f"STUN attribute {name} at offset {pos} runs past the end of the message "
+                              f"({alen} bytes, {end - pos - 4} left)")
+            break
+        if pos + 4 + padded > stop:
+            break  # cut short: the message's error says so
+        raw = data[pos + 4 : pos + 4 + alen]
+        problem = None
+        try:
+            value = entry[1](raw, h.transaction_id) if entry else raw
+        except DecodeError as e:
+            value, problem = None, str(e)
+            error = error or problem
         attributes.append(StunAttribute(atype, entry[0] if entry else None, value, raw, pos,
-                                        data[pos + 4 + alen : pos + 4 + padded]))
+                                        data[pos + 4 + alen : pos + 4 + padded], problem))
         pos += 4 + padded
-    return StunMessage(h.message_type, h.transaction_id, tuple(attributes))
+    return StunMessage(h.message_type, h.transaction_id, tuple(attributes)), error
 
 
 # -- integrity ---------------------------------------------------------------------------------------------------
@@ -454,8 +481,37 @@ def short_term_key(password: str) -> bytes:
 
 
 def long_term_key(username: str, realm: str, password: str) -> bytes:
-    """RFC 8489 §9.2.2: MD5(username ":" realm ":" password)."""
+    """RFC 8489 §9.2.2 (RFC 5389 §15.4): MD5(username ":" realm ":" SASLprep(password)); username and realm as the
+    message carries them.  A password SASLprep refuses (a control character...) is taken as its UTF-8 bytes, as
+    servers that skip SASLprep take it."""
+    try:
+        password = saslprep(password)
+    except DecodeError:
+        pass
     return hashlib.md5(f"{username}:{realm}:{password}".encode("utf-8")).digest()
+
+
+def _saslprep_prohibited(c: str) -> bool:
+    """RFC 4013 §2.3: the RFC 3454 tables C.1.2, C.2.1, C.2.2, C.3, C.4, C.5, C.6, C.7, C.8 and C.9."""
+    return (stringprep.in_table_c12(c) or stringprep.in_table_c21_c22(c) or stringprep.in_table_c3(c)
+            or stringprep.in_table_c4(c) or stringprep.in_table_c5(c) or stringprep.in_table_c6(c)
+            or stringprep.in_table_c7(c) or stringprep.in_table_c8(c) or stringprep.in_table_c9(c))
+
+
+def saslprep(text: str) -> str:
+    """RFC 4013 SASLprep, the stringprep profile RFC 5389 and RFC 5769 §2.4 apply to long-term passwords: non-ASCII
+    spaces (C.1.2) become SPACE, "commonly mapped to nothing" characters (B.1) go, NFKC; then prohibited
+    characters and the RFC 3454 §6 bidirectional rule give DecodeError (which never quotes the text: it is a
+    secret).  Unassigned code points are allowed (a query, RFC 4013 §2.5)."""
+    mapped = "".join(" " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c))
+    out = unicodedata.normalize("NFKC", mapped)
+    if any(_saslprep_prohibited(c) for c in out):
+        raise DecodeError("SASLprep: the string holds a prohibited character (RFC 4013 §2.3)")
+    if any(stringprep.in_table_d1(c) for c in out):
+        if any(stringprep.in_table_d2(c) for c in out) or not (
+                stringprep.in_table_d1(out[0]) and stringprep.in_table_d1(out[-1])):
+            raise DecodeError("SASLprep: the string breaks the bidirectional rule (RFC 3454 §6)")
+    return out
 
 
 def turn_rest_password(secret: str | bytes, username: str) -> str:

@@ -190,6 +190,22 @@ def masked(values: np.ndarray, missing: np.ndarray, dtype: str,
     return pd.arrays.IntegerArray(values, mask)
 
 
+_DTYPES: dict[tuple, pd.CategoricalDtype] = {}  # categories -> dtype, see _dtype_of
+
+
+def _dtype_of(names) -> pd.CategoricalDtype:
+    """A CategoricalDtype for `names`, made once: pandas checks categories given as a list (an Index, then
+    uniqueness) at 0.5 ms a call, which over the dozens of categorical columns of each chunk was most of
+    iter_chunks' fixed cost per chunk.  The cache is bounded (cleared when full)."""
+    key = tuple(names)
+    dtype = _DTYPES.get(key)
+    if dtype is None:
+        if len(_DTYPES) >= 1024:
+            _DTYPES.clear()
+        dtype = _DTYPES[key] = pd.CategoricalDtype(list(names))
+    return dtype
+
+
 def categorical(codes: np.ndarray, names: list[str], reuse: bool = False) -> pd.Categorical:
     """A categorical from int codes (-1 = missing) into `names`; unused categories are kept out.  With `reuse`,
     the caller gives `codes` up, and they are renumbered in place where their dtype allows."""
@@ -203,13 +219,13 @@ def categorical(codes: np.ndarray, names: list[str], reuse: bool = False) -> pd.
         used |= np.bincount(codes[b].astype(np.int64) + 1, minlength=len(names) + 1) > 0
     used = used[1:]
     if used.all():
-        return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), categories=names)
+        return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), dtype=_dtype_of(names))
     kept = [name for name, u in zip(names, used) if u]
     remap = np.append(np.cumsum(used) - 1, -1).astype(_code_dtype(len(kept)))  # index -1 (missing) maps to -1
     out = codes if reuse and codes.dtype == remap.dtype else np.empty(len(codes), dtype=remap.dtype)
     for b in blocks:
         out[b] = remap[codes[b]]
-    return pd.Categorical.from_codes(out, categories=kept)
+    return pd.Categorical.from_codes(out, dtype=_dtype_of(kept))
 
 
 def utc_times(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -243,11 +259,21 @@ def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Cate
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
 
 
+def _id_dtype(n: int) -> pd.CategoricalDtype:
+    key = ("id", n)  # a key no list of names makes
+    dtype = _DTYPES.get(key)
+    if dtype is None:
+        if len(_DTYPES) >= 1024:
+            _DTYPES.clear()
+        dtype = _DTYPES[key] = pd.CategoricalDtype(pd.Index(np.arange(n, dtype=np.int32)))
+    return dtype
+
+
 def id_category(ids: np.ndarray, n: int) -> pd.Categorical:
     """A categorical of the ids 0..n-1 (int32 categories; -1 = missing) where every id occurs: codes and ids are
     then the same numbers, so the column takes one byte a row (below 127 ids) where Int32 takes five."""
     codes = np.asarray(ids).astype(_code_dtype(n))
-    return pd.Categorical.from_codes(codes, categories=pd.Index(np.arange(n, dtype=np.int32)))
+    return pd.Categorical.from_codes(codes, dtype=_id_dtype(n))
 
 
 def zero_is_missing(codes: np.ndarray) -> np.ndarray:

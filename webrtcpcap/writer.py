@@ -487,6 +487,9 @@ _EPB_HEAD = struct.Struct("<IIIIIII")
 
 def _record(fmt: str, body: bytes, length: int, ts_ns: int, interface: int, n_interfaces: int, ns: bool) -> bytes:
     length = max(length, len(body))
+    # A frame without a time (NaT: a simple packet block, a time out of range) or before 1970 has no unsigned time
+    # stamp to write: it gets 0 (1970-01-01) rather than a struct.error.
+    ts_ns = min(max(ts_ns, 0), (1 << 64) - 1 if fmt == "pcapng" else (1 << 32) * 1_000_000_000 - 1)
     if fmt == "pcap":
         sec, rest = divmod(ts_ns, 1_000_000_000)
         return _PCAP_RECORD.pack(sec, rest if ns else rest // 1000, len(body), length) + body
@@ -495,3 +498,39 @@ def _record(fmt: str, body: bytes, length: int, ts_ns: int, interface: int, n_in
     iface = interface if interface < n_interfaces else 0
     return (_EPB_HEAD.pack(PCAPNG_EPB, blen, iface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(body), length) + body
             + b"\0" * pad + struct.pack("<I", blen))
+
+
+# -- merged copies ---------------------------------------------------------------------------------------------
+
+def merge(path: str | os.PathLike, inputs) -> dict:
+    """Write one classic pcap holding the frames of several captures, each shifted in time, in time order (like
+    `mergecap`, with a shift per input): to make a file with overlapping calls from recorded ones.  `inputs` is a
+    list of (capture path, shift in seconds).  Every input must have one link type (the first input's is written);
+    frames keep their captured bytes and original lengths.  Returns {"path", "frames", "inputs"}."""
+    path = os.fspath(path)
+    records = []  # (ts_ns, input order, frame order, body, length)
+    linktype = None
+    for k, (src_path, shift_s) in enumerate(inputs):
+        data, index, state, _owner = reader.read_all(src_path)
+        types = {i.linktype for i in state.interfaces}
+        if linktype is None:
+            linktype = next(iter(types)) if types else net.LinkType.ETHERNET
+        if types - {linktype}:
+            raise ValueError(f"merge: {os.path.basename(os.fspath(src_path))} has link types {sorted(types)}, "
+                             f"not {linktype}")
+        shift_ns = int(round(float(shift_s) * 1e9))
+        for lo in range(0, len(index), SLICE):
+            hi = min(lo + SLICE, len(index))
+            batch = reader.make_batch(data, index, lo, hi, state, lo + 1)
+            for i in range(hi - lo):
+                body = batch.source.bytes_at(int(batch.offset[i]), int(batch.caplen[i]))
+                records.append((int(batch.ts_ns[i]) + shift_ns, k, lo + i, body, int(batch.length[i])))
+    records.sort(key=lambda r: (r[0], r[1], r[2]))
+    ns = any(r[0] % 1000 for r in records)
+    iface = reader.Interface(0, linktype if linktype is not None else net.LinkType.ETHERNET, MAX_SNAPLEN)
+    max_len = max((len(r[3]) for r in records), default=0)
+    with open(path, "wb") as out:
+        out.write(_file_header("pcap", [iface], ns, max_len))
+        for ts, _, _, body, length in records:
+            out.write(_record("pcap", body, length, ts, 0, 1, ns))
+    return {"path": path, "frames": len(records), "inputs": len(inputs)}

@@ -7,7 +7,7 @@
 
 LAB_PYTHON ?= .venv/bin/python
 LAB_PIP_INSTALL ?= $(LAB_PYTHON) -m pip install -q -e '.[lab]'
-LAB_APT_PACKAGES ?= chromium janus coturn tcpdump nftables iproute2 ethtool tshark
+LAB_APT_PACKAGES ?= chromium firefox-esr janus coturn tcpdump nftables iproute2 ethtool tshark
 LAB_SCENARIOS ?= all
 LAB_SMOKE_OUT ?= /tmp/wplab-smoke
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 PREFIX = "wplab-"
 NFT_TABLE = "wplab"
+GUARD_TABLE = "wplab_guard"  # inet output table on nodes with a dead-end default route (Firefox's)
 SUBNET = "10.99.0"
 SWITCH = PREFIX + "sw"
 LOCK_PATH = "/run/wplab.lock"
@@ -70,6 +71,7 @@ class Lab:
     mtu: int = 1500
     procs: list[Proc] = field(default_factory=list)
     nft_namespaces: list[str] = field(default_factory=list)
+    dead_end_routes: list[str] = field(default_factory=list)
     _lock_fd: int | None = None
 
     # -- life cycle ---------------------------------------------------------------------------------------------
@@ -123,6 +125,22 @@ class Lab:
                      "gso", "off", "gro", "off"], check=False)
                 run(["ip", "-n", where, "link", "set", dev, "up"])
         run(["ip", "-n", SWITCH, "link", "set", "br0", "up"])
+
+    def dead_end_gateway(self) -> str:
+        return f"{SUBNET}.254"
+
+    def dead_end_default_route(self, node: str) -> None:
+        """A default route via an address no node holds. Firefox (nICEr) gathers no host candidate at all in a
+        namespace without a default route. Nothing can leave through it (ARP for .254 is never answered), and a
+        guard table drops whatever the browser sends off the lab's subnet before it gets there, so its background
+        connections fail at once instead of filling the capture with ARP requests for the gateway."""
+        ns = self.ns(node)
+        run(["ip", "-n", ns, "route", "add", "default", "via", self.dead_end_gateway(), "dev", "eth0"])
+        guard = (f"table inet {GUARD_TABLE} {{\n  chain output {{\n"
+                 "    type filter hook output priority 0; policy accept;\n"
+                 f"    ip daddr != {{ {SUBNET}.0/24, 127.0.0.0/8 }} counter reject\n  }}\n}}\n")
+        run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=guard)
+        self.dead_end_routes.append(node)
 
     def close(self) -> None:
         """End our processes (by PID, then their groups), delete our nft tables and namespaces. Idempotent."""
@@ -229,4 +247,8 @@ class Lab:
         for ns in self.nft_namespaces:
             out = run(["ip", "netns", "exec", ns, "nft", "list", "table", "netdev", NFT_TABLE], check=False)
             parts.append(f"# ip netns exec {ns} nft list table netdev {NFT_TABLE}\n{out.stdout}")
+        for node in self.dead_end_routes:
+            ns = self.ns(node)
+            out = run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", GUARD_TABLE], check=False)
+            parts.append(f"# ip netns exec {ns} nft list table inet {GUARD_TABLE}\n{out.stdout}")
         return "\n".join(parts)

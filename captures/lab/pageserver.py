@@ -1,8 +1,12 @@
 """The page server for the lab's Chromium client, run on 127.0.0.1 inside Chromium's namespace (never on a veth).
 
 GET / serves page.html, GET /config.json the session's settings; POST /offer writes <sigdir>/offer.sdp and
-answers with <sigdir>/answer.sdp once the answering side (aiortc or the Janus driver) has written it;
+answers with <sigdir>/answer.sdp once the answering side (aiortc, the Janus driver or a browser) has written it;
 POST /event and /stats keep the page's state changes and final getStats as ground truth.
+
+A browser that answers (--node b) gets the offer from GET /offer (once the offerer has written it), posts its answer
+to /answer, and asks GET /wait-closing when to take its final getStats: when the offering page is about to hang up,
+so that both ends' statistics describe the same call.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def make_handler(args):
-    sig, out = Path(args.sigdir), args.out
+    sig, out, node = Path(args.sigdir), args.out, args.node
     events_path = Path(out + ".page-events.jsonl")
 
     class Handler(BaseHTTPRequestHandler):
@@ -38,6 +42,19 @@ def make_handler(args):
                 self.reply((HERE / "page.html").read_bytes(), "text/html")
             elif self.path == "/config.json":
                 self.reply(args.config.encode(), "application/json")
+            elif self.path == "/offer":
+                deadline = time.time() + 30
+                while not (sig / "offer.sdp").exists() and time.time() < deadline:
+                    time.sleep(0.05)
+                if (sig / "offer.sdp").exists():
+                    self.reply((sig / "offer.sdp").read_bytes(), "application/sdp")
+                else:
+                    self.reply(b"no offer", code=504)
+            elif self.path == "/wait-closing":
+                deadline = time.time() + args.wait_closing_s
+                while not (sig / "a.closing").exists() and time.time() < deadline:
+                    time.sleep(0.05)
+                self.reply(b"ok")
             elif self.path == "/favicon.ico":
                 self.reply(b"", code=204)
             else:
@@ -56,25 +73,34 @@ def make_handler(args):
                     self.reply((sig / "answer.sdp").read_bytes(), "application/sdp")
                 else:
                     self.reply(b"no answer", code=504)
+            elif self.path == "/answer":
+                tmp = sig / "answer.sdp.tmp"
+                tmp.write_bytes(body)
+                os.replace(tmp, sig / "answer.sdp")
+                self.reply(b"ok")
             elif self.path == "/event":
                 with open(events_path, "ab") as f:
                     f.write(body + b"\n")
                 ev = json.loads(body)
                 print("page event:", ev, flush=True)
                 if ev.get("event") == "connectionState" and ev.get("state") == "connected":
-                    marker = sig / "a.connected"
+                    marker = sig / f"{node}.connected"
                     if not marker.exists():
                         marker.write_text(str(time.time()))
                 if ev.get("event") in ("done", "error"):
-                    (sig / "a.done").write_text(body.decode())
+                    (sig / f"{node}.done").write_text(body.decode())
                 self.reply(b"ok")
             elif self.path == "/stats":
                 Path(out + ".getstats.json").write_bytes(body)
-                (sig / "a.stats").write_text("")
+                (sig / f"{node}.stats").write_text("")
+                if node == "b":
+                    (sig / "b.final-done").write_text("")
                 self.reply(b"ok")
             elif self.path == "/closing":
                 # An answerer that wants its final state before the page hangs up (the Janus driver takes
-                # handle_info) says so with b.wants-final and answers with b.final-done.
+                # handle_info, an answering browser its getStats) says so with b.wants-final and answers with
+                # b.final-done.
+                (sig / "a.closing").write_text("")
                 deadline = time.time() + 10
                 while ((sig / "b.wants-final").exists() and not (sig / "b.final-done").exists()
                        and time.time() < deadline):
@@ -92,7 +118,11 @@ if __name__ == "__main__":
     ap.add_argument("--out", required=True)
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--config", required=True, help="JSON served as /config.json")
+    ap.add_argument("--node", default="a", choices=("a", "b"), help="a: the offering page, b: an answering page")
+    ap.add_argument("--wait-closing-s", type=float, default=60, help="b: longest wait for the offerer's hang-up")
     args = ap.parse_args()
+    if args.node == "b":
+        (Path(args.sigdir) / "b.wants-final").write_text("")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args))
     print("pageserver listening", flush=True)
     server.serve_forever()

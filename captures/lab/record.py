@@ -77,8 +77,10 @@ def versions(sc: Scenario) -> dict:
     v["nft"] = first_line(["nft", "--version"])
     if sc.turn:
         v["coturn"] = coturn_version()
-    if sc.kind.startswith("chromium"):
+    if "chromium" in (sc.offerer, sc.answerer):
         v["chromium"] = first_line(["chromium", "--version"])
+    if "firefox" in (sc.offerer, sc.answerer):
+        v["firefox"] = first_line(["firefox-esr", "--version"])
     if sc.kind == "chromium-janus":
         v["janus"] = first_line(["janus", "--version"])
     return v
@@ -103,6 +105,17 @@ def frame_count(pcap: Path) -> int:
     out = run(["capinfos", "-c", "-M", str(pcap)]).stdout
     m = re.search(r"Number of packets:\s+(\d+)", out)
     return int(m.group(1)) if m else -1
+
+
+def tcpdump_report(log: Path) -> dict | None:
+    """tcpdump's closing counts (captured, received by filter, dropped by kernel): a capture that lost packets in the
+    kernel would make every comparison with the peers' counters wrong."""
+    text = log.read_text(errors="replace") if log and log.exists() else ""
+    found = {key: int(m[1]) for key, pattern in (("captured", r"(\d+) packets? captured"),
+                                                  ("received_by_filter", r"(\d+) packets? received by filter"),
+                                                  ("dropped_by_kernel", r"(\d+) packets? dropped by kernel"))
+             if (m := re.search(pattern, text))}
+    return found or None
 
 
 def udp_conversations(pcap: Path) -> list[dict]:
@@ -134,6 +147,11 @@ TSHARK_KIND_FILTERS = {
     "classic_stun": "classicstun && !icmp",
     "turn_channel": "stun.channel && !icmp",
     "dtls": "dtls && !stun && !icmp",
+    # Datagrams in RFC 7983's DTLS range (first byte 20-63) that tshark 4.0 does not dissect as DTLS: DTLS 1.3
+    # records with the unified header (RFC 9147 §4, first byte 001CSLEE; with decode-as RTP they show as
+    # rtp.version 0), and a datagram whose DTLSPlaintext ServerHello is followed by such records (Firefox packs
+    # its whole flight into one datagram; tshark then gives up on the datagram). Counted by their first byte.
+    "dtls_undissected": "udp && !dtls && !stun && !icmp && udp.payload[0:1] >= 14 && udp.payload[0:1] <= 3f",
     "rtp": "rtp.version == 2 && !rtcp && !srtcp && !stun && !icmp",
     "rtcp": "(rtcp || srtcp) && !stun && !icmp",
     "channeldata_dtls": "stun.channel && dtls && !icmp",
@@ -192,12 +210,56 @@ def tshark_kinds(pcap: Path, meta: dict) -> dict | None:
     }
 
 
+DTLS_DATAGRAMS_LISTED = 40
+
+
+def dtls_datagrams(pcap: Path, meta: dict) -> dict | None:
+    """The datagrams in RFC 7983's DTLS range (first byte 20-63) as tshark sees them, outside ChannelData.
+
+    Per sender: datagrams by first byte (0x14-0x17: DTLS 1.2-style records; 0x20-0x3f: DTLS 1.3 unified headers)
+    and the ClientHello/ServerHello datagrams tshark dissects; and the first DTLS_DATAGRAMS_LISTED datagrams in
+    order (time from the first frame, sender, UDP payload length, first byte, record versions and handshake types
+    tshark found; empty where tshark 4.0 cannot dissect the datagram). A reference for the handshake analyses that
+    does not come from webrtcpcap; flights, retransmissions and ACKs inside encrypted records are not visible here.
+    """
+    if shutil.which("tshark") is None:
+        return None
+    args = list((meta.get("tshark_kinds") or {}).get("arguments") or [])
+    fields = ["frame.number", "frame.time_relative", "ip.src", "udp.srcport", "udp.length", "udp.payload",
+              "dtls.record.version", "dtls.handshake.type"]
+    out = run(["tshark", "-n", "-r", str(pcap), *args, "-Y",
+               "udp && !stun && !icmp && udp.payload[0:1] >= 14 && udp.payload[0:1] <= 3f", "-T", "fields",
+               "-E", "separator=\t", *[a for f in fields for a in ("-e", f)]]).stdout
+    senders: dict[str, dict] = {}
+    listed = []
+    for line in out.splitlines():
+        cols = (line.split("\t") + [""] * len(fields))[:len(fields)]
+        frame, t, ip, port, length, payload, versions, types = cols
+        src = f"{ip}:{port}"
+        first = f"0x{payload[:2]}"
+        hs = [int(x) for x in types.split(",") if x]
+        entry = senders.setdefault(src, {"datagrams": 0, "by_first_byte": {}, "client_hello_datagrams": 0,
+                                         "server_hello_datagrams": 0})
+        entry["datagrams"] += 1
+        entry["by_first_byte"][first] = entry["by_first_byte"].get(first, 0) + 1
+        entry["client_hello_datagrams"] += 1 in hs
+        entry["server_hello_datagrams"] += 2 in hs
+        if len(listed) < DTLS_DATAGRAMS_LISTED:
+            listed.append({"frame": int(frame), "t": round(float(t), 6), "src": src,
+                           "udp_payload_len": int(length) - 8, "first_byte": first,
+                           "record_versions": [v for v in versions.split(",") if v], "handshake_types": hs})
+    return {"display_filter": "udp && !stun && !icmp && first payload byte 0x14-0x3f", "arguments": args,
+            "by_sender": senders, "first_datagrams": listed}
+
+
 def describe(base: Path, meta: dict | None = None) -> dict:
-    """(Re)compute the tshark_kinds section of <base>.meta.json from <base>.pcap and write the file back."""
+    """(Re)compute the tshark sections (tshark_kinds, dtls_datagrams) of <base>.meta.json from <base>.pcap and write
+    the file back."""
     f = Path(f"{base}.meta.json")
     if meta is None:
         meta = json.loads(f.read_text())
     meta["tshark_kinds"] = tshark_kinds(base.with_suffix(".pcap"), meta)
+    meta["dtls_datagrams"] = dtls_datagrams(base.with_suffix(".pcap"), meta)
     f.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
@@ -210,13 +272,18 @@ def candidate_tuple(sdp_line: str) -> dict:
 def parse_nft_counters(text: str) -> list[dict]:
     rules = []
     chain = None
+    table = None
     for line in text.splitlines():
+        m = re.match(r"\s*table (\w+ \w+)", line)
+        if m:
+            table = m[1]
         m = re.match(r"\s*chain (\w+)", line)
         if m:
             chain = m[1]
         m = re.search(r"counter packets (\d+) bytes (\d+)", line)
         if m:
-            rules.append({"chain": chain, "rule": line.strip(), "packets": int(m[1]), "bytes": int(m[2])})
+            rules.append({"table": table, "chain": chain, "rule": line.strip(), "packets": int(m[1]),
+                          "bytes": int(m[2])})
     return rules
 
 
@@ -276,6 +343,9 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
     ok = False
     try:
         with Lab(work, sc.nodes, sc.mtu) as lab:
+            for node in ("a", "b"):
+                if (sc.offerer, sc.answerer)[node == "b"] == "firefox":
+                    lab.dead_end_default_route(node)
             lab.nft("a", [d.nft() for d in sc.drops if d.hook == "egress"],
                     [d.nft() for d in sc.drops if d.hook == "ingress"])
             if sc.turn:
@@ -286,13 +356,15 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
             if sc.kind == "aiortc":
                 peers = run_aiortc(lab, sc, work, sig)
             else:
-                peers = run_chromium(lab, sc, work, sig)
+                peers = run_browser(lab, sc, work, sig)
             time.sleep(0.3)
             lab.stop(cap)
             cap_stopped = time.time()
+
             nft_text = lab.nft_list()
             base.with_suffix(".nft.txt").write_text(nft_text)
             meta = build_meta(lab, sc, base, peers, nft_text, cap_started, cap_stopped, work)
+            meta["capture"]["tcpdump_report"] = tcpdump_report(cap.log)
             ok = check(sc, peers)
         collect_sidecars(sc, base, work, peers)
         meta["recording"]["wall_time_s"] = round(time.time() - t0, 1)
@@ -364,47 +436,107 @@ def start_answerer_aiortc(lab: Lab, sc: Scenario, work: Path, sig: Path):
     return lab.start("peer-b", "b", argv, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
-def run_chromium(lab: Lab, sc: Scenario, work: Path, sig: Path) -> dict:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HOME=str(work / "home"))
-    config = {"iceServers": ice_servers(lab, sc, "a"), "iceTransportPolicy": "relay" if "a" in sc.relay else "all",
-              "durationMs": int(sc.duration_s * 1000), "videoMaxBitrate": sc.video_kbps * 1000}
-    page = lab.start("pageserver", "a", [sys.executable, str(HERE / "pageserver.py"), "--sigdir", str(sig),
-                                         "--out", str(work / "a"), "--port", str(PAGE_PORT),
-                                         "--config", json.dumps(config)], env=env)
+# Firefox ESR's profile: fake media without a prompt, host candidates on every interface, no background traffic.
+FIREFOX_PREFS = {
+    "media.navigator.streams.fake": True,
+    "media.navigator.permission.disabled": True,
+    "media.peerconnection.ice.loopback": True,
+    "media.peerconnection.ice.obfuscate_host_addresses": False,
+    "media.peerconnection.ice.default_address_only": False,
+    "media.autoplay.default": 0,
+    "devtools.console.stdout.content": True,
+    "browser.shell.checkDefaultBrowser": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "toolkit.telemetry.enabled": False,
+    "app.update.enabled": False,
+    "app.normandy.enabled": False,
+    "browser.safebrowsing.malware.enabled": False,
+    "browser.safebrowsing.phishing.enabled": False,
+    "browser.safebrowsing.downloads.enabled": False,
+    "network.captive-portal-service.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "extensions.update.enabled": False,
+    "browser.startup.homepage_override.mstone": "ignore",
+}
+
+
+def start_browser(lab: Lab, browser: str, node: str, url: str, work: Path, sc: Scenario):
+    """Chromium or Firefox ESR in node's namespace on the page at url (Firefox logs its DTLS secrets)."""
+    env = dict(os.environ, HOME=str(work / f"home-{node}"))
+    if browser == "chromium":
+        flags = CHROMIUM_FLAGS + [f"--user-data-dir={work / f'chromium-profile-{node}'}",
+                                  f"--unsafely-treat-insecure-origin-as-secure={url}"]
+        if sc.rtpdump:
+            flags += ["--enable-logging=stderr", "--v=1", "--force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/"]
+        # The RTP-dump converter reads chromium.log: keep that name for the offerer.
+        return lab.start("chromium" if node == "a" else f"chromium-{node}", node, ["chromium"] + flags + [url],
+                         env=env)
+    profile = work / f"firefox-profile-{node}"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "user.js").write_text("".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n"
+                                             for k, v in FIREFOX_PREFS.items()))
+    env.update(MOZ_HEADLESS="1", SSLKEYLOGFILE=str(work / f"{node}.keylog"))
+    return lab.start(f"firefox-{node}", node, ["firefox-esr", "--headless", "--no-remote", "--profile",
+                                               str(profile), url], env=env)
+
+
+def start_pageserver(lab: Lab, node: str, config: dict, work: Path, sig: Path):
+    page = lab.start(f"pageserver-{node}" if node != "a" else "pageserver", node,
+                     [sys.executable, str(HERE / "pageserver.py"), "--sigdir", str(sig), "--out", str(work / node),
+                      "--port", str(PAGE_PORT), "--node", node, "--config", json.dumps(config)],
+                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
     deadline = time.time() + 10
     while b"pageserver listening" not in page.log.read_bytes():
         if time.time() > deadline or page.popen.poll() is not None:
             raise RuntimeError("page server did not start: " + page.log.read_text(errors="replace"))
         time.sleep(0.05)
-    if sc.kind == "chromium-janus":
+    return page
+
+
+def run_browser(lab: Lab, sc: Scenario, work: Path, sig: Path) -> dict:
+    """A browser offerer on a (Chromium or Firefox) against aiortc, Janus or another browser on b."""
+    url = f"http://127.0.0.1:{PAGE_PORT}/"  # each page server listens on 127.0.0.1 of its own namespace
+    config = {"iceServers": ice_servers(lab, sc, "a"), "iceTransportPolicy": "relay" if "a" in sc.relay else "all",
+              "durationMs": int(sc.duration_s * 1000), "videoMaxBitrate": sc.video_kbps * 1000, "role": "offer",
+              "dataChannel": sc.data_channel}
+    pages = [start_pageserver(lab, "a", config, work, sig)]
+    browsers = []
+    if sc.answerer == "janus":
         answerer = start_janus(lab, sc, work, sig)
-    else:
+    elif sc.answerer == "aiortc":
         answerer = start_answerer_aiortc(lab, sc, work, sig)
-    url = f"http://127.0.0.1:{PAGE_PORT}/"
-    flags = CHROMIUM_FLAGS + [f"--user-data-dir={work / 'chromium-profile'}",
-                              f"--unsafely-treat-insecure-origin-as-secure={url}"]
-    if sc.rtpdump:
-        flags += ["--enable-logging=stderr", "--v=1", "--force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/"]
-    browser = lab.start("chromium", "a", ["chromium"] + flags + [url], env=env)
+    else:
+        config_b = dict(config, iceServers=ice_servers(lab, sc, "b"), role="answer",
+                        iceTransportPolicy="relay" if "b" in sc.relay else "all")
+        pages.append(start_pageserver(lab, "b", config_b, work, sig))
+        browsers.append(start_browser(lab, sc.answerer, "b", url, work, sc))
+    browsers.insert(0, start_browser(lab, sc.offerer, "a", url, work, sc))
     if sc.outage:
         schedule_outage(lab, sc, sig)
-    if not wait_for(sig / "a.done", sc.duration_s + 40):
+    if not wait_for(sig / "a.done", sc.duration_s + 60):
         print(f"{sc.name}: the page did not finish in time", file=sys.stderr)
     (sig / "stop").write_text("")
     peers = {}
-    if sc.kind == "chromium-janus":
+    if sc.answerer == "janus":
         peers["b"] = finish_janus(lab, sc, work, sig, answerer)
-    else:
+    elif sc.answerer == "aiortc":
         lab.wait(answerer, 15)
         lab.stop(answerer)
         f = work / "b.peer.json"
         peers["b"] = json.loads(f.read_text()) if f.exists() else {"error": "no summary"}
-    lab.stop(browser)
-    lab.stop(page)
+    else:
+        wait_for(sig / "b.done", 10)
+    for proc in browsers + pages:
+        lab.stop(proc)
     if sc.rtpdump:
         rtpdump_to_pcap(work / "chromium.log", work / "a.rtpdump.pcap")
-    peers = {"a": chromium_summary(work), **peers}
-    return peers
+    summaries = {"a": browser_summary(work, "a", f"offer ({BROWSER_NAMES[sc.offerer]})")}
+    if sc.answerer in BROWSER_NAMES:
+        summaries["b"] = browser_summary(work, "b", f"answer ({BROWSER_NAMES[sc.answerer]})")
+    return {**summaries, **peers}
+
+
+BROWSER_NAMES = {"chromium": "Chromium", "firefox": "Firefox ESR"}
 
 
 RTPDUMP_CHROMIUM = ("10.3.3.1", 3001)  # fake addresses of the converted RTP dump: Chromium ...
@@ -439,18 +571,23 @@ def rtpdump_to_pcap(log: Path, pcap: Path) -> int:
     return len(lines)
 
 
-def chromium_summary(work: Path) -> dict:
+def browser_summary(work: Path, node: str, role: str) -> dict:
+    """The ground truth a browser's page posted: state changes, selected pair, DTLS/SRTP and RTP counters."""
     events = []
-    f = work / "a.page-events.jsonl"
+    f = work / f"{node}.page-events.jsonl"
     if f.exists():
         events = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    # The page posts each event with its own fetch, so they can reach the server out of order: sort by page time.
+    events.sort(key=lambda e: e.get("t", 0))
     connected = [e["unix"] for e in events if e.get("event") == "connectionState" and e.get("state") == "connected"]
     states = [e["state"] for e in events if e.get("event") == "connectionState"]
-    pair = None
-    stats_f = work / "a.getstats.json"
+    pair, transport, rtp = None, {}, []
+    stats_f = work / f"{node}.getstats.json"
     if stats_f.exists():
         stats = json.loads(stats_f.read_text())
-        transport = next((v for v in stats.values() if v.get("type") == "transport"), {})
+        transport = next((v for v in stats.values() if v.get("type") == "transport"
+                          and v.get("selectedCandidatePairId")), {}) or next(
+            (v for v in stats.values() if v.get("type") == "transport"), {})
         cp = stats.get(transport.get("selectedCandidatePairId", ""), {})
         if cp:
             loc, rem = stats.get(cp.get("localCandidateId"), {}), stats.get(cp.get("remoteCandidateId"), {})
@@ -458,10 +595,29 @@ def chromium_summary(work: Path) -> dict:
                               "transport": loc.get("protocol")},
                     "remote": {"ip": rem.get("address"), "port": rem.get("port"), "type": rem.get("candidateType"),
                                "transport": rem.get("protocol")}}
-    return {"name": "a", "role": "offer (Chromium)", "connectionState_at_end": states[-1] if states else None,
+        for v in stats.values():
+            if v.get("type") in ("outbound-rtp", "inbound-rtp"):
+                rtp.append({k: v[k] for k in RTP_STATS_KEYS if k in v})
+        rtp.sort(key=lambda r: (r["type"], r.get("kind", ""), r.get("ssrc", 0)))
+    counts = [e for e in events if e.get("event") == "datachannel-count"]
+    return {"name": node, "role": role, "connectionState_at_end": states[-1] if states else None,
             "connected_at_unix": connected[0] if connected else None, "selected_pair_stats": pair,
+            "dtls": {k: transport.get(k) for k in TRANSPORT_STATS_KEYS if k in transport},
+            "rtp": rtp,
+            "datachannel": {k: counts[-1][k] for k in ("sent", "received")} if counts else None,
             "errors": [e for e in events if e.get("event") in ("error", "play-error", "setParameters-error")],
             "events": events}
+
+
+# What each browser's getStats says about its transport and RTP streams, kept in the metadata's ground truth.
+TRANSPORT_STATS_KEYS = ("tlsVersion", "dtlsCipher", "srtpCipher", "dtlsRole", "dtlsState", "tlsGroup",
+                        "selectedCandidatePairId", "selectedCandidatePairChanges", "packetsSent", "packetsReceived",
+                        "bytesSent", "bytesReceived", "iceRole", "iceState")
+RTP_STATS_KEYS = ("type", "kind", "ssrc", "rtxSsrc", "mid", "packetsSent", "packetsReceived", "packetsLost",
+                  "retransmittedPacketsSent", "retransmittedPacketsReceived", "nackCount", "pliCount", "firCount",
+                  "framesEncoded", "framesDecoded", "framesSent", "framesReceived", "framesDropped", "keyFramesEncoded",
+                  "keyFramesDecoded", "bytesSent", "bytesReceived", "headerBytesSent", "headerBytesReceived",
+                  "jitter", "encoderImplementation", "decoderImplementation", "frameWidth", "frameHeight")
 
 
 def schedule_outage(lab: Lab, sc: Scenario, sig: Path) -> None:
@@ -613,11 +769,13 @@ def collect_sidecars(sc: Scenario, base: Path, work: Path, peers: dict) -> None:
         Path(f"{base}.getstats.json").write_text(json.dumps(stats, indent=2) + "\n")
 
 
+STACK_NAMES = {"aiortc": "aiortc", "chromium": "Chromium", "firefox": "Firefox ESR", "janus": "Janus echotest"}
+
+
 def build_meta(lab: Lab, sc: Scenario, base: Path, peers: dict, nft_text: str, t_start: float, t_stop: float,
                work: Path) -> dict:
     pcap = base.with_suffix(".pcap")
-    roles = {"a": "offerer (aiortc)" if sc.kind == "aiortc" else "offerer (Chromium)",
-             "b": "answerer (aiortc)" if sc.kind != "chromium-janus" else "answerer (Janus echotest)",
+    roles = {"a": f"offerer ({STACK_NAMES[sc.offerer]})", "b": f"answerer ({STACK_NAMES[sc.answerer]})",
              "t": "TURN server (coturn)"}
     media = []
     for node, p in peers.items():
@@ -659,6 +817,12 @@ def build_meta(lab: Lab, sc: Scenario, base: Path, peers: dict, nft_text: str, t
             "description": "one network namespace per node, each with eth0 on a Linux bridge (br0) in "
                            "namespace wplab-sw; IPv6 disabled; offloads off on every veth",
             "mtu": sc.mtu,
+            **({"default_route": f"Firefox's nodes ({', '.join(lab.dead_end_routes)}) have a default route via "
+                                 f"{lab.dead_end_gateway()}, an address nobody holds: Firefox gathers no host "
+                                 "candidate without a default route; nothing can leave through it, and an inet output "
+                                 "table (wplab_guard, in .nft.txt with its counter) rejects what the browser sends "
+                                 "off the lab subnet"}
+               if lab.dead_end_routes else {}),
             "nodes": {n: {"namespace": lab.ns(n), "interface": "eth0", "address": lab.addr(n), "role": roles[n]}
                       for n in sc.nodes},
         },
@@ -688,6 +852,7 @@ def build_meta(lab: Lab, sc: Scenario, base: Path, peers: dict, nft_text: str, t
         "ground_truth": {n: {k: v for k, v in p.items() if k != "events"} for n, p in peers.items()},
         "events": {n: p.get("events", []) for n, p in peers.items()},
         "recording": {"duration_s": sc.duration_s, "capture_length_s": round(t_stop - t_start, 1)},
+        **({"expected_verdict": sc.expected_verdict} if sc.expected_verdict else {}),
     }
 
 
@@ -701,8 +866,9 @@ def markdown_table(folder: Path) -> str:
                       if p.name not in (name + ".pcap", name + ".meta.json"))
         kb = m["capture"]["bytes"] / 1024
         size = f"{kb / 1024:.1f} MB" if kb >= 1024 else f"{kb:.0f} kB"
-        stack = {"aiortc": "aiortc ↔ aiortc", "chromium-aiortc": "Chromium ↔ aiortc",
-                 "chromium-janus": "Chromium ↔ Janus"}[m["parameters"]["kind"]]
+        offerer, _, answerer = m["parameters"]["kind"].partition("-")
+        short = {"janus echotest": "Janus", "firefox esr": "Firefox"}
+        stack = " ↔ ".join(short.get(STACK_NAMES[x].lower(), STACK_NAMES[x]) for x in (offerer, answerer or offerer))
         if m["parameters"]["turn"]:
             stack += " via coturn"
         rows.append(f"| `{name}` | {m['capture']['frames']} | {size} | {stack} | {m['shows']} | "

@@ -20,6 +20,9 @@ MATCHES = {
     "rtp+rtcp": "meta l4proto udp @th,64,2 2",
     # DTLS handshake, change_cipher_spec and alert records (content types 20-22), not application data (23).
     "dtls-handshake": "meta l4proto udp @th,64,8 20-22",
+    # Every datagram in RFC 7983's DTLS range (first byte 20-63): DTLS 1.2 records and DTLS 1.3's unified-header
+    # ciphertexts (first byte 001xxxxx), which carry the encrypted handshake, ACKs and application data alike.
+    "dtls-any": "meta l4proto udp @th,64,8 20-63",
 }
 
 
@@ -28,19 +31,26 @@ class Drop:
     hook: str  # "egress" (a -> peer) or "ingress" (peer -> a), on node a's eth0
     match: str  # key of MATCHES
     percent: int  # 100 = every matching packet
-    alternate: bool = False  # drop every other matching packet (deterministic 50 %) instead of at random
+    alternate: bool = False  # drop every `every`-th matching packet (deterministic) instead of at random
+    first: int = 0  # > 0: only among the first N matching packets (a handshake, not the whole call)
+    every: int = 2  # with alternate: 2 = every other packet (50 %), 3 = every third (33 %)
 
     def nft(self) -> str:
         if self.alternate:
-            sel = " numgen inc mod 2 0"
+            sel = f" numgen inc mod {self.every} 0"
         else:
             sel = f" numgen random mod 100 < {self.percent}" if self.percent < 100 else ""
-        return f"{MATCHES[self.match]}{sel} counter drop"
+        # nft has no "first N packets" match (quota counts bytes); a token bucket of N packets that refills at
+        # N per week does the same over a short call: the first N matching packets pass `limit`, later ones don't.
+        window = f" limit rate {self.first}/week burst {self.first} packets" if self.first else ""
+        return f"{MATCHES[self.match]}{window}{sel} counter drop"
 
     def describe(self) -> str:
         way = "a->b (at a's egress)" if self.hook == "egress" else "b->a (at a's ingress)"
-        how = "every other packet" if self.alternate else f"{self.percent}%"
-        return f"{how} of {self.match} {way}"
+        nth = {2: "every other packet", 3: "every third packet"}.get(self.every, f"every {self.every}th packet")
+        how = nth if self.alternate else f"{self.percent}%"
+        window = f" among the first {self.first}" if self.first else ""
+        return f"{how} of {self.match}{window} {way}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,8 @@ class Outage:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # "aiortc" (aiortc <-> aiortc), "chromium-aiortc", "chromium-janus"
+    kind: str  # "<offerer>-<answerer>": "aiortc" (aiortc <-> aiortc), "chromium-aiortc", "chromium-janus",
+    #            "chromium-chromium", "firefox-firefox", "firefox-chromium", "firefox-aiortc"
     shows: str  # one sentence: what the session shows
     notebooks: tuple[str, ...]  # ICE / DTLS / sequence gaps / NACK / post-mortem
     duration_s: float = 15
@@ -68,7 +79,17 @@ class Scenario:
     expect_connected: bool = True
     janus_pcap: bool = False
     rtpdump: bool = False
+    data_channel: bool = False  # browser offerer: open a data channel and send a message every 200 ms
+    expected_verdict: str = ""  # what an analysis of the capture should conclude, from the session's own record
     extra: dict = field(default_factory=dict)
+
+    @property
+    def offerer(self) -> str:
+        return "aiortc" if self.kind == "aiortc" else self.kind.split("-")[0]
+
+    @property
+    def answerer(self) -> str:
+        return "aiortc" if self.kind == "aiortc" else self.kind.split("-")[1]
 
     @property
     def nodes(self) -> dict[str, int]:
@@ -168,6 +189,69 @@ SCENARIOS.update({s.name: s for s in [
         "Chromium (offerer) to an aiortc answerer with about 5 % of Chromium's RTP dropped before aiortc: gaps, "
         "aiortc's NACKs and Chromium's RTX; Chromium's own RTP dump gives the plaintext RTP/RTCP of both sides.",
         ("sequence gaps", "NACK"), duration_s=15, drops=(Drop("egress", "rtp", LOSS5),), rtpdump=True),
+]})
+
+# Today's browsers at their default settings (issue 14): DTLS 1.3 between browsers, DTLS 1.2 against aiortc.
+# Low resolution (320x240 at 15 fps, video capped at 300 kbit/s) and short calls keep each capture small.
+BROWSER_CALL = "fake camera (320x240 at 15 fps, VP8 capped at 300 kbit/s) and microphone on both ends, a data channel"
+SCENARIOS.update({s.name: s for s in [
+    Scenario(
+        "chromium_chromium_clean", "chromium-chromium",
+        "Two Chromium processes, one per namespace (a offers, b answers), at default settings: ICE, a DTLS 1.3 "
+        "handshake (ClientHello with the X25519MLKEM768 key share, in two records), then SRTP and the data "
+        f"channel; {BROWSER_CALL}; no loss.",
+        ("ICE", "DTLS", "sequence gaps"), duration_s=8, data_channel=True,
+        expected_verdict="DTLS completed, version DTLS 1.3, no error"),
+    Scenario(
+        "chromium_chromium_dtls_loss", "chromium-chromium",
+        "Chromium to Chromium with every other datagram in the DTLS range (first byte 20-63: handshake, DTLS 1.3 "
+        "ciphertext records, ACKs) that a (the DTLS server) sends dropped, for the first 40 such datagrams: a's "
+        "flights are lost and retransmitted, b retransmits its ClientHello/Finished, ACK records on the wire; "
+        "captured at b.",
+        ("DTLS", "post-mortem"), duration_s=10, data_channel=True,
+        drops=(Drop("egress", "dtls-any", 50, alternate=True, first=40),),
+        expected_verdict="DTLS completed after retransmitted flights (count in ground_truth), version DTLS 1.3"),
+    Scenario(
+        "firefox_firefox_clean", "firefox-firefox",
+        "Two Firefox ESR processes, one per namespace, at default settings: DTLS 1.3 and SRTP_AEAD_AES_128_GCM; "
+        f"{BROWSER_CALL}; both Firefoxes' NSS key logs (TLS 1.3 secrets) are the decryption ground truth.",
+        ("ICE", "DTLS", "sequence gaps"), duration_s=8, data_channel=True,
+        expected_verdict="DTLS completed, version DTLS 1.3, no error"),
+    Scenario(
+        "firefox_firefox_dtls_loss", "firefox-firefox",
+        "Firefox ESR to Firefox ESR with every third datagram in the DTLS range (first byte 20-63) that a (the DTLS "
+        "server) sends dropped, for the first 40 such datagrams: a's flights lose one of their datagrams and are "
+        "retransmitted, b retransmits; with the key log the retransmitted handshake records and the ACK records "
+        "(content type 26 inside the encrypted records) can be decrypted; captured at b.",
+        ("DTLS", "post-mortem"), duration_s=10, data_channel=True,
+        drops=(Drop("egress", "dtls-any", 33, alternate=True, first=40, every=3),),
+        expected_verdict="DTLS completed after retransmitted flights, version DTLS 1.3"),
+    Scenario(
+        "firefox_firefox_dtls_stalled", "firefox-firefox",
+        "A DTLS 1.3 handshake that never completes: every other DTLS-range datagram a (Firefox, the DTLS server) "
+        "sends is dropped, and since Firefox sends its server flight as two datagrams (the plaintext ServerHello, "
+        "then the encrypted rest) in lock-step with the drop, the ServerHello datagram is lost every time and only "
+        "the encrypted half arrives; b keeps retransmitting its ClientHello, and both stay 'connecting' until the "
+        "end. Keys in the key log.",
+        ("DTLS", "post-mortem"), duration_s=10, expect_connected=False,
+        drops=(Drop("egress", "dtls-any", 50, alternate=True, first=40),),
+        expected_verdict="DTLS stalled: the server's ServerHello datagram never reached the client; no SRTP"),
+    Scenario(
+        "firefox_chromium_clean", "firefox-chromium",
+        "Firefox ESR (offerer, a) calls Chromium (answerer, b): DTLS 1.3 between two different stacks; "
+        f"{BROWSER_CALL}; Firefox's key log holds the secrets of the association.",
+        ("ICE", "DTLS", "sequence gaps"), duration_s=8, data_channel=True,
+        expected_verdict="DTLS completed, version DTLS 1.3, no error; no datagram is lost, but Chromium's ClientHello "
+        "is sent several times because Firefox answers only after its own ICE check succeeded"),
+    Scenario(
+        "firefox_aiortc_clean", "firefox-aiortc",
+        "Firefox ESR (offerer, a, DTLS server) calls an aiortc answerer (b, DTLS client, OpenSSL, DTLS 1.2 only): "
+        "aiortc's ClientHello has no supported_versions, so Firefox answers DTLS 1.2 and marks the downgrade in its "
+        "ServerHello.random (last 8 bytes 'DOWNGRD\\x01', RFC 8446 §4.1.3); Firefox's and aiortc's key logs both hold "
+        "the CLIENT_RANDOM line.",
+        ("ICE", "DTLS", "sequence gaps"), duration_s=8,
+        expected_verdict="DTLS completed, version DTLS 1.2 (the 1.3-capable server's downgrade sentinel in its "
+        "ServerHello.random), no error"),
 ]})
 
 SMOKE = Scenario(
