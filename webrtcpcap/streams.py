@@ -862,8 +862,11 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set)
         if ssrc in paired:
             continue
         here = (ok[_FIVE] == r[_FIVE]).all(axis=1).to_numpy()
-        mine = ok[here & (ok["ssrc"] == ssrc).to_numpy() & ~ok["padding"].to_numpy(dtype=bool)]
-        if len(mine) < 2:
+        own = ok[here & (ok["ssrc"] == ssrc).to_numpy()]
+        mine = own[~own["padding"].to_numpy(dtype=bool)]
+        # One retransmission is enough on an SSRC that also carried padding-only probes (what browsers send on
+        # their RTX SSRC); otherwise two.
+        if len(mine) < (1 if len(mine) < len(own) else 2):
             continue
         same = streams_df[(streams_df[_FIVE] == r[_FIVE]).all(axis=1) & (streams_df["ssrc"] != ssrc)
                           & (streams_df["packets"] > r["packets"]) & (streams_df["pt"] != r["pt"])]
