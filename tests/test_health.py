@@ -19,7 +19,7 @@ import webrtcpcap
 from webrtcpcap import expect
 from webrtcpcap.health import SEVERITIES, STAGES, Thresholds, health
 
-from conftest import CAPTURES, open_quiet, stun_message, write_pcap
+from conftest import CAPTURES, open_quiet, rtp_packet, stun_message, udp4, write_pcap
 
 TURN_USER, TURN_PASS, TURN_SECRET = "lab", "labpass", "wplab-rest-secret"  # captures/lab/record.py
 SESSIONS = sorted(p.name[: -len(".meta.json")] for p in CAPTURES.glob("*.meta.json"))
@@ -174,6 +174,60 @@ def test_outage_gives_a_freeze_error_as_long_as_the_outage():
             & (freeze["measured"] <= outage["length_s"] * 1000 * 1.2)).all()
     assert h.verdict == "error" and h.stage("recovery") == "error"  # more lost than aiortc's RTX history holds
     assert str(rows(h, "recovery.keyframe", subject_has="video")["severity"].iloc[0]) == "ok"  # PLI answered
+
+
+# --- opened bare (no SDP, no key log), as a customer's capture arrives -----------------------------------------------
+
+@lru_cache(maxsize=None)
+def bare(name: str):
+    cap = open_quiet(str(CAPTURES / f"{name}.pcap"))
+    return cap, health(cap)
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if meta(n)["parameters"]["expect_connected"]])
+def test_bare_retransmission_and_probe_streams_are_never_judged_as_media(name):
+    """No freeze, loss, jitter or lateness finding about a stream that is not media: the SDP's FID lines name the
+    RTX SSRCs (ground truth), and opened bare every one of them gets a media.role finding instead."""
+    cap, h = bare(name)
+    rtx_ssrcs = set()
+    for side in ("offer", "answer"):
+        for line in (CAPTURES / f"{name}.{side}.sdp").read_text().splitlines():
+            if line.startswith("a=ssrc-group:FID"):
+                rtx_ssrcs.add(int(line.split()[2]))
+    judged = h.findings[h.findings["check"].isin(["media.freeze", "media.loss", "media.jitter", "media.late",
+                                                  "media.stream"])]
+    for ssrc in rtx_ssrcs & set(cap.streams["ssrc"].astype(int)):
+        assert not judged["subject"].str.contains(f"ssrc 0x{ssrc:08x}", regex=False).any(), h.text()
+        assert len(rows(h, "media.role", subject_has=f"ssrc 0x{ssrc:08x}")) == 1
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if is_clean(meta(n))])
+def test_bare_clean_sessions_have_no_media_warning_or_error(name):
+    """janus_echotest_clean opened bare used to end on "interarrival jitter 541007.3 ms" (its RTX stream)."""
+    _, h = bare(name)
+    assert rank(h.stage("media")) <= rank("info"), h.text()
+    assert rank(h.verdict) <= rank("info"), h.text()
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if any(d["hook"] == "egress" and "rtp" in d["match"]
+                                                             for d in meta(n)["parameters"]["drops"])])
+def test_bare_lossy_sessions_still_report_their_loss_and_no_freeze(name):
+    m = meta(name)
+    percent = max(d["percent"] for d in m["parameters"]["drops"] if d["hook"] == "egress")
+    _, h = bare(name)
+    loss = sent_by(h, "media.loss", address(m, "a"))
+    assert len(loss) >= 1 and (loss["severity"].astype(str) == "warning").all(), h.text()
+    assert ((loss["measured"] > percent / 3) & (loss["measured"] < percent * 3)).all()
+    if m["parameters"]["outage"] is None:
+        assert not len(rows(h, "media.freeze")), h.text()  # the 1.8 s "freezes" were RTX streams' silences
+        assert h.headline == h.stages.loc["media", "headline"] or h.stage("media") == "warning"
+
+
+def test_bare_outage_still_ends_on_the_freeze():
+    m = meta("aiortc_outage3s")
+    _, h = bare("aiortc_outage3s")
+    freeze = sent_by(h, "media.freeze", address(m, "a"))
+    assert len(freeze) == 2 and h.verdict == "error" and "no packet for 3.0 s" in h.headline
 
 
 @pytest.mark.parametrize("name", [n for n in SESSIONS if meta(n)["parameters"]["relay"]
@@ -337,3 +391,62 @@ def test_webrtc_over_tcp_that_stops_mid_message_is_a_capture_warning(tmp_path):
     row = f[f["check"] == "capture.tcp"]
     assert len(row) == 1 and row.iloc[0]["severity"] == "warning" and row.iloc[0]["evidence"] == "1"
     assert "10.0.0.1:5000 > 10.0.0.2:443" in row.iloc[0]["finding"] and "ends inside a message" in row.iloc[0]["finding"]
+
+
+# --- a capture on a TURN server: the same media on two legs --------------------------------------------------------
+
+def _nack_compound(sender: int, media: int, seqs: list[int]) -> bytes:
+    """RTCP RR (no report block) + generic NACK (RFC 4585 §6.2.1), one FCI entry per number."""
+    rr = struct.pack(">BBHI", 0x80, 201, 1, sender)
+    fci = b"".join(struct.pack(">HH", s, 0) for s in seqs)
+    nack = struct.pack(">BBHII", 0x81, 205, 2 + len(seqs), sender, media) + fci
+    return rr + nack
+
+
+def two_leg_turn_capture(path):
+    """What a TURN server (10.0.0.3) captures of one relayed video stream (ssrc 0x1111, VP8-ish, PT 96) from B to A:
+    leg B (10.0.0.2:6000 ↔ 10.0.0.3:50000) where packets 50, 51 and 120 are lost before the server, and leg A
+    (10.0.0.3:3478 ↔ 10.0.0.1:5000) where the server forwards what it got.  A NACKs the three numbers, the server
+    relays the NACKs to B, B retransmits them on RTX (ssrc 0x2222, PT 97, OSN first) and the server forwards them:
+    every loss is repaired, on both legs."""
+    B, C, A_ = "10.0.0.2", "10.0.0.3", "10.0.0.1"
+    lost, frames = {50, 51, 120}, []
+    def send(t, data, src, dst, sport, dport):
+        frames.append((t, udp4(data, src, dst, sport, dport)))
+    for i in range(200):
+        if i in lost:
+            continue
+        t = 0.02 * i
+        pkt = rtp_packet(ssrc=0x1111, seq=i, ts=1800 * i, pt=96, payload=b"\x10" + bytes(40))
+        send(t, pkt, B, C, 6000, 50000)
+        send(t + 0.005, pkt, C, A_, 3478, 5000)
+    for k, (seqs, after) in enumerate((([50, 51], 52), ([120], 121))):
+        t = 0.02 * after + 0.03
+        send(t, _nack_compound(0xAAAA, 0x1111, seqs), A_, C, 5000, 3478)
+        send(t + 0.002, _nack_compound(0xAAAA, 0x1111, seqs), C, B, 50000, 6000)
+        for j, s in enumerate(seqs):
+            rtx = rtp_packet(ssrc=0x2222, seq=1000 + 2 * k + j, ts=1800 * s, pt=97,
+                             payload=struct.pack(">H", s) + b"\x10" + bytes(40))
+            send(t + 0.02 + 0.001 * j, rtx, B, C, 6000, 50000)
+            send(t + 0.025 + 0.001 * j, rtx, C, A_, 3478, 5000)
+    frames.sort(key=lambda x: x[0])
+    return write_pcap(path, [f for _, f in frames], times_ns=[1_700_000_000_000_000_000 + int(t * 1e9)
+                                                               for t, _ in frames])
+
+
+def test_recovery_on_a_turn_server_capture_is_judged_per_leg(tmp_path):
+    cap = open_quiet(two_leg_turn_capture(tmp_path / "turn_legs.pcap"))
+    st = cap.streams
+    assert set(zip(st["ssrc"].astype(int), st["role"].astype(str))) == {(0x1111, "media"), (0x2222, "rtx")}
+    h = health(cap)
+    rec = rows(h, "recovery.nack")
+    assert len(rec) == 2, h.text()  # one verdict per leg
+    leg_b = rec[rec["subject"].str.contains("10.0.0.2:6000 → 10.0.0.3:50000", regex=False)].iloc[0]
+    leg_a = rec[rec["subject"].str.contains("10.0.0.3:3478 → 10.0.0.1:5000", regex=False)].iloc[0]
+    # leg B: the server received the stream: 3 lost, 3 NACKed (by A, relayed), 3 repaired, none left
+    assert str(leg_b["severity"]) == "ok" and "all 3 NACKed losses repaired" in leg_b["finding"], h.text()
+    assert "0 of 200 packets never repaired" in leg_b["finding"]
+    # leg A: the server forwarded the same holes; A NACKed them and the forwarded retransmissions filled them
+    assert str(leg_a["severity"]) == "ok" and "all 3 NACKed losses repaired" in leg_a["finding"], h.text()
+    assert "0 of 200 packets never repaired" in leg_a["finding"]
+    assert not len(rows(h, "recovery.retransmission_loss"))

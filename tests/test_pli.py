@@ -49,3 +49,54 @@ def test_janus_answers_each_pli_with_a_keyframe_within_a_tenth_of_a_second():
     for r in out.itertuples():
         later = kf[(kf.ssrc == r.media_ssrc) & (kf.t > r.first_request_t) & kf.keyframe.fillna(False)]
         assert int(later.frame.iloc[0]) == r.keyframe_frame
+
+
+def test_a_keyframe_already_in_flight_answers_the_request_with_no_delay():
+    """A keyframe captured 50 ms before the PLI crossed it on the wire: it answers the request (delay 0), and the
+    next keyframe 4 s later does not (health and keyframe_delays once disagreed here: 4003.8 ms vs 35 ms)."""
+    req = requests([(10, 1.0, "pli", 7)])
+    kf = keyframes([(9, 0.95, 7, True), (50, 5.0, 7, True)])
+    out = pli.keyframe_delays(req, kf)
+    assert (bool(out.answered[0]), int(out.keyframe_frame[0]), float(out.delay_ms[0])) == (True, 9, 0.0)
+    # older than the in-flight window: not an answer
+    out = pli.keyframe_delays(req, keyframes([(9, 0.85, 7, True), (50, 5.0, 7, True)]))
+    assert (int(out.keyframe_frame[0]), round(float(out.delay_ms[0]), 6)) == (50, 4000.0)
+
+
+def vp8_payload(key: bool, start: bool = True) -> bytes:
+    desc = bytes([0x90, 0x80, 0x12])  # X, S, PID 0; I with a 7-bit picture ID
+    if not start:
+        return bytes([0x80, 0x80, 0x12]) + bytes(20)
+    tag = bytes([0x00 if key else 0x01, 0x00, 0x00])  # P bit (inverse key frame flag) in the first byte
+    return desc + tag + (b"\x9d\x01\x2a" if key else b"\x11\x22\x33") + bytes(20)
+
+
+def h264_payload(nal: int) -> bytes:
+    return bytes([0x60 | nal]) + bytes(20)
+
+
+def test_the_video_codec_is_guessed_from_the_payload_shape():
+    from webrtcpcap.codecs import guess_video_codec
+
+    assert guess_video_codec([vp8_payload(True), vp8_payload(False), vp8_payload(False, start=False)]) == "VP8"
+    h264 = [h264_payload(7), h264_payload(8), h264_payload(5), bytes([0x7C, 0x85]) + bytes(10), h264_payload(1)]
+    assert guess_video_codec(h264) == "H264"
+    assert guess_video_codec([vp8_payload(False)] * 5) is None  # no keyframe: nothing proves the codec
+    assert guess_video_codec([]) is None
+    # H.264 payloads are not VP8 (reserved bits set) and VP8 payloads are not H.264 (type 16 is not sent)
+    assert guess_video_codec([vp8_payload(True)] + h264) is None
+
+
+def test_without_sdp_health_and_keyframe_delays_give_one_answer_from_the_payload():
+    """janus_echotest_loss5's Janus dump is plaintext VP8 (PT 96) with PLIs; opened without its SDP, the codec is read
+    from the payloads and every PLI is answered, by the keyframe `keyframe_delays` names."""
+    cap = webrtcpcap.open(CAPTURES / "janus_echotest_loss5.janus.pcap", progress=False)
+    assert pli.guess_video_codecs(cap.rtp, cap.streams, cap.rtp_payload) == {96: "VP8"}
+    out = pli.keyframe_delays(cap.keyframe_requests, cap.keyframes({96: "VP8"}))
+    h = webrtcpcap.health(cap)
+    f = h.findings[h.findings["check"] == "recovery.keyframe"]
+    assert len(f) == len(out) >= 1 and (f["severity"].astype(str) == "ok").all(), h.text()
+    for r in out.itertuples():
+        row = f[f["subject"].str.contains(f"ssrc 0x{r.media_ssrc:08x}", regex=False)].iloc[0]
+        assert f"within {round(r.delay_ms)} ms" in row["finding"]
+        assert str(r.keyframe_frame) in row["evidence"].replace("-", ",").split(",")

@@ -144,19 +144,64 @@ def test_stream_lost_is_never_negative_with_many_duplicates():
     assert (r["expected"], r["lost"], r["duplicates"], r["reordered"]) == (3, 0, 3, 0)
 
 
-def test_streams_are_keyed_by_five_tuple_ssrc_and_pt_sorted_by_first_t_and_skip_error_rows():
+def test_streams_are_keyed_by_five_tuple_and_ssrc_sorted_by_first_t_and_skip_error_rows():
     rows = [
         {"t": 0.5, "ssrc": 1, "pt": 111, "seq": 1},
         {"t": 0.1, "ssrc": 2, "pt": 96, "seq": 100},   # earliest stream, but it appears second in the table
         {"t": 0.6, "ssrc": 1, "pt": 111, "seq": 2},
-        {"t": 0.7, "ssrc": 1, "pt": 112, "seq": 3},     # same SSRC, other PT: a stream of its own
+        {"t": 0.7, "ssrc": 1, "pt": 112, "seq": 3},     # same SSRC, other PT: the same stream (one sequence space)
         {"t": 0.8, "ssrc": 1, "pt": 111, "seq": 3, "sport": 5002},  # other port: another stream
         {"t": 0.9, "ssrc": 2, "pt": 96, "seq": 500, "error": "RTP header is truncated"},  # left out
     ]
     s = webrtcpcap.streams.streams(rtp_table(rows))
-    got = list(zip(s["ssrc"], s["pt"], s["sport"], s["packets"], s["first_t"]))
-    assert got == [(2, 96, 5000, 1, 0.1), (1, 111, 5000, 2, 0.5), (1, 112, 5000, 1, 0.7), (1, 111, 5002, 1, 0.8)]
+    got = list(zip(s["ssrc"], s["pt"], s["payload_types"], s["sport"], s["packets"], s["first_t"]))
+    assert got == [(2, 96, "96", 5000, 1, 0.1), (1, 111, "111,112", 5000, 3, 0.5), (1, 111, "111", 5002, 1, 0.8)]
     assert s.loc[0, "last_seq"] == 100
+
+
+def pcma_with_comfort_noise():
+    """An 8 kHz PCMA call (PT 8, 20 ms packets) that falls silent twice: during silence the sender sends comfort noise
+    (PT 13, RFC 3389) every 200 ms with the next sequence numbers, as SIP phones and Asterisk do.  No number is
+    missing."""
+    rows, seq, t, ts = [], 1000, 0.0, 0
+    for talk, silence in ((60, 1.0), (50, 2.0), (40, 0.0)):
+        for _ in range(talk):
+            rows.append({"t": t, "seq": seq, "ts": ts, "pt": 8, "payload_len": 160})
+            seq, t, ts = seq + 1, t + 0.02, ts + 160
+        for k in range(int(silence / 0.2)):
+            rows.append({"t": t, "seq": seq, "ts": ts, "pt": 13, "payload_len": 1})
+            seq, t, ts = seq + 1, t + 0.2, ts + 1600
+    return rtp_table(rows)
+
+
+def test_one_ssrc_changing_payload_type_is_one_stream_with_its_loss_counted_over_all_types():
+    """PCMA + CN on one SSRC with continuous sequence numbers: one stream, nothing lost, no freeze, no gap."""
+    rtp = pcma_with_comfort_noise()
+    r = only_row(webrtcpcap.streams.streams(rtp))
+    assert (r["pt"], r["payload_types"], r["packets"], r["lost"], r["max_gap"]) == (8, "8,13", len(rtp), 0, 0)
+    assert r["max_delta_ms"] == pytest.approx(200.0)
+    assert r["clock_rate"] == 8000
+    assert r["role"] == "media"
+    assert len(webrtcpcap.streams.gaps(rtp)) == 0
+    # a lost CN packet is a hole in the one stream, numbered across payload types
+    holed = rtp.drop(index=[62]).reset_index(drop=True)  # the third CN packet of the first silence
+    r = only_row(webrtcpcap.streams.streams(holed))
+    assert (r["lost"], r["expected"]) == (1, len(rtp))
+    g = only_row(webrtcpcap.streams.gaps(holed))
+    assert (g["first_missing"], g["count"], g["pt"]) == (1062, 1, 13)  # pt: of the packet that skipped
+
+
+def test_audio_with_telephone_events_is_one_stream_without_a_freeze():
+    """Opus (PT 111) with RFC 4733 DTMF (PT 126) in between on the same SSRC: the DTMF packets carry the next
+    sequence numbers; the stream is one, with no loss."""
+    rows, seq, t = [], 0, 0.0
+    for i in range(300):
+        pt = 126 if 100 <= i < 110 else 111
+        rows.append({"t": t, "seq": seq, "ts": 960 * i if pt == 111 else 960 * 100, "pt": pt})
+        seq, t = seq + 1, t + 0.02
+    r = only_row(webrtcpcap.streams.streams(rtp_table(rows)))
+    assert (r["payload_types"], r["pt"], r["lost"], r["packets"]) == ("111,126", 111, 0, 300)
+    assert r["max_delta_ms"] < 25
 
 
 def test_streams_table_has_its_schema_also_when_empty():
@@ -271,6 +316,59 @@ def test_infer_clock_rate_of_a_90_khz_video_stream_across_the_timestamp_wrap():
     assert rate == 90000
     r = only_row(webrtcpcap.streams.streams(one_stream(seq, t=arrival, ts=ts)))
     assert (r["clock_rate"], r["clock_rate_source"]) == (90000, "inferred")
+
+
+@pytest.mark.parametrize("duration_s", [1.0, 1.5, 3.0])
+def test_infer_clock_rate_of_bursty_opus_is_48_khz(duration_s):
+    """20 ms Opus frames released in bursts at random instants (exponential gaps, mean 300 ms: a stalled path or a
+    Wi-Fi power save flushing its queue).  Pairs a second apart measured anything from 8 to 90 kHz here (44.1 kHz
+    and 24 kHz among them); the whole stream and the 960-tick step say 48 kHz, for every seed."""
+    n = int(duration_s / 0.02)
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        release = np.cumsum(rng.exponential(0.3, 200))
+        t = release[np.searchsorted(release, np.arange(n) * 0.02)] + np.arange(n) * 1e-4
+        rate, evidence = infer_clock_rate(one_stream(range(n), t=t, ts=[960 * i for i in range(n)], pt=111))
+        assert rate == 48000, (seed, evidence)
+
+
+def test_infer_clock_rate_of_a_short_opus_stream_with_a_stall_is_48_khz():
+    """A 200 ms Opus stream (10 packets of 20 ms) whose first packet waited 200 ms behind the rest (arrival span
+    0.38 s for 0.18 s of audio: 22.7 kHz measured): Opus is 48 kHz whatever its packetisation (RFC 7587 §4.1)."""
+    t = [0.0] + [0.2 + 0.02 * i for i in range(9)]
+    rate, evidence = infer_clock_rate(one_stream(range(10), t=t, ts=[960 * i for i in range(10)], pt=111))
+    assert rate == 48000 and "Opus" in evidence, evidence
+
+
+@pytest.mark.parametrize("frame_ms", [10, 20, 40, 60])
+def test_infer_clock_rate_of_opus_with_dtx_for_every_frame_size(frame_ms):
+    """Opus with DTX: talk spurts of frame_ms packets, then one packet every 400 ms of silence (the timestamp jumps
+    by the silence, the sequence number by one)."""
+    step = 48 * frame_ms
+    rows, seq, t, ts = [], 0, 0.0, 0
+    for talk in (0.6, 0.3, 0.5):
+        for _ in range(int(talk * 1000 / frame_ms)):
+            rows.append((seq, t, ts))
+            seq, t, ts = seq + 1, t + frame_ms / 1000, ts + step
+        for _ in range(3):
+            rows.append((seq, t, ts))
+            seq, t, ts = seq + 1, t + 0.4, ts + 19200
+    seqs, ts_, ts2 = zip(*rows)
+    rate, evidence = infer_clock_rate(one_stream(seqs, t=list(ts_), ts=list(ts2), pt=111))
+    assert rate == 48000, evidence
+
+
+def test_infer_clock_rate_of_a_static_payload_type_is_the_rfc_3551_rate():
+    """PCMA (PT 8) is 8000 Hz by RFC 3551 §6, even when too short or too bursty to measure."""
+    rate, evidence = infer_clock_rate(one_stream([1, 2, 3], t=[0.0, 0.001, 0.002], ts=[0, 160, 320], pt=8))
+    assert rate == 8000 and "RFC 3551" in evidence
+
+
+def test_infer_clock_rate_of_8_khz_telephone_events_on_a_dynamic_type_is_still_measured():
+    n = 100
+    rate, _ = infer_clock_rate(one_stream(range(n), t=[0.02 * i for i in range(n)], ts=[160 * i for i in range(n)],
+                                          pt=101))
+    assert rate == 8000
 
 
 def test_infer_clock_rate_is_nan_for_one_packet_or_a_very_short_stream():
@@ -459,10 +557,75 @@ def test_rtx_pairs_from_rtp_timestamps_alone_agree_with_the_fid_lines(name):
     pairs = webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, timestamps=True)
     got = set(zip(pairs["media_ssrc"].astype(int), pairs["rtx_ssrc"].astype(int)))
     assert got <= fid_lines(base)
-    assert set(pairs["source"]) <= {"rtp timestamps"}
+    assert set(pairs["source"]) <= {"rtp timestamps", "rtp timestamps after losses"}
     if name == "chromium_aiortc_loss5":
         assert got == {(1720105917, 1080474563)}
+    if name == "aiortc_outage3s":  # the RTX burst after the outage: its originals never arrived
+        assert got == {(915313456, 830360910)} and set(pairs["source"]) == {"rtp timestamps after losses"}
     assert len(webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp)) == 0  # opt-in evidence only
+
+
+@pytest.mark.parametrize("name", sorted({p.name.split(".")[0] for p in CAPTURES.glob("*.offer.sdp")}))
+def test_stream_roles_opened_bare_agree_with_the_sdp(name):
+    """Opened without SDP or keys, every stream gets the role the SDP gives it: the RTX SSRCs of the FID lines are
+    rtx (paired with their media) or, when they carried only Chromium's padding probes, padding; every other
+    stream is media.  Ground truth: the session's own SDP files."""
+    base = CAPTURES / name
+    st = open_quiet(str(base) + ".pcap").streams
+    fid = {r: m for m, r in fid_lines(base)}
+    for r in st.itertuples(index=False):
+        ssrc = int(r.ssrc)
+        if ssrc in fid:
+            assert r.role in ("rtx", "padding"), (ssrc, r.role)
+            if r.role == "rtx":
+                assert int(r.role_of) == fid[ssrc] and r.kind == "rtx" and np.isnan(r.jitter_ms)
+            else:
+                assert r.role_evidence.startswith("wire: every packet")
+        else:
+            assert r.role == "media" and pd.isna(r.role_of), (ssrc, r.role, r.role_evidence)
+        assert r.role_evidence
+
+
+def test_stream_roles_from_the_sdp_name_the_sdp():
+    st = open_quiet(str(LOSS5) + ".pcap", sdp=sdp_paths(LOSS5)).streams
+    rtx = only_row(st[st["role"] == "rtx"])
+    assert (int(rtx["ssrc"]), int(rtx["role_of"])) == (1052556438, 2459559700)
+    assert rtx["role_evidence"] == "SDP: a=ssrc-group:FID 2459559700 1052556438"
+    assert set(st.loc[st["role"] == "media", "role_evidence"].str[:4]) == {"SDP:"}
+
+
+def test_padding_only_stream_is_padding_and_rtx_with_probes_stays_rtx():
+    """Chromium probes the path with padding-only packets (P bit, payload all padding), on the RTX SSRC when there
+    is one.  A stream of only such packets is `padding`; an RTX stream that also carried probes stays rtx."""
+    media = [{"t": 0.02 * i, "seq": i, "ts": 3000 * (i // 2), "ssrc": 1, "pt": 96} for i in range(200)]
+    probes = [{"t": 0.5 + 0.001 * i, "seq": 500 + i, "ts": 777, "ssrc": 2, "pt": 97, "padding": True,
+               "payload_len": 0} for i in range(20)]
+    st = webrtcpcap.streams.streams(rtp_table(media + probes)).set_index("ssrc")
+    assert (st.at[1, "role"], st.at[2, "role"]) == ("media", "padding")
+    assert st.at[2, "role_evidence"].startswith("wire: every packet (20) has the padding bit")
+    # plaintext: the payload says so (empty after the padding is removed)
+    st = webrtcpcap.streams.streams(rtp_table(media + probes), payload=lambda frame: b"").set_index("ssrc")
+    assert st.at[2, "role_evidence"].startswith("payload: every packet (20) is padding only")
+    # the same SSRC later retransmitting media packets (their timestamps repeat the media's, after them)
+    rtx = [{"t": 2.0 + 0.1 * i, "seq": 520 + i, "ts": 3000 * (40 + i), "ssrc": 2, "pt": 97} for i in range(5)]
+    st = webrtcpcap.streams.streams(rtp_table(media + probes + rtx)).set_index("ssrc")
+    assert (st.at[2, "role"], st.at[2, "role_of"], st.at[2, "kind"]) == ("rtx", 1, "rtx")
+    assert st.at[2, "role_evidence"].startswith("wire: its RTP timestamps repeat those of ssrc 0x00000001")
+
+
+def test_rtx_after_an_outage_is_paired_by_losses_and_payload_type_not_by_repeated_timestamps():
+    """Receiver side of an outage: the originals never arrived, so no RTX timestamp repeats one received; the RTX
+    stream (PT 97 = 96 + 1) comes only after the hole, with timestamps inside the media's."""
+    media = [{"t": 0.02 * i, "seq": i, "ts": 1800 * i, "ssrc": 1, "pt": 96} for i in range(300) if not 100 <= i < 150]
+    rtx = [{"t": 3.0 + 0.001 * k, "seq": 9000 + k, "ts": 1800 * (100 + k), "ssrc": 2, "pt": 97} for k in range(30)]
+    st = webrtcpcap.streams.streams(rtp_table(media + rtx)).set_index("ssrc")
+    assert (st.at[2, "role"], st.at[2, "role_of"]) == ("rtx", 1)
+    assert "only after that stream's losses" in st.at[2, "role_evidence"]
+    # the same packets with an unrelated payload type, or before the loss, are not called RTX
+    other = [{**r, "pt": 111} for r in rtx]
+    assert webrtcpcap.streams.streams(rtp_table(media + other)).set_index("ssrc").at[2, "role"] == "media"
+    early = [{**r, "t": r["t"] - 2.9} for r in rtx]
+    assert webrtcpcap.streams.streams(rtp_table(media + early)).set_index("ssrc").at[2, "role"] == "media"
 
 
 def test_rtx_pairs_from_payload_osn_agree_with_fid_on_the_janus_dump():

@@ -505,7 +505,8 @@ class Capture:
             from .streams import streams
 
             self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
-                                    codecs=_sdp.codecs(self.sdp) or None)
+                                    codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
+                                    payload=self.payload_or_empty)
         return self._streams
 
     @property

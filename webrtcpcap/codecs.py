@@ -332,3 +332,55 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
         "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors], dtype=np.int32),
                                     error_names),
     }, KEYFRAMES_SCHEMA)
+
+
+# -- codec from the payload's shape (no SDP) ---------------------------------------------------------------------
+
+H264_NAL_TYPES_SEEN = {1, 5, 6, 7, 8, 9, 24, 28}  # slices, SEI, SPS, PPS, AUD, STAP-A, FU-A: what WebRTC sends
+
+
+def guess_video_codec(payloads: list[bytes]) -> str | None:
+    """The video codec ("VP8", "H264" or "VP9") whose RTP payload format fits every payload of one stream (plaintext
+    payloads, padding removed; give a few dozen, keyframes among them), or None when none fits for sure.
+
+    Without an SDP the payload type says nothing, but the first bytes do: a VP8 key frame carries the start code
+    9d 01 2a after its frame tag (RFC 6386 §9.1) and its descriptor has zero reserved bits (RFC 7741 §4.2); H.264
+    payloads start with a NAL unit header whose forbidden bit is 0 and whose type is one WebRTC sends (RFC 6184
+    §5.3), with a parameter set or IDR slice somewhere; VP9 is what is left when its descriptor parses everywhere
+    and a keyframe shows.  A codec is chosen only when every payload decodes under it and it finds a keyframe."""
+    payloads = [bytes(p) for p in payloads if p]
+    if not payloads:
+        return None
+
+    def fits(detector, check) -> bool:
+        found = False
+        for p in payloads:
+            if not check(p):
+                return False
+            try:
+                k = detector(p)
+            except DecodeError:
+                return False
+            found = found or bool(k)
+        return found
+
+    def vp8_shape(p: bytes) -> bool:
+        if p[0] & 0x48:  # reserved bits of the VP8 descriptor
+            return False
+        try:
+            pos = vp8_descriptor_length(p)
+        except DecodeError:
+            return False
+        # the first packet of a key frame: S set, partition 0, key frame flag clear, then the start code
+        if p[0] & VP8_S and not p[0] & VP8_PID_MASK and len(p) >= pos + 6 and not p[pos] & VP8_P:
+            return p[pos + 3:pos + 6] == VP8_KEYFRAME_START_CODE
+        return True
+
+    def h264_shape(p: bytes) -> bool:
+        return not p[0] & 0x80 and (p[0] & 0x1F) in H264_NAL_TYPES_SEEN
+
+    for name, detector, check in (("VP8", vp8_keyframe, vp8_shape), ("H264", h264_keyframe, h264_shape),
+                                  ("VP9", vp9_keyframe, lambda p: True)):
+        if fits(detector, check):
+            return name
+    return None

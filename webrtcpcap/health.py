@@ -29,9 +29,6 @@ STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
                 "recovery": "Recovery", "rtcp": "RTCP"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
-# A keyframe captured this shortly before a PLI/FIR answers it: it was already on its way when the request left
-# (a receiver asks while its first frames are still arriving; the sender's keyframe crosses the request).
-KEYFRAME_IN_FLIGHT_S = 0.1
 
 FINDINGS_SCHEMA: dict[str, str] = {
     "stage": "category",
@@ -381,7 +378,9 @@ class _Context:
         from . import streams as _streams
 
         c = self.cap
-        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, _payloads(c)))
+        # The pairs behind the streams' roles (same evidence, so RTX is judged the same everywhere).
+        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, _payloads(c),
+                                                                timestamps=True))
 
     def candidate_types(self) -> dict[str, str]:
         def build():
@@ -778,7 +777,7 @@ def _expand(compact: str) -> list[int]:
 # -- media ------------------------------------------------------------------------------------------------------
 
 def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
-    """Stream key (src, sport, dst, dport, ssrc, pt) -> positions of its valid rows in `rtp`, in file order."""
+    """Stream key (src, sport, dst, dport, ssrc) -> positions of its valid rows in `rtp`, in file order."""
     from .streams import STREAM_KEYS
 
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
@@ -790,7 +789,18 @@ def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
 
 
 def _key(r) -> tuple:
-    return (str(r["src"]), int(r["sport"]), str(r["dst"]), int(r["dport"]), int(r["ssrc"]), int(r["pt"]))
+    return (str(r["src"]), int(r["sport"]), str(r["dst"]), int(r["dport"]), int(r["ssrc"]))
+
+
+def _is_media(st: pd.DataFrame) -> pd.Series:
+    """The streams that carry media (streams.stream_roles): retransmissions, FEC and padding probes are judged as
+    such, never as media (their timestamps and timing are another stream's)."""
+    role = st["role"].astype(str) if "role" in st.columns else pd.Series("media", index=st.index)
+    return (role == "media") & ~st["kind"].astype(str).isin(["rtx", "fec"])
+
+
+_ROLE_TEXT = {"rtx": "retransmissions (RFC 4588 RTX)", "fec": "forward error correction",
+              "padding": "padding-only packets (bandwidth probes)"}
 
 
 def _media(ctx: _Context) -> list[dict]:
@@ -813,9 +823,10 @@ def _media(ctx: _Context) -> list[dict]:
                       "SRTP not authenticated: no key opened it (open with keylog= or srtp_keys=); payload checks "
                       "(keyframes, RTX sequence numbers) are unavailable"))
     jitter_view = None
-    for _, r in st.iterrows():
-        kind = str(r["kind"])
-        if kind in ("rtx", "fec"):
+    media = _is_media(st)
+    for i, r in st.iterrows():
+        if not media[i]:
+            out.append(_role_finding(ctx, st, r))
             continue
         subject = ctx.stream_subject(r)
         pos = rows_of.get(_key(r), np.zeros(0, dtype=np.int64))
@@ -861,8 +872,9 @@ def _media(ctx: _Context) -> list[dict]:
                 from .streams import packet_view
 
                 jitter_view = packet_view(rtp, clock_rates=_clock_rates(ctx) or None)
-            pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["pt"] == r["pt"])
-                             & (jitter_view["jitter_ms"] > th.jitter_ms_warning)]
+            pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["src"] == r["src"])
+                             & (jitter_view["sport"] == r["sport"]) & (jitter_view["dst"] == r["dst"])
+                             & (jitter_view["dport"] == r["dport"]) & (jitter_view["jitter_ms"] > th.jitter_ms_warning)]
             problems.append(_f("media", subject, "warning", "media.jitter",
                                f"interarrival jitter {jitter:.1f} ms at the end (peak {float(r['max_jitter_ms']):.1f} ms)",
                                jitter, "ms", th.jitter_ms_warning, "jitter_ms_warning", _frames(pv["frame"])))
@@ -904,6 +916,17 @@ def _media(ctx: _Context) -> list[dict]:
     return out
 
 
+def _role_finding(ctx: _Context, st: pd.DataFrame, r) -> dict:
+    """One ok finding for a stream that is not media: what it carries, for whom, and the evidence."""
+    role = str(r["role"]) if "role" in r and not _na(r["role"]) else str(r["kind"])
+    text = f"{_ROLE_TEXT.get(role, role)}: {int(r['packets'])} packets"
+    if "role_of" in r and not _na(r["role_of"]):
+        text += f" for ssrc 0x{int(r['role_of']):08x}"
+    if "role_evidence" in r and not _na(r["role_evidence"]):
+        text += f" ({r['role_evidence']})"
+    return _f("media", ctx.stream_subject(r), "ok", "media.role", text)
+
+
 def _clock_rates(ctx: _Context) -> dict:
     from . import sdp as _sdp
 
@@ -932,7 +955,7 @@ def _recovery(ctx: _Context) -> list[dict]:
     th = ctx.th
     st = ctx.streams
     readable, total = ctx.rtcp_readable
-    media = st[st["kind"].isin(["audio", "video"])] if len(st) else st
+    media = st[st["kind"].isin(["audio", "video"]) & _is_media(st)] if len(st) else st
     if not len(media):
         return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
     if total and not readable:
@@ -951,58 +974,89 @@ def _recovery(ctx: _Context) -> list[dict]:
     from . import streams as _streams
 
     cap = ctx.cap
-    pairs = ctx.rtx_pairs()
-    kfr = fb["keyframe_requests"]
-    outcomes = nack.nack_outcomes(fb["nacks"], cap.rtp, pairs, _payloads(cap), keyframe_requests=kfr)
-    gaps = _streams.gaps(cap.rtp)
-    summary = nack.nack_summary(outcomes, gaps, st, pairs)
+    all_pairs = ctx.rtx_pairs()
     out = []
-    by_ssrc = {int(r["ssrc"]): r for _, r in media.iterrows()}
-    for s in summary.itertuples(index=False):
-        r = by_ssrc.get(int(s.media_ssrc))
-        if r is None:
-            continue
-        if not s.nacked and not s.losses:
-            continue
-        subject = ctx.stream_subject(r)
-        kind = str(r["kind"])
-        expected = int(r["expected"])
-        o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(s.media_ssrc)]
-        if not s.nacked and kind == "audio":
-            out.append(_f("recovery", subject, "info", "recovery.nack",
-                          f"{int(s.losses)} packets lost and none NACKed (audio usually relies on concealment/FEC)",
-                          int(s.losses), "packets"))
-            continue
-        unrep = int(s.unrepaired)
-        pct = 100.0 * unrep / expected if expected else 0.0
-        ratio = float(s.repair_ratio)
-        if pct >= th.unrepaired_loss_pct_error:
-            sev, thr, name = "error", th.unrepaired_loss_pct_error, "unrepaired_loss_pct_error"
-        elif pct >= th.unrepaired_loss_pct_warning:
-            sev, thr, name = "warning", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
-        elif not np.isnan(ratio) and ratio < th.nack_repair_ratio_warning:
-            sev, thr, name = "warning", th.nack_repair_ratio_warning, "nack_repair_ratio_warning"
-        else:
-            sev, thr, name = "ok", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
-        text = str(s.verdict)
-        if str(s.capture_side) != "sender":
-            text += f"; {unrep} of {expected} packets never repaired ({pct:.1f} %)"
-        ev = [int(x) for x in re.findall(r"\d+", str(s.evidence or ""))]
-        if not ev and len(o):
-            ev = list(o["first_nack_frame"]) + list(o["repair_frame"].dropna())
-        out.append(_f("recovery", subject, sev, "recovery.nack", text, pct, "%", thr, name, _frames(ev)))
-        p95 = float(s.repair_delay_p95_ms)
-        if not np.isnan(p95) and p95 > th.nack_repair_p95_ms:
-            slow = o[o["repair_delay_ms"] > th.nack_repair_p95_ms]
-            out.append(_f("recovery", subject, "warning", "recovery.nack_delay",
-                          f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
-                          th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
-    out.extend(_retransmission_loss(ctx, st, pairs, outcomes, by_ssrc))
-    out.extend(_keyframes(ctx, kfr, by_ssrc))
+    # Per leg (the two endpoints a media flow runs between): a capture on a TURN server or an SFU holds the same
+    # SSRC on several legs, each with its own losses, NACKs and retransmissions; merged by SSRC, one leg's holes
+    # would be judged against another leg's repairs.
+    for leg in _legs(media):
+        rtp = cap.rtp[_on_leg(cap.rtp, leg)]
+        st_leg = st[_on_leg(st, leg)]
+        pairs = all_pairs[all_pairs["rtx_ssrc"].astype(np.int64).isin(st_leg["ssrc"].astype(np.int64))]
+        nacks = fb["nacks"][_on_leg(fb["nacks"], leg)]
+        kfr = fb["keyframe_requests"]
+        kfr = kfr[_on_leg(kfr, leg)] if kfr is not None and len(kfr) else kfr
+        outcomes = nack.nack_outcomes(nacks, rtp, pairs, _payloads(cap), keyframe_requests=kfr)
+        gaps = _streams.gaps(rtp)
+        summary = nack.nack_summary(outcomes, gaps, st_leg, pairs)
+        by_ssrc = {int(r["ssrc"]): r for _, r in media[_on_leg(media, leg)].iterrows()}
+        for s in summary.itertuples(index=False):
+            r = by_ssrc.get(int(s.media_ssrc))
+            if r is None:
+                continue
+            if not s.nacked and not s.losses:
+                continue
+            subject = ctx.stream_subject(r)
+            kind = str(r["kind"])
+            expected = int(r["expected"])
+            o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(s.media_ssrc)]
+            if not s.nacked and kind == "audio":
+                out.append(_f("recovery", subject, "info", "recovery.nack",
+                              f"{int(s.losses)} packets lost and none NACKed (audio usually relies on concealment/FEC)",
+                              int(s.losses), "packets"))
+                continue
+            unrep = int(s.unrepaired)
+            pct = 100.0 * unrep / expected if expected else 0.0
+            ratio = float(s.repair_ratio)
+            if pct >= th.unrepaired_loss_pct_error:
+                sev, thr, name = "error", th.unrepaired_loss_pct_error, "unrepaired_loss_pct_error"
+            elif pct >= th.unrepaired_loss_pct_warning:
+                sev, thr, name = "warning", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
+            elif not np.isnan(ratio) and ratio < th.nack_repair_ratio_warning:
+                sev, thr, name = "warning", th.nack_repair_ratio_warning, "nack_repair_ratio_warning"
+            else:
+                sev, thr, name = "ok", th.unrepaired_loss_pct_warning, "unrepaired_loss_pct_warning"
+            text = str(s.verdict)
+            if str(s.capture_side) != "sender":
+                text += f"; {unrep} of {expected} packets never repaired ({pct:.1f} %)"
+            ev = [int(x) for x in re.findall(r"\d+", str(s.evidence or ""))]
+            if not ev and len(o):
+                ev = list(o["first_nack_frame"]) + list(o["repair_frame"].dropna())
+            out.append(_f("recovery", subject, sev, "recovery.nack", text, pct, "%", thr, name, _frames(ev)))
+            p95 = float(s.repair_delay_p95_ms)
+            if not np.isnan(p95) and p95 > th.nack_repair_p95_ms:
+                slow = o[o["repair_delay_ms"] > th.nack_repair_p95_ms]
+                out.append(_f("recovery", subject, "warning", "recovery.nack_delay",
+                              f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
+                              th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
+        out.extend(_retransmission_loss(ctx, st_leg, pairs, outcomes, by_ssrc))
+        out.extend(_keyframes(ctx, kfr, by_ssrc, rtp))
     if not out:
         out.append(_f("recovery", "recovery", "ok", "recovery.nack",
                       "no loss in the captured media and no NACK: nothing to repair"))
     return out
+
+
+def _legs(streams_df: pd.DataFrame) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """The legs of the media streams: each unordered pair of endpoints (ip, port) a stream runs between, in order of
+    first appearance."""
+    legs = {}
+    for r in streams_df.itertuples(index=False):
+        a, b = (str(r.src), int(r.sport)), (str(r.dst), int(r.dport))
+        legs.setdefault(tuple(sorted((a, b))), None)
+    return list(legs)
+
+
+def _on_leg(df: pd.DataFrame, leg) -> np.ndarray:
+    """Rows of a table with src, sport, dst, dport that travel on `leg`, either way."""
+    if not len(df):
+        return np.zeros(0, dtype=bool)
+    (ip1, p1), (ip2, p2) = leg
+    src, dst = df["src"].astype(str).to_numpy(), df["dst"].astype(str).to_numpy()
+    sport, dport = df["sport"].to_numpy().astype(np.int64), df["dport"].to_numpy().astype(np.int64)
+    one = (src == ip1) & (sport == p1) & (dst == ip2) & (dport == p2)
+    other = (src == ip2) & (sport == p2) & (dst == ip1) & (dport == p1)
+    return one | other
 
 
 def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, outcomes: pd.DataFrame,
@@ -1035,13 +1089,16 @@ def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, o
     return out
 
 
-def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
-    """PLI/FIR -> the next keyframe packet of the same SSRC (codecs.keyframes on plaintext payloads)."""
+def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFrame | None = None) -> list[dict]:
+    """PLI/FIR -> the keyframe that answered it: `pli.keyframe_delays` (the one answer, also the notebooks'), over
+    the frame-start packets near each request, read through codecs.keyframes.  Codecs from the SDP, else guessed
+    from the payload's shape (`pli.guess_video_codecs`)."""
     th = ctx.th
     if kfr is None or not len(kfr):
         return []
     try:
         from . import codecs as _codecs
+        from . import pli
     except ImportError:
         return [_f("recovery", "recovery", "info", "recovery.keyframe",
                    f"{len(kfr)} keyframe requests; keyframe detection unavailable")]
@@ -1049,7 +1106,11 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
 
     cap = ctx.cap
     names = {pt: c for pt, (k, c) in _sdp.codecs(cap.sdp).items() if k == "video"} if cap.sdp else {}
-    rtp = cap.rtp
+    guessed = False
+    if not names:
+        names = ctx.get("guessed_codecs", lambda: pli.guess_video_codecs(cap.rtp, ctx.streams, _payloads(cap)))
+        guessed = bool(names)
+    rtp = cap.rtp if rtp is None else rtp
     out = []
     horizon = max(5.0, 5 * th.pli_keyframe_ms / 1000)
     valid = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
@@ -1061,51 +1122,39 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict) -> list[dict]:
         kinds = "/".join(sorted(set(reqs["kind"].astype(str).str.upper())))
         codec_names = names or ({int(r["pt"]): str(r["codec"])} if not _na(r["codec"]) else {})
         rows = valid[valid["ssrc"].to_numpy() == ssrc]
-        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there.
+        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there;
+        # and only near a request (a payload read costs).
         marker = rows["marker"].to_numpy(dtype=bool)
         starts = rows[np.r_[True, marker[:-1]]] if len(rows) else rows
         st_t = starts["t"].to_numpy(dtype=np.float64)
-        known: dict[int, object] = {}
-
-        def keyframe_at(i):
-            """True/False/None (cannot tell) for frame start i, read on demand (a payload read costs)."""
-            if i not in known:
-                kf = _codecs.keyframes(starts.iloc[i:i + 1], _payloads(cap), codec_names)
-                known[i] = None if not len(kf) or pd.isna(kf["keyframe"].iloc[0]) else bool(kf["keyframe"].iloc[0])
-            return known[i]
-
-        delays, ev, missing, unknown = [], [], 0, 0
-        for req in reqs.itertuples(index=False):
-            ev.append(int(req.frame))
-            i = int(np.searchsorted(st_t, float(req.t) - KEYFRAME_IN_FLIGHT_S, side="left"))
-            found = None
-            while i < len(st_t) and st_t[i] <= float(req.t) + horizon and codec_names:
-                k = keyframe_at(i)
-                if k is None:
-                    unknown += 1
-                    if unknown > 8 and not any(v for v in known.values()):
-                        break
-                elif k:
-                    found = i
-                    break
-                i += 1
-            if found is not None:
-                delays.append(max(st_t[found] - float(req.t), 0.0) * 1000)
-                ev.append(int(starts["frame"].iloc[found]))
-            else:
-                missing += 1
-        if not delays and (unknown or not codec_names):
+        near = np.zeros(len(starts), dtype=bool)
+        for t in reqs["t"].to_numpy(dtype=np.float64):
+            near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
+        kf = _codecs.keyframes(starts[near], _payloads(cap), codec_names) if codec_names else None
+        if kf is None or not kf["keyframe"].notna().any():
             out.append(_f("recovery", subject, "info", "recovery.keyframe",
                           f"{len(reqs)} {kinds} keyframe requests; the keyframes cannot be told (payload unreadable "
                           "or no detector for the codec)", len(reqs), "requests", evidence=_frames(reqs["frame"])))
             continue
-        worst = max(delays) if delays else np.nan
-        sev = "warning" if missing or (delays and worst > th.pli_keyframe_ms) else "ok"
+        d = pli.keyframe_delays(reqs, kf)
+        if not d["answered"].all():  # read on past the windows, so the answer is the one of the whole stream
+            late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
+            more = _codecs.keyframes(starts[late & ~near], _payloads(cap), codec_names)
+            if len(more):
+                kf = pd.concat([kf, more]).sort_values("t", kind="stable")
+                d = pli.keyframe_delays(reqs, kf)
+        answered = d[d["answered"]]
+        missing = int(d.loc[~d["answered"], "requests"].sum())
+        ev = list(reqs["frame"]) + [int(x) for x in answered["keyframe_frame"]]
+        worst = float(answered["delay_ms"].max()) if len(answered) else np.nan
+        sev = "warning" if missing or (len(answered) and worst > th.pli_keyframe_ms) else "ok"
         text = f"{len(reqs)} {kinds} keyframe request{'s' if len(reqs) != 1 else ''}"
-        if delays:
+        if len(answered):
             text += f", answered by a keyframe within {_ms(worst)} (slowest)"
         if missing:
             text += f"; {missing} not followed by any keyframe in the capture"
+        if guessed:
+            text += f" (codec {', '.join(sorted(set(codec_names.values())))} read from the payload: no SDP)"
         out.append(_f("recovery", subject, sev, "recovery.keyframe", text, worst, "ms", th.pli_keyframe_ms,
                       "pli_keyframe_ms", _frames(ev)))
     return out
@@ -1119,7 +1168,7 @@ def _rtcp(ctx: _Context) -> list[dict]:
     th = ctx.th
     cap = ctx.cap
     st = ctx.streams
-    media = st[st["kind"].isin(["audio", "video"])] if len(st) else st
+    media = st[st["kind"].isin(["audio", "video"]) & _is_media(st)] if len(st) else st
     readable, total = ctx.rtcp_readable
     if not total:
         if len(media):

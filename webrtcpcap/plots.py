@@ -315,7 +315,7 @@ def sequence_plot(rtp: pd.DataFrame, ssrc: int, gaps_df: pd.DataFrame | None = N
 
 def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None = None,
                  figsize: tuple[float, float] | None = None):
-    """Bit rate of each RTP stream (src, sport, dst, dport, ssrc, pt) in consecutive windows of `window_s` seconds
+    """Bit rate of each RTP stream (src, sport, dst, dport, ssrc) in consecutive windows of `window_s` seconds
     from the capture start: payload_len bytes * 8 / window_s, in kbit/s, one step line per stream (labelled
     "ssrc/pt").  Rows with an error are left out.  ax.lines holds one line per stream, in order of first packet.
     Returns the Figure."""
@@ -335,7 +335,7 @@ def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None 
             b = bins.index(rows["t"].to_numpy(dtype=float))
             kbps = np.bincount(b, weights=rows["payload_len"].to_numpy(dtype=float), minlength=bins.n) * 8
             kbps = kbps / bins.window_s / 1000
-            ax.step(edges, kbps, where="post", label=f"{key[4]}/{key[5]}")
+            ax.step(edges, kbps, where="post", label=f"{key[4]}/{_pts(rows)}")
         if ax.lines:
             ax.legend(title="ssrc/pt", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_xlabel("time since capture start (s)")
@@ -343,6 +343,11 @@ def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None 
     ax.set_title((title or "RTP bit rate per stream") + bins.note(), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _pts(rows: pd.DataFrame) -> str:
+    """The payload types of one stream's rows ("8,13": a stream is one SSRC across its payload types)."""
+    return ",".join(str(int(p)) for p in sorted(set(rows["pt"].tolist())))
 
 
 # Colours of dtls_ladder arrows: first transmissions by sender, retransmissions, alerts.
@@ -638,7 +643,7 @@ def jitter_plot(packet_view_df: pd.DataFrame, ssrcs=None, *, title: str | None =
         if rows["jitter_ms"].isna().all():
             continue
         ax.plot(rows["t"].to_numpy(dtype=float), rows["jitter_ms"].to_numpy(dtype=float), lw=1,
-                label=f"{key[4]}/{key[5]}")
+                label=f"{key[4]}/{_pts(rows)}")
         drawn += 1
     if drawn:
         ax.legend(title="ssrc/pt", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)

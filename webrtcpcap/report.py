@@ -310,14 +310,14 @@ class _Plots:
             st = c.streams
             if not len(st):
                 return ["<p>No RTP streams in the capture.</p>"]
-            out = [_table(["ssrc", "kind", "codec", "from", "to", "packets", "lost", "late", "duplicates",
+            out = [_table(["ssrc", "kind", "codec", "role", "from", "to", "packets", "lost", "late", "duplicates",
                            "jitter ms", "kbit/s", "longest gap ms"],
-                          [(f"0x{int(r.ssrc):08x}", r.kind, r.codec, f"{r.src}:{r.sport}", f"{r.dst}:{r.dport}",
-                            r.packets, r.lost, r.reordered, r.duplicates, _round(r.jitter_ms),
+                          [(f"0x{int(r.ssrc):08x}", r.kind, r.codec, _role(r), f"{r.src}:{r.sport}",
+                            f"{r.dst}:{r.dport}", r.packets, r.lost, r.reordered, r.duplicates, _round(r.jitter_ms),
                             _round(r.bitrate_kbps), _round(r.max_delta_ms)) for r in st.itertuples(index=False)])]
             gaps = _streams.gaps(c.rtp)
             outcomes = self._nack_outcomes()
-            media = st[st["kind"].astype(str).isin(["audio", "video"])]
+            media = st[st["kind"].astype(str).isin(["audio", "video"]) & (st["role"].astype(str) == "media")]
             chosen = media if len(media) else st
             ssrcs = list(dict.fromkeys(int(s) for s in chosen["ssrc"]))
             for ssrc in ssrcs[:MAX_STREAM_PLOTS]:
@@ -350,24 +350,32 @@ class _Plots:
         nacks = c.nacks
         if not len(nacks):
             return None
-        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.payload_or_empty)
+        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.payload_or_empty, timestamps=True)
         return nack.nack_outcomes(nacks, c.rtp, pairs, c.payload_or_empty, keyframe_requests=c.keyframe_requests)
 
     def bitrate_jitter(self) -> list[str]:
         def draw():
             from . import plots
             from . import sdp as _sdp
-            from .streams import packet_view
+            from .streams import in_streams, packet_view
 
             c = self.cap
             if not len(c.rtp):
                 return ["<p>No RTP in the capture.</p>"]
             out = [_img(plots.bitrate_plot(c.rtp, 1.0), "RTP bit rate per stream")]
             rates = _sdp.clock_rates(c.sdp) if c.sdp else None
-            out.append(_img(plots.jitter_plot(packet_view(c.rtp, clock_rates=rates or None)),
-                            "RTP interarrival jitter per stream"))
+            st = c.streams
+            media_rtp = c.rtp[in_streams(c.rtp, st[st["role"].astype(str) == "media"])]  # RTX timing is not jitter
+            out.append(_img(plots.jitter_plot(packet_view(media_rtp, clock_rates=rates or None)),
+                            "RTP interarrival jitter per media stream"))
             return out
         return self._guard("The bit rate and jitter plots", draw)
+
+
+def _role(r) -> str:
+    """A stream's role for the table: "media", or "rtx of 0x…" for a stream repairing another."""
+    role = str(r.role)
+    return role if pd.isna(r.role_of) else f"{role} of 0x{int(r.role_of):08x}"
 
 
 def _round(x) -> str:

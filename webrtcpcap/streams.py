@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
+# A stream is one SSRC on one 5-tuple (RFC 3550 §3: the SSRC names the source, whose sequence numbers run across
+# payload types: PCMA with comfort noise, audio with telephone-event or RED, a codec switch).  Tables also carry `pt`,
+# the stream's main payload type (its most frequent; in `gaps`/`packet_view` the packet's own).
+STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc"]
 
 # Clock rates an inferred rate is snapped to (Hz).
 CLOCK_RATES = (8000, 16000, 24000, 32000, 44100, 48000, 90000)
@@ -20,7 +23,7 @@ CLOCK_RATES = (8000, 16000, 24000, 32000, 44100, 48000, 90000)
 CLOCK_RATE_TOLERANCE = 0.25
 JITTER_GAIN = 1 / 16  # RFC 3550 A.8: J += (|D| - J) / 16
 
-# A stream is one (5-tuple, SSRC, payload type); both tables start with these columns.
+# Every stream table starts with these columns: the stream key and a payload type.
 STREAM_KEY_COLUMNS: dict[str, str] = {
     "src": "category",
     "sport": "uint16",
@@ -52,9 +55,17 @@ STREAMS_SCHEMA: dict[str, str] = {
     "kind": "category",
     "codec": "category",
     "max_delta_ms": "float64",
+    "payload_types": "string",
+    "role": "category",
+    "role_of": "UInt32",
+    "role_evidence": "string",
 }
 
 KINDS = ["audio", "video", "rtx", "fec", "unknown"]
+# What a stream carries: its own media, retransmissions of another stream (RFC 4588 RTX), forward error correction
+# (RFC 5109 ulpfec, RFC 8627 flexfec) or only padding (bandwidth probes: Chromium sends padding-only packets, RFC 3550
+# §5.1 P bit with an all-padding payload, to probe the path before and during a call).
+ROLES = ["media", "rtx", "fec", "padding"]
 _FEC_CODECS = {"ulpfec", "flexfec", "flexfec-03", "red"}  # RED carries FEC in WebRTC video; as audio it is redundancy
 
 GAPS_SCHEMA: dict[str, str] = {
@@ -170,35 +181,92 @@ def _previous(x: np.ndarray, first: np.ndarray) -> np.ndarray:
 # --- clock rate -----------------------------------------------------------------------------------------------------
 
 
-def infer_clock_rate(rows: pd.DataFrame) -> tuple[float, str]:
-    """(rate in Hz, evidence) for the rows of one RTP stream (columns t and ts, in arrival order).
+# RFC 3551 §6: the clock rates of the static payload types (no SDP needed).
+STATIC_CLOCK_RATES = {0: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000, 10: 44100, 11: 44100,
+                      12: 8000, 13: 8000, 14: 90000, 15: 8000, 16: 11025, 17: 22050, 18: 8000, 25: 90000, 26: 90000,
+                      28: 90000, 31: 90000, 32: 90000, 33: 90000, 34: 90000}
+# RFC 7587 §4.1: Opus' RTP clock is 48 kHz whatever it encodes; WebRTC packets hold 10, 20, 40 or 60 ms (up to
+# 120 ms).  A per-packet timestamp step of one of these on a dynamic payload type is Opus' framing (2.5 and 5 ms
+# steps are left out: 120 and 240 ticks are also 15 and 30 ms of an 8 kHz codec such as iLBC).
+OPUS_STEPS = (480, 960, 1920, 2880, 3840, 4800, 5760)
+AUDIO_RATES = (8000, 16000, 24000, 32000, 44100, 48000)
+AUDIO_FRAME_MS = (2.5, 5, 10, 20, 30, 40, 60, 80, 100, 120)  # the frame sizes audio codecs packetise
 
-    The rate is the median of timestamp advance over arrival time between packets about a second apart (or half the
-    stream's duration if it is shorter), snapped to the nearest of CLOCK_RATES.  NaN, with the reason as evidence,
-    when there are fewer than 2 distinct timestamps, the stream lasts under 50 ms, or no standard rate is within 25 %.
+
+def infer_clock_rate(rows: pd.DataFrame) -> tuple[float, str]:
+    """(rate in Hz, evidence) for the rows of one RTP stream (columns t and ts, in arrival order; seq and pt when
+    present).
+
+    In this order: a static payload type has its RFC 3551 rate; an audio-like stream (most packets advance the
+    timestamp by the same step F, few by 0) on a dynamic payload type with an Opus step (OPUS_STEPS: 10 to 120 ms
+    at 48 kHz) is 48 kHz (RFC 7587), whatever the arrival times say; otherwise the measured rate: the median of
+    timestamp advance over arrival time between packets at least a quarter of the stream apart (whole-stream
+    baselines, so bursts and stalls weigh little), snapped to the nearest of CLOCK_RATES, or for audio-like streams to the nearest rate
+    at which F is a standard frame duration (AUDIO_FRAME_MS).  NaN, with the reason as evidence, when there are
+    fewer than 2 distinct timestamps, the stream lasts under 50 ms, or no standard rate is within 25 %.
     """
     t = np.asarray(rows["t"], dtype=np.float64)
     ts = extend_ts(np.asarray(rows["ts"]))
-    return _infer(t, ts)
+    seq = extend_seq(np.asarray(rows["seq"])) if "seq" in rows.columns else None
+    pts = rows["pt"].to_numpy() if "pt" in rows.columns else np.zeros(0)
+    pt = int(pd.Series(pts).mode().min()) if len(pts) else None
+    return _infer(t, ts, seq, pt)
 
 
-def _infer(t: np.ndarray, ts: np.ndarray) -> tuple[float, str]:
+def _frame_step(ts: np.ndarray, seq: np.ndarray | None) -> int | None:
+    """The timestamp step F of an audio-like stream (packets one sequence number apart advance the timestamp by F
+    at least half the time, and by 0 under a fifth of the time: one frame per packet), else None."""
+    if seq is None or len(ts) < 4:
+        return None
+    order = np.argsort(seq, kind="stable")
+    s, x = seq[order], ts[order]
+    steps = (x[1:] - x[:-1])[(s[1:] - s[:-1]) == 1]
+    if len(steps) < 3 or np.mean(steps == 0) >= 0.2:
+        return None
+    pos = steps[steps > 0]
+    if not len(pos):
+        return None
+    values, counts = np.unique(pos, return_counts=True)
+    f = int(values[np.argmax(counts)])
+    return f if np.mean(steps == f) >= 0.5 else None
+
+
+def _infer(t: np.ndarray, ts: np.ndarray, seq: np.ndarray | None = None, pt: int | None = None) -> tuple[float, str]:
+    if pt is not None and pt in STATIC_CLOCK_RATES:
+        rate = STATIC_CLOCK_RATES[pt]
+        return float(rate), f"static payload type {pt} (RFC 3551 §6): {rate} Hz"
     if len(ts) == 0 or not (ts != ts[0]).any():
         return np.nan, "fewer than 2 distinct RTP timestamps"
     span = float(t[-1] - t[0]) if len(t) else 0.0
-    if span < 0.05:
+    step = _frame_step(ts, seq)
+    measured, about = np.nan, ""
+    if span >= 0.05:
+        # Every pair of (up to 200 evenly spread) packets at least a quarter of the stream apart: a Theil-Sen
+        # slope over long baselines, so a burst or a stall moves only the pairs that touch it.
+        k = np.unique(np.linspace(0, len(t) - 1, min(len(t), 200)).astype(np.int64))
+        i, j = np.meshgrid(k, k, indexing="ij")
+        far = (t[j] - t[i]) >= span / 4
+        i, j = i[far], j[far]
+        if len(i):
+            measured = float(np.median((ts[j] - ts[i]) / (t[j] - t[i])))
+            about = (f"median timestamp advance {measured:.0f} ticks/s over {len(i)} packet pairs at least "
+                     f"{span / 4:.2f} s apart")
+    opus = step in OPUS_STEPS and (pt is None or pt >= 96)
+    if opus:
+        return 48000.0, (f"timestamp step {step} per packet ({step / 48:g} ms at 48 kHz) on a dynamic payload type: "
+                         "Opus framing, 48000 Hz whatever the packetisation (RFC 7587 §4.1)"
+                         + (f"; {about}" if about else ""))
+    if np.isnan(measured):
         return np.nan, f"stream lasts {span * 1000:.1f} ms, under 50 ms"
-    window = min(1.0, span / 2)
-    i = np.unique(np.linspace(0, len(t) - 1, min(len(t), 10_000)).astype(np.int64))  # at most 10 000 pairs
-    j = np.searchsorted(t, t[i] + window)
-    ok = j < len(t)
-    i, j = i[ok], j[ok]
-    rates = (ts[j] - ts[i]) / (t[j] - t[i])
-    measured = float(np.median(rates))
-    nearest = min(CLOCK_RATES, key=lambda r: abs(np.log(max(measured, 1e-9) / r)))
+    rates = CLOCK_RATES
+    if step is not None:
+        fitting = tuple(r for r in AUDIO_RATES if any(abs(step / r * 1000 - f) <= 0.01 * f for f in AUDIO_FRAME_MS))
+        if fitting:
+            rates = fitting
+            about += f"; timestamp step {step} per packet is a whole audio frame at {', '.join(map(str, fitting))} Hz"
+    nearest = min(rates, key=lambda r: abs(np.log(max(measured, 1e-9) / r)))
     off = measured / nearest - 1
-    evidence = (f"median timestamp advance {measured:.0f} ticks/s over {len(rates)} packet pairs "
-                f"{window:.2f} s apart: {off * 100:+.1f} % from {nearest} Hz")
+    evidence = f"{about}: {off * 100:+.1f} % from {nearest} Hz"
     if abs(off) > CLOCK_RATE_TOLERANCE:
         return np.nan, evidence + " (no standard rate within 25 %)"
     return float(nearest), evidence
@@ -276,8 +344,26 @@ class _Ordered:
         return self.rows[name].to_numpy()[self.order]
 
     def keys(self) -> pd.DataFrame:
-        """One row per stream: the stream key columns (in stream order)."""
-        return self.rows.iloc[self.order[self.starts]][STREAM_KEYS].reset_index(drop=True)
+        """One row per stream: the stream key columns and its main payload type `pt` (in stream order)."""
+        out = self.rows.iloc[self.order[self.starts]][STREAM_KEYS].reset_index(drop=True)
+        main, _ = self.payload_types()
+        out.insert(STREAM_KEYS.index("ssrc") + 1, "pt", main.astype(np.uint8))
+        return out[list(STREAM_KEY_COLUMNS)]
+
+    def payload_types(self) -> tuple[np.ndarray, list[str]]:
+        """Per stream: the main payload type (the most frequent; on a tie the lowest) and every payload type it
+        used, as "8,13" (ascending)."""
+        if self.n == 0:
+            return np.zeros(0, dtype=np.int64), []
+        combo = self.gid * 128 + self.col("pt").astype(np.int64)
+        uniq, counts = np.unique(combo, return_counts=True)
+        g, pt = uniq // 128, uniq % 128
+        order = np.lexsort((pt, -counts, g))
+        head = np.r_[True, g[order][1:] != g[order][:-1]]
+        main = np.zeros(len(self.starts), dtype=np.int64)
+        main[g[order][head]] = pt[order][head]
+        listed = [",".join(str(int(x)) for x in pt[g == i]) for i in range(len(self.starts))]
+        return main, listed
 
     def ext_seq(self) -> np.ndarray:
         return _extend(self.col("seq"), 16, self.starts, self.gid)
@@ -302,10 +388,11 @@ def _stacked(ext: np.ndarray, o: _Ordered) -> np.ndarray:
 
 
 def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
-            codecs: dict[int, tuple[str, str]] | None = None) -> pd.DataFrame:
-    """One row per RTP stream (src, sport, dst, dport, ssrc, pt) of an `rtp` table; rows with an error are left out.
+            codecs: dict[int, tuple[str, str]] | None = None, sdps=None, payload=None) -> pd.DataFrame:
+    """One row per RTP stream (src, sport, dst, dport, ssrc) of an `rtp` table; rows with an error are left out.
 
-    Columns (STREAMS_SCHEMA): src, sport, dst, dport, ssrc, pt; first_t, last_t (s); packets; bytes (sum of
+    Columns (STREAMS_SCHEMA): src, sport, dst, dport, ssrc; pt (the main payload type: the most frequent, see
+    payload_types); first_t, last_t (s); packets; bytes (sum of
     payload_len); bitrate_kbps (bytes * 8 / (last_t - first_t) / 1000, NaN for one instant); first_seq, last_seq
     (lowest and highest extended sequence number, see `extend_seq`); expected (last_seq - first_seq + 1); lost
     (expected minus distinct numbers received: never negative); duplicates (packets with a number already received);
@@ -317,7 +404,13 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
     (audio, video, rtx, fec, unknown) and codec: from `codecs` ({pt: (media kind, codec)}, e.g.
     webrtcpcap.sdp.codecs of the SDPs; rtx for an RTX type, fec for ulpfec/flexfec/red), else kind from the clock
     rate alone (90 kHz video, the audio rates audio; an RTX stream without SDP then counts as video) and no codec;
-    max_delta_ms (the longest time between two consecutive packets of the stream: a freeze or an outage).
+    max_delta_ms (the longest time between two consecutive packets of the stream: a freeze or an outage);
+    payload_types (every payload type the stream used, "8,13": one SSRC keeps one sequence space across payload
+    types, so comfort noise, DTMF or RED packets are part of the stream, and its loss is counted over all of them);
+    role, role_of, role_evidence: what the stream carries (`stream_roles`: media, rtx, fec or padding), the media
+    SSRC an rtx stream repairs, and why.  `sdps` (cap.sdp) and `payload` (`Capture.rtp_payload`) give the roles
+    their strongest evidence; without them the wire decides.  A stream the roles find to be RTX has kind "rtx"
+    (even without an SDP) and no jitter (its timestamps are the original packets', RFC 4588 §4).
     Sorted by first_t (stable).
 
     Compared with Wireshark's `rtp,streams` (tests/test_streams.py checks these exactly): Wireshark keys streams
@@ -332,7 +425,7 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
         return _empty(STREAMS_SCHEMA)
     starts, gid = o.starts, o.gid
     t = o.col("t").astype(np.float64)
-    payload = o.col("payload_len").astype(np.int64)
+    payload_len = o.col("payload_len").astype(np.int64)
     ext = o.ext_seq()
     stacked = _stacked(ext, o)
     new = _first_arrival(stacked)
@@ -341,7 +434,7 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
     packets = o.lengths.astype(np.int64)
     first_t = np.minimum.reduceat(t, starts)
     last_t = np.maximum.reduceat(t, starts)
-    nbytes = np.add.reduceat(payload, starts)
+    nbytes = np.add.reduceat(payload_len, starts)
     first_seq = np.minimum.reduceat(ext, starts)
     last_seq = np.maximum.reduceat(ext, starts)
     expected = last_seq - first_seq + 1
@@ -363,6 +456,7 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
     max_delta = np.maximum.reduceat(delta, starts) * 1000
 
     keys = o.keys()
+    _, payload_types = o.payload_types()
     rate, source = _clock_rates(keys, t, o, clock_rates or {})
     jitter, max_jitter = _jitter(t, o, rate)
     kind, codec = _kinds(keys["pt"].to_numpy(), rate, codecs or {})
@@ -377,8 +471,16 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
         clock_rate=pd.arrays.IntegerArray(np.nan_to_num(rate).astype(np.int64), np.isnan(rate)),
         clock_rate_source=pd.Categorical(source, categories=["given", "inferred", "unknown"]),
         jitter_ms=jitter, max_jitter_ms=max_jitter, markers=markers,
-        kind=pd.Categorical(kind, categories=KINDS), codec=pd.Categorical(codec), max_delta_ms=max_delta)
+        kind=pd.Categorical(kind, categories=KINDS), codec=pd.Categorical(codec), max_delta_ms=max_delta,
+        payload_types=payload_types)
     out = out.sort_values("first_t", kind="stable").reset_index(drop=True)
+    roles = stream_roles(out, rtp, sdps, payload, codecs)
+    out = out.assign(role=pd.Categorical(roles["role"], categories=ROLES), role_of=roles["role_of"].to_numpy(),
+                     role_evidence=roles["role_evidence"].to_numpy())
+    rtx = (out["role"] == "rtx").to_numpy()
+    if rtx.any():
+        out["kind"] = out["kind"].where(~rtx, "rtx")
+        out.loc[rtx, ["jitter_ms", "max_jitter_ms"]] = np.nan
     return out.astype({k: v for k, v in STREAMS_SCHEMA.items() if v != "category"})[list(STREAMS_SCHEMA)]
 
 
@@ -414,8 +516,9 @@ def _clock_rates(keys: pd.DataFrame, t: np.ndarray, o: _Ordered, given: dict[int
             continue
         if ts is None:
             ts = _extend(o.col("ts"), 32, o.starts, o.gid)
+            ext = o.ext_seq()
         seg = slice(o.starts[i], o.starts[i] + o.lengths[i])
-        r, _ = _infer(t[seg], ts[seg])
+        r, _ = _infer(t[seg], ts[seg], ext[seg], int(pt))
         if not np.isnan(r):
             rate[i], source[i] = r, "inferred"
     return rate, source
@@ -459,7 +562,7 @@ def packet_view(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) ->
     """One row per valid RTP packet, in stream order (the streams of `streams(rtp)`, each in arrival order): the
     series behind a stream's statistics, for plots.
 
-    Columns (PACKET_VIEW_SCHEMA): frame, t, the stream keys (src, sport, dst, dport, ssrc, pt), seq and ext_seq
+    Columns (PACKET_VIEW_SCHEMA): frame, t, the stream keys (src, sport, dst, dport, ssrc), pt (the packet's), seq and ext_seq
     (extend_seq per stream), ts and ext_ts (extend_ts per stream), marker, arrival_delta_ms (time since the stream's
     previous packet; 0 for its first), transit_ms (arrival time minus the RTP timestamp in ms, relative to the
     stream's first packet: its rises are queueing, its falls catching up; NaN without a clock rate) and jitter_ms (the
@@ -487,10 +590,11 @@ def packet_view(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None) ->
         transit = t - (ext_ts - ext_ts[o.starts][o.gid]) / r
     transit = (transit - transit[o.starts][o.gid]) * 1000
     stream_cols = {k: np.repeat(keys[k].to_numpy(), o.lengths) for k in STREAM_KEYS}
+    stream_cols["pt"] = o.col("pt")  # the packet's own payload type
     out = pd.DataFrame({
         "frame": o.col("frame"), "t": t,
         **{k: (pd.Categorical(stream_cols[k], categories=rtp[k].cat.categories)
-               if isinstance(rtp[k].dtype, pd.CategoricalDtype) else stream_cols[k]) for k in STREAM_KEYS},
+               if isinstance(rtp[k].dtype, pd.CategoricalDtype) else stream_cols[k]) for k in STREAM_KEY_COLUMNS},
         "seq": o.col("seq"), "ext_seq": o.ext_seq(), "ts": o.col("ts"), "ext_ts": ext_ts, "marker": o.col("marker"),
         "arrival_delta_ms": dt * 1000, "transit_ms": transit, "jitter_ms": jitter})
     return out.astype({k: v for k, v in PACKET_VIEW_SCHEMA.items() if v != "category"})[list(PACKET_VIEW_SCHEMA)]
@@ -525,7 +629,7 @@ def receiver_view(stream_table: pd.DataFrame, rtp: pd.DataFrame, report_blocks: 
     Where the capture is taken matters: at the receiver both count the same losses (they may differ by packets
     still in flight or by duplicates, which RFC 3550 subtracts); at the sender the capture shows no loss at all and
     only the reports tell.  RTX streams report jitter against the original packets' timestamps (meaningless)."""
-    out = stream_table[STREAM_KEYS + ["packets", "lost", "jitter_ms"]].copy()
+    out = stream_table[list(STREAM_KEY_COLUMNS) + ["packets", "lost", "jitter_ms"]].copy()
     n = len(out)
     cols = {c: pd.array([pd.NA] * n, dtype=d) for c, d in RECEIVER_VIEW_SCHEMA.items()
             if c not in out.columns and c != "reports"}
@@ -596,7 +700,7 @@ def gaps(rtp: pd.DataFrame) -> pd.DataFrame:
     inside = (h >= 0) & (late_vals < hi_sorted[h.clip(0)]) if len(at) else np.zeros(len(late_vals), dtype=bool)
     late_counts = np.zeros(len(at), dtype=np.int64)
     np.add.at(late_counts, hole_order[h[inside]], 1)
-    keys = o.rows.iloc[o.order[at]][STREAM_KEYS].reset_index(drop=True)
+    keys = o.rows.iloc[o.order[at]][list(STREAM_KEY_COLUMNS)].reset_index(drop=True)  # pt: the skipping packet's
     out = keys.assign(first_missing=first_missing, count=count, t_before=t[at - 1], t_after=t[at],
                       duration_s=t[at] - t[at - 1], late=late_counts)
     out = out.sort_values("t_after", kind="stable").reset_index(drop=True)
@@ -616,7 +720,8 @@ RTX_PAIRS_SCHEMA: dict[str, str] = {
     "media_pt": "uint8",
     "source": "category",
 }
-RTX_SOURCES = ["sdp ssrc-group FID", "sdp apt + same 5-tuple", "payload OSN", "rtp timestamps"]
+RTX_SOURCES = ["sdp ssrc-group FID", "sdp apt + same 5-tuple", "payload OSN", "rtp timestamps",
+               "rtp timestamps after losses"]
 
 REPAIRS_SCHEMA: dict[str, str] = {
     **STREAM_KEY_COLUMNS,
@@ -674,6 +779,11 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
       timestamp of the stream is one of exactly one other stream of the same 5-tuple with more packets, and each of
       its packets arrived after that stream's first packet with the same timestamp (a retransmission keeps the
       original timestamp and comes later).  What `webrtcpcap summary` uses to leave RTX jitter out.
+    - "rtp timestamps after losses" (with `timestamps=True`): the receiver's side of a loss the originals of which
+      never arrived (an outage): every RTP timestamp of the stream lies in the span of exactly one other stream of
+      the same 5-tuple, with payload type one below the stream's (the pairing every WebRTC stack offers: VP8 96 and
+      its rtx 97), every packet arrived after that stream's first hole opened, and there are no more packets than 3
+      per number it lost.
 
     `streams_df` is a `streams` table; `sdps` one Sdp or a list (`cap.sdp`).  A stream none of these pairs is not
     listed.  Sorted by rtx_ssrc.
@@ -729,41 +839,180 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
         if len(matches) == 1:
             rows[ssrc] = (ssrc, pt, int(matches[0]["ssrc"]), int(matches[0]["pt"]), RTX_SOURCES[2])
     if timestamps and rtp is not None:
-        for ssrc, media, media_pt in _rtx_by_timestamps(streams_df, rtp, set(rows)):
-            rows[ssrc] = (ssrc, int(seen.at[ssrc, "pt"]), media, media_pt, RTX_SOURCES[3])
+        for ssrc, media, media_pt, source in _rtx_by_timestamps(streams_df, rtp, set(rows)):
+            rows[ssrc] = (ssrc, int(seen.at[ssrc, "pt"]), media, media_pt, source)
     out = pd.DataFrame(sorted(rows.values()), columns=list(RTX_PAIRS_SCHEMA))
     out["source"] = pd.Categorical(out["source"], categories=RTX_SOURCES)
     return out.astype({k: v for k, v in RTX_PAIRS_SCHEMA.items() if v != "category"})
 
 
-def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set) -> list[tuple[int, int, int]]:
-    """(rtx ssrc, media ssrc, media pt) for the "rtp timestamps" evidence of rtx_pairs.  Padding-only packets
-    (probes, which RTX streams also carry) are left out; a retransmitted packet whose frame lost every original is
-    allowed not to match, so half of the timestamps matching, and all lying in the other stream's span, is enough."""
+def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set) -> list[tuple[int, int, int, str]]:
+    """(rtx ssrc, media ssrc, media pt, source) for the wire evidence of rtx_pairs ("rtp timestamps", "rtp
+    timestamps after losses").  Padding-only packets (probes, which RTX streams also carry) are left out; a
+    retransmitted packet whose frame lost every original is allowed not to match, so half of the timestamps
+    matching, and all lying in the other stream's span, is enough.  An RTX stream has a payload type of its own
+    (RFC 4588 §8.1), so a stream with the same payload type is never its media."""
     found = []
+    ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
+    holes = gaps(ok)
+    first_hole = holes.groupby(holes[STREAM_KEYS].astype(str).agg("|".join, axis=1), sort=False)["t_before"].min() \
+        if len(holes) else pd.Series(dtype="float64")
     for _, r in streams_df.iterrows():  # a loop over streams
         ssrc = int(r["ssrc"])
         if ssrc in paired:
             continue
-        mine = rtp[(rtp["ssrc"] == ssrc) & ~rtp["padding"].to_numpy(dtype=bool)]
-        if len(mine) < 2:
+        here = (ok[_FIVE] == r[_FIVE]).all(axis=1).to_numpy()
+        own = ok[here & (ok["ssrc"] == ssrc).to_numpy()]
+        mine = own[~own["padding"].to_numpy(dtype=bool)]
+        # One retransmission is enough on an SSRC that also carried padding-only probes (what browsers send on
+        # their RTX SSRC); otherwise two.
+        if len(mine) < (1 if len(mine) < len(own) else 2):
             continue
         same = streams_df[(streams_df[_FIVE] == r[_FIVE]).all(axis=1) & (streams_df["ssrc"] != ssrc)
-                          & (streams_df["packets"] > r["packets"])]
-        matches = []
+                          & (streams_df["packets"] > r["packets"]) & (streams_df["pt"] != r["pt"])]
+        matches, after_loss = [], []
         for _, m in same.iterrows():
-            other = rtp[rtp["ssrc"] == m["ssrc"]]
+            other = ok[here & (ok["ssrc"] == m["ssrc"]).to_numpy()]
             ts = extend_ts(other["ts"].to_numpy())
             ts0, span = int(ts.min()), int(ts.max() - ts.min())
             inside = ((mine["ts"].to_numpy(dtype=np.int64) - ts0) % (1 << 32) <= span).all()
+            if not inside:
+                continue
             first_t = other.groupby("ts", observed=True)["t"].min()
             at = first_t.reindex(mine["ts"].to_numpy()).to_numpy()
             hit = ~np.isnan(at)
-            if inside and 2 * hit.sum() >= len(mine) and (mine["t"].to_numpy()[hit] >= at[hit]).all():
+            if 2 * hit.sum() >= len(mine) and (mine["t"].to_numpy()[hit] >= at[hit]).all():
                 matches.append(m)
+                continue
+            opened = first_hole.get("|".join(str(m[k]) for k in STREAM_KEYS))
+            if (opened is not None and int(r["pt"]) == int(m["pt"]) + 1 and (mine["t"] >= opened).all()
+                    and len(mine) <= 3 * int(m["lost"])):
+                after_loss.append(m)
         if len(matches) == 1:
-            found.append((ssrc, int(matches[0]["ssrc"]), int(matches[0]["pt"])))
+            found.append((ssrc, int(matches[0]["ssrc"]), int(matches[0]["pt"]), RTX_SOURCES[3]))
+        elif not matches and len(after_loss) == 1:
+            found.append((ssrc, int(after_loss[0]["ssrc"]), int(after_loss[0]["pt"]), RTX_SOURCES[4]))
     return found
+
+
+ROLES_SCHEMA: dict[str, str] = {
+    **STREAM_KEY_COLUMNS,
+    "role": "category",
+    "role_of": "UInt32",
+    "role_evidence": "string",
+}
+_FEC_ONLY = {"ulpfec", "flexfec", "flexfec-03"}
+
+
+def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload=None,
+                 codecs: dict[int, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """What each stream of a `streams` table carries, and why: one row per stream, in its order.
+
+    Columns (ROLES_SCHEMA): the stream keys and pt; role (ROLES: media, rtx, fec, padding); role_of (UInt32: the
+    media SSRC an rtx or fec stream repairs, when known); role_evidence (string: the evidence, strongest first).
+
+    - rtx: paired by `rtx_pairs` (with `timestamps=True`: the SDP's FID groups or apt, else the payload's OSNs when
+      readable, else the wire's timestamps), or its payload type is rtx in the SDP;
+    - fec: ulpfec/flexfec in the SDP, or the second SSRC of an a=ssrc-group:FEC-FR (RFC 5956);
+    - padding: every packet has the padding bit set (and, when the payload is readable, carries nothing else):
+      bandwidth probes of a stream not otherwise paired;
+    - media: everything else.  RED (RFC 2198) carries media (with its redundancy) and counts as media.
+    `codecs` ({pt: (media kind, codec)}) defaults to webrtcpcap.sdp.codecs(sdps)."""
+    from . import sdp as _sdp
+
+    sdps = _sdp._sdps(sdps)
+    if codecs is None:
+        codecs = _sdp.codecs(sdps) if sdps else {}
+    apt = _sdp.rtx_map(sdps) if sdps else {}
+    fec_fr: dict[int, int] = {}
+    for s in sdps:
+        for m in s.media:
+            for g in m.ssrc_groups:
+                if g.semantics == "FEC-FR" and len(g.ssrcs) == 2:
+                    fec_fr[g.ssrcs[1]] = g.ssrcs[0]
+    n = len(streams_df)
+    role = np.array(["media"] * n, dtype=object)
+    role_of = pd.array([pd.NA] * n, dtype="UInt32")
+    evidence = np.array([""] * n, dtype=object)
+    pairs = (rtx_pairs(streams_df, sdps, rtp, payload, timestamps=True) if n
+             else _empty(RTX_PAIRS_SCHEMA))
+    paired = {int(p.rtx_ssrc): p for p in pairs.itertuples(index=False)}
+    ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
+    for i, r in enumerate(streams_df.itertuples(index=False)):  # a loop over streams
+        ssrc, pt = int(r.ssrc), int(r.pt)
+        media, name = codecs.get(pt, (None, None))
+        low = (name or "").lower()
+        p = paired.get(ssrc)
+        if p is not None:
+            role[i], role_of[i] = "rtx", int(p.media_ssrc)
+            evidence[i] = _rtx_evidence(p)
+        elif low == "rtx":
+            role[i] = "rtx"
+            evidence[i] = f"SDP: payload type {pt} is rtx" + (f" (apt={apt[pt]})" if pt in apt else "")
+        elif ssrc in fec_fr:
+            role[i], role_of[i] = "fec", fec_fr[ssrc]
+            evidence[i] = f"SDP: a=ssrc-group:FEC-FR {fec_fr[ssrc]} {ssrc}"
+        elif low in _FEC_ONLY:
+            role[i] = "fec"
+            evidence[i] = f"SDP: payload type {pt} is {name}"
+        else:
+            why = _padding_only(ok, r, payload)
+            if why:
+                role[i], evidence[i] = "padding", why
+            elif name:
+                evidence[i] = f"SDP: payload type {pt} is {media} {name}"
+            else:
+                evidence[i] = "no SDP for payload type {}; nothing on the wire marks it as RTX, FEC or padding".format(pt)
+    keys = streams_df[list(STREAM_KEY_COLUMNS)].reset_index(drop=True)
+    return keys.assign(role=pd.Categorical(role, categories=ROLES), role_of=role_of,
+                       role_evidence=pd.array(evidence, dtype="string"))
+
+
+def in_streams(rtp: pd.DataFrame, streams_df: pd.DataFrame) -> np.ndarray:
+    """Boolean mask over the rows of `rtp`: True where the row belongs to one of the streams of `streams_df`
+    (matched on STREAM_KEYS), e.g. `rtp[in_streams(rtp, st[st.role == "media"])]` keeps the media packets."""
+    if not len(rtp) or not len(streams_df):
+        return np.zeros(len(rtp), dtype=bool)
+    def key(df):
+        return pd.MultiIndex.from_arrays([df[k].astype(str) if k in ("src", "dst") else df[k].astype(np.int64)
+                                          for k in STREAM_KEYS])
+    return key(rtp).isin(key(streams_df))
+
+
+def _rtx_evidence(p) -> str:
+    media = f"ssrc 0x{int(p.media_ssrc):08x}"
+    return {
+        RTX_SOURCES[0]: f"SDP: a=ssrc-group:FID {int(p.media_ssrc)} {int(p.rtx_ssrc)}",
+        RTX_SOURCES[1]: (f"SDP: payload type {int(p.rtx_pt)} is rtx with apt={int(p.media_pt)}, and {media} is the "
+                         f"one payload type {int(p.media_pt)} stream on this 5-tuple"),
+        RTX_SOURCES[2]: (f"payload: its original sequence numbers (RFC 4588 OSN) and RTP timestamps are those of "
+                         f"{media}"),
+        RTX_SOURCES[3]: (f"wire: its RTP timestamps repeat those of {media}, each packet after the original "
+                         "(payload unreadable)"),
+        RTX_SOURCES[4]: (f"wire: its RTP timestamps lie in those of {media}, its packets came only after that "
+                         f"stream's losses, and its payload type {int(p.rtx_pt)} is {int(p.media_pt)} + 1"),
+    }[str(p.source)]
+
+
+def _padding_only(ok: pd.DataFrame, r, payload) -> str:
+    """The evidence that every packet of stream `r` is padding (RFC 3550 §5.1), or "" when one is not."""
+    mask = np.ones(len(ok), dtype=bool)
+    for k in STREAM_KEYS:
+        mask &= (ok[k] == getattr(r, k)).to_numpy()
+    rows = ok[mask]
+    if not len(rows) or not rows["padding"].to_numpy(dtype=bool).all():
+        return ""
+    readable = _readable(rows)
+    if payload is not None and readable.all():
+        for f in rows["frame"].to_numpy().tolist():  # a loop over the packets of an all-padding stream
+            try:
+                if len(payload(int(f))):
+                    return ""
+            except ValueError:
+                return ""
+        return (f"payload: every packet ({len(rows)}) is padding only (P bit, empty payload): bandwidth probes")
+    return (f"wire: every packet ({len(rows)}) has the padding bit set, payload encrypted: padding-only bandwidth "
+            "probes, most likely")
 
 
 def repairs(rtp: pd.DataFrame, pairs: pd.DataFrame, payload=None) -> pd.DataFrame:
@@ -793,7 +1042,7 @@ def repairs(rtp: pd.DataFrame, pairs: pd.DataFrame, payload=None) -> pd.DataFram
     idx = np.repeat(np.arange(len(g)), g["count"].to_numpy())
     seq = g["first_missing"].to_numpy()[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(g["count"]) - g["count"],
                                                                                  g["count"]).to_numpy())
-    out = g.iloc[idx][STREAM_KEYS + ["t_before", "t_after"]].reset_index(drop=True)
+    out = g.iloc[idx][list(STREAM_KEY_COLUMNS) + ["t_before", "t_after"]].reset_index(drop=True)
     out["seq"] = seq
     # Late originals: the same extended number received in the same stream after the hole opened.
     o = _Ordered(rtp)
