@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_CAPTURE ?= captures/chromium_aiortc_loss5.pcap
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: all setup tshark chromium demo test benchmark clean
+.PHONY: all setup tshark chromium demo test benchmark fuzz clean
 
 all: test
 
@@ -46,6 +46,23 @@ test: setup tshark chromium
 
 benchmark: setup tshark
 	$(PY) benchmarks/decode_speed.py
+
+# make fuzz: the long fuzzing campaign (fuzz/README.md): mutated captures and decoder inputs until FUZZ_FILES and
+# FUZZ_INPUTS (or FUZZ_SECONDS), then a summary table; then atheris on the decoders if it is installed.
+FUZZ_FILES ?= 100000
+FUZZ_INPUTS ?= 10000000
+FUZZ_SECONDS ?= 0
+FUZZ_ATHERIS_SECONDS ?= 600
+fuzz: setup
+	@code=0; nice -n 19 $(PY) -m fuzz --files $(FUZZ_FILES) --decoder-inputs $(FUZZ_INPUTS) --seconds $(FUZZ_SECONDS) \
+	  --out fuzz/out || code=$$?; \
+	if $(PY) -c 'import atheris' 2>/dev/null; then \
+	  $(PY) -m fuzz.atheris_decoders --seed-corpus fuzz/out/atheris/corpus >/dev/null 2>&1 && cd fuzz/out/atheris && \
+	  { PYTHONPATH=$(CURDIR) nice -n 19 $(abspath $(PY)) -m fuzz.atheris_decoders -max_total_time=$(FUZZ_ATHERIS_SECONDS) \
+	    -print_final_stats=1 corpus >log 2>&1 || code=1; }; \
+	  grep -E "^(stat::number_of_executed_units|Done)|Error" log | tail -n 20; \
+	else echo "make fuzz: atheris is not installed (pip install -e '.[fuzz]'): coverage-guided stage skipped"; fi; \
+	exit $$code
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
