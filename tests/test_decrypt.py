@@ -23,6 +23,13 @@ from webrtcpcap import decrypt, dtls, keys, srtp, tables, tls13
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-captures"
+
+
+def _connected(base: Path) -> bool:
+    meta = base.with_name(base.name + ".meta.json")
+    return not meta.exists() or json.loads(meta.read_text())["parameters"].get("expect_connected", True)
+
+
 KEYED = sorted(p.name.removesuffix(".keylog") for p in CAPTURES.glob("*.keylog"))
 # DTLS 1.3 sessions (key logs with TLS 1.3 secrets): the committed ones, else the lab's early sample
 KEYED13 = [n for n in KEYED if "EXPORTER_SECRET" in (CAPTURES / f"{n}.keylog").read_text()]
@@ -40,7 +47,7 @@ def open_keyed(name, **kw):
     return webrtcpcap.open(capture_path(CAPTURES / name), keylog=CAPTURES / f"{name}.keylog", progress=False, **kw)
 
 
-@pytest.mark.parametrize("name", KEYED)
+@pytest.mark.parametrize("name", [n for n in KEYED if _connected(CAPTURES / n)])  # a stalled call has no SRTP
 def test_every_srtp_and_srtcp_packet_of_the_lab_sessions_authenticates(name):
     cap = open_keyed(name)
     assert cap.decryption.problems == []
@@ -111,7 +118,7 @@ def test_a_tampered_packet_fails_authentication_and_the_rest_still_decrypt(tmp_p
 def test_a_key_log_of_another_session_gives_a_problem_not_an_exception():
     cap = webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", keylog=CAPTURES / "aiortc_outage3s.keylog",
                           progress=False)
-    assert any("no CLIENT_RANDOM or EXPORTER_SECRET line" in p for p in cap.decryption.problems)
+    assert any("no CLIENT_RANDOM line" in p for p in cap.decryption.problems)
     assert cap.rtp.auth_ok.isna().all() and len(cap.rtcp) == len(webrtcpcap.open(CAPTURES / "aiortc_clean.pcap").rtcp)
     # Opened with keys, the tables have the SRTP columns even where no key fitted; opened without, they have none.
     assert tables.check_schema(cap.rtp, tables.DECRYPTED_RTP_SCHEMA) == []
@@ -338,12 +345,29 @@ def _sdp_fingerprints(base: Path) -> set:
     return prints
 
 
-@pytest.fixture(params=DTLS13_SESSIONS, ids=[p.name for p in DTLS13_SESSIONS])
+CONNECTED13 = [p for p in DTLS13_SESSIONS if _connected(p)]
+STALLED13 = [p for p in DTLS13_SESSIONS if not _connected(p)]
+
+
+@pytest.fixture(params=CONNECTED13, ids=[p.name for p in CONNECTED13])
 def dtls13_session(request):
     base = request.param
     if not capture_path(base).exists():
         pytest.skip(f"{base.name}: no capture beside the key log")
     return base
+
+
+@pytest.mark.parametrize("base", STALLED13, ids=[p.name for p in STALLED13])
+def test_a_stalled_dtls13_handshake_opens_what_was_sent_and_leaves_finished_unchecked(base):
+    """The server's ServerHello never reached the capture point: its encrypted flight is readable with the key log,
+    but without the ServerHello there is no transcript, so Finished is neither ok nor forged (null)."""
+    cap = webrtcpcap.open(capture_path(base), keylog=base.with_name(base.name + ".keylog"), progress=False)
+    dec = cap.dtls_decrypted
+    assert len(dec) and dec.decrypted.all() and set(dec.sender) == {"server"}
+    assert dec.finished_ok.isna().all() and (dec.msg_type == "finished").any()
+    facts = decrypt.dtls13_associations(dec)
+    assert facts.client_finished_t.isna().all() and facts.srtp_profile.notna().all()
+    assert len(cap.rtp) == 0 and len(cap.decryption.summary) == 0
 
 
 def test_every_srtp_and_srtcp_packet_of_a_dtls13_session_authenticates_both_ways(dtls13_session):
@@ -514,7 +538,11 @@ def test_dtls13_association_without_any_key_log_line_is_a_problem():
     log = keys.parse_keylog(f"EXPORTER_SECRET {bytes(32).hex()} {EXPORTER.hex()}\n")
     out, problems = decrypt.dtls_keys(_association(), log)
     assert out == {} and problems == [f"DTLS association 0 ({CLIENT} -> {SERVER}): the key log has no "
-                                      "CLIENT_RANDOM or EXPORTER_SECRET line for this handshake"]
+                                      "EXPORTER_SECRET line for this handshake"]
+    both = keys.parse_keylog(f"EXPORTER_SECRET {bytes(32).hex()} {EXPORTER.hex()}\n"
+                             f"CLIENT_RANDOM {bytes(32).hex()} {bytes(48).hex()}\n")
+    assert decrypt.dtls_keys(_association(), both)[1][0].endswith(
+        "no CLIENT_RANDOM or EXPORTER_SECRET line for this handshake")
 
 
 def _rtp_table(packets_by_side):
@@ -702,5 +730,11 @@ def test_report_with_a_dtls13_key_log_of_another_call_says_it_opened_nothing(dtl
     other = tmp_path / "other.keylog"
     other.write_text(f"EXPORTER_SECRET {'ab' * 32} {'cd' * 32}\n")
     r = report.build(str(capture_path(dtls13_session)), keylog=str(other))
-    assert any("opened nothing in this capture" in n and "EXPORTER_SECRET" in n for n in r.notes)
+    assert any("opened nothing in this capture" in n and "no EXPORTER_SECRET line" in n for n in r.notes)
     assert not any("cdcd" in n for n in r.notes)
+
+
+def test_dtls_decrypted_is_an_empty_typed_table_without_tls13_secrets():
+    for cap in (open_keyed("aiortc_clean"), webrtcpcap.open(CAPTURES / "aiortc_clean.pcap", progress=False)):
+        assert len(cap.dtls_decrypted) == 0
+        assert tables.check_schema(cap.dtls_decrypted, decrypt.DTLS_DECRYPTED_SCHEMA) == []

@@ -831,7 +831,7 @@ def test_dtls13_decoders_of_arbitrary_bytes_give_a_value_or_decode_error(data, c
 # --- DTLS 1.3 against tshark and on the lab's browser sessions -----------------------------------------------------
 
 LAB_DTLS13 = ["chromium_chromium_clean", "chromium_chromium_dtls_loss", "firefox_chromium_clean",
-              "firefox_firefox_clean"]
+              "firefox_firefox_clean", "firefox_firefox_dtls_loss"]
 
 
 def _lab13(name: str):
@@ -903,3 +903,22 @@ def test_embedded_dtls_is_taken_from_meta_dtls_in_stun_only_when_it_is_dtls():
     assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC070, b"\x80abc"))) is None  # not DTLS
     assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC071, b""))) is None
     assert dtls_tables.embedded_dtls(stun_message(attributes=attr(0xC070, record))[:-4]) is None  # not STUN
+
+
+@given(st.lists(st.binary(max_size=80), max_size=4), st.lists(st.binary(max_size=60), max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_dtls_tables_with_arbitrary_sped_stun_messages_never_raise_and_keep_every_datagram(chunks, embedded):
+    from conftest import stun_message
+
+    def attr(v):
+        return (0xC070).to_bytes(2, "big") + len(v).to_bytes(2, "big") + v + b"\x00" * (-len(v) % 4)
+
+    payloads = [_record(22, c) for c in chunks]
+    stun_payloads = [stun_message(attributes=attr(b"\x16" + e)) for e in embedded]
+    keys = _keys(len(payloads))
+    skeys = _keys(len(stun_payloads))
+    skeys["frame"] = skeys["frame"] + 100
+    records, hs = dtls_tables.dtls_tables(keys, payloads, skeys, stun_payloads)
+    assert set(records.frame[~records.in_stun]) == set(range(1, len(payloads) + 1))
+    assert set(records.frame[records.in_stun]) == set(range(101, 101 + len(stun_payloads)))
+    assert records.frame.is_monotonic_increasing

@@ -371,3 +371,55 @@ def test_align_janus_dump_with_the_capture_on_janus_node():
     assert len(matched) == len(wire.rtp)
     transit = matched["transit_ms"].to_numpy(np.float64)
     assert (transit > 0).all() and np.median(transit) < 1  # the wire sees "in" before Janus, "out" after it
+
+
+# --- `grep RTP_DUMP chrome_debug.log`: dump lines without their log prefix (issue 15) --------------------------------
+
+def grepped_log(cap):
+    """What `grep RTP_DUMP chrome_debug.log` gives: the dump lines alone, with the time Chromium writes in them
+    (rtc_base/text2pcap.cc: UTC, but hours and minutes always 00; seconds and milliseconds right)."""
+    out = []
+    for frame, t, src in _frames(cap):
+        d = "O" if src == dumps.CHROMIUM[0] else "I"
+        u = t.tz_convert("UTC") if t.tzinfo else t
+        out.append(f"{d} 00:00:{u.second:02d}.{u.microsecond // 1000:03d} 0000 {_udp_payload(cap, frame).hex(' ')}"
+                   " # RTP_DUMP\n")
+    return out
+
+
+def test_grepped_chromium_lines_without_log_prefix_open_with_their_seconds_kept(tmp_path):
+    ref = _open(RTPDUMP)
+    log = tmp_path / "rtp-dump.txt"
+    log.write_text("".join(grepped_log(ref)))
+    end = ref.packets["time"].max().timestamp() + 5
+    os.utime(log, (end, end))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not one line malformed
+        cap = dumps.open_chromium_rtp_dump(log)
+    assert cap.dump.packets == len(ref) and cap.dump.malformed == 0 and cap.problem is None
+    pd.testing.assert_frame_equal(cap.rtp.drop(columns=["t"]), ref.rtp.drop(columns=["t"]), obj="rtp")
+    # the line's milliseconds, a minute passing where the seconds go back; anchored before the file's mtime
+    want = ref.packets["time"].dt.floor("ms")
+    got = cap.packets["time"]
+    assert (got - want).abs().max() < pd.Timedelta(1, "ms") or (
+        (got - got.iloc[0]) - (want - want.iloc[0])).abs().max() < pd.Timedelta(1, "ms")
+    assert got.max().timestamp() <= end
+
+
+def test_grepped_lines_of_older_chromium_take_their_full_utc_time_of_day():
+    lines = ["O 13:45:59.990 000000 80 60 00 01 00 00 00 01 00 00 00 05 aa # RTP_DUMP\n",
+             "I 13:46:00.010 000000 80 60 00 02 00 00 00 02 00 00 00 05 bb # RTP_DUMP\n"]
+    cap = dumps.open_chromium_rtp_dump(lines, year=2026)
+    t = cap.packets["time"]
+    assert cap.dump.malformed == 0 and len(t) == 2
+    assert (t.iloc[0].hour, t.iloc[0].minute, t.iloc[0].second) == (13, 45, 59)
+    assert (t.iloc[1] - t.iloc[0]) == pd.Timedelta(20, "ms")
+
+
+def test_a_grepped_log_keeps_its_minutes_across_the_seconds_going_back():
+    lines = [f"O 00:00:{s:06.3f} 0000 80 60 00 {i:02x} 00 00 00 01 00 00 00 05 aa # RTP_DUMP\n"
+             for i, s in enumerate([58.0, 59.5, 0.25, 1.0, 0.99, 30.0, 5.0])]
+    cap = dumps.open_chromium_rtp_dump(lines)
+    t = (cap.packets["time"] - cap.packets["time"].iloc[0]).dt.total_seconds().round(3).tolist()
+    # 0.99 after 1.0 is jitter between threads, not a minute; 30 -> 5 is one (more than 5 s back)
+    assert t == [0.0, 1.5, 2.25, 3.0, 2.99, 32.0, 67.0]

@@ -225,3 +225,44 @@ def test_loaders_on_random_json_give_a_table_or_decode_error(value):
                 loader(value if isinstance(value, (dict, list)) else json.dumps(value))
         except DecodeError:
             pass
+
+
+# --- RTX counted as each stack counts it (webrtc-stats: packetsSent/packetsReceived include retransmissions) --------
+
+def test_chromium_packets_sent_counts_its_rtx_packets_as_webrtc_stats_defines_it():
+    """Chromium's outbound video of turn_relay_rest_chromium: 248 packetsSent, the capture holds 239 on the media
+    SSRC and 9 on its RTX SSRC (rtxSsrc in the same stats object).  Compared media alone, the row said "a capture
+    downstream of a loss sees fewer" on a capture that lost nothing."""
+    raw = _json("turn_relay_rest_chromium", ".getstats.json")
+    [o] = [o for o in raw["a"].values() if o["type"] == "outbound-rtp" and o["kind"] == "video"]
+    t = _table("turn_relay_rest_chromium")
+    r = _row(t, "chromium getStats", o["ssrc"], "packetsSent", "a")
+    cap = _open("turn_relay_rest_chromium")
+    media = int((cap.rtp["ssrc"] == o["ssrc"]).sum())
+    rtx = int((cap.rtp["ssrc"] == o["rtxSsrc"]).sum())
+    assert (int(r.endpoint_value), media, rtx) == (248, 239, 9)
+    assert int(r.capture_value) == media + rtx and r.agree
+    assert f"rtx ssrc {o['rtxSsrc']}" in r.capture_from and "includes retransmissions" in r.note
+
+
+def test_an_inbound_count_of_a_stack_that_counts_rtx_adds_the_rtx_packets_with_a_payload():
+    cap = _open("chromium_aiortc_loss5")
+    g = endpoints.load_getstats(_p("chromium_aiortc_loss5", ".getstats.json"))
+    video = (g.node == "b") & (g.type == "inbound-rtp") & (g.kind == "video")
+    media_ssrc = int(g.loc[video, "ssrc"].iloc[0])
+    rtx_ssrc = int(g.loc[(g.node == "a") & (g.type == "outbound-rtp") & (g.kind == "video"), "rtx_ssrc"].iloc[0])
+    rtp = cap.rtp
+    retransmissions = int(((rtp["ssrc"] == rtx_ssrc) & ~rtp["padding"].astype(bool)).sum())
+    media = int((rtp["ssrc"] == media_ssrc).sum())
+    assert retransmissions > 0
+    aiortc = side_by_side(cap, getstats=g[g.node == "b"])
+    r = _row(aiortc, "aiortc getStats", media_ssrc, "packetsReceived")
+    assert int(r.capture_value) == media and "rtx" not in r.capture_from  # aiortc counts the media SSRC only
+    chrome = g[g.node == "b"].copy()
+    chrome["source"] = "chromium getStats"
+    chrome.loc[video, "rtx_ssrc"] = rtx_ssrc
+    chrome.loc[video, "packets_received"] = media + retransmissions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", endpoints.StatsWarning)
+        r = _row(side_by_side(cap, getstats=chrome), "chromium getStats", media_ssrc, "packetsReceived")
+    assert int(r.capture_value) == media + retransmissions and r.agree and "with payload" in r.capture_from

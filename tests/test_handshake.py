@@ -14,8 +14,8 @@ import pytest
 from webrtcpcap import dtls, dtls_tables, handshake, sdp
 
 from conftest import CAPTURES
-from test_dtls import LAB_DTLS13, RANDOM, _ch13, _lab13, _client_hello, _handshake, _record, _sh13, _split_client_hello, capture_dtls, \
-    unified
+from test_dtls import LAB_DTLS13, RANDOM, _ch13, _client_hello, _handshake, _lab13, _record, _sh13, \
+    _split_client_hello, capture_dtls, unified
 
 
 def _sdps(name: str) -> list:
@@ -308,6 +308,16 @@ def test_dtls13_server_flight_retransmitted_without_reply_is_stalled_at_flight_4
         a.verdict_detail and a.evidence_frames == "3-5"
 
 
+def test_dtls13_plaintext_ack_is_an_ack_row():
+    ack = _record(26, bytes(dtls.Ack(((0, 0), (2, 1)))), seq=2)
+    records, hs = _tables([("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
+                           ("c", 0.015, ack), ("c", 0.02, CLIENT_FLIGHT_13), ("s", 0.03, SERVER_ACK_13)])
+    fl = handshake.flights(records, hs)
+    assert fl.flight.tolist()[:2] == [1, 4] and pd.isna(fl.flight.iloc[2]) and fl.flight.tolist()[3:] == [5, 6]
+    assert fl.ack.tolist() == [False, False, True, False, False] and fl.messages.iloc[2] == "ack"
+    assert handshake.associations(records, hs).iloc[0].retransmitted_flights == 0
+
+
 def test_dtls13_encrypted_records_resent_after_a_pause_are_a_retransmission_and_ack_loss_repeats_flight_6():
     data = [("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("s", 0.01, SH13 + SERVER_FLIGHT_13),
             ("c", 0.02, CLIENT_FLIGHT_13), ("s", 0.021, SERVER_ACK_13),  # this ACK is lost on the way
@@ -375,6 +385,25 @@ def test_browser_sessions_complete_in_dtls13_when_the_browsers_said_so(name):
     assert abs(client_finished - connected[role["client"]]) < 0.05
     assert client_finished < a.done_t <= connected[role["server"]] + 0.05
     assert a.first_srtp_t > a.client_hello_t
+
+
+def test_firefox_handshake_whose_server_hello_never_arrives_is_stalled_at_flight_4():
+    cap, records, hs = capture_dtls(_lab13("firefox_firefox_dtls_stalled"))
+    meta = json.loads((CAPTURES / "firefox_firefox_dtls_stalled.meta.json").read_text())
+    assert meta["expected_verdict"].startswith("DTLS stalled")
+    a = handshake.associations(records, hs, rtp=cap.rtp).iloc[0]
+    assert a.verdict == "stalled" and a.verdict_detail.startswith("stalled at flight 4, DTLS 1.3: server")
+    assert a.version == "DTLS 1.3" and pd.isna(a.done_t) and pd.isna(a.first_srtp_t)
+
+
+def test_plaintext_ack_of_a_lossy_firefox_handshake_is_an_ack_row_not_a_flight():
+    _, records, hs = capture_dtls(_lab13("firefox_firefox_dtls_loss"))
+    fl = handshake.flights(records, hs)
+    acks = fl[fl.ack]
+    assert acks.messages.tolist() == ["ack"] and acks.sender.tolist() == ["client"] and acks.flight.isna().all()
+    frame = int(acks.frames.iloc[0])
+    assert records[records.frame == frame].ack_record_numbers.dropna().tolist() == ["0:1,2:6,2:7,2:8"]
+    assert "ack" not in ",".join(fl[~fl.ack].messages)
 
 
 def test_lossy_browser_handshake_counts_the_retransmissions_of_both_sides():
@@ -464,3 +493,41 @@ def test_sped_handshake_inside_stun_checks_is_found_and_completes(tmp_path):
     a = handshake.associations(records, hs).iloc[0]
     assert a.verdict == "completed" and a.version == "DTLS 1.3" and a.client.endswith(":5000")
     assert cap.packets.kind.astype(str).tolist() == ["stun", "stun", "stun", "dtls", "dtls"]
+
+
+def _stun_rows(rows: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """cap.stun-like rows: (sender "c"/"s", time, cls) Binding messages between C and S."""
+    ends = [(C, S) if who == "c" else (S, C) for who, _, _ in rows]
+    return pd.DataFrame({"t": [t for _, t, _ in rows], "src": pd.Categorical([a[0] for a, _ in ends]),
+                         "dst": pd.Categorical([b[0] for _, b in ends]),
+                         "sport": np.array([a[1] for a, _ in ends], dtype=np.uint16),
+                         "dport": np.array([b[1] for _, b in ends], dtype=np.uint16),
+                         "method": pd.Categorical(["binding"] * len(rows)),
+                         "cls": pd.Categorical([c for _, _, c in rows])})
+
+
+def test_client_hellos_before_the_server_checks_connectivity_are_early_not_lost():
+    data = [("c", 0.0, CH13[0]), ("c", 0.0, CH13[1]), ("c", 0.1, CH13[0]), ("c", 0.1, CH13[1]),
+            ("c", 0.3, CH13[0]), ("c", 0.3, CH13[1]), ("s", 0.31, SH13 + SERVER_FLIGHT_13),
+            ("c", 0.32, CLIENT_FLIGHT_13), ("s", 0.33, SERVER_ACK_13)]
+    records, hs = _tables(data)
+    late_checks = _stun_rows([("c", -0.05, "request"), ("s", -0.04, "success"), ("s", 0.25, "request")])
+    a = handshake.associations(records, hs, stun=late_checks).iloc[0]
+    assert a.early_client_hellos == 2 and a.retransmitted_flights == 1 and a.verdict == "completed"
+    ready = _stun_rows([("s", -0.05, "request"), ("c", -0.04, "success")])
+    assert handshake.associations(records, hs, stun=ready).iloc[0].early_client_hellos == 0
+    assert pd.isna(handshake.associations(records, hs).iloc[0].early_client_hellos)
+
+
+def test_healthy_firefox_chromium_call_has_only_early_client_hellos_and_no_dtls_warning():
+    from webrtcpcap.health import health as check_health
+
+    path = _lab13("firefox_chromium_clean")
+    cap, records, hs = capture_dtls(path)
+    a = handshake.associations(records, hs, rtp=cap.rtp, stun=cap.stun).iloc[0]
+    fl = handshake.flights(records, hs)
+    assert a.early_client_hellos == int(fl.retransmission.sum()) == 3
+    h = check_health(cap)
+    dtls_findings = h.findings[h.findings.stage == "dtls"]
+    assert not dtls_findings.severity.astype(str).isin(["warning", "error"]).any()
+    assert dtls_findings.finding.str.contains("ClientHello was sent 4 times").any()

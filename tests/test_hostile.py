@@ -5,6 +5,7 @@ or asked for memory from a lying field; each checks the clear error, the flagged
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import struct
 import subprocess
@@ -21,7 +22,7 @@ from webrtcpcap import sdp
 from webrtcpcap.health import health
 from webrtcpcap.errors import CaptureWarning, DecodeError
 
-from conftest import T0_NS, env_without_pythonwarnings, epb, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
+from conftest import T0_NS, env_without_pythonwarnings, epb, stun_call, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
 from test_cli import _run as run_cli
 from test_streams import one_stream
 
@@ -401,3 +402,154 @@ def test_malloc_trim_runs_at_most_once_for_calls_close_together(monkeypatch):
     for _ in range(20):  # what one small chunk's decode asks for
         heap.give_back_free_memory()
     assert len(calls) == 1
+
+
+# --- memory budgets: a lying field never decides how much memory is asked for ---------------------------------------
+
+# The fixed ceiling (README, "Memory"): whatever a small capture's headers and time stamps say, a whole command
+# (summary, report --html) runs in this much address space.  Python with numpy, pandas and matplotlib takes about
+# 350 MB of it before reading anything.
+FIXED_CEILING_AS = 1 << 30
+
+
+def _lying_captures(d: Path) -> dict[str, Path]:
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+    good = stun_call(4)
+    out = {}
+    pcap = _pcap_bytes(good)
+    out["pcap record length 4 GiB"] = pcap + struct.pack("<IIII", T0_NS // 10**9, 0, 0xFFFFFFF0, 0xFFFFFFF0)
+    out["pcap snaplen 4 GiB, record 15 MiB"] = (struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFFFFFF, 1)
+                                                 + pcap[24:] + struct.pack("<IIII", 1, 0, 15 << 20, 15 << 20)
+                                                 + bytes(1000))
+    out["pcapng block length 4 GiB"] = shb() + idb(1) + b"".join(epb(0, 5, f) for f in good) + \
+        struct.pack("<II", 6, 0xFFFFFFFC) + bytes(64)
+    out["pcapng lying interface"] = shb() + idb(1, 0xFFFFFFFF, tsresol=0x7F, tsoffset=2**63 - 1) + \
+        idb(0xFFFF, 0xFFFFFFFF) + b"".join(epb(i % 3, 2**64 - 1 - i, f) for i, f in enumerate(good)) + \
+        struct.pack("<IIIIIIIII", 6, 36, 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0, 36)
+    times = [0, 2**32 - 1, T0_NS // 10**9, T0_NS // 10**9 + 1, 2**31, 1]
+    rtp = [udp4(rtp_packet(seq=i, pt=96, ssrc=7)) for i in range(len(times))]
+    out["times from 1970 to 2106"] = _pcap_bytes(rtp, [t * 10**9 for t in times])
+    odd = [udp4(struct.pack(">BBHII", 0x9F, 96, 1, 1, 7) + struct.pack(">HH", 0xBEDE, 0xFFFF) + b"\0" * 8),
+           udp4(struct.pack(">BBHII", 0xAF, 96, 2, 1, 7) + b"\xff"),  # padding 255 in a 1-byte payload
+           udp4(struct.pack(">HHI", 0x0001, 0xFFFC, 0x2112A442) + bytes(12) + struct.pack(">HH", 6, 0xFFFF)),
+           udp4(struct.pack(">BBH", 0x81, 205, 0xFFFF) + bytes(8)),  # RTCP length 256 KiB
+           udp4(bytes([22, 0xFE, 0xFD]) + bytes(8) + struct.pack(">H", 0xFFFF) + bytes([1]) + b"\xff" * 3)]
+    out["RTP, STUN, RTCP and DTLS length lies"] = _pcap_bytes(stun_call(2) + odd)
+    frag = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", id=7, flags="MF", frag=8191 - i, len=65535)
+                  / (b"\0" * 64)) for i in range(50)]
+    out["IP fragments at offset 64 KiB with length lies"] = _pcap_bytes(frag)
+    tcp = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=3478, dport=4000, flags="PA",
+                                                                    seq=(i * 2**31 + 1) % 2**32) / (b"\0" * 600))
+           for i in range(300)]
+    out["TCP sequence numbers jumping by 2 GiB"] = _pcap_bytes(tcp)
+    paths = {}
+    for i, (name, data) in enumerate(out.items()):
+        paths[name] = d / f"lie{i}.pcap"
+        paths[name].write_bytes(data)
+    paths["gzip expanding to 200 MiB"] = _gzip_bomb(d / "bomb.pcap.gz", 200)
+    return paths
+
+
+def test_lying_fields_stay_under_the_fixed_memory_ceiling(tmp_path):
+    # One process for every file (imports once); each file's summary and report --html must end with a documented
+    # exit code under the limit, with no MemoryError anywhere (not even as a plot that could not be drawn).
+    paths = _lying_captures(tmp_path)
+    code = ("import resource, sys, io, contextlib, json\n"
+            f"resource.setrlimit(resource.RLIMIT_AS, ({FIXED_CEILING_AS}, {FIXED_CEILING_AS}))\n"
+            "from webrtcpcap import cli\n"
+            "out = {}\n"
+            "for path in sys.argv[2:]:\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):\n"
+            "        codes = [cli.main(['summary', path]), cli.main(['report', path, '--html', sys.argv[1]])]\n"
+            "    html = open(sys.argv[1], encoding='utf-8').read() if codes[1] != 2 else ''\n"
+            "    out[path] = [codes, err.getvalue()[-300:], 'MemoryError' in html]\n"
+            "print(json.dumps(out))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.html"), *map(str, paths.values())],
+                       capture_output=True, text=True, timeout=600, cwd=str(Path(__file__).resolve().parents[1]),
+                       env=env_without_pythonwarnings())
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads(r.stdout)
+    failures = {name: results[str(p)] for name, p in paths.items()
+                if results[str(p)][0] not in ([0, 0], [0, 1], [2, 2]) or results[str(p)][2]
+                or "MemoryError" in results[str(p)][1]}
+    assert not failures, failures
+
+
+# --- quirks: overlapping fragments that disagree, a lying RTP padding count -----------------------------------------
+
+
+def _overlapping_fragments(second_overlap: bytes):
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Ether
+    udp = struct.pack(">HHHH", 5000, 6000, 8 + 32, 0) + bytes(range(32))  # a UDP datagram of 40 bytes
+    first = udp[:24]  # offset 0, 3 units of 8 bytes
+    second = second_overlap + udp[24:]  # offset 16: its first 8 bytes overlap the first fragment's last 8
+    ip = dict(src="10.0.0.1", dst="10.0.0.2", id=99, proto=17)
+    return [bytes(Ether() / IP(flags="MF", frag=0, **ip) / first),
+            bytes(Ether() / IP(flags=0, frag=2, **ip) / second)]
+
+
+def test_overlapping_fragments_that_disagree_are_flagged(tmp_path):
+    udp_overlap = bytes(range(8, 16))  # what the first fragment holds at 16..24 (UDP bytes 16..24)
+    agree = open_quiet(write_pcap(tmp_path / "agree.pcap", _overlapping_fragments(udp_overlap)))
+    assert agree.packets["error"].isna().all() and agree.packets["sport"].iat[1] == 5000
+    clash = open_quiet(write_pcap(tmp_path / "clash.pcap", _overlapping_fragments(b"\xee" * 8)))
+    assert clash.packets["error"].iat[1] == "IP fragment: overlapping fragments disagree"
+
+
+def test_a_lying_rtp_padding_count_is_flagged_on_plain_rtp(tmp_path):
+    frames = stun_call(4, pt=96)
+    frames.append(udp4(rtp_packet(seq=104, pt=96, payload=b"\x11" * 10, padding=4)))  # honest: 3 zeros and 4
+    lying = bytearray(rtp_packet(seq=105, pt=96, payload=b"\x11" * 10, padding=4))
+    lying[-1] = 200  # more than the 14 bytes after the header
+    frames.append(udp4(bytes(lying)))
+    zero = bytearray(rtp_packet(seq=106, pt=96, payload=b"\x11" * 10, padding=4))
+    zero[-1] = 0
+    frames.append(udp4(bytes(zero)))
+    p = open_quiet(write_pcap(tmp_path / "pad.pcap", frames)).packets
+    message = "RTP padding count is 0 or longer than the payload"
+    assert p["kind"].astype(str).tolist()[-3:] == ["rtp"] * 3
+    assert p["error"].astype(object).where(p["error"].notna(), None).tolist()[-3:] == [None, message, message]
+    assert p["error"].isna().sum() == len(p) - 2
+
+
+# --- summary's peak: the packets table and the Capture go before the loss is computed ------------------------------
+
+
+def test_summary_lets_the_capture_and_packets_table_go_before_computing_loss(monkeypatch):
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    from webrtcpcap import cli, summary
+    seen = {}
+    real_open, real_loss = cli.open_capture, summary._with_loss
+
+    def open_watched(*a, **k):
+        cap = real_open(*a, **k)
+        seen["cap"], seen["packets"] = weakref.ref(cap), weakref.ref(cap.packets)
+        return cap
+
+    def loss_watched(streams, rtp):
+        gc.collect()
+        seen["alive"] = (seen["cap"]() is not None, seen["packets"]() is not None)
+        return real_loss(streams, rtp)
+
+    monkeypatch.setattr(cli, "open_capture", open_watched)
+    monkeypatch.setattr(summary, "_with_loss", loss_watched)
+    args = SimpleNamespace(file=str(Path(__file__).resolve().parents[1] / "captures" / "aiortc_clean.pcap"),
+                           webrtc=[], not_webrtc=[])
+    s = summary.summarize(cli._whole(args))
+    assert seen["alive"] == (False, False) and len(s.streams) and s.streams["lost"].notna().all()
+
+
+def test_report_counts_frames_with_far_off_times(tmp_path):
+    times = [T0_NS // 10**9 + i for i in range(6)] + [0, 2**32 - 1]
+    frames = stun_call(6, pt=96)
+    path = write_pcap(tmp_path / "clock.pcap", frames, times_ns=[t * 10**9 for t in times])
+    r = run_cli("report", path, "--html", tmp_path / "r.html")
+    assert "Traceback" not in r.stderr and r.returncode in (0, 1)
+    assert "2 frames have times more than an hour from the rest of the capture" in r.stdout
+    assert "the first frame 7 at 1970-01-01" in r.stdout

@@ -228,17 +228,21 @@ def test_connected_sessions_have_a_nominated_success_then_dtls_and_rtp_when_the_
     s = ice.summary(cap.stun, cap.packets, cap.stun_attributes)
     assert tables.check_schema(s, ice.SUMMARY_SCHEMA) == []
     s = s.iloc[0]
-    assert s["first_check_t"] <= s["first_success_t"] <= s["nomination_t"] <= s["first_dtls_t"] < s["first_rtp_t"]
+    # DTLS may start on the first valid pair, before the nomination: Chromium as DTLS client sends its ClientHello
+    # right after its first successful check (chromium_chromium_*, firefox_chromium_clean); media waits for both.
+    assert s["first_check_t"] <= s["first_success_t"] <= s["first_dtls_t"] < s["first_rtp_t"]
+    assert s["first_success_t"] <= s["nomination_t"] <= s["first_rtp_t"]
     assert (s["errors_401"], s["errors_487"], s["ufrag_changes"], bool(s["consent_lost"])) == (0, 0, 0, False)
     assert s["consent_checks"] > 0
-    # The captured peer's own ICE state change (aiortc/Chromium events; Janus reports none) follows the
-    # nominating check's response that leaves its interface, within a fraction of a second.
+    # The captured peer's own ICE state change (aiortc/browser events; Janus reports none) follows the
+    # nominating check's response that leaves its interface, within a fraction of a second; a controlled Chromium
+    # says "connected" already on its first successful check, before the nomination.
     node = meta(name)["capture"]["node"]
     t0 = cap.packets["time"].iloc[0].timestamp()
     done = [e["unix"] - t0 for e in meta(name)["events"].get(node, [])
             if e["event"] == "iceConnectionState" and e["state"] in ("connected", "completed")]
     if done:
-        assert s["nomination_t"] - 0.01 <= done[0] < s["nomination_t"] + 0.25
+        assert s["first_success_t"] - 0.01 <= done[0] < s["nomination_t"] + 0.25
 
 
 def test_ice_udp_blocked_has_checks_without_answer_and_no_selected_pair():

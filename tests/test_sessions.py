@@ -112,7 +112,7 @@ def test_a_single_call_is_one_session_with_every_webrtc_flow(tmp_path):
 
 import struct  # noqa: E402 - the crafted part's own helpers
 
-from conftest import A4, B4, rtp_packet, stun_message, udp4, write_pcap  # noqa: E402
+from conftest import A4, B4, rtcp_sdes, rtcp_sr, rtp_packet, stun_message, udp4, write_pcap  # noqa: E402
 
 USERNAME, USE_CANDIDATE, XOR_RELAYED = 0x0006, 0x0025, 0x0016
 
@@ -224,3 +224,23 @@ def test_blocked_ice_keeps_its_headline():
     h = health(alone("ice_udp_blocked"))
     assert len(alone("ice_udp_blocked").sessions) == 1
     assert h.verdict == "error" and h.headline.startswith("ICE failed") and "never answered" in h.headline
+
+
+def test_a_capture_without_webrtc_has_no_calls_and_typed_empty_tables(tmp_path):
+    cap = _open(write_pcap(tmp_path / "dns.pcap", [udp4(b"\x12\x34" + b"\0" * 10, sport=5353, dport=53)]))
+    assert len(cap.sessions) == 0 and tables.check_schema(cap.sessions, sessions.SESSIONS_SCHEMA) == []
+    assert tables.check_schema(cap.ice_generations, sessions.GENERATIONS_SCHEMA) == []
+    assert cap.session_flows["session"].isna().all()
+    assert cap.label_sessions(cap.rtp)["session"].dtype == "Int64"
+    assert health(cap).stage("ice") == "info"
+
+
+def test_media_without_ice_forms_calls_by_ssrc_and_five_tuple(tmp_path):
+    # RTP on 5000->6000 and its RTCP on 5001->6001 (same SSRC: one call); another SSRC on 7000->8000 (another call)
+    frames = [udp4(rtp_packet(ssrc=0xAAAA, seq=i, ts=160 * i), sport=5000, dport=6000) for i in range(6)]
+    frames += [udp4(rtcp_sr(ssrc=0xAAAA) + rtcp_sdes(ssrc=0xAAAA), sport=5001, dport=6001) for _ in range(2)]
+    frames += [udp4(rtp_packet(ssrc=0xBBBB, seq=i, ts=160 * i), sport=7000, dport=8000) for i in range(6)]
+    cap = _open(write_pcap(tmp_path / "sip.pcap", frames))
+    s = cap.sessions
+    assert s["kind"].astype(str).tolist() == ["media", "media"]
+    assert s[["flows", "rtp", "rtcp", "ssrcs"]].values.tolist() == [[2, 6, 2, 1], [1, 6, 0, 1]]

@@ -373,3 +373,22 @@ def test_transcript_hash_replaces_client_hello1_after_a_hello_retry_request():
     message_hash = bytes([254, 0, 0, 32]) + hashlib.sha256(first).digest()
     data = message_hash + b"".join(bytes([t]) + len(b).to_bytes(3, "big") + b for t, b in (hrr, ch2))
     assert tls13.transcript_hash([ch1, hrr, ch2]) == hashlib.sha256(data).digest()
+
+
+def test_a_record_with_a_connection_id_opens_when_its_length_is_known():
+    """RFC 9147 §9: the connection id sits between the first byte and the sequence number, in the AAD too."""
+    secret, cid = bytes(range(32)), b"\xc1\xd2\xe3"
+    plain = _seal(secret, 0x1301, 2, 5, 22, b"with a cid", seq16=True, with_length=True)
+    # rebuild the same record with C set and the id inserted (sealed again: the header is the AAD)
+    suite = tls13.CIPHER_SUITES[0x1301]
+    key = _expand_label(secret, b"key", b"", 16)
+    iv = _expand_label(secret, b"iv", b"", 12)
+    sn_key = _expand_label(secret, b"sn", b"", 16)
+    inner = b"with a cid" + bytes([22])
+    header = bytes([0x3e]) + cid + (5).to_bytes(2, "big") + struct.pack(">H", len(inner) + suite.tag_len)
+    ciphertext = AESGCM(key).encrypt(bytes(a ^ b for a, b in zip((5).to_bytes(12, "big"), iv)), inner, header)
+    mask = Cipher(algorithms.AES(sn_key), modes.ECB()).encryptor().update(ciphertext[:16])
+    wire = bytes([0x3e]) + cid + bytes([0 ^ mask[0], 5 ^ mask[1]]) + header[6:] + ciphertext
+    record, _ = dtls.parse_record(wire, cid_length=len(cid))
+    opened = tls13.open_record(record, tls13.traffic_keys(secret, 0x1301), 2, 5)
+    assert (opened.sequence_number, opened.content) == (5, b"with a cid") and plain != wire

@@ -561,11 +561,11 @@ class Capture:
     def dtls_decrypted(self) -> pd.DataFrame:
         """The DTLS 1.3 ciphertext records opened with the key log's TLS 1.3 secrets (handshake messages after the
         ServerHello, ACKs, alerts, application data): webrtcpcap.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
-        Empty without a key log.  Key material is never shown."""
+        Empty without a key log holding TLS 1.3 secrets.  Key material is never shown."""
         if self._dtls_decrypted is None:
             from . import decrypt, handshake
 
-            if self._keylog is None:
+            if self._keylog is None or not self._keylog.tls13_client_randoms():  # nothing to open them with
                 self._dtls_decrypted = tables.empty_table(decrypt.DTLS_DECRYPTED_SCHEMA)
             else:
                 dg = self._decode().dtls_datagrams

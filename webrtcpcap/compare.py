@@ -32,9 +32,20 @@ SIDE_BY_SIDE_SCHEMA: dict[str, str] = {
     "note": "string",
 }
 
+# Stacks whose packetsReceived and packetsSent include retransmissions, as webrtc-stats defines both ("This
+# includes retransmissions"): libwebrtc (Chromium; Firefox's video runs on it too) counts, for an inbound stream,
+# the RTX packets that carry a retransmission once unwrapped into the media SSRC (padding-only RTX probes are
+# dropped before counting), and for an outbound stream every packet sent on the RTX SSRC, probes included
+# (RtpSenderEgress counts each sent packet as transmitted).  aiortc counts the media SSRC only.
+COUNTS_RTX = frozenset({"chromium getStats", "browser getStats", "webrtc-internals"})
+
 _NOTES = {
     "packetsReceived": "the receiver's count; a capture upstream of a loss sees more, downstream of it the same",
     "packetsSent": "the sender's count; a capture downstream of a loss sees fewer",
+    "rtx counted in": "webrtc-stats packetsReceived includes retransmissions: compared with the media SSRC's "
+                      "packets plus the RTX SSRC's packets that carry a payload (libwebrtc drops padding-only RTX)",
+    "rtx counted out": "webrtc-stats packetsSent includes retransmissions: compared with the media SSRC's packets "
+                       "plus every packet of its RTX SSRC (libwebrtc counts its padding probes there too)",
     "packetsLost": "the receiver's RFC 3550 count (expected - received); the capture sees only losses before its "
                    "capture point, none at the sender",
     "jitter": "RFC 3550 interarrival jitter estimated where each side sits (the capture point vs the receiver)",
@@ -139,6 +150,7 @@ class _Capture:
             if len(s) and not _na(s["selected_local"].iloc[0]):
                 self.pair = _pair_key(s["selected_local"].iloc[0], s["selected_remote"].iloc[0])
                 self.pair_row = s.iloc[0]
+        self._fid: dict[int, int] | None = None
         a = handshake.associations(cap.dtls_records, cap.dtls_handshakes) if len(cap.dtls_records) else None
         self.assoc = None
         if a is not None and len(a):
@@ -174,13 +186,34 @@ class _Capture:
         return {"packets": int(s["packets"].sum()), "lost": int(s["lost"].sum()), "rtx": main["kind"] == "rtx",
                 "jitter_ms": _num(main["jitter_ms"]) if main["kind"] != "rtx" else None}
 
-    def rtx_packets(self, ssrc, t: float | None = None) -> int | None:
+    def rtx_packets(self, ssrc, t: float | None = None, with_padding: bool = False) -> int | None:
+        """Packets of an RTX SSRC up to `t`: those without padding (retransmissions), or all of them."""
         if _na(ssrc):
             return None
         r = self.rtp[(self.rtp["ssrc"] == int(ssrc))]
         if t is not None:
             r = r[r["t"] <= t]
-        return int((~r["padding"].astype(bool)).sum())
+        return len(r) if with_padding else int((~r["padding"].astype(bool)).sum())
+
+    def rtx_of(self, ssrc: int, given) -> int | None:
+        """The RTX SSRC of a media SSRC: the stats' rtxSsrc, else what the SDP pairs in the capture (FID, apt)."""
+        if not _na(given):
+            return int(given)
+        if self._fid is None:
+            pairs = _streams.rtx_pairs(self.stream_table, self.cap.sdp) if len(self.stream_table) else None
+            self._fid = {} if pairs is None or not len(pairs) else {
+                int(m): int(x) for m, x in zip(pairs["media_ssrc"], pairs["rtx_ssrc"])}
+        return self._fid.get(ssrc)
+
+    def with_rtx(self, source: str, ssrc: int, given, count: int, t: float | None, inbound: bool):
+        """`count` plus the RTX packets `source` counts in packetsReceived/packetsSent (COUNTS_RTX), and the
+        "from" text and note key saying so; unchanged when the stack does not count them or the capture has none."""
+        rtx = self.rtx_of(ssrc, given) if source in COUNTS_RTX else None
+        n = self.rtx_packets(rtx, t, with_padding=not inbound) if rtx is not None else None
+        if not n:
+            return count, None, None
+        what = "with payload" if inbound else "all"
+        return count + n, f" + rtx ssrc {rtx} ({n}, {what})", "rtx counted in" if inbound else "rtx counted out"
 
     def feedback(self, ssrc: int, pt: int, fmt: int, t: float | None, seqs: bool = False):
         fb = self.fb[(self.fb["pt"] == pt) & (self.fb["fmt"] == fmt) & (self.fb["media_ssrc"] == ssrc)]
@@ -270,16 +303,21 @@ def _getstats_rows(out: _Rows, g: pd.DataFrame) -> None:
                     note = "; ".join(x for x in (tnote, "the capture sees this SSRC as an RTX stream (aiortc "
                                                  "reports its video RTX stream as the inbound-rtp)"
                                                  if s["rtx"] else None) if x) or None
-                    out.add(source, node, subject, ssrc, "packetsReceived", r.packets_received, s["packets"],
-                            kind="packets", from_=frm, t=t, note=note)
+                    count, rtx_from, rtx_key = c.with_rtx(source, ssrc, r.rtx_ssrc, s["packets"], t, inbound=True)
+                    if rtx_key:
+                        note = "; ".join(x for x in (_NOTES[rtx_key], note) if x)
+                    out.add(source, node, subject, ssrc, "packetsReceived", r.packets_received, count,
+                            kind="packets", from_=frm + (rtx_from or ""), t=t, note=note)
                     out.add(source, node, subject, ssrc, "packetsLost", r.packets_lost, s["lost"], kind="lost",
                             from_=frm, t=t, note=tnote)
                     out.add(source, node, subject, ssrc, "jitter_ms", r.jitter_ms, s["jitter_ms"], kind="jitter_ms",
                             from_="streams (whole capture)", note_key="jitter",
                             note="aiortc reports RTP timestamp units, converted" if r.jitter_unit == "rtp" else None)
                 else:
-                    out.add(source, node, subject, ssrc, "packetsSent", r.packets_sent, s["packets"],
-                            kind="packets", from_=frm, t=t, note=tnote)
+                    count, rtx_from, rtx_key = c.with_rtx(source, ssrc, r.rtx_ssrc, s["packets"], t, inbound=False)
+                    note = "; ".join(x for x in (_NOTES[rtx_key] if rtx_key else None, tnote) if x) or None
+                    out.add(source, node, subject, ssrc, "packetsSent", r.packets_sent, count,
+                            kind="packets", from_=frm + (rtx_from or ""), t=t, note=note)
                     if not _na(r.retransmitted_packets_sent):
                         out.add(source, node, subject, ssrc, "retransmittedPacketsSent", r.retransmitted_packets_sent,
                                 c.rtx_packets(r.rtx_ssrc, t), from_=f"rtp ssrc {_fmt(r.rtx_ssrc)} without padding",

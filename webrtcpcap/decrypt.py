@@ -120,7 +120,10 @@ def dtls_keys(associations: pd.DataFrame, keylog: _keys.KeyLog | None, handshake
                                                           profile=keys.profile.name, derivation="DTLS 1.2 PRF")
             continue
         if tls13_secrets is None or tls13_secrets.exporter_secret is None:
-            problems.append(f"{name}: the key log has no CLIENT_RANDOM or EXPORTER_SECRET line for this handshake")
+            # name the line this key log would hold: it is TLS 1.2, TLS 1.3 or both
+            wanted = ("CLIENT_RANDOM" if not keylog.tls13_client_randoms() else "EXPORTER_SECRET" if not len(keylog)
+                      else "CLIENT_RANDOM or EXPORTER_SECRET")
+            problems.append(f"{name}: the key log has no {wanted} line for this handshake")
             continue
         profiles = _tls13_profiles(row, handshakes, decrypted)
         hash_name = None
@@ -625,7 +628,8 @@ def _message13_facts(cols: dict, r: int, msg_type: int, body: bytes) -> None:
 def _check_finished(cols: dict, messages: dict, assoc_secrets: dict, readers: dict) -> None:
     """finished_ok of each reassembled Finished: the transcript is the hellos (client then server, by
     message_seq), the server's encrypted messages, and for the client's Finished also the server's Finished and the
-    client's encrypted messages before its own (RFC 8446 §4.4.1, with DTLS 1.3's TLS-style headers, RFC 9147 §5.2)."""
+    client's encrypted messages before its own (RFC 8446 §4.4.1, with DTLS 1.3's TLS-style headers, RFC 9147 §5.2).
+    Left null when a message of the transcript was not captured whole (message_seq has a gap, or no hello)."""
     finished_rows: dict = {}
     for r, (a, sender, mt, done) in enumerate(zip(cols["association"], cols["sender"], cols["msg_type"],
                                                   cols["reassembled"])):
@@ -638,20 +642,26 @@ def _check_finished(cols: dict, messages: dict, assoc_secrets: dict, readers: di
         suite, prefix = chosen
         mine = {s: sorted((seq, m) for (aa, ss, seq), m in messages.items() if aa == a and ss == s)
                 for s in ("client", "server")}
+        hello_seqs = {s: [seq for seq, m in mine[s] if not m[2]] for s in mine}
+        whole = all(seqs and seqs == list(range(len(seqs))) for seqs in hello_seqs.values())
+        if not whole or mine["client"][0][1][0] != dtls.HandshakeType.CLIENT_HELLO:
+            continue  # a hello is missing: no transcript to check Finished against
         hellos = sorted((seq, 0 if s == "client" else 1, m) for s in mine for seq, m in mine[s] if not m[2])
         transcript = [(m[0], m[1]) for _, _, m in hellos]
         for sender in ("server", "client"):  # the client's Finished covers the server's
-            encrypted = [(m[0], m[1]) for _, m in mine[sender] if m[2]]
-            position = next((k for k, m in enumerate(encrypted) if m[0] == tls13.FINISHED), None)
+            encrypted = [(seq, m[0], m[1]) for seq, m in mine[sender] if m[2]]
+            position = next((k for k, m in enumerate(encrypted) if m[1] == tls13.FINISHED), None)
             base_key = getattr(secrets, f"{sender}_handshake_traffic_secret")
-            if position is None or base_key is None or not transcript:
-                break
-            transcript = transcript + encrypted[:position]
+            first = len(hello_seqs[sender])
+            if position is None or base_key is None or [m[0] for m in encrypted[:position + 1]] != list(
+                    range(first, first + position + 1)):
+                break  # its flight is not all here
+            transcript = transcript + [(m[1], m[2]) for m in encrypted[:position]]
             expected = tls13.finished_verify_data(base_key, tls13.transcript_hash(transcript, suite.hash_name),
                                                   suite.hash_name, prefix)
             for r in finished_rows.get((a, sender), []):
-                cols["finished_ok"][r] = hmac.compare_digest(expected, encrypted[position][1])
-            transcript = transcript + [encrypted[position]]
+                cols["finished_ok"][r] = hmac.compare_digest(expected, encrypted[position][2])
+            transcript = transcript + [(encrypted[position][1], encrypted[position][2])]
 
 
 def _decrypted_table(cols: dict, keys: dict) -> pd.DataFrame:

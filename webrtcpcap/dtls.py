@@ -8,7 +8,8 @@ says where the next starts); a plaintext handshake record holds one or more hand
 completed message body is read by `parse_message`.  Encrypted records (epoch > 0, DTLS 1.3 ciphertext) are kept as
 opaque bytes.  A DTLS 1.3 unified header (RFC 9147 §4) is read as far as the wire shows it: its epoch and sequence
 number are the low bits only, and the sequence number is encrypted (RFC 9147 §4.2.3), so neither is reconstructed
-here; the connection id's length is not on the wire (it is negotiated), so the caller says it (`cid_length`).  Unknown extensions are kept raw (type + bytes).  Every length is checked before it is used: the only
+here; the connection id's length is not on the wire (it is negotiated), so the caller says it (`cid_length`).
+Unknown extensions are kept raw (type + bytes).  Every length is checked before it is used: the only
 exception that leaves this module is DecodeError.  The 13-byte header test `looks_like_handshake` is the vectorised
 evidence the demultiplexer uses.
 """

@@ -18,6 +18,8 @@ Formats (what each writer emits, learned from its source; no code copied):
   SRTP unprotect (after the network); O = outbound, before SRTP protect (before the network).  The time inside the
   dump line is wrong (its hours and minutes are miscomputed), so each packet takes the time of the most recent log
   prefix before it (as captures/lab/record.py rtpdump_to_pcap does).  The prefix is local time and has no year.
+  `grep RTP_DUMP` output has no prefixes: there the line's own UTC seconds and milliseconds are used (see
+  open_chromium_rtp_dump).
 - Janus (src/text2pcap.c janus_text2pcap_dump): one line per packet,
   "I|O HH:MM:SS.uuuuuu 000000  xx xx ... JANUS_TEXT2PCAP_RTP|RTCP|DATA[ free text]\\r\\n": I = what Janus
   received (after SRTP unprotect), O = what it sent (before protect); local time of day, microseconds, no date.
@@ -57,7 +59,8 @@ MAX_UDP_PAYLOAD = 65535 - 20 - 8  # RFC 791 total length is 16 bits
 _ROLLOVER_S = 12 * 3600  # time of day going back by more than this: the next day (Janus) / next year (Chromium)
 
 _CHROMIUM_PREFIX = re.compile(r"\[(?:\d+:){0,2}(\d\d)(\d\d)/(\d\d)(\d\d)(\d\d)(?:\.(\d{1,6}))?:[^\]]*\]")
-_CHROMIUM_DUMP = re.compile(r"([IO]) \d\d:\d\d:\d\d\.\d{3} [0-9a-fA-F]+((?: [0-9a-fA-F]{2})+) # RTP_DUMP\s*")
+_CHROMIUM_DUMP = re.compile(r"([IO]) (\d\d):(\d\d):(\d\d)\.(\d{3}) [0-9a-fA-F]+((?: [0-9a-fA-F]{2})+) # RTP_DUMP\s*")
+_MINUTE_WRAP_MS = 5_000  # line time going back by more than this: the next minute (less: threads logging out of order)
 _CHROMIUM_DUMPISH = re.compile(r"[IO] \d\d:\d\d:\d\d\.\d+ ")  # a dump line cut short, or with garbage in it
 _JANUS_LINE = re.compile(r"([IO]) (\d\d):(\d\d):(\d\d)\.(\d{1,6}) [0-9a-fA-F]+((?: +[0-9a-fA-F]{2})+) +"
                          r"(?:JANUS_TEXT2PCAP_(RTP|RTCP|DATA)|\[(rtp|rtcp|data)\])(?:\s.*)?", re.IGNORECASE | re.DOTALL)
@@ -173,8 +176,9 @@ def _payload(hex_text: str) -> bytes | None:
 
 # --- Chromium -----------------------------------------------------------------------------------------------------
 
-def _chromium_records(source, bad: _Bad, counter: list) -> list[tuple[int, int, str, bytes]]:
-    """(lineno, month-day-time key, direction, packet) per RTP_DUMP line, the time taken from the log prefix."""
+def _chromium_records(source, bad: _Bad, counter: list) -> list[tuple]:
+    """(lineno, month-day-time key of the log prefix or None, direction, packet, the line's own (h, m, s, ms)) per
+    RTP_DUMP line.  Lines without a prefix are kept only when no line has one (`grep RTP_DUMP` output)."""
     out = []
     prefix = None  # (month, day, hour, minute, second, microsecond) of the latest log prefix
     n = 0
@@ -193,16 +197,44 @@ def _chromium_records(source, bad: _Bad, counter: list) -> list[tuple[int, int, 
             if line.rstrip().endswith("RTP_DUMP") or _CHROMIUM_DUMPISH.match(line):
                 bad.add(n, "RTP_DUMP line is malformed or cut short")
             continue
-        if prefix is None or prefix == "bad":
+        if prefix == "bad":
             bad.add(n, "RTP_DUMP line has no log prefix with a valid time before it")
             continue
-        data = _payload(d[2])
+        hh, mi, ss = int(d[2]), int(d[3]), int(d[4])
+        if hh > 23 or mi > 59 or ss > 59:
+            bad.add(n, "RTP_DUMP line has an impossible time of day")
+            continue
+        data = _payload(d[6])
         if data is None:
             bad.add(n, "RTP_DUMP line holds more bytes than a UDP datagram")
             continue
-        out.append((n, prefix, "out" if d[1] == "O" else "in", data))
+        out.append((n, prefix, "out" if d[1] == "O" else "in", data, (hh, mi, ss, int(d[5]))))
     counter.append(n)
+    if any(r[1] is not None for r in out):  # a log with prefixes: a dump line before the first one has no time
+        for r in out:
+            if r[1] is None:
+                bad.add(r[0], "RTP_DUMP line has no log prefix with a valid time before it")
+        out = [r for r in out if r[1] is not None]
     return out
+
+
+def _line_times(times: list[tuple], source) -> list[int]:
+    """Epoch microseconds from the dump lines' own times, for logs without prefixes (see open_chromium_rtp_dump)."""
+    if any(h or m for h, m, _, _ in times):  # older releases wrote the whole UTC time of day
+        day_us = [((h * 60 + m) * 60 + s) * 1_000_000 + ms * 1000 for h, m, s, ms in times]
+        return _janus_times(day_us, None, source, _dt.timezone.utc)
+    minute, prev, rel_ms = 0, None, []
+    for _, _, s, ms in times:  # current ones: only seconds and milliseconds are right
+        cur = s * 1000 + ms
+        if prev is not None and prev - cur > _MINUTE_WRAP_MS:
+            minute += 1
+        prev = cur
+        rel_ms.append(minute * 60_000 + cur)
+    if not rel_ms:
+        return []
+    end_ms = int(_source_time(source, _dt.timezone.utc).replace(tzinfo=_dt.timezone.utc).timestamp() * 1000)
+    base = (end_ms - rel_ms[-1]) // 60_000 * 60_000  # minute-aligned, the last packet before the end
+    return [(base + t) * 1000 for t in rel_ms]
 
 
 def _chromium_times(prefixes: list[tuple], year: int | None, source, tz) -> list[int]:
@@ -244,6 +276,14 @@ def open_chromium_rtp_dump(log_path_or_lines, *, year: int | None = None, tz: _d
     as text2pcap assumes).  `pcap`: keep the converted pcap there (otherwise a temporary file, removed with the
     capture).
 
+    Lines without a log prefix (what `grep RTP_DUMP chrome_debug.log` gives; a log where no line has a prefix)
+    take the time written in the dump line, which is UTC: current Chromium (rtc_base/text2pcap.cc) writes only its
+    seconds and milliseconds right (hours and minutes come out 00), so the packets keep their seconds and order, a
+    minute passes where the seconds go back by more than 5 s (a silence of a minute or more is not seen), and the
+    last packet is put in the latest minute before the file's modification time (now, for lines) that fits; lines
+    with a non-zero hour or minute (older releases) are read as UTC time of day, dated as Janus lines are.  `year`
+    and `tz` do not apply to them.  In a log with prefixes, a dump line before the first prefix is malformed.
+
     Returns a webrtcpcap.Capture (`rtp`, `rtcp`, the RTCP and feedback tables...), with `cap.dump` (DumpInfo).
     Malformed RTP_DUMP lines (bad hex, cut short, no log prefix before them) are skipped and counted in
     `cap.dump.malformed`, said in `cap.problem` and warned about (CaptureWarning); a log with no RTP_DUMP line at
@@ -251,12 +291,15 @@ def open_chromium_rtp_dump(log_path_or_lines, *, year: int | None = None, tz: _d
     """
     bad, counter = _Bad(), []
     records = _chromium_records(log_path_or_lines, bad, counter)
-    times = _chromium_times([r[1] for r in records], year, log_path_or_lines, tz)
+    if records and records[0][1] is None:  # no log prefixes: `grep RTP_DUMP` output
+        times = _line_times([r[4] for r in records], log_path_or_lines)
+    else:
+        times = _chromium_times([r[1] for r in records], year, log_path_or_lines, tz)
     for t, r in zip(times, records):
         if t is None:
             bad.add(r[0], "RTP_DUMP line's log prefix has a date that does not exist in that year")
     frames = ((t, CHROMIUM if d == "out" else CHROMIUM_PEER, CHROMIUM_PEER if d == "out" else CHROMIUM, data)
-              for t, (_, _, d, data) in zip(times, records) if t is not None)
+              for t, (_, _, d, data, _) in zip(times, records) if t is not None)
     hint = ("no RTP_DUMP lines (was Chromium run with --force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/ and "
             "verbose logging?)")
     return _open_frames(frames, log_path_or_lines, "chromium-rtp-dump", counter[0], bad, pcap, hint)

@@ -54,7 +54,8 @@ FLIGHT_GAP_S = 0.1
 def ack_sized(length: int) -> bool:
     """A DTLS 1.3 record of an ACK's size under a 16-byte tag: 2 + 16·n bytes of record numbers + the content type
     (RFC 9147 §7) + 16, for 1 to 8 record numbers.  A guess without keys: data can have that size too."""
-    return ENCRYPTED_ALERT_LEN + 16 <= length <= ENCRYPTED_ALERT_LEN + 16 * 8 and (length - ENCRYPTED_ALERT_LEN) % 16 == 0
+    n = length - ENCRYPTED_ALERT_LEN
+    return 16 <= n <= 16 * 8 and n % 16 == 0
 _SERVER_FLIGHT4 = {"server_hello", "server_key_exchange", "certificate_request", "server_hello_done"}
 _CLIENT_FLIGHT5 = {"client_key_exchange", "certificate_verify"}
 VERDICTS = ["completed", "stalled", "failed", "incomplete-capture"]
@@ -74,7 +75,8 @@ ASSOCIATIONS_COLUMNS = {
     "oversize_datagrams": "Int64", "version": "category", "cipher_suite": "category", "srtp_profile": "category",
     "client_random": "string", "server_random": "string", "client_fingerprint": "string",
     "server_fingerprint": "string", "alerts": "string", "first_srtp_t": "Float64", "to_first_srtp_ms": "Float64",
-    "offered_versions": "string", "key_exchange_group": "category", "verdict": "category", "verdict_detail": "string", "evidence_frames": "string",
+    "offered_versions": "string", "key_exchange_group": "category", "early_client_hellos": "Int64",
+    "verdict": "category", "verdict_detail": "string", "evidence_frames": "string",
     "fingerprint_matches_sdp": "boolean", "role_matches_setup": "boolean",
 }
 
@@ -199,8 +201,6 @@ def _flight_of_13(r: dict, sender: str, state: dict) -> int | None:
             return 6
         return None
     ctype = r["content_type"]
-    if ctype == "ack":  # a plaintext ACK (epoch 0): acknowledges hellos
-        return (6 if state["flight5"] else 4) if sender == "server" else (3 if state["hvr"] else 1)
     if ctype == "handshake" and not r["encrypted"] and r["frags"]:
         mt = r["frags"][0]["msg_type"]
         if mt == "client_hello":
@@ -248,8 +248,6 @@ def _identity(r: dict) -> list[tuple]:
         return [("encrypted", r["epoch"], r["length"])]
     if r["encrypted"]:
         return [("encrypted", r["epoch"])]
-    if r["content_type"] == "ack":
-        return [("ack", r["length"])]
     return [("hs", f["msg_type"], f["message_seq"], f["fragment_offset"]) for f in r["frags"]] or [("empty",)]
 
 
@@ -285,9 +283,10 @@ def _transmissions(assoc: _Assoc) -> list[dict]:
                         "last_t": r["t"], "messages": [f"alert {alert}"], "records": [r], "alert": True,
                         "transmission": 1, "seen": set()})
             continue
-        if (assoc.v13 and r["unified"] and sender == "client" and (r["epoch"] or 0) < 3 and ack_sized(r["length"])
-                and r["alone"]):
-            # the client's ACK of a partly received server flight (RFC 9147 §7), not its Finished flight
+        if r["content_type"] == "ack" or (assoc.v13 and r["unified"] and sender == "client" and (r["epoch"] or 0) < 3
+                                           and ack_sized(r["length"]) and r["alone"]):
+            # an ACK (RFC 9147 §7): a plaintext one, or the client's encrypted ACK of a partly received server
+            # flight (by its size) — not part of a flight
             out.append({"flight": None, "sender": sender, "src": r["src"], "dst": r["dst"], "first_t": r["t"],
                         "last_t": r["t"], "messages": _message_name(r), "records": [r], "alert": False, "ack": True,
                         "transmission": 1, "seen": set()})
@@ -358,8 +357,9 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
     again), sender (category: client, server, unknown), src, dst ("ip:port" strings), first_t, last_t (float64),
     messages (string: handshake message types in order, change_cipher_spec, encrypted_handshake, or "alert LEVEL
     DESCRIPTION" / "alert encrypted"), records, datagrams, bytes (int64: records, datagrams and UDP payload bytes
-    of the transmission), alert (bool), ack (bool: a DTLS 1.3 client's lone ACK-sized epoch-2 record — its ACK of a
-    partly received server flight, by size (`ack_sized`), not part of a flight; flight null), frames (string,
+    of the transmission), alert (bool), ack (bool: an ACK record, RFC 9147 §7 — a plaintext one, messages "ack", or
+    a DTLS 1.3 client's lone ACK-sized epoch-2 record, its ACK of a partly received server flight, by size
+    (`ack_sized`); not part of a flight, flight null), frames (string,
     compact: "8-11,96").
     """
     rows = []
@@ -393,7 +393,7 @@ def _typed(rows: list[dict], schema: dict[str, str], categories: dict | None = N
 
 
 def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp: pd.DataFrame | None = None,
-                 sdp=None, mtu: int | None = None) -> pd.DataFrame:
+                 sdp=None, mtu: int | None = None, stun: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per DTLS association: the transport 5-tuple, both directions together (a relayed one: its outer
     5-tuple and TURN peer), with what its handshake did and a plain verdict.
 
@@ -406,7 +406,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       held its ChangeCipherSpec).  handshake_ms = done_t − client_hello_t (the first ClientHello).
     - DTLS 1.3 (see `flights`): done_t is the server's first epoch-3 record after the client's epoch-2 flight (flight
       6); without it, epoch-3 records or DTLS-keyed SRTP from both ends after the client's flight 5 also say
-      "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2);
+      "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2), or DTLS 1.3
+      without a whole ServerHello when unified-header records (which only DTLS 1.3 has) are seen;
       srtp_profile, client_fingerprint and server_fingerprint stay null without keys (they are encrypted).
     - verdict: "failed" when a readable fatal alert was sent, or an alert came before the handshake was done;
       "completed" when the last flight was seen (or application data flowed both ways: the final flight was not
@@ -414,6 +415,11 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       the last flight, which was sent only once; "stalled" otherwise: the last flight seen was not answered
       (usually retransmitted with the RFC 6347 back-off).  verdict_detail says it in words, evidence_frames names
       the frames to look at.
+    - stun (cap.stun): early_client_hellos counts the ClientHello retransmissions sent before the server's first
+      flight when the server began its own ICE checks (its first Binding request on the 5-tuple) only after the
+      first ClientHello: the server was not ready to answer (in WebRTC typically still waiting for the SDP answer
+      with the client's fingerprint), so those ClientHellos need not have been lost.  Null without stun or for a
+      relayed association.
     - mtu: with a path MTU, oversize_datagrams counts the DTLS datagrams whose IP packet (UDP payload + 8 + IP
       header of 20 or 40 bytes) exceeds it; max_datagram is the largest UDP payload of a handshake datagram.
     - rtp (cap.rtp): first_srtp_t is the first RTP packet flagged dtls_srtp on the association's endpoints after the
@@ -439,7 +445,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     ServerHello's key_share group, e.g. X25519MLKEM768, or the DTLS 1.2 ServerKeyExchange's curve), client_random,
     server_random (hex), client_fingerprint,
     server_fingerprint (sha-256 "AA:BB:..."), alerts (string: "fatal handshake_failure from client at 1.234 s", ...),
-    first_srtp_t, to_first_srtp_ms (Float64), verdict (category: completed, stalled, failed, incomplete-capture),
+    first_srtp_t, to_first_srtp_ms (Float64), early_client_hellos (Int64, see stun above), verdict (category:
+    completed, stalled, failed, incomplete-capture),
     verdict_detail (string), evidence_frames (string), fingerprint_matches_sdp, role_matches_setup (boolean).
     """
     hs = dtls_handshakes
@@ -461,6 +468,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
         sizes = _datagram_sizes([r for r in assoc.rows if r["content_type"] != "application_data"])
         ip_overhead = 8 + (40 if ":" in assoc.a.rsplit(":", 1)[0] else 20)
         facts = _hello_facts(hs, [f["row"] for f in frag_rows], sender_of, assoc)
+        if facts["version"] is None and assoc.v13:  # no whole ServerHello, but only DTLS 1.3 has unified headers
+            facts["version"] = "DTLS 1.3"
         app_senders = {r["src"] for r in assoc.rows if r["content_type"] == "application_data"
                        or (r["unified"] and (r["epoch"] or 0) >= 3)}
         if assoc.v13:  # SRTP keyed from this association flowing both ways also says both sides finished
@@ -486,6 +495,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
             **facts,
         }
         row.update(_srtp(rtp, assoc, client_hello_t))
+        row["early_client_hellos"] = _early_client_hellos(stun, assoc, flight_tx)
         row.update(_verdict(assoc, flight_tx, alerts, done, app_senders, end_t))
         row.update(_sdp_checks(sdps, assoc, facts))
         rows.append(row)
@@ -537,6 +547,25 @@ def _hello_facts(hs: pd.DataFrame, rows: list[int], sender_of: dict, assoc: _Ass
         elif mt == "certificate" and not pd.isna(fp):
             out[f"{sender}_fingerprint"] = fp
     return out
+
+
+def _early_client_hellos(stun: pd.DataFrame | None, assoc: _Assoc, flight_tx: list[dict]) -> int | None:
+    if stun is None or assoc.relayed or not assoc.client or not len(flight_tx):
+        return None
+    hellos = sorted((t for t in flight_tx if t["flight"] == 1 and t["sender"] == "client"),
+                    key=lambda t: t["first_t"])
+    if not hellos:
+        return None
+    src = [_endpoint(a, p) for a, p in zip(stun["src"].astype(object), stun["sport"])]
+    dst = [_endpoint(a, p) for a, p in zip(stun["dst"].astype(object), stun["dport"])]
+    checks = [t for t, s, d, m, c in zip(stun["t"].tolist(), src, dst, stun["method"].astype(object),
+                                         stun["cls"].astype(object))
+              if s == assoc.server and d == assoc.client and m == "binding" and c == "request"]
+    if checks and min(checks) <= hellos[0]["first_t"]:
+        return 0
+    answered = min((t["first_t"] for t in flight_tx if t["sender"] == "server" and t["flight"] in (2, 4)),
+                   default=np.inf)
+    return sum(1 for t in hellos[1:] if t["first_t"] < answered)
 
 
 def _srtp_senders(rtp: pd.DataFrame | None, assoc: _Assoc, after: float) -> set[str]:

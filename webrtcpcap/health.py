@@ -353,7 +353,7 @@ class _Context:
 
         c = self.cap
         return self.get("assoc", lambda: handshake.associations(c.dtls_records, c.dtls_handshakes, c.rtp,
-                                                                c.sdp or None))
+                                                                c.sdp or None, stun=c.stun))
 
     @property
     def streams(self) -> pd.DataFrame:
@@ -728,8 +728,15 @@ def _dtls(ctx: _Context) -> list[dict]:
                           f"DTLS cannot be judged: {a.verdict_detail}", evidence=ev))
         else:
             out.append(_f("dtls", subject, "error", "dtls.completed", f"DTLS {a.verdict_detail}", evidence=ev))
-        if int(a.retransmitted_flights):
-            mine = fl[(fl["association"] == a.association) & fl["retransmission"]]
+        mine = fl[(fl["association"] == a.association) & fl["retransmission"]]
+        early = 0 if _na(a.early_client_hellos) else int(a.early_client_hellos)
+        if early and early == len(mine):  # only ClientHellos the server was not ready for: not a loss
+            out.append(_f("dtls", subject, "info", "dtls.retransmissions",
+                          f"the ClientHello was sent {early + 1} times before the server answered: the server "
+                          "started its own ICE checks only later (not ready, typically waiting for the SDP answer), "
+                          "so these need not be losses", early, "retransmissions",
+                          evidence=_frames(int(x) for fr in mine["frames"] for x in _expand(fr))))
+        elif int(a.retransmitted_flights):
             frames = [int(x) for fr in mine["frames"] for x in _expand(fr)]
             n = int(a.retransmitted_flights)
             sev = "warning" if n >= th.dtls_retransmitted_flights else "info"

@@ -434,7 +434,8 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
             state = "no answer"
         n, lo, hi = media.get((str(transport),) + tuple(sorted((local, remote))), (0, None, None))
         carries = bool(n) and hi >= first_t
-        rows.append(dict(ufrags=ufrags or None, transport=transport, local=local, remote=remote, first_check_t=first_t,
+        rows.append(dict(ufrags=ufrags or None, transport=transport, local=local, remote=remote,
+                         first_check_t=first_t,
                          last_check_t=float(c["first_t"].max()), checks=len(c), requests=int(c["requests"].sum()),
                          successes=len(ok), errors=n_err, unanswered=int((c["response_cls"] == "none").sum()),
                          first_success_t=float(ok["response_t"].min()) if len(ok) else None,
@@ -505,7 +506,8 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
                    selected_remote=sel["remote"])
         since = sel["nominated_t"] if not _na(sel["nominated_t"]) else sel["first_success_t"]
         since = float(since) if not _na(since) else float(sel["first_check_t"])
-        on_pair = checks[(checks["transport"] == sel["transport"]) & (checks["ufrags"].fillna("") == ("" if _na(sel["ufrags"]) else sel["ufrags"]))
+        same_session = checks["ufrags"].fillna("") == ("" if _na(sel["ufrags"]) else sel["ufrags"])
+        on_pair = checks[(checks["transport"] == sel["transport"]) & same_session
                          & (((checks["client"] == sel["local"]) & (checks["server"] == sel["remote"]))
                             | ((checks["client"] == sel["remote"]) & (checks["server"] == sel["local"])))
                          & (checks["first_t"] > since)]

@@ -489,8 +489,14 @@ class Reassembler:
         if group.get("broken") or total is None or not _covers(group["pieces"], total):
             return None
         datagram = bytearray(total)
+        written = 0  # the end of what earlier pieces (in offset order) wrote: one of them covers [off, written)
         for off, piece in sorted(group["pieces"].items()):
-            datagram[off : off + len(piece)] = piece[: max(0, total - off)]
+            piece = piece[: max(0, total - off)]
+            overlap = min(written, off + len(piece)) - off
+            if overlap > 0 and datagram[off : off + overlap] != piece[:overlap]:
+                group["conflict"] = True  # overlapping fragments that disagree (RFC 5722 for IPv6; an attack)
+            datagram[off : off + len(piece)] = piece
+            written = max(written, off + len(piece))
         for f in group["frames"]:
             self.completed[f] = frame
         if group.get("conflict"):

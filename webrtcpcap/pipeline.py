@@ -29,7 +29,8 @@ THREADS = min(2, os.cpu_count() or 1)  # slices decoded at once
 
 # Packet-level protocol errors, after net.NetError's messages in the `error` category.
 _STUN_LENGTH = "STUN length field does not match the datagram"
-_TIME_OUT_OF_RANGE = "frame time is out of range"  # its time stamp is outside datetime64[ns]: time NaT, t NaN
+_TIME_OUT_OF_RANGE = "frame time is out of range"
+_RTP_PADDING_LIES = "RTP padding count is 0 or longer than the payload"  # plain RTP only (RFC 3550 §5.1)  # its time stamp is outside datetime64[ns]: time NaT, t NaN
 
 
 @dataclass
@@ -163,6 +164,7 @@ class _Frames:
         self.data: np.ndarray | None = None  # the buffer the slices read from (for _Located)
         self.tcp_segments: dict[int, tuple[int, int, bytes, bool]] = {}  # row -> (seq, flags, payload, whole?)
         self.time_errors: list[np.ndarray] = []  # rows whose time stamp is out of range (reader: NaT), rare
+        self.padding_lies: list[np.ndarray] = []  # RTP rows whose padding count is 0 or overruns the payload, rare
 
 
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
@@ -354,6 +356,14 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
         del hdr["b0"], hdr["b1"]
         rows = udp[sel]
         rtp_parts[lo] = ((lo + rows).astype(np.int32), hdr)  # int32: rows of one read, half the memory
+        # RFC 3550 §5.1: with P set, the last byte counts the padding (itself included).  Judged later, and only
+        # where the flow has no DTLS (an SRTP packet's last bytes are its auth tag).
+        padded = hdr["padding"] & (hdr["error"] == rtp.RTP_OK) & (capb[sel] >= wire[sel])
+        if padded.any():
+            count = src.u8(off[sel] + wire[sel].astype(np.int64) - 1, padded)
+            lies = padded & ((count == 0) | (count > hdr["payload_len"]))
+            if lies.any():
+                f.padding_lies.append(lo + rows[lies])
         # RTP runs, within the slice first; the rows not in a run yet are looked at again at the end.
         clean = hdr["error"] == rtp.RTP_OK
         rows, ssrc, seq = rows[clean], hdr["ssrc"][clean], hdr["seq"][clean]
@@ -520,6 +530,9 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     is_rtp = kind[rtp_rows] == Kind.RTP if len(rtp_rows) else np.zeros(0, bool)
     for code, message in rtp.RTP_ERROR_MESSAGES.items():
         add_error(rtp_rows[is_rtp & (hdr["error"] == code)], message)
+    if f.padding_lies:
+        lies = np.concatenate(f.padding_lies)
+        add_error(lies[(kind[lies] == Kind.RTP) & ~flow_has_dtls[flow[lies]]], _RTP_PADDING_LIES)
     is_rtcp = kind[dg_rows] == Kind.RTCP if len(dg_rows) else np.zeros(0, bool)
     for code, message in rtcp.COMPOUND_MESSAGES.items():
         add_error(dg_rows[is_rtcp & (dg_status == code)], message)

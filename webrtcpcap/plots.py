@@ -360,7 +360,8 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
     with an ✕ at the head.  DTLS 1.3 (RFC 9147): the encrypted records are labelled by what the wire shows
     ("F4 server_hello, encrypted handshake (epoch 2)", "F6 encrypted record (epoch 3)" — the server's ACK of the
     client's Finished, or data), a client's ACK of a partly received flight (`flights`' ack rows) is a dotted purple
-    arrow, and the title says "DTLS 1.3".  `association` picks one association (default: the first); `ax` draws into existing
+    arrow, and the title says "DTLS 1.3".  `association` picks one association (default: the first); `ax` draws
+    into existing
     axes (otherwise a new figure is made and closed in pyplot, so it shows once when the Axes' `.figure` is
     displayed).  `y="order"` (default) gives each arrow its own row, labelled with its time (a handshake that takes
     18 ms next to a close_notify 12 s later stays readable); `y="time"` puts arrows at their time to scale, so the

@@ -25,7 +25,8 @@ QUIC_V1 = 0x00000001  # RFC 9000
 QUIC_V2 = 0x6B3343CF  # RFC 9369 §3.1
 VERSION_NAMES = {0: "version negotiation", QUIC_V1: "QUIC v1", QUIC_V2: "QUIC v2"}
 # The long packet types: v1 (RFC 9000 §17.2) and v2 (RFC 9369 §3.2) number them differently.
-PACKET_TYPES = {QUIC_V1: ("initial", "0-rtt", "handshake", "retry"), QUIC_V2: ("retry", "initial", "0-rtt", "handshake")}
+PACKET_TYPES = {QUIC_V1: ("initial", "0-rtt", "handshake", "retry"),
+                QUIC_V2: ("retry", "initial", "0-rtt", "handshake")}
 
 
 def version_name(version: int) -> str:

@@ -23,6 +23,7 @@ import os
 import sys
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
@@ -445,8 +446,9 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                              "decrypt with")
             n12 = len(kl) if kl is not None else 0
             n13 = len(kl.tls13_client_randoms()) if kl is not None else 0
-            inputs.append(("key log", _name(keylog), f"{n12} TLS 1.2 session{'' if n12 == 1 else 's'}, {n13} TLS 1.3 "
-                                                     f"session{'' if n13 == 1 else 's'} (contents never shown)"))
+            counts = [f"{n} TLS {v} session{'' if n == 1 else 's'}" for v, n in (("1.2", n12), ("1.3", n13))
+                      if n or (v == "1.2" and not n13)]
+            inputs.append(("key log", _name(keylog), f"{', '.join(counts)} (contents never shown)"))
     if turn_passwords:
         inputs.append(("TURN", "--turn-password", f"{len(turn_passwords)} user(s) (passwords never shown)"))
     if turn_secret:
@@ -471,6 +473,7 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                     notes += check()
                 except Exception as e:  # noqa: BLE001 - a remark that cannot be made must not stop the report
                     notes.append(f"an input check could not be made: {type(e).__name__}: {_msg(e)}")
+            notes += _time_notes(cap.packets)
             skipped = getattr(cap, "unreadable_payloads", {})
             if skipped:  # the analyses went on without them; say how many and the first
                 frame, why = min(skipped.items())
@@ -491,6 +494,25 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                 inputs.append((what, _name(path), "not compared: the capture could not be read"))
     return Report(name, h, cap, inputs=inputs, errors=errors, notes=list(dict.fromkeys(notes)),
                   side_by_side=sbs, sdp_texts=sdp_texts)
+
+
+def _time_notes(packets: pd.DataFrame) -> list[str]:
+    """A finding for frames whose time is far from the rest (a wrong clock: time 0, year 2106) or missing: the
+    time plots leave them out (plots.time_bins), and here they are counted and the first is named."""
+    from .plots import time_bins
+
+    t = packets["t"].to_numpy(dtype=float)
+    bins = time_bins(t, 1.0)
+    far = np.flatnonzero(~bins.inside & np.isfinite(t))
+    none = int((~np.isfinite(t)).sum())
+    out = []
+    if len(far):
+        first = packets.iloc[int(far[0])]
+        out.append(f"{len(far)} frames have times more than an hour from the rest of the capture (a wrong clock?), "
+                   f"the first frame {int(first['frame'])} at {first['time']}: the time plots leave them out")
+    if none:
+        out.append(f"{none} frames have no time (a pcapng simple packet block, or a time stamp out of range)")
+    return out
 
 
 def _key_notes(cap, keylog, kl) -> list[str]:

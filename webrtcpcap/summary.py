@@ -36,7 +36,11 @@ class Summary:
 
 def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
     """Combine (packets, rtp) or (packets, rtp, tcp_streams) tables, e.g. every chunk of iter_chunks, into one
-    Summary.  A chunk's tcp_streams covers the capture up to that chunk's end, so the last one given is used."""
+    Summary.  A chunk's tcp_streams covers the capture up to that chunk's end, so the last one given is used.
+
+    Memory: each item is let go once counted (give a generator, and a packets table is freed before the next
+    item is made and before the loss of the last one is computed); streams are grouped on the categorical
+    columns as they are, and only the groups' addresses become text."""
     frames = 0
     kinds: pd.Series | None = None
     errors: pd.Series | None = None
@@ -44,7 +48,9 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
     pieces = 0
     whole_rtp = None
     tcp_streams = None
-    for packets, rtp, *rest in tables:
+    for item in tables:
+        packets, rtp, *rest = item
+        del item
         if rest:
             tcp_streams = rest[0]
         pieces += 1
@@ -54,12 +60,16 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
         kinds = k if kinds is None else kinds.add(k, fill_value=0)
         e = packets["error"].value_counts(sort=False)
         errors = e if errors is None else errors.add(e, fill_value=0)
+        del packets  # the largest table: gone before the next chunk is read, or the loss is computed
         if len(rtp):
-            g = rtp.assign(src=rtp["src"].astype(str), dst=rtp["dst"].astype(str)).groupby(
-                STREAM_KEYS, observed=True, sort=False)
-            parts.append(g.agg(packets=("frame", "size"), first_t=("t", "min"), last_t=("t", "max")).reset_index())
+            # Grouped on the categorical addresses as they are: text for every row (astype(str)) cost tens of
+            # bytes a packet; only the groups' addresses become text.
+            g = rtp.groupby(STREAM_KEYS, observed=True, sort=False)
+            part = g.agg(packets=("frame", "size"), first_t=("t", "min"), last_t=("t", "max")).reset_index()
+            parts.append(part.assign(src=part["src"].astype(str), dst=part["dst"].astype(str)))
+            del g
     if parts:
-        streams = pd.concat(parts).groupby(STREAM_KEYS, sort=False).agg(
+        streams = pd.concat(parts).astype({"src": object, "dst": object}).groupby(STREAM_KEYS, sort=False).agg(
             packets=("packets", "sum"), first_t=("first_t", "min"), last_t=("last_t", "max")).reset_index()
         streams = streams.sort_values(["first_t", "ssrc"], kind="stable").reset_index(drop=True)
         streams = _with_loss(streams, whole_rtp if pieces == 1 else None)

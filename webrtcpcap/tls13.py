@@ -284,7 +284,8 @@ def header_bytes(record: dtls.UnifiedRecord, sequence_bits: int | None = None) -
     if sequence_bits is None:
         return head
     seq_len = 2 if record.first_byte & 0x08 else 1
-    return head[:1] + sequence_bits.to_bytes(seq_len, "big") + head[1 + seq_len:]
+    pos = 1 + len(record.connection_id)  # the sequence number follows the connection id, if any
+    return head[:pos] + sequence_bits.to_bytes(seq_len, "big") + head[pos + seq_len:]
 
 
 def open_record(record: dtls.UnifiedRecord, keys: TrafficKeys, epoch: int, expected: int = 0) -> OpenedRecord:
