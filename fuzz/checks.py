@@ -2,8 +2,8 @@
 
 A file passes when every step ends with a result or a documented error (webrtcpcap.errors.WebRTCPcapError), and
 every frame is accounted for: open() gives the frames the oracle counts (fuzz.oracle), `packets` has one row per
-frame numbered 1..n, and every frame of kind rtp, rtcp, stun or dtls has a row in its table (none in a table
-names a frame that does not exist).  Exceptions that `health` and the HTML report catch and turn into a sentence
+frame numbered 1..n, and every frame of kind rtp, rtcp, stun or dtls has a row in its table or an error in
+`packets` (a frame flagged malformed is accounted for; no row names a frame that does not exist).  Exceptions that `health` and the HTML report catch and turn into a sentence
 ("could not be judged", "could not be drawn") are failures too: hooks record them with their traceback.
 
 Levels (each adds to the one before; fork-per-file and even pandas' per-table overhead are slow here, so most
@@ -246,14 +246,16 @@ def _checks(run: _Run, path: str, data: bytes, level: int) -> None:
         run.fail("accounting", "packets", "packets.frame is not 1..n")
     kinds = packets["kind"].astype(str).to_numpy()
     frames = packets["frame"].to_numpy(dtype=np.int64)
+    flagged = packets["error"].notna().to_numpy()  # a frame flagged malformed is accounted for, row or not
     for kind, name in KIND_TABLES.items():
         table = run.step(name, lambda name=name: getattr(cap, name))
         if table is None:
             continue
         have = table["frame"].to_numpy(dtype=np.int64)
-        missing = np.setdiff1d(frames[kinds == kind], have)
+        missing = np.setdiff1d(frames[(kinds == kind) & ~flagged], have)
         if len(missing):
-            run.fail("accounting", name, f"frames of kind {kind} without a row in {name} (e.g. {int(missing[0])})")
+            run.fail("accounting", name, f"frames of kind {kind}, not flagged in packets.error, without a row in "
+                     f"{name} (e.g. {int(missing[0])})")
         if len(have) and (have.min() < 1 or have.max() > n):
             run.fail("accounting", name, f"{name} names a frame outside 1..{n}")
     if level >= 2:

@@ -15,6 +15,7 @@ import os
 import struct
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -121,7 +122,9 @@ def test_oracle_agrees_with_the_reader_on_every_seed():
     for path in capfile.seed_paths():
         with open(path, "rb") as f:
             want = oracle.expected(f.read())
-        assert want.lo == want.hi == len(webrtcpcap.open(path, progress=False)), path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", webrtcpcap.CaptureWarning)  # a public capture is cut short on purpose
+            assert want.lo == want.hi == len(webrtcpcap.open(path, progress=False)), path
 
 
 def test_checks_report_an_unexpected_exception(tmp_path, monkeypatch):
