@@ -619,11 +619,11 @@ def _crafted_handshake(break_client_finished=False):
     secrets = {k: bytes([i + 1]) * 32 for i, k in enumerate(["c_hs", "s_hs", "c_app", "s_app"])}
     cert = _cert_der()
     ch, sh = (1, b"client hello body"), (2, b"\x03\x03" + bytes(32) + b"rest of server hello")
-    ee = (8, bytes(tls13.EncryptedExtensions((dtls.Extension(14, b"\x00\x02\x00\x07\x00"),))))
-    certificate = (11, bytes(tls13.Certificate13(b"", (tls13.CertificateEntry(cert),))))
-    cv = (15, bytes(tls13.CertificateVerify(0x0403, b"signature")))
+    ee = (8, bytes(dtls.EncryptedExtensions((dtls.Extension(14, b"\x00\x02\x00\x07\x00"),))))
+    certificate = (11, bytes(dtls.Certificate13(b"", (dtls.CertificateEntry(cert),))))
+    cv = (15, bytes(dtls.CertificateVerify(0x0403, b"signature")))
     server_fin = (20, _finished(secrets["s_hs"], [ch, sh, ee, certificate, cv]))
-    client_cert = (11, bytes(tls13.Certificate13(b"", (tls13.CertificateEntry(cert),))))
+    client_cert = (11, bytes(dtls.Certificate13(b"", (dtls.CertificateEntry(cert),))))
     client_fin = (20, _finished(secrets["c_hs"], [ch, sh, ee, certificate, cv, server_fin, client_cert, cv]))
     if break_client_finished:
         client_fin = (20, bytes(32))

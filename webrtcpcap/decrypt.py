@@ -567,7 +567,7 @@ def _open_row(cols: dict, i: int, index: int, a: int, sender: str, record, reade
                 alert = dtls.parse_alert(opened.content)
                 cols["alert_level"][r], cols["alert_description"][r] = alert.level_name, alert.description_name
             elif opened.content_type == tls13.CONTENT_TYPE_ACK:
-                cols["acked_records"][r] = ",".join(f"{e}:{s}" for e, s in tls13.parse_ack(opened.content))
+                cols["acked_records"][r] = ",".join(f"{e}:{s}" for e, s in dtls.parse_ack(opened.content).record_numbers)
         except DecodeError as e:
             cols["error"][r] = str(e)
         return
@@ -599,7 +599,7 @@ _HANDSHAKE13_NAMES = {tls13.ENCRYPTED_EXTENSIONS: "encrypted_extensions",
 def _message13_facts(cols: dict, r: int, msg_type: int, body: bytes) -> None:
     try:
         if msg_type == tls13.ENCRYPTED_EXTENSIONS:
-            extensions = tls13.parse_encrypted_extensions(body).extensions
+            extensions = dtls.parse_encrypted_extensions(body).extensions
             cols["extensions"][r] = ",".join(e.name for e in extensions)
             for e in extensions:
                 if e.type == dtls.ExtensionType.USE_SRTP:
@@ -610,17 +610,17 @@ def _message13_facts(cols: dict, r: int, msg_type: int, body: bytes) -> None:
             # RFC 8446 §4.3.2: certificate_request_context<0..255>, extensions<2..2^16-1>
             if not body or len(body) < 1 + body[0] + 2:
                 raise DecodeError("TLS 1.3 CertificateRequest is truncated")
-            extensions = tls13.parse_encrypted_extensions(body[1 + body[0]:]).extensions
+            extensions = dtls.parse_encrypted_extensions(body[1 + body[0]:]).extensions
             cols["extensions"][r] = ",".join(e.name for e in extensions)
         elif msg_type == tls13.CERTIFICATE:
-            cert = tls13.parse_certificate13(body)
+            cert = dtls.parse_certificate_13(body)
             if cert.certificate_list:
                 info = dtls.certificate_info(cert.certificate_list[0].cert_data)
                 cols["certificate_fingerprint"][r], cols["certificate_subject"][r] = info.fingerprint, info.subject
         elif msg_type == tls13.CERTIFICATE_VERIFY:
-            cols["signature_scheme"][r] = dtls.signature_scheme_name(tls13.parse_certificate_verify(body).algorithm)
+            cols["signature_scheme"][r] = dtls.signature_scheme_name(dtls.parse_certificate_verify(body).algorithm)
         elif msg_type == tls13.FINISHED:
-            tls13.parse_finished(body)
+            dtls.parse_finished(body)
     except DecodeError as e:
         cols["error"][r] = str(e)
 

@@ -826,10 +826,22 @@ def parse_certificate_request(body: bytes) -> CertificateRequest:
     return CertificateRequest(types, tuple(struct.unpack(f">{len(algs) // 2}H", algs)), tuple(cas))
 
 
+# --- TLS 1.3 handshake messages (RFC 8446 §4): only readable from a decrypted DTLS 1.3 handshake record ---------
+
+
+def _extension_list(block: bytes, what: str) -> tuple[Extension, ...]:
+    r = _Reader(block, what)
+    out = []
+    while r.left:
+        etype = r.uint(2, "extension type")
+        out.append(Extension(etype, r.vector(2, "extension data")))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class EncryptedExtensions:
     """EncryptedExtensions (RFC 8446 §4.3.1): the server's extensions that are not needed before the handshake keys
-    (in WebRTC: use_srtp's chosen profile).  Only readable from a decrypted DTLS 1.3 handshake record."""
+    (in WebRTC: use_srtp's chosen profile, RFC 5764 §4.1.1)."""
 
     extensions: tuple[Extension, ...]
 
@@ -839,29 +851,103 @@ class EncryptedExtensions:
 
 def parse_encrypted_extensions(body: bytes) -> EncryptedExtensions:
     r = _Reader(body, "EncryptedExtensions")
-    block = _Reader(r.vector(2, "extensions"), "EncryptedExtensions")
+    block = r.vector(2, "extensions")
     if r.left:
         raise DecodeError(f"DTLS EncryptedExtensions has {r.left} bytes after its extensions")
-    out = []
-    while block.left:
-        etype = block.uint(2, "extension type")
-        out.append(Extension(etype, block.vector(2, "extension data")))
-    return EncryptedExtensions(tuple(out))
+    return EncryptedExtensions(_extension_list(block, "EncryptedExtensions"))
 
 
-def parse_certificate_13(body: bytes) -> Certificate:
-    """A (D)TLS 1.3 Certificate (RFC 8446 §4.4.2): certificate_request_context, then entries of DER certificate +
-    per-certificate extensions; the DER certificates are returned as a `Certificate` (sender's own first)."""
+@dataclass(frozen=True, slots=True)
+class CertificateEntry:
+    """One entry of a TLS 1.3 Certificate (RFC 8446 §4.4.2): the DER certificate and its extensions."""
+
+    cert_data: bytes
+    extensions: tuple[Extension, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate13:
+    """A TLS 1.3 Certificate (RFC 8446 §4.4.2): request context and the entries, sender's own first."""
+
+    certificate_request_context: bytes
+    certificate_list: tuple[CertificateEntry, ...]
+
+    @property
+    def certificates(self) -> tuple[bytes, ...]:
+        """The DER certificates, sender's own first (as `Certificate.certificates` for DTLS 1.2)."""
+        return tuple(e.cert_data for e in self.certificate_list)
+
+    def __bytes__(self) -> bytes:
+        entries = b""
+        for e in self.certificate_list:
+            ext = b"".join(bytes(x) for x in e.extensions)
+            entries += len(e.cert_data).to_bytes(3, "big") + e.cert_data + struct.pack(">H", len(ext)) + ext
+        ctx = self.certificate_request_context
+        return bytes([len(ctx)]) + ctx + len(entries).to_bytes(3, "big") + entries
+
+
+def parse_certificate_13(body: bytes) -> Certificate13:
     r = _Reader(body, "Certificate")
-    r.vector(1, "certificate_request_context")
+    context = r.vector(1, "certificate_request_context")
     block = _Reader(r.vector(3, "certificate_list"), "Certificate")
     if r.left:
         raise DecodeError(f"DTLS Certificate has {r.left} bytes after its certificate_list")
-    certs = []
+    entries = []
     while block.left:
-        certs.append(block.vector(3, "cert_data"))
-        block.vector(2, "extensions")
-    return Certificate(tuple(certs))
+        der = block.vector(3, "cert_data")
+        entries.append(CertificateEntry(der, _extension_list(block.vector(2, "extensions"), "CertificateEntry")))
+    return Certificate13(context, tuple(entries))
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateVerify:
+    """CertificateVerify (RFC 8446 §4.4.3): the signature scheme and the signature."""
+
+    algorithm: int
+    signature: bytes
+
+    def __bytes__(self) -> bytes:
+        return struct.pack(">HH", self.algorithm, len(self.signature)) + self.signature
+
+
+def parse_certificate_verify(body: bytes) -> CertificateVerify:
+    r = _Reader(body, "CertificateVerify")
+    algorithm = r.uint(2, "algorithm")
+    signature = r.vector(2, "signature")
+    if r.left:
+        raise DecodeError(f"DTLS CertificateVerify has {r.left} bytes after its signature")
+    return CertificateVerify(algorithm, signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Finished (RFC 8446 §4.4.4): verify_data, Hash.length bytes."""
+
+    verify_data: bytes
+
+    def __bytes__(self) -> bytes:
+        return self.verify_data
+
+
+def parse_finished(body: bytes) -> Finished:
+    if len(body) not in (32, 48):
+        raise DecodeError(f"DTLS 1.3 Finished has {len(body)} bytes, not a SHA-256 or SHA-384 verify_data")
+    return Finished(bytes(body))
+
+
+_MESSAGE13_PARSERS = {
+    HandshakeType.ENCRYPTED_EXTENSIONS: parse_encrypted_extensions,
+    HandshakeType.CERTIFICATE: parse_certificate_13,
+    HandshakeType.CERTIFICATE_VERIFY: parse_certificate_verify,
+    HandshakeType.FINISHED: parse_finished,
+}
+
+
+def parse_message13(msg_type: int, body: bytes):
+    """The decoded TLS 1.3 message of the encrypted part of a handshake (EncryptedExtensions, Certificate,
+    CertificateVerify, Finished), else None (the body is kept by the caller as it is)."""
+    parser = _MESSAGE13_PARSERS.get(msg_type)
+    return parser(body) if parser is not None else None
 
 
 _MESSAGE_PARSERS = {
