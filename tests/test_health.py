@@ -450,3 +450,23 @@ def test_recovery_on_a_turn_server_capture_is_judged_per_leg(tmp_path):
     assert str(leg_a["severity"]) == "ok" and "all 3 NACKed losses repaired" in leg_a["finding"], h.text()
     assert "0 of 200 packets never repaired" in leg_a["finding"]
     assert not len(rows(h, "recovery.retransmission_loss"))
+
+
+def test_dtls13_with_its_key_log_names_the_srtp_profile_and_checks_the_fingerprints():
+    """With Firefox's key log the encrypted EncryptedExtensions and Certificates are opened: the DTLS stage names the
+    profile getStats reports (srtpCipher) and no longer says it is "not visible without the key log", and the
+    certificates are checked against the SDPs' a=fingerprint."""
+    name = "firefox_firefox_clean"
+    stats = json.loads((CAPTURES / f"{name}.getstats.json").read_text())
+    ciphers = {r["srtpCipher"] for side in stats.values() for r in side.values()
+               if r.get("type") == "transport" and r.get("srtpCipher")}
+    cap = open_quiet(CAPTURES / f"{name}.pcap", keylog=CAPTURES / f"{name}.keylog",
+                     sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"])
+    h = webrtcpcap.health(cap)
+    dtls = h.findings[h.findings["stage"] == "dtls"]
+    text = " ".join(dtls["finding"])
+    assert "not visible without the key log" not in text
+    assert len(ciphers) == 1 and f"SRTP profile {ciphers.pop()}" in text
+    assoc = webrtcpcap.handshake.associations(cap.dtls_records, cap.dtls_handshakes, cap.rtp, cap.sdp,
+                                              decrypted=webrtcpcap.decrypt.dtls13_associations(cap.dtls_decrypted))
+    assert assoc["client_fingerprint"].notna().all() and assoc["fingerprint_matches_sdp"].eq(True).all()

@@ -815,3 +815,13 @@ def test_with_the_key_log_every_video_hole_of_the_srtp_capture_was_repaired_by_r
     by_osn = webrtcpcap.streams.rtx_pairs(cap.streams, None, cap.rtp, cap.rtp_payload)
     assert list(zip(by_osn["rtx_ssrc"], by_osn["media_ssrc"], by_osn["source"])) == [
         (1052556438, 2459559700, "payload OSN")]
+
+
+def test_a_red_video_stream_is_media_not_fec():
+    """Firefox wraps every VP8 packet in RED (RFC 2198) when ulpfec is negotiated: the RED stream (PT 122 in the SDP)
+    is the video itself, judged as media; only ulpfec/flexfec streams are fec."""
+    name = "firefox_firefox_clean"
+    cap = open_quiet(CAPTURES / f"{name}.pcap", sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"])
+    red = cap.streams[cap.streams["codec"].astype(object) == "red"]
+    assert len(red) == 2  # one video stream each way
+    assert set(red["role"].astype(object)) == {"media"} and set(red["kind"].astype(object)) == {"video"}

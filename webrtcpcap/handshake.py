@@ -393,7 +393,8 @@ def _typed(rows: list[dict], schema: dict[str, str], categories: dict | None = N
 
 
 def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp: pd.DataFrame | None = None,
-                 sdp=None, mtu: int | None = None, stun: pd.DataFrame | None = None) -> pd.DataFrame:
+                 sdp=None, mtu: int | None = None, stun: pd.DataFrame | None = None,
+                 decrypted: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per DTLS association: the transport 5-tuple, both directions together (a relayed one: its outer
     5-tuple and TURN peer), with what its handshake did and a plain verdict.
 
@@ -408,7 +409,10 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
       6); without it, epoch-3 records or DTLS-keyed SRTP from both ends after the client's flight 5 also say
       "completed".  version is the ServerHello's supported_versions (the legacy field says DTLS 1.2), or DTLS 1.3
       without a whole ServerHello when unified-header records (which only DTLS 1.3 has) are seen;
-      srtp_profile, client_fingerprint and server_fingerprint stay null without keys (they are encrypted).
+      srtp_profile, client_fingerprint and server_fingerprint stay null without keys (they are encrypted); with
+      `decrypted` (webrtcpcap.decrypt.dtls13_associations of cap.dtls_decrypted: the handshake opened with the key
+      log) they are read from the opened EncryptedExtensions and Certificates, and the opened alerts replace the
+      guesses from record sizes.
     - verdict: "failed" when a readable fatal alert was sent, or an alert came before the handshake was done;
       "completed" when the last flight was seen (or application data flowed both ways: the final flight was not
       captured); "incomplete-capture" when the capture starts after the ClientHello, or ends less than 1 s after
@@ -470,6 +474,10 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
         facts = _hello_facts(hs, [f["row"] for f in frag_rows], sender_of, assoc)
         if facts["version"] is None and assoc.v13:  # no whole ServerHello, but only DTLS 1.3 has unified headers
             facts["version"] = "DTLS 1.3"
+        opened = _opened_facts(decrypted, assoc.number)
+        for name in ("srtp_profile", "client_fingerprint", "server_fingerprint"):
+            if facts[name] is None and opened.get(name) is not None:
+                facts[name] = opened[name]
         app_senders = {r["src"] for r in assoc.rows if r["content_type"] == "application_data"
                        or (r["unified"] and (r["epoch"] or 0) >= 3)}
         if assoc.v13:  # SRTP keyed from this association flowing both ways also says both sides finished
@@ -490,8 +498,8 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
                                         if f["fragment_length"] < f["length"]}),
             "max_datagram": max(sizes.values(), default=0),
             "oversize_datagrams": None if mtu is None else sum(s + ip_overhead > mtu for s in sizes.values()),
-            "alerts": ", ".join(f"{t['messages'][0][6:]} from {t['sender']} at {t['first_t']:.3f} s"
-                                for t in alerts) or None,
+            "alerts": opened.get("alerts") or ", ".join(
+                f"{t['messages'][0][6:]} from {t['sender']} at {t['first_t']:.3f} s" for t in alerts) or None,
             **facts,
         }
         row.update(_srtp(rtp, assoc, client_hello_t))
@@ -500,6 +508,17 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
         row.update(_sdp_checks(sdps, assoc, facts))
         rows.append(row)
     return _typed(rows, ASSOCIATIONS_COLUMNS, {"verdict": VERDICTS})
+
+
+def _opened_facts(decrypted: pd.DataFrame | None, number: int) -> dict:
+    """What the DTLS 1.3 handshake opened with the key log says of association `number` (a row of
+    decrypt.dtls13_associations as a dict with None for missing), or {} when it was not opened."""
+    if decrypted is None or not len(decrypted):
+        return {}
+    mine = decrypted[decrypted["association"] == number]
+    if not len(mine):
+        return {}
+    return {k: None if pd.isna(v) else v for k, v in mine.iloc[0].astype(object).items()}
 
 
 def _done(flight_tx: list[dict]) -> dict | None:

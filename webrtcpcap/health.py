@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import decrypt
+
 SEVERITIES = ["ok", "info", "warning", "error"]
 STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
@@ -350,7 +352,17 @@ class _Context:
 
         c = self.cap
         return self.get("assoc", lambda: handshake.associations(c.dtls_records, c.dtls_handshakes, c.rtp,
-                                                                c.sdp or None, stun=c.stun))
+                                                                c.sdp or None, stun=c.stun,
+                                                                decrypted=self.opened_dtls13))
+
+    @property
+    def opened_dtls13(self) -> pd.DataFrame | None:
+        """Per association, what the DTLS 1.3 handshake opened with the key log says (None without TLS 1.3 keys)."""
+        c = self.cap
+        opened = getattr(c, "dtls_decrypted", None)
+        if opened is None or not len(opened):
+            return None
+        return self.get("opened13", lambda: decrypt.dtls13_associations(opened))
 
     @property
     def streams(self) -> pd.DataFrame:

@@ -66,7 +66,9 @@ KINDS = ["audio", "video", "rtx", "fec", "unknown"]
 # (RFC 5109 ulpfec, RFC 8627 flexfec) or only padding (bandwidth probes: Chromium sends padding-only packets, RFC 3550
 # §5.1 P bit with an all-padding payload, to probe the path before and during a call).
 ROLES = ["media", "rtx", "fec", "padding"]
-_FEC_CODECS = {"ulpfec", "flexfec", "flexfec-03", "red"}  # RED carries FEC in WebRTC video; as audio it is redundancy
+# RED (RFC 2198) is not here: a RED stream carries the media itself (Firefox and Chromium wrap every VP8 packet in RED
+# when ulpfec is negotiated, the FEC riding inside RED on the same SSRC and sequence space), so it is judged as media.
+_FEC_CODECS = {"ulpfec", "flexfec", "flexfec-03"}
 
 GAPS_SCHEMA: dict[str, str] = {
     **STREAM_KEY_COLUMNS,
