@@ -753,7 +753,8 @@ def _dtls(ctx: _Context) -> list[dict]:
             sev = "warning" if n >= th.dtls_retransmitted_flights else "info"
             out.append(_f("dtls", subject, sev, "dtls.retransmissions",
                           f"{n} flight{'s' if n != 1 else ''} retransmitted ({int(a.retransmissions)} records sent "
-                          f"again, {len(mine)} retransmissions): handshake datagrams were lost",
+                          f"again, {len(mine)} retransmissions): handshake datagrams were lost, or held up "
+                          "past the sender's retransmission timer",
                           n, "flights", th.dtls_retransmitted_flights, "dtls_retransmitted_flights",
                           _frames(frames)))
         if a.fingerprint_matches_sdp is False:
