@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import decrypt
+from . import decrypt, pli
 
 SEVERITIES = ["ok", "info", "warning", "error"]
 STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
@@ -1111,7 +1111,6 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
         return []
     try:
         from . import codecs as _codecs
-        from . import pli
     except ImportError:
         return [_f("recovery", "recovery", "info", "recovery.keyframe",
                    f"{len(kfr)} keyframe requests; keyframe detection unavailable")]

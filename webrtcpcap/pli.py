@@ -13,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import codecs as _codecs
+from .streams import STREAM_KEYS, _readable
+
 # A keyframe captured this shortly before a PLI/FIR answers it: it was already on its way when the request left
 # (a receiver asks while its first frames are still arriving; the sender's keyframe crosses the request).
 KEYFRAME_IN_FLIGHT_S = 0.1
@@ -86,8 +89,6 @@ def guess_video_codecs(rtp: pd.DataFrame, streams_df: pd.DataFrame, payload, sam
     packets of each stream (its first packet and each packet after one with M set, where keyframes begin).
     `payload` gives a frame's RTP payload (`Capture.rtp_payload`).  Streams whose payload is encrypted, or that no
     codec fits, are left out."""
-    from . import codecs as _codecs
-    from .streams import STREAM_KEYS, _readable
 
     out: dict[int, str] = {}
     if payload is None or not len(streams_df):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import sdp as _sdp
+
 # A stream is one SSRC on one 5-tuple (RFC 3550 §3: the SSRC names the source, whose sequence numbers run across
 # payload types: PCMA with comfort noise, audio with telephone-event or RED, a codec switch).  Tables also carry `pt`,
 # the stream's main payload type (its most frequent; in `gaps`/`packet_view` the packet's own).
@@ -790,7 +792,6 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
     `streams_df` is a `streams` table; `sdps` one Sdp or a list (`cap.sdp`).  A stream none of these pairs is not
     listed.  Sorted by rtx_ssrc.
     """
-    from . import sdp as _sdp
 
     sdps = _sdp._sdps(sdps)
     seen = streams_df.drop_duplicates("ssrc").set_index("ssrc")
@@ -920,7 +921,6 @@ def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload
       bandwidth probes of a stream not otherwise paired;
     - media: everything else.  RED (RFC 2198) carries media (with its redundancy) and counts as media.
     `codecs` ({pt: (media kind, codec)}) defaults to webrtcpcap.sdp.codecs(sdps)."""
-    from . import sdp as _sdp
 
     sdps = _sdp._sdps(sdps)
     if codecs is None:
