@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from . import demux, reader
+from . import demux, quic_tables, reader
 from . import sessions as _sessions
 from . import sdp as _sdp
 from .errors import CaptureWarning
@@ -188,6 +188,7 @@ class Capture:
         self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls_decrypted: pd.DataFrame | None = None
+        self._quic: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
@@ -586,6 +587,30 @@ class Capture:
             self._dtls = _dtls_tables(decoded.dtls_datagrams, decoded.stun_messages)
         return self._dtls
 
+    @property
+    def quic(self) -> pd.DataFrame:
+        """One row per QUIC long-header packet of the frames of kind quic, Initials opened with the keys their
+        connection id gives (RFC 9001 §5.2: no key log needed): webrtcpcap.quic_tables.quic_table (columns in
+        QUIC_SCHEMA: version, connection ids, ALPN, server name, TLS version...).  `quic_connections` has one row per
+        QUIC flow."""
+        if self._quic is None:
+            p = self.packets
+            rows = p[(p["kind"] == "quic") & (p["transport"] == "udp")]
+            rows = rows[rows.groupby("flow", observed=True).cumcount().to_numpy() < quic_tables.MAX_DATAGRAMS_PER_FLOW]
+            if self._fragments_of is None:  # as _rtp_packets makes it: completing frame -> its other fragments
+                joined = self.fragments[self.fragments["reassembled_in"].notna()]
+                by_completing = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"]
+                self._fragments_of = by_completing.agg(list).to_dict()
+            payloads = udp_payloads(self._data, self._index, self._state, rows["frame"].to_numpy(),
+                                    np.zeros(len(rows), dtype=bool), self._fragments_of) if len(rows) else []
+            self._quic = quic_tables.quic_table(rows, payloads)
+        return self._quic
+
+    @property
+    def quic_connections(self) -> pd.DataFrame:
+        """One row per QUIC flow: webrtcpcap.quic_tables.quic_connections(self.quic) (QUIC_CONNECTIONS_SCHEMA)."""
+        return quic_tables.quic_connections(self.quic)
+
     def frame_bytes(self, frame: int) -> bytes:
         """The captured bytes of one frame (1-based number), for per-message decoders and teaching."""
         if not 1 <= frame <= len(self._index):
@@ -728,7 +753,8 @@ class Capture:
         framing stopped, and frames with decoding problems."""
         from .summary import format_summary, summarize
 
-        return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams)]), self.problem)
+        return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams, self.quic_connections)]),
+                              self.problem)
 
 
 def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -138,7 +138,7 @@ def _whole(args):
     """The capture's tables as one piece, from a generator: once summarize has counted them, the Capture (its
     bytes, index and other tables) is let go before the streams' loss is computed (a lower peak)."""
     cap = open_capture(args.file, webrtc=args.webrtc, not_webrtc=args.not_webrtc)
-    box = [(cap.packets, cap.rtp, cap.tcp_streams)]
+    box = [(cap.packets, cap.rtp, cap.tcp_streams, cap.quic_connections)]
     del cap
     yield box.pop()  # popped: this suspended frame keeps no reference to the tables
 

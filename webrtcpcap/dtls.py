@@ -131,6 +131,7 @@ class ExtensionType(IntEnum):
     SIGNATURE_ALGORITHMS_CERT = 50  # RFC 8446
     KEY_SHARE = 51  # RFC 8446
     CONNECTION_ID = 54  # RFC 9146
+    QUIC_TRANSPORT_PARAMETERS = 57  # RFC 9001 §8.2 (a TLS ClientHello inside QUIC)
     RENEGOTIATION_INFO = 0xFF01  # RFC 5746
 
 
@@ -600,16 +601,17 @@ def reassemble(fragments) -> bytes | None:
 
 
 class _Reader:
-    """A cursor over a message body whose reads raise "DTLS <what> <part> is truncated"."""
+    """A cursor over a message body whose reads raise "DTLS <what> <part> is truncated" ("TLS ..." for a TLS
+    message, as QUIC carries)."""
 
-    __slots__ = ("data", "pos", "what")
+    __slots__ = ("data", "pos", "what", "proto")
 
-    def __init__(self, data: bytes, what: str):
-        self.data, self.pos, self.what = data, 0, what
+    def __init__(self, data: bytes, what: str, proto: str = "DTLS"):
+        self.data, self.pos, self.what, self.proto = data, 0, what, proto
 
     def take(self, n: int, part: str) -> bytes:
         if self.pos + n > len(self.data):
-            raise DecodeError(f"DTLS {self.what} {part} is truncated")
+            raise DecodeError(f"{self.proto} {self.what} {part} is truncated")
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out
@@ -643,9 +645,9 @@ class Extension:
 def _extensions(r: _Reader, what: str) -> tuple[Extension, ...]:
     if r.left == 0:  # extensions are optional (RFC 5246 §7.4.1.2)
         return ()
-    block = _Reader(r.vector(2, "extensions"), what)
+    block = _Reader(r.vector(2, "extensions"), what, r.proto)
     if r.left:
-        raise DecodeError(f"DTLS {what} has {r.left} bytes after its extensions")
+        raise DecodeError(f"{r.proto} {what} has {r.left} bytes after its extensions")
     out = []
     while block.left:
         etype = block.uint(2, "extension type")
@@ -663,7 +665,8 @@ def _ext_bytes(extensions: tuple[Extension, ...] | None) -> bytes:
 @dataclass(frozen=True, slots=True)
 class ClientHello:
     """ClientHello (RFC 6347 §4.2.1, RFC 5246 §7.4.1.2).  `extensions` is None when the message has no extensions
-    block at all (as opposed to an empty one)."""
+    block at all (as opposed to an empty one).  `datagram` is False for a TLS ClientHello (RFC 8446 §4.1.2, as QUIC
+    carries it, RFC 9001 §4): it has no cookie field, and `cookie` is b""."""
 
     client_version: int
     random: bytes
@@ -672,28 +675,33 @@ class ClientHello:
     cipher_suites: tuple[int, ...]
     compression_methods: bytes
     extensions: tuple[Extension, ...] | None
+    datagram: bool = True
 
     def __bytes__(self) -> bytes:
+        cookie = bytes([len(self.cookie)]) + self.cookie if self.datagram else b""
         return (struct.pack(">H", self.client_version) + self.random + bytes([len(self.session_id)]) + self.session_id
-                + bytes([len(self.cookie)]) + self.cookie + struct.pack(">H", 2 * len(self.cipher_suites))
+                + cookie + struct.pack(">H", 2 * len(self.cipher_suites))
                 + b"".join(struct.pack(">H", c) for c in self.cipher_suites)
                 + bytes([len(self.compression_methods)]) + self.compression_methods + _ext_bytes(self.extensions))
 
 
-def parse_client_hello(body: bytes) -> ClientHello:
-    r = _Reader(body, "ClientHello")
+def parse_client_hello(body: bytes, datagram: bool = True) -> ClientHello:
+    """A DTLS ClientHello, or with datagram=False a TLS one (no cookie field: RFC 8446 §4.1.2; what QUIC's CRYPTO
+    frames carry, RFC 9001 §4), whose errors say "TLS ClientHello ..."."""
+    proto = "DTLS" if datagram else "TLS"
+    r = _Reader(body, "ClientHello", proto)
     version = r.uint(2, "version")
     random = r.take(RANDOM_LEN, "random")
     session_id = r.vector(1, "session_id")
-    cookie = r.vector(1, "cookie")
+    cookie = r.vector(1, "cookie") if datagram else b""
     suites = r.vector(2, "cipher_suites")
     if len(suites) % 2:
-        raise DecodeError("DTLS ClientHello cipher_suites has odd length")
+        raise DecodeError(f"{proto} ClientHello cipher_suites has odd length")
     compression = r.vector(1, "compression_methods")
     has_ext = r.left > 0
     ext = _extensions(r, "ClientHello")
-    return ClientHello(version, random, session_id, cookie,
-                       tuple(struct.unpack(f">{len(suites) // 2}H", suites)), compression, ext if has_ext else None)
+    return ClientHello(version, random, session_id, cookie, tuple(struct.unpack(f">{len(suites) // 2}H", suites)),
+                       compression, ext if has_ext else None, datagram)
 
 
 # RFC 8446 §4.1.3: a ServerHello with this random is a HelloRetryRequest (SHA-256 of "HelloRetryRequest").
@@ -722,8 +730,9 @@ class ServerHello:
                 + struct.pack(">HB", self.cipher_suite, self.compression_method) + _ext_bytes(self.extensions))
 
 
-def parse_server_hello(body: bytes) -> ServerHello:
-    r = _Reader(body, "ServerHello")
+def parse_server_hello(body: bytes, datagram: bool = True) -> ServerHello:
+    """A DTLS ServerHello, or with datagram=False a TLS one (the same fields, RFC 8446 §4.1.3; errors say "TLS")."""
+    r = _Reader(body, "ServerHello", "DTLS" if datagram else "TLS")
     version = r.uint(2, "version")
     random = r.take(RANDOM_LEN, "random")
     session_id = r.vector(1, "session_id")
@@ -1064,6 +1073,44 @@ def cookie_extension(ext: Extension) -> bytes:
     if r.left or not value:
         raise DecodeError("DTLS cookie extension has a bad length")
     return value
+
+
+def application_layer_protocol_negotiation(ext: Extension) -> tuple[bytes, ...]:
+    """ALPN (RFC 7301 §3.1): the ProtocolNameList, each name as the bytes on the wire (b"h3", b"webrtc"); a
+    ServerHello's or EncryptedExtensions' list holds the one chosen.  Empty names are invalid (RFC 7301 §3.1)."""
+    r = _Reader(ext.data, "application_layer_protocol_negotiation")
+    block = _Reader(r.vector(2, "protocol_name_list"), "application_layer_protocol_negotiation")
+    if r.left:
+        raise DecodeError(f"DTLS application_layer_protocol_negotiation has {r.left} bytes after its list")
+    names = []
+    while block.left:
+        name = block.vector(1, "protocol_name")
+        if not name:
+            raise DecodeError("DTLS application_layer_protocol_negotiation has an empty protocol name")
+        names.append(name)
+    return tuple(names)
+
+
+SERVER_NAME_HOST_NAME = 0  # RFC 6066 §3: NameType host_name, the only one defined
+
+
+def server_name(ext: Extension) -> tuple[bytes, ...]:
+    """server_name (RFC 6066 §3): the host_name entries of a ClientHello's ServerNameList, as the bytes on the wire
+    (ASCII by RFC 6066; the caller escapes them for display).  Entries of other name types are skipped.  A server's
+    empty extension (the acknowledgement) gives ()."""
+    if not ext.data:
+        return ()
+    r = _Reader(ext.data, "server_name")
+    block = _Reader(r.vector(2, "server_name_list"), "server_name")
+    if r.left:
+        raise DecodeError(f"DTLS server_name has {r.left} bytes after its list")
+    names = []
+    while block.left:
+        name_type = block.uint(1, "name_type")
+        name = block.vector(2, "host_name")
+        if name_type == SERVER_NAME_HOST_NAME:
+            names.append(name)
+    return tuple(names)
 
 
 def negotiated_version(hello: ServerHello) -> int:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
 from .health import health as _health
+from .quic_tables import connection_line
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
 MAX_STREAM_PLOTS = 8      # per-stream pictures in the HTML (audio/video first, in order of first packet)
@@ -101,6 +102,8 @@ class Report:
             lines += [f"  {what:<8} {name}: {status}" if status else f"  {what:<8} {name}"
                       for what, name, status in self.inputs]
             lines.append("")
+        if self._quic_lines():
+            lines += ["QUIC connections beside the call"] + [f"  {q}" for q in self._quic_lines()] + [""]
         sbs = self.side_by_side
         if sbs is not None:
             d = self.disagreements
@@ -136,9 +139,22 @@ class Report:
         body += _section("streams", "Media streams: sequence, loss and NACK", plots.streams())
         body += _section("bitrate", "Bit rate and jitter", plots.bitrate_jitter())
         body += _section("endpoints", "Endpoint stats side by side", self._endpoints_html())
+        if self._quic_lines():
+            body += _section("quic", "QUIC connections beside the call",
+                             ["<ul>", *[f"<li>{_e(q)}</li>" for q in self._quic_lines()], "</ul>"])
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f"<title>webrtcpcap report: {_e(self.name)}</title><style>{_CSS}</style></head><body>\n"
                 + "\n".join(body) + "\n</body></html>\n")
+
+    def _quic_lines(self) -> list[str]:
+        """One line per QUIC connection of the capture (webrtcpcap.quic_tables.connection_line): traffic that is not
+        the call, named by version, ALPN and server name.  Plain text: the HTML escapes it."""
+        if self.cap is None:
+            return []
+        try:
+            return [connection_line(r) for r in self.cap.quic_connections.itertuples(index=False)]
+        except Exception:  # noqa: BLE001 - a remark that cannot be made must not stop the report
+            return []
 
     def _stages_html(self) -> list[str]:
         rows = [(_sev(r["severity"]), _e(STAGE_TITLES.get(stage, stage)), str(int(r["findings"])),

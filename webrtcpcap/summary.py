@@ -12,6 +12,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from .quic_tables import connection_line
+
 STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
 TCP_PROBLEM_COLUMNS = ["src", "sport", "dst", "dport", "framing", "problem", "problem_frame"]
 
@@ -25,18 +27,21 @@ class Summary:
     timestamps, so its "jitter" would measure repair delays); errors: frames per error message (Series);
     tcp_problems: one row per TCP direction that was framed as WebRTC (ICE-TCP, TURN over TCP) until its framing
     stopped, with columns src, sport, dst, dport, framing, problem, problem_frame (Capture.tcp_streams; other TCP,
-    such as HTTPS, is not listed)."""
+    such as HTTPS, is not listed); quic: one line per QUIC connection ("QUIC v1 h3 to example.org (a:p > b:p)",
+    webrtcpcap.quic_tables.connection_line; only when the capture was summarised in one piece)."""
 
     frames: int
     kinds: pd.Series
     streams: pd.DataFrame
     errors: pd.Series
     tcp_problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TCP_PROBLEM_COLUMNS))
+    quic: list[str] = field(default_factory=list)
 
 
 def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
     """Combine (packets, rtp) or (packets, rtp, tcp_streams) tables, e.g. every chunk of iter_chunks, into one
-    Summary.  A chunk's tcp_streams covers the capture up to that chunk's end, so the last one given is used.
+    Summary.  A chunk's tcp_streams covers the capture up to that chunk's end, so the last one given is used.  A
+    fourth item, a quic_connections table (Capture.quic_connections), names the QUIC connections.
 
     Memory: each item is let go once counted (give a generator, and a packets table is freed before the next
     item is made and before the loss of the last one is computed); streams are grouped on the categorical
@@ -48,11 +53,14 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
     pieces = 0
     whole_rtp = None
     tcp_streams = None
+    quic_lines: list[str] = []
     for item in tables:
         packets, rtp, *rest = item
         del item
         if rest:
             tcp_streams = rest[0]
+        if len(rest) > 1:
+            quic_lines = [connection_line(r) for r in rest[1].itertuples(index=False)]
         pieces += 1
         whole_rtp = rtp
         frames += len(packets)
@@ -79,7 +87,7 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
     kinds = kinds[kinds > 0].sort_values(ascending=False, kind="stable")
     errors = (errors if errors is not None else pd.Series(dtype="int64")).astype("int64")
     errors = errors[errors > 0].sort_values(ascending=False, kind="stable")
-    return Summary(frames, kinds, streams, errors, _stopped_framing(tcp_streams))
+    return Summary(frames, kinds, streams, errors, _stopped_framing(tcp_streams), quic_lines)
 
 
 def _stopped_framing(tcp_streams: pd.DataFrame | None) -> pd.DataFrame:
@@ -141,6 +149,10 @@ def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
             where = "" if pd.isna(r.problem_frame) else f"frame {int(r.problem_frame)}: "
             ends = f"{_endpoint(r.src, r.sport)} > {_endpoint(r.dst, r.dport)}"
             lines.append(f"  {ends}  {r.framing}  {where}{r.problem}")
+    if s.quic:
+        lines.append("")
+        lines.append(f"QUIC connections ({len(s.quic)})")
+        lines += [f"  {line}" for line in s.quic]
     if len(s.errors):
         lines.append("")
         lines.append("frames with decoding problems")
