@@ -142,6 +142,9 @@ class Capture:
       "ip:port", numbers in decimal, opaque bytes in hex), relayed (the attribute's message was relayed inside
       TURN).  Computed with `stun` on first use of either.
 
+    - `quic`: one row per QUIC long-header packet of the frames of kind quic, Initials opened without any key (RFC
+      9001 §5.2): version, connection ids, packet number, ALPN, server name, TLS version (webrtcpcap.quic_tables);
+      `quic_connections` one row per QUIC flow.
     - `streams`: one row per RTP stream (src, sport, dst, dport, ssrc, pt), `webrtcpcap.streams.streams(cap.rtp)`:
       first_t, last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates,
       reordered, max_gap, clock_rate, clock_rate_source, jitter_ms, max_jitter_ms (RFC 3550 A.8), markers.
