@@ -457,6 +457,12 @@ def test_packet_numbers_decode_near_the_expected_one():
     assert quic.decode_packet_number(0x9B32, 16, 0xA82F30EB) == 0xA82F9B32  # RFC 9000 §A.3
 
 
+def test_a_draft_29_initial_opens_with_the_drafts_salt():
+    (v,) = quic.FlowReader().datagram(client_initial(b"\x01", version=0xFF00001D), "c")
+    assert v.packet.packet_type == "initial" and v.opened is not None and v.error is None
+    assert v.packet.header.version_name == "draft-29"
+
+
 def test_unknown_versions_have_no_initial_keys():
     with pytest.raises(DecodeError, match="has no known initial salt"):
         quic.initial_keys(DCID, 0x1A2A3A4A, True)

@@ -67,6 +67,8 @@ class LongHeader:
     @property
     def packet_type(self) -> str | None:
         types = PACKET_TYPES.get(self.version)
+        if types is None and self.version >> 8 == 0xFF0000:  # the IETF drafts number the types as v1 does
+            types = PACKET_TYPES[QUIC_V1]
         return types[(self.first_byte >> 4) & 0x03] if types else None
 
     @property
