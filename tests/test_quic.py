@@ -654,3 +654,7 @@ def test_tshark_reads_the_same_hellos_alpn_sni_and_versions_from_the_recorded_ca
         ours[int(r.frame)] = (version, r.quic_dcid, htype, r.quic_alpn if htype == "1" else "",
                               r.quic_sni if htype == "1" else "", suite)
     assert ours == theirs and len(ours) == 9
+    quic_frames = subprocess.run(["tshark", "-r", str(LOOPBACK), "-Y", "quic", "-T", "fields", "-e", "frame.number"],
+                                 capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    packets = open_quiet(LOOPBACK).packets
+    assert [int(f) for f in quic_frames] == packets.loc[packets["kind"] == "quic", "frame"].tolist()
