@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import dtls, quic, tables
+from .errors import DecodeError
 
 MAX_DATAGRAMS_PER_FLOW = 200  # a flow's handshake (long headers) is at its start; 1-RTT datagrams after it are opaque
 
@@ -58,7 +59,7 @@ QUIC_CONNECTIONS_SCHEMA: dict[str, str] = {
 }
 
 
-def text(value: bytes) -> str:
+def wire_text(value: bytes) -> str:
     """Wire bytes (an ALPN id, a host name) as text: ASCII, anything else as \\x escapes (never a decode error)."""
     return bytes(value).decode("ascii", "backslashreplace")
 
@@ -72,15 +73,15 @@ def _hello_columns(message) -> dict:
         for ext in message.extensions or ():
             try:
                 if ext.type == dtls.ExtensionType.APPLICATION_LAYER_PROTOCOL_NEGOTIATION:
-                    out["quic_alpn"] = ",".join(text(n) for n in dtls.application_layer_protocol_negotiation(ext))
+                    out["quic_alpn"] = ",".join(wire_text(n) for n in dtls.application_layer_protocol_negotiation(ext))
                 elif ext.type == dtls.ExtensionType.SERVER_NAME:
-                    out["quic_sni"] = ",".join(text(n) for n in dtls.server_name(ext))
+                    out["quic_sni"] = ",".join(wire_text(n) for n in dtls.server_name(ext))
                 elif ext.type == dtls.ExtensionType.SUPPORTED_VERSIONS:
                     versions = dtls.supported_versions(ext, client_hello=True)
                     out["tls_versions"] = ",".join(dtls.version_name(v) for v in versions)
                 elif ext.type == dtls.ExtensionType.KEY_SHARE:
                     out["key_share"] = ",".join(e.group_name for e in dtls.key_share_client_hello(ext))
-            except quic.DecodeError as e:
+            except DecodeError as e:
                 out["error"] = str(e)
     elif isinstance(message, dtls.ServerHello):
         out["tls_message"] = "server_hello"
@@ -90,7 +91,7 @@ def _hello_columns(message) -> dict:
             for ext in message.extensions or ():
                 if ext.type == dtls.ExtensionType.KEY_SHARE and not message.hello_retry_request:
                     out["key_share"] = dtls.key_share_server_hello(ext).group_name
-        except quic.DecodeError as e:
+        except DecodeError as e:
             out["error"] = str(e)
     return out
 
@@ -99,7 +100,7 @@ def _close_text(frame: quic.ConnectionCloseFrame) -> str:
     code = f"0x{frame.error_code:x}"
     if 0x0100 <= frame.error_code <= 0x01FF:  # RFC 9000 §20.1: CRYPTO_ERROR carries a TLS alert
         code += f" (TLS alert {dtls.alert_description_name(frame.error_code - 0x100)})"
-    return f"{code}: {text(frame.reason_phrase)}" if frame.reason_phrase else code
+    return f"{code}: {wire_text(frame.reason_phrase)}" if frame.reason_phrase else code
 
 
 def quic_table(keys: pd.DataFrame, payloads: list) -> pd.DataFrame:
