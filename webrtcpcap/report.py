@@ -103,7 +103,7 @@ class Report:
                       for what, name, status in self.inputs]
             lines.append("")
         if self._quic_lines():
-            lines += ["QUIC connections beside the call"] + [f"  {q}" for q in self._quic_lines()] + [""]
+            lines += ["QUIC connections (not WebRTC)"] + [f"  {q}" for q in self._quic_lines()] + [""]
         sbs = self.side_by_side
         if sbs is not None:
             d = self.disagreements
@@ -140,7 +140,7 @@ class Report:
         body += _section("bitrate", "Bit rate and jitter", plots.bitrate_jitter())
         body += _section("endpoints", "Endpoint stats side by side", self._endpoints_html())
         if self._quic_lines():
-            body += _section("quic", "QUIC connections beside the call",
+            body += _section("quic", "QUIC connections (not WebRTC)",
                              ["<ul>", *[f"<li>{_e(q)}</li>" for q in self._quic_lines()], "</ul>"])
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f"<title>webrtcpcap report: {_e(self.name)}</title><style>{_CSS}</style></head><body>\n"
