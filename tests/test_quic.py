@@ -658,3 +658,44 @@ def test_tshark_reads_the_same_hellos_alpn_sni_and_versions_from_the_recorded_ca
                                  capture_output=True, text=True, timeout=120, check=True).stdout.split()
     packets = open_quiet(LOOPBACK).packets
     assert [int(f) for f in quic_frames] == packets.loc[packets["kind"] == "quic", "frame"].tolist()
+
+
+# -- a real browser: Chromium's QUIC Initials (captures/quic/quic_chromium.*) -------------------------------------
+
+CHROMIUM = REPO / "captures" / "quic" / "quic_chromium.pcap"
+
+
+def test_chromiums_scrambled_post_quantum_clienthello_reads_as_its_server_read_it():
+    """Chromium sends its ClientHello (X25519MLKEM768 key share: ~2 KB) as CRYPTO frames out of offset order over two
+    Initials, with PING and PADDING between them; the server's own TLS stack is the ground truth."""
+    truth = json.loads(CHROMIUM.with_suffix(".meta.json").read_text())["client_hellos_read_by_the_server"]
+    cap = open_quiet(CHROMIUM)
+    q = cap.quic
+    assert q["error"].isna().all() and q.loc[q["packet_type"] == "initial", "decrypted"].all()
+    client = q[(q["packet_type"] == "initial") & q["from_client"]]
+    assert (client["crypto_bytes"].iloc[:2] > 0).all() and client["tls_message"].iloc[1] == "client_hello"
+    hello = client.iloc[1]
+    assert len(truth) == 1
+    assert hello["quic_alpn"] == ",".join(truth[0]["alpn"]) and hello["quic_sni"] == truth[0]["server_name"]
+    groups = {name: number for number, name in dtls.NAMED_GROUPS.items()}
+    assert [f"0x{groups[g]:04x}" for g in hello["key_share"].split(",") if g != "GREASE"] == \
+        truth[0]["key_share_groups"]
+    (line,) = cap.summary().split("QUIC connections (1)\n")[1].splitlines()[:1]
+    assert line.strip().startswith("QUIC v1 h3 to quic.example.test (127.0.0.1:")
+
+
+@pytest.mark.skipif(not tshark_available(), reason="tshark is not installed")
+def test_tshark_reads_chromiums_clienthello_in_the_same_frame_with_the_same_fields():
+    out = subprocess.run(["tshark", "-r", str(CHROMIUM), "-Y", "tls.handshake.type == 1", "-T", "fields",
+                          "-e", "frame.number", "-e", "tls.handshake.extensions_alpn_str",
+                          "-e", "tls.handshake.extensions_server_name",
+                          "-e", "tls.handshake.extensions_key_share_group"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    (line,) = out.splitlines()
+    frame, alpn, sni, groups = line.split("\t")
+    q = open_quiet(CHROMIUM).quic
+    ours = q[q["tls_message"] == "client_hello"].iloc[0]
+    named = {name: number for number, name in dtls.NAMED_GROUPS.items()}
+    assert (int(frame), alpn, sni) == (int(ours["frame"]), ours["quic_alpn"], ours["quic_sni"])
+    assert [int(g) for g in groups.split(",") if not dtls.is_grease(int(g))] == \
+        [named[g] for g in ours["key_share"].split(",") if g != "GREASE"]
