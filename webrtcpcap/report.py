@@ -102,8 +102,9 @@ class Report:
             lines += [f"  {what:<8} {name}: {status}" if status else f"  {what:<8} {name}"
                       for what, name, status in self.inputs]
             lines.append("")
-        if self._quic_lines():
-            lines += ["QUIC connections (not WebRTC)"] + [f"  {q}" for q in self._quic_lines()] + [""]
+        quic = self._quic_lines()
+        if quic:
+            lines += ["QUIC connections (not WebRTC)"] + [f"  {q}" for q in quic] + [""]
         sbs = self.side_by_side
         if sbs is not None:
             d = self.disagreements
@@ -139,9 +140,10 @@ class Report:
         body += _section("streams", "Media streams: sequence, loss and NACK", plots.streams())
         body += _section("bitrate", "Bit rate and jitter", plots.bitrate_jitter())
         body += _section("endpoints", "Endpoint stats side by side", self._endpoints_html())
-        if self._quic_lines():
-            body += _section("quic", "QUIC connections (not WebRTC)",
-                             ["<ul>", *[f"<li>{_e(q)}</li>" for q in self._quic_lines()], "</ul>"])
+        quic = self._quic_lines()
+        if quic:
+            body += _section("quic", "QUIC connections (not WebRTC)", ["<ul>", *[f"<li>{_e(q)}</li>" for q in quic],
+                                                                        "</ul>"])
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f"<title>webrtcpcap report: {_e(self.name)}</title><style>{_CSS}</style></head><body>\n"
                 + "\n".join(body) + "\n</body></html>\n")
