@@ -603,7 +603,7 @@ class FlowReader:
             keys = initial_keys(self.key_dcid, packet.header.version, client=from_client)
             opened = open_initial(packet, keys, self._expected[from_client])
         except DecodeError as e:
-            return PacketView(index, packet, from_client, error=str(e))
+            return PacketView(index, packet, from_client, error=str(e) + self._other_version_hint(packet, from_client))
         self._expected[from_client] = max(self._expected[from_client], opened.packet_number + 1)
         try:
             frames = parse_frames(opened.payload)
@@ -616,6 +616,21 @@ class FlowReader:
         self._crypto[from_client] = stream
         messages, error = self._new_messages(from_client, stream)
         return PacketView(index, packet, from_client, opened, frames, messages, error)
+
+    def _other_version_hint(self, packet: Packet, from_client: bool) -> str:
+        """Why an Initial of v1 or v2 may not open: protected with the keys of the other version (seen from aioquic
+        1.7 after compatible version negotiation, RFC 9368: a v2 header on a packet sealed with v1 keys).  The
+        version in the header decides the keys (RFC 9369 §3.3.1), so the packet stays undecrypted; the hint says
+        what would open it."""
+        other = {QUIC_V1: QUIC_V2, QUIC_V2: QUIC_V1}.get(packet.header.version)
+        if other is None or self.key_dcid is None:
+            return ""
+        try:
+            open_initial(packet, initial_keys(self.key_dcid, other, client=from_client), self._expected[from_client])
+        except DecodeError:
+            return ""
+        return (f"; it opens with the {version_name(other)} Initial keys: the sender kept another version's keys "
+                "under this header (compatible version negotiation, RFC 9368)")
 
     def _new_messages(self, from_client: bool, stream: CryptoStream) -> tuple[tuple[object, ...], str | None]:
         complete, _ = handshake_messages(stream.data)

@@ -16,6 +16,8 @@ each, in this order:
                    its CRYPTO data is split over two Initials
   v1_retry         QUIC v1 to a server that sends a Retry (RFC 9000 §8.1.2): the client's second Initial uses the
                    Retry's connection id, from which both sides' Initial keys then come
+  v1_upgraded_v2   a client whose first Initial is v1 but which also speaks v2, to a server that prefers v2: compatible
+                   version negotiation (RFC 9368) answers with v2 Initials, whose keys use v2's salt and labels
 aioquic is a lab tool only: the library never imports it.
 """
 
@@ -47,12 +49,16 @@ PORT, RETRY_PORT = 4433, 4434
 NAME = "quic_loopback"
 
 FIRST_CLIENT_PORT = 50001  # the i-th connection's client port is FIRST_CLIENT_PORT + i
-CONNECTIONS = [  # name, versions the client offers, ALPN, server name, server port, quantum readiness extension
+# name, versions the client speaks (preferred first; its first Initial is in the last one), ALPN, server name, server
+# port, quantum readiness extension
+CONNECTIONS = [
     ("v1_h3", [QuicProtocolVersion.VERSION_1], ["h3"], "quic.example.test", PORT, False),
     ("v2_h3", [QuicProtocolVersion.VERSION_2], ["h3"], "v2.example.test", PORT, False),
     ("v1_alpn_mismatch", [QuicProtocolVersion.VERSION_1], ["webrtc"], "mismatch.example.test", PORT, False),
     ("v1_big_hello", [QuicProtocolVersion.VERSION_1], ["h3"], "big.example.test", PORT, True),
     ("v1_retry", [QuicProtocolVersion.VERSION_1], ["h3"], "retry.example.test", RETRY_PORT, False),
+    ("v1_upgraded_v2", [QuicProtocolVersion.VERSION_2, QuicProtocolVersion.VERSION_1], ["h3"], "upgrade.example.test",
+     PORT, False),
 ]
 
 
@@ -88,7 +94,8 @@ RECORDERS: list[Recorder] = []
 
 async def one(index, name, versions, alpn, server_name, port, big) -> dict:
     config = QuicConfiguration(is_client=True, alpn_protocols=alpn, server_name=server_name,
-                               supported_versions=list(versions), verify_mode=0, quantum_readiness_test=big)
+                               supported_versions=list(versions), original_version=versions[-1], verify_mode=0,
+                               quantum_readiness_test=big)
     truth = {"name": name, "client_port": FIRST_CLIENT_PORT + index,
              "versions_offered": [f"0x{v:08x}" for v in versions], "alpn_offered": alpn, "server_name": server_name,
              "server_port": port, "big_client_hello": big}
@@ -115,8 +122,8 @@ async def one(index, name, versions, alpn, server_name, port, big) -> dict:
 async def run(cert: Path, key: Path) -> list[dict]:
     servers = []
     for port, retry in ((PORT, False), (RETRY_PORT, True)):
-        config = QuicConfiguration(is_client=False, alpn_protocols=["h3"],
-                                   supported_versions=[QuicProtocolVersion.VERSION_1, QuicProtocolVersion.VERSION_2])
+        config = QuicConfiguration(is_client=False, alpn_protocols=["h3"],  # v2 first: upgrades who can (RFC 9368)
+                                   supported_versions=[QuicProtocolVersion.VERSION_2, QuicProtocolVersion.VERSION_1])
         config.load_cert_chain(cert, key)
         servers.append(await serve(HOST, port, configuration=config, retry=retry))
     out = []
@@ -154,13 +161,15 @@ def main() -> int:
         "scenario": NAME,
         "shows": "QUIC handshakes on loopback between aioquic clients and servers (not WebRTC): QUIC v1 and v2 "
                  "Initials, ALPN and SNI in the ClientHello, a refused ALPN, a ClientHello split over two Initials, "
-                 "a Retry.  Every UDP frame is kind quic; the quic table opens every Initial without a key log.",
+                 "a Retry, a v1 client upgraded to v2 by compatible version negotiation (whose next Initial has a "
+                 "v2 header but v1 protection: no one can open it as v2).  Every UDP frame is kind quic; the quic "
+                 "table opens the Initials without a key log.",
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "stacks": {"aioquic": aioquic.__version__, "python": sys.version.split()[0],
                    "tcpdump": subprocess.run(["tcpdump", "--version"], capture_output=True,
                                              text=True).stdout.splitlines()[0]},
         "servers": {"address": HOST, "ports": {"plain": PORT, "retry": RETRY_PORT}, "alpn": ["h3"],
-                    "versions": ["0x00000001", "0x6b3343cf"]},
+                    "versions": ["0x6b3343cf", "0x00000001"]},
         "connections": truth,
     }
     (out / f"{NAME}.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
