@@ -18,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 
-from webrtcpcap import buffer, codecs, dtls, keys, rtcp, rtp, rtp_extensions, sdp, srtp, stun, tcp
+from webrtcpcap import buffer, codecs, dtls, keys, quic, rtcp, rtp, rtp_extensions, sdp, srtp, stun, tcp
 from webrtcpcap.errors import DecodeError, WebRTCPcapError
 
 from . import capfile
@@ -98,14 +98,17 @@ def classify(p: bytes) -> str | None:
         return "channel"
     if 128 <= b <= 191 and len(p) >= 2:
         return "rtcp" if 192 <= p[1] <= 223 else "rtp"
+    if b >= 192 and len(p) >= 7:  # a long header: form and fixed bits set (RFC 9000 §17.2)
+        return "quic"
     return None
 
 
 def extract_payloads(per_kind: int = 3000, seed: int = 0) -> dict[str, list[bytes]]:
     """Real payloads of each kind from the seed captures (at most `per_kind` each, spread over the captures)."""
     rng = random.Random(seed)
-    found: dict[str, list[bytes]] = {k: [] for k in ("stun", "dtls", "channel", "rtp", "rtcp")}
-    for _name, cap in capfile.load_seeds():
+    found: dict[str, list[bytes]] = {k: [] for k in ("stun", "dtls", "channel", "rtp", "rtcp", "quic")}
+    quic_seeds = sorted(glob.glob(os.path.join(capfile.REPO, "captures", "quic", "*.pcap")))
+    for _name, cap in capfile.load_seeds() + capfile.load_seeds(quic_seeds):
         for frame, link in _frames(cap):
             p = _ip_payload(frame, link)
             kind = classify(p) if p else None
@@ -121,7 +124,25 @@ def extract_payloads(per_kind: int = 3000, seed: int = 0) -> dict[str, list[byte
         found[kind] = items[:per_kind]
     found["sdp"] = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(capfile.REPO, "captures", "*.sdp")))]
     found["rtp_payload"] = [p[rtp.parse(p).payload_offset:] for p in found["rtp"] if _parses(p)]
+    found["quic_frames"] = _quic_plaintexts(found["quic"])
     return found
+
+
+def _quic_plaintexts(datagrams: list[bytes]) -> list[bytes]:
+    """The frames of the client Initials (opened with the keys of their own connection id): the CRYPTO, ACK and
+    PADDING frames the frame parser and the TLS hello parsers read once the protection is off."""
+    out = []
+    for d in datagrams:
+        packets, _problem = quic.parse_datagram(d)
+        for packet in packets:
+            if packet.packet_type != "initial":
+                continue
+            try:
+                keys = quic.initial_keys(packet.header.destination_connection_id, packet.header.version, True)
+                out.append(quic.open_initial(packet, keys).payload)
+            except DecodeError:
+                continue
+    return out
 
 
 def _parses(p: bytes) -> bool:
@@ -304,8 +325,38 @@ def _t_sdp(p: bytes) -> int:
     return n
 
 
+def _t_quic(p: bytes) -> int:
+    """A datagram through a flow reader (both as the client's first and as a server's answer), as the tables read
+    it: header, protection, frames, CRYPTO reassembly, the TLS hello."""
+    reader = quic.FlowReader()
+    reader.datagram(p, "client")
+    reader.datagram(p, "server")
+    return 2
+
+
+def _t_quic_frames(p: bytes) -> int:
+    """Opened Initial payloads: the frame parser, then CRYPTO data as TLS handshake messages."""
+    n = 1
+    try:
+        frames = quic.parse_frames(p)
+    except DecodeError:
+        return n
+    stream = quic.CryptoStream()
+    for f in frames:
+        if isinstance(f, quic.CryptoFrame):
+            stream = stream.add(f)
+    messages, _rest = quic.handshake_messages(stream.data)
+    for msg_type, body in messages:
+        n += 1
+        try:
+            quic.tls_message(msg_type, body)
+        except DecodeError:
+            pass
+    return n
+
+
 SCALAR = {"stun": _t_stun, "channel": _t_channel, "dtls": _t_dtls, "rtp": _t_rtp, "rtcp": _t_rtcp,
-          "rtp_payload": _t_codecs, "sdp": _t_sdp}
+          "rtp_payload": _t_codecs, "sdp": _t_sdp, "quic": _t_quic, "quic_frames": _t_quic_frames}
 
 
 def _byte_source(packets: list[bytes]):
