@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from webrtcpcap import keys, srtp
-from webrtcpcap.health import SEVERITIES, STAGES, health
+from webrtcpcap.health import SEVERITIES, STAGES, Health, Thresholds, _f, _findings_frame, health
 
 from conftest import CAPTURES, PUBLIC_CAPTURES
 
@@ -111,6 +111,19 @@ def test_every_expectation_is_complete_and_gives_its_reason():
                 assert head["words"] and len(e["reason"]) > 20, (name, mode)
 
 
+def test_a_loss_the_receiver_reports_heads_the_recovery_findings_it_causes():
+    # A capture at the sender (Chromium's RTP dump) sees the loss only in the peer's reports; the retransmissions
+    # lost on the same path (recovery, an earlier stage) are its consequence, not the headline.
+    rows = [_f("recovery", "ssrc 0x1", "warning", "recovery.retransmission_loss", "2 packets NACKed again"),
+            _f("rtcp", "ssrc 0x1", "warning", "rtcp.lost", "the receiver reports 33 packets lost (4.6 %)"),
+            _f("media", "ssrc 0x2", "info", "media.stream", "fine")]
+    assert Health("x", 1, 1.0, _findings_frame(rows), Thresholds()).headline.startswith("the receiver reports 33")
+    # a failure of an earlier stage still heads the report, and without a reported loss recovery keeps its place
+    first = [_f("ice", "ice", "warning", "ice.connected", "ICE connected in 1262 ms")]
+    assert Health("x", 1, 1.0, _findings_frame(first + rows), Thresholds()).headline.startswith("ICE connected")
+    assert Health("x", 1, 1.0, _findings_frame(rows[:1]), Thresholds()).headline == "2 packets NACKed again"
+
+
 @pytest.mark.parametrize("folder,name,mode", list(cases()))
 def test_verdict_table(folder, name, mode):
     if folder == "public" and not (PUBLIC_CAPTURES / name).exists():
@@ -120,7 +133,7 @@ def test_verdict_table(folder, name, mode):
     got = {stage: h.stage(stage) for stage in STAGES}
     differences = [f"{stage}: expected {expected['stages'][stage]}, got {got[stage]}" for stage in STAGES
                    if got[stage] != expected["stages"][stage]]
-    worst = h.findings[h.findings["severity"].astype(str) == h.verdict]
+    worst = h.findings[(h.findings["severity"].astype(str) == h.verdict) & (h.findings["finding"] == h.headline)]
     stage = None if h.verdict == "ok" or not len(worst) else str(worst["stage"].iloc[0])
     head = expected["headline"]
     if (h.verdict, stage) != (head["severity"], head["stage"]):

@@ -146,10 +146,14 @@ class Health:
 
     @property
     def headline(self) -> str:
-        """The first finding of the worst severity; when everything is ok, what went right (ICE, DTLS, media)."""
+        """The first finding of the worst severity (stage order), except that a loss the receiver reports (rtcp.lost)
+        comes before the recovery findings it causes (retransmissions lost, NACKed again): a capture taken at the
+        sender shows the loss only in the reports.  When everything is ok, what went right (ICE, DTLS, media)."""
         f = self.findings[self.findings["severity"].astype(str) == self.verdict]
         if not len(f):
             return "nothing to judge"
+        if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
+            f = f[f["check"] == "rtcp.lost"]
         if self.verdict == "ok":
             parts = []
             for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
