@@ -21,7 +21,7 @@ import pytest
 from webrtcpcap import keys, srtp
 from webrtcpcap.health import SEVERITIES, STAGES, Health, Thresholds, _f, _findings_frame, health
 
-from conftest import CAPTURES, PUBLIC_CAPTURES
+from conftest import CAPTURES, PUBLIC_CAPTURES, rtcp_sdes, rtcp_sr, udp4, write_pcap
 
 EXPECTATIONS = json.loads((Path(__file__).parent / "verdicts.json").read_text())
 TURN_USER, TURN_PASS, TURN_SECRET = "lab", "labpass", "wplab-rest-secret"  # captures/lab/record.py
@@ -122,6 +122,17 @@ def test_a_loss_the_receiver_reports_heads_the_recovery_findings_it_causes():
     first = [_f("ice", "ice", "warning", "ice.connected", "ICE connected in 1262 ms")]
     assert Health("x", 1, 1.0, _findings_frame(first + rows), Thresholds()).headline.startswith("ICE connected")
     assert Health("x", 1, 1.0, _findings_frame(rows[:1]), Thresholds()).headline == "2 packets NACKed again"
+
+
+def test_a_capture_of_rtcp_alone_is_not_a_call_that_never_connected(tmp_path):
+    # ndpi_rtcp_multiple_pkts_in_the_same_datagram.pcap holds only compound RTCP (SR+SDES): the senders' reports say
+    # media flowed, so "ICE never connected" / "the call never connected" would be false; the capture holds the
+    # reports only.
+    frames = [udp4(rtcp_sr(0xA1, packets=50 * k) + rtcp_sdes(0xA1)) for k in range(1, 4)]
+    h = health(str(write_pcap(tmp_path / "rtcp.pcap", frames)))
+    said = " ".join(h.findings.loc[h.findings["stage"].isin(["dtls", "media"]), "finding"])
+    assert "never connected" not in said and said.count("only RTCP") == 2, said
+    assert h.stage("dtls") == h.stage("media") == "info"
 
 
 @pytest.mark.parametrize("folder,name,mode", list(cases()))
