@@ -57,7 +57,8 @@ def side_files(folder: str, name: str) -> dict:
     base = session_of(name)
     if folder == "captures":
         kw: dict = {}
-        sdps = [str(CAPTURES / f"{base}.{x}.sdp") for x in ("offer", "answer") if (CAPTURES / f"{base}.{x}.sdp").exists()]
+        sdps = [str(CAPTURES / f"{base}.{x}.sdp") for x in ("offer", "answer")
+                if (CAPTURES / f"{base}.{x}.sdp").exists()]
         if sdps:
             kw["sdp"] = sdps
         if name == f"{base}.pcap":
@@ -107,7 +108,10 @@ def test_every_expectation_is_complete_and_gives_its_reason():
                 assert set(e["stages"]) == set(STAGES) and set(e["stages"].values()) <= set(SEVERITIES), (name, mode)
                 head = e["headline"]
                 assert head["severity"] == max(e["stages"].values(), key=SEVERITIES.index), (name, mode)
-                assert head["stage"] is None if head["severity"] == "ok" else e["stages"][head["stage"]] == head["severity"]
+                if head["severity"] == "ok":
+                    assert head["stage"] is None, (name, mode)
+                else:
+                    assert e["stages"][head["stage"]] == head["severity"], (name, mode)
                 assert head["words"] and len(e["reason"]) > 20, (name, mode)
 
 
