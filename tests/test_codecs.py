@@ -3,6 +3,7 @@ error message, truncation, random bytes, and the VP8 keyframes of the lab's plai
 
 from __future__ import annotations
 
+import struct
 import subprocess
 
 import numpy as np
@@ -204,6 +205,29 @@ def test_keyframes_table_from_crafted_rows():
     assert kf.error.astype(object).where(kf.error.notna(), None).tolist() == [None] * 4 + [
         "VP8 payload descriptor extension is truncated", None, "payload unavailable: frame 8 is not RTP: broken"]
     assert kf.seq.tolist() == [100, 101, 102, 103, 104, 105, 107] and kf.ssrc.tolist()[5] == 6
+
+
+def test_keyframes_inside_red_are_read_from_the_primary_block():
+    # Firefox sends its video as VP8 inside RED (RFC 2198): SDP red 122, VP8 120, ulpfec 123.  The primary block's
+    # payload type names the codec; a redundant block (4-byte header with its length) comes before it.
+    def red(blocks: list[tuple[int, bytes]], primary_pt: int, primary: bytes) -> bytes:
+        heads = b"".join(struct.pack(">BBH", 0x80 | pt, 0, len(data)) for pt, data in blocks)  # ts offset 0
+        return heads + bytes([primary_pt]) + b"".join(data for _, data in blocks) + primary
+
+    key, delta = bytes([0x10]) + VP8_KEY_HEADER, bytes([0x10]) + VP8_DELTA_HEADER
+    payloads = {1: red([], 120, key), 2: red([(120, delta)], 120, delta), 3: red([(120, delta)], 120, key),
+                4: red([], 123, b"\x00" * 12), 5: bytes([0x80 | 120, 0, 0]), 6: red([(120, b"ab")], 120, b"")[:-1]}
+    rtp = pd.DataFrame({
+        "frame": np.arange(1, 7, dtype=np.uint32), "t": np.arange(6) * 0.1, "ssrc": np.full(6, 5, np.uint32),
+        "pt": np.full(6, 122, np.uint8), "seq": np.arange(100, 106, dtype=np.uint16), "ts": np.full(6, 9, np.uint32),
+        "error": pd.Categorical([None] * 6)})
+    kf = codecs.keyframes(rtp, payloads.__getitem__, {120: "VP8", 122: "red", 123: "ulpfec"})
+    assert tables.check_schema(kf, codecs.KEYFRAMES_SCHEMA) == []
+    assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6]
+    assert kf.keyframe.tolist() == [True, False, True, pd.NA, pd.NA, pd.NA]  # FEC inside RED starts no frame
+    assert kf.codec.astype(str).tolist() == ["VP8", "VP8", "VP8", "red", "red", "red"]
+    errors = kf.error.astype(object).where(kf.error.notna(), None).tolist()
+    assert errors[:4] == [None] * 4 and "RED" in errors[4] and "RED" in errors[5]
 
 
 # --- the lab's plaintext VP8 against tshark's VP8 dissector -------------------------------------------------------

@@ -257,6 +257,28 @@ KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool | None]] = {
 }
 
 
+def red_primary(payload: bytes) -> tuple[int, bytes]:
+    """The primary encoding of a RED payload (RFC 2198 §3): (its payload type, its bytes).  Each redundant block
+    has a 4-byte header (F=1, block PT, timestamp offset, block length) and its data comes before the primary's;
+    the last header is one byte (F=0, the primary's PT).  DecodeError when the headers or the blocks' lengths run
+    past the payload."""
+    pos, redundant = 0, 0
+    while True:
+        if pos >= len(payload):
+            raise DecodeError(f"RED block headers are truncated ({len(payload)} bytes, no primary header)")
+        if not payload[pos] & 0x80:
+            break
+        if pos + 4 > len(payload):
+            raise DecodeError(f"RED block header is truncated ({len(payload) - pos} of 4 bytes)")
+        redundant += ((payload[pos + 2] & 0x03) << 8) | payload[pos + 3]
+        pos += 4
+    start = pos + 1 + redundant
+    if start > len(payload):
+        raise DecodeError(f"RED redundant blocks run past the payload ({redundant} bytes declared, "
+                          f"{len(payload) - pos - 1} there)")
+    return payload[pos] & 0x7F, payload[start:]
+
+
 def is_keyframe(codec_name: str, payload: bytes) -> bool | None:
     """The detector of `codec_name` ("VP8", "vp9", "H264"; case does not matter) applied to an RTP payload; a
     codec without a detector gives DecodeError."""
@@ -281,11 +303,13 @@ KEYFRAMES_SCHEMA: dict[str, str] = {
 
 def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dict[int, str]) -> pd.DataFrame:
     """Keyframe detection over the RTP packets whose payload type is in `codecs` ({pt: codec name}, e.g. from the
-    SDP's rtpmap; codecs without a detector are skipped) and whose `error` is null.  `payload_of(frame)` gives the
+    SDP's rtpmap; codecs without a detector are skipped; RED (RFC 2198) is judged by its primary block's codec,
+    `red_primary`) and whose `error` is null.  `payload_of(frame)` gives the
     plaintext RTP payload of a frame, e.g. `cap.rtp_payload` (decrypted when the capture was opened with keys).
 
     One row per packet examined, in the order of `rtp` (columns KEYFRAMES_SCHEMA): `frame` (uint32), `t`
-    (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category), `keyframe`
+    (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category: the codec judged;
+    "red" for a RED packet whose primary block was not judged: FEC, or a malformed RED header), `keyframe`
     (boolean: True on a packet starting a keyframe (H.264: carrying IDR/SPS/PPS), False on one starting another
     frame, null where nothing starts, on padding-only packets and on error) and `error` (category: the
     DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
@@ -296,17 +320,24 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     from . import tables
 
     names = {int(pt): str(c).upper() for pt, c in codecs.items() if str(c).upper() in KEYFRAME_DETECTORS}
+    # RED (RFC 2198) wraps the video of some browsers (Firefox): its primary block's payload type names the codec
+    red = {int(pt) for pt, c in codecs.items() if str(c).upper() == "RED"} if names else set()
     pts = rtp["pt"].to_numpy()
     ok = rtp["error"].isna().to_numpy() if "error" in rtp else np.ones(len(rtp), dtype=bool)
-    rows = np.flatnonzero(np.isin(pts, list(names)) & ok) if names else np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(np.isin(pts, list(names) + list(red)) & ok) if names else np.zeros(0, dtype=np.int64)
     frames = rtp["frame"].to_numpy()[rows]
-    codec_names = sorted(set(names.values()))
+    row_codecs = [names.get(p, "red") for p in pts[rows].tolist()]
     value = np.zeros(len(rows), dtype=bool)
     missing = np.ones(len(rows), dtype=bool)
     errors: list[str | None] = [None] * len(rows)
     for k, (frame, pt) in enumerate(zip(frames.tolist(), pts[rows].tolist())):
         try:
             payload = bytes(payload_of(int(frame)))
+            if pt in red and payload:
+                pt, payload = red_primary(payload)
+                if pt not in names:
+                    continue  # FEC or another codec inside RED: no frame start to judge
+                row_codecs[k] = names[pt]
             if not payload:
                 continue  # padding only (bandwidth probing): no frame data to judge
             result = KEYFRAME_DETECTORS[names[pt]](payload)
@@ -321,13 +352,14 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
         if result is not None:
             value[k] = result
             missing[k] = False
+    codec_names = sorted(set(row_codecs))
     error_names = sorted({e for e in errors if e is not None})
     lookup = {e: i for i, e in enumerate(error_names)}
     return tables.frame_table({
         "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": pts[rows],
         "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
-        "codec": tables.categorical(np.array([codec_names.index(names[p]) for p in pts[rows].tolist()],
-                                             dtype=np.int32), codec_names),
+        "codec": tables.categorical(np.array([codec_names.index(c) for c in row_codecs], dtype=np.int32),
+                                    codec_names),
         "keyframe": tables.masked(value, missing, "boolean"),
         "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors], dtype=np.int32),
                                     error_names),

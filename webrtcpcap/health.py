@@ -146,10 +146,14 @@ class Health:
 
     @property
     def headline(self) -> str:
-        """The first finding of the worst severity; when everything is ok, what went right (ICE, DTLS, media)."""
+        """The first finding of the worst severity (stage order), except that a loss the receiver reports (rtcp.lost)
+        comes before the recovery findings it causes (retransmissions lost, NACKed again): a capture taken at the
+        sender shows the loss only in the reports.  When everything is ok, what went right (ICE, DTLS, media)."""
         f = self.findings[self.findings["severity"].astype(str) == self.verdict]
         if not len(f):
             return "nothing to judge"
+        if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
+            f = f[f["check"] == "rtcp.lost"]
         if self.verdict == "ok":
             parts = []
             for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
@@ -706,6 +710,8 @@ def _dtls(ctx: _Context) -> list[dict]:
             why = "the capture starts after the DTLS handshake"
         elif len(ctx.cap.rtp):
             why = "the media is not DTLS-keyed (plain RTP or SDES)"
+        elif len(ctx.cap.rtcp):  # reports prove media flowed: the capture holds part of the call
+            why = "only RTCP in the capture (the handshake and the media are not in it)"
         elif not ctx.connected:
             why = "ICE never connected"
         else:
@@ -824,6 +830,8 @@ def _media(ctx: _Context) -> list[dict]:
     rtp = ctx.cap.rtp
     if not len(st):
         why = "the call never connected" if not ctx.connected else "no RTP flowed"
+        if len(rtp) == 0 and len(ctx.cap.rtcp):  # reports prove media flowed: it is not in the capture
+            why = "only RTCP in the capture (the media it reports on is not in it)"
         return [_f("media", "media", "info", "media.streams", f"no RTP streams in the capture: {why}")]
     out = []
     rows_of = _stream_rows(rtp)

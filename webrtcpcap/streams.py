@@ -811,7 +811,7 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
             cand = cand[cand["pt"].isin(list(apt))]
         for ssrc in cand["ssrc"].unique().tolist():
             sub = rtp[rtp["ssrc"] == ssrc]
-            if _readable(sub).all():
+            if _readable(sub).all() and _osns_may_fit(streams_df, sub, payload):
                 osn_by_stream[int(ssrc)] = sub.assign(osn=rtx_osn(sub, payload)).dropna(subset=["osn"])
     for _, r in streams_df.iterrows():  # a loop over streams
         ssrc, pt = int(r["ssrc"]), int(r["pt"])
@@ -847,6 +847,25 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
     out = pd.DataFrame(sorted(rows.values()), columns=list(RTX_PAIRS_SCHEMA))
     out["source"] = pd.Categorical(out["source"], categories=RTX_SOURCES)
     return out.astype({k: v for k, v in RTX_PAIRS_SCHEMA.items() if v != "category"})
+
+
+_OSN_PROBE = 8  # packets read first from a stream that might be RTX (each read decodes its frame again)
+
+
+def _osns_may_fit(streams_df: pd.DataFrame, sub: pd.DataFrame, payload) -> bool:
+    """False when the OSNs of the first few readable packets of a stream (`sub`: its rtp rows) already rule out every
+    other stream of its 5-tuple as its media: the payload OSN pairing below needs every OSN inside that stream's
+    sequence range.  Saves reading every packet of the media streams of a plaintext capture opened without an SDP."""
+    first = sub.iloc[0]
+    same = streams_df[(streams_df[_FIVE] == first[_FIVE]).all(axis=1) & (streams_df["ssrc"] != first["ssrc"])]
+    if not len(same):
+        return False
+    osn = rtx_osn(sub.iloc[:_OSN_PROBE], payload).dropna().to_numpy(dtype=np.int64)
+    if not len(osn):
+        return True  # nothing readable in the first packets (padding probes): decide on the whole stream
+    lo, hi = same["first_seq"].to_numpy(dtype=np.int64), same["last_seq"].to_numpy(dtype=np.int64)
+    inside = (lo[:, None] + (osn[None, :] - lo[:, None]) % 65536) <= hi[:, None]
+    return bool(inside.all(axis=1).any())
 
 
 def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set) -> list[tuple[int, int, int, str]]:
