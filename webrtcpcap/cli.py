@@ -10,7 +10,7 @@ import os
 import sys
 import warnings
 
-from . import __version__
+from . import __version__, heap
 from .capture import iter_chunks, open as open_capture
 from .errors import CaptureWarning, WebRTCPcapError
 from .reader import expanded_size
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_report(sub)
     _add_anonymize(sub)
     args = parser.parse_args(argv)
+    heap.tune()  # this process is ours: glibc's thresholds may be fixed for it (the library never does; see heap.tune)
     # No input ends in a traceback: each failure is one line on stderr and a documented exit code (REPORT_EPILOG).
     try:
         code = args.run(args)

@@ -174,7 +174,6 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.  Once every
     record is read, the index is compacted (RecordIndex.compact).
     """
-    heap.tune()
     carry = carry if carry is not None else Carry()
     n = len(index)
     f = _Frames(n)
