@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 from .capture import Capture, Chunk, iter_chunks, open  # noqa: E402,A004
 from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  # noqa: E402
-from . import anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, plots, rtt, sdp, streams  # noqa: E402
+from . import (anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, plots, rtt,  # noqa: E402
+               sdp, streams)
 from .health import Health, Thresholds, health  # noqa: E402  (the function: `webrtcpcap.health(cap)`)
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",

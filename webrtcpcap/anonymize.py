@@ -60,10 +60,13 @@ from dataclasses import dataclass, field
 
 from . import reader, tcp
 from .capture import open as open_capture
+from .dtls import ContentType, HandshakeType
 from .errors import WebRTCPcapError
-from .net import (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
-                  IPV6_AH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT, checksum_after_change, internet_checksum, pseudo_header)
+from .net import (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
+                  IPPROTO_UDP, IPV6_AH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT, checksum_after_change, internet_checksum,
+                  pseudo_header)
 from .pcap_writer import PcapWriter
+from .rtcp import PacketType, SdesType
 from .stun import FINGERPRINT_XOR
 from .tcp import STUN_MAGIC_COOKIE  # as bytes, as the framing compares it
 
@@ -96,12 +99,8 @@ KEPT_ATTRS = {
 # RTCP (RFC 3550 §6): SDES items whose text is replaced (CNAME "user@host", NAME, EMAIL, PHONE, LOC, TOOL, NOTE,
 # H323-CADDR, and unknown types); the stream identifiers (APSI, RGRP, RtpStreamId, RepairedRtpStreamId, CCID, MID)
 # name no one and stay, so that BUNDLE and simulcast analyses agree.
-RTCP_SR, RTCP_RR, RTCP_SDES, RTCP_BYE, RTCP_APP = 200, 201, 202, 203, 204
-SDES_PRIV = 8
 SDES_KEPT = {10, 11, 12, 13, 14, 15}
 
-DTLS_HANDSHAKE = 22  # RFC 6347 §4.1 content type
-DTLS_CERTIFICATE = 11  # RFC 5246 §7.4.2 handshake type
 MAX_CERTIFICATE_MESSAGE = 1 << 20  # a longer one is taken as garbage (its fragments get filler)
 
 ETHERTYPE_ARP = 0x0806  # RFC 826
@@ -413,11 +412,11 @@ class _Anonymizer:
                 if count == 0 or count > n - 4:
                     break
                 end -= count
-            if pt == RTCP_SDES and not self._sdes(buf, pos + 4, end, b0 & 0x1F):
+            if pt == PacketType.SDES and not self._sdes(buf, pos + 4, end, b0 & 0x1F):
                 break
-            if pt == RTCP_BYE and not self._bye(buf, pos + 4, end, b0 & 0x1F):
+            if pt == PacketType.BYE and not self._bye(buf, pos + 4, end, b0 & 0x1F):
                 break
-            if pt == RTCP_APP:
+            if pt == PacketType.APP:
                 if end - pos < 12:
                     break
                 self._fill_attribute(buf, pos + 12, end)  # application data: unknown contents
@@ -457,7 +456,7 @@ class _Anonymizer:
                 if pos + 2 > e or pos + 2 + buf[pos + 1] > e:
                     return False
                 ts, te = pos + 2, pos + 2 + buf[pos + 1]
-                if item == SDES_PRIV and ts < te:
+                if item == SdesType.PRIV and ts < te:
                     self._text(buf, ts + 1, te)  # the prefix length byte stays, so the item still reads
                 elif item not in SDES_KEPT:
                     self._text(buf, ts, te)
@@ -483,7 +482,7 @@ class _Anonymizer:
                 return
             epoch, rlen = struct.unpack_from(">H6xH", buf, pos + 3)
             body, bend = pos + 13, min(pos + 13 + rlen, e)
-            if ctype == DTLS_HANDSHAKE and epoch == 0:
+            if ctype == ContentType.HANDSHAKE and epoch == 0:
                 h = body
                 while h + 12 <= bend:
                     htype = buf[h]
@@ -492,7 +491,7 @@ class _Anonymizer:
                     foff = int.from_bytes(buf[h + 6 : h + 9], "big")
                     flen = int.from_bytes(buf[h + 9 : h + 12], "big")
                     fs, fe = h + 12, min(h + 12 + flen, bend)
-                    if htype == DTLS_CERTIFICATE and foff + (fe - fs) <= mlen <= MAX_CERTIFICATE_MESSAGE:
+                    if htype == HandshakeType.CERTIFICATE and foff + (fe - fs) <= mlen <= MAX_CERTIFICATE_MESSAGE:
                         self._cert_fragment(dg, marker + (mseq, mlen), buf, fs, fe, foff)
                     h += 12 + flen
             pos += 13 + rlen

@@ -655,6 +655,10 @@ def association_identities(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataF
     columns = {}
     for name, dtype in ASSOCIATION_IDENTITY_COLUMNS.items():
         values = [r[name] for r in rows]
-        columns[name] = (pd.Categorical(values) if dtype == "category" else
-                         np.asarray(values, dtype=dtype) if dtype in ("int64", "bool") else pd.array(values, dtype=dtype))
+        if dtype == "category":
+            columns[name] = pd.Categorical(values)
+        elif dtype in ("int64", "bool"):
+            columns[name] = np.asarray(values, dtype=dtype)
+        else:
+            columns[name] = pd.array(values, dtype=dtype)
     return pd.DataFrame(columns)

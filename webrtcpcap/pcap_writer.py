@@ -1,7 +1,7 @@
 """Writing capture files: classic pcap (µs or ns time stamps) and pcapng (SHB, IDBs, EPBs), little-endian (or
-big-endian, as some capturing hosts write them), one record at a time.  The one writer every file the package makes goes through: decrypted copies (webrtcpcap.writer),
-anonymised copies (webrtcpcap.anonymize), endpoint dumps as captures (webrtcpcap.dumps), and the test and benchmark
-captures.
+big-endian, as some capturing hosts write them), one record at a time.  The one writer every file the package makes
+goes through: decrypted copies (webrtcpcap.writer), anonymised copies (webrtcpcap.anonymize), endpoint dumps as
+captures (webrtcpcap.dumps), and the test and benchmark captures.
 
 Strategy: the format's fixed numbers are webrtcpcap.reader's (one declaration, read and written alike); what a
 record cannot hold is clamped, never an exception: a time before 1970 or without a value is written as 0, one past

@@ -1,9 +1,9 @@
 """Plots of the analysis tables (matplotlib): what people look at.
 
 Strategy: each function takes DataFrames from the analyses (`webrtcpcap.ice`, `webrtcpcap.streams`) and returns a
-matplotlib Figure; no I/O, no decoding.  matplotlib is imported on the first plot (`_pyplot`), so `import webrtcpcap` stays
-light, and figures are closed in pyplot before they are returned (the caller shows or saves them; Jupyter displays
-a returned Figure once).
+matplotlib Figure; no I/O, no decoding.  matplotlib is imported on the first plot (`_pyplot`), so `import webrtcpcap`
+stays light, and figures are closed in pyplot before they are returned (the caller shows or saves them; Jupyter
+displays a returned Figure once).
 """
 
 from __future__ import annotations

@@ -42,14 +42,14 @@ import numpy as np
 import pandas as pd
 
 from . import net, reader, srtp, stun
+from .decrypt import NOT_TRIED
 from .errors import DecodeError
 from .net import IPPROTO_UDP, IPV4_DF, IPV6_AH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT
 from .pcap_writer import MAX_SNAPLEN, PcapWriter
 from .pipeline import udp_payloads
 
 SLICE = 1 << 15  # frames copied per step
-_AUTHENTIC = frozenset(int(s) for s in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE))
-_NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED
+_AUTHENTIC = frozenset(int(s) for s in srtp.AUTHENTIC)
 
 
 
@@ -137,13 +137,13 @@ class _Plan:
         n = len(rtp)
         self.rtp_frame = rtp["frame"].to_numpy().astype(np.int64)
         if d is None:
-            self.rtp_status = np.full(n, _NOT_TRIED, np.uint8)
+            self.rtp_status = np.full(n, NOT_TRIED, np.uint8)
             self.groups = np.full(n, -1, np.int64)
             self.decryptors = []
         else:
             self.rtp_status = np.asarray(d.rtp_status)
             self.groups, self.decryptors = self._groups(rtp, d)
-        tried = self.rtp_status != _NOT_TRIED
+        tried = self.rtp_status != NOT_TRIED
         self.unchanged["no_key"] += int((~tried & rtp["dtls_srtp"].to_numpy()).sum())
         authentic = np.isin(self.rtp_status, list(_AUTHENTIC))
         self.unchanged["not_authenticated"] += int((tried & ~authentic).sum())
@@ -152,7 +152,7 @@ class _Plan:
         if d is not None:
             dg = decoded.rtcp_datagrams
             status = np.asarray(d.rtcp_status)
-            self.unchanged["not_authenticated"] += int(((status != _NOT_TRIED)
+            self.unchanged["not_authenticated"] += int(((status != NOT_TRIED)
                                                         & ~np.isin(status, list(_AUTHENTIC))).sum())
             frames = np.asarray(dg.keys["frame"]).astype(np.int64)
             relayed = np.asarray(dg.keys["relayed"], dtype=bool)
