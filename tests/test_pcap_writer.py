@@ -63,3 +63,22 @@ def test_an_interface_beyond_the_files_is_written_as_the_first(tmp_path):
 def test_an_unknown_format_is_refused():
     with pytest.raises(ValueError, match="pcap or pcapng"):
         PcapWriter(io.BytesIO(), "erf")
+
+
+def test_classic_pcap_bytes_as_the_format_spells_them():
+    # Independent of webrtcpcap.reader (whose tests read files this writer makes): the bytes of a one-record file.
+    out = io.BytesIO()
+    PcapWriter(out, "pcap", [(1, 65535)]).write(b"\xaa\xbb", 1_700_000_000_123_456_789, length=60)
+    assert out.getvalue() == bytes.fromhex(
+        "d4c3b2a1" "0200" "0400" "00000000" "00000000" "ffff0000" "01000000"  # magic (µs), 2.4, zone, sigfigs, snaplen, link
+        "00f15365" "40e20100" "02000000" "3c000000" "aabb")  # 1700000000 s, 123456 µs, caplen 2, wire length 60
+
+
+def test_pcapng_bytes_as_the_format_spells_them():
+    out = io.BytesIO()
+    PcapWriter(out, "pcapng", [(1, 0)], comment="hi").write(b"\xaa", (1 << 32) + 5)
+    shb = ("0a0d0d0a" "28000000" "4d3c2b1a" "0100" "0000" "ffffffffffffffff"  # type, length 40, BOM, 1.0, no length
+           "0100" "0200" "68690000" "0000" "0000" "28000000")  # opt_comment "hi", opt_endofopt, length again
+    idb = "01000000" "20000000" "0100" "0000" "00000000" "0900" "0100" "09000000" "0000" "0000" "20000000"
+    epb = "06000000" "24000000" "00000000" "01000000" "05000000" "01000000" "01000000" "aa000000" "24000000"
+    assert out.getvalue().hex() == shb + idb + epb
