@@ -41,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RTP_PORT = 50000
+TUNE_HEAP_ENV = "WEBRTCPCAP_BENCH_TUNE_HEAP"  # set by --tune-heap, read by the webrtcpcap worker
 DECODE_AS = ["-d", f"udp.port=={RTP_PORT},rtp"]
 TSHARK_FIELDS = [
     "frame.number", "frame.time_epoch", "frame.len", "ip.src", "ip.dst", "udp.srcport", "udp.dstport",
@@ -99,8 +100,11 @@ def worker_webrtcpcap(path: str, limit: int, trace: str) -> dict:
     import pandas  # noqa: F401
     import webrtcpcap
 
+    tuned = os.environ.get(TUNE_HEAP_ENV) == "1"
+    if tuned:  # the opt-in a program of its own may make (as the webrtcpcap command does); the library never does
+        webrtcpcap.heap.tune()
     gc.collect()
-    out: dict = {"module": getattr(webrtcpcap, "__file__", "?")}
+    out: dict = {"module": getattr(webrtcpcap, "__file__", "?"), "heap_tuned": tuned}
     sampler = None
     if trace == "anon":
         sampler = _AnonSampler()
@@ -122,6 +126,8 @@ def worker_webrtcpcap(path: str, limit: int, trace: str) -> dict:
                rows={"packets": len(packets), "rtp": len(rtp), "rtcp": len(rtcp)})
     if sampler is not None:
         out["anon_peak"] = sampler.stop()
+        gc.collect()
+        out["anon_held"] = _AnonSampler._read() - sampler.start_value  # what the open capture keeps of it
     elif trace:
         gc.collect()
         # What the open capture keeps (its three tables, the record index, datagram keys), then the peak on the way.
@@ -331,12 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scapy-packets", type=int, default=20_000, help="scapy slice (default 20000)")
     p.add_argument("--pyshark-packets", type=int, default=2_000, help="pyshark slice (default 2000)")
     p.add_argument("--json", help="also write every measurement to this JSON file")
+    p.add_argument("--tune-heap", action="store_true",
+                   help="call webrtcpcap.heap.tune() in the webrtcpcap worker first (glibc thresholds; opt-in)")
     p.add_argument("--workdir", help="where to write the generated capture (default: a temporary directory)")
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--trace", choices=("heap", "anon"), default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
+    if a.tune_heap:
+        os.environ[TUNE_HEAP_ENV] = "1"  # the workers inherit it
     if a.worker:
         print(json.dumps(WORKERS[a.worker](a.capture, a.limit, a.trace)))
         return 0
@@ -394,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         wp = dict(sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2])
         wp["all_seconds"] = [r["seconds"] for r in runs]
         wp["rss_delta"] = max(r["rss_delta"] for r in runs)
-        for trace, keys in (("heap", ("heap_held", "heap_peak", "tables_bytes")), ("anon", ("anon_peak",))):
+        for trace, keys in (("heap", ("heap_held", "heap_peak", "tables_bytes")), ("anon", ("anon_peak", "anon_held"))):
             progress(f"webrtcpcap {trace} run")
             traced = _run_worker("webrtcpcap", path, trace=trace)
             for key in keys:
@@ -448,7 +458,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"webrtcpcap memory: ru_maxrss Δ {_mb(wp['rss_delta'])} ({_per_pkt(wp['rss_delta'], n)}, includes file "
               f"pages it maps or copies); tracemalloc heap peak {_mb(wp.get('heap_peak'))} "
               f"({_per_pkt(wp.get('heap_peak'), n)}); RssAnon peak Δ {_mb(wp.get('anon_peak'))} "
-              f"({_per_pkt(wp.get('anon_peak'), n)}, beyond file-backed pages); file itself {size / n:,.0f} B/pkt")
+              f"({_per_pkt(wp.get('anon_peak'), n)}, beyond file-backed pages), held after "
+              f"{_per_pkt(wp.get('anon_held'), n)}; file itself {size / n:,.0f} B/pkt")
+        print("glibc thresholds " + ("tuned (--tune-heap: webrtcpcap.heap.tune())" if wp.get("heap_tuned")
+                                     else "left as they are (the library's default; --tune-heap to opt in)"))
     _print_checks(results, truth, n)
     total = time.perf_counter() - started
     print(f"\ntotal benchmark time {total:.0f} s")

@@ -35,6 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from webrtcpcap.net import internet_checksum  # noqa: E402
+from webrtcpcap.pcap_writer import LINKTYPE_ETHERNET, PcapWriter  # noqa: E402
+
 TARGET = 200_000
 KEY = bytes(range(101, 131))  # master key || salt (30 bytes); the benchmark's own, not a secret
 A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
@@ -45,18 +48,11 @@ STREAMS = (  # (ssrc, pt, payload bytes, clock ticks per packet, src, sport, dst
 )
 
 
-def _ipv4_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(">10H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _headers(src: bytes, sport: int, dst: bytes, dport: int, udp_payload: int) -> bytes:
     """Ethernet + IPv4 + UDP headers for a datagram of `udp_payload` bytes (UDP checksum 0: none, RFC 768)."""
     eth = bytes.fromhex("020000000002" "020000000001") + struct.pack(">H", 0x0800)
     ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + 8 + udp_payload, 0, 0x4000, 64, 17, 0, src, dst))
-    struct.pack_into(">H", ip, 10, _ipv4_checksum(bytes(ip)))
+    struct.pack_into(">H", ip, 10, internet_checksum(bytes(ip)))
     return eth + bytes(ip) + struct.pack(">HHHH", sport, dport, 8 + udp_payload, 0)
 
 
@@ -69,7 +65,6 @@ def craft(path: Path, n: int, seed: int = 7) -> None:
     tx = pylibsrtp.Session(pylibsrtp.Policy(KEY, pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     protect = tx.protect
     rtp_head = struct.Struct(">BBHII").pack
-    record = struct.Struct("<IIII").pack
     plans = []
     for ssrc, pt, size, ticks, src, sport, dst, dport in STREAMS:
         payload = rnd.bytes(size)
@@ -78,7 +73,7 @@ def craft(path: Path, n: int, seed: int = 7) -> None:
                       int(rnd.integers(0, 1 << 32))))
     t0_us = 1_700_000_000 * 1_000_000
     with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        pcap = PcapWriter(f, "pcap", [(LINKTYPE_ETHERNET, 65535)])
         parts = []
         for i in range(n):
             ssrc, pt, payload, ticks, frame_head, seq0, ts0 = plans[i & 1]
@@ -86,8 +81,7 @@ def craft(path: Path, n: int, seed: int = 7) -> None:
             packet = protect(rtp_head(0x80, pt, (seq0 + k) & 0xFFFF, (ts0 + k * ticks) & 0xFFFFFFFF, ssrc) + payload)
             frame = frame_head + packet
             us = t0_us + i * 10_000  # 100 frames/s
-            parts.append(record(us // 1_000_000, us % 1_000_000, len(frame), len(frame)))
-            parts.append(frame)
+            parts.append(pcap.record(frame, us * 1000))
             if len(parts) >= 200_000:
                 f.write(b"".join(parts))
                 parts.clear()

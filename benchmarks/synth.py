@@ -34,6 +34,8 @@ import time
 import zlib
 from typing import Callable
 
+from webrtcpcap.pcap_writer import MAX_SNAPLEN, PcapWriter
+
 # --- endpoints --------------------------------------------------------------------------------------------------
 
 A_IP, A_PORT = "10.0.0.1", 50000  # offerer, DTLS client, ICE controlling, media sender
@@ -145,44 +147,6 @@ class _Framer:
         ip = struct.pack("!HHHH2sH", 0x4500, total, ip_id, 0x4000, ttl_proto, ~c & 0xFFFF) + addrs
         # UDP checksum 0 = not computed, allowed over IPv4 (RFC 768)
         return eth + ip + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
-
-
-def _pcap_header() -> bytes:
-    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET)
-
-
-def _pcap_record(t_us: int, frame: bytes) -> bytes:
-    n = len(frame)
-    return struct.pack("<IIII", t_us // 1_000_000, t_us % 1_000_000, n, n) + frame
-
-
-def _pcapng_option(code: int, value: bytes) -> bytes:
-    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
-
-
-def _pcapng_block(block_type: int, body: bytes) -> bytes:
-    n = 12 + len(body)
-    return struct.pack("<II", block_type, n) + body + struct.pack("<I", n)
-
-
-def _pcapng_header() -> bytes:
-    shb_opts = _pcapng_option(4, b"webrtcpcap benchmarks/synth.py") + _pcapng_option(0, b"")  # shb_userappl
-    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)
-    idb_opts = _pcapng_option(2, b"synth0") + _pcapng_option(9, b"\x06") + _pcapng_option(0, b"")  # if_tsresol µs
-    idb = _pcapng_block(1, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, 262144) + idb_opts)
-    return shb + idb
-
-
-def _pcapng_record(t_us: int, frame: bytes) -> bytes:
-    n = len(frame)
-    pad = -n % 4
-    total = 32 + n + pad
-    return (
-        struct.pack("<IIIIIII", 6, total, 0, t_us >> 32, t_us & 0xFFFFFFFF, n, n)
-        + frame
-        + b"\0" * pad
-        + struct.pack("<I", total)
-    )
 
 
 # --- STUN --------------------------------------------------------------------------------------------------------
@@ -615,7 +579,6 @@ def write_capture(path: str, packets: int, pcapng: bool = False, seed: int = 0, 
     s = _Synth(seed, srtp)
     s.start()
     framer = _Framer()
-    record = _pcapng_record if pcapng else _pcap_record
     kinds = dict.fromkeys(KINDS, 0)
     rtp: dict[tuple[int, int], int] = {}
     lost_at: dict[tuple[int, int], list[int]] = {}  # skips generated before the first and the last packet written
@@ -628,7 +591,11 @@ def write_capture(path: str, packets: int, pcapng: bool = False, seed: int = 0, 
     heap, pop = s.heap, heapq.heappop
     chunk: list[bytes] = []
     with open(path, "wb") as f:
-        f.write(_pcapng_header() if pcapng else _pcap_header())
+        pcap = PcapWriter(f, "pcapng" if pcapng else "pcap", [(LINKTYPE_ETHERNET, MAX_SNAPLEN)])
+
+        def record(t_us: int, frame: bytes) -> bytes:
+            return pcap.record(frame, t_us * 1000)
+
         while written < packets and heap:
             t, _, pkt, handler = pop(heap)
             if handler is not None:

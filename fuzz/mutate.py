@@ -10,9 +10,12 @@ the gzip stream damaged.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import random
 import struct
+
+from webrtcpcap.pcap_writer import block as _block, option as _option
 
 from .capfile import EPB, IDB, OPB, PACKET_BLOCKS, SHB, SPB, Pcap, Pcapng, block_type, packet_count, slice_of
 
@@ -94,12 +97,10 @@ def _rebuild_packet_block(block: bytes, e: str, data: bytes, orig_len: int | Non
 
 
 def _idb(e: str, linktype: int, snaplen: int, options: list[tuple[int, bytes]]) -> bytes:
-    opts = b"".join(struct.pack(e + "HH", c, len(v)) + _pad4(v) for c, v in options)
+    opts = b"".join(_option(c, v, e) for c, v in options)
     if options:
-        opts += b"\0\0\0\0"
-    body = struct.pack(e + "HHI", linktype & 0xFFFF, 0, snaplen & 0xFFFFFFFF) + opts
-    total = 12 + len(body)
-    return struct.pack(e + "II", IDB, total) + body + struct.pack(e + "I", total)
+        opts += _option(0, b"", e)
+    return _block(IDB, struct.pack(e + "HHI", linktype & 0xFFFF, 0, snaplen & 0xFFFFFFFF) + opts, e)
 
 
 def _idb_fields(block: bytes, e: str) -> tuple[int, int, list[tuple[int, bytes]]]:
@@ -118,58 +119,85 @@ def _indices(cap: Pcapng, types) -> list[int]:
     return [i for i, (b, e) in enumerate(zip(cap.blocks, cap.endians)) if block_type(b, e) in types]
 
 
+def _one_record(mutation):
+    """A classic-pcap mutator from a mutation of one record (`mutation(rng, record, endian) -> record`): the record is
+    chosen at random; a file without records is left as it is."""
+    @functools.wraps(mutation)
+    def mutator(rng, cap: Pcap) -> Pcap:
+        if cap.records:
+            i = rng.randrange(len(cap.records))
+            cap.records[i] = mutation(rng, cap.records[i], cap.endian)
+        return cap
+    return mutator
+
+
+def _one_block(*types):
+    """A pcapng mutator from a mutation of one block of `types` (`mutation(rng, block, endian) -> block`), chosen at
+    random; a file without such a block is left as it is."""
+    def wrap(mutation):
+        @functools.wraps(mutation)
+        def mutator(rng, cap: Pcapng) -> Pcapng:
+            idx = _indices(cap, types)
+            if idx:
+                i = rng.choice(idx)
+                cap.blocks[i] = mutation(rng, cap.blocks[i], cap.endians[i])
+            return cap
+        return mutator
+    return wrap
+
+
+def _one_packet(rng, cap) -> tuple[list, int, int, int] | None:
+    """A packet chosen at random, in either format: (the list holding it, its index, where its data starts, its
+    captured length), or None when there is none."""
+    if isinstance(cap, Pcap):
+        if not cap.records:
+            return None
+        i = rng.randrange(len(cap.records))
+        return cap.records, i, 16, len(cap.records[i]) - 16
+    idx = _indices(cap, PACKET_BLOCKS)
+    if not idx:
+        return None
+    i = rng.choice(idx)
+    lay = _pkt_layout(cap.blocks[i], cap.endians[i])
+    return None if lay is None else (cap.blocks, i, lay[1], lay[2])
+
+
 # --- classic pcap mutations -------------------------------------------------------------------------------------
 
-def pcap_incl_len_lie(rng, cap: Pcap) -> Pcap:
-    if not cap.records:
-        return cap
-    i = rng.randrange(len(cap.records))
-    r = cap.records[i]
+@_one_record
+def pcap_incl_len_lie(rng, r: bytes, e: str) -> bytes:
     lie = rng.choice(U32_LIES + (len(r) - 16 + 1, len(r) - 16 - 1, len(r) - 16 + 16, len(r)))
-    cap.records[i] = _set(r, 8, cap.endian + "I", lie)
-    return cap
+    return _set(r, 8, e + "I", lie)
 
 
-def pcap_orig_len_lie(rng, cap: Pcap) -> Pcap:
-    if not cap.records:
-        return cap
-    i = rng.randrange(len(cap.records))
-    r = cap.records[i]
-    cap.records[i] = _set(r, 12, cap.endian + "I", rng.choice(U32_LIES + (len(r) - 17, len(r) - 16 + 1)))
-    return cap
+@_one_record
+def pcap_orig_len_lie(rng, r: bytes, e: str) -> bytes:
+    return _set(r, 12, e + "I", rng.choice(U32_LIES + (len(r) - 17, len(r) - 16 + 1)))
 
 
-def pcap_snaplen_cut(rng, cap: Pcap) -> Pcap:
+@_one_record
+def pcap_snaplen_cut(rng, r: bytes, e: str) -> bytes:
     """A record captured short (caplen < len), as a small snaplen does: consistent, not a lie."""
-    if not cap.records:
-        return cap
-    i = rng.randrange(len(cap.records))
-    r = cap.records[i]
     incl = len(r) - 16
     keep = rng.choice((0, 1, 13, 14, 20, 33, 34, 41, 42, 46, 54, 60, 62, 70, rng.randrange(incl + 1)))
     keep = min(keep, incl)
-    orig = struct.unpack_from(cap.endian + "I", r, 12)[0]
-    cap.records[i] = r[:8] + struct.pack(cap.endian + "II", keep, max(orig, incl)) + r[16 : 16 + keep]
-    return cap
+    orig = struct.unpack_from(e + "I", r, 12)[0]
+    return r[:8] + struct.pack(e + "II", keep, max(orig, incl)) + r[16 : 16 + keep]
 
 
-def pcap_timestamp_lie(rng, cap: Pcap) -> Pcap:
-    if not cap.records:
-        return cap
-    i = rng.randrange(len(cap.records))
-    r = cap.records[i]
+@_one_record
+def pcap_timestamp_lie(rng, r: bytes, e: str) -> bytes:
     choice = rng.randrange(4)
     if choice == 0:
-        r = _set(r, 0, cap.endian + "I", rng.choice(TS_SECONDS))
+        r = _set(r, 0, e + "I", rng.choice(TS_SECONDS))
     elif choice == 1:  # sub-second field out of range
-        r = _set(r, 4, cap.endian + "I", rng.choice((999_999, 1_000_000, 999_999_999, 1_000_000_000, 0xFFFFFFFF)))
+        r = _set(r, 4, e + "I", rng.choice((999_999, 1_000_000, 999_999_999, 1_000_000_000, 0xFFFFFFFF)))
     elif choice == 2:  # backwards in time
-        sec = struct.unpack_from(cap.endian + "I", r, 0)[0]
-        r = _set(r, 0, cap.endian + "I", sec - rng.choice((1, 60, 3600, 86_400 * 365, sec)))
+        sec = struct.unpack_from(e + "I", r, 0)[0]
+        r = _set(r, 0, e + "I", sec - rng.choice((1, 60, 3600, 86_400 * 365, sec)))
     else:
-        r = _set(r, 0, cap.endian + "I", rng.getrandbits(32))
-    cap.records[i] = r
-    return cap
+        r = _set(r, 0, e + "I", rng.getrandbits(32))
+    return r
 
 
 def pcap_header_lie(rng, cap: Pcap) -> Pcap:
@@ -239,30 +267,11 @@ def records_reorder(rng, cap):
 
 def packet_bytes(rng, cap):
     """Bit flips or stomped bytes inside a packet's data, mostly in its headers (the decoders' input)."""
-    if isinstance(cap, Pcap):
-        if not cap.records:
-            return cap
-        i = rng.randrange(len(cap.records))
-        r = bytearray(cap.records[i])
-        n = len(r) - 16
-        for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
-            off = 16 + _header_biased_offset(rng, n)
-            if off < len(r):
-                if rng.random() < 0.6:
-                    r[off] ^= 1 << rng.randrange(8)
-                else:
-                    r[off] = rng.choice(BYTE_LIES)
-        cap.records[i] = bytes(r)
+    packet = _one_packet(rng, cap)
+    if packet is None:
         return cap
-    idx = _indices(cap, PACKET_BLOCKS)
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    lay = _pkt_layout(cap.blocks[i], cap.endians[i])
-    if lay is None:
-        return cap
-    _, start, caplen = lay
-    b = bytearray(cap.blocks[i])
+    items, i, start, caplen = packet
+    b = bytearray(items[i])
     for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
         off = start + _header_biased_offset(rng, caplen)
         if start <= off < start + caplen:
@@ -270,34 +279,20 @@ def packet_bytes(rng, cap):
                 b[off] ^= 1 << rng.randrange(8)
             else:
                 b[off] = rng.choice(BYTE_LIES)
-    cap.blocks[i] = bytes(b)
+    items[i] = bytes(b)
     return cap
 
 
 def packet_field_lie(rng, cap):
     """A 16-bit field of the first 80 bytes of a packet (IP total length, UDP length, RTP/STUN/DTLS lengths...)
     set to a lie, keeping the record intact."""
-    if isinstance(cap, Pcap):
-        if not cap.records:
-            return cap
-        i = rng.randrange(len(cap.records))
-        r = cap.records[i]
-        n = len(r) - 16
-        if n < 2:
-            return cap
-        off = 16 + rng.randrange(min(n - 1, 80))
-        cap.records[i] = _set(r, off, ">H", rng.choice((0, 1, 7, 8, 20, 0x7FFF, 0xFFFF, n - 14, n + 1, n - 42 + 8)))
+    packet = _one_packet(rng, cap)
+    if packet is None or packet[3] < 2:
         return cap
-    idx = _indices(cap, PACKET_BLOCKS)
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    lay = _pkt_layout(cap.blocks[i], cap.endians[i])
-    if lay is None or lay[2] < 2:
-        return cap
-    _, start, caplen = lay
-    off = start + rng.randrange(min(caplen - 1, 80))
-    cap.blocks[i] = _set(cap.blocks[i], off, ">H", rng.choice((0, 1, 7, 8, 20, 0x7FFF, 0xFFFF, caplen + 1)))
+    items, i, start, n = packet
+    off = start + rng.randrange(min(n - 1, 80))
+    # lies about the lengths a header holds: the IP total length (n - 14 behind Ethernet), the UDP length (n - 34)
+    items[i] = _set(items[i], off, ">H", rng.choice((0, 1, 7, 8, 20, 0x7FFF, 0xFFFF, n - 14, n + 1, n - 42 + 8)))
     return cap
 
 
@@ -318,56 +313,35 @@ def ng_block_length_lie(rng, cap: Pcapng) -> Pcapng:
     return cap
 
 
-def ng_caplen_lie(rng, cap: Pcapng) -> Pcapng:
-    idx = _indices(cap, (EPB, OPB, SPB))
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    b, e = cap.blocks[i], cap.endians[i]
+@_one_block(EPB, OPB, SPB)
+def ng_caplen_lie(rng, b: bytes, e: str) -> bytes:
     if block_type(b, e) == SPB:
-        cap.blocks[i] = _set(b, 8, e + "I", rng.choice(U32_LIES + (len(b) - 15,)))
-    else:
-        field = rng.choice((20, 24))  # captured or original length
-        cap.blocks[i] = _set(b, field, e + "I", rng.choice(U32_LIES + (len(b) - 31, len(b) - 32 + 4)))
-    return cap
+        return _set(b, 8, e + "I", rng.choice(U32_LIES + (len(b) - 15,)))
+    field = rng.choice((20, 24))  # captured or original length
+    return _set(b, field, e + "I", rng.choice(U32_LIES + (len(b) - 31, len(b) - 32 + 4)))
 
 
-def ng_snaplen_cut(rng, cap: Pcapng) -> Pcapng:
-    idx = _indices(cap, PACKET_BLOCKS)
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    lay = _pkt_layout(cap.blocks[i], cap.endians[i])
+@_one_block(*PACKET_BLOCKS)
+def ng_snaplen_cut(rng, b: bytes, e: str) -> bytes:
+    lay = _pkt_layout(b, e)
     if lay is None:
-        return cap
+        return b
     _, start, caplen = lay
-    data = cap.blocks[i][start : start + caplen]
+    data = b[start : start + caplen]
     keep = min(caplen, rng.choice((0, 1, 14, 20, 34, 42, 46, 54, 62, rng.randrange(caplen + 1))))
-    orig = caplen if block_type(cap.blocks[i], cap.endians[i]) == SPB else None
-    cap.blocks[i] = _rebuild_packet_block(cap.blocks[i], cap.endians[i], data[:keep], orig)
-    return cap
+    orig = caplen if block_type(b, e) == SPB else None
+    return _rebuild_packet_block(b, e, data[:keep], orig)
 
 
-def ng_interface_id_lie(rng, cap: Pcapng) -> Pcapng:
-    idx = _indices(cap, (EPB, OPB))
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    e = cap.endians[i]
-    if block_type(cap.blocks[i], e) == OPB:
-        cap.blocks[i] = _set(cap.blocks[i], 8, e + "H", rng.choice((1, 2, 7, 0xFFFF)))
-    else:
-        cap.blocks[i] = _set(cap.blocks[i], 8, e + "I", rng.choice((1, 2, 3, 7, 255, 0xFFFF, 0x10000, 0xFFFFFFFF)))
-    return cap
+@_one_block(EPB, OPB)
+def ng_interface_id_lie(rng, b: bytes, e: str) -> bytes:
+    if block_type(b, e) == OPB:
+        return _set(b, 8, e + "H", rng.choice((1, 2, 7, 0xFFFF)))
+    return _set(b, 8, e + "I", rng.choice((1, 2, 3, 7, 255, 0xFFFF, 0x10000, 0xFFFFFFFF)))
 
 
-def ng_timestamp_lie(rng, cap: Pcapng) -> Pcapng:
-    idx = _indices(cap, (EPB, OPB))
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    e = cap.endians[i]
-    b = cap.blocks[i]
+@_one_block(EPB, OPB)
+def ng_timestamp_lie(rng, b: bytes, e: str) -> bytes:
     choice = rng.randrange(4)
     if choice == 0:
         b = _set(b, 12, e + "I", 0)
@@ -380,8 +354,7 @@ def ng_timestamp_lie(rng, cap: Pcapng) -> Pcapng:
     else:
         b = _set(b, 12, e + "I", rng.getrandbits(32))
         b = _set(b, 16, e + "I", rng.getrandbits(32))
-    cap.blocks[i] = b
-    return cap
+    return b
 
 
 def ng_interface_lie(rng, cap: Pcapng) -> Pcapng:
@@ -461,8 +434,7 @@ def ng_odd_blocks(rng, cap: Pcapng) -> Pcapng:
     choice = rng.randrange(4)
     if choice == 0:
         t = rng.choice((4, 5, 7, 8, 0x0BAD, 0x40000BAD, 0x80000001, 0xFFFFFFFF))
-        body = bytes(rng.choice((0, 4, 8, 16)))
-        block = struct.pack(e + "II", t, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
+        block = _block(t, bytes(rng.choice((0, 4, 8, 16))), e)
     else:
         pkt = _indices(cap, PACKET_BLOCKS)
         if not pkt:
@@ -473,30 +445,23 @@ def ng_odd_blocks(rng, cap: Pcapng) -> Pcapng:
             return cap
         data = cap.blocks[src][lay[1] : lay[1] + lay[2]]
         if choice == 1:  # simple packet block
-            body = struct.pack(e + "I", len(data)) + _pad4(data)
-            block = struct.pack(e + "II", SPB, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
+            block = _block(SPB, struct.pack(e + "I", len(data)) + data, e)
         else:  # obsolete packet block
-            body = struct.pack(e + "HHIIII", 0, 0, 0, 0, len(data), len(data)) + _pad4(data)
-            block = struct.pack(e + "II", OPB, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
+            block = _block(OPB, struct.pack(e + "HHIIII", 0, 0, 0, 0, len(data), len(data)) + data, e)
     cap.blocks.insert(at, block)
     cap.endians.insert(at, e)
     return cap
 
 
-def ng_packet_options(rng, cap: Pcapng) -> Pcapng:
+@_one_block(EPB)
+def ng_packet_options(rng, b: bytes, e: str) -> bytes:
     """Options on an enhanced packet block, with a length that may lie."""
-    idx = _indices(cap, (EPB,))
-    if not idx:
-        return cap
-    i = rng.choice(idx)
-    b, e = cap.blocks[i], cap.endians[i]
     code = rng.choice((1, 2, 3, 4, 5, 0x8000, 0xFFFF))
     value = bytes(rng.randrange(12))
     olen = rng.choice((len(value), len(value), 0xFFFF, len(value) + 8))
     opt = struct.pack(e + "HH", code, olen) + _pad4(value) + (b"\0\0\0\0" if rng.random() < 0.7 else b"")
     total = len(b) + len(opt)
-    cap.blocks[i] = struct.pack(e + "II", EPB, total) + b[8:-4] + opt + struct.pack(e + "I", total)
-    return cap
+    return struct.pack(e + "II", EPB, total) + b[8:-4] + opt + struct.pack(e + "I", total)
 
 
 # --- raw bytes and gzip -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import webrtcpcap
 from webrtcpcap import dtls, dtls_tables, handshake, sdp
 
 from conftest import CAPTURES
@@ -531,3 +532,16 @@ def test_healthy_firefox_chromium_call_has_only_early_client_hellos_and_no_dtls_
     dtls_findings = h.findings[h.findings.stage == "dtls"]
     assert not dtls_findings.severity.astype(str).isin(["warning", "error"]).any()
     assert dtls_findings.finding.str.contains("ClientHello was sent 4 times").any()
+
+
+@pytest.mark.parametrize("name", ["aiortc_clean", "firefox_firefox_clean", "turn_relay_static",
+                                  "chromium_chromium_dtls_loss", "firefox_firefox_dtls_stalled"])
+def test_association_identities_are_the_associations_columns_of_the_same_name(name):
+    # Decryption reads the identities from the tables floor (webrtcpcap.dtls_tables) instead of running the
+    # handshake analysis: both must number and describe every association alike.
+    cap = webrtcpcap.open(CAPTURES / f"{name}.pcap", progress=False)
+    full = handshake.associations(cap.dtls_records, cap.dtls_handshakes)
+    ids = dtls_tables.association_identities(cap.dtls_records, cap.dtls_handshakes)
+    assert len(ids) == len(full) > 0
+    assert list(ids.columns) == list(dtls_tables.ASSOCIATION_IDENTITY_COLUMNS)
+    pd.testing.assert_frame_equal(ids, full[list(ids.columns)], check_categorical=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP, fragment
 from scapy.layers.inet6 import (ICMPv6DestUnreach, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
@@ -11,7 +12,7 @@ from scapy.layers.inet6 import (ICMPv6DestUnreach, IPv6, IPv6ExtHdrDestOpt, IPv6
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
-from webrtcpcap import tables
+from webrtcpcap import net, tables
 
 from conftest import (A4, A6, B4, B6, assert_row, packets_row, default_time_ns, open_quiet, row_of, rtcp_pli, rtcp_sdes,
                       rtcp_sr, rtp_packet, stun_message, utc, write_pcap)
@@ -266,3 +267,39 @@ def test_ethernet_frame_with_a_non_ip_ethertype_is_non_ip(tmp_path):
     frame = bytes(Ether(**ETH, type=0x0806) / (b"\x00" * 28))
     cap = open_quiet(write_pcap(tmp_path / "a.pcap", [frame]))
     assert_row(row_of(cap.packets, 1), {"kind": "non-ip", "ip_version": None, "src": None, "error": None})
+
+
+# -- Internet checksums ------------------------------------------------------------------------------------------
+
+def test_internet_checksum_of_rfc_1071_example():
+    # RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2, whose complement is 220d
+    assert net.internet_checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
+    assert net.internet_checksum(bytes.fromhex("0001f2"), bytes.fromhex("03f4f5f6f7")) == 0x220D  # parts joined
+    assert net.internet_checksum(b"") == 0xFFFF
+    assert net.internet_checksum(b"\x01") == 0xFEFF  # an odd length is padded with a zero byte
+
+
+def test_checksum_after_a_change_equals_the_recomputed_one():
+    # RFC 1624: an address rewritten in a datagram; the incremental checksum must be the one computed afresh.
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        data = bytearray(rng.integers(0, 256, 2 * int(rng.integers(4, 40)), dtype=np.uint8).tobytes())
+        at = 2 * int(rng.integers(0, len(data) // 2 - 1))
+        new = rng.integers(0, 256, 2, dtype=np.uint8).tobytes()
+        old_sum = net.internet_checksum(data)
+        old = bytes(data[at:at + 2])
+        data[at:at + 2] = new
+        adjusted, fresh = net.checksum_after_change(old_sum, old, new), net.internet_checksum(data)
+        assert adjusted == fresh or {adjusted, fresh} == {0x0000, 0xFFFF}  # the two zeros of ones' complement
+
+
+def test_pseudo_headers_of_both_ip_versions():
+    v4 = net.pseudo_header(bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), net.IPPROTO_UDP, 28)
+    assert v4 == bytes([10, 0, 0, 1, 10, 0, 0, 2, 0, 17, 0, 28])
+    v6 = net.pseudo_header(b"\x20" * 16, b"\x30" * 16, net.IPPROTO_UDP, 70000)
+    assert v6 == b"\x20" * 16 + b"\x30" * 16 + (70000).to_bytes(4, "big") + b"\0\0\0\x11"
+
+
+def test_endpoint_brackets_ipv6_only():
+    assert net.endpoint("10.0.0.1", 5000) == "10.0.0.1:5000"
+    assert net.endpoint("2001:db8::1", np.uint16(443)) == "[2001:db8::1]:443"

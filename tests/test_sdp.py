@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import webrtcpcap
-from webrtcpcap import sdp
+from webrtcpcap import media_tables, sdp
 from webrtcpcap.errors import DecodeError
 
 from conftest import CAPTURES
@@ -195,9 +195,9 @@ def test_chromium_offer_has_opus_and_vp8_with_rtx():
 
 def test_payload_types_table():
     offer = sdp.parse((CAPTURES / "aiortc_clean.offer.sdp").read_text())
-    df = sdp.payload_types([offer])
-    assert list(df.columns) == list(sdp.PAYLOAD_TYPES_SCHEMA)
-    assert {c: str(t) for c, t in df.dtypes.items()} == sdp.PAYLOAD_TYPES_SCHEMA
+    df = media_tables.payload_types([offer])
+    assert list(df.columns) == list(media_tables.PAYLOAD_TYPES_SCHEMA) == list(sdp.PAYLOAD_TYPE_FIELDS)
+    assert {c: str(t) for c, t in df.dtypes.items()} == media_tables.PAYLOAD_TYPES_SCHEMA
     assert len(df) == 10  # 4 audio + 6 video; the datachannel section has none
     rtx = df[df.pt == 98].iloc[0]
     assert (rtx["mid"], rtx["kind"], rtx["codec"], rtx["clock_rate"], rtx["rtx_for"], rtx["fmtp"]) == (
@@ -205,7 +205,7 @@ def test_payload_types_table():
     opus = df[df.pt == 96].iloc[0]
     assert (opus["codec"], opus["clock_rate"], opus["channels"]) == ("opus", 48000, 2)
     assert pd.isna(opus["rtx_for"]) and pd.isna(opus["fmtp"])
-    assert len(sdp.payload_types([])) == 0
+    assert len(media_tables.payload_types([])) == 0
 
 
 def _pair(name):
@@ -327,4 +327,4 @@ def test_arbitrary_text_gives_a_record_or_decode_error(lines, eol):
             continue
         assert isinstance(s, sdp.Sdp)
         s.clock_rates(), s.ice_passwords(), s.rtx_map()
-        sdp.payload_types([s])
+        media_tables.payload_types([s])

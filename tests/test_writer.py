@@ -371,12 +371,6 @@ def test_a_turn_message_without_data_is_a_decode_error():
 
 # -- frames ------------------------------------------------------------------------------------------------------
 
-def test_internet_checksum_of_rfc_1071_example():
-    # RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2, whose complement is 220d
-    assert writer._checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
-    assert writer._checksum(b"") == 0xFFFF
-
-
 def test_ipv4_options_are_kept_and_lengths_fixed():
     pkt = Ether() / IP(src="10.1.1.1", dst="10.2.2.2", options=b"\x94\x04\x00\x00") / UDP(sport=1, dport=2) / (b"s" * 40)
     new = Ether(writer.rebuild_frame(bytes(pkt), 1, b"p" * 25, False, (0, 0)))

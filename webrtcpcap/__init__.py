@@ -5,25 +5,18 @@
     print(webrtcpcap.health(cap))   (a verdict per stage, with the evidence frames)
     webrtcpcap.open("call.pcapng", keylog="keys.log", sdp=["offer.sdp", "answer.sdp"])   (SRTP/SRTCP decrypted)
     webrtcpcap.streams.gaps(cap.rtp), webrtcpcap.ice.candidate_pairs(cap.stun, cap.packets)
-    webrtcpcap.plots.ice_ladder(webrtcpcap.ice.transactions(cap.stun))   (matplotlib, imported on first use)
+    webrtcpcap.plots.ice_ladder(webrtcpcap.ice.transactions(cap.stun))   (matplotlib, imported on the first plot)
 """
 
 __version__ = "0.1.0"
 
 from .capture import Capture, Chunk, iter_chunks, open  # noqa: E402,A004
 from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  # noqa: E402
-from . import anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, rtt, sdp, streams  # noqa: E402
+from . import (anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, plots, rtt,  # noqa: E402
+               sdp, streams)
 from .health import Health, Thresholds, health  # noqa: E402  (the function: `webrtcpcap.health(cap)`)
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
            "DecodeError", "health", "Health", "Thresholds", "expect", "dumps", "anonymize", "compare", "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams",
            "plots", "__version__"]
 
-
-def __getattr__(name: str):
-    # `webrtcpcap.plots` is imported on first use, so that `import webrtcpcap` does not import matplotlib.
-    if name == "plots":
-        import importlib
-
-        return importlib.import_module(".plots", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

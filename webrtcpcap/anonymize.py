@@ -48,6 +48,7 @@ Choices, stated once:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import os
@@ -59,9 +60,16 @@ from dataclasses import dataclass, field
 
 from . import reader, tcp
 from .capture import open as open_capture
+from .dtls import ContentType, HandshakeType
+from .errors import WebRTCPcapError
+from .net import (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
+                  IPPROTO_UDP, IPV6_AH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT, checksum_after_change, internet_checksum,
+                  pseudo_header)
+from .pcap_writer import PcapWriter
+from .rtcp import PacketType, SdesType
+from .stun import FINGERPRINT_XOR
+from .tcp import STUN_MAGIC_COOKIE  # as bytes, as the framing compares it
 
-STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"  # RFC 8489 §5
-FINGERPRINT_XOR = 0x5354554E  # RFC 8489 §14.7
 
 # STUN attributes rewritten (RFC 8489 §14, RFC 8656 §18, RFC 5780 §7, RFC 3489 §11.2)
 PLAIN_ADDRESS_ATTRS = {0x0001, 0x0002, 0x0004, 0x0005, 0x000B, 0x8023, 0x802B, 0x802C}
@@ -91,22 +99,11 @@ KEPT_ATTRS = {
 # RTCP (RFC 3550 §6): SDES items whose text is replaced (CNAME "user@host", NAME, EMAIL, PHONE, LOC, TOOL, NOTE,
 # H323-CADDR, and unknown types); the stream identifiers (APSI, RGRP, RtpStreamId, RepairedRtpStreamId, CCID, MID)
 # name no one and stay, so that BUNDLE and simulcast analyses agree.
-RTCP_SR, RTCP_RR, RTCP_SDES, RTCP_BYE, RTCP_APP = 200, 201, 202, 203, 204
-SDES_PRIV = 8
 SDES_KEPT = {10, 11, 12, 13, 14, 15}
 
-DTLS_HANDSHAKE = 22  # RFC 6347 §4.1 content type
-DTLS_CERTIFICATE = 11  # RFC 5246 §7.4.2 handshake type
 MAX_CERTIFICATE_MESSAGE = 1 << 20  # a longer one is taken as garbage (its fragments get filler)
 
-ETHERTYPE_IPV4 = 0x0800
-ETHERTYPE_IPV6 = 0x86DD
 ETHERTYPE_ARP = 0x0806  # RFC 826
-ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)
-IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 6, 17, 58
-IPV6_EXTENSIONS = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, destination options, mobility, HIP, shim6
-IPV6_FRAGMENT = 44
-IPV6_AH = 51
 ICMP4_ERRORS = (3, 4, 5, 11, 12)  # RFC 792: unreachable, source quench, redirect, time exceeded, parameter problem
 ICMP6_ERRORS = (1, 2, 3, 4)  # RFC 4443 §3
 
@@ -212,37 +209,6 @@ class Mapper:
 
     def filler(self, value: bytes) -> bytes:
         return self._unique("filler", bytes(value), lambda d: (d * (len(value) // 32 + 1))[: len(value)])
-
-
-# --- checksums -----------------------------------------------------------------------------------------------------
-
-def _sum16(data) -> int:
-    """Ones' complement sum (not yet complemented) of `data` as 16-bit big-endian words (RFC 1071).  2**16 is 1
-    modulo 0xFFFF, so the folded sum is the big-endian integer modulo 0xFFFF (0xFFFF, not 0, for a non-zero one)."""
-    data = bytes(data)
-    if len(data) % 2:
-        data += b"\0"
-    x = int.from_bytes(data, "big")
-    s = x % 0xFFFF
-    return 0xFFFF if s == 0 and x else s
-
-
-def _checksum(*parts) -> int:
-    return ~_sum16(b"".join(bytes(p) for p in parts)) & 0xFFFF
-
-
-def _adjust(old_checksum: int, old: bytes, new: bytes) -> int:
-    """RFC 1624 eq. 3: the checksum after `old` bytes (even length, at even offset) became `new`."""
-    s = (~old_checksum & 0xFFFF) + (~_sum16(old) & 0xFFFF) + _sum16(new)
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def _pseudo(version: int, src: bytes, dst: bytes, proto: int, length: int) -> bytes:
-    if version == 4:
-        return src + dst + struct.pack(">BBH", 0, proto, length)
-    return src + dst + struct.pack(">I3xB", length, proto)
 
 
 # --- datagrams -----------------------------------------------------------------------------------------------------
@@ -446,11 +412,11 @@ class _Anonymizer:
                 if count == 0 or count > n - 4:
                     break
                 end -= count
-            if pt == RTCP_SDES and not self._sdes(buf, pos + 4, end, b0 & 0x1F):
+            if pt == PacketType.SDES and not self._sdes(buf, pos + 4, end, b0 & 0x1F):
                 break
-            if pt == RTCP_BYE and not self._bye(buf, pos + 4, end, b0 & 0x1F):
+            if pt == PacketType.BYE and not self._bye(buf, pos + 4, end, b0 & 0x1F):
                 break
-            if pt == RTCP_APP:
+            if pt == PacketType.APP:
                 if end - pos < 12:
                     break
                 self._fill_attribute(buf, pos + 12, end)  # application data: unknown contents
@@ -490,7 +456,7 @@ class _Anonymizer:
                 if pos + 2 > e or pos + 2 + buf[pos + 1] > e:
                     return False
                 ts, te = pos + 2, pos + 2 + buf[pos + 1]
-                if item == SDES_PRIV and ts < te:
+                if item == SdesType.PRIV and ts < te:
                     self._text(buf, ts + 1, te)  # the prefix length byte stays, so the item still reads
                 elif item not in SDES_KEPT:
                     self._text(buf, ts, te)
@@ -516,7 +482,7 @@ class _Anonymizer:
                 return
             epoch, rlen = struct.unpack_from(">H6xH", buf, pos + 3)
             body, bend = pos + 13, min(pos + 13 + rlen, e)
-            if ctype == DTLS_HANDSHAKE and epoch == 0:
+            if ctype == ContentType.HANDSHAKE and epoch == 0:
                 h = body
                 while h + 12 <= bend:
                     htype = buf[h]
@@ -525,7 +491,7 @@ class _Anonymizer:
                     foff = int.from_bytes(buf[h + 6 : h + 9], "big")
                     flen = int.from_bytes(buf[h + 9 : h + 12], "big")
                     fs, fe = h + 12, min(h + 12 + flen, bend)
-                    if htype == DTLS_CERTIFICATE and foff + (fe - fs) <= mlen <= MAX_CERTIFICATE_MESSAGE:
+                    if htype == HandshakeType.CERTIFICATE and foff + (fe - fs) <= mlen <= MAX_CERTIFICATE_MESSAGE:
                         self._cert_fragment(dg, marker + (mseq, mlen), buf, fs, fe, foff)
                     h += 12 + flen
             pos += 13 + rlen
@@ -716,7 +682,7 @@ class _Frames:
         buf[a + 12 : a + 16] = self.m.ip(old_src)
         buf[a + 16 : a + 20] = self.m.ip(old_dst)
         struct.pack_into(">H", buf, a + 10, 0)
-        struct.pack_into(">H", buf, a + 10, _checksum(buf[a : a + ihl]))
+        struct.pack_into(">H", buf, a + 10, internet_checksum(buf[a : a + ihl]))
         if quoted:
             return
         l4 = a + ihl
@@ -737,7 +703,7 @@ class _Frames:
         end = min(a + 40 + plen, len(buf))
         pos = a + 40
         frag = None
-        while nh in IPV6_EXTENSIONS or nh in (IPV6_FRAGMENT, IPV6_AH):
+        while nh in IPV6_EXTENSION_HEADERS or nh == IPV6_FRAGMENT:
             if pos + 8 > end:
                 self.cut_at(row, pos)
                 return
@@ -1013,13 +979,13 @@ def _finish_checksum(dg: _Datagram) -> None:
         struct.pack_into(">H", data, at, 0)
         parts = [data[:length]]
         if pseudo:
-            parts.insert(0, _pseudo(dg.version, dg.src, dg.dst, dg.proto, length))
-        value = _checksum(*parts)
+            parts.insert(0, pseudo_header(dg.src, dg.dst, dg.proto, length))
+        value = internet_checksum(*parts)
         if dg.proto == IPPROTO_UDP and value == 0:
             value = 0xFFFF
         struct.pack_into(">H", data, at, value)
     elif pseudo and (dg.src != dg.old_src or dg.dst != dg.old_dst):
-        value = _adjust(old, dg.old_src + dg.old_dst, dg.src + dg.dst)
+        value = checksum_after_change(old, dg.old_src + dg.old_dst, dg.src + dg.dst)
         struct.pack_into(">H", data, at, value)
 
 
@@ -1027,43 +993,21 @@ def _finish_checksum(dg: _Datagram) -> None:
 
 
 def _write(path, state, frames: list[bytes], lengths: list[int], ts_ns: list[int], interfaces: list[int]) -> None:
+    """The copy in the input's format: classic pcap with its time resolution, or pcapng with the note saying what
+    was replaced as its section comment."""
     with open(path, "wb") as f:
         if state.fmt == "pcap":
             iface = state.interfaces[0]
-            ns = iface.ts_divisor == 1_000_000_000
-            magic = 0xA1B23C4D if ns else 0xA1B2C3D4
-            f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, iface.snaplen, iface.linktype))
-            unit = 1 if ns else 1000
-            rec = struct.Struct("<IIII")
-            for frame, length, ts in zip(frames, lengths, ts_ns):
-                sec, frac = divmod(ts // unit, 1_000_000_000 // unit)
-                f.write(rec.pack(sec & 0xFFFFFFFF, frac, len(frame), max(length, len(frame))))
-                f.write(frame)
-            return
-        note = NOT_VERIFIABLE_NOTE.encode("utf-8")
-        opts = _option(1, note) + _option(0, b"")
-        f.write(_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts))
-        for iface in state.interfaces:
-            f.write(_block(1, struct.pack("<HHI", iface.linktype, 0, iface.snaplen) + _option(9, b"\x09")
-                           + _option(0, b"")))
+            pcap = PcapWriter(f, "pcap", [(iface.linktype, iface.snaplen)], ns=iface.ts_divisor == 1_000_000_000)
+        else:
+            pcap = PcapWriter(f, "pcapng", [(i.linktype, i.snaplen) for i in state.interfaces],
+                              comment=NOT_VERIFIABLE_NOTE)
         for frame, length, ts, i in zip(frames, lengths, ts_ns, interfaces):
-            body = struct.pack("<IIIII", i, (ts >> 32) & 0xFFFFFFFF, ts & 0xFFFFFFFF, len(frame),
-                               max(length, len(frame)))
-            f.write(_block(6, body + frame + b"\0" * (-len(frame) % 4)))
-
-
-def _option(code: int, value: bytes) -> bytes:
-    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
-
-
-def _block(btype: int, body: bytes) -> bytes:
-    n = 12 + len(body)
-    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+            pcap.write(frame, ts, length, i)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`webrtcpcap anonymize IN OUT [--seed S]` on its own (the CLI wires the same arguments)."""
-    import argparse
 
     parser = argparse.ArgumentParser(prog="webrtcpcap anonymize", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
@@ -1078,8 +1022,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .errors import WebRTCPcapError
-
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         print("webrtcpcap: error: output must not be the input", file=sys.stderr)
         return 2

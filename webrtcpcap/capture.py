@@ -14,18 +14,28 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from . import demux, quic_tables, reader
-from . import sessions as _sessions
+from . import buffer, decrypt, demux, keys, net, quic_tables, reader, srtp, tables
+from . import rtcp as _rtcp
+from . import rtp as _rtp
 from . import sdp as _sdp
-from .errors import CaptureWarning
-from . import tables
+from . import sessions as _sessions
+from .codecs import keyframes
+from .dtls_tables import association_identities, dtls_tables
+from .errors import CaptureWarning, DecodeError
+from .feedback_tables import feedback_tables
+from .media_tables import rtcp_report_tables, rtp_extensions_table
 from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads
+from .rtp_extensions import decode_extensions, sdp_extmaps
+from .streams import streams
+from .summary import format_summary, summarize
+from .wireshark import dissect_frame
+from .writer import write_decrypted
 
 
 def _progress_bar(total: int, desc: str):
     """A tqdm bar over bytes that appears only after a second, and never when stderr is not a terminal."""
     try:
-        from tqdm import tqdm  # the text bar: it needs no widget extension in Jupyter
+        from tqdm import tqdm  # deferred: tqdm, for a bar most reads never show (the text bar: no Jupyter widget)
     except ImportError:  # tqdm is a dependency, but a missing progress bar must not stop a read
         return None
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, delay=1.0, leave=False,
@@ -59,7 +69,6 @@ def _load_keylog(keylog):
     NSS label: CLIENT_RANDOM, EXPORTER_SECRET, ...), or a file path."""
     if keylog is None:
         return None
-    from . import keys
 
     if isinstance(keylog, keys.KeyLog):
         return keylog
@@ -71,14 +80,10 @@ def _load_keylog(keylog):
 
 
 def _given_keys(sdes: list, srtp_keys) -> list:
-    from . import decrypt
-
     return decrypt.given_keys(sdes, srtp_keys)
 
 
 def _sdes_keys(text: str) -> list:
-    from . import keys
-
     return keys.sdes_keys(text)
 
 
@@ -265,10 +270,8 @@ class Capture:
         srtcp_authenticated, profile, derivation: DTLS 1.2 PRF or DTLS 1.3 exporter with its label prefix, SDES,
         given); `decryption.problems` says why a DTLS association got no keys.  Key material is never shown."""
         if self._decryption is None and (self._keylog is not None or self._trial_keys):
-            from . import decrypt, handshake
-
             decoded = self._decode()
-            associations = handshake.associations(*self._dtls_tables()) if self._keylog is not None else None
+            associations = association_identities(*self._dtls_tables()) if self._keylog is not None else None
             decrypted = self.dtls_decrypted if self._keylog is not None else None  # DTLS 1.3: the chosen profile
             dtls, problems = decrypt.dtls_keys(associations, self._keylog, self.dtls_handshakes, decrypted)
             trial = self._trial_keys
@@ -286,8 +289,6 @@ class Capture:
         is given whole when another compound of its flow decoded whole: the report tables keep the packets before
         the broken one and `rtcp_datagrams` says why.  On a flow where none did, the bytes after the first header are
         taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
-        from . import rtcp as _rtcp
-        from .errors import DecodeError
 
         if self._rtcp_plain is None:
             dg = self._decode().rtcp_datagrams
@@ -327,8 +328,6 @@ class Capture:
 
     def _reports(self) -> dict:
         if self._report_tables is None:
-            from .media_tables import rtcp_report_tables
-
             keys, payloads, _ = self.rtcp_payloads()
             streams = self.streams
             rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
@@ -375,8 +374,6 @@ class Capture:
 
     def _feedback(self) -> dict:
         if self._feedback_tables is None:
-            from .feedback_tables import feedback_tables
-
             keys, payloads, _ = self.rtcp_payloads()
             self._feedback_tables = feedback_tables(keys, payloads)
         return self._feedback_tables
@@ -423,7 +420,6 @@ class Capture:
         """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264), from plaintext payloads
         (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name}) defaults to the video
         payload types of the SDPs."""
-        from .codecs import keyframes
 
         if codecs is None:
             codecs = {pt: name for pt, (kind, name) in _sdp.codecs(self.sdp).items() if kind == "video"}
@@ -434,10 +430,6 @@ class Capture:
         """One row per RTP header extension element (webrtcpcap.media_tables.rtp_extensions_table; RFC 8285), named
         from the SDPs' a=extmap when given.  Read on first use: the packets with the X bit are read again."""
         if self._rtp_extensions is None:
-            from . import buffer
-            from .media_tables import rtp_extensions_table
-            from .rtp_extensions import decode_extensions, sdp_extmaps
-
             rtp = self._decode().rtp
             rows = np.flatnonzero(rtp["extension"].to_numpy() & rtp["error"].isna().to_numpy())
             packets = self._rtp_packets(rows)
@@ -506,8 +498,6 @@ class Capture:
     def streams(self) -> pd.DataFrame:
         """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""
         if self._streams is None:  # computed once: it walks every RTP row
-            from .streams import streams
-
             self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
                                     codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
                                     payload=self.payload_or_empty)
@@ -573,14 +563,12 @@ class Capture:
         ServerHello, ACKs, alerts, application data): webrtcpcap.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
         Empty without a key log holding TLS 1.3 secrets.  Key material is never shown."""
         if self._dtls_decrypted is None:
-            from . import decrypt, handshake
-
             if self._keylog is None or not self._keylog.tls13_client_randoms():  # nothing to open them with
                 self._dtls_decrypted = tables.empty_table(decrypt.DTLS_DECRYPTED_SCHEMA)
             else:
                 dg = self._decode().dtls_datagrams
                 self._dtls_decrypted = decrypt.dtls13_records(dg.keys, dg.payloads,
-                                                              handshake.associations(*self._dtls_tables()),
+                                                              association_identities(*self._dtls_tables()),
                                                               self._keylog)
         return self._dtls_decrypted
 
@@ -629,9 +617,6 @@ class Capture:
         ciphertext, so nothing is taken off).  ValueError when the frame is not a complete, unfragmented RTP packet on
         UDP, or its SRTP did not authenticate; DecodeError (a ValueError) when the padding count of plaintext RTP is
         0 or longer than the payload (RFC 3550 §5.1, §A.1)."""
-        from . import net
-        from . import rtp as _rtp
-        from .errors import DecodeError
 
         if not 1 <= frame <= len(self._index):
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
@@ -688,7 +673,6 @@ class Capture:
         checksums fixed), for Wireshark: webrtcpcap.writer.write_decrypted (its docstring says what is rewritten
         and what is left as it was).  Open it with DTLS disabled (`tshark --disable-protocol dtls`), or Wireshark
         still takes the media for SRTP.  Returns a summary dict."""
-        from .writer import write_decrypted
 
         return write_decrypted(self, path)
 
@@ -698,7 +682,6 @@ class Capture:
         The first request for a packet decrypts its whole stream (same SSRC and key) again, in order, so that the
         rollover counter is followed, and keeps the plaintexts of the last few streams asked for (RTX OSN reading
         asks for every packet of a stream)."""
-        from . import srtp
 
         d = self.decryption
         rtp = self._decode().rtp
@@ -744,7 +727,6 @@ class Capture:
         tshark is told to decode the frame's UDP ports as RTP/RTCP when our demultiplexer found RTP or RTCP there,
         so Wireshark shows the same layers we do on any port.  Works inside Jupyter (see webrtcpcap.wireshark).
         """
-        from .wireshark import dissect_frame
 
         row = self.packets.iloc[frame - 1] if 1 <= frame <= len(self._index) else None
         if row is None:
@@ -754,15 +736,12 @@ class Capture:
     def summary(self) -> str:
         """The text `webrtcpcap summary` prints: frames per kind, the RTP streams, WebRTC-over-TCP streams whose
         framing stopped, and frames with decoding problems."""
-        from .summary import format_summary, summarize
 
         return format_summary(self.path, summarize([(self.packets, self.rtp, self.tcp_streams, self.quic_connections)]),
                               self.problem)
 
 
 def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from .dtls_tables import dtls_tables
-
     if stun_messages is None or not len(stun_messages):  # SPED: DTLS embedded in STUN (dtls_tables)
         return dtls_tables(datagrams.keys, datagrams.payloads)
     return dtls_tables(datagrams.keys, datagrams.payloads, stun_messages.keys, stun_messages.payloads)
@@ -774,7 +753,6 @@ _PLAINTEXT_STREAMS = 4  # decrypted streams Capture._plaintext keeps
 
 def _srtp_columns(status: np.ndarray) -> tuple:
     """auth_ok and srtp_status columns (tables.SRTP_COLUMNS) from webrtcpcap.srtp.Status codes or _NOT_TRIED."""
-    from . import srtp
 
     status = np.asarray(status)
     tried = status != _NOT_TRIED

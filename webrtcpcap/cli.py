@@ -10,10 +10,11 @@ import os
 import sys
 import warnings
 
-from . import __version__
+from . import __version__, anonymize, heap
 from .capture import iter_chunks, open as open_capture
 from .errors import CaptureWarning, WebRTCPcapError
 from .reader import expanded_size
+from .report import build, matplotlib_headless
 from .summary import format_summary, summarize
 
 # Above this size (decompressed) the summary reads the file in chunks, in bounded memory.
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_report(sub)
     _add_anonymize(sub)
     args = parser.parse_args(argv)
+    heap.tune()  # this process is ours: glibc's thresholds may be fixed for it (the library never does; see heap.tune)
     # No input ends in a traceback: each failure is one line on stderr and a documented exit code (REPORT_EPILOG).
     try:
         code = args.run(args)
@@ -89,8 +91,6 @@ def _input_name(args) -> str:
 
 
 def _add_anonymize(sub) -> None:
-    from . import anonymize
-
     p = sub.add_parser("anonymize", help="write a copy safe to share: addresses, ufrags, usernames replaced")
     anonymize.add_arguments(p)
     p.set_defaults(run=anonymize.run)  # exit 0 written; 2 unreadable input, or output == input
@@ -144,8 +144,6 @@ def _whole(args):
 
 
 def _report(args) -> int:
-    from .report import build, matplotlib_headless
-
     passwords = {}
     for item in args.turn_password:
         user, sep, password = item.partition(":")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .errors import DecodeError
 
 if TYPE_CHECKING:  # the detectors are sans-IO; only `keyframes` builds a table (pandas imported there)
@@ -315,7 +317,6 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
     judged; null when the payload was read cleanly).  `df[df.keyframe == True]`
     are the keyframes."""
-    import numpy as np
 
     from . import tables
 

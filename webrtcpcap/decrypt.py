@@ -26,6 +26,7 @@ import pandas as pd
 from . import dtls, dtls_tables, srtp, tables, tls13
 from . import keys as _keys
 from .errors import DecodeError
+from .net import endpoint
 
 NOT_TRIED = 255  # status of a packet no key was tried on (plaintext RTP, or no key for its direction)
 TRIAL_PACKETS = 4  # packets of a stream a trial key is tried on
@@ -70,12 +71,6 @@ class Decryption:
         tried = (self.rtp_status != NOT_TRIED).sum() + (self.rtcp_status != NOT_TRIED).sum()
         return (f"<Decryption: {len(self.summary)} key directions, {tried} packets tried, {authentic} authenticated, "
                 f"{len(self.problems)} problems>")
-
-
-def endpoint(addr, port) -> str:
-    """"ip:port", "[ipv6]:port" (as webrtcpcap.handshake writes association endpoints)."""
-    addr = str(addr)
-    return f"[{addr}]:{int(port)}" if ":" in addr else f"{addr}:{int(port)}"
 
 
 def dtls_keys(associations: pd.DataFrame, keylog: _keys.KeyLog | None, handshakes: pd.DataFrame | None = None,

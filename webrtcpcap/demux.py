@@ -11,6 +11,7 @@ The header decoding this needs is done by the protocol modules and handed in; th
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Iterable
@@ -297,8 +298,6 @@ def decide(net: Endpoints, flow: np.ndarray, first_byte_kinds: np.ndarray, stun_
 
 
 def _normal_address(text: str) -> str:
-    import ipaddress
-
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

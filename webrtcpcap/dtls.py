@@ -1153,7 +1153,7 @@ def fingerprint(der: bytes, algorithm: str = "sha-256") -> str:
 
 def certificate_info(der: bytes) -> CertificateInfo:
     """Fingerprint, subject and validity of one DER certificate; DecodeError when it does not parse as X.509."""
-    from cryptography import x509  # imported on first use: most reads never look at a certificate
+    from cryptography import x509  # deferred: cryptography.x509, heavy, and most reads never look at a certificate
 
     try:
         cert = x509.load_der_x509_certificate(bytes(der))

@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import dtls, stun, tables
 from .errors import DecodeError
+from .net import endpoint as _endpoint
 
 # The key columns every DTLS row starts with (the datagram's keys, as pipeline.Datagrams carries them).
 DTLS_KEY_COLUMNS: dict[str, str] = {
@@ -489,3 +490,175 @@ def _handshakes_table(hs: _Columns, keys: dict, negotiated: list, in_stun: np.nd
         "certificate_not_after": _times(c["certificate_not_after"]),
         **strings, **cats,
     }, DTLS_HANDSHAKES_SCHEMA)
+
+
+# -- DTLS associations: which records belong together, who is client, what the hellos said ------------------------
+# Strategy: these are the tables' facts of each association (its records grouped by transport 5-tuple, the client
+# as the sender of the first ClientHello, the randoms, suite and SRTP profile its hellos carry), numbered as
+# webrtcpcap.handshake numbers them.  They sit here, on the tables floor, because decryption needs them
+# (`association_identities`) and the entry object decrypts; the handshake analysis (flights, timing, verdicts)
+# builds on the same pieces from the floor above.
+
+ASSOCIATION_IDENTITY_COLUMNS = {
+    "association": "int64", "transport": "category", "relayed": "bool", "peer": "string", "client": "string",
+    "server": "string", "version": "category", "cipher_suite": "category", "srtp_profile": "category",
+    "client_random": "string", "server_random": "string", "client_fingerprint": "string",
+    "server_fingerprint": "string", "offered_versions": "string", "key_exchange_group": "category",
+}
+
+
+class _Assoc:
+    """The records of one association, in capture order, with what the analysis works out about them."""
+
+    def __init__(self, number: int, key: tuple):
+        self.number = number
+        self.transport, self.a, self.b, self.relayed, self.peer = key
+        self.rows: list[dict] = []
+        self.client: str | None = None
+        self.server: str | None = None
+        self.v13 = False  # DTLS 1.3: negotiated by the ServerHello, or unified-header records seen
+
+
+def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list[_Assoc]:
+    """Associations with their records (dicts) in capture order; each record knows its sender endpoint and the
+    handshake fragments it holds."""
+    rec = dtls_records
+    if not len(rec):
+        return []
+    src = [_endpoint(a, p) for a, p in zip(rec["src"].astype(object), rec["sport"])]
+    dst = [_endpoint(a, p) for a, p in zip(rec["dst"].astype(object), rec["dport"])]
+    peer = rec["peer"].astype(object).where(rec["peer"].notna(), None).tolist() if "peer" in rec else [None] * len(rec)
+    relayed = rec["relayed"].tolist() if "relayed" in rec else [False] * len(rec)
+    transport = rec["transport"].astype(object).tolist() if "transport" in rec else ["udp"] * len(rec)
+    frags: dict[tuple, list[dict]] = {}
+    if len(dtls_handshakes):
+        hs = dtls_handshakes
+        hsrc = [_endpoint(a, p) for a, p in zip(hs["src"].astype(object), hs["sport"])]
+        hrr = (hs["hello_retry_request"].fillna(False).to_numpy(dtype=bool) if "hello_retry_request" in hs
+               else np.zeros(len(hs), dtype=bool))
+        for i, (frame, record, mt, seq, off, flen, length) in enumerate(zip(
+                hs["frame"].tolist(), hs["record"].tolist(), hs["msg_type"].astype(object).tolist(),
+                hs["message_seq"].tolist(), hs["fragment_offset"].tolist(), hs["fragment_length"].tolist(),
+                hs["length"].tolist())):
+            frags.setdefault((frame, record, hsrc[i]), []).append(
+                {"msg_type": "hello_retry_request" if hrr[i] else str(mt), "message_seq": seq,
+                 "fragment_offset": off, "fragment_length": flen, "length": length, "row": i})
+    assocs: dict[tuple, _Assoc] = {}
+    unified = rec["dtls13"].tolist() if "dtls13" in rec else [False] * len(rec)
+    frames = rec["frame"].tolist()
+    seq_bits = rec["sequence_bits"].astype(object).tolist() if "sequence_bits" in rec else [None] * len(rec)
+    cids = rec["connection_id"].astype(object).tolist() if "connection_id" in rec else [None] * len(rec)
+    negotiated = (rec["negotiated_version"].astype(object).tolist() if "negotiated_version" in rec
+                  else [None] * len(rec))
+    columns = zip(rec["frame"].tolist(), rec["t"].tolist(), rec["record"].tolist(),
+                  rec["content_type"].astype(object).tolist(), rec["epoch"].astype(object).tolist(),
+                  rec["length"].astype(object).tolist(), rec["alert_level"].astype(object).tolist(),
+                  rec["alert_description"].astype(object).tolist(), rec["encrypted"].tolist())
+    for i, (frame, t, record, ctype, epoch, length, level, desc, encrypted) in enumerate(columns):
+        key = (str(transport[i]), min(src[i], dst[i]), max(src[i], dst[i]), bool(relayed[i]), peer[i])
+        assoc = assocs.get(key)
+        if assoc is None:
+            assoc = assocs[key] = _Assoc(len(assocs), key)
+        assoc.v13 |= bool(unified[i]) or negotiated[i] == "DTLS 1.3"
+        assoc.rows.append({
+            "frame": frame, "t": t, "record": record, "src": src[i], "dst": dst[i],
+            "content_type": None if pd.isna(ctype) else str(ctype), "epoch": None if pd.isna(epoch) else int(epoch),
+            "length": 0 if pd.isna(length) else int(length), "encrypted": bool(encrypted),
+            "alert": None if ctype != "alert" else (f"{level} {desc}" if not pd.isna(level) else "encrypted"),
+            "frags": frags.get((frame, record, src[i]), []), "unified": bool(unified[i]),
+            "header_len": _header_len(bool(unified[i]), seq_bits[i], length, cids[i]),
+            "alone": (i == 0 or frame != frames[i - 1]) and (i + 1 == len(frames) or frame != frames[i + 1]),
+        })
+    return list(assocs.values())
+
+
+def _header_len(unified: bool, seq_bits, length, cid) -> int:
+    """Bytes of a record's header: 13 for DTLSPlaintext; a unified header's first byte, connection id, 1 or 2
+    sequence bytes and the 2 length bytes when present (RFC 9147 §4)."""
+    if not unified:
+        return 13
+    cid_len = 0 if cid is None or pd.isna(cid) else len(str(cid)) // 2
+    seq_len = 2 if seq_bits is None or pd.isna(seq_bits) or int(seq_bits) == 16 else 1
+    return 1 + cid_len + seq_len + (0 if length is None or pd.isna(length) else 2)
+
+
+def _roles(assoc: _Assoc, dtls_handshakes: pd.DataFrame) -> None:
+    """Client = sender of the first ClientHello; else the receiver of a ServerHello or HelloVerifyRequest."""
+    for r in assoc.rows:
+        for f in r["frags"]:
+            if f["msg_type"] == "client_hello":
+                assoc.client, assoc.server = r["src"], r["dst"]
+                return
+            if f["msg_type"] in ("server_hello", "hello_verify_request", "server_hello_done"):
+                assoc.client, assoc.server = r["dst"], r["src"]
+                return
+
+
+def _column(df: pd.DataFrame, name: str) -> list:
+    """A column as a list of python values with None for missing (all None when the table lacks it)."""
+    if name not in df:
+        return [None] * len(df)
+    return [None if pd.isna(v) else v for v in df[name].astype(object)]
+
+
+def _hello_facts(hs: pd.DataFrame, rows: list[int], sender_of: dict, assoc: _Assoc) -> dict:
+    out = {"version": None, "cipher_suite": None, "srtp_profile": None, "client_random": None,
+           "server_random": None, "client_fingerprint": None, "server_fingerprint": None, "offered_versions": None,
+           "key_exchange_group": None}
+    if not rows:
+        return out
+    positions = [p for p in sorted(rows) if bool(hs["reassembled"].iat[p])]
+    done = hs.iloc[positions]
+    for i, mt, rnd, ver, suite, prof, fp, hrr, offered, share, negotiated, curve in zip(
+            positions, done["msg_type"].astype(object), done["random"], _column(done, "hello_version"),
+            _column(done, "cipher_suite"), done["srtp_profiles"], done["certificate_fingerprint"],
+            _column(done, "hello_retry_request"), _column(done, "supported_versions"), _column(done, "key_share"),
+            _column(done, "negotiated_version"), _column(done, "named_group")):
+        sender = "client" if sender_of[i] == assoc.client else "server"
+        if mt == "client_hello" and not pd.isna(rnd):
+            out["client_random"] = rnd
+            out["offered_versions"] = offered or ver
+        elif mt == "server_hello" and not pd.isna(rnd) and not hrr:
+            out["server_random"] = rnd
+            # supported_versions' selected_version when present (DTLS 1.3 says 1.2 in its legacy field)
+            out["version"] = offered or ver
+            out["cipher_suite"] = suite
+            out["srtp_profile"] = None if pd.isna(prof) else prof
+            out["key_exchange_group"] = share or out["key_exchange_group"]
+        elif mt == "server_key_exchange" and curve:
+            out["key_exchange_group"] = curve
+        elif mt == "certificate" and not pd.isna(fp):
+            out[f"{sender}_fingerprint"] = fp
+    return out
+
+
+def association_identities(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.DataFrame:
+    """One row per DTLS association, numbered as `webrtcpcap.handshake.associations` numbers them, with what
+    decryption needs to know of it: the same values as the columns of that name in the associations table.
+
+    Columns (ASSOCIATION_IDENTITY_COLUMNS): association (int64), transport (category), relayed (bool), peer (string,
+    the TURN peer of a relayed association), client, server ("ip:port": the sender of the first ClientHello, else
+    the receiver of a ServerHello/HelloVerifyRequest), version (category: the ServerHello's, or DTLS 1.3 when only
+    unified-header records say so), cipher_suite, srtp_profile (category), client_random, server_random (hex),
+    client_fingerprint, server_fingerprint (sha-256 "AA:BB:..."), offered_versions (string), key_exchange_group
+    (category)."""
+    rows = []
+    for assoc in _annotate(dtls_records, dtls_handshakes):
+        _roles(assoc, dtls_handshakes)
+        frag_rows = [f["row"] for r in assoc.rows for f in r["frags"]]
+        sender_of = {f["row"]: r["src"] for r in assoc.rows for f in r["frags"]}
+        facts = _hello_facts(dtls_handshakes, frag_rows, sender_of, assoc)
+        if facts["version"] is None and assoc.v13:  # no whole ServerHello, but only DTLS 1.3 has unified headers
+            facts["version"] = "DTLS 1.3"
+        rows.append({"association": assoc.number, "transport": assoc.transport, "relayed": assoc.relayed,
+                     "peer": assoc.peer, "client": assoc.client, "server": assoc.server, **facts})
+    columns = {}
+    for name, dtype in ASSOCIATION_IDENTITY_COLUMNS.items():
+        values = [r[name] for r in rows]
+        if dtype == "category":
+            columns[name] = pd.Categorical(values)
+        elif dtype in ("int64", "bool"):
+            columns[name] = np.asarray(values, dtype=dtype)
+        else:
+            columns[name] = pd.array(values, dtype=dtype)
+    return pd.DataFrame(columns)

@@ -42,7 +42,11 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from . import net
+from .capture import open as _open
 from .errors import CaptureWarning
+from .pcap_writer import PcapWriter
+from .streams import extend_seq
 from .tables import empty_table, masked
 
 # Fake addresses of converted dumps: (src ip, src port) of a frame -> the dumping endpoint's direction.
@@ -53,8 +57,6 @@ JANUS_SENT = ("10.2.2.2", 2000)  # ... O (sent) frames 10.2.2.2:2000 -> 10.1.1.1
 DUMP_ADDRESSES: dict[tuple[str, int], str] = {CHROMIUM: "out", CHROMIUM_PEER: "in", JANUS_SENT: "out",
                                               JANUS_RECEIVED: "in"}
 
-LINKTYPE_ETHERNET = 1  # tcpdump.org linktypes
-PCAP_SNAPLEN = 262144
 MAX_UDP_PAYLOAD = 65535 - 20 - 8  # RFC 791 total length is 16 bits
 _ROLLOVER_S = 12 * 3600  # time of day going back by more than this: the next day (Janus) / next year (Chromium)
 
@@ -81,44 +83,20 @@ class DumpInfo:
     pcap: str
 
 
-# --- pcap writing -------------------------------------------------------------------------------------------------
-
-def _checksum(data: bytes) -> int:
-    """RFC 1071 Internet checksum (one's complement of the one's complement sum of 16-bit words)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = int(np.frombuffer(data, dtype=">u2").sum(dtype=np.uint64))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
+# --- frames -------------------------------------------------------------------------------------------------------
 
 def udp_frame(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ident: int = 0) -> bytes:
     """An Ethernet II / IPv4 / UDP frame carrying `payload` from src (ip, port) to dst, with the IPv4 header checksum
     (RFC 791) and the UDP checksum over the pseudo-header (RFC 768; 0 is sent as 0xFFFF)."""
     s_ip, d_ip = bytes(int(x) for x in src[0].split(".")), bytes(int(x) for x in dst[0].split("."))
     udp_len = 8 + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, ident & 0xFFFF, 0x4000, 64, 17, 0, s_ip, d_ip)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, ident & 0xFFFF, net.IPV4_DF, 64, net.IPPROTO_UDP, 0,
+                     s_ip, d_ip)
+    ip = ip[:10] + struct.pack("!H", net.internet_checksum(ip)) + ip[12:]
     udp = struct.pack("!HHHH", src[1], dst[1], udp_len, 0)
-    csum = _checksum(s_ip + d_ip + struct.pack("!BBH", 0, 17, udp_len) + udp + payload) or 0xFFFF
+    csum = net.internet_checksum(net.pseudo_header(s_ip, d_ip, net.IPPROTO_UDP, udp_len), udp, payload) or 0xFFFF
     eth = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"  # locally administered MACs
     return eth + ip + udp[:6] + struct.pack("!H", csum) + payload
-
-
-class _PcapWriter:
-    """Classic pcap (microsecond timestamps, little-endian, Ethernet), one record per write."""
-
-    def __init__(self, f):
-        self.f = f
-        self.count = 0
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET))
-
-    def write(self, time_us: int, frame: bytes) -> None:
-        sec, usec = divmod(time_us, 1_000_000)
-        self.f.write(struct.pack("<IIII", sec & 0xFFFFFFFF, usec, len(frame), len(frame)))
-        self.f.write(frame)
-        self.count += 1
 
 
 # --- time ---------------------------------------------------------------------------------------------------------
@@ -378,8 +356,6 @@ def open_janus_text2pcap(path_or_lines, *, date: _dt.date | str | None = None, t
 
 
 def _open_frames(frames: Iterable, source, fmt: str, lines: int, bad: _Bad, pcap, empty_hint: str):
-    from .capture import open as _open
-
     if pcap is None:
         fd, path = tempfile.mkstemp(prefix="webrtcpcap-dump-", suffix=".pcap")
         f = os.fdopen(fd, "wb")
@@ -388,9 +364,9 @@ def _open_frames(frames: Iterable, source, fmt: str, lines: int, bad: _Bad, pcap
         f = open(path, "wb")
     try:
         with f:
-            w = _PcapWriter(f)
+            w = PcapWriter(f)  # classic pcap, µs, Ethernet
             for t, src, dst, data in frames:
-                w.write(t, udp_frame(src, dst, data, w.count + 1))
+                w.write(udp_frame(src, dst, data, w.count + 1), t * 1000)
         cap = _open(path, progress=False)
     except BaseException:
         if pcap is None:
@@ -516,7 +492,6 @@ def align(wire, dump, *, wire_side: str | None = None, dump_direction: str | Non
     offset between their machines), only_in ("wire", "dump", or null when matched: e.g. "dump" on an "out" packet
     = sent by the endpoint, lost before the capture point).  Sorted by ssrc, ext_seq.
     """
-    from .streams import extend_seq
 
     w, w_ns = _rows_with_time(wire, wire_t0)
     d, d_ns = _rows_with_time(dump, dump_t0)

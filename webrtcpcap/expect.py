@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import handshake, ice
 from .health import SEVERITIES, Thresholds, health
 
 CHECK_SCHEMA: dict[str, str] = {"name": "string", "expected": "string", "measured": "string", "passed": "bool"}
@@ -53,7 +54,6 @@ def _ms(x) -> str:
 
 def ice_connected(cap, within_ms: float | None = None) -> Expectation:
     """ICE selected a pair (media flowed on a checked pair), within `within_ms` of the first check when given."""
-    from . import ice
 
     pairs = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp))
     sel = pairs[pairs["selected"]]
@@ -72,7 +72,6 @@ def ice_connected(cap, within_ms: float | None = None) -> Expectation:
 
 def dtls_completed(cap, within_ms: float | None = None) -> Expectation:
     """Every DTLS association completed (and at least one exists), each within `within_ms` when given."""
-    from . import handshake
 
     a = handshake.associations(cap.dtls_records, cap.dtls_handshakes, cap.rtp)
     expected = "completed" + (f" <= {within_ms:.0f} ms" if within_ms is not None else "")

@@ -24,6 +24,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .dtls_tables import _Assoc, _annotate, _hello_facts, _roles
+from .net import endpoint as _endpoint
+
 # Flight numbers of RFC 6347 §4.2.4 (full handshake with cookie exchange) and what each carries.
 FLIGHT_NAMES = {
     1: "ClientHello",
@@ -81,11 +84,6 @@ ASSOCIATIONS_COLUMNS = {
 }
 
 
-def _endpoint(addr, port) -> str:
-    addr = str(addr)
-    return f"[{addr}]:{int(port)}" if ":" in addr else f"{addr}:{int(port)}"
-
-
 def compact_frames(frames) -> str:
     """Frame numbers as a compact string: sorted, unique, runs as ranges ("8-11,96")."""
     values = sorted({int(f) for f in frames})
@@ -98,93 +96,6 @@ def compact_frames(frames) -> str:
         parts.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
         i = j + 1
     return ",".join(parts)
-
-
-class _Assoc:
-    """The records of one association, in capture order, with what the analysis works out about them."""
-
-    def __init__(self, number: int, key: tuple):
-        self.number = number
-        self.transport, self.a, self.b, self.relayed, self.peer = key
-        self.rows: list[dict] = []
-        self.client: str | None = None
-        self.server: str | None = None
-        self.v13 = False  # DTLS 1.3: negotiated by the ServerHello, or unified-header records seen
-
-
-def _annotate(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> list[_Assoc]:
-    """Associations with their records (dicts) in capture order; each record knows its sender endpoint and the
-    handshake fragments it holds."""
-    rec = dtls_records
-    if not len(rec):
-        return []
-    src = [_endpoint(a, p) for a, p in zip(rec["src"].astype(object), rec["sport"])]
-    dst = [_endpoint(a, p) for a, p in zip(rec["dst"].astype(object), rec["dport"])]
-    peer = rec["peer"].astype(object).where(rec["peer"].notna(), None).tolist() if "peer" in rec else [None] * len(rec)
-    relayed = rec["relayed"].tolist() if "relayed" in rec else [False] * len(rec)
-    transport = rec["transport"].astype(object).tolist() if "transport" in rec else ["udp"] * len(rec)
-    frags: dict[tuple, list[dict]] = {}
-    if len(dtls_handshakes):
-        hs = dtls_handshakes
-        hsrc = [_endpoint(a, p) for a, p in zip(hs["src"].astype(object), hs["sport"])]
-        hrr = (hs["hello_retry_request"].fillna(False).to_numpy(dtype=bool) if "hello_retry_request" in hs
-               else np.zeros(len(hs), dtype=bool))
-        for i, (frame, record, mt, seq, off, flen, length) in enumerate(zip(
-                hs["frame"].tolist(), hs["record"].tolist(), hs["msg_type"].astype(object).tolist(),
-                hs["message_seq"].tolist(), hs["fragment_offset"].tolist(), hs["fragment_length"].tolist(),
-                hs["length"].tolist())):
-            frags.setdefault((frame, record, hsrc[i]), []).append(
-                {"msg_type": "hello_retry_request" if hrr[i] else str(mt), "message_seq": seq,
-                 "fragment_offset": off, "fragment_length": flen, "length": length, "row": i})
-    assocs: dict[tuple, _Assoc] = {}
-    unified = rec["dtls13"].tolist() if "dtls13" in rec else [False] * len(rec)
-    frames = rec["frame"].tolist()
-    seq_bits = rec["sequence_bits"].astype(object).tolist() if "sequence_bits" in rec else [None] * len(rec)
-    cids = rec["connection_id"].astype(object).tolist() if "connection_id" in rec else [None] * len(rec)
-    negotiated = (rec["negotiated_version"].astype(object).tolist() if "negotiated_version" in rec
-                  else [None] * len(rec))
-    columns = zip(rec["frame"].tolist(), rec["t"].tolist(), rec["record"].tolist(),
-                  rec["content_type"].astype(object).tolist(), rec["epoch"].astype(object).tolist(),
-                  rec["length"].astype(object).tolist(), rec["alert_level"].astype(object).tolist(),
-                  rec["alert_description"].astype(object).tolist(), rec["encrypted"].tolist())
-    for i, (frame, t, record, ctype, epoch, length, level, desc, encrypted) in enumerate(columns):
-        key = (str(transport[i]), min(src[i], dst[i]), max(src[i], dst[i]), bool(relayed[i]), peer[i])
-        assoc = assocs.get(key)
-        if assoc is None:
-            assoc = assocs[key] = _Assoc(len(assocs), key)
-        assoc.v13 |= bool(unified[i]) or negotiated[i] == "DTLS 1.3"
-        assoc.rows.append({
-            "frame": frame, "t": t, "record": record, "src": src[i], "dst": dst[i],
-            "content_type": None if pd.isna(ctype) else str(ctype), "epoch": None if pd.isna(epoch) else int(epoch),
-            "length": 0 if pd.isna(length) else int(length), "encrypted": bool(encrypted),
-            "alert": None if ctype != "alert" else (f"{level} {desc}" if not pd.isna(level) else "encrypted"),
-            "frags": frags.get((frame, record, src[i]), []), "unified": bool(unified[i]),
-            "header_len": _header_len(bool(unified[i]), seq_bits[i], length, cids[i]),
-            "alone": (i == 0 or frame != frames[i - 1]) and (i + 1 == len(frames) or frame != frames[i + 1]),
-        })
-    return list(assocs.values())
-
-
-def _header_len(unified: bool, seq_bits, length, cid) -> int:
-    """Bytes of a record's header: 13 for DTLSPlaintext; a unified header's first byte, connection id, 1 or 2
-    sequence bytes and the 2 length bytes when present (RFC 9147 §4)."""
-    if not unified:
-        return 13
-    cid_len = 0 if cid is None or pd.isna(cid) else len(str(cid)) // 2
-    seq_len = 2 if seq_bits is None or pd.isna(seq_bits) or int(seq_bits) == 16 else 1
-    return 1 + cid_len + seq_len + (0 if length is None or pd.isna(length) else 2)
-
-
-def _roles(assoc: _Assoc, dtls_handshakes: pd.DataFrame) -> None:
-    """Client = sender of the first ClientHello; else the receiver of a ServerHello or HelloVerifyRequest."""
-    for r in assoc.rows:
-        for f in r["frags"]:
-            if f["msg_type"] == "client_hello":
-                assoc.client, assoc.server = r["src"], r["dst"]
-                return
-            if f["msg_type"] in ("server_hello", "hello_verify_request", "server_hello_done"):
-                assoc.client, assoc.server = r["dst"], r["src"]
-                return
 
 
 def _flight_of_13(r: dict, sender: str, state: dict) -> int | None:
@@ -528,44 +439,6 @@ def _done(flight_tx: list[dict]) -> dict | None:
         if abbreviated:
             final = [t for t in flight_tx if t["flight"] == 5 and t["sender"] == "client"]
     return min(final, key=lambda t: t["first_t"]) if final else None
-
-
-def _column(df: pd.DataFrame, name: str) -> list:
-    """A column as a list of python values with None for missing (all None when the table lacks it)."""
-    if name not in df:
-        return [None] * len(df)
-    return [None if pd.isna(v) else v for v in df[name].astype(object)]
-
-
-def _hello_facts(hs: pd.DataFrame, rows: list[int], sender_of: dict, assoc: _Assoc) -> dict:
-    out = {"version": None, "cipher_suite": None, "srtp_profile": None, "client_random": None,
-           "server_random": None, "client_fingerprint": None, "server_fingerprint": None, "offered_versions": None,
-           "key_exchange_group": None}
-    if not rows:
-        return out
-    positions = [p for p in sorted(rows) if bool(hs["reassembled"].iat[p])]
-    done = hs.iloc[positions]
-    for i, mt, rnd, ver, suite, prof, fp, hrr, offered, share, negotiated, curve in zip(
-            positions, done["msg_type"].astype(object), done["random"], _column(done, "hello_version"),
-            _column(done, "cipher_suite"), done["srtp_profiles"], done["certificate_fingerprint"],
-            _column(done, "hello_retry_request"), _column(done, "supported_versions"), _column(done, "key_share"),
-            _column(done, "negotiated_version"), _column(done, "named_group")):
-        sender = "client" if sender_of[i] == assoc.client else "server"
-        if mt == "client_hello" and not pd.isna(rnd):
-            out["client_random"] = rnd
-            out["offered_versions"] = offered or ver
-        elif mt == "server_hello" and not pd.isna(rnd) and not hrr:
-            out["server_random"] = rnd
-            # supported_versions' selected_version when present (DTLS 1.3 says 1.2 in its legacy field)
-            out["version"] = offered or ver
-            out["cipher_suite"] = suite
-            out["srtp_profile"] = None if pd.isna(prof) else prof
-            out["key_exchange_group"] = share or out["key_exchange_group"]
-        elif mt == "server_key_exchange" and curve:
-            out["key_exchange_group"] = curve
-        elif mt == "certificate" and not pd.isna(fp):
-            out[f"{sender}_fingerprint"] = fp
-    return out
 
 
 def _early_client_hellos(stun: pd.DataFrame | None, assoc: _Assoc, flight_tx: list[dict]) -> int | None:

@@ -19,12 +19,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import decrypt, pli
+from . import decrypt, feedback_tables, handshake, ice, nack, pli
+from . import codecs as _codecs
+from . import sdp as _sdp
+from . import streams as _streams
+from .capture import Capture, open as _open
+from .errors import WebRTCPcapError
+from .handshake import compact_frames
+from .net import endpoint as _endpoint
+from .streams import STREAM_KEYS, extend_seq, packet_view
 
 SEVERITIES = ["ok", "info", "warning", "error"]
 STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
@@ -188,7 +197,7 @@ class Health:
 
     def plot(self, ax=None):
         """A one-line-per-stage severity strip (matplotlib, imported here)."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred: matplotlib, seconds to import, for the users who plot
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 0.4 * max(len(self.stages), 1) + 0.6))
@@ -207,8 +216,6 @@ class Health:
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 def _frames(values) -> str:
-    from .handshake import compact_frames
-
     v = sorted({int(x) for x in values if not pd.isna(x)})[:EVIDENCE_MAX]
     return compact_frames(v)
 
@@ -255,10 +262,7 @@ def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
     """The health summary of a capture (see `Health`).  `cap` is an open Capture, or a path opened here with
     `open_kwargs` (sdp=, keylog=, turn_passwords=...); a file that cannot be read gives a Health with one `capture`
     error finding instead of an exception.  `thresholds`: a `Thresholds` (defaults when None)."""
-    import warnings
 
-    from .capture import Capture, open as _open
-    from .errors import WebRTCPcapError
 
     th = thresholds or Thresholds()
     if not isinstance(cap, Capture):
@@ -320,31 +324,23 @@ class _Context:
 
     @property
     def pairs(self) -> pd.DataFrame:
-        from . import ice
-
         c = self.cap
         return self.get("pairs", lambda: ice.candidate_pairs(c.stun, c.packets, c.stun_attributes,
                                                              relayed_media=self.relayed_media))
 
     @property
     def ice_summary(self) -> pd.Series:
-        from . import ice
-
         c = self.cap
         return self.get("ice", lambda: ice.summary(c.stun, c.packets, c.stun_attributes,
                                                    relayed_media=self.relayed_media).iloc[0])
 
     @property
     def checks(self) -> pd.DataFrame:
-        from . import ice
-
         c = self.cap
         return self.get("checks", lambda: ice._ice_checks(c.stun, c.stun_attributes, True))
 
     @property
     def allocations(self) -> pd.DataFrame:
-        from . import ice
-
         c = self.cap
         whole = getattr(c, "cap", c)  # a call's view: REST expiry is judged against the capture's own start
         start = whole.packets["time"].iloc[0] if len(whole.packets) else None
@@ -352,8 +348,6 @@ class _Context:
 
     @property
     def associations(self) -> pd.DataFrame:
-        from . import handshake
-
         c = self.cap
         return self.get("assoc", lambda: handshake.associations(c.dtls_records, c.dtls_handshakes, c.rtp,
                                                                 c.sdp or None, stun=c.stun,
@@ -391,8 +385,6 @@ class _Context:
         return self.get("rtcp_readable", count)
 
     def rtx_pairs(self) -> pd.DataFrame:
-        from . import streams as _streams
-
         c = self.cap
         # The pairs behind the streams' roles (same evidence, so RTX is judged the same everywhere).
         return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, _payloads(c),
@@ -404,7 +396,7 @@ class _Context:
             for s in self.cap.sdp:
                 for m in s.media:
                     for cand in m.candidates:
-                        addr = f"[{cand.address}]:{cand.port}" if ":" in cand.address else f"{cand.address}:{cand.port}"
+                        addr = _endpoint(cand.address, cand.port)
                         out.setdefault(addr, cand.type)
             alloc = self.allocations
             for a in alloc["relayed_address"].dropna():
@@ -423,11 +415,6 @@ def _payloads(cap):
     """The payload reader for the analyses: one that skips and counts a malformed packet (Capture.payload_or_empty)
     where the capture has it, else rtp_payload."""
     return getattr(cap, "payload_or_empty", cap.rtp_payload)
-
-
-def _endpoint(ip, port) -> str:
-    ip = str(ip)
-    return f"[{ip}]:{int(port)}" if ":" in ip else f"{ip}:{int(port)}"
 
 
 # -- capture ----------------------------------------------------------------------------------------------------
@@ -625,8 +612,6 @@ def _ice(ctx: _Context) -> list[dict]:
 # -- TURN -------------------------------------------------------------------------------------------------------
 
 def _turn(ctx: _Context) -> list[dict]:
-    from . import ice
-
     alloc = ctx.allocations
     if not len(alloc):
         return [_f("turn", "turn", "ok", "turn.allocation", "TURN not used (no allocation in the capture)")]
@@ -701,8 +686,6 @@ def _turn(ctx: _Context) -> list[dict]:
 # -- DTLS -------------------------------------------------------------------------------------------------------
 
 def _dtls(ctx: _Context) -> list[dict]:
-    from . import handshake
-
     th = ctx.th
     assoc = ctx.associations
     if not len(assoc):
@@ -797,7 +780,6 @@ def _expand(compact: str) -> list[int]:
 
 def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
     """Stream key (src, sport, dst, dport, ssrc) -> positions of its valid rows in `rtp`, in file order."""
-    from .streams import STREAM_KEYS
 
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
     keys = ok[STREAM_KEYS].astype(object)
@@ -823,8 +805,6 @@ _ROLE_TEXT = {"rtx": "retransmissions (RFC 4588 RTX)", "fec": "forward error cor
 
 
 def _media(ctx: _Context) -> list[dict]:
-    from .streams import extend_seq
-
     th = ctx.th
     st = ctx.streams
     rtp = ctx.cap.rtp
@@ -890,8 +870,6 @@ def _media(ctx: _Context) -> list[dict]:
         jitter = float(r["jitter_ms"])
         if not np.isnan(jitter) and jitter > th.jitter_ms_warning:
             if jitter_view is None:
-                from .streams import packet_view
-
                 jitter_view = packet_view(rtp, clock_rates=_clock_rates(ctx) or None)
             pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["src"] == r["src"])
                              & (jitter_view["sport"] == r["sport"]) & (jitter_view["dst"] == r["dst"])
@@ -949,8 +927,6 @@ def _role_finding(ctx: _Context, st: pd.DataFrame, r) -> dict:
 
 
 def _clock_rates(ctx: _Context) -> dict:
-    from . import sdp as _sdp
-
     return _sdp.clock_rates(ctx.cap.sdp) if ctx.cap.sdp else {}
 
 
@@ -963,10 +939,6 @@ def _feedback(ctx: _Context) -> dict | None:
         cap = ctx.cap
         if hasattr(type(cap), "nacks") and hasattr(type(cap), "keyframe_requests"):
             return {"nacks": cap.nacks, "keyframe_requests": cap.keyframe_requests}
-        try:
-            from . import feedback_tables
-        except ImportError:
-            return None
         keys, payloads, _ = cap.rtcp_payloads()
         return feedback_tables.feedback_tables(keys, payloads)
     return ctx.get("feedback", build)
@@ -985,14 +957,9 @@ def _recovery(ctx: _Context) -> list[dict]:
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): NACK, PLI and "
                    "retransmissions cannot be judged (open with keylog=)", evidence=_frames(rtcp["frame"].head(3)))]
     fb = _feedback(ctx)
-    try:
-        from . import nack
-    except ImportError:
-        nack = None
-    if fb is None or nack is None:
+    if fb is None:
         return [_f("recovery", "recovery", "info", "recovery.nack",
                    "NACK analysis unavailable in this installation (needs webrtcpcap.nack and the feedback tables)")]
-    from . import streams as _streams
 
     cap = ctx.cap
     all_pairs = ctx.rtx_pairs()
@@ -1117,12 +1084,6 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
     th = ctx.th
     if kfr is None or not len(kfr):
         return []
-    try:
-        from . import codecs as _codecs
-    except ImportError:
-        return [_f("recovery", "recovery", "info", "recovery.keyframe",
-                   f"{len(kfr)} keyframe requests; keyframe detection unavailable")]
-    from . import sdp as _sdp
 
     cap = ctx.cap
     names = {pt: c for pt, (k, c) in _sdp.codecs(cap.sdp).items() if k == "video"} if cap.sdp else {}
@@ -1183,8 +1144,6 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
 # -- RTCP -------------------------------------------------------------------------------------------------------
 
 def _rtcp(ctx: _Context) -> list[dict]:
-    from . import streams as _streams
-
     th = ctx.th
     cap = ctx.cap
     st = ctx.streams

@@ -1,9 +1,12 @@
 """Returning freed memory to the system (glibc): what keeps a decode's process memory near the heap it uses.
 
 Strategy: the tables are built in stages whose temporaries come and go; glibc keeps freed pages for reuse, so the
-process' memory would climb well above what is in use.  `give_back_free_memory` runs malloc_trim between stages;
-`tune` fixes glibc's trim and mmap thresholds once per process; `trim_worker_heaps` shrinks the decoding threads'
-heaps.  Where the C library is not glibc (macOS, musl), every function here does nothing.
+process' memory would climb well above what is in use.  `give_back_free_memory` runs malloc_trim between stages:
+a call that hands back the free pages glibc holds at that moment and changes no setting, so the library may do it
+in the user's process.  `tune`, which fixes glibc's trim and mmap thresholds for the rest of the process, is a
+setting of the whole process: the library never calls it; a program of your own may (the `webrtcpcap` command
+does), and only then does `trim_worker_heaps` shrink the decoding threads' heaps.  Where the C library is not glibc
+(macOS, musl), every function here does nothing.
 """
 
 from __future__ import annotations
@@ -48,14 +51,22 @@ _malloc_tuned = False
 
 
 def tune() -> None:
-    """Fix glibc's trim threshold at 8 MiB (and its mmap threshold at 32 MiB), once per process.
+    """Opt-in, for a process of your own: fix glibc's trim threshold at 8 MiB (and its mmap threshold at 32 MiB)
+    for the rest of the process, once.  `import webrtcpcap` and decoding never call it; the `webrtcpcap` command
+    does, for its own process.
 
     The slices are decoded on worker threads, and each thread's glibc arena keeps the free memory at its top up to
     the trim threshold, which glibc slides up to 64 MiB as big arrays come and go; malloc_trim does not shrink
     those tops.  With two workers that was 8 bytes a packet of process memory that nothing used, held for as long
     as the process lives (see trim_worker_heaps for the rest).  Setting the trim threshold freezes glibc's sliding
     mmap threshold too, so that one is set to the ceiling it would slide to anyway (arrays below it come from the
-    heap, as after any big decode).  Nothing happens where the C library is not glibc (macOS, musl)."""
+    heap, as after any big decode).  These are settings of the whole process (every allocation of every library in
+    it follows them), which is why a library must not make them behind its user's back.  Nothing happens where the
+    C library is not glibc (macOS, musl).
+
+        import webrtcpcap.heap
+        webrtcpcap.heap.tune()      # once, at the start of your program
+    """
     global _malloc_tuned
     if _malloc_tuned or _MALLOPT is None:
         return
@@ -69,7 +80,8 @@ def trim_worker_heaps(pool: concurrent.futures.ThreadPoolExecutor, workers: int)
 
     glibc shrinks a thread's heap only when that thread frees a block next to its top and the top is over the trim
     threshold: so, with the threshold low for a moment, every worker frees one block.  The barrier makes each
-    worker take one of the calls."""
+    worker take one of the calls.  Only after `tune` (the user's opt-in): lowering the threshold is a setting of
+    the whole process, and setting it at all stops glibc's own sliding thresholds."""
     if _MALLOPT is None or not _malloc_tuned:
         return
     barrier = threading.Barrier(workers)

@@ -15,6 +15,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .errors import DecodeError
+from .net import endpoint as _endpoint
+from .stun import parse_rest_username
+from .tables import is_missing as _na, ufrag_pair
+
 # RFC 8489 §6.2.1: with the default RTO (500 ms) and Rc (7) a client gives up on a transaction after 39.5 s, so
 # a check sent less than this before the end of the capture may still be answered.
 TRANSACTION_TIMEOUT_S = 39.5
@@ -157,11 +162,6 @@ def _direct(df: pd.DataFrame | None) -> pd.DataFrame | None:
     return df[~df["relayed"].to_numpy(dtype=bool)]
 
 
-def _endpoint(ip, port) -> str:
-    ip = str(ip)
-    return f"[{ip}]:{int(port)}" if ":" in ip else f"{ip}:{int(port)}"
-
-
 def _endpoints(ips: pd.Series, ports: pd.Series) -> list[str]:
     return [_endpoint(i, p) for i, p in zip(ips.astype(object), ports.astype(object))]
 
@@ -238,10 +238,6 @@ def _time(v) -> float:
     """A capture time as a float; NaN where the frame's timestamp was unusable (NA, with the packet's `error` set),
     so that a lying timestamp makes a time column NA instead of raising."""
     return float("nan") if _na(v) else float(v)
-
-
-def _na(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
 
 
 def transactions(stun: pd.DataFrame) -> pd.DataFrame:
@@ -343,14 +339,6 @@ def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relaye
         nomination_frames = stun_attributes.loc[stun_attributes["name"] == "NOMINATION", "frame"]
         nominating |= checks["first_frame"].isin(nomination_frames)
     return checks.assign(nominating=nominating.to_numpy(bool), ufrags=ufrag_pair(checks["username"]))
-
-
-def ufrag_pair(usernames: pd.Series) -> pd.Series:
-    """The ICE session of each check: its USERNAME "recipient:sender" (RFC 8445 §7.2.2) as the two ufrags in
-    sorted order, "a:b", so that both agents' checks of one ICE session share one key.  An ICE restart (new ufrags)
-    starts a new key; a USERNAME without a colon is its own key."""
-    out = [":".join(sorted(str(u).split(":", 1))) if not _na(u) else None for u in usernames.astype(object)]
-    return pd.Series(out, index=usernames.index, dtype="string")
 
 
 def _media_by_tuple(packets: pd.DataFrame) -> dict[tuple, tuple[int, float, float]]:
@@ -624,8 +612,6 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=No
 
 def _rest_expiry(username) -> pd.Timestamp | None:
     """The expiry of a TURN REST API username ("expiry:user", Unix seconds), None for any other username."""
-    from .errors import DecodeError
-    from .stun import parse_rest_username
 
     if username is None or _na(username):
         return None

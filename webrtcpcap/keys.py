@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from . import tls13
+from .dtls import RANDOM_LEN
 from .errors import DecodeError
 from .srtp import Decryptor, Profile
 
 SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"  # RFC 5764 §4.2
 MASTER_SECRET_LEN = 48  # RFC 5246 §8.1
-RANDOM_LEN = 32  # RFC 5246 §7.4.1.2
 
 # NSS key log labels (https://firefox-source-docs.mozilla.org/security/nss/legacy/key_log_format/)
 TLS12_LABEL = "CLIENT_RANDOM"

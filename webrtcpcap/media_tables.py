@@ -3,7 +3,8 @@
 Strategy: the decoders (`rtcp.parse_compound_partial`, `rtp_extensions.decode_extensions`) read the bytes; this
 module only turns their records and arrays into DataFrames with one explicit schema per table, starting with the
 key columns every table has (frame, t, src, dst, sport, dport).  RTCP reports are few (a few per second per
-stream), so they are decoded per datagram; RTP header extensions are many, so they arrive as numpy arrays.
+stream), so they are decoded per datagram; RTP header extensions are many, so they arrive as numpy arrays.  The
+SDPs' payload types, as webrtcpcap.sdp reads them, make one more table here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import rtcp, tables
-from .rtp_extensions import extension_name
+from . import rtcp, sdp, tables
+from .rtp_extensions import EXT_ERROR_MESSAGES, EXT_OK, FORM_NAMES, FORM_OTHER, TEXT_NAMES, Extmaps, extension_name
 
 # -- RTCP reports ------------------------------------------------------------------------------------------------
 
@@ -352,7 +353,6 @@ def rtp_extensions_table(keys: dict, ssrc: np.ndarray, seq: np.ndarray, decoded:
     - `error` (category): the packet's extension error (element past the block end, block past the packet...),
       repeated on its elements; a packet with an error and no element before it has one row with null id.
     """
-    from .rtp_extensions import EXT_ERROR_MESSAGES, EXT_OK, FORM_NAMES, FORM_OTHER, Extmaps, TEXT_NAMES
 
     plan = extmap if isinstance(extmap, Extmaps) else Extmaps(dict(extmap or {}), {}, {})
     packet = np.asarray(decoded["packet"], dtype=np.int64)
@@ -459,3 +459,24 @@ def rtp_extensions_table(keys: dict, ssrc: np.ndarray, seq: np.ndarray, decoded:
 
 def _uris_named(uris: list[str], name: str) -> set[str]:
     return {u for u in uris if extension_name(u) == name}
+
+
+PAYLOAD_TYPES_SCHEMA: dict[str, str] = {
+    "sdp": "uint16",
+    "mid": "string",
+    "kind": "category",
+    "pt": "uint8",
+    "codec": "string",
+    "clock_rate": "UInt32",
+    "channels": "UInt8",
+    "rtx_for": "UInt8",
+    "fmtp": "string",
+}
+
+
+def payload_types(sdps: sdp.SdpLike) -> pd.DataFrame:
+    """One row per payload type of each media section of each SDP, for notebooks (schema PAYLOAD_TYPES_SCHEMA):
+    sdp (its index in `sdps`: 0 for the offer, 1 for the answer when given [offer, answer]), mid, kind, pt, codec,
+    clock_rate, channels, rtx_for (the apt= payload type of an RTX type), fmtp (as written)."""
+    df = pd.DataFrame(sdp.payload_type_rows(sdps), columns=list(PAYLOAD_TYPES_SCHEMA))
+    return df.astype(PAYLOAD_TYPES_SCHEMA)

@@ -51,6 +51,8 @@ IPPROTO_ICMPV6 = 58
 IPV6_EXTENSION_HEADERS = (0, 43, 60, 51, 135, 139, 140)  # hop-by-hop, routing, dest opts, AH, mobility, HIP, shim6
 IPV6_FRAGMENT = 44
 IPV6_NO_NEXT = 59
+IPV6_AH = 51  # RFC 4302: its length counts 4-byte words (the other extension headers': 8-byte)
+IPV4_DF = 0x4000  # RFC 791 §3.1: Don't Fragment flag
 
 
 class Transport(IntEnum):
@@ -663,6 +665,50 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
         payload_cap=payload_cap, error=error, fragment=fragment, reassembled_in=reassembled_in,
         icmp_type=icmp_type, icmp_code=icmp_code, icmp_quoted=icmp_quoted, tcp_seq=tcp_seq, tcp_flags=tcp_flags,
     )
+
+
+def endpoint(address, port) -> str:
+    """A transport address as every table and text of the package writes it: "ip:port", "[ipv6]:port" (the
+    brackets of RFC 3986 §3.2.2, as the port would otherwise read as one more group of the address)."""
+    address = str(address)
+    return f"[{address}]:{int(port)}" if ":" in address else f"{address}:{int(port)}"
+
+
+# -- Internet checksums: the one place the copies (decrypted, anonymised, endpoint dumps) compute them ---------------
+
+def ones_complement_sum(data) -> int:
+    """The ones' complement sum (not yet complemented) of `data` as 16-bit big-endian words (RFC 1071), an odd
+    length padded with a zero byte.  2**16 is 1 modulo 0xFFFF, so the folded sum is the big-endian integer modulo
+    0xFFFF (0xFFFF, not 0, for a nonzero one): one big-integer operation instead of a loop over words."""
+    data = bytes(data)
+    if len(data) % 2:
+        data += b"\0"
+    value = int.from_bytes(data, "big")
+    total = value % 0xFFFF
+    return 0xFFFF if total == 0 and value else total
+
+
+def internet_checksum(*parts) -> int:
+    """The Internet checksum (RFC 1071) of the parts joined: the ones' complement of their ones' complement sum.
+    (UDP sends a computed 0 as 0xFFFF, RFC 768: the caller's rule, as IPv4 and ICMP do not.)"""
+    return ~ones_complement_sum(b"".join(bytes(p) for p in parts)) & 0xFFFF
+
+
+def checksum_after_change(old_checksum: int, old: bytes, new: bytes) -> int:
+    """RFC 1624 eq. 3: the checksum once the bytes `old` (even length, at an even offset) became `new`, without the
+    rest of the data (an address rewritten in a datagram that was cut short)."""
+    total = (~old_checksum & 0xFFFF) + (~ones_complement_sum(old) & 0xFFFF) + ones_complement_sum(new)
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def pseudo_header(src: bytes, dst: bytes, protocol: int, length: int) -> bytes:
+    """The pseudo-header a UDP/TCP/ICMPv6 checksum covers: IPv4's (RFC 768, RFC 9293 §3.1) for 4-byte addresses,
+    IPv6's (RFC 8200 §8.1) for 16-byte ones."""
+    if len(src) == 4:
+        return bytes(src) + bytes(dst) + struct.pack(">BBH", 0, protocol, length)
+    return bytes(src) + bytes(dst) + struct.pack(">I3xB", length, protocol)
 
 
 def describe_quoted(quoted: bytes) -> str | None:

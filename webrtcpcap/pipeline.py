@@ -50,7 +50,7 @@ class Decoded:
 
 
 class Datagrams:
-    """Datagrams of one kind, direct and relayed, in capture order: their key columns (as _keys gives them, plus
+    """Datagrams of one kind, direct and relayed, in capture order: their key columns (as _key_columns gives them, plus
     transport, relayed, relay and peer) and their captured payloads (a relayed one: the datagram TURN carried).
     `payloads` may be made on first use (`make`), so that decoding a capture copies no bytes nobody asks for."""
 
@@ -174,7 +174,6 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
     `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.  Once every
     record is read, the index is compacted (RecordIndex.compact).
     """
-    heap.tune()
     carry = carry if carry is not None else Carry()
     n = len(index)
     f = _Frames(n)
@@ -551,11 +550,11 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flows_df, webrtc_flows = _flows_table(ends, flow, verdict.evidence, t)
     carry.known_flows.update(webrtc_flows)
     del ends
-    packets, ks = _packets_table(f, frame, t, flow, n_flows, verdict, packet_kind, error, names, addresses)
+    packets, cs = _packets_table(f, frame, t, flow, n_flows, verdict, packet_kind, error, names, addresses)
     flow = packets["flow"].array.codes  # the same ids, one byte each (tables.id_category): the int32 ids go
     transport_codes, transport_names = packets["transport"].array.codes, list(packets["transport"].cat.categories)
     stun_rows, dtls_rows = np.flatnonzero(kind == Kind.STUN), np.flatnonzero(kind == Kind.DTLS)
-    icmp_df, fragments_df = _icmp_table(f, ks), _fragments_table(f, ks)
+    icmp_df, fragments_df = _icmp_table(f, cs), _fragments_table(f, cs)
     del verdict, kind, packet_kind
     # What the other tables do not need goes now, to keep the peak low.
     f.ts = f.caplen = f.length = f.interface = f.payload_len = f.payload_known = f.error = None
@@ -582,7 +581,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
         rtcp_error[status == code] = i
     feedback = np.isin(sub["pt"], rtcp.FEEDBACK_TYPES)
     rtcp_df = tables.frame_table({
-        **_keys(rows, ks),
+        **_key_columns(rows, cs),
         "index": sub["index"], "pt": sub["pt"],
         "count": tables.masked(sub["count"], feedback, "UInt8"),
         "fmt": tables.masked(sub["count"], ~feedback, "UInt8"),
@@ -603,7 +602,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
             inner_rows, inner_index, inner_payloads = inner_part
             rows, order = _merged_order(rows, inner_rows)
             relay = relay.append(inner.relay_of(inner_index), order)
-        keys = _keys(rows, ks)
+        keys = _key_columns(rows, cs)
         keys["transport"] = tables.categorical(transport_codes[rows], transport_names)
         keys.update(relay.columns(inner))
         if srtcp is not None:  # (direct, inner): only the first RTCP header is readable, the rest is ciphertext
@@ -669,7 +668,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                    "dtls_srtp": rtp_dtls, **rtp_relay.columns(inner), **hdr}
         del rtp_error, rtp_relay, hdr
         heap.give_back_free_memory()  # the wider header arrays the narrow columns came from
-        columns.update(_keys(rtp_rows, ks, consume=True))
+        columns.update(_key_columns(rtp_rows, cs, consume=True))
         del rtp_rows
         rtp_df = tables.frame_table(columns, tables.RTP_SCHEMA)
         del columns
@@ -1122,8 +1121,8 @@ _STUN_COLUMN = {stun.Attr.USERNAME: "username", stun.Attr.PRIORITY: "priority", 
 
 
 @dataclass
-class _KeySource:
-    """Where the other tables take their key columns (_keys) from: the packets table's own arrays, so that the
+class _ColumnSource:
+    """Where the other tables take their key columns (_key_columns) from: the packets table's own arrays, so that the
     wider per-frame arrays they were made from can go once it is built."""
 
     frame: np.ndarray
@@ -1137,7 +1136,7 @@ class _KeySource:
 
 
 def _packets_table(f: _Frames, frame, t, flow, n_flows, verdict, kind, error, names,
-                   addresses) -> tuple[pd.DataFrame, _KeySource]:
+                   addresses) -> tuple[pd.DataFrame, _ColumnSource]:
     """The packets table; the per-frame arrays of `f` that it made narrower copies of go as it is built."""
     src, dst = tables.categorical(f.src, addresses), tables.categorical(f.dst, addresses)
     f.src = f.dst = None
@@ -1169,14 +1168,14 @@ def _packets_table(f: _Frames, frame, t, flow, n_flows, verdict, kind, error, na
         "evidence": tables.categorical(tables.zero_is_missing(verdict.evidence), demux.EVIDENCE_NAMES),
         "error": tables.categorical(error, names),
     }, tables.PACKETS_SCHEMA)
-    return table, _KeySource(frame, t, src.codes, dst.codes, list(src.categories), list(dst.categories), f.sport,
+    return table, _ColumnSource(frame, t, src.codes, dst.codes, list(src.categories), list(dst.categories), f.sport,
                              f.dport)
 
 
-def _icmp_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
+def _icmp_table(f: _Frames, cs: _ColumnSource) -> pd.DataFrame:
     rows = np.array(sorted(f.icmp), dtype=np.int64)
     facts = [f.icmp[r] for r in rows.tolist()]
-    keys = _keys(rows, ks)
+    keys = _key_columns(rows, cs)
     return tables.frame_table({
         "frame": keys["frame"], "t": keys["t"], "src": keys["src"], "dst": keys["dst"],
         "icmp_type": np.array([x[0] for x in facts], dtype=np.uint8),
@@ -1185,33 +1184,33 @@ def _icmp_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
     }, tables.ICMP_SCHEMA)
 
 
-def _fragments_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
+def _fragments_table(f: _Frames, cs: _ColumnSource) -> pd.DataFrame:
     rows = np.flatnonzero(f.fragment)
     rows = np.union1d(rows, np.array(sorted(f.reassembled_in), dtype=np.int64)).astype(np.int64)
     done = np.array([f.reassembled_in.get(r, 0) for r in rows.tolist()], dtype=np.int64)
-    keys = _keys(rows, ks)
+    keys = _key_columns(rows, cs)
     return tables.frame_table({
         "frame": keys["frame"], "t": keys["t"], "src": keys["src"], "dst": keys["dst"],
         "reassembled_in": tables.masked(done, done == 0, "UInt32"),
     }, tables.FRAGMENTS_SCHEMA)
 
 
-def _keys(rows, ks: _KeySource, consume: bool = False) -> dict:
+def _key_columns(rows, cs: _ColumnSource, consume: bool = False) -> dict:
     """The columns every table starts with: frame, t, src, dst, sport, dport.
 
     With `consume`, an int32 `rows` (which the caller gives up) becomes the frame column in place: for the rtp
     table, rows and frames side by side would be the decode's peak."""
     keys = {
-        "t": _take(ks.t, rows),
-        "src": tables.categorical(_take(ks.src, rows), ks.src_names, reuse=True),
-        "dst": tables.categorical(_take(ks.dst, rows), ks.dst_names, reuse=True),
-        "sport": _take(ks.sport, rows), "dport": _take(ks.dport, rows),
+        "t": _take(cs.t, rows),
+        "src": tables.categorical(_take(cs.src, rows), cs.src_names, reuse=True),
+        "dst": tables.categorical(_take(cs.dst, rows), cs.dst_names, reuse=True),
+        "sport": _take(cs.sport, rows), "dport": _take(cs.dport, rows),
     }
-    if consume and isinstance(rows, np.ndarray) and rows.dtype == np.int32 and len(ks.frame):
+    if consume and isinstance(rows, np.ndarray) and rows.dtype == np.int32 and len(cs.frame):
         frame = rows.view(np.uint32)  # rows are >= 0, and a frame number is its row plus the first frame's
-        frame += ks.frame[0]
+        frame += cs.frame[0]
     else:
-        frame = _take(ks.frame, rows)
+        frame = _take(cs.frame, rows)
     return {"frame": frame, **keys}
 
 

@@ -1,9 +1,9 @@
 """Plots of the analysis tables (matplotlib): what people look at.
 
 Strategy: each function takes DataFrames from the analyses (`webrtcpcap.ice`, `webrtcpcap.streams`) and returns a
-matplotlib Figure; no I/O, no decoding.  matplotlib is imported inside the functions, so `import webrtcpcap` stays
-light, and figures are closed in pyplot before they are returned (the caller shows or saves them; Jupyter displays
-a returned Figure once).
+matplotlib Figure; no I/O, no decoding.  matplotlib is imported on the first plot (`_pyplot`), so `import webrtcpcap`
+stays light, and figures are closed in pyplot before they are returned (the caller shows or saves them; Jupyter
+displays a returned Figure once).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .net import endpoint
+from .streams import STREAM_KEYS, _wrap, extend_seq
 
 # Time axes in windows follow the frames, never the span between the first and last time: one frame with a wrong
 # clock (time 0, year 2106) would otherwise ask for billions of bins.
@@ -46,6 +49,19 @@ class TimeBins:
         """A title suffix naming the far-off times left out ("" when there are none)."""
         k = self.far_off
         return f" ({k} {what}{'s' if k != 1 else ''} with far-off or no times not shown)" if k else ""
+
+
+def _pyplot():
+    """matplotlib.pyplot, imported on the first plot."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib, seconds to import, for the users who plot
+
+    return plt
+
+
+def _line2d():
+    from matplotlib.lines import Line2D  # deferred: matplotlib, as in _pyplot
+
+    return Line2D
 
 
 def time_bins(t, window_s: float) -> TimeBins:
@@ -110,7 +126,7 @@ def ice_ladder(transactions_df: pd.DataFrame, stun: pd.DataFrame | None = None, 
     """
     if y not in ("time", "order"):
         raise ValueError(f'ice_ladder y must be "time" or "order", not {y!r}')
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     tx = transactions_df.sort_values("first_t", kind="stable").reset_index(drop=True)
     total = len(tx)
@@ -146,7 +162,7 @@ def ice_ladder(transactions_df: pd.DataFrame, stun: pd.DataFrame | None = None, 
         req = stun[stun["cls"] == "request"]
         for tid, src, sport, t in zip(req["transaction_id"].astype(str), req["src"].astype(str),
                                       req["sport"].astype(object), req["t"].astype(float)):
-            ep = f"[{src}]:{int(sport)}" if ":" in src else f"{src}:{int(sport)}"
+            ep = endpoint(src, sport)
             requests_t.setdefault((tid, ep), []).append(t)
 
     drawn = tx.loc[[i for i, _ in shown]]
@@ -201,7 +217,7 @@ def ice_ladder(transactions_df: pd.DataFrame, stun: pd.DataFrame | None = None, 
         ax.set_yticks(range(len(shown)), [f"{t:.3f}" for t in rows_t], fontsize=7)
         ax.set_ylim(len(shown), -0.5)
         ax.set_ylabel("request sent at (s since capture start)")
-    from matplotlib.lines import Line2D
+    Line2D = _line2d()
 
     handles = [Line2D([], [], color=OUTCOME_COLOURS[k], label=k) for k in OUTCOME_COLOURS if k in used]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
@@ -225,7 +241,7 @@ def candidate_pair_timeline(pairs_df: pd.DataFrame, *, title: str | None = None,
     USE-CANDIDATE or NOMINATION), a vertical tick the first media (DTLS/RTP/RTCP) packet; the selected pair has a
     thick black outline and "selected" in its label.
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     pairs = pairs_df.reset_index(drop=True)
     fig, ax = plt.subplots(figsize=figsize or (9.0, max(2.0, 0.6 * len(pairs) + 1.4)))
@@ -257,7 +273,7 @@ def candidate_pair_timeline(pairs_df: pd.DataFrame, *, title: str | None = None,
     ax.set_yticks(range(len(pairs)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("time since capture start (s)")
-    from matplotlib.lines import Line2D
+    Line2D = _line2d()
 
     handles = [Line2D([], [], marker="o", color="black", linestyle="none", label="first success"),
                Line2D([], [], marker="*", color="gold", markeredgecolor="black", markersize=12, linestyle="none",
@@ -283,10 +299,8 @@ def sequence_plot(rtp: pd.DataFrame, ssrc: int, gaps_df: pd.DataFrame | None = N
     receiver saw it (t_after) spanning the missing numbers.  Artists, for tests: ax.lines[0] the packets,
     ax.lines[1] the late packets (always present, maybe empty), then one line per gap.  Returns the Figure.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
-    from .streams import extend_seq
 
     rows = rtp[(rtp["ssrc"] == ssrc)]
     if "error" in rows.columns:
@@ -319,10 +333,8 @@ def bitrate_plot(rtp: pd.DataFrame, window_s: float = 1.0, *, title: str | None 
     from the capture start: payload_len bytes * 8 / window_s, in kbit/s, one step line per stream (labelled
     "ssrc/pt").  Rows with an error are left out.  ax.lines holds one line per stream, in order of first packet.
     Returns the Figure."""
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
-    from .streams import STREAM_KEYS
 
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
     fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
@@ -374,7 +386,7 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
     """
     if y not in ("time", "order"):
         raise ValueError(f'dtls_ladder y must be "time" or "order", not {y!r}')
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     df = flights_df
     if association is None and len(df):
@@ -455,7 +467,6 @@ NACK_COLOURS = {"packets": "tab:blue", "losses": "tab:red", "nacks": "tab:purple
 
 def _bars(x0, x1, y0, y1):
     """Segments (x0, y0)-(x1, y1) as one polyline with NaN breaks: one artist for any number of bars."""
-    import numpy as np
 
     n = len(x0)
     xs = np.column_stack([x0, x1, np.full(n, np.nan)]).ravel() if n else np.zeros(0)
@@ -480,10 +491,8 @@ def nack_sequence_plot(rtp: pd.DataFrame, outcomes: pd.DataFrame, ssrc: int, gap
     nacks, repairs (NaN-separated NACK→retransmission lines), repaired, repaired_late, not_repaired, unsolicited;
     each has its name as gid.  Returns the Figure.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
-    from .streams import extend_seq
 
     rows = rtp[rtp["ssrc"] == ssrc]
     if "error" in rows.columns:
@@ -543,8 +552,7 @@ def repair_delay_hist(outcomes: pd.DataFrame, *, unit: str = "ms", bins: int = 3
     line per SSRC.  Returns the Figure."""
     if unit not in ("ms", "rtt"):
         raise ValueError(f'repair_delay_hist unit must be "ms" or "rtt", not {unit!r}')
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
     col = "repair_delay_ms" if unit == "ms" else "repair_delay_rtt"
     done = outcomes[outcomes["outcome"].isin(["repaired", "repaired_late"])]
@@ -583,8 +591,7 @@ def feedback_timeline(nacks: pd.DataFrame, keyframe_requests: pd.DataFrame | Non
     "fir" lines (gid), each present even when empty; bottom.lines one step line per SSRC.  The windows cover the
     bulk of the feedback's times (`time_bins`): far-off times are left out of the counts and named in the title.
     Returns the Figure."""
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
     kfr = keyframe_requests if keyframe_requests is not None else None
     ssrcs = sorted(set(nacks["media_ssrc"].astype(np.int64).tolist())
@@ -631,9 +638,8 @@ def jitter_plot(packet_view_df: pd.DataFrame, ssrcs=None, *, title: str | None =
     jitter_ms series; streams without a clock rate have none and are left out).  `ssrcs` picks streams (default:
     all).  ax.lines holds one line per stream drawn, labelled "ssrc/pt", in order of first packet.  Returns the
     Figure."""
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
-    from .streams import STREAM_KEYS
 
     df = packet_view_df if ssrcs is None else packet_view_df[packet_view_df["ssrc"].isin(list(ssrcs))]
     fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
@@ -661,10 +667,8 @@ def reported_loss_plot(rtp: pd.DataFrame, report_blocks: pd.DataFrame, ssrc: int
     capture up to the highest sequence number each report names).  At the receiver the two lines lie on each other;
     a report above the capture's line means loss after the capture point.  ax.lines: [reported, captured].
     Returns the Figure."""
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
-    from .streams import _wrap, extend_seq
 
     fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
     plt.close(fig)
@@ -696,8 +700,7 @@ def twcc_plot(twcc: pd.DataFrame, *, title: str | None = None, figsize: tuple[fl
     of each received packet (the time since the packet received before it, as the receiver reported it; bands show
     the sender's pacing, e.g. 20 ms for audio) and the packets reported as not received, as red crosses at 0.
     ax.collections: [received, not received].  Returns the Figure."""
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=figsize or (9.0, 4.0))
     plt.close(fig)

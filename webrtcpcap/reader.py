@@ -654,19 +654,28 @@ def _inflate_all(fh: BinaryIO) -> tuple[np.ndarray, object, str | None]:
     return np.frombuffer(mapped, dtype=np.uint8), mapped, stream.problem
 
 
-def expanded_size(path: str | os.PathLike, stop_above: int) -> int:
-    """The size of the capture's bytes once decompressed (the file's size when it is not gzip), counted by reading
-    the gzip stream in its bounded window; counting stops at the first byte above `stop_above` (the result is then
-    stop_above + 1).  What decides between reading whole and in chunks."""
+@contextlib.contextmanager
+def _capture_file(path: str | os.PathLike):
+    """The capture file open for binary reading at its start, and whether it is gzip-compressed (its first two
+    bytes); a CaptureError naming the file when it cannot be opened."""
     name = os.fspath(path)
     try:
         fh = open(name, "rb")
     except OSError as exc:
         raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
     with fh:
-        if fh.read(2) != GZIP_MAGIC:
-            return os.fstat(fh.fileno()).st_size
+        gzipped = fh.read(2) == GZIP_MAGIC
         fh.seek(0)
+        yield fh, gzipped
+
+
+def expanded_size(path: str | os.PathLike, stop_above: int) -> int:
+    """The size of the capture's bytes once decompressed (the file's size when it is not gzip), counted by reading
+    the gzip stream in its bounded window; counting stops at the first byte above `stop_above` (the result is then
+    stop_above + 1).  What decides between reading whole and in chunks."""
+    with _capture_file(path) as (fh, gzipped):
+        if not gzipped:
+            return os.fstat(fh.fileno()).st_size
         stream = _GzipStream(fh)
         total = 0
         while total <= stop_above:
@@ -680,15 +689,8 @@ def expanded_size(path: str | os.PathLike, stop_above: int) -> int:
 def _open_bytes(path: str | os.PathLike) -> tuple[np.ndarray, object, str | None]:
     """The whole (decompressed) file as a uint8 array, the object keeping its memory alive, and a problem with
     the gzip layer (None when there is none or the file is not compressed)."""
-    name = os.fspath(path)
-    try:
-        fh = open(name, "rb")
-    except OSError as exc:
-        raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
-    with fh:
-        head = fh.read(4)
-        if head[:2] == GZIP_MAGIC:
-            fh.seek(0)
+    with _capture_file(path) as (fh, gzipped):
+        if gzipped:
             return _inflate_all(fh)
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
@@ -770,15 +772,11 @@ def iter_batches(path: str | os.PathLike, frames: int, block_bytes: int = 32 << 
     name = os.fspath(path)
     if frames < 1:
         raise ValueError("frames per batch must be at least 1")
-    try:
-        raw = open(name, "rb")
-    except OSError as exc:
-        raise CaptureError(f"{name}: cannot open ({exc.strerror or exc})") from None
-    with raw:
+    with _capture_file(name) as (raw, gzipped):
         stream: BinaryIO = raw
         head = raw.read(64)
         gz = None
-        if head[:2] == GZIP_MAGIC:
+        if gzipped:
             raw.seek(0)
             gz = _GzipStream(raw)
             head = gz.read(64)

@@ -26,9 +26,17 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from . import compare, endpoints, handshake, ice, nack, plots
+from . import keys as _keys
+from . import sdp as _sdp
+from . import streams as _streams
+from .capture import open as _open
+from .errors import CaptureWarning, WebRTCPcapError
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
 from .health import health as _health
+from .plots import time_bins
 from .quic_tables import connection_line
+from .streams import in_streams, packet_view
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
 MAX_STREAM_PLOTS = 8      # per-stream pictures in the HTML (audio/video first, in order of first packet)
@@ -273,8 +281,6 @@ class _Plots:
 
     def ice(self) -> list[str]:
         def draw():
-            from . import ice, plots
-
             c = self.cap
             out = []
             tx = ice.transactions(c.stun)
@@ -303,8 +309,6 @@ class _Plots:
 
     def dtls(self) -> list[str]:
         def draw():
-            from . import handshake, plots
-
             c = self.cap
             fl = handshake.flights(c.dtls_records, c.dtls_handshakes)
             if not len(fl):
@@ -321,9 +325,6 @@ class _Plots:
 
     def streams(self) -> list[str]:
         def draw():
-            from . import plots
-            from . import streams as _streams
-
             c = self.cap
             st = c.streams
             if not len(st):
@@ -359,11 +360,6 @@ class _Plots:
 
     def _nack_outcomes(self):
         """NACK outcomes when the capture has readable NACKs, else None."""
-        try:
-            from . import nack
-            from . import streams as _streams
-        except ImportError:
-            return None
         c = self.cap
         nacks = c.nacks
         if not len(nacks):
@@ -373,10 +369,6 @@ class _Plots:
 
     def bitrate_jitter(self) -> list[str]:
         def draw():
-            from . import plots
-            from . import sdp as _sdp
-            from .streams import in_streams, packet_view
-
             c = self.cap
             if not len(c.rtp):
                 return ["<p>No RTP in the capture.</p>"]
@@ -433,10 +425,6 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
     webrtc-internals JSON path; `handle_info`: a Janus admin API handle_info JSON path.  Never raises for bad
     input: an unreadable file is in `Report.errors` (exit code 2), a file that reads but does not fit the capture
     (a key log or stats of another call, an SDP whose ICE ufrag no STUN message uses) in `Report.notes`."""
-    from . import keys as _keys
-    from . import sdp as _sdp
-    from .capture import open as _open
-    from .errors import WebRTCPcapError
 
     name = _name(capture)
     inputs: list[tuple[str, str, str]] = [("capture", name, "")]
@@ -506,8 +494,6 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                 notes.append(f"{len(skipped)} RTP packets were skipped by the payload checks (RTX, keyframes) "
                              f"because their payload could not be read, the first {_strip_paths(why, name)}")
     for w in caught:
-        from .errors import CaptureWarning
-
         if issubclass(w.category, CaptureWarning):
             notes.append(_strip_paths(str(w.message), name))
 
@@ -525,7 +511,6 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
 def _time_notes(packets: pd.DataFrame) -> list[str]:
     """A finding for frames whose time is far from the rest (a wrong clock: time 0, year 2106) or missing: the
     time plots leave them out (plots.time_bins), and here they are counted and the first is named."""
-    from .plots import time_bins
 
     t = packets["t"].to_numpy(dtype=float)
     bins = time_bins(t, 1.0)
@@ -571,9 +556,6 @@ def _sdp_notes(cap, sdp_texts, sdps) -> list[str]:
 
 
 def _compare(cap, getstats, handle_info, inputs, errors, notes):
-    from . import compare, endpoints
-    from .errors import WebRTCPcapError
-
     loaded = {}
     for key, what, path, loader in (("getstats", "getStats", getstats, endpoints.load_getstats),
                                     ("handle_info", "handle_info", handle_info, endpoints.load_handle_info)):
@@ -609,7 +591,7 @@ def _compare(cap, getstats, handle_info, inputs, errors, notes):
 def matplotlib_headless() -> None:
     """Use matplotlib's Agg backend when pyplot is not imported yet (the CLI draws into files, never on screen)."""
     if "matplotlib.pyplot" not in sys.modules:
-        import matplotlib
+        import matplotlib  # deferred: matplotlib, only when the report draws
 
         matplotlib.use("Agg")
 

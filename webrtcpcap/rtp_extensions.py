@@ -15,7 +15,9 @@ import numpy as np
 
 from .buffer import ByteSource
 from .errors import DecodeError
+from . import rtp
 from .rtp import ONE_BYTE_EXTENSION, RTP_HEADER_LEN
+from .sdp import Sdp
 
 TWO_BYTE_EXTENSION = 0x1000  # RFC 8285 §4.3: 0x100 followed by 4 "appbits"
 TWO_BYTE_MASK = 0xFFF0
@@ -120,7 +122,6 @@ def parse_extensions(profile: int, block: bytes) -> list[Element]:
 def parse_packet_extensions(data: bytes) -> list[Element]:
     """The extension elements of one RTP packet (none without the X bit); DecodeError as rtp.parse and
     parse_extensions give it."""
-    from . import rtp
 
     header = rtp.parse(data)
     if header.extension_profile is None:
@@ -357,7 +358,6 @@ def sdp_extmaps(sdps) -> Extmaps:
     """The Extmaps of one or several SDPs (webrtcpcap.sdp.Sdp records, offer and answer): an SSRC's mapping is that
     of the m-section its a=ssrc line is in (the first SDP that lists it wins), a mid's that of its m-section; ids that
     two sections map to different URIs are left out of `common`."""
-    from .sdp import Sdp
 
     items = [] if sdps is None else [sdps] if isinstance(sdps, Sdp) else list(sdps)
     common: dict[int, str] = {}

@@ -518,31 +518,18 @@ def parse(text: str | bytes) -> Sdp:
         attributes=tuple(session.attributes), other=tuple(session.other))
 
 
-# --- a long table for notebooks ---------------------------------------------------------------------------------------
+# --- the rows of a long table for notebooks (built on the tables floor: webrtcpcap.media_tables.payload_types) ---
 
-PAYLOAD_TYPES_SCHEMA: dict[str, str] = {
-    "sdp": "uint16",
-    "mid": "string",
-    "kind": "category",
-    "pt": "uint8",
-    "codec": "string",
-    "clock_rate": "UInt32",
-    "channels": "UInt8",
-    "rtx_for": "UInt8",
-    "fmtp": "string",
-}
+PAYLOAD_TYPE_FIELDS = ("sdp", "mid", "kind", "pt", "codec", "clock_rate", "channels", "rtx_for", "fmtp")
 
 
-def payload_types(sdps: SdpLike):
-    """One row per payload type of each media section of each SDP (schema PAYLOAD_TYPES_SCHEMA): sdp (its index in
+def payload_type_rows(sdps: SdpLike) -> list[tuple]:
+    """One tuple (PAYLOAD_TYPE_FIELDS) per payload type of each media section of each SDP: sdp (its index in
     `sdps`: 0 for the offer, 1 for the answer when given [offer, answer]), mid, kind, pt, codec, clock_rate,
     channels, rtx_for (the apt= payload type of an RTX type), fmtp (as written)."""
-    import pandas as pd  # the table for notebooks; the parser itself stays free of pandas
-
     rows = []
     for i, s in enumerate(_sdps(sdps)):
         for m in s.media:
             for p in m.payload_types.values():
                 rows.append((i, m.mid, m.kind, p.pt, p.codec, p.clock_rate, p.channels, p.rtx_for, p.fmtp))
-    df = pd.DataFrame(rows, columns=list(PAYLOAD_TYPES_SCHEMA))
-    return df.astype(PAYLOAD_TYPES_SCHEMA)
+    return rows

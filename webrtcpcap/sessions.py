@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .ice import _endpoint, _na, ufrag_pair
+from .net import endpoint as _endpoint
+from .tables import is_missing as _na, ufrag_pair
 
 SESSIONS_SCHEMA: dict[str, str] = {
     "session": "int64",

@@ -110,7 +110,7 @@ class Status(IntEnum):
 
 
 STATUS_NAMES: tuple[str, ...] = tuple(s.name.lower() for s in Status)
-_AUTHENTIC = (Status.OK, Status.DUPLICATE, Status.LATE)
+AUTHENTIC = (Status.OK, Status.DUPLICATE, Status.LATE)  # the statuses of a packet whose tag verified
 
 # libsrtp's error strings (pylibsrtp.ERRORS) -> status
 _LIBSRTP_STATUS = {
@@ -322,7 +322,7 @@ class Decryptor:
 
 
 def _result(plain: list, status: np.ndarray) -> DecryptResult:
-    return DecryptResult(plain, status, np.isin(status, np.array(_AUTHENTIC, np.uint8)))
+    return DecryptResult(plain, status, np.isin(status, np.array(AUTHENTIC, np.uint8)))
 
 
 def _as_bytes(payloads: Sequence) -> Sequence[bytes]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from .buffer import ByteSource
 from .errors import DecodeError
+from .net import endpoint
 
 STUN_MAGIC_COOKIE = 0x2112A442  # RFC 8489 §5
 STUN_HEADER_LEN = 20  # RFC 8489 §5
@@ -290,7 +291,7 @@ class StunAttribute:
             return v.hex()
         if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str):
             host, port = v
-            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            return endpoint(host, port)
         if self.type == Attr.UNKNOWN_ATTRIBUTES:
             return ",".join(f"0x{t:04x}" for t in v)
         return str(v)

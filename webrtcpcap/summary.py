@@ -12,7 +12,9 @@ from typing import Iterable
 
 import pandas as pd
 
+from .net import endpoint as _endpoint
 from .quic_tables import connection_line
+from .streams import rtx_pairs, streams as stream_stats
 
 STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
 TCP_PROBLEM_COLUMNS = ["src", "sport", "dst", "dport", "framing", "problem", "problem_frame"]
@@ -101,8 +103,6 @@ def _with_loss(streams: pd.DataFrame, rtp: pd.DataFrame | None) -> pd.DataFrame:
     """Add lost and jitter_ms from webrtcpcap.streams (loss needs every packet of a stream at once)."""
     if rtp is None:
         return streams.assign(lost=float("nan"), jitter_ms=float("nan"), rtx_of=float("nan"))
-    from .streams import rtx_pairs
-    from .streams import streams as stream_stats
 
     stats = stream_stats(rtp)
     pairs = rtx_pairs(stats, rtp=rtp, timestamps=True)
@@ -161,5 +161,3 @@ def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _endpoint(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in str(address) else f"{address}:{port}"

@@ -334,3 +334,17 @@ def check_schema(df: pd.DataFrame, schema: dict[str, str]) -> list[str]:
 def empty_table(schema: dict[str, str]) -> pd.DataFrame:
     """A zero-row table with the schema's columns and dtypes."""
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
+
+
+def is_missing(value) -> bool:
+    """Whether one cell's value is missing: None, pd.NA or a float NaN."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def ufrag_pair(usernames: pd.Series) -> pd.Series:
+    """The ICE session of each check: its USERNAME "recipient:sender" (RFC 8445 §7.2.2) as the two ufrags in
+    sorted order, "a:b", so that both agents' checks of one ICE session share one key.  An ICE restart (new ufrags)
+    starts a new key; a USERNAME without a colon is its own key.  (The key that joins the stun table to ICE
+    sessions and calls: webrtcpcap.ice and webrtcpcap.sessions use it.)"""
+    out = [":".join(sorted(str(u).split(":", 1))) if not is_missing(u) else None for u in usernames.astype(object)]
+    return pd.Series(out, index=usernames.index, dtype="string")

@@ -397,8 +397,7 @@ def transcript_message(msg_type: int, body: bytes) -> bytes:
     return bytes([msg_type]) + len(body).to_bytes(3, "big") + bytes(body)
 
 
-HELLO_RETRY_REQUEST_RANDOM = bytes.fromhex(  # RFC 8446 §4.1.3: SHA-256("HelloRetryRequest")
-    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+HELLO_RETRY_REQUEST_RANDOM = dtls.HELLO_RETRY_REQUEST_RANDOM  # RFC 8446 §4.1.3, declared in webrtcpcap.dtls
 MESSAGE_HASH = 254  # RFC 8446 §4.4.1: the synthetic message that replaces ClientHello1 after a HelloRetryRequest
 
 

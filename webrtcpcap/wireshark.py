@@ -46,7 +46,7 @@ def _in_worker_thread(func, timeout: float):
 
 def dissect_frame(path: str, frame: int, decode_as: dict[str, str] | None = None, timeout: float = 60.0):
     """pyshark's full dissection (a pyshark Packet) of frame number `frame` of the capture at `path`."""
-    import pyshark
+    import pyshark  # deferred: pyshark, heavy, and only the users who dissect a frame need it
 
     tshark = tshark_path()
     if not isinstance(frame, int) or frame < 1:

@@ -42,26 +42,16 @@ import numpy as np
 import pandas as pd
 
 from . import net, reader, srtp, stun
+from .decrypt import NOT_TRIED
 from .errors import DecodeError
+from .net import IPPROTO_UDP, IPV4_DF, IPV6_AH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT
+from .pcap_writer import MAX_SNAPLEN, PcapWriter
+from .pipeline import udp_payloads
 
 SLICE = 1 << 15  # frames copied per step
-_AUTHENTIC = frozenset(int(s) for s in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE))
-_NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED
+_AUTHENTIC = frozenset(int(s) for s in srtp.AUTHENTIC)
 
-PCAP_MAGIC_US = 0xA1B2C3D4  # classic pcap, microsecond timestamps
-PCAP_MAGIC_NS = 0xA1B23C4D  # classic pcap, nanosecond timestamps
-PCAPNG_SHB = 0x0A0D0D0A  # pcapng Section Header Block
-PCAPNG_IDB = 1  # Interface Description Block
-PCAPNG_EPB = 6  # Enhanced Packet Block
-PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
-IF_TSRESOL = 9  # IDB option: timestamp resolution (9: 10^-9 s)
-MAX_SNAPLEN = 262_144
 
-IPV4_DF = 0x4000  # RFC 791 §3.1: Don't Fragment flag
-IPV6_FRAGMENT = 44  # RFC 8200 §4.5
-IPV6_EXTENSIONS = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, destination options, mobility, HIP, shim6
-IPV6_AH = 51  # RFC 4302: its length counts 4-byte words
-IPPROTO_UDP = 17
 
 # Why a packet that was SRTP/SRTCP was written as it was (the keys of write_decrypted's "unchanged" count).
 UNCHANGED = {
@@ -96,8 +86,10 @@ def write_decrypted(cap, path: str | os.PathLike) -> dict:
     ts_all = _timestamps(data, index, state)
     ns = bool(len(ts_all)) and bool((ts_all % 1000).any())
     rewritten = 0
+    # A snap length below the longest frame written would make readers take that frame for corruption.
     with open(path, "wb") as out:
-        out.write(_file_header(fmt, interfaces, ns or fmt == "pcapng", plan.max_len))
+        pcap = PcapWriter(out, fmt, [(i.linktype, max(i.snaplen or MAX_SNAPLEN, plan.max_len)) for i in interfaces]
+                          or [(net.LinkType.ETHERNET, max(MAX_SNAPLEN, plan.max_len))], ns=ns)
         for lo in range(0, n, SLICE):
             hi = min(lo + SLICE, n)
             batch = reader.make_batch(data, index, lo, hi, state, lo + 1)
@@ -112,8 +104,7 @@ def write_decrypted(cap, path: str | os.PathLike) -> dict:
                 if body is None:
                     body = src.bytes_at(int(batch.offset[i]), int(batch.caplen[i]))
                     length = int(batch.length[i])
-                parts.append(_record(fmt, body, length if length is not None else len(body), int(batch.ts_ns[i]),
-                                     int(batch.interface[i]), len(interfaces), ns))
+                parts.append(pcap.record(body, int(batch.ts_ns[i]), length, int(batch.interface[i])))
             out.write(b"".join(parts))
     return {"path": path, "format": fmt, "frames": n, "frames_rewritten": rewritten,
             "rtp_replaced": plan.rtp_replaced, "rtcp_replaced": plan.rtcp_replaced,
@@ -146,13 +137,13 @@ class _Plan:
         n = len(rtp)
         self.rtp_frame = rtp["frame"].to_numpy().astype(np.int64)
         if d is None:
-            self.rtp_status = np.full(n, _NOT_TRIED, np.uint8)
+            self.rtp_status = np.full(n, NOT_TRIED, np.uint8)
             self.groups = np.full(n, -1, np.int64)
             self.decryptors = []
         else:
             self.rtp_status = np.asarray(d.rtp_status)
             self.groups, self.decryptors = self._groups(rtp, d)
-        tried = self.rtp_status != _NOT_TRIED
+        tried = self.rtp_status != NOT_TRIED
         self.unchanged["no_key"] += int((~tried & rtp["dtls_srtp"].to_numpy()).sum())
         authentic = np.isin(self.rtp_status, list(_AUTHENTIC))
         self.unchanged["not_authenticated"] += int((tried & ~authentic).sum())
@@ -161,7 +152,7 @@ class _Plan:
         if d is not None:
             dg = decoded.rtcp_datagrams
             status = np.asarray(d.rtcp_status)
-            self.unchanged["not_authenticated"] += int(((status != _NOT_TRIED)
+            self.unchanged["not_authenticated"] += int(((status != NOT_TRIED)
                                                         & ~np.isin(status, list(_AUTHENTIC))).sum())
             frames = np.asarray(dg.keys["frame"]).astype(np.int64)
             relayed = np.asarray(dg.keys["relayed"], dtype=bool)
@@ -222,8 +213,6 @@ class _Plan:
         fragmented = [f for f in todo if f in self.fragments_of]
         joined = {}
         if fragmented:
-            from .pipeline import udp_payloads
-
             cap = self.cap
             got = udp_payloads(cap._data, cap._index, cap._state, np.array(fragmented, dtype=np.int64),
                                np.zeros(len(fragmented), dtype=bool), self.fragments_of)
@@ -320,8 +309,9 @@ def rebuild_frame(frame: bytes, linktype: int, plaintext: bytes, relayed: bool, 
     udp_len = 8 + len(payload)
     if udp_len > 0xFFFF:
         raise DecodeError("UDP datagram would exceed 65535 bytes")
-    checksum = _checksum(_pseudo_header(src, dst, udp_len) + struct.pack(">HHHH", sport, dport, udp_len, 0)
-                         + payload) or 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+    # RFC 768: a computed 0 is sent as all ones
+    checksum = net.internet_checksum(net.pseudo_header(src, dst, IPPROTO_UDP, udp_len),
+                                     struct.pack(">HHHH", sport, dport, udp_len, 0), payload) or 0xFFFF
     udp = struct.pack(">HHHH", sport, dport, udp_len, checksum)
     if version == 4:
         header = bytearray(ip)
@@ -330,7 +320,7 @@ def rebuild_frame(frame: bytes, linktype: int, plaintext: bytes, relayed: bool, 
             raise DecodeError("IPv4 packet would exceed 65535 bytes")
         struct.pack_into(">H", header, 2, total)
         struct.pack_into(">H", header, 10, 0)
-        struct.pack_into(">H", header, 10, _checksum(bytes(header)))
+        struct.pack_into(">H", header, 10, net.internet_checksum(bytes(header)))
     else:
         header = bytearray(ip)
         struct.pack_into(">H", header, 4, len(header) - 40 + udp_len)
@@ -396,7 +386,7 @@ def _ipv6(frame: bytes, l3: int):
             header = bytearray(frame[l3:pos])
             header[nh_at - l3] = IPPROTO_UDP
             return bytes(header), -1, True, src, dst
-        if nh not in IPV6_EXTENSIONS + (IPV6_AH,) or pos + 8 > len(frame):
+        if nh not in IPV6_EXTENSION_HEADERS or pos + 8 > len(frame):
             break
         length = (frame[pos + 1] + 2) * 4 if nh == IPV6_AH else (frame[pos + 1] + 1) * 8
         nh, nh_at, pos = frame[pos], pos, pos + length
@@ -438,68 +428,6 @@ def rewrap_turn(outer: bytes, inner: bytes) -> bytes:
     return head + body + struct.pack(">HHI", stun.Attr.FINGERPRINT, 4, crc)
 
 
-def _pseudo_header(src: bytes, dst: bytes, udp_len: int) -> bytes:
-    if len(src) == 4:  # RFC 768
-        return src + dst + struct.pack(">BBH", 0, IPPROTO_UDP, udp_len)
-    return src + dst + struct.pack(">IxxxB", udp_len, IPPROTO_UDP)  # RFC 8200 §8.1
-
-
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071): the one's complement of the one's complement sum of 16-bit words.  That
-    sum is the number the bytes spell, modulo 0xFFFF (2**16 = 1 modulo 0xFFFF), 0xFFFF standing for a nonzero
-    multiple."""
-    if len(data) % 2:
-        data += b"\0"
-    value = int.from_bytes(data, "big")
-    total = value % 0xFFFF
-    if total == 0 and value:
-        total = 0xFFFF
-    return ~total & 0xFFFF
-
-
-# -- files -------------------------------------------------------------------------------------------------------
-
-def _file_header(fmt: str, interfaces: list, ns: bool, max_len: int) -> bytes:
-    if fmt == "pcap":
-        iface = interfaces[0] if interfaces else None
-        linktype = iface.linktype if iface is not None else net.LinkType.ETHERNET
-        snaplen = max((iface.snaplen if iface is not None else 0) or MAX_SNAPLEN, max_len)
-        return struct.pack("<IHHiII", PCAP_MAGIC_NS if ns else PCAP_MAGIC_US, 2, 4, 0, 0, snaplen) + \
-            struct.pack("<I", linktype)
-    shb_body = struct.pack("<IHHq", PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1)
-    blocks = [_block(PCAPNG_SHB, shb_body)]
-    for iface in interfaces:
-        snaplen = max(iface.snaplen or MAX_SNAPLEN, max_len)
-        options = struct.pack("<HHB3x", IF_TSRESOL, 1, 9) + struct.pack("<HH", 0, 0)
-        blocks.append(_block(PCAPNG_IDB, struct.pack("<HHI", iface.linktype, 0, snaplen) + options))
-    return b"".join(blocks)
-
-
-def _block(btype: int, body: bytes) -> bytes:
-    body += b"\0" * (-len(body) % 4)
-    blen = 12 + len(body)
-    return struct.pack("<II", btype, blen) + body + struct.pack("<I", blen)
-
-
-_PCAP_RECORD = struct.Struct("<IIII")
-_EPB_HEAD = struct.Struct("<IIIIIII")
-
-
-def _record(fmt: str, body: bytes, length: int, ts_ns: int, interface: int, n_interfaces: int, ns: bool) -> bytes:
-    length = max(length, len(body))
-    # A frame without a time (NaT: a simple packet block, a time out of range) or before 1970 has no unsigned time
-    # stamp to write: it gets 0 (1970-01-01) rather than a struct.error.
-    ts_ns = min(max(ts_ns, 0), (1 << 64) - 1 if fmt == "pcapng" else (1 << 32) * 1_000_000_000 - 1)
-    if fmt == "pcap":
-        sec, rest = divmod(ts_ns, 1_000_000_000)
-        return _PCAP_RECORD.pack(sec, rest if ns else rest // 1000, len(body), length) + body
-    pad = -len(body) % 4
-    blen = 32 + len(body) + pad
-    iface = interface if interface < n_interfaces else 0
-    return (_EPB_HEAD.pack(PCAPNG_EPB, blen, iface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(body), length) + body
-            + b"\0" * pad + struct.pack("<I", blen))
-
-
 # -- merged copies ---------------------------------------------------------------------------------------------
 
 def merge(path: str | os.PathLike, inputs) -> dict:
@@ -530,7 +458,7 @@ def merge(path: str | os.PathLike, inputs) -> dict:
     iface = reader.Interface(0, linktype if linktype is not None else net.LinkType.ETHERNET, MAX_SNAPLEN)
     max_len = max((len(r[3]) for r in records), default=0)
     with open(path, "wb") as out:
-        out.write(_file_header("pcap", [iface], ns, max_len))
+        pcap = PcapWriter(out, "pcap", [(iface.linktype, max(iface.snaplen, max_len))], ns=ns)
         for ts, _, _, body, length in records:
-            out.write(_record("pcap", body, length, ts, 0, 1, ns))
+            pcap.write(body, ts, length)
     return {"path": path, "frames": len(records), "inputs": len(inputs)}

@@ -21,21 +21,39 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+class PageHandler(BaseHTTPRequestHandler):
+    """What the lab's page servers (this one and pairserver.py) share: one-line logs under their name, replies the
+    browser never caches, the request's body."""
+
+    log_name = "page"
+
+    def log_message(self, fmt, *a) -> None:
+        print(f"{self.log_name}:", fmt % a, flush=True)
+
+    def reply(self, body: bytes, ctype: str = "text/plain", code: int = 200) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: whoever polls for it never reads half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def make_handler(args):
     sig, out, node = Path(args.sigdir), args.out, args.node
     events_path = Path(out + ".page-events.jsonl")
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt, *a) -> None:
-            print("page:", fmt % a, flush=True)
-
-        def reply(self, body: bytes, ctype: str = "text/plain", code: int = 200) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    class Handler(PageHandler):
 
         def do_GET(self) -> None:
             if self.path == "/":
@@ -61,11 +79,9 @@ def make_handler(args):
                 self.reply(b"not found", code=404)
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = self.body()
             if self.path == "/offer":
-                tmp = sig / "offer.sdp.tmp"
-                tmp.write_bytes(body)
-                os.replace(tmp, sig / "offer.sdp")
+                write_atomically(sig / "offer.sdp", body)
                 deadline = time.time() + 30
                 while not (sig / "answer.sdp").exists() and time.time() < deadline:
                     time.sleep(0.05)
@@ -74,9 +90,7 @@ def make_handler(args):
                 else:
                     self.reply(b"no answer", code=504)
             elif self.path == "/answer":
-                tmp = sig / "answer.sdp.tmp"
-                tmp.write_bytes(body)
-                os.replace(tmp, sig / "answer.sdp")
+                write_atomically(sig / "answer.sdp", body)
                 self.reply(b"ok")
             elif self.path == "/event":
                 with open(events_path, "ab") as f:

@@ -7,26 +7,18 @@ both ends' getStats) is written to --out, and the server exits after it so the r
 from __future__ import annotations
 
 import argparse
-import os
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+from pageserver import PageHandler, write_atomically  # the lab's other page server, beside this script
 
 HERE = Path(__file__).resolve().parent
 
 
 def make_handler(out: Path, done: threading.Event):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt, *a) -> None:
-            print("pair:", fmt % a, flush=True)
-
-        def reply(self, body: bytes, ctype: str = "text/plain", code: int = 200) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    class Handler(PageHandler):
+        log_name = "pair"
 
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/":
@@ -35,11 +27,9 @@ def make_handler(out: Path, done: threading.Event):
                 self.reply(b"", code=404)
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = self.body()
             if self.path == "/result":
-                tmp = out.with_suffix(out.suffix + ".tmp")
-                tmp.write_bytes(body)
-                os.replace(tmp, out)
+                write_atomically(out, body)
                 self.reply(b"ok")
                 done.set()
             else:
