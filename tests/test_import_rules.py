@@ -28,7 +28,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     # (streams: the streams table and the sequence arithmetic of every later floor; sessions: which flows make a
     # call), decryption of the tables' SRTP, the summary counts of three tables, and the decrypted copy written from
     # the decoded frames (writer).
-    "tables": ("tables", "pipeline", "media_tables", "feedback_tables", "dtls_tables", "decrypt", "streams",
+    "tables": ("tables", "pipeline", "media_tables", "feedback_tables", "dtls_tables", "quic_tables", "decrypt", "streams",
                "sessions", "summary", "writer"),
     # the entry object: open(), iter_chunks(), Capture
     "capture": ("capture",),
