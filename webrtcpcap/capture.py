@@ -535,6 +535,17 @@ class Capture:
         """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.sessions.label."""
         return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
 
+    @property
+    def analysis(self):
+        """The capture's analysis context (webrtcpcap.analysis.Analysis): every analysis (ICE pairs, DTLS
+        associations, streams, gaps, RTX pairs, NACK outcomes...) computed once on first use and shared by health,
+        report, expect and compare; `cap.analysis.calls` narrows it to each call."""
+        if getattr(self, "_analysis", None) is None:
+            from .analysis import Analysis  # deferred: the analysis floor sits above the capture (it reads its tables)
+
+            self._analysis = Analysis(self)
+        return self._analysis
+
     def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         if getattr(self, "_session_cache", None) is None:
             self._session_cache = _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp)
