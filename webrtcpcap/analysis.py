@@ -216,20 +216,32 @@ class Analysis:
 
     # -- ICE and TURN: computed on the call's own rows ----------------------------------------------------------
 
+    @property
+    def _only_call(self) -> bool:
+        """This is the capture's one call: every STUN, RTP and RTCP row is its own (a flow that carries any is in a
+        call), so the whole capture's ICE and TURN analyses are its own too."""
+        return self.whole is not None and not self.is_outside and len(self.whole.calls) == 1
+
     @cached_property
     def relayed_media(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         return (self.cap.rtp, self.cap.rtcp)
 
     @cached_property
     def ice_transactions(self) -> pd.DataFrame:
+        if self._only_call:
+            return self.whole.ice_transactions
         return self._this_call(ice.transactions(self.cap.stun))
 
     @cached_property
     def ice_checks(self) -> pd.DataFrame:
+        if self._only_call:
+            return self.whole.ice_checks
         return ice._ice_checks(self.cap.stun, self.cap.stun_attributes, True)
 
     @cached_property
     def _pairs(self) -> pd.DataFrame:
+        if self._only_call:
+            return self.whole._pairs
         c = self.cap
         return ice.candidate_pairs(c.stun, c.packets, c.stun_attributes, relayed_media=self.relayed_media)
 
@@ -241,12 +253,16 @@ class Analysis:
 
     @cached_property
     def ice_summary(self) -> pd.Series:
+        if self._only_call:
+            return self.whole.ice_summary
         c = self.cap
         return ice.summary(c.stun, c.packets, c.stun_attributes, relayed_media=self.relayed_media,
                            pairs=self._pairs, checks=self.ice_checks).iloc[0]
 
     @cached_property
     def turn_allocations(self) -> pd.DataFrame:
+        if self._only_call:
+            return self.whole.turn_allocations
         c = self.cap
         whole = self.capture.packets
         start = whole["time"].iloc[0] if len(whole) else None  # REST expiry: against the capture's own start

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import analysis, pli
+from . import analysis, ice, pli
 from .analysis import Analysis, is_media, on_leg
 from .capture import Capture
 from .capture import open as _open
 from .errors import WebRTCPcapError
+from .handshake import compact_frames
 from .ice import _endpoint
+from .streams import extend_seq
 
 SEVERITIES = ["ok", "info", "warning", "error"]
 STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
@@ -239,8 +241,6 @@ class Health:
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 def _frames(values) -> str:
-    from .handshake import compact_frames
-
     v = sorted({int(x) for x in values if not pd.isna(x)})[:EVIDENCE_MAX]
     return compact_frames(v)
 
@@ -539,8 +539,6 @@ def _ice(ctx: Analysis, th: Thresholds) -> list[dict]:
 # -- TURN -------------------------------------------------------------------------------------------------------
 
 def _turn(ctx: Analysis, th: Thresholds) -> list[dict]:
-    from . import ice
-
     alloc = ctx.turn_allocations
     if not len(alloc):
         return [_f("turn", "turn", "ok", "turn.allocation", "TURN not used (no allocation in the capture)")]
@@ -615,8 +613,6 @@ def _turn(ctx: Analysis, th: Thresholds) -> list[dict]:
 # -- DTLS -------------------------------------------------------------------------------------------------------
 
 def _dtls(ctx: Analysis, th: Thresholds) -> list[dict]:
-    from . import handshake
-
     assoc = ctx.dtls_associations
     if not len(assoc):
         if len(ctx.cap.rtp) and "dtls_srtp" in ctx.cap.rtp and ctx.cap.rtp["dtls_srtp"].any():
@@ -715,8 +711,6 @@ _ROLE_TEXT = {"rtx": "retransmissions (RFC 4588 RTX)", "fec": "forward error cor
 
 
 def _media(ctx: Analysis, th: Thresholds) -> list[dict]:
-    from .streams import extend_seq
-
     st = ctx.streams
     rtp = ctx.capture.rtp  # the whole capture's rows: stream_rows are positions in it
     if not len(st):

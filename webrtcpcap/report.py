@@ -26,8 +26,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import plots
+from . import compare, endpoints, plots
+from . import keys as _keys
+from . import sdp as _sdp
 from .analysis import Analysis
+from .capture import open as _open
+from .errors import CaptureWarning, WebRTCPcapError
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
 from .health import health as _health
 from .streams import in_streams
@@ -462,10 +466,6 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
     webrtc-internals JSON path; `handle_info`: a Janus admin API handle_info JSON path.  Never raises for bad
     input: an unreadable file is in `Report.errors` (exit code 2), a file that reads but does not fit the capture
     (a key log or stats of another call, an SDP whose ICE ufrag no STUN message uses) in `Report.notes`."""
-    from . import keys as _keys
-    from . import sdp as _sdp
-    from .capture import open as _open
-    from .errors import WebRTCPcapError
 
     name = _name(capture)
     inputs: list[tuple[str, str, str]] = [("capture", name, "")]
@@ -535,8 +535,6 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                 notes.append(f"{len(skipped)} RTP packets were skipped by the payload checks (RTX, keyframes) "
                              f"because their payload could not be read, the first {_strip_paths(why, name)}")
     for w in caught:
-        from .errors import CaptureWarning
-
         if issubclass(w.category, CaptureWarning):
             notes.append(_strip_paths(str(w.message), name))
 
@@ -554,10 +552,8 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
 def _time_notes(packets: pd.DataFrame) -> list[str]:
     """A finding for frames whose time is far from the rest (a wrong clock: time 0, year 2106) or missing: the
     time plots leave them out (plots.time_bins), and here they are counted and the first is named."""
-    from .plots import time_bins
-
     t = packets["t"].to_numpy(dtype=float)
-    bins = time_bins(t, 1.0)
+    bins = plots.time_bins(t, 1.0)
     far = np.flatnonzero(~bins.inside & np.isfinite(t))
     none = int((~np.isfinite(t)).sum())
     out = []
@@ -600,8 +596,6 @@ def _sdp_notes(cap, sdp_texts, sdps) -> list[str]:
 
 
 def _compare(cap, getstats, handle_info, inputs, errors, notes):
-    from . import compare, endpoints
-    from .errors import WebRTCPcapError
 
     loaded = {}
     for key, what, path, loader in (("getstats", "getStats", getstats, endpoints.load_getstats),
