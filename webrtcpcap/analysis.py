@@ -434,13 +434,21 @@ class Analysis:
         total = self.capture.rtcp.drop_duplicates("frame") if len(self.capture.rtcp) else self.capture.rtcp
         return len(payloads), len(total)
 
-    @property
-    def nacks(self) -> pd.DataFrame:
-        return self.cap.nacks if self.whole is None else self.capture.nacks
+    def _frames_of_call(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a capture table (with `frame`) whose frame is in this call."""
+        if self.whole is None:
+            return table
+        return table[np.isin(table["frame"].to_numpy(), self.cap.packets["frame"].to_numpy())]
 
-    @property
+    @cached_property
+    def nacks(self) -> pd.DataFrame:
+        """The capture's NACKed sequence numbers (cap.nacks), this call's."""
+        return self._frames_of_call(self.capture.nacks)
+
+    @cached_property
     def keyframe_requests(self) -> pd.DataFrame:
-        return self.capture.keyframe_requests
+        """The capture's PLI and FIR entries (cap.keyframe_requests), this call's."""
+        return self._frames_of_call(self.capture.keyframe_requests)
 
     @cached_property
     def round_trip_times(self) -> pd.DataFrame:
