@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import analysis, ice, pli
+from . import analysis, pli
 from .analysis import Analysis, is_media, on_leg
 from .capture import Capture
 from .capture import open as _open
@@ -544,7 +544,7 @@ def _turn(ctx: Analysis, th: Thresholds) -> list[dict]:
         return [_f("turn", "turn", "ok", "turn.allocation", "TURN not used (no allocation in the capture)")]
     stun = ctx.cap.stun
     direct = stun[~stun["relayed"].to_numpy(dtype=bool)] if "relayed" in stun.columns else stun
-    tx = ice.transactions(direct)
+    tx = ctx.ice_transactions  # of the direct messages (relayed ones are the peer's, inside the allocation)
     out = []
     for a in alloc.itertuples(index=False):
         subject = f"{a.transport} {a.client} → TURN {a.server}"
