@@ -126,8 +126,8 @@ class Report:
             lines.append(f"Calls ({len(calls)})")
             for r in calls.itertuples(index=False):
                 lines.append(f"  call {r.session}  {r.start_t:.1f}-{r.end_t:.1f} s  {r.endpoints}")
-                lines.append(f"  {'':<8} ICE {r.ice}; DTLS {r.dtls}; {r.streams}")
-                if not pd.isna(r.verdict):
+                lines.append(f"  {'':<8} ICE {r.ice}; {r.dtls}; {r.streams}")
+                if not pd.isna(r.verdict) and len(calls) > 1:  # one call: its verdict is the capture's, above
                     lines.append(f"  {'':<8} verdict {str(r.verdict).upper()}: {r.headline}")
             lines.append("")
         if self.errors or self.notes or self.inputs:
@@ -405,9 +405,8 @@ def _call_ice(call: Analysis) -> str:
 def _call_dtls(call: Analysis) -> str:
     assoc = call.dtls_associations
     if not len(assoc):
-        return "no handshake"
-    return ", ".join(f"{'' if pd.isna(r.version) else str(r.version) + ' '}{r.verdict}"
-                     for r in assoc.itertuples(index=False))
+        return "no DTLS handshake"
+    return ", ".join(f"{'DTLS' if pd.isna(r.version) else r.version} {r.verdict}" for r in assoc.itertuples(index=False))
 
 
 def _call_streams(call: Analysis) -> str:
