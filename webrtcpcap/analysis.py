@@ -25,6 +25,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from . import codecs as _codecs
 from . import decrypt, handshake, ice, nack, pli, rtt, tables
 from . import sdp as _sdp
 from . import streams as _streams
@@ -40,13 +41,14 @@ class Leg:
     a TURN server or an SFU holds the same SSRC on several legs, each with its own losses, NACKs and
     retransmissions: the recovery analyses are made leg by leg, never merged by SSRC.
 
-    - `ends`: ((ip, port), (ip, port)), sorted; `session`: its call (None: no call).
+    - `ends`: ((ip, port), (ip, port)), sorted; `name`: "ip:port ↔ ip:port"; `session`: its call (None: no call).
     - `rtp`: the RTP rows on the leg (either way); `streams`: its rows of the streams table; `rtx_pairs`: the pairs
       whose RTX stream is on the leg; `nacks`, `keyframe_requests`: feedback rows on the leg.
     - `outcomes`: nack.nack_outcomes over the leg; `summary`: nack.nack_summary over the leg (one row per media
       SSRC)."""
 
     ends: tuple
+    name: str
     session: int | None
     rtp: pd.DataFrame
     streams: pd.DataFrame
@@ -479,8 +481,65 @@ class Analysis:
             summary = nack.nack_summary(outcomes, gaps, st_leg.drop(columns=SESSION_COLUMN), pairs)
             s = st_leg[SESSION_COLUMN]
             session = None if not len(s) or pd.isna(s.iloc[0]) else int(s.iloc[0])
-            out.append(Leg(ends, session, rtp, st_leg, pairs, n, k, outcomes, summary))
+            name = f"{_endpoint(*ends[0])} ↔ {_endpoint(*ends[1])}"
+            out.append(Leg(ends, name, session, rtp, st_leg, pairs, n, k, outcomes, summary))
         return out
+
+    def keyframe_delays(self, horizon_s: float = 5.0) -> pd.DataFrame:
+        """PLI/FIR -> the keyframe that answered it, for each media stream with keyframe requests, leg by leg:
+        pli.keyframe_delays (the one answer, also the notebooks') over the frame-start packets (the stream's first
+        packet, or one after a packet with M set) within `horizon_s` after each request, read through
+        codecs.keyframes with `video_codecs` (else the stream's own codec); where a request stays unanswered, read on
+        to the end of the stream.  Columns: pli.KEYFRAME_DELAYS_SCHEMA, then keyframes_told (bool: False when no
+        keyframe could be told in the stream, its payload unreadable or no detector for its codec: its rows then
+        say nothing of answers), leg (Leg.name), session."""
+        if self.whole is not None:
+            return self._mine(self.whole.keyframe_delays(horizon_s))
+        return self.memo(("keyframe_delays", float(horizon_s)), lambda: self._keyframe_delays(float(horizon_s)))
+
+    def _keyframe_delays(self, horizon: float) -> pd.DataFrame:
+        payload, names = self.payload, self.video_codecs
+        parts = []
+        for leg in self.legs:
+            kfr = leg.keyframe_requests
+            if kfr is None or not len(kfr):
+                continue
+            media = media_streams(leg.streams)
+            by_ssrc = {int(r["ssrc"]): r for _, r in media.iterrows()}
+            rtp = leg.rtp
+            valid = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
+            for ssrc, reqs in kfr.groupby(kfr["media_ssrc"].astype(np.int64), sort=True):
+                r = by_ssrc.get(int(ssrc))
+                if r is None:
+                    continue
+                codec_names = names or ({int(r["pt"]): str(r["codec"])} if not pd.isna(r["codec"]) else {})
+                rows = valid[valid["ssrc"].to_numpy() == ssrc]
+                # Frame starts only (a keyframe starts there), and only near a request (a payload read costs).
+                marker = rows["marker"].to_numpy(dtype=bool)
+                starts = rows[np.r_[True, marker[:-1]]] if len(rows) else rows
+                st_t = starts["t"].to_numpy(dtype=np.float64)
+                near = np.zeros(len(starts), dtype=bool)
+                for t in reqs["t"].to_numpy(dtype=np.float64):
+                    near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
+                kf = _codecs.keyframes(starts[near], payload, codec_names) if codec_names else None
+                told = kf is not None and bool(kf["keyframe"].notna().any())
+                if not told:
+                    kf = pd.DataFrame({"frame": pd.Series([], dtype="uint32"), "t": pd.Series([], dtype="float64"),
+                                       "ssrc": pd.Series([], dtype="uint32"), "keyframe": pd.Series([], dtype="boolean")})
+                d = pli.keyframe_delays(reqs, kf)
+                if told and not d["answered"].all():  # read on past the windows: the answer of the whole stream
+                    late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
+                    more = _codecs.keyframes(starts[late & ~near], payload, codec_names)
+                    if len(more):
+                        kf = pd.concat([kf, more]).sort_values("t", kind="stable")
+                        d = pli.keyframe_delays(reqs, kf)
+                parts.append(d.assign(keyframes_told=told, leg=leg.name,
+                                      **{SESSION_COLUMN: pd.array([leg.session] * len(d), dtype="Int64")}))
+        if not parts:
+            return tables.empty_table(pli.KEYFRAME_DELAYS_SCHEMA).assign(
+                keyframes_told=pd.Series([], dtype=bool), leg=pd.Series([], dtype=object),
+                **{SESSION_COLUMN: pd.array([], dtype="Int64")})
+        return pd.concat(parts, ignore_index=True)
 
     def _legs_table(self, name: str, schema: dict[str, str]) -> pd.DataFrame:
         parts = [getattr(g, name).assign(**{SESSION_COLUMN: pd.array([g.session] * len(getattr(g, name)),

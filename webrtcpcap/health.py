@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import analysis, pli
+from . import analysis
 from .analysis import Analysis, is_media, on_leg
 from .capture import Capture
 from .capture import open as _open
@@ -888,7 +888,7 @@ def _recovery(ctx: Analysis, th: Thresholds) -> list[dict]:
                               f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
                               th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
         out.extend(_retransmission_loss(th, leg.streams, leg.rtx_pairs, outcomes, by_ssrc))
-        out.extend(_keyframes(ctx, th, kfr, by_ssrc, leg.rtp))
+        out.extend(_keyframes(ctx, th, leg, by_ssrc))
     if not out:
         out.append(_f("recovery", "recovery", "ok", "recovery.nack",
                       "no loss in the captured media and no NACK: nothing to repair"))
@@ -924,51 +924,28 @@ def _retransmission_loss(th: Thresholds, st: pd.DataFrame, pairs: pd.DataFrame, 
     return out
 
 
-def _keyframes(ctx: Analysis, th: Thresholds, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFrame) -> list[dict]:
-    """PLI/FIR -> the keyframe that answered it: `pli.keyframe_delays` (the one answer, also the notebooks'), over
-    the frame-start packets near each request, read through codecs.keyframes.  Codecs from the SDP, else guessed
-    from the payload's shape (`pli.guess_video_codecs`)."""
+def _keyframes(ctx: Analysis, th: Thresholds, leg, by_ssrc: dict) -> list[dict]:
+    """PLI/FIR -> the keyframe that answered it (`ctx.keyframe_delays`: pli.keyframe_delays, the one answer, also
+    the notebooks'), judged per media stream of the leg.  Codecs from the SDP, else guessed from the payload's
+    shape (`pli.guess_video_codecs`)."""
+    kfr = leg.keyframe_requests
     if kfr is None or not len(kfr):
         return []
-    try:
-        from . import codecs as _codecs
-    except ImportError:
-        return [_f("recovery", "recovery", "info", "recovery.keyframe",
-                   f"{len(kfr)} keyframe requests; keyframe detection unavailable")]
-    names, guessed = ctx.video_codecs, ctx.codecs_guessed
-    payload = ctx.payload
+    delays = ctx.keyframe_delays(max(5.0, 5 * th.pli_keyframe_ms / 1000))
+    delays = delays[(delays["leg"] == leg.name).to_numpy(bool)]
     out = []
-    horizon = max(5.0, 5 * th.pli_keyframe_ms / 1000)
-    valid = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
-    for ssrc, reqs in kfr.groupby(kfr["media_ssrc"].astype(np.int64), sort=True):
+    for ssrc, d in delays.groupby(delays["media_ssrc"].astype(np.int64), sort=True):
         r = by_ssrc.get(int(ssrc))
         if r is None:
             continue
+        reqs = kfr[kfr["media_ssrc"].astype(np.int64).to_numpy() == ssrc]
         subject = _stream_subject(r)
         kinds = "/".join(sorted(set(reqs["kind"].astype(str).str.upper())))
-        codec_names = names or ({int(r["pt"]): str(r["codec"])} if not _na(r["codec"]) else {})
-        rows = valid[valid["ssrc"].to_numpy() == ssrc]
-        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there;
-        # and only near a request (a payload read costs).
-        marker = rows["marker"].to_numpy(dtype=bool)
-        starts = rows[np.r_[True, marker[:-1]]] if len(rows) else rows
-        st_t = starts["t"].to_numpy(dtype=np.float64)
-        near = np.zeros(len(starts), dtype=bool)
-        for t in reqs["t"].to_numpy(dtype=np.float64):
-            near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
-        kf = _codecs.keyframes(starts[near], payload, codec_names) if codec_names else None
-        if kf is None or not kf["keyframe"].notna().any():
+        if not d["keyframes_told"].iloc[0]:
             out.append(_f("recovery", subject, "info", "recovery.keyframe",
                           f"{len(reqs)} {kinds} keyframe requests; the keyframes cannot be told (payload unreadable "
                           "or no detector for the codec)", len(reqs), "requests", evidence=_frames(reqs["frame"])))
             continue
-        d = pli.keyframe_delays(reqs, kf)
-        if not d["answered"].all():  # read on past the windows, so the answer is the one of the whole stream
-            late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
-            more = _codecs.keyframes(starts[late & ~near], payload, codec_names)
-            if len(more):
-                kf = pd.concat([kf, more]).sort_values("t", kind="stable")
-                d = pli.keyframe_delays(reqs, kf)
         answered = d[d["answered"]]
         missing = int(d.loc[~d["answered"], "requests"].sum())
         ev = list(reqs["frame"]) + [int(x) for x in answered["keyframe_frame"]]
@@ -979,8 +956,8 @@ def _keyframes(ctx: Analysis, th: Thresholds, kfr: pd.DataFrame, by_ssrc: dict, 
             text += f", answered by a keyframe within {_ms(worst)} (slowest)"
         if missing:
             text += f"; {missing} not followed by any keyframe in the capture"
-        if guessed:
-            text += f" (codec {', '.join(sorted(set(codec_names.values())))} read from the payload: no SDP)"
+        if ctx.codecs_guessed:
+            text += f" (codec {', '.join(sorted(set(ctx.video_codecs.values())))} read from the payload: no SDP)"
         out.append(_f("recovery", subject, sev, "recovery.keyframe", text, worst, "ms", th.pli_keyframe_ms,
                       "pli_keyframe_ms", _frames(ev)))
     return out
