@@ -106,7 +106,7 @@ def test_health_is_kept_per_thresholds_on_the_context():
 def test_per_call_tables_have_the_session_column():
     a = opened("aiortc_loss5_rtp", keyed=True).analysis
     for table in (a.streams, a.dtls_associations, a.dtls_flights, a.candidate_pairs, a.gaps, a.nack_outcomes,
-                  a.nack_summary, a.ice_transactions, a.turn_allocations):
+                  a.nack_summary, a.ice_transactions, a.turn_allocations, a.rtx_pairs, a.keyframe_delays()):
         assert table[analysis.SESSION_COLUMN].dtype == "Int64"
         assert (table[analysis.SESSION_COLUMN] == 1).all(), table
     assert len(a.nack_outcomes) and len(a.gaps) and len(a.media) == 4 and len(a.rtx_pairs) == 1

@@ -111,7 +111,8 @@ class Analysis:
       session; `dtls_flights`: handshake.flights (association ids as in dtls_associations) + session.
     - `streams`: the capture's streams table (STREAMS_SCHEMA, with roles) + session; `media`: its audio/video media
       streams.
-    - `rtx_pairs`: streams.rtx_pairs with payload and timestamp evidence (the pairs behind the streams' roles).
+    - `rtx_pairs`: streams.rtx_pairs with payload and timestamp evidence (the pairs behind the streams' roles) +
+      session (its RTX stream's call).
     - `gaps`: streams.gaps (GAPS_SCHEMA) + session.
     - `packet_view`: streams.packet_view with the SDPs' clock rates (PACKET_VIEW_SCHEMA).
     - `receiver_view`: streams.receiver_view of `media` (RECEIVER_VIEW_SCHEMA; index: `media`'s).
@@ -344,7 +345,11 @@ class Analysis:
             pairs = self.whole.rtx_pairs
             return pairs[pairs["rtx_ssrc"].astype(np.int64).isin(self.streams["ssrc"].astype(np.int64))]
         c = self.capture
-        return _streams.rtx_pairs(c.streams, c.sdp, c.rtp, self.payload, timestamps=True)
+        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, self.payload, timestamps=True)
+        st = self.streams  # a pair's call: its RTX stream's
+        of = dict(zip(st["ssrc"].astype(np.int64), st[SESSION_COLUMN]))
+        return pairs.assign(**{SESSION_COLUMN: pd.array([of.get(int(x), pd.NA) for x in pairs["rtx_ssrc"]],
+                                                        dtype="Int64")})
 
     @cached_property
     def rtx_of(self) -> dict[int, int]:
