@@ -328,3 +328,26 @@ def test_media_without_ice_forms_calls_by_ssrc_and_five_tuple(tmp_path):
     s = cap.sessions
     assert s["kind"].astype(str).tolist() == ["media", "media"]
     assert s[["flows", "rtp", "rtcp", "ssrcs"]].values.tolist() == [[2, 6, 2, 1], [1, 6, 0, 1]]
+
+
+def test_streams_and_handshakes_outside_every_call_are_still_judged(merged):
+    """A flow no call claims (here call 2's flow, its label taken away) is judged on its own, "outside any call",
+    with the findings it has in its capture alone: nothing is dropped for lack of a call."""
+    cap = _open(merged.path)
+    sessions, flow_sessions, generations = cap._session_tables()
+    main = merged.label_sessions(merged.streams)
+    flows = set()
+    for r in main[main["session"] == 2].itertuples(index=False):
+        f = merged.flows
+        on = ((f["a"] == r.src) & (f["a_port"] == r.sport)) | ((f["b"] == r.src) & (f["b_port"] == r.sport))
+        flows |= set(f.loc[on.to_numpy(bool), "flow"].astype(int))
+    unclaimed = flow_sessions.assign(session=flow_sessions["session"].where(~flow_sessions["flow"].isin(flows)))
+    cap._session_cache = (sessions, unclaimed, generations)
+    h = health(cap)
+    f = h.findings
+    outside = f[f["subject"].str.startswith("outside any call: ").to_numpy(bool)]
+    assert outside["session"].isna().all() and set(outside["stage"].astype(str)) >= {"dtls", "media"}
+    want = health(alone(SECOND)).findings
+    for stage in ("dtls", "media"):
+        got = [str(x).removeprefix("outside any call: ") for x in outside.loc[outside["stage"] == stage, "finding"]]
+        assert got == want.loc[want["stage"] == stage, "finding"].astype(str).tolist()
