@@ -39,6 +39,7 @@ STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
                 "recovery": "Recovery", "rtcp": "RTCP"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
+_CALL_PREFIX = re.compile(r"^(call \d+|outside any call): ")  # how a finding of one call of several starts
 
 FINDINGS_SCHEMA: dict[str, str] = {
     "stage": "category",
@@ -208,9 +209,8 @@ class Health:
         for stage, row in stages.iterrows():
             lines.append(f"{STAGE_TITLES[stage]:<9} {str(row['severity']).upper():<8} {row['headline']}")
             for r in self.findings[self.findings["stage"] == stage].itertuples(index=False):
-                call = str(r.subject).split(": ", 1)[0] + ": "  # a call's findings name it in both: say it once
-                finding = str(r.finding)[len(call):] if not pd.isna(r.session) and \
-                    str(r.finding).startswith(call) else r.finding
+                call = _CALL_PREFIX.match(str(r.subject))  # a call's findings name it in both: say it once
+                finding = str(r.finding).removeprefix(call.group(0)) if call else r.finding
                 lines.append(f"  {str(r.severity):<8} {r.subject}: {finding}")
                 if not pd.isna(r.evidence) and r.evidence:
                     lines.append(f"  {'':<8} frames {r.evidence}")
@@ -340,7 +340,7 @@ def _judged_calls(ctx: Analysis, stage: str) -> list[Analysis]:
 
 def _in_call(r: dict, call: Analysis) -> dict:
     """A finding of one call: the call named in its subject and its sentence (which may become the headline)."""
-    name = "outside any call" if call.is_outside else f"call {call.session}"
+    name = "outside any call" if call.is_outside else f"call {call.session}"  # as _CALL_PREFIX reads it
     return dict(r, subject=f"{name}: {r['subject']}", finding=f"{name}: {r['finding']}",
                 session=None if call.is_outside else call.session)
 
