@@ -96,7 +96,7 @@ def test_a_report_computes_each_analysis_once(name, counted, monkeypatch):
 
 def test_health_is_kept_per_thresholds_on_the_context():
     cap = opened("aiortc_clean")
-    assert cap.analysis is cap.analysis and isinstance(cap.analysis, Analysis)
+    assert analysis.of(cap) is analysis.of(cap) and isinstance(analysis.of(cap), Analysis)
     assert webrtcpcap.health(cap) is webrtcpcap.health(cap)
     strict = webrtcpcap.health(cap, webrtcpcap.Thresholds(ice_connect_ms=20))
     assert strict is not webrtcpcap.health(cap) and strict.stage("ice") == "warning"
@@ -104,7 +104,7 @@ def test_health_is_kept_per_thresholds_on_the_context():
 
 
 def test_per_call_tables_have_the_session_column():
-    a = opened("aiortc_loss5_rtp", keyed=True).analysis
+    a = analysis.of(opened("aiortc_loss5_rtp", keyed=True))
     for table in (a.streams, a.dtls_associations, a.dtls_flights, a.candidate_pairs, a.gaps, a.nack_outcomes,
                   a.nack_summary, a.ice_transactions, a.turn_allocations, a.rtx_pairs, a.keyframe_delays()):
         assert table[analysis.SESSION_COLUMN].dtype == "Int64"
@@ -123,7 +123,7 @@ def test_a_capture_without_calls_has_an_empty_context(tmp_path):
 
     path = tmp_path / "dns.pcap"
     write_pcap(path, [udp4(b"\x00" * 20, A4, B4, 5353, 53)])
-    a = _open(path).analysis
+    a = analysis.of(_open(path))
     assert a.calls == [] and a.outside is None and not a.several_calls
     assert len(a.streams) == 0 and len(a.candidate_pairs) == 0 and len(a.nack_outcomes) == 0
     assert webrtcpcap.health(_open(path)).calls.empty

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import ice, sessions, tables, writer
+from webrtcpcap import analysis, ice, sessions, tables, writer
 from webrtcpcap.health import SEVERITIES, health
 
 from conftest import CAPTURES
@@ -157,7 +157,7 @@ def test_the_report_has_a_line_per_call_with_its_own_verdict(merged_keyed):
     assert calls["session"].tolist() == [1, 2]
     for row, name in zip(calls.itertuples(index=False), (KEYED_FIRST, KEYED_SECOND)):
         one = alone_keyed(name)
-        sel = one.analysis.candidate_pairs
+        sel = analysis.of(one).candidate_pairs
         sel = sel[sel["selected"]].iloc[0]
         assert row.ice == f"{sel['transport']} {sel['local']} ↔ {sel['remote']}"
         assert row.dtls == "DTLS 1.2 completed"

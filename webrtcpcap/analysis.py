@@ -2,7 +2,7 @@
 NACK, PLI, RTT, RTCP reports) computed once, lazily, from a Capture's tables, and shared by health, report,
 expect, compare and notebooks.
 
-    a = cap.analysis                         # or webrtcpcap.analysis.Analysis(cap)
+    a = webrtcpcap.analysis.of(cap)          # made once per capture, kept on it
     a.candidate_pairs, a.dtls_associations, a.streams, a.gaps, a.nack_outcomes
     for call in a.calls:                     # one context per call of cap.sessions
         call.session, call.streams, call.ice_summary
@@ -530,7 +530,8 @@ class Analysis:
                 told = kf is not None and bool(kf["keyframe"].notna().any())
                 if not told:
                     kf = pd.DataFrame({"frame": pd.Series([], dtype="uint32"), "t": pd.Series([], dtype="float64"),
-                                       "ssrc": pd.Series([], dtype="uint32"), "keyframe": pd.Series([], dtype="boolean")})
+                                       "ssrc": pd.Series([], dtype="uint32"),
+                                       "keyframe": pd.Series([], dtype="boolean")})
                 d = pli.keyframe_delays(reqs, kf)
                 if told and not d["answered"].all():  # read on past the windows: the answer of the whole stream
                     late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
@@ -571,10 +572,16 @@ def _no_call_flows(flow_sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def of(cap) -> Analysis:
-    """The analysis context of a capture: `cap.analysis` (made once per Capture), or a new one for any other object
-    with a Capture's tables."""
-    a = getattr(cap, "analysis", None)
-    return a if isinstance(a, Analysis) else Analysis(cap)
+    """The analysis context of a capture, made on first use and kept on the Capture (its `_analysis` slot: the
+    capture, a floor below, never imports this module), so that every consumer of the same capture shares it; a new
+    one for any other object with a Capture's tables."""
+    a = getattr(cap, "_analysis", None)
+    if isinstance(a, Analysis):
+        return a
+    a = Analysis(cap)
+    if hasattr(cap, "_analysis"):
+        cap._analysis = a
+    return a
 
 
 __all__ = ["Analysis", "Leg", "of", "on_leg", "legs_of", "is_media", "media_streams", "SESSION_COLUMN"]

@@ -189,6 +189,7 @@ class Capture:
         self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._dtls_decrypted: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
+        self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
         self._payload_cache: dict[int, bytes] = {}  # frame -> payload_or_empty's answer, bounded in bytes
@@ -534,17 +535,6 @@ class Capture:
     def label_sessions(self, table: pd.DataFrame) -> pd.DataFrame:
         """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.sessions.label."""
         return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
-
-    @property
-    def analysis(self):
-        """The capture's analysis context (webrtcpcap.analysis.Analysis): every analysis (ICE pairs, DTLS
-        associations, streams, gaps, RTX pairs, NACK outcomes...) computed once on first use and shared by health,
-        report, expect and compare; `cap.analysis.calls` narrows it to each call."""
-        if getattr(self, "_analysis", None) is None:
-            from .analysis import Analysis  # deferred: the analysis floor sits above the capture (it reads its tables)
-
-            self._analysis = Analysis(self)
-        return self._analysis
 
     def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         if getattr(self, "_session_cache", None) is None:

@@ -123,8 +123,9 @@ _TLS_VERSIONS = {"FEFF": "DTLS 1.0", "FEFD": "DTLS 1.2", "FEFC": "DTLS 1.3"}
 
 
 class _Capture:
-    """The capture's side of one side_by_side call: the analyses from the capture's context (`cap.analysis`,
-    computed once and shared with health and the report), the tolerance, and the capture's clock."""
+    """The capture's side of one side_by_side call: the analyses from the capture's context
+    (`webrtcpcap.analysis.of(cap)`, computed once and shared with health and the report), the tolerance, and the
+    capture's clock."""
 
     def __init__(self, ctx: Analysis, tolerance: dict):
         cap = ctx.capture

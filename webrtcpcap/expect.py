@@ -12,9 +12,9 @@ exactly when the call's quality changes.
     ...
     >>> assert expect.ice_connected(cap, within_ms=500)      # each function alone gives a truthy Expectation
 
-Strategy: each expectation is a small function of the capture's analysis context (`cap.analysis`: the same
-analyses, computed once, that `webrtcpcap.health` judges, and health's own verdict where a judgement is shared),
-returning an `Expectation`; `check` runs the ones named by its keyword arguments, in a fixed order.
+Strategy: each expectation is a small function of the capture's analysis context (`webrtcpcap.analysis.of(cap)`:
+the same analyses, computed once, that `webrtcpcap.health` judges, and health's own verdict where a judgement is
+shared), returning an `Expectation`; `check` runs the ones named by its keyword arguments, in a fixed order.
 """
 
 from __future__ import annotations

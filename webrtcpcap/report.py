@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import compare, endpoints, plots
+from . import analysis, compare, endpoints, plots
 from . import keys as _keys
 from . import sdp as _sdp
 from .analysis import Analysis
@@ -57,8 +57,8 @@ class Report:
 
     - `name`: the capture's file name; `health`: its `webrtcpcap.health.Health`; `cap`: the open Capture (None
       when the file could not be read).
-    - `analysis`: the capture's analysis context (`cap.analysis`; None without a capture): the plots and the calls
-      are drawn from the same analyses the health summary judged, each computed once.
+    - `analysis`: the capture's analysis context (`webrtcpcap.analysis.of(cap)`; None without a capture): the plots
+      and the calls are drawn from the same analyses the health summary judged, each computed once.
     - `calls`: one row per call of the capture (CALLS_SCHEMA): session, start_t, end_t (s), endpoints (its main
       flow), ice (the selected pair, or why none), dtls (version and verdict of its associations), streams (media
       streams by kind, and the others by role), verdict and headline (the call's own, `Health.calls`).
@@ -80,7 +80,7 @@ class Report:
         self.notes: list[str] = list(notes or [])
         self.side_by_side = side_by_side
         self._sdp_texts: list[tuple[str, str]] = list(sdp_texts or [])
-        self.analysis: Analysis | None = cap.analysis if cap is not None else None
+        self.analysis: Analysis | None = analysis.of(cap) if cap is not None else None
 
     @property
     def calls(self) -> pd.DataFrame:
@@ -406,7 +406,8 @@ def _call_dtls(call: Analysis) -> str:
     assoc = call.dtls_associations
     if not len(assoc):
         return "no DTLS handshake"
-    return ", ".join(f"{'DTLS' if pd.isna(r.version) else r.version} {r.verdict}" for r in assoc.itertuples(index=False))
+    return ", ".join(f"{'DTLS' if pd.isna(r.version) else r.version} {r.verdict}"
+                     for r in assoc.itertuples(index=False))
 
 
 def _call_streams(call: Analysis) -> str:
