@@ -128,7 +128,9 @@ class Health:
     - `verdict`: the worst severity overall; `headline` the sentence behind it.
     - `calls`: one row per call (index: session, as `cap.sessions` numbers them): verdict (the worst severity of
       its findings), headline (the first of its worst findings), findings (count), then one column per stage
-      (ice, turn, dtls, media, recovery, rtcp) with that stage's worst severity in the call ("ok" without finding).
+      (ice, turn, dtls, media, recovery, rtcp) with that stage's worst severity in the call (null where no finding
+      of the stage is about the call: a STUN-only call has no DTLS or media to judge; "TURN not used" is said once
+      for the capture).
       Empty when the capture holds no call.
     - `text()` (also `repr`): the terminal report; `thresholds`: the Thresholds used.
     """
@@ -152,8 +154,8 @@ class Health:
             sev = _worst(mine["severity"].astype(str))
             worst = mine[mine["severity"].astype(str) == sev]
             head = str(worst["finding"].iloc[0]) if len(worst) else "nothing to judge"
-            rows.append((n, sev, head, len(mine), *(_worst(mine.loc[mine["stage"] == st, "severity"].astype(str))
-                                                    for st in stages)))
+            of_stage = [mine.loc[mine["stage"] == st, "severity"].astype(str) for st in stages]
+            rows.append((n, sev, head, len(mine), *(_worst(f) if len(f) else None for f in of_stage)))
         out = pd.DataFrame(rows, columns=["session", "verdict", "headline", "findings", *stages]).set_index("session")
         for col in ["verdict", *stages]:
             out[col] = pd.Categorical(out[col], categories=SEVERITIES, ordered=True)
