@@ -714,19 +714,19 @@ _ROLE_TEXT = {"rtx": "retransmissions (RFC 4588 RTX)", "fec": "forward error cor
 
 def _media(ctx: Analysis, th: Thresholds) -> list[dict]:
     st = ctx.streams
-    rtp = ctx.capture.rtp  # the whole capture's rows: stream_rows are positions in it
+    rtp = ctx.cap.rtp
     if not len(st):
         why = "the call never connected" if not ctx.connected else "no RTP flowed"
         return [_f("media", "media", "info", "media.streams", f"no RTP streams in the capture: {why}")]
     out = []
+    whole = ctx.capture.rtp  # the whole capture's rows: stream_rows are positions in it
     rows_of = ctx.stream_rows
-    frame = rtp["frame"].to_numpy()
-    t_all = rtp["t"].to_numpy(dtype=np.float64)
-    seq_all = rtp["seq"].to_numpy()
-    auth = rtp["auth_ok"] if "auth_ok" in rtp.columns else None
-    mine = ctx.cap.rtp
-    if auth is not None and len(mine) and mine["auth_ok"].isna().all() \
-            and mine.get("dtls_srtp", pd.Series([False])).any():
+    frame = whole["frame"].to_numpy()
+    t_all = whole["t"].to_numpy(dtype=np.float64)
+    seq_all = whole["seq"].to_numpy()
+    auth = whole["auth_ok"] if "auth_ok" in whole.columns else None
+    if auth is not None and len(rtp) and rtp["auth_ok"].isna().all() \
+            and rtp.get("dtls_srtp", pd.Series([False])).any():
         out.append(_f("media", "media", "info", "media.srtp_auth",
                       "SRTP not authenticated: no key opened it (open with keylog= or srtp_keys=); payload checks "
                       "(keyframes, RTX sequence numbers) are unavailable"))
