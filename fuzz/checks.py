@@ -112,12 +112,12 @@ def install_hooks() -> None:
     _HOOKED = True
     for stage in ("_capture", "_ice", "_turn", "_dtls", "_media", "_recovery", "_rtcp"):
         setattr(_health, stage, _recording(f"health{stage}", getattr(_health, stage)))
-    guard = _report._Plots._guard
+    guard = _report._guard
 
-    def recording_guard(self, what, fn):
-        return guard(self, what, _recording(f"report plot {what}", fn))
+    def recording_guard(context, what, fn):
+        return guard(context, what, _recording(f"report plot {what}", fn))
 
-    _report._Plots._guard = recording_guard
+    _report._guard = recording_guard
 
 
 def _recording(step: str, fn):

@@ -160,7 +160,7 @@ def test_checks_report_an_exception_health_swallows(tmp_path, monkeypatch):
     data = _small_capture(path)
     checks.install_hooks()
 
-    def planted(ctx):
+    def planted(*stage_args):
         raise KeyError("planted")
 
     monkeypatch.setattr(health, "_media", checks._recording("health_media", planted))

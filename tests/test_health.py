@@ -79,7 +79,8 @@ def test_findings_table_shape_and_evidence_frames_exist(name):
     cap, h = session(name)
     f = h.findings
     assert list(f.columns) == ["stage", "subject", "severity", "check", "finding", "measured", "unit", "threshold",
-                               "threshold_name", "evidence"]
+                               "threshold_name", "evidence", "session"]
+    assert f["session"].dtype == "Int64" and f.loc[f["stage"] == "capture", "session"].isna().all()
     assert list(f["severity"].cat.categories) == SEVERITIES and f["severity"].cat.ordered
     assert set(f["stage"].astype(str)) <= set(STAGES)
     assert f["finding"].notna().all() and (f["finding"].str.len() > 10).all()

@@ -33,7 +33,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     # the entry object: open(), iter_chunks(), Capture
     "capture": ("capture",),
     # analyses: DataFrames in, DataFrames out, no bytes
-    "analyses": ("ice", "handshake", "nack", "pli", "rtt", "compare"),
+    "analyses": ("ice", "handshake", "nack", "pli", "rtt", "compare", "analysis"),
     # what people look at: verdicts, expectations, plots, the report
     "report": ("health", "expect", "plots", "report"),
     # tools over whole captures: anonymised copies, endpoint dumps opened as captures

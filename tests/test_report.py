@@ -83,7 +83,7 @@ class Page(HTMLParser):
         return "".join(self.data)
 
 
-SECTIONS = ["Verdict and stages", "Inputs", "Findings and evidence", "ICE", "DTLS",
+SECTIONS = ["Verdict and stages", "Calls", "Inputs", "Findings and evidence", "ICE", "DTLS",
             "Media streams: sequence, loss and NACK", "Bit rate and jitter", "Endpoint stats side by side"]
 
 

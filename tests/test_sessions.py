@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import ice, sessions, tables, writer
-from webrtcpcap.health import health
+from webrtcpcap import analysis, ice, sessions, tables, writer
+from webrtcpcap.health import SEVERITIES, health
 
 from conftest import CAPTURES
 
@@ -83,6 +83,90 @@ def test_label_puts_every_rtp_row_and_stream_of_the_merged_file_in_its_call(merg
     assert st["session"].notna().all()
     assert sorted(st.groupby("session").size().tolist()) == sorted(
         [len(alone(FIRST).streams), len(alone(SECOND).streams)])
+
+
+KEYED_FIRST, KEYED_SECOND = "aiortc_loss5_rtp", "chromium_aiortc_loss5"  # both lossy, NACK-repaired: SRTCP opened
+
+
+@lru_cache(maxsize=None)
+def alone_keyed(name: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return webrtcpcap.open(CAPTURES / f"{name}.pcap", keylog=CAPTURES / f"{name}.keylog", progress=False)
+
+
+@pytest.fixture(scope="module")
+def merged_keyed(tmp_path_factory):
+    """KEYED_FIRST and KEYED_SECOND in one file, overlapping as in `merged`, opened with both key logs in one."""
+    d = tmp_path_factory.mktemp("merged_keyed")
+    a, b = alone_keyed(KEYED_FIRST), alone_keyed(KEYED_SECOND)
+    writer.merge(d / "two_calls.pcap", [(CAPTURES / f"{KEYED_FIRST}.pcap", 0.0),
+                                        (CAPTURES / f"{KEYED_SECOND}.pcap", _start_s(a) + OVERLAP_S - _start_s(b))])
+    keylog = d / "two_calls.keylog"
+    keylog.write_text((CAPTURES / f"{KEYED_FIRST}.keylog").read_text()
+                      + (CAPTURES / f"{KEYED_SECOND}.keylog").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return webrtcpcap.open(d / "two_calls.pcap", keylog=keylog, progress=False)
+
+
+def _judged(h, session=None) -> list[tuple]:
+    """The findings of every stage but the capture's, as (stage, severity, check, sentence, measured): of one call
+    (its name taken off the sentence), or of a capture alone (less "TURN not used", which a call does not say)."""
+    f = h.findings[h.findings["stage"].astype(str) != "capture"]
+    if session is not None:
+        f = f[(f["session"] == session).fillna(False).to_numpy(bool)]
+    out = []
+    for r in f.itertuples(index=False):
+        if session is None and r.check == "turn.allocation" and r.subject == "turn" and r.severity == "ok":
+            continue
+        sentence = str(r.finding).removeprefix(f"call {session}: ") if session is not None else str(r.finding)
+        out.append((str(r.stage), str(r.severity), r.check, sentence,
+                    None if pd.isna(r.measured) else round(float(r.measured), 3)))
+    return out
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["bare", "keylog"])
+def test_every_stage_of_each_call_is_judged_as_the_capture_alone(keyed, merged, merged_keyed):
+    """DTLS, media, recovery and RTCP too, not only ICE and TURN: the merged file's findings of call N are those of
+    capture N opened alone, sentence for sentence, and its per-call verdicts are the single files' verdicts."""
+    cap, names, one = (merged_keyed, (KEYED_FIRST, KEYED_SECOND), alone_keyed) if keyed else \
+        (merged, (FIRST, SECOND), alone)
+    h = health(cap)
+    assert list(h.calls.index) == [1, 2]
+    for n, name in enumerate(names, 1):
+        h1 = health(one(name))
+        assert _judged(h, n) == _judged(h1), name
+        stages = h1.stages["severity"].astype(str)
+        for stage in ("ice", "dtls", "media", "recovery", "rtcp"):
+            assert str(h.calls.at[n, stage]) == stages.get(stage, "ok"), (name, stage)
+        assert h.calls.at[n, "headline"] == f"call {n}: {h1.headline}"
+        subjects = h.findings.loc[(h.findings["session"] == n).fillna(False).to_numpy(bool), "subject"]
+        assert subjects.str.startswith(f"call {n}: ").all()
+    if keyed:  # SRTCP opened: NACKs, retransmissions and receiver reports judged in each call
+        checks = set(h.findings["check"])
+        assert {"recovery.nack", "rtcp.lost"} <= checks
+    assert h.verdict == max((health(one(n)).verdict for n in names), key=SEVERITIES.index)
+
+
+def test_the_report_has_a_line_per_call_with_its_own_verdict(merged_keyed):
+    from webrtcpcap.report import Report
+
+    r = Report("two_calls.pcap", health(merged_keyed), merged_keyed)
+    calls = r.calls
+    assert calls["session"].tolist() == [1, 2]
+    for row, name in zip(calls.itertuples(index=False), (KEYED_FIRST, KEYED_SECOND)):
+        one = alone_keyed(name)
+        sel = analysis.of(one).candidate_pairs
+        sel = sel[sel["selected"]].iloc[0]
+        assert row.ice == f"{sel['transport']} {sel['local']} ↔ {sel['remote']}"
+        assert row.dtls == "DTLS 1.2 completed"
+        assert row.verdict == health(one).verdict
+        assert row.start_t < row.end_t
+    assert calls["start_t"].iloc[1] < calls["end_t"].iloc[0]  # they overlap
+    text = r.text()
+    assert "Calls (2)" in text and text.count("verdict WARNING: call ") == 2
+    assert '<section id="calls">' in r.html()
 
 
 def test_a_call_view_reads_like_the_capture_alone(merged):
@@ -244,3 +328,26 @@ def test_media_without_ice_forms_calls_by_ssrc_and_five_tuple(tmp_path):
     s = cap.sessions
     assert s["kind"].astype(str).tolist() == ["media", "media"]
     assert s[["flows", "rtp", "rtcp", "ssrcs"]].values.tolist() == [[2, 6, 2, 1], [1, 6, 0, 1]]
+
+
+def test_streams_and_handshakes_outside_every_call_are_still_judged(merged):
+    """A flow no call claims (here call 2's flow, its label taken away) is judged on its own, "outside any call",
+    with the findings it has in its capture alone: nothing is dropped for lack of a call."""
+    cap = _open(merged.path)
+    sessions, flow_sessions, generations = cap._session_tables()
+    main = merged.label_sessions(merged.streams)
+    flows = set()
+    for r in main[main["session"] == 2].itertuples(index=False):
+        f = merged.flows
+        on = ((f["a"] == r.src) & (f["a_port"] == r.sport)) | ((f["b"] == r.src) & (f["b_port"] == r.sport))
+        flows |= set(f.loc[on.to_numpy(bool), "flow"].astype(int))
+    unclaimed = flow_sessions.assign(session=flow_sessions["session"].where(~flow_sessions["flow"].isin(flows)))
+    cap._session_cache = (sessions, unclaimed, generations)
+    h = health(cap)
+    f = h.findings
+    outside = f[f["subject"].str.startswith("outside any call: ").to_numpy(bool)]
+    assert outside["session"].isna().all() and set(outside["stage"].astype(str)) >= {"dtls", "media"}
+    want = health(alone(SECOND)).findings
+    for stage in ("dtls", "media"):
+        got = [str(x).removeprefix("outside any call: ") for x in outside.loc[outside["stage"] == stage, "finding"]]
+        assert got == want.loc[want["stage"] == stage, "finding"].astype(str).tolist()

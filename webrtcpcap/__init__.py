@@ -12,11 +12,11 @@ __version__ = "0.1.0"
 
 from .capture import Capture, Chunk, iter_chunks, open  # noqa: E402,A004
 from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  # noqa: E402
-from . import (anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, plots, rtt,  # noqa: E402
-               sdp, streams)
+from . import (analysis, anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, plots,  # noqa: E402
+               rtt, sdp, streams)
 from .health import Health, Thresholds, health  # noqa: E402  (the function: `webrtcpcap.health(cap)`)
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
-           "DecodeError", "health", "Health", "Thresholds", "expect", "dumps", "anonymize", "compare", "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams",
-           "plots", "__version__"]
+           "DecodeError", "health", "Health", "Thresholds", "analysis", "expect", "dumps", "anonymize", "compare",
+           "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "__version__"]
 

@@ -198,6 +198,7 @@ class Capture:
         self._dtls_decrypted: pd.DataFrame | None = None
         self._quic: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
+        self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
         self._payload_cache: dict[int, bytes] = {}  # frame -> payload_or_empty's answer, bounded in bytes

@@ -14,8 +14,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import handshake, ice, rtt
-from . import streams as _streams
+from . import analysis, handshake
+from .analysis import Analysis
 from .endpoints import SOURCES, StatsWarning, load_getstats, load_handle_info
 
 # How far apart two values may be and still agree: |capture - endpoint| <= absolute + relative * |endpoint|.
@@ -123,15 +123,17 @@ _TLS_VERSIONS = {"FEFF": "DTLS 1.0", "FEFD": "DTLS 1.2", "FEFC": "DTLS 1.3"}
 
 
 class _Capture:
-    """What the capture says, computed once per side_by_side call."""
+    """The capture's side of one side_by_side call: the analyses from the capture's context
+    (`webrtcpcap.analysis.of(cap)`, computed once and shared with health and the report), the tolerance, and the
+    capture's clock."""
 
-    def __init__(self, cap, tolerance: dict):
+    def __init__(self, ctx: Analysis, tolerance: dict):
+        cap = ctx.capture
+        self.ctx = ctx
         self.cap = cap
         self.tol = tolerance
         self.rtp = cap.rtp
-        self.stream_table = cap.streams
-        self.rates = {int(r.pt): int(r.clock_rate) for r in self.stream_table.itertuples()
-                      if not _na(r.clock_rate) and r.clock_rate_source == "given"}
+        self.stream_table = ctx.streams
         p = cap.packets
         self.t0 = p["time"].iloc[0] if len(p) else None
         self.last_t = float(p["t"].iloc[-1]) if len(p) else 0.0
@@ -140,20 +142,17 @@ class _Capture:
         self.srs = cap.rtcp_sender_reports
         self.rtcp_readable = len(self.blocks) > 0 or len(self.fb) > 0 or len(self.srs) > 0
         self.rtcp_present = len(cap.rtcp) > 0
-        self._rtt = None
-        self._at: dict = {}
         self.ssrcs = set(int(s) for s in self.rtp["ssrc"].dropna().unique()) if len(self.rtp) else set()
         self.pair = None
         self.pair_frames = None
         if len(cap.stun):
-            s = ice.summary(cap.stun, p, cap.stun_attributes, relayed_media=(self.rtp, cap.rtcp))
-            if len(s) and not _na(s["selected_local"].iloc[0]):
-                self.pair = _pair_key(s["selected_local"].iloc[0], s["selected_remote"].iloc[0])
-                self.pair_row = s.iloc[0]
-        self._fid: dict[int, int] | None = None
-        a = handshake.associations(cap.dtls_records, cap.dtls_handshakes) if len(cap.dtls_records) else None
+            s = ctx.ice_summary
+            if not _na(s["selected_local"]):
+                self.pair = _pair_key(s["selected_local"], s["selected_remote"])
+                self.pair_row = s
+        a = ctx.dtls_associations
         self.assoc = None
-        if a is not None and len(a):
+        if len(a):
             done = a[a["verdict"] == "completed"]
             self.assoc = (done if len(done) else a).iloc[0]
 
@@ -170,12 +169,7 @@ class _Capture:
         return t, None
 
     def streams_at(self, t: float | None) -> pd.DataFrame:
-        if t is None:
-            return self.stream_table
-        key = round(t, 3)
-        if key not in self._at:
-            self._at[key] = _streams.streams(self.rtp[self.rtp["t"] <= t], self.rates)
-        return self._at[key]
+        return self.stream_table if t is None else self.ctx.streams_until(t)
 
     def stream(self, ssrc: int, t: float | None) -> dict | None:
         s = self.streams_at(t)
@@ -199,11 +193,7 @@ class _Capture:
         """The RTX SSRC of a media SSRC: the stats' rtxSsrc, else what the SDP pairs in the capture (FID, apt)."""
         if not _na(given):
             return int(given)
-        if self._fid is None:
-            pairs = _streams.rtx_pairs(self.stream_table, self.cap.sdp) if len(self.stream_table) else None
-            self._fid = {} if pairs is None or not len(pairs) else {
-                int(m): int(x) for m, x in zip(pairs["media_ssrc"], pairs["rtx_ssrc"])}
-        return self._fid.get(ssrc)
+        return self.ctx.rtx_of.get(ssrc)
 
     def with_rtx(self, source: str, ssrc: int, given, count: int, t: float | None, inbound: bool):
         """`count` plus the RTX packets `source` counts in packetsReceived/packetsSent (COUNTS_RTX), and the
@@ -236,9 +226,8 @@ class _Capture:
         return None if not len(b) else b.sort_values(["t", "frame"]).iloc[-1]
 
     def block_rtt(self, block) -> float | None:
-        if self._rtt is None:
-            self._rtt = rtt.round_trip_times(self.srs, self.blocks)
-        r = self._rtt[(self._rtt["frame"] == block["frame"]) & (self._rtt["source_ssrc"] == block["source_ssrc"])]
+        rtts = self.ctx.round_trip_times
+        r = rtts[(rtts["frame"] == block["frame"]) & (rtts["source_ssrc"] == block["source_ssrc"])]
         return _num(r["rtt_ms"].iloc[0]) if len(r) else None
 
     def last_sr(self, ssrc: int, t: float | None):
@@ -525,7 +514,7 @@ def side_by_side(cap, getstats=None, handle_info=None, *, tolerance: dict | None
     shape raise DecodeError from the loaders."""
     tol = dict(DEFAULT_TOLERANCE)
     tol.update(tolerance or {})
-    c = _Capture(cap, tol)
+    c = _Capture(analysis.of(cap), tol)
     out = _Rows(c)
     if getstats is not None:
         g = getstats if isinstance(getstats, pd.DataFrame) else load_getstats(getstats)

@@ -12,7 +12,8 @@ exactly when the call's quality changes.
     ...
     >>> assert expect.ice_connected(cap, within_ms=500)      # each function alone gives a truthy Expectation
 
-Strategy: each expectation is a small function of the capture (and of `webrtcpcap.health` where a judgement is
+Strategy: each expectation is a small function of the capture's analysis context (`webrtcpcap.analysis.of(cap)`:
+the same analyses, computed once, that `webrtcpcap.health` judges, and health's own verdict where a judgement is
 shared), returning an `Expectation`; `check` runs the ones named by its keyword arguments, in a fixed order.
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import handshake, ice
+from . import analysis
 from .health import SEVERITIES, Thresholds, health
 
 CHECK_SCHEMA: dict[str, str] = {"name": "string", "expected": "string", "measured": "string", "passed": "bool"}
@@ -44,7 +45,7 @@ class Expectation:
 
 
 def _media(cap) -> pd.DataFrame:
-    st = cap.streams
+    st = analysis.of(cap).streams
     return st[st["kind"].isin(["audio", "video"])]
 
 
@@ -54,8 +55,7 @@ def _ms(x) -> str:
 
 def ice_connected(cap, within_ms: float | None = None) -> Expectation:
     """ICE selected a pair (media flowed on a checked pair), within `within_ms` of the first check when given."""
-
-    pairs = ice.candidate_pairs(cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp))
+    pairs = analysis.of(cap).candidate_pairs
     sel = pairs[pairs["selected"]]
     expected = "connected" + (f" <= {within_ms:.0f} ms" if within_ms is not None else "")
     if not len(sel):
@@ -72,8 +72,7 @@ def ice_connected(cap, within_ms: float | None = None) -> Expectation:
 
 def dtls_completed(cap, within_ms: float | None = None) -> Expectation:
     """Every DTLS association completed (and at least one exists), each within `within_ms` when given."""
-
-    a = handshake.associations(cap.dtls_records, cap.dtls_handshakes, cap.rtp)
+    a = analysis.of(cap).dtls_associations
     expected = "completed" + (f" <= {within_ms:.0f} ms" if within_ms is not None else "")
     if not len(a):
         return Expectation("dtls_completed", expected, "no handshake", False)

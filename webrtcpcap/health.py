@@ -25,21 +25,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import decrypt, feedback_tables, handshake, ice, nack, pli
-from . import codecs as _codecs
-from . import sdp as _sdp
-from . import streams as _streams
-from .capture import Capture, open as _open
+from . import analysis
+from .analysis import Analysis, is_media, on_leg
+from .capture import Capture
+from .capture import open as _open
 from .errors import WebRTCPcapError
 from .handshake import compact_frames
 from .net import endpoint as _endpoint
-from .streams import STREAM_KEYS, extend_seq, packet_view
+from .streams import extend_seq
 
 SEVERITIES = ["ok", "info", "warning", "error"]
 STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
                 "recovery": "Recovery", "rtcp": "RTCP"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
+_CALL_PREFIX = re.compile(r"^(call \d+|outside any call): ")  # how a finding of one call of several starts
 
 FINDINGS_SCHEMA: dict[str, str] = {
     "stage": "category",
@@ -52,6 +52,7 @@ FINDINGS_SCHEMA: dict[str, str] = {
     "threshold": "Float64",
     "threshold_name": "string",
     "evidence": "string",
+    "session": "Int64",
 }
 
 STAGES_SCHEMA: dict[str, str] = {
@@ -118,19 +119,47 @@ class Health:
       warning < error), check (string: what was checked, e.g. "ice.connected", "media.loss", "recovery.nack"),
       finding (one plain sentence), measured (Float64), unit (string), threshold (Float64) and threshold_name (the
       `Thresholds` field that judged it; null when no threshold applies), evidence (string: the frames to open,
-      compact "8-11,96"; at most the first 24 frames).
+      compact "8-11,96"; at most the first 24 frames), session (Int64: the call of `cap.sessions` the finding is
+      about; null for the capture stage and where the capture holds no call).  When the capture holds several
+      calls, every stage but the capture is judged call by call, and subject and finding start with "call N: "
+      ("outside any call: " for streams or handshakes that belong to none).
     - `stages`: one row per stage (index: stage): severity (the worst of its findings), findings (count), headline
       (the first of its worst findings).
     - `verdict`: the worst severity overall; `headline` the sentence behind it.
+    - `calls`: one row per call (index: session, as `cap.sessions` numbers them): verdict (the worst severity of
+      its findings), headline (the first of its worst findings), findings (count), then one column per stage
+      (ice, turn, dtls, media, recovery, rtcp) with that stage's worst severity in the call (null where no finding
+      of the stage is about the call: a STUN-only call has no DTLS or media to judge; "TURN not used" is said once
+      for the capture).
+      Empty when the capture holds no call.
     - `text()` (also `repr`): the terminal report; `thresholds`: the Thresholds used.
     """
 
-    def __init__(self, name: str, frames: int, duration_s: float, findings: pd.DataFrame, thresholds: Thresholds):
+    def __init__(self, name: str, frames: int, duration_s: float, findings: pd.DataFrame, thresholds: Thresholds,
+                 calls: pd.DataFrame | None = None):
         self.name = name
         self.frames = frames
         self.duration_s = duration_s
         self.findings = findings
         self.thresholds = thresholds
+        self.sessions = calls if calls is not None else pd.DataFrame({"session": pd.Series([], dtype="int64")})
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        stages = STAGES[1:]
+        rows = []
+        f = self.findings
+        for n in self.sessions["session"].astype(int):
+            mine = f[(f["session"] == n).fillna(False).to_numpy(bool)]
+            sev = _worst(mine["severity"].astype(str))
+            worst = mine[mine["severity"].astype(str) == sev]
+            head = str(worst["finding"].iloc[0]) if len(worst) else "nothing to judge"
+            of_stage = [mine.loc[mine["stage"] == st, "severity"].astype(str) for st in stages]
+            rows.append((n, sev, head, len(mine), *(_worst(f) if len(f) else None for f in of_stage)))
+        out = pd.DataFrame(rows, columns=["session", "verdict", "headline", "findings", *stages]).set_index("session")
+        for col in ["verdict", *stages]:
+            out[col] = pd.Categorical(out[col], categories=SEVERITIES, ordered=True)
+        return out.astype({"headline": "string", "findings": "int64"})
 
     @property
     def stages(self) -> pd.DataFrame:
@@ -186,7 +215,9 @@ class Health:
         for stage, row in stages.iterrows():
             lines.append(f"{STAGE_TITLES[stage]:<9} {str(row['severity']).upper():<8} {row['headline']}")
             for r in self.findings[self.findings["stage"] == stage].itertuples(index=False):
-                lines.append(f"  {str(r.severity):<8} {r.subject}: {r.finding}")
+                call = _CALL_PREFIX.match(str(r.subject))  # a call's findings name it in both: say it once
+                finding = str(r.finding).removeprefix(call.group(0)) if call else r.finding
+                lines.append(f"  {str(r.severity):<8} {r.subject}: {finding}")
                 if not pd.isna(r.evidence) and r.evidence:
                     lines.append(f"  {'':<8} frames {r.evidence}")
             lines.append("")
@@ -261,9 +292,10 @@ def _findings_frame(rows: list[dict]) -> pd.DataFrame:
 def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
     """The health summary of a capture (see `Health`).  `cap` is an open Capture, or a path opened here with
     `open_kwargs` (sdp=, keylog=, turn_passwords=...); a file that cannot be read gives a Health with one `capture`
-    error finding instead of an exception.  `thresholds`: a `Thresholds` (defaults when None)."""
+    error finding instead of an exception.  `thresholds`: a `Thresholds` (defaults when None).
 
-
+    The analyses come from the capture's context (`cap.analysis`, webrtcpcap.analysis), and the Health is kept
+    there per Thresholds: the report, expect and a notebook asking again get the same one, computed once."""
     th = thresholds or Thresholds()
     if not isinstance(cap, Capture):
         name = os.path.basename(os.fspath(cap))
@@ -275,18 +307,56 @@ def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
             msg = _strip_paths(str(e), name)
             return Health(name, 0, 0.0, _findings_frame([_f("capture", "capture", "error", "capture.readable",
                                                                 f"the file cannot be read: {msg}")]), th)
-    ctx = _Context(cap, th)
-    rows: list[dict] = []
-    for stage, fn in (("capture", _capture), ("ice", _per_call(_ice)), ("turn", _per_call(_turn)), ("dtls", _dtls),
-                      ("media", _media), ("recovery", _recovery), ("rtcp", _rtcp)):
-        try:
-            rows.extend(fn(ctx))
-        except Exception as e:  # noqa: BLE001 - a report must come out; the stage says why it could not judge
-            rows.append(_f(stage, stage, "info", f"{stage}.judged",
-                           f"{STAGE_TITLES[stage]} could not be judged: {type(e).__name__}: {_strip_paths(str(e), ctx.name)}"))
-    packets = cap.packets
+    ctx = analysis.of(cap)
+    return ctx.memo(("health", th), lambda: _judge(ctx, th))
+
+
+def _judge(ctx: Analysis, th: Thresholds) -> Health:
+    """Every stage: the capture as a whole, then each call (`ctx.calls`) when the capture holds several."""
+    rows = _stage("capture", _capture, ctx, th)
+    several = ctx.several_calls
+    for stage, fn in (("ice", _ice), ("turn", _turn), ("dtls", _dtls), ("media", _media), ("recovery", _recovery),
+                      ("rtcp", _rtcp)):
+        if not several:
+            only = ctx.calls[0].session if len(ctx.calls) == 1 else None
+            rows.extend(dict(r, session=only) for r in _stage(stage, fn, ctx, th))
+            continue
+        out = []
+        for call in _judged_calls(ctx, stage):
+            for r in _stage(stage, fn, call, th):
+                if r["check"] == "turn.allocation" and r["subject"] == "turn" and r["severity"] == "ok":
+                    continue  # "TURN not used" per call says nothing; said once below when no call used it
+                out.append(_in_call(r, call))
+        rows.extend(out or _stage(stage, fn, ctx, th))
+    packets = ctx.capture.packets
     duration = float(packets["t"].max()) if len(packets) else 0.0
-    return Health(ctx.name, len(packets), duration, _findings_frame(rows), th)
+    return Health(ctx.name, len(packets), duration, _findings_frame(rows), th, calls=ctx.sessions)
+
+
+def _judged_calls(ctx: Analysis, stage: str) -> list[Analysis]:
+    """The calls a stage judges one by one: ICE and TURN every call with STUN; DTLS, media, recovery and RTCP
+    every call that got past STUN (a STUN-only call has no handshake or media to judge), then what lies outside
+    every call."""
+    s = ctx.sessions.set_index("session")
+    if stage in ("ice", "turn"):
+        return [c for c in ctx.calls if int(s.at[c.session, "stun"]) > 0]
+    calls = [c for c in ctx.calls if str(s.at[c.session, "kind"]) != "stun"]
+    return calls + ([ctx.outside] if ctx.outside is not None else [])
+
+
+def _in_call(r: dict, call: Analysis) -> dict:
+    """A finding of one call: the call named in its subject and its sentence (which may become the headline)."""
+    name = "outside any call" if call.is_outside else f"call {call.session}"  # as _CALL_PREFIX reads it
+    return dict(r, subject=f"{name}: {r['subject']}", finding=f"{name}: {r['finding']}",
+                session=None if call.is_outside else call.session)
+
+
+def _stage(stage: str, fn, ctx: Analysis, th: Thresholds) -> list[dict]:
+    try:
+        return list(fn(ctx, th))
+    except Exception as e:  # noqa: BLE001 - a report must come out; the stage says why it could not judge
+        return [_f(stage, stage, "info", f"{stage}.judged",
+                   f"{STAGE_TITLES[stage]} could not be judged: {type(e).__name__}: {_strip_paths(str(e), ctx.name)}")]
 
 
 def _strip_paths(message: str, name: str) -> str:
@@ -294,132 +364,16 @@ def _strip_paths(message: str, name: str) -> str:
     return re.sub(r"(/[^\s:'\"]+)+/([^\s:'\"/]+)", r"\2", message)
 
 
-class _Context:
-    """The capture and what several stages share, each computed once."""
-
-    def __init__(self, cap, th: Thresholds):
-        self.cap = cap
-        self.th = th
-        self.name = os.path.basename(cap.path)
-        self._cache: dict = {}
-
-    def get(self, key, fn):
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
-
-    @property
-    def relayed_media(self):
-        return (self.cap.rtp, self.cap.rtcp)
-
-    def calls(self) -> list[tuple[int, "_Context"]]:
-        """(call number, a context over that call alone) for each call of the capture that has STUN rows."""
-        def build():
-            sessions = getattr(self.cap, "sessions", None)
-            if sessions is None or len(sessions) < 2:
-                return []
-            with_stun = sessions[sessions["stun"] > 0]
-            return [(int(n), _Context(self.cap.session(int(n)), self.th)) for n in with_stun["session"]]
-        return self.get("calls", build)
-
-    @property
-    def pairs(self) -> pd.DataFrame:
-        c = self.cap
-        return self.get("pairs", lambda: ice.candidate_pairs(c.stun, c.packets, c.stun_attributes,
-                                                             relayed_media=self.relayed_media))
-
-    @property
-    def ice_summary(self) -> pd.Series:
-        c = self.cap
-        return self.get("ice", lambda: ice.summary(c.stun, c.packets, c.stun_attributes,
-                                                   relayed_media=self.relayed_media).iloc[0])
-
-    @property
-    def checks(self) -> pd.DataFrame:
-        c = self.cap
-        return self.get("checks", lambda: ice._ice_checks(c.stun, c.stun_attributes, True))
-
-    @property
-    def allocations(self) -> pd.DataFrame:
-        c = self.cap
-        whole = getattr(c, "cap", c)  # a call's view: REST expiry is judged against the capture's own start
-        start = whole.packets["time"].iloc[0] if len(whole.packets) else None
-        return self.get("alloc", lambda: ice.turn_allocations(c.stun, c.stun_attributes, start=start))
-
-    @property
-    def associations(self) -> pd.DataFrame:
-        c = self.cap
-        return self.get("assoc", lambda: handshake.associations(c.dtls_records, c.dtls_handshakes, c.rtp,
-                                                                c.sdp or None, stun=c.stun,
-                                                                decrypted=self.opened_dtls13))
-
-    @property
-    def opened_dtls13(self) -> pd.DataFrame | None:
-        """Per association, what the DTLS 1.3 handshake opened with the key log says (None without TLS 1.3 keys)."""
-        c = self.cap
-        opened = getattr(c, "dtls_decrypted", None)
-        if opened is None or not len(opened):
-            return None
-        return self.get("opened13", lambda: decrypt.dtls13_associations(opened))
-
-    @property
-    def streams(self) -> pd.DataFrame:
-        return self.cap.streams
-
-    @property
-    def connected(self) -> bool:
-        return bool(self.pairs["selected"].any()) if len(self.pairs) else False
-
-    @property
-    def media_seen(self) -> bool:
-        k = self.cap.packets["kind"]
-        return bool(k.isin(["rtp", "rtcp", "dtls", "turn-channel"]).any())
-
-    @property
-    def rtcp_readable(self) -> tuple[int, int]:
-        """(compound datagrams readable as plaintext, compound datagrams in the capture)."""
-        def count():
-            keys, payloads, _ = self.cap.rtcp_payloads()
-            total = self.cap.rtcp.drop_duplicates("frame") if len(self.cap.rtcp) else self.cap.rtcp
-            return len(payloads), len(total)
-        return self.get("rtcp_readable", count)
-
-    def rtx_pairs(self) -> pd.DataFrame:
-        c = self.cap
-        # The pairs behind the streams' roles (same evidence, so RTX is judged the same everywhere).
-        return self.get("rtx_pairs", lambda: _streams.rtx_pairs(c.streams, c.sdp, c.rtp, _payloads(c),
-                                                                timestamps=True))
-
-    def candidate_types(self) -> dict[str, str]:
-        def build():
-            out: dict[str, str] = {}
-            for s in self.cap.sdp:
-                for m in s.media:
-                    for cand in m.candidates:
-                        addr = _endpoint(cand.address, cand.port)
-                        out.setdefault(addr, cand.type)
-            alloc = self.allocations
-            for a in alloc["relayed_address"].dropna():
-                out.setdefault(str(a), "relay")
-            return out
-        return self.get("cand_types", build)
-
-    def stream_subject(self, r) -> str:
-        kind = str(r["kind"]) if not _na(r["kind"]) else "rtp"
-        codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
-        return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
-                f"{_endpoint(r['dst'], r['dport'])}")
-
-
-def _payloads(cap):
-    """The payload reader for the analyses: one that skips and counts a malformed packet (Capture.payload_or_empty)
-    where the capture has it, else rtp_payload."""
-    return getattr(cap, "payload_or_empty", cap.rtp_payload)
+def _stream_subject(r) -> str:
+    kind = str(r["kind"]) if not _na(r["kind"]) else "rtp"
+    codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
+    return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
+            f"{_endpoint(r['dst'], r['dport'])}")
 
 
 # -- capture ----------------------------------------------------------------------------------------------------
 
-def _capture(ctx: _Context) -> list[dict]:
+def _capture(ctx: Analysis, th: Thresholds) -> list[dict]:
     cap = ctx.cap
     p = cap.packets
     out = []
@@ -476,35 +430,14 @@ def _capture(ctx: _Context) -> list[dict]:
     return out
 
 
-# -- calls ------------------------------------------------------------------------------------------------------
-
-def _per_call(stage):
-    """A stage judged call by call (`cap.sessions`) when the capture holds several calls with STUN: each finding's
-    sentence starts with "call N", and the ICE connect time, checks and TURN allocations of one call are
-    never mixed with another's.  One call (or none with STUN): the whole capture, as before."""
-    def judge(ctx: _Context) -> list[dict]:
-        calls = ctx.calls()
-        if len(calls) < 2:
-            return stage(ctx)
-        out = []
-        for n, sub in calls:
-            for r in stage(sub):
-                if r["check"] == "turn.allocation" and r["subject"] == "turn" and r["severity"] == "ok":
-                    continue  # "TURN not used" per call says nothing; said once below when no call used it
-                out.append(dict(r, finding=f"call {n}: {r['finding']}"))
-        return out or stage(ctx)
-    return judge
-
-
 # -- ICE --------------------------------------------------------------------------------------------------------
 
-def _ice(ctx: _Context) -> list[dict]:
-    th = ctx.th
+def _ice(ctx: Analysis, th: Thresholds) -> list[dict]:
     s = ctx.ice_summary
-    pairs = ctx.pairs
-    checks = ctx.checks
+    pairs = ctx.candidate_pairs
+    checks = ctx.ice_checks
     stun = ctx.cap.stun
-    types = ctx.candidate_types()
+    types = ctx.candidate_types
     out = []
 
     def label(ep):
@@ -517,7 +450,7 @@ def _ice(ctx: _Context) -> list[dict]:
                        "no ICE connectivity check in the capture (it started after ICE, or the peers use no ICE): "
                        "ICE cannot be judged")]
         if len(stun):
-            alloc = ctx.allocations
+            alloc = ctx.turn_allocations
             why = ""
             if len(alloc) and not alloc["allocated"].any():
                 # the cause, in the sentence that becomes the headline: no relay, so no candidate to check
@@ -611,13 +544,13 @@ def _ice(ctx: _Context) -> list[dict]:
 
 # -- TURN -------------------------------------------------------------------------------------------------------
 
-def _turn(ctx: _Context) -> list[dict]:
-    alloc = ctx.allocations
+def _turn(ctx: Analysis, th: Thresholds) -> list[dict]:
+    alloc = ctx.turn_allocations
     if not len(alloc):
         return [_f("turn", "turn", "ok", "turn.allocation", "TURN not used (no allocation in the capture)")]
     stun = ctx.cap.stun
     direct = stun[~stun["relayed"].to_numpy(dtype=bool)] if "relayed" in stun.columns else stun
-    tx = ice.transactions(direct)
+    tx = ctx.ice_transactions  # of the direct messages (relayed ones are the peer's, inside the allocation)
     out = []
     for a in alloc.itertuples(index=False):
         subject = f"{a.transport} {a.client} → TURN {a.server}"
@@ -685,9 +618,8 @@ def _turn(ctx: _Context) -> list[dict]:
 
 # -- DTLS -------------------------------------------------------------------------------------------------------
 
-def _dtls(ctx: _Context) -> list[dict]:
-    th = ctx.th
-    assoc = ctx.associations
+def _dtls(ctx: Analysis, th: Thresholds) -> list[dict]:
+    assoc = ctx.dtls_associations
     if not len(assoc):
         if len(ctx.cap.rtp) and "dtls_srtp" in ctx.cap.rtp and ctx.cap.rtp["dtls_srtp"].any():
             why = "the capture starts after the DTLS handshake"
@@ -700,7 +632,7 @@ def _dtls(ctx: _Context) -> list[dict]:
         else:
             why = "no media followed"
         return [_f("dtls", "dtls", "info", "dtls.completed", f"no DTLS handshake in the capture: {why}")]
-    fl = handshake.flights(ctx.cap.dtls_records, ctx.cap.dtls_handshakes)
+    fl = ctx.dtls_flights
     out = []
     for a in assoc.itertuples(index=False):
         subject = f"{a.transport} client {a.client} ↔ server {a.server}"
@@ -778,34 +710,15 @@ def _expand(compact: str) -> list[int]:
 
 # -- media ------------------------------------------------------------------------------------------------------
 
-def _stream_rows(rtp: pd.DataFrame) -> dict[tuple, np.ndarray]:
-    """Stream key (src, sport, dst, dport, ssrc) -> positions of its valid rows in `rtp`, in file order."""
-
-    ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
-    keys = ok[STREAM_KEYS].astype(object)
-    out = {}
-    for key, idx in keys.groupby(STREAM_KEYS, sort=False).indices.items():
-        out[tuple(str(k) if i in (0, 2) else int(k) for i, k in enumerate(key))] = ok.index.to_numpy()[idx]
-    return out
-
-
 def _key(r) -> tuple:
     return (str(r["src"]), int(r["sport"]), str(r["dst"]), int(r["dport"]), int(r["ssrc"]))
-
-
-def _is_media(st: pd.DataFrame) -> pd.Series:
-    """The streams that carry media (streams.stream_roles): retransmissions, FEC and padding probes are judged as
-    such, never as media (their timestamps and timing are another stream's)."""
-    role = st["role"].astype(str) if "role" in st.columns else pd.Series("media", index=st.index)
-    return (role == "media") & ~st["kind"].astype(str).isin(["rtx", "fec"])
 
 
 _ROLE_TEXT = {"rtx": "retransmissions (RFC 4588 RTX)", "fec": "forward error correction",
               "padding": "padding-only packets (bandwidth probes)"}
 
 
-def _media(ctx: _Context) -> list[dict]:
-    th = ctx.th
+def _media(ctx: Analysis, th: Thresholds) -> list[dict]:
     st = ctx.streams
     rtp = ctx.cap.rtp
     if not len(st):
@@ -814,22 +727,23 @@ def _media(ctx: _Context) -> list[dict]:
             why = "only RTCP in the capture (the media it reports on is not in it)"
         return [_f("media", "media", "info", "media.streams", f"no RTP streams in the capture: {why}")]
     out = []
-    rows_of = _stream_rows(rtp)
-    frame = rtp["frame"].to_numpy()
-    t_all = rtp["t"].to_numpy(dtype=np.float64)
-    seq_all = rtp["seq"].to_numpy()
-    auth = rtp["auth_ok"] if "auth_ok" in rtp.columns else None
-    if auth is not None and len(rtp) and auth.isna().all() and rtp.get("dtls_srtp", pd.Series([False])).any():
+    whole = ctx.capture.rtp  # the whole capture's rows: stream_rows are positions in it
+    rows_of = ctx.stream_rows
+    frame = whole["frame"].to_numpy()
+    t_all = whole["t"].to_numpy(dtype=np.float64)
+    seq_all = whole["seq"].to_numpy()
+    auth = whole["auth_ok"] if "auth_ok" in whole.columns else None
+    if auth is not None and len(rtp) and rtp["auth_ok"].isna().all() \
+            and rtp.get("dtls_srtp", pd.Series([False])).any():
         out.append(_f("media", "media", "info", "media.srtp_auth",
                       "SRTP not authenticated: no key opened it (open with keylog= or srtp_keys=); payload checks "
                       "(keyframes, RTX sequence numbers) are unavailable"))
-    jitter_view = None
-    media = _is_media(st)
+    media = is_media(st)
     for i, r in st.iterrows():
         if not media[i]:
-            out.append(_role_finding(ctx, st, r))
+            out.append(_role_finding(r))
             continue
-        subject = ctx.stream_subject(r)
+        subject = _stream_subject(r)
         pos = rows_of.get(_key(r), np.zeros(0, dtype=np.int64))
         expected = int(r["expected"])
         lost = int(r["lost"])
@@ -869,8 +783,7 @@ def _media(ctx: _Context) -> list[dict]:
                                "before any retransmission", loss_pct, "%", thr, name, _frames(frame[pos[jumps]])))
         jitter = float(r["jitter_ms"])
         if not np.isnan(jitter) and jitter > th.jitter_ms_warning:
-            if jitter_view is None:
-                jitter_view = packet_view(rtp, clock_rates=_clock_rates(ctx) or None)
+            jitter_view = ctx.packet_view
             pv = jitter_view[(jitter_view["ssrc"] == r["ssrc"]) & (jitter_view["src"] == r["src"])
                              & (jitter_view["sport"] == r["sport"]) & (jitter_view["dst"] == r["dst"])
                              & (jitter_view["dport"] == r["dport"]) & (jitter_view["jitter_ms"] > th.jitter_ms_warning)]
@@ -915,7 +828,7 @@ def _media(ctx: _Context) -> list[dict]:
     return out
 
 
-def _role_finding(ctx: _Context, st: pd.DataFrame, r) -> dict:
+def _role_finding(r) -> dict:
     """One ok finding for a stream that is not media: what it carries, for whom, and the evidence."""
     role = str(r["role"]) if "role" in r and not _na(r["role"]) else str(r["kind"])
     text = f"{_ROLE_TEXT.get(role, role)}: {int(r['packets'])} packets"
@@ -923,32 +836,14 @@ def _role_finding(ctx: _Context, st: pd.DataFrame, r) -> dict:
         text += f" for ssrc 0x{int(r['role_of']):08x}"
     if "role_evidence" in r and not _na(r["role_evidence"]):
         text += f" ({r['role_evidence']})"
-    return _f("media", ctx.stream_subject(r), "ok", "media.role", text)
-
-
-def _clock_rates(ctx: _Context) -> dict:
-    return _sdp.clock_rates(ctx.cap.sdp) if ctx.cap.sdp else {}
+    return _f("media", _stream_subject(r), "ok", "media.role", text)
 
 
 # -- recovery ---------------------------------------------------------------------------------------------------
 
-def _feedback(ctx: _Context) -> dict | None:
-    """{"nacks": ..., "keyframe_requests": ...} from cap.nacks / cap.keyframe_requests when Capture has them, else
-    from webrtcpcap.feedback_tables; None when neither exists (the hook: the recovery stage then says so)."""
-    def build():
-        cap = ctx.cap
-        if hasattr(type(cap), "nacks") and hasattr(type(cap), "keyframe_requests"):
-            return {"nacks": cap.nacks, "keyframe_requests": cap.keyframe_requests}
-        keys, payloads, _ = cap.rtcp_payloads()
-        return feedback_tables.feedback_tables(keys, payloads)
-    return ctx.get("feedback", build)
-
-
-def _recovery(ctx: _Context) -> list[dict]:
-    th = ctx.th
-    st = ctx.streams
+def _recovery(ctx: Analysis, th: Thresholds) -> list[dict]:
     readable, total = ctx.rtcp_readable
-    media = st[st["kind"].isin(["audio", "video"]) & _is_media(st)] if len(st) else st
+    media = ctx.media
     if not len(media):
         return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
     if total and not readable:
@@ -956,35 +851,20 @@ def _recovery(ctx: _Context) -> list[dict]:
         return [_f("recovery", "recovery", "info", "recovery.nack",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): NACK, PLI and "
                    "retransmissions cannot be judged (open with keylog=)", evidence=_frames(rtcp["frame"].head(3)))]
-    fb = _feedback(ctx)
-    if fb is None:
-        return [_f("recovery", "recovery", "info", "recovery.nack",
-                   "NACK analysis unavailable in this installation (needs webrtcpcap.nack and the feedback tables)")]
-
-    cap = ctx.cap
-    all_pairs = ctx.rtx_pairs()
     out = []
-    # Per leg (the two endpoints a media flow runs between): a capture on a TURN server or an SFU holds the same
-    # SSRC on several legs, each with its own losses, NACKs and retransmissions; merged by SSRC, one leg's holes
-    # would be judged against another leg's repairs.
-    for leg in _legs(media):
-        rtp = cap.rtp[_on_leg(cap.rtp, leg)]
-        st_leg = st[_on_leg(st, leg)]
-        pairs = all_pairs[all_pairs["rtx_ssrc"].astype(np.int64).isin(st_leg["ssrc"].astype(np.int64))]
-        nacks = fb["nacks"][_on_leg(fb["nacks"], leg)]
-        kfr = fb["keyframe_requests"]
-        kfr = kfr[_on_leg(kfr, leg)] if kfr is not None and len(kfr) else kfr
-        outcomes = nack.nack_outcomes(nacks, rtp, pairs, _payloads(cap), keyframe_requests=kfr)
-        gaps = _streams.gaps(rtp)
-        summary = nack.nack_summary(outcomes, gaps, st_leg, pairs)
-        by_ssrc = {int(r["ssrc"]): r for _, r in media[_on_leg(media, leg)].iterrows()}
+    # Per leg (ctx.legs: the two endpoints a media flow runs between): a capture on a TURN server or an SFU holds
+    # the same SSRC on several legs, each with its own losses, NACKs and retransmissions; merged by SSRC, one leg's
+    # holes would be judged against another leg's repairs.
+    for leg in ctx.legs:
+        outcomes, summary, kfr = leg.outcomes, leg.summary, leg.keyframe_requests
+        by_ssrc = {int(r["ssrc"]): r for _, r in media[on_leg(media, leg.ends)].iterrows()}
         for s in summary.itertuples(index=False):
             r = by_ssrc.get(int(s.media_ssrc))
             if r is None:
                 continue
             if not s.nacked and not s.losses:
                 continue
-            subject = ctx.stream_subject(r)
+            subject = _stream_subject(r)
             kind = str(r["kind"])
             expected = int(r["expected"])
             o = outcomes[outcomes["media_ssrc"].astype(np.int64) == int(s.media_ssrc)]
@@ -1017,40 +897,17 @@ def _recovery(ctx: _Context) -> list[dict]:
                 out.append(_f("recovery", subject, "warning", "recovery.nack_delay",
                               f"retransmissions are slow: p95 {p95:.0f} ms after the NACK", p95, "ms",
                               th.nack_repair_p95_ms, "nack_repair_p95_ms", _frames(slow["repair_frame"])))
-        out.extend(_retransmission_loss(ctx, st_leg, pairs, outcomes, by_ssrc))
-        out.extend(_keyframes(ctx, kfr, by_ssrc, rtp))
+        out.extend(_retransmission_loss(th, leg.streams, leg.rtx_pairs, outcomes, by_ssrc))
+        out.extend(_keyframes(ctx, th, leg, by_ssrc))
     if not out:
         out.append(_f("recovery", "recovery", "ok", "recovery.nack",
                       "no loss in the captured media and no NACK: nothing to repair"))
     return out
 
 
-def _legs(streams_df: pd.DataFrame) -> list[tuple[tuple[str, int], tuple[str, int]]]:
-    """The legs of the media streams: each unordered pair of endpoints (ip, port) a stream runs between, in order of
-    first appearance."""
-    legs = {}
-    for r in streams_df.itertuples(index=False):
-        a, b = (str(r.src), int(r.sport)), (str(r.dst), int(r.dport))
-        legs.setdefault(tuple(sorted((a, b))), None)
-    return list(legs)
-
-
-def _on_leg(df: pd.DataFrame, leg) -> np.ndarray:
-    """Rows of a table with src, sport, dst, dport that travel on `leg`, either way."""
-    if not len(df):
-        return np.zeros(0, dtype=bool)
-    (ip1, p1), (ip2, p2) = leg
-    src, dst = df["src"].astype(str).to_numpy(), df["dst"].astype(str).to_numpy()
-    sport, dport = df["sport"].to_numpy().astype(np.int64), df["dport"].to_numpy().astype(np.int64)
-    one = (src == ip1) & (sport == p1) & (dst == ip2) & (dport == p2)
-    other = (src == ip2) & (sport == p2) & (dst == ip1) & (dport == p1)
-    return one | other
-
-
-def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, outcomes: pd.DataFrame,
+def _retransmission_loss(th: Thresholds, st: pd.DataFrame, pairs: pd.DataFrame, outcomes: pd.DataFrame,
                          by_ssrc: dict) -> list[dict]:
     """Retransmissions that were lost themselves: holes in an RTX stream, and numbers NACKed more than once."""
-    th = ctx.th
     out = []
     for p in pairs.itertuples(index=False):
         media = by_ssrc.get(int(p.media_ssrc))
@@ -1071,59 +928,34 @@ def _retransmission_loss(ctx: _Context, st: pd.DataFrame, pairs: pd.DataFrame, o
         if len(renacked):
             parts.append(f"{len(renacked)} packets NACKed again (their first NACK or retransmission was lost)")
         sev = "warning" if pct >= th.loss_pct_warning or len(renacked) else "info"
-        out.append(_f("recovery", ctx.stream_subject(media), sev, "recovery.retransmission_loss",
+        out.append(_f("recovery", _stream_subject(media), sev, "recovery.retransmission_loss",
                       "; ".join(parts), len(renacked) + holes, "packets",
                       evidence=_frames(list(renacked["first_nack_frame"]) + list(renacked["repair_frame"].dropna()))))
     return out
 
 
-def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFrame | None = None) -> list[dict]:
-    """PLI/FIR -> the keyframe that answered it: `pli.keyframe_delays` (the one answer, also the notebooks'), over
-    the frame-start packets near each request, read through codecs.keyframes.  Codecs from the SDP, else guessed
-    from the payload's shape (`pli.guess_video_codecs`)."""
-    th = ctx.th
+def _keyframes(ctx: Analysis, th: Thresholds, leg, by_ssrc: dict) -> list[dict]:
+    """PLI/FIR -> the keyframe that answered it (`ctx.keyframe_delays`: pli.keyframe_delays, the one answer, also
+    the notebooks'), judged per media stream of the leg.  Codecs from the SDP, else guessed from the payload's
+    shape (`pli.guess_video_codecs`)."""
+    kfr = leg.keyframe_requests
     if kfr is None or not len(kfr):
         return []
-
-    cap = ctx.cap
-    names = {pt: c for pt, (k, c) in _sdp.codecs(cap.sdp).items() if k == "video"} if cap.sdp else {}
-    guessed = False
-    if not names:
-        names = ctx.get("guessed_codecs", lambda: pli.guess_video_codecs(cap.rtp, ctx.streams, _payloads(cap)))
-        guessed = bool(names)
-    rtp = cap.rtp if rtp is None else rtp
+    delays = ctx.keyframe_delays(max(5.0, 5 * th.pli_keyframe_ms / 1000))
+    delays = delays[(delays["leg"] == leg.name).to_numpy(bool)]
     out = []
-    horizon = max(5.0, 5 * th.pli_keyframe_ms / 1000)
-    valid = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
-    for ssrc, reqs in kfr.groupby(kfr["media_ssrc"].astype(np.int64), sort=True):
+    for ssrc, d in delays.groupby(delays["media_ssrc"].astype(np.int64), sort=True):
         r = by_ssrc.get(int(ssrc))
         if r is None:
             continue
-        subject = ctx.stream_subject(r)
+        reqs = kfr[kfr["media_ssrc"].astype(np.int64).to_numpy() == ssrc]
+        subject = _stream_subject(r)
         kinds = "/".join(sorted(set(reqs["kind"].astype(str).str.upper())))
-        codec_names = names or ({int(r["pt"]): str(r["codec"])} if not _na(r["codec"]) else {})
-        rows = valid[valid["ssrc"].to_numpy() == ssrc]
-        # Frame starts only (the stream's first packet, or one after a packet with M set): a keyframe starts there;
-        # and only near a request (a payload read costs).
-        marker = rows["marker"].to_numpy(dtype=bool)
-        starts = rows[np.r_[True, marker[:-1]]] if len(rows) else rows
-        st_t = starts["t"].to_numpy(dtype=np.float64)
-        near = np.zeros(len(starts), dtype=bool)
-        for t in reqs["t"].to_numpy(dtype=np.float64):
-            near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
-        kf = _codecs.keyframes(starts[near], _payloads(cap), codec_names) if codec_names else None
-        if kf is None or not kf["keyframe"].notna().any():
+        if not d["keyframes_told"].iloc[0]:
             out.append(_f("recovery", subject, "info", "recovery.keyframe",
                           f"{len(reqs)} {kinds} keyframe requests; the keyframes cannot be told (payload unreadable "
                           "or no detector for the codec)", len(reqs), "requests", evidence=_frames(reqs["frame"])))
             continue
-        d = pli.keyframe_delays(reqs, kf)
-        if not d["answered"].all():  # read on past the windows, so the answer is the one of the whole stream
-            late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
-            more = _codecs.keyframes(starts[late & ~near], _payloads(cap), codec_names)
-            if len(more):
-                kf = pd.concat([kf, more]).sort_values("t", kind="stable")
-                d = pli.keyframe_delays(reqs, kf)
         answered = d[d["answered"]]
         missing = int(d.loc[~d["answered"], "requests"].sum())
         ev = list(reqs["frame"]) + [int(x) for x in answered["keyframe_frame"]]
@@ -1134,8 +966,8 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
             text += f", answered by a keyframe within {_ms(worst)} (slowest)"
         if missing:
             text += f"; {missing} not followed by any keyframe in the capture"
-        if guessed:
-            text += f" (codec {', '.join(sorted(set(codec_names.values())))} read from the payload: no SDP)"
+        if ctx.codecs_guessed:
+            text += f" (codec {', '.join(sorted(set(ctx.video_codecs.values())))} read from the payload: no SDP)"
         out.append(_f("recovery", subject, sev, "recovery.keyframe", text, worst, "ms", th.pli_keyframe_ms,
                       "pli_keyframe_ms", _frames(ev)))
     return out
@@ -1143,11 +975,9 @@ def _keyframes(ctx: _Context, kfr: pd.DataFrame, by_ssrc: dict, rtp: pd.DataFram
 
 # -- RTCP -------------------------------------------------------------------------------------------------------
 
-def _rtcp(ctx: _Context) -> list[dict]:
-    th = ctx.th
+def _rtcp(ctx: Analysis, th: Thresholds) -> list[dict]:
     cap = ctx.cap
-    st = ctx.streams
-    media = st[st["kind"].isin(["audio", "video"]) & _is_media(st)] if len(st) else st
+    media = ctx.media
     readable, total = ctx.rtcp_readable
     if not total:
         if len(media):
@@ -1158,12 +988,11 @@ def _rtcp(ctx: _Context) -> list[dict]:
         return [_f("rtcp", "rtcp", "info", "rtcp.reports",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): the receivers' reports "
                    "cannot be compared with the capture", evidence=_frames(cap.rtcp["frame"].head(3)))]
-    blocks = cap.rtcp_report_blocks
-    rv = _streams.receiver_view(media, cap.rtp, blocks)
+    rv = ctx.receiver_view
     out = []
     for i, r in rv.iterrows():
         m = media.loc[i]
-        subject = ctx.stream_subject(m)
+        subject = _stream_subject(m)
         if not int(r["reports"]):
             continue
         reported = r["reported_cumulative_lost"]

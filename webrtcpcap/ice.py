@@ -457,7 +457,8 @@ def _first_t(packets: pd.DataFrame, kind: str):
 
 
 def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
-            relayed_media: Iterable[pd.DataFrame] | None = None) -> pd.DataFrame:
+            relayed_media: Iterable[pd.DataFrame] | None = None, pairs: pd.DataFrame | None = None,
+            checks: pd.DataFrame | None = None) -> pd.DataFrame:
     """How ICE went, as one row (SUMMARY_SCHEMA).  Times are seconds from the start of the capture.
     `relayed_media` (e.g. `(cap.rtp, cap.rtcp)`) counts the relayed checks too, as in `candidate_pairs`; then
     first_rtp_t also sees relayed RTP (the relayed rows of an `rtp` table among them).
@@ -472,11 +473,15 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
     consent_unanswered (those without response), consent_interval_median_s and consent_interval_max_s (between
     successive successful checks of the same agent, pooled over both agents), consent_lost (an agent went more
     than 30 s without a successful check while media still flowed on the pair; null without a selected pair).
+    `pairs` and `checks`: the candidate_pairs and checks of the same inputs when already computed (an analysis
+    context passes them, so that they are computed once).
     """
     relayed = relayed_media is not None
     relayed_media = list(relayed_media) if relayed else None
-    pairs = candidate_pairs(stun, packets, stun_attributes, relayed_media=relayed_media)
-    checks = _ice_checks(stun, stun_attributes, relayed)
+    if pairs is None:
+        pairs = candidate_pairs(stun, packets, stun_attributes, relayed_media=relayed_media)
+    if checks is None:
+        checks = _ice_checks(stun, stun_attributes, relayed)
     first_rtp_t = _first_t(packets, "rtp")
     for t in relayed_media or []:
         if t is not None and "ssrc" in t.columns and "relayed" in t.columns and t["relayed"].any():

@@ -26,17 +26,16 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import compare, endpoints, handshake, ice, nack, plots
+from . import analysis, compare, endpoints, plots
 from . import keys as _keys
 from . import sdp as _sdp
-from . import streams as _streams
+from .analysis import Analysis
 from .capture import open as _open
 from .errors import CaptureWarning, WebRTCPcapError
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
 from .health import health as _health
-from .plots import time_bins
 from .quic_tables import connection_line
-from .streams import in_streams, packet_view
+from .streams import in_streams
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
 MAX_STREAM_PLOTS = 8      # per-stream pictures in the HTML (audio/video first, in order of first packet)
@@ -59,6 +58,11 @@ class Report:
 
     - `name`: the capture's file name; `health`: its `webrtcpcap.health.Health`; `cap`: the open Capture (None
       when the file could not be read).
+    - `analysis`: the capture's analysis context (`webrtcpcap.analysis.of(cap)`; None without a capture): the plots
+      and the calls are drawn from the same analyses the health summary judged, each computed once.
+    - `calls`: one row per call of the capture (CALLS_SCHEMA): session, start_t, end_t (s), endpoints (its main
+      flow), ice (the selected pair, or why none), dtls (version and verdict of its associations), streams (media
+      streams by kind, and the others by role), verdict and headline (the call's own, `Health.calls`).
     - `inputs`: one (what, file name, status) per input given; `errors`: inputs that could not be read (each one
       sentence); `notes`: remarks on inputs that read but do not fit (a key log or stats of another call).
     - `side_by_side`: the `webrtcpcap.compare.side_by_side` table when endpoint stats were given (else None);
@@ -77,6 +81,21 @@ class Report:
         self.notes: list[str] = list(notes or [])
         self.side_by_side = side_by_side
         self._sdp_texts: list[tuple[str, str]] = list(sdp_texts or [])
+        self.analysis: Analysis | None = analysis.of(cap) if cap is not None else None
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        rows = []
+        a = self.analysis
+        verdicts = self.health.calls
+        for call in (a.calls if a is not None else []):
+            s = call.sessions.iloc[0]
+            v = verdicts.loc[call.session] if call.session in verdicts.index else None
+            rows.append(dict(session=call.session, start_t=float(s["start_t"]), end_t=float(s["end_t"]),
+                             endpoints=str(s["main_flow"]), ice=_call_ice(call), dtls=_call_dtls(call),
+                             streams=_call_streams(call), verdict=None if v is None else str(v["verdict"]),
+                             headline=None if v is None else str(v["headline"])))
+        return pd.DataFrame(rows, columns=list(CALLS_SCHEMA)).astype(CALLS_SCHEMA)
 
     @property
     def unreadable(self) -> bool:
@@ -103,6 +122,15 @@ class Report:
         """The terminal report: the health text, then the inputs (problems first) and the endpoint stats where
         they disagree with the capture."""
         lines = [self.health.text().rstrip(), ""]
+        calls = self.calls
+        if len(calls):
+            lines.append(f"Calls ({len(calls)})")
+            for r in calls.itertuples(index=False):
+                lines.append(f"  call {r.session}  {r.start_t:.1f}-{r.end_t:.1f} s  {r.endpoints}")
+                lines.append(f"  {'':<8} ICE {r.ice}; {r.dtls}; {r.streams}")
+                if not pd.isna(r.verdict) and len(calls) > 1:  # one call: its verdict is the capture's, above
+                    lines.append(f"  {'':<8} verdict {str(r.verdict).upper()}: {r.headline}")
+            lines.append("")
         if self.errors or self.notes or self.inputs:
             lines.append("Inputs")
             lines += [f"  error    {m}" for m in self.errors]
@@ -140,13 +168,16 @@ class Report:
                 f"<p>{h.frames} frames over {h.duration_s:.1f} s. Exit code {self.exit_code} "
                 "(0 healthy, 1 problems found, 2 could not read).</p>"]
         body += _section("verdict", "Verdict and stages", self._stages_html())
+        body += _section("calls", "Calls", self._calls_html())
         body += _section("inputs", "Inputs", self._inputs_html())
         body += _section("findings", "Findings and evidence", self._findings_html())
-        plots = _Plots(self.cap)
-        body += _section("ice", "ICE", plots.ice())
-        body += _section("dtls", "DTLS", plots.dtls())
-        body += _section("streams", "Media streams: sequence, loss and NACK", plots.streams())
-        body += _section("bitrate", "Bit rate and jitter", plots.bitrate_jitter())
+        a = self.analysis
+        body += _section("ice", "ICE", _guard(a, "The ICE ladder", lambda: _ice_html(a)))
+        body += _section("dtls", "DTLS", _guard(a, "The DTLS ladder", lambda: _dtls_html(a)))
+        body += _section("streams", "Media streams: sequence, loss and NACK",
+                         _guard(a, "The stream pictures", lambda: _streams_html(a)))
+        body += _section("bitrate", "Bit rate and jitter",
+                         _guard(a, "The bit rate and jitter plots", lambda: _bitrate_jitter_html(a)))
         body += _section("endpoints", "Endpoint stats side by side", self._endpoints_html())
         quic = self._quic_lines()
         if quic:
@@ -170,6 +201,18 @@ class Report:
         rows = [(_sev(r["severity"]), _e(STAGE_TITLES.get(stage, stage)), str(int(r["findings"])),
                  _e(r["headline"])) for stage, r in self.health.stages.iterrows()]
         return [_table(["severity", "stage", "findings", "headline"], rows, raw=True)]
+
+    def _calls_html(self) -> list[str]:
+        calls = self.calls
+        if not len(calls):
+            return ["<p>No call in the capture (no STUN, DTLS, RTP or RTCP flow).</p>"]
+        rows = [(_e(r.session), _e(f"{r.start_t:.1f}-{r.end_t:.1f} s"), _e(r.endpoints), _e(r.ice), _e(r.dtls),
+                 _e(r.streams), _sev(r.verdict) if not pd.isna(r.verdict) else "", _e(r.headline))
+                for r in calls.itertuples(index=False)]
+        return [f"<p>{len(calls)} call{'s' if len(calls) != 1 else ''} in the capture"
+                + (": each is judged on its own (its findings name it)." if len(calls) > 1 else ".") + "</p>",
+                _table(["call", "time", "endpoints", "ICE pair", "DTLS", "streams", "verdict", "headline"], rows,
+                       raw=True)]
 
     def _findings_html(self) -> list[str]:
         f = self.health.findings
@@ -262,124 +305,140 @@ def _img(fig, alt: str) -> str:
     return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
-class _Plots:
-    """The pictures of the HTML report; each plot that fails is a sentence saying so, never an exception."""
+def _guard(cap, what: str, fn) -> list[str]:
+    """A picture of the HTML report: `fn()`'s HTML, or a sentence saying why it could not be drawn (never an
+    exception)."""
+    if cap is None:
+        return ["<p>The capture could not be read: nothing to draw.</p>"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn()
+    except Exception as e:  # noqa: BLE001 - a report must come out; say which picture is missing and why
+        return [f'<p class="sev-warning">{_e(what)} could not be drawn: {_e(type(e).__name__)}: '
+                f"{_e(_strip_paths(str(e), ''))}</p>"]
 
-    def __init__(self, cap):
-        self.cap = cap
 
-    def _guard(self, what: str, fn) -> list[str]:
-        if self.cap is None:
-            return ["<p>The capture could not be read: nothing to draw.</p>"]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return fn()
-        except Exception as e:  # noqa: BLE001 - a report must come out; say which picture is missing and why
-            return [f'<p class="sev-warning">{_e(what)} could not be drawn: {_e(type(e).__name__)}: '
-                    f"{_e(_strip_paths(str(e), ''))}</p>"]
+def _ice_html(a: Analysis) -> list[str]:
+    stun = a.capture.stun
+    out = []
+    tx = a.ice_transactions
+    if len(tx):
+        out.append(_img(plots.ice_ladder(tx, stun, max_rows=ICE_LADDER_ROWS, y="order" if len(tx) > 40 else "time"),
+                        "ICE ladder: STUN transactions"))
+    else:
+        out.append("<p>No STUN in the capture.</p>")
+    pairs = a.candidate_pairs
+    if len(pairs):
+        cols = ["transport", "local", "remote", "state", "checks", "successes", "errors", "unanswered", "rtt_ms",
+                "nominated", "selected", "media_packets"]
+        out.append("<h3>Candidate pairs</h3>")
+        out.append(_table(cols, pairs[cols].astype(object).itertuples(index=False)))
+    if len(stun):
+        agents = (stun.assign(endpoint=stun["src"].astype(str) + ":" + stun["sport"].astype(str))
+                  .groupby(["endpoint", "username", "software"], dropna=False, observed=True, sort=False)
+                  .agg(messages=("frame", "size"), first_frame=("frame", "min")).reset_index())
+        out.append("<h3>STUN senders: USERNAME and SOFTWARE as sent</h3>")
+        out.append(_table(["sender", "USERNAME", "SOFTWARE", "messages", "first frame"],
+                          agents.astype(object).itertuples(index=False)))
+    return out
 
-    def ice(self) -> list[str]:
-        def draw():
-            c = self.cap
-            out = []
-            tx = ice.transactions(c.stun)
-            if len(tx):
-                out.append(_img(plots.ice_ladder(tx, c.stun, max_rows=ICE_LADDER_ROWS,
-                                                 y="order" if len(tx) > 40 else "time"),
-                                "ICE ladder: STUN transactions"))
-            else:
-                out.append("<p>No STUN in the capture.</p>")
-            pairs = ice.candidate_pairs(c.stun, c.packets, c.stun_attributes, relayed_media=(c.rtp, c.rtcp))
-            if len(pairs):
-                cols = ["transport", "local", "remote", "state", "checks", "successes", "errors", "unanswered",
-                        "rtt_ms", "nominated", "selected", "media_packets"]
-                out.append("<h3>Candidate pairs</h3>")
-                out.append(_table(cols, pairs[cols].astype(object).itertuples(index=False)))
-            stun = c.stun
-            if len(stun):
-                agents = (stun.assign(endpoint=stun["src"].astype(str) + ":" + stun["sport"].astype(str))
-                          .groupby(["endpoint", "username", "software"], dropna=False, observed=True, sort=False)
-                          .agg(messages=("frame", "size"), first_frame=("frame", "min")).reset_index())
-                out.append("<h3>STUN senders: USERNAME and SOFTWARE as sent</h3>")
-                out.append(_table(["sender", "USERNAME", "SOFTWARE", "messages", "first frame"],
-                                  agents.astype(object).itertuples(index=False)))
-            return out
-        return self._guard("The ICE ladder", draw)
 
-    def dtls(self) -> list[str]:
-        def draw():
-            c = self.cap
-            fl = handshake.flights(c.dtls_records, c.dtls_handshakes)
-            if not len(fl):
-                return ["<p>No DTLS handshake in the capture.</p>"]
-            out = []
-            assocs = list(dict.fromkeys(fl["association"].tolist()))
-            for a in assocs[:MAX_DTLS_LADDERS]:
-                ax = plots.dtls_ladder(fl, association=a)
-                out.append(_img(ax.figure, f"DTLS ladder of association {a}"))
-            if len(assocs) > MAX_DTLS_LADDERS:
-                out.append(f"<p>… and {len(assocs) - MAX_DTLS_LADDERS} more DTLS associations.</p>")
-            return out
-        return self._guard("The DTLS ladder", draw)
+def _dtls_html(a: Analysis) -> list[str]:
+    fl = a.dtls_flights
+    if not len(fl):
+        return ["<p>No DTLS handshake in the capture.</p>"]
+    out = []
+    assocs = list(dict.fromkeys(fl["association"].tolist()))
+    for n in assocs[:MAX_DTLS_LADDERS]:
+        ax = plots.dtls_ladder(fl, association=n)
+        out.append(_img(ax.figure, f"DTLS ladder of association {n}"))
+    if len(assocs) > MAX_DTLS_LADDERS:
+        out.append(f"<p>… and {len(assocs) - MAX_DTLS_LADDERS} more DTLS associations.</p>")
+    return out
 
-    def streams(self) -> list[str]:
-        def draw():
-            c = self.cap
-            st = c.streams
-            if not len(st):
-                return ["<p>No RTP streams in the capture.</p>"]
-            out = [_table(["ssrc", "kind", "codec", "role", "from", "to", "packets", "lost", "late", "duplicates",
-                           "jitter ms", "kbit/s", "longest gap ms"],
-                          [(f"0x{int(r.ssrc):08x}", r.kind, r.codec, _role(r), f"{r.src}:{r.sport}",
-                            f"{r.dst}:{r.dport}", r.packets, r.lost, r.reordered, r.duplicates, _round(r.jitter_ms),
-                            _round(r.bitrate_kbps), _round(r.max_delta_ms)) for r in st.itertuples(index=False)])]
-            gaps = _streams.gaps(c.rtp)
-            outcomes = self._nack_outcomes()
-            media = st[st["kind"].astype(str).isin(["audio", "video"]) & (st["role"].astype(str) == "media")]
-            chosen = media if len(media) else st
-            ssrcs = list(dict.fromkeys(int(s) for s in chosen["ssrc"]))
-            for ssrc in ssrcs[:MAX_STREAM_PLOTS]:
-                row = chosen[chosen["ssrc"] == ssrc].iloc[0]
-                title = f"ssrc 0x{ssrc:08x} {row['kind']} {'' if pd.isna(row['codec']) else row['codec']}"
-                if outcomes is not None and (outcomes["media_ssrc"].astype("int64") == ssrc).any():
-                    title += ": losses and NACK"
-                    fig = plots.nack_sequence_plot(c.rtp, outcomes, ssrc, gaps, title=title)
-                else:
-                    title += ": sequence and losses"
-                    fig = plots.sequence_plot(c.rtp, ssrc, gaps, title=title)
-                out.append(f"<h3>{_e(title)}</h3>")
-                out.append(_img(fig, f"RTP {title}"))
-            if len(ssrcs) > MAX_STREAM_PLOTS:
-                out.append(f"<p>… and {len(ssrcs) - MAX_STREAM_PLOTS} more streams (see the table).</p>")
-            if outcomes is None:
-                out.append("<p>No NACK picture: the readable RTCP holds no NACK (or SRTCP could not be decrypted: "
-                           "see the Recovery stage).</p>")
-            return out
-        return self._guard("The stream pictures", draw)
 
-    def _nack_outcomes(self):
-        """NACK outcomes when the capture has readable NACKs, else None."""
-        c = self.cap
-        nacks = c.nacks
-        if not len(nacks):
-            return None
-        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, c.payload_or_empty, timestamps=True)
-        return nack.nack_outcomes(nacks, c.rtp, pairs, c.payload_or_empty, keyframe_requests=c.keyframe_requests)
+def _streams_html(a: Analysis) -> list[str]:
+    c = a.capture
+    st = a.streams
+    if not len(st):
+        return ["<p>No RTP streams in the capture.</p>"]
+    out = [_table(["ssrc", "kind", "codec", "role", "from", "to", "packets", "lost", "late", "duplicates",
+                   "jitter ms", "kbit/s", "longest gap ms"],
+                  [(f"0x{int(r.ssrc):08x}", r.kind, r.codec, _role(r), f"{r.src}:{r.sport}",
+                    f"{r.dst}:{r.dport}", r.packets, r.lost, r.reordered, r.duplicates, _round(r.jitter_ms),
+                    _round(r.bitrate_kbps), _round(r.max_delta_ms)) for r in st.itertuples(index=False)])]
+    gaps = a.gaps
+    outcomes = a.nack_outcomes if len(a.nack_outcomes) else None
+    media = st[st["kind"].astype(str).isin(["audio", "video"]) & (st["role"].astype(str) == "media")]
+    chosen = media if len(media) else st
+    ssrcs = list(dict.fromkeys(int(s) for s in chosen["ssrc"]))
+    for ssrc in ssrcs[:MAX_STREAM_PLOTS]:
+        row = chosen[chosen["ssrc"] == ssrc].iloc[0]
+        title = f"ssrc 0x{ssrc:08x} {row['kind']} {'' if pd.isna(row['codec']) else row['codec']}"
+        if outcomes is not None and (outcomes["media_ssrc"].astype("int64") == ssrc).any():
+            title += ": losses and NACK"
+            fig = plots.nack_sequence_plot(c.rtp, outcomes, ssrc, gaps, title=title)
+        else:
+            title += ": sequence and losses"
+            fig = plots.sequence_plot(c.rtp, ssrc, gaps, title=title)
+        out.append(f"<h3>{_e(title)}</h3>")
+        out.append(_img(fig, f"RTP {title}"))
+    if len(ssrcs) > MAX_STREAM_PLOTS:
+        out.append(f"<p>… and {len(ssrcs) - MAX_STREAM_PLOTS} more streams (see the table).</p>")
+    if outcomes is None:
+        out.append("<p>No NACK picture: the readable RTCP holds no NACK (or SRTCP could not be decrypted: "
+                   "see the Recovery stage).</p>")
+    return out
 
-    def bitrate_jitter(self) -> list[str]:
-        def draw():
-            c = self.cap
-            if not len(c.rtp):
-                return ["<p>No RTP in the capture.</p>"]
-            out = [_img(plots.bitrate_plot(c.rtp, 1.0), "RTP bit rate per stream")]
-            rates = _sdp.clock_rates(c.sdp) if c.sdp else None
-            st = c.streams
-            media_rtp = c.rtp[in_streams(c.rtp, st[st["role"].astype(str) == "media"])]  # RTX timing is not jitter
-            out.append(_img(plots.jitter_plot(packet_view(media_rtp, clock_rates=rates or None)),
-                            "RTP interarrival jitter per media stream"))
-            return out
-        return self._guard("The bit rate and jitter plots", draw)
+
+def _bitrate_jitter_html(a: Analysis) -> list[str]:
+    c = a.capture
+    if not len(c.rtp):
+        return ["<p>No RTP in the capture.</p>"]
+    out = [_img(plots.bitrate_plot(c.rtp, 1.0), "RTP bit rate per stream")]
+    st = a.streams
+    pv = a.packet_view
+    media_view = pv[in_streams(pv, st[st["role"].astype(str) == "media"])]  # RTX timing is not jitter
+    out.append(_img(plots.jitter_plot(media_view), "RTP interarrival jitter per media stream"))
+    return out
+
+
+CALLS_SCHEMA: dict[str, str] = {"session": "int64", "start_t": "float64", "end_t": "float64", "endpoints": "string",
+                                "ice": "string", "dtls": "string", "streams": "string", "verdict": "string",
+                                "headline": "string"}
+
+
+def _call_ice(call: Analysis) -> str:
+    pairs = call.candidate_pairs
+    sel = pairs[pairs["selected"]] if len(pairs) else pairs
+    if len(sel):
+        p = sel.iloc[0]
+        return f"{p['transport']} {p['local']} ↔ {p['remote']}"
+    if not len(pairs):
+        return "no connectivity check"
+    return f"no pair selected ({len(pairs)} checked)"
+
+
+def _call_dtls(call: Analysis) -> str:
+    assoc = call.dtls_associations
+    if not len(assoc):
+        return "no DTLS handshake"
+    return ", ".join(f"{'DTLS' if pd.isna(r.version) else r.version} {r.verdict}"
+                     for r in assoc.itertuples(index=False))
+
+
+def _call_streams(call: Analysis) -> str:
+    st = call.streams
+    if not len(st):
+        return "no RTP stream"
+    media = call.media
+    kinds = media["kind"].astype(str).value_counts()
+    parts = [f"{int(kinds[k])} {k}" for k in sorted(kinds.index)]
+    others = st.drop(index=media.index)
+    roles = others["role"].astype(str).value_counts() if "role" in others.columns else pd.Series(dtype=int)
+    parts += [f"{int(roles[k])} {k}" for k in sorted(roles.index)]
+    return f"{len(st)} stream{'s' if len(st) != 1 else ''} (" + ", ".join(parts) + ")"
 
 
 def _role(r) -> str:
@@ -511,9 +570,8 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
 def _time_notes(packets: pd.DataFrame) -> list[str]:
     """A finding for frames whose time is far from the rest (a wrong clock: time 0, year 2106) or missing: the
     time plots leave them out (plots.time_bins), and here they are counted and the first is named."""
-
     t = packets["t"].to_numpy(dtype=float)
-    bins = time_bins(t, 1.0)
+    bins = plots.time_bins(t, 1.0)
     far = np.flatnonzero(~bins.inside & np.isfinite(t))
     none = int((~np.isfinite(t)).sum())
     out = []
@@ -556,6 +614,7 @@ def _sdp_notes(cap, sdp_texts, sdps) -> list[str]:
 
 
 def _compare(cap, getstats, handle_info, inputs, errors, notes):
+
     loaded = {}
     for key, what, path, loader in (("getstats", "getStats", getstats, endpoints.load_getstats),
                                     ("handle_info", "handle_info", handle_info, endpoints.load_handle_info)):

@@ -1,0 +1,129 @@
+"""The analysis context (webrtcpcap.analysis, cap.analysis): each analysis computed once per capture and shared by
+health, report (text and HTML), expect and compare; per-call contexts that keep each call's own rows, with the
+`session` column on every per-call table."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections import Counter
+from functools import lru_cache
+
+import pandas as pd
+import pytest
+
+import webrtcpcap
+from webrtcpcap import analysis, decrypt, expect, handshake, ice, nack, pli, report, rtt
+from webrtcpcap import streams as _streams
+from webrtcpcap.analysis import Analysis
+
+from conftest import CAPTURES
+
+# The analyses a report runs: (module, function).  Each must run once however many consumers read it.
+ANALYSES = [(ice, "transactions"), (ice, "candidate_pairs"), (ice, "summary"), (ice, "turn_allocations"),
+            (handshake, "associations"), (handshake, "flights"), (decrypt, "dtls13_associations"),
+            (_streams, "rtx_pairs"), (_streams, "gaps"), (_streams, "packet_view"), (_streams, "receiver_view"),
+            (nack, "nack_outcomes"), (nack, "nack_summary"), (rtt, "round_trip_times"),
+            (pli, "guess_video_codecs")]
+
+
+def _open(path, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return webrtcpcap.open(path, progress=False, **kw)
+
+
+@lru_cache(maxsize=None)
+def opened(name: str, keyed: bool = False):
+    kw = {}
+    if keyed:
+        kw = dict(sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"],
+                  keylog=CAPTURES / f"{name}.keylog")
+    return _open(CAPTURES / f"{name}.pcap", **kw)
+
+
+# The consumers: a call of an analysis from one of these is a computation a report asks for (an analysis calling
+# another as its own step, e.g. candidate_pairs reading transactions, is part of that one computation).
+CONSUMERS = {"webrtcpcap.analysis", "webrtcpcap.health", "webrtcpcap.report", "webrtcpcap.expect",
+             "webrtcpcap.compare"}
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts the calls of every function of ANALYSES made by a consumer module from now on (they still run)."""
+    calls: Counter = Counter()
+    for module, name in ANALYSES:
+        real = getattr(module, name)
+
+        def spy(*args, _real=real, _key=f"{module.__name__.rsplit('.', 1)[-1]}.{name}", **kwargs):
+            if sys._getframe(1).f_globals.get("__name__") in CONSUMERS:
+                calls[_key] += 1
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["aiortc_loss5_rtp", "firefox_firefox_clean"])
+def test_a_report_computes_each_analysis_once(name, counted, monkeypatch):
+    """Text, HTML, endpoint stats, then expect and health again: every analysis ran at most once, and those the
+    report needs ran (so the count is of real work, not of nothing)."""
+    real_open = report._open
+
+    def open_and_decrypt(*args, **kwargs):
+        cap = real_open(*args, **kwargs)
+        _ = cap.rtp, cap.rtcp, cap.dtls_decrypted  # decryption asks handshake.associations for its keys
+        counted.clear()
+        return cap
+    monkeypatch.setattr(report, "_open", open_and_decrypt)
+    r = report.build(CAPTURES / f"{name}.pcap", sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"],
+                     keylog=CAPTURES / f"{name}.keylog", getstats=CAPTURES / f"{name}.getstats.json")
+    report.matplotlib_headless()
+    r.text()
+    r.html()
+    assert r.side_by_side is not None and len(r.side_by_side)
+    expect.check(r.cap, ice=True, dtls=True, streams=4, max_unrepaired_loss_pct=1, verdict="warning")
+    webrtcpcap.health(r.cap)
+    webrtcpcap.compare.side_by_side(r.cap, getstats=CAPTURES / f"{name}.getstats.json")
+    assert {k: n for k, n in counted.items() if n > 1} == {}
+    ran = set(counted)
+    assert {"ice.candidate_pairs", "ice.summary", "ice.transactions", "handshake.associations", "handshake.flights",
+            "streams.rtx_pairs", "streams.gaps", "streams.packet_view"} <= ran, ran
+    if name == "aiortc_loss5_rtp":  # SRTCP opened: NACKs, reports
+        assert {"nack.nack_outcomes", "nack.nack_summary", "streams.receiver_view"} <= ran, ran
+    else:  # DTLS 1.3 opened with its key log
+        assert "decrypt.dtls13_associations" in ran
+
+
+def test_health_is_kept_per_thresholds_on_the_context():
+    cap = opened("aiortc_clean")
+    assert analysis.of(cap) is analysis.of(cap) and isinstance(analysis.of(cap), Analysis)
+    assert webrtcpcap.health(cap) is webrtcpcap.health(cap)
+    strict = webrtcpcap.health(cap, webrtcpcap.Thresholds(ice_connect_ms=20))
+    assert strict is not webrtcpcap.health(cap) and strict.stage("ice") == "warning"
+    assert webrtcpcap.health(cap).stage("ice") == "ok"
+
+
+def test_per_call_tables_have_the_session_column():
+    a = analysis.of(opened("aiortc_loss5_rtp", keyed=True))
+    for table in (a.streams, a.dtls_associations, a.dtls_flights, a.candidate_pairs, a.gaps, a.nack_outcomes,
+                  a.nack_summary, a.ice_transactions, a.turn_allocations, a.rtx_pairs, a.keyframe_delays()):
+        assert table[analysis.SESSION_COLUMN].dtype == "Int64"
+        assert (table[analysis.SESSION_COLUMN] == 1).all(), table
+    assert len(a.nack_outcomes) and len(a.gaps) and len(a.media) == 4 and len(a.rtx_pairs) == 1
+    # the one call's context holds the same rows
+    (call,) = a.calls
+    assert call.session == 1 and not a.several_calls and a.outside is None
+    pd.testing.assert_frame_equal(call.streams, a.streams)
+    pd.testing.assert_frame_equal(call.nack_outcomes, a.nack_outcomes)
+    assert call.ice_summary["selected_local"] == a.ice_summary["selected_local"]
+
+
+def test_a_capture_without_calls_has_an_empty_context(tmp_path):
+    from conftest import A4, B4, udp4, write_pcap
+
+    path = tmp_path / "dns.pcap"
+    write_pcap(path, [udp4(b"\x00" * 20, A4, B4, 5353, 53)])
+    a = analysis.of(_open(path))
+    assert a.calls == [] and a.outside is None and not a.several_calls
+    assert len(a.streams) == 0 and len(a.candidate_pairs) == 0 and len(a.nack_outcomes) == 0
+    assert webrtcpcap.health(_open(path)).calls.empty
