@@ -471,3 +471,23 @@ def test_dtls13_with_its_key_log_names_the_srtp_profile_and_checks_the_fingerpri
     assoc = webrtcpcap.handshake.associations(cap.dtls_records, cap.dtls_handshakes, cap.rtp, cap.sdp,
                                               decrypted=webrtcpcap.decrypt.dtls13_associations(cap.dtls_decrypted))
     assert assoc["client_fingerprint"].notna().all() and assoc["fingerprint_matches_sdp"].eq(True).all()
+
+
+def _plain_rtp_call(tmp_path, seconds: float):
+    """One plain Opus-like RTP stream (20 ms packets) of `seconds`, no RTCP: the file and its health."""
+    n = int(seconds / 0.02)
+    frames = [udp4(rtp_packet(seq=i, ts=960 * i)) for i in range(n)]
+    times = [1_700_000_000_000_000_000 + i * 20_000_000 for i in range(n)]
+    return health(webrtcpcap.open(write_pcap(tmp_path / f"rtp_{seconds}.pcap", frames, times_ns=times)))
+
+
+def test_no_rtcp_from_streams_too_short_for_a_report_is_info_not_a_warning(tmp_path):
+    # RFC 3550 §6.2: no report is due before the 5 s minimum interval; a 2 s stream without RTCP is no finding
+    short = _plain_rtp_call(tmp_path, 2.0).findings
+    rtcp = short[short["stage"] == "rtcp"]
+    assert list(rtcp["severity"]) == ["info"]
+    assert "too short for a report to be due" in rtcp["finding"].iloc[0]
+    long = _plain_rtp_call(tmp_path, 8.0).findings
+    rtcp = long[long["stage"] == "rtcp"]
+    assert list(rtcp["severity"]) == ["warning"]
+    assert "no RTCP in the capture for 1 RTP stream" in rtcp["finding"].iloc[0]

@@ -975,11 +975,23 @@ def _keyframes(ctx: Analysis, th: Thresholds, leg, by_ssrc: dict) -> list[dict]:
 
 # -- RTCP -------------------------------------------------------------------------------------------------------
 
+RTCP_MIN_INTERVAL_S = 5.0  # RFC 3550 §6.2: the minimum interval between a participant's RTCP reports
+
+
 def _rtcp(ctx: Analysis, th: Thresholds) -> list[dict]:
     cap = ctx.cap
     media = ctx.media
     readable, total = ctx.rtcp_readable
     if not total:
+        longest = float((media["last_t"] - media["first_t"]).max()) if len(media) else 0.0
+        if len(media) and longest < RTCP_MIN_INTERVAL_S:
+            # RFC 3550 §6.2: a report is due only after the minimum interval (5 s; half of it for the first), so
+            # streams this short owe none and their silence says nothing about the receivers
+            return [_f("rtcp", "rtcp", "info", "rtcp.reports",
+                       f"no RTCP in the capture for {_n(len(media), 'RTP stream')}, none longer than "
+                       f"{longest:.1f} s: too short for a report to be due (RTCP's {RTCP_MIN_INTERVAL_S:.0f} s "
+                       "minimum interval)", longest, "s",
+                       RTCP_MIN_INTERVAL_S, "RTCP minimum interval")]
         if len(media):
             return [_f("rtcp", "rtcp", "warning", "rtcp.reports",
                        f"no RTCP in the capture for {len(media)} RTP streams: no receiver reports to compare")]
