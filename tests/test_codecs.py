@@ -283,3 +283,58 @@ def test_keyframes_table_flags_an_h264_payload_with_the_f_bit_and_still_judges_i
     assert kf.keyframe.tolist() == [True, False]
     assert kf.error.astype(object).where(kf.error.notna(), None).tolist() == [
         "H.264 NAL unit has its forbidden zero bit (F) set: it may hold bit errors (RFC 6184 §5.3)", None]
+
+
+# --- the detectors over many payloads at once equal the scalar detectors (issue 17: vectorised payload API) ---------
+
+
+def _scalar_table(name: str, payloads: list[bytes]) -> list[tuple]:
+    """(keyframe or None, error or None) per payload, as the per-packet loop of keyframes judged them."""
+    out = []
+    for p in payloads:
+        if not p:
+            out.append((None, None))
+            continue
+        try:
+            result = codecs.KEYFRAME_DETECTORS[name](p)
+        except DecodeError as e:
+            out.append((None, str(e)))
+            continue
+        out.append((result, codecs.H264_F_MESSAGE if name == "H264" and codecs.h264_forbidden_bit(p) else None))
+    return out
+
+
+def _bulk_table(name: str, payloads: list[bytes]) -> list[tuple]:
+    n = len(payloads)
+    rtp = pd.DataFrame({"frame": np.arange(1, n + 1, dtype=np.uint32), "t": np.zeros(n),
+                        "ssrc": np.ones(n, np.uint32), "pt": np.full(n, 96, np.uint8),
+                        "seq": np.arange(n, dtype=np.uint16), "ts": np.zeros(n, np.uint32),
+                        "error": pd.Categorical([None] * n)})
+    kf = codecs.keyframes(rtp, lambda f: payloads[f - 1], {96: name})
+    return [(None if pd.isna(k) else bool(k), None if pd.isna(e) else e)
+            for k, e in zip(kf.keyframe.tolist(), kf.error.astype(object).tolist())]
+
+
+# First bytes that reach every branch: VP8 X/I/M/L/T/K and S/PID, VP9 I/L/F/P/B/V with 1-3 reference indices,
+# H.264 single units, STAP-A/B, FU-A/B with and without S, MTAP and reserved types, F bits.
+FIRST_BYTES = st.sampled_from([0x00, 0x10, 0x11, 0x80, 0x90, 0xF0, 0xFF, 0x08, 0x0C, 0x48, 0x58, 0x5A, 0x78, 0xD8,
+                               0xFA, 0x88, 0x65, 0xE5, 0x67, 0x41, 0x78, 0x19, 0x7C, 0x5C, 0xFC, 0x7A, 0x1E, 0x1F])
+
+
+@SETTINGS
+@given(st.sampled_from(["VP8", "VP9", "H264"]),
+       st.lists(st.tuples(FIRST_BYTES, st.binary(max_size=24)).map(lambda t: bytes([t[0]]) + t[1]) | st.binary(
+           max_size=24), min_size=1, max_size=30))
+def test_vectorised_detectors_equal_the_scalar_ones_on_random_payloads(name, payloads):
+    assert _bulk_table(name, payloads) == _scalar_table(name, payloads)
+
+
+@pytest.mark.parametrize("name", ["VP8", "VP9", "H264"])
+def test_vectorised_detectors_equal_the_scalar_ones_on_every_prefix(name):
+    samples = [bytes([0x10]) + VP8_KEY_HEADER, VP8_EXTENDED + VP8_KEY_HEADER, bytes([0x90, 0x80, 0x25]) + VP8_DELTA_HEADER,
+               bytes([0xAC, 0x81, 0x02, 0x10]) + b"\x00" * 10, bytes([0xD8, 0x12, 0x03, 0x05, 0x04]) + b"\x00" * 8,
+               bytes([0x5A, 0x7F, 0x03, 0x02, 0x01, 0x00, 0xF0, 0x20]) + b"\x00" * 6,
+               bytes([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE, 0x00, 0x03, 0x65, 0x88, 0x84]),
+               bytes([0x7C, 0x85, 0x88]), bytes([0x7C, 0x05, 0x88]), bytes([0x19, 0x00, 0x01, 0x00, 0x01, 0x67])]
+    prefixes = [s[:k] for s in samples for k in range(len(s) + 1)]
+    assert _bulk_table(name, prefixes) == _scalar_table(name, prefixes)

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .errors import DecodeError
+from .payloads import read_heads
 
 if TYPE_CHECKING:  # the detectors are sans-IO; only `keyframes` builds a table (pandas imported there)
     import pandas as pd
@@ -282,7 +285,8 @@ KEYFRAMES_SCHEMA: dict[str, str] = {
 def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dict[int, str]) -> pd.DataFrame:
     """Keyframe detection over the RTP packets whose payload type is in `codecs` ({pt: codec name}, e.g. from the
     SDP's rtpmap; codecs without a detector are skipped) and whose `error` is null.  `payload_of(frame)` gives the
-    plaintext RTP payload of a frame, e.g. `cap.rtp_payload` (decrypted when the capture was opened with keys).
+    plaintext RTP payload of a frame, e.g. `cap.rtp_payload` (decrypted when the capture was opened with keys; its
+    bulk reader gives the first bytes of every payload at once, see webrtcpcap.payloads.read_heads).
 
     One row per packet examined, in the order of `rtp` (columns KEYFRAMES_SCHEMA): `frame` (uint32), `t`
     (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category), `keyframe`
@@ -291,8 +295,6 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
     judged; null when the payload was read cleanly).  `df[df.keyframe == True]`
     are the keyframes."""
-    import numpy as np
-
     from . import tables
 
     names = {int(pt): str(c).upper() for pt, c in codecs.items() if str(c).upper() in KEYFRAME_DETECTORS}
@@ -301,37 +303,105 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     rows = np.flatnonzero(np.isin(pts, list(names)) & ok) if names else np.zeros(0, dtype=np.int64)
     frames = rtp["frame"].to_numpy()[rows]
     codec_names = sorted(set(names.values()))
+    heads = read_heads(payload_of, frames, HEAD_BYTES)
     value = np.zeros(len(rows), dtype=bool)
     missing = np.ones(len(rows), dtype=bool)
-    errors: list[str | None] = [None] * len(rows)
-    for k, (frame, pt) in enumerate(zip(frames.tolist(), pts[rows].tolist())):
-        try:
-            payload = bytes(payload_of(int(frame)))
-            if not payload:
-                continue  # padding only (bandwidth probing): no frame data to judge
-            result = KEYFRAME_DETECTORS[names[pt]](payload)
-            if names[pt] == "H264" and h264_forbidden_bit(payload):
-                errors[k] = H264_F_MESSAGE  # judged all the same, and flagged
-        except DecodeError as e:
-            errors[k] = str(e)
-            continue
-        except ValueError as e:  # payload_of: not RTP, not decrypted, ...
-            errors[k] = f"payload unavailable: {e}"
-            continue
-        if result is not None:
-            value[k] = result
-            missing[k] = False
-    error_names = sorted({e for e in errors if e is not None})
+    errors = np.full(len(rows), None, dtype=object)
+    for k in np.flatnonzero(heads.length < 0).tolist():  # payload_of: not RTP, not decrypted, ...
+        e = heads.error[k]
+        errors[k] = str(e) if isinstance(e, DecodeError) else f"payload unavailable: {e}"
+    row_pts = pts[rows]
+    for name in codec_names:  # a loop over codecs: each detector reads the heads of all its packets at once
+        mine = np.flatnonzero(np.isin(row_pts, [pt for pt, n in names.items() if n == name]) & (heads.length > 0))
+        key, starts, unsure, flagged = VECTOR_DETECTORS[name](heads.head[mine], heads.length[mine])
+        value[mine], missing[mine] = key & starts, ~starts
+        errors[mine[flagged & ~unsure]] = H264_F_MESSAGE
+        for k in mine[unsure].tolist():  # malformed, or more than the head to read (STAP, VP9 scalability): few
+            value[k], missing[k], errors[k] = _judge_one(name, bytes(payload_of(int(frames[k]))))
+    missing |= (errors != None) & (errors != H264_F_MESSAGE)  # noqa: E711 - elementwise: in error, not judged
+    error_names = sorted({e for e in errors.tolist() if e is not None})
     lookup = {e: i for i, e in enumerate(error_names)}
     return tables.frame_table({
-        "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": pts[rows],
+        "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": row_pts,
         "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
-        "codec": tables.categorical(np.array([codec_names.index(names[p]) for p in pts[rows].tolist()],
+        "codec": tables.categorical(np.array([codec_names.index(names[p]) for p in row_pts.tolist()],
                                              dtype=np.int32), codec_names),
         "keyframe": tables.masked(value, missing, "boolean"),
-        "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors], dtype=np.int32),
-                                    error_names),
+        "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors.tolist()],
+                                             dtype=np.int32), error_names),
     }, KEYFRAMES_SCHEMA)
+
+
+def _judge_one(name: str, payload: bytes) -> tuple[bool, bool, str | None]:
+    """(keyframe, not judged, error) of one payload by the codec's scalar detector."""
+    if not payload:
+        return False, True, None  # padding only (bandwidth probing): no frame data to judge
+    try:
+        result = KEYFRAME_DETECTORS[name](payload)
+    except DecodeError as e:
+        return False, True, str(e)
+    flag = H264_F_MESSAGE if name == "H264" and h264_forbidden_bit(payload) else None
+    return bool(result), result is None, flag
+
+
+# -- the detectors over many payloads at once --------------------------------------------------------------------
+# Each reads the first HEAD_BYTES bytes of every payload (a uint8 matrix, zero past each payload's end, and the
+# lengths) and answers, per payload: keyframe, starts (the scalar detector would not answer None), unsure (it would
+# raise, or needs more than the head: the scalar detector decides those) and, for H.264, the F bit.  Tests hold them
+# equal to the scalar detectors on every prefix of real and crafted payloads.
+
+HEAD_BYTES = 16  # VP8's descriptor is at most 6 bytes and its header byte 1 more; VP9's without the SS 8; H.264's 2
+
+
+def _at(head: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """head[i, pos[i]] for every row (0 where pos is past the head)."""
+    inside = pos < head.shape[1]
+    return np.where(inside, head[np.arange(len(head)), np.where(inside, pos, 0)], 0)
+
+
+def vp8_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """vp8_keyframe over many payloads (see above)."""
+    b0, ext = head[:, 0], head[:, 1]
+    x = (b0 & VP8_X) != 0
+    pos = np.where(x, 2, 1)
+    pos = pos + np.where(x & ((ext & VP8_I) != 0), np.where(head[:, 2] & VP8_M, 2, 1), 0)
+    pos = pos + (x & ((ext & VP8_L) != 0)) + (x & ((ext & (VP8_T | VP8_K)) != 0))
+    starts = ((b0 & VP8_S) != 0) & ((b0 & VP8_PID_MASK) == 0)
+    unsure = (length < pos) | (starts & (length <= pos))
+    key = (_at(head, pos) & VP8_P) == 0
+    return key, starts, unsure, np.zeros(len(head), dtype=bool)
+
+
+def vp9_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """vp9_keyframe over many payloads (see above); a payload with a scalability structure (V) is unsure."""
+    b = head[:, 0]
+    has_i, has_l = (b & VP9_I) != 0, (b & VP9_L) != 0
+    pid = np.where(has_i, np.where(head[:, 1] & 0x80, 2, 1), 0)
+    pos = 1 + pid + np.where(has_l, np.where(b & VP9_F, 1, 2), 0)
+    more = ((b & VP9_F) != 0) & ((b & VP9_P) != 0)  # flexible mode, predicted: up to 3 reference indices
+    for _ in range(VP9_MAX_P_DIFF):
+        byte = _at(head, pos)
+        pos = pos + more
+        more = more & ((byte & 0x01) != 0)
+    unsure = more | ((b & VP9_V) != 0) | (length < pos)
+    sid = (_at(head, 1 + pid) >> 1) & 0x07
+    starts = ((b & VP9_B) != 0) & ~(has_l & (sid != 0))
+    return (b & VP9_P) == 0, starts, unsure, np.zeros(len(head), dtype=bool)
+
+
+def h264_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """h264_keyframe and h264_forbidden_bit over many payloads (see above); STAP-A/B payloads are unsure (their
+    aggregated units lie past the head)."""
+    nal = head[:, 0] & 0x1F
+    single = (nal >= 1) & (nal <= 23)
+    fu = (nal == NalType.FU_A) | (nal == NalType.FU_B)
+    unsure = (nal == NalType.STAP_A) | (nal == NalType.STAP_B) | (fu & (length < 2))
+    starts = single | (fu & ((head[:, 1] & 0x80) != 0))
+    key = np.isin(np.where(single, nal, head[:, 1] & 0x1F), list(H264_KEYFRAME_NALS))
+    return key, starts, unsure, (head[:, 0] & H264_F) != 0
+
+
+VECTOR_DETECTORS = {"VP8": vp8_keyframes, "VP9": vp9_keyframes, "H264": h264_keyframes}
 
 
 # -- codec from the payload's shape (no SDP) ---------------------------------------------------------------------

@@ -989,6 +989,26 @@ def udp_payloads(data: np.ndarray, index: RecordIndex, state: ReadState, frames:
     return out
 
 
+def udp_spans(data: np.ndarray, index: RecordIndex, state: ReadState, frames: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Where the UDP payload of each of `frames` (1-based) lies in the file's bytes `data`: (offset, size), both
+    int64, offset -1 where the frame has no whole UDP payload of its own (not UDP, cut by the snaplen, empty, or an
+    IP fragment).  Nothing is copied: what rtp_payload and the bulk payload reader read from."""
+    frames = np.asarray(frames, dtype=np.int64)
+    pos = np.full(len(frames), -1, dtype=np.int64)
+    size = np.zeros(len(frames), dtype=np.int64)
+    for lo in range(0, len(frames), SLICE):
+        rows, at = np.unique(frames[lo:lo + SLICE] - 1, return_inverse=True)
+        layer = net.decode(make_batch(data, index, 0, 0, state, 1, rows=rows))
+        cap = layer.payload_cap.astype(np.int64)
+        whole = ((layer.transport == net.Transport.UDP) & (layer.payload_off >= 0) & ~layer.fragment
+                 & (layer.payload_off < buffer.EXTRA) & (cap == layer.payload_len) & (cap > 0))
+        where = np.where(whole, layer.source.absolute(np.where(whole, layer.payload_off, 0)), -1)
+        pos[lo:lo + len(at)] = where[at]
+        size[lo:lo + len(at)] = np.where(whole, cap, 0)[at]
+    return pos, size
+
+
 def _turn_inner(payload: bytes, wire_len: int) -> bytes | None:
     """The datagram a TURN ChannelData message or Send/Data indication carries (as _unwrap_turn finds it)."""
     try:
