@@ -319,16 +319,19 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
         for k in mine[unsure].tolist():  # malformed, or more than the head to read (STAP, VP9 scalability): few
             value[k], missing[k], errors[k] = _judge_one(name, bytes(payload_of(int(frames[k]))))
     missing |= (errors != None) & (errors != H264_F_MESSAGE)  # noqa: E711 - elementwise: in error, not judged
-    error_names = sorted({e for e in errors.tolist() if e is not None})
-    lookup = {e: i for i, e in enumerate(error_names)}
+    flagged = np.flatnonzero(errors != None)  # noqa: E711 - elementwise
+    error_names = sorted(set(errors[flagged].tolist()))
+    error_codes = np.full(len(rows), -1, dtype=np.int32)
+    error_codes[flagged] = [error_names.index(e) for e in errors[flagged].tolist()]
+    codec_of_pt = np.zeros(256, dtype=np.int32)
+    for pt, name in names.items():
+        codec_of_pt[pt] = codec_names.index(name)
     return tables.frame_table({
         "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": row_pts,
         "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
-        "codec": tables.categorical(np.array([codec_names.index(names[p]) for p in row_pts.tolist()],
-                                             dtype=np.int32), codec_names),
+        "codec": tables.categorical(codec_of_pt[row_pts.astype(np.int64)], codec_names),
         "keyframe": tables.masked(value, missing, "boolean"),
-        "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors.tolist()],
-                                             dtype=np.int32), error_names),
+        "error": tables.categorical(error_codes, error_names),
     }, KEYFRAMES_SCHEMA)
 
 

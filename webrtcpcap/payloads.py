@@ -108,12 +108,25 @@ def payload_bounds(packets: Packets, payload_offset: np.ndarray, padding: np.nda
 
 
 def gather_heads(buffer: np.ndarray, start: np.ndarray, length: np.ndarray, width: int) -> np.ndarray:
-    """The first `width` bytes at each `start` of `buffer`, zero past each `length` (uint8, rows × width)."""
+    """The first `width` bytes at each `start` of `buffer`, zero past each `length` (uint8, rows × width).  Rows are
+    copied whole from a strided view of `buffer` whose row i is its bytes i..i+width (one gather, not one per byte);
+    a start within `width` bytes of the buffer's end reads from a zero-padded copy of the tail."""
+    out = np.zeros((len(start), width), dtype=np.uint8)
     if not width or not len(start):
-        return np.zeros((len(start), width), dtype=np.uint8)
-    col = np.arange(width, dtype=np.int64)
-    inside = col < length[:, None]
-    return np.where(inside, buffer[np.where(inside, start[:, None] + col, 0)], 0).astype(np.uint8)
+        return out
+    n = len(buffer)
+    near_end = start + width > n
+    if n >= width:
+        rows = np.lib.stride_tricks.as_strided(buffer, (n - width + 1, width), (1, 1), writeable=False)
+        out[~near_end] = rows[start[~near_end]]
+    if near_end.any():
+        tail_at = max(n - width, 0)
+        tail = np.zeros(2 * width, dtype=np.uint8)
+        tail[: n - tail_at] = buffer[tail_at:]
+        idx = start[near_end, None] - tail_at + np.arange(width)
+        out[near_end] = tail[np.clip(idx, 0, 2 * width - 1)]
+    out[np.arange(width) >= length[:, None]] = 0
+    return out
 
 
 class RtpPayloadReader:
