@@ -629,14 +629,49 @@ class Capture:
         rtp = self._decode().rtp
         return RtpPayloadReader(rtp["frame"].to_numpy(), rtp["payload_offset"].to_numpy(),
                                 rtp["padding"].to_numpy(dtype=bool), self._locate_packets, self._payload_one,
-                                empty_on_error, self.unreadable_payloads)
+                                empty_on_error, self.unreadable_payloads, self._payload_fast)
+
+    def _payload_fast(self, frame: int) -> bytes | None:
+        """One frame's payload by the common case's rules, in plain Python (a per-frame caller pays no numpy
+        set-up), or None: then the general path answers (a row the table flags, relayed, framed or reassembled
+        packets, broken padding, a frame that is not a row)."""
+        frames, _, clean, special, ciphertext = self._payload_rows()[:5]
+        i = int(np.searchsorted(frames, frame))
+        if i >= len(frames) or frames[i] != frame or not clean[i]:
+            return None
+        d = self.decryption
+        if d is not None and d.rtp_status[i] != _NOT_TRIED:
+            try:
+                data = self._plaintext(frame)
+            except ValueError:
+                return None
+            cipher = False
+        elif special[i]:
+            return None
+        else:
+            b = i // PAYLOAD_BLOCK
+            spans = self._span_blocks.get(b)
+            if spans is None:
+                self._direct_spans(np.array([i]))  # finds the places of the row's whole block, and keeps them
+                spans = self._span_blocks[b]
+            pos, size = int(spans[0][i - b * PAYLOAD_BLOCK]), int(spans[1][i - b * PAYLOAD_BLOCK])
+            if pos < 0:
+                return None
+            data = self._data[pos:pos + size].tobytes()
+            cipher = bool(ciphertext[i])
+        payload_offset, padding = self._payload_rows()[5:]
+        body = data[int(payload_offset[i]):]
+        if cipher or not padding[i]:
+            return body
+        count = body[-1] if body else 0
+        return body[:len(body) - count] if 1 <= count <= len(body) else None
 
     def _locate_packets(self, rows: np.ndarray) -> tuple[list, np.ndarray, dict]:
         """Where the RTP packets of rtp rows `rows` lie, for RtpPayloadReader: ([(Packets, ciphertext mask)], request
         positions for the per-frame reader, {request position: ValueError})."""
         from . import srtp
 
-        frames, ssrc, clean, special, ciphertext = self._payload_rows()
+        frames, ssrc, clean, special, ciphertext = self._payload_rows()[:5]
         todo = clean[rows].copy()  # rows the table flags: the per-frame reader says why
         slow = [np.flatnonzero(~todo)]
         parts, errors = [], {}
@@ -677,7 +712,7 @@ class Capture:
 
     def _payload_rows(self) -> tuple[np.ndarray, ...]:
         """Per rtp row, once: frame, ssrc, clean (the table flags nothing), special (relayed by TURN, framed out of TCP or
-        reassembled from IP fragments: its packet is made again, not read in place), ciphertext (SRTP flow)."""
+        reassembled from IP fragments: its packet is made again, not read in place), ciphertext (SRTP flow), payload_offset, padding."""
         if self._payload_row_facts is None:
             decoded = self._decode()
             rtp = decoded.rtp
@@ -685,7 +720,8 @@ class Capture:
             special = (rtp["relayed"].to_numpy(dtype=bool) | np.isin(rtp["frame"].to_numpy(), completing))
             special[np.fromiter(decoded.rtp_framed, dtype=np.int64)] = True
             self._payload_row_facts = (rtp["frame"].to_numpy(), rtp["ssrc"].to_numpy(), rtp["error"].isna().to_numpy(),
-                                       special, rtp["dtls_srtp"].to_numpy(dtype=bool))
+                                       special, rtp["dtls_srtp"].to_numpy(dtype=bool),
+                                       rtp["payload_offset"].to_numpy(), rtp["padding"].to_numpy(dtype=bool))
         return self._payload_row_facts
 
     def _direct_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -763,14 +799,13 @@ class Capture:
         from . import srtp
 
         d = self.decryption
-        rtp = self._decode().rtp
-        frames = rtp["frame"].to_numpy()
+        frames, ssrc = self._payload_rows()[:2]
         i = int(np.searchsorted(frames, frame))
         if i >= len(frames) or frames[i] != frame or d.rtp_status[i] == _NOT_TRIED:
             return None
         if d.rtp_status[i] not in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE):
             raise ValueError(f"frame {frame}: SRTP did not authenticate ({srtp.STATUS_NAMES[d.rtp_status[i]]})")
-        plain = self._stream_plaintexts((d.rtp_key[i], int(rtp["ssrc"].iat[i])))
+        plain = self._stream_plaintexts((d.rtp_key[i], int(ssrc[i])))
         if plain.get(i) is None:
             raise ValueError(f"frame {frame}: SRTP did not authenticate again")
         return plain[i]

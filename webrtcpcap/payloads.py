@@ -137,12 +137,13 @@ class RtpPayloadReader:
     `locate(rows)` (the Capture's) gives, for row positions of the rtp table, the Packets found, the request
     positions that need the per-frame reader, and the errors known without reading (SRTP that did not authenticate):
     (list of (Packets, ciphertext mask over them)), fallback positions, {position: ValueError}.  `one(frame)` is the
-    per-frame reader.  With `empty_on_error`, a frame that cannot be read gives b"" (length 0 in `heads`: "no
+    per-frame reader; `fast(frame)`, when given, answers one frame's common case (bytes) or gives up (None) before
+    the bulk path is set up for one frame.  With `empty_on_error`, a frame that cannot be read gives b"" (length 0 in `heads`: "no
     payload") and is noted in `unreadable` (frame -> why), counted, never silently dropped."""
 
     def __init__(self, frames: np.ndarray, payload_offset: np.ndarray, padding: np.ndarray,
                  locate: Callable, one: Callable[[int], bytes], empty_on_error: bool = False,
-                 unreadable: dict | None = None):
+                 unreadable: dict | None = None, fast: Callable[[int], bytes | None] | None = None):
         self._frames = frames
         self._payload_offset = payload_offset
         self._padding = padding
@@ -150,8 +151,13 @@ class RtpPayloadReader:
         self._one = one
         self._empty_on_error = empty_on_error
         self._unreadable = unreadable if unreadable is not None else {}
+        self._fast = fast
 
     def __call__(self, frame: int) -> bytes:
+        if self._fast is not None:
+            got = self._fast(int(frame))
+            if got is not None:
+                return got
         got = self.payloads([frame])[0]
         if isinstance(got, ValueError):
             raise got

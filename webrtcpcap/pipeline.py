@@ -790,6 +790,8 @@ def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict
 def _tcp_streams_table(streams: dict) -> pd.DataFrame:
     """tables.TCP_STREAMS_SCHEMA from the tcp.Stream of every direction (keyed by address names and ports)."""
     rows = [(k, s) for k, s in streams.items() if s.segments]
+    if not rows:  # most captures, and every chunk of them: no table to build
+        return tables.empty_table(tables.TCP_STREAMS_SCHEMA)
     keys = [k for k, _ in rows]
     return tables.frame_table({
         "src": pd.Categorical([k[0] for k in keys]), "sport": [k[1] for k in keys],
@@ -1194,6 +1196,8 @@ def _packets_table(f: _Frames, frame, t, flow, n_flows, verdict, kind, error, na
 
 
 def _icmp_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
+    if not f.icmp:
+        return tables.empty_table(tables.ICMP_SCHEMA)
     rows = np.array(sorted(f.icmp), dtype=np.int64)
     facts = [f.icmp[r] for r in rows.tolist()]
     keys = _keys(rows, ks)
@@ -1207,6 +1211,8 @@ def _icmp_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
 
 def _fragments_table(f: _Frames, ks: _KeySource) -> pd.DataFrame:
     rows = np.flatnonzero(f.fragment)
+    if not len(rows) and not f.reassembled_in:
+        return tables.empty_table(tables.FRAGMENTS_SCHEMA)
     rows = np.union1d(rows, np.array(sorted(f.reassembled_in), dtype=np.int64)).astype(np.int64)
     done = np.array([f.reassembled_in.get(r, 0) for r in rows.tolist()], dtype=np.int64)
     keys = _keys(rows, ks)
