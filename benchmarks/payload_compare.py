@@ -147,8 +147,9 @@ def diff(old_path: str, new_path: str) -> int:
                     bad += 1
             elif not _same(a.get(item), b.get(item)):
                 print(key, item, "differs")
-                if isinstance(a.get(item), pd.DataFrame) and isinstance(b.get(item), pd.DataFrame):
-                    print(a[item].compare(b[item]) if a[item].shape == b[item].shape else (a[item].shape, b[item].shape))
+                old_df, new_df = a.get(item), b.get(item)
+                if isinstance(old_df, pd.DataFrame) and isinstance(new_df, pd.DataFrame):
+                    print(old_df.compare(new_df) if old_df.shape == new_df.shape else (old_df.shape, new_df.shape))
                 else:
                     print("  old", str(a.get(item))[:300], "\n  new", str(b.get(item))[:300])
                 bad += 1

@@ -420,9 +420,9 @@ class Capture:
         return self._feedback()["feedback_errors"]
 
     def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
-        """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264), from plaintext payloads
-        (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name}) defaults to the video
-        payload types of the SDPs."""
+        """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264, H.265, AV1), from
+        plaintext payloads (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name})
+        defaults to the video payload types of the SDPs."""
         from .codecs import keyframes
 
         if codecs is None:
@@ -711,8 +711,9 @@ class Capture:
         return parts, np.concatenate(slow), errors
 
     def _payload_rows(self) -> tuple[np.ndarray, ...]:
-        """Per rtp row, once: frame, ssrc, clean (the table flags nothing), special (relayed by TURN, framed out of TCP or
-        reassembled from IP fragments: its packet is made again, not read in place), ciphertext (SRTP flow), payload_offset, padding."""
+        """Per rtp row, once: frame, ssrc, clean (the table flags nothing), special (relayed by TURN, framed out of
+        TCP or reassembled from IP fragments: its packet is made again, not read in place), ciphertext (SRTP flow),
+        payload_offset, padding."""
         if self._payload_row_facts is None:
             decoded = self._decode()
             rtp = decoded.rtp

@@ -1,9 +1,11 @@
-"""Keyframe detection from plaintext RTP payloads: VP8 (RFC 7741), VP9 (RFC 9628) and H.264 (RFC 6184).
+"""Keyframe detection from plaintext RTP payloads: VP8 (RFC 7741), VP9 (RFC 9628), H.264 (RFC 6184), H.265
+(RFC 7798) and AV1 (the AOM "RTP Payload Format for AV1", v1.0.0).
 
 Strategy: one function per codec reads the RTP payload format's descriptor/NAL header and answers True (this packet
-starts a keyframe, or for H.264 carries an IDR slice or a parameter set), False (it starts a frame or NAL unit that
-is not one) or None (it continues a frame: nothing to judge).  `is_keyframe` dispatches on the codec name in one
-visible table; `keyframes` applies it to the rows of `cap.rtp` (the only part that touches pandas, imported there).
+starts a keyframe, or for H.264/H.265 carries an IDR/IRAP slice or a parameter set), False (it starts a frame or NAL
+unit that is not one) or None (it continues a frame: nothing to judge).  `is_keyframe` dispatches on the codec name in
+one visible table; `keyframes` applies it to the rows of `cap.rtp` (the only part that touches pandas, imported
+there), through a vectorised twin of each detector over the first bytes of every payload (VECTOR_DETECTORS).
 """
 
 from __future__ import annotations
@@ -250,6 +252,74 @@ def h264_keyframe(payload: bytes) -> bool | None:
     return any(t in H264_KEYFRAME_NALS for t in types)
 
 
+# -- H.265 (RFC 7798) --------------------------------------------------------------------------------------------
+
+H265_AP = 48  # RFC 7798 §4.4.2: aggregation packet
+H265_FU = 49  # RFC 7798 §4.4.3: fragmentation unit
+H265_PACI = 50  # RFC 7798 §4.4.4
+# ITU-T H.265 Table 7-1: IRAP pictures (BLA 16-18, IDR 19-20, CRA 21, reserved IRAP 22-23) and the parameter sets
+# (VPS 32, SPS 33, PPS 34), what a decoder needs to start.
+H265_KEYFRAME_NALS = frozenset({16, 17, 18, 19, 20, 21, 22, 23, 32, 33, 34})
+
+
+def h265_nal_types(payload: bytes) -> tuple[list[int], bool | None]:
+    """The NAL unit types an H.265 RTP payload carries (RFC 7798 §4.4): one for a single NAL unit packet, every
+    aggregated one for an AP (read without DONL fields: sprop-max-don-diff 0, as WebRTC sends), the inner type for an
+    FU; and whether the packet starts them (False for an FU that is not the first, None for PACI and types 51-63).
+    DecodeError when the payload is truncated or an aggregated unit's size overruns it."""
+    if len(payload) < 2:
+        raise DecodeError(f"H.265 payload header is truncated ({len(payload)} of 2 bytes)")
+    nal = (payload[0] >> 1) & 0x3F
+    if nal < H265_AP:
+        return [nal], True
+    if nal == H265_AP:
+        pos, types = 2, []
+        while pos < len(payload):
+            if pos + 2 > len(payload):
+                raise DecodeError(f"H.265 AP unit size is truncated (unit {len(types)})")
+            size = int.from_bytes(payload[pos:pos + 2], "big")
+            pos += 2
+            if size < 2 or pos + size > len(payload):
+                raise DecodeError(f"H.265 AP unit {len(types)} size {size} does not fit the payload")
+            types.append((payload[pos] >> 1) & 0x3F)
+            pos += size
+        if not types:
+            raise DecodeError("H.265 AP has no NAL unit")
+        return types, True
+    if nal == H265_FU:
+        if len(payload) < 3:
+            raise DecodeError("H.265 FU header is truncated")
+        return [payload[2] & 0x3F], bool(payload[2] & 0x80)
+    return [], None
+
+
+def h265_keyframe(payload: bytes) -> bool | None:
+    """Whether an H.265 RTP payload carries keyframe data: an IRAP slice (BLA, IDR, CRA) or a VPS/SPS/PPS, as a
+    single NAL unit, inside an AP, or as the first fragment (S=1) of an FU.  False for the start of other NAL units;
+    None for FU fragments after the first and PACI.  DecodeError when truncated."""
+    types, start = h265_nal_types(payload)
+    if not start:
+        return None
+    return any(t in H265_KEYFRAME_NALS for t in types)
+
+
+# -- AV1 (AOM RTP payload format v1.0.0) -------------------------------------------------------------------------
+
+AV1_Z = 0x80  # §4.4 aggregation header: the first OBU element continues an OBU of the previous packet
+AV1_N = 0x08  # the packet is the first of a coded video sequence (it starts with a sequence header: a key frame)
+
+
+def av1_keyframe(payload: bytes) -> bool | None:
+    """Whether an AV1 RTP payload starts a key frame (§4.4): N=1 (the first packet of a coded video sequence, which
+    begins with a key frame) is True; a packet whose first OBU element continues one of the previous packet (Z=1)
+    is None; any other packet starts OBUs of an ordinary frame: False.  DecodeError on an empty payload."""
+    if not payload:
+        raise DecodeError("AV1 aggregation header is truncated (0 bytes)")
+    if payload[0] & AV1_N:
+        return True
+    return None if payload[0] & AV1_Z else False
+
+
 # -- Dispatch and table ------------------------------------------------------------------------------------------
 
 # One visible dispatch: codec name (SDP rtpmap encoding name, upper case) -> detector.
@@ -257,6 +327,8 @@ KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool | None]] = {
     "VP8": vp8_keyframe,
     "VP9": vp9_keyframe,
     "H264": h264_keyframe,
+    "H265": h265_keyframe,
+    "AV1": av1_keyframe,
 }
 
 
@@ -353,7 +425,8 @@ def _judge_one(name: str, payload: bytes) -> tuple[bool, bool, str | None]:
 # raise, or needs more than the head: the scalar detector decides those) and, for H.264, the F bit.  Tests hold them
 # equal to the scalar detectors on every prefix of real and crafted payloads.
 
-HEAD_BYTES = 16  # VP8's descriptor is at most 6 bytes and its header byte 1 more; VP9's without the SS 8; H.264's 2
+HEAD_BYTES = 16  # VP8's descriptor is at most 6 bytes and its header byte 1 more; VP9's without the SS 8; H.264's
+# FU 2, H.265's 3, AV1's aggregation header 1
 
 
 def _at(head: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -404,7 +477,25 @@ def h264_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ..
     return key, starts, unsure, (head[:, 0] & H264_F) != 0
 
 
-VECTOR_DETECTORS = {"VP8": vp8_keyframes, "VP9": vp9_keyframes, "H264": h264_keyframes}
+def h265_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """h265_keyframe over many payloads (see above); aggregation packets are unsure (their units lie past the
+    head)."""
+    nal = (head[:, 0] >> 1) & 0x3F
+    single, fu = nal < H265_AP, nal == H265_FU
+    unsure = (length < 2) | (nal == H265_AP) | (fu & (length < 3))
+    starts = single | (fu & ((head[:, 2] & 0x80) != 0))
+    key = np.isin(np.where(single, nal, head[:, 2] & 0x3F), list(H265_KEYFRAME_NALS))
+    return key, starts, unsure, np.zeros(len(head), dtype=bool)
+
+
+def av1_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """av1_keyframe over many payloads (see above)."""
+    n = (head[:, 0] & AV1_N) != 0
+    return n, n | ((head[:, 0] & AV1_Z) == 0), length < 1, np.zeros(len(head), dtype=bool)
+
+
+VECTOR_DETECTORS = {"VP8": vp8_keyframes, "VP9": vp9_keyframes, "H264": h264_keyframes, "H265": h265_keyframes,
+                    "AV1": av1_keyframes}
 
 
 # -- codec from the payload's shape (no SDP) ---------------------------------------------------------------------

@@ -135,11 +135,12 @@ class RtpPayloadReader:
     (`cap.rtp_payload`, `cap.payload_or_empty`); see Capture.rtp_payload for what a payload is.
 
     `locate(rows)` (the Capture's) gives, for row positions of the rtp table, the Packets found, the request
-    positions that need the per-frame reader, and the errors known without reading (SRTP that did not authenticate):
-    (list of (Packets, ciphertext mask over them)), fallback positions, {position: ValueError}.  `one(frame)` is the
-    per-frame reader; `fast(frame)`, when given, answers one frame's common case (bytes) or gives up (None) before
-    the bulk path is set up for one frame.  With `empty_on_error`, a frame that cannot be read gives b"" (length 0 in `heads`: "no
-    payload") and is noted in `unreadable` (frame -> why), counted, never silently dropped."""
+    positions that need the per-frame reader, and the errors known without reading (SRTP that did not
+    authenticate): (list of (Packets, ciphertext mask over them)), fallback positions, {position: ValueError}.
+    `one(frame)` is the per-frame reader; `fast(frame)`, when given, answers one frame's common case (bytes) or
+    gives up (None) before the bulk path is set up for one frame.  With `empty_on_error`, a frame that cannot be
+    read gives b"" (length 0 in `heads`: "no payload") and is noted in `unreadable` (frame -> why), counted,
+    never silently dropped."""
 
     def __init__(self, frames: np.ndarray, payload_offset: np.ndarray, padding: np.ndarray,
                  locate: Callable, one: Callable[[int], bytes], empty_on_error: bool = False,
