@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+READ_SLICE = 1 << 16  # rows located at a time: what is made of their packets (relayed, decrypted) stays bounded
+
+
 @dataclass(frozen=True, slots=True)
 class PayloadHeads:
     """The first `width` bytes of the RTP payloads of some frames (padding removed, SRTP decrypted where it was).
@@ -154,6 +157,10 @@ class RtpPayloadReader:
         self._unreadable = unreadable if unreadable is not None else {}
         self._fast = fast
 
+    def __repr__(self) -> str:
+        kind = "payload_or_empty" if self._empty_on_error else "rtp_payload"
+        return f"<webrtcpcap {kind} reader over {len(self._frames)} RTP rows: call it with a frame, or .heads(frames)>"
+
     def __call__(self, frame: int) -> bytes:
         if self._fast is not None:
             got = self._fast(int(frame))
@@ -207,9 +214,10 @@ class RtpPayloadReader:
         i = np.searchsorted(self._frames, frames)  # the first row of each frame, as the per-frame reader takes it
         known = (i < len(self._frames)) & (self._frames[np.minimum(i, max(len(self._frames) - 1, 0))] == frames) \
             if len(self._frames) else np.zeros(len(frames), dtype=bool)
-        at = np.flatnonzero(known)
         fallback = [np.flatnonzero(~known)]
-        if len(at):
+        rows_known = np.flatnonzero(known)
+        for lo in range(0, len(rows_known), READ_SLICE):  # bounded: made packets (relayed, decrypted) are copies
+            at = rows_known[lo:lo + READ_SLICE]
             parts, slow, errors = self._locate(i[at])
             fallback.append(at[np.asarray(slow, dtype=np.int64)])
             for k, e in errors.items():

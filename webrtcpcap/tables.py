@@ -267,7 +267,13 @@ def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Cate
     codes = np.full(len(values), -1, dtype=code_of.dtype)
     for b in blocks:
         codes[b][present[b]] = code_of[values[b][present[b]]]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
+    key = ("int", dtype, categories.tobytes())  # a key no list of names makes
+    cat_dtype = _DTYPES.get(key)
+    if cat_dtype is None:
+        if len(_DTYPES) >= 1024:
+            _DTYPES.clear()
+        cat_dtype = _DTYPES[key] = pd.CategoricalDtype(pd.Index(categories, dtype=dtype))
+    return _from_codes(codes, cat_dtype)
 
 
 def _id_dtype(n: int) -> pd.CategoricalDtype:
