@@ -3,6 +3,7 @@
     PYTHONPATH=/tmp/old python benchmarks/payload_compare.py save /tmp/old.pkl      # the code before the change
     python benchmarks/payload_compare.py save /tmp/new.pkl
     python benchmarks/payload_compare.py diff /tmp/old.pkl /tmp/new.pkl
+    python benchmarks/payload_compare.py save /tmp/part.pkl turn_,ndpi       # only captures whose name has these
 
 For every capture in captures/ and ../shared/public-captures/ (opened plain, and again with its key log and SDPs when
 it has them) this records: the payload (SHA-1) or the ValueError's type and message of every frame of the rtp table
@@ -105,17 +106,20 @@ def record(path: str, kw: dict) -> dict:
     return out
 
 
-def save(target: str) -> None:
+def save(target: str, only: list[str] | None = None) -> None:
+    """Record every capture (or those whose name contains one of `only`), writing `target` after each one."""
     results = {}
     for path, kw in captures():
+        if only and not any(o in Path(path).name for o in only):
+            continue
         key = (Path(path).name, tuple(sorted(kw)))
         try:
             results[key] = record(path, kw)
         except Exception as e:  # noqa: BLE001 - a crash is a result to compare too
             results[key] = {"crash": f"{type(e).__name__}: {e}"}
         print(key, f"{results[key].get('seconds', 0):.1f} s", results[key].get("crash", ""), flush=True)
-    with open(target, "wb") as f:
-        pickle.dump(results, f)
+        with open(target, "wb") as f:
+            pickle.dump(results, f)
 
 
 def _same(a, b) -> bool:
@@ -128,13 +132,19 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _load(paths: str) -> dict:
+    """One or several pickles (comma-separated), merged."""
+    out: dict = {}
+    for p in paths.split(","):
+        with open(p, "rb") as f:
+            out.update(pickle.load(f))
+    return out
+
+
 def diff(old_path: str, new_path: str) -> int:
-    with open(old_path, "rb") as f:
-        old = pickle.load(f)
-    with open(new_path, "rb") as f:
-        new = pickle.load(f)
+    old, new = _load(old_path), _load(new_path)
     bad = 0
-    for key in sorted(set(old) | set(new)):
+    for key in sorted(set(old) & set(new)):
         a, b = old.get(key, {}), new.get(key, {})
         for item in sorted((set(a) | set(b)) - {"seconds"}):
             if item == "payloads":
@@ -160,6 +170,6 @@ def diff(old_path: str, new_path: str) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1] == "save":
-        save(sys.argv[2])
+        save(sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else None)
     else:
         sys.exit(diff(sys.argv[2], sys.argv[3]))
