@@ -87,20 +87,25 @@ def record(path: str, kw: dict) -> dict:
         except ValueError as e:
             got[f] = (type(e).__name__, str(e))
     out["payloads"] = got
+    def keep(name, fn):
+        try:
+            out[name] = fn()
+        except ValueError as e:  # rtp_payload raises on a malformed packet; the error is a result too
+            out[name] = f"{type(e).__name__}: {e}"
+        return out[name]
+
     video = {pt: name for pt, (kind, name) in webrtcpcap.sdp.codecs(cap.sdp).items() if kind == "video"}
-    out["keyframes_sdp"] = cap.keyframes(video) if video else None
+    keep("keyframes_sdp", lambda: cap.keyframes(video) if video else None)
     pts = sorted(set(rtp["pt"].astype(int).tolist()))
     for name in ("VP8", "VP9", "H264"):
-        out[f"keyframes_{name}"] = cap.keyframes({pt: name for pt in pts})
-    st = cap.streams
-    out["streams"] = st
-    out["guess"] = pli.guess_video_codecs(rtp, st, cap.payload_or_empty)
-    pairs = streams.rtx_pairs(st, cap.sdp, rtp, cap.payload_or_empty, timestamps=True)
-    out["rtx_pairs"] = pairs
-    out["rtx_pairs_plain"] = streams.rtx_pairs(st, cap.sdp, rtp, cap.rtp_payload)
-    out["repairs"] = streams.repairs(rtp, pairs, cap.payload_or_empty)
-    out["rtx_osns"] = nack.rtx_osns(rtp, pairs, cap.payload_or_empty)
-    out["nack_outcomes"] = nack.nack_outcomes(cap.nacks, rtp, pairs, cap.payload_or_empty)
+        keep(f"keyframes_{name}", lambda: cap.keyframes({pt: name for pt in pts}))
+    st = keep("streams", lambda: cap.streams)
+    keep("guess", lambda: pli.guess_video_codecs(rtp, st, cap.payload_or_empty))
+    pairs = keep("rtx_pairs", lambda: streams.rtx_pairs(st, cap.sdp, rtp, cap.payload_or_empty, timestamps=True))
+    keep("rtx_pairs_plain", lambda: streams.rtx_pairs(st, cap.sdp, rtp, cap.rtp_payload))
+    keep("repairs", lambda: streams.repairs(rtp, pairs, cap.payload_or_empty))
+    keep("rtx_osns", lambda: nack.rtx_osns(rtp, pairs, cap.payload_or_empty))
+    keep("nack_outcomes", lambda: nack.nack_outcomes(cap.nacks, rtp, pairs, cap.payload_or_empty))
     out["unreadable"] = dict(cap.unreadable_payloads)
     out["seconds"] = time.perf_counter() - t0
     return out
