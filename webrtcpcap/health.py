@@ -686,7 +686,7 @@ def _turn(ctx: _Context) -> list[dict]:
                           evidence=ev))
         elif attempts:
             out.append(_f("turn", subject, "error", "turn.allocation",
-                          f"no relay allocated: {a.state} (errors {a.error_codes or 'none'})", attempts,
+                          f"no relay allocated: {a.state} (errors {'none' if _na(a.error_codes) else a.error_codes})", attempts,
                           "requests", evidence=ev))
         else:
             out.append(_f("turn", subject, "info", "turn.allocation",

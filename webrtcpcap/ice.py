@@ -234,6 +234,12 @@ def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(schema))
 
 
+def _time(v) -> float:
+    """A capture time as a float; NaN where the frame's timestamp was unusable (NA, with the packet's `error` set),
+    so that a lying timestamp makes a time column NA instead of raising."""
+    return float("nan") if _na(v) else float(v)
+
+
 def _na(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
 
@@ -374,7 +380,7 @@ def _relayed_media_by_tuple(tables: list[pd.DataFrame], relayed_addresses: dict[
     for (src, sport, dst, dport), g in rows.groupby(["src", "sport", "dst", "dport"]):
         key = ("udp",) + tuple(sorted((_endpoint(src, sport), _endpoint(dst, dport))))
         n, lo, hi = out.get(key, (0, np.inf, -np.inf))
-        out[key] = (n + len(g), min(lo, float(g["t"].min())), max(hi, float(g["t"].max())))
+        out[key] = (n + len(g), min(lo, _time(g["t"].min())), max(hi, _time(g["t"].max())))
     return out
 
 
@@ -408,7 +414,7 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
     """
     relayed = relayed_media is not None
     checks = _ice_checks(stun, stun_attributes, relayed)
-    end_t = float(packets["t"].max()) if len(packets) else 0.0
+    end_t = _time(packets["t"].max()) if len(packets) else 0.0
     media = _media_by_tuple(packets)
     if relayed:
         for key, (n, lo, hi) in _relayed_media_by_tuple(list(relayed_media),
@@ -423,12 +429,12 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
         nominated = ok[ok["nominating"]]
         roles = c["ice_role"].dropna()
         n_err = int((c["response_cls"] == "error").sum())
-        first_t = float(c["first_t"].min())
+        first_t = _time(c["first_t"].min())
         if len(ok):
             state = "succeeded"
         elif n_err:
             state = "failed"
-        elif end_t - float(c["first_t"].max()) < TRANSACTION_TIMEOUT_S:
+        elif end_t - _time(c["first_t"].max()) < TRANSACTION_TIMEOUT_S:
             state = "in progress"
         else:
             state = "no answer"
@@ -436,12 +442,12 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
         carries = bool(n) and hi >= first_t
         rows.append(dict(ufrags=ufrags or None, transport=transport, local=local, remote=remote,
                          first_check_t=first_t,
-                         last_check_t=float(c["first_t"].max()), checks=len(c), requests=int(c["requests"].sum()),
+                         last_check_t=_time(c["first_t"].max()), checks=len(c), requests=int(c["requests"].sum()),
                          successes=len(ok), errors=n_err, unanswered=int((c["response_cls"] == "none").sum()),
-                         first_success_t=float(ok["response_t"].min()) if len(ok) else None,
+                         first_success_t=_time(ok["response_t"].min()) if len(ok) else None,
                          rtt_ms=float(ok["rtt_ms"].dropna().median()) if ok["rtt_ms"].notna().any() else None,
                          nominated=bool(len(nominated)),
-                         nominated_t=float(nominated["response_t"].min()) if len(nominated) else None,
+                         nominated_t=_time(nominated["response_t"].min()) if len(nominated) else None,
                          ice_role=roles.iloc[-1] if len(roles) else None, state=state, carries_media=carries,
                          media_packets=n if carries else 0, first_media_t=lo if carries else None,
                          last_media_t=hi if carries else None, selected=False))
@@ -486,14 +492,14 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
     first_rtp_t = _first_t(packets, "rtp")
     for t in relayed_media or []:
         if t is not None and "ssrc" in t.columns and "relayed" in t.columns and t["relayed"].any():
-            lo = float(t.loc[t["relayed"].to_numpy(dtype=bool), "t"].min())
+            lo = _time(t.loc[t["relayed"].to_numpy(dtype=bool), "t"].min())
             first_rtp_t = lo if first_rtp_t is None else min(first_rtp_t, lo)
     errors = checks.loc[checks["response_cls"] == "error", "error_code"]
     ok = checks[checks["response_cls"] == "success"]
     row = dict(checks=len(checks), pairs=len(pairs), pairs_succeeded=int((pairs["state"] == "succeeded").sum()),
-               first_check_t=float(checks["first_t"].min()) if len(checks) else None,
-               first_success_t=float(ok["response_t"].min()) if len(ok) else None,
-               nomination_t=float(pairs["nominated_t"].min()) if pairs["nominated_t"].notna().any() else None,
+               first_check_t=_time(checks["first_t"].min()) if len(checks) else None,
+               first_success_t=_time(ok["response_t"].min()) if len(ok) else None,
+               nomination_t=_time(pairs["nominated_t"].min()) if pairs["nominated_t"].notna().any() else None,
                first_dtls_t=_first_t(packets, "dtls"), first_rtp_t=first_rtp_t,
                errors_401=int((errors == 401).sum()), errors_487=int((errors == 487).sum()),
                consent_checks=0, consent_unanswered=0)
@@ -505,7 +511,7 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
         row.update(selected_transport=str(sel["transport"]), selected_local=sel["local"],
                    selected_remote=sel["remote"])
         since = sel["nominated_t"] if not _na(sel["nominated_t"]) else sel["first_success_t"]
-        since = float(since) if not _na(since) else float(sel["first_check_t"])
+        since = _time(since) if not _na(since) else _time(sel["first_check_t"])
         same_session = checks["ufrags"].fillna("") == ("" if _na(sel["ufrags"]) else sel["ufrags"])
         on_pair = checks[(checks["transport"] == sel["transport"]) & same_session
                          & (((checks["client"] == sel["local"]) & (checks["server"] == sel["remote"]))
@@ -514,7 +520,7 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
         row["consent_checks"] = len(on_pair)
         row["consent_unanswered"] = int((on_pair["response_cls"] == "none").sum())
         intervals, lost = [], False
-        media_end = float(sel["last_media_t"]) if not _na(sel["last_media_t"]) else since
+        media_end = _time(sel["last_media_t"]) if not _na(sel["last_media_t"]) else since
         for _, c in on_pair[on_pair["response_cls"] == "success"].groupby("client"):
             t = np.sort(c["first_t"].to_numpy(float))
             intervals.extend(np.diff(t).tolist())
@@ -581,7 +587,7 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=No
             sent = pd.Timestamp(start) + pd.to_timedelta(alloc["first_t"], unit="s")
             expired = bool((sent > expiry).any()) if len(alloc) else None
         codes = [int(c) for c in errs["error_code"].dropna()] if len(errs) else []
-        row = dict(transport=transport, client=client, server=server, first_t=float(g["first_t"].min()),
+        row = dict(transport=transport, client=client, server=server, first_t=_time(g["first_t"].min()),
                    error_codes=",".join(str(c) for c in dict.fromkeys(codes)) or None, username=username,
                    rest_expiry=expiry, credential_expired=expired,
                    allocate_attempts=len(alloc), allocate_401=int(challenges.sum()), allocated=bool(len(ok)),
@@ -595,14 +601,14 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=No
             first = ok.iloc[0]
             frame = int(first["response_frame"])
             life = lifetime.get(frame)
-            row.update(allocated_t=float(first["response_t"]),
+            row.update(allocated_t=_time(first["response_t"]),
                        authenticated_after_401=bool(challenges[alloc["first_frame"] < first["first_frame"]].any()),
                        relayed_address=relayed.get(frame), mapped_address=mapped.get(frame),
                        lifetime_s=None if _na(life) else int(life))
         else:
             row["authenticated_after_401"] = False
         if len(released):
-            row["released_t"] = float(released["response_t"].min())
+            row["released_t"] = _time(released["response_t"].min())
             row["state"] = "released"
         elif len(ok):
             row["state"] = "allocated"
@@ -658,10 +664,10 @@ def turn_peers(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.DataFram
             elif r.method == "data":
                 row["data_indications"] += 1
             elif r.response_cls == "success" and r.method == "create-permission" and "permission_t" not in row:
-                row["permission_t"] = float(r.response_t)
+                row["permission_t"] = _time(r.response_t)
             elif r.response_cls == "success" and r.method == "channel-bind" and "channel" not in row:
                 number = channel.get(r.first_frame)
-                row.update(channel=None if _na(number) else int(number), channel_t=float(r.response_t))
+                row.update(channel=None if _na(number) else int(number), channel_t=_time(r.response_t))
     return _frame(list(out.values()), TURN_PEERS_SCHEMA)
 
 
