@@ -164,7 +164,13 @@ def diff(old_path: str, new_path: str) -> int:
                 print(key, item, "differs")
                 old_df, new_df = a.get(item), b.get(item)
                 if isinstance(old_df, pd.DataFrame) and isinstance(new_df, pd.DataFrame):
-                    print(old_df.compare(new_df) if old_df.shape == new_df.shape else (old_df.shape, new_df.shape))
+                    if old_df.shape != new_df.shape:
+                        print("  shapes", old_df.shape, new_df.shape)
+                    else:  # as objects: categoricals with other categories do not compare
+                        rows = (old_df.astype(object).fillna("<NA>").values
+                                != new_df.astype(object).fillna("<NA>").values).any(axis=1)
+                        print(f"  {int(rows.sum())} of {len(rows)} rows, e.g.\n", old_df[rows].head(3).to_string(),
+                              "\n", new_df[rows].head(3).to_string())
                 else:
                     print("  old", str(a.get(item))[:300], "\n  new", str(b.get(item))[:300])
                 bad += 1
