@@ -307,3 +307,106 @@ def test_keyframes_table_flags_an_h264_payload_with_the_f_bit_and_still_judges_i
     assert kf.keyframe.tolist() == [True, False]
     assert kf.error.astype(object).where(kf.error.notna(), None).tolist() == [
         "H.264 NAL unit has its forbidden zero bit (F) set: it may hold bit errors (RFC 6184 §5.3)", None]
+
+
+# --- H.265 (RFC 7798) and AV1 (AOM RTP payload format) -----------------------------------------------------------
+
+# An AP (type 48) holding a VPS (32) and an SPS (33), 3-byte units each (2-byte NAL header and one byte).
+H265_AP_VPS_SPS = bytes([0x60, 0x01, 0x00, 0x03, 0x40, 0x01, 0x0C, 0x00, 0x03, 0x42, 0x01, 0x01])
+
+
+@pytest.mark.parametrize("payload, types, start, key", [
+    (bytes([0x26, 0x01, 0xAF]), [19], True, True),  # IDR_W_RADL
+    (bytes([0x2A, 0x01, 0xAF]), [21], True, True),  # CRA
+    (bytes([0x02, 0x01, 0xD0]), [1], True, False),  # TRAIL_R
+    (bytes([0x44, 0x01, 0xC1]), [34], True, True),  # PPS
+    (H265_AP_VPS_SPS, [32, 33], True, True),
+    (bytes([0x62, 0x01, 0x93, 0xAF]), [19], True, True),  # FU, S=1, IDR_W_RADL
+    (bytes([0x62, 0x01, 0x13, 0xAF]), [19], False, None),  # FU, S=0
+    (bytes([0x62, 0x01, 0x81, 0xAF]), [1], True, False),  # FU, S=1, TRAIL_R
+    (bytes([0x64, 0x01, 0x00]), [], None, None),  # PACI
+])
+def test_h265_nal_types_and_keyframes(payload, types, start, key):
+    assert codecs.h265_nal_types(payload) == (types, start)
+    assert codecs.h265_keyframe(payload) is key
+    assert codecs.is_keyframe("H.265", payload) is key
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"\x26", "H.265 payload header is truncated (1 of 2 bytes)"),
+    (bytes([0x62, 0x01]), "H.265 FU header is truncated"),
+    (bytes([0x60, 0x01, 0x00]), "H.265 AP unit size is truncated (unit 0)"),
+    (bytes([0x60, 0x01, 0x00, 0x09, 0x40]), "H.265 AP unit 0 size 9 does not fit the payload"),
+    (bytes([0x60, 0x01]), "H.265 AP has no NAL unit"),
+    (b"", "AV1 aggregation header is truncated (0 bytes)"),
+])
+def test_h265_and_av1_errors(payload, message):
+    name = "AV1" if message.startswith("AV1") else "H265"
+    with pytest.raises(DecodeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        codecs.is_keyframe(name, payload)
+
+
+@pytest.mark.parametrize("first, key", [(0x18, True), (0x10, False), (0x90, None), (0x98, True), (0x28, True)])
+def test_av1_keyframe_from_the_aggregation_header(first, key):
+    """N=1 starts a coded video sequence (a key frame); Z=1 continues an OBU; anything else starts an ordinary one."""
+    assert codecs.av1_keyframe(bytes([first, 0x05, 0x12])) is key
+
+
+# --- the detectors over many payloads at once equal the scalar detectors (issue 17: vectorised payload API) ---------
+
+
+def _scalar_table(name: str, payloads: list[bytes]) -> list[tuple]:
+    """(keyframe or None, error or None) per payload, as the per-packet loop of keyframes judged them."""
+    out = []
+    for p in payloads:
+        if not p:
+            out.append((None, None))
+            continue
+        try:
+            result = codecs.KEYFRAME_DETECTORS[name](p)
+        except DecodeError as e:
+            out.append((None, str(e)))
+            continue
+        out.append((result, codecs.H264_F_MESSAGE if name == "H264" and codecs.h264_forbidden_bit(p) else None))
+    return out
+
+
+def _bulk_table(name: str, payloads: list[bytes]) -> list[tuple]:
+    n = len(payloads)
+    rtp = pd.DataFrame({"frame": np.arange(1, n + 1, dtype=np.uint32), "t": np.zeros(n),
+                        "ssrc": np.ones(n, np.uint32), "pt": np.full(n, 96, np.uint8),
+                        "seq": np.arange(n, dtype=np.uint16), "ts": np.zeros(n, np.uint32),
+                        "error": pd.Categorical([None] * n)})
+    kf = codecs.keyframes(rtp, lambda f: payloads[f - 1], {96: name})
+    return [(None if pd.isna(k) else bool(k), None if pd.isna(e) else e)
+            for k, e in zip(kf.keyframe.tolist(), kf.error.astype(object).tolist())]
+
+
+# First bytes that reach every branch: VP8 X/I/M/L/T/K and S/PID, VP9 I/L/F/P/B/V with 1-3 reference indices,
+# H.264 single units, STAP-A/B, FU-A/B with and without S, MTAP and reserved types, F bits.
+FIRST_BYTES = st.sampled_from([0x00, 0x10, 0x11, 0x80, 0x90, 0xF0, 0xFF, 0x08, 0x0C, 0x48, 0x58, 0x5A, 0x78, 0xD8,
+                               0xFA, 0x88, 0x65, 0xE5, 0x67, 0x41, 0x78, 0x19, 0x7C, 0x5C, 0xFC, 0x7A, 0x1E, 0x1F,
+                               0x26, 0x28, 0x40, 0x42, 0x44, 0x60, 0x62, 0x64, 0x02, 0x18])
+
+
+@SETTINGS
+@given(st.sampled_from(["VP8", "VP9", "H264", "H265", "AV1"]),
+       st.lists(st.tuples(FIRST_BYTES, st.binary(max_size=24)).map(lambda t: bytes([t[0]]) + t[1]) | st.binary(
+           max_size=24), min_size=1, max_size=30))
+def test_vectorised_detectors_equal_the_scalar_ones_on_random_payloads(name, payloads):
+    assert _bulk_table(name, payloads) == _scalar_table(name, payloads)
+
+
+@pytest.mark.parametrize("name", ["VP8", "VP9", "H264", "H265", "AV1"])
+def test_vectorised_detectors_equal_the_scalar_ones_on_every_prefix(name):
+    samples = [bytes([0x10]) + VP8_KEY_HEADER, VP8_EXTENDED + VP8_KEY_HEADER,
+               bytes([0x90, 0x80, 0x25]) + VP8_DELTA_HEADER,
+               bytes([0xAC, 0x81, 0x02, 0x10]) + b"\x00" * 10, bytes([0xD8, 0x12, 0x03, 0x05, 0x04]) + b"\x00" * 8,
+               bytes([0x5A, 0x7F, 0x03, 0x02, 0x01, 0x00, 0xF0, 0x20]) + b"\x00" * 6,
+               bytes([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE, 0x00, 0x03, 0x65, 0x88, 0x84]),
+               bytes([0x7C, 0x85, 0x88]), bytes([0x7C, 0x05, 0x88]), bytes([0x19, 0x00, 0x01, 0x00, 0x01, 0x67]),
+               H265_AP_VPS_SPS, bytes([0x62, 0x01, 0x93, 0xAF]), bytes([0x62, 0x01, 0x13, 0xAF]),
+               bytes([0x28, 0x01, 0xAF]),
+               bytes([0x18, 0x05]), bytes([0x88, 0x05]), bytes([0x10, 0x05])]
+    prefixes = [s[:k] for s in samples for k in range(len(s) + 1)]
+    assert _bulk_table(name, prefixes) == _scalar_table(name, prefixes)

@@ -24,7 +24,8 @@ from .dtls_tables import association_identities, dtls_tables
 from .errors import CaptureWarning, DecodeError
 from .feedback_tables import feedback_tables
 from .media_tables import rtcp_report_tables, rtp_extensions_table
-from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads
+from .payloads import Packets, RtpPayloadReader
+from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads, udp_spans
 from .rtp_extensions import decode_extensions, sdp_extmaps
 from .streams import streams
 from .summary import format_summary, summarize
@@ -91,7 +92,8 @@ def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowR
     return ([demux.FlowRule.parse(s, True) for s in webrtc] + [demux.FlowRule.parse(s, False) for s in not_webrtc])
 
 
-PAYLOAD_CACHE_BYTES = 16 << 20  # payloads payload_or_empty keeps for analyses that ask again
+PAYLOAD_BLOCK = 8192  # rtp rows whose payload places are found together (_direct_spans)
+PAYLOAD_BLOCKS_KEPT = 8  # blocks kept: 16 bytes a row, 1 MiB in all
 
 
 class Capture:
@@ -201,8 +203,10 @@ class Capture:
         self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
-        self._payload_cache: dict[int, bytes] = {}  # frame -> payload_or_empty's answer, bounded in bytes
-        self._payload_cache_bytes = 0
+        self._payload_reader: RtpPayloadReader | None = None
+        self._payload_or_empty: RtpPayloadReader | None = None
+        self._span_blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _direct_spans
+        self._payload_row_facts: tuple | None = None  # see _payload_rows
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -418,13 +422,13 @@ class Capture:
         return self._feedback()["feedback_errors"]
 
     def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
-        """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264), from plaintext payloads
-        (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name}) defaults to the video
-        payload types of the SDPs."""
+        """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264, H.265, AV1), from
+        plaintext payloads (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name})
+        defaults to the video payload types of the SDPs."""
 
         if codecs is None:
             codecs = {pt: name for pt, (kind, name) in _sdp.codecs(self.sdp).items() if kind == "video"}
-        return keyframes(self.rtp, self.rtp_payload, codecs)
+        return keyframes(self.rtp, self.rtp_payload, codecs)  # the reader's bulk path: heads of every payload
 
     @property
     def rtp_extensions(self) -> pd.DataFrame:
@@ -610,14 +614,162 @@ class Capture:
         batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
         return batch.source.bytes_at(int(batch.offset[0]), int(batch.caplen[0]))
 
-    def rtp_payload(self, frame: int) -> bytes:
-        """The RTP payload of one frame (1-based number): the bytes after the RTP header (CSRCs and extension
-        included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the padding).  b"" for a
-        padding-only packet.  SRTP is decrypted when the capture was opened with its keys (the row's auth_ok is
-        True); otherwise the payload is still encrypted (and ends with the auth tag; its padding is inside the
-        ciphertext, so nothing is taken off).  ValueError when the frame is not a complete, unfragmented RTP packet on
-        UDP, or its SRTP did not authenticate; DecodeError (a ValueError) when the padding count of plaintext RTP is
-        0 or longer than the payload (RFC 3550 §5.1, §A.1)."""
+    @property
+    def rtp_payload(self) -> RtpPayloadReader:
+        """The RTP payload of a frame: `cap.rtp_payload(frame)` (1-based number) gives the bytes after the RTP header
+        (CSRCs and extension included in the header), without RTP padding (RFC 3550 §5.1: the last byte counts the
+        padding).  b"" for a padding-only packet.  SRTP is decrypted when the capture was opened with its keys (the
+        row's auth_ok is True); otherwise the payload is still encrypted (and ends with the auth tag; its padding is
+        inside the ciphertext, so nothing is taken off).  ValueError when the frame is not a complete RTP packet on
+        UDP (a datagram reassembled from IP fragments, relayed by TURN or framed out of TCP is one), or its SRTP did
+        not authenticate; DecodeError (a ValueError) when the padding count of plaintext RTP is 0 or longer than the
+        payload (RFC 3550 §5.1, §A.1).
+
+        Many at once: `cap.rtp_payload.heads(frames, width)` gives the first `width` bytes of every payload as one
+        2-D array (webrtcpcap.payloads.PayloadHeads), `cap.rtp_payload.payloads(frames)` the whole payloads; the
+        analyses that read payloads (codecs.keyframes, streams.rtx_osn, nack) use these."""
+        if self._payload_reader is None:
+            self._payload_reader = self._reader(empty_on_error=False)
+        return self._payload_reader
+
+    @property
+    def payload_or_empty(self) -> RtpPayloadReader:
+        """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX
+        OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
+        authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
+        What health and report pass to streams.rtx_pairs, nack and codecs; `heads` and `payloads` as rtp_payload's."""
+        if self._payload_or_empty is None:
+            self._payload_or_empty = self._reader(empty_on_error=True)
+        return self._payload_or_empty
+
+    def _reader(self, empty_on_error: bool) -> RtpPayloadReader:
+        rtp = self._decode().rtp
+        return RtpPayloadReader(rtp["frame"].to_numpy(), rtp["payload_offset"].to_numpy(),
+                                rtp["padding"].to_numpy(dtype=bool), self._locate_packets, self._payload_one,
+                                empty_on_error, self.unreadable_payloads, self._payload_fast)
+
+    def _payload_fast(self, frame: int) -> bytes | None:
+        """One frame's payload by the common case's rules, in plain Python (a per-frame caller pays no numpy
+        set-up), or None: then the general path answers (a row the table flags, relayed, framed or reassembled
+        packets, broken padding, a frame that is not a row)."""
+        frames, _, clean, special, ciphertext = self._payload_rows()[:5]
+        i = int(np.searchsorted(frames, frame))
+        if i >= len(frames) or frames[i] != frame or not clean[i]:
+            return None
+        d = self.decryption
+        if d is not None and d.rtp_status[i] != _NOT_TRIED:
+            try:
+                data = self._plaintext(frame)
+            except ValueError:
+                return None
+            cipher = False
+        elif special[i]:
+            return None
+        else:
+            b = i // PAYLOAD_BLOCK
+            spans = self._span_blocks.get(b)
+            if spans is None:
+                self._direct_spans(np.array([i]))  # finds the places of the row's whole block, and keeps them
+                spans = self._span_blocks[b]
+            pos, size = int(spans[0][i - b * PAYLOAD_BLOCK]), int(spans[1][i - b * PAYLOAD_BLOCK])
+            if pos < 0:
+                return None
+            data = self._data[pos:pos + size].tobytes()
+            cipher = bool(ciphertext[i])
+        payload_offset, padding = self._payload_rows()[5:]
+        body = data[int(payload_offset[i]):]
+        if cipher or not padding[i]:
+            return body
+        count = body[-1] if body else 0
+        return body[:len(body) - count] if 1 <= count <= len(body) else None
+
+    def _locate_packets(self, rows: np.ndarray) -> tuple[list, np.ndarray, dict]:
+        """Where the RTP packets of rtp rows `rows` lie, for RtpPayloadReader: ([(Packets, ciphertext mask)], request
+        positions for the per-frame reader, {request position: ValueError})."""
+        frames, ssrc, clean, special, ciphertext = self._payload_rows()[:5]
+        todo = clean[rows].copy()  # rows the table flags: the per-frame reader says why
+        slow = [np.flatnonzero(~todo)]
+        parts, errors = [], {}
+        d = self.decryption
+        if d is not None and (d.rtp_status[rows] != _NOT_TRIED).any():
+            status = d.rtp_status[rows]
+            tried = todo & (status != _NOT_TRIED)
+            authentic = tried & np.isin(status, [srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE])
+            for k in np.flatnonzero(tried & ~authentic).tolist():
+                errors[k] = ValueError(f"frame {int(frames[rows[k]])}: SRTP did not authenticate "
+                                       f"({srtp.STATUS_NAMES[status[k]]})")
+            at = np.flatnonzero(authentic)
+            keys = np.asarray(d.rtp_key, dtype=object)[rows[at]]
+            ssrcs = ssrc[rows[at]]
+            for group in dict.fromkeys(zip(keys.tolist(), ssrcs.tolist())):  # a loop over decrypted streams
+                mine = at[(keys == group[0]) & (ssrcs == group[1])]
+                plain = self._stream_plaintexts(group)
+                have = np.array([plain.get(int(r)) is not None for r in rows[mine]], dtype=bool)
+                for k in mine[~have].tolist():
+                    errors[k] = ValueError(f"frame {int(frames[rows[k]])}: SRTP did not authenticate again")
+                datas = [plain[int(r)] for r in rows[mine[have]]]
+                parts.append((Packets.joined(mine[have], datas), np.zeros(int(have.sum()), dtype=bool)))
+            todo &= ~tried
+        ciphertext = ciphertext[rows]
+        special = todo & special[rows]
+        at = np.flatnonzero(special)  # relayed by TURN, framed out of TCP, reassembled from IP fragments: made again
+        if len(at):
+            made = self._rtp_packets(rows[at])
+            have = np.array([m is not None for m in made], dtype=bool)
+            slow.append(at[~have])
+            parts.append((Packets.joined(at[have], [m for m in made if m is not None]), ciphertext[at[have]]))
+        at = np.flatnonzero(todo & ~special)  # direct datagrams: read where they lie in the file
+        pos, size = self._direct_spans(rows[at])
+        found = pos >= 0
+        slow.append(at[~found])
+        parts.append((Packets(self._data, at[found], pos[found], size[found]), ciphertext[at[found]]))
+        return parts, np.concatenate(slow), errors
+
+    def _payload_rows(self) -> tuple[np.ndarray, ...]:
+        """Per rtp row, once: frame, ssrc, clean (the table flags nothing), special (relayed by TURN, framed out of
+        TCP or reassembled from IP fragments: its packet is made again, not read in place), ciphertext (SRTP flow),
+        payload_offset, padding."""
+        if self._payload_row_facts is None:
+            decoded = self._decode()
+            rtp = decoded.rtp
+            completing = np.fromiter(self._completing_fragments(), dtype=np.int64)
+            special = (rtp["relayed"].to_numpy(dtype=bool) | np.isin(rtp["frame"].to_numpy(), completing))
+            special[np.fromiter(decoded.rtp_framed, dtype=np.int64)] = True
+            self._payload_row_facts = (rtp["frame"].to_numpy(), rtp["ssrc"].to_numpy(), rtp["error"].isna().to_numpy(),
+                                       special, rtp["dtls_srtp"].to_numpy(dtype=bool),
+                                       rtp["payload_offset"].to_numpy(), rtp["padding"].to_numpy(dtype=bool))
+        return self._payload_row_facts
+
+    def _direct_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """pipeline.udp_spans of the frames of rtp rows `rows`, computed per block of PAYLOAD_BLOCK rows and kept
+        for the last few blocks (a per-frame caller walks a stream, so it asks near where it asked before)."""
+        frames = self._payload_rows()[0]
+        pos = np.full(len(rows), -1, dtype=np.int64)
+        size = np.zeros(len(rows), dtype=np.int64)
+        block = rows // PAYLOAD_BLOCK
+        for b in np.unique(block).tolist():  # a loop over blocks of rows
+            spans = self._span_blocks.pop(b, None)
+            if spans is None:
+                lo = b * PAYLOAD_BLOCK
+                spans = udp_spans(self._data, self._index, self._state, frames[lo:lo + PAYLOAD_BLOCK])
+            self._span_blocks[b] = spans  # last used last
+            while len(self._span_blocks) > PAYLOAD_BLOCKS_KEPT:
+                self._span_blocks.pop(next(iter(self._span_blocks)))
+            sel = block == b
+            pos[sel], size[sel] = spans[0][rows[sel] - b * PAYLOAD_BLOCK], spans[1][rows[sel] - b * PAYLOAD_BLOCK]
+        return pos, size
+
+    def _completing_fragments(self) -> dict:
+        """{frame that completed an IP datagram: the frames of its other fragments}, from the fragments table."""
+        if self._fragments_of is None:
+            joined = self.fragments[self.fragments["reassembled_in"].notna()]
+            self._fragments_of = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"].agg(list).to_dict()
+        return self._fragments_of
+
+    def _payload_one(self, frame: int) -> bytes:
+        """rtp_payload of one frame, the frame decoded again on its own: for the rows the bulk rules leave (a row the
+        rtp table flags, a datagram cut short, a frame that is not a row of the rtp table), so that each gets the
+        answer, or the error, that reading it as RTP gives."""
 
         if not 1 <= frame <= len(self._index):
             raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
@@ -646,29 +798,6 @@ class Capture:
             return data[header.payload_offset:]
         return _rtp.payload(data, header)  # DecodeError (a ValueError) for a padding count RFC 3550 calls invalid
 
-    def payload_or_empty(self, frame: int) -> bytes:
-        """`rtp_payload` for analyses, which must not stop at one bad packet: b"" (read as "no payload": no RTX
-        OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
-        authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
-        What health and report pass to streams.rtx_pairs, nack and codecs.
-
-        Payloads read here are kept (up to PAYLOAD_CACHE_BYTES in all): a report asks for the same RTX payloads
-        twice (health, then the NACK section), and each single-frame read walks the record index and decodes the
-        frame again (7 ms; thousands of RTX packets made `report` take tens of seconds)."""
-        frame = int(frame)
-        cached = self._payload_cache.get(frame)
-        if cached is not None:
-            return cached
-        try:
-            data = self.rtp_payload(frame)
-        except ValueError as e:
-            self.unreadable_payloads[frame] = str(e)
-            data = b""
-        if self._payload_cache_bytes + len(data) <= PAYLOAD_CACHE_BYTES:
-            self._payload_cache[frame] = data
-            self._payload_cache_bytes += len(data)
-        return data
-
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
         checksums fixed), for Wireshark: webrtcpcap.writer.write_decrypted (its docstring says what is rewritten
@@ -678,23 +807,28 @@ class Capture:
         return write_decrypted(self, path)
 
     def _plaintext(self, frame: int) -> bytes | None:
-        """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it.
-
-        The first request for a packet decrypts its whole stream (same SSRC and key) again, in order, so that the
-        rollover counter is followed, and keeps the plaintexts of the last few streams asked for (RTX OSN reading
-        asks for every packet of a stream)."""
+        """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it."""
 
         d = self.decryption
-        rtp = self._decode().rtp
-        frames = rtp["frame"].to_numpy()
+        frames, ssrc = self._payload_rows()[:2]
         i = int(np.searchsorted(frames, frame))
         if i >= len(frames) or frames[i] != frame or d.rtp_status[i] == _NOT_TRIED:
             return None
         if d.rtp_status[i] not in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE):
             raise ValueError(f"frame {frame}: SRTP did not authenticate ({srtp.STATUS_NAMES[d.rtp_status[i]]})")
-        group = (d.rtp_key[i], int(rtp["ssrc"].iat[i]))
-        plain = self._plain_cache.get(group)
+        plain = self._stream_plaintexts((d.rtp_key[i], int(ssrc[i])))
+        if plain.get(i) is None:
+            raise ValueError(f"frame {frame}: SRTP did not authenticate again")
+        return plain[i]
+
+    def _stream_plaintexts(self, group: tuple) -> dict:
+        """{rtp row: decrypted RTP packet} of one stream (key label, SSRC).  The stream is decrypted again whole, in
+        order, so that the rollover counter is followed; the last few streams asked for are kept (RTX OSN reading
+        asks for every packet of a stream)."""
+        plain = self._plain_cache.pop(group, None)
         if plain is None:
+            d = self.decryption
+            rtp = self._decode().rtp
             keys = np.array(d.rtp_key, dtype=object)
             rows = np.flatnonzero((rtp["ssrc"].to_numpy() == group[1]) & (keys == group[0]))
             packets = self._rtp_packets(rows)
@@ -703,10 +837,8 @@ class Capture:
             plain = dict(zip(usable, result.plaintext))
             while len(self._plain_cache) >= _PLAINTEXT_STREAMS:
                 self._plain_cache.pop(next(iter(self._plain_cache)))
-            self._plain_cache[group] = plain
-        if plain.get(i) is None:
-            raise ValueError(f"frame {frame}: SRTP did not authenticate again")
-        return plain[i]
+        self._plain_cache[group] = plain  # last used last
+        return plain
 
     def _rtp_packets(self, rows: np.ndarray) -> list:
         """The packets of rows of the rtp table as captured (UDP payloads; the datagram TURN carried; RTP framed out
@@ -715,11 +847,8 @@ class Capture:
         framed = decoded.rtp_framed  # RTP out of TCP streams: kept, as it cannot be re-read per frame
         frames, relayed = decoded.rtp["frame"].to_numpy(), decoded.rtp["relayed"].to_numpy()
         reread = np.array([r for r in np.asarray(rows).tolist() if r not in framed], dtype=np.int64)
-        if self._fragments_of is None:  # once: decryption asks slice by slice
-            joined = self.fragments[self.fragments["reassembled_in"].notna()]
-            self._fragments_of = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"].agg(list).to_dict()
         got = dict(zip(reread.tolist(), udp_payloads(self._data, self._index, self._state, frames[reread],
-                                                     relayed[reread], self._fragments_of)))
+                                                     relayed[reread], self._completing_fragments())))
         return [framed[r] if r in framed else got[r] for r in np.asarray(rows).tolist()]
 
     def dissect(self, frame: int, timeout: float = 60.0):

@@ -1,9 +1,11 @@
-"""Keyframe detection from plaintext RTP payloads: VP8 (RFC 7741), VP9 (RFC 9628) and H.264 (RFC 6184).
+"""Keyframe detection from plaintext RTP payloads: VP8 (RFC 7741), VP9 (RFC 9628), H.264 (RFC 6184), H.265
+(RFC 7798) and AV1 (the AOM "RTP Payload Format for AV1", v1.0.0).
 
 Strategy: one function per codec reads the RTP payload format's descriptor/NAL header and answers True (this packet
-starts a keyframe, or for H.264 carries an IDR slice or a parameter set), False (it starts a frame or NAL unit that
-is not one) or None (it continues a frame: nothing to judge).  `is_keyframe` dispatches on the codec name in one
-visible table; `keyframes` applies it to the rows of `cap.rtp` (the only part that touches pandas, imported there).
+starts a keyframe, or for H.264/H.265 carries an IDR/IRAP slice or a parameter set), False (it starts a frame or NAL
+unit that is not one) or None (it continues a frame: nothing to judge).  `is_keyframe` dispatches on the codec name in
+one visible table; `keyframes` applies it to the rows of `cap.rtp` (the only part that touches pandas, imported
+there), through a vectorised twin of each detector over the first bytes of every payload (VECTOR_DETECTORS).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import DecodeError
+from .payloads import read_heads, read_payloads
 
 if TYPE_CHECKING:  # the detectors are sans-IO; only `keyframes` builds a table (pandas imported there)
     import pandas as pd
@@ -249,6 +252,74 @@ def h264_keyframe(payload: bytes) -> bool | None:
     return any(t in H264_KEYFRAME_NALS for t in types)
 
 
+# -- H.265 (RFC 7798) --------------------------------------------------------------------------------------------
+
+H265_AP = 48  # RFC 7798 §4.4.2: aggregation packet
+H265_FU = 49  # RFC 7798 §4.4.3: fragmentation unit
+H265_PACI = 50  # RFC 7798 §4.4.4
+# ITU-T H.265 Table 7-1: IRAP pictures (BLA 16-18, IDR 19-20, CRA 21, reserved IRAP 22-23) and the parameter sets
+# (VPS 32, SPS 33, PPS 34), what a decoder needs to start.
+H265_KEYFRAME_NALS = frozenset({16, 17, 18, 19, 20, 21, 22, 23, 32, 33, 34})
+
+
+def h265_nal_types(payload: bytes) -> tuple[list[int], bool | None]:
+    """The NAL unit types an H.265 RTP payload carries (RFC 7798 §4.4): one for a single NAL unit packet, every
+    aggregated one for an AP (read without DONL fields: sprop-max-don-diff 0, as WebRTC sends), the inner type for an
+    FU; and whether the packet starts them (False for an FU that is not the first, None for PACI and types 51-63).
+    DecodeError when the payload is truncated or an aggregated unit's size overruns it."""
+    if len(payload) < 2:
+        raise DecodeError(f"H.265 payload header is truncated ({len(payload)} of 2 bytes)")
+    nal = (payload[0] >> 1) & 0x3F
+    if nal < H265_AP:
+        return [nal], True
+    if nal == H265_AP:
+        pos, types = 2, []
+        while pos < len(payload):
+            if pos + 2 > len(payload):
+                raise DecodeError(f"H.265 AP unit size is truncated (unit {len(types)})")
+            size = int.from_bytes(payload[pos:pos + 2], "big")
+            pos += 2
+            if size < 2 or pos + size > len(payload):
+                raise DecodeError(f"H.265 AP unit {len(types)} size {size} does not fit the payload")
+            types.append((payload[pos] >> 1) & 0x3F)
+            pos += size
+        if not types:
+            raise DecodeError("H.265 AP has no NAL unit")
+        return types, True
+    if nal == H265_FU:
+        if len(payload) < 3:
+            raise DecodeError("H.265 FU header is truncated")
+        return [payload[2] & 0x3F], bool(payload[2] & 0x80)
+    return [], None
+
+
+def h265_keyframe(payload: bytes) -> bool | None:
+    """Whether an H.265 RTP payload carries keyframe data: an IRAP slice (BLA, IDR, CRA) or a VPS/SPS/PPS, as a
+    single NAL unit, inside an AP, or as the first fragment (S=1) of an FU.  False for the start of other NAL units;
+    None for FU fragments after the first and PACI.  DecodeError when truncated."""
+    types, start = h265_nal_types(payload)
+    if not start:
+        return None
+    return any(t in H265_KEYFRAME_NALS for t in types)
+
+
+# -- AV1 (AOM RTP payload format v1.0.0) -------------------------------------------------------------------------
+
+AV1_Z = 0x80  # §4.4 aggregation header: the first OBU element continues an OBU of the previous packet
+AV1_N = 0x08  # the packet is the first of a coded video sequence (it starts with a sequence header: a key frame)
+
+
+def av1_keyframe(payload: bytes) -> bool | None:
+    """Whether an AV1 RTP payload starts a key frame (§4.4): N=1 (the first packet of a coded video sequence, which
+    begins with a key frame) is True; a packet whose first OBU element continues one of the previous packet (Z=1)
+    is None; any other packet starts OBUs of an ordinary frame: False.  DecodeError on an empty payload."""
+    if not payload:
+        raise DecodeError("AV1 aggregation header is truncated (0 bytes)")
+    if payload[0] & AV1_N:
+        return True
+    return None if payload[0] & AV1_Z else False
+
+
 # -- Dispatch and table ------------------------------------------------------------------------------------------
 
 # One visible dispatch: codec name (SDP rtpmap encoding name, upper case) -> detector.
@@ -256,6 +327,8 @@ KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool | None]] = {
     "VP8": vp8_keyframe,
     "VP9": vp9_keyframe,
     "H264": h264_keyframe,
+    "H265": h265_keyframe,
+    "AV1": av1_keyframe,
 }
 
 
@@ -306,8 +379,9 @@ KEYFRAMES_SCHEMA: dict[str, str] = {
 def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dict[int, str]) -> pd.DataFrame:
     """Keyframe detection over the RTP packets whose payload type is in `codecs` ({pt: codec name}, e.g. from the
     SDP's rtpmap; codecs without a detector are skipped; RED (RFC 2198) is judged by its primary block's codec,
-    `red_primary`) and whose `error` is null.  `payload_of(frame)` gives the
-    plaintext RTP payload of a frame, e.g. `cap.rtp_payload` (decrypted when the capture was opened with keys).
+    `red_primary`) and whose `error` is null.  `payload_of(frame)` gives the plaintext RTP payload of a frame, e.g.
+    `cap.rtp_payload` (decrypted when the capture was opened with keys; its bulk reader gives the first bytes of
+    every payload at once, see webrtcpcap.payloads.read_heads).
 
     One row per packet examined, in the order of `rtp` (columns KEYFRAMES_SCHEMA): `frame` (uint32), `t`
     (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category: the codec judged;
@@ -317,7 +391,6 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
     judged; null when the payload was read cleanly).  `df[df.keyframe == True]`
     are the keyframes."""
-
     from . import tables
 
     names = {int(pt): str(c).upper() for pt, c in codecs.items() if str(c).upper() in KEYFRAME_DETECTORS}
@@ -327,44 +400,151 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     ok = rtp["error"].isna().to_numpy() if "error" in rtp else np.ones(len(rtp), dtype=bool)
     rows = np.flatnonzero(np.isin(pts, list(names) + list(red)) & ok) if names else np.zeros(0, dtype=np.int64)
     frames = rtp["frame"].to_numpy()[rows]
-    row_codecs = [names.get(p, "red") for p in pts[rows].tolist()]
+    row_pts = pts[rows]
+    is_red = np.isin(row_pts, list(red))
+    codec_names = sorted(set(names.values()) | ({"red"} if is_red.any() else set()))
+    row_codec = np.zeros(len(rows), dtype=np.int32)
+    for pt, name in names.items():
+        row_codec[row_pts == pt] = codec_names.index(name)
+    if is_red.any():
+        row_codec[is_red] = codec_names.index("red")  # until its primary block names a judged codec
     value = np.zeros(len(rows), dtype=bool)
     missing = np.ones(len(rows), dtype=bool)
-    errors: list[str | None] = [None] * len(rows)
-    for k, (frame, pt) in enumerate(zip(frames.tolist(), pts[rows].tolist())):
+    errors = np.full(len(rows), None, dtype=object)
+    plain = np.flatnonzero(~is_red)
+    heads = read_heads(payload_of, frames[plain], HEAD_BYTES)
+    for j in np.flatnonzero(heads.length < 0).tolist():  # payload_of: not RTP, not decrypted, ...
+        e = heads.error[j]
+        errors[plain[j]] = str(e) if isinstance(e, DecodeError) else f"payload unavailable: {e}"
+    plain_pts = row_pts[plain]
+    for name in sorted(set(names.values())):  # a loop over codecs: each detector reads all its packets' heads at once
+        at = np.flatnonzero(np.isin(plain_pts, [pt for pt, n in names.items() if n == name]) & (heads.length > 0))
+        key, starts, unsure, flagged = VECTOR_DETECTORS[name](heads.head[at], heads.length[at])
+        mine = plain[at]
+        value[mine], missing[mine] = key & starts, ~starts
+        errors[mine[flagged & ~unsure]] = H264_F_MESSAGE
+        for k in mine[unsure].tolist():  # malformed, or more than the head to read (STAP, VP9 scalability): few
+            value[k], missing[k], errors[k] = _judge_one(name, bytes(payload_of(int(frames[k]))))
+    red_rows = np.flatnonzero(is_red)
+    # RED: the primary block lies after the redundant ones, so each payload is read whole and judged on its own
+    for k, payload in zip(red_rows.tolist(), read_payloads(payload_of, frames[red_rows])):
+        if isinstance(payload, ValueError):
+            errors[k] = str(payload) if isinstance(payload, DecodeError) else f"payload unavailable: {payload}"
+            continue
+        if not payload:
+            continue  # padding only (bandwidth probing): no frame data to judge
         try:
-            payload = bytes(payload_of(int(frame)))
-            if pt in red and payload:
-                pt, payload = red_primary(payload)
-                if pt not in names:
-                    continue  # FEC or another codec inside RED: no frame start to judge
-                row_codecs[k] = names[pt]
-            if not payload:
-                continue  # padding only (bandwidth probing): no frame data to judge
-            result = KEYFRAME_DETECTORS[names[pt]](payload)
-            if names[pt] == "H264" and h264_forbidden_bit(payload):
-                errors[k] = H264_F_MESSAGE  # judged all the same, and flagged
+            pt, primary = red_primary(bytes(payload))
         except DecodeError as e:
             errors[k] = str(e)
             continue
-        except ValueError as e:  # payload_of: not RTP, not decrypted, ...
-            errors[k] = f"payload unavailable: {e}"
-            continue
-        if result is not None:
-            value[k] = result
-            missing[k] = False
-    codec_names = sorted(set(row_codecs))
-    error_names = sorted({e for e in errors if e is not None})
-    lookup = {e: i for i, e in enumerate(error_names)}
+        if pt not in names:
+            continue  # FEC or another codec inside RED: no frame start to judge
+        row_codec[k] = codec_names.index(names[pt])
+        value[k], missing[k], errors[k] = _judge_one(names[pt], primary)
+    missing |= (errors != None) & (errors != H264_F_MESSAGE)  # noqa: E711 - elementwise: in error, not judged
+    flagged = np.flatnonzero(errors != None)  # noqa: E711 - elementwise
+    error_names = sorted(set(errors[flagged].tolist()))
+    error_codes = np.full(len(rows), -1, dtype=np.int32)
+    error_codes[flagged] = [error_names.index(e) for e in errors[flagged].tolist()]
     return tables.frame_table({
-        "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": pts[rows],
+        "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": row_pts,
         "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
-        "codec": tables.categorical(np.array([codec_names.index(c) for c in row_codecs], dtype=np.int32),
-                                    codec_names),
+        "codec": tables.categorical(row_codec, codec_names),
         "keyframe": tables.masked(value, missing, "boolean"),
-        "error": tables.categorical(np.array([-1 if e is None else lookup[e] for e in errors], dtype=np.int32),
-                                    error_names),
+        "error": tables.categorical(error_codes, error_names),
     }, KEYFRAMES_SCHEMA)
+
+
+def _judge_one(name: str, payload: bytes) -> tuple[bool, bool, str | None]:
+    """(keyframe, not judged, error) of one payload by the codec's scalar detector."""
+    if not payload:
+        return False, True, None  # padding only (bandwidth probing): no frame data to judge
+    try:
+        result = KEYFRAME_DETECTORS[name](payload)
+    except DecodeError as e:
+        return False, True, str(e)
+    flag = H264_F_MESSAGE if name == "H264" and h264_forbidden_bit(payload) else None
+    return bool(result), result is None, flag
+
+
+# -- the detectors over many payloads at once --------------------------------------------------------------------
+# Each reads the first HEAD_BYTES bytes of every payload (a uint8 matrix, zero past each payload's end, and the
+# lengths) and answers, per payload: keyframe, starts (the scalar detector would not answer None), unsure (it would
+# raise, or needs more than the head: the scalar detector decides those) and, for H.264, the F bit.  Tests hold them
+# equal to the scalar detectors on every prefix of real and crafted payloads.
+
+HEAD_BYTES = 16  # VP8's descriptor is at most 6 bytes and its header byte 1 more; VP9's without the SS 8; H.264's
+# FU 2, H.265's 3, AV1's aggregation header 1
+
+
+def _at(head: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """head[i, pos[i]] for every row (0 where pos is past the head)."""
+    inside = pos < head.shape[1]
+    return np.where(inside, head[np.arange(len(head)), np.where(inside, pos, 0)], 0)
+
+
+def vp8_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """vp8_keyframe over many payloads (see above)."""
+    b0, ext = head[:, 0], head[:, 1]
+    x = (b0 & VP8_X) != 0
+    pos = np.where(x, 2, 1)
+    pos = pos + np.where(x & ((ext & VP8_I) != 0), np.where(head[:, 2] & VP8_M, 2, 1), 0)
+    pos = pos + (x & ((ext & VP8_L) != 0)) + (x & ((ext & (VP8_T | VP8_K)) != 0))
+    starts = ((b0 & VP8_S) != 0) & ((b0 & VP8_PID_MASK) == 0)
+    unsure = (length < pos) | (starts & (length <= pos))
+    key = (_at(head, pos) & VP8_P) == 0
+    return key, starts, unsure, np.zeros(len(head), dtype=bool)
+
+
+def vp9_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """vp9_keyframe over many payloads (see above); a payload with a scalability structure (V) is unsure."""
+    b = head[:, 0]
+    has_i, has_l = (b & VP9_I) != 0, (b & VP9_L) != 0
+    pid = np.where(has_i, np.where(head[:, 1] & 0x80, 2, 1), 0)
+    pos = 1 + pid + np.where(has_l, np.where(b & VP9_F, 1, 2), 0)
+    more = ((b & VP9_F) != 0) & ((b & VP9_P) != 0)  # flexible mode, predicted: up to 3 reference indices
+    for _ in range(VP9_MAX_P_DIFF):
+        byte = _at(head, pos)
+        pos = pos + more
+        more = more & ((byte & 0x01) != 0)
+    unsure = more | ((b & VP9_V) != 0) | (length < pos)
+    sid = (_at(head, 1 + pid) >> 1) & 0x07
+    starts = ((b & VP9_B) != 0) & ~(has_l & (sid != 0))
+    return (b & VP9_P) == 0, starts, unsure, np.zeros(len(head), dtype=bool)
+
+
+def h264_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """h264_keyframe and h264_forbidden_bit over many payloads (see above); STAP-A/B payloads are unsure (their
+    aggregated units lie past the head)."""
+    nal = head[:, 0] & 0x1F
+    single = (nal >= 1) & (nal <= 23)
+    fu = (nal == NalType.FU_A) | (nal == NalType.FU_B)
+    unsure = (nal == NalType.STAP_A) | (nal == NalType.STAP_B) | (fu & (length < 2))
+    starts = single | (fu & ((head[:, 1] & 0x80) != 0))
+    key = np.isin(np.where(single, nal, head[:, 1] & 0x1F), list(H264_KEYFRAME_NALS))
+    return key, starts, unsure, (head[:, 0] & H264_F) != 0
+
+
+def h265_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """h265_keyframe over many payloads (see above); aggregation packets are unsure (their units lie past the
+    head)."""
+    nal = (head[:, 0] >> 1) & 0x3F
+    single, fu = nal < H265_AP, nal == H265_FU
+    unsure = (length < 2) | (nal == H265_AP) | (fu & (length < 3))
+    starts = single | (fu & ((head[:, 2] & 0x80) != 0))
+    key = np.isin(np.where(single, nal, head[:, 2] & 0x3F), list(H265_KEYFRAME_NALS))
+    return key, starts, unsure, np.zeros(len(head), dtype=bool)
+
+
+def av1_keyframes(head: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, ...]:
+    """av1_keyframe over many payloads (see above)."""
+    n = (head[:, 0] & AV1_N) != 0
+    return n, n | ((head[:, 0] & AV1_Z) == 0), length < 1, np.zeros(len(head), dtype=bool)
+
+
+VECTOR_DETECTORS = {"VP8": vp8_keyframes, "VP9": vp9_keyframes, "H264": h264_keyframes, "H265": h265_keyframes,
+                    "AV1": av1_keyframes}
 
 
 # -- codec from the payload's shape (no SDP) ---------------------------------------------------------------------

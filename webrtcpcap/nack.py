@@ -225,8 +225,8 @@ def rtx_osns(rtp: pd.DataFrame, rtx_pairs_df: pd.DataFrame, payload) -> pd.DataF
     with `payload` (`Capture.rtp_payload`, which decrypts SRTP when the capture was opened with its keys).
 
     Columns (RTX_OSN_SCHEMA): frame (uint32), t (float64), rtx_ssrc, media_ssrc (uint32), osn (UInt16: null for
-    padding-only packets, payloads under 2 bytes, and SRTP that was not decrypted or did not authenticate).  Costs
-    one frame read per RTX packet."""
+    padding-only packets, payloads under 2 bytes, and SRTP that was not decrypted or did not authenticate).  The
+    payloads are read in bulk when `payload` is a Capture's reader (webrtcpcap.payloads.read_heads)."""
     if not len(rtx_pairs_df):
         return _empty(RTX_OSN_SCHEMA)
     media_of = dict(zip(rtx_pairs_df["rtx_ssrc"].astype(np.int64), rtx_pairs_df["media_ssrc"].astype(np.int64)))
@@ -239,13 +239,8 @@ def rtx_osns(rtp: pd.DataFrame, rtx_pairs_df: pd.DataFrame, payload) -> pd.DataF
         readable = rows.assign(dtls_srtp=rows["dtls_srtp"].to_numpy(dtype=bool)
                                & ~rows["auth_ok"].fillna(False).to_numpy(dtype=bool))
 
-    def safe(frame: int) -> bytes:
-        try:
-            return payload(frame)
-        except ValueError:  # not readable as RTP after all (fragment lost, SRTP failed): no OSN
-            return b""
-
-    osn = _streams.rtx_osn(readable, safe)
+    # not readable as RTP after all (fragment lost, SRTP failed): no OSN
+    osn = _streams.rtx_osn(readable, payload, skip_unreadable=True)
     return pd.DataFrame({
         "frame": rows["frame"].to_numpy().astype(np.uint32), "t": rows["t"].to_numpy(dtype=np.float64),
         "rtx_ssrc": rows["ssrc"].to_numpy().astype(np.uint32),

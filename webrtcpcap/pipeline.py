@@ -789,6 +789,8 @@ def _frame_tcp(f: _Frames, kind: np.ndarray, addresses: list[str], streams: dict
 def _tcp_streams_table(streams: dict) -> pd.DataFrame:
     """tables.TCP_STREAMS_SCHEMA from the tcp.Stream of every direction (keyed by address names and ports)."""
     rows = [(k, s) for k, s in streams.items() if s.segments]
+    if not rows:  # most captures, and every chunk of them: no table to build
+        return tables.empty_table(tables.TCP_STREAMS_SCHEMA)
     keys = [k for k, _ in rows]
     return tables.frame_table({
         "src": pd.Categorical([k[0] for k in keys]), "sport": [k[1] for k in keys],
@@ -988,6 +990,26 @@ def udp_payloads(data: np.ndarray, index: RecordIndex, state: ReadState, frames:
     return out
 
 
+def udp_spans(data: np.ndarray, index: RecordIndex, state: ReadState, frames: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Where the UDP payload of each of `frames` (1-based) lies in the file's bytes `data`: (offset, size), both
+    int64, offset -1 where the frame has no whole UDP payload of its own (not UDP, cut by the snaplen, empty, or an
+    IP fragment).  Nothing is copied: what rtp_payload and the bulk payload reader read from."""
+    frames = np.asarray(frames, dtype=np.int64)
+    pos = np.full(len(frames), -1, dtype=np.int64)
+    size = np.zeros(len(frames), dtype=np.int64)
+    for lo in range(0, len(frames), SLICE):
+        rows, at = np.unique(frames[lo:lo + SLICE] - 1, return_inverse=True)
+        layer = net.decode(make_batch(data, index, 0, 0, state, 1, rows=rows))
+        cap = layer.payload_cap.astype(np.int64)
+        whole = ((layer.transport == net.Transport.UDP) & (layer.payload_off >= 0) & ~layer.fragment
+                 & (layer.payload_off < buffer.EXTRA) & (cap == layer.payload_len) & (cap > 0))
+        where = np.where(whole, layer.source.absolute(np.where(whole, layer.payload_off, 0)), -1)
+        pos[lo:lo + len(at)] = where[at]
+        size[lo:lo + len(at)] = np.where(whole, cap, 0)[at]
+    return pos, size
+
+
 def _turn_inner(payload: bytes, wire_len: int) -> bytes | None:
     """The datagram a TURN ChannelData message or Send/Data indication carries (as _unwrap_turn finds it)."""
     try:
@@ -1173,6 +1195,8 @@ def _packets_table(f: _Frames, frame, t, flow, n_flows, verdict, kind, error, na
 
 
 def _icmp_table(f: _Frames, cs: _ColumnSource) -> pd.DataFrame:
+    if not f.icmp:
+        return tables.empty_table(tables.ICMP_SCHEMA)
     rows = np.array(sorted(f.icmp), dtype=np.int64)
     facts = [f.icmp[r] for r in rows.tolist()]
     keys = _key_columns(rows, cs)
@@ -1186,6 +1210,8 @@ def _icmp_table(f: _Frames, cs: _ColumnSource) -> pd.DataFrame:
 
 def _fragments_table(f: _Frames, cs: _ColumnSource) -> pd.DataFrame:
     rows = np.flatnonzero(f.fragment)
+    if not len(rows) and not f.reassembled_in:
+        return tables.empty_table(tables.FRAGMENTS_SCHEMA)
     rows = np.union1d(rows, np.array(sorted(f.reassembled_in), dtype=np.int64)).astype(np.int64)
     done = np.array([f.reassembled_in.get(r, 0) for r in rows.tolist()], dtype=np.int64)
     keys = _key_columns(rows, cs)

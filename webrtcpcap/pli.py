@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import codecs as _codecs
+from .payloads import read_payloads
 from .streams import STREAM_KEYS, _readable
 
 # A keyframe captured this shortly before a PLI/FIR answers it: it was already on its way when the request left
@@ -107,12 +108,7 @@ def guess_video_codecs(rtp: pd.DataFrame, streams_df: pd.DataFrame, payload, sam
             continue
         marker = rows["marker"].to_numpy(dtype=bool)
         starts = rows[np.r_[True, marker[:-1]]].head(sample)
-        payloads = []
-        for f in starts["frame"].to_numpy().tolist():  # a loop over a few packets
-            try:
-                payloads.append(payload(int(f)))
-            except ValueError:
-                continue
+        payloads = [p for p in read_payloads(payload, starts["frame"].to_numpy()) if not isinstance(p, ValueError)]
         name = _codecs.guess_video_codec(payloads)
         if name:
             out[int(r.pt)] = name

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import sdp as _sdp
+from .payloads import read_heads
 
 # A stream is one SSRC on one 5-tuple (RFC 3550 §3: the SSRC names the source, whose sequence numbers run across
 # payload types: PCMA with comfort noise, audio with telephone-event or RED, a codec switch).  Tables also carry `pt`,
@@ -742,21 +743,25 @@ REPAIR_STATUSES = ["late", "rtx", "missing", "unknown", "no rtx stream"]
 _FIVE = ["src", "sport", "dst", "dport"]
 
 
-def rtx_osn(rtp: pd.DataFrame, payload) -> pd.Series:
+def rtx_osn(rtp: pd.DataFrame, payload, skip_unreadable: bool = False) -> pd.Series:
     """RFC 4588 §4: the original sequence number (OSN, the first 2 bytes of an RTX payload) of each row of `rtp`,
     as a nullable UInt16 Series on rtp's index.  `payload` gives the RTP payload of a frame without padding
-    (`Capture.rtp_payload`).  NA where it cannot be read: SRTP-encrypted packets that were not decrypted
-    (dtls_srtp without auth_ok: the payload bytes are ciphertext, any 2 bytes would be noise), padding-only packets
-    (Chromium's bandwidth probes) and payloads under 2 bytes.  Pass only the RTX rows: each row costs one frame
-    read."""
-    out = pd.array([pd.NA] * len(rtp), dtype="UInt16")
-    plain = _readable(rtp)
-    frames = rtp["frame"].to_numpy()
-    for i in np.flatnonzero(plain).tolist():  # a loop over RTX packets (few), reading 2 bytes each
-        data = payload(int(frames[i]))
-        if len(data) >= 2:
-            out[i] = int.from_bytes(data[:2], "big")
-    return pd.Series(out, index=rtp.index, name="osn")
+    (`Capture.rtp_payload`, whose bulk reader gives the first bytes of every payload at once).  NA where it cannot be
+    read: SRTP-encrypted packets that were not decrypted (dtls_srtp without auth_ok: the payload bytes are
+    ciphertext, any 2 bytes would be noise), padding-only packets (Chromium's bandwidth probes) and payloads under
+    2 bytes.  A payload `payload` cannot give (ValueError) raises, or with `skip_unreadable` is NA."""
+    plain = np.flatnonzero(_readable(rtp))
+    heads = read_heads(payload, rtp["frame"].to_numpy()[plain], 2)
+    if not skip_unreadable:
+        for e in heads.error.tolist():
+            if e is not None:
+                raise e
+    have = heads.length >= 2
+    osn = np.zeros(len(rtp), dtype=np.uint16)
+    osn[plain[have]] = heads.head[have, 0].astype(np.uint16) << 8 | heads.head[have, 1]
+    known = np.zeros(len(rtp), dtype=bool)
+    known[plain[have]] = True
+    return pd.Series(pd.arrays.IntegerArray(osn, ~known), index=rtp.index, name="osn")
 
 
 def _readable(rtp: pd.DataFrame) -> np.ndarray:
@@ -1025,12 +1030,9 @@ def _padding_only(ok: pd.DataFrame, r, payload) -> str:
         return ""
     readable = _readable(rows)
     if payload is not None and readable.all():
-        for f in rows["frame"].to_numpy().tolist():  # a loop over the packets of an all-padding stream
-            try:
-                if len(payload(int(f))):
-                    return ""
-            except ValueError:
-                return ""
+        heads = read_heads(payload, rows["frame"].to_numpy(), 0)
+        if (heads.length != 0).any():  # a payload, or one that could not be read: not only padding
+            return ""
         return (f"payload: every packet ({len(rows)}) is padding only (P bit, empty payload): bandwidth probes")
     return (f"wire: every packet ({len(rows)}) has the padding bit set, payload encrypted: padding-only bandwidth "
             "probes, most likely")

@@ -7,6 +7,8 @@ integer codes, so no per-row Python objects are made on the hot path.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 
@@ -206,12 +208,21 @@ def _dtype_of(names) -> pd.CategoricalDtype:
     return dtype
 
 
+# pandas >= 2.1 can take codes without checking each one against the categories: the codes made here are in range
+# by construction, and the check costs a pass over the column and most of a small chunk's categorical columns.
+_NO_CODE_CHECK = {"validate": False} if "validate" in inspect.signature(pd.Categorical.from_codes).parameters else {}
+
+
+def _from_codes(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, dtype=dtype, **_NO_CODE_CHECK)
+
+
 def categorical(codes: np.ndarray, names: list[str], reuse: bool = False) -> pd.Categorical:
     """A categorical from int codes (-1 = missing) into `names`; unused categories are kept out.  With `reuse`,
     the caller gives `codes` up, and they are renumbered in place where their dtype allows."""
     codes = np.asarray(codes)
     if len(names) == 0:  # every code is -1 (missing); int8 codes are taken as they are
-        return pd.Categorical.from_codes(codes.astype(np.int8, copy=False), categories=pd.Index([], dtype=object))
+        return _from_codes(codes.astype(np.int8, copy=False), _dtype_of(()))
     # Block by block: whole-column temporaries (int64 copies of the codes) would dominate the decode's peak memory.
     blocks = [slice(lo, lo + _BLOCK) for lo in range(0, len(codes), _BLOCK)]
     used = np.zeros(len(names) + 1, dtype=bool)
@@ -219,13 +230,13 @@ def categorical(codes: np.ndarray, names: list[str], reuse: bool = False) -> pd.
         used |= np.bincount(codes[b].astype(np.int64) + 1, minlength=len(names) + 1) > 0
     used = used[1:]
     if used.all():
-        return pd.Categorical.from_codes(codes.astype(_code_dtype(len(names)), copy=False), dtype=_dtype_of(names))
+        return _from_codes(codes.astype(_code_dtype(len(names)), copy=False), _dtype_of(names))
     kept = [name for name, u in zip(names, used) if u]
     remap = np.append(np.cumsum(used) - 1, -1).astype(_code_dtype(len(kept)))  # index -1 (missing) maps to -1
     out = codes if reuse and codes.dtype == remap.dtype else np.empty(len(codes), dtype=remap.dtype)
     for b in blocks:
         out[b] = remap[codes[b]]
-    return pd.Categorical.from_codes(out, dtype=_dtype_of(kept))
+    return _from_codes(out, _dtype_of(kept))
 
 
 def utc_times(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -256,7 +267,13 @@ def int_category(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.Cate
     codes = np.full(len(values), -1, dtype=code_of.dtype)
     for b in blocks:
         codes[b][present[b]] = code_of[values[b][present[b]]]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=dtype))
+    key = ("int", dtype, categories.tobytes())  # a key no list of names makes
+    cat_dtype = _DTYPES.get(key)
+    if cat_dtype is None:
+        if len(_DTYPES) >= 1024:
+            _DTYPES.clear()
+        cat_dtype = _DTYPES[key] = pd.CategoricalDtype(pd.Index(categories, dtype=dtype))
+    return _from_codes(codes, cat_dtype)
 
 
 def _id_dtype(n: int) -> pd.CategoricalDtype:
@@ -273,7 +290,7 @@ def id_category(ids: np.ndarray, n: int) -> pd.Categorical:
     """A categorical of the ids 0..n-1 (int32 categories; -1 = missing) where every id occurs: codes and ids are
     then the same numbers, so the column takes one byte a row (below 127 ids) where Int32 takes five."""
     codes = np.asarray(ids).astype(_code_dtype(n))
-    return pd.Categorical.from_codes(codes, dtype=_id_dtype(n))
+    return _from_codes(codes, _id_dtype(n))
 
 
 def zero_is_missing(codes: np.ndarray) -> np.ndarray:
@@ -331,9 +348,17 @@ def check_schema(df: pd.DataFrame, schema: dict[str, str]) -> list[str]:
     return problems
 
 
+_EMPTY: dict[tuple, pd.DataFrame] = {}  # schema -> a zero-row table, see empty_table
+
+
 def empty_table(schema: dict[str, str]) -> pd.DataFrame:
-    """A zero-row table with the schema's columns and dtypes."""
-    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
+    """A zero-row table with the schema's columns and dtypes: a copy of one made once per schema (making it takes a
+    Series per column, a millisecond or two, and iter_chunks' small chunks ask for empty tables every chunk)."""
+    key = tuple(schema.items())
+    template = _EMPTY.get(key)
+    if template is None:
+        template = _EMPTY[key] = pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
+    return template.copy()
 
 
 def is_missing(value) -> bool:
