@@ -20,8 +20,9 @@ FLOORS: dict[str, tuple[str, ...]] = {
     # files in and out, and what every floor shares: the error types, vectorised field reads, the pcap reader,
     # glibc's heap, the pcap/pcapng writer, the endpoints' own JSON (getStats, Janus), tshark's view of the same file
     "io": ("errors", "buffer", "heap", "reader", "pcap_writer", "endpoints", "wireshark"),
-    # frames to IP/UDP/TCP facts, TCP streams, RFC 7983 demultiplexing
-    "net": ("net", "tcp", "demux"),
+    # frames to IP/UDP/TCP facts, TCP streams, RFC 7983 demultiplexing; payload bytes of many packets at once
+    # (payloads: where the bytes lie, read in bulk; what the decoders and the capture's readers share)
+    "net": ("net", "tcp", "demux", "payloads"),
     # sans-IO decoders of one protocol each, no pandas
     "protocols": ("stun", "quic", "dtls", "tls13", "rtp", "rtp_extensions", "rtcp", "srtp", "keys", "sdp", "codecs"),
     # decoded records to typed tables: the pipeline, every table the entry object serves as an attribute
