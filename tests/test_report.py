@@ -338,6 +338,17 @@ def test_stats_and_key_log_of_another_call_give_clear_lines_not_a_traceback():
                      r"call\?\)", out)
 
 
+def test_key_log_that_opened_a_stalled_dtls13_handshake_is_not_called_a_key_log_of_another_call():
+    # Firefox's stalled DTLS 1.3 session: the key log opens the encrypted handshake records, but the handshake never
+    # finished, so no media key was exported and no SRTP packet opened
+    proc = _run(CAPTURES / "firefox_firefox_dtls_stalled.pcap", "--keylog",
+                CAPTURES / "firefox_firefox_dtls_stalled.keylog")
+    out = proc.stdout
+    assert "a key log of another call" not in out
+    assert re.search(r"note\s+key log firefox_firefox_dtls_stalled\.keylog opened \d+ encrypted DTLS records of the "
+                     r"handshake but no SRTP or SRTCP packet", out), out
+
+
 @pytest.mark.parametrize("option,content,expected", [
     ("--getstats", "not json at all", "getStats notes.json cannot be used: getStats file is not valid JSON"),
     ("--getstats", '{"a": [1, 2]}', "getStats notes.json cannot be used: getStats report has no stats objects"),

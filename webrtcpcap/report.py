@@ -592,6 +592,12 @@ def _key_notes(cap, keylog, kl) -> list[str]:
         return []
     if not len(d.summary):
         why = "; ".join(d.problems) if d.problems else "no DTLS-SRTP handshake in the capture"
+        opened = cap.dtls_decrypted
+        handshake_records = int(opened["decrypted"].sum()) if len(opened) else 0
+        if handshake_records:  # DTLS 1.3: the key log opened the handshake, which never gave media keys
+            problems = f": {'; '.join(d.problems)}" if d.problems else ""
+            return [f"key log {_name(keylog)} opened {handshake_records} encrypted DTLS records of the handshake "
+                    f"but no SRTP or SRTCP packet{problems}"]
         return [f"key log {_name(keylog)} opened nothing in this capture (a key log of another call?): {why}"]
     return [f"key log {_name(keylog)}: {p}" for p in d.problems]
 
