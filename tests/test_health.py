@@ -491,3 +491,13 @@ def test_no_rtcp_from_streams_too_short_for_a_report_is_info_not_a_warning(tmp_p
     rtcp = long[long["stage"] == "rtcp"]
     assert list(rtcp["severity"]) == ["warning"]
     assert "no RTCP in the capture for 1 RTP stream" in rtcp["finding"].iloc[0]
+
+
+def test_a_bad_key_given_with_a_readable_file_is_not_called_an_unreadable_file():
+    # membrane_srtp's published key file holds 27 bytes where AES_CM_128_HMAC_SHA1_80 needs 30: the file is fine
+    h = health(CAPTURES / "aiortc_clean.pcap", srtp_keys=["QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVph"])
+    finding = h.findings["finding"].iloc[0]
+    assert finding.startswith("the capture cannot be opened with the inputs given: "), finding
+    assert "QUJDREVG" not in h.text()  # the key is a secret: never echoed
+    bare = health(CAPTURES / "no_such_capture.pcap")
+    assert bare.findings["finding"].iloc[0].startswith("the file cannot be read: ")

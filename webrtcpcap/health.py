@@ -29,7 +29,7 @@ from . import analysis
 from .analysis import Analysis, is_media, on_leg
 from .capture import Capture
 from .capture import open as _open
-from .errors import WebRTCPcapError
+from .errors import CaptureError, WebRTCPcapError
 from .handshake import compact_frames
 from .net import endpoint as _endpoint
 from .streams import extend_seq
@@ -294,7 +294,7 @@ def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
     `open_kwargs` (sdp=, keylog=, turn_passwords=...); a file that cannot be read gives a Health with one `capture`
     error finding instead of an exception.  `thresholds`: a `Thresholds` (defaults when None).
 
-    The analyses come from the capture's context (`cap.analysis`, webrtcpcap.analysis), and the Health is kept
+    The analyses come from the capture's context (`webrtcpcap.analysis.of(cap)`), and the Health is kept
     there per Thresholds: the report, expect and a notebook asking again get the same one, computed once."""
     th = thresholds or Thresholds()
     if not isinstance(cap, Capture):
@@ -305,8 +305,11 @@ def health(cap, thresholds: Thresholds | None = None, **open_kwargs) -> Health:
                 cap = _open(cap, progress=False, **open_kwargs)
         except (WebRTCPcapError, OSError, ValueError) as e:
             msg = _strip_paths(str(e), name)
+            # the file itself (CaptureError, OSError), or one of the inputs given with it (a key, an SDP, a key log)
+            what = "the file cannot be read" if isinstance(e, (CaptureError, OSError)) or not open_kwargs else \
+                "the capture cannot be opened with the inputs given"
             return Health(name, 0, 0.0, _findings_frame([_f("capture", "capture", "error", "capture.readable",
-                                                                f"the file cannot be read: {msg}")]), th)
+                                                                f"{what}: {msg}")]), th)
     ctx = analysis.of(cap)
     return ctx.memo(("health", th), lambda: _judge(ctx, th))
 
