@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, codecs, tables
+from webrtcpcap import DecodeError, codecs, media_tables, tables
 
 from conftest import CAPTURES, tshark_available
 
@@ -197,8 +197,8 @@ def test_keyframes_table_from_crafted_rows():
         "ssrc": np.array([5] * 5 + [6, 7, 5], dtype=np.uint32), "pt": np.array([96] * 5 + [102, 111, 96], np.uint8),
         "seq": np.arange(100, 108, dtype=np.uint16), "ts": np.array([9] * 8, dtype=np.uint32),
         "error": pd.Categorical([None] * 8)})
-    kf = codecs.keyframes(rtp, payload_of, {96: "VP8", 102: "H264", 111: "opus", 97: "rtx"})
-    assert tables.check_schema(kf, codecs.KEYFRAMES_SCHEMA) == []
+    kf = media_tables.keyframes(rtp, payload_of, {96: "VP8", 102: "H264", 111: "opus", 97: "rtx"})
+    assert tables.check_schema(kf, media_tables.KEYFRAMES_SCHEMA) == []
     assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6, 8]  # opus has no detector: not examined
     assert kf.keyframe.tolist() == [True, pd.NA, False, pd.NA, pd.NA, True, pd.NA]
     assert kf.codec.astype(str).tolist() == ["VP8"] * 5 + ["H264", "VP8"]
@@ -221,8 +221,8 @@ def test_keyframes_inside_red_are_read_from_the_primary_block():
         "frame": np.arange(1, 7, dtype=np.uint32), "t": np.arange(6) * 0.1, "ssrc": np.full(6, 5, np.uint32),
         "pt": np.full(6, 122, np.uint8), "seq": np.arange(100, 106, dtype=np.uint16), "ts": np.full(6, 9, np.uint32),
         "error": pd.Categorical([None] * 6)})
-    kf = codecs.keyframes(rtp, payloads.__getitem__, {120: "VP8", 122: "red", 123: "ulpfec"})
-    assert tables.check_schema(kf, codecs.KEYFRAMES_SCHEMA) == []
+    kf = media_tables.keyframes(rtp, payloads.__getitem__, {120: "VP8", 122: "red", 123: "ulpfec"})
+    assert tables.check_schema(kf, media_tables.KEYFRAMES_SCHEMA) == []
     assert kf.frame.tolist() == [1, 2, 3, 4, 5, 6]
     assert kf.keyframe.tolist() == [True, False, True, pd.NA, pd.NA, pd.NA]  # FEC inside RED starts no frame
     assert kf.codec.astype(str).tolist() == ["VP8", "VP8", "VP8", "red", "red", "red"]
@@ -253,7 +253,7 @@ def test_vp8_keyframes_agree_with_tshark_and_the_start_code(path):
 
     cap = webrtcpcap.open(path)
     rtp = cap.rtp
-    kf = codecs.keyframes(rtp, cap.rtp_payload, {96: "VP8"})
+    kf = media_tables.keyframes(rtp, cap.rtp_payload, {96: "VP8"})
     assert kf.error.isna().all()
     ports = set(rtp.sport.astype(int)) | set(rtp.dport.astype(int))
     theirs = tshark_vp8(path, ports)
@@ -275,7 +275,7 @@ def test_a_pli_is_followed_by_a_keyframe_of_its_stream(path):
     from webrtcpcap.feedback_tables import feedback_tables
 
     cap = webrtcpcap.open(path)
-    kf = codecs.keyframes(cap.rtp, cap.rtp_payload, {96: "VP8"})
+    kf = media_tables.keyframes(cap.rtp, cap.rtp_payload, {96: "VP8"})
     keys, payloads, _ = cap.rtcp_payloads()
     plis = feedback_tables(keys, payloads)["keyframe_requests"]
     assert len(plis) >= 1 and set(plis.kind.astype(str)) == {"pli"}
@@ -303,7 +303,7 @@ def test_keyframes_table_flags_an_h264_payload_with_the_f_bit_and_still_judges_i
                         "pt": np.array([102, 102], np.uint8), "seq": np.array([1, 2], np.uint16),
                         "ts": np.array([9, 9], np.uint32), "error": pd.Categorical([None, None])})
     payloads = {1: b"\xe5\x88", 2: bytes([0x41, 0x9A])}
-    kf = codecs.keyframes(rtp, payloads.__getitem__, {102: "H264"})
+    kf = media_tables.keyframes(rtp, payloads.__getitem__, {102: "H264"})
     assert kf.keyframe.tolist() == [True, False]
     assert kf.error.astype(object).where(kf.error.notna(), None).tolist() == [
         "H.264 NAL unit has its forbidden zero bit (F) set: it may hold bit errors (RFC 6184 §5.3)", None]
@@ -377,7 +377,7 @@ def _bulk_table(name: str, payloads: list[bytes]) -> list[tuple]:
                         "ssrc": np.ones(n, np.uint32), "pt": np.full(n, 96, np.uint8),
                         "seq": np.arange(n, dtype=np.uint16), "ts": np.zeros(n, np.uint32),
                         "error": pd.Categorical([None] * n)})
-    kf = codecs.keyframes(rtp, lambda f: payloads[f - 1], {96: name})
+    kf = media_tables.keyframes(rtp, lambda f: payloads[f - 1], {96: name})
     return [(None if pd.isna(k) else bool(k), None if pd.isna(e) else e)
             for k, e in zip(kf.keyframe.tolist(), kf.error.astype(object).tolist())]
 

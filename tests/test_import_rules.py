@@ -148,14 +148,7 @@ def problems(package: Path = PACKAGE) -> list[str]:
 
 
 # Broken rules whose fix belongs to another piece of work, each with where it goes; a fixed one must leave the list.
-PENDING = {
-    "codecs imports pandas in a decoder (tables are built on the tables floor)":
-        "codecs.keyframes builds the keyframes table: it moves to the tables floor with the vectorised payload API "
-        "(issue 17 item 4, helper payloads' work on codecs.py)",
-    "codecs imports tables, a later floor (tables above protocols)": "the same move",
-    "codecs imports tables inside a function: move it to the top, or say why ('# deferred: <a cycle, or a heavy "
-    "optional package>')": "the same move",
-}
+PENDING: dict[str, str] = {}  # a known breach being fixed: its message, and why it waits (none today)
 
 
 def _unnumbered(problem: str) -> str:

@@ -25,8 +25,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import codecs as _codecs
-from . import decrypt, handshake, ice, nack, pli, rtt, tables
+from . import decrypt, handshake, ice, media_tables, nack, pli, rtt, tables
 from . import sdp as _sdp
 from . import streams as _streams
 from .net import endpoint as _endpoint
@@ -495,7 +494,7 @@ class Analysis:
         """PLI/FIR -> the keyframe that answered it, for each media stream with keyframe requests, leg by leg:
         pli.keyframe_delays (the one answer, also the notebooks') over the frame-start packets (the stream's first
         packet, or one after a packet with M set) within `horizon_s` after each request, read through
-        codecs.keyframes with `video_codecs` (else the stream's own codec); where a request stays unanswered, read on
+        media_tables.keyframes with `video_codecs` (else the stream's own codec); where a request stays unanswered, read on
         to the end of the stream.  Columns: pli.KEYFRAME_DELAYS_SCHEMA, then keyframes_told (bool: False when no
         keyframe could be told in the stream, its payload unreadable or no detector for its codec: its rows then
         say nothing of answers), leg (Leg.name), session."""
@@ -527,7 +526,7 @@ class Analysis:
                 near = np.zeros(len(starts), dtype=bool)
                 for t in reqs["t"].to_numpy(dtype=np.float64):
                     near |= (st_t > t - pli.KEYFRAME_IN_FLIGHT_S) & (st_t <= t + horizon)
-                kf = _codecs.keyframes(starts[near], payload, codec_names) if codec_names else None
+                kf = media_tables.keyframes(starts[near], payload, codec_names) if codec_names else None
                 told = kf is not None and bool(kf["keyframe"].notna().any())
                 if not told:
                     kf = pd.DataFrame({"frame": pd.Series([], dtype="uint32"), "t": pd.Series([], dtype="float64"),
@@ -536,7 +535,7 @@ class Analysis:
                 d = pli.keyframe_delays(reqs, kf)
                 if told and not d["answered"].all():  # read on past the windows: the answer of the whole stream
                     late = st_t > float(d.loc[~d["answered"], "first_request_t"].min()) - pli.KEYFRAME_IN_FLIGHT_S
-                    more = _codecs.keyframes(starts[late & ~near], payload, codec_names)
+                    more = media_tables.keyframes(starts[late & ~near], payload, codec_names)
                     if len(more):
                         kf = pd.concat([kf, more]).sort_values("t", kind="stable")
                         d = pli.keyframe_delays(reqs, kf)

@@ -19,11 +19,10 @@ from . import rtcp as _rtcp
 from . import rtp as _rtp
 from . import sdp as _sdp
 from . import sessions as _sessions
-from .codecs import keyframes
 from .dtls_tables import association_identities, dtls_tables
 from .errors import CaptureWarning, DecodeError
 from .feedback_tables import feedback_tables
-from .media_tables import rtcp_report_tables, rtp_extensions_table
+from .media_tables import keyframes, rtcp_report_tables, rtp_extensions_table
 from .payloads import Packets, RtpPayloadReader
 from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads, udp_spans
 from .rtp_extensions import decode_extensions, sdp_extmaps
@@ -422,7 +421,7 @@ class Capture:
         return self._feedback()["feedback_errors"]
 
     def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
-        """Which RTP packets start a keyframe (webrtcpcap.codecs.keyframes: VP8, VP9, H.264, H.265, AV1), from
+        """Which RTP packets start a keyframe (webrtcpcap.media_tables.keyframes: VP8, VP9, H.264, H.265, AV1), from
         plaintext payloads (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name})
         defaults to the video payload types of the SDPs."""
 
@@ -627,7 +626,7 @@ class Capture:
 
         Many at once: `cap.rtp_payload.heads(frames, width)` gives the first `width` bytes of every payload as one
         2-D array (webrtcpcap.payloads.PayloadHeads), `cap.rtp_payload.payloads(frames)` the whole payloads; the
-        analyses that read payloads (codecs.keyframes, streams.rtx_osn, nack) use these."""
+        analyses that read payloads (media_tables.keyframes, streams.rtx_osn, nack) use these."""
         if self._payload_reader is None:
             self._payload_reader = self._reader(empty_on_error=False)
         return self._payload_reader

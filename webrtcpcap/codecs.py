@@ -11,16 +11,14 @@ there), through a vectorised twin of each detector over the first bytes of every
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DecodeError
 from .payloads import read_heads, read_payloads
 
-if TYPE_CHECKING:  # the detectors are sans-IO; only `keyframes` builds a table (pandas imported there)
-    import pandas as pd
 
 # -- VP8 (RFC 7741) ----------------------------------------------------------------------------------------------
 
@@ -363,43 +361,36 @@ def is_keyframe(codec_name: str, payload: bytes) -> bool | None:
     return detector(bytes(payload))
 
 
-KEYFRAMES_SCHEMA: dict[str, str] = {
-    "frame": "uint32",
-    "t": "float64",
-    "ssrc": "uint32",
-    "pt": "uint8",
-    "seq": "uint16",
-    "ts": "uint32",
-    "codec": "category",
-    "keyframe": "boolean",
-    "error": "category",
-}
+@dataclass(frozen=True, slots=True)
+class KeyframeVerdicts:
+    """What `judge_keyframes` found, per packet examined (`rows`: positions in the arrays it was given): the codec
+    judged (`codec`, an index into `codec_names`; "red" for a RED packet whose primary block was not judged),
+    `keyframe`, `missing` (nothing starts there: padding only, FEC, an error), `error` (an index into
+    `error_names`, -1 when the payload was read cleanly)."""
+
+    rows: np.ndarray
+    codec: np.ndarray
+    codec_names: list
+    keyframe: np.ndarray
+    missing: np.ndarray
+    error: np.ndarray
+    error_names: list
 
 
-def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dict[int, str]) -> pd.DataFrame:
-    """Keyframe detection over the RTP packets whose payload type is in `codecs` ({pt: codec name}, e.g. from the
-    SDP's rtpmap; codecs without a detector are skipped; RED (RFC 2198) is judged by its primary block's codec,
-    `red_primary`) and whose `error` is null.  `payload_of(frame)` gives the plaintext RTP payload of a frame, e.g.
-    `cap.rtp_payload` (decrypted when the capture was opened with keys; its bulk reader gives the first bytes of
-    every payload at once, see webrtcpcap.payloads.read_heads).
-
-    One row per packet examined, in the order of `rtp` (columns KEYFRAMES_SCHEMA): `frame` (uint32), `t`
-    (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category: the codec judged;
-    "red" for a RED packet whose primary block was not judged: FEC, or a malformed RED header), `keyframe`
-    (boolean: True on a packet starting a keyframe (H.264: carrying IDR/SPS/PPS), False on one starting another
-    frame, null where nothing starts, on padding-only packets and on error) and `error` (category: the
-    DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
-    judged; null when the payload was read cleanly).  `df[df.keyframe == True]`
-    are the keyframes."""
-    from . import tables
-
+def judge_keyframes(pts, frames, ok, payload_of: Callable[[int], bytes], codecs: dict[int, str]) -> KeyframeVerdicts:
+    """Keyframe detection over the RTP packets (`pts`, `frames`: their payload types and frame numbers; `ok`: the
+    rows without an error) whose payload type is in `codecs` ({pt: codec name}, e.g. from the SDP's rtpmap; codecs
+    without a detector are skipped; RED (RFC 2198) is judged by its primary block's codec, `red_primary`).
+    `payload_of(frame)` gives the plaintext RTP payload of a frame, e.g. `cap.rtp_payload` (decrypted when the
+    capture was opened with keys; its bulk reader gives the first bytes of every payload at once, see
+    webrtcpcap.payloads.read_heads).  The table of it: webrtcpcap.media_tables.keyframes."""
     names = {int(pt): str(c).upper() for pt, c in codecs.items() if str(c).upper() in KEYFRAME_DETECTORS}
     # RED (RFC 2198) wraps the video of some browsers (Firefox): its primary block's payload type names the codec
     red = {int(pt) for pt, c in codecs.items() if str(c).upper() == "RED"} if names else set()
-    pts = rtp["pt"].to_numpy()
-    ok = rtp["error"].isna().to_numpy() if "error" in rtp else np.ones(len(rtp), dtype=bool)
+    pts = np.asarray(pts)
+    ok = np.asarray(ok, dtype=bool)
     rows = np.flatnonzero(np.isin(pts, list(names) + list(red)) & ok) if names else np.zeros(0, dtype=np.int64)
-    frames = rtp["frame"].to_numpy()[rows]
+    frames = np.asarray(frames)[rows]
     row_pts = pts[rows]
     is_red = np.isin(row_pts, list(red))
     codec_names = sorted(set(names.values()) | ({"red"} if is_red.any() else set()))
@@ -447,13 +438,7 @@ def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codecs: dic
     error_names = sorted(set(errors[flagged].tolist()))
     error_codes = np.full(len(rows), -1, dtype=np.int32)
     error_codes[flagged] = [error_names.index(e) for e in errors[flagged].tolist()]
-    return tables.frame_table({
-        "frame": frames, "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows], "pt": row_pts,
-        "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
-        "codec": tables.categorical(row_codec, codec_names),
-        "keyframe": tables.masked(value, missing, "boolean"),
-        "error": tables.categorical(error_codes, error_names),
-    }, KEYFRAMES_SCHEMA)
+    return KeyframeVerdicts(rows, row_codec, codec_names, value, missing, error_codes, error_names)
 
 
 def _judge_one(name: str, payload: bytes) -> tuple[bool, bool, str | None]:

@@ -9,10 +9,12 @@ SDPs' payload types, as webrtcpcap.sdp reads them, make one more table here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from . import rtcp, sdp, tables
+from . import codecs, rtcp, sdp, tables
 from .rtp_extensions import EXT_ERROR_MESSAGES, EXT_OK, FORM_NAMES, FORM_OTHER, TEXT_NAMES, Extmaps, extension_name
 
 # -- RTCP reports ------------------------------------------------------------------------------------------------
@@ -480,3 +482,45 @@ def payload_types(sdps: sdp.SdpLike) -> pd.DataFrame:
     clock_rate, channels, rtx_for (the apt= payload type of an RTX type), fmtp (as written)."""
     df = pd.DataFrame(sdp.payload_type_rows(sdps), columns=list(PAYLOAD_TYPES_SCHEMA))
     return df.astype(PAYLOAD_TYPES_SCHEMA)
+
+
+KEYFRAMES_SCHEMA: dict[str, str] = {
+    "frame": "uint32",
+    "t": "float64",
+    "ssrc": "uint32",
+    "pt": "uint8",
+    "seq": "uint16",
+    "ts": "uint32",
+    "codec": "category",
+    "keyframe": "boolean",
+    "error": "category",
+}
+
+
+def keyframes(rtp: pd.DataFrame, payload_of: Callable[[int], bytes], codec_names: dict[int, str]) -> pd.DataFrame:
+    """Keyframe detection (webrtcpcap.codecs.judge_keyframes) as a table, over the RTP packets whose payload type is
+    in `codec_names` ({pt: codec name}, e.g. from the SDP's rtpmap; codecs without a detector are skipped; RED (RFC
+    2198) is judged by its primary block's codec, `codecs.red_primary`) and whose `error` is null.  `payload_of(frame)` gives the plaintext RTP payload of a frame, e.g.
+    `cap.rtp_payload` (decrypted when the capture was opened with keys; its bulk reader gives the first bytes of
+    every payload at once, see webrtcpcap.payloads.read_heads).
+
+    One row per packet examined, in the order of `rtp` (columns KEYFRAMES_SCHEMA): `frame` (uint32), `t`
+    (float64), `ssrc` (uint32), `pt` (uint8), `seq` (uint16), `ts` (uint32), `codec` (category: the codec judged;
+    "red" for a RED packet whose primary block was not judged: FEC, or a malformed RED header), `keyframe`
+    (boolean: True on a packet starting a keyframe (H.264: carrying IDR/SPS/PPS), False on one starting another
+    frame, null where nothing starts, on padding-only packets and on error) and `error` (category: the
+    DecodeError, or why `payload_of` gave no payload; for H.264 with the F bit set, that flag, the keyframe still
+    judged; null when the payload was read cleanly).  `df[df.keyframe == True]`
+    are the keyframes."""
+
+    v = codecs.judge_keyframes(rtp["pt"].to_numpy(), rtp["frame"].to_numpy(),
+                               rtp["error"].isna().to_numpy() if "error" in rtp else np.ones(len(rtp), dtype=bool),
+                               payload_of, codec_names)
+    rows = v.rows
+    return tables.frame_table({
+        "frame": rtp["frame"].to_numpy()[rows], "t": rtp["t"].to_numpy()[rows], "ssrc": rtp["ssrc"].to_numpy()[rows],
+        "pt": rtp["pt"].to_numpy()[rows], "seq": rtp["seq"].to_numpy()[rows], "ts": rtp["ts"].to_numpy()[rows],
+        "codec": tables.categorical(v.codec, v.codec_names),
+        "keyframe": tables.masked(v.keyframe, v.missing, "boolean"),
+        "error": tables.categorical(v.error, v.error_names),
+    }, KEYFRAMES_SCHEMA)
