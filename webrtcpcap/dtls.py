@@ -1075,13 +1075,20 @@ def cookie_extension(ext: Extension) -> bytes:
     return value
 
 
+def _list_of(ext: Extension, what: str, list_field: str) -> _Reader:
+    """A reader over the one 2-byte-length list an extension holds (ALPN's ProtocolNameList, SNI's ServerNameList);
+    DecodeError when bytes follow the list."""
+    r = _Reader(ext.data, what)
+    block = _Reader(r.vector(2, list_field), what)
+    if r.left:
+        raise DecodeError(f"DTLS {what} has {r.left} bytes after its list")
+    return block
+
+
 def application_layer_protocol_negotiation(ext: Extension) -> tuple[bytes, ...]:
     """ALPN (RFC 7301 §3.1): the ProtocolNameList, each name as the bytes on the wire (b"h3", b"webrtc"); a
     ServerHello's or EncryptedExtensions' list holds the one chosen.  Empty names are invalid (RFC 7301 §3.1)."""
-    r = _Reader(ext.data, "application_layer_protocol_negotiation")
-    block = _Reader(r.vector(2, "protocol_name_list"), "application_layer_protocol_negotiation")
-    if r.left:
-        raise DecodeError(f"DTLS application_layer_protocol_negotiation has {r.left} bytes after its list")
+    block = _list_of(ext, "application_layer_protocol_negotiation", "protocol_name_list")
     names = []
     while block.left:
         name = block.vector(1, "protocol_name")
@@ -1100,10 +1107,7 @@ def server_name(ext: Extension) -> tuple[bytes, ...]:
     empty extension (the acknowledgement) gives ()."""
     if not ext.data:
         return ()
-    r = _Reader(ext.data, "server_name")
-    block = _Reader(r.vector(2, "server_name_list"), "server_name")
-    if r.left:
-        raise DecodeError(f"DTLS server_name has {r.left} bytes after its list")
+    block = _list_of(ext, "server_name", "server_name_list")
     names = []
     while block.left:
         name_type = block.uint(1, "name_type")

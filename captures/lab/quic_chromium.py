@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HOST_NAME = "quic.example.test"
@@ -76,20 +75,13 @@ async def serve_and_browse(cert: Path, key: Path, profile: Path) -> list[dict]:
 
 def inner(out: Path) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
-    from quic_record import self_signed
+    from quic_record import loopback_capture, self_signed
 
     pcap = out / f"{NAME}.pcap"
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = self_signed(Path(tmp))
-        dump = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "-Z", "root", "-w", str(pcap),
-                                 f"udp and port {PORT}"], stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        try:
+        with loopback_capture(pcap, f"udp and port {PORT}"):
             hellos = asyncio.run(serve_and_browse(cert, key, Path(tmp) / "profile"))
-        finally:
-            time.sleep(0.5)
-            dump.send_signal(signal.SIGINT)
-            dump.wait(10)
     import aioquic
 
     version = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -60,6 +60,21 @@ CONNECTIONS = [
     ("v1_upgraded_v2", [QuicProtocolVersion.VERSION_2, QuicProtocolVersion.VERSION_1], ["h3"], "upgrade.example.test",
      PORT, False),
 ]
+
+
+@contextlib.contextmanager
+def loopback_capture(pcap: Path, bpf_filter: str):
+    """tcpdump on lo into `pcap` while the block runs: started a second before (tcpdump needs it to be listening),
+    stopped with SIGINT half a second after (so that the last packets are written)."""
+    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "-Z", "root", "-w", str(pcap), bpf_filter],
+                            stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    try:
+        yield dump
+    finally:
+        time.sleep(0.5)
+        dump.send_signal(signal.SIGINT)
+        dump.wait(10)
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -146,15 +161,8 @@ def main() -> int:
     pcap = out / f"{NAME}.pcap"
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = self_signed(Path(tmp))
-        dump = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "-Z", "root", "-w", str(pcap),
-                                 f"udp and (port {PORT} or port {RETRY_PORT})"], stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        try:
+        with loopback_capture(pcap, f"udp and (port {PORT} or port {RETRY_PORT})"):
             truth = asyncio.run(run(cert, key))
-        finally:
-            time.sleep(0.5)
-            dump.send_signal(signal.SIGINT)
-            dump.wait(10)
     import aioquic
 
     meta = {
