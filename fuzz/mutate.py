@@ -218,12 +218,19 @@ def pcap_header_lie(rng, cap: Pcap) -> Pcap:
     return cap
 
 
-def records_delete(rng, cap):
+def _run_of_records(rng, cap, lengths):
+    """(records or blocks, where a run starts, its length drawn from `lengths`), or None for an empty file."""
     items = cap.records if isinstance(cap, Pcap) else cap.blocks
     if not items:
+        return None
+    return items, rng.randrange(len(items)), rng.choice(lengths)
+
+
+def records_delete(rng, cap):
+    run = _run_of_records(rng, cap, (1, 1, 2, 5))
+    if run is None:
         return cap
-    i = rng.randrange(len(items))
-    n = rng.choice((1, 1, 2, 5))
+    items, i, n = run
     del items[i : i + n]
     if isinstance(cap, Pcapng):
         del cap.endians[i : i + n]
@@ -231,11 +238,10 @@ def records_delete(rng, cap):
 
 
 def records_duplicate(rng, cap):
-    items = cap.records if isinstance(cap, Pcap) else cap.blocks
-    if not items:
+    run = _run_of_records(rng, cap, (1, 1, 2, 3))
+    if run is None:
         return cap
-    i = rng.randrange(len(items))
-    n = rng.choice((1, 1, 2, 3))
+    items, i, n = run
     times = rng.choice((1, 1, 2, 10))
     items[i:i] = items[i : i + n] * times
     if isinstance(cap, Pcapng):
