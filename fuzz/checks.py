@@ -1,6 +1,6 @@
 """The checks run on each fuzzed file, in-process, under a CPU budget (and the worker's RLIMIT_AS).
 
-A file passes when every step ends with a result or a documented error (webrtcpcap.errors.WebRTCPcapError), and
+A file passes when every step ends with a result or a documented error (webrtcpcap.io.errors.WebRTCPcapError), and
 every frame is accounted for: open() gives the frames the oracle counts (fuzz.oracle), `packets` has one row per
 frame numbered 1..n, and every frame of kind rtp, rtcp, stun or dtls has a row in its table or an error in
 `packets` (a frame flagged malformed is accounted for; no row names a frame that does not exist).  Exceptions that `health` and the HTML report catch and turn into a sentence
@@ -32,7 +32,7 @@ import numpy as np
 import webrtcpcap
 from webrtcpcap import cli as _cli
 from webrtcpcap import report as _report
-from webrtcpcap.errors import CaptureError, CaptureWarning, WebRTCPcapError
+from webrtcpcap.io.errors import CaptureError, CaptureWarning, WebRTCPcapError
 
 from . import oracle
 

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import analysis, decrypt, expect, handshake, ice, nack, pli, report, rtt
+from webrtcpcap import analysis, expect, handshake, ice, nack, pli, report, rtt
+from webrtcpcap.tables import decrypt
 from webrtcpcap import streams as _streams
-from webrtcpcap.analysis import Analysis
+from webrtcpcap.analysis.context import Analysis
 
 from conftest import CAPTURES
 
