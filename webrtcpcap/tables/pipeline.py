@@ -104,7 +104,7 @@ class _Frames:
         self.reassembled_in: dict[int, int] = {}  # row -> frame
         self.icmp: dict[int, tuple[int, int, str | None]] = {}  # row -> (type, code, quoted)
         self.stun_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a STUN first byte
-        self.turn_bytes: dict[int, bytes] = {}  # row -> captured UDP payload, for datagrams with a ChannelData one
+        self.channel_parts: dict[int, relay.ChannelPart] = {}  # slice start -> datagrams with a ChannelData first byte
         self.dtls_at = Located()  # datagrams with a DTLS first byte
         self.rtcp_at = Located()  # datagrams with an RTCP first byte
         self.data: np.ndarray | None = None  # the buffer the slices read from (for _Located)
@@ -274,8 +274,8 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
         f.stun_bytes[lo + r] = src.bytes_at(o, c)  # few: STUN is decoded per message, on demand (stun_tables)
     sel = np.flatnonzero(kinds == Kind.TURN_CHANNEL)
-    for r, o, c in zip(udp[sel].tolist(), off[sel].tolist(), capb[sel].tolist()):
-        f.turn_bytes[lo + r] = src.bytes_at(o, c)  # few: ChannelData is unwrapped per message (relay.unwrap)
+    if len(sel):  # ChannelData headers and what they carry, read while the slice's bytes are at hand (relay.unwrap)
+        f.channel_parts[lo] = relay.channel_part(src, lo + udp[sel], off[sel], capb[sel], wire[sel])
     # Decoded per message on demand (handshakes, data channels, RTCP compounds): only where they are, for now.
     for wanted, located in ((Kind.DTLS, f.dtls_at), (Kind.RTCP, f.rtcp_at)):
         sel = kinds == wanted
@@ -417,8 +417,7 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
                                 (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner
                                 else no_inner, rtcp_srtcp)
     del compounds, is_rtcp
-    for store in (f.stun_bytes, f.turn_bytes):
-        store.clear()
+    f.stun_bytes.clear()
     heap.give_back_free_memory()  # before the rtp table, the largest after packets, grows
     rtp_df, rtp_framed = _rtp_table(rtp_rows, hdr, is_rtp, flow_has_dtls[flow], inner, cs)
     return Decoded(packets, rtp_df, rtcp_df, flows_df, icmp_df, fragments_df, webrtc_flows,
