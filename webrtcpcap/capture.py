@@ -643,40 +643,54 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
                    sdp=sdp, keylog=keylog, srtp_keys=srtp_keys, turn_passwords=turn_passwords, turn_secret=turn_secret)
 
 
+CHUNK_TABLES = ("packets", "rtp", "rtcp", "flows", "icmp", "fragments", "tcp_streams", "stun", "stun_attributes")
+
+
+class NotAsked(AttributeError):
+    """A table of a chunk that iter_chunks was not asked to build (its `tables=`)."""
+
+
 class Chunk:
-    """The tables of one chunk of a capture, as `iter_chunks` yields them (same columns as Capture's tables)."""
+    """The tables of one chunk of a capture, as `iter_chunks` yields them (same columns as Capture's tables); only
+    those iter_chunks was asked for (`tables=`): the others raise NotAsked (an AttributeError)."""
 
-    def __init__(self, decoded: Decoded, first_frame: int):
-        self.packets = decoded.packets
-        self.rtp = decoded.rtp
-        self.rtcp = decoded.rtcp
-        self.flows = decoded.flows
-        self.icmp = decoded.icmp
-        self.fragments = decoded.fragments
-        self.tcp_streams = decoded.tcp_streams  # every TCP direction up to this chunk's end
+    def __init__(self, decoded: Decoded, first_frame: int, asked: tuple[str, ...] = CHUNK_TABLES):
         self.first_frame = first_frame
-        self._stun_messages = decoded.stun_messages
-        self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._n = len(decoded.packets)
+        self.asked = tuple(asked)
+        stun_messages = decoded.stun_messages
+        self._tables = Lazy({
+            "packets": lambda: decoded.packets, "rtp": lambda: decoded.rtp, "rtcp": lambda: decoded.rtcp,
+            "flows": lambda: decoded.flows, "icmp": lambda: decoded.icmp, "fragments": lambda: decoded.fragments,
+            "tcp_streams": lambda: decoded.tcp_streams,  # every TCP direction up to this chunk's end
+            "stun": lambda: stun_tables(stun_messages),  # both stun tables, on first use of either
+        })
+        for name in ("packets", "rtp", "rtcp", "flows", "icmp", "fragments", "tcp_streams"):
+            if name in self.asked:
+                self._tables(name)  # built by the decode already: kept here, the Decoded may go
 
-    @property
-    def stun(self) -> pd.DataFrame:
-        return self._stun_tables()[0]
+    def _get(self, name: str, built: str | None = None):
+        if name not in self.asked:
+            raise NotAsked(f"this chunk has no {name} table: iter_chunks was not asked for it (tables=...)")
+        return self._tables(built or name)
 
-    @property
-    def stun_attributes(self) -> pd.DataFrame:
-        return self._stun_tables()[1]
-
-    def _stun_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if self._stun is None:
-            self._stun = stun_tables(self._stun_messages)
-        return self._stun
+    packets = property(lambda self: self._get("packets"))
+    rtp = property(lambda self: self._get("rtp"))
+    rtcp = property(lambda self: self._get("rtcp"))
+    flows = property(lambda self: self._get("flows"))
+    icmp = property(lambda self: self._get("icmp"))
+    fragments = property(lambda self: self._get("fragments"))
+    tcp_streams = property(lambda self: self._get("tcp_streams"))
+    stun = property(lambda self: self._get("stun")[0])
+    stun_attributes = property(lambda self: self._get("stun_attributes", "stun")[1])
 
     def __repr__(self) -> str:
-        return f"<webrtcpcap.Chunk frames {self.first_frame}..{self.first_frame + len(self.packets) - 1}>"
+        return f"<webrtcpcap.Chunk frames {self.first_frame}..{self.first_frame + self._n - 1}>"
 
 
 def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iterable = (),
-                not_webrtc: Iterable = (), progress: bool | None = None) -> Iterator[Chunk]:
+                not_webrtc: Iterable = (), progress: bool | None = None,
+                tables: Iterable[str] | None = None) -> Iterator[Chunk]:
     """The capture's tables `packets` frames at a time, reading the file in bounded memory.
 
     Frame numbers and `t` count from the start of the file.  A flow found to be WebRTC in one chunk stays WebRTC in
@@ -684,8 +698,17 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
     Flow ids are per chunk.  A chunk's `tcp_streams` covers the capture up to that chunk's end (the last chunk's
     is the whole capture's).  A chunk holds at most `packets` frames, and fewer where a 32 MiB block of the file
     ends.  Warns (CaptureWarning) at the end if the file was cut short or corrupt.
+
+    `tables` names the tables each chunk needs (of CHUNK_TABLES; default all): the others are not built (every
+    frame is still decoded and demultiplexed, so verdicts and flows carried into later chunks are the same), and
+    asking a chunk for one raises NotAsked.  `packets` is always built.
     """
     path = os.fspath(path)
+    asked = CHUNK_TABLES if tables is None else ("packets",) + tuple(dict.fromkeys(tables))
+    unknown = [t for t in asked if t not in CHUNK_TABLES]
+    if unknown:
+        raise ValueError(f"iter_chunks: no table named {unknown[0]!r} (tables are {', '.join(CHUNK_TABLES)})")
+    built = tuple({"stun_attributes": "stun"}.get(t, t) for t in asked)
     rules = _rules(webrtc, not_webrtc)
     bar = _progress_bar(os.path.getsize(path), os.path.basename(path)) if progress is not False else None
     carry = Carry()
@@ -711,9 +734,10 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             batch = next(batches, None)
             if t0 is None:  # the first frame with a time; until then, every frame's t is NaN whatever t0 is
                 t0 = reader.first_time_ns(data, index, state)
-            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None)
+            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None,
+                             build=built)
             del data, index
-            yield Chunk(decoded, first_frame)
+            yield Chunk(decoded, first_frame, asked)
     finally:
         if bar is not None:
             bar.close()

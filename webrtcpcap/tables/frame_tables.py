@@ -179,8 +179,14 @@ def flows_table(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, t
         "evidence": tables.categorical(tables.zero_is_missing(evidence[fr]), demux.EVIDENCE_NAMES),
         "packets": counts, "first_t": t[fr], "last_t": t[last_row],
     }, tables.FLOWS_SCHEMA)
-    webrtc = {flow_key(ends, int(r)): int(evidence[r]) for r in fr[evidence[fr] > 0].tolist()}
-    return df, webrtc
+    return df, webrtc_flows(ends, flow, evidence, fr)
+
+
+def webrtc_flows(ends: demux.Endpoints, flow: np.ndarray, evidence: np.ndarray, fr: np.ndarray | None = None) -> dict:
+    """{flow_key: evidence} of the flows found to be WebRTC, to carry into the next chunk (apply_known); `fr`: the
+    flows' first rows when the caller has them."""
+    fr = first_rows(flow) if fr is None else fr
+    return {flow_key(ends, int(r)): int(evidence[r]) for r in fr[evidence[fr] > 0].tolist()}
 
 
 def flow_key(ends: demux.Endpoints, row: int) -> tuple:

@@ -113,12 +113,17 @@ class _Frames:
         self.padding_lies: list[np.ndarray] = []  # RTP rows whose padding count is 0 or overruns the payload, rare
 
 
+TABLES = ("packets", "rtp", "rtcp", "flows", "icmp", "fragments", "tcp_streams", "stun", "dtls", "rtcp_datagrams")
+
+
 def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: int, t0_ns: int,
-           rules=(), carry: Carry | None = None, final: bool = True) -> Decoded:
+           rules=(), carry: Carry | None = None, final: bool = True, build: tuple[str, ...] = TABLES) -> Decoded:
     """Decode the records of `index` (over the buffer `data`) into the packets, rtp, rtcp and flows tables.
 
     `carry` holds state shared with neighbouring chunks (iter_chunks); `final` says no chunk follows.  Once every
-    record is read, the index is compacted (RecordIndex.compact).
+    record is read, the index is compacted (RecordIndex.compact).  `build` (names of TABLES) says which tables to
+    build: the others are None in Decoded (every frame is still decoded and demultiplexed; "stun", "dtls" and
+    "rtcp_datagrams" are the Datagrams the stun, dtls and RTCP report tables are made from).
     """
     carry = carry if carry is not None else Carry()
     n = len(index)
@@ -176,11 +181,13 @@ def decode(data: np.ndarray, index: RecordIndex, state: ReadState, first_frame: 
         if 0 <= row < n and f.error[row] == 0:
             f.error[row] = net.NetError.FRAGMENT_INCOMPLETE
     carry.fragments.incomplete.clear()
-    decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts, state.interfaces)
+    decoded = _tables(f, n, first_frame, t0_ns, carry, rules, rtp_parts, rtcp_parts, state.interfaces,
+                      frozenset(build))
     if final:
         for stream in carry.tcp_streams.values():
             stream.finish()
-    decoded.tcp_streams = frame_tables.tcp_streams_table(carry.tcp_streams)
+    if "tcp_streams" in build:
+        decoded.tcp_streams = frame_tables.tcp_streams_table(carry.tcp_streams)
     del f
     heap.give_back_free_memory()  # what only the building needed
     return decoded
@@ -350,7 +357,7 @@ def _concat(parts: list[dict], key: str, dtype) -> np.ndarray:
 
 
 def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rules, rtp_parts, rtcp_parts,
-            interfaces) -> Decoded:
+            interfaces, wanted: frozenset = frozenset(TABLES)) -> Decoded:
     """The tables of one read, in named steps: evidence and flows, the per-slice parts merged, the demux decision,
     TCP framing and TURN unwrapping, SRTCP, the error column, then each table (the widest arrays go first, so that
     the peak stays low)."""
@@ -388,7 +395,10 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     frame = np.arange(first_frame, first_frame + n, dtype=np.uint32)
     t = _seconds(f.ts, t0_ns)
     heap.give_back_free_memory()  # the demux's temporaries, before the tables grow
-    flows_df, webrtc_flows = frame_tables.flows_table(ends, flow, verdict.evidence, t)
+    if "flows" in wanted:
+        flows_df, webrtc_flows = frame_tables.flows_table(ends, flow, verdict.evidence, t)
+    else:
+        flows_df, webrtc_flows = None, frame_tables.webrtc_flows(ends, flow, verdict.evidence)
     carry.known_flows.update(webrtc_flows)
     del ends
     packets, cs = frame_tables.packets_table(f, frame, t, flow, n_flows, verdict, packet_kind, error, names,
@@ -396,7 +406,8 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     flow = packets["flow"].array.codes  # the same ids, one byte each (tables.id_category): the int32 ids go
     transport = (packets["transport"].array.codes, list(packets["transport"].cat.categories))
     stun_rows, dtls_rows = np.flatnonzero(kind == Kind.STUN), np.flatnonzero(kind == Kind.DTLS)
-    icmp_df, fragments_df = frame_tables.icmp_table(f, cs), frame_tables.fragments_table(f, cs)
+    icmp_df = frame_tables.icmp_table(f, cs) if "icmp" in wanted else None
+    fragments_df = frame_tables.fragments_table(f, cs) if "fragments" in wanted else None
     del verdict, kind, packet_kind
     # What the other tables do not need goes now, to keep the peak low.
     f.ts = f.caplen = f.length = f.interface = f.payload_len = f.payload_known = f.error = None
@@ -404,22 +415,29 @@ def _tables(f: _Frames, n: int, first_frame: int, t0_ns: int, carry: Carry, rule
     del error
     heap.give_back_free_memory()  # the demux's and the packets table's temporaries, before the other tables grow
 
-    rtcp_df = _rtcp_table(compounds, is_rtcp, flow_has_dtls[flow], inner, cs)
+    rtcp_df = _rtcp_table(compounds, is_rtcp, flow_has_dtls[flow], inner, cs) if "rtcp" in wanted else None
     no_inner = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
-    stun_messages = _datagrams(f, cs, transport, inner, stun_rows, f.stun_bytes,
-                               (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
-    dtls_datagrams = _datagrams(f, cs, transport, inner, dtls_rows, f.dtls_at,
-                                (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
-    rtcp_dg_rows, first = np.unique(compounds.rows[is_rtcp], return_index=True)
-    rtcp_srtcp = ((compounds.status[is_rtcp] == rtcp.COMPOUND_ONLY_FIRST)[first],
-                  inner.rtcp_dg_srtcp if inner else np.zeros(0, bool))
-    rtcp_datagrams = _datagrams(f, cs, transport, inner, rtcp_dg_rows, f.rtcp_at,
-                                (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner
-                                else no_inner, rtcp_srtcp)
+    stun_messages = dtls_datagrams = rtcp_datagrams = None
+    if "stun" in wanted:
+        stun_messages = _datagrams(f, cs, transport, inner, stun_rows, f.stun_bytes,
+                                   (inner.stun_rows, inner.stun_index, inner.stun_payloads) if inner else no_inner)
+    if "dtls" in wanted:
+        dtls_datagrams = _datagrams(f, cs, transport, inner, dtls_rows, f.dtls_at,
+                                    (inner.dtls_rows, inner.dtls_index, inner.dtls_payloads) if inner else no_inner)
+    if "rtcp_datagrams" in wanted:
+        rtcp_dg_rows, first = np.unique(compounds.rows[is_rtcp], return_index=True)
+        rtcp_srtcp = ((compounds.status[is_rtcp] == rtcp.COMPOUND_ONLY_FIRST)[first],
+                      inner.rtcp_dg_srtcp if inner else np.zeros(0, bool))
+        rtcp_datagrams = _datagrams(f, cs, transport, inner, rtcp_dg_rows, f.rtcp_at,
+                                    (inner.rtcp_dg_rows, inner.rtcp_dg_index, inner.rtcp_dg_payloads) if inner
+                                    else no_inner, rtcp_srtcp)
     del compounds, is_rtcp
     f.stun_bytes.clear()
     heap.give_back_free_memory()  # before the rtp table, the largest after packets, grows
-    rtp_df, rtp_framed = _rtp_table(rtp_rows, hdr, is_rtp, flow_has_dtls[flow], inner, cs)
+    if "rtp" in wanted:
+        rtp_df, rtp_framed = _rtp_table(rtp_rows, hdr, is_rtp, flow_has_dtls[flow], inner, cs)
+    else:
+        rtp_df, rtp_framed = None, {}
     return Decoded(packets, rtp_df, rtcp_df, flows_df, icmp_df, fragments_df, webrtc_flows,
                    stun_messages, dtls_datagrams, rtcp_datagrams, rtp_framed)
 
