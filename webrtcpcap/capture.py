@@ -98,6 +98,11 @@ def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowR
 
 
 
+def _part(group: str, name: str, doc: str) -> property:
+    """A Capture attribute that is one table of a group built together (the report or the feedback tables)."""
+    return property(lambda self: self._tables(group)[name], doc=doc)
+
+
 class Capture:
     """A capture file and its tables.  Make one with `webrtcpcap.open(path)`.
 
@@ -299,93 +304,59 @@ class Capture:
         taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
         return self._tables("rtcp_payloads")
 
-    def _reports(self) -> dict:
-        return self._tables("reports")
-
     def _make_reports(self) -> dict:
         keys, payloads, _ = self.rtcp_payloads()
         streams = self.streams
         rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
         return rtcp_report_tables(keys, payloads, clock_rates=rates)
 
-    @property
-    def rtcp_datagrams(self) -> pd.DataFrame:
+    rtcp_datagrams = _part("reports", "rtcp_datagrams", doc=(
         """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.tables.media_tables.rtcp_report_tables):
         `packets` (how many of its packets decoded) and `error` (why the next one did not; null when all did), so a
-        compound with a broken packet is seen here while its packets before that one are in the other tables."""
-        return self._reports()["rtcp_datagrams"]
+        compound with a broken packet is seen here while its packets before that one are in the other tables."""))
 
-    @property
-    def rtcp_sender_reports(self) -> pd.DataFrame:
-        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.tables.media_tables.rtcp_report_tables)."""
-        return self._reports()["rtcp_sender_reports"]
+    rtcp_sender_reports = _part("reports", "rtcp_sender_reports", doc=(
+        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.tables.media_tables.rtcp_report_tables)."""))
 
-    @property
-    def rtcp_report_blocks(self) -> pd.DataFrame:
+    rtcp_report_blocks = _part("reports", "rtcp_report_blocks", doc=(
         """One row per report block of an SR or RR, jitter_ms from the streams' clock rates
-        (webrtcpcap.tables.media_tables.rtcp_report_tables)."""
-        return self._reports()["rtcp_report_blocks"]
+        (webrtcpcap.tables.media_tables.rtcp_report_tables)."""))
 
-    @property
-    def rtcp_sdes(self) -> pd.DataFrame:
-        """One row per RTCP SDES item (cname, ...)."""
-        return self._reports()["rtcp_sdes"]
+    rtcp_sdes = _part("reports", "rtcp_sdes", doc=(
+        """One row per RTCP SDES item (cname, ...)."""))
 
-    @property
-    def rtcp_bye(self) -> pd.DataFrame:
-        """One row per SSRC an RTCP BYE names."""
-        return self._reports()["rtcp_bye"]
+    rtcp_bye = _part("reports", "rtcp_bye", doc=(
+        """One row per SSRC an RTCP BYE names."""))
 
-    @property
-    def rtcp_feedback(self) -> pd.DataFrame:
-        """One row per RTPFB/PSFB feedback packet (NACK, PLI, FIR, REMB, transport-cc...), FCI kept raw."""
-        return self._reports()["rtcp_feedback"]
+    rtcp_feedback = _part("reports", "rtcp_feedback", doc=(
+        """One row per RTPFB/PSFB feedback packet (NACK, PLI, FIR, REMB, transport-cc...), FCI kept raw."""))
 
-    @property
-    def rtcp_other(self) -> pd.DataFrame:
-        """One row per APP, XR block or other RTCP packet, kept raw."""
-        return self._reports()["rtcp_other"]
+    rtcp_other = _part("reports", "rtcp_other", doc=(
+        """One row per APP, XR block or other RTCP packet, kept raw."""))
 
-    def _feedback(self) -> dict:
-        return self._tables("feedback")
-
-    @property
-    def nacks(self) -> pd.DataFrame:
+    nacks = _part("feedback", "nacks", doc=(
         """One row per NACKed sequence number (RFC 4585 generic NACK, PID/BLP expanded) of the plaintext or
-        decrypted RTCP (webrtcpcap.tables.feedback_tables, FEEDBACK_SCHEMAS)."""
-        return self._feedback()["nacks"]
+        decrypted RTCP (webrtcpcap.tables.feedback_tables, FEEDBACK_SCHEMAS)."""))
 
-    @property
-    def keyframe_requests(self) -> pd.DataFrame:
-        """One row per PLI and per FIR entry (RFC 4585, RFC 5104)."""
-        return self._feedback()["keyframe_requests"]
+    keyframe_requests = _part("feedback", "keyframe_requests", doc=(
+        """One row per PLI and per FIR entry (RFC 4585, RFC 5104)."""))
 
-    @property
-    def remb(self) -> pd.DataFrame:
-        """One row per REMB (receiver estimated maximum bitrate); the SSRCs each lists are in `remb_ssrcs`."""
-        return self._feedback()["remb"]
+    remb = _part("feedback", "remb", doc=(
+        """One row per REMB (receiver estimated maximum bitrate); the SSRCs each lists are in `remb_ssrcs`."""))
 
-    @property
-    def remb_ssrcs(self) -> pd.DataFrame:
+    remb_ssrcs = _part("feedback", "remb_ssrcs", doc=(
         """One row per SSRC a REMB lists: the key columns, index, sender_ssrc, position (in the REMB's list), ssrc,
-        bitrate_bps (the REMB's estimate, which applies to them together)."""
-        return self._feedback()["remb_ssrcs"]
+        bitrate_bps (the REMB's estimate, which applies to them together)."""))
 
-    @property
-    def twcc(self) -> pd.DataFrame:
-        """One row per packet a transport-cc feedback reports: transport-wide seq, received, receive delta/time."""
-        return self._feedback()["twcc"]
+    twcc = _part("feedback", "twcc", doc=(
+        """One row per packet a transport-cc feedback reports: transport-wide seq, received, receive delta/time."""))
 
-    @property
-    def tmmbr(self) -> pd.DataFrame:
+    tmmbr = _part("feedback", "tmmbr", doc=(
         """One row per TMMBR/TMMBN entry (RFC 5104): the key columns, index, kind (tmmbr/tmmbn), sender_ssrc,
-        media_ssrc, entry, ssrc, bitrate_bps, exponent, mantissa, overhead."""
-        return self._feedback()["tmmbr"]
+        media_ssrc, entry, ssrc, bitrate_bps, exponent, mantissa, overhead."""))
 
-    @property
-    def feedback_errors(self) -> pd.DataFrame:
-        """One row per feedback packet whose FCI did not decode, with the reason."""
-        return self._feedback()["feedback_errors"]
+    feedback_errors = _part("feedback", "feedback_errors", doc=(
+        """One row per feedback packet whose FCI did not decode, with the reason."""))
 
     def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
         """Which RTP packets start a keyframe (webrtcpcap.tables.media_tables.keyframes: VP8, VP9, H.264, H.265, AV1), from

@@ -331,15 +331,18 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     def truncated(rows, fallback):
         error[rows] = np.where(snapped[rows], NetError.SNAPLEN, fallback)
 
+    def ip_header(rows, fixed, invalid):
+        """Where the IP headers of `rows` start, the bytes there, which hold the `fixed` header (the others are
+        `invalid`, or cut by the snaplen), and a cursor on those."""
+        start = l3[rows]
+        avail = end[rows] - start
+        short = avail < fixed
+        truncated(rows[short], invalid)
+        return start, avail, ~short, src.at(start, ~short)
+
     # IPv4 -----------------------------------------------------------------
-    v4 = (ipver == 4) & (error == 0)
-    r = np.flatnonzero(v4)
-    a = l3[r]
-    avail = end[r] - a
-    short = avail < 20
-    truncated(r[short], NetError.IPV4_INVALID)
-    ok = ~short
-    cur = src.at(a, ok)
+    r = np.flatnonzero((ipver == 4) & (error == 0))
+    a, avail, ok, cur = ip_header(r, 20, NetError.IPV4_INVALID)
     vihl = cur.u8(0)
     ihl = (vihl & 0x0F).astype(np.int64) * 4
     bad = ok & (((vihl >> 4) != 4) | (ihl < 20))
@@ -377,14 +380,8 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
                              (fo & 0x1FFF) * 8, bool(fo & 0x2000), int(proto[row])))
 
     # IPv6 -----------------------------------------------------------------
-    v6 = (ipver == 6) & (error == 0)
-    r6 = np.flatnonzero(v6)
-    a = l3[r6]
-    avail = end[r6] - a
-    short = avail < 40
-    truncated(r6[short], NetError.IPV6_INVALID)
-    ok = ~short
-    cur = src.at(a, ok)
+    r6 = np.flatnonzero((ipver == 6) & (error == 0))
+    a, avail, ok, cur = ip_header(r6, 40, NetError.IPV6_INVALID)
     bad = ok & ((cur.u8(0) >> 4) != 6)
     error[r6[bad]] = NetError.IPV6_INVALID
     ok &= ~bad
