@@ -28,7 +28,8 @@ from ..protocols import keys as _keys
 from ..io.errors import DecodeError
 from ..net.layers import endpoint
 # The DTLS 1.3 records opened with the key log are in tables/dtls13_records.py; their names stay here too.
-from .dtls13_records import DTLS_DECRYPTED_SCHEMA, dtls13_associations, dtls13_records  # noqa: F401
+from .dtls13_records import (DTLS13_ASSOCIATIONS_SCHEMA, DTLS_DECRYPTED_SCHEMA, dtls13_associations,  # noqa: F401
+                             dtls13_records)
 
 NOT_TRIED = 255  # status of a packet no key was tried on (plaintext RTP, or no key for its direction)
 TRIAL_PACKETS = 4  # packets of a stream a trial key is tried on
