@@ -31,7 +31,7 @@ import numpy as np
 
 import webrtcpcap
 from webrtcpcap import cli as _cli
-from webrtcpcap import report as _report
+from webrtcpcap.report import document as _report
 from webrtcpcap.io.errors import CaptureError, CaptureWarning, WebRTCPcapError
 
 from . import oracle
