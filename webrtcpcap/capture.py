@@ -103,6 +103,11 @@ def _part(group: str, name: str, doc: str) -> property:
     return property(lambda self: self._tables(group)[name], doc=doc)
 
 
+def _decoded(name: str) -> property:
+    """A Capture attribute that is one table of the decode itself (pipeline.Decoded)."""
+    return property(lambda self: getattr(self._decode(), name))
+
+
 class Capture:
     """A capture file and its tables.  Make one with `webrtcpcap.open(path)`.
 
@@ -259,9 +264,7 @@ class Capture:
         t0 = 0 if t0 is None else t0  # (no frame has one: every t is NaN anyway)
         return decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
 
-    @property
-    def packets(self) -> pd.DataFrame:
-        return self._decode().packets
+    packets = _decoded("packets")
 
     @property
     def rtp(self) -> pd.DataFrame:
@@ -392,22 +395,10 @@ class Capture:
             return rtp_extensions_table(keys, rtp["ssrc"].to_numpy()[rows], rtp["seq"].to_numpy()[rows], decoded,
                                         extmaps if self.sdp else None)
 
-    @property
-    def flows(self) -> pd.DataFrame:
-        return self._decode().flows
-
-    @property
-    def icmp(self) -> pd.DataFrame:
-        return self._decode().icmp
-
-    @property
-    def tcp_streams(self) -> pd.DataFrame:
-        return self._decode().tcp_streams
-
-    @property
-    def fragments(self) -> pd.DataFrame:
-        return self._decode().fragments
-
+    flows = _decoded("flows")
+    icmp = _decoded("icmp")
+    tcp_streams = _decoded("tcp_streams")
+    fragments = _decoded("fragments")
     @property
     def streams(self) -> pd.DataFrame:
         """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""

@@ -588,15 +588,19 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     icmp_type = np.full(n, -1, dtype=np.int16)
     icmp_code = np.full(n, -1, dtype=np.int16)
 
+    def transport_header(number, kind, fixed, invalid):
+        """The rows of IP protocol `number` (their transport is `kind`), where their headers start, the bytes
+        captured and on the wire, and which hold the `fixed` header (the others are `invalid`, or cut by the
+        snaplen)."""
+        rows = np.flatnonzero(has_l4 & (proto == number))
+        transport[rows] = kind
+        capb = ip.l4_cap[rows]
+        ok = capb >= fixed
+        error[rows[~ok]] = np.where(snapped[rows[~ok]], NetError.SNAPLEN, invalid)
+        return rows, ip.l4[rows], capb, ip.l4_wire[rows], ok
+
     # UDP
-    u = np.flatnonzero(has_l4 & (proto == IPPROTO_UDP))
-    transport[u] = Transport.UDP
-    a = ip.l4[u]
-    capb = ip.l4_cap[u]
-    wire = ip.l4_wire[u]
-    ok = capb >= 8
-    short = u[~ok]
-    error[short] = np.where(snapped[short], NetError.SNAPLEN, NetError.UDP_TRUNCATED)
+    u, a, capb, wire, ok = transport_header(IPPROTO_UDP, Transport.UDP, 8, NetError.UDP_TRUNCATED)
     cur = src.at(a, ok)
     sport[u[ok]] = cur.be16(0)[ok]
     dport[u[ok]] = cur.be16(2)[ok]
@@ -611,13 +615,7 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     error[u[snap_cut & (error[u] == 0)]] = NetError.SNAPLEN
 
     # TCP
-    t = np.flatnonzero(has_l4 & (proto == IPPROTO_TCP))
-    transport[t] = Transport.TCP
-    a = ip.l4[t]
-    capb = ip.l4_cap[t]
-    wire = ip.l4_wire[t]
-    ok = capb >= 20
-    error[t[~ok]] = np.where(snapped[t[~ok]], NetError.SNAPLEN, NetError.TCP_INVALID)
+    t, a, capb, wire, ok = transport_header(IPPROTO_TCP, Transport.TCP, 20, NetError.TCP_INVALID)
     doff = (src.u8(a + 12, ok) >> 4).astype(np.int64) * 4
     bad = ok & ((doff < 20) | (doff > wire))
     error[t[bad]] = NetError.TCP_INVALID
