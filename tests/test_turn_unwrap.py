@@ -263,3 +263,38 @@ def test_a_channel_data_header_cut_short_says_how_many_bytes_it_has(tmp_path):
     assert cap.packets["error"].astype(object).fillna("").tolist() == [
         "", "TURN ChannelData header is truncated (3 of 4 bytes)", ""]
     assert cap.rtp["frame"].tolist() == [3] and cap.rtp["peer"].astype(str).tolist() == ["192.0.2.7:40000"]
+
+
+def test_the_walked_indications_read_as_stun_parse_reads_them():
+    """relay._indication walks Send/Data indications without building a message: where it answers, the answer is
+    stun.parse's (DATA, first XOR-PEER-ADDRESS); anything else is left to stun.parse (None)."""
+    from webrtcpcap.io.errors import DecodeError
+    from webrtcpcap.protocols import stun
+    from webrtcpcap.tables.relay import _indication
+
+    peer, other = xor_peer(*PEER), xor_peer(*OTHER_PEER)
+    bad_family = peer[:5] + b"\x03" + peer[6:]
+    cases = {
+        "send": stun_message(0x0016, b"\x01" * 12, peer + attr(0x0013, INNER_RTP)),
+        "data, two peers, two DATA": stun_message(0x0017, b"\x02" * 12, peer + other + attr(0x0013, INNER_SR)
+                                                  + attr(0x0013, INNER_RTP)),
+        "no DATA": stun_message(0x0016, b"\x03" * 12, peer),
+        "odd DATA length": stun_message(0x0016, b"\x04" * 12, peer + attr(0x0013, b"\x80" * 13)),
+        "another attribute": stun_message(0x0016, b"\x05" * 12, peer + attr(0x8022, b"soft") + attr(0x0013, b"x")),
+        "bad address family": stun_message(0x0016, b"\x06" * 12, bad_family + attr(0x0013, INNER_RTP)),
+        "cut short": stun_message(0x0016, b"\x07" * 12, peer + attr(0x0013, INNER_RTP))[:-4],
+        "a binding request": stun_message(0x0001, b"\x08" * 12, attr(0x0013, INNER_RTP)),
+    }
+    walked = {}
+    for name, payload in cases.items():
+        got = _indication(payload, {})
+        walked[name] = got is not None
+        if got is not None:
+            msg = stun.parse(payload)
+            assert got == (msg.get(stun.Attr.DATA), stun.peer_address(msg)), name
+        elif name in ("bad address family", "cut short"):
+            with pytest.raises(DecodeError):
+                stun.parse(payload)
+    assert walked == {"send": True, "data, two peers, two DATA": True, "no DATA": True, "odd DATA length": True,
+                      "another attribute": False, "bad address family": False, "cut short": False,
+                      "a binding request": False}

@@ -11,6 +11,7 @@ import numpy as np
 from ..io import buffer
 from ..io.errors import DecodeError
 from ..net import demux, tcp
+from ..net.layers import endpoint
 from ..net.demux import Kind
 from ..protocols import rtcp, rtp, stun
 from . import schema as tables
@@ -284,6 +285,7 @@ def _parse_few(f, kind, addresses, bindings, events, problems, tcp_messages) -> 
         return None
     carriers.sort(key=lambda c: c[0])  # stable: TCP messages of one segment keep their stream order
     out_rows, out_relay, out_peer, out_data, out_wire, out_framed = [], [], [], [], [], []
+    peer_texts: dict[bytes, str] = {}  # XOR-PEER-ADDRESS value -> "ip:port" (a relay talks to few peers)
 
     def add(r, relay, peer, data, wire, framed):
         out_rows.append(r)
@@ -308,6 +310,11 @@ def _parse_few(f, kind, addresses, bindings, events, problems, tcp_messages) -> 
                 problems.setdefault(str(e), []).append(r)  # kind turn-channel, but nothing to unwrap: say why
                 continue
             relay, peer = f"channel 0x{channel:04x}", bindings.get((five, channel))
+        elif (found := _indication(payload, peer_texts)) is not None:  # the common Send/Data indication, walked
+            data, peer = found
+            if data is None:
+                continue
+            relay, wire = _INDICATIONS[payload[:2]], len(data)
         else:
             try:
                 msg = stun.parse(payload)
@@ -338,6 +345,45 @@ def _parse_few(f, kind, addresses, bindings, events, problems, tcp_messages) -> 
     framed_rtp = {k: out_data[i] for k, i in enumerate(decoded.rtp_index.tolist()) if out_framed[i]}
     return _Found(np.array(out_rows, dtype=np.int64), *_codes(out_relay), *_codes(out_peer), decoded, None,
                   framed_rtp)
+
+
+_INDICATIONS = {b"\x00\x16": "send", b"\x00\x17": "data"}  # RFC 8656 §18: Send and Data indication types
+_COOKIE = stun.STUN_MAGIC_COOKIE.to_bytes(4, "big")
+_XOR_PEER_ADDRESS = stun.ATTRIBUTES[stun.Attr.XOR_PEER_ADDRESS][1]
+
+
+def _indication(payload: bytes, peer_texts: dict) -> tuple[bytes | None, str | None] | None:
+    """(DATA, the first XOR-PEER-ADDRESS as "ip:port") of a Send/Data indication that holds those two attributes
+    only, as stun.parse would give them, its attributes walked without building a message; None for anything
+    else (another type or attribute, a length that does not chain, a value that does not decode): stun.parse
+    judges those.  `peer_texts` keeps each address value's text."""
+    n = len(payload)
+    if payload[:2] not in _INDICATIONS or n < stun.STUN_HEADER_LEN or payload[4:8] != _COOKIE \
+            or n != stun.STUN_HEADER_LEN + int.from_bytes(payload[2:4], "big") or n % 4:
+        return None
+    data = peer = None
+    pos = stun.STUN_HEADER_LEN
+    while pos + 4 <= n:
+        atype, alen = int.from_bytes(payload[pos:pos + 2], "big"), int.from_bytes(payload[pos + 2:pos + 4], "big")
+        end = pos + 4 + alen + (-alen % 4)
+        if end > n:
+            return None
+        raw = bytes(payload[pos + 4:pos + 4 + alen])
+        if atype == stun.Attr.DATA:
+            data = raw if data is None else data
+        elif atype == stun.Attr.XOR_PEER_ADDRESS:
+            key = raw if raw[1:2] == b"\x01" else raw + bytes(payload[8:20])  # IPv6 is XORed with the id too
+            text = peer_texts.get(key)
+            if text is None:
+                try:
+                    text = peer_texts[key] = endpoint(*_XOR_PEER_ADDRESS(raw, bytes(payload[8:20])))
+                except DecodeError:
+                    return None
+            peer = text if peer is None else peer
+        else:
+            return None
+        pos = end
+    return data, peer
 
 
 def _codes(values: list) -> tuple[np.ndarray, list]:
