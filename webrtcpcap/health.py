@@ -153,7 +153,7 @@ class Health:
             mine = f[(f["session"] == n).fillna(False).to_numpy(bool)]
             sev = _worst(mine["severity"].astype(str))
             worst = mine[mine["severity"].astype(str) == sev]
-            head = str(worst["finding"].iloc[0]) if len(worst) else "nothing to judge"
+            head = _headline(worst.iloc[0]) if len(worst) else "nothing to judge"
             of_stage = [mine.loc[mine["stage"] == st, "severity"].astype(str) for st in stages]
             rows.append((n, sev, head, len(mine), *(_worst(f) if len(f) else None for f in of_stage)))
         out = pd.DataFrame(rows, columns=["session", "verdict", "headline", "findings", *stages]).set_index("session")
@@ -192,16 +192,25 @@ class Health:
             return "nothing to judge"
         if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
             f = f[f["check"] == "rtcp.lost"]
-        if self.verdict == "ok":
+        if self.verdict in ("ok", "info"):
+            # info is what the capture cannot show or a remark, never a problem: a healthy call whose SRTCP no key
+            # opened is headlined by what went right, and the stages not judged are named after it
+            ok = self.findings[self.findings["severity"].astype(str) == "ok"]
             parts = []
             for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
-                if (self.findings["check"] == check).any():
+                if (ok["check"] == check).any():
                     parts.append(text)
-            n = int((self.findings["check"] == "media.stream").sum())
+            n = int((ok["check"] == "media.stream").sum())
             if n:
                 parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
-            return "no problems found" + (": " + ", ".join(parts) if parts else "")
-        return str(f["finding"].iloc[0])
+            if self.verdict == "info" and not parts:
+                return _headline(f.iloc[0])
+            head = "no problems found" + (": " + ", ".join(parts) if parts else "")
+            if self.verdict == "info":
+                stages = list(dict.fromkeys(STAGE_TITLES[str(s)] for s in f["stage"]))
+                head += f"; notes on {', '.join(stages)} below"
+            return head
+        return _headline(f.iloc[0])
 
     def stage(self, name: str) -> str:
         """The verdict (worst severity) of one stage; "ok" when it has no finding."""
@@ -245,6 +254,17 @@ class Health:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+
+def _headline(finding) -> str:
+    """A finding as a headline: its sentence, after the stream it is about ("ssrc 1234 video VP8 a:p → b:p: ...";
+    kind and direction) when its subject is a stream, so that the one line read alone says which."""
+    subject, text = str(finding["subject"]), str(finding["finding"])
+    call = _CALL_PREFIX.match(subject)
+    stream = subject.removeprefix(call.group(0)) if call else subject
+    if not stream.startswith("ssrc "):
+        return text
+    return f"{call.group(0) if call else ''}{stream}: {text.removeprefix(call.group(0)) if call else text}"
+
 
 def _frames(values) -> str:
     v = sorted({int(x) for x in values if not pd.isna(x)})[:EVIDENCE_MAX]
@@ -370,7 +390,7 @@ def _strip_paths(message: str, name: str) -> str:
 def _stream_subject(r) -> str:
     kind = str(r["kind"]) if not _na(r["kind"]) else "rtp"
     codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
-    return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
+    return (f"ssrc {int(r['ssrc'])} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
             f"{_endpoint(r['dst'], r['dport'])}")
 
 
@@ -389,8 +409,8 @@ def _capture(ctx: Analysis, th: Thresholds) -> list[dict]:
     webrtc = kinds.isin(["stun", "dtls", "rtp", "rtcp", "turn-channel"])
     if not webrtc.any():
         out.append(_f("capture", "capture", "error", "capture.webrtc",
-                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames",
-                      measured=0, unit="frames"))
+                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames" if len(p) else
+                      "the capture holds no frames", measured=0, unit="frames"))
     # Only frames that could matter to a WebRTC analysis: those of WebRTC flows (a cut DNS or IGMP frame, as an
     # anonymised copy has, changes nothing).
     errors = p[p["error"].notna() & (webrtc | p["evidence"].notna())]
@@ -836,7 +856,7 @@ def _role_finding(r) -> dict:
     role = str(r["role"]) if "role" in r and not _na(r["role"]) else str(r["kind"])
     text = f"{_ROLE_TEXT.get(role, role)}: {int(r['packets'])} packets"
     if "role_of" in r and not _na(r["role_of"]):
-        text += f" for ssrc 0x{int(r['role_of']):08x}"
+        text += f" for ssrc {int(r['role_of'])}"
     if "role_evidence" in r and not _na(r["role_evidence"]):
         text += f" ({r['role_evidence']})"
     return _f("media", _stream_subject(r), "ok", "media.role", text)
@@ -926,7 +946,7 @@ def _retransmission_loss(th: Thresholds, st: pd.DataFrame, pairs: pd.DataFrame, 
         pct = 100.0 * holes / (sent + holes) if sent + holes else 0.0
         parts = []
         if holes:
-            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc 0x{int(p.rtx_ssrc):08x} lost "
+            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc {int(p.rtx_ssrc)} lost "
                          f"({pct:.1f} %)")
         if len(renacked):
             parts.append(f"{len(renacked)} packets NACKed again (their first NACK or retransmission was lost)")
