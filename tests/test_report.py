@@ -286,6 +286,7 @@ def _dump_dom(path, timeout=90) -> str:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium/chromium-browser binary on PATH (make test installs "
                                                 "it on Debian as root)")
 def test_headless_chromium_shows_sections_and_plots_and_runs_no_packet_script(crafted_html, tmp_path):
@@ -440,6 +441,7 @@ def turn_html(tmp_path_factory):
     return pages
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium/chromium-browser binary on PATH (make test installs "
                                                 "it on Debian as root)")
 @pytest.mark.parametrize("width", [1280, 1920])

@@ -39,6 +39,9 @@ STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
                 "recovery": "Recovery", "rtcp": "RTCP"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
+# Checks that say a stage could not be judged for want of a key (SRTP/SRTCP no key opened): information about the
+# capture, not the call, so never the headline of an otherwise healthy call (issue 21).
+UNJUDGED_CHECKS = ("media.srtp_auth", "recovery.srtcp", "rtcp.srtcp", "rtcp.readable")
 _CALL_PREFIX = re.compile(r"^(call \d+|outside any call): ")  # how a finding of one call of several starts
 
 FINDINGS_SCHEMA: dict[str, str] = {
@@ -183,34 +186,45 @@ class Health:
         return _worst(self.findings["severity"].astype(str))
 
     @property
-    def headline(self) -> str:
-        """The first finding of the worst severity (stage order), except that a loss the receiver reports (rtcp.lost)
-        comes before the recovery findings it causes (retransmissions lost, NACKed again): a capture taken at the
-        sender shows the loss only in the reports.  When everything is ok, what went right (ICE, DTLS, media)."""
+    def headline_finding(self) -> pd.Series | None:
+        """The finding behind the headline: the first of the worst severity (stage order), except that a loss the
+        receiver reports (rtcp.lost) comes before the recovery findings it causes (retransmissions lost, NACKed
+        again: a capture taken at the sender shows the loss only in the reports), and that a stage not judged for
+        want of a key (UNJUDGED_CHECKS) is no headline.  None when the headline says what went right instead
+        (verdict ok, or info from such stages alone)."""
         f = self.findings[self.findings["severity"].astype(str) == self.verdict]
-        if not len(f):
-            return "nothing to judge"
+        if self.verdict == "info":
+            f = f[~f["check"].isin(UNJUDGED_CHECKS)]
+        if not len(f) or self.verdict == "ok":
+            return None
         if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
             f = f[f["check"] == "rtcp.lost"]
-        if self.verdict in ("ok", "info"):
-            # info is what the capture cannot show or a remark, never a problem: a healthy call whose SRTCP no key
-            # opened is headlined by what went right, and the stages not judged are named after it
-            ok = self.findings[self.findings["severity"].astype(str) == "ok"]
-            parts = []
-            for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
-                if (ok["check"] == check).any():
-                    parts.append(text)
-            n = int((ok["check"] == "media.stream").sum())
-            if n:
-                parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
-            if self.verdict == "info" and not parts:
-                return _headline(f.iloc[0])
-            head = "no problems found" + (": " + ", ".join(parts) if parts else "")
-            if self.verdict == "info":
-                stages = list(dict.fromkeys(STAGE_TITLES[str(s)] for s in f["stage"]))
-                head += f"; notes on {', '.join(stages)} below"
-            return head
-        return _headline(f.iloc[0])
+        return f.iloc[0]
+
+    @property
+    def headline(self) -> str:
+        """The headline finding's sentence, after the stream it is about when it is about one ("ssrc 1234 video VP8
+        a:p → b:p: ..."); when there is none (`headline_finding`), what went right (ICE, DTLS, media), and the stages
+        a key would have let judge."""
+        if not len(self.findings):
+            return "nothing to judge"
+        row = self.headline_finding
+        if row is not None:
+            return _headline(row)
+        ok = self.findings[self.findings["severity"].astype(str) == "ok"]
+        parts = []
+        for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
+            if (ok["check"] == check).any():
+                parts.append(text)
+        n = int((ok["check"] == "media.stream").sum())
+        if n:
+            parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
+        head = "no problems found" + (": " + ", ".join(parts) if parts else "")
+        unjudged = self.findings[self.findings["check"].isin(UNJUDGED_CHECKS)]
+        if self.verdict == "info" and len(unjudged):
+            stages = " and ".join(dict.fromkeys(STAGE_TITLES[str(s)] for s in unjudged["stage"]))
+            head += f"; {stages} not judged without the key log (open with keylog=)"
+        return head
 
     def stage(self, name: str) -> str:
         """The verdict (worst severity) of one stage; "ok" when it has no finding."""
@@ -871,7 +885,7 @@ def _recovery(ctx: Analysis, th: Thresholds) -> list[dict]:
         return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
     if total and not readable:
         rtcp = ctx.cap.rtcp
-        return [_f("recovery", "recovery", "info", "recovery.nack",
+        return [_f("recovery", "recovery", "info", "recovery.srtcp",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): NACK, PLI and "
                    "retransmissions cannot be judged (open with keylog=)", evidence=_frames(rtcp["frame"].head(3)))]
     out = []
@@ -1020,7 +1034,7 @@ def _rtcp(ctx: Analysis, th: Thresholds) -> list[dict]:
                        f"no RTCP in the capture for {len(media)} RTP streams: no receiver reports to compare")]
         return [_f("rtcp", "rtcp", "info", "rtcp.reports", "no RTCP in the capture: nothing to compare")]
     if not readable:
-        return [_f("rtcp", "rtcp", "info", "rtcp.reports",
+        return [_f("rtcp", "rtcp", "info", "rtcp.srtcp",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): the receivers' reports "
                    "cannot be compared with the capture", evidence=_frames(cap.rtcp["frame"].head(3)))]
     rv = ctx.receiver_view
