@@ -42,13 +42,14 @@ chromium:
 demo: setup tshark
 	$(PY) -m webrtcpcap summary $(DEMO_CAPTURE)
 
-# PYTEST_WORKERS=0 runs the suite in one process (pytest-xdist off).
+# PYTEST_WORKERS=0 runs the suite in one process (pytest-xdist off).  --dist loadfile: a test file (and a notebook,
+# whose cells share one kernel) runs whole on one worker, its module fixtures built once.
 PYTEST_WORKERS ?= auto
 test: setup tshark chromium
-	$(PY) -m pytest --nbval -q -n $(PYTEST_WORKERS)
+	$(PY) -m pytest --nbval -q -n $(PYTEST_WORKERS) --dist loadfile
 
 check: setup
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow and not lab"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not lab"
 
 # JupyterLab refuses to run as root without --allow-root: given only then.  Bound to loopback.
 LAB_AS_ROOT ?= $(shell [ "$$(id -u)" = 0 ] && echo yes)

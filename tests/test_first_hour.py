@@ -213,3 +213,27 @@ def test_ssrcs_are_written_as_the_tables_show_them(tmp_path):
     assert all(f"ssrc {s}" in proc.stdout for s in ssrcs)
     summary = _run("summary", CAPTURES / "aiortc_outage3s.pcap").stdout
     assert "0x" not in summary and all(f" {s} " in summary for s in ssrcs)
+
+
+# -- analyses take the capture (issue 21 item 3) -------------------------------------------------------------------
+
+def test_analyses_take_the_capture_as_well_as_its_tables():
+    from webrtcpcap import handshake, ice
+
+    cap = webrtcpcap.open(CAPTURES / "turn_relay_static.pcap", progress=False)
+    pd_testing = pytest.importorskip("pandas.testing")
+    pd_testing.assert_frame_equal(ice.transactions(cap), ice.transactions(cap.stun))
+    pd_testing.assert_frame_equal(ice.candidate_pairs(cap), ice.candidate_pairs(
+        cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp)))
+    pd_testing.assert_frame_equal(ice.summary(cap), ice.summary(
+        cap.stun, cap.packets, cap.stun_attributes, relayed_media=(cap.rtp, cap.rtcp)))
+    pd_testing.assert_frame_equal(handshake.flights(cap), handshake.flights(cap.dtls_records, cap.dtls_handshakes))
+    assoc = handshake.associations(cap)
+    pd_testing.assert_frame_equal(assoc, handshake.associations(cap.dtls_records, cap.dtls_handshakes, cap.rtp,
+                                                                cap.sdp or None, stun=cap.stun))
+    assert len(assoc) == 1 and assoc["verdict"].iloc[0] == "completed"
+    # the context's table is the same analysis (it adds the call's session column)
+    ctx = webrtcpcap.analysis.of(cap).candidate_pairs
+    pd_testing.assert_frame_equal(ctx.drop(columns="session"), ice.candidate_pairs(cap))
+    with pytest.raises(TypeError, match="packets"):
+        ice.candidate_pairs(cap.stun)  # the table form still needs its tables

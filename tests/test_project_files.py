@@ -145,3 +145,5 @@ def test_make_check_leaves_out_the_slow_cases_and_make_test_runs_them():
     test = [line for line in _make_n("test").splitlines() if "pytest" in line]
     assert check and '-m "not slow and not lab"' in check[-1] and "--nbval" not in check[-1]
     assert test and "--nbval" in test[-1] and '-m "' not in test[-1]
+    # in parallel, a notebook's cells must stay together: they share one kernel
+    assert "-n auto" in test[-1] and "--dist loadfile" in test[-1]
