@@ -524,9 +524,10 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto
 padding:0 1em}
 h1{font-size:1.4em}h2{font-size:1.15em;border-bottom:1px solid #ccc;margin-top:1.8em}h3{font-size:1em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;
-vertical-align:top;text-align:left;overflow-wrap:anywhere}th{background:#f3f3f3}code,pre{font-size:.9em}
-pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap}img{max-width:100%;height:auto}
-figure{margin:.5em 0}table{max-width:100%}code.frames{overflow-wrap:anywhere;word-break:break-all}
+vertical-align:top;text-align:left;overflow-wrap:break-word}th{background:#f3f3f3;white-space:nowrap}
+code,pre{font-size:.9em}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap}
+img{max-width:100%;height:auto}figure{margin:.5em 0}
+table{display:block;max-width:100%;overflow-x:auto}code.frames{overflow-wrap:anywhere;word-break:break-all}
 details.frames summary{cursor:pointer;font-family:monospace;font-size:.9em}
 .sev{font-weight:bold}.sev-ok{color:#1a7f37}.sev-info{color:#0969da}.sev-warning{color:#9a6700}
 .sev-error{color:#cf222e}.verdict{font-size:1.1em;padding:.5em;border:2px solid currentColor}
