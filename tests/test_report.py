@@ -479,7 +479,7 @@ def test_html_report_fits_a_laptop_screen_with_the_verdict_on_top(turn_html, nam
 def test_crowded_stun_ladder_is_drawn_by_order_not_time(turn_html):
     # turn_relay_static: 12 TURN/ICE transactions within 15 ms at the start, a refresh 12 s later; on a time axis
     # their labels overlap.  The report draws them one row each.
-    from webrtcpcap import report as report_module
+    from webrtcpcap.report import document as report_module
 
     assert report_module.ladder_axis([0.1, 0.105, 0.11, 12.3]) == "order"
     assert report_module.ladder_axis([0.0, 1.0, 2.0, 3.0, 4.0]) == "time"
