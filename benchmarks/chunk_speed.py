@@ -22,11 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import webrtcpcap  # noqa: E402
-from webrtcpcap.tables import pipeline  # noqa: E402
+from webrtcpcap.tables import frame_tables, pipeline, relay  # noqa: E402
 from synth import write_capture  # noqa: E402
 
-BUILDERS = ["_tables", "_packets_table", "_flows_table", "_icmp_table", "_fragments_table", "_tcp_streams_table",
-            "_frame_tcp", "_unwrap_turn"]
+BUILDERS = [("pipeline", "_tables"), ("frame_tables", "packets_table"), ("frame_tables", "flows_table"),
+            ("frame_tables", "icmp_table"), ("frame_tables", "fragments_table"), ("frame_tables", "tcp_streams_table"),
+            ("relay", "frame_tcp"), ("relay", "unwrap")]
 
 
 def one_pass(path: str, size: int) -> tuple[int, float, float]:
@@ -38,7 +39,8 @@ def one_pass(path: str, size: int) -> tuple[int, float, float]:
 def breakdown(path: str, size: int) -> dict[str, float]:
     """CPU ms per chunk in each table builder (pipeline's functions wrapped for one pass)."""
     spent: collections.Counter = collections.Counter()
-    saved = {name: getattr(pipeline, name) for name in BUILDERS}
+    modules = {"pipeline": pipeline, "frame_tables": frame_tables, "relay": relay}
+    saved = {(module, name): getattr(modules[module], name) for module, name in BUILDERS}
 
     def wrap(name, fn):
         def timed(*a, **k):
@@ -49,14 +51,14 @@ def breakdown(path: str, size: int) -> dict[str, float]:
                 spent[name] += time.process_time() - c
         return timed
 
-    for name, fn in saved.items():
-        setattr(pipeline, name, wrap(name, fn))
+    for (module, name), fn in saved.items():
+        setattr(modules[module], name, wrap(name, fn))
     try:
         n, _, total = one_pass(path, size)
     finally:
-        for name, fn in saved.items():
-            setattr(pipeline, name, fn)
-    out = {name: spent[name] * 1000 / n for name in BUILDERS}
+        for (module, name), fn in saved.items():
+            setattr(modules[module], name, fn)
+    out = {name: spent[name] * 1000 / n for _, name in BUILDERS}
     out["whole chunk"] = total
     return out
 

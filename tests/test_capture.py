@@ -275,6 +275,60 @@ def test_iter_chunks_concatenated_equal_open(fmt, k, gz, tmp_path):
     assert list(rtcp["frame"]) == list(whole.rtcp["frame"])
 
 
+BUILDERS = [("pipeline", "_rtp_table"), ("pipeline", "_rtcp_table"), ("pipeline", "_datagrams"),
+            ("frame_tables", "flows_table"), ("frame_tables", "icmp_table"), ("frame_tables", "fragments_table"),
+            ("frame_tables", "tcp_streams_table"), ("capture", "stun_tables")]
+
+
+def _count_builders(monkeypatch) -> dict:
+    """Calls of each table builder the chunks may run, counted by wrapping them where they are looked up."""
+    from webrtcpcap import capture
+    from webrtcpcap.tables import frame_tables, pipeline
+    modules = {"pipeline": pipeline, "frame_tables": frame_tables, "capture": capture}
+    calls = dict.fromkeys([name for _, name in BUILDERS], 0)
+    for module, name in BUILDERS:
+        original = getattr(modules[module], name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(modules[module], name, counted)
+    return calls
+
+
+def test_iter_chunks_builds_only_the_tables_it_is_asked_for(tmp_path, monkeypatch):
+    with_username = udp4(stun_message(0x0001, b"\x07" * 12, struct.pack(">HH", 0x0006, 8) + b"abcd:efg"), sport=5000)
+    path = _write(tmp_path, "pcap", _early_evidence_frames() + [with_username], False)
+    every = list(webrtcpcap.iter_chunks(path, packets=7, progress=False))
+    calls = _count_builders(monkeypatch)
+    chunks = list(webrtcpcap.iter_chunks(path, packets=7, progress=False, tables=["rtp"]))
+    assert calls == {**dict.fromkeys(calls, 0), "_rtp_table": len(chunks)}, calls
+    for asked, full in zip(chunks, every):  # the same frames, kinds and RTP rows: the demux still saw everything
+        pd.testing.assert_frame_equal(asked.packets, full.packets)
+        pd.testing.assert_frame_equal(asked.rtp, full.rtp)
+    with pytest.raises(webrtcpcap.capture.NotAsked, match="rtcp"):
+        chunks[0].rtcp
+    assert not hasattr(chunks[0], "stun")
+
+    calls.update(dict.fromkeys(calls, 0))
+    chunks = list(webrtcpcap.iter_chunks(path, packets=7, progress=False, tables=["stun_attributes"]))
+    assert calls["_rtp_table"] == calls["_rtcp_table"] == calls["stun_tables"] == 0
+    assert calls["_datagrams"] == len(chunks)  # the STUN datagrams only, not the DTLS or RTCP ones
+    attributes = pd.concat([c.stun_attributes for c in chunks])
+    assert calls["stun_tables"] == len(chunks)  # on first use, once per chunk
+    pd.testing.assert_frame_equal(attributes, pd.concat([c.stun_attributes for c in every]))
+    assert attributes["name"].astype(str).tolist() == ["USERNAME"]
+    with pytest.raises(webrtcpcap.capture.NotAsked):
+        chunks[0].stun  # asked for stun_attributes only
+
+
+def test_iter_chunks_names_an_unknown_table(tmp_path):
+    path = _write(tmp_path, "pcap", _early_evidence_frames(), False)
+    with pytest.raises(ValueError, match="rtp_typo"):
+        next(webrtcpcap.iter_chunks(path, progress=False, tables=["rtp_typo"]))
+
+
 def _ending_in_unfinished_things():
     turn = stun_message(txid=b"T" * 12) + struct.pack(">HH", 0x4000, 12) + rtp_packet(ssrc=7)[:12]
     tcp_turn = bytes(Ether() / IP(src="10.0.0.3", dst="10.0.0.1") / TCP(sport=3478, dport=6000, flags="PA", seq=1)

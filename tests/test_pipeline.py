@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap.tables import pipeline
+from webrtcpcap.tables import frame_reads, pipeline
 
 from conftest import write_pcap
 
@@ -97,12 +97,12 @@ def test_relayed_datagrams_are_what_turn_carried():
 def test_udp_payloads_of_rtp_rows_start_with_their_rtp_header(name, monkeypatch):
     cap = webrtcpcap.open(CAPTURES / name, progress=False)
     rtp = cap.rtp
-    monkeypatch.setattr(pipeline, "SLICE", 100)  # several slices
+    monkeypatch.setattr(frame_reads, "SLICE", 100)  # several slices
     frames, relayed = rtp.frame.to_numpy(), rtp.relayed.to_numpy()
     joined = cap.fragments.dropna(subset=["reassembled_in"])
     fragments_of = joined.groupby(joined.reassembled_in.astype(int)).frame.agg(list).to_dict()
-    payloads = pipeline.udp_payloads(cap._data, cap._index, cap._state, frames, relayed, fragments_of)
-    without = pipeline.udp_payloads(cap._data, cap._index, cap._state, frames, relayed)
+    payloads = frame_reads.udp_payloads(cap._data, cap._index, cap._state, frames, relayed, fragments_of)
+    without = frame_reads.udp_payloads(cap._data, cap._index, cap._state, frames, relayed)
     assert len(payloads) == len(rtp)
     lengths = cap.packets.set_index("frame").payload_len
     for payload, alone, frame, ssrc, seq, relayed in zip(payloads, without, rtp.frame, rtp.ssrc, rtp.seq, rtp.relayed):

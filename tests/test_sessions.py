@@ -343,7 +343,7 @@ def test_streams_and_handshakes_outside_every_call_are_still_judged(merged):
         on = ((f["a"] == r.src) & (f["a_port"] == r.sport)) | ((f["b"] == r.src) & (f["b_port"] == r.sport))
         flows |= set(f.loc[on.to_numpy(bool), "flow"].astype(int))
     unclaimed = flow_sessions.assign(session=flow_sessions["session"].where(~flow_sessions["flow"].isin(flows)))
-    cap._session_cache = (sessions, unclaimed, generations)
+    cap._tables.set("sessions", (sessions, unclaimed, generations))
     h = health(cap)
     f = h.findings
     outside = f[f["subject"].str.startswith("outside any call: ").to_numpy(bool)]

@@ -224,3 +224,77 @@ def test_rtp_payload_of_a_relayed_row_is_the_payload_of_the_rtp_packet_channel_d
     rows = cap.rtp[cap.rtp["relayed"]].head(50)
     for frame, length, padding in zip(rows["frame"], rows["payload_len"], rows["padding"]):
         assert padding or len(cap.rtp_payload(int(frame))) == length
+
+
+def _bind(channel: int, peer: tuple[str, int], txid: bytes) -> bytes:
+    return udp4(stun_message(0x0009, txid, attr(0x000C, struct.pack(">HH", channel, 0)) + xor_peer(*peer)),
+                sport=CLIENT_PORT, dport=SERVER_PORT)
+
+
+def test_a_channel_rebound_gives_its_new_peer_to_the_messages_after_the_rebind_only(tmp_path, monkeypatch):
+    """Peers are found per (5-tuple, channel) by the last ChannelBind before each message; the search must hold
+    across slices (the ChannelData headers are read slice by slice)."""
+    from webrtcpcap.tables import pipeline
+    to_server = dict(sport=CLIENT_PORT, dport=SERVER_PORT)
+    frames = [udp4(channel_data(0x4001, rtp_packet(ssrc=5, seq=0)), **to_server),  # before any bind: no peer
+              _bind(0x4001, PEER, b"\x01" * 12)]
+    frames += [udp4(channel_data(0x4001, rtp_packet(ssrc=5, seq=1 + i)), **to_server) for i in range(3)]
+    frames += [_bind(0x4001, OTHER_PEER, b"\x02" * 12)]
+    frames += [udp4(channel_data(0x4001, rtp_packet(ssrc=5, seq=4 + i)), **to_server) for i in range(3)]
+    frames += [udp4(channel_data(0x4002, rtp_packet(ssrc=6, seq=i)), **to_server) for i in range(2)]  # unbound
+    path = write_pcap(tmp_path / "rebind.pcap", frames)
+    want = [None, "192.0.2.7:40000", "192.0.2.7:40000", "192.0.2.7:40000", "192.0.2.8:41000", "192.0.2.8:41000",
+            "192.0.2.8:41000", None, None]
+    for slice_frames in (pipeline.SLICE, 2):
+        monkeypatch.setattr(pipeline, "SLICE", slice_frames)
+        rtp = open_quiet(path).rtp
+        assert rtp["relayed"].all()
+        assert rtp["peer"].astype(object).where(rtp["peer"].notna(), None).tolist() == want
+        assert rtp["relay"].astype(str).tolist() == ["channel 0x4001"] * 7 + ["channel 0x4002"] * 2
+        assert rtp["seq"].tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1]
+
+
+def test_a_channel_data_header_cut_short_says_how_many_bytes_it_has(tmp_path):
+    bind = _bind(0x4001, PEER, b"\x01" * 12)
+    cut = udp4(b"\x40\x01\x00", sport=CLIENT_PORT, dport=SERVER_PORT)  # 3 of the 4 header bytes
+    cap = open_quiet(write_pcap(tmp_path / "cut.pcap", [bind, cut, udp4(channel_data(0x4001, INNER_RTP),
+                                                                          sport=CLIENT_PORT, dport=SERVER_PORT)]))
+    assert cap.packets["kind"].astype(str).tolist() == ["stun", "turn-channel", "turn-channel"]
+    assert cap.packets["error"].astype(object).fillna("").tolist() == [
+        "", "TURN ChannelData header is truncated (3 of 4 bytes)", ""]
+    assert cap.rtp["frame"].tolist() == [3] and cap.rtp["peer"].astype(str).tolist() == ["192.0.2.7:40000"]
+
+
+def test_the_walked_indications_read_as_stun_parse_reads_them():
+    """relay._indication walks Send/Data indications without building a message: where it answers, the answer is
+    stun.parse's (DATA, first XOR-PEER-ADDRESS); anything else is left to stun.parse (None)."""
+    from webrtcpcap.io.errors import DecodeError
+    from webrtcpcap.protocols import stun
+    from webrtcpcap.tables.relay import _indication
+
+    peer, other = xor_peer(*PEER), xor_peer(*OTHER_PEER)
+    bad_family = peer[:5] + b"\x03" + peer[6:]
+    cases = {
+        "send": stun_message(0x0016, b"\x01" * 12, peer + attr(0x0013, INNER_RTP)),
+        "data, two peers, two DATA": stun_message(0x0017, b"\x02" * 12, peer + other + attr(0x0013, INNER_SR)
+                                                  + attr(0x0013, INNER_RTP)),
+        "no DATA": stun_message(0x0016, b"\x03" * 12, peer),
+        "odd DATA length": stun_message(0x0016, b"\x04" * 12, peer + attr(0x0013, b"\x80" * 13)),
+        "another attribute": stun_message(0x0016, b"\x05" * 12, peer + attr(0x8022, b"soft") + attr(0x0013, b"x")),
+        "bad address family": stun_message(0x0016, b"\x06" * 12, bad_family + attr(0x0013, INNER_RTP)),
+        "cut short": stun_message(0x0016, b"\x07" * 12, peer + attr(0x0013, INNER_RTP))[:-4],
+        "a binding request": stun_message(0x0001, b"\x08" * 12, attr(0x0013, INNER_RTP)),
+    }
+    walked = {}
+    for name, payload in cases.items():
+        got = _indication(payload, {})
+        walked[name] = got is not None
+        if got is not None:
+            msg = stun.parse(payload)
+            assert got == (msg.get(stun.Attr.DATA), stun.peer_address(msg)), name
+        elif name in ("bad address family", "cut short"):
+            with pytest.raises(DecodeError):
+                stun.parse(payload)
+    assert walked == {"send": True, "data, two peers, two DATA": True, "no DATA": True, "odd DATA length": True,
+                      "another attribute": False, "bad address family": False, "cut short": False,
+                      "a binding request": False}

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import os
 import sys
 import warnings
@@ -16,18 +15,21 @@ import pandas as pd
 
 from .io import buffer, reader
 from .tables import decrypt, quic_tables, schema as tables
-from .net import demux, layers as net
-from .protocols import keys, srtp
-from .protocols import rtcp as _rtcp
-from .protocols import rtp as _rtp
+from .net import demux
+from .protocols import keys
 from .protocols import sdp as _sdp
 from .tables import sessions as _sessions
 from .tables.dtls_tables import association_identities, dtls_tables
-from .io.errors import CaptureWarning, DecodeError
+from .io.errors import CaptureWarning
 from .tables.feedback_tables import feedback_tables
 from .tables.media_tables import keyframes, rtcp_report_tables, rtp_extensions_table
-from .net.payloads import Packets, RtpPayloadReader
-from .tables.pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads, udp_spans
+from .net.payloads import RtpPayloadReader
+from .tables import decrypted
+from .tables.frame_reads import udp_payloads
+from .tables.lazy import Lazy
+from .tables.payload_source import PayloadSource
+from .tables.pipeline import Carry, Decoded, decode
+from .tables.stun_tables import stun_tables
 from .protocols.rtp_extensions import decode_extensions, sdp_extmaps
 from .tables.streams import streams
 from .tables.summary import format_summary, summarize
@@ -94,8 +96,16 @@ def _rules(webrtc: Iterable = (), not_webrtc: Iterable = ()) -> list[demux.FlowR
     return ([demux.FlowRule.parse(s, True) for s in webrtc] + [demux.FlowRule.parse(s, False) for s in not_webrtc])
 
 
-PAYLOAD_BLOCK = 8192  # rtp rows whose payload places are found together (_direct_spans)
-PAYLOAD_BLOCKS_KEPT = 8  # blocks kept: 16 bytes a row, 1 MiB in all
+
+
+def _part(group: str, name: str, doc: str) -> property:
+    """A Capture attribute that is one table of a group built together (the report or the feedback tables)."""
+    return property(lambda self: self._tables(group)[name], doc=doc)
+
+
+def _decoded(name: str) -> property:
+    """A Capture attribute that is one table of the decode itself (pipeline.Decoded)."""
+    return property(lambda self: getattr(self._decode(), name))
 
 
 class Capture:
@@ -187,28 +197,32 @@ class Capture:
         self._keylog = _load_keylog(keylog)
         sdes = [k for text in sdp_texts for k in _sdes_keys(text)]
         self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
-        self._decryption = None
-        self._plain_cache: dict = {}  # (key label, ssrc) -> {rtp row: plaintext}, see _plaintext
-        self._fragments_of: dict | None = None  # completing frame -> its other fragments, for _rtp_packets
-        self._rtcp_plain = None
-        self._report_tables: dict | None = None
-        self._feedback_tables: dict | None = None
-        self._rtp_extensions: pd.DataFrame | None = None
-        self._rtp: pd.DataFrame | None = None
-        self._rtcp: pd.DataFrame | None = None
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
-        self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
-        self._dtls: tuple[pd.DataFrame, pd.DataFrame] | None = None
-        self._dtls_decrypted: pd.DataFrame | None = None
-        self._quic: pd.DataFrame | None = None
-        self._streams: pd.DataFrame | None = None
         self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
-        self._payload_reader: RtpPayloadReader | None = None
-        self._payload_or_empty: RtpPayloadReader | None = None
-        self._span_blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _direct_spans
-        self._payload_row_facts: tuple | None = None  # see _payload_rows
+        # Every table and reader, computed once on first use (the builders are below, in the order of the data).
+        self._tables = Lazy({
+            "decoded": self._make_decoded,
+            "decryption": self._make_decryption,
+            "rtp": lambda: decrypted.rtp_with_status(self._decode().rtp, self.decryption),
+            "rtcp": lambda: decrypted.decrypted_rtcp(self._decode().rtcp, self._decode().rtcp_datagrams,
+                                                     self.decryption),
+            "rtcp_payloads": lambda: decrypted.rtcp_plaintexts(self._decode().rtcp_datagrams, self.decryption),
+            "reports": self._make_reports,
+            "feedback": lambda: feedback_tables(*self.rtcp_payloads()[:2]),
+            "rtp_extensions": self._make_rtp_extensions,
+            "stun": lambda: stun_tables(self._decode().stun_messages, self._ice_passwords, *self._turn_credentials),
+            "dtls": lambda: _dtls_tables(self._decode().dtls_datagrams, self._decode().stun_messages),
+            "dtls_decrypted": self._make_dtls_decrypted,
+            "quic": self._make_quic,
+            "streams": lambda: streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
+                                       codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
+                                       payload=self.payload_or_empty),
+            "sessions": lambda: _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp),
+            "rtp_payload": lambda: self._reader(empty_on_error=False),
+            "payload_or_empty": lambda: self._reader(empty_on_error=True),
+        })
         self._rules = _rules(webrtc, not_webrtc)
         bar = _progress_bar(os.path.getsize(self.path), os.path.basename(self.path)) if progress is not False else None
         try:
@@ -220,7 +234,8 @@ class Capture:
         self.problem: str | None = self._state.problem
         if self.problem:
             warnings.warn(CaptureWarning(f"{self.path}: {self.problem}"), stacklevel=3)
-        self._decoded: Decoded | None = None
+        self._payloads = PayloadSource(self._data, self._index, self._state, self._decode, lambda: self.decryption,
+                                       lambda: self.fragments)
 
     def __repr__(self) -> str:
         state = "" if self.problem is None else f", problem={self.problem!r}"
@@ -242,32 +257,24 @@ class Capture:
             {"interface": "uint16", "linktype": "uint16", "snaplen": "uint32", "name": "string"})
 
     def _decode(self) -> Decoded:
-        if self._decoded is None:
-            t0 = reader.first_time_ns(self._data, self._index, self._state)  # t counts from the first frame's time
-            t0 = 0 if t0 is None else t0  # (no frame has one: every t is NaN anyway)
-            self._decoded = decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
-        return self._decoded
+        return self._tables("decoded")
 
-    @property
-    def packets(self) -> pd.DataFrame:
-        return self._decode().packets
+    def _make_decoded(self) -> Decoded:
+        t0 = reader.first_time_ns(self._data, self._index, self._state)  # t counts from the first frame's time
+        t0 = 0 if t0 is None else t0  # (no frame has one: every t is NaN anyway)
+        return decode(self._data, self._index, self._state, 1, t0, self._rules)  # compacts the index
+
+    packets = _decoded("packets")
 
     @property
     def rtp(self) -> pd.DataFrame:
-        if self._rtp is None:
-            rtp = self._decode().rtp
-            d = self.decryption
-            if d is not None:
-                # New columns on the decoded table itself: the other columns are not copied.
-                rtp["auth_ok"], rtp["srtp_status"] = _srtp_columns(d.rtp_status)
-            self._rtp = rtp
-        return self._rtp
+        return self._tables("rtp")
 
     @property
     def rtcp(self) -> pd.DataFrame:
-        if self._rtcp is None:
-            self._rtcp = self._decrypted_rtcp()
-        return self._rtcp
+        """The rtcp table; with decryption, the rows of decrypted SRTCP datagrams replaced by the rows of their
+        plaintext compounds (webrtcpcap.tables.decrypted.decrypted_rtcp)."""
+        return self._tables("rtcp")
 
     @property
     def decryption(self):
@@ -276,17 +283,19 @@ class Capture:
         sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
         srtcp_authenticated, profile, derivation: DTLS 1.2 PRF or DTLS 1.3 exporter with its label prefix, SDES,
         given); `decryption.problems` says why a DTLS association got no keys.  Key material is never shown."""
-        if self._decryption is None and (self._keylog is not None or self._trial_keys):
-            decoded = self._decode()
-            associations = association_identities(*self._dtls_tables()) if self._keylog is not None else None
-            decrypted = self.dtls_decrypted if self._keylog is not None else None  # DTLS 1.3: the chosen profile
-            dtls, problems = decrypt.dtls_keys(associations, self._keylog, self.dtls_handshakes, decrypted)
-            trial = self._trial_keys
-            dg = decoded.rtcp_datagrams
-            with self._index.expanded(self._data, self._state):  # payloads are read slice by slice
-                self._decryption = decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, trial,
-                                                   problems)
-        return self._decryption
+        return self._tables("decryption")
+
+    def _make_decryption(self):
+        if self._keylog is None and not self._trial_keys:
+            return None
+        decoded = self._decode()
+        associations = association_identities(*self._dtls_tables()) if self._keylog is not None else None
+        dtls13 = self.dtls_decrypted if self._keylog is not None else None  # DTLS 1.3: the chosen profile
+        dtls, problems = decrypt.dtls_keys(associations, self._keylog, self.dtls_handshakes, dtls13)
+        dg = decoded.rtcp_datagrams
+        with self._index.expanded(self._data, self._state):  # payloads are read slice by slice
+            return decrypt.decrypt(decoded.rtp, self._rtp_packets, dg.keys, dg.payloads, dtls, self._trial_keys,
+                                   problems)
 
     def rtcp_payloads(self) -> tuple[dict, list, np.ndarray]:
         """The capture's RTCP compound datagrams as plaintext: (key columns as pipeline.Datagrams has them,
@@ -296,132 +305,61 @@ class Capture:
         is given whole when another compound of its flow decoded whole: the report tables keep the packets before
         the broken one and `rtcp_datagrams` says why.  On a flow where none did, the bytes after the first header are
         taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
+        return self._tables("rtcp_payloads")
 
-        if self._rtcp_plain is None:
-            dg = self._decode().rtcp_datagrams
-            d = self.decryption
-            srtcp = np.asarray(dg.keys.get("srtcp", np.zeros(len(dg), bool)), dtype=bool)
-            ends = zip(np.asarray(dg.keys["src"]).tolist(), np.asarray(dg.keys["sport"]).tolist(),
-                       np.asarray(dg.keys["dst"]).tolist(), np.asarray(dg.keys["dport"]).tolist())
-            flows = [tuple(sorted(((a, p), (b, q)))) for a, p, b, q in ends]
-            whole: dict[int, bool] = {}
-            plain_flows = set()
-            for i, p in enumerate(dg.payloads):
-                if srtcp[i] or (d is not None and d.rtcp_status[i] != _NOT_TRIED):
-                    continue
-                try:
-                    _rtcp.parse_compound(p)
-                except DecodeError:
-                    whole[i] = False
-                    continue
-                whole[i] = True
-                plain_flows.add(flows[i])
-            rows, payloads, status = [], [], []
-            for i, p in enumerate(dg.payloads):
-                if d is not None and d.rtcp_plaintext[i] is not None:
-                    rows.append(i)
-                    payloads.append(d.rtcp_plaintext[i])
-                    status.append("decrypted")
-                    continue
-                if i not in whole or not (whole[i] or flows[i] in plain_flows):
-                    continue  # SRTCP not decrypted, or ciphertext after the first header on a flow with no plain RTCP
-                rows.append(i)
-                payloads.append(p)
-                status.append("plain")
-            idx = np.asarray(rows, dtype=np.int64)
-            keys = tables.take_columns(dg.keys, idx)
-            self._rtcp_plain = (keys, payloads, np.asarray(status, dtype=object))
-        return self._rtcp_plain
+    def _make_reports(self) -> dict:
+        keys, payloads, _ = self.rtcp_payloads()
+        streams = self.streams
+        rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
+        return rtcp_report_tables(keys, payloads, clock_rates=rates)
 
-    def _reports(self) -> dict:
-        if self._report_tables is None:
-            keys, payloads, _ = self.rtcp_payloads()
-            streams = self.streams
-            rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
-            self._report_tables = rtcp_report_tables(keys, payloads, clock_rates=rates)
-        return self._report_tables
-
-    @property
-    def rtcp_datagrams(self) -> pd.DataFrame:
+    rtcp_datagrams = _part("reports", "rtcp_datagrams", doc=(
         """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.tables.media_tables.rtcp_report_tables):
         `packets` (how many of its packets decoded) and `error` (why the next one did not; null when all did), so a
-        compound with a broken packet is seen here while its packets before that one are in the other tables."""
-        return self._reports()["rtcp_datagrams"]
+        compound with a broken packet is seen here while its packets before that one are in the other tables."""))
 
-    @property
-    def rtcp_sender_reports(self) -> pd.DataFrame:
-        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.tables.media_tables.rtcp_report_tables)."""
-        return self._reports()["rtcp_sender_reports"]
+    rtcp_sender_reports = _part("reports", "rtcp_sender_reports", doc=(
+        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.tables.media_tables.rtcp_report_tables)."""))
 
-    @property
-    def rtcp_report_blocks(self) -> pd.DataFrame:
+    rtcp_report_blocks = _part("reports", "rtcp_report_blocks", doc=(
         """One row per report block of an SR or RR, jitter_ms from the streams' clock rates
-        (webrtcpcap.tables.media_tables.rtcp_report_tables)."""
-        return self._reports()["rtcp_report_blocks"]
+        (webrtcpcap.tables.media_tables.rtcp_report_tables)."""))
 
-    @property
-    def rtcp_sdes(self) -> pd.DataFrame:
-        """One row per RTCP SDES item (cname, ...)."""
-        return self._reports()["rtcp_sdes"]
+    rtcp_sdes = _part("reports", "rtcp_sdes", doc=(
+        """One row per RTCP SDES item (cname, ...)."""))
 
-    @property
-    def rtcp_bye(self) -> pd.DataFrame:
-        """One row per SSRC an RTCP BYE names."""
-        return self._reports()["rtcp_bye"]
+    rtcp_bye = _part("reports", "rtcp_bye", doc=(
+        """One row per SSRC an RTCP BYE names."""))
 
-    @property
-    def rtcp_feedback(self) -> pd.DataFrame:
-        """One row per RTPFB/PSFB feedback packet (NACK, PLI, FIR, REMB, transport-cc...), FCI kept raw."""
-        return self._reports()["rtcp_feedback"]
+    rtcp_feedback = _part("reports", "rtcp_feedback", doc=(
+        """One row per RTPFB/PSFB feedback packet (NACK, PLI, FIR, REMB, transport-cc...), FCI kept raw."""))
 
-    @property
-    def rtcp_other(self) -> pd.DataFrame:
-        """One row per APP, XR block or other RTCP packet, kept raw."""
-        return self._reports()["rtcp_other"]
+    rtcp_other = _part("reports", "rtcp_other", doc=(
+        """One row per APP, XR block or other RTCP packet, kept raw."""))
 
-    def _feedback(self) -> dict:
-        if self._feedback_tables is None:
-            keys, payloads, _ = self.rtcp_payloads()
-            self._feedback_tables = feedback_tables(keys, payloads)
-        return self._feedback_tables
-
-    @property
-    def nacks(self) -> pd.DataFrame:
+    nacks = _part("feedback", "nacks", doc=(
         """One row per NACKed sequence number (RFC 4585 generic NACK, PID/BLP expanded) of the plaintext or
-        decrypted RTCP (webrtcpcap.tables.feedback_tables, FEEDBACK_SCHEMAS)."""
-        return self._feedback()["nacks"]
+        decrypted RTCP (webrtcpcap.tables.feedback_tables, FEEDBACK_SCHEMAS)."""))
 
-    @property
-    def keyframe_requests(self) -> pd.DataFrame:
-        """One row per PLI and per FIR entry (RFC 4585, RFC 5104)."""
-        return self._feedback()["keyframe_requests"]
+    keyframe_requests = _part("feedback", "keyframe_requests", doc=(
+        """One row per PLI and per FIR entry (RFC 4585, RFC 5104)."""))
 
-    @property
-    def remb(self) -> pd.DataFrame:
-        """One row per REMB (receiver estimated maximum bitrate); the SSRCs each lists are in `remb_ssrcs`."""
-        return self._feedback()["remb"]
+    remb = _part("feedback", "remb", doc=(
+        """One row per REMB (receiver estimated maximum bitrate); the SSRCs each lists are in `remb_ssrcs`."""))
 
-    @property
-    def remb_ssrcs(self) -> pd.DataFrame:
+    remb_ssrcs = _part("feedback", "remb_ssrcs", doc=(
         """One row per SSRC a REMB lists: the key columns, index, sender_ssrc, position (in the REMB's list), ssrc,
-        bitrate_bps (the REMB's estimate, which applies to them together)."""
-        return self._feedback()["remb_ssrcs"]
+        bitrate_bps (the REMB's estimate, which applies to them together)."""))
 
-    @property
-    def twcc(self) -> pd.DataFrame:
-        """One row per packet a transport-cc feedback reports: transport-wide seq, received, receive delta/time."""
-        return self._feedback()["twcc"]
+    twcc = _part("feedback", "twcc", doc=(
+        """One row per packet a transport-cc feedback reports: transport-wide seq, received, receive delta/time."""))
 
-    @property
-    def tmmbr(self) -> pd.DataFrame:
+    tmmbr = _part("feedback", "tmmbr", doc=(
         """One row per TMMBR/TMMBN entry (RFC 5104): the key columns, index, kind (tmmbr/tmmbn), sender_ssrc,
-        media_ssrc, entry, ssrc, bitrate_bps, exponent, mantissa, overhead."""
-        return self._feedback()["tmmbr"]
+        media_ssrc, entry, ssrc, bitrate_bps, exponent, mantissa, overhead."""))
 
-    @property
-    def feedback_errors(self) -> pd.DataFrame:
-        """One row per feedback packet whose FCI did not decode, with the reason."""
-        return self._feedback()["feedback_errors"]
+    feedback_errors = _part("feedback", "feedback_errors", doc=(
+        """One row per feedback packet whose FCI did not decode, with the reason."""))
 
     def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
         """Which RTP packets start a keyframe (webrtcpcap.tables.media_tables.keyframes: VP8, VP9, H.264, H.265, AV1), from
@@ -436,7 +374,10 @@ class Capture:
     def rtp_extensions(self) -> pd.DataFrame:
         """One row per RTP header extension element (webrtcpcap.tables.media_tables.rtp_extensions_table; RFC 8285), named
         from the SDPs' a=extmap when given.  Read on first use: the packets with the X bit are read again."""
-        if self._rtp_extensions is None:
+        return self._tables("rtp_extensions")
+
+    def _make_rtp_extensions(self) -> pd.DataFrame:
+        if True:
             rtp = self._decode().rtp
             rows = np.flatnonzero(rtp["extension"].to_numpy() & rtp["error"].isna().to_numpy())
             packets = self._rtp_packets(rows)
@@ -451,64 +392,17 @@ class Capture:
             decoded = decode_extensions(src, off, cap, cap, text_ids=extmaps.text_ids())
             keys = {k: rtp[k].iloc[rows].to_numpy() if rtp[k].dtype != "category" else rtp[k].iloc[rows].array
                     for k in ("frame", "t", "src", "dst", "sport", "dport")}
-            self._rtp_extensions = rtp_extensions_table(keys, rtp["ssrc"].to_numpy()[rows], rtp["seq"].to_numpy()[rows],
-                                                        decoded, extmaps if self.sdp else None)
-        return self._rtp_extensions
+            return rtp_extensions_table(keys, rtp["ssrc"].to_numpy()[rows], rtp["seq"].to_numpy()[rows], decoded,
+                                        extmaps if self.sdp else None)
 
-    def _decrypted_rtcp(self) -> pd.DataFrame:
-        """cap.rtcp: the rows of decrypted SRTCP datagrams replaced by the rows of their plaintext compounds; SRTCP
-        that did not authenticate keeps its readable first header, with auth_ok False."""
-        rtcp = self._decode().rtcp
-        d = self.decryption
-        if d is None:
-            return rtcp
-        if not (d.rtcp_status != _NOT_TRIED).any():
-            rtcp["auth_ok"], rtcp["srtp_status"] = _srtp_columns(np.full(len(rtcp), _NOT_TRIED, np.uint8))
-            return rtcp
-        dg = self._decode().rtcp_datagrams
-        # The datagram of each row: the k-th datagram of a frame owns the rows from its frame's k-th index-0 row on.
-        dg_frames = np.asarray(dg.keys["frame"]).astype(np.int64)
-        dg_ordinal = pd.Series(dg_frames).groupby(dg_frames).cumcount().to_numpy()
-        where = {key: i for i, key in enumerate(zip(dg_frames.tolist(), dg_ordinal.tolist()))}
-        ordinal = (rtcp["index"] == 0).groupby(rtcp["frame"]).cumsum().to_numpy() - 1
-        pos = np.array([where.get(key, -1) for key in zip(rtcp["frame"].astype(np.int64).tolist(), ordinal.tolist())],
-                       dtype=np.int64)
-        status = np.where(pos >= 0, d.rtcp_status[np.maximum(pos, 0)], _NOT_TRIED).astype(np.uint8)
-        replaced = np.array([p >= 0 and d.rtcp_plaintext[p] is not None for p in pos.tolist()], dtype=bool)
-        old = rtcp[~replaced].copy()
-        old["auth_ok"], old["srtp_status"] = _srtp_columns(status[~replaced])
-        plain = np.array([i for i, p in enumerate(d.rtcp_plaintext) if p is not None], dtype=np.int64)
-        sub_keys = tables.take_columns(dg.keys, plain)
-        new, of_row = rtcp_rows(sub_keys, [d.rtcp_plaintext[i] for i in plain.tolist()])
-        new["auth_ok"], new["srtp_status"] = _srtp_columns(d.rtcp_status[plain[of_row]])
-        merged = _concat_tables([old, new], tables.DECRYPTED_RTCP_SCHEMA)
-        order = np.lexsort((merged["index"].to_numpy(), np.concatenate([pos[~replaced], plain[of_row]])))
-        return merged.iloc[order].reset_index(drop=True)
-
-    @property
-    def flows(self) -> pd.DataFrame:
-        return self._decode().flows
-
-    @property
-    def icmp(self) -> pd.DataFrame:
-        return self._decode().icmp
-
-    @property
-    def tcp_streams(self) -> pd.DataFrame:
-        return self._decode().tcp_streams
-
-    @property
-    def fragments(self) -> pd.DataFrame:
-        return self._decode().fragments
-
+    flows = _decoded("flows")
+    icmp = _decoded("icmp")
+    tcp_streams = _decoded("tcp_streams")
+    fragments = _decoded("fragments")
     @property
     def streams(self) -> pd.DataFrame:
         """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""
-        if self._streams is None:  # computed once: it walks every RTP row
-            self._streams = streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
-                                    codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
-                                    payload=self.payload_or_empty)
-        return self._streams
+        return self._tables("streams")  # computed once: it walks every RTP row
 
     @property
     def sessions(self) -> pd.DataFrame:
@@ -537,9 +431,7 @@ class Capture:
         return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
 
     def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        if getattr(self, "_session_cache", None) is None:
-            self._session_cache = _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp)
-        return self._session_cache
+        return self._tables("sessions")
 
     @property
     def stun(self) -> pd.DataFrame:
@@ -550,9 +442,7 @@ class Capture:
         return self._stun_tables()[1]
 
     def _stun_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if self._stun is None:
-            self._stun = stun_tables(self._decode().stun_messages, self._ice_passwords, *self._turn_credentials)
-        return self._stun
+        return self._tables("stun")
 
     @property
     def dtls_records(self) -> pd.DataFrame:
@@ -569,21 +459,16 @@ class Capture:
         """The DTLS 1.3 ciphertext records opened with the key log's TLS 1.3 secrets (handshake messages after the
         ServerHello, ACKs, alerts, application data): webrtcpcap.tables.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
         Empty without a key log holding TLS 1.3 secrets.  Key material is never shown."""
-        if self._dtls_decrypted is None:
-            if self._keylog is None or not self._keylog.tls13_client_randoms():  # nothing to open them with
-                self._dtls_decrypted = tables.empty_table(decrypt.DTLS_DECRYPTED_SCHEMA)
-            else:
-                dg = self._decode().dtls_datagrams
-                self._dtls_decrypted = decrypt.dtls13_records(dg.keys, dg.payloads,
-                                                              association_identities(*self._dtls_tables()),
-                                                              self._keylog)
-        return self._dtls_decrypted
+        return self._tables("dtls_decrypted")
+
+    def _make_dtls_decrypted(self) -> pd.DataFrame:
+        if self._keylog is None or not self._keylog.tls13_client_randoms():  # nothing to open them with
+            return tables.empty_table(decrypt.DTLS_DECRYPTED_SCHEMA)
+        dg = self._decode().dtls_datagrams
+        return decrypt.dtls13_records(dg.keys, dg.payloads, association_identities(*self._dtls_tables()), self._keylog)
 
     def _dtls_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if self._dtls is None:
-            decoded = self._decode()
-            self._dtls = _dtls_tables(decoded.dtls_datagrams, decoded.stun_messages)
-        return self._dtls
+        return self._tables("dtls")
 
     @property
     def quic(self) -> pd.DataFrame:
@@ -591,18 +476,16 @@ class Capture:
         connection id gives (RFC 9001 §5.2: no key log needed): webrtcpcap.tables.quic_tables.quic_table (columns in
         QUIC_SCHEMA: version, connection ids, ALPN, server name, TLS version...).  `quic_connections` has one row per
         QUIC flow."""
-        if self._quic is None:
-            p = self.packets
-            rows = p[(p["kind"] == "quic") & (p["transport"] == "udp")]
-            rows = rows[rows.groupby("flow", observed=True).cumcount().to_numpy() < quic_tables.MAX_DATAGRAMS_PER_FLOW]
-            if self._fragments_of is None:  # as _rtp_packets makes it: completing frame -> its other fragments
-                joined = self.fragments[self.fragments["reassembled_in"].notna()]
-                by_completing = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"]
-                self._fragments_of = by_completing.agg(list).to_dict()
-            payloads = udp_payloads(self._data, self._index, self._state, rows["frame"].to_numpy(),
-                                    np.zeros(len(rows), dtype=bool), self._fragments_of) if len(rows) else []
-            self._quic = quic_tables.quic_table(rows, payloads)
-        return self._quic
+        return self._tables("quic")
+
+    def _make_quic(self) -> pd.DataFrame:
+        p = self.packets
+        rows = p[(p["kind"] == "quic") & (p["transport"] == "udp")]
+        rows = rows[rows.groupby("flow", observed=True).cumcount().to_numpy() < quic_tables.MAX_DATAGRAMS_PER_FLOW]
+        payloads = udp_payloads(self._data, self._index, self._state, rows["frame"].to_numpy(),
+                                np.zeros(len(rows), dtype=bool), self._payloads.completing_fragments()) \
+            if len(rows) else []
+        return quic_tables.quic_table(rows, payloads)
 
     @property
     def quic_connections(self) -> pd.DataFrame:
@@ -630,9 +513,7 @@ class Capture:
         Many at once: `cap.rtp_payload.heads(frames, width)` gives the first `width` bytes of every payload as one
         2-D array (webrtcpcap.net.payloads.PayloadHeads), `cap.rtp_payload.payloads(frames)` the whole payloads; the
         analyses that read payloads (media_tables.keyframes, streams.rtx_osn, nack) use these."""
-        if self._payload_reader is None:
-            self._payload_reader = self._reader(empty_on_error=False)
-        return self._payload_reader
+        return self._tables("rtp_payload")
 
     @property
     def payload_or_empty(self) -> RtpPayloadReader:
@@ -640,165 +521,18 @@ class Capture:
         OSN, no keyframe) where rtp_payload raises ValueError (a snaplen-cut or garbage packet, SRTP that did not
         authenticate), and the frame and why are kept in `unreadable_payloads` (counted, never silently dropped).
         What health and report pass to streams.rtx_pairs, nack and codecs; `heads` and `payloads` as rtp_payload's."""
-        if self._payload_or_empty is None:
-            self._payload_or_empty = self._reader(empty_on_error=True)
-        return self._payload_or_empty
+        return self._tables("payload_or_empty")
 
     def _reader(self, empty_on_error: bool) -> RtpPayloadReader:
-        rtp = self._decode().rtp
-        return RtpPayloadReader(rtp["frame"].to_numpy(), rtp["payload_offset"].to_numpy(),
-                                rtp["padding"].to_numpy(dtype=bool), self._locate_packets, self._payload_one,
-                                empty_on_error, self.unreadable_payloads, self._payload_fast)
-
-    def _payload_fast(self, frame: int) -> bytes | None:
-        """One frame's payload by the common case's rules, in plain Python (a per-frame caller pays no numpy
-        set-up), or None: then the general path answers (a row the table flags, relayed, framed or reassembled
-        packets, broken padding, a frame that is not a row)."""
-        frames, _, clean, special, ciphertext = self._payload_rows()[:5]
-        i = int(np.searchsorted(frames, frame))
-        if i >= len(frames) or frames[i] != frame or not clean[i]:
-            return None
-        d = self.decryption
-        if d is not None and d.rtp_status[i] != _NOT_TRIED:
-            try:
-                data = self._plaintext(frame)
-            except ValueError:
-                return None
-            cipher = False
-        elif special[i]:
-            return None
-        else:
-            b = i // PAYLOAD_BLOCK
-            spans = self._span_blocks.get(b)
-            if spans is None:
-                self._direct_spans(np.array([i]))  # finds the places of the row's whole block, and keeps them
-                spans = self._span_blocks[b]
-            pos, size = int(spans[0][i - b * PAYLOAD_BLOCK]), int(spans[1][i - b * PAYLOAD_BLOCK])
-            if pos < 0:
-                return None
-            data = self._data[pos:pos + size].tobytes()
-            cipher = bool(ciphertext[i])
-        payload_offset, padding = self._payload_rows()[5:]
-        body = data[int(payload_offset[i]):]
-        if cipher or not padding[i]:
-            return body
-        count = body[-1] if body else 0
-        return body[:len(body) - count] if 1 <= count <= len(body) else None
-
-    def _locate_packets(self, rows: np.ndarray) -> tuple[list, np.ndarray, dict]:
-        """Where the RTP packets of rtp rows `rows` lie, for RtpPayloadReader: ([(Packets, ciphertext mask)], request
-        positions for the per-frame reader, {request position: ValueError})."""
-        frames, ssrc, clean, special, ciphertext = self._payload_rows()[:5]
-        todo = clean[rows].copy()  # rows the table flags: the per-frame reader says why
-        slow = [np.flatnonzero(~todo)]
-        parts, errors = [], {}
-        d = self.decryption
-        if d is not None and (d.rtp_status[rows] != _NOT_TRIED).any():
-            status = d.rtp_status[rows]
-            tried = todo & (status != _NOT_TRIED)
-            authentic = tried & np.isin(status, [srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE])
-            for k in np.flatnonzero(tried & ~authentic).tolist():
-                errors[k] = ValueError(f"frame {int(frames[rows[k]])}: SRTP did not authenticate "
-                                       f"({srtp.STATUS_NAMES[status[k]]})")
-            at = np.flatnonzero(authentic)
-            keys = np.asarray(d.rtp_key, dtype=object)[rows[at]]
-            ssrcs = ssrc[rows[at]]
-            for group in dict.fromkeys(zip(keys.tolist(), ssrcs.tolist())):  # a loop over decrypted streams
-                mine = at[(keys == group[0]) & (ssrcs == group[1])]
-                plain = self._stream_plaintexts(group)
-                have = np.array([plain.get(int(r)) is not None for r in rows[mine]], dtype=bool)
-                for k in mine[~have].tolist():
-                    errors[k] = ValueError(f"frame {int(frames[rows[k]])}: SRTP did not authenticate again")
-                datas = [plain[int(r)] for r in rows[mine[have]]]
-                parts.append((Packets.joined(mine[have], datas), np.zeros(int(have.sum()), dtype=bool)))
-            todo &= ~tried
-        ciphertext = ciphertext[rows]
-        special = todo & special[rows]
-        at = np.flatnonzero(special)  # relayed by TURN, framed out of TCP, reassembled from IP fragments: made again
-        if len(at):
-            made = self._rtp_packets(rows[at])
-            have = np.array([m is not None for m in made], dtype=bool)
-            slow.append(at[~have])
-            parts.append((Packets.joined(at[have], [m for m in made if m is not None]), ciphertext[at[have]]))
-        at = np.flatnonzero(todo & ~special)  # direct datagrams: read where they lie in the file
-        pos, size = self._direct_spans(rows[at])
-        found = pos >= 0
-        slow.append(at[~found])
-        parts.append((Packets(self._data, at[found], pos[found], size[found]), ciphertext[at[found]]))
-        return parts, np.concatenate(slow), errors
-
-    def _payload_rows(self) -> tuple[np.ndarray, ...]:
-        """Per rtp row, once: frame, ssrc, clean (the table flags nothing), special (relayed by TURN, framed out of
-        TCP or reassembled from IP fragments: its packet is made again, not read in place), ciphertext (SRTP flow),
-        payload_offset, padding."""
-        if self._payload_row_facts is None:
-            decoded = self._decode()
-            rtp = decoded.rtp
-            completing = np.fromiter(self._completing_fragments(), dtype=np.int64)
-            special = (rtp["relayed"].to_numpy(dtype=bool) | np.isin(rtp["frame"].to_numpy(), completing))
-            special[np.fromiter(decoded.rtp_framed, dtype=np.int64)] = True
-            self._payload_row_facts = (rtp["frame"].to_numpy(), rtp["ssrc"].to_numpy(), rtp["error"].isna().to_numpy(),
-                                       special, rtp["dtls_srtp"].to_numpy(dtype=bool),
-                                       rtp["payload_offset"].to_numpy(), rtp["padding"].to_numpy(dtype=bool))
-        return self._payload_row_facts
-
-    def _direct_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """pipeline.udp_spans of the frames of rtp rows `rows`, computed per block of PAYLOAD_BLOCK rows and kept
-        for the last few blocks (a per-frame caller walks a stream, so it asks near where it asked before)."""
-        frames = self._payload_rows()[0]
-        pos = np.full(len(rows), -1, dtype=np.int64)
-        size = np.zeros(len(rows), dtype=np.int64)
-        block = rows // PAYLOAD_BLOCK
-        for b in np.unique(block).tolist():  # a loop over blocks of rows
-            spans = self._span_blocks.pop(b, None)
-            if spans is None:
-                lo = b * PAYLOAD_BLOCK
-                spans = udp_spans(self._data, self._index, self._state, frames[lo:lo + PAYLOAD_BLOCK])
-            self._span_blocks[b] = spans  # last used last
-            while len(self._span_blocks) > PAYLOAD_BLOCKS_KEPT:
-                self._span_blocks.pop(next(iter(self._span_blocks)))
-            sel = block == b
-            pos[sel], size[sel] = spans[0][rows[sel] - b * PAYLOAD_BLOCK], spans[1][rows[sel] - b * PAYLOAD_BLOCK]
-        return pos, size
-
-    def _completing_fragments(self) -> dict:
-        """{frame that completed an IP datagram: the frames of its other fragments}, from the fragments table."""
-        if self._fragments_of is None:
-            joined = self.fragments[self.fragments["reassembled_in"].notna()]
-            self._fragments_of = joined.groupby(joined["reassembled_in"].astype("int64"))["frame"].agg(list).to_dict()
-        return self._fragments_of
+        return self._payloads.reader(empty_on_error, self.unreadable_payloads)
 
     def _payload_one(self, frame: int) -> bytes:
-        """rtp_payload of one frame, the frame decoded again on its own: for the rows the bulk rules leave (a row the
-        rtp table flags, a datagram cut short, a frame that is not a row of the rtp table), so that each gets the
-        answer, or the error, that reading it as RTP gives."""
+        """rtp_payload of one frame, decoded again on its own (webrtcpcap.tables.payload_source)."""
+        return self._payloads.payload_one(frame)
 
-        if not 1 <= frame <= len(self._index):
-            raise IndexError(f"frame {frame} is not in this capture (1..{len(self._index)})")
-        data = self._plaintext(frame) if self._decryption is not None or self.decryption is not None else None
-        ciphertext = False
-        if data is None:
-            rtp = self._decode().rtp
-            frames = rtp["frame"].to_numpy()
-            i = int(np.searchsorted(frames, frame))
-            known = i < len(frames) and frames[i] == frame
-            ciphertext = known and bool(rtp["dtls_srtp"].iat[i])  # SRTP not decrypted: no padding count to read
-            if known and (rtp["relayed"].iat[i] or i in self._decode().rtp_framed):
-                data = self._rtp_packets(np.array([i]))[0]  # the datagram TURN carried, or RTP framed out of TCP
-        if data is None:
-            batch = reader.make_batch(self._data, self._index, frame - 1, frame, self._state, frame)
-            layer = net.decode(batch)
-            if layer.transport[0] != net.Transport.UDP or layer.payload_cap[0] != layer.payload_len[0] \
-                    or layer.payload_len[0] <= 0 or layer.fragment[0]:
-                raise ValueError(f"frame {frame} has no complete UDP payload")
-            data = layer.source.bytes_at(int(layer.payload_off[0]), int(layer.payload_cap[0]))
-        try:
-            header = _rtp.parse(data)
-        except DecodeError as e:
-            raise ValueError(f"frame {frame} is not RTP: {e}") from None
-        if ciphertext:
-            return data[header.payload_offset:]
-        return _rtp.payload(data, header)  # DecodeError (a ValueError) for a padding count RFC 3550 calls invalid
+    def _rtp_packets(self, rows: np.ndarray) -> list:
+        """The packets of rows of the rtp table as captured (webrtcpcap.tables.payload_source)."""
+        return self._payloads.rtp_packets(rows)
 
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
@@ -807,51 +541,6 @@ class Capture:
         still takes the media for SRTP.  Returns a summary dict."""
 
         return write_decrypted(self, path)
-
-    def _plaintext(self, frame: int) -> bytes | None:
-        """The decrypted RTP packet of a frame whose SRTP authenticated; None when no key was tried on it."""
-
-        d = self.decryption
-        frames, ssrc = self._payload_rows()[:2]
-        i = int(np.searchsorted(frames, frame))
-        if i >= len(frames) or frames[i] != frame or d.rtp_status[i] == _NOT_TRIED:
-            return None
-        if d.rtp_status[i] not in (srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE):
-            raise ValueError(f"frame {frame}: SRTP did not authenticate ({srtp.STATUS_NAMES[d.rtp_status[i]]})")
-        plain = self._stream_plaintexts((d.rtp_key[i], int(ssrc[i])))
-        if plain.get(i) is None:
-            raise ValueError(f"frame {frame}: SRTP did not authenticate again")
-        return plain[i]
-
-    def _stream_plaintexts(self, group: tuple) -> dict:
-        """{rtp row: decrypted RTP packet} of one stream (key label, SSRC).  The stream is decrypted again whole, in
-        order, so that the rollover counter is followed; the last few streams asked for are kept (RTX OSN reading
-        asks for every packet of a stream)."""
-        plain = self._plain_cache.pop(group, None)
-        if plain is None:
-            d = self.decryption
-            rtp = self._decode().rtp
-            keys = np.array(d.rtp_key, dtype=object)
-            rows = np.flatnonzero((rtp["ssrc"].to_numpy() == group[1]) & (keys == group[0]))
-            packets = self._rtp_packets(rows)
-            usable = [r for r, p in zip(rows.tolist(), packets) if p is not None]
-            result = d.sources[group[0]].make().rtp([p for p in packets if p is not None])
-            plain = dict(zip(usable, result.plaintext))
-            while len(self._plain_cache) >= _PLAINTEXT_STREAMS:
-                self._plain_cache.pop(next(iter(self._plain_cache)))
-        self._plain_cache[group] = plain  # last used last
-        return plain
-
-    def _rtp_packets(self, rows: np.ndarray) -> list:
-        """The packets of rows of the rtp table as captured (UDP payloads; the datagram TURN carried; RTP framed out
-        of TCP); None where there is none (see pipeline.udp_payloads)."""
-        decoded = self._decode()
-        framed = decoded.rtp_framed  # RTP out of TCP streams: kept, as it cannot be re-read per frame
-        frames, relayed = decoded.rtp["frame"].to_numpy(), decoded.rtp["relayed"].to_numpy()
-        reread = np.array([r for r in np.asarray(rows).tolist() if r not in framed], dtype=np.int64)
-        got = dict(zip(reread.tolist(), udp_payloads(self._data, self._index, self._state, frames[reread],
-                                                     relayed[reread], self._completing_fragments())))
-        return [framed[r] if r in framed else got[r] for r in np.asarray(rows).tolist()]
 
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).
@@ -877,35 +566,6 @@ def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFr
     if stun_messages is None or not len(stun_messages):  # SPED: DTLS embedded in STUN (dtls_tables)
         return dtls_tables(datagrams.keys, datagrams.payloads)
     return dtls_tables(datagrams.keys, datagrams.payloads, stun_messages.keys, stun_messages.payloads)
-
-
-_NOT_TRIED = 255  # webrtcpcap.tables.decrypt.NOT_TRIED, without importing it on the plain path
-_PLAINTEXT_STREAMS = 4  # decrypted streams Capture._plaintext keeps
-
-
-def _srtp_columns(status: np.ndarray) -> tuple:
-    """auth_ok and srtp_status columns (tables.SRTP_COLUMNS) from webrtcpcap.protocols.srtp.Status codes or _NOT_TRIED."""
-
-    status = np.asarray(status)
-    tried = status != _NOT_TRIED
-    authentic = np.isin(status, [srtp.Status.OK, srtp.Status.DUPLICATE, srtp.Status.LATE])
-    codes = np.where(tried, status.astype(np.int16), -1)
-    return (tables.masked(authentic, ~tried, "boolean"),
-            pd.Categorical.from_codes(codes, categories=list(srtp.STATUS_NAMES)))
-
-
-def _concat_tables(parts: list[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
-    """Rows of several tables of one schema; categorical columns get the union of their categories."""
-    out = {}
-    for name, dtype in schema.items():
-        cols = [p[name] for p in parts]
-        if dtype == "category":
-            cats = list(dict.fromkeys(c for col in cols for c in col.cat.categories))
-            out[name] = pd.Categorical(pd.concat([col.astype(object) for col in cols], ignore_index=True),
-                                       categories=cats)
-        else:
-            out[name] = pd.concat(cols, ignore_index=True).astype(dtype)
-    return pd.DataFrame(out)
 
 
 def _decode_as_hint(row) -> dict[str, str]:
@@ -945,40 +605,54 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
                    sdp=sdp, keylog=keylog, srtp_keys=srtp_keys, turn_passwords=turn_passwords, turn_secret=turn_secret)
 
 
+CHUNK_TABLES = ("packets", "rtp", "rtcp", "flows", "icmp", "fragments", "tcp_streams", "stun", "stun_attributes")
+
+
+class NotAsked(AttributeError):
+    """A table of a chunk that iter_chunks was not asked to build (its `tables=`)."""
+
+
 class Chunk:
-    """The tables of one chunk of a capture, as `iter_chunks` yields them (same columns as Capture's tables)."""
+    """The tables of one chunk of a capture, as `iter_chunks` yields them (same columns as Capture's tables); only
+    those iter_chunks was asked for (`tables=`): the others raise NotAsked (an AttributeError)."""
 
-    def __init__(self, decoded: Decoded, first_frame: int):
-        self.packets = decoded.packets
-        self.rtp = decoded.rtp
-        self.rtcp = decoded.rtcp
-        self.flows = decoded.flows
-        self.icmp = decoded.icmp
-        self.fragments = decoded.fragments
-        self.tcp_streams = decoded.tcp_streams  # every TCP direction up to this chunk's end
+    def __init__(self, decoded: Decoded, first_frame: int, asked: tuple[str, ...] = CHUNK_TABLES):
         self.first_frame = first_frame
-        self._stun_messages = decoded.stun_messages
-        self._stun: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._n = len(decoded.packets)
+        self.asked = tuple(asked)
+        stun_messages = decoded.stun_messages
+        self._tables = Lazy({
+            "packets": lambda: decoded.packets, "rtp": lambda: decoded.rtp, "rtcp": lambda: decoded.rtcp,
+            "flows": lambda: decoded.flows, "icmp": lambda: decoded.icmp, "fragments": lambda: decoded.fragments,
+            "tcp_streams": lambda: decoded.tcp_streams,  # every TCP direction up to this chunk's end
+            "stun": lambda: stun_tables(stun_messages),  # both stun tables, on first use of either
+        })
+        for name in ("packets", "rtp", "rtcp", "flows", "icmp", "fragments", "tcp_streams"):
+            if name in self.asked:
+                self._tables(name)  # built by the decode already: kept here, the Decoded may go
 
-    @property
-    def stun(self) -> pd.DataFrame:
-        return self._stun_tables()[0]
+    def _get(self, name: str, built: str | None = None):
+        if name not in self.asked:
+            raise NotAsked(f"this chunk has no {name} table: iter_chunks was not asked for it (tables=...)")
+        return self._tables(built or name)
 
-    @property
-    def stun_attributes(self) -> pd.DataFrame:
-        return self._stun_tables()[1]
-
-    def _stun_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if self._stun is None:
-            self._stun = stun_tables(self._stun_messages)
-        return self._stun
+    packets = property(lambda self: self._get("packets"))
+    rtp = property(lambda self: self._get("rtp"))
+    rtcp = property(lambda self: self._get("rtcp"))
+    flows = property(lambda self: self._get("flows"))
+    icmp = property(lambda self: self._get("icmp"))
+    fragments = property(lambda self: self._get("fragments"))
+    tcp_streams = property(lambda self: self._get("tcp_streams"))
+    stun = property(lambda self: self._get("stun")[0])
+    stun_attributes = property(lambda self: self._get("stun_attributes", "stun")[1])
 
     def __repr__(self) -> str:
-        return f"<webrtcpcap.Chunk frames {self.first_frame}..{self.first_frame + len(self.packets) - 1}>"
+        return f"<webrtcpcap.Chunk frames {self.first_frame}..{self.first_frame + self._n - 1}>"
 
 
 def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iterable = (),
-                not_webrtc: Iterable = (), progress: bool | None = None) -> Iterator[Chunk]:
+                not_webrtc: Iterable = (), progress: bool | None = None,
+                tables: Iterable[str] | None = None) -> Iterator[Chunk]:
     """The capture's tables `packets` frames at a time, reading the file in bounded memory.
 
     Frame numbers and `t` count from the start of the file.  A flow found to be WebRTC in one chunk stays WebRTC in
@@ -986,8 +660,17 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
     Flow ids are per chunk.  A chunk's `tcp_streams` covers the capture up to that chunk's end (the last chunk's
     is the whole capture's).  A chunk holds at most `packets` frames, and fewer where a 32 MiB block of the file
     ends.  Warns (CaptureWarning) at the end if the file was cut short or corrupt.
+
+    `tables` names the tables each chunk needs (of CHUNK_TABLES; default all): the others are not built (every
+    frame is still decoded and demultiplexed, so verdicts and flows carried into later chunks are the same), and
+    asking a chunk for one raises NotAsked.  `packets` is always built.
     """
     path = os.fspath(path)
+    asked = CHUNK_TABLES if tables is None else ("packets",) + tuple(dict.fromkeys(tables))
+    unknown = [t for t in asked if t not in CHUNK_TABLES]
+    if unknown:
+        raise ValueError(f"iter_chunks: no table named {unknown[0]!r} (tables are {', '.join(CHUNK_TABLES)})")
+    built = tuple({"stun_attributes": "stun"}.get(t, t) for t in asked)
     rules = _rules(webrtc, not_webrtc)
     bar = _progress_bar(os.path.getsize(path), os.path.basename(path)) if progress is not False else None
     carry = Carry()
@@ -1013,9 +696,10 @@ def iter_chunks(path: str | os.PathLike, packets: int = 250_000, *, webrtc: Iter
             batch = next(batches, None)
             if t0 is None:  # the first frame with a time; until then, every frame's t is NaN whatever t0 is
                 t0 = reader.first_time_ns(data, index, state)
-            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None)
+            decoded = decode(data, index, state, first_frame, t0 or 0, rules, carry, final=batch is None,
+                             build=built)
             del data, index
-            yield Chunk(decoded, first_frame)
+            yield Chunk(decoded, first_frame, asked)
     finally:
         if bar is not None:
             bar.close()

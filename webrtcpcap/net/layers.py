@@ -11,7 +11,6 @@ its row, with an error code saying how far decoding got and why it stopped.
 from __future__ import annotations
 
 import ipaddress
-import struct
 import threading
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -21,6 +20,9 @@ import pandas as pd
 
 from ..io.buffer import EXTRA, ByteSource
 from ..io.reader import FrameBatch
+# IP protocol numbers, checksums and address texts live in net/wire.py; their names stay here too.
+from .wire import (IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, checksum_after_change,  # noqa: F401
+                   describe_quoted, endpoint, internet_checksum, ones_complement_sum, pseudo_header)
 
 
 class LinkType(IntEnum):
@@ -44,10 +46,6 @@ ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)  # 802.1Q, 802.1ad, old QinQ
 AF_INET = 2
 AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 
-IPPROTO_ICMP = 1
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
-IPPROTO_ICMPV6 = 58
 IPV6_EXTENSION_HEADERS = (0, 43, 60, 51, 135, 139, 140)  # hop-by-hop, routing, dest opts, AH, mobility, HIP, shim6
 IPV6_FRAGMENT = 44
 IPV6_NO_NEXT = 59
@@ -331,15 +329,18 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     def truncated(rows, fallback):
         error[rows] = np.where(snapped[rows], NetError.SNAPLEN, fallback)
 
+    def ip_header(rows, fixed, invalid):
+        """Where the IP headers of `rows` start, the bytes there, which hold the `fixed` header (the others are
+        `invalid`, or cut by the snaplen), and a cursor on those."""
+        start = l3[rows]
+        avail = end[rows] - start
+        short = avail < fixed
+        truncated(rows[short], invalid)
+        return start, avail, ~short, src.at(start, ~short)
+
     # IPv4 -----------------------------------------------------------------
-    v4 = (ipver == 4) & (error == 0)
-    r = np.flatnonzero(v4)
-    a = l3[r]
-    avail = end[r] - a
-    short = avail < 20
-    truncated(r[short], NetError.IPV4_INVALID)
-    ok = ~short
-    cur = src.at(a, ok)
+    r = np.flatnonzero((ipver == 4) & (error == 0))
+    a, avail, ok, cur = ip_header(r, 20, NetError.IPV4_INVALID)
     vihl = cur.u8(0)
     ihl = (vihl & 0x0F).astype(np.int64) * 4
     bad = ok & (((vihl >> 4) != 4) | (ihl < 20))
@@ -377,14 +378,8 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
                              (fo & 0x1FFF) * 8, bool(fo & 0x2000), int(proto[row])))
 
     # IPv6 -----------------------------------------------------------------
-    v6 = (ipver == 6) & (error == 0)
-    r6 = np.flatnonzero(v6)
-    a = l3[r6]
-    avail = end[r6] - a
-    short = avail < 40
-    truncated(r6[short], NetError.IPV6_INVALID)
-    ok = ~short
-    cur = src.at(a, ok)
+    r6 = np.flatnonzero((ipver == 6) & (error == 0))
+    a, avail, ok, cur = ip_header(r6, 40, NetError.IPV6_INVALID)
     bad = ok & ((cur.u8(0) >> 4) != 6)
     error[r6[bad]] = NetError.IPV6_INVALID
     ok &= ~bad
@@ -593,15 +588,19 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     icmp_type = np.full(n, -1, dtype=np.int16)
     icmp_code = np.full(n, -1, dtype=np.int16)
 
+    def transport_header(number, kind, fixed, invalid):
+        """The rows of IP protocol `number` (their transport is `kind`), where their headers start, the bytes
+        captured and on the wire, and which hold the `fixed` header (the others are `invalid`, or cut by the
+        snaplen)."""
+        rows = np.flatnonzero(has_l4 & (proto == number))
+        transport[rows] = kind
+        capb = ip.l4_cap[rows]
+        ok = capb >= fixed
+        error[rows[~ok]] = np.where(snapped[rows[~ok]], NetError.SNAPLEN, invalid)
+        return rows, ip.l4[rows], capb, ip.l4_wire[rows], ok
+
     # UDP
-    u = np.flatnonzero(has_l4 & (proto == IPPROTO_UDP))
-    transport[u] = Transport.UDP
-    a = ip.l4[u]
-    capb = ip.l4_cap[u]
-    wire = ip.l4_wire[u]
-    ok = capb >= 8
-    short = u[~ok]
-    error[short] = np.where(snapped[short], NetError.SNAPLEN, NetError.UDP_TRUNCATED)
+    u, a, capb, wire, ok = transport_header(IPPROTO_UDP, Transport.UDP, 8, NetError.UDP_TRUNCATED)
     cur = src.at(a, ok)
     sport[u[ok]] = cur.be16(0)[ok]
     dport[u[ok]] = cur.be16(2)[ok]
@@ -616,13 +615,7 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     error[u[snap_cut & (error[u] == 0)]] = NetError.SNAPLEN
 
     # TCP
-    t = np.flatnonzero(has_l4 & (proto == IPPROTO_TCP))
-    transport[t] = Transport.TCP
-    a = ip.l4[t]
-    capb = ip.l4_cap[t]
-    wire = ip.l4_wire[t]
-    ok = capb >= 20
-    error[t[~ok]] = np.where(snapped[t[~ok]], NetError.SNAPLEN, NetError.TCP_INVALID)
+    t, a, capb, wire, ok = transport_header(IPPROTO_TCP, Transport.TCP, 20, NetError.TCP_INVALID)
     doff = (src.u8(a + 12, ok) >> 4).astype(np.int64) * 4
     bad = ok & ((doff < 20) | (doff > wire))
     error[t[bad]] = NetError.TCP_INVALID
@@ -665,75 +658,6 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
         payload_cap=payload_cap, error=error, fragment=fragment, reassembled_in=reassembled_in,
         icmp_type=icmp_type, icmp_code=icmp_code, icmp_quoted=icmp_quoted, tcp_seq=tcp_seq, tcp_flags=tcp_flags,
     )
-
-
-def endpoint(address, port) -> str:
-    """A transport address as every table and text of the package writes it: "ip:port", "[ipv6]:port" (the
-    brackets of RFC 3986 §3.2.2, as the port would otherwise read as one more group of the address)."""
-    address = str(address)
-    return f"[{address}]:{int(port)}" if ":" in address else f"{address}:{int(port)}"
-
-
-# -- Internet checksums: the one place the copies (decrypted, anonymised, endpoint dumps) compute them ---------------
-
-def ones_complement_sum(data) -> int:
-    """The ones' complement sum (not yet complemented) of `data` as 16-bit big-endian words (RFC 1071), an odd
-    length padded with a zero byte.  2**16 is 1 modulo 0xFFFF, so the folded sum is the big-endian integer modulo
-    0xFFFF (0xFFFF, not 0, for a nonzero one): one big-integer operation instead of a loop over words."""
-    data = bytes(data)
-    if len(data) % 2:
-        data += b"\0"
-    value = int.from_bytes(data, "big")
-    total = value % 0xFFFF
-    return 0xFFFF if total == 0 and value else total
-
-
-def internet_checksum(*parts) -> int:
-    """The Internet checksum (RFC 1071) of the parts joined: the ones' complement of their ones' complement sum.
-    (UDP sends a computed 0 as 0xFFFF, RFC 768: the caller's rule, as IPv4 and ICMP do not.)"""
-    return ~ones_complement_sum(b"".join(bytes(p) for p in parts)) & 0xFFFF
-
-
-def checksum_after_change(old_checksum: int, old: bytes, new: bytes) -> int:
-    """RFC 1624 eq. 3: the checksum once the bytes `old` (even length, at an even offset) became `new`, without the
-    rest of the data (an address rewritten in a datagram that was cut short)."""
-    total = (~old_checksum & 0xFFFF) + (~ones_complement_sum(old) & 0xFFFF) + ones_complement_sum(new)
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def pseudo_header(src: bytes, dst: bytes, protocol: int, length: int) -> bytes:
-    """The pseudo-header a UDP/TCP/ICMPv6 checksum covers: IPv4's (RFC 768, RFC 9293 §3.1) for 4-byte addresses,
-    IPv6's (RFC 8200 §8.1) for 16-byte ones."""
-    if len(src) == 4:
-        return bytes(src) + bytes(dst) + struct.pack(">BBH", 0, protocol, length)
-    return bytes(src) + bytes(dst) + struct.pack(">I3xB", length, protocol)
-
-
-def describe_quoted(quoted: bytes) -> str | None:
-    """The 5-tuple of the datagram an ICMP error quotes ("udp 10.0.0.1:5000 > 10.0.0.2:6000"), or None."""
-    if len(quoted) < 1:
-        return None
-    version = quoted[0] >> 4
-    if version == 4 and len(quoted) >= 20:
-        ihl = (quoted[0] & 0x0F) * 4
-        proto = quoted[9]
-        a, b = str(ipaddress.IPv4Address(quoted[12:16])), str(ipaddress.IPv4Address(quoted[16:20]))
-        rest = quoted[ihl:]
-    elif version == 6 and len(quoted) >= 40:
-        proto = quoted[6]
-        a, b = str(ipaddress.IPv6Address(quoted[8:24])), str(ipaddress.IPv6Address(quoted[24:40]))
-        rest = quoted[40:]
-    else:
-        return None
-    name = {IPPROTO_UDP: "udp", IPPROTO_TCP: "tcp"}.get(proto, f"ip-proto-{proto}")
-    if proto in (IPPROTO_UDP, IPPROTO_TCP) and len(rest) >= 4:
-        sp, dp = struct.unpack_from(">HH", rest)
-        if version == 6:
-            return f"{name} [{a}]:{sp} > [{b}]:{dp}"
-        return f"{name} {a}:{sp} > {b}:{dp}"
-    return f"{name} {a} > {b}"
 
 
 def _intern_addresses(ip: _IP, book: AddressBook):
