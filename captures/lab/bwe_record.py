@@ -196,7 +196,55 @@ def facts(meta: dict, series: dict, pcap: Path) -> dict:
             per["estimate"] = estimate_facts(est, samples, window, meta, rel)
         truth[node] = per
     out["ground_truth_over_time"] = truth
+    out["facts"] = statements(meta, out)
     return out
+
+
+def statements(meta: dict, out: dict) -> list[str]:
+    """The ground truth in sentences, from the numbers above (what an analysis of the capture should find)."""
+    says = []
+    names = {"a": "a (Firefox)", "b": "b (Chromium)"}
+    other = {"a": "b", "b": "a"}
+    for node, per in out["ground_truth_over_time"].items():
+        if not isinstance(per, dict):
+            continue
+        video = out["ssrcs"][node]["received"].get("video", {})
+        for ch in per["freeze_count_changes"]:
+            says.append(f"{names[node]} counted a freeze of the video it received from {other[node]} (SSRC "
+                        f"{video.get('ssrc')}) at {ch['capture_s']:.3f} s: freezeCount {ch['before']['freezeCount']}"
+                        f" -> {ch['after']['freezeCount']}, totalFreezesDuration {ch['before']['totalFreezesDuration']}"
+                        f" -> {ch['after']['totalFreezesDuration']} s")
+        if not per["freeze_count_changes"]:
+            says.append(f"{names[node]} counted no freeze of the video it received (SSRC {video.get('ssrc')})")
+        e = per.get("estimate")
+        if e and e.get("first_below_limit"):
+            f = e["first_below_limit"]
+            says.append(f"{names[node]}'s estimate (availableOutgoingBitrate) fell below the limit "
+                        f"{f['seconds_after_limit']:.2f} s after it was applied (at {f['capture_s']:.3f} s, "
+                        f"{f['bps']:.0f} bit/s; median {e['median_bps_5s_before']:.0f} bit/s in the 5 s before), "
+                        f"lowest {e['min_during']['bps']:.0f} bit/s at {e['min_during']['capture_s']:.3f} s")
+        if e and meta.get("bandwidth_limit") and e.get("first_back_to_send_rate_before"):
+            f = e["first_back_to_send_rate_before"]
+            says.append(f"{names[node]}'s estimate was back at its send rate of before the limit "
+                        f"({e['send_rate_bps_5s_before']:.0f} bit/s) {f['seconds_after_end']:.2f} s after the limit "
+                        f"was lifted (at {f['capture_s']:.3f} s)")
+        if e and "min_bps_after_first_5s" in e:
+            says.append(f"{names[node]}'s estimate never fell below {e['min_bps_after_first_5s']:.0f} bit/s after its "
+                        f"first 5 s; it sent {e['send_rate_bps_whole_call']:.0f} bit/s on average")
+    tl = out["timeline"]
+    if "outage" in tl:
+        counter = next((r["packets"] for r in meta["loss"]["counters"] if "meta time" in r["rule"]), None)
+        a_sent = out["ssrcs"]["a"]["sent"]
+        says.append(f"every UDP datagram a sent from {tl['outage']['capture_s'][0]:.3f} s to "
+                    f"{tl['outage']['capture_s'][1]:.3f} s was dropped before b ({counter} datagrams, nft counter): "
+                    f"a gap on a's SSRCs " + ", ".join(f"{k} {v['ssrc']}" for k, v in a_sent.items()))
+    if "limit_applied" in tl:
+        bl = meta["bandwidth_limit"]
+        says.append(f"everything b sent to a was limited to {bl['rate_kbit']} kbit/s ({bl['limit_tbf']}) from "
+                    f"{tl['limit_applied']['capture_s'][1]:.3f} s to {tl['limit_lifted']['capture_s'][0]:.3f} s; "
+                    f"tbf dropped {(bl.get('tc_stats') or {}).get('dropped')} packets in all; b's SSRCs "
+                    + ", ".join(f"{k} {v['ssrc']}" for k, v in out["ssrcs"]["b"]["sent"].items()))
+    return says
 
 
 def estimate_facts(est: list[tuple[float, float]], samples: list[dict], window, meta: dict, rel) -> dict:
