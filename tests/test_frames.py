@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 from conftest import CAPTURES, T0_NS, open_quiet, rtp_packet, stun_message, udp4, write_pcap
 
+from webrtcpcap import nack
 from webrtcpcap.frames import FRAMES_SCHEMA, frames
 
-VIDEO, AUDIO = 0x0A0B0C0D, 0x01020304
+VIDEO, AUDIO, RTX = 0x0A0B0C0D, 0x01020304, 0x0E0E0E0E
 STEP = 6000  # 90 kHz at 15 fps
 
 
@@ -147,6 +148,30 @@ def test_duplicates_fec_after_the_marker_and_padding_are_not_media(tmp_path):
     assert f["missing"].tolist() == [0, 0, 0, 0] and f["missing_before"].tolist() == [0, 0, 0, 0]
 
 
+def rtx_table(cap):
+    pairs = pd.DataFrame({"rtx_ssrc": [RTX], "media_ssrc": [VIDEO]})
+    return nack.rtx_osns(cap.rtp, pairs, cap.rtp_payload)
+
+
+def test_a_retransmission_repairs_the_frame_at_its_arrival(tmp_path):
+    extra = [
+        # RFC 4588: the OSN (104, frame 1's lost middle packet) leads the payload; same timestamp as the original.
+        dict(ssrc=RTX, pt=97, seq=500, ts=96_000, payload=bytes([0, 104]) + b"\x90" * 100, at=110),
+        # A retransmission of a packet that did arrive (frame 2's first, 106) changes nothing.
+        dict(ssrc=RTX, pt=97, seq=501, ts=102_000, payload=bytes([0, 106]) + b"\x90" * 100, at=150),
+    ]
+    cap = call(tmp_path, video(3, skip={(1, 1)}, extra=extra))
+    bare = table(cap)
+    assert bare["missing"].tolist() == [0, 1, 0] and bare["repaired"].tolist() == [0, 0, 0]
+    f = table(cap, rtx=rtx_table(cap))
+    assert f["packets"].tolist() == [3, 3, 3] and f["bytes"].tolist() == [300, 300, 300]
+    assert f["repaired"].tolist() == [0, 1, 0]
+    assert f["missing"].tolist() == [0, 0, 0] and f["duplicates"].tolist() == [0, 0, 0]
+    assert f["complete"].tolist() == [pd.NA, True, True]
+    assert f["last_t"].iloc[1] == pytest.approx(0.120, abs=1e-9)  # whole when the retransmission arrived
+    assert f["last_t"].iloc[2] == pytest.approx(0.144, abs=1e-9)
+
+
 def test_only_the_given_ssrcs_and_one_row_per_stream_frame(tmp_path):
     audio = [dict(ssrc=AUDIO, pt=111, seq=7 + i, ts=960 * i, marker=i == 0, at=20 * i + 0.5) for i in range(8)]
     cap = call(tmp_path, sorted(video(2) + audio, key=lambda p: p["at"]))
@@ -192,3 +217,18 @@ def test_recorded_freeze_session_against_chromium_s_frames_received():
     assert len(long) == 1
     assert long["interval"].iloc[0] == pytest.approx(end - start, abs=0.25)
     assert start < long["last_t"].iloc[0] < end + 0.3
+
+
+def test_recorded_freeze_session_with_keys_counts_the_frames_firefox_resent():
+    """With Firefox's key log the 30 RTX packets after the outage open: each is a whole one-packet frame lost in the
+    outage, so the table then holds as many frames as Chromium received (within 3 %)."""
+    base = CAPTURES / "bwe" / "freeze"
+    meta = json.loads(base.with_suffix(".meta.json").read_text())
+    video = meta["ssrcs"]["b"]["received"]["video"]
+    received = next(r for r in meta["ground_truth"]["b"]["rtp"] if r["type"] == "inbound-rtp" and r["kind"] == "video")
+    cap = open_quiet(base.with_suffix(".pcap"), keylog=base.with_suffix(".keylog"))
+    pairs = pd.DataFrame({"rtx_ssrc": [video["rtx_ssrc"]], "media_ssrc": [video["ssrc"]]})
+    f = frames(cap.rtp, ssrcs=[video["ssrc"]], rtx=nack.rtx_osns(cap.rtp, pairs, cap.rtp_payload))
+    assert f["repaired"].sum() == 30
+    assert len(f) == pytest.approx(received["framesReceived"], rel=0.03)
+    assert f["missing_before"].sum() == 0

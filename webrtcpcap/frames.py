@@ -34,6 +34,7 @@ FRAMES_SCHEMA: dict[str, str] = {
     "marker": "bool",
     "complete": "boolean",
     "keyframe": "boolean",
+    "repaired": "uint32",
     "trailing": "uint32",
     "duplicates": "uint32",
     "padding": "uint32",
@@ -43,7 +44,8 @@ FRAMES_SCHEMA: dict[str, str] = {
 }
 
 
-def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None) -> pd.DataFrame:
+def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None,
+           rtx: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per video frame (an RTP timestamp of a stream) in `rtp` (the rtp table: `cap.rtp`), for the streams
     whose SSRC is in `ssrcs` (video media SSRCs, e.g. `cap.streams` rows with kind "video" and role "media"; None:
     every stream, which only makes sense for a table of video). Rows with an `error` (malformed RTP) are left out.
@@ -61,6 +63,11 @@ def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None)
     never arrived; null when that cannot be judged (the first frame of a stream, or packets missing right before
     the frame: its first packets or whole frames); `keyframe`: from `keyframes` (True when a packet of the frame
     starts a keyframe, False when one starts another frame, null without a verdict or without the table);
+    `repaired`: packets of the frame whose original never arrived and whose RFC 4588 retransmission did, from `rtx`
+    (a table with `frame`, `media_ssrc` and `osn` columns, one row per RTX packet: `nack.rtx_osns`; its OSN needs the
+    payload, so SRTP needs its keys): such a packet counts as received at the retransmission's arrival (in
+    `packets`, `bytes` less its 2-byte OSN, `first_t`/`last_t`, and for `missing` and `complete`); a
+    retransmission of a packet that did arrive is left out;
     `trailing`: packets with the frame's timestamp after its marker packet (ULPFEC inside RED rides on the media
     SSRC with the frame's timestamp, RFC 5109 §9; not counted in `packets` and `bytes`); `duplicates`: packets
     received again; `padding`: packets with the P bit (padding-only probes, RFC 3550 §5.1) carrying this
@@ -70,6 +77,9 @@ def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None)
     Sorted by stream (first appearance) and then `ts_ext`.
     """
     ok = rtp[rtp["error"].isna()] if "error" in rtp else rtp
+    ok = ok.assign(rtx=False)
+    if rtx is not None and len(rtx):
+        ok = pd.concat([ok, _retransmissions(ok, rtx)], ignore_index=True).sort_values("frame", kind="stable")
     if ssrcs is not None:
         ok = ok[ok["ssrc"].isin(list(ssrcs))]
     verdicts = _keyframe_verdicts(keyframes)
@@ -81,6 +91,20 @@ def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None)
     for key in ("src", "dst"):
         out[key] = out[key].astype("category")
     return out
+
+
+def _retransmissions(rtp: pd.DataFrame, rtx: pd.DataFrame) -> pd.DataFrame:
+    """The RTX packets with a known OSN as rows of their media stream: its SSRC, the OSN as sequence number, the
+    payload less the OSN (RFC 4588 §4: same timestamp and marker as the original)."""
+    known = rtx[rtx["osn"].notna()][["frame", "media_ssrc", "osn"]]
+    rows = rtp.merge(known, on="frame", how="inner")
+    if rows.empty:
+        return rows.drop(columns=["media_ssrc", "osn"])
+    rows["ssrc"] = rows["media_ssrc"].to_numpy().astype(np.uint32)
+    rows["seq"] = rows["osn"].to_numpy().astype(np.uint16)
+    rows["payload_len"] = np.maximum(rows["payload_len"].to_numpy().astype(np.int64) - 2, 0)
+    rows["rtx"] = True
+    return rows.drop(columns=["media_ssrc", "osn"])
 
 
 def _keyframe_verdicts(keyframes: pd.DataFrame | None) -> dict[tuple[int, int], tuple[bool, bool]] | None:
@@ -104,11 +128,15 @@ def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
     pad = g["padding"].to_numpy().astype(bool) if "padding" in g else np.zeros(len(g), dtype=bool)
     nbytes = g["payload_len"].to_numpy().astype(np.int64)
     pt = g["pt"].to_numpy()
+    by_rtx = g["rtx"].to_numpy().astype(bool)
 
-    # Duplicates: a sequence number seen before (arrival order) is counted, not assembled again.
-    _, first_idx = np.unique(seq, return_index=True)
+    # Duplicates: a sequence number seen before (arrival order) is counted, not assembled again; an original is
+    # taken before any retransmission of it, and a retransmission of a packet that arrived is left out.
+    order = np.lexsort((np.arange(len(seq)), by_rtx, seq))
+    head_of_run = np.r_[True, seq[order][1:] != seq[order][:-1]]
     is_first = np.zeros(len(seq), dtype=bool)
-    is_first[first_idx] = True
+    is_first[order[head_of_run]] = True
+    spare_rtx = by_rtx & ~is_first
     media = is_first & ~pad
     if not media.any():
         return None
@@ -128,6 +156,7 @@ def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
     end_seq = np.where(has_marker, marker_seq, last_seq)
     body = m_seq <= end_seq[frame_of]
     packets = np.bincount(frame_of[body], minlength=n)
+    repaired = np.bincount(frame_of[body & by_rtx[media]], minlength=n)
     trailing = np.bincount(frame_of[~body], minlength=n)
     nbytes_frame = np.bincount(frame_of[body], weights=nbytes[media][body], minlength=n).astype(np.int64)
     first_t = np.full(n, np.inf)
@@ -151,7 +180,7 @@ def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
     complete = np.where(broken, False, head_known)
     unknown = ~broken & ~head_known
 
-    dup = _count_per_frame(frame_ts, ts[~is_first & ~pad])
+    dup = _count_per_frame(frame_ts, ts[~is_first & ~pad & ~spare_rtx])
     padding = _count_per_frame(frame_ts, ts[pad])
 
     interval = np.r_[np.nan, np.diff(last_t)]
@@ -176,7 +205,7 @@ def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
         "packets": packets, "bytes": nbytes_frame, "missing": missing, "missing_before": missing_before,
         "marker": has_marker, "complete": masked(complete, unknown, "boolean"),
         "keyframe": masked(kf_value, kf_missing, "boolean"),
-        "trailing": trailing, "duplicates": dup, "padding": padding,
+        "repaired": repaired, "trailing": trailing, "duplicates": dup, "padding": padding,
         "first_t": first_t, "last_t": last_t, "interval": interval,
     }, {k: ("object" if k in ("src", "dst") else v) for k, v in FRAMES_SCHEMA.items()})
 
