@@ -152,6 +152,11 @@ def facts(meta: dict, series: dict, pcap: Path) -> dict:
     rel = (lambda u: None if u is None or t0 is None else round(u - t0, 6))
     gt = meta["ground_truth"]
     timeline = {"capture_first_frame_unix": t0}
+    for side in meta.get("sidecars", {}).values():  # the other captures: their own zero, and where it lies
+        if side.get("node") and side["file"].endswith(".pcap") and (pcap.parent / side["file"]).exists():
+            other = first_frame_unix(pcap.parent / side["file"])
+            timeline[f"capture_{side['node']}_first_frame_unix"] = other
+            timeline[f"capture_{side['node']}_first_frame_capture_s"] = rel(other)
     for node in ("a", "b"):
         u = gt.get(node, {}).get("connected_at_unix")
         timeline[f"{node}_connected"] = {"unix": u, "capture_s": rel(u)}
