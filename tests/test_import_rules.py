@@ -30,7 +30,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     # call), decryption of the tables' SRTP, the summary counts of three tables, and the decrypted copy written from
     # the decoded frames (writer).
     "tables": ("tables", "pipeline", "media_tables", "feedback_tables", "dtls_tables", "quic_tables", "decrypt", "streams",
-               "sessions", "summary", "writer"),
+               "sessions", "summary", "writer", "frames"),
     # the entry object: open(), iter_chunks(), Capture
     "capture": ("capture",),
     # analyses: DataFrames in, DataFrames out, no bytes
