@@ -232,3 +232,22 @@ def test_recorded_freeze_session_with_keys_counts_the_frames_firefox_resent():
     assert f["repaired"].sum() == 30
     assert len(f) == pytest.approx(received["framesReceived"], rel=0.03)
     assert f["missing_before"].sum() == 0
+
+
+def test_capture_frames_holds_the_video_streams_only():
+    base = CAPTURES / "bwe" / "healthy"
+    meta = json.loads(base.with_suffix(".meta.json").read_text())
+    cap = open_quiet(base.with_suffix(".pcap"), sdp=[base.with_suffix(".offer.sdp"), base.with_suffix(".answer.sdp")],
+                     keylog=base.with_suffix(".keylog"))
+    f = cap.frames
+    assert f is cap.frames  # computed once
+    videos = {meta["ssrcs"][n]["sent"]["video"]["ssrc"] for n in ("a", "b")}
+    assert set(f["ssrc"].unique().tolist()) == videos
+    for node in ("a", "b"):  # each end's video as b's capture holds it, against what the other end received
+        ssrc = meta["ssrcs"][node]["sent"]["video"]["ssrc"]
+        other = "b" if node == "a" else "a"
+        received = next(r for r in meta["ground_truth"][other]["rtp"] if r["type"] == "inbound-rtp"
+                        and r["kind"] == "video")
+        assert (f["ssrc"] == ssrc).sum() == pytest.approx(received["framesReceived"], rel=0.03)
+    # With the key log the VP8 inside RED is read: each stream starts with a keyframe.
+    assert f.groupby("ssrc")["keyframe"].first().tolist() == [True, True]

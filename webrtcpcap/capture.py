@@ -22,6 +22,7 @@ from . import sessions as _sessions
 from .dtls_tables import association_identities, dtls_tables
 from .errors import CaptureWarning, DecodeError
 from .feedback_tables import feedback_tables
+from .frames import frames as video_frames
 from .media_tables import keyframes, rtcp_report_tables, rtp_extensions_table
 from .payloads import Packets, RtpPayloadReader
 from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads, udp_spans
@@ -199,6 +200,7 @@ class Capture:
         self._dtls_decrypted: pd.DataFrame | None = None
         self._quic: pd.DataFrame | None = None
         self._streams: pd.DataFrame | None = None
+        self._frames: pd.DataFrame | None = None
         self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
@@ -506,6 +508,18 @@ class Capture:
                                     codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
                                     payload=self.payload_or_empty)
         return self._streams
+
+    @property
+    def frames(self) -> pd.DataFrame:
+        """One row per video frame of the video media streams (`streams` rows of kind "video", role "media"):
+        `webrtcpcap.frames.frames` (columns in FRAMES_SCHEMA), with keyframe verdicts where the payloads are readable
+        (`keyframes()`). Computed once. Without an SDP an RTX stream whose originals were all lost can pass for
+        video; RTX repairs need the OSNs: `frames.frames(cap.rtp, ssrcs, rtx=webrtcpcap.nack.rtx_osns(...))`."""
+        if self._frames is None:
+            s = self.streams
+            video = s.loc[(s["kind"] == "video") & (s["role"] == "media"), "ssrc"].tolist()
+            self._frames = video_frames(self.rtp, ssrcs=video, keyframes=self.keyframes())
+        return self._frames
 
     @property
     def sessions(self) -> pd.DataFrame:
