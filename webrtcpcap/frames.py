@@ -68,9 +68,9 @@ def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None,
     payload, so SRTP needs its keys): such a packet counts as received at the retransmission's arrival (in
     `packets`, `bytes` less its 2-byte OSN, `first_t`/`last_t`, and for `missing` and `complete`); a
     retransmission of a packet that did arrive is left out;
-    `trailing`: packets with the frame's timestamp after its marker packet (ULPFEC inside RED rides on the media
-    SSRC with the frame's timestamp, RFC 5109 §9; not counted in `packets` and `bytes`); `duplicates`: packets
-    received again; `padding`: packets with the P bit (padding-only probes, RFC 3550 §5.1) carrying this
+    `trailing`: packets with the frame's timestamp after its marker packet (ULPFEC, RFC 5109, inside RED, RFC
+    2198, rides on the media SSRC with the frame's timestamp as libwebrtc sends it; not counted in `packets` and
+    `bytes`); `duplicates`: packets received again; `padding`: packets with the P bit (padding-only probes, RFC 3550 §5.1) carrying this
     timestamp, not counted as media; `first_t`, `last_t`: first and last arrival (s) of its media packets;
     `interval`: `last_t` minus that of the previous frame (timestamp order) of the stream, NaN for the first: the
     time between two frames becoming whole, the input of the W3C freeze definition.

@@ -295,8 +295,8 @@ BWE_SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         expected_verdict="no loss, no freeze, no overuse; Chromium's estimate stays at or above what it sends",
         **BWE_COMMON),
     Scenario(
-        "bwe_drop", shows=f"{BWE_CALL}. 12 s after connecting, everything b sends to a is limited to 200 kbit/s (tbf on "
-        "the bridge port toward a, 300 ms queue) for 12 s, then the limit is lifted: Chromium's estimate "
+        "bwe_drop", shows=f"{BWE_CALL}. 12 s after connecting, everything b sends to a is limited to 200 kbit/s "
+        "(tbf on the bridge port toward a, 300 ms queue) for 12 s, then the limit is lifted: Chromium's estimate "
         "(availableOutgoingBitrate, targetBitrate) falls below the limit and recovers after it; captured at b "
         "(the sender, before the bottleneck) and at a (the receiver, after it).", notebooks=("BWE",),
         duration_s=45, also_capture=("a",), rate_limit=RateLimit("a", 12, 12, 200),
