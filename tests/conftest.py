@@ -23,7 +23,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap.pcap_writer import PcapWriter, block, option
+from webrtcpcap.io.pcap_writer import PcapWriter, block, option
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
@@ -41,7 +41,7 @@ LINKTYPE_ETHERNET = 1
 
 def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET, *, times_ns=None, nanosecond=False, big_endian=False,
                snaplen=65535, orig_lens=None, caplens=None, compress=False) -> Path:
-    """A classic pcap file of `frames` (bytes each), written by the package's writer (webrtcpcap.pcap_writer).
+    """A classic pcap file of `frames` (bytes each), written by the package's writer (webrtcpcap.io.pcap_writer).
 
     `times_ns`: per-frame absolute time in ns (default: T0 plus 1 ms per frame; rounded down to µs unless
     `nanosecond`).  `orig_lens` gives each frame's length on the wire (default: its captured length), `caplens`
@@ -283,7 +283,7 @@ def byte_source(packets: list[bytes]):
     decoders.  Adapts to the ByteSource signature (plain offsets, or per-record "virtual" offsets)."""
     import inspect
 
-    from webrtcpcap import buffer
+    from webrtcpcap.io import buffer
 
     blob = b"".join(packets) + b"\0" * 256  # slack, so no window read runs off the end
     data = np.frombuffer(blob, dtype=np.uint8)
@@ -314,4 +314,15 @@ def tshark_available() -> bool:
 def env_without_pythonwarnings() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+def env_for_memory_limits() -> dict:
+    """The environment of a child process run under RLIMIT_DATA or RLIMIT_AS: with pyarrow installed, pandas 3 keeps
+    "string" columns in Arrow arrays, and Arrow's default allocator (mimalloc) reserves about 1 GB of address space
+    the first time it is used, though it touches little of it (VmData 1.2 GB against VmHWM 0.4 GB on the gzip bomb).
+    The limits measure what the package asks for, so Arrow uses the system allocator here
+    (ARROW_DEFAULT_MEMORY_POOL=system, an Arrow setting; the README's memory section says so)."""
+    env = env_without_pythonwarnings()
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     return env

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from conftest import CAPTURES, T0_NS, open_quiet, rtp_packet, stun_message, udp4, write_pcap
 
-from webrtcpcap import nack
-from webrtcpcap.frames import FRAMES_SCHEMA, frames
+from webrtcpcap.analysis import nack
+from webrtcpcap.tables.frames import FRAMES_SCHEMA, frames
 
 VIDEO, AUDIO, RTX = 0x0A0B0C0D, 0x01020304, 0x0E0E0E0E
 STEP = 6000  # 90 kHz at 15 fps
