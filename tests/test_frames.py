@@ -186,9 +186,13 @@ def test_keyframe_verdicts_come_from_the_keyframes_table(tmp_path):
     cap = call(tmp_path, video(3))
     verdicts = pd.DataFrame({"ssrc": np.array([VIDEO] * 3, dtype=np.uint32), "ts": np.array([90_000, 90_000, 96_000],
                                                                                            dtype=np.uint32),
-                             "keyframe": pd.array([True, pd.NA, False], dtype="boolean")})
+                             "keyframe": pd.array([True, pd.NA, False], dtype="boolean"),
+                             "codec": pd.Categorical(["VP8", "red", "VP8"])})
     f = table(cap, keyframes=verdicts)
     assert f["keyframe"].tolist() == [True, False, pd.NA]
+    assert f["codec"].tolist()[:2] == ["VP8", "VP8"]  # the "red" row names no codec (FEC, nothing judged)
+    assert pd.isna(f["codec"].iloc[2])
+    assert table(cap)["codec"].isna().all()
 
 
 def test_no_video_gives_an_empty_table_with_the_schema(tmp_path):
@@ -251,3 +255,4 @@ def test_capture_frames_holds_the_video_streams_only():
         assert (f["ssrc"] == ssrc).sum() == pytest.approx(received["framesReceived"], rel=0.03)
     # With the key log the VP8 inside RED is read: each stream starts with a keyframe.
     assert f.groupby("ssrc")["keyframe"].first().tolist() == [True, True]
+    assert set(f["codec"].astype(str)) == {"VP8"}

@@ -34,6 +34,7 @@ FRAMES_SCHEMA: dict[str, str] = {
     "marker": "bool",
     "complete": "boolean",
     "keyframe": "boolean",
+    "codec": "category",
     "repaired": "uint32",
     "trailing": "uint32",
     "duplicates": "uint32",
@@ -63,6 +64,8 @@ def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None,
     never arrived; null when that cannot be judged (the first frame of a stream, or packets missing right before
     the frame: its first packets or whole frames); `keyframe`: from `keyframes` (True when a packet of the frame
     starts a keyframe, False when one starts another frame, null without a verdict or without the table);
+    `codec`: the codec the keyframes table judged the frame's packets to carry (VP8 inside RED is VP8), null
+    without it;
     `repaired`: packets of the frame whose original never arrived and whose RFC 4588 retransmission did, from `rtx`
     (a table with `frame`, `media_ssrc` and `osn` columns, one row per RTX packet: `webrtcpcap.analysis.nack.rtx_osns`; its OSN needs the
     payload, so SRTP needs its keys): such a packet counts as received at the retransmission's arrival (in
@@ -88,7 +91,7 @@ def frames(rtp: pd.DataFrame, ssrcs=None, keyframes: pd.DataFrame | None = None,
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FRAMES_SCHEMA.items()})
     out = pd.concat(parts, ignore_index=True)
-    for key in ("src", "dst"):
+    for key in ("src", "dst", "codec"):
         out[key] = out[key].astype("category")
     return out
 
@@ -107,15 +110,22 @@ def _retransmissions(rtp: pd.DataFrame, rtx: pd.DataFrame) -> pd.DataFrame:
     return rows.drop(columns=["media_ssrc", "osn"])
 
 
-def _keyframe_verdicts(keyframes: pd.DataFrame | None) -> dict[tuple[int, int], tuple[bool, bool]] | None:
-    """{(ssrc, ts): (any packet starts a keyframe, any packet has a verdict)} from a keyframes table."""
+def _keyframe_verdicts(keyframes: pd.DataFrame | None) -> dict[tuple[int, int], tuple[bool | None, str | None]] | None:
+    """{(ssrc, ts): (any packet starts a keyframe, or None without a verdict; the codec judged, or None)} from a
+    keyframes table; its "red" rows (FEC inside RED, nothing judged) name no codec."""
     if keyframes is None:
         return None
+    out: dict[tuple[int, int], tuple[bool | None, str | None]] = {}
+    named = keyframes[keyframes["codec"].notna() & (keyframes["codec"].astype(str) != "red")] \
+        if "codec" in keyframes else keyframes.iloc[:0]
+    for (s, t), c in named.groupby(["ssrc", "ts"], observed=True)["codec"].first().items():
+        out[(int(s), int(t))] = (None, str(c))
     judged = keyframes[keyframes["keyframe"].notna()]
-    if judged.empty:
-        return {}
-    g = judged.assign(kf=judged["keyframe"].astype(bool)).groupby(["ssrc", "ts"], observed=True)["kf"].any()
-    return {(int(s), int(t)): (bool(v), True) for (s, t), v in g.items()}
+    if len(judged):
+        g = judged.assign(kf=judged["keyframe"].astype(bool)).groupby(["ssrc", "ts"], observed=True)["kf"].any()
+        for (s, t), v in g.items():
+            out[(int(s), int(t))] = (bool(v), out.get((int(s), int(t)), (None, None))[1])
+    return out
 
 
 def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
@@ -186,12 +196,10 @@ def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
     interval = np.r_[np.nan, np.diff(last_t)]
     ssrc = int(g["ssrc"].iloc[0])
     ts32 = (frame_ts & 0xFFFFFFFF).astype(np.int64)
-    if verdicts is None:
-        kf_value, kf_missing = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
-    else:
-        got = [verdicts.get((ssrc, int(x))) for x in ts32]
-        kf_value = np.array([bool(v and v[0]) for v in got], dtype=bool)
-        kf_missing = np.array([v is None for v in got], dtype=bool)
+    got = [verdicts.get((ssrc, int(x)), (None, None)) for x in ts32] if verdicts else [(None, None)] * n
+    kf_value = np.array([bool(v[0]) for v in got], dtype=bool)
+    kf_missing = np.array([v[0] is None for v in got], dtype=bool)
+    codec = pd.Categorical([v[1] for v in got])
 
     head = g.iloc[np.minimum(first_row, len(g) - 1)]
     return frame_table({
@@ -204,7 +212,7 @@ def _stream_frames(g: pd.DataFrame, verdicts) -> pd.DataFrame | None:
         "first_seq_ext": first_seq, "last_seq_ext": last_seq,
         "packets": packets, "bytes": nbytes_frame, "missing": missing, "missing_before": missing_before,
         "marker": has_marker, "complete": masked(complete, unknown, "boolean"),
-        "keyframe": masked(kf_value, kf_missing, "boolean"),
+        "keyframe": masked(kf_value, kf_missing, "boolean"), "codec": codec,
         "repaired": repaired, "trailing": trailing, "duplicates": dup, "padding": padding,
         "first_t": first_t, "last_t": last_t, "interval": interval,
     }, {k: ("object" if k in ("src", "dst") else v) for k, v in FRAMES_SCHEMA.items()})
