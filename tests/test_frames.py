@@ -13,10 +13,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import CAPTURES, T0_NS, open_quiet, rtp_packet, stun_message, udp4, write_pcap
 
 from webrtcpcap.analysis import nack
 from webrtcpcap.tables.frames import FRAMES_SCHEMA, frames
+from webrtcpcap.tables.streams import extend_seq
 
 VIDEO, AUDIO, RTX = 0x0A0B0C0D, 0x01020304, 0x0E0E0E0E
 STEP = 6000  # 90 kHz at 15 fps
@@ -256,3 +259,34 @@ def test_capture_frames_holds_the_video_streams_only():
     # With the key log the VP8 inside RED is read: each stream starts with a keyframe.
     assert f.groupby("ssrc")["keyframe"].first().tolist() == [True, True]
     assert set(f["codec"].astype(str)) == {"VP8"}
+
+
+rtp_rows = st.lists(st.tuples(st.integers(0, 65535), st.sampled_from([0, 3000, 6000, 2**32 - 3000]), st.booleans(),
+                              st.booleans(), st.integers(0, 1200)), max_size=60)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rtp_rows)
+def test_any_packet_mix_assembles_without_error_and_keeps_the_counts(rows):
+    """Arbitrary sequence numbers, timestamps, markers and padding flags (in arrival order): the table is built,
+    every distinct (extended: `extend_seq`, the one wrap helper) sequence number that is not padding lands in
+    exactly one frame (`packets` + `trailing`), and the invariants of the columns hold."""
+    rtp = pd.DataFrame({
+        "frame": np.arange(1, len(rows) + 1, dtype=np.uint32), "t": np.arange(len(rows)) * 0.001,
+        "src": pd.Categorical(["10.0.0.1"] * len(rows)), "sport": np.full(len(rows), 5000, dtype=np.uint16),
+        "dst": pd.Categorical(["10.0.0.2"] * len(rows)), "dport": np.full(len(rows), 6000, dtype=np.uint16),
+        "ssrc": np.full(len(rows), VIDEO, dtype=np.uint32), "pt": np.full(len(rows), 96, dtype=np.uint8),
+        "seq": np.array([r[0] for r in rows], dtype=np.uint16), "ts": np.array([r[1] for r in rows], dtype=np.uint32),
+        "marker": np.array([r[2] for r in rows], dtype=bool), "padding": np.array([r[3] for r in rows], dtype=bool),
+        "payload_len": np.array([r[4] for r in rows], dtype=np.uint16),
+        "error": pd.Categorical([None] * len(rows)),
+    })
+    f = frames(rtp)
+    assert list(f.columns) == list(FRAMES_SCHEMA)
+    first = {}  # extended sequence number -> whether its first packet was padding
+    for ext, (_, _, _, pad, _) in zip(extend_seq(rtp["seq"].to_numpy()).tolist(), rows):
+        first.setdefault(ext, pad)
+    assert int((f["packets"] + f["trailing"]).sum()) == sum(1 for pad in first.values() if not pad)
+    assert (f["last_seq_ext"] >= f["first_seq_ext"]).all()
+    assert not f.duplicated(["ssrc", "ts_ext"]).any()
+    assert (f.loc[f["missing"] > 0, "complete"] == False).all()  # noqa: E712 (nullable boolean column)
