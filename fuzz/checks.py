@@ -267,6 +267,7 @@ def _level2(run: _Run, cap) -> None:
     for name in LEVEL1_TABLES:
         run.step(name, lambda name=name: getattr(cap, name))
     run.step("keyframes", lambda: cap.keyframes())
+    run.step("frames", lambda: cap.frames)
     rtp = run.step("rtp", lambda: cap.rtp)
     if rtp is not None and len(rtp):
         for frame in np.unique(rtp["frame"].to_numpy())[:3].tolist():

@@ -22,6 +22,7 @@ from .tables import sessions as _sessions
 from .tables.dtls_tables import association_identities, dtls_tables
 from .io.errors import CaptureWarning
 from .tables.feedback_tables import feedback_tables
+from .tables.frames import frames as video_frames
 from .tables.media_tables import keyframes, rtcp_report_tables, rtp_extensions_table
 from .net.payloads import RtpPayloadReader
 from .tables import decrypted
@@ -220,6 +221,7 @@ class Capture:
                                        codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
                                        payload=self.payload_or_empty),
             "sessions": lambda: _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp),
+            "frames": self._make_frames,
             "rtp_payload": lambda: self._reader(empty_on_error=False),
             "payload_or_empty": lambda: self._reader(empty_on_error=True),
         })
@@ -403,6 +405,19 @@ class Capture:
     def streams(self) -> pd.DataFrame:
         """One row per RTP stream: `webrtcpcap.streams.streams(self.rtp)` (columns in webrtcpcap.streams.STREAMS_SCHEMA)."""
         return self._tables("streams")  # computed once: it walks every RTP row
+
+    @property
+    def frames(self) -> pd.DataFrame:
+        """One row per video frame of the video media streams (`streams` rows of kind "video", role "media"):
+        `webrtcpcap.tables.frames.frames` (columns in FRAMES_SCHEMA), with keyframe verdicts where the payloads are
+        readable (`keyframes()`). Computed once. Without an SDP an RTX stream whose originals were all lost can pass for
+        video; RTX repairs need the OSNs: `tables.frames.frames(cap.rtp, ssrcs, rtx=analysis.nack.rtx_osns(...))`."""
+        return self._tables("frames")
+
+    def _make_frames(self) -> pd.DataFrame:
+        s = self.streams
+        video = s.loc[(s["kind"] == "video") & (s["role"] == "media"), "ssrc"].tolist()
+        return video_frames(self.rtp, ssrcs=video, keyframes=self.keyframes())
 
     @property
     def sessions(self) -> pd.DataFrame:

@@ -229,6 +229,18 @@ class Lab:
             time.sleep(0.05)
         raise RuntimeError("tcpdump did not start: " + proc.log.read_text(errors="replace"))
 
+    # -- bandwidth (tc on the bridge's ports) --------------------------------------------------------------------
+    def port_qdisc(self, toward: str, action: str, spec: str) -> tuple[float, float]:
+        """`tc qdisc <action> dev p-<toward> root <spec>` in the switch namespace: shapes everything the bridge
+        sends to node `toward`. Returns the wall time just before and just after the command."""
+        before = time.time()
+        run(["ip", "netns", "exec", SWITCH, "tc", "qdisc", action, "dev", f"p-{toward}", "root", *spec.split()])
+        return before, time.time()
+
+    def port_qdisc_stats(self, toward: str) -> str:
+        return run(["ip", "netns", "exec", SWITCH, "tc", "-s", "qdisc", "show", "dev", f"p-{toward}"],
+                   check=False).stdout
+
     # -- nftables -----------------------------------------------------------------------------------------------
     def nft(self, node: str, egress: list[str], ingress: list[str]) -> str:
         """Install table netdev wplab on node's eth0 with the given egress and ingress rules; return its text."""

@@ -2,7 +2,8 @@
 
 GET / serves page.html, GET /config.json the session's settings; POST /offer writes <sigdir>/offer.sdp and
 answers with <sigdir>/answer.sdp once the answering side (aiortc, the Janus driver or a browser) has written it;
-POST /event and /stats keep the page's state changes and final getStats as ground truth.
+POST /event and /stats keep the page's state changes and final getStats as ground truth; POST /samples appends the
+page's getStats samples over time (when the config asks for them) to <out>.stats-series.jsonl.
 
 A browser that answers (--node b) gets the offer from GET /offer (once the offerer has written it), posts its answer
 to /answer, and asks GET /wait-closing when to take its final getStats: when the offering page is about to hang up,
@@ -100,9 +101,16 @@ def make_handler(args):
                 if ev.get("event") == "connectionState" and ev.get("state") == "connected":
                     marker = sig / f"{node}.connected"
                     if not marker.exists():
-                        marker.write_text(str(time.time()))
+                        write_atomically(marker, str(time.time()).encode())  # read by the timeline
                 if ev.get("event") in ("done", "error"):
                     (sig / f"{node}.done").write_text(body.decode())
+                self.reply(b"ok")
+            elif self.path == "/samples":
+                # A batch of getStats samples taken over time (cfg.statsIntervalMs): one JSON line per sample.
+                batch = json.loads(body)
+                with open(out + ".stats-series.jsonl", "a") as f:
+                    for one in batch if isinstance(batch, list) else []:
+                        f.write(json.dumps(one, separators=(",", ":")) + "\n")
                 self.reply(b"ok")
             elif self.path == "/stats":
                 Path(out + ".getstats.json").write_bytes(body)

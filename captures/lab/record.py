@@ -287,6 +287,14 @@ def parse_nft_counters(text: str) -> list[dict]:
     return rules
 
 
+def parse_tc_stats(text: str) -> dict | None:
+    """tc -s qdisc show: the root qdisc's sent bytes and packets, drops, overlimits, requeues."""
+    m = re.search(r"Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+) requeues (\d+)\)", text)
+    if not m:
+        return None
+    return dict(zip(("sent_bytes", "sent_packets", "dropped", "overlimits", "requeues"), map(int, m.groups())))
+
+
 # -- coturn -----------------------------------------------------------------------------------------------------
 def start_coturn(lab: Lab, mode: str, work: Path):
     argv = ["turnserver", "-n", "--listening-ip", lab.addr("t"), "--relay-ip", lab.addr("t"),
@@ -350,7 +358,10 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
                     [d.nft() for d in sc.drops if d.hook == "ingress"])
             if sc.turn:
                 start_coturn(lab, sc.turn, work)
+            if sc.rate_limit:  # unlimited until the call is up; rate_limit_timeline changes it
+                lab.port_qdisc(sc.rate_limit.toward, "add", "tbf " + sc.rate_limit.UNLIMITED)
             pcap = base.with_suffix(".pcap")
+            more_caps = [lab.tcpdump(node, outdir / f"{sc.name}.{node}.pcap") for node in sc.also_capture]
             cap = lab.tcpdump(sc.capture_node, pcap)
             cap_started = time.time()
             if sc.kind == "aiortc":
@@ -360,11 +371,23 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
             time.sleep(0.3)
             lab.stop(cap)
             cap_stopped = time.time()
+            for more in more_caps:
+                lab.stop(more)
 
             nft_text = lab.nft_list()
             base.with_suffix(".nft.txt").write_text(nft_text)
+            if sc.rate_limit:
+                base.with_suffix(".tc.txt").write_text(
+                    f"# ip netns exec wplab-sw tc -s qdisc show dev p-{sc.rate_limit.toward}\n"
+                    + lab.port_qdisc_stats(sc.rate_limit.toward))
             meta = build_meta(lab, sc, base, peers, nft_text, cap_started, cap_stopped, work)
             meta["capture"]["tcpdump_report"] = tcpdump_report(cap.log)
+            for node, more in zip(sc.also_capture, more_caps):
+                f = outdir / f"{sc.name}.{node}.pcap"
+                meta["sidecars"][f"capture_{node}"] = {
+                    "file": f.name, "frames": frame_count(f), "bytes": f.stat().st_size, "node": node,
+                    "interface": "eth0", "tcpdump_report": tcpdump_report(more.log),
+                    "what": f"the same call captured on node {node}'s eth0 (tcpdump -s 0 -U), at the same time"}
             ok = check(sc, peers)
         collect_sidecars(sc, base, work, peers)
         meta["recording"]["wall_time_s"] = round(time.time() - t0, 1)
@@ -498,7 +521,8 @@ def run_browser(lab: Lab, sc: Scenario, work: Path, sig: Path) -> dict:
     url = f"http://127.0.0.1:{PAGE_PORT}/"  # each page server listens on 127.0.0.1 of its own namespace
     config = {"iceServers": ice_servers(lab, sc, "a"), "iceTransportPolicy": "relay" if "a" in sc.relay else "all",
               "durationMs": int(sc.duration_s * 1000), "videoMaxBitrate": sc.video_kbps * 1000, "role": "offer",
-              "dataChannel": sc.data_channel}
+              "dataChannel": sc.data_channel, "statsIntervalMs": sc.stats_interval_ms,
+              "video": dict(zip(("width", "height", "frameRate"), sc.video))}
     pages = [start_pageserver(lab, "a", config, work, sig)]
     browsers = []
     if sc.answerer == "janus":
@@ -507,12 +531,16 @@ def run_browser(lab: Lab, sc: Scenario, work: Path, sig: Path) -> dict:
         answerer = start_answerer_aiortc(lab, sc, work, sig)
     else:
         config_b = dict(config, iceServers=ice_servers(lab, sc, "b"), role="answer",
-                        iceTransportPolicy="relay" if "b" in sc.relay else "all")
+                        iceTransportPolicy="relay" if "b" in sc.relay else "all",
+                        videoMaxBitrate=(sc.video_kbps_b or sc.video_kbps) * 1000,
+                        video=dict(zip(("width", "height", "frameRate"), sc.video_b or sc.video)))
         pages.append(start_pageserver(lab, "b", config_b, work, sig))
         browsers.append(start_browser(lab, sc.answerer, "b", url, work, sc))
     browsers.insert(0, start_browser(lab, sc.offerer, "a", url, work, sc))
     if sc.outage:
         schedule_outage(lab, sc, sig)
+    if sc.rate_limit:
+        rate_limit_timeline(lab, sc, sig)
     if not wait_for(sig / "a.done", sc.duration_s + 60):
         print(f"{sc.name}: the page did not finish in time", file=sys.stderr)
     (sig / "stop").write_text("")
@@ -620,17 +648,48 @@ RTP_STATS_KEYS = ("type", "kind", "ssrc", "rtxSsrc", "mid", "packetsSent", "pack
                   "jitter", "encoderImplementation", "decoderImplementation", "frameWidth", "frameHeight")
 
 
+CONNECT_WAIT_S = 90  # Firefox alone needs about 20 s to load its first page on this machine
+
+
+def marker_time(path: Path) -> float:
+    """The unix time written in a marker file; a writer that is not atomic (aiortc_peer, janus_driver) may leave it
+    empty for a moment after creating it, so an empty read is retried."""
+    for _ in range(200):
+        text = path.read_text().strip()
+        if text:
+            return float(text)
+        time.sleep(0.01)
+    raise RuntimeError(f"{path.name} stayed empty")
+
+
 def schedule_outage(lab: Lab, sc: Scenario, sig: Path) -> None:
     """Add the outage rule once a reports connected, as a time window (nft meta time) so its counter stays."""
     from scenarios import MATCHES
-    if not wait_for(sig / "a.connected", 20):
+    if not wait_for(sig / "a.connected", CONNECT_WAIT_S):
+        print(f"{sc.name}: a never connected; no outage", file=sys.stderr)
         return
-    start = math.ceil(float((sig / "a.connected").read_text()) + sc.outage.start_s)
+    start = math.ceil(marker_time(sig / "a.connected") + sc.outage.start_s)
     rule = (f"meta time >= {start} meta time < {start + sc.outage.length_s} "
             f"{MATCHES[sc.outage.match]} counter drop")
     run(["ip", "netns", "exec", lab.ns("a"), "nft", "add", "rule", "netdev", "wplab", sc.outage.hook]
         + rule.split())
     sc.extra["outage_unix"] = [start, start + sc.outage.length_s]
+
+
+def rate_limit_timeline(lab: Lab, sc: Scenario, sig: Path) -> None:
+    """Limit, then lift, the bandwidth toward sc.rate_limit.toward at its times after a reports connected; the wall
+    times just before and after each `tc qdisc change` go to sc.extra["rate_limit_unix"] (for the metadata)."""
+    rl = sc.rate_limit
+    if not wait_for(sig / "a.connected", CONNECT_WAIT_S):
+        print(f"{sc.name}: a never connected; no bandwidth limit", file=sys.stderr)
+        return
+    connected = marker_time(sig / "a.connected")
+    done = {}
+    for step, at, spec in (("applied", connected + rl.start_s, rl.tbf()),
+                           ("lifted", connected + rl.start_s + rl.length_s, rl.UNLIMITED)):
+        time.sleep(max(0.0, at - time.time()))
+        done[step] = lab.port_qdisc(rl.toward, "change", "tbf " + spec)
+    sc.extra["rate_limit_unix"] = {k: [round(t, 6) for t in v] for k, v in done.items()}
 
 
 JANUS_ADMIN_SECRET = "wplab-admin"
@@ -767,6 +826,21 @@ def collect_sidecars(sc: Scenario, base: Path, work: Path, peers: dict) -> None:
             stats[node] = json.loads(f.read_text())
     if stats:
         Path(f"{base}.getstats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    series = {node: [json.loads(line) for line in (work / f"{node}.stats-series.jsonl").read_text().splitlines()
+                     if line.strip()]
+              for node in ("a", "b") if (work / f"{node}.stats-series.jsonl").exists()}
+    if series:
+        Path(f"{base}.stats-series.json").write_text(stats_series_text(sc.stats_interval_ms, series))
+
+
+def stats_series_text(interval_ms: int, series: dict[str, list]) -> str:
+    """{"interval_ms": N, "a": [sample, ...], "b": [...]} with one sample per line (small diffs, easy to grep)."""
+    parts = [f'{{"interval_ms": {interval_ms}']
+    for node, samples in series.items():
+        samples = sorted(samples, key=lambda x: x.get("unix", 0))
+        lines = ",\n".join("  " + json.dumps(x, separators=(",", ":")) for x in samples)
+        parts.append(f'"{node}": [\n{lines}\n]')
+    return ",\n".join(parts) + "}\n"
 
 
 STACK_NAMES = {"aiortc": "aiortc", "chromium": "Chromium", "firefox": "Firefox ESR", "janus": "Janus echotest"}
@@ -847,6 +921,17 @@ def build_meta(lab: Lab, sc: Scenario, base: Path, peers: dict, nft_text: str, t
             "outage_unix": sc.extra.get("outage_unix"),
             "counters": parse_nft_counters(nft_text),
         },
+        **({"bandwidth_limit": {
+            "where": f"tbf qdisc on the bridge port p-{sc.rate_limit.toward} (namespace wplab-sw): everything sent "
+                     f"to node {sc.rate_limit.toward}",
+            "limited_direction": "b->a" if sc.rate_limit.toward == "a" else "a->b",
+            "unlimited_tbf": sc.rate_limit.UNLIMITED, "limit_tbf": sc.rate_limit.tbf(),
+            "rate_kbit": sc.rate_limit.rate_kbit, "burst_kbit": sc.rate_limit.burst_kbit,
+            "latency_ms": sc.rate_limit.latency_ms,
+            "planned": f"{sc.rate_limit.start_s} s after a connected, for {sc.rate_limit.length_s} s",
+            "unix": sc.extra.get("rate_limit_unix"),
+            "tc_stats": parse_tc_stats(lab.port_qdisc_stats(sc.rate_limit.toward)),
+        }} if sc.rate_limit else {}),
         "media_5tuples": media,
         "sidecars": sidecars,
         "ground_truth": {n: {k: v for k, v in p.items() if k != "events"} for n, p in peers.items()},

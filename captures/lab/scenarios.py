@@ -62,6 +62,25 @@ class Outage:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A bandwidth limit mid-call: a tbf qdisc on the bridge's port toward `toward` (so on everything that node
+    receives), installed unlimited before the call, changed down to `rate_kbit` at `start_s` after a reports
+    connected and back up `length_s` later with `tc qdisc change` (a change keeps the queue: lifting the limit drops
+    nothing). netem does not exist in this kernel; tbf does."""
+    toward: str  # "a": limits b -> a (the bridge port p-a), "b": limits a -> b
+    start_s: float
+    length_s: float
+    rate_kbit: int
+    burst_kbit: int = 16  # at least one full-size packet (1514 bytes)
+    latency_ms: int = 300  # the queue: rate x latency + burst bytes, then tail drop
+
+    UNLIMITED = "rate 1gbit burst 1mbit latency 50ms"
+
+    def tbf(self) -> str:
+        return f"rate {self.rate_kbit}kbit burst {self.burst_kbit}kbit latency {self.latency_ms}ms"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     kind: str  # "<offerer>-<answerer>": "aiortc" (aiortc <-> aiortc), "chromium-aiortc", "chromium-janus",
@@ -81,6 +100,12 @@ class Scenario:
     rtpdump: bool = False
     data_channel: bool = False  # browser offerer: open a data channel and send a message every 200 ms
     expected_verdict: str = ""  # what an analysis of the capture should conclude, from the session's own record
+    rate_limit: RateLimit | None = None
+    stats_interval_ms: int = 0  # > 0: the browsers sample getStats this often (<name>.stats-series.json)
+    video: tuple[int, int, int] = (320, 240, 15)  # the browsers' fake camera: width, height, frames per second
+    video_b: tuple[int, int, int] | None = None  # b's own camera, when it differs from a's
+    video_kbps_b: int = 0  # > 0: b's own video cap (else video_kbps, as for a)
+    also_capture: tuple[str, ...] = ()  # more nodes captured on their eth0, as <name>.<node>.pcap
     extra: dict = field(default_factory=dict)
 
     @property
@@ -253,6 +278,39 @@ SCENARIOS.update({s.name: s for s in [
         expected_verdict="DTLS completed, version DTLS 1.2 (the 1.3-capable server's downgrade sentinel in its "
         "ServerHello.random), no error"),
 ]})
+
+# Issue 20: bandwidth estimation and freezes, Firefox ESR (a, offerer) <-> Chromium (b, answerer), recorded by
+# bwe_record.py into captures/bwe/. Chromium is the sender whose estimate is watched (its getStats has
+# availableOutgoingBitrate and targetBitrate; Firefox's has neither) and the receiver whose freezes are counted; Firefox
+# writes the key log that opens the SRTCP (transport-cc feedback) of the call.
+BWE_CALL = ("Firefox ESR (a, offerer, fake camera 320x240 at 15 fps, video capped at 250 kbit/s) and Chromium (b, "
+            "answerer, fake camera 640x480 at 15 fps, video capped at 600 kbit/s), microphone on both ends, "
+            "transport-cc negotiated, getStats of both sampled every 250 ms")
+BWE_COMMON = dict(kind="firefox-chromium", data_channel=False, stats_interval_ms=250, video_kbps=250,
+                  video_kbps_b=600, video_b=(640, 480, 15))
+BWE_SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario(
+        "healthy", shows=f"The control: {BWE_CALL}; no limit and no loss, so a bandwidth-estimation analysis should "
+        "mark nothing.", notebooks=("BWE",), duration_s=45, also_capture=("a",),
+        expected_verdict="no loss, no freeze, no overuse; Chromium's estimate stays at or above what it sends",
+        **BWE_COMMON),
+    Scenario(
+        "bwe_drop", shows=f"{BWE_CALL}. 12 s after connecting, everything b sends to a is limited to 200 kbit/s "
+        "(tbf on the bridge port toward a, 300 ms queue) for 12 s, then the limit is lifted: Chromium's estimate "
+        "(availableOutgoingBitrate, targetBitrate) falls below the limit and recovers after it; captured at b "
+        "(the sender, before the bottleneck) and at a (the receiver, after it).", notebooks=("BWE",),
+        duration_s=45, also_capture=("a",), rate_limit=RateLimit("a", 12, 12, 200),
+        expected_verdict="the estimate of b's sending falls within seconds of the limit, with delay growth and losses "
+                         "on b -> a; it recovers after the limit is lifted",
+        **BWE_COMMON),
+    Scenario(
+        "freeze", shows=f"{BWE_CALL}. A 2 s outage of everything a sends (nft drop at a's egress, a meta time window), "
+        "10 s after connecting: Chromium (b) sees a 2 s gap on Firefox's audio and video, counts a freeze of "
+        "Firefox's video and conceals audio; captured at b.", notebooks=("BWE", "post-mortem"), duration_s=30,
+        outage=Outage(10, 2),
+        expected_verdict="one freeze of about 2 s on a's video SSRC at b, audio concealment over the same window",
+        **BWE_COMMON),
+]}
 
 SMOKE = Scenario(
     "smoke", "aiortc", "A 4 s aiortc-to-aiortc clean call, recorded by the smoke test.", ("ICE",), duration_s=4)
