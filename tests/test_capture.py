@@ -389,3 +389,14 @@ def test_capture_repr_and_len(tmp_path):
     assert len(cap) == len(FRAMES)
     assert f"{len(FRAMES)} frames" in repr(cap)
     assert cap.problem is None
+
+
+def test_a_notebook_shows_the_capture_as_a_small_escaped_table_without_decoding_it(tmp_path):
+    path = write_pcap(tmp_path / "<i>call&x.pcap", [udp4(rtp_packet(seq=i)) for i in range(3)])
+    cap = webrtcpcap.open(path, progress=False)
+    view = cap._repr_html_()
+    assert "&lt;i&gt;call&amp;x.pcap" in view and "<i>call" not in view
+    assert "<td style='text-align:left'>3</td>" in view and "the capture alone" in view
+    assert not cap._tables.built("decoded")  # drawing it decoded nothing
+    kinds = cap.packets["kind"].astype(str).value_counts()
+    assert f"frames per kind</th><td style='text-align:left'>{kinds.index[0]} 3</td>" in cap._repr_html_()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import builtins
+import html
 import os
 import sys
 import warnings
@@ -242,6 +243,25 @@ class Capture:
     def __repr__(self) -> str:
         state = "" if self.problem is None else f", problem={self.problem!r}"
         return f"<webrtcpcap.Capture {self.path!r}: {len(self)} frames{state}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view of the capture: its file, format and frames, the side files it was opened with, and,
+        once decoded, the frames per kind; what to type next.  Nothing is decoded to draw it; every text from the
+        file is escaped."""
+        rows = [("file", os.path.basename(self.path)), ("format", self.format), ("frames", f"{len(self):,}")]
+        if self.problem:
+            rows.append(("problem", self.problem))
+        sides = [name for name, given in (("SDP", bool(self.sdp)), ("key log", self._keylog is not None)) if given]
+        rows.append(("opened with", ", ".join(sides) if sides else "the capture alone (no SDP, no key log)"))
+        if self._tables.built("decoded"):
+            kinds = self.packets["kind"].astype(str).value_counts()
+            rows.append(("frames per kind", ", ".join(f"{k} {n:,}" for k, n in kinds.items() if n)))
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+                       f"{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return (f"<div><b>webrtcpcap.Capture</b><table>{body}</table>"
+                "<small>tables: <code>cap.packets</code>, <code>cap.rtp</code>, <code>cap.rtcp</code>, "
+                "<code>cap.stun</code>, <code>cap.dtls_records</code>, <code>cap.streams</code>; verdict: "
+                "<code>webrtcpcap.health(cap)</code></small></div>")
 
     def __len__(self) -> int:
         return len(self._index)
