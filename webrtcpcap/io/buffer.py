@@ -12,6 +12,8 @@ whose element i is the value starting at byte i, so a read is one fancy-indexing
 
 from __future__ import annotations
 
+from functools import partialmethod
+
 import numpy as np
 
 ROW_SHIFT = 24  # offsets within a record: up to 16 MiB (the largest pcapng block the reader accepts)
@@ -121,23 +123,13 @@ class ByteSource:
         """A Cursor for reading several fields at fixed distances from the same places."""
         return Cursor(self, voff, valid)
 
-    def u8(self, voff, valid=None):
-        return self.read("u8", voff, valid)
-
-    def be16(self, voff, valid=None):
-        return self.read("be16", voff, valid)
-
-    def be32(self, voff, valid=None):
-        return self.read("be32", voff, valid)
-
-    def le16(self, voff, valid=None):
-        return self.read("le16", voff, valid)
-
-    def le32(self, voff, valid=None):
-        return self.read("le32", voff, valid)
-
-    def be64(self, voff, valid=None):
-        return self.read("be64", voff, valid)
+    # One reader per field width and byte order, all through `read`:
+    u8 = partialmethod(read, "u8")
+    be16 = partialmethod(read, "be16")
+    be32 = partialmethod(read, "be32")
+    le16 = partialmethod(read, "le16")
+    le32 = partialmethod(read, "le32")
+    be64 = partialmethod(read, "be64")
 
     def bytes_at(self, voff: int, length: int) -> bytes:
         """`length` bytes from virtual offset `voff` as Python bytes (for the per-message parsers)."""
@@ -206,20 +198,10 @@ class Cursor:
             return out
         return self.src.read(kind, self.voff + k, self.valid)
 
-    def u8(self, k: int = 0) -> np.ndarray:
-        return self.read("u8", k)
-
-    def be16(self, k: int = 0) -> np.ndarray:
-        return self.read("be16", k)
-
-    def be32(self, k: int = 0) -> np.ndarray:
-        return self.read("be32", k)
-
-    def le16(self, k: int = 0) -> np.ndarray:
-        return self.read("le16", k)
-
-    def le32(self, k: int = 0) -> np.ndarray:
-        return self.read("le32", k)
-
-    def be64(self, k: int = 0) -> np.ndarray:
-        return self.read("be64", k)
+    # One reader per field width and byte order, all through `read` (k: bytes past each place):
+    u8 = partialmethod(read, "u8")
+    be16 = partialmethod(read, "be16")
+    be32 = partialmethod(read, "be32")
+    le16 = partialmethod(read, "le16")
+    le32 = partialmethod(read, "le32")
+    be64 = partialmethod(read, "be64")

@@ -33,8 +33,7 @@ def use_srtp(ext: Extension) -> tuple[tuple[int, ...], bytes]:
     if len(block) % 2:
         raise DecodeError("DTLS use_srtp protection profiles have odd length")
     mki = r.vector(1, "srtp_mki")
-    if r.left:
-        raise DecodeError(f"DTLS use_srtp has {r.left} bytes after its MKI")
+    r.end("MKI")
     return struct.unpack(f">{len(block) // 2}H", block), mki
 
 
@@ -82,8 +81,7 @@ def key_share_client_hello(ext: Extension) -> tuple[KeyShareEntry, ...]:
     """A ClientHello's key_share (RFC 8446 §4.2.8): client_shares, in the client's order of preference."""
     r = Reader(ext.data, "key_share")
     block = Reader(r.vector(2, "client_shares"), "key_share")
-    if r.left:
-        raise DecodeError(f"DTLS key_share has {r.left} bytes after its client_shares")
+    r.end("client_shares")
     out = []
     while block.left:
         out.append(_key_share_entry(block))
@@ -94,8 +92,7 @@ def key_share_server_hello(ext: Extension) -> KeyShareEntry:
     """A ServerHello's key_share (RFC 8446 §4.2.8): the one server_share."""
     r = Reader(ext.data, "key_share")
     entry = _key_share_entry(r)
-    if r.left:
-        raise DecodeError(f"DTLS key_share has {r.left} bytes after its server_share")
+    r.end("server_share")
     return entry
 
 
@@ -120,8 +117,7 @@ def _list_of(ext: Extension, what: str, list_field: str) -> Reader:
     DecodeError when bytes follow the list."""
     r = Reader(ext.data, what)
     block = Reader(r.vector(2, list_field), what)
-    if r.left:
-        raise DecodeError(f"DTLS {what} has {r.left} bytes after its list")
+    r.end("list")
     return block
 
 

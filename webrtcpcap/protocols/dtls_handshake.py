@@ -42,6 +42,11 @@ class Reader:
     def left(self) -> int:
         return len(self.data) - self.pos
 
+    def end(self, after: str) -> None:
+        """The body must end here: DecodeError "DTLS <what> has N bytes after its <after>" when it does not."""
+        if self.left:
+            raise DecodeError(f"{self.proto} {self.what} has {self.left} bytes after its {after}")
+
 
 @dataclass(frozen=True, slots=True)
 class Extension:
@@ -174,8 +179,7 @@ def parse_hello_verify_request(body: bytes) -> HelloVerifyRequest:
     r = Reader(body, "HelloVerifyRequest")
     version = r.uint(2, "version")
     cookie = r.vector(1, "cookie")
-    if r.left:
-        raise DecodeError(f"DTLS HelloVerifyRequest has {r.left} bytes after its cookie")
+    r.end("cookie")
     return HelloVerifyRequest(version, cookie)
 
 
@@ -193,8 +197,7 @@ class Certificate:
 def parse_certificate(body: bytes) -> Certificate:
     r = Reader(body, "Certificate")
     block = Reader(r.vector(3, "certificate_list"), "Certificate")
-    if r.left:
-        raise DecodeError(f"DTLS Certificate has {r.left} bytes after its certificate_list")
+    r.end("certificate_list")
     certs = []
     while block.left:
         certs.append(block.vector(3, "certificate"))
@@ -224,8 +227,7 @@ def parse_server_key_exchange(body: bytes) -> ServerKeyExchange:
     public = r.vector(1, "public key")
     alg = r.uint(2, "signature algorithm")
     sig = r.vector(2, "signature")
-    if r.left:
-        raise DecodeError(f"DTLS ServerKeyExchange has {r.left} bytes after its signature")
+    r.end("signature")
     return ServerKeyExchange(curve_type, curve, public, alg, sig, body)
 
 
@@ -277,8 +279,7 @@ class EncryptedExtensions:
 def parse_encrypted_extensions(body: bytes) -> EncryptedExtensions:
     r = Reader(body, "EncryptedExtensions")
     block = r.vector(2, "extensions")
-    if r.left:
-        raise DecodeError(f"DTLS EncryptedExtensions has {r.left} bytes after its extensions")
+    r.end("extensions")
     return EncryptedExtensions(_extension_list(block, "EncryptedExtensions"))
 
 
@@ -315,8 +316,7 @@ def parse_certificate_13(body: bytes) -> Certificate13:
     r = Reader(body, "Certificate")
     context = r.vector(1, "certificate_request_context")
     block = Reader(r.vector(3, "certificate_list"), "Certificate")
-    if r.left:
-        raise DecodeError(f"DTLS Certificate has {r.left} bytes after its certificate_list")
+    r.end("certificate_list")
     entries = []
     while block.left:
         der = block.vector(3, "cert_data")
@@ -339,8 +339,7 @@ def parse_certificate_verify(body: bytes) -> CertificateVerify:
     r = Reader(body, "CertificateVerify")
     algorithm = r.uint(2, "algorithm")
     signature = r.vector(2, "signature")
-    if r.left:
-        raise DecodeError(f"DTLS CertificateVerify has {r.left} bytes after its signature")
+    r.end("signature")
     return CertificateVerify(algorithm, signature)
 
 

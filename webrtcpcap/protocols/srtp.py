@@ -22,12 +22,26 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pylibsrtp
 
 from ..io.errors import DecodeError
+
+
+class _Params(NamedTuple):
+    key_len: int
+    salt_len: int
+    rtp_tag_len: int
+    rtcp_tag_len: int
+    sdes_name: str
+    libsrtp: int
+
+
+def _param(name: str, doc: str) -> property:
+    """A read-only Profile attribute: the `name` field of the profile's _Params."""
+    return property(lambda profile: getattr(_PARAMS[profile], name), doc=doc)
 
 
 class Profile(IntEnum):
@@ -38,35 +52,15 @@ class Profile(IntEnum):
     SRTP_AEAD_AES_128_GCM = 0x0007  # RFC 7714 §14.2
     SRTP_AEAD_AES_256_GCM = 0x0008  # RFC 7714 §14.2
 
-    @property
-    def key_len(self) -> int:
-        """Master key length in bytes."""
-        return _PARAMS[self][0]
-
-    @property
-    def salt_len(self) -> int:
-        """Master salt length in bytes (112 bits for AES-CM, RFC 3711 §8.2; 96 bits for GCM, RFC 7714 §12)."""
-        return _PARAMS[self][1]
-
-    @property
-    def rtp_tag_len(self) -> int:
-        """Authentication tag length of an SRTP packet in bytes."""
-        return _PARAMS[self][2]
-
-    @property
-    def rtcp_tag_len(self) -> int:
-        """Authentication tag length of an SRTCP packet in bytes (after the 4-byte E flag and SRTCP index)."""
-        return _PARAMS[self][3]
-
-    @property
-    def sdes_name(self) -> str:
-        """The SDES crypto-suite name of RFC 4568 §6.2 / RFC 7714 §14.1 (a=crypto)."""
-        return _PARAMS[self][4]
-
-    @property
-    def libsrtp(self) -> int:
-        """The pylibsrtp `Policy.SRTP_PROFILE_*` constant."""
-        return _PARAMS[self][5]
+    # Each profile's parameters, read from its row of _PARAMS (the table below the class):
+    key_len = _param("key_len", "Master key length in bytes.")
+    salt_len = _param("salt_len", "Master salt length in bytes (112 bits for AES-CM, RFC 3711 §8.2; 96 bits for "
+                      "GCM, RFC 7714 §12).")
+    rtp_tag_len = _param("rtp_tag_len", "Authentication tag length of an SRTP packet in bytes.")
+    rtcp_tag_len = _param("rtcp_tag_len", "Authentication tag length of an SRTCP packet in bytes (after the 4-byte "
+                          "E flag and SRTCP index).")
+    sdes_name = _param("sdes_name", "The SDES crypto-suite name of RFC 4568 §6.2 / RFC 7714 §14.1 (a=crypto).")
+    libsrtp = _param("libsrtp", "The pylibsrtp `Policy.SRTP_PROFILE_*` constant.")
 
     @classmethod
     def from_name(cls, name: str) -> "Profile":
@@ -81,16 +75,18 @@ class Profile(IntEnum):
 
 _P = pylibsrtp.Policy
 # profile -> (key_len, salt_len, rtp_tag_len, rtcp_tag_len, SDES suite, pylibsrtp constant)
-_PARAMS: dict[Profile, tuple[int, int, int, int, str, int]] = {
-    Profile.SRTP_AES128_CM_HMAC_SHA1_80: (16, 14, 10, 10, "AES_CM_128_HMAC_SHA1_80", _P.SRTP_PROFILE_AES128_CM_SHA1_80),
-    Profile.SRTP_AES128_CM_HMAC_SHA1_32: (16, 14, 4, 10, "AES_CM_128_HMAC_SHA1_32", _P.SRTP_PROFILE_AES128_CM_SHA1_32),
-    Profile.SRTP_AEAD_AES_128_GCM: (16, 12, 16, 16, "AEAD_AES_128_GCM", _P.SRTP_PROFILE_AEAD_AES_128_GCM),
-    Profile.SRTP_AEAD_AES_256_GCM: (32, 12, 16, 16, "AEAD_AES_256_GCM", _P.SRTP_PROFILE_AEAD_AES_256_GCM),
+_PARAMS: dict[Profile, _Params] = {
+    Profile.SRTP_AES128_CM_HMAC_SHA1_80: _Params(16, 14, 10, 10, "AES_CM_128_HMAC_SHA1_80",
+                                                 _P.SRTP_PROFILE_AES128_CM_SHA1_80),
+    Profile.SRTP_AES128_CM_HMAC_SHA1_32: _Params(16, 14, 4, 10, "AES_CM_128_HMAC_SHA1_32",
+                                                 _P.SRTP_PROFILE_AES128_CM_SHA1_32),
+    Profile.SRTP_AEAD_AES_128_GCM: _Params(16, 12, 16, 16, "AEAD_AES_128_GCM", _P.SRTP_PROFILE_AEAD_AES_128_GCM),
+    Profile.SRTP_AEAD_AES_256_GCM: _Params(32, 12, 16, 16, "AEAD_AES_256_GCM", _P.SRTP_PROFILE_AEAD_AES_256_GCM),
 }
 _NAMES: dict[str, Profile] = {}
 for _p in Profile:
     _NAMES[_p.name] = _p
-    _NAMES[_PARAMS[_p][4]] = _p
+    _NAMES[_PARAMS[_p].sdes_name] = _p
     _NAMES[_p.name.replace("_HMAC_", "_")] = _p  # libsrtp / aiortc spelling: SRTP_AES128_CM_SHA1_80
     _NAMES[f"0X{_p.value:04X}"] = _p
     _NAMES[str(_p.value)] = _p
