@@ -13,6 +13,7 @@ import pandas as pd
 from ..protocols import dtls, stun
 from . import schema as tables
 from ..io.errors import DecodeError
+from ..net import demux
 from ..net.layers import endpoint as _endpoint
 
 # The key columns every DTLS row starts with (the datagram's keys, as pipeline.Datagrams carries them).
@@ -204,7 +205,7 @@ def embedded_dtls(message: bytes) -> bytes | None:
     except DecodeError:
         return None
     for a in attributes:
-        if a.type == META_DTLS_IN_STUN and a.raw and 20 <= a.raw[0] <= 63:
+        if a.type == META_DTLS_IN_STUN and a.raw and a.raw[0] in demux.DTLS_FIRST_BYTES:
             return bytes(a.raw)
     return None
 

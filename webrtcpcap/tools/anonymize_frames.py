@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass
 
 from ..net import tcp
+from ..net.demux import RTCP_PACKET_TYPES, RTP_FIRST_BYTES, STUN_FIRST_BYTES, TURN_CHANNEL_FIRST_BYTES
 from ..net.layers import (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
     IPPROTO_UDP, IPV6_AH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT, checksum_after_change, internet_checksum,
     pseudo_header)
@@ -300,12 +301,12 @@ def _tcp_stream(anon: _Anonymizer, segments: list[_TcpSegment]):
             break
         s = framed + (tcp.RFC4571_HEADER_LEN if mode == "rfc4571" else 0)
         e = framed + n
-        if s < e and stream[s] <= 3:
+        if s < e and stream[s] in STUN_FIRST_BYTES:
             if not anon.stun(stream, s, e, dg0, marker):
                 anon.fill(stream, s + _stun_head(stream, s, e), e, dg0)
-        elif s < e and 0x40 <= stream[s] <= 0x4F:
+        elif s < e and stream[s] in TURN_CHANNEL_FIRST_BYTES:
             anon.channel_data(stream, s, e, dg0, marker)
-        elif s < e and 128 <= stream[s] <= 191 and e - s >= 2 and 192 <= stream[s + 1] <= 223:
+        elif s < e and stream[s] in RTP_FIRST_BYTES and e - s >= 2 and stream[s + 1] in RTCP_PACKET_TYPES:
             anon.fill(stream, max(anon.rtcp(stream, s, e, dg0.row in anon.srtcp_rows), min(s + 8, e)), e, dg0)
         framed = e
     anon.stats["tcp_unframed_bytes"] += max(0, size - framed)

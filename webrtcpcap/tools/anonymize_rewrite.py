@@ -16,24 +16,15 @@ from dataclasses import dataclass, field
 
 from ..protocols.dtls import ContentType, HandshakeType
 from ..protocols.rtcp import PacketType, SdesType
-from ..protocols.stun import FINGERPRINT_XOR
-from ..net.tcp import STUN_MAGIC_COOKIE  # as bytes, as the framing compares it
+from ..protocols.stun import FINGERPRINT_XOR, Attr, Method
+from ..net.demux import (DTLS_FIRST_BYTES, RTCP_PACKET_TYPES, RTP_FIRST_BYTES, STUN_FIRST_BYTES,
+                         ZRTP_FIRST_BYTES)
+from ..net.tcp import STUN_MAGIC_COOKIE_BYTES
 
 
 # STUN attributes rewritten (RFC 8489 §14, RFC 8656 §18, RFC 5780 §7, RFC 3489 §11.2)
 PLAIN_ADDRESS_ATTRS = {0x0001, 0x0002, 0x0004, 0x0005, 0x000B, 0x8023, 0x802B, 0x802C}
 XOR_ADDRESS_ATTRS = {0x0012, 0x0016, 0x0020, 0x8020}  # XOR-PEER, XOR-RELAYED, XOR-MAPPED (and its old code)
-ATTR_USERNAME = 0x0006  # RFC 8489 §14.3
-ATTR_MESSAGE_INTEGRITY = 0x0008  # RFC 8489 §14.5
-ATTR_DATA = 0x0013  # RFC 8656 §18.4
-ATTR_REALM = 0x0014  # RFC 8489 §14.9
-ATTR_MESSAGE_INTEGRITY_SHA256 = 0x001C  # RFC 8489 §14.6
-ATTR_USERHASH = 0x001E  # RFC 8489 §14.4
-ATTR_FINGERPRINT = 0x8028  # RFC 8489 §14.7
-METHOD_BINDING = 0x001  # RFC 8489 §18.2
-METHOD_GOOG_PING = 0x080  # libwebrtc
-METHOD_SEND = 0x006  # RFC 8656 §17
-METHOD_DATA = 0x007  # RFC 8656 §17
 
 # Attributes kept as they are: numbers, flags, integrity, and texts the module docstring keeps (NONCE, SOFTWARE,
 # ERROR-CODE).  Any other attribute (unknown ones, vendor dialects such as MS-TURN's) gets keyed filler: it may hold
@@ -48,7 +39,8 @@ KEPT_ATTRS = {
 # RTCP (RFC 3550 §6): SDES items whose text is replaced (CNAME "user@host", NAME, EMAIL, PHONE, LOC, TOOL, NOTE,
 # H323-CADDR, and unknown types); the stream identifiers (APSI, RGRP, RtpStreamId, RepairedRtpStreamId, CCID, MID)
 # name no one and stay, so that BUNDLE and simulcast analyses agree.
-SDES_KEPT = {10, 11, 12, 13, 14, 15}
+SDES_KEPT = {SdesType.APSI, SdesType.RGRP, SdesType.RTPSTREAMID, SdesType.REPAIREDRTPSTREAMID, SdesType.CCID,
+             SdesType.MID}
 
 MAX_CERTIFICATE_MESSAGE = 1 << 20  # a longer one is taken as garbage (its fragments get filler)
 
@@ -208,7 +200,7 @@ class _Anonymizer:
         """Rewrite the STUN message at buf[s:e] in place (lengths kept).  False, with nothing rewritten, when the
         bytes are not an RFC 8489 message it can vouch for (no magic cookie: classic or vendor STUN; a length that
         is not the message's; attributes that do not chain to its end): the caller cuts or fills them."""
-        if e - s < 20 or buf[s + 4 : s + 8] != STUN_MAGIC_COOKIE:
+        if e - s < 20 or buf[s + 4 : s + 8] != STUN_MAGIC_COOKIE_BYTES:
             return False
         mtype, length = struct.unpack_from(">HH", buf, s)
         end = s + 20 + length
@@ -230,34 +222,34 @@ class _Anonymizer:
         self.stats["stun_messages"] += 1
         fp_ok = False
         for atype, vs, alen in attrs:
-            if atype == ATTR_FINGERPRINT and alen == 4:
+            if atype == Attr.FINGERPRINT and alen == 4:
                 fp_ok = self._fingerprint(buf, s, vs - 4) == struct.unpack_from(">I", buf, vs)[0]
                 break
         peer = b""
-        relaying = cls == 1 and method in (METHOD_SEND, METHOD_DATA)
+        relaying = cls == 1 and method in (Method.SEND, Method.DATA)
         for atype, vs, alen in attrs:
             if atype in PLAIN_ADDRESS_ATTRS or atype in XOR_ADDRESS_ATTRS:
                 if not self._address(buf, vs, alen, tid if atype in XOR_ADDRESS_ATTRS else None):
                     self._fill_attribute(buf, vs + min(alen, 4), vs + alen)  # malformed: no address read, none left
                 if atype == 0x0012:
                     peer = bytes(buf[vs : vs + alen])
-            elif atype == ATTR_USERNAME:
+            elif atype == Attr.USERNAME:
                 buf[vs : vs + alen] = self._username(bytes(buf[vs : vs + alen]),
-                                                     method in (METHOD_BINDING, METHOD_GOOG_PING))
+                                                     method in (Method.BINDING, Method.GOOG_PING))
                 self.stats["usernames"] += 1
-            elif atype == ATTR_REALM:
+            elif atype == Attr.REALM:
                 buf[vs : vs + alen] = self.m.name(bytes(buf[vs : vs + alen]))
-            elif atype == ATTR_USERHASH:
+            elif atype == Attr.USERHASH:
                 buf[vs : vs + alen] = self.m.filler(bytes(buf[vs : vs + alen]))
-            elif atype in (ATTR_MESSAGE_INTEGRITY, ATTR_MESSAGE_INTEGRITY_SHA256):
+            elif atype in (Attr.MESSAGE_INTEGRITY, Attr.MESSAGE_INTEGRITY_SHA256):
                 self.stats["integrity_not_verifiable"] += 1
-            elif not (atype in KEPT_ATTRS or (atype == ATTR_DATA and relaying)):
+            elif not (atype in KEPT_ATTRS or (atype == Attr.DATA and relaying)):
                 self._fill_attribute(buf, vs, vs + alen)
         for atype, vs, alen in attrs:
-            if atype == ATTR_DATA and relaying:
+            if atype == Attr.DATA and relaying:
                 self.relayed(buf, vs, vs + alen, dg, marker + ("peer", peer))
         for atype, vs, alen in attrs:
-            if atype == ATTR_FINGERPRINT and alen == 4 and fp_ok:
+            if atype == Attr.FINGERPRINT and alen == 4 and fp_ok:
                 struct.pack_into(">I", buf, vs, self._fingerprint(buf, s, vs - 4))
                 self.stats["fingerprints_recomputed"] += 1
                 break
@@ -281,7 +273,7 @@ class _Anonymizer:
         if tid is None:
             buf[vs + 4 : vs + 4 + n] = self.m.ip(raw)
             return True
-        pad = (STUN_MAGIC_COOKIE + tid)[:n]
+        pad = (STUN_MAGIC_COOKIE_BYTES + tid)[:n]
         plain = bytes(a ^ b for a, b in zip(raw, pad))
         buf[vs + 4 : vs + 4 + n] = bytes(a ^ b for a, b in zip(self.m.ip(plain), pad))
         return True
@@ -302,14 +294,14 @@ class _Anonymizer:
         if s >= e:
             return
         first = buf[s]
-        if first <= 3:
+        if first in STUN_FIRST_BYTES:
             if not self.stun(buf, s, e, dg, marker):
                 self.fill(buf, s + _stun_head(buf, s, e), e, dg)
-        elif 20 <= first <= 63:
+        elif first in DTLS_FIRST_BYTES:
             self.dtls(buf, s, e, dg, marker)
-        elif 128 <= first <= 191 and e - s >= 2 and 192 <= buf[s + 1] <= 223:  # RTCP (RFC 5761 §4)
+        elif first in RTP_FIRST_BYTES and e - s >= 2 and buf[s + 1] in RTCP_PACKET_TYPES:  # RTCP (RFC 5761 §4)
             self.fill(buf, max(self.rtcp(buf, s, e, dg.row in self.srtcp_rows), min(s + 8, e)), e, dg)
-        elif not (16 <= first <= 19 or 128 <= first <= 191):  # not ZRTP, not RTP
+        elif not (first in ZRTP_FIRST_BYTES or first in RTP_FIRST_BYTES):
             self.fill(buf, s + 1, e, dg)  # the first byte stays, so the datagram is classified as before
 
     def channel_data(self, buf: bytearray, s: int, e: int, dg: _Datagram, marker: tuple) -> None:
@@ -412,7 +404,7 @@ class _Anonymizer:
         pos = s
         while pos + 13 <= e:
             ctype = buf[pos]
-            if not 20 <= ctype <= 63 or ctype & 0xE0 == 0x20:  # not a DTLSPlaintext record (DTLS 1.3 unified)
+            if ctype not in DTLS_FIRST_BYTES or ctype & 0xE0 == 0x20:  # not a DTLSPlaintext record (DTLS 1.3 unified)
                 return
             epoch, rlen = struct.unpack_from(">H6xH", buf, pos + 3)
             body, bend = pos + 13, min(pos + 13 + rlen, e)
@@ -523,4 +515,4 @@ def _stun_head(buf: bytearray, s: int, e: int) -> int:
     """How many bytes of a STUN-looking message to keep when the rest gets filler: the 20-byte header (type,
     length, cookie, transaction id: no address, no name) when it has the magic cookie, else the first byte, so
     that it is classified as before."""
-    return 20 if e - s >= 20 and buf[s + 4 : s + 8] == STUN_MAGIC_COOKIE else 1
+    return 20 if e - s >= 20 and buf[s + 4 : s + 8] == STUN_MAGIC_COOKIE_BYTES else 1
