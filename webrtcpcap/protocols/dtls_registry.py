@@ -27,8 +27,7 @@ class ContentType(IntEnum):
     ACK = 26  # RFC 9147 §7
 
 
-CONTENT_TYPE_NAMES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data",
-                      24: "heartbeat", 25: "tls12_cid", 26: "ack"}  # RFC 8446 §5.1, RFC 9146, RFC 9147 §7
+CONTENT_TYPE_NAMES = {t.value: t.name.lower() for t in ContentType}  # "change_cipher_spec", ..., "ack"
 
 HANDSHAKE_TYPES = (0, 1, 2, 3, 4, 11, 12, 13, 14, 15, 16, 20)  # RFC 6347 §4.2.2 (plus hello_request 0)
 
