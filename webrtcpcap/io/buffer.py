@@ -44,7 +44,24 @@ def _gather(views: dict[str, np.ndarray], kind: str, positions: np.ndarray, ok: 
     return out.astype(out.dtype.newbyteorder("="), copy=False)
 
 
-class ByteSource:
+class _FieldReads:
+    """`u8(...)`, `be16(...)`, ...: the class's own `read(kind, ...)` of one field width and byte order (ByteSource
+    reads at virtual offsets, Cursor at distances from its places)."""
+
+    __slots__ = ()
+
+    def _read(self, kind: str, *where, **named) -> np.ndarray:
+        return self.read(kind, *where, **named)
+
+    u8 = partialmethod(_read, "u8")
+    be16 = partialmethod(_read, "be16")
+    be32 = partialmethod(_read, "be32")
+    le16 = partialmethod(_read, "le16")
+    le32 = partialmethod(_read, "le32")
+    be64 = partialmethod(_read, "be64")
+
+
+class ByteSource(_FieldReads):
     """The bytes of a slice of records (see the module docstring for how places are addressed)."""
 
     __slots__ = ("main", "record", "window", "extra", "_main", "_win", "_extra")
@@ -123,13 +140,6 @@ class ByteSource:
         """A Cursor for reading several fields at fixed distances from the same places."""
         return Cursor(self, voff, valid)
 
-    # One reader per field width and byte order, all through `read`:
-    u8 = partialmethod(read, "u8")
-    be16 = partialmethod(read, "be16")
-    be32 = partialmethod(read, "be32")
-    le16 = partialmethod(read, "le16")
-    le32 = partialmethod(read, "le32")
-    be64 = partialmethod(read, "be64")
 
     def bytes_at(self, voff: int, length: int) -> bytes:
         """`length` bytes from virtual offset `voff` as Python bytes (for the per-message parsers)."""
@@ -143,7 +153,7 @@ class ByteSource:
         return self.main[pos : pos + length].tobytes()
 
 
-class Cursor:
+class Cursor(_FieldReads):
     """Reads of several fields at `voff + k` for one set of places, at the cost of one gather per field.
 
     The window positions are computed once; a field that lies inside every row's window is one indexing read,
@@ -198,10 +208,3 @@ class Cursor:
             return out
         return self.src.read(kind, self.voff + k, self.valid)
 
-    # One reader per field width and byte order, all through `read` (k: bytes past each place):
-    u8 = partialmethod(read, "u8")
-    be16 = partialmethod(read, "be16")
-    be32 = partialmethod(read, "be32")
-    le16 = partialmethod(read, "le16")
-    le32 = partialmethod(read, "le32")
-    be64 = partialmethod(read, "be64")

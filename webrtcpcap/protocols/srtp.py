@@ -189,13 +189,10 @@ class Decryptor:
 
     def rtp(self, payloads: Sequence[bytes]) -> DecryptResult:
         """Decrypt SRTP packets (whole UDP payloads: RTP header, encrypted payload, tag), in capture order."""
-        payloads = _as_bytes(payloads)
+        payloads, status, plain, lens = _batch(payloads)
         n = len(payloads)
-        status = np.full(n, Status.OK, np.uint8)
-        plain: list = [None] * n
         if n == 0:
             return _result(plain, status)
-        lens = np.fromiter(map(len, payloads), np.int64, n)
         head = np.frombuffer(b"".join([p[:12].ljust(12, b"\0") for p in payloads]), np.uint8).reshape(n, 12)
         ssrc = head[:, 8:12].copy().view(">u4").ravel().astype(np.int64)
         seq = (head[:, 2].astype(np.int64) << 8) | head[:, 3]
@@ -284,13 +281,10 @@ class Decryptor:
 
     def rtcp(self, payloads: Sequence[bytes]) -> DecryptResult:
         """Decrypt SRTCP compound packets (whole UDP payloads: RTCP, encrypted part, E+index, tag), capture order."""
-        payloads = _as_bytes(payloads)
+        payloads, status, plain, lens = _batch(payloads)
         n = len(payloads)
-        status = np.full(n, Status.OK, np.uint8)
-        plain: list = [None] * n
         if n == 0:
             return _result(plain, status)
-        lens = np.fromiter(map(len, payloads), np.int64, n)
         first = np.frombuffer(b"".join([p[:1].ljust(1, b"\0") for p in payloads]), np.uint8)
         status[lens < 8 + 4 + self.profile.rtcp_tag_len] = Status.TOO_SHORT
         status[(lens >= 1) & (first >> 6 != 2)] = Status.BAD_HEADER
@@ -319,6 +313,14 @@ class Decryptor:
 
 def _result(plain: list, status: np.ndarray) -> DecryptResult:
     return DecryptResult(plain, status, np.isin(status, np.array(AUTHENTIC, np.uint8)))
+
+
+def _batch(payloads: Sequence) -> tuple[Sequence[bytes], np.ndarray, list, np.ndarray]:
+    """What decrypting a batch starts from: the payloads as bytes, a status per packet (all OK until found
+    otherwise), a plaintext slot per packet (None until decrypted) and the payload lengths."""
+    payloads = _as_bytes(payloads)
+    n = len(payloads)
+    return payloads, np.full(n, Status.OK, np.uint8), [None] * n, np.fromiter(map(len, payloads), np.int64, n)
 
 
 def _as_bytes(payloads: Sequence) -> Sequence[bytes]:

@@ -192,8 +192,7 @@ def _chromium_records(source, bad: _Bad, counter: list) -> list[tuple]:
         if prefix == "bad":
             bad.add(n, "RTP_DUMP line has no log prefix with a valid time before it")
             continue
-        read = _clock_and_bytes(d, n, bad, "RTP_DUMP")
-        if read is None:
+        if (read := _clock_and_bytes(d, n, bad, "RTP_DUMP")) is None:
             continue
         hh, mi, ss, data = read
         out.append((n, prefix, "out" if d[1] == "O" else "in", data, (hh, mi, ss, int(d[5]))))
@@ -307,8 +306,7 @@ def _janus_records(source, bad: _Bad, counter: list) -> list[tuple[int, int, str
         if m is None:
             bad.add(n, "text2pcap line is malformed or cut short")
             continue
-        read = _clock_and_bytes(m, n, bad, "text2pcap")
-        if read is None:
+        if (read := _clock_and_bytes(m, n, bad, "text2pcap")) is None:
             continue
         hh, mi, ss, data = read
         us = ((hh * 60 + mi) * 60 + ss) * 1_000_000 + int(m[5].ljust(6, "0"))
