@@ -3,7 +3,7 @@
 Strategy: each function takes DataFrames from the analyses (`webrtcpcap.ice`, `webrtcpcap.streams`) and returns a
 matplotlib Figure; no I/O, no decoding.  matplotlib is imported on the first plot (`_pyplot`), so `import webrtcpcap`
 stays light, and figures are closed in pyplot before they are returned (the caller shows or saves them; Jupyter
-displays a returned Figure once).
+displays a returned Figure once).  One module of ~720 lines while the ladder layout is reworked (issue 21).
 """
 
 from __future__ import annotations
