@@ -17,8 +17,8 @@ import atheris
 
 with atheris.instrument_imports(include=["webrtcpcap"]):
     from webrtcpcap.protocols import codecs, dtls, keys, rtcp, rtp, rtp_extensions, stun  # noqa: F401
-    from webrtcpcap import sdp
-    from webrtcpcap.net import tcp
+    from webrtcpcap import sdp  # noqa: F401
+    from webrtcpcap.net import tcp  # noqa: F401
     from webrtcpcap.io.errors import DecodeError
 
 from . import decoders  # noqa: E402

@@ -16,7 +16,6 @@ analyses behind `summary` and `health`, rtp_payload on a few frames, `webrtcpcap
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import re
@@ -31,12 +30,12 @@ import numpy as np
 
 import webrtcpcap
 from webrtcpcap import cli as _cli
-from webrtcpcap import report as _report
+from webrtcpcap.report import document as _report
 from webrtcpcap.io.errors import CaptureError, CaptureWarning, WebRTCPcapError
 
 from . import oracle
 
-_health = importlib.import_module("webrtcpcap.health")  # the module: `webrtcpcap.health` is the function
+from webrtcpcap.report import health as _health  # the module: `webrtcpcap.health` is the function
 
 PKG_DIR = os.path.dirname(os.path.abspath(webrtcpcap.__file__))
 CPU_SECONDS = {0: 10.0, 1: 20.0, 2: 60.0, 3: 120.0}

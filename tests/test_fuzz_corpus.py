@@ -154,7 +154,7 @@ def test_checks_report_a_dropped_frame(tmp_path, monkeypatch):
 
 
 def test_checks_report_an_exception_health_swallows(tmp_path, monkeypatch):
-    health = importlib.import_module("webrtcpcap.health")  # the module (webrtcpcap.health is the function)
+    health = importlib.import_module("webrtcpcap.report.health")  # the module (webrtcpcap.health is the function)
 
     path = tmp_path / "a.pcap"
     data = _small_capture(path)
