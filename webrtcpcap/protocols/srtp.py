@@ -202,15 +202,7 @@ class Decryptor:
         status[lens > _MAX_LEN] = Status.TOO_LONG
         if self._pending_roc:
             self._start_rocs(ssrc, seq, status)
-        todo = np.flatnonzero(status == Status.OK).tolist()
-        unprotect = self._rx.unprotect
-        for i in todo:  # the hot loop: one libsrtp call per packet, nothing else
-            try:
-                plain[i] = unprotect(payloads[i])
-            except pylibsrtp.Error as exc:
-                status[i] = _LIBSRTP_STATUS.get(str(exc), Status.ERROR)
-            except (TypeError, ValueError):
-                status[i] = Status.ERROR
+        _unprotect(self._rx.unprotect, payloads, plain, status)
         self._replays(payloads, plain, status, ssrc, seq)
         return _result(plain, status)
 
@@ -289,14 +281,7 @@ class Decryptor:
         status[lens < 8 + 4 + self.profile.rtcp_tag_len] = Status.TOO_SHORT
         status[(lens >= 1) & (first >> 6 != 2)] = Status.BAD_HEADER
         status[lens > _MAX_LEN] = Status.TOO_LONG
-        unprotect = self._rx_rtcp.unprotect_rtcp
-        for i in np.flatnonzero(status == Status.OK).tolist():
-            try:
-                plain[i] = unprotect(payloads[i])
-            except pylibsrtp.Error as exc:
-                status[i] = _LIBSRTP_STATUS.get(str(exc), Status.ERROR)
-            except (TypeError, ValueError):
-                status[i] = Status.ERROR
+        _unprotect(self._rx_rtcp.unprotect_rtcp, payloads, plain, status)
         for i in np.flatnonzero((status == Status.DUPLICATE) | (status == Status.LATE)).tolist():
             try:  # the SRTCP index is in the packet: a fresh session needs no history
                 plain[i] = self._session(pylibsrtp.Policy.SSRC_ANY_INBOUND, _WINDOW).unprotect_rtcp(payloads[i])
@@ -313,6 +298,17 @@ class Decryptor:
 
 def _result(plain: list, status: np.ndarray) -> DecryptResult:
     return DecryptResult(plain, status, np.isin(status, np.array(AUTHENTIC, np.uint8)))
+
+
+def _unprotect(unprotect, payloads: Sequence[bytes], plain: list, status: np.ndarray) -> None:
+    """plain[i] = unprotect(payloads[i]) for every packet still OK; a libsrtp failure sets its status instead."""
+    for i in np.flatnonzero(status == Status.OK).tolist():  # the hot loop: one libsrtp call per packet, nothing else
+        try:
+            plain[i] = unprotect(payloads[i])
+        except pylibsrtp.Error as exc:
+            status[i] = _LIBSRTP_STATUS.get(str(exc), Status.ERROR)
+        except (TypeError, ValueError):
+            status[i] = Status.ERROR
 
 
 def _batch(payloads: Sequence) -> tuple[Sequence[bytes], np.ndarray, list, np.ndarray]:
