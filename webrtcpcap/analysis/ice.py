@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..net.layers import endpoint as _endpoint
-from ..tables.schema import is_missing as _na, ufrag_pair
+from ..tables.schema import as_capture, is_missing as _na, ufrag_pair
 from .stun_transactions import (  # noqa: F401  (transactions and its schema: re-exported, ice.transactions)
     TRANSACTION_TIMEOUT_S, TRANSACTIONS_SCHEMA, _direct, _endpoints, _frame, _time, transactions)
 from .turn import (  # noqa: F401  (re-exported: ice.turn_allocations, ice.turn_peers, ice.nat_behaviour)
@@ -196,7 +196,19 @@ def _relayed_media_by_tuple(tables: list[pd.DataFrame], relayed_addresses: dict[
     return out
 
 
-def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
+def _ice_tables(name: str, stun, packets, stun_attributes, relayed_media):
+    """The tables of candidate_pairs and summary: those given, or, given the capture (`candidate_pairs(cap)`),
+    the capture's, with its RTP and RTCP as the relayed media (as webrtcpcap.analysis.of(cap) does)."""
+    cap = as_capture(stun)
+    if cap is not None:
+        return cap.stun, cap.packets, cap.stun_attributes, (cap.rtp, cap.rtcp)
+    if packets is None:
+        raise TypeError(f"ice.{name} needs the packets table with the stun table (or the capture: {name}(cap))")
+    return stun, packets, stun_attributes, relayed_media
+
+
+def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame | None = None,
+                    stun_attributes: pd.DataFrame | None = None, *,
                     relayed_media: Iterable[pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per candidate pair (local, remote) that ICE connectivity checks (Binding requests with USERNAME)
     were sent on, seen from the capture: local is the sender of the checks, so the two agents' checks on one
@@ -224,6 +236,8 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
     most per ICE session (ufrags): among its nominated pairs carrying media, else among its pairs carrying media,
     the one whose media lasts longest, preferring the controlling agent's row).
     """
+    stun, packets, stun_attributes, relayed_media = _ice_tables("candidate_pairs", stun, packets, stun_attributes,
+                                                                relayed_media)
     relayed = relayed_media is not None
     checks = _ice_checks(stun, stun_attributes, relayed)
     end_t = _time(packets["t"].max()) if len(packets) else 0.0
@@ -280,7 +294,7 @@ def _first_t(packets: pd.DataFrame, kind: str):
     return float(t.min()) if len(t) else None
 
 
-def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
+def summary(stun: pd.DataFrame, packets: pd.DataFrame | None = None, stun_attributes: pd.DataFrame | None = None, *,
             relayed_media: Iterable[pd.DataFrame] | None = None, pairs: pd.DataFrame | None = None,
             checks: pd.DataFrame | None = None) -> pd.DataFrame:
     """How ICE went, as one row (SUMMARY_SCHEMA).  Times are seconds from the start of the capture.
@@ -300,6 +314,8 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
     `pairs` and `checks`: the candidate_pairs and checks of the same inputs when already computed (an analysis
     context passes them, so that they are computed once).
     """
+    stun, packets, stun_attributes, relayed_media = _ice_tables("summary", stun, packets, stun_attributes,
+                                                                relayed_media)
     relayed = relayed_media is not None
     relayed_media = list(relayed_media) if relayed else None
     if pairs is None:

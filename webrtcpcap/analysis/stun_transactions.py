@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..net.layers import endpoint as _endpoint
-from ..tables.schema import is_missing as _na
+from ..tables.schema import as_capture, is_missing as _na
 
 
 # RFC 8489 §6.2.1: with the default RTO (500 ms) and Rc (7) a client gives up on a transaction after 39.5 s, so
@@ -90,6 +90,9 @@ def transactions(stun: pd.DataFrame) -> pd.DataFrame:
 
     Messages without a class (the header did not decode) are left out.
     """
+    cap = as_capture(stun)  # transactions(cap): the capture in place of its stun table
+    if cap is not None:
+        stun = cap.stun
     stun = _direct(stun)
     s = stun[stun["cls"].notna()]
     rows: list[dict] = []

@@ -30,8 +30,8 @@ from ..capture import Capture
 from ..capture import open as _open
 from ..io.errors import CaptureError, WebRTCPcapError
 from .health_result import (  # noqa: F401  (re-exported: the public names of the health summary)
-    EVIDENCE_MAX, FINDINGS_SCHEMA, SEVERITIES, STAGE_TITLES, STAGES, STAGES_SCHEMA, Health, Thresholds, _f,
-    _findings_frame, _strip_paths)
+    EVIDENCE_MAX, FINDINGS_SCHEMA, SEVERITIES, STAGE_TITLES, STAGES, STAGES_SCHEMA, UNJUDGED_CHECKS, Health, Thresholds,
+    _f, _findings_frame, _strip_paths)
 from .health_network import _capture, _dtls, _ice, _turn
 from .health_media import _media, _recovery, _rtcp
 

@@ -141,7 +141,7 @@ def _role_finding(r) -> dict:
     role = str(r["role"]) if "role" in r and not _na(r["role"]) else str(r["kind"])
     text = f"{_ROLE_TEXT.get(role, role)}: {int(r['packets'])} packets"
     if "role_of" in r and not _na(r["role_of"]):
-        text += f" for ssrc 0x{int(r['role_of']):08x}"
+        text += f" for ssrc {int(r['role_of'])}"
     if "role_evidence" in r and not _na(r["role_evidence"]):
         text += f" ({r['role_evidence']})"
     return _f("media", _stream_subject(r), "ok", "media.role", text)
@@ -156,7 +156,7 @@ def _recovery(ctx: Analysis, th: Thresholds) -> list[dict]:
         return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
     if total and not readable:
         rtcp = ctx.cap.rtcp
-        return [_f("recovery", "recovery", "info", "recovery.nack",
+        return [_f("recovery", "recovery", "info", "recovery.srtcp",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): NACK, PLI and "
                    "retransmissions cannot be judged (open with keylog=)", evidence=_frames(rtcp["frame"].head(3)))]
     out = []
@@ -231,7 +231,7 @@ def _retransmission_loss(th: Thresholds, st: pd.DataFrame, pairs: pd.DataFrame, 
         pct = 100.0 * holes / (sent + holes) if sent + holes else 0.0
         parts = []
         if holes:
-            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc 0x{int(p.rtx_ssrc):08x} lost "
+            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc {int(p.rtx_ssrc)} lost "
                          f"({pct:.1f} %)")
         if len(renacked):
             parts.append(f"{len(renacked)} packets NACKed again (their first NACK or retransmission was lost)")
@@ -305,7 +305,7 @@ def _rtcp(ctx: Analysis, th: Thresholds) -> list[dict]:
                        f"no RTCP in the capture for {len(media)} RTP streams: no receiver reports to compare")]
         return [_f("rtcp", "rtcp", "info", "rtcp.reports", "no RTCP in the capture: nothing to compare")]
     if not readable:
-        return [_f("rtcp", "rtcp", "info", "rtcp.reports",
+        return [_f("rtcp", "rtcp", "info", "rtcp.srtcp",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): the receivers' reports "
                    "cannot be compared with the capture", evidence=_frames(cap.rtcp["frame"].head(3)))]
     rv = ctx.receiver_view

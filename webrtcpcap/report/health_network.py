@@ -29,8 +29,8 @@ def _capture(ctx: Analysis, th: Thresholds) -> list[dict]:
     webrtc = kinds.isin(["stun", "dtls", "rtp", "rtcp", "turn-channel"])
     if not webrtc.any():
         out.append(_f("capture", "capture", "error", "capture.webrtc",
-                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames",
-                      measured=0, unit="frames"))
+                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames" if len(p) else
+                      "the capture holds no frames", measured=0, unit="frames"))
     # Only frames that could matter to a WebRTC analysis: those of WebRTC flows (a cut DNS or IGMP frame, as an
     # anonymised copy has, changes nothing).
     errors = p[p["error"].notna() & (webrtc | p["evidence"].notna())]
