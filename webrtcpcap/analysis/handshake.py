@@ -113,15 +113,11 @@ def _flight_of_13(r: dict, sender: str, state: dict) -> int | None:
             state["await_ack"] = False
             return 6
         return None
-    ctype = r["content_type"]
-    if ctype == "handshake" and not r["encrypted"] and r["frags"]:
-        mt = r["frags"][0]["msg_type"]
-        if mt == "client_hello":
-            return 3 if state["hvr"] else 1
-        if mt == "hello_retry_request":
-            state["hvr"] = True
-            return 2
-    return _flight_of(r, sender, state)
+    if r["content_type"] == "handshake" and not r["encrypted"] and r["frags"] \
+            and r["frags"][0]["msg_type"] == "hello_retry_request":  # DTLS 1.3's flight 2 (RFC 9147 §5.1)
+        state["hvr"] = True
+        return 2
+    return _flight_of(r, sender, state)  # the rest is numbered as in DTLS 1.2
 
 
 def _flight_of(r: dict, sender: str, state: dict) -> int | None:

@@ -1,5 +1,7 @@
-"""ICE connectivity checks (RFC 8445), consent freshness (RFC 7675), TURN allocations (RFC 8656) and NAT mapping
-behaviour (RFC 4787) from the `stun`, `stun_attributes` and `packets` tables.
+"""ICE connectivity checks (RFC 8445) and consent freshness (RFC 7675) from the `stun`, `stun_attributes` and
+`packets` tables: candidate pairs and the summary.  The face of the STUN analyses: `transactions` (from
+`stun_transactions`) and the TURN allocations (RFC 8656) and NAT mapping behaviour (RFC 4787) of `turn` are
+re-exported, so `ice.transactions`, `ice.turn_allocations`, `ice.nat_behaviour` keep working.
 
 Strategy: plain functions DataFrame -> DataFrame, no bytes and no I/O.  Everything starts from `transactions`:
 a request, its retransmissions and its response are one row, matched by transaction id *and* the reversed
@@ -15,39 +17,17 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..io.errors import DecodeError
 from ..net.layers import endpoint as _endpoint
-from ..protocols.stun import parse_rest_username
 from ..tables.schema import as_capture, is_missing as _na, ufrag_pair
+from .stun_transactions import (  # noqa: F401  (transactions and its schema: re-exported, ice.transactions)
+    TRANSACTION_TIMEOUT_S, TRANSACTIONS_SCHEMA, _direct, _endpoints, _frame, _time, transactions)
+from .turn import (  # noqa: F401  (re-exported: ice.turn_allocations, ice.turn_peers, ice.nat_behaviour)
+    NAT_BEHAVIOUR_SCHEMA, TURN_ALLOCATIONS_SCHEMA, TURN_METHODS, TURN_PEERS_SCHEMA, nat_behaviour, turn_allocations,
+    turn_peers)
 
-# RFC 8489 §6.2.1: with the default RTO (500 ms) and Rc (7) a client gives up on a transaction after 39.5 s, so
-# a check sent less than this before the end of the capture may still be answered.
-TRANSACTION_TIMEOUT_S = 39.5
 # RFC 7675 §5.1: consent expires when no check has succeeded for 30 seconds.
 CONSENT_TIMEOUT_S = 30.0
 MEDIA_KINDS = ("dtls", "rtp", "rtcp")
-TURN_METHODS = ("allocate", "refresh", "create-permission", "channel-bind", "send", "data")
-
-TRANSACTIONS_SCHEMA: dict[str, str] = {
-    "first_frame": "uint32",
-    "first_t": "float64",
-    "transport": "category",
-    "client": "string",
-    "server": "string",
-    "method": "category",
-    "cls": "category",
-    "transaction_id": "string",
-    "requests": "int64",
-    "retransmissions": "int64",
-    "last_request_frame": "UInt32",
-    "response_frame": "UInt32",
-    "response_t": "Float64",
-    "responses": "int64",
-    "response_cls": "category",
-    "error_code": "UInt16",
-    "rtt_ms": "Float64",
-    "outcome": "category",
-}
 
 CANDIDATE_PAIRS_SCHEMA: dict[str, str] = {
     "ufrags": "string",
@@ -95,75 +75,6 @@ SUMMARY_SCHEMA: dict[str, str] = {
     "consent_interval_max_s": "Float64",
     "consent_lost": "boolean",
 }
-
-TURN_ALLOCATIONS_SCHEMA: dict[str, str] = {
-    "transport": "category",
-    "client": "string",
-    "server": "string",
-    "first_t": "float64",
-    "allocate_attempts": "int64",
-    "allocate_401": "int64",
-    "allocated": "bool",
-    "allocated_t": "Float64",
-    "authenticated_after_401": "bool",
-    "relayed_address": "string",
-    "mapped_address": "string",
-    "lifetime_s": "UInt32",
-    "refreshes": "int64",
-    "released_t": "Float64",
-    "permissions": "int64",
-    "channels": "int64",
-    "send_indications": "int64",
-    "data_indications": "int64",
-    "errors": "int64",
-    "last_error_code": "UInt16",
-    "error_codes": "string",
-    "username": "string",
-    "rest_expiry": "datetime64[ns, UTC]",
-    "credential_expired": "boolean",
-    "state": "category",
-}
-
-TURN_PEERS_SCHEMA: dict[str, str] = {
-    "transport": "category",
-    "client": "string",
-    "server": "string",
-    "peer": "string",
-    "permission_t": "Float64",
-    "channel": "UInt16",
-    "channel_t": "Float64",
-    "send_indications": "int64",
-    "data_indications": "int64",
-}
-
-NAT_BEHAVIOUR_SCHEMA: dict[str, str] = {
-    "transport": "category",
-    "local": "string",
-    "server": "string",
-    "method": "category",
-    "mapped_address": "string",
-    "responses": "int64",
-    "first_frame": "uint32",
-    "first_t": "float64",
-    "crossed_nat": "bool",
-    "servers": "int64",
-    "mapped_addresses": "int64",
-    "verdict": "category",
-}
-
-
-def _direct(df: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The rows of a stun / stun_attributes table that were not relayed inside TURN.  A relayed message's src/dst are
-    the TURN 5-tuple on the wire, not the relayed candidate and the peer it went between, so the analyses here
-    (transactions, NAT mapping, allocations) leave those rows out; `candidate_pairs` and `summary` pair relayed
-    checks only when asked (`relayed_media=`), through `_unwrapped`."""
-    if df is None or "relayed" not in df.columns or not df["relayed"].any():
-        return df
-    return df[~df["relayed"].to_numpy(dtype=bool)]
-
-
-def _endpoints(ips: pd.Series, ports: pd.Series) -> list[str]:
-    return [_endpoint(i, p) for i, p in zip(ips.astype(object), ports.astype(object))]
 
 
 def _split_endpoint(ep: str) -> tuple[str, int]:
@@ -220,107 +131,6 @@ def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.Data
     if "transport" in r.columns:  # relayed candidate <-> peer is UDP (RFC 8656 §2), whatever the client's leg
         r["transport"] = pd.Series("udp", index=r.index, dtype=object)
     return r
-
-
-def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(schema))
-    out = {}
-    for col, dtype in schema.items():
-        values = df[col].astype(object).where(df[col].notna(), None) if len(df) else df[col]
-        if dtype in ("category", "string"):
-            out[col] = pd.Series(values, dtype=object).astype(dtype)
-        else:
-            out[col] = pd.array(list(values), dtype=dtype) if len(df) else pd.Series([], dtype=dtype)
-    return pd.DataFrame(out, columns=list(schema))
-
-
-def _time(v) -> float:
-    """A capture time as a float; NaN where the frame's timestamp was unusable (NA, with the packet's `error` set),
-    so that a lying timestamp makes a time column NA instead of raising."""
-    return float("nan") if _na(v) else float(v)
-
-
-def _ice_tables(name: str, stun, packets, stun_attributes, relayed_media):
-    """The tables of candidate_pairs and summary: those given, or, given the capture (`candidate_pairs(cap)`),
-    the capture's, with its RTP and RTCP as the relayed media (as webrtcpcap.analysis.of(cap) does)."""
-    cap = as_capture(stun)
-    if cap is not None:
-        return cap.stun, cap.packets, cap.stun_attributes, (cap.rtp, cap.rtcp)
-    if packets is None:
-        raise TypeError(f"ice.{name} needs the packets table with the stun table (or the capture: {name}(cap))")
-    return stun, packets, stun_attributes, relayed_media
-
-
-def transactions(stun: pd.DataFrame) -> pd.DataFrame:
-    """One row per STUN transaction: a request with its retransmissions and response, matched by transaction id
-    and the reversed 5-tuple (a response is sent from the request's destination to its source); one row per
-    indication; one row per response whose request is not in the capture.
-
-    Columns (TRANSACTIONS_SCHEMA), in order of `first_frame`:
-    first_frame and first_t (the first request, or the indication/response when there is no request), transport,
-    client (the request's sender, "ip:port"), server (its destination), method, cls (class of the first message:
-    request, indication, or success/error for a response without request), transaction_id, requests (requests
-    seen, retransmissions included; 0 for indications and orphan responses), retransmissions (requests - 1),
-    last_request_frame (the last request sent before the response, or the last request when none came),
-    response_frame and response_t (the first response), responses (responses seen: a server answers every
-    retransmission it receives), response_cls (success, error or none), error_code, rtt_ms (from the LAST request
-    sent before the first response to that response: a retransmission's answer cannot be told from the first
-    one's, so this is the shortest RTT the capture allows, as RFC 8489 §6.2.1 and Karn's rule advise), outcome
-    ("success", "error 401", "error" without ERROR-CODE, "no answer", "indication", "response without request").
-
-    Messages without a class (the header did not decode) are left out.
-    """
-    cap = as_capture(stun)  # transactions(cap): the capture in place of its stun table
-    if cap is not None:
-        stun = cap.stun
-    stun = _direct(stun)
-    s = stun[stun["cls"].notna()]
-    rows: list[dict] = []
-    if len(s):
-        src = _endpoints(s["src"], s["sport"])
-        dst = _endpoints(s["dst"], s["dport"])
-        requests: dict[tuple, list] = {}
-        responses: dict[tuple, list] = {}
-        for i, r in enumerate(s[["frame", "t", "transport", "method", "cls", "transaction_id",
-                                  "error_code"]].itertuples(index=False)):
-            if r.cls == "request":
-                requests.setdefault((r.transaction_id, r.transport, src[i], dst[i]), []).append(r)
-            elif r.cls in ("success", "error"):
-                responses.setdefault((r.transaction_id, r.transport, dst[i], src[i]), []).append(r)
-            else:
-                rows.append(dict(first_frame=r.frame, first_t=r.t, transport=r.transport, client=src[i],
-                                 server=dst[i], method=r.method, cls=r.cls, transaction_id=r.transaction_id,
-                                 requests=0, retransmissions=0, responses=0, response_cls="none",
-                                 outcome="indication"))
-        for key, reqs in requests.items():
-            reqs.sort(key=lambda r: r.frame)
-            first = reqs[0]
-            row = dict(first_frame=first.frame, first_t=first.t, transport=key[1], client=key[2], server=key[3],
-                       method=first.method, cls="request", transaction_id=key[0], requests=len(reqs),
-                       retransmissions=len(reqs) - 1, last_request_frame=reqs[-1].frame, responses=0,
-                       response_cls="none", outcome="no answer")
-            resps = sorted(responses.pop(key, []), key=lambda r: r.frame)
-            if resps:
-                after = [r for r in resps if r.frame > first.frame] or resps
-                resp = after[0]
-                before = [q for q in reqs if q.frame < resp.frame]
-                row.update(response_frame=resp.frame, response_t=resp.t, responses=len(resps),
-                           response_cls=resp.cls, error_code=resp.error_code)
-                if before:
-                    row.update(last_request_frame=before[-1].frame, rtt_ms=(resp.t - before[-1].t) * 1000.0)
-                code = "" if _na(resp.error_code) else f" {int(resp.error_code)}"
-                row["outcome"] = "success" if resp.cls == "success" else f"error{code}"
-            rows.append(row)
-        for key, resps in responses.items():
-            resps.sort(key=lambda r: r.frame)
-            resp = resps[0]
-            rows.append(dict(first_frame=resp.frame, first_t=resp.t, transport=key[1], client=key[2], server=key[3],
-                             method=resp.method, cls=resp.cls, transaction_id=key[0], requests=0,
-                             retransmissions=0, response_frame=resp.frame, response_t=resp.t,
-                             responses=len(resps), response_cls=resp.cls, error_code=resp.error_code,
-                             outcome="response without request"))
-    rows.sort(key=lambda r: r["first_frame"])
-    return _frame(rows, TRANSACTIONS_SCHEMA)
 
 
 def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relayed: bool = False) -> pd.DataFrame:
@@ -384,6 +194,17 @@ def _relayed_media_by_tuple(tables: list[pd.DataFrame], relayed_addresses: dict[
         n, lo, hi = out.get(key, (0, np.inf, -np.inf))
         out[key] = (n + len(g), min(lo, _time(g["t"].min())), max(hi, _time(g["t"].max())))
     return out
+
+
+def _ice_tables(name: str, stun, packets, stun_attributes, relayed_media):
+    """The tables of candidate_pairs and summary: those given, or, given the capture (`candidate_pairs(cap)`),
+    the capture's, with its RTP and RTCP as the relayed media (as webrtcpcap.analysis.of(cap) does)."""
+    cap = as_capture(stun)
+    if cap is not None:
+        return cap.stun, cap.packets, cap.stun_attributes, (cap.rtp, cap.rtcp)
+    if packets is None:
+        raise TypeError(f"ice.{name} needs the packets table with the stun table (or the capture: {name}(cap))")
+    return stun, packets, stun_attributes, relayed_media
 
 
 def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame | None = None,
@@ -542,187 +363,3 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame | None = None, stun_attrib
                        consent_interval_max_s=float(max(intervals)))
         row["consent_lost"] = bool(lost or any(i > CONSENT_TIMEOUT_S for i in intervals))
     return _frame([row], SUMMARY_SCHEMA)
-
-
-def _attribute_values(stun_attributes: pd.DataFrame, name: str) -> pd.DataFrame:
-    """frame -> value rows of one attribute (several rows when a message repeats it)."""
-    a = stun_attributes[stun_attributes["name"] == name]
-    return a[["frame", "value"]]
-
-
-def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=None) -> pd.DataFrame:
-    """One row per TURN client/server 5-tuple (RFC 8656) that sent Allocate, Refresh, CreatePermission,
-    ChannelBind or Send/Data indications.  Relayed traffic in ChannelData is not counted here.
-
-    Columns (TURN_ALLOCATIONS_SCHEMA), in order of first_t: transport, client, server ("ip:port"), first_t,
-    allocate_attempts (Allocate transactions), allocate_401 (of them answered 401: the long-term credential
-    challenge, RFC 8656 §7.2), allocated (an Allocate succeeded), allocated_t (its response), authenticated_after_401
-    (a 401 came before that success), relayed_address and mapped_address (XOR-RELAYED-ADDRESS and XOR-MAPPED-ADDRESS
-    of the success), lifetime_s (its LIFETIME), refreshes (Refresh transactions), released_t (a Refresh with
-    LIFETIME 0 succeeded), permissions (distinct peers of successful CreatePermissions), channels (distinct channel
-    numbers of successful ChannelBinds), send_indications, data_indications, errors (error responses other than the
-    Allocate 401 challenges: 438 stale nonce, 437, 486, 508...), last_error_code (of any error response), error_codes
-    (the distinct codes of the error responses, in order of first appearance, e.g. "401,438"), username (the last
-    USERNAME the client's requests carried), rest_expiry (when it is a TURN REST API username "expiry:user": the
-    expiry, UTC) and credential_expired (True when an Allocate with that username was sent after its expiry —
-    coturn then answers 401 for ever; needs `start`, the capture's first frame time, e.g. cap.packets.time.iloc[0],
-    as the stun table's t is relative), state ("released", "allocated", "failed: error 401" (the last Allocate's
-    outcome when none succeeded), "no answer").
-    Per-peer details are in `turn_peers`.
-    """
-    stun = _direct(stun)
-    stun_attributes = _direct(stun_attributes)
-    tx = transactions(stun)
-    tx = tx[tx["method"].isin(TURN_METHODS)].copy()
-    data = (tx["method"] == "data").to_numpy()  # a Data indication travels server -> client
-    tx.loc[data, ["client", "server"]] = tx.loc[data, ["server", "client"]].to_numpy()
-    relayed = _attribute_values(stun_attributes, "XOR-RELAYED-ADDRESS").groupby("frame")["value"].first()
-    lifetime = _attribute_values(stun_attributes, "LIFETIME").groupby("frame")["value"].first()
-    mapped = stun.set_index("frame")["mapped_address"]
-    mapped = mapped[~mapped.index.duplicated()]
-    peers = turn_peers(stun, stun_attributes)
-    rows = []
-    for (transport, client, server), g in tx.groupby(["transport", "client", "server"], observed=True, sort=False):
-        alloc = g[g["method"] == "allocate"]
-        ok = alloc[alloc["response_cls"] == "success"]
-        refresh = g[g["method"] == "refresh"]
-        released = refresh[(refresh["response_cls"] == "success")
-                           & (refresh["first_frame"].map(lifetime).astype(object) == "0")]
-        challenges = (alloc["response_cls"] == "error") & (alloc["error_code"] == 401)
-        errs = g[g["response_cls"] == "error"]
-        p = peers[(peers["transport"] == transport) & (peers["client"] == client) & (peers["server"] == server)]
-        users = stun[(stun["transaction_id"].isin(g["transaction_id"])) & stun["username"].notna()]
-        username = users["username"].iloc[-1] if len(users) else None
-        expiry = _rest_expiry(username)
-        expired = None
-        if expiry is not None and start is not None:
-            sent = pd.Timestamp(start) + pd.to_timedelta(alloc["first_t"], unit="s")
-            expired = bool((sent > expiry).any()) if len(alloc) else None
-        codes = [int(c) for c in errs["error_code"].dropna()] if len(errs) else []
-        row = dict(transport=transport, client=client, server=server, first_t=_time(g["first_t"].min()),
-                   error_codes=",".join(str(c) for c in dict.fromkeys(codes)) or None, username=username,
-                   rest_expiry=expiry, credential_expired=expired,
-                   allocate_attempts=len(alloc), allocate_401=int(challenges.sum()), allocated=bool(len(ok)),
-                   refreshes=len(refresh), permissions=int(p["permission_t"].notna().sum()),
-                   channels=int(p["channel"].notna().sum()),
-                   send_indications=int((g["method"] == "send").sum()),
-                   data_indications=int((g["method"] == "data").sum()),
-                   errors=int(len(errs) - challenges.sum()),
-                   last_error_code=errs["error_code"].iloc[-1] if len(errs) else None)
-        if len(ok):
-            first = ok.iloc[0]
-            frame = int(first["response_frame"])
-            life = lifetime.get(frame)
-            row.update(allocated_t=_time(first["response_t"]),
-                       authenticated_after_401=bool(challenges[alloc["first_frame"] < first["first_frame"]].any()),
-                       relayed_address=relayed.get(frame), mapped_address=mapped.get(frame),
-                       lifetime_s=None if _na(life) else int(life))
-        else:
-            row["authenticated_after_401"] = False
-        if len(released):
-            row["released_t"] = _time(released["response_t"].min())
-            row["state"] = "released"
-        elif len(ok):
-            row["state"] = "allocated"
-        elif len(alloc):
-            last = str(alloc["outcome"].iloc[-1])
-            row["state"] = "no answer" if last == "no answer" else f"failed: {last}"
-        else:
-            row["state"] = "no allocate seen"
-        rows.append(row)
-    rows.sort(key=lambda r: r["first_t"])
-    return _frame(rows, TURN_ALLOCATIONS_SCHEMA)
-
-
-def _rest_expiry(username) -> pd.Timestamp | None:
-    """The expiry of a TURN REST API username ("expiry:user", Unix seconds), None for any other username."""
-
-    if username is None or _na(username):
-        return None
-    try:
-        expiry, _ = parse_rest_username(str(username))
-    except DecodeError:
-        return None
-    return pd.Timestamp(expiry, unit="s", tz="UTC") if 1_000_000_000 <= expiry < 4_000_000_000 else None
-
-
-def turn_peers(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.DataFrame:
-    """One row per TURN client/server 5-tuple and peer (XOR-PEER-ADDRESS) it names: the long companion of
-    `turn_allocations`.
-
-    Columns (TURN_PEERS_SCHEMA): transport, client, server, peer ("ip:port"), permission_t (response to the first
-    successful CreatePermission for the peer), channel (number of the first successful ChannelBind, e.g. 16384 =
-    0x4000), channel_t (its response), send_indications (to the peer), data_indications (from the peer).
-    """
-    stun = _direct(stun)
-    stun_attributes = _direct(stun_attributes)
-    tx = transactions(stun)
-    tx = tx[tx["method"].isin(("create-permission", "channel-bind", "send", "data"))]
-    peer = _attribute_values(stun_attributes, "XOR-PEER-ADDRESS")
-    channel = _attribute_values(stun_attributes, "CHANNEL-NUMBER").groupby("frame")["value"].first()
-    by_frame = peer.groupby("frame")["value"].agg(list)
-    out: dict[tuple, dict] = {}
-    for r in tx.itertuples(index=False):
-        # A Data indication travels server -> client: its sender is the TURN server.
-        client, server = (r.server, r.client) if r.method == "data" else (r.client, r.server)
-        for addr in by_frame.get(r.first_frame, []):
-            row = out.setdefault((r.transport, client, server, addr), dict(
-                transport=r.transport, client=client, server=server, peer=addr, send_indications=0,
-                data_indications=0))
-            if r.method == "send":
-                row["send_indications"] += 1
-            elif r.method == "data":
-                row["data_indications"] += 1
-            elif r.response_cls == "success" and r.method == "create-permission" and "permission_t" not in row:
-                row["permission_t"] = _time(r.response_t)
-            elif r.response_cls == "success" and r.method == "channel-bind" and "channel" not in row:
-                number = channel.get(r.first_frame)
-                row.update(channel=None if _na(number) else int(number), channel_t=_time(r.response_t))
-    return _frame(list(out.values()), TURN_PEERS_SCHEMA)
-
-
-def nat_behaviour(stun: pd.DataFrame) -> pd.DataFrame:
-    """NAT mapping behaviour (RFC 4787 §4.1) per local address:port, from the XOR-MAPPED-ADDRESS of the Binding
-    and Allocate success responses it received: one row per (local, server, mapped address), the evidence, with
-    the verdict for its local address repeated on each row.
-
-    Columns (NAT_BEHAVIOUR_SCHEMA): transport, local (the client, "ip:port"), server (who answered), method,
-    mapped_address (what that server saw), responses, first_frame, first_t, crossed_nat (the mapped address differs
-    from local: the response crossed a NAT; a peer on the same LAN sees local itself and tells nothing about the
-    NAT), servers (distinct servers whose responses crossed a NAT for this local address), mapped_addresses (distinct
-    mapped addresses among them), verdict: "no NAT" (every mapped address equals local: host candidates), "not
-    enough evidence" (responses from fewer than two servers crossed a NAT), "endpoint-independent mapping" (one
-    mapped address for all of them: a cone NAT, srflx candidates work), "address-dependent (symmetric)" (different
-    mapped addresses per destination: peers behind it need TURN).
-
-    A capture cannot show filtering behaviour (which unsolicited inbound packets the NAT lets in): that needs tests
-    from other source addresses (RFC 5780), and dropped packets never reach the capture.
-    """
-    stun = _direct(stun)
-    s = stun[stun["method"].isin(("binding", "allocate")) & (stun["cls"] == "success")
-             & stun["mapped_address"].notna()]
-    if not len(s):
-        return _frame([], NAT_BEHAVIOUR_SCHEMA)
-    ev = pd.DataFrame({"transport": s["transport"].astype(object), "local": _endpoints(s["dst"], s["dport"]),
-                       "server": _endpoints(s["src"], s["sport"]), "method": s["method"].astype(object),
-                       "mapped_address": s["mapped_address"].astype(object), "frame": s["frame"].to_numpy(),
-                       "t": s["t"].to_numpy()})
-    g = ev.groupby(["transport", "local", "server", "method", "mapped_address"], sort=False)
-    rows = g.agg(responses=("frame", "size"), first_frame=("frame", "min"), first_t=("t", "min")).reset_index()
-    rows["crossed_nat"] = (rows["mapped_address"] != rows["local"]).to_numpy(bool)
-    out = []
-    for (transport, local), r in rows.groupby(["transport", "local"], sort=False):
-        crossed = r[r["crossed_nat"]]
-        servers, mapped = crossed["server"].nunique(), crossed["mapped_address"].nunique()
-        if not len(crossed):
-            verdict = "no NAT"
-        elif servers < 2:
-            verdict = "not enough evidence"
-        elif mapped == 1:
-            verdict = "endpoint-independent mapping"
-        else:
-            verdict = "address-dependent (symmetric)"
-        out.extend(dict(rec, servers=servers, mapped_addresses=mapped, verdict=verdict)
-                   for rec in r.to_dict("records"))
-    out.sort(key=lambda r: r["first_frame"])
-    return _frame(out, NAT_BEHAVIOUR_SCHEMA)

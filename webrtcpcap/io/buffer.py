@@ -12,6 +12,8 @@ whose element i is the value starting at byte i, so a read is one fancy-indexing
 
 from __future__ import annotations
 
+from functools import partialmethod
+
 import numpy as np
 
 ROW_SHIFT = 24  # offsets within a record: up to 16 MiB (the largest pcapng block the reader accepts)
@@ -42,7 +44,24 @@ def _gather(views: dict[str, np.ndarray], kind: str, positions: np.ndarray, ok: 
     return out.astype(out.dtype.newbyteorder("="), copy=False)
 
 
-class ByteSource:
+class _FieldReads:
+    """`u8(...)`, `be16(...)`, ...: the class's own `read(kind, ...)` of one field width and byte order (ByteSource
+    reads at virtual offsets, Cursor at distances from its places)."""
+
+    __slots__ = ()
+
+    def _read(self, kind: str, *where, **named) -> np.ndarray:
+        return self.read(kind, *where, **named)
+
+    u8 = partialmethod(_read, "u8")
+    be16 = partialmethod(_read, "be16")
+    be32 = partialmethod(_read, "be32")
+    le16 = partialmethod(_read, "le16")
+    le32 = partialmethod(_read, "le32")
+    be64 = partialmethod(_read, "be64")
+
+
+class ByteSource(_FieldReads):
     """The bytes of a slice of records (see the module docstring for how places are addressed)."""
 
     __slots__ = ("main", "record", "window", "extra", "_main", "_win", "_extra")
@@ -121,23 +140,6 @@ class ByteSource:
         """A Cursor for reading several fields at fixed distances from the same places."""
         return Cursor(self, voff, valid)
 
-    def u8(self, voff, valid=None):
-        return self.read("u8", voff, valid)
-
-    def be16(self, voff, valid=None):
-        return self.read("be16", voff, valid)
-
-    def be32(self, voff, valid=None):
-        return self.read("be32", voff, valid)
-
-    def le16(self, voff, valid=None):
-        return self.read("le16", voff, valid)
-
-    def le32(self, voff, valid=None):
-        return self.read("le32", voff, valid)
-
-    def be64(self, voff, valid=None):
-        return self.read("be64", voff, valid)
 
     def bytes_at(self, voff: int, length: int) -> bytes:
         """`length` bytes from virtual offset `voff` as Python bytes (for the per-message parsers)."""
@@ -151,7 +153,7 @@ class ByteSource:
         return self.main[pos : pos + length].tobytes()
 
 
-class Cursor:
+class Cursor(_FieldReads):
     """Reads of several fields at `voff + k` for one set of places, at the cost of one gather per field.
 
     The window positions are computed once; a field that lies inside every row's window is one indexing read,
@@ -206,20 +208,3 @@ class Cursor:
             return out
         return self.src.read(kind, self.voff + k, self.valid)
 
-    def u8(self, k: int = 0) -> np.ndarray:
-        return self.read("u8", k)
-
-    def be16(self, k: int = 0) -> np.ndarray:
-        return self.read("be16", k)
-
-    def be32(self, k: int = 0) -> np.ndarray:
-        return self.read("be32", k)
-
-    def le16(self, k: int = 0) -> np.ndarray:
-        return self.read("le16", k)
-
-    def le32(self, k: int = 0) -> np.ndarray:
-        return self.read("le32", k)
-
-    def be64(self, k: int = 0) -> np.ndarray:
-        return self.read("be64", k)

@@ -68,6 +68,20 @@ RTP_MAX_SPREAD_PER_PACKET = 4
 # RTCP: two datagrams whose sub-packet lengths chain exactly, or one that chains through two sub-packets or more.
 RTCP_MIN_EXACT = 2
 ZRTP_MAGIC_COOKIE = 0x5A525450  # RFC 6189 §5: "ZRTP" at bytes 4..7
+STUN_MAGIC_COOKIE = 0x2112A442  # RFC 8489 §5: bytes 4..7 of every RFC 8489 STUN message
+
+# RFC 7983 §7 (as updated by RFC 9443): what the first byte of a datagram says it is.  The one home of these ranges
+# for every floor above (the decoders, the tables, the anonymiser).
+STUN_FIRST_BYTES = range(0, 4)
+ZRTP_FIRST_BYTES = range(16, 20)
+DTLS_FIRST_BYTES = range(20, 64)
+TURN_CHANNEL_FIRST_BYTES = range(64, 80)
+RTP_FIRST_BYTES = range(128, 192)  # RTP and RTCP (version 2), told apart by the second byte:
+RTCP_PACKET_TYPES = range(192, 224)  # RFC 5761 §4: RTCP packet types, the second byte (RTP PTs 64..95 with M set)
+
+
+def _within(values: np.ndarray, r: range) -> np.ndarray:
+    return (values >= r.start) & (values < r.stop)
 
 
 def first_byte_kind(first: np.ndarray, second: np.ndarray, has_cookie: np.ndarray,
@@ -78,12 +92,12 @@ def first_byte_kind(first: np.ndarray, second: np.ndarray, has_cookie: np.ndarra
     only with the ZRTP magic cookie.
     """
     kind = np.full(len(first), Kind.OTHER, dtype=np.uint8)
-    kind[(first <= 3) & has_cookie] = Kind.STUN
-    kind[(first >= 16) & (first <= 19) & has_zrtp_cookie] = Kind.ZRTP
-    kind[(first >= 20) & (first <= 63)] = Kind.DTLS
-    kind[(first >= 64) & (first <= 79)] = Kind.TURN_CHANNEL
-    media = (first >= 128) & (first <= 191)
-    rtcp = media & ((second & 0x7F) >= 64) & ((second & 0x7F) <= 95)
+    kind[_within(first, STUN_FIRST_BYTES) & has_cookie] = Kind.STUN
+    kind[_within(first, ZRTP_FIRST_BYTES) & has_zrtp_cookie] = Kind.ZRTP
+    kind[_within(first, DTLS_FIRST_BYTES)] = Kind.DTLS
+    kind[_within(first, TURN_CHANNEL_FIRST_BYTES)] = Kind.TURN_CHANNEL
+    media = _within(first, RTP_FIRST_BYTES)
+    rtcp = media & _within(second | 0x80, RTCP_PACKET_TYPES)  # the marker bit aside, RTP PTs 64..95 look the same
     kind[media & ~rtcp] = Kind.RTP
     kind[rtcp] = Kind.RTCP
     return kind

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"  # RFC 8489 §5
+from .demux import STUN_MAGIC_COOKIE
+
+STUN_MAGIC_COOKIE_BYTES = STUN_MAGIC_COOKIE.to_bytes(4, "big")  # as the framing compares it
 STUN_HEADER_LEN = 20
 CHANNEL_HEADER_LEN = 4  # RFC 8656 §12.4
 RFC4571_HEADER_LEN = 2  # RFC 4571 §2
@@ -37,7 +39,7 @@ def _seq_after(a: int, b: int) -> int:
 
 
 def _is_stun(data: bytes | bytearray, at: int = 0) -> bool:
-    return len(data) >= at + 8 and data[at] < 4 and data[at + 4:at + 8] == STUN_MAGIC_COOKIE
+    return len(data) >= at + 8 and data[at] < 4 and data[at + 4:at + 8] == STUN_MAGIC_COOKIE_BYTES
 
 
 def detect_framing(start: bytes | bytearray) -> str | None:
@@ -62,7 +64,7 @@ def message_length(buf: bytes | bytearray, mode: str) -> int | None:
         return None
     first = buf[0]
     if first < 4:  # STUN (RFC 7983 §7)
-        if len(buf) >= 8 and buf[4:8] != STUN_MAGIC_COOKIE:
+        if len(buf) >= 8 and buf[4:8] != STUN_MAGIC_COOKIE_BYTES:
             return -1
         length = int.from_bytes(buf[2:4], "big")
         return STUN_HEADER_LEN + length if length % 4 == 0 else -1

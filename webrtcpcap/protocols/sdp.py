@@ -137,6 +137,15 @@ class Media:
         return self.fingerprints[0] if self.fingerprints else None
 
 
+def _first_wins(items) -> dict:
+    """A dict of (key, value) items where the first value given for a key wins (the offer's over the answer's, the
+    first media section's over a later one's)."""
+    out: dict = {}
+    for key, value in items:
+        out.setdefault(key, value)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Sdp:
     """A session description: version (v=), origin (o=, as written), session_name (s=), connection (c= address),
@@ -165,29 +174,18 @@ class Sdp:
 
     def clock_rates(self) -> dict[int, int]:
         """{payload type: clock rate} over the media sections (the first section to give a rate wins)."""
-        rates: dict[int, int] = {}
-        for m in self.media:
-            for pt, p in m.payload_types.items():
-                if p.clock_rate is not None:
-                    rates.setdefault(pt, p.clock_rate)
-        return rates
+        return _first_wins((pt, p.clock_rate) for m in self.media for pt, p in m.payload_types.items()
+                           if p.clock_rate is not None)
 
     def ice_passwords(self) -> dict[str, str]:
         """{ice-ufrag: ice-pwd} of the session and of every media section that gives both."""
-        out = {}
-        for ufrag, pwd in [(self.ice_ufrag, self.ice_pwd)] + [(m.ice_ufrag, m.ice_pwd) for m in self.media]:
-            if ufrag is not None and pwd is not None:
-                out.setdefault(ufrag, pwd)
-        return out
+        pairs = [(self.ice_ufrag, self.ice_pwd)] + [(m.ice_ufrag, m.ice_pwd) for m in self.media]
+        return _first_wins((ufrag, pwd) for ufrag, pwd in pairs if ufrag is not None and pwd is not None)
 
     def rtx_map(self) -> dict[int, int]:
         """{RTX payload type: the payload type it repairs} from a=fmtp apt= (first section wins)."""
-        out: dict[int, int] = {}
-        for m in self.media:
-            for pt, p in m.payload_types.items():
-                if p.rtx_for is not None:
-                    out.setdefault(pt, p.rtx_for)
-        return out
+        return _first_wins((pt, p.rtx_for) for m in self.media for pt, p in m.payload_types.items()
+                           if p.rtx_for is not None)
 
 
 SdpLike = Union[Sdp, Iterable[Sdp], None]
@@ -201,41 +199,24 @@ def _sdps(sdps: SdpLike) -> list[Sdp]:
 
 def clock_rates(sdps: SdpLike) -> dict[int, int]:
     """`Sdp.clock_rates` merged over several SDPs (offer first: an earlier SDP's rate wins)."""
-    out: dict[int, int] = {}
-    for s in _sdps(sdps):
-        for pt, rate in s.clock_rates().items():
-            out.setdefault(pt, rate)
-    return out
+    return _first_wins(item for s in _sdps(sdps) for item in s.clock_rates().items())
 
 
 def ice_passwords(sdps: SdpLike) -> dict[str, str]:
     """`Sdp.ice_passwords` merged over several SDPs (both ends' {ufrag: pwd}, as `webrtcpcap.open` wants them)."""
-    out: dict[str, str] = {}
-    for s in _sdps(sdps):
-        for ufrag, pwd in s.ice_passwords().items():
-            out.setdefault(ufrag, pwd)
-    return out
+    return _first_wins(item for s in _sdps(sdps) for item in s.ice_passwords().items())
 
 
 def codecs(sdps: SdpLike) -> dict[int, tuple[str, str]]:
     """{pt: (media kind, codec name)} of every payload type with a codec, merged over several SDPs (an earlier SDP
     wins): ("video", "VP8"), ("audio", "opus"), ("video", "rtx")..."""
-    out: dict[int, tuple[str, str]] = {}
-    for s in _sdps(sdps):
-        for m in s.media:
-            for pt, p in m.payload_types.items():
-                if p.codec:
-                    out.setdefault(pt, (m.kind, p.codec))
-    return out
+    return _first_wins((pt, (m.kind, p.codec)) for s in _sdps(sdps) for m in s.media
+                       for pt, p in m.payload_types.items() if p.codec)
 
 
 def rtx_map(sdps: SdpLike) -> dict[int, int]:
     """`Sdp.rtx_map` merged over several SDPs (an earlier SDP wins)."""
-    out: dict[int, int] = {}
-    for s in _sdps(sdps):
-        for pt, apt in s.rtx_map().items():
-            out.setdefault(pt, apt)
-    return out
+    return _first_wins(item for s in _sdps(sdps) for item in s.rtx_map().items())
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------------

@@ -22,12 +22,26 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pylibsrtp
 
 from ..io.errors import DecodeError
+
+
+class _Params(NamedTuple):
+    key_len: int
+    salt_len: int
+    rtp_tag_len: int
+    rtcp_tag_len: int
+    sdes_name: str
+    libsrtp: int
+
+
+def _param(name: str, doc: str) -> property:
+    """A read-only Profile attribute: the `name` field of the profile's _Params."""
+    return property(lambda profile: getattr(_PARAMS[profile], name), doc=doc)
 
 
 class Profile(IntEnum):
@@ -38,35 +52,15 @@ class Profile(IntEnum):
     SRTP_AEAD_AES_128_GCM = 0x0007  # RFC 7714 §14.2
     SRTP_AEAD_AES_256_GCM = 0x0008  # RFC 7714 §14.2
 
-    @property
-    def key_len(self) -> int:
-        """Master key length in bytes."""
-        return _PARAMS[self][0]
-
-    @property
-    def salt_len(self) -> int:
-        """Master salt length in bytes (112 bits for AES-CM, RFC 3711 §8.2; 96 bits for GCM, RFC 7714 §12)."""
-        return _PARAMS[self][1]
-
-    @property
-    def rtp_tag_len(self) -> int:
-        """Authentication tag length of an SRTP packet in bytes."""
-        return _PARAMS[self][2]
-
-    @property
-    def rtcp_tag_len(self) -> int:
-        """Authentication tag length of an SRTCP packet in bytes (after the 4-byte E flag and SRTCP index)."""
-        return _PARAMS[self][3]
-
-    @property
-    def sdes_name(self) -> str:
-        """The SDES crypto-suite name of RFC 4568 §6.2 / RFC 7714 §14.1 (a=crypto)."""
-        return _PARAMS[self][4]
-
-    @property
-    def libsrtp(self) -> int:
-        """The pylibsrtp `Policy.SRTP_PROFILE_*` constant."""
-        return _PARAMS[self][5]
+    # Each profile's parameters, read from its row of _PARAMS (the table below the class):
+    key_len = _param("key_len", "Master key length in bytes.")
+    salt_len = _param("salt_len", "Master salt length in bytes (112 bits for AES-CM, RFC 3711 §8.2; 96 bits for "
+                      "GCM, RFC 7714 §12).")
+    rtp_tag_len = _param("rtp_tag_len", "Authentication tag length of an SRTP packet in bytes.")
+    rtcp_tag_len = _param("rtcp_tag_len", "Authentication tag length of an SRTCP packet in bytes (after the 4-byte "
+                          "E flag and SRTCP index).")
+    sdes_name = _param("sdes_name", "The SDES crypto-suite name of RFC 4568 §6.2 / RFC 7714 §14.1 (a=crypto).")
+    libsrtp = _param("libsrtp", "The pylibsrtp `Policy.SRTP_PROFILE_*` constant.")
 
     @classmethod
     def from_name(cls, name: str) -> "Profile":
@@ -81,16 +75,18 @@ class Profile(IntEnum):
 
 _P = pylibsrtp.Policy
 # profile -> (key_len, salt_len, rtp_tag_len, rtcp_tag_len, SDES suite, pylibsrtp constant)
-_PARAMS: dict[Profile, tuple[int, int, int, int, str, int]] = {
-    Profile.SRTP_AES128_CM_HMAC_SHA1_80: (16, 14, 10, 10, "AES_CM_128_HMAC_SHA1_80", _P.SRTP_PROFILE_AES128_CM_SHA1_80),
-    Profile.SRTP_AES128_CM_HMAC_SHA1_32: (16, 14, 4, 10, "AES_CM_128_HMAC_SHA1_32", _P.SRTP_PROFILE_AES128_CM_SHA1_32),
-    Profile.SRTP_AEAD_AES_128_GCM: (16, 12, 16, 16, "AEAD_AES_128_GCM", _P.SRTP_PROFILE_AEAD_AES_128_GCM),
-    Profile.SRTP_AEAD_AES_256_GCM: (32, 12, 16, 16, "AEAD_AES_256_GCM", _P.SRTP_PROFILE_AEAD_AES_256_GCM),
+_PARAMS: dict[Profile, _Params] = {
+    Profile.SRTP_AES128_CM_HMAC_SHA1_80: _Params(16, 14, 10, 10, "AES_CM_128_HMAC_SHA1_80",
+                                                 _P.SRTP_PROFILE_AES128_CM_SHA1_80),
+    Profile.SRTP_AES128_CM_HMAC_SHA1_32: _Params(16, 14, 4, 10, "AES_CM_128_HMAC_SHA1_32",
+                                                 _P.SRTP_PROFILE_AES128_CM_SHA1_32),
+    Profile.SRTP_AEAD_AES_128_GCM: _Params(16, 12, 16, 16, "AEAD_AES_128_GCM", _P.SRTP_PROFILE_AEAD_AES_128_GCM),
+    Profile.SRTP_AEAD_AES_256_GCM: _Params(32, 12, 16, 16, "AEAD_AES_256_GCM", _P.SRTP_PROFILE_AEAD_AES_256_GCM),
 }
 _NAMES: dict[str, Profile] = {}
 for _p in Profile:
     _NAMES[_p.name] = _p
-    _NAMES[_PARAMS[_p][4]] = _p
+    _NAMES[_PARAMS[_p].sdes_name] = _p
     _NAMES[_p.name.replace("_HMAC_", "_")] = _p  # libsrtp / aiortc spelling: SRTP_AES128_CM_SHA1_80
     _NAMES[f"0X{_p.value:04X}"] = _p
     _NAMES[str(_p.value)] = _p
@@ -193,13 +189,10 @@ class Decryptor:
 
     def rtp(self, payloads: Sequence[bytes]) -> DecryptResult:
         """Decrypt SRTP packets (whole UDP payloads: RTP header, encrypted payload, tag), in capture order."""
-        payloads = _as_bytes(payloads)
+        payloads, status, plain, lens = _batch(payloads)
         n = len(payloads)
-        status = np.full(n, Status.OK, np.uint8)
-        plain: list = [None] * n
         if n == 0:
             return _result(plain, status)
-        lens = np.fromiter(map(len, payloads), np.int64, n)
         head = np.frombuffer(b"".join([p[:12].ljust(12, b"\0") for p in payloads]), np.uint8).reshape(n, 12)
         ssrc = head[:, 8:12].copy().view(">u4").ravel().astype(np.int64)
         seq = (head[:, 2].astype(np.int64) << 8) | head[:, 3]
@@ -209,15 +202,7 @@ class Decryptor:
         status[lens > _MAX_LEN] = Status.TOO_LONG
         if self._pending_roc:
             self._start_rocs(ssrc, seq, status)
-        todo = np.flatnonzero(status == Status.OK).tolist()
-        unprotect = self._rx.unprotect
-        for i in todo:  # the hot loop: one libsrtp call per packet, nothing else
-            try:
-                plain[i] = unprotect(payloads[i])
-            except pylibsrtp.Error as exc:
-                status[i] = _LIBSRTP_STATUS.get(str(exc), Status.ERROR)
-            except (TypeError, ValueError):
-                status[i] = Status.ERROR
+        _unprotect(self._rx.unprotect, payloads, plain, status)
         self._replays(payloads, plain, status, ssrc, seq)
         return _result(plain, status)
 
@@ -288,25 +273,15 @@ class Decryptor:
 
     def rtcp(self, payloads: Sequence[bytes]) -> DecryptResult:
         """Decrypt SRTCP compound packets (whole UDP payloads: RTCP, encrypted part, E+index, tag), capture order."""
-        payloads = _as_bytes(payloads)
+        payloads, status, plain, lens = _batch(payloads)
         n = len(payloads)
-        status = np.full(n, Status.OK, np.uint8)
-        plain: list = [None] * n
         if n == 0:
             return _result(plain, status)
-        lens = np.fromiter(map(len, payloads), np.int64, n)
         first = np.frombuffer(b"".join([p[:1].ljust(1, b"\0") for p in payloads]), np.uint8)
         status[lens < 8 + 4 + self.profile.rtcp_tag_len] = Status.TOO_SHORT
         status[(lens >= 1) & (first >> 6 != 2)] = Status.BAD_HEADER
         status[lens > _MAX_LEN] = Status.TOO_LONG
-        unprotect = self._rx_rtcp.unprotect_rtcp
-        for i in np.flatnonzero(status == Status.OK).tolist():
-            try:
-                plain[i] = unprotect(payloads[i])
-            except pylibsrtp.Error as exc:
-                status[i] = _LIBSRTP_STATUS.get(str(exc), Status.ERROR)
-            except (TypeError, ValueError):
-                status[i] = Status.ERROR
+        _unprotect(self._rx_rtcp.unprotect_rtcp, payloads, plain, status)
         for i in np.flatnonzero((status == Status.DUPLICATE) | (status == Status.LATE)).tolist():
             try:  # the SRTCP index is in the packet: a fresh session needs no history
                 plain[i] = self._session(pylibsrtp.Policy.SSRC_ANY_INBOUND, _WINDOW).unprotect_rtcp(payloads[i])
@@ -323,6 +298,25 @@ class Decryptor:
 
 def _result(plain: list, status: np.ndarray) -> DecryptResult:
     return DecryptResult(plain, status, np.isin(status, np.array(AUTHENTIC, np.uint8)))
+
+
+def _unprotect(unprotect, payloads: Sequence[bytes], plain: list, status: np.ndarray) -> None:
+    """plain[i] = unprotect(payloads[i]) for every packet still OK; a libsrtp failure sets its status instead."""
+    for i in np.flatnonzero(status == Status.OK).tolist():  # the hot loop: one libsrtp call per packet, nothing else
+        try:
+            plain[i] = unprotect(payloads[i])
+        except pylibsrtp.Error as exc:
+            status[i] = _LIBSRTP_STATUS.get(str(exc), Status.ERROR)
+        except (TypeError, ValueError):
+            status[i] = Status.ERROR
+
+
+def _batch(payloads: Sequence) -> tuple[Sequence[bytes], np.ndarray, list, np.ndarray]:
+    """What decrypting a batch starts from: the payloads as bytes, a status per packet (all OK until found
+    otherwise), a plaintext slot per packet (None until decrypted) and the payload lengths."""
+    payloads = _as_bytes(payloads)
+    n = len(payloads)
+    return payloads, np.full(n, Status.OK, np.uint8), [None] * n, np.fromiter(map(len, payloads), np.int64, n)
 
 
 def _as_bytes(payloads: Sequence) -> Sequence[bytes]:

@@ -26,9 +26,9 @@ import numpy as np
 
 from ..io.buffer import ByteSource
 from ..io.errors import DecodeError
+from ..net.demux import STUN_MAGIC_COOKIE  # RFC 8489 §5; its one home is the demultiplexer, which reads it first
 from ..net.layers import endpoint
 
-STUN_MAGIC_COOKIE = 0x2112A442  # RFC 8489 §5
 STUN_HEADER_LEN = 20  # RFC 8489 §5
 FINGERPRINT_XOR = 0x5354554E  # RFC 8489 §14.7: "STUN"
 

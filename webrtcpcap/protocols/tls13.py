@@ -30,7 +30,7 @@ EPOCH_HANDSHAKE = 2  # RFC 9147 §6.1: epoch 2 carries the handshake traffic key
 EPOCH_APPLICATION = 3  # RFC 9147 §6.1: epoch 3 the first application traffic keys; each KeyUpdate adds one
 MAX_KEY_UPDATES = 64  # epochs past 3 derived on demand; a capture cannot make us derive more
 SN_SAMPLE_LEN = 16  # RFC 9147 §4.2.3: the mask is computed over the first 16 bytes of the ciphertext
-CONTENT_TYPE_ACK = 26  # RFC 9147 §7 (webrtcpcap.protocols.dtls names it; its ContentType enum stops at 25)
+CONTENT_TYPE_ACK = dtls.ContentType.ACK  # RFC 9147 §7
 
 # HandshakeType values TLS 1.3 adds to those of webrtcpcap.protocols.dtls (RFC 8446 §4, RFC 9147 §5)
 ENCRYPTED_EXTENSIONS = 8  # RFC 8446 §4.3.1

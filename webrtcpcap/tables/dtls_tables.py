@@ -13,19 +13,22 @@ import pandas as pd
 from ..protocols import dtls, stun
 from . import schema as tables
 from ..io.errors import DecodeError
+from ..net import demux
 from ..net.layers import endpoint as _endpoint
 
-# The key columns every DTLS row starts with (the datagram's keys, as pipeline.Datagrams carries them).
-DTLS_KEY_COLUMNS: dict[str, str] = {
+# The columns every DTLS row starts with: the datagram's (as pipeline.Datagrams carries them), by which DTLS rows
+# join the packets table.  Not "key" columns: in DTLS code a key is keying material.
+DTLS_DATAGRAM_COLUMNS: dict[str, str] = {
     **tables.KEY_COLUMNS,
     "transport": "category",
     "relayed": "bool",
     "relay": "category",
     "peer": "category",
 }
+DTLS_KEY_COLUMNS = DTLS_DATAGRAM_COLUMNS  # the old name, still read by tables/decrypt
 
 DTLS_RECORDS_SCHEMA: dict[str, str] = {
-    **DTLS_KEY_COLUMNS,
+    **DTLS_DATAGRAM_COLUMNS,
     "record": "uint8",
     "content_type": "category",
     "version": "category",
@@ -46,7 +49,7 @@ DTLS_RECORDS_SCHEMA: dict[str, str] = {
 }
 
 DTLS_HANDSHAKES_SCHEMA: dict[str, str] = {
-    **DTLS_KEY_COLUMNS,
+    **DTLS_DATAGRAM_COLUMNS,
     "record": "uint8",
     "epoch": "uint16",
     "sequence_number": "uint64",
@@ -204,7 +207,7 @@ def embedded_dtls(message: bytes) -> bytes | None:
     except DecodeError:
         return None
     for a in attributes:
-        if a.type == META_DTLS_IN_STUN and a.raw and 20 <= a.raw[0] <= 63:
+        if a.type == META_DTLS_IN_STUN and a.raw and a.raw[0] in demux.DTLS_FIRST_BYTES:
             return bytes(a.raw)
     return None
 
@@ -219,7 +222,7 @@ def _with_embedded(keys: dict, payloads: list[bytes], stun_keys: dict, stun_payl
                              np.asarray(stun_keys["frame"], dtype=np.int64)[rows]])
     order = np.argsort(frames, kind="stable")
     merged = {}
-    for name in DTLS_KEY_COLUMNS:
+    for name in DTLS_DATAGRAM_COLUMNS:
         both = pd.concat([pd.Series(keys[name]).astype(object), pd.Series(stun_keys[name]).astype(object).iloc[rows]],
                          ignore_index=True).iloc[order]
         merged[name] = (pd.Categorical(both.tolist()) if name in ("src", "dst", "transport", "relay", "peer")
@@ -422,7 +425,7 @@ def _message_facts(m) -> dict:
 
 def _take_keys(keys: dict, rows: np.ndarray) -> dict:
     out = {}
-    for name in DTLS_KEY_COLUMNS:
+    for name in DTLS_DATAGRAM_COLUMNS:
         value = keys[name]
         if isinstance(value, (pd.Categorical, pd.api.extensions.ExtensionArray, pd.Series)):
             out[name] = pd.Series(value).take(rows).array if len(rows) else pd.Series(value)[:0].array

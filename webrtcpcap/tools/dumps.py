@@ -147,6 +147,20 @@ class _Bad:
         return None if self._first is None else f"line {self._first[0]}: {self._first[1]}"
 
 
+def _clock_and_bytes(m: re.Match, n: int, bad: _Bad, what: str) -> tuple[int, int, int, bytes] | None:
+    """Hours, minutes, seconds (groups 2-4) and payload bytes (group 6) of a matched dump line (both dump formats
+    put them there), or None once `bad` has the reason: an impossible time of day, more bytes than a datagram."""
+    hh, mi, ss = int(m[2]), int(m[3]), int(m[4])
+    if hh > 23 or mi > 59 or ss > 59:
+        bad.add(n, f"{what} line has an impossible time of day")
+        return None
+    data = _payload(m[6])
+    if data is None:
+        bad.add(n, f"{what} line holds more bytes than a UDP datagram")
+        return None
+    return hh, mi, ss, data
+
+
 def _payload(hex_text: str) -> bytes | None:
     data = bytes.fromhex(hex_text)
     return data if 0 < len(data) <= MAX_UDP_PAYLOAD else None
@@ -178,14 +192,9 @@ def _chromium_records(source, bad: _Bad, counter: list) -> list[tuple]:
         if prefix == "bad":
             bad.add(n, "RTP_DUMP line has no log prefix with a valid time before it")
             continue
-        hh, mi, ss = int(d[2]), int(d[3]), int(d[4])
-        if hh > 23 or mi > 59 or ss > 59:
-            bad.add(n, "RTP_DUMP line has an impossible time of day")
+        if (read := _clock_and_bytes(d, n, bad, "RTP_DUMP")) is None:
             continue
-        data = _payload(d[6])
-        if data is None:
-            bad.add(n, "RTP_DUMP line holds more bytes than a UDP datagram")
-            continue
+        hh, mi, ss, data = read
         out.append((n, prefix, "out" if d[1] == "O" else "in", data, (hh, mi, ss, int(d[5]))))
     counter.append(n)
     if any(r[1] is not None for r in out):  # a log with prefixes: a dump line before the first one has no time
@@ -297,14 +306,9 @@ def _janus_records(source, bad: _Bad, counter: list) -> list[tuple[int, int, str
         if m is None:
             bad.add(n, "text2pcap line is malformed or cut short")
             continue
-        hh, mi, ss = int(m[2]), int(m[3]), int(m[4])
-        if hh > 23 or mi > 59 or ss > 59:
-            bad.add(n, "text2pcap line has an impossible time of day")
+        if (read := _clock_and_bytes(m, n, bad, "text2pcap")) is None:
             continue
-        data = _payload(m[6])
-        if data is None:
-            bad.add(n, "text2pcap line holds more bytes than a UDP datagram")
-            continue
+        hh, mi, ss, data = read
         us = ((hh * 60 + mi) * 60 + ss) * 1_000_000 + int(m[5].ljust(6, "0"))
         out.append((n, us, "in" if m[1] == "I" else "out", data))
     counter.append(n)
