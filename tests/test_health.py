@@ -6,6 +6,7 @@ a finding, not a traceback.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import struct
@@ -503,3 +504,21 @@ def test_a_bad_key_given_with_a_readable_file_is_not_called_an_unreadable_file()
     assert "QUJDREVG" not in h.text()  # the key is a secret: never echoed
     bare = health(CAPTURES / "no_such_capture.pcap")
     assert bare.findings["finding"].iloc[0].startswith("the file cannot be read: ")
+
+
+def test_a_notebook_shows_the_health_as_an_escaped_table_with_the_same_verdict():
+    cap = open_quiet(CAPTURES / "aiortc_outage3s.pcap")
+    h = health(cap)
+    view = h._repr_html_()
+    assert f"{h.verdict.upper()}</b> - " in view
+    assert html.escape(h.headline) in view
+    for stage in h.stages.index:  # every stage a row
+        assert f">{h.stages.at[stage, 'findings']}</td>" in view
+    not_ok = h.findings[h.findings["severity"].astype(str) != "ok"]
+    assert len(not_ok) and view.count("<tr>") == len(h.stages) + 1 + len(not_ok) + 1
+
+
+def test_packet_text_in_a_finding_is_escaped_in_the_notebook_view(tmp_path):
+    h = health(open_quiet(CAPTURES / "aiortc_outage3s.pcap"))
+    h.findings = h.findings.assign(subject="<script>alert(1)</script>")
+    assert "<script>" not in h._repr_html_() and "&lt;script&gt;" in h._repr_html_()

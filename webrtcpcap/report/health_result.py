@@ -5,6 +5,7 @@ point `health()` in `health`."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -135,8 +136,9 @@ class Health:
         for n in self.sessions["session"].astype(int):
             mine = f[(f["session"] == n).fillna(False).to_numpy(bool)]
             sev = _worst(mine["severity"].astype(str))
-            worst = mine[mine["severity"].astype(str) == sev]
-            head = _headline(worst.iloc[0]) if len(worst) else "nothing to judge"
+            head = _headline_of(mine)  # as the call's own capture would headline it
+            if len(mine) and not _CALL_PREFIX.match(head):  # what went right, said of the call
+                head = f"call {n}: {head}"
             of_stage = [mine.loc[mine["stage"] == st, "severity"].astype(str) for st in stages]
             rows.append((n, sev, head, len(mine), *(_worst(f) if len(f) else None for f in of_stage)))
         out = pd.DataFrame(rows, columns=["session", "verdict", "headline", "findings", *stages]).set_index("session")
@@ -172,39 +174,14 @@ class Health:
         again: a capture taken at the sender shows the loss only in the reports), and that a stage not judged for
         want of a key (UNJUDGED_CHECKS) is no headline.  None when the headline says what went right instead
         (verdict ok, or info from such stages alone)."""
-        f = self.findings[self.findings["severity"].astype(str) == self.verdict]
-        if self.verdict == "info":
-            f = f[~f["check"].isin(UNJUDGED_CHECKS)]
-        if not len(f) or self.verdict == "ok":
-            return None
-        if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
-            f = f[f["check"] == "rtcp.lost"]
-        return f.iloc[0]
+        return _headline_finding_of(self.findings)
 
     @property
     def headline(self) -> str:
         """The headline finding's sentence, after the stream it is about when it is about one ("ssrc 1234 video VP8
         a:p → b:p: ..."); when there is none (`headline_finding`), what went right (ICE, DTLS, media), and the stages
         a key would have let judge."""
-        if not len(self.findings):
-            return "nothing to judge"
-        row = self.headline_finding
-        if row is not None:
-            return _headline(row)
-        ok = self.findings[self.findings["severity"].astype(str) == "ok"]
-        parts = []
-        for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
-            if (ok["check"] == check).any():
-                parts.append(text)
-        n = int((ok["check"] == "media.stream").sum())
-        if n:
-            parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
-        head = "no problems found" + (": " + ", ".join(parts) if parts else "")
-        unjudged = self.findings[self.findings["check"].isin(UNJUDGED_CHECKS)]
-        if self.verdict == "info" and len(unjudged):
-            stages = " and ".join(dict.fromkeys(STAGE_TITLES[str(s)] for s in unjudged["stage"]))
-            head += f"; {stages} not judged without the key log (open with keylog=)"
-        return head
+        return _headline_of(self.findings)
 
     def stage(self, name: str) -> str:
         """The verdict (worst severity) of one stage; "ok" when it has no finding."""
@@ -229,6 +206,35 @@ class Health:
     def __repr__(self) -> str:
         return self.text()
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict and its headline, one row per stage, then the findings that are not "ok"
+        (all of them when every one is); every text from the capture is escaped."""
+        colours = {"ok": "#1a7f37", "info": "#0969da", "warning": "#9a6700", "error": "#cf222e"}
+
+        def sev(value) -> str:
+            v = str(value)
+            return f"<b style='color:{colours.get(v, '#000')}'>{html.escape(v.upper())}</b>"
+
+        left = "style='text-align:left'"
+        out = [f"<div><b>webrtcpcap health</b>: {html.escape(str(self.name))}, {self.frames:,} frames, "
+               f"{self.duration_s:.1f} s<br>verdict: {sev(self.verdict)} - {html.escape(self.headline)}",
+               f"<table><tr><th {left}>stage</th><th {left}>severity</th><th {left}>findings</th>"
+               f"<th {left}>headline</th></tr>"]
+        for stage, row in self.stages.iterrows():
+            out.append(f"<tr><td {left}>{html.escape(STAGE_TITLES[stage])}</td><td {left}>{sev(row['severity'])}</td>"
+                       f"<td {left}>{int(row['findings'])}</td><td {left}>{html.escape(str(row['headline']))}</td></tr>")
+        out.append("</table>")
+        shown = self.findings[self.findings["severity"].astype(str) != "ok"]
+        if len(shown):
+            out.append(f"<table><tr><th {left}>severity</th><th {left}>subject</th><th {left}>finding</th>"
+                       f"<th {left}>frames</th></tr>")
+            for r in shown.itertuples(index=False):
+                evidence = "" if pd.isna(r.evidence) else str(r.evidence)
+                out.append(f"<tr><td {left}>{sev(r.severity)}</td><td {left}>{html.escape(str(r.subject))}</td>"
+                           f"<td {left}>{html.escape(str(r.finding))}</td><td {left}>{html.escape(evidence)}</td></tr>")
+            out.append("</table>")
+        return "".join(out) + "</div>"
+
     def plot(self, ax=None):
         """A one-line-per-stage severity strip (matplotlib, imported here)."""
         import matplotlib.pyplot as plt  # deferred: matplotlib, seconds to import, for the users who plot
@@ -248,6 +254,42 @@ class Health:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+
+def _headline_finding_of(findings: pd.DataFrame) -> pd.Series | None:
+    """Health.headline_finding of these findings (a capture's, or one call's)."""
+    verdict = _worst(findings["severity"].astype(str))
+    f = findings[findings["severity"].astype(str) == verdict]
+    if verdict == "info":
+        f = f[~f["check"].isin(UNJUDGED_CHECKS)]
+    if not len(f) or verdict == "ok":
+        return None
+    if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
+        f = f[f["check"] == "rtcp.lost"]
+    return f.iloc[0]
+
+
+def _headline_of(findings: pd.DataFrame) -> str:
+    """Health.headline of these findings (a capture's, or one call's)."""
+    if not len(findings):
+        return "nothing to judge"
+    row = _headline_finding_of(findings)
+    if row is not None:
+        return _headline(row)
+    ok = findings[findings["severity"].astype(str) == "ok"]
+    parts = []
+    for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
+        if (ok["check"] == check).any():
+            parts.append(text)
+    n = int((ok["check"] == "media.stream").sum())
+    if n:
+        parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
+    head = "no problems found" + (": " + ", ".join(parts) if parts else "")
+    unjudged = findings[findings["check"].isin(UNJUDGED_CHECKS)]
+    if _worst(findings["severity"].astype(str)) == "info" and len(unjudged):
+        stages = " and ".join(dict.fromkeys(STAGE_TITLES[str(s)] for s in unjudged["stage"]))
+        head += f"; {stages} not judged without the key log (open with keylog=)"
+    return head
+
 
 def _headline(finding) -> str:
     """A finding as a headline: its sentence, after the stream it is about ("ssrc 1234 video VP8 a:p → b:p: ...";
