@@ -16,7 +16,7 @@ from ..protocols import keys as _keys
 from . import dtls_tables, schema as tables
 
 DTLS_DECRYPTED_SCHEMA: dict[str, str] = {
-    **dtls_tables.DTLS_KEY_COLUMNS,
+    **dtls_tables.DTLS_DATAGRAM_COLUMNS,
     "association": "int64",
     "sender": "category",
     "record": "uint8",
@@ -102,7 +102,7 @@ def dtls13_records(keys: dict, payloads: list, associations: pd.DataFrame,
     the transcript is missing); alert_level, alert_description (category, an opened alert); acked_records (string
     "epoch:seq,...", an ACK's record numbers, RFC 9147 §7); error (category: why a record did not open, or why a
     message did not decode).  Key material is never written."""
-    own_columns = [c for c in DTLS_DECRYPTED_SCHEMA if c not in dtls_tables.DTLS_KEY_COLUMNS]
+    own_columns = [c for c in DTLS_DECRYPTED_SCHEMA if c not in dtls_tables.DTLS_DATAGRAM_COLUMNS]
     cols: dict[str, list] = {name: [] for name in ("row", *own_columns)}
     if keylog is None or associations is None or not len(associations) or not len(payloads):
         return _decrypted_table(cols, keys)
@@ -292,18 +292,18 @@ def _check_finished(cols: dict, messages: dict, assoc_secrets: dict, readers: di
 def _decrypted_table(cols: dict, keys: dict) -> pd.DataFrame:
     rows = np.asarray(cols["row"], dtype=np.int64)
     out = {}
-    for name in dtls_tables.DTLS_KEY_COLUMNS:
+    for name in dtls_tables.DTLS_DATAGRAM_COLUMNS:
         if name in keys:
             value = tables.take_rows(keys[name], rows)
         elif name == "relayed":
             value = np.zeros(len(rows), dtype=bool)
         else:
             value = [None] * len(rows)
-        if dtls_tables.DTLS_KEY_COLUMNS[name] == "category" and not isinstance(value, pd.Categorical):
+        if dtls_tables.DTLS_DATAGRAM_COLUMNS[name] == "category" and not isinstance(value, pd.Categorical):
             value = pd.Categorical(np.asarray(value, dtype=object) if len(rows) else [])
         out[name] = value
     for name, dtype in DTLS_DECRYPTED_SCHEMA.items():
-        if name in dtls_tables.DTLS_KEY_COLUMNS:
+        if name in dtls_tables.DTLS_DATAGRAM_COLUMNS:
             continue
         values = cols[name]
         if name in _DECRYPTED_CATEGORIES:

@@ -25,7 +25,6 @@ DTLS_DATAGRAM_COLUMNS: dict[str, str] = {
     "relay": "category",
     "peer": "category",
 }
-DTLS_KEY_COLUMNS = DTLS_DATAGRAM_COLUMNS  # the old name, still read by tables/decrypt
 
 DTLS_RECORDS_SCHEMA: dict[str, str] = {
     **DTLS_DATAGRAM_COLUMNS,
