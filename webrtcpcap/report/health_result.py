@@ -208,7 +208,7 @@ class Health:
 
     def _repr_html_(self) -> str:
         """A notebook's view: the verdict and its headline, one row per stage, then the findings that are not "ok"
-        (all of them when every one is); every text from the capture is escaped."""
+        (none on a healthy call: the stage rows say what went right); every text from the capture is escaped."""
         colours = {"ok": "#1a7f37", "info": "#0969da", "warning": "#9a6700", "error": "#cf222e"}
 
         def sev(value) -> str:
