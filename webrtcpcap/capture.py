@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from . import buffer, decrypt, demux, keys, net, quic_tables, reader, srtp, tables
+from . import buffer, decrypt, demux, keys, net, parquet, quic_tables, reader, srtp, tables
 from . import rtcp as _rtcp
 from . import rtp as _rtp
 from . import sdp as _sdp
@@ -849,6 +849,13 @@ class Capture:
         got = dict(zip(reread.tolist(), udp_payloads(self._data, self._index, self._state, frames[reread],
                                                      relayed[reread], self._completing_fragments())))
         return [framed[r] if r in framed else got[r] for r in np.asarray(rows).tolist()]
+
+    def to_parquet(self, path: str | os.PathLike) -> dict[str, int]:
+        """Write every table into the Parquet dataset folder `path` (webrtcpcap.parquet: DIR/<table>/capture=<id>/
+        part-0.parquet, and DIR/captures.parquet, sessions.parquet, streams.parquet), with the schema version in each
+        file's metadata; open it with `webrtcpcap.dataset(path)`, pandas or DuckDB.  Several captures may be written
+        into one folder.  Returns {table: rows}."""
+        return parquet.write_tables(self, path)
 
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).

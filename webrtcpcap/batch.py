@@ -1,0 +1,334 @@
+"""Many captures at once: `webrtcpcap batch INPUT... --out DIR` and `webrtcpcap.batch.run(paths, out)`, one task per
+capture on a Dask distributed client (a LocalCluster by default, or any scheduler), into one Parquet dataset
+(layout: webrtcpcap.parquet).
+
+Strategy: a task gets a path and the paths of its side files, never a Capture (it holds a mapped file): it hashes the
+file, skips it when the dataset holds its complete output already (same content, same schema version), else opens
+it, writes its tables, judges it (webrtcpcap.health) and writes its `captures` row last.  Whatever goes wrong with
+one file becomes its row's `error`; the batch goes on.  A file larger than `chunked_above` (decompressed) is read
+with iter_chunks in bounded memory: its per-packet tables only, not judged.  The client only lists inputs, follows
+progress and concatenates the small tables at the end.
+
+Side files are found next to each capture by name: for X.pcap (X.pcapng, X.pcap.gz...), X.keylog (NSS key log;
+or in `keylog_dir`), X.offer.sdp, X.answer.sdp and X.sdp (or in `sdp_dir`), X.getstats.json (noted, not read).
+"""
+
+from __future__ import annotations
+
+import gc
+import glob
+import hashlib
+import os
+import resource
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import parquet
+from .capture import iter_chunks
+from .capture import open as open_capture
+from .errors import CaptureWarning, WebRTCPcapError
+from .health import SEVERITIES, STAGES, health
+from .reader import expanded_size
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+CHUNKED_ABOVE_BYTES = 1 << 30  # decompressed size above which a capture is read in chunks (bounded memory)
+CHUNK_PACKETS = 250_000
+FINDINGS_VOCABULARIES = {"stage": tuple(STAGES), "severity": tuple(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class Input:
+    """One capture of a batch and its side files (None / empty when not found)."""
+
+    path: str
+    keylog: str | None = None
+    sdps: tuple[str, ...] = ()
+    getstats: str | None = None
+
+
+@dataclass
+class Result:
+    """What `run` did.  `captures`: the dataset's captures table (DIR/captures.parquet, every capture the folder
+    holds); `tasks`: one row per input of this run: path, capture, status (ok, chunked, error, skipped: complete
+    already), seconds (the task's wall time), peak_rss_bytes (the worker process's peak resident memory so far),
+    worker; `seconds`: the run's wall time."""
+
+    out: Path
+    captures: pd.DataFrame
+    tasks: pd.DataFrame
+    seconds: float
+    workers: int
+    scheduler: str | None = field(default=None)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.tasks[self.tasks["status"] == "error"]
+
+    def __repr__(self) -> str:
+        counts = self.tasks["status"].value_counts().to_dict() if len(self.tasks) else {}
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        return f"<webrtcpcap batch {self.out}: {len(self.tasks)} inputs ({parts}) in {self.seconds:.1f} s>"
+
+
+def stem(path: str | os.PathLike) -> str:
+    """A capture's name without its capture suffix: "call" for call.pcap and call.pcap.gz."""
+    name = os.path.basename(os.fspath(path))
+    for suffix in sorted(CAPTURE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def side_files(path: str | os.PathLike, keylog_dir: str | os.PathLike | None = None,
+               sdp_dir: str | os.PathLike | None = None) -> Input:
+    """The capture at `path` with its side files, by the naming convention of this module's docstring."""
+    path = os.fspath(path)
+    here = os.path.dirname(path) or "."
+    name = stem(path)
+    keylog = os.path.join(os.fspath(keylog_dir) if keylog_dir else here, name + ".keylog")
+    sdp_folder = os.fspath(sdp_dir) if sdp_dir else here
+    sdps = tuple(p for p in (os.path.join(sdp_folder, f"{name}{s}") for s in (".offer.sdp", ".answer.sdp", ".sdp"))
+                 if os.path.isfile(p))
+    getstats = os.path.join(here, name + ".getstats.json")
+    return Input(path, keylog if os.path.isfile(keylog) else None, sdps,
+                 getstats if os.path.isfile(getstats) else None)
+
+
+def find_inputs(inputs, keylog_dir=None, sdp_dir=None) -> list[Input]:
+    """The captures named by `inputs`: files (taken whatever their name), folders (their files with a capture
+    suffix, not recursing), globs ("**" recurses).  In the order given, each folder or glob sorted; a file named
+    twice is taken once.  Raises FileNotFoundError for a name that is neither a file, a folder, nor a glob that
+    matches."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    found: list[str] = []
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            found.extend(sorted(os.path.join(item, n) for n in os.listdir(item)
+                                if n.lower().endswith(CAPTURE_SUFFIXES) and os.path.isfile(os.path.join(item, n))))
+        elif os.path.isfile(item):
+            found.append(item)
+        elif glob.has_magic(item):
+            matches = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise FileNotFoundError(f"{item}: no file matches")
+            found.extend(matches)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    seen, out = set(), []
+    for p in found:
+        key = os.path.abspath(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(side_files(p, keylog_dir, sdp_dir))
+    return out
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def process(item: Input, out: str, chunked_above: int = CHUNKED_ABOVE_BYTES) -> dict:
+    """The task of one capture (runs on a worker; see the module's strategy).  Returns a small dict: path, capture,
+    status, frames, seconds, peak_rss_bytes, worker."""
+    start = time.perf_counter()
+    status, frames = "error", None
+    try:
+        capture = parquet.content_id(item.path)
+    except OSError as e:  # unreadable: named by its path instead, so that its error row has a place
+        capture = "path-" + hashlib.blake2b(os.path.abspath(item.path).encode(), digest_size=8).hexdigest()
+        _error_row(out, item, capture, f"cannot read the file: {e.strerror or e}", retry=True)
+    else:
+        if parquet.completed(out, capture):
+            status = "skipped"
+        else:
+            status, frames = _judge_and_write(item, out, capture, chunked_above)
+    return {"path": item.path, "capture": capture, "status": status, "frames": frames,
+            "seconds": time.perf_counter() - start, "peak_rss_bytes": _peak_rss(), "worker": os.getpid()}
+
+
+def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) -> tuple[str, int | None]:
+    parquet.clear_partitions(out, capture)
+    sides = {"sdps": len(item.sdps), "keylog": item.keylog is not None, "getstats": item.getstats is not None}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CaptureWarning)  # the problem is kept in the row (captures.problem)
+            if expanded_size(item.path, chunked_above) > chunked_above:
+                frames = _write_chunked(item, out, capture, sides)
+                return "chunked", frames
+            cap = open_capture(item.path, progress=False, keylog=item.keylog, sdp=list(item.sdps) or None)
+            parquet.write_capture_tables(cap, out, capture)
+            judged = health(cap)
+            findings = parquet.with_capture(judged.findings, capture)
+            parquet.write_parquet(findings, parquet.capture_dir(out, capture) / "findings.parquet", "findings",
+                                  capture, vocabularies=FINDINGS_VOCABULARIES)
+            facts = parquet.capture_facts(cap)
+            row = parquet.capture_row(item.path, capture, verdict=judged.verdict, headline=judged.headline,
+                                      **facts, **sides)
+            del cap, judged
+    except (WebRTCPcapError, OSError, ValueError) as e:  # the file (or a side file) cannot be read: its row says why
+        _error_row(out, item, capture, _one_line(str(e)), **sides)
+        return "error", None
+    except MemoryError:
+        _error_row(out, item, capture, "out of memory while reading it", retry=True, **sides)
+        return "error", None
+    except Exception as e:  # noqa: BLE001 - one file's crash is its row, never the batch's end
+        _error_row(out, item, capture, f"internal error {type(e).__name__}: {_one_line(str(e))}", retry=True, **sides)
+        return "error", None
+    finally:
+        gc.collect()  # the capture's arrays go before the next task on this worker
+    parquet.write_parquet(row, parquet.capture_dir(out, capture) / "captures.parquet", "captures", capture)
+    return "ok", facts["frames"]
+
+
+def _write_chunked(item: Input, out: str, capture: str, sides: dict) -> int:
+    """A capture too large to hold whole: its CHUNKED_TABLES chunk by chunk (part-<k>.parquet), `session` null."""
+    frames, first, last_t, problem = 0, None, None, None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CaptureWarning)
+        for k, chunk in enumerate(iter_chunks(item.path, CHUNK_PACKETS, progress=False)):
+            for name in parquet.CHUNKED_TABLES:
+                table = getattr(chunk, name)
+                if len(table):
+                    table = table.assign(session=pd.array([pd.NA] * len(table), dtype="Int64"))
+                    parquet.write_parquet(table, parquet.partition_dir(out, name, capture) / f"part-{k:05d}.parquet",
+                                          name, capture)
+            packets = chunk.packets
+            frames += len(packets)
+            if first is None and len(packets):
+                times = packets["time"].dropna()
+                first = times.iloc[0] if len(times) else None
+            t = packets["t"].dropna()
+            last_t = float(t.max()) if len(t) else last_t
+    problem = "; ".join(str(w.message).split(": ", 1)[-1] for w in caught) or None
+    row = parquet.capture_row(item.path, capture, frames=frames, duration_s=last_t, start=first, problem=problem,
+                              status="chunked", chunked=True,
+                              headline=f"not judged: read in chunks (over {CHUNKED_ABOVE_BYTES >> 20} MiB)", **sides)
+    parquet.write_parquet(row, parquet.capture_dir(out, capture) / "captures.parquet", "captures", capture)
+    return frames
+
+
+def _error_row(out: str, item: Input, capture: str, error: str, retry: bool = False, **sides) -> None:
+    """The `captures` row of a capture that could not be read.  `retry`: the cause may not be the file's (memory,
+    an internal error, a worker lost): a resumed batch tries it again."""
+    parquet.clear_partitions(out, capture)
+    row = parquet.capture_row(item.path, capture, status="error", error=error, **sides)
+    parquet.write_parquet(row, parquet.capture_dir(out, capture) / "captures.parquet", "captures", capture,
+                          complete=not retry)
+
+
+def default_workers(n_inputs: int) -> int:
+    """Workers of the default LocalCluster: one per core (decoding holds the GIL: processes, one thread each), no
+    more than there are captures."""
+    return max(1, min(os.cpu_count() or 1, n_inputs))
+
+
+def local_cluster(workers: int, processes: bool = True, dashboard: bool = False):
+    """A Dask LocalCluster on loopback: `workers` worker processes of one thread, memory split between them."""
+    from distributed import LocalCluster  # deferred: dask is the batch's alone, and takes 2 s to import
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0" if dashboard else None)
+
+
+def run(paths, out: str | os.PathLike, client=None, workers: int | None = None, keylog_dir=None, sdp_dir=None,
+        chunked_above: int = CHUNKED_ABOVE_BYTES, progress: bool | None = None) -> Result:
+    """Every capture of `paths` (files, folders, globs: `find_inputs`) into the dataset folder `out`.
+
+    `client`: a distributed.Client, or a scheduler address ("tcp://host:8786"); None starts a LocalCluster of
+    `workers` processes (default: `default_workers`) and closes it at the end.  `workers=0` (and no client) runs the
+    tasks in this process, one after the other, without Dask.  `keylog_dir`, `sdp_dir`: where side files are looked
+    for (default: next to each capture).  `progress`: a bar on stderr (None: when it is a terminal).  Returns a
+    Result; the dataset opens with `webrtcpcap.dataset(out)`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = find_inputs(paths, keylog_dir, sdp_dir)
+    start = time.perf_counter()
+    bar = _bar(len(items), progress)
+    rows: list[dict] = []
+    scheduler, n_workers = None, 0
+    try:
+        if client is None and workers == 0:
+            for item in items:
+                rows.append(process(item, str(out), chunked_above))
+                _tick(bar)
+        else:
+            rows, scheduler, n_workers = _distributed(items, str(out), client, workers, chunked_above, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    parquet.consolidate(out)
+    captures_file = out / "captures.parquet"
+    captures = pd.read_parquet(captures_file) if captures_file.is_file() else parquet.capture_row(".", "")[:0]
+    tasks = pd.DataFrame(rows, columns=["path", "capture", "status", "frames", "seconds", "peak_rss_bytes", "worker"])
+    return Result(out, captures, tasks, time.perf_counter() - start, n_workers, scheduler)
+
+
+def _distributed(items: list[Input], out: str, client, workers: int | None, chunked_above: int, bar):
+    from distributed import Client, as_completed  # deferred: dask is the batch's alone, and takes 2 s to import
+
+    own_cluster = own_client = None
+    if client is None:
+        own_cluster = local_cluster(workers or default_workers(len(items)))
+        client = own_client = Client(own_cluster)
+    elif isinstance(client, str):
+        client = own_client = Client(client)
+    try:
+        futures = {client.submit(process, item, out, chunked_above, pure=False): item for item in items}
+        rows = []
+        for future in as_completed(futures):
+            item = futures[future]
+            try:
+                rows.append(future.result())
+            except Exception as e:  # noqa: BLE001 - a worker lost (killed, out of memory): the file's row says so
+                rows.append(_lost(item, out, e))
+            _tick(bar)
+            future.release()
+        n = len(client.scheduler_info().get("workers", {}))
+        address = client.scheduler.address if own_cluster is None else None
+        order = {item.path: i for i, item in enumerate(items)}
+        rows.sort(key=lambda r: order[r["path"]])
+        return rows, address, n
+    finally:
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+
+
+def _lost(item: Input, out: str, exc: BaseException) -> dict:
+    try:
+        capture = parquet.content_id(item.path)
+    except OSError:
+        capture = "path-" + hashlib.blake2b(os.path.abspath(item.path).encode(), digest_size=8).hexdigest()
+    _error_row(out, item, capture, f"the task failed: {type(exc).__name__}: {_one_line(str(exc))}", retry=True,
+               sdps=len(item.sdps), keylog=item.keylog is not None, getstats=item.getstats is not None)
+    return {"path": item.path, "capture": capture, "status": "error", "frames": None, "seconds": None,
+            "peak_rss_bytes": None, "worker": None}
+
+
+def _bar(total: int, progress: bool | None):
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm  # deferred: tqdm, for a bar shown on terminals only
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="captures", unit="capture", file=sys.stderr)
+
+
+def _tick(bar) -> None:
+    if bar is not None:
+        bar.update(1)
