@@ -93,6 +93,8 @@ TABLE_VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("streams", "kind"): tuple(_streams.KINDS),
     ("keyframe_requests", "kind"): tuple(KEYFRAME_REQUEST_KINDS),
     ("tmmbr", "kind"): tuple(TMMB_KINDS),
+    ("captures", "status"): ("ok", "chunked", "error"),
+    ("captures", "verdict"): ("ok", "info", "warning", "error"),  # webrtcpcap.health.SEVERITIES, a floor above
 }
 
 # Tables whose columns depend on how the capture was opened: exported with every column of the full schema.
@@ -166,7 +168,8 @@ def _from_categorical(col: pd.Series, vocab: tuple[str, ...] | None) -> pd.Serie
     if vocab is None:
         return col.astype("string")
     extra = sorted(set(col.dropna().astype(str)) - set(vocab))  # kept, not dropped (out_of_vocabulary names them)
-    return pd.Series(pd.Categorical(col.astype(object), categories=list(vocab) + extra), index=col.index)
+    return pd.Series(pd.Categorical(col.astype(object), categories=list(vocab) + extra, ordered=col.cat.ordered),
+                     index=col.index)
 
 
 def arrow_table(df: pd.DataFrame, table: str, capture: str | None = None, vocabularies: dict | None = None,
@@ -175,8 +178,8 @@ def arrow_table(df: pd.DataFrame, table: str, capture: str | None = None, vocabu
     vocabulary that grows never changes a file's schema), and webrtcpcap's metadata (schema version, table,
     capture; `complete` False marks a captures row that a resumed batch must not trust) beside pandas'."""
     t = pa.Table.from_pandas(arrow_frame(df, table, vocabularies), preserve_index=False)
-    fields = [pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if pa.types.is_dictionary(f.type) else f
-              for f in t.schema]
+    fields = [pa.field(f.name, pa.dictionary(pa.int32(), pa.string(), f.type.ordered))
+              if pa.types.is_dictionary(f.type) else f for f in t.schema]
     t = t.cast(pa.schema(fields, metadata=t.schema.metadata))
     meta = dict(t.schema.metadata or {})
     meta.update({META_SCHEMA_VERSION: str(SCHEMA_VERSION).encode(), META_TABLE: table.encode(),
@@ -262,7 +265,8 @@ def capture_row(path: str | os.PathLike, capture: str, *, frames: int | None = N
     out = {}
     for name, dtype in CAPTURES_SCHEMA.items():
         if name in ("status", "verdict"):
-            out[name] = pd.Categorical(df[name], categories=list(CAPTURE_VOCABULARIES[name]))
+            out[name] = pd.Categorical(df[name], categories=list(TABLE_VOCABULARIES[("captures", name)]),
+                                       ordered=name == "verdict")
         elif dtype == "datetime64[ns, UTC]":
             out[name] = pd.to_datetime(df[name], utc=True).astype(dtype)
         else:
@@ -294,7 +298,6 @@ CAPTURES_SCHEMA: dict[str, str] = {
     "schema_version": "int64",
     "webrtcpcap_version": "string",
 }
-CAPTURE_VOCABULARIES = {"status": ("ok", "chunked", "error"), "verdict": ("ok", "info", "warning", "error")}
 
 
 def write_tables(cap, out: str | os.PathLike, capture: str | None = None) -> dict[str, int]:
@@ -366,7 +369,7 @@ def consolidate(out: str | os.PathLike) -> dict[str, int]:
             if target.exists():
                 target.unlink()
             continue
-        table = pa.concat_tables(parts, promote_options="permissive")
+        table = pa.concat_tables(parts).unify_dictionaries().combine_chunks()  # one schema: arrow_table made them
         meta = dict(parts[0].schema.metadata or {})
         meta.pop(META_CAPTURE, None)
         table = table.replace_schema_metadata(meta)
