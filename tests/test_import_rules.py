@@ -30,7 +30,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     # call), decryption of the tables' SRTP, the summary counts of three tables, and the decrypted copy written from
     # the decoded frames (writer).
     "tables": ("tables", "pipeline", "media_tables", "feedback_tables", "dtls_tables", "quic_tables", "decrypt", "streams",
-               "sessions", "summary", "writer"),
+               "sessions", "summary", "writer", "parquet"),
     # the entry object: open(), iter_chunks(), Capture
     "capture": ("capture",),
     # analyses: DataFrames in, DataFrames out, no bytes
@@ -38,7 +38,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     # what people look at: verdicts, expectations, plots, the report
     "report": ("health", "expect", "plots", "report"),
     # tools over whole captures: anonymised copies, endpoint dumps opened as captures
-    "tools": ("anonymize", "dumps"),
+    "tools": ("anonymize", "dumps", "batch", "dataset", "fleet"),
     # the command line and the package's face
     "cli": ("cli", "__main__", "__init__"),
 }
@@ -51,7 +51,8 @@ DECODERS = FLOORS["protocols"]
 HEAVY_OPTIONAL = {
     "matplotlib": "2.5 s with pyplot",
     "pyshark": "0.2 s, and it needs tshark",
-    "dask": "not a dependency",
+    "dask": "2 s, for the lazy tables of a dataset (webrtcpcap.dataset)",
+    "distributed": "0.5 s after dask, for a batch on a cluster (webrtcpcap.batch)",
     "tqdm": "0.15 s, for a progress bar most reads never show",
     "cryptography.x509": "0.15 s, for certificates most reads never look at",
 }

@@ -15,8 +15,10 @@ from .errors import CaptureError, CaptureWarning, DecodeError, WebRTCPcapError  
 from . import (analysis, anonymize, compare, dumps, endpoints, expect, handshake, ice, nack, pli, plots,  # noqa: E402
                rtt, sdp, streams)
 from .health import Health, Thresholds, health  # noqa: E402  (the function: `webrtcpcap.health(cap)`)
+from . import batch, fleet, parquet  # noqa: E402  (many captures: webrtcpcap.batch.run, a Parquet dataset)
+from .dataset import Dataset, dataset  # noqa: E402  (the function: `webrtcpcap.dataset(DIR)`)
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
            "DecodeError", "health", "Health", "Thresholds", "analysis", "expect", "dumps", "anonymize", "compare",
-           "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "__version__"]
+           "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "batch", "fleet", "parquet", "dataset", "Dataset", "__version__"]
 

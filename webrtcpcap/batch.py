@@ -332,3 +332,60 @@ def _bar(total: int, progress: bool | None):
 def _tick(bar) -> None:
     if bar is not None:
         bar.update(1)
+
+
+# -- the command line: `webrtcpcap batch` (cli.py wires these) ---------------------------------------------------
+
+BATCH_EPILOG = """\
+side files, found next to each capture X.pcap: X.keylog, X.offer.sdp, X.answer.sdp, X.sdp, X.getstats.json.
+output: DIR/<table>/capture=<id>/part-*.parquet per table; DIR/captures.parquet (one row per capture: frames,
+duration, verdict, error), sessions.parquet, streams.parquet, findings.parquet.  Run again to resume: captures
+already written (same content, same schema version) are skipped.
+exit codes: 0 every capture read; 1 some could not be (their rows in captures.parquet say why); 2 the batch could
+not run (no input, bad option).
+
+example: webrtcpcap batch captures/ --out fleet --workers 2
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="capture files, folders and globs")
+    parser.add_argument("--out", required=True, metavar="DIR", help="the dataset folder (made if missing)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler (tcp://host:8786); default: a "
+                       "LocalCluster on this machine")
+    where.add_argument("--workers", type=int, metavar="N", help="worker processes of the LocalCluster (default: one "
+                       "per core); 0: no Dask, one capture after the other in this process")
+    parser.add_argument("--keylog-dir", metavar="D", help="look for X.keylog here rather than next to each capture")
+    parser.add_argument("--sdp-dir", metavar="D", help="look for X.offer.sdp, X.answer.sdp, X.sdp here")
+    parser.add_argument("--chunked-above", type=int, default=CHUNKED_ABOVE_BYTES, metavar="BYTES",
+                        help="read captures larger than this (decompressed) in chunks: bounded memory, not judged "
+                             f"(default {CHUNKED_ABOVE_BYTES})")
+
+
+def main_args(args) -> int:
+    """`webrtcpcap batch`: runs, then one line per capture that could not be read and a summary line."""
+    client = None
+    if args.scheduler:
+        from distributed import Client  # deferred: dask is the batch's alone, and takes 2 s to import
+
+        client = Client(args.scheduler)
+        print(f"webrtcpcap batch: scheduler {args.scheduler}, dashboard {client.dashboard_link}", file=sys.stderr)
+    try:
+        result = run(args.inputs, args.out, client=client, workers=args.workers, keylog_dir=args.keylog_dir,
+                     sdp_dir=args.sdp_dir, chunked_above=args.chunked_above)
+    except FileNotFoundError as e:  # an input that names nothing: the batch does not start
+        print(f"webrtcpcap: error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if client is not None:
+            client.close()
+    for r in result.failed.itertuples(index=False):
+        row = result.captures[result.captures["capture"] == r.capture]
+        why = row["error"].iloc[0] if len(row) else "the task failed"
+        print(f"webrtcpcap: error: {r.path}: {why}", file=sys.stderr)
+    counts = result.tasks["status"].value_counts()
+    parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "chunked", "skipped", "error") if counts.get(s, 0))
+    print(f"{args.out}: {len(result.tasks)} captures ({parts or 'none'}); {len(result.captures)} in the dataset; "
+          f"{result.seconds:.1f} s")
+    return 1 if len(result.failed) else 0
