@@ -235,12 +235,13 @@ def default_workers(n_inputs: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_inputs))
 
 
-def local_cluster(workers: int, processes: bool = True, dashboard: bool = False):
-    """A Dask LocalCluster on loopback: `workers` worker processes of one thread, memory split between them."""
+def local_cluster(workers: int):
+    """A Dask LocalCluster on loopback: `workers` worker processes of one thread (decoding holds the GIL), the
+    machine's memory split between them; its HTTP server on a free loopback port (never 8787 on every address)."""
     from distributed import LocalCluster  # deferred: dask is the batch's alone, and takes 2 s to import
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0" if dashboard else None)
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0")
 
 
 def run(paths, out: str | os.PathLike, client=None, workers: int | None = None, keylog_dir=None, sdp_dir=None,
