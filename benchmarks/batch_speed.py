@@ -1,7 +1,7 @@
 """Times `webrtcpcap batch` on a fleet of distinct captures: serial (no Dask), then a LocalCluster of 1 and of 2
 workers; captures per second, packets per second, and each worker's peak resident memory.
 
-    python benchmarks/batch_speed.py                          # 208 copies (8 of each recording), first 600 frames
+    python benchmarks/batch_speed.py                          # 220 captures (10 copies of 22 recordings), 600 frames each
     python benchmarks/batch_speed.py --copies 10 --frames 0   # whole recordings
     python benchmarks/batch_speed.py --fleet /tmp/fleet --keep  # reuse a fleet built before
 
@@ -54,7 +54,7 @@ def mode(name: str, paths: list[Path], out: Path, workers: int | None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--copies", type=int, default=8, help="copies of each recording (default 8: 208 captures)")
+    parser.add_argument("--copies", type=int, default=10, help="copies of each recording (default 10: 220 captures)")
     parser.add_argument("--frames", type=int, default=600, help="frames kept per copy (0: all; default 600)")
     parser.add_argument("--fleet", help="the fleet's folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="reuse the fleet in --fleet if it is there")

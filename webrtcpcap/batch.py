@@ -130,6 +130,11 @@ def find_inputs(inputs, keylog_dir=None, sdp_dir=None) -> list[Input]:
     return out
 
 
+def _path_id(path: str) -> str:
+    """The id of a file that cannot be read (so has no content hash): "path-" and a hash of its absolute path."""
+    return "path-" + hashlib.blake2b(os.path.abspath(path).encode(), digest_size=8).hexdigest()
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -148,7 +153,7 @@ def process(item: Input, out: str, chunked_above: int = CHUNKED_ABOVE_BYTES) -> 
     try:
         capture = parquet.content_id(item.path)
     except OSError as e:  # unreadable: named by its path instead, so that its error row has a place
-        capture = "path-" + hashlib.blake2b(os.path.abspath(item.path).encode(), digest_size=8).hexdigest()
+        capture = _path_id(item.path)
         _error_row(out, item, capture, f"cannot read the file: {e.strerror or e}", retry=True)
     else:
         if parquet.completed(out, capture):
@@ -179,7 +184,7 @@ def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) ->
                                       **facts, **sides)
             del cap, judged
     except (WebRTCPcapError, OSError, ValueError) as e:  # the file (or a side file) cannot be read: its row says why
-        _error_row(out, item, capture, _one_line(str(e)), **sides)
+        _error_row(out, item, capture, _one_line(str(e).replace(item.path, os.path.basename(item.path))), **sides)
         return "error", None
     except MemoryError:
         _error_row(out, item, capture, "out of memory while reading it", retry=True, **sides)
@@ -313,7 +318,7 @@ def _lost(item: Input, out: str, exc: BaseException) -> dict:
     try:
         capture = parquet.content_id(item.path)
     except OSError:
-        capture = "path-" + hashlib.blake2b(os.path.abspath(item.path).encode(), digest_size=8).hexdigest()
+        capture = _path_id(item.path)
     _error_row(out, item, capture, f"the task failed: {type(exc).__name__}: {_one_line(str(exc))}", retry=True,
                sdps=len(item.sdps), keylog=item.keylog is not None, getstats=item.getstats is not None)
     return {"path": item.path, "capture": capture, "status": "error", "frames": None, "seconds": None,

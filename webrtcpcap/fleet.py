@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from .anonymize import anonymize_file
@@ -20,6 +21,7 @@ from .pcap_writer import PcapWriter
 from .reader import make_batch, read_all
 
 DAY_S = 86_400
+TEMP_PREFIX = "webrtcpcap-fleet-"
 BROKEN = ("broken-empty.pcap", "broken-not-a-capture.pcap", "broken-truncated.pcap")
 
 
@@ -45,7 +47,7 @@ def retime(src: str | os.PathLike, dst: str | os.PathLike, start_ns: int, frames
     return n
 
 
-def build_fleet(sources, out: str | os.PathLike, copies: int = 1, *, start_ns: int = 1_767_225_600 * 10**9,
+def build_fleet(sources, out: str | os.PathLike | None = None, copies: int = 1, *, start_ns: int = 1_767_225_600 * 10**9,
                 spread_s: float = DAY_S, frames: int | None = None, broken: bool = False,
                 side_files_too: bool = True) -> list[Path]:
     """`copies` distinct copies of each capture of `sources` into the folder `out`, named <stem>-<k>.pcap[ng]
@@ -54,8 +56,8 @@ def build_fleet(sources, out: str | os.PathLike, copies: int = 1, *, start_ns: i
     With `side_files_too`, each copy gets its source's key log and SDPs under its own name (the DTLS randoms a key
     log names are kept by the anonymizer; the SDPs' clock rates and codecs still apply, their ICE ufrags no longer
     do).  `broken` adds BROKEN: an empty file, a text file, and a copy cut in the middle of a record.  Returns the
-    paths written, in order."""
-    out = Path(out)
+    paths written, in order.  `out` None: a new temporary folder (tempfile.mkdtemp), the caller's to remove."""
+    out = Path(out if out is not None else tempfile.mkdtemp(prefix=TEMP_PREFIX))
     out.mkdir(parents=True, exist_ok=True)
     sources = [os.fspath(s) for s in sources]
     total = len(sources) * copies
@@ -84,3 +86,12 @@ def build_fleet(sources, out: str | os.PathLike, copies: int = 1, *, start_ns: i
         cut.write_bytes(whole[: max(len(whole) // 2 - 7, 40)])  # half of a copy, ending inside a record
         made += [empty, text, cut]
     return made
+
+
+def remove(folder: str | os.PathLike) -> None:
+    """Remove a fleet folder that build_fleet made in the temporary directory (out=None), with what it holds (a
+    dataset written inside it too).  Any other folder is refused: this is no general rm -r."""
+    folder = Path(folder).resolve()
+    if folder.parent != Path(tempfile.gettempdir()).resolve() or not folder.name.startswith(TEMP_PREFIX):
+        raise ValueError(f"{folder}: not a fleet folder made by build_fleet(out=None)")
+    shutil.rmtree(folder)
