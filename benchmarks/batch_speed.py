@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 
 import webrtcpcap
-from webrtcpcap import batch, fleet
+from webrtcpcap.tools import batch, fleet
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import webrtcpcap  # noqa: E402
-from webrtcpcap import pipeline  # noqa: E402
+from webrtcpcap.tables import pipeline  # noqa: E402
 from synth import write_capture  # noqa: E402
 
 BUILDERS = ["_tables", "_packets_table", "_flows_table", "_icmp_table", "_fragments_table", "_tcp_streams_table",

@@ -102,7 +102,7 @@ def worker_webrtcpcap(path: str, limit: int, trace: str) -> dict:
 
     tuned = os.environ.get(TUNE_HEAP_ENV) == "1"
     if tuned:  # the opt-in a program of its own may make (as the webrtcpcap command does); the library never does
-        webrtcpcap.heap.tune()
+        webrtcpcap.io.heap.tune()
     gc.collect()
     out: dict = {"module": getattr(webrtcpcap, "__file__", "?"), "heap_tuned": tuned}
     sampler = None
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pyshark-packets", type=int, default=2_000, help="pyshark slice (default 2000)")
     p.add_argument("--json", help="also write every measurement to this JSON file")
     p.add_argument("--tune-heap", action="store_true",
-                   help="call webrtcpcap.heap.tune() in the webrtcpcap worker first (glibc thresholds; opt-in)")
+                   help="call webrtcpcap.io.heap.tune() in the webrtcpcap worker first (glibc thresholds; opt-in)")
     p.add_argument("--workdir", help="where to write the generated capture (default: a temporary directory)")
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({_per_pkt(wp.get('heap_peak'), n)}); RssAnon peak Δ {_mb(wp.get('anon_peak'))} "
               f"({_per_pkt(wp.get('anon_peak'), n)}, beyond file-backed pages), held after "
               f"{_per_pkt(wp.get('anon_held'), n)}; file itself {size / n:,.0f} B/pkt")
-        print("glibc thresholds " + ("tuned (--tune-heap: webrtcpcap.heap.tune())" if wp.get("heap_tuned")
+        print("glibc thresholds " + ("tuned (--tune-heap: webrtcpcap.io.heap.tune())" if wp.get("heap_tuned")
                                      else "left as they are (the library's default; --tune-heap to opt in)"))
     _print_checks(results, truth, n)
     total = time.perf_counter() - started

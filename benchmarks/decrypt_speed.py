@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from webrtcpcap.net import internet_checksum  # noqa: E402
-from webrtcpcap.pcap_writer import LINKTYPE_ETHERNET, PcapWriter  # noqa: E402
+from webrtcpcap.net.layers import internet_checksum  # noqa: E402
+from webrtcpcap.io.pcap_writer import LINKTYPE_ETHERNET, PcapWriter  # noqa: E402
 
 TARGET = 200_000
 KEY = bytes(range(101, 131))  # master key || salt (30 bytes); the benchmark's own, not a secret

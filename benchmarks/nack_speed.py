@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from webrtcpcap import nack, streams, tables  # noqa: E402
+from webrtcpcap import nack, streams  # noqa: E402
+from webrtcpcap.tables import schema as tables
 
 TARGET_S = 2.0
 VIDEO, AUDIO, RTX, RECEIVER = 0x0000BEEF, 0x0000A0D1, 0x00005E7D, 0x00000BBB

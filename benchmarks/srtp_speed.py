@@ -1,4 +1,4 @@
-"""How fast webrtcpcap.srtp.Decryptor decrypts SRTP: packets per second of `Decryptor.rtp` over N packets.
+"""How fast webrtcpcap.protocols.srtp.Decryptor decrypts SRTP: packets per second of `Decryptor.rtp` over N packets.
 
 The packets are crafted first (not timed) with a pylibsrtp sender session under a random key: one SSRC per
 --streams, sequence numbers from a random start (so the stream crosses the 65535 -> 0 wrap when N is large), a
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pylibsrtp  # noqa: E402
 
-from webrtcpcap.srtp import Decryptor, Profile  # noqa: E402
+from webrtcpcap.protocols.srtp import Decryptor, Profile  # noqa: E402
 
 TARGET = 200_000
 

@@ -34,7 +34,7 @@ import time
 import zlib
 from typing import Callable
 
-from webrtcpcap.pcap_writer import MAX_SNAPLEN, PcapWriter
+from webrtcpcap.io.pcap_writer import MAX_SNAPLEN, PcapWriter
 
 # --- endpoints --------------------------------------------------------------------------------------------------
 

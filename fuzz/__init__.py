@@ -1,5 +1,5 @@
 """The project's own fuzzing campaign (issue 16): hostile and broken captures must end in a result or a documented
-error (webrtcpcap.errors), within a memory and CPU budget, with every frame accounted for.
+error (webrtcpcap.io.errors), within a memory and CPU budget, with every frame accounted for.
 
 - `capfile`: seed captures parsed into records/blocks, sliced small (small files check fast).
 - `mutate`: `generate(seed)` -> a mutated capture, deterministic from the seed (bit flips, length lies, truncation,

@@ -16,8 +16,10 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["webrtcpcap"]):
-    from webrtcpcap import codecs, dtls, keys, rtcp, rtp, rtp_extensions, sdp, stun, tcp  # noqa: F401
-    from webrtcpcap.errors import DecodeError
+    from webrtcpcap.protocols import codecs, dtls, keys, rtcp, rtp, rtp_extensions, stun  # noqa: F401
+    from webrtcpcap import sdp  # noqa: F401
+    from webrtcpcap.net import tcp  # noqa: F401
+    from webrtcpcap.io.errors import DecodeError
 
 from . import decoders  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The checks run on each fuzzed file, in-process, under a CPU budget (and the worker's RLIMIT_AS).
 
-A file passes when every step ends with a result or a documented error (webrtcpcap.errors.WebRTCPcapError), and
+A file passes when every step ends with a result or a documented error (webrtcpcap.io.errors.WebRTCPcapError), and
 every frame is accounted for: open() gives the frames the oracle counts (fuzz.oracle), `packets` has one row per
 frame numbered 1..n, and every frame of kind rtp, rtcp, stun or dtls has a row in its table or an error in
 `packets` (a frame flagged malformed is accounted for; no row names a frame that does not exist).  Exceptions that `health` and the HTML report catch and turn into a sentence
@@ -16,7 +16,6 @@ analyses behind `summary` and `health`, rtp_payload on a few frames, `webrtcpcap
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import re
@@ -31,12 +30,12 @@ import numpy as np
 
 import webrtcpcap
 from webrtcpcap import cli as _cli
-from webrtcpcap import report as _report
-from webrtcpcap.errors import CaptureError, CaptureWarning, WebRTCPcapError
+from webrtcpcap.report import document as _report
+from webrtcpcap.io.errors import CaptureError, CaptureWarning, WebRTCPcapError
 
 from . import oracle
 
-_health = importlib.import_module("webrtcpcap.health")  # the module: `webrtcpcap.health` is the function
+from webrtcpcap.report import health as _health  # the module: `webrtcpcap.health` is the function
 
 PKG_DIR = os.path.dirname(os.path.abspath(webrtcpcap.__file__))
 CPU_SECONDS = {0: 10.0, 1: 20.0, 2: 60.0, 3: 120.0}

@@ -1,7 +1,7 @@
 """A high-volume in-process driver over the decoders: random and mutated real payloads (extracted from the seed
 captures and SDP files) into every decoder, scalar and vectorised; each decoder input is counted.
 
-A decoder passes an input when it returns or raises DecodeError (webrtcpcap.errors); anything else is a failure
+A decoder passes an input when it returns or raises DecodeError (webrtcpcap.io.errors); anything else is a failure
 (with where it was raised).  Differential checks: rtp.parse against the vectorised rtp.decode_headers (the same
 fields wherever parse accepts the packet), rtcp.split_compound against rtcp.walk_compound (the same sub-packets
 where split_compound accepts the datagram).
@@ -18,8 +18,11 @@ from collections import Counter
 
 import numpy as np
 
-from webrtcpcap import buffer, codecs, dtls, keys, quic, rtcp, rtp, rtp_extensions, sdp, srtp, stun, tcp
-from webrtcpcap.errors import DecodeError, WebRTCPcapError
+from webrtcpcap.io import buffer
+from webrtcpcap.protocols import codecs, dtls, keys, quic, rtcp, rtp, rtp_extensions, srtp, stun
+from webrtcpcap import sdp
+from webrtcpcap.net import tcp
+from webrtcpcap.io.errors import DecodeError, WebRTCPcapError
 
 from . import capfile
 from .checks import CpuBudgetExceeded, Failure, _tail, _where
@@ -461,7 +464,7 @@ class Driver:
                    int(heads["pt"][i]), bool(heads["marker"][i]), int(heads["payload_offset"][i]))
             want = (rtp.RTP_OK, h.sequence_number, h.timestamp, h.ssrc, h.payload_type, h.marker, h.payload_offset)
             if got != want:
-                f = Failure("differential", "rtp differential", "webrtcpcap/rtp.py:decode_headers vs parse",
+                f = Failure("differential", "rtp differential", "webrtcpcap/protocols/rtp.py:decode_headers vs parse",
                             f"rtp.decode_headers (error, seq, ts, ssrc, pt, marker, payload_offset) {got} != "
                             f"rtp.parse {want}")
                 self.differential.setdefault(f.signature, (f, p))
@@ -479,7 +482,7 @@ class Driver:
                 continue
             have = [int(x) for x in rows["pt"][rows["datagram"] == i]]
             if want != have:
-                f = Failure("differential", "rtcp differential", "webrtcpcap/rtcp.py:walk_compound vs split_compound",
+                f = Failure("differential", "rtcp differential", "webrtcpcap/protocols/rtcp.py:walk_compound vs split_compound",
                             f"rtcp.walk_compound packet types {have} (status {int(status[i])}) != split_compound {want}")
                 self.differential.setdefault(f.signature, (f, p))
                 return

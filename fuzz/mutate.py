@@ -15,7 +15,7 @@ import gzip
 import random
 import struct
 
-from webrtcpcap.pcap_writer import block as _block, option as _option
+from webrtcpcap.io.pcap_writer import block as _block, option as _option
 
 from .capfile import EPB, IDB, OPB, PACKET_BLOCKS, SHB, SPB, Pcap, Pcapng, block_type, packet_count, slice_of
 

@@ -1,6 +1,6 @@
 """How many frames a reader must give for a file: an independent walk of the documented rules.
 
-The rules (webrtcpcap.reader's module docstring and the issue): records chain by their lengths; a record whose
+The rules (webrtcpcap.io.reader's module docstring and the issue): records chain by their lengths; a record whose
 length is absurd (a classic pcap record over max(262,144, min(snaplen, 16 MiB)) bytes; a pcapng block under 12
 bytes, not a multiple of 4 or over 16 MiB; an interface block under 20 bytes; a section header with a bad
 byte-order magic) or that runs past the end stops the walk, and every frame before it is kept.  pcapng counts

@@ -24,7 +24,7 @@ def replay(path: str) -> list[str]:
         try:
             decoders.SCALAR[info["decoder"].split(".")[0]](data)
         except Exception as e:  # noqa: BLE001 - DecodeError is fine, the rest is what we report
-            from webrtcpcap.errors import DecodeError
+            from webrtcpcap.io.errors import DecodeError
 
             if not isinstance(e, DecodeError):
                 return ["".join(traceback.format_exception(type(e), e, e.__traceback__))[-1500:]]

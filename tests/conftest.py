@@ -23,7 +23,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap.pcap_writer import PcapWriter, block, option
+from webrtcpcap.io.pcap_writer import PcapWriter, block, option
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
@@ -41,7 +41,7 @@ LINKTYPE_ETHERNET = 1
 
 def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET, *, times_ns=None, nanosecond=False, big_endian=False,
                snaplen=65535, orig_lens=None, caplens=None, compress=False) -> Path:
-    """A classic pcap file of `frames` (bytes each), written by the package's writer (webrtcpcap.pcap_writer).
+    """A classic pcap file of `frames` (bytes each), written by the package's writer (webrtcpcap.io.pcap_writer).
 
     `times_ns`: per-frame absolute time in ns (default: T0 plus 1 ms per frame; rounded down to µs unless
     `nanosecond`).  `orig_lens` gives each frame's length on the wire (default: its captured length), `caplens`
@@ -283,7 +283,7 @@ def byte_source(packets: list[bytes]):
     decoders.  Adapts to the ByteSource signature (plain offsets, or per-record "virtual" offsets)."""
     import inspect
 
-    from webrtcpcap import buffer
+    from webrtcpcap.io import buffer
 
     blob = b"".join(packets) + b"\0" * 256  # slack, so no window read runs off the end
     data = np.frombuffer(blob, dtype=np.uint8)

@@ -26,8 +26,9 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
 import webrtcpcap
-from webrtcpcap import anonymize, handshake, ice, stun
-from webrtcpcap.anonymize import Mapper, anonymize_file
+from webrtcpcap import anonymize, handshake, ice
+from webrtcpcap.protocols import stun
+from webrtcpcap.tools.anonymize import Mapper, anonymize_file
 
 from pathlib import Path
 
@@ -547,7 +548,7 @@ def _tshark_stun_values(path) -> tuple[set[str], set[str]]:
 
 
 def _macs(path) -> set[bytes]:
-    from webrtcpcap import reader
+    from webrtcpcap.io import reader
 
     data, index, state, _owner = reader.read_all(path)
     batch = reader.make_batch(data, index, 0, len(index), state, 1)

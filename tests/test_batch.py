@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import batch, fleet, parquet
+from webrtcpcap.tables import parquet
+from webrtcpcap.tools import batch, fleet
 from webrtcpcap.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap.summary import summarize
+from webrtcpcap.tables.summary import summarize
 
 from conftest import CAPTURES, A4, B4, env_without_pythonwarnings, rtcp_sdes, rtcp_sr, rtp_packet, stun_message, udp4, write_pcap
 

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, codecs, media_tables, tables
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import codecs
+from webrtcpcap.tables import media_tables, schema as tables
 
 from conftest import CAPTURES, tshark_available
 
@@ -272,7 +274,7 @@ def test_vp8_keyframes_agree_with_tshark_and_the_start_code(path):
 @pytest.mark.parametrize("path", [DUMPS[0], DUMPS[2]], ids=lambda p: p.name)
 def test_a_pli_is_followed_by_a_keyframe_of_its_stream(path):
     import webrtcpcap
-    from webrtcpcap.feedback_tables import feedback_tables
+    from webrtcpcap.tables.feedback_tables import feedback_tables
 
     cap = webrtcpcap.open(path)
     kf = media_tables.keyframes(cap.rtp, cap.rtp_payload, {96: "VP8"})

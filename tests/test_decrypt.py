@@ -1,4 +1,4 @@
-"""SRTP/SRTCP decryption of whole captures (webrtcpcap.decrypt through open(..., keylog=, srtp_keys=)), checked
+"""SRTP/SRTCP decryption of whole captures (webrtcpcap.tables.decrypt through open(..., keylog=, srtp_keys=)), checked
 against ground truth: the lab's key logs and Chromium's plaintext RTP dump, and the published SDES keys of public
 captures (skipped when ../shared/public-captures is absent)."""
 
@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 import webrtcpcap
 from tests.test_tls13 import _seal
-from webrtcpcap import decrypt, dtls, keys, srtp, tables, tls13
+from webrtcpcap.tables import decrypt, schema as tables
+from webrtcpcap.protocols import dtls, keys, srtp, tls13
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-captures"
@@ -255,7 +256,8 @@ def tshark_decrypted_app_data(path, keylog):
 
 @pytest.mark.parametrize("name", DIRECT_KEYED)
 def test_tshark_decrypts_exactly_the_application_data_our_key_derivation_says_is_decryptable(name):
-    from webrtcpcap import decrypt, handshake
+    from webrtcpcap.tables import decrypt
+    from webrtcpcap import handshake
 
     path, keylog = CAPTURES / f"{name}.pcap", CAPTURES / f"{name}.keylog"
     cap = webrtcpcap.open(path, progress=False)
@@ -276,7 +278,8 @@ def test_tshark_decrypts_exactly_the_application_data_our_key_derivation_says_is
 
 
 def test_a_key_log_of_another_session_decrypts_nothing_for_us_or_tshark():
-    from webrtcpcap import decrypt, handshake
+    from webrtcpcap.tables import decrypt
+    from webrtcpcap import handshake
 
     path, other = CAPTURES / "aiortc_clean.pcap", CAPTURES / "aiortc_loss_both.keylog"
     cap = webrtcpcap.open(path, progress=False)

@@ -1,4 +1,4 @@
-"""DTLS (webrtcpcap.dtls, webrtcpcap.dtls_tables): record headers, records, handshake fragments and reassembly,
+"""DTLS (webrtcpcap.protocols.dtls, webrtcpcap.tables.dtls_tables): record headers, records, handshake fragments and reassembly,
 hello/certificate messages, bad input, and the tables against tshark on recorded and public captures."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, dtls
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import dtls
 
 from conftest import dtls_client_hello
 
@@ -70,7 +71,7 @@ import hashlib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from webrtcpcap import dtls_tables  # noqa: E402
+from webrtcpcap.tables import dtls_tables  # noqa: E402
 
 from conftest import CAPTURES, PUBLIC_CAPTURES  # noqa: E402
 
@@ -290,7 +291,7 @@ def test_table_schemas_and_keys_are_copied_onto_every_row():
 
 
 def tables_problems(df, schema):
-    from webrtcpcap import tables
+    from webrtcpcap.tables import schema as tables
     return tables.check_schema(df, schema)
 
 

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 import webrtcpcap
 from webrtcpcap import dumps, streams
-from webrtcpcap.errors import CaptureWarning
-from webrtcpcap.tables import check_schema
+from webrtcpcap.io.errors import CaptureWarning
+from webrtcpcap.tables.schema import check_schema
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPS = os.path.join(HERE, "captures")

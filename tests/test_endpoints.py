@@ -9,9 +9,9 @@ import pytest
 
 import webrtcpcap
 from webrtcpcap import endpoints
-from webrtcpcap.compare import SIDE_BY_SIDE_SCHEMA, side_by_side
-from webrtcpcap.errors import DecodeError
-from webrtcpcap.tables import check_schema
+from webrtcpcap.analysis.compare import SIDE_BY_SIDE_SCHEMA, side_by_side
+from webrtcpcap.io.errors import DecodeError
+from webrtcpcap.tables.schema import check_schema
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPS = os.path.join(HERE, "captures")

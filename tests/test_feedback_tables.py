@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import feedback_tables as ft
-from webrtcpcap import rtcp, tables
+from webrtcpcap.tables import feedback_tables as ft
+from webrtcpcap.protocols import rtcp
+from webrtcpcap.tables import schema as tables
 
 from conftest import CAPTURES, keys_for, rtcp_pli, rtcp_rr, tshark_available
 

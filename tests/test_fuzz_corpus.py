@@ -154,7 +154,7 @@ def test_checks_report_a_dropped_frame(tmp_path, monkeypatch):
 
 
 def test_checks_report_an_exception_health_swallows(tmp_path, monkeypatch):
-    health = importlib.import_module("webrtcpcap.health")  # the module (webrtcpcap.health is the function)
+    health = importlib.import_module("webrtcpcap.report.health")  # the module (webrtcpcap.health is the function)
 
     path = tmp_path / "a.pcap"
     data = _small_capture(path)
@@ -205,7 +205,7 @@ def test_decoder_driver_counts_and_flags(monkeypatch):
     payloads = decoders.extract_payloads(per_kind=50, seed=1)
     stats = decoders.Driver(seed=1, payloads=payloads).batch(5_000)
     assert stats["inputs"] >= 5_000 and len(stats["per_decoder"]) >= 5 and not stats["failures"]
-    from webrtcpcap import rtp
+    from webrtcpcap.protocols import rtp
 
     def planted(data):
         raise struct.error("planted")

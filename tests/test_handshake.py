@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import dtls, dtls_tables, handshake, sdp
+from webrtcpcap.protocols import dtls
+from webrtcpcap.tables import dtls_tables
+from webrtcpcap import handshake, sdp
 
 from conftest import CAPTURES
 from test_dtls import LAB_DTLS13, RANDOM, _ch13, _client_hello, _handshake, _lab13, _record, _sh13, \
@@ -521,7 +523,7 @@ def test_client_hellos_before_the_server_checks_connectivity_are_early_not_lost(
 
 
 def test_healthy_firefox_chromium_call_has_only_early_client_hellos_and_no_dtls_warning():
-    from webrtcpcap.health import health as check_health
+    from webrtcpcap.report.health import health as check_health
 
     path = _lab13("firefox_chromium_clean")
     cap, records, hs = capture_dtls(path)
@@ -537,7 +539,7 @@ def test_healthy_firefox_chromium_call_has_only_early_client_hellos_and_no_dtls_
 @pytest.mark.parametrize("name", ["aiortc_clean", "firefox_firefox_clean", "turn_relay_static",
                                   "chromium_chromium_dtls_loss", "firefox_firefox_dtls_stalled"])
 def test_association_identities_are_the_associations_columns_of_the_same_name(name):
-    # Decryption reads the identities from the tables floor (webrtcpcap.dtls_tables) instead of running the
+    # Decryption reads the identities from the tables floor (webrtcpcap.tables.dtls_tables) instead of running the
     # handshake analysis: both must number and describe every association alike.
     cap = webrtcpcap.open(CAPTURES / f"{name}.pcap", progress=False)
     full = handshake.associations(cap.dtls_records, cap.dtls_handshakes)

@@ -17,7 +17,7 @@ from scapy.layers.l2 import Ether
 
 import webrtcpcap
 from webrtcpcap import expect
-from webrtcpcap.health import SEVERITIES, STAGES, Thresholds, health
+from webrtcpcap.report.health import SEVERITIES, STAGES, Thresholds, health
 
 from conftest import CAPTURES, open_quiet, rtp_packet, stun_message, udp4, write_pcap
 
@@ -471,7 +471,7 @@ def test_dtls13_with_its_key_log_names_the_srtp_profile_and_checks_the_fingerpri
     assert "not visible without the key log" not in text
     assert len(ciphers) == 1 and f"SRTP profile {ciphers.pop()}" in text
     assoc = webrtcpcap.handshake.associations(cap.dtls_records, cap.dtls_handshakes, cap.rtp, cap.sdp,
-                                              decrypted=webrtcpcap.decrypt.dtls13_associations(cap.dtls_decrypted))
+                                              decrypted=webrtcpcap.tables.decrypt.dtls13_associations(cap.dtls_decrypted))
     assert assoc["client_fingerprint"].notna().all() and assoc["fingerprint_matches_sdp"].eq(True).all()
 
 

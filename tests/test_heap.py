@@ -1,4 +1,4 @@
-"""webrtcpcap.heap: the library changes no allocator setting of the user's process; glibc's thresholds are tuned
+"""webrtcpcap.io.heap: the library changes no allocator setting of the user's process; glibc's thresholds are tuned
 only when asked (`heap.tune()`, which the CLI does for its own process), once, and the worker heaps' trim leaves the
 pool usable."""
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from webrtcpcap import cli, heap
+from webrtcpcap import cli
+from webrtcpcap.io import heap
 
 from conftest import rtp_packet, udp4, write_pcap
 
@@ -41,7 +42,7 @@ _SPY = textwrap.dedent("""
     cap.packets, cap.rtp, cap.rtcp, cap.streams
     after_open = list(calls)
     if sys.argv[2] == "tune":
-        webrtcpcap.heap.tune()
+        webrtcpcap.io.heap.tune()
     print(json.dumps({"after_open": after_open, "after_all": calls}))
 """)
 

@@ -19,8 +19,8 @@ import pytest
 
 import webrtcpcap
 from webrtcpcap import sdp
-from webrtcpcap.health import health
-from webrtcpcap.errors import CaptureWarning, DecodeError
+from webrtcpcap.report.health import health
+from webrtcpcap.io.errors import CaptureWarning, DecodeError
 
 from conftest import T0_NS, env_without_pythonwarnings, epb, stun_call, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
 from test_cli import _run as run_cli
@@ -387,7 +387,7 @@ def test_an_unexpected_failure_is_one_line_and_exit_2(tmp_path):
 
 def test_categorical_columns_share_one_dtype_per_category_list():
     # pandas validates categories given as a list (0.5 ms a call, dozens of columns a chunk): made once, reused.
-    from webrtcpcap import tables
+    from webrtcpcap.tables import schema as tables
     a = tables.categorical(np.array([0, 1, -1]), ["x", "y", "z"])
     b = tables.categorical(np.array([1, 0]), ["x", "y", "z"])
     assert a.dtype is b.dtype and list(a.categories) == ["x", "y"] and a.isna().tolist() == [False, False, True]
@@ -395,7 +395,7 @@ def test_categorical_columns_share_one_dtype_per_category_list():
 
 
 def test_malloc_trim_runs_at_most_once_for_calls_close_together(monkeypatch):
-    from webrtcpcap import heap
+    from webrtcpcap.io import heap
     calls = []
     monkeypatch.setattr(heap, "_MALLOC_TRIM", lambda pad: calls.append(pad))
     monkeypatch.setattr(heap, "_last_trim", 0.0)
@@ -523,7 +523,8 @@ def test_summary_lets_the_capture_and_packets_table_go_before_computing_loss(mon
     import weakref
     from types import SimpleNamespace
 
-    from webrtcpcap import cli, summary
+    from webrtcpcap import cli
+    from webrtcpcap.tables import summary
     seen = {}
     real_open, real_loss = cli.open_capture, summary._with_loss
 

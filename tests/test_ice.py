@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import ice, stun, tables
+from webrtcpcap import ice
+from webrtcpcap.protocols import stun
+from webrtcpcap.tables import schema as tables
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 SESSIONS = sorted(p.name.split(".")[0] for p in CAPTURES.glob("*.meta.json"))

@@ -14,37 +14,33 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "webrtcpcap"
 
-# The floors, bottom to top, and the modules on each: the one map of the package's stages (when the modules move
-# into subpackages, a floor becomes a folder).  A module's floor follows what it does and what it needs:
-FLOORS: dict[str, tuple[str, ...]] = {
-    # files in and out, and what every floor shares: the error types, vectorised field reads, the pcap reader,
-    # glibc's heap, the pcap/pcapng writer, the endpoints' own JSON (getStats, Janus), tshark's view of the same file
-    "io": ("errors", "buffer", "heap", "reader", "pcap_writer", "endpoints", "wireshark"),
+# The floors, bottom to top: each is a folder of the package (a subpackage), except `capture` (capture.py, the entry
+# object) and `cli` (the command line and the package's face).  A module's floor follows what it does and needs:
+FLOORS: dict[str, str] = {
+    # files in and out, and what every floor shares: the error types, vectorised field reads, the pcap reader and
+    # writer, glibc's heap (opt-in), the endpoints' own JSON (getStats, Janus), tshark's view of the same file
+    "io": "io/",
     # frames to IP/UDP/TCP facts, TCP streams, RFC 7983 demultiplexing; payload bytes of many packets at once
-    # (payloads: where the bytes lie, read in bulk; what the decoders and the capture's readers share)
-    "net": ("net", "tcp", "demux", "payloads"),
+    "net": "net/",
     # sans-IO decoders of one protocol each, no pandas
-    "protocols": ("stun", "quic", "dtls", "tls13", "rtp", "rtp_extensions", "rtcp", "srtp", "keys", "sdp", "codecs"),
-    # decoded records to typed tables: the pipeline, every table the entry object serves as an attribute
-    # (streams: the streams table and the sequence arithmetic of every later floor; sessions: which flows make a
-    # call), decryption of the tables' SRTP, the summary counts of three tables, and the decrypted copy written from
-    # the decoded frames (writer).
-    "tables": ("tables", "pipeline", "media_tables", "feedback_tables", "dtls_tables", "quic_tables", "decrypt", "streams",
-               "sessions", "summary", "writer", "parquet"),
+    "protocols": "protocols/",
+    # decoded records to typed tables: the pipeline, every table the entry object serves as an attribute, the
+    # streams table and the sequence arithmetic of every later floor, sessions (which flows make a call),
+    # decryption, the summary counts, the decrypted copy
+    "tables": "tables/",
     # the entry object: open(), iter_chunks(), Capture
-    "capture": ("capture",),
-    # analyses: DataFrames in, DataFrames out, no bytes
-    "analyses": ("ice", "handshake", "nack", "pli", "rtt", "compare", "analysis"),
+    "capture": "capture.py",
+    # analyses: DataFrames in, DataFrames out, no bytes; the analysis context
+    "analysis": "analysis/",
     # what people look at: verdicts, expectations, plots, the report
-    "report": ("health", "expect", "plots", "report"),
+    "report": "report/",
     # tools over whole captures: anonymised copies, endpoint dumps opened as captures
-    "tools": ("anonymize", "dumps", "batch", "dataset", "fleet"),
+    "tools": "tools/",
     # the command line and the package's face
-    "cli": ("cli", "__main__", "__init__"),
+    "cli": ("cli.py", "__main__.py", "__init__.py"),
 }
-FLOOR_OF = {module: i for i, modules in enumerate(FLOORS.values()) for module in modules}
 FLOOR_NAMES = list(FLOORS)
-DECODERS = FLOORS["protocols"]
+DECODERS_FLOOR = FLOOR_NAMES.index("protocols")
 
 # Packages a function may import on first use, with what importing them costs (measured next to numpy and pandas,
 # which `import webrtcpcap` loads anyway): `import webrtcpcap` stays light, and a missing one stops one feature only.
@@ -59,24 +55,53 @@ HEAVY_OPTIONAL = {
 DEFERRED = "# deferred:"
 
 
-def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple[bool, str]]:
-    """(internal, name) of what an import statement imports: the webrtcpcap module, or the external dotted name."""
+def module_name(package: Path, path: Path) -> str:
+    """`protocols.rtcp` for webrtcpcap/protocols/rtcp.py, `protocols` for its __init__.py, `capture` for capture.py."""
+    parts = list(path.relative_to(package).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def floor_of(module: str) -> int | None:
+    """The floor of a module (a dotted name as module_name gives), or None when it sits on none."""
+    head = module.split(".")[0]
+    for i, place in enumerate(FLOORS.values()):
+        places = (place,) if isinstance(place, str) else place
+        for p in places:
+            if (p.endswith("/") and head == p[:-1]) or (p.endswith(".py") and module == p[:-3]):
+                return i
+    return None
+
+
+def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
+              modules: set[str]) -> list[tuple[bool, str]]:
+    """(internal, name) of what an import statement imports: the webrtcpcap module (dotted, as module_name gives),
+    or the external dotted name."""
     out = []
     if isinstance(node, ast.ImportFrom):
         if node.level or (node.module or "").split(".")[0] == "webrtcpcap":
-            parts = (node.module or "").split(".")
-            parts = parts[1:] if not node.level else parts
-            if parts and parts[0]:
-                out.append((True, parts[0]))
-            else:  # from . import a, b
-                out.extend((True, a.name) for a in node.names)
+            if node.level:
+                here = module.split(".") if is_package else module.split(".")[:-1]
+                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                if node.level - 1 > len(here):
+                    base = []
+            else:
+                base = []
+            parts = base + [p for p in (node.module or "").split(".") if p]
+            if not node.level:
+                parts = parts[1:]
+            target = ".".join(parts)
+            for a in node.names:
+                sub = f"{target}.{a.name}" if target else a.name
+                out.append((True, sub if sub in modules else target))
         else:
             out.extend((False, f"{node.module}.{a.name}") for a in node.names)
     else:
         for a in node.names:
             parts = a.name.split(".")
-            out.append((True, parts[1]) if parts[0] == "webrtcpcap" and len(parts) > 1 else (False, a.name))
-    return [(internal, name) for internal, name in out if not internal or name != "__version__"]
+            out.append((True, ".".join(parts[1:])) if parts[0] == "webrtcpcap" and len(parts) > 1 else (False, a.name))
+    return [(internal, name) for internal, name in out if not internal or (name and name != "__version__")]
 
 
 def _imports(tree: ast.Module):
@@ -93,16 +118,22 @@ def _imports(tree: ast.Module):
     return found
 
 
-def _top_level_closure(trees: dict[str, ast.Module], start: str) -> set[str]:
-    """The package's modules that importing `start` imports (module-level imports, followed)."""
+def _parents(module: str) -> list[str]:
+    """The packages importing `module` runs first: `tables` for `tables.streams`."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _top_level_closure(edges: dict[str, set[str]], start: str) -> set[str]:
+    """The package's modules that importing `start` imports (module-level imports and parent packages, followed)."""
     seen, todo = set(), [start]
     while todo:
         module = todo.pop()
-        if module in seen or module not in trees:
+        if module in seen or module not in edges:
             continue
         seen.add(module)
-        todo.extend(name for node, in_function in _imports(trees[module]) if not in_function
-                    for internal, name in _imported(node) if internal)
+        todo.extend(edges[module])
+        todo.extend(_parents(module))
     return seen
 
 
@@ -120,18 +151,26 @@ def _heavy(name: str) -> bool:
 
 def problems(package: Path = PACKAGE) -> list[str]:
     """Every broken rule, one line each ("module:line what")."""
-    trees = {p.stem: ast.parse(p.read_text(), filename=str(p)) for p in sorted(package.glob("*.py"))}
-    out = [f"{m}: no floor (add it to FLOORS in tests/test_import_rules.py)" for m in trees if m not in FLOOR_OF]
-    for module, tree in trees.items():
-        lines = (package / f"{module}.py").read_text().splitlines()
-        floor = FLOOR_OF.get(module)
-        for node, in_function in _imports(tree):
-            for internal, name in _imported(node):
+    paths = {module_name(package, p): p for p in sorted(package.rglob("*.py")) if "__pycache__" not in p.parts}
+    trees = {m: ast.parse(p.read_text(), filename=str(p)) for m, p in paths.items()}
+    modules = set(trees)
+    imports = {m: [(node, in_function, _imported(m, paths[m].name == "__init__.py", node, modules))
+                   for node, in_function in _imports(tree)] for m, tree in trees.items()}
+    edges = {m: {name for node, in_function, names in found if not in_function
+                 for internal, name in names if internal} for m, found in imports.items()}
+    out = [f"{m}: no floor (put it in one of the stage folders of FLOORS in tests/test_import_rules.py)"
+           for m in trees if floor_of(m) is None]
+    for module, found in imports.items():
+        lines = paths[module].read_text().splitlines()
+        floor = floor_of(module)
+        for node, in_function, names in found:
+            for internal, name in names:
                 where = f"{module}:{node.lineno}"
-                if internal and floor is not None and FLOOR_OF.get(name, -1) > floor:
-                    out.append(f"{where} imports {name}, a later floor ({FLOOR_NAMES[FLOOR_OF[name]]} above "
+                target = floor_of(name) if internal else None
+                if internal and floor is not None and target is not None and target > floor:
+                    out.append(f"{where} imports {name}, a later floor ({FLOOR_NAMES[target]} above "
                                f"{FLOOR_NAMES[floor]})")
-                if module in DECODERS and not internal and name.split(".")[0] == "pandas":
+                if floor == DECODERS_FLOOR and not internal and name.split(".")[0] == "pandas":
                     out.append(f"{where} imports pandas in a decoder (tables are built on the tables floor)")
                 if not in_function:
                     continue
@@ -139,7 +178,7 @@ def problems(package: Path = PACKAGE) -> list[str]:
                 if reason is None:
                     out.append(f"{where} imports {name} inside a function: move it to the top, or say why "
                                f"('{DEFERRED} <a cycle, or a heavy optional package>')")
-                elif internal and module not in _top_level_closure(trees, name):
+                elif internal and module not in _top_level_closure(edges, name):
                     out.append(f"{where} defers {name}, but importing {name} does not import {module}: no cycle to "
                                "break, move it to the top")
                 elif not internal and not _heavy(name):
@@ -164,16 +203,28 @@ def test_the_package_keeps_its_import_rules():
 
 
 def test_every_module_of_the_package_is_on_one_floor():
-    placed = [m for modules in FLOORS.values() for m in modules]
-    assert len(placed) == len(set(placed))
-    assert set(placed) == {p.stem for p in PACKAGE.glob("*.py")}
+    paths = [p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts]
+    assert [p for p in paths if floor_of(module_name(PACKAGE, p)) is None] == []
+
+
+def test_the_package_folder_shows_the_stages():
+    """`ls webrtcpcap/` reads as the data flow: the stage folders, the entry object, the command line; no flat
+    module besides."""
+    listed = {p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"}
+    folders = {place[:-1] for place in FLOORS.values() if isinstance(place, str) and place.endswith("/")}
+    assert listed == folders | {"capture.py", "cli.py", "__main__.py", "__init__.py"}
 
 
 # -- the rules catch what they should (a small package written for each) ------------------------------------------
 
 def _package(tmp_path, **modules: str) -> Path:
+    """Modules by dotted name (`protocols__rtp` for protocols/rtp.py: keyword names cannot hold dots)."""
     for name, text in modules.items():
-        (tmp_path / f"{name}.py").write_text(text)
+        path = tmp_path.joinpath(*name.split("__")).with_suffix(".py")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent != tmp_path and not (path.parent / "__init__.py").exists():
+            (path.parent / "__init__.py").write_text("")
+        path.write_text(text)
     return tmp_path
 
 
@@ -182,36 +233,59 @@ def _only(found: list[str], *names: str) -> list[str]:
 
 
 def test_an_import_of_a_later_floor_is_caught(tmp_path):
-    found = problems(_package(tmp_path, rtp="from . import streams\n", streams="x = 1\n"))
-    assert _only(found, "rtp") == ["rtp:1 imports streams, a later floor (tables above protocols)"]
+    found = problems(_package(tmp_path, protocols__rtp="from ..tables import streams\n", tables__streams="x = 1\n"))
+    assert _only(found, "protocols.rtp") == [
+        "protocols.rtp:1 imports tables.streams, a later floor (tables above protocols)"]
+
+
+def test_an_import_of_a_lower_floor_and_of_its_own_floor_pass(tmp_path):
+    found = problems(_package(tmp_path, tables__streams="from ..protocols import rtp\nfrom . import schema\n",
+                              protocols__rtp="x = 1\n", tables__schema="x = 1\n"))
+    assert _only(found, "tables.streams") == []
+
+
+def test_an_absolute_import_of_a_later_floor_is_caught(tmp_path):
+    found = problems(_package(tmp_path, net__demux="from webrtcpcap.report.health import health\n",
+                              report__health="health = 1\n"))
+    assert _only(found, "net.demux") == ["net.demux:1 imports report.health, a later floor (report above net)"]
+
+
+def test_a_module_outside_the_stage_folders_is_caught(tmp_path):
+    found = problems(_package(tmp_path, helpers="x = 1\n"))
+    assert _only(found, "helpers") == [
+        "helpers: no floor (put it in one of the stage folders of FLOORS in tests/test_import_rules.py)"]
 
 
 def test_pandas_in_a_decoder_is_caught_even_inside_a_function(tmp_path):
-    found = problems(_package(tmp_path, stun="def f():\n    import pandas as pd  # deferred: matplotlib\n"))
-    assert "stun:2 imports pandas in a decoder (tables are built on the tables floor)" in found
+    found = problems(_package(tmp_path, protocols__stun="def f():\n    import pandas as pd  # deferred: matplotlib\n"))
+    assert "protocols.stun:2 imports pandas in a decoder (tables are built on the tables floor)" in found
 
 
 def test_a_function_level_import_needs_its_reason(tmp_path):
-    found = problems(_package(tmp_path, nack="def f():\n    from . import streams\n", streams="x = 1\n"))
-    assert _only(found, "nack") == ["nack:2 imports streams inside a function: move it to the top, or say why "
-                                    "('# deferred: <a cycle, or a heavy optional package>')"]
+    found = problems(_package(tmp_path, analysis__nack="def f():\n    from ..tables import streams\n",
+                              tables__streams="x = 1\n"))
+    assert _only(found, "analysis.nack") == [
+        "analysis.nack:2 imports tables.streams inside a function: move it to the top, or say why "
+        "('# deferred: <a cycle, or a heavy optional package>')"]
 
 
 def test_a_deferral_without_a_cycle_is_caught(tmp_path):
-    found = problems(_package(tmp_path, nack="def f():\n    from . import streams  # deferred: a cycle\n",
-                              streams="x = 1\n"))
-    assert _only(found, "nack") == ["nack:2 defers streams, but importing streams does not import nack: no cycle "
-                                    "to break, move it to the top"]
+    found = problems(_package(tmp_path, analysis__nack="def f():\n    from ..tables import streams  # deferred: a cycle\n",
+                              tables__streams="x = 1\n"))
+    assert _only(found, "analysis.nack") == [
+        "analysis.nack:2 defers tables.streams, but importing tables.streams does not import analysis.nack: no cycle "
+        "to break, move it to the top"]
 
 
 def test_a_deferral_that_breaks_a_real_cycle_passes(tmp_path):
-    found = problems(_package(tmp_path, nack="def f():\n    from . import pli  # deferred: pli imports nack\n",
-                              pli="from . import rtt\n", rtt="from . import nack\n"))
-    assert _only(found, "nack", "pli", "rtt") == []
+    found = problems(_package(tmp_path, analysis__nack="def f():\n    from . import pli  # deferred: pli imports nack\n",
+                              analysis__pli="from . import rtt\n", analysis__rtt="from . import nack\n"))
+    assert _only(found, "analysis.nack", "analysis.pli", "analysis.rtt") == []
 
 
 @pytest.mark.parametrize("name, ok", [("matplotlib.pyplot", True), ("pyshark", True), ("json", False)])
 def test_a_deferred_external_import_must_be_heavy_and_optional(tmp_path, name, ok):
-    found = _only(problems(_package(tmp_path, plots=f"def f():\n    import {name}  # deferred: heavy\n")), "plots")
-    assert found == ([] if ok else [f"plots:2 defers {name}, which is not a heavy optional package "
+    found = _only(problems(_package(tmp_path, report__plots=f"def f():\n    import {name}  # deferred: heavy\n")),
+                  "report.plots")
+    assert found == ([] if ok else [f"report.plots:2 defers {name}, which is not a heavy optional package "
                                     f"({', '.join(HEAVY_OPTIONAL)}): move it to the top"])

@@ -22,9 +22,9 @@ import pytest
 
 import webrtcpcap
 from webrtcpcap import DecodeError
-from webrtcpcap.keys import (KeyLog, MasterKey, SrtpKeys, export_srtp_keys, export_srtp_keys_tls13, load_keylog,
-                             parse_keylog, parse_master_key, sdes_keys, tls12_prf)
-from webrtcpcap.srtp import Decryptor, Profile
+from webrtcpcap.protocols.keys import (KeyLog, MasterKey, SrtpKeys, export_srtp_keys, export_srtp_keys_tls13,
+    load_keylog, parse_keylog, parse_master_key, sdes_keys, tls12_prf)
+from webrtcpcap.protocols.srtp import Decryptor, Profile
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 AIORTC_SESSIONS = ["aiortc_clean", "aiortc_loss5_rtp", "aiortc_loss_both", "aiortc_mtu576", "aiortc_outage3s",

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from webrtcpcap import media_tables as mt
-from webrtcpcap import rtp_extensions as rx
-from webrtcpcap import tables
+from webrtcpcap.tables import media_tables as mt
+from webrtcpcap.protocols import rtp_extensions as rx
+from webrtcpcap.tables import schema as tables
 
 from conftest import byte_source, keys_for, rtp_packet, rtcp_pli, rtcp_sdes
 

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import nack, streams, tables
+from webrtcpcap import nack, streams
+from webrtcpcap.tables import schema as tables
 
 from conftest import CAPTURES, open_quiet
 from test_streams import rtp_table
@@ -317,9 +318,9 @@ def keyframe_requests_from_feedback(fb: pd.DataFrame) -> pd.DataFrame:
 
 
 def _feedback(cap) -> dict | None:
-    """F's feedback tables of a capture (webrtcpcap.feedback_tables) until Capture has `nacks` itself."""
+    """F's feedback tables of a capture (webrtcpcap.tables.feedback_tables) until Capture has `nacks` itself."""
     try:
-        from webrtcpcap import feedback_tables
+        from webrtcpcap.tables import feedback_tables
     except ImportError:  # not there yet: the local expansion stands in
         return None
     keys, payloads, _ = cap.rtcp_payloads()

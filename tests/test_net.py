@@ -12,7 +12,8 @@ from scapy.layers.inet6 import (ICMPv6DestUnreach, IPv6, IPv6ExtHdrDestOpt, IPv6
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
-from webrtcpcap import net, tables
+from webrtcpcap.net import layers as net
+from webrtcpcap.tables import schema as tables
 
 from conftest import (A4, A6, B4, B6, assert_row, packets_row, default_time_ns, open_quiet, row_of, rtcp_pli, rtcp_sdes,
                       rtcp_sr, rtp_packet, stun_message, utc, write_pcap)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import webrtcpcap
-from webrtcpcap import parquet
+from webrtcpcap.tables import parquet
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"

@@ -1,4 +1,4 @@
-"""Bulk RTP payload reading (webrtcpcap.payloads, Capture.rtp_payload.heads/payloads) against the per-frame reader
+"""Bulk RTP payload reading (webrtcpcap.net.payloads, Capture.rtp_payload.heads/payloads) against the per-frame reader
 (Capture._payload_one, which decodes the frame again on its own) and against payloads built by hand."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from webrtcpcap import payloads
-from webrtcpcap.errors import DecodeError
+from webrtcpcap.net import payloads
+from webrtcpcap.io.errors import DecodeError
 
 from conftest import CAPTURES, PUBLIC_CAPTURES, open_quiet, rtp_packet, udp4, write_pcap
 

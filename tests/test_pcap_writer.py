@@ -1,4 +1,4 @@
-"""webrtcpcap.pcap_writer: what it writes reads back through webrtcpcap.reader exactly (times, lengths, bytes,
+"""webrtcpcap.io.pcap_writer: what it writes reads back through webrtcpcap.io.reader exactly (times, lengths, bytes,
 interfaces), in both formats and byte orders; what a record cannot hold is clamped."""
 
 import io
@@ -6,8 +6,8 @@ import io
 import numpy as np
 import pytest
 
-from webrtcpcap import reader
-from webrtcpcap.pcap_writer import MAX_SNAPLEN, PcapWriter
+from webrtcpcap.io import reader
+from webrtcpcap.io.pcap_writer import MAX_SNAPLEN, PcapWriter
 
 FRAMES = [b"\x01" * 60, b"\x02" * 61, b"\x03" * 1514, b""]
 TIMES_NS = [1_700_000_000_123_456_789, 1_700_000_001_000_000_001, 1_700_000_002_999_999_999, 1_700_000_003_000_000_000]
@@ -66,7 +66,7 @@ def test_an_unknown_format_is_refused():
 
 
 def test_classic_pcap_bytes_as_the_format_spells_them():
-    # Independent of webrtcpcap.reader (whose tests read files this writer makes): the bytes of a one-record file.
+    # Independent of webrtcpcap.io.reader (whose tests read files this writer makes): the bytes of a one-record file.
     out = io.BytesIO()
     PcapWriter(out, "pcap", [(1, 65535)]).write(b"\xaa\xbb", 1_700_000_000_123_456_789, length=60)
     assert out.getvalue() == bytes.fromhex(

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import pipeline
+from webrtcpcap.tables import pipeline
 
 from conftest import write_pcap
 

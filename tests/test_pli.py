@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 import webrtcpcap
-from webrtcpcap import pli, tables
+from webrtcpcap import pli
+from webrtcpcap.tables import schema as tables
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 
@@ -76,7 +77,7 @@ def h264_payload(nal: int) -> bytes:
 
 
 def test_the_video_codec_is_guessed_from_the_payload_shape():
-    from webrtcpcap.codecs import guess_video_codec
+    from webrtcpcap.protocols.codecs import guess_video_codec
 
     assert guess_video_codec([vp8_payload(True), vp8_payload(False), vp8_payload(False, start=False)]) == "VP8"
     h264 = [h264_payload(7), h264_payload(8), h264_payload(5), bytes([0x7C, 0x85]) + bytes(10), h264_payload(1)]

@@ -1,4 +1,4 @@
-"""QUIC (webrtcpcap.quic, webrtcpcap.quic_tables) and the `quic` kind: long headers, the vectorised evidence, Initial
+"""QUIC (webrtcpcap.protocols.quic, webrtcpcap.tables.quic_tables) and the `quic` kind: long headers, the vectorised evidence, Initial
 protection removed (RFC 9001 Appendix A, RFC 9369 Appendix A vectors), frames and CRYPTO reassembly on crafted
 packets, the quic table on a capture where a QUIC flow sits beside a WebRTC call, and the recorded aioquic capture
 (captures/quic_loopback.*) against its ground truth and tshark."""
@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, dtls, quic, quic_tables
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import dtls, quic
+from webrtcpcap.tables import quic_tables
 from webrtcpcap.cli import main as cli_main
 
 from conftest import A4, B4, byte_source, open_quiet, stun_call, tshark_available, udp4, write_pcap
@@ -595,7 +597,7 @@ def test_undecryptable_initials_are_rows_flagged_not_dropped(tmp_path):
 
 
 def test_report_names_the_quic_flow_and_escapes_it_in_html(tmp_path):
-    from webrtcpcap.report import build
+    from webrtcpcap.report.document import build
 
     hello = tls_client_hello(sni=b"<script>x</script>.example")
     path = write_pcap(tmp_path / "quic.pcap", stun_call() + [

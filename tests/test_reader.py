@@ -15,7 +15,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap import reader
+from webrtcpcap.io import reader
 
 from conftest import (A4, B4, T0_NS, assert_row, epb, idb, open_quiet, opb, row_of, shb, spb, tshark_available,
                       udp4, utc, write_pcap, write_pcapng)

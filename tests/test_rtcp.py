@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, rtcp
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import rtcp
 
 from conftest import byte_source, rtcp_pli, rtcp_rr, rtcp_sdes, rtcp_sr
 

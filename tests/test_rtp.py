@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, rtp
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import rtp
 
 from conftest import byte_source, rtp_packet
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, rtp
-from webrtcpcap import rtp_extensions as rx
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import rtp
+from webrtcpcap.protocols import rtp_extensions as rx
 
 from conftest import CAPTURES, byte_source, rtp_packet, tshark_available
 from test_rtcp import udp_payload
@@ -306,7 +307,7 @@ def _sdp_mid_by_ssrc(paths) -> dict[int, str]:
 
 def _real_table(name, limit):
     import webrtcpcap
-    from webrtcpcap import media_tables
+    from webrtcpcap.tables import media_tables
 
     sdps = [CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"]
     cap, rows, packets = _real_packets(CAPTURES / f"{name}.pcap", limit=limit)

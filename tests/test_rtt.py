@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from webrtcpcap import media_tables as mt
+from webrtcpcap.tables import media_tables as mt
 from webrtcpcap import rtt
 
 from conftest import CAPTURES

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import webrtcpcap
-from webrtcpcap import media_tables, sdp
-from webrtcpcap.errors import DecodeError
+from webrtcpcap.tables import media_tables
+from webrtcpcap import sdp
+from webrtcpcap.io.errors import DecodeError
 
 from conftest import CAPTURES
 

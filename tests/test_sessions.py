@@ -1,4 +1,4 @@
-"""Calls in one file (webrtcpcap.sessions, cap.sessions): two recorded calls merged with overlapping times read as
+"""Calls in one file (webrtcpcap.tables.sessions, cap.sessions): two recorded calls merged with overlapping times read as
 two calls, each with the ICE timings it has alone; ICE restarts are generations of one call, never one long
 connect time."""
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import analysis, ice, sessions, tables, writer
-from webrtcpcap.health import SEVERITIES, health
+from webrtcpcap import analysis, ice
+from webrtcpcap.tables import sessions, schema as tables, writer
+from webrtcpcap.report.health import SEVERITIES, health
 
 from conftest import CAPTURES
 
@@ -150,7 +151,7 @@ def test_every_stage_of_each_call_is_judged_as_the_capture_alone(keyed, merged, 
 
 
 def test_the_report_has_a_line_per_call_with_its_own_verdict(merged_keyed):
-    from webrtcpcap.report import Report
+    from webrtcpcap.report.document import Report
 
     r = Report("two_calls.pcap", health(merged_keyed), merged_keyed)
     calls = r.calls

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webrtcpcap import DecodeError
-from webrtcpcap.srtp import STATUS_NAMES, Decryptor, Profile, Status
+from webrtcpcap.protocols.srtp import STATUS_NAMES, Decryptor, Profile, Status
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

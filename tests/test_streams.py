@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import webrtcpcap
-from webrtcpcap import tables
-from webrtcpcap.streams import GAPS_SCHEMA, STREAMS_SCHEMA, extend_seq, extend_ts, infer_clock_rate
+from webrtcpcap.tables import schema as tables
+from webrtcpcap.tables.streams import GAPS_SCHEMA, STREAMS_SCHEMA, extend_seq, extend_ts, infer_clock_rate
 
 from conftest import CAPTURES, PUBLIC_CAPTURES, SYNTHETIC, open_quiet, rtp_packet, udp4, write_pcap
 

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, stun
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import stun
 
 # RFC 5769 §2.1 "Sample Request": the 20-byte header and the first attribute bytes.
 RFC5769_REQUEST = bytes.fromhex(

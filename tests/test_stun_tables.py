@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import webrtcpcap
-from webrtcpcap import stun, tables
+from webrtcpcap.protocols import stun
+from webrtcpcap.tables import schema as tables
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 PUBLIC = Path(__file__).parents[1].parent / "shared" / "public-captures"
@@ -226,7 +227,7 @@ def test_a_message_that_does_not_decode_keeps_its_row_with_the_error_and_its_hea
     import numpy as np
     import pandas as pd
 
-    from webrtcpcap import pipeline
+    from webrtcpcap.tables import pipeline
 
     good = bytes.fromhex("000100002112a442") + bytes(range(12))  # a Binding request without attributes
     bad = bytes.fromhex("010100082112a442") + bytes(12) + bytes.fromhex("00240003abcdef00")  # PRIORITY of 3 bytes
@@ -250,7 +251,7 @@ def test_one_malformed_attribute_keeps_the_others_in_both_tables_and_is_named_in
     import numpy as np
     import pandas as pd
 
-    from webrtcpcap import pipeline
+    from webrtcpcap.tables import pipeline
 
     def attr(t, v):
         return bytes.fromhex(f"{t:04x}{len(v):04x}") + v + b"\0" * (-len(v) % 4)

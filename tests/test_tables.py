@@ -11,7 +11,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap import tables
+from webrtcpcap.tables import schema as tables
 
 from conftest import (SYNTHETIC, dtls_client_hello, epb, idb, open_quiet, rtcp_sdes, rtcp_sr, rtp_packet, shb,
                       stun_call, stun_message, udp4, udp6, write_pcap, write_pcapng)

@@ -1,4 +1,4 @@
-"""TCP stream reassembly and framing (webrtcpcap.tcp), and WebRTC over TCP end to end against tshark."""
+"""TCP stream reassembly and framing (webrtcpcap.net.tcp), and WebRTC over TCP end to end against tshark."""
 
 import shutil
 import struct
@@ -13,7 +13,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap import tcp
+from webrtcpcap.net import tcp
 
 from conftest import open_quiet, write_pcap
 

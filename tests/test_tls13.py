@@ -1,4 +1,4 @@
-"""The TLS 1.3 key schedule and DTLS 1.3 record protection (webrtcpcap.tls13).
+"""The TLS 1.3 key schedule and DTLS 1.3 record protection (webrtcpcap.protocols.tls13).
 
 Strategy: the key schedule is checked against RFC 8448's published trace (with the TLS prefix "tls13 ") and against
 `cryptography`'s HKDFExpand (an independent HKDF); record number masks against RFC 9001's published header
@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webrtcpcap import DecodeError, dtls, tls13
+from webrtcpcap import DecodeError
+from webrtcpcap.protocols import dtls, tls13
 
 TLS = tls13.TLS13_LABEL_PREFIX
 DTLS = tls13.DTLS13_LABEL_PREFIX

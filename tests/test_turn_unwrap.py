@@ -14,7 +14,7 @@ from functools import lru_cache
 import pytest
 
 import webrtcpcap
-from webrtcpcap import tables
+from webrtcpcap.tables import schema as tables
 
 from conftest import (A4, B4, CAPTURES, PUBLIC_CAPTURES, STUN_COOKIE, assert_row, default_time_ns, open_quiet,
                       rtcp_sr, rtp_packet, row_of, stun_message, udp4, write_pcap)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from webrtcpcap import keys, srtp
-from webrtcpcap.health import SEVERITIES, STAGES, Health, Thresholds, _f, _findings_frame, health
+from webrtcpcap.protocols import keys, srtp
+from webrtcpcap.report.health import SEVERITIES, STAGES, Health, Thresholds, _f, _findings_frame, health
 
 from conftest import CAPTURES, PUBLIC_CAPTURES, rtcp_sdes, rtcp_sr, udp4, write_pcap
 

@@ -1,4 +1,4 @@
-"""Decrypted captures written for Wireshark (webrtcpcap.writer.write_decrypted): the lab's sessions with their key
+"""Decrypted captures written for Wireshark (webrtcpcap.tables.writer.write_decrypted): the lab's sessions with their key
 logs (direct, TURN ChannelData, IP fragments) read back with webrtcpcap and checked by tshark (checksums, RTP/RTCP
 decoded); crafted SDES captures whose plaintext is known; TURN re-wrapping and frame rebuilding checked with scapy
 and RFC 1071's example; key bytes never in the output."""
@@ -19,8 +19,9 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment
 from scapy.layers.l2 import Ether
 
 import webrtcpcap
-from webrtcpcap import srtp, writer
-from webrtcpcap.errors import DecodeError
+from webrtcpcap.protocols import srtp
+from webrtcpcap.tables import writer
+from webrtcpcap.io.errors import DecodeError
 
 from conftest import CAPTURES, PUBLIC_CAPTURES, epb, idb, rtp_packet, shb, tshark_available, udp4, udp6, \
     write_pcap, write_pcapng

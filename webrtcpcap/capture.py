@@ -14,22 +14,25 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from . import buffer, decrypt, demux, keys, net, parquet, quic_tables, reader, srtp, tables
-from . import rtcp as _rtcp
-from . import rtp as _rtp
-from . import sdp as _sdp
-from . import sessions as _sessions
-from .dtls_tables import association_identities, dtls_tables
-from .errors import CaptureWarning, DecodeError
-from .feedback_tables import feedback_tables
-from .media_tables import keyframes, rtcp_report_tables, rtp_extensions_table
-from .payloads import Packets, RtpPayloadReader
-from .pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads, udp_spans
-from .rtp_extensions import decode_extensions, sdp_extmaps
-from .streams import streams
-from .summary import format_summary, summarize
-from .wireshark import dissect_frame
-from .writer import write_decrypted
+from .io import buffer, reader
+from .tables import decrypt, parquet, quic_tables, schema as tables
+from .net import demux, layers as net
+from .protocols import keys, srtp
+from .protocols import rtcp as _rtcp
+from .protocols import rtp as _rtp
+from .protocols import sdp as _sdp
+from .tables import sessions as _sessions
+from .tables.dtls_tables import association_identities, dtls_tables
+from .io.errors import CaptureWarning, DecodeError
+from .tables.feedback_tables import feedback_tables
+from .tables.media_tables import keyframes, rtcp_report_tables, rtp_extensions_table
+from .net.payloads import Packets, RtpPayloadReader
+from .tables.pipeline import Carry, Decoded, decode, rtcp_rows, stun_tables, udp_payloads, udp_spans
+from .protocols.rtp_extensions import decode_extensions, sdp_extmaps
+from .tables.streams import streams
+from .tables.summary import format_summary, summarize
+from .io.wireshark import dissect_frame
+from .tables.writer import write_decrypted
 
 
 def _progress_bar(total: int, desc: str):
@@ -65,7 +68,7 @@ def _load_sdps(sdp) -> tuple[list[_sdp.Sdp], list[str]]:
 
 
 def _load_keylog(keylog):
-    """`open(..., keylog=)`: None, a webrtcpcap.keys.KeyLog, key log text (holding a newline or starting with an
+    """`open(..., keylog=)`: None, a webrtcpcap.protocols.keys.KeyLog, key log text (holding a newline or starting with an
     NSS label: CLIENT_RANDOM, EXPORTER_SECRET, ...), or a file path."""
     if keylog is None:
         return None
@@ -125,7 +128,7 @@ class Capture:
     - `icmp`: one row per ICMP/ICMPv6 frame: frame, t, src, dst, icmp_type, icmp_code, quoted (the 5-tuple an
       ICMP error quotes, e.g. "udp 10.0.0.1:5000 > 10.0.0.2:6000").
     - `tcp_streams`: one row per direction of a TCP connection that carried data (WebRTC over TCP: ICE-TCP with
-      RFC 4571 framing, TURN over TCP; see webrtcpcap.tcp): src, sport, dst, dport, framing (rfc4571, turn, or null:
+      RFC 4571 framing, TURN over TCP; see webrtcpcap.net.tcp): src, sport, dst, dport, framing (rfc4571, turn, or null:
       not framed), segments, bytes (delivered in sequence order), messages (framed out), retransmitted (segments
       with nothing new), first_frame, last_frame, problem (null, or why the stream could not be followed to its
       end: a hole that never filled, a snaplen-cut segment, framing lost, the capture ending inside a message,
@@ -149,7 +152,7 @@ class Capture:
       TURN).  Computed with `stun` on first use of either.
 
     - `quic`: one row per QUIC long-header packet of the frames of kind quic, Initials opened without any key (RFC
-      9001 §5.2): version, connection ids, packet number, ALPN, server name, TLS version (webrtcpcap.quic_tables);
+      9001 §5.2): version, connection ids, packet number, ALPN, server name, TLS version (webrtcpcap.tables.quic_tables);
       `quic_connections` one row per QUIC flow.
     - `streams`: one row per RTP stream (src, sport, dst, dport, ssrc, pt), `webrtcpcap.streams.streams(cap.rtp)`:
       first_t, last_t, packets, bytes, bitrate_kbps, first_seq, last_seq (extended), expected, lost, duplicates,
@@ -164,7 +167,7 @@ class Capture:
     null relay and peer.  `packets` keeps one row per frame, of the outer kind.  The ice analyses leave relayed STUN
     rows out.  Over TCP (ICE-TCP, TURN over TCP) the messages framed out of each reassembled stream get rows like
     datagrams (transport tcp; several per frame when one segment carries several), and TURN ChannelData and
-    Send/Data indications among them are unwrapped the same way (see webrtcpcap.tcp).  TURN over TLS is not.
+    Send/Data indications among them are unwrapped the same way (see webrtcpcap.net.tcp).  TURN over TLS is not.
 
     `sdp` is the list of SDPs given to `open(..., sdp=[offer, answer])` (webrtcpcap.sdp.Sdp records; empty when
     none): their clock rates make `streams.clock_rate_source` "given" for the payload types they map, and their
@@ -268,7 +271,7 @@ class Capture:
 
     @property
     def decryption(self):
-        """What SRTP/SRTCP decryption did (webrtcpcap.decrypt.Decryption; None when no key was given: no `keylog`,
+        """What SRTP/SRTCP decryption did (webrtcpcap.tables.decrypt.Decryption; None when no key was given: no `keylog`,
         `srtp_keys` or a=crypto line in the SDPs).  `decryption.summary` has one row per key and direction (key,
         sender, receiver, peer, srtp_packets, srtp_authenticated, srtp_unreadable, srtcp_packets,
         srtcp_authenticated, profile, derivation: DTLS 1.2 PRF or DTLS 1.3 exporter with its label prefix, SDES,
@@ -340,20 +343,20 @@ class Capture:
 
     @property
     def rtcp_datagrams(self) -> pd.DataFrame:
-        """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.media_tables.rtcp_report_tables):
+        """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.tables.media_tables.rtcp_report_tables):
         `packets` (how many of its packets decoded) and `error` (why the next one did not; null when all did), so a
         compound with a broken packet is seen here while its packets before that one are in the other tables."""
         return self._reports()["rtcp_datagrams"]
 
     @property
     def rtcp_sender_reports(self) -> pd.DataFrame:
-        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.media_tables.rtcp_report_tables)."""
+        """One row per RTCP SR of the plaintext or decrypted compounds (webrtcpcap.tables.media_tables.rtcp_report_tables)."""
         return self._reports()["rtcp_sender_reports"]
 
     @property
     def rtcp_report_blocks(self) -> pd.DataFrame:
         """One row per report block of an SR or RR, jitter_ms from the streams' clock rates
-        (webrtcpcap.media_tables.rtcp_report_tables)."""
+        (webrtcpcap.tables.media_tables.rtcp_report_tables)."""
         return self._reports()["rtcp_report_blocks"]
 
     @property
@@ -385,7 +388,7 @@ class Capture:
     @property
     def nacks(self) -> pd.DataFrame:
         """One row per NACKed sequence number (RFC 4585 generic NACK, PID/BLP expanded) of the plaintext or
-        decrypted RTCP (webrtcpcap.feedback_tables, FEEDBACK_SCHEMAS)."""
+        decrypted RTCP (webrtcpcap.tables.feedback_tables, FEEDBACK_SCHEMAS)."""
         return self._feedback()["nacks"]
 
     @property
@@ -421,7 +424,7 @@ class Capture:
         return self._feedback()["feedback_errors"]
 
     def keyframes(self, codecs: dict[int, str] | None = None) -> pd.DataFrame:
-        """Which RTP packets start a keyframe (webrtcpcap.media_tables.keyframes: VP8, VP9, H.264, H.265, AV1), from
+        """Which RTP packets start a keyframe (webrtcpcap.tables.media_tables.keyframes: VP8, VP9, H.264, H.265, AV1), from
         plaintext payloads (a plain capture or dump, or SRTP opened with its keys).  `codecs` ({pt: codec name})
         defaults to the video payload types of the SDPs."""
 
@@ -431,7 +434,7 @@ class Capture:
 
     @property
     def rtp_extensions(self) -> pd.DataFrame:
-        """One row per RTP header extension element (webrtcpcap.media_tables.rtp_extensions_table; RFC 8285), named
+        """One row per RTP header extension element (webrtcpcap.tables.media_tables.rtp_extensions_table; RFC 8285), named
         from the SDPs' a=extmap when given.  Read on first use: the packets with the X bit are read again."""
         if self._rtp_extensions is None:
             rtp = self._decode().rtp
@@ -510,27 +513,27 @@ class Capture:
     @property
     def sessions(self) -> pd.DataFrame:
         """One row per call (ICE session, with its restarts, or media flows tied by SSRC):
-        `webrtcpcap.sessions.assign` (columns in webrtcpcap.sessions.SESSIONS_SCHEMA).  `session_flows` gives each
+        `webrtcpcap.tables.sessions.assign` (columns in webrtcpcap.tables.sessions.SESSIONS_SCHEMA).  `session_flows` gives each
         flow's call, `ice_generations` each ICE ufrag pair's; `session(n)` is call n read like a Capture, and
         `label_sessions(table)` adds a `session` column to any table of this capture."""
         return self._session_tables()[0]
 
     @property
     def session_flows(self) -> pd.DataFrame:
-        """One row per flow: flow, session, generation (webrtcpcap.sessions.FLOW_SESSIONS_SCHEMA)."""
+        """One row per flow: flow, session, generation (webrtcpcap.tables.sessions.FLOW_SESSIONS_SCHEMA)."""
         return self._session_tables()[1]
 
     @property
     def ice_generations(self) -> pd.DataFrame:
-        """One row per ICE session (ufrag pair) of each call (webrtcpcap.sessions.GENERATIONS_SCHEMA)."""
+        """One row per ICE session (ufrag pair) of each call (webrtcpcap.tables.sessions.GENERATIONS_SCHEMA)."""
         return self._session_tables()[2]
 
     def session(self, n: int):
-        """Call `n` (a `session` of `sessions`) as a webrtcpcap.sessions.SessionView: the same tables, its rows only."""
+        """Call `n` (a `session` of `sessions`) as a webrtcpcap.tables.sessions.SessionView: the same tables, its rows only."""
         return _sessions.SessionView(self, n, self.session_flows)
 
     def label_sessions(self, table: pd.DataFrame) -> pd.DataFrame:
-        """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.sessions.label."""
+        """`table` (rtp, rtcp, stun, streams, associations...) with a `session` column: webrtcpcap.tables.sessions.label."""
         return _sessions.label(table, self.packets, self.session_flows, self.flows, self.ice_generations)
 
     def _session_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -553,18 +556,18 @@ class Capture:
 
     @property
     def dtls_records(self) -> pd.DataFrame:
-        """One row per DTLS record: webrtcpcap.dtls_tables.dtls_tables (columns in DTLS_RECORDS_SCHEMA)."""
+        """One row per DTLS record: webrtcpcap.tables.dtls_tables.dtls_tables (columns in DTLS_RECORDS_SCHEMA)."""
         return self._dtls_tables()[0]
 
     @property
     def dtls_handshakes(self) -> pd.DataFrame:
-        """One row per DTLS handshake fragment: webrtcpcap.dtls_tables.dtls_tables (DTLS_HANDSHAKES_SCHEMA)."""
+        """One row per DTLS handshake fragment: webrtcpcap.tables.dtls_tables.dtls_tables (DTLS_HANDSHAKES_SCHEMA)."""
         return self._dtls_tables()[1]
 
     @property
     def dtls_decrypted(self) -> pd.DataFrame:
         """The DTLS 1.3 ciphertext records opened with the key log's TLS 1.3 secrets (handshake messages after the
-        ServerHello, ACKs, alerts, application data): webrtcpcap.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
+        ServerHello, ACKs, alerts, application data): webrtcpcap.tables.decrypt.dtls13_records (DTLS_DECRYPTED_SCHEMA).
         Empty without a key log holding TLS 1.3 secrets.  Key material is never shown."""
         if self._dtls_decrypted is None:
             if self._keylog is None or not self._keylog.tls13_client_randoms():  # nothing to open them with
@@ -585,7 +588,7 @@ class Capture:
     @property
     def quic(self) -> pd.DataFrame:
         """One row per QUIC long-header packet of the frames of kind quic, Initials opened with the keys their
-        connection id gives (RFC 9001 §5.2: no key log needed): webrtcpcap.quic_tables.quic_table (columns in
+        connection id gives (RFC 9001 §5.2: no key log needed): webrtcpcap.tables.quic_tables.quic_table (columns in
         QUIC_SCHEMA: version, connection ids, ALPN, server name, TLS version...).  `quic_connections` has one row per
         QUIC flow."""
         if self._quic is None:
@@ -603,7 +606,7 @@ class Capture:
 
     @property
     def quic_connections(self) -> pd.DataFrame:
-        """One row per QUIC flow: webrtcpcap.quic_tables.quic_connections(self.quic) (QUIC_CONNECTIONS_SCHEMA)."""
+        """One row per QUIC flow: webrtcpcap.tables.quic_tables.quic_connections(self.quic) (QUIC_CONNECTIONS_SCHEMA)."""
         return quic_tables.quic_connections(self.quic)
 
     def frame_bytes(self, frame: int) -> bytes:
@@ -625,7 +628,7 @@ class Capture:
         payload (RFC 3550 §5.1, §A.1).
 
         Many at once: `cap.rtp_payload.heads(frames, width)` gives the first `width` bytes of every payload as one
-        2-D array (webrtcpcap.payloads.PayloadHeads), `cap.rtp_payload.payloads(frames)` the whole payloads; the
+        2-D array (webrtcpcap.net.payloads.PayloadHeads), `cap.rtp_payload.payloads(frames)` the whole payloads; the
         analyses that read payloads (media_tables.keyframes, streams.rtx_osn, nack) use these."""
         if self._payload_reader is None:
             self._payload_reader = self._reader(empty_on_error=False)
@@ -799,7 +802,7 @@ class Capture:
 
     def write_decrypted(self, path: str | os.PathLike) -> dict:
         """Write the capture with every authenticated SRTP/SRTCP packet replaced by its plaintext (lengths and
-        checksums fixed), for Wireshark: webrtcpcap.writer.write_decrypted (its docstring says what is rewritten
+        checksums fixed), for Wireshark: webrtcpcap.tables.writer.write_decrypted (its docstring says what is rewritten
         and what is left as it was).  Open it with DTLS disabled (`tshark --disable-protocol dtls`), or Wireshark
         still takes the media for SRTP.  Returns a summary dict."""
 
@@ -851,17 +854,17 @@ class Capture:
         return [framed[r] if r in framed else got[r] for r in np.asarray(rows).tolist()]
 
     def to_parquet(self, path: str | os.PathLike) -> dict[str, int]:
-        """Write every table into the Parquet dataset folder `path` (webrtcpcap.parquet: DIR/<table>/capture=<id>/
-        part-0.parquet, and DIR/captures.parquet, sessions.parquet, streams.parquet), with the schema version in each
-        file's metadata; open it with `webrtcpcap.dataset(path)`, pandas or DuckDB.  Several captures may be written
-        into one folder.  Returns {table: rows}."""
+        """Write every table into the Parquet dataset folder `path` (webrtcpcap.tables.parquet: DIR/<table>/
+        capture=<id>/part-0.parquet, and DIR/captures.parquet, sessions.parquet, streams.parquet), with the schema
+        version in each file's metadata; open it with `webrtcpcap.dataset(path)`, pandas or DuckDB.  Several captures
+        may be written into one folder.  Returns {table: rows}."""
         return parquet.write_tables(self, path)
 
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).
 
         tshark is told to decode the frame's UDP ports as RTP/RTCP when our demultiplexer found RTP or RTCP there,
-        so Wireshark shows the same layers we do on any port.  Works inside Jupyter (see webrtcpcap.wireshark).
+        so Wireshark shows the same layers we do on any port.  Works inside Jupyter (see webrtcpcap.io.wireshark).
         """
 
         row = self.packets.iloc[frame - 1] if 1 <= frame <= len(self._index) else None
@@ -883,12 +886,12 @@ def _dtls_tables(datagrams, stun_messages=None) -> tuple[pd.DataFrame, pd.DataFr
     return dtls_tables(datagrams.keys, datagrams.payloads, stun_messages.keys, stun_messages.payloads)
 
 
-_NOT_TRIED = 255  # webrtcpcap.decrypt.NOT_TRIED, without importing it on the plain path
+_NOT_TRIED = 255  # webrtcpcap.tables.decrypt.NOT_TRIED, without importing it on the plain path
 _PLAINTEXT_STREAMS = 4  # decrypted streams Capture._plaintext keeps
 
 
 def _srtp_columns(status: np.ndarray) -> tuple:
-    """auth_ok and srtp_status columns (tables.SRTP_COLUMNS) from webrtcpcap.srtp.Status codes or _NOT_TRIED."""
+    """auth_ok and srtp_status columns (tables.SRTP_COLUMNS) from webrtcpcap.protocols.srtp.Status codes or _NOT_TRIED."""
 
     status = np.asarray(status)
     tried = status != _NOT_TRIED
@@ -935,9 +938,9 @@ def open(path: str | os.PathLike, *, webrtc: Iterable = (), not_webrtc: Iterable
     keys.  A bad SDP raises DecodeError.
 
     SRTP/SRTCP decryption (see Capture.decryption): `keylog` is an NSS key log (file path, text or
-    webrtcpcap.keys.KeyLog) whose CLIENT_RANDOM lines give each DTLS-SRTP association its keys (RFC 5764
+    webrtcpcap.protocols.keys.KeyLog) whose CLIENT_RANDOM lines give each DTLS-SRTP association its keys (RFC 5764
     exporter); `srtp_keys` gives master keys directly: {ssrc or "any": key||salt as base64 or hex} (profile
-    AES_CM_128_HMAC_SHA1_80) or a list of webrtcpcap.keys.MasterKey.  With keys (also an SDP with a=crypto lines),
+    AES_CM_128_HMAC_SHA1_80) or a list of webrtcpcap.protocols.keys.MasterKey.  With keys (also an SDP with a=crypto lines),
     `rtp` and `rtcp` gain the columns auth_ok (boolean: the tag verified; null where no key was tried) and
     srtp_status (category: ok, auth_failed, duplicate, late, ...; tables.DECRYPTED_RTP_SCHEMA), `rtcp` lists every
     sub-packet of decrypted SRTCP, and `rtp_payload` gives plaintext.

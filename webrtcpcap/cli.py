@@ -10,12 +10,14 @@ import os
 import sys
 import warnings
 
-from . import __version__, anonymize, batch, heap
+from . import __version__
+from .tools import anonymize, batch
+from .io import heap
 from .capture import iter_chunks, open as open_capture
-from .errors import CaptureWarning, WebRTCPcapError
-from .reader import expanded_size
-from .report import build, matplotlib_headless
-from .summary import format_summary, summarize
+from .io.errors import CaptureWarning, WebRTCPcapError
+from .io.reader import expanded_size
+from .report.document import build, matplotlib_headless
+from .tables.summary import format_summary, summarize
 
 # Above this size (decompressed) the summary reads the file in chunks, in bounded memory.
 CHUNKED_ABOVE_BYTES = 2 << 30

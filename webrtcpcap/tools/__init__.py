@@ -1,0 +1,2 @@
+"""Tools over whole captures: anonymised copies, endpoint dumps opened as captures.
+"""
