@@ -175,3 +175,21 @@ def test_a_capture_written_again_leaves_no_stale_part(tmp_path, caps):
     shutil.copyfile(next((tmp_path / "packets").glob("*/*.parquet")), stale)
     cap.to_parquet(tmp_path)
     assert not stale.exists()
+
+
+def test_the_readmes_sql_gives_what_pandas_gives(caps, exported):
+    duckdb = pytest.importorskip("duckdb")
+    out, _ = exported
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Many captures at once"):]
+    sql = section[section.index("```sql\n") + 7:section.index("```", section.index("```sql\n") + 7)]
+    assert "fleet/nacks" in sql
+    got = duckdb.sql(sql.replace("'fleet/", f"'{out}/")).df()
+    nacks = pd.read_parquet(out / "nacks", columns=["frame", "capture"])
+    files = pd.read_parquet(out / "captures.parquet").set_index("capture")["file"]
+    expected = nacks.groupby(nacks["capture"].astype(str).map(files)).size()
+    expected = expected.sort_index().sort_values(ascending=False, kind="stable").head(5)
+    assert len(got) and got["file"].tolist() == expected.index.tolist()
+    assert got["nacked"].tolist() == expected.tolist()
+    assert expected.sum() <= sum(len(c.nacks) for c in caps.values()) and expected.iloc[0] == max(
+        len(c.nacks) for c in caps.values())
