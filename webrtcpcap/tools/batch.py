@@ -234,6 +234,11 @@ def _error_row(out: str, item: Input, capture: str, error: str, retry: bool = Fa
                           complete=not retry)
 
 
+def _absolute(item: Input) -> Input:
+    return Input(os.path.abspath(item.path), item.keylog and os.path.abspath(item.keylog),
+                 tuple(os.path.abspath(p) for p in item.sdps), item.getstats and os.path.abspath(item.getstats))
+
+
 def default_workers(n_inputs: int) -> int:
     """Workers of the default LocalCluster: one per core (decoding holds the GIL: processes, one thread each), no
     more than there are captures."""
@@ -258,9 +263,9 @@ def run(paths, out: str | os.PathLike, client=None, workers: int | None = None, 
     tasks in this process, one after the other, without Dask.  `keylog_dir`, `sdp_dir`: where side files are looked
     for (default: next to each capture).  `progress`: a bar on stderr (None: when it is a terminal).  Returns a
     Result; the dataset opens with `webrtcpcap.dataset(out)`."""
-    out = Path(out)
+    out = Path(out).absolute()  # workers may run in another folder (or on another machine sharing the storage)
     out.mkdir(parents=True, exist_ok=True)
-    items = find_inputs(paths, keylog_dir, sdp_dir)
+    items = [_absolute(item) for item in find_inputs(paths, keylog_dir, sdp_dir)]
     start = time.perf_counter()
     bar = _bar(len(items), progress)
     rows: list[dict] = []
@@ -304,7 +309,7 @@ def _distributed(items: list[Input], out: str, client, workers: int | None, chun
             future.release()
         n = len(client.scheduler_info().get("workers", {}))
         address = client.scheduler.address if own_cluster is None else None
-        order = {item.path: i for i, item in enumerate(items)}
+        order = {item.path: i for i, item in enumerate(items)}  # the rows in input order, as a serial run gives
         rows.sort(key=lambda r: order[r["path"]])
         return rows, address, n
     finally:
