@@ -55,7 +55,7 @@ class Input:
 class Result:
     """What `run` did.  `captures`: the dataset's captures table (DIR/captures.parquet, every capture the folder
     holds); `tasks`: one row per input of this run: path, capture, status (ok, chunked, error, skipped: complete
-    already), seconds (the task's wall time), peak_rss_bytes (the worker process's peak resident memory so far),
+    already), seconds (the task's wall time), cpu_s (its CPU time), peak_rss_bytes (the worker process's peak resident memory so far),
     worker; `seconds`: the run's wall time."""
 
     out: Path
@@ -147,9 +147,9 @@ def _peak_rss() -> int:
 
 def process(item: Input, out: str, chunked_above: int = CHUNKED_ABOVE_BYTES) -> dict:
     """The task of one capture (runs on a worker; see the module's strategy).  Returns a small dict: path, capture,
-    status, frames, seconds, peak_rss_bytes, worker."""
+    status, frames, seconds (wall), cpu_s (the process's CPU time meanwhile), peak_rss_bytes, worker."""
     start = time.perf_counter()
-    status, frames = "error", None
+    status, frames, cpu = "error", None, time.process_time()
     try:
         capture = parquet.content_id(item.path)
     except OSError as e:  # unreadable: named by its path instead, so that its error row has a place
@@ -161,7 +161,8 @@ def process(item: Input, out: str, chunked_above: int = CHUNKED_ABOVE_BYTES) -> 
         else:
             status, frames = _judge_and_write(item, out, capture, chunked_above)
     return {"path": item.path, "capture": capture, "status": status, "frames": frames,
-            "seconds": time.perf_counter() - start, "peak_rss_bytes": _peak_rss(), "worker": os.getpid()}
+            "seconds": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+            "peak_rss_bytes": _peak_rss(), "worker": os.getpid()}
 
 
 def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) -> tuple[str, int | None]:
@@ -283,7 +284,8 @@ def run(paths, out: str | os.PathLike, client=None, workers: int | None = None, 
     parquet.consolidate(out)
     captures_file = out / "captures.parquet"
     captures = pd.read_parquet(captures_file) if captures_file.is_file() else parquet.capture_row(".", "")[:0]
-    tasks = pd.DataFrame(rows, columns=["path", "capture", "status", "frames", "seconds", "peak_rss_bytes", "worker"])
+    tasks = pd.DataFrame(rows, columns=["path", "capture", "status", "frames", "seconds", "cpu_s", "peak_rss_bytes",
+                                        "worker"])
     return Result(out, captures, tasks, time.perf_counter() - start, n_workers, scheduler)
 
 
@@ -327,7 +329,7 @@ def _lost(item: Input, out: str, exc: BaseException) -> dict:
     _error_row(out, item, capture, f"the task failed: {type(exc).__name__}: {_one_line(str(exc))}", retry=True,
                sdps=len(item.sdps), keylog=item.keylog is not None, getstats=item.getstats is not None)
     return {"path": item.path, "capture": capture, "status": "error", "frames": None, "seconds": None,
-            "peak_rss_bytes": None, "worker": None}
+            "cpu_s": None, "peak_rss_bytes": None, "worker": None}
 
 
 def _bar(total: int, progress: bool | None):
