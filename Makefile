@@ -1,5 +1,6 @@
-# make demo: set up and summarise a bundled capture.  make test: set up and run every test.
+# make demo: set up and summarise a bundled capture.  make test: set up and run every test (on every core).
 # Both work on a fresh Debian machine as root; elsewhere they say what to install.
+# make lab: JupyterLab on the notebooks.  make check: the quick tests (no notebooks, no case marked slow).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_CAPTURE ?= captures/chromium_aiortc_loss5.pcap
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: all setup tshark chromium demo test benchmark fuzz clean
+.PHONY: all setup tshark chromium demo test check lab benchmark fuzz clean
 
 all: test
 
@@ -20,7 +21,7 @@ $(STAMP):
 	  else echo "make: Python's venv module is missing: install python3-venv" >&2; exit 1; fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,lab]'
+	$(PY) -m pip install -q -e '.[dev]'  # the capture lab's extra: make captures
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -41,8 +42,19 @@ chromium:
 demo: setup tshark
 	$(PY) -m webrtcpcap summary $(DEMO_CAPTURE)
 
+# PYTEST_WORKERS=0 runs the suite in one process (pytest-xdist off).  --dist loadfile: a test file (and a notebook,
+# whose cells share one kernel) runs whole on one worker, its module fixtures built once.
+PYTEST_WORKERS ?= auto
 test: setup tshark chromium
-	$(PY) -m pytest --nbval -q
+	$(PY) -m pytest --nbval -q -n $(PYTEST_WORKERS) --dist loadfile
+
+check: setup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not lab"
+
+# JupyterLab refuses to run as root without --allow-root: given only then.  Bound to loopback.
+LAB_AS_ROOT ?= $(shell [ "$$(id -u)" = 0 ] && echo yes)
+lab: setup
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks$(if $(LAB_AS_ROOT), --allow-root,)
 
 benchmark: setup tshark
 	$(PY) benchmarks/decode_speed.py

@@ -315,3 +315,14 @@ def env_without_pythonwarnings() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
     return env
+
+
+def env_for_memory_limits() -> dict:
+    """The environment of a child process run under RLIMIT_DATA or RLIMIT_AS: with pyarrow installed, pandas 3 keeps
+    "string" columns in Arrow arrays, and Arrow's default allocator (mimalloc) reserves about 1 GB of address space
+    the first time it is used, though it touches little of it (VmData 1.2 GB against VmHWM 0.4 GB on the gzip bomb).
+    The limits measure what the package asks for, so Arrow uses the system allocator here
+    (ARROW_DEFAULT_MEMORY_POOL=system, an Arrow setting; the README's memory section says so)."""
+    env = env_without_pythonwarnings()
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    return env

@@ -63,6 +63,7 @@ def test_every_saved_input_has_its_description():
         assert meta["signature"] and meta["traceback_tail"] is not None, path
 
 
+@pytest.mark.slow  # 17 s on this shared VM (issue 21: make check leaves it to make test and CI)
 def test_smoke_campaign(tmp_path):
     """A few dozen mutated files (tables for most, full analyses for a few) and decoder inputs: no failure beyond
     the known ones in fuzz/pending/."""

@@ -22,7 +22,7 @@ from webrtcpcap import sdp
 from webrtcpcap.report.health import health
 from webrtcpcap.io.errors import CaptureWarning, DecodeError
 
-from conftest import T0_NS, env_without_pythonwarnings, epb, stun_call, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
+from conftest import T0_NS, env_for_memory_limits, env_without_pythonwarnings, epb, stun_call, idb, open_quiet, rtp_packet, shb, spb, udp4, write_pcap, write_pcapng
 from test_cli import _run as run_cli
 from test_streams import one_stream
 
@@ -276,9 +276,10 @@ def _limited(code: str, data_limit: int, timeout: int = 300) -> subprocess.Compl
     prelude = ("import resource\n"
                f"resource.setrlimit(resource.RLIMIT_DATA, ({data_limit}, {data_limit}))\n")
     return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout,
-                          cwd=str(Path(__file__).resolve().parents[1]), env=env_without_pythonwarnings())
+                          cwd=str(Path(__file__).resolve().parents[1]), env=env_for_memory_limits())
 
 
+@pytest.mark.slow  # 17-47 s on this shared VM (issue 21: make check leaves it to make test and CI)
 def test_a_gzip_bomb_is_summarised_in_chunks_and_opened_in_bounded_memory(tmp_path):
     path = _gzip_bomb(tmp_path / "bomb.pcap.gz", 200)
     assert path.stat().st_size < 1 << 20
@@ -451,6 +452,7 @@ def _lying_captures(d: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow  # 146 s on this shared VM (issue 21: make check leaves it to make test and CI)
 def test_lying_fields_stay_under_the_fixed_memory_ceiling(tmp_path):
     # One process for every file (imports once); each file's summary and report --html must end with a documented
     # exit code under the limit, with no MemoryError anywhere (not even as a plot that could not be drawn).
@@ -468,7 +470,7 @@ def test_lying_fields_stay_under_the_fixed_memory_ceiling(tmp_path):
             "print(json.dumps(out))\n")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.html"), *map(str, paths.values())],
                        capture_output=True, text=True, timeout=600, cwd=str(Path(__file__).resolve().parents[1]),
-                       env=env_without_pythonwarnings())
+                       env=env_for_memory_limits())
     assert r.returncode == 0, r.stderr[-2000:]
     results = json.loads(r.stdout)
     failures = {name: results[str(p)] for name, p in paths.items()

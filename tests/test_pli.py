@@ -98,6 +98,6 @@ def test_without_sdp_health_and_keyframe_delays_give_one_answer_from_the_payload
     f = h.findings[h.findings["check"] == "recovery.keyframe"]
     assert len(f) == len(out) >= 1 and (f["severity"].astype(str) == "ok").all(), h.text()
     for r in out.itertuples():
-        row = f[f["subject"].str.contains(f"ssrc 0x{r.media_ssrc:08x}", regex=False)].iloc[0]
+        row = f[f["subject"].str.contains(f"ssrc {r.media_ssrc} ", regex=False)].iloc[0]
         assert f"within {round(r.delay_ms)} ms" in row["finding"]
         assert str(r.keyframe_frame) in row["evidence"].replace("-", ",").split(",")

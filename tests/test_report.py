@@ -173,7 +173,9 @@ def test_html_report_holds_the_verdict_findings_evidence_and_stats(outage_html):
     out, proc = outage_html
     page = Page(out.read_text())
     text = page.text
-    assert "ERROR no packet for 3.0 s" in text.replace("\n", " ")
+    # the verdict names the stream: its SSRC (as the tables write it), kind, codec and direction
+    assert re.search(r"ERROR ssrc \d+ (audio|video) \w+ [\d.]+:\d+ → [\d.]+:\d+: no packet for 3.0 s",
+                     " ".join(text.split()))
     # every finding's evidence frames, as the text report lists them, are in the HTML
     frames = re.findall(r"^\s+frames (\S+)$", proc.stdout, re.M)
     assert frames and all(f in text for f in frames)
@@ -284,6 +286,7 @@ def _dump_dom(path, timeout=90) -> str:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium/chromium-browser binary on PATH (make test installs "
                                                 "it on Debian as root)")
 def test_headless_chromium_shows_sections_and_plots_and_runs_no_packet_script(crafted_html, tmp_path):
@@ -323,7 +326,7 @@ def test_a_missing_capture_exits_2(tmp_path):
 
 def test_bad_options_exit_2():
     proc = _run(CAPTURES / "aiortc_clean.pcap", "--turn-password", "no-colon-here")
-    assert proc.returncode == 2 and "USER:PASS" in proc.stderr and "no-colon-here" not in proc.stderr
+    assert proc.returncode == 2 and "USER=PASS" in proc.stderr and "no-colon-here" not in proc.stderr
     assert _run(CAPTURES / "aiortc_clean.pcap", "--no-such-option").returncode == 2
 
 
@@ -390,3 +393,102 @@ def test_janus_handle_info_disagreements_are_printed():
     listed = re.findall(r"^  (chromium getStats|janus handle_info|aiortc getStats)\b.*: endpoint .*, capture .*$",
                         proc.stdout, re.M)
     assert len(listed) == int(m.group(3))
+
+
+# --- readable on a laptop screen: headless Chromium at two widths ---------------------------------------------------
+
+# Injected into a copy of the report for the test only (the report itself runs no script): after layout, the
+# page's width against the viewport, where the verdict and the top findings end, and the widest element.
+LAYOUT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const d = document.documentElement, v = document.querySelector('.verdict'),
+        top = document.querySelector('#top-findings'), toc = document.querySelector('nav.toc');
+  let widest = '';
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.getBoundingClientRect().right > innerWidth + 1) { widest = e.tagName + '.' + e.className; break; }
+  }
+  document.title = JSON.stringify({scroll: d.scrollWidth, inner: innerWidth, height: innerHeight,
+    verdict_bottom: v ? v.getBoundingClientRect().bottom : null,
+    top_bottom: top ? top.getBoundingClientRect().bottom : null,
+    top_items: top ? top.querySelectorAll('li').length : 0,
+    toc_links: toc ? toc.querySelectorAll('a').length : 0, widest: widest});
+});
+</script>"""
+
+
+def _chromium_at(path, width: int, height: int, what: str, out=None, timeout=90) -> str:
+    args = [f"--window-size={width},{height}", "--hide-scrollbars"]
+    args += [f"--screenshot={out}"] if what == "screenshot" else ["--dump-dom"]
+    cmd = [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--disable-extensions",
+           f"--user-data-dir={path.parent / f'chromium-profile-{width}'}", *args, path.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def turn_html(tmp_path_factory):
+    """The report of the TURN session (the crowded ladder of issue 21) and of the outage (long evidence lists)."""
+    out = tmp_path_factory.mktemp("laptop")
+    pages = {}
+    for name, extra in (("turn_relay_static", ["--turn-password", "lab=labpass"]),
+                        ("aiortc_outage3s", ["--keylog", CAPTURES / "aiortc_outage3s.keylog"]),
+                        ("chromium_aiortc_loss5", [])):
+        html_path = out / f"{name}.html"
+        proc = _run(CAPTURES / f"{name}.pcap", *extra, "--html", html_path)
+        assert proc.returncode in (0, 1), proc.stderr
+        pages[name] = (html_path, proc)
+    return pages
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="no chromium/chromium-browser binary on PATH (make test installs "
+                                                "it on Debian as root)")
+@pytest.mark.parametrize("width", [1280, 1920])
+@pytest.mark.parametrize("name", ["turn_relay_static", "aiortc_outage3s"])
+def test_html_report_fits_a_laptop_screen_with_the_verdict_on_top(turn_html, name, width, tmp_path):
+    html_path, proc = turn_html[name]
+    page = html_path.read_text()
+    probe = tmp_path / f"probe-{name}.html"
+    probe.write_text(page.replace("</body>", LAYOUT_PROBE + "</body>", 1))
+    height = 800 if width == 1280 else 1080
+    layout = json.loads(Page(_chromium_at(probe, width, height, "dom")).title)
+    assert layout["inner"] == width
+    if width == 1280:  # control: the probe does see a page wider than the window
+        wide = tmp_path / "wide.html"
+        wide.write_text('<!DOCTYPE html><html><body><p class="verdict">x</p><table><tr><td><code>'
+                        + "1,2," * 400 + "</code></td></tr></table>" + LAYOUT_PROBE + "</body></html>")
+        control = json.loads(Page(_chromium_at(wide, width, height, "dom")).title)
+        assert control["scroll"] > control["inner"], control
+    assert layout["scroll"] <= layout["inner"], layout  # no horizontal scrolling: tables and plots fit
+    # the verdict and the (up to) three most important findings are on the first screen, and a table of contents
+    assert layout["verdict_bottom"] is not None and layout["verdict_bottom"] <= height, layout
+    if "verdict: OK" not in proc.stdout and "verdict: INFO" not in proc.stdout:
+        assert 1 <= layout["top_items"] <= 3 and layout["top_bottom"] <= height, layout
+    assert layout["toc_links"] >= 8
+    # the report as given (no probe) renders at this width, and its DOM holds the verdict as the text report says it
+    verdict = re.search(r"^verdict: (\w+) - (.*)$", proc.stdout, re.M)
+    dom = Page(_chromium_at(html_path, width, height, "dom"))
+    assert f"{verdict.group(1)} {verdict.group(2)}" in " ".join(dom.text.split())
+    shot = tmp_path / f"{name}-{width}.png"
+    _chromium_at(html_path, width, height, "screenshot", out=shot)
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (width, height)
+
+
+def test_crowded_stun_ladder_is_drawn_by_order_not_time(turn_html):
+    # turn_relay_static: 12 TURN/ICE transactions within 15 ms at the start, a refresh 12 s later; on a time axis
+    # their labels overlap.  The report draws them one row each.
+    from webrtcpcap.report import document as report_module
+
+    assert report_module.ladder_axis([0.1, 0.105, 0.11, 12.3]) == "order"
+    assert report_module.ladder_axis([0.0, 1.0, 2.0, 3.0, 4.0]) == "time"
+    assert report_module.ladder_axis([]) == "time"
+
+
+def test_long_evidence_lists_fold_and_wrap(turn_html):
+    html_path, _ = turn_html["chromium_aiortc_loss5"]  # 32 gaps: evidence lists of 24 frames
+    page = html_path.read_text()
+    assert "overflow-wrap:anywhere" in page.replace(" ", "")
+    folded = re.findall(r'<details class="frames"><summary>(.*?)</summary>', page)
+    assert folded and all("…" in s for s in folded)

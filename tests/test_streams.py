@@ -610,7 +610,7 @@ def test_padding_only_stream_is_padding_and_rtx_with_probes_stays_rtx():
     rtx = [{"t": 2.0 + 0.1 * i, "seq": 520 + i, "ts": 3000 * (40 + i), "ssrc": 2, "pt": 97} for i in range(5)]
     st = webrtcpcap.streams.streams(rtp_table(media + probes + rtx)).set_index("ssrc")
     assert (st.at[2, "role"], st.at[2, "role_of"], st.at[2, "kind"]) == ("rtx", 1, "rtx")
-    assert st.at[2, "role_evidence"].startswith("wire: its RTP timestamps repeat those of ssrc 0x00000001")
+    assert st.at[2, "role_evidence"].startswith("wire: its RTP timestamps repeat those of ssrc 1")
 
 
 def test_rtx_after_an_outage_is_paired_by_losses_and_payload_type_not_by_repeated_timestamps():

@@ -55,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     heap.tune()  # this process is ours: glibc's thresholds may be fixed for it (the library never does; see heap.tune)
     # No input ends in a traceback: each failure is one line on stderr and a documented exit code (REPORT_EPILOG).
     try:
-        code = args.run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            # A warning the subcommand did not turn into a line of its own output (a cut file in `anonymize`) is
+            # one line here, not Python's "file.py:785: CaptureWarning: ..." with the source line under it.
+            # Python's filters stay as they are (deprecations stay hidden).
+            code = args.run(args)
+        for message in dict.fromkeys(_one_line(str(w.message)) for w in caught
+                                     if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))):
+            print(f"webrtcpcap: warning: {message}", file=sys.stderr)
         sys.stdout.flush()  # here, so that a closed pipe is caught below and not at interpreter exit
         return code
     except BrokenPipeError:
@@ -67,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except WebRTCPcapError as exc:
         return _fail(str(exc))
-    except ValueError as exc:  # bad --webrtc / --not-webrtc specs
+    except ValueError as exc:  # bad --webrtc / --not-webrtc / --turn-password values
         return _fail(str(exc))
+    except OSError as exc:  # a file of ours: the output cannot be written, an input vanished
+        name = exc.filename if exc.filename is not None else _input_name(args)
+        verb = "cannot write" if os.fspath(name) == getattr(args, "output", None) else "cannot read"
+        return _fail(f"{name}: {verb} ({exc.strerror or type(exc).__name__})")
     except MemoryError:
         return _fail(f"{_input_name(args)}: out of memory while reading it")
     except KeyboardInterrupt:
@@ -116,8 +127,10 @@ def _add_report(sub) -> None:
     p.add_argument("--sdp", action="append", default=[], metavar="FILE",
                    help="the call's SDP offer or answer (repeatable): clock rates, ICE passwords, fingerprint checks")
     p.add_argument("--keylog", metavar="FILE", help="NSS key log (DTLS CLIENT_RANDOM lines): decrypts SRTP/SRTCP")
-    p.add_argument("--turn-password", action="append", default=[], metavar="USER:PASS",
-                   help="TURN long-term credential, to check MESSAGE-INTEGRITY (repeatable)")
+    p.add_argument("--turn-password", action="append", default=[], metavar="USER=PASS|FILE",
+                   help="TURN long-term credential, to check MESSAGE-INTEGRITY (repeatable): USER=PASS (a TURN "
+                        "REST username keeps its colon: 1700000000:alice=PASS), or a file of USER=PASS lines; "
+                        "the report says per user how many messages it checked")
     p.add_argument("--turn-secret", metavar="SECRET", help="TURN REST API shared secret (coturn static-auth-secret)")
     p.add_argument("--getstats", metavar="FILE",
                    help="getStats / webrtc-internals JSON: prints where endpoint and capture disagree")
@@ -140,8 +153,26 @@ def _summary(args) -> int:
     for w in caught:
         if issubclass(w.category, CaptureWarning):
             problems.append(str(w.message).split(": ", 1)[-1])
-    print(format_summary(args.file, summary, "; ".join(problems) or None))
+    lines = format_summary(args.file, summary, "; ".join(problems) or None).split("\n")
+    plain = _nothing_to_see(summary)
+    if plain:  # said first: the tables below are empty for a reason, not because something failed
+        lines.insert(1, plain)
+    print("\n".join(lines))
     return 0
+
+
+WEBRTC_KINDS = ("stun", "dtls", "rtp", "rtcp", "turn-channel")
+
+
+def _nothing_to_see(summary) -> str | None:
+    """A plain sentence when the capture holds no frames or no WebRTC at all (None otherwise)."""
+    if summary.frames == 0:
+        return "the capture holds no frames"
+    kinds = summary.kinds
+    webrtc = int(sum(int(kinds.get(k, 0)) for k in WEBRTC_KINDS))
+    if not webrtc:
+        return f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {summary.frames} frames"
+    return None
 
 
 def _whole(args):
@@ -153,23 +184,65 @@ def _whole(args):
     yield box.pop()  # popped: this suspended frame keeps no reference to the tables
 
 
+def turn_passwords(values: list[str]) -> dict[str, str]:
+    """--turn-password values as {user: password}.  Each is USER=PASS, split at the first "=" (a TURN REST
+    username, "1700000000:alice", holds colons and never an "="; a base64 password may end in "="), or the path of
+    a file of such lines ("#" comments and blank lines skipped; coturn's "user=USER:PASS" lines too).  USER:PASS
+    with one colon and no "=" is still read (the old form).  Errors name the value's place, never its text: it
+    holds a password."""
+    out: dict[str, str] = {}
+    for n, value in enumerate(values, 1):
+        if "=" not in value and os.path.isfile(value):
+            with open(value, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+            for i, line in enumerate(lines, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith("user=") and line.count("=") >= 1 and ":" in line:
+                    line = line[len("user="):].replace(":", "=", 1)  # coturn turnserver.conf
+                out.update(_credential(line, f"line {i} of {os.path.basename(value)}"))
+        else:
+            out.update(_credential(value, f"--turn-password value {n}"))
+    return out
+
+
+def _credential(text: str, where: str) -> dict[str, str]:
+    user, sep, password = text.partition("=")
+    if not sep and text.count(":") == 1:  # the old USER:PASS form: unambiguous with one colon only
+        user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ValueError(f"{where}: --turn-password wants USER=PASS (or a file of USER=PASS lines); "
+                         "the value has no user, no password or no '=' (it is not shown: it may hold a password)")
+    return {user: password}
+
+
+# Hints the library writes for Python users, in the words of this command line.  Applied when the report is
+# rendered here: the library's own text keeps its Python names (webrtcpcap.health(...) in a notebook).
+CLI_WORDS = (("(open with keylog= or srtp_keys=)", "(give --keylog FILE)"),
+             ("open it with keylog=", "give --keylog FILE"),
+             ("(open with keylog=)", "(give --keylog FILE)"),
+             ("with keylog=", "with --keylog FILE"))
+
+
+def cli_words(text: str) -> str:
+    for python, flag in CLI_WORDS:
+        text = text.replace(python, flag)
+    return text
+
+
 def _report(args) -> int:
-    passwords = {}
-    for item in args.turn_password:
-        user, sep, password = item.partition(":")
-        if not sep or not user:
-            raise ValueError("--turn-password wants USER:PASS (the value given has no colon or no user)")
-        passwords[user] = password
+    passwords = turn_passwords(args.turn_password)
     matplotlib_headless()
     report = build(args.capture, sdp=args.sdp, keylog=args.keylog, turn_passwords=passwords,
                    turn_secret=args.turn_secret, getstats=args.getstats, handle_info=args.janus_handle_info)
     if hasattr(sys.stdout, "reconfigure"):  # a terminal that cannot show "→" gets "\u2192", not a traceback
         sys.stdout.reconfigure(errors="backslashreplace")
-    sys.stdout.write(report.text())
+    sys.stdout.write(cli_words(report.text()))
     code = report.exit_code
     if args.html:
         try:
-            page = report.html()
+            page = cli_words(report.html())
             with open(args.html, "w", encoding="utf-8") as f:
                 f.write(page)
         except OSError as exc:

@@ -24,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..tables.dtls_tables import _Assoc, _annotate, _hello_facts, _roles
 from ..net.layers import endpoint as _endpoint
+from ..tables import decrypt
+from ..tables.dtls_tables import _Assoc, _annotate, _hello_facts, _roles
+from ..tables.schema import as_capture
 
 # Flight numbers of RFC 6347 §4.2.4 (full handshake with cookie exchange) and what each carries.
 FLIGHT_NAMES = {
@@ -242,7 +244,7 @@ def _datagram_sizes(records: list[dict]) -> dict[int, int]:
     return sizes
 
 
-def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.DataFrame:
+def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame | None = None) -> pd.DataFrame:
     """The flights of each DTLS association (RFC 6347 §4.2.4): one row per flight TRANSMISSION (the first and each
     retransmission) and one per alert record, in time order — the data behind `plots.dtls_ladder`.
 
@@ -273,6 +275,11 @@ def flights(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame) -> pd.Dat
     (`ack_sized`); not part of a flight, flight null), frames (string,
     compact: "8-11,96").
     """
+    cap = as_capture(dtls_records)  # flights(cap): the capture in place of its two DTLS tables
+    if cap is not None:
+        dtls_records, dtls_handshakes = cap.dtls_records, cap.dtls_handshakes
+    elif dtls_handshakes is None:
+        raise TypeError("handshake.flights needs dtls_handshakes with dtls_records (or the capture: flights(cap))")
     rows = []
     for assoc in _annotate(dtls_records, dtls_handshakes):
         _roles(assoc, dtls_handshakes)
@@ -303,7 +310,8 @@ def _typed(rows: list[dict], schema: dict[str, str], categories: dict | None = N
     return pd.DataFrame(out)
 
 
-def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp: pd.DataFrame | None = None,
+def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame | None = None,
+                 rtp: pd.DataFrame | None = None,
                  sdp=None, mtu: int | None = None, stun: pd.DataFrame | None = None,
                  decrypted: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per DTLS association: the transport 5-tuple, both directions together (a relayed one: its outer
@@ -364,6 +372,15 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame, rtp:
     completed, stalled, failed, incomplete-capture),
     verdict_detail (string), evidence_frames (string), fingerprint_matches_sdp, role_matches_setup (boolean).
     """
+    cap = as_capture(dtls_records)
+    if cap is not None:  # associations(cap): the capture's tables, as webrtcpcap.analysis.of(cap) passes them
+        opened = getattr(cap, "dtls_decrypted", None)
+        dtls_records, dtls_handshakes, rtp, sdp, stun = (cap.dtls_records, cap.dtls_handshakes, cap.rtp,
+                                                         cap.sdp or None, cap.stun)
+        decrypted = decrypt.dtls13_associations(opened) if opened is not None and len(opened) else None
+    elif dtls_handshakes is None:
+        raise TypeError("handshake.associations needs dtls_handshakes with dtls_records (or the capture: "
+                        "associations(cap))")
     hs = dtls_handshakes
     end_t = float(dtls_records["t"].max()) if len(dtls_records) else 0.0
     if rtp is not None and len(rtp):

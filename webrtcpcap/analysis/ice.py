@@ -18,7 +18,7 @@ import pandas as pd
 from ..io.errors import DecodeError
 from ..net.layers import endpoint as _endpoint
 from ..protocols.stun import parse_rest_username
-from ..tables.schema import is_missing as _na, ufrag_pair
+from ..tables.schema import as_capture, is_missing as _na, ufrag_pair
 
 # RFC 8489 §6.2.1: with the default RTO (500 ms) and Rc (7) a client gives up on a transaction after 39.5 s, so
 # a check sent less than this before the end of the capture may still be answered.
@@ -240,6 +240,17 @@ def _time(v) -> float:
     return float("nan") if _na(v) else float(v)
 
 
+def _ice_tables(name: str, stun, packets, stun_attributes, relayed_media):
+    """The tables of candidate_pairs and summary: those given, or, given the capture (`candidate_pairs(cap)`),
+    the capture's, with its RTP and RTCP as the relayed media (as webrtcpcap.analysis.of(cap) does)."""
+    cap = as_capture(stun)
+    if cap is not None:
+        return cap.stun, cap.packets, cap.stun_attributes, (cap.rtp, cap.rtcp)
+    if packets is None:
+        raise TypeError(f"ice.{name} needs the packets table with the stun table (or the capture: {name}(cap))")
+    return stun, packets, stun_attributes, relayed_media
+
+
 def transactions(stun: pd.DataFrame) -> pd.DataFrame:
     """One row per STUN transaction: a request with its retransmissions and response, matched by transaction id
     and the reversed 5-tuple (a response is sent from the request's destination to its source); one row per
@@ -259,6 +270,9 @@ def transactions(stun: pd.DataFrame) -> pd.DataFrame:
 
     Messages without a class (the header did not decode) are left out.
     """
+    cap = as_capture(stun)  # transactions(cap): the capture in place of its stun table
+    if cap is not None:
+        stun = cap.stun
     stun = _direct(stun)
     s = stun[stun["cls"].notna()]
     rows: list[dict] = []
@@ -372,7 +386,8 @@ def _relayed_media_by_tuple(tables: list[pd.DataFrame], relayed_addresses: dict[
     return out
 
 
-def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
+def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame | None = None,
+                    stun_attributes: pd.DataFrame | None = None, *,
                     relayed_media: Iterable[pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per candidate pair (local, remote) that ICE connectivity checks (Binding requests with USERNAME)
     were sent on, seen from the capture: local is the sender of the checks, so the two agents' checks on one
@@ -400,6 +415,8 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: 
     most per ICE session (ufrags): among its nominated pairs carrying media, else among its pairs carrying media,
     the one whose media lasts longest, preferring the controlling agent's row).
     """
+    stun, packets, stun_attributes, relayed_media = _ice_tables("candidate_pairs", stun, packets, stun_attributes,
+                                                                relayed_media)
     relayed = relayed_media is not None
     checks = _ice_checks(stun, stun_attributes, relayed)
     end_t = _time(packets["t"].max()) if len(packets) else 0.0
@@ -456,7 +473,7 @@ def _first_t(packets: pd.DataFrame, kind: str):
     return float(t.min()) if len(t) else None
 
 
-def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, *,
+def summary(stun: pd.DataFrame, packets: pd.DataFrame | None = None, stun_attributes: pd.DataFrame | None = None, *,
             relayed_media: Iterable[pd.DataFrame] | None = None, pairs: pd.DataFrame | None = None,
             checks: pd.DataFrame | None = None) -> pd.DataFrame:
     """How ICE went, as one row (SUMMARY_SCHEMA).  Times are seconds from the start of the capture.
@@ -476,6 +493,8 @@ def summary(stun: pd.DataFrame, packets: pd.DataFrame, stun_attributes: pd.DataF
     `pairs` and `checks`: the candidate_pairs and checks of the same inputs when already computed (an analysis
     context passes them, so that they are computed once).
     """
+    stun, packets, stun_attributes, relayed_media = _ice_tables("summary", stun, packets, stun_attributes,
+                                                                relayed_media)
     relayed = relayed_media is not None
     relayed_media = list(relayed_media) if relayed else None
     if pairs is None:

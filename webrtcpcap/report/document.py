@@ -45,6 +45,9 @@ MAX_DTLS_LADDERS = 4      # DTLS associations drawn
 ICE_LADDER_ROWS = 40      # ICE ladder arrows (the first ones: connection set-up; later runs of consent checks merge)
 MAX_TABLE_ROWS = 200      # rows of any HTML table (the rest is counted)
 PNG_DPI = 72              # plot resolution: a 9 x 4 inch plot is about 650 x 290 pixels, 20-60 kB
+LADDER_DPI = 96           # the ladders carry small text: drawn finer (a 10-inch ladder is 960 px, the page's width)
+TOP_FINDINGS = 3          # warnings and errors shown under the verdict, on the first screen
+EVIDENCE_FOLD_CHARS = 40  # an evidence list longer than this is folded (<details>) after its first frames
 REDACTED_SDP = ("a=crypto:", "a=ice-pwd:")  # SDP lines that carry secrets: shown as "<attribute> (not shown)"
 
 
@@ -167,8 +170,11 @@ class Report:
         h = self.health
         body = [f"<h1>webrtcpcap report: {_e(self.name)}</h1>",
                 f'<p class="verdict sev-{_e(h.verdict)}"><strong>{_e(h.verdict.upper())}</strong> {_e(h.headline)}</p>',
+                *self._top_findings_html(),
                 f"<p>{h.frames} frames over {h.duration_s:.1f} s. Exit code {self.exit_code} "
-                "(0 healthy, 1 problems found, 2 could not read).</p>"]
+                "(0 healthy, 1 problems found, 2 could not read).</p>",
+                "<nav class=\"toc\">" + " · ".join(f'<a href="#{ident}">{_e(title)}</a>' for ident, title in TOC)
+                + "</nav>"]
         body += _section("verdict", "Verdict and stages", self._stages_html())
         body += _section("calls", "Calls", self._calls_html())
         body += _section("inputs", "Inputs", self._inputs_html())
@@ -188,6 +194,20 @@ class Report:
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f"<title>webrtcpcap report: {_e(self.name)}</title><style>{_CSS}</style></head><body>\n"
                 + "\n".join(body) + "\n</body></html>\n")
+
+    def _top_findings_html(self) -> list[str]:
+        """The most important findings (errors, then warnings, in stage order; at most TOP_FINDINGS), each with
+        its subject, so that the first screen says what went wrong and where."""
+        f = self.health.findings
+        sev = f["severity"].astype(str)
+        worst = pd.concat([f[sev == "error"], f[sev == "warning"]]).head(TOP_FINDINGS)
+        if not len(worst):
+            return []
+        more = int(sev.isin(["error", "warning"]).sum()) - len(worst)
+        items = "".join(f"<li>{_sev(r.severity)} {_e(STAGE_TITLES.get(str(r.stage), r.stage))}: {_e(r.subject)}: "
+                        f"{_e(_without_call(r.subject, r.finding))}</li>" for r in worst.itertuples(index=False))
+        tail = f' <a href="#findings">{more} more</a>' if more > 0 else ""
+        return [f'<div id="top-findings"><ol>{items}</ol>{tail}</div>']
 
     def _quic_lines(self) -> list[str]:
         """One line per QUIC connection of the capture (webrtcpcap.tables.quic_tables.connection_line): traffic that is not
@@ -224,7 +244,7 @@ class Report:
             threshold = ("" if pd.isna(r.threshold) else
                          f"{r.threshold:g} ({'' if pd.isna(r.threshold_name) else r.threshold_name})")
             rows.append((_sev(r.severity), _e(STAGE_TITLES.get(str(r.stage), r.stage)), _e(r.subject),
-                         _e(r.finding), _e(measured), _e(threshold), f"<code>{_e(r.evidence)}</code>"))
+                         _e(r.finding), _e(measured), _e(threshold), _evidence_html(r.evidence)))
         return ["<p>Evidence: the frame numbers to open in Wireshark (<code>frame.number == N</code>; "
                 "at most the first 24 per finding).</p>",
                 _table(["severity", "stage", "subject", "finding", "measured", "threshold", "evidence frames"],
@@ -261,6 +281,43 @@ class Report:
         out.append(_table(["source", "node", "subject", "metric", "endpoint", "capture", "agree", "evidence",
                            "note"], rows, raw=True))
         return out
+
+
+TOC = (("verdict", "Verdict and stages"), ("calls", "Calls"), ("inputs", "Inputs"),
+       ("findings", "Findings and evidence"), ("ice", "ICE"), ("dtls", "DTLS"), ("streams", "Media streams"),
+       ("bitrate", "Bit rate and jitter"), ("endpoints", "Endpoint stats"))
+
+
+def _without_call(subject, finding) -> str:
+    """A finding's sentence without the "call N: " its subject already says."""
+    head = str(subject).split(": ", 1)[0] + ": "
+    text = str(finding)
+    return text.removeprefix(head) if head.startswith(("call ", "outside any call")) else text
+
+
+def _evidence_html(evidence) -> str:
+    """Evidence frames as code that wraps; a long list folds after its first frames (a <details>, no script)."""
+    text = "" if evidence is None or pd.isna(evidence) else str(evidence)
+    if len(text) <= EVIDENCE_FOLD_CHARS:
+        return f'<code class="frames">{_e(text)}</code>'
+    cut = text[:EVIDENCE_FOLD_CHARS].rsplit(",", 1)[0]
+    return (f'<details class="frames"><summary>{_e(cut)},…</summary>'
+            f'<code class="frames">{_e(text)}</code></details>')
+
+
+def ladder_axis(times) -> str:
+    """"time" when the ladder's arrows are far enough apart on a time axis for their labels not to overlap,
+    "order" (one row per arrow, labelled with its time) when they crowd: the TURN allocation of a relayed call
+    sends a dozen transactions within 15 ms, then one refresh 12 s later.  Far enough: no two consecutive
+    arrows closer than a quarter of an even spread (the rows of a ladder are about a label high)."""
+    t = np.sort(np.asarray(list(times), dtype=float))
+    t = t[np.isfinite(t)]
+    if len(t) < 2:
+        return "time"
+    span = float(t[-1] - t[0])
+    if span <= 0:
+        return "order"
+    return "order" if float(np.diff(t).min()) < 0.25 * span / (len(t) - 1) else "time"
 
 
 def _s(v) -> str:
@@ -300,9 +357,9 @@ def _redact_sdp(text: str) -> str:
     return "\n".join(out)
 
 
-def _img(fig, alt: str) -> str:
+def _img(fig, alt: str, dpi: int = PNG_DPI) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=PNG_DPI)
+    fig.savefig(buf, format="png", dpi=dpi)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}"></figure>'
 
@@ -326,8 +383,13 @@ def _ice_html(a: Analysis) -> list[str]:
     out = []
     tx = a.ice_transactions
     if len(tx):
-        out.append(_img(plots.ice_ladder(tx, stun, max_rows=ICE_LADDER_ROWS, y="order" if len(tx) > 40 else "time"),
-                        "ICE ladder: STUN transactions"))
+        axis = "order" if len(tx) > ICE_LADDER_ROWS else ladder_axis(tx["first_t"].head(ICE_LADDER_ROWS))
+        endpoints = len(set(tx["client"].astype(str)) | set(tx["server"].astype(str)))
+        rows = min(len(tx), ICE_LADDER_ROWS)
+        size = (min(max(8.0, 2.8 * endpoints), 13.0), min(max(3.5, 0.32 * rows + 1.8), 16.0))
+        out.append(_img(plots.ice_ladder(tx, stun, max_rows=ICE_LADDER_ROWS, y=axis, figsize=size),
+                        f"ICE ladder: STUN transactions (one row per {'arrow' if axis == 'order' else 'time'})",
+                        dpi=LADDER_DPI))
     else:
         out.append("<p>No STUN in the capture.</p>")
     pairs = a.candidate_pairs
@@ -352,9 +414,15 @@ def _dtls_html(a: Analysis) -> list[str]:
         return ["<p>No DTLS handshake in the capture.</p>"]
     out = []
     assocs = list(dict.fromkeys(fl["association"].tolist()))
+    import matplotlib.pyplot as plt  # deferred: matplotlib, only when the report draws
+
     for n in assocs[:MAX_DTLS_LADDERS]:
-        ax = plots.dtls_ladder(fl, association=n)
-        out.append(_img(ax.figure, f"DTLS ladder of association {n}"))
+        rows = int((fl["association"] == n).sum())
+        fig, ax = plt.subplots(figsize=(10.0, min(max(3.5, 0.5 * rows + 1.8), 24.0)))
+        plt.close(fig)
+        plots.dtls_ladder(fl, association=n, ax=ax)
+        fig.tight_layout()
+        out.append(_img(fig, f"DTLS ladder of association {n}", dpi=LADDER_DPI))
     if len(assocs) > MAX_DTLS_LADDERS:
         out.append(f"<p>… and {len(assocs) - MAX_DTLS_LADDERS} more DTLS associations.</p>")
     return out
@@ -367,7 +435,7 @@ def _streams_html(a: Analysis) -> list[str]:
         return ["<p>No RTP streams in the capture.</p>"]
     out = [_table(["ssrc", "kind", "codec", "role", "from", "to", "packets", "lost", "late", "duplicates",
                    "jitter ms", "kbit/s", "longest gap ms"],
-                  [(f"0x{int(r.ssrc):08x}", r.kind, r.codec, _role(r), f"{r.src}:{r.sport}",
+                  [(int(r.ssrc), r.kind, r.codec, _role(r), f"{r.src}:{r.sport}",
                     f"{r.dst}:{r.dport}", r.packets, r.lost, r.reordered, r.duplicates, _round(r.jitter_ms),
                     _round(r.bitrate_kbps), _round(r.max_delta_ms)) for r in st.itertuples(index=False)])]
     gaps = a.gaps
@@ -377,7 +445,7 @@ def _streams_html(a: Analysis) -> list[str]:
     ssrcs = list(dict.fromkeys(int(s) for s in chosen["ssrc"]))
     for ssrc in ssrcs[:MAX_STREAM_PLOTS]:
         row = chosen[chosen["ssrc"] == ssrc].iloc[0]
-        title = f"ssrc 0x{ssrc:08x} {row['kind']} {'' if pd.isna(row['codec']) else row['codec']}"
+        title = f"ssrc {ssrc} {row['kind']} {'' if pd.isna(row['codec']) else row['codec']}"
         if outcomes is not None and (outcomes["media_ssrc"].astype("int64") == ssrc).any():
             title += ": losses and NACK"
             fig = plots.nack_sequence_plot(c.rtp, outcomes, ssrc, gaps, title=title)
@@ -446,7 +514,7 @@ def _call_streams(call: Analysis) -> str:
 def _role(r) -> str:
     """A stream's role for the table: "media", or "rtx of 0x…" for a stream repairing another."""
     role = str(r.role)
-    return role if pd.isna(r.role_of) else f"{role} of 0x{int(r.role_of):08x}"
+    return role if pd.isna(r.role_of) else f"{role} of {int(r.role_of)}"
 
 
 def _round(x) -> str:
@@ -458,10 +526,14 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto
 padding:0 1em}
 h1{font-size:1.4em}h2{font-size:1.15em;border-bottom:1px solid #ccc;margin-top:1.8em}h3{font-size:1em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;
-vertical-align:top;text-align:left}th{background:#f3f3f3}code,pre{font-size:.9em}pre{background:#f7f7f7;
-padding:.5em;overflow-x:auto;white-space:pre-wrap}img{max-width:100%}figure{margin:.5em 0}
+vertical-align:top;text-align:left;overflow-wrap:break-word}th{background:#f3f3f3;white-space:nowrap}
+code,pre{font-size:.9em}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap}
+img{max-width:100%;height:auto}figure{margin:.5em 0}
+table{display:block;max-width:100%;overflow-x:auto}code.frames{overflow-wrap:anywhere;word-break:break-all}
+details.frames summary{cursor:pointer;font-family:monospace;font-size:.9em}
 .sev{font-weight:bold}.sev-ok{color:#1a7f37}.sev-info{color:#0969da}.sev-warning{color:#9a6700}
 .sev-error{color:#cf222e}.verdict{font-size:1.1em;padding:.5em;border:2px solid currentColor}
+#top-findings ol{margin:.3em 0 .3em 1.2em;padding:0}nav.toc{margin:.8em 0;font-size:.9em;line-height:1.6}
 """
 
 
@@ -524,8 +596,6 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
             counts = [f"{n} TLS {v} session{'' if n == 1 else 's'}" for v, n in (("1.2", n12), ("1.3", n13))
                       if n or (v == "1.2" and not n13)]
             inputs.append(("key log", _name(keylog), f"{', '.join(counts)} (contents never shown)"))
-    if turn_passwords:
-        inputs.append(("TURN", "--turn-password", f"{len(turn_passwords)} user(s) (passwords never shown)"))
     if turn_secret:
         inputs.append(("TURN", "--turn-secret", "given (never shown)"))
 
@@ -549,6 +619,7 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
                 except Exception as e:  # noqa: BLE001 - a remark that cannot be made must not stop the report
                     notes.append(f"an input check could not be made: {type(e).__name__}: {_msg(e)}")
             notes += _time_notes(cap.packets)
+            inputs += _turn_inputs(cap, turn_passwords)
             skipped = getattr(cap, "unreadable_payloads", {})
             if skipped:  # the analyses went on without them; say how many and the first
                 frame, why = min(skipped.items())
@@ -557,6 +628,9 @@ def build(capture, *, sdp=(), keylog=None, turn_passwords: dict[str, str] | None
     for w in caught:
         if issubclass(w.category, CaptureWarning):
             notes.append(_strip_paths(str(w.message), name))
+    if cap is None and turn_passwords:
+        inputs.append(("TURN", "passwords", f"{len(turn_passwords)} user(s), not checked: the capture could not be "
+                                            "read (passwords never shown)"))
 
     sbs = None
     if cap is not None and (getstats is not None or handle_info is not None):
@@ -583,6 +657,29 @@ def _time_notes(packets: pd.DataFrame) -> list[str]:
                    f"the first frame {int(first['frame'])} at {first['time']}: the time plots leave them out")
     if none:
         out.append(f"{none} frames have no time (a pcapng simple packet block, or a time stamp out of range)")
+    return out
+
+
+def _turn_inputs(cap, turn_passwords) -> list[tuple[str, str, str]]:
+    """One input line per TURN user given a password: how many of the messages sent under that USERNAME had their
+    MESSAGE-INTEGRITY checked and passed, or that none carries it (a password that checks nothing is said, not
+    silently ignored).  Usernames are in the capture anyway; the passwords are never shown."""
+    out = []
+    stun = cap.stun
+    for user in turn_passwords or {}:
+        mine = stun[(stun["username"] == user).fillna(False).to_numpy(bool)] if len(stun) else stun
+        checked = mine["integrity_ok"].dropna() if len(mine) else mine
+        if not len(mine):
+            seen = sorted({u for u in stun["username"].dropna().astype(str) if ":" not in u or u[:1].isdigit()})
+            hint = f" (TURN usernames in the capture: {', '.join(seen[:5])})" if seen else ""
+            status = f"no STUN message carries this USERNAME: nothing checked{hint}"
+        elif not len(checked):
+            status = f"{len(mine)} STUN messages carry it, none with a MESSAGE-INTEGRITY to check"
+        else:
+            failed = int((~checked.astype(bool)).sum())
+            verdict = "all pass" if not failed else f"{failed} fail (a wrong password, or another realm)"
+            status = f"MESSAGE-INTEGRITY of {len(checked)} of its {len(mine)} STUN messages checked: {verdict}"
+        out.append(("TURN", user, status + " (password never shown)"))
     return out
 
 

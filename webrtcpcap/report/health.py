@@ -39,6 +39,9 @@ STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
                 "recovery": "Recovery", "rtcp": "RTCP"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
+# Checks that say a stage could not be judged for want of a key (SRTP/SRTCP no key opened): information about the
+# capture, not the call, so never the headline of an otherwise healthy call (issue 21).
+UNJUDGED_CHECKS = ("media.srtp_auth", "recovery.srtcp", "rtcp.srtcp", "rtcp.readable")
 _CALL_PREFIX = re.compile(r"^(call \d+|outside any call): ")  # how a finding of one call of several starts
 
 FINDINGS_SCHEMA: dict[str, str] = {
@@ -153,7 +156,7 @@ class Health:
             mine = f[(f["session"] == n).fillna(False).to_numpy(bool)]
             sev = _worst(mine["severity"].astype(str))
             worst = mine[mine["severity"].astype(str) == sev]
-            head = str(worst["finding"].iloc[0]) if len(worst) else "nothing to judge"
+            head = _headline(worst.iloc[0]) if len(worst) else "nothing to judge"
             of_stage = [mine.loc[mine["stage"] == st, "severity"].astype(str) for st in stages]
             rows.append((n, sev, head, len(mine), *(_worst(f) if len(f) else None for f in of_stage)))
         out = pd.DataFrame(rows, columns=["session", "verdict", "headline", "findings", *stages]).set_index("session")
@@ -183,25 +186,45 @@ class Health:
         return _worst(self.findings["severity"].astype(str))
 
     @property
-    def headline(self) -> str:
-        """The first finding of the worst severity (stage order), except that a loss the receiver reports (rtcp.lost)
-        comes before the recovery findings it causes (retransmissions lost, NACKed again): a capture taken at the
-        sender shows the loss only in the reports.  When everything is ok, what went right (ICE, DTLS, media)."""
+    def headline_finding(self) -> pd.Series | None:
+        """The finding behind the headline: the first of the worst severity (stage order), except that a loss the
+        receiver reports (rtcp.lost) comes before the recovery findings it causes (retransmissions lost, NACKed
+        again: a capture taken at the sender shows the loss only in the reports), and that a stage not judged for
+        want of a key (UNJUDGED_CHECKS) is no headline.  None when the headline says what went right instead
+        (verdict ok, or info from such stages alone)."""
         f = self.findings[self.findings["severity"].astype(str) == self.verdict]
-        if not len(f):
-            return "nothing to judge"
+        if self.verdict == "info":
+            f = f[~f["check"].isin(UNJUDGED_CHECKS)]
+        if not len(f) or self.verdict == "ok":
+            return None
         if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
             f = f[f["check"] == "rtcp.lost"]
-        if self.verdict == "ok":
-            parts = []
-            for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
-                if (self.findings["check"] == check).any():
-                    parts.append(text)
-            n = int((self.findings["check"] == "media.stream").sum())
-            if n:
-                parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
-            return "no problems found" + (": " + ", ".join(parts) if parts else "")
-        return str(f["finding"].iloc[0])
+        return f.iloc[0]
+
+    @property
+    def headline(self) -> str:
+        """The headline finding's sentence, after the stream it is about when it is about one ("ssrc 1234 video VP8
+        a:p → b:p: ..."); when there is none (`headline_finding`), what went right (ICE, DTLS, media), and the stages
+        a key would have let judge."""
+        if not len(self.findings):
+            return "nothing to judge"
+        row = self.headline_finding
+        if row is not None:
+            return _headline(row)
+        ok = self.findings[self.findings["severity"].astype(str) == "ok"]
+        parts = []
+        for check, text in (("ice.connected", "ICE connected"), ("dtls.completed", "DTLS completed")):
+            if (ok["check"] == check).any():
+                parts.append(text)
+        n = int((ok["check"] == "media.stream").sum())
+        if n:
+            parts.append(f"{n} media stream{'s' if n != 1 else ''} without loss, freeze or jitter problems")
+        head = "no problems found" + (": " + ", ".join(parts) if parts else "")
+        unjudged = self.findings[self.findings["check"].isin(UNJUDGED_CHECKS)]
+        if self.verdict == "info" and len(unjudged):
+            stages = " and ".join(dict.fromkeys(STAGE_TITLES[str(s)] for s in unjudged["stage"]))
+            head += f"; {stages} not judged without the key log (open with keylog=)"
+        return head
 
     def stage(self, name: str) -> str:
         """The verdict (worst severity) of one stage; "ok" when it has no finding."""
@@ -245,6 +268,17 @@ class Health:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+
+def _headline(finding) -> str:
+    """A finding as a headline: its sentence, after the stream it is about ("ssrc 1234 video VP8 a:p → b:p: ...";
+    kind and direction) when its subject is a stream, so that the one line read alone says which."""
+    subject, text = str(finding["subject"]), str(finding["finding"])
+    call = _CALL_PREFIX.match(subject)
+    stream = subject.removeprefix(call.group(0)) if call else subject
+    if not stream.startswith("ssrc "):
+        return text
+    return f"{call.group(0) if call else ''}{stream}: {text.removeprefix(call.group(0)) if call else text}"
+
 
 def _frames(values) -> str:
     v = sorted({int(x) for x in values if not pd.isna(x)})[:EVIDENCE_MAX]
@@ -370,7 +404,7 @@ def _strip_paths(message: str, name: str) -> str:
 def _stream_subject(r) -> str:
     kind = str(r["kind"]) if not _na(r["kind"]) else "rtp"
     codec = f" {r['codec']}" if "codec" in r and not _na(r["codec"]) and str(r["codec"]) != kind else ""
-    return (f"ssrc 0x{int(r['ssrc']):08x} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
+    return (f"ssrc {int(r['ssrc'])} {kind}{codec} {_endpoint(r['src'], r['sport'])} → "
             f"{_endpoint(r['dst'], r['dport'])}")
 
 
@@ -389,8 +423,8 @@ def _capture(ctx: Analysis, th: Thresholds) -> list[dict]:
     webrtc = kinds.isin(["stun", "dtls", "rtp", "rtcp", "turn-channel"])
     if not webrtc.any():
         out.append(_f("capture", "capture", "error", "capture.webrtc",
-                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames",
-                      measured=0, unit="frames"))
+                      f"no WebRTC traffic (STUN, DTLS, RTP, RTCP, TURN) in {len(p)} frames" if len(p) else
+                      "the capture holds no frames", measured=0, unit="frames"))
     # Only frames that could matter to a WebRTC analysis: those of WebRTC flows (a cut DNS or IGMP frame, as an
     # anonymised copy has, changes nothing).
     errors = p[p["error"].notna() & (webrtc | p["evidence"].notna())]
@@ -836,7 +870,7 @@ def _role_finding(r) -> dict:
     role = str(r["role"]) if "role" in r and not _na(r["role"]) else str(r["kind"])
     text = f"{_ROLE_TEXT.get(role, role)}: {int(r['packets'])} packets"
     if "role_of" in r and not _na(r["role_of"]):
-        text += f" for ssrc 0x{int(r['role_of']):08x}"
+        text += f" for ssrc {int(r['role_of'])}"
     if "role_evidence" in r and not _na(r["role_evidence"]):
         text += f" ({r['role_evidence']})"
     return _f("media", _stream_subject(r), "ok", "media.role", text)
@@ -851,7 +885,7 @@ def _recovery(ctx: Analysis, th: Thresholds) -> list[dict]:
         return [_f("recovery", "recovery", "info", "recovery.nack", "no media streams: nothing to repair")]
     if total and not readable:
         rtcp = ctx.cap.rtcp
-        return [_f("recovery", "recovery", "info", "recovery.nack",
+        return [_f("recovery", "recovery", "info", "recovery.srtcp",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): NACK, PLI and "
                    "retransmissions cannot be judged (open with keylog=)", evidence=_frames(rtcp["frame"].head(3)))]
     out = []
@@ -926,7 +960,7 @@ def _retransmission_loss(th: Thresholds, st: pd.DataFrame, pairs: pd.DataFrame, 
         pct = 100.0 * holes / (sent + holes) if sent + holes else 0.0
         parts = []
         if holes:
-            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc 0x{int(p.rtx_ssrc):08x} lost "
+            parts.append(f"{holes} of {sent + holes} retransmissions on RTX ssrc {int(p.rtx_ssrc)} lost "
                          f"({pct:.1f} %)")
         if len(renacked):
             parts.append(f"{len(renacked)} packets NACKed again (their first NACK or retransmission was lost)")
@@ -1000,7 +1034,7 @@ def _rtcp(ctx: Analysis, th: Thresholds) -> list[dict]:
                        f"no RTCP in the capture for {len(media)} RTP streams: no receiver reports to compare")]
         return [_f("rtcp", "rtcp", "info", "rtcp.reports", "no RTCP in the capture: nothing to compare")]
     if not readable:
-        return [_f("rtcp", "rtcp", "info", "rtcp.reports",
+        return [_f("rtcp", "rtcp", "info", "rtcp.srtcp",
                    f"RTCP is SRTCP-encrypted and no key opened it ({total} compound packets): the receivers' reports "
                    "cannot be compared with the capture", evidence=_frames(cap.rtcp["frame"].head(3)))]
     rv = ctx.receiver_view

@@ -214,7 +214,7 @@ def ice_ladder(transactions_df: pd.DataFrame, stun: pd.DataFrame | None = None, 
         ax.set_ylim(t_max + pad, first_t - pad)
         ax.set_ylabel("time since capture start (s)")
     else:
-        ax.set_yticks(range(len(shown)), [f"{t:.3f}" for t in rows_t], fontsize=7)
+        ax.set_yticks(range(len(shown)), _time_labels(rows_t), fontsize=7)
         ax.set_ylim(len(shown), -0.5)
         ax.set_ylabel("request sent at (s since capture start)")
     Line2D = _line2d()
@@ -367,6 +367,16 @@ DTLS_COLOURS = {"client": "tab:blue", "server": "tab:green", "unknown": "tab:gra
                 "alert": "tab:red", "ack": "tab:purple"}
 
 
+def _time_labels(times, unit: str = "") -> list[str]:
+    """Row labels of a ladder drawn by order: times in ms precision, finer where two neighbours would read the
+    same (a TURN allocation sends several requests within the same millisecond)."""
+    for digits in (3, 4, 5, 6):
+        labels = [f"{t:.{digits}f}{unit}" for t in times]
+        if all(a != b for a, b in zip(labels, labels[1:])):
+            return labels
+    return labels
+
+
 def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=None, *, y: str = "order",
                 title: str | None = None):
     """A ladder diagram of one DTLS handshake, from `webrtcpcap.handshake.flights`: returns the matplotlib Axes.
@@ -431,7 +441,7 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
                     arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.3, linestyle=style))
         if bool(r.alert):
             ax.plot([x1], [y1], marker="x", color=colour, markersize=10, markeredgewidth=2, gid="alert-mark")
-        ax.text(0.5, (y0 + y1) / 2, label if len(label) <= 70 else label[:69] + "…", ha="center", va="center",
+        ax.text(0.5, (y0 + y1) / 2, label if len(label) <= 96 else label[:95] + "…", ha="center", va="center",
                 fontsize=7, color=colour, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.0))
     ax.set_xticks([0.0, 1.0], [names["client"], names["server"]], fontsize=8)
     ax.xaxis.tick_top()
@@ -442,7 +452,7 @@ def dtls_ladder(flights_df: pd.DataFrame, association: int | None = None, ax=Non
         ax.set_ylim(hi + pad, lo - pad)
         ax.set_ylabel("time since capture start (s)")
     else:
-        ax.set_yticks(range(len(df)), [f"{t:.3f} s" for t in df["first_t"]], fontsize=7)
+        ax.set_yticks(range(len(df)), _time_labels(df["first_t"].astype(float), " s"), fontsize=7)
         ax.set_ylim(len(df), -0.5)
         ax.set_ylabel("sent at (s since capture start)")
     retx = int(df["retransmission"].sum())

@@ -193,7 +193,7 @@ def given_keys(sdes: list, master: dict | list | None, default_profile: str = "A
     for ssrc, key in items:
         key = key if isinstance(key, _keys.MasterKey) else _keys.parse_master_key(str(key), default_profile)
         any_ssrc = isinstance(ssrc, str) and ssrc.lower() == "any"
-        label = "given" if any_ssrc else f"given ssrc 0x{int(ssrc):08x}"
+        label = "given" if any_ssrc else f"given ssrc {int(ssrc)}"
         out.append(KeySource(label, key.decryptor, None if any_ssrc else frozenset([int(ssrc)]), key.profile.name,
                              "given"))
     return out

@@ -361,6 +361,13 @@ def empty_table(schema: dict[str, str]) -> pd.DataFrame:
     return template.copy()
 
 
+def as_capture(value):
+    """`value` when it is an open capture (an object serving the tables as attributes, not a table itself), else
+    None: lets an analysis take the capture in place of its tables (`ice.candidate_pairs(cap)`, issue 21).
+    Duck-typed on the class (no property is computed here), so that this floor imports no Capture."""
+    return None if isinstance(value, pd.DataFrame) or not hasattr(type(value), "packets") else value
+
+
 def is_missing(value) -> bool:
     """Whether one cell's value is missing: None, pd.NA or a float NaN."""
     return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))

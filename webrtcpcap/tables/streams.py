@@ -1006,7 +1006,7 @@ def in_streams(rtp: pd.DataFrame, streams_df: pd.DataFrame) -> np.ndarray:
 
 
 def _rtx_evidence(p) -> str:
-    media = f"ssrc 0x{int(p.media_ssrc):08x}"
+    media = f"ssrc {int(p.media_ssrc)}"
     return {
         RTX_SOURCES[0]: f"SDP: a=ssrc-group:FID {int(p.media_ssrc)} {int(p.rtx_ssrc)}",
         RTX_SOURCES[1]: (f"SDP: payload type {int(p.rtx_pt)} is rtx with apt={int(p.media_pt)}, and {media} is the "

@@ -137,8 +137,8 @@ def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
             b = _endpoint(r.dst, r.dport)
             lost = "-" if pd.isna(r.lost) else f"{int(r.lost)}"
             jitter = "-" if pd.isna(r.jitter_ms) else f"{r.jitter_ms:.2f}"
-            rtx = "" if pd.isna(r.rtx_of) else f"  rtx of 0x{int(r.rtx_of):08x}"
-            lines.append(f"  {a:<26} {b:<26} 0x{int(r.ssrc):08x} {int(r.pt):>3} {int(r.packets):>8} {lost:>6} "
+            rtx = "" if pd.isna(r.rtx_of) else f"  rtx of {int(r.rtx_of)}"
+            lines.append(f"  {a:<26} {b:<26} {int(r.ssrc):<10} {int(r.pt):>3} {int(r.packets):>8} {lost:>6} "
                          f"{jitter:>9} {r.last_t - r.first_t:>8.2f}{rtx}")
     else:
         lines.append("RTP streams: none")
