@@ -178,6 +178,7 @@ def test_a_capture_above_the_size_limit_is_read_in_chunks_with_the_same_rows(tmp
     row = result.captures.iloc[0]
     cap = _open(src)
     assert row["status"] == "chunked" and row["chunked"] and pd.isna(row["verdict"]) and row["frames"] == len(cap)
+    assert row["headline"] == "not judged: read in chunks (over 1,024 bytes)"
     capture = parquet.content_id(src)
     parts = sorted((tmp_path / "packets" / f"capture={capture}").glob("*.parquet"))
     assert len(parts) == -(-len(cap) // 500)

@@ -153,13 +153,15 @@ def arrow_frame(df: pd.DataFrame, table: str, vocabularies: dict | None = None) 
 
 
 def _full(df: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """`df` with every column of `schema`, those it lacks added null (in the schema's order, its own extra columns
+    after them)."""
     missing = [c for c in schema if c not in df.columns]
     if not missing:
         return df
     df = df.copy()
     for c in missing:
-        df[c] = pd.Series(pd.array([pd.NA] * len(df), dtype=schema[c] if schema[c] != "category" else "string"),
-                          index=df.index) if schema[c] != "category" else pd.Categorical([None] * len(df))
+        df[c] = pd.Categorical([None] * len(df)) if schema[c] == "category" else \
+            pd.array([pd.NA] * len(df), dtype=schema[c])
     return df[list(schema) + [c for c in df.columns if c not in schema]]
 
 

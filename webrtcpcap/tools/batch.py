@@ -172,7 +172,7 @@ def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) ->
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CaptureWarning)  # the problem is kept in the row (captures.problem)
             if expanded_size(item.path, chunked_above) > chunked_above:
-                frames = _write_chunked(item, out, capture, sides)
+                frames = _write_chunked(item, out, capture, sides, chunked_above)
                 return "chunked", frames
             cap = open_capture(item.path, progress=False, keylog=item.keylog, sdp=list(item.sdps) or None)
             parquet.write_capture_tables(cap, out, capture)
@@ -199,7 +199,7 @@ def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) ->
     return "ok", facts["frames"]
 
 
-def _write_chunked(item: Input, out: str, capture: str, sides: dict) -> int:
+def _write_chunked(item: Input, out: str, capture: str, sides: dict, chunked_above: int) -> int:
     """A capture too large to hold whole: its CHUNKED_TABLES chunk by chunk (part-<k>.parquet), `session` null."""
     frames, first, last_t, problem = 0, None, None, None
     with warnings.catch_warnings(record=True) as caught:
@@ -221,7 +221,7 @@ def _write_chunked(item: Input, out: str, capture: str, sides: dict) -> int:
     problem = "; ".join(str(w.message).split(": ", 1)[-1] for w in caught) or None
     row = parquet.capture_row(item.path, capture, frames=frames, duration_s=last_t, start=first, problem=problem,
                               status="chunked", chunked=True,
-                              headline=f"not judged: read in chunks (over {CHUNKED_ABOVE_BYTES >> 20} MiB)", **sides)
+                              headline=f"not judged: read in chunks (over {chunked_above:,} bytes)", **sides)
     parquet.write_parquet(row, parquet.capture_dir(out, capture) / "captures.parquet", "captures", capture)
     return frames
 
