@@ -47,7 +47,8 @@ DECODERS_FLOOR = FLOOR_NAMES.index("protocols")
 HEAVY_OPTIONAL = {
     "matplotlib": "2.5 s with pyplot",
     "pyshark": "0.2 s, and it needs tshark",
-    "dask": "not a dependency",
+    "dask": "2 s, for the lazy tables of a dataset (webrtcpcap.dataset)",
+    "distributed": "0.5 s after dask, for a batch on a cluster (webrtcpcap.batch)",
     "tqdm": "0.15 s, for a progress bar most reads never show",
     "cryptography.x509": "0.15 s, for certificates most reads never look at",
 }

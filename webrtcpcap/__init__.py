@@ -22,6 +22,9 @@ from .report import expect, plots  # noqa: E402
 from .tables import streams  # noqa: E402
 from .tools import anonymize, dumps  # noqa: E402
 from .report.health import Health, Thresholds, health  # noqa: E402  (the function: `webrtcpcap.health(cap)`)
+from .tables import parquet  # noqa: E402  (a capture's tables as a Parquet dataset)
+from .tools import batch, fleet  # noqa: E402  (many captures at once: webrtcpcap.batch.run)
+from .tools.dataset import Dataset, dataset  # noqa: E402  (the function: `webrtcpcap.dataset(DIR)`)
 
 # Where the modules of the flat package went when it got its floors (issue 17): `from webrtcpcap import rtcp` and
 # `webrtcpcap.rtcp` keep working, imported on first use.  `import webrtcpcap.rtcp` does not: use the new path.
@@ -47,5 +50,5 @@ def __getattr__(name: str):
 
 __all__ = ["open", "iter_chunks", "Capture", "Chunk", "WebRTCPcapError", "CaptureError", "CaptureWarning",
            "DecodeError", "health", "Health", "Thresholds", "analysis", "expect", "dumps", "anonymize", "compare",
-           "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "__version__"]
+           "endpoints", "nack", "handshake", "ice", "pli", "rtt", "sdp", "streams", "plots", "batch", "fleet", "parquet", "dataset", "Dataset", "__version__"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .io import buffer, reader
-from .tables import decrypt, quic_tables, schema as tables
+from .tables import decrypt, parquet, quic_tables, schema as tables
 from .net import demux
 from .protocols import keys
 from .protocols import sdp as _sdp
@@ -576,6 +576,13 @@ class Capture:
         still takes the media for SRTP.  Returns a summary dict."""
 
         return write_decrypted(self, path)
+
+    def to_parquet(self, path: str | os.PathLike) -> dict[str, int]:
+        """Write every table into the Parquet dataset folder `path` (webrtcpcap.tables.parquet: DIR/<table>/
+        capture=<id>/part-0.parquet, and DIR/captures.parquet, sessions.parquet, streams.parquet), with the schema
+        version in each file's metadata; open it with `webrtcpcap.dataset(path)`, pandas or DuckDB.  Several captures
+        may be written into one folder.  Returns {table: rows}."""
+        return parquet.write_tables(self, path)
 
     def dissect(self, frame: int, timeout: float = 60.0):
         """Wireshark's full dissection of one frame, as a pyshark Packet (needs tshark).

@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from . import __version__
-from .tools import anonymize
+from .tools import anonymize, batch
 from .io import heap
 from .capture import iter_chunks, open as open_capture
 from .io.errors import CaptureWarning, WebRTCPcapError
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_summary)
     _add_report(sub)
     _add_anonymize(sub)
+    _add_batch(sub)
     args = parser.parse_args(argv)
     heap.tune()  # this process is ours: glibc's thresholds may be fixed for it (the library never does; see heap.tune)
     # No input ends in a traceback: each failure is one line on stderr and a documented exit code (REPORT_EPILOG).
@@ -107,6 +108,13 @@ def _add_anonymize(sub) -> None:
     p = sub.add_parser("anonymize", help="write a copy safe to share: addresses, ufrags, usernames replaced")
     anonymize.add_arguments(p)
     p.set_defaults(run=anonymize.run)  # exit 0 written; 2 unreadable input, or output == input
+
+
+def _add_batch(sub) -> None:
+    p = sub.add_parser("batch", help="many captures into one Parquet dataset, on Dask (a LocalCluster or a scheduler)",
+                       epilog=batch.BATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    batch.add_arguments(p)
+    p.set_defaults(run=batch.main_args)
 
 
 def _add_report(sub) -> None:
