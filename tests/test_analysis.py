@@ -134,3 +134,23 @@ def test_a_capture_without_calls_has_an_empty_context(tmp_path):
     assert a.calls == [] and a.outside is None and not a.several_calls
     assert len(a.streams) == 0 and len(a.candidate_pairs) == 0 and len(a.nack_outcomes) == 0
     assert webrtcpcap.health(_open(path)).calls.empty
+
+
+def test_the_analyses_take_the_capture_in_place_of_their_tables():
+    """Issue 21: `cap` is enough. Each capture-taking form gives what the table form (or the analysis context)
+    gives."""
+    cap = opened("aiortc_loss5_rtp", keyed=True)
+    a = analysis.of(cap)
+    pd.testing.assert_frame_equal(_streams.gaps(cap), _streams.gaps(cap.rtp))
+    pd.testing.assert_frame_equal(_streams.rtx_pairs(cap),
+                                  _streams.rtx_pairs(cap.streams, cap.sdp, cap.rtp, cap.payload_or_empty))
+    pd.testing.assert_frame_equal(rtt.round_trip_times(cap),
+                                  rtt.round_trip_times(cap.rtcp_sender_reports, cap.rtcp_report_blocks))
+    assert nack.nack_outcomes(cap) is a.nack_outcomes and len(a.nack_outcomes)
+    assert nack.nack_summary(cap) is a.nack_summary and len(a.nack_summary)
+    relayed = opened("turn_relay_static")
+    allocations = ice.turn_allocations(relayed)
+    assert len(allocations)
+    start = relayed.packets["time"].iloc[0]
+    pd.testing.assert_frame_equal(allocations, ice.turn_allocations(relayed.stun, relayed.stun_attributes,
+                                                                    start=start))

@@ -282,8 +282,8 @@ def _rtt_at(rtt_ms, t: np.ndarray) -> np.ndarray:
 # --- NACK outcomes --------------------------------------------------------------------------------------------------
 
 
-def nack_outcomes(nacks: pd.DataFrame, rtp: pd.DataFrame, rtx_pairs_df: pd.DataFrame, payload_of=None,
-                  rtt_ms=None, playout_delay_ms: float | None = None,
+def nack_outcomes(nacks: pd.DataFrame, rtp: pd.DataFrame | None = None, rtx_pairs_df: pd.DataFrame | None = None,
+                  payload_of=None, rtt_ms=None, playout_delay_ms: float | None = None,
                   keyframe_requests: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per NACKed (media SSRC, extended sequence number): when it was lost, NACKed, retransmitted.
 
@@ -319,6 +319,9 @@ def nack_outcomes(nacks: pd.DataFrame, rtp: pd.DataFrame, rtx_pairs_df: pd.DataF
     At the sender side "repaired" means retransmitted (seen leaving), not that the retransmission arrived.
     Sorted by first_nack_t, then media_ssrc and ext_seq.
     """
+    if tables.as_capture(nacks) is not None:  # nack_outcomes(cap): the capture's, as its analysis context has them
+        from . import context  # deferred: a cycle (analysis.context imports this module)
+        return context.of(nacks).nack_outcomes
     if not len(nacks):
         return _empty(NACK_OUTCOMES_SCHEMA)
     n_media = nacks["media_ssrc"].to_numpy().astype(np.int64)
@@ -577,6 +580,9 @@ def nack_summary(outcomes: pd.DataFrame, gaps_df: pd.DataFrame | None = None,
     evidence (string: frame numbers to look at, "NACK" frames for unrepaired numbers, "RTX" frames for late
     repairs).  Sorted by media_ssrc.
     """
+    if tables.as_capture(outcomes) is not None:  # nack_summary(cap): the capture's, as its analysis context has it
+        from . import context  # deferred: a cycle (analysis.context imports this module)
+        return context.of(outcomes).nack_summary
     rtx_ssrcs = set() if rtx_pairs_df is None else set(rtx_pairs_df["rtx_ssrc"].astype(np.int64).tolist())
     ssrcs = set(outcomes["media_ssrc"].astype(np.int64).tolist())
     losses: dict[int, int] = {}

@@ -28,7 +28,7 @@ RTT_SCHEMA: dict[str, str] = {
 }
 
 
-def round_trip_times(sender_reports: pd.DataFrame, report_blocks: pd.DataFrame) -> pd.DataFrame:
+def round_trip_times(sender_reports: pd.DataFrame, report_blocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per report block with LSR ≠ 0, in the order of `report_blocks`, with the SR it answers.
 
     Inputs are the `rtcp_sender_reports` and `rtcp_report_blocks` tables (`media_tables.rtcp_report_tables`).  The
@@ -53,6 +53,8 @@ def round_trip_times(sender_reports: pd.DataFrame, report_blocks: pd.DataFrame) 
       rounding of LSR and DLSR (the RFC formula, for readers who want to see it applied).
     Null where the SR was not found.
     """
+    if (cap := tables.as_capture(sender_reports)) is not None:  # round_trip_times(cap): from the capture's RTCP
+        sender_reports, report_blocks = cap.rtcp_sender_reports, cap.rtcp_report_blocks
     rb = report_blocks[report_blocks["lsr"] != 0]
     n = len(rb)
     frame = rb["frame"].to_numpy(dtype=np.uint32)

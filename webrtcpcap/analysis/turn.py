@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..io.errors import DecodeError
 from ..protocols.stun import parse_rest_username
-from ..tables.schema import is_missing as _na
+from ..tables.schema import as_capture, is_missing as _na
 from .stun_transactions import _direct, _endpoints, _frame, _time, transactions
 
 TURN_METHODS = ("allocate", "refresh", "create-permission", "channel-bind", "send", "data")
@@ -76,7 +76,7 @@ def _attribute_values(stun_attributes: pd.DataFrame, name: str) -> pd.DataFrame:
     return a[["frame", "value"]]
 
 
-def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=None) -> pd.DataFrame:
+def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, start=None) -> pd.DataFrame:
     """One row per TURN client/server 5-tuple (RFC 8656) that sent Allocate, Refresh, CreatePermission,
     ChannelBind or Send/Data indications.  Relayed traffic in ChannelData is not counted here.
 
@@ -96,6 +96,10 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame, start=No
     outcome when none succeeded), "no answer").
     Per-peer details are in `turn_peers`.
     """
+    if (cap := as_capture(stun)) is not None:  # turn_allocations(cap): its stun tables, REST expiry from its start
+        packets = cap.packets
+        stun, stun_attributes = cap.stun, cap.stun_attributes
+        start = packets["time"].iloc[0] if start is None and len(packets) else start
     stun = _direct(stun)
     stun_attributes = _direct(stun_attributes)
     tx = transactions(stun)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..net.payloads import read_heads
 from ..protocols import sdp as _sdp
+from .schema import as_capture
 from .sequence import STREAM_KEY_COLUMNS, STREAM_KEYS, _Ordered, _empty, extend_ts, gaps
 
 # What a stream carries: its own media, retransmissions of another stream (RFC 4588 RTX), forward error correction
@@ -98,6 +99,8 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
     `streams_df` is a `streams` table; `sdps` one Sdp or a list (`cap.sdp`).  A stream none of these pairs is not
     listed.  Sorted by rtx_ssrc.
     """
+    if (cap := as_capture(streams_df)) is not None:  # rtx_pairs(cap): with the capture's SDPs and payloads
+        streams_df, sdps, rtp, payload = cap.streams, cap.sdp, cap.rtp, cap.payload_or_empty
 
     sdps = _sdp._sdps(sdps)
     seen = streams_df.drop_duplicates("ssrc").set_index("ssrc")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .schema import as_capture
+
 # A stream is one SSRC on one 5-tuple (RFC 3550 §3: the SSRC names the source, whose sequence numbers run across
 # payload types: PCMA with comfort noise, audio with telephone-event or RED, a codec switch).  Tables also carry `pt`,
 # the stream's main payload type (its most frequent; in `gaps`/`packet_view` the packet's own).
@@ -226,6 +228,8 @@ def gaps(rtp: pd.DataFrame) -> pd.DataFrame:
     stream).  count - late summed over a stream's holes is its `lost`, unless a late packet came from before the
     stream's first packet (numbers below the first packet open no hole).  Sorted by t_after (stable).
     """
+    if (cap := as_capture(rtp)) is not None:  # gaps(cap): of the capture's rtp table
+        rtp = cap.rtp
     o = _Ordered(rtp)
     if o.n == 0:
         return _empty(GAPS_SCHEMA)
