@@ -373,8 +373,10 @@ def test_every_srtp_and_srtcp_packet_of_the_lab_sessions_authenticates(name, rec
             mine = rows[(rows["src"].astype(str) == ip) & (rows["sport"] == port)]
             payloads = _udp_payloads(cap, mine)
             res = dec.rtp(payloads) if kind == "rtp" else dec.rtcp(payloads)
-            report[f"{role} {kind}"] = (len(payloads), int(res.auth_ok.sum()), dict(zip(*np.unique(
-                res.status_names(), return_counts=True))) if len(payloads) else {})
+            names, counts = np.unique(res.status_names(), return_counts=True) if len(payloads) else ((), ())
+            # plain str and int: the property goes into the test report, which pytest-xdist sends between processes
+            report[f"{role} {kind}"] = (len(payloads), int(res.auth_ok.sum()),
+                                        {str(n): int(c) for n, c in zip(names, counts)})
             assert res.auth_ok.all(), (name, role, kind, repr(res))
             if kind == "rtp":  # the decrypted header is the captured header
                 assert [p[:12] for p in res.plaintext] == [p[:12] for p in payloads]

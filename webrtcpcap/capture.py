@@ -1,5 +1,8 @@
 """The user's entry point: `webrtcpcap.open(path)` gives a Capture whose tables are computed on first use, and
 `webrtcpcap.iter_chunks(path)` gives the same tables chunk by chunk, in bounded memory, for captures of any size.
+
+About 750 lines, most of them the documentation of the tables a Capture serves (one property each, with its
+columns); building them lives in tables/ (lazy, payload_source, decrypted, pipeline).
 """
 
 from __future__ import annotations

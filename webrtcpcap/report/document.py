@@ -12,6 +12,9 @@ exception; `Report.text` and `Report.html` only format.  The HTML has inline CSS
 JavaScript; every string that came from a packet or a file goes through `html.escape` (`_e`) on its way into the
 page.  Key material never enters the report: the key log and TURN credentials are named or counted, never shown,
 and SDP `a=crypto` / `a=ice-pwd` lines are shown redacted.  Only file names are written, never directories.
+
+One module of about 760 lines: the text and the HTML render the same sections from the same gathered facts, and
+keeping them side by side is what keeps the two in step (the plots themselves live in report/plots).
 """
 
 from __future__ import annotations
