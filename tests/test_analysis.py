@@ -154,3 +154,11 @@ def test_the_analyses_take_the_capture_in_place_of_their_tables():
     start = relayed.packets["time"].iloc[0]
     pd.testing.assert_frame_equal(allocations, ice.turn_allocations(relayed.stun, relayed.stun_attributes,
                                                                     start=start))
+
+
+@pytest.mark.parametrize("call", [lambda cap: nack.nack_outcomes(cap.nacks),
+                                  lambda cap: rtt.round_trip_times(cap.rtcp_sender_reports),
+                                  lambda cap: ice.turn_allocations(cap.stun)])
+def test_an_analysis_given_one_table_of_several_says_what_it_takes(call):
+    with pytest.raises(TypeError, match="takes the capture, or the"):
+        call(opened("aiortc_clean"))

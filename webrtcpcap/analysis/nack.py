@@ -322,6 +322,8 @@ def nack_outcomes(nacks: pd.DataFrame, rtp: pd.DataFrame | None = None, rtx_pair
     if tables.as_capture(nacks) is not None:  # nack_outcomes(cap): the capture's, as its analysis context has them
         from . import context  # deferred: a cycle (analysis.context imports this module)
         return context.of(nacks).nack_outcomes
+    if rtp is None or rtx_pairs_df is None:
+        raise TypeError("nack_outcomes takes the capture, or the nacks, rtp and rtx_pairs_df tables")
     if not len(nacks):
         return _empty(NACK_OUTCOMES_SCHEMA)
     n_media = nacks["media_ssrc"].to_numpy().astype(np.int64)

@@ -55,6 +55,8 @@ def round_trip_times(sender_reports: pd.DataFrame, report_blocks: pd.DataFrame |
     """
     if (cap := tables.as_capture(sender_reports)) is not None:  # round_trip_times(cap): from the capture's RTCP
         sender_reports, report_blocks = cap.rtcp_sender_reports, cap.rtcp_report_blocks
+    elif report_blocks is None:
+        raise TypeError("round_trip_times takes the capture, or the sender_reports and report_blocks tables")
     rb = report_blocks[report_blocks["lsr"] != 0]
     n = len(rb)
     frame = rb["frame"].to_numpy(dtype=np.uint32)

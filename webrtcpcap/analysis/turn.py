@@ -100,6 +100,8 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = 
         packets = cap.packets
         stun, stun_attributes = cap.stun, cap.stun_attributes
         start = packets["time"].iloc[0] if start is None and len(packets) else start
+    elif stun_attributes is None:
+        raise TypeError("turn_allocations takes the capture, or the stun and stun_attributes tables")
     stun = _direct(stun)
     stun_attributes = _direct(stun_attributes)
     tx = transactions(stun)
