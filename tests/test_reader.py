@@ -290,3 +290,70 @@ def test_compacted_index_finds_every_record_of_any_block_sequence(tmp_path_facto
     assert index.positions(np.arange(n), data, state).tolist() == truth.tolist()
     picks = np.arange(n)[:: max(1, n // 17)][::-1].copy()  # scattered and descending
     assert index.positions(picks, data, state).tolist() == truth[picks].tolist()
+
+
+# --- the compiled walk (io/_walk.c) and the Python walk give the same index ----------------------------------------
+
+
+def _walk_facts(path, monkeypatch, compiled, step):
+    """Everything a walk decides about a file: every record start, the segments, the interfaces, the problem; and
+    the same through iter_batches (small blocks, so that records straddle the buffers)."""
+    monkeypatch.setattr(reader, "_compiled", compiled)
+    monkeypatch.setattr(reader, "_WALK_STEP", step)
+    data, index, state, _ = reader.read_all(path)
+    facts = [index.positions(np.arange(len(index)), data, state).tolist(), index.segments,
+             [(i.linktype, i.snaplen, i.ts_divisor, i.ts_binary_shift) for i in state.interfaces], state.problem]
+    for data, index, state, first in reader.iter_batches(path, frames=5, block_bytes=200):
+        facts.append((first, index.positions(np.arange(len(index)), data, state).tolist(), index.segments))
+    facts.append(state.problem)
+    return facts
+
+
+def _lying_captures(tmp_path) -> list:
+    frames = _varied_frames(150)  # more than one 64-record piece
+    plain = write_pcap(tmp_path / "plain.pcap", frames, snaplen=64).read_bytes()
+    paths = []
+
+    def keep(name, raw):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(raw)
+
+    keep("plain.pcap", plain)
+    keep("big_endian.pcap", write_pcap(tmp_path / "be.pcap", frames, big_endian=True).read_bytes())
+    keep("cut_last.pcap", plain[:-7])
+    keep("cut_header.pcap", plain[:-(len(frames[-1]) + 9)])
+    first = 24 + 16 + len(frames[0])  # the second record's header
+    for name, caplen in (("caplen_zero", 0), ("caplen_past_end", len(plain)), ("caplen_absurd", 1 << 30),
+                         ("caplen_over_snaplen", 1000)):
+        raw = bytearray(plain)
+        struct.pack_into("<I", raw, first + 8, caplen)
+        keep(name + ".pcap", bytes(raw))
+    blocks = [shb(), idb(1, tsresol=9)]
+    for i, f in enumerate(frames):
+        if i == 7:
+            blocks.append(idb(1, tsresol=6))  # an interface block between packets
+        if i == 13:
+            blocks += [shb(big_endian=True), idb(1, big_endian=True)]  # a section of the other byte order
+        if i == 20:
+            blocks += [shb(), idb(1)]
+        blocks.append(spb(f) if i % 5 == 0 else opb(0, i, f) if i % 7 == 0 else
+                      epb(0, T0_NS + i, f, big_endian=13 <= i < 20))
+        if i == 25:
+            blocks.append(struct.pack("<II", 4, 16) + b"\0" * 4 + struct.pack("<I", 16))  # a name block: skipped
+    ng = write_pcapng(tmp_path / "ng.pcapng", blocks).read_bytes()
+    keep("plain.pcapng", ng)
+    keep("cut.pcapng", ng[:-5])
+    last_epb = ng.rindex(struct.pack("<I", 6))
+    for name, blen in (("blen_odd", 30), ("blen_small", 8), ("blen_absurd", 1 << 30), ("blen_past_end", 1 << 20)):
+        raw = bytearray(ng)
+        struct.pack_into("<I", raw, last_epb + 4, blen)
+        keep(name + ".pcapng", bytes(raw))
+    return paths
+
+
+@pytest.mark.skipif(reader._compiled is None, reason="the compiled walk is not built here (no C compiler at install)")
+@pytest.mark.parametrize("step", [64, 1 << 16])
+def test_the_compiled_walk_and_the_python_walk_index_every_capture_alike(step, tmp_path, monkeypatch):
+    compiled = reader._compiled
+    for path in _lying_captures(tmp_path):
+        assert _walk_facts(path, monkeypatch, compiled, step) == _walk_facts(path, monkeypatch, None, step), path.name
