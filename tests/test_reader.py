@@ -295,18 +295,25 @@ def test_compacted_index_finds_every_record_of_any_block_sequence(tmp_path_facto
 # --- the compiled walk (io/_walk.c) and the Python walk give the same index ----------------------------------------
 
 
-def _walk_facts(path, monkeypatch, compiled, step):
+def _walk_facts(path, compiled, step=1 << 16):
     """Everything a walk decides about a file: every record start, the segments, the interfaces, the problem; and
-    the same through iter_batches (small blocks, so that records straddle the buffers)."""
-    monkeypatch.setattr(reader, "_compiled", compiled)
-    monkeypatch.setattr(reader, "_WALK_STEP", step)
-    data, index, state, _ = reader.read_all(path)
-    facts = [index.positions(np.arange(len(index)), data, state).tolist(), index.segments,
-             [(i.linktype, i.snaplen, i.ts_divisor, i.ts_binary_shift) for i in state.interfaces], state.problem]
-    for data, index, state, first in reader.iter_batches(path, frames=5, block_bytes=200):
-        facts.append((first, index.positions(np.arange(len(index)), data, state).tolist(), index.segments))
-    facts.append(state.problem)
-    return facts
+    the same through iter_batches (small blocks, so that records straddle the buffers).  `compiled`: the compiled
+    walk's module, or None for the Python walk."""
+    saved = reader._compiled, reader._WALK_STEP
+    reader._compiled, reader._WALK_STEP = compiled, step
+    try:
+        try:
+            data, index, state, _ = reader.read_all(path)
+        except webrtcpcap.CaptureError as exc:
+            return [str(exc)]
+        facts = [index.positions(np.arange(len(index)), data, state).tolist(), index.segments,
+                 [(i.linktype, i.snaplen, i.ts_divisor, i.ts_binary_shift) for i in state.interfaces], state.problem]
+        for data, index, state, first in reader.iter_batches(path, frames=5, block_bytes=200):
+            facts.append((first, index.positions(np.arange(len(index)), data, state).tolist(), index.segments))
+        facts.append(state.problem)
+        return facts
+    finally:
+        reader._compiled, reader._WALK_STEP = saved
 
 
 def _lying_captures(tmp_path) -> list:
@@ -351,9 +358,30 @@ def _lying_captures(tmp_path) -> list:
     return paths
 
 
-@pytest.mark.skipif(reader._compiled is None, reason="the compiled walk is not built here (no C compiler at install)")
+NO_COMPILED_WALK = pytest.mark.skipif(reader._compiled is None,
+                                      reason="the compiled walk is not built here (no C compiler at install)")
+
+
+@NO_COMPILED_WALK
 @pytest.mark.parametrize("step", [64, 1 << 16])
-def test_the_compiled_walk_and_the_python_walk_index_every_capture_alike(step, tmp_path, monkeypatch):
+def test_the_compiled_walk_and_the_python_walk_index_every_capture_alike(step, tmp_path):
     compiled = reader._compiled
     for path in _lying_captures(tmp_path):
-        assert _walk_facts(path, monkeypatch, compiled, step) == _walk_facts(path, monkeypatch, None, step), path.name
+        assert _walk_facts(path, compiled, step) == _walk_facts(path, None, step), path.name
+
+
+@NO_COMPILED_WALK
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 15), st.lists(st.tuples(st.integers(0, 1 << 16), st.sampled_from(
+    [0, 1, 3, 12, 16, 28, 100, 0xFFFF, 1 << 24, 0xFFFFFFFF, 0x0A0D0D0A, 1, 6])), max_size=4), st.integers(0, 64))
+def test_the_compiled_walk_and_the_python_walk_agree_on_damaged_captures(tmp_path_factory, which, writes, cut):
+    # Lengths, block types and byte-order magics overwritten anywhere (header fields among them), and the tail cut.
+    tmp = tmp_path_factory.mktemp("damaged")
+    base = _lying_captures(tmp)[which % 2 * 8]  # plain.pcap or plain.pcapng
+    raw = bytearray(base.read_bytes())
+    for at, value in writes:
+        at %= len(raw) - 4
+        raw[at : at + 4] = struct.pack("<I", value)
+    path = tmp / ("damaged" + base.suffix)
+    path.write_bytes(bytes(raw[: len(raw) - cut]))
+    assert _walk_facts(path, reader._compiled) == _walk_facts(path, None)
