@@ -385,3 +385,22 @@ def test_the_compiled_walk_and_the_python_walk_agree_on_damaged_captures(tmp_pat
     path = tmp / ("damaged" + base.suffix)
     path.write_bytes(bytes(raw[: len(raw) - cut]))
     assert _walk_facts(path, reader._compiled) == _walk_facts(path, None)
+
+
+@NO_COMPILED_WALK
+def test_the_compiled_window_copy_equals_numpys(tmp_path, monkeypatch):
+    from webrtcpcap.io import buffer
+    most = 0
+    for path in _lying_captures(tmp_path):
+        data, index, state, _ = reader.read_all(path)
+        records = index.positions(np.arange(len(index)), data, state)
+        # Records whose window lies inside the file (the compiled copy), a non-contiguous descending slice of them,
+        # and every record (the last ones' windows run past the end of the file: the zero-padded tail).
+        inside = records[records + buffer.WINDOW <= len(data)]
+        most = max(most, len(inside))
+        for rows in (inside, inside[::-3], records):
+            monkeypatch.setattr(buffer, "_compiled", reader._compiled)
+            compiled = buffer.ByteSource(data, rows).window
+            monkeypatch.setattr(buffer, "_compiled", None)
+            assert compiled.tolist() == buffer.ByteSource(data, rows).window.tolist(), path.name
+    assert most > 100  # the compiled copy did copy
