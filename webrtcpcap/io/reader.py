@@ -358,11 +358,13 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
             elif struct.unpack_from(">I", buf, pos + 8)[0] == PCAPNG_BYTE_ORDER_MAGIC:
                 little = False
             else:
-                return starts.array(), segments, pos, "pcapng section header at byte offset {offset} has a bad byte-order magic"
+                return (starts.array(), segments, pos,
+                        "pcapng section header at byte offset {offset} has a bad byte-order magic")
             head = struct.Struct("<II" if little else ">II").unpack_from
             btype, blen = head(buf, pos)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-            return starts.array(), segments, pos, f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)"
+            return (starts.array(), segments, pos,
+                    f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)")
         if pos + blen > end:
             return starts.array(), segments, pos, "partial"
         if btype == PCAPNG_EPB or btype == PCAPNG_SPB or btype == PCAPNG_OPB:
@@ -373,7 +375,8 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
             segments.append((starts.count, little, state.section_base, len(state.interfaces)))
         elif btype == PCAPNG_IDB:
             if blen < 20:
-                return starts.array(), segments, pos, f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)"
+                return (starts.array(), segments, pos,
+                        f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)")
             state.interfaces.append(_parse_idb(buf, pos, blen, little, len(state.interfaces)))
             segments.append((starts.count, little, state.section_base, len(state.interfaces)))
         pos += blen

@@ -660,7 +660,8 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     src_code, dst_code = _intern_addresses(ip, book)
     addresses = book.names
     return NetLayer(
-        source=src, ip_version=ip.ipver, traffic_class=ip.traffic_class, ip_proto=proto, src=src_code, dst=dst_code, addresses=addresses,
+        source=src, ip_version=ip.ipver, traffic_class=ip.traffic_class, ip_proto=proto, src=src_code, dst=dst_code,
+        addresses=addresses,
         transport=transport, sport=sport, dport=dport, payload_off=payload_off, payload_len=payload_len,
         payload_cap=payload_cap, error=error, fragment=fragment, reassembled_in=reassembled_in,
         icmp_type=icmp_type, icmp_code=icmp_code, icmp_quoted=icmp_quoted, tcp_seq=tcp_seq, tcp_flags=tcp_flags,
