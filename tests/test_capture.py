@@ -221,8 +221,8 @@ def test_mutated_or_truncated_captures_give_a_capture_or_a_project_error(tmp_pat
 
 # --- iter_chunks ----------------------------------------------------------------------------------------------------
 
-KEYS = ["frame", "time", "t", "caplen", "len", "interface", "ip_version", "src", "dst", "sport", "dport",
-        "transport", "kind", "payload_len", "evidence", "error"]
+KEYS = ["frame", "time", "t", "caplen", "len", "interface", "ip_version", "dscp", "ecn", "src", "dst", "sport",
+        "dport", "transport", "kind", "payload_len", "evidence", "error"]
 RTP_KEYS = ["frame", "t", "src", "dst", "sport", "dport", "ssrc", "pt", "seq", "ts", "marker", "payload_len"]
 
 

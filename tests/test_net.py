@@ -87,7 +87,7 @@ def test_every_link_type_gives_every_packets_rtp_and_rtcp_column(link, version, 
     for i, ((from_a, payload), frame) in enumerate(zip(payloads, frames)):
         assert_row(packets_row(cap, i + 1), {
             "frame": i + 1, "time": utc(times[i]), "t": (times[i] - times[0]) / 1e9, "caplen": len(frame),
-            "len": len(frame), "interface": 0, "ip_version": version, "src": a if from_a else b,
+            "len": len(frame), "interface": 0, "ip_version": version, "dscp": 0, "ecn": 0, "src": a if from_a else b,
             "dst": b if from_a else a, "sport": 40000 if from_a else 50000, "dport": 50000 if from_a else 40000,
             "transport": "udp", "kind": kinds[i], "payload_len": len(payload), "flow": 0, "evidence": "stun",
             "error": None, "reassembled_in": None, "icmp_type": None, "icmp_code": None, "icmp_quoted": None,
@@ -204,7 +204,8 @@ def test_icmp_port_unreachable_names_the_quoted_udp_datagram(tmp_path):
     cap = open_quiet(write_pcap(tmp_path / "i.pcap", [frame], nanosecond=True))
     assert_row(packets_row(cap, 1), {
         "frame": 1, "time": utc(default_time_ns(0)), "t": 0.0, "caplen": len(frame), "len": len(frame),
-        "interface": 0, "ip_version": 4, "src": B4, "dst": A4, "sport": None, "dport": None, "transport": "icmp",
+        "interface": 0, "ip_version": 4, "dscp": 0, "ecn": 0, "src": B4, "dst": A4, "sport": None, "dport": None,
+        "transport": "icmp",
         "kind": "icmp", "payload_len": None, "flow": None, "evidence": None, "error": None, "reassembled_in": None,
         "icmp_type": 3, "icmp_code": 3, "icmp_quoted": f"udp {A4}:40000 > {B4}:50000",
     }, tables.PACKETS_SCHEMA)
@@ -268,6 +269,28 @@ def test_ethernet_frame_with_a_non_ip_ethertype_is_non_ip(tmp_path):
     frame = bytes(Ether(**ETH, type=0x0806) / (b"\x00" * 28))
     cap = open_quiet(write_pcap(tmp_path / "a.pcap", [frame]))
     assert_row(row_of(cap.packets, 1), {"kind": "non-ip", "ip_version": None, "src": None, "error": None})
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_dscp_and_ecn_are_the_traffic_class_byte_of_every_ip_frame(version, tmp_path):
+    # (DSCP, ECN): default / Not-ECT, EF / ECT(1) (L4S), AF41 / ECT(0), CS1 / CE, and the byte's extremes.
+    marks = [(0, 0), (46, 1), (34, 2), (8, 3), (63, 3), (1, 0)]
+    frames = []
+    for dscp, ecn in marks:
+        ip = (IP(src=A4, dst=B4, tos=dscp << 2 | ecn) if version == 4 else
+              IPv6(src=A6, dst=B6, tc=dscp << 2 | ecn, fl=0xABCDE))  # a flow label beside it must not leak in
+        frames.append(bytes(Ether(**ETH) / ip / UDP(sport=40000, dport=50000) / rtp_packet()))
+    frames.append(bytes(Ether(**ETH, type=0x0806) / (b"\x00" * 28)))  # ARP: no IP header
+    frames.append(bytes(Ether(**ETH) / IP(src=A4, dst=B4, tos=0xB9))[:14 + 12])  # IPv4 header cut short
+    cap = open_quiet(write_pcap(tmp_path / "ecn.pcap", frames))
+    packets = cap.packets
+    assert str(packets["dscp"].dtype) == "UInt8" and str(packets["ecn"].dtype) == "UInt8"
+    assert packets["dscp"].tolist()[:len(marks)] == [d for d, _ in marks]
+    assert packets["ecn"].tolist()[:len(marks)] == [e for _, e in marks]
+    assert packets["dscp"].isna().tolist()[len(marks):] == [True, True]
+    assert packets["ecn"].isna().tolist()[len(marks):] == [True, True]
+    assert list(packets.columns[:9]) == ["frame", "time", "t", "caplen", "len", "interface", "ip_version", "dscp",
+                                         "ecn"]
 
 
 # -- Internet checksums ------------------------------------------------------------------------------------------

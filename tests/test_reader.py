@@ -290,3 +290,117 @@ def test_compacted_index_finds_every_record_of_any_block_sequence(tmp_path_facto
     assert index.positions(np.arange(n), data, state).tolist() == truth.tolist()
     picks = np.arange(n)[:: max(1, n // 17)][::-1].copy()  # scattered and descending
     assert index.positions(picks, data, state).tolist() == truth[picks].tolist()
+
+
+# --- the compiled walk (io/_walk.c) and the Python walk give the same index ----------------------------------------
+
+
+def _walk_facts(path, compiled, step=1 << 16):
+    """Everything a walk decides about a file: every record start, the segments, the interfaces, the problem; and
+    the same through iter_batches (small blocks, so that records straddle the buffers).  `compiled`: the compiled
+    walk's module, or None for the Python walk."""
+    saved = reader._compiled, reader._WALK_STEP
+    reader._compiled, reader._WALK_STEP = compiled, step
+    try:
+        try:
+            data, index, state, _ = reader.read_all(path)
+        except webrtcpcap.CaptureError as exc:
+            return [str(exc)]
+        facts = [index.positions(np.arange(len(index)), data, state).tolist(), index.segments,
+                 [(i.linktype, i.snaplen, i.ts_divisor, i.ts_binary_shift) for i in state.interfaces], state.problem]
+        for data, index, state, first in reader.iter_batches(path, frames=5, block_bytes=200):
+            facts.append((first, index.positions(np.arange(len(index)), data, state).tolist(), index.segments))
+        facts.append(state.problem)
+        return facts
+    finally:
+        reader._compiled, reader._WALK_STEP = saved
+
+
+def _lying_captures(tmp_path) -> list:
+    frames = _varied_frames(150)  # more than one 64-record piece
+    plain = write_pcap(tmp_path / "plain.pcap", frames, snaplen=64).read_bytes()
+    paths = []
+
+    def keep(name, raw):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(raw)
+
+    keep("plain.pcap", plain)
+    keep("big_endian.pcap", write_pcap(tmp_path / "be.pcap", frames, big_endian=True).read_bytes())
+    keep("cut_last.pcap", plain[:-7])
+    keep("cut_header.pcap", plain[:-(len(frames[-1]) + 9)])
+    first = 24 + 16 + len(frames[0])  # the second record's header
+    for name, caplen in (("caplen_zero", 0), ("caplen_past_end", len(plain)), ("caplen_absurd", 1 << 30),
+                         ("caplen_over_snaplen", 1000)):
+        raw = bytearray(plain)
+        struct.pack_into("<I", raw, first + 8, caplen)
+        keep(name + ".pcap", bytes(raw))
+    blocks = [shb(), idb(1, tsresol=9)]
+    for i, f in enumerate(frames):
+        if i == 7:
+            blocks.append(idb(1, tsresol=6))  # an interface block between packets
+        if i == 13:
+            blocks += [shb(big_endian=True), idb(1, big_endian=True)]  # a section of the other byte order
+        if i == 20:
+            blocks += [shb(), idb(1)]
+        blocks.append(spb(f) if i % 5 == 0 else opb(0, i, f) if i % 7 == 0 else
+                      epb(0, T0_NS + i, f, big_endian=13 <= i < 20))
+        if i == 25:
+            blocks.append(struct.pack("<II", 4, 16) + b"\0" * 4 + struct.pack("<I", 16))  # a name block: skipped
+    ng = write_pcapng(tmp_path / "ng.pcapng", blocks).read_bytes()
+    keep("plain.pcapng", ng)
+    keep("cut.pcapng", ng[:-5])
+    last_epb = ng.rindex(struct.pack("<I", 6))
+    for name, blen in (("blen_odd", 30), ("blen_small", 8), ("blen_absurd", 1 << 30), ("blen_past_end", 1 << 20)):
+        raw = bytearray(ng)
+        struct.pack_into("<I", raw, last_epb + 4, blen)
+        keep(name + ".pcapng", bytes(raw))
+    return paths
+
+
+NO_COMPILED_WALK = pytest.mark.skipif(reader._compiled is None,
+                                      reason="the compiled walk is not built here (no C compiler at install)")
+
+
+@NO_COMPILED_WALK
+@pytest.mark.parametrize("step", [64, 1 << 16])
+def test_the_compiled_walk_and_the_python_walk_index_every_capture_alike(step, tmp_path):
+    compiled = reader._compiled
+    for path in _lying_captures(tmp_path):
+        assert _walk_facts(path, compiled, step) == _walk_facts(path, None, step), path.name
+
+
+@NO_COMPILED_WALK
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 15), st.lists(st.tuples(st.integers(0, 1 << 16), st.sampled_from(
+    [0, 1, 3, 12, 16, 28, 100, 0xFFFF, 1 << 24, 0xFFFFFFFF, 0x0A0D0D0A, 1, 6])), max_size=4), st.integers(0, 64))
+def test_the_compiled_walk_and_the_python_walk_agree_on_damaged_captures(tmp_path_factory, which, writes, cut):
+    # Lengths, block types and byte-order magics overwritten anywhere (header fields among them), and the tail cut.
+    tmp = tmp_path_factory.mktemp("damaged")
+    base = _lying_captures(tmp)[which % 2 * 8]  # plain.pcap or plain.pcapng
+    raw = bytearray(base.read_bytes())
+    for at, value in writes:
+        at %= len(raw) - 4
+        raw[at : at + 4] = struct.pack("<I", value)
+    path = tmp / ("damaged" + base.suffix)
+    path.write_bytes(bytes(raw[: len(raw) - cut]))
+    assert _walk_facts(path, reader._compiled) == _walk_facts(path, None)
+
+
+@NO_COMPILED_WALK
+def test_the_compiled_window_copy_equals_numpys(tmp_path, monkeypatch):
+    from webrtcpcap.io import buffer
+    most = 0
+    for path in _lying_captures(tmp_path):
+        data, index, state, _ = reader.read_all(path)
+        records = index.positions(np.arange(len(index)), data, state)
+        # Records whose window lies inside the file (the compiled copy), a non-contiguous descending slice of them,
+        # and every record (the last ones' windows run past the end of the file: the zero-padded tail).
+        inside = records[records + buffer.WINDOW <= len(data)]
+        most = max(most, len(inside))
+        for rows in (inside, inside[::-3], records):
+            monkeypatch.setattr(buffer, "_compiled", reader._compiled)
+            compiled = buffer.ByteSource(data, rows).window
+            monkeypatch.setattr(buffer, "_compiled", None)
+            assert compiled.tolist() == buffer.ByteSource(data, rows).window.tolist(), path.name
+    assert most > 100  # the compiled copy did copy

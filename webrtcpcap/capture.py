@@ -120,7 +120,8 @@ class Capture:
 
     - `packets`: one row per frame of the file, in file order.  Columns: frame (1-based, as Wireshark numbers them),
       time (UTC), t (seconds since the first frame), caplen, len, interface (a row of `interfaces`), ip_version,
-      src, dst, sport, dport, transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel,
+      dscp and ecn (the IPv4 TOS / IPv6 Traffic Class byte's high 6 and low 2 bits; ecn 0 Not-ECT, 1 ECT(1),
+      2 ECT(0), 3 CE; null without an IP header), src, dst, sport, dport, transport (udp/tcp/icmp/icmpv6/other), kind (stun, dtls, rtp, rtcp, turn-channel,
       zrtp, other, tcp, icmp, non-ip, ip-fragment, quic: a non-WebRTC UDP flow with a QUIC client Initial),
       payload_len (transport payload length the headers declare),
       flow (bidirectional flow id: the flows table's `flow`, as a categorical of the ids), evidence (why the

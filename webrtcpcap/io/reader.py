@@ -24,6 +24,11 @@ from .errors import CaptureError
 from .files import (GZIP_IN_MEMORY_BYTES, GZIP_INPUT_STEP, GZIP_MAGIC, GZIP_OUTPUT_STEP, _capture_file,  # noqa: F401
                     _GzipStream, _open_bytes, expanded_size)
 
+try:  # the compiled record walk (io/_walk.c), built by `pip install` where a C compiler is found
+    from . import _walk as _compiled
+except ImportError:  # no compiler at install time: the same walk in Python, slower (tests hold the two equal)
+    _compiled = None
+
 PCAP_MAGIC_US = 0xA1B2C3D4  # classic pcap, microsecond timestamps
 PCAP_MAGIC_NS = 0xA1B23C4D  # classic pcap, nanosecond timestamps
 PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34  # "modified" pcap with longer record headers
@@ -199,15 +204,41 @@ _PCAP_INCL = {True: struct.Struct("<8xI").unpack_from, False: struct.Struct(">8x
 def _walk_pcap(buf, pos: int, end: int, little: bool, limit: int | None, max_len: int):
     """Record starts from `pos`; stops at `end`, at `limit` records, or at a record that does not fit.
 
-    Returns (starts, next_pos, status): status is "ok" (walked to a clean boundary or the limit),
-    "partial" (the next record runs past `end`) or an error string (absurd length).
+    Returns (starts, next_pos, status): starts an int64 array; status is "ok" (walked to a clean boundary or the
+    limit), "partial" (the next record runs past `end`) or an error string (absurd length).
     """
+    starts = _Starts(limit)
+    if _compiled is not None:
+        while not starts.full:
+            count, pos = _compiled_walk(buf, starts, pos, end, True, little, max_len)
+            if count < starts.asked:
+                break
+    else:
+        found, pos = _py_walk_pcap(buf, pos, end, little, limit if limit is not None else (end - pos) // 16 + 1,
+                                   max_len)
+        starts.extend(found)
+    starts_array = starts.array()
+    full = starts.full
+    unpack = _PCAP_INCL[little]
+    if pos <= end - 16 and not full:
+        (incl,) = unpack(buf, pos)
+        if incl > max_len:
+            return starts_array, pos, f"record at byte offset {{offset}} has an absurd captured length ({incl} bytes)"
+        return starts_array, pos, "partial"
+    if pos < end and not full:
+        return starts_array, pos, "partial"
+    return starts_array, pos, "ok"
+
+
+def _py_walk_pcap(buf, pos: int, end: int, little: bool, limit: int, max_len: int) -> tuple[list[int], int]:
+    """The walk of _walk_pcap in Python (where the compiled one is not built): up to `limit` starts, and where the
+    walk stopped (at `limit`, at the end, or at a record that does not fit)."""
     unpack = _PCAP_INCL[little]
     starts: list[int] = []
     append = starts.append
     last = end - 16
     # The hottest loop of the reader: a for over range() is cheaper than counting the records in a while.
-    for _ in range(limit if limit is not None else (end - pos) // 16 + 1):
+    for _ in range(limit):
         if pos > last:
             break
         (incl,) = unpack(buf, pos)
@@ -216,15 +247,63 @@ def _walk_pcap(buf, pos: int, end: int, little: bool, limit: int | None, max_len
             break
         append(pos)
         pos = nxt
-    full = limit is not None and len(starts) >= limit
-    if pos <= last and not full:
-        (incl,) = unpack(buf, pos)
-        if incl > max_len:
-            return starts, pos, f"record at byte offset {{offset}} has an absurd captured length ({incl} bytes)"
-        return starts, pos, "partial"
-    if pos < end and not full:
-        return starts, pos, "partial"
-    return starts, pos, "ok"
+    return starts, pos
+
+
+class _Starts:
+    """Record starts of one walk, up to `limit` (None: no limit): int64 pieces of at most _WALK_STEP from the
+    compiled walk (memory follows the records walked, never a length field), single starts from the Python walk."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.pieces: list[np.ndarray] = []
+        self.pending: list[int] = []  # the Python walk's starts, after the pieces
+        self.count = 0
+        self.asked = 0
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.count >= self.limit
+
+    def buffer(self) -> np.ndarray:
+        """Room for the compiled walk's next piece."""
+        self.asked = _WALK_STEP if self.limit is None else min(self.limit - self.count, _WALK_STEP)
+        return np.empty(self.asked, dtype=np.int64)
+
+    def add(self, piece: np.ndarray) -> None:
+        self._flush()
+        if len(piece):
+            self.pieces.append(piece)
+            self.count += len(piece)
+
+    def append(self, pos: int) -> None:
+        self.pending.append(pos)
+        self.count += 1
+
+    def extend(self, starts: list[int]) -> None:
+        self.pending.extend(starts)
+        self.count += len(starts)
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.pieces.append(np.array(self.pending, dtype=np.int64))
+            self.pending = []
+
+    def array(self) -> np.ndarray:
+        self._flush()
+        if len(self.pieces) == 1:
+            return self.pieces[0]
+        return np.concatenate(self.pieces) if self.pieces else np.zeros(0, dtype=np.int64)
+
+
+def _compiled_walk(buf, starts: _Starts, pos: int, end: int, pcap: bool, little: bool, max_len: int) -> tuple[int, int]:
+    """One step of the compiled walk into `starts`: (records found, where it stopped).  It stops where the Python
+    walk would (end, a record that does not fit, an absurd length) and, in pcapng, before every section and
+    interface block, which the Python walk reads."""
+    out = starts.buffer()
+    count, pos = _compiled.walk(buf, out, pos, end, pcap, little, max_len)
+    starts.add(out[:count].copy() if count < len(out) // 2 else out[:count])
+    return count, pos
 
 
 def _parse_idb(buf, pos: int, blen: int, little: bool, index: int) -> Interface:
@@ -258,13 +337,19 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
     Returns (starts, segments, next_pos, status) where `segments` lists (first index in starts, little-endian?,
     global index of the section's first interface, interfaces described so far) each time a section begins or an
     interface is described, plus one entry for the state at the start of the walk; status is as for _walk_pcap.
+    Runs of packet blocks (and blocks skipped alike) are walked by the compiled walk where it is built; the Python
+    loop reads the blocks it stops at (sections, interfaces, anything odd) and every block without it.
     """
-    starts: list[int] = []
+    starts = _Starts(limit)
     append = starts.append
     little = state.little
     segments: list[tuple[int, bool, int, int]] = [(0, little, state.section_base, len(state.interfaces))]
     head = struct.Struct("<II" if little else ">II").unpack_from
-    while pos + 12 <= end and (limit is None or len(starts) < limit):
+    while pos + 12 <= end and not starts.full:
+        if _compiled is not None:
+            count, pos = _compiled_walk(buf, starts, pos, end, False, little, MAX_BLOCK)
+            if count == starts.asked or pos + 12 > end:
+                continue  # a full piece (walk on), or the end (the loop's test)
         btype, blen = head(buf, pos)
         if btype == PCAPNG_SHB:
             bom_le = struct.unpack_from("<I", buf, pos + 8)[0]
@@ -273,29 +358,32 @@ def _walk_pcapng(buf, pos: int, end: int, state: ReadState, limit: int | None):
             elif struct.unpack_from(">I", buf, pos + 8)[0] == PCAPNG_BYTE_ORDER_MAGIC:
                 little = False
             else:
-                return starts, segments, pos, "pcapng section header at byte offset {offset} has a bad byte-order magic"
+                return (starts.array(), segments, pos,
+                        "pcapng section header at byte offset {offset} has a bad byte-order magic")
             head = struct.Struct("<II" if little else ">II").unpack_from
             btype, blen = head(buf, pos)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-            return starts, segments, pos, f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)"
+            return (starts.array(), segments, pos,
+                    f"pcapng block at byte offset {{offset}} has an absurd length ({blen} bytes)")
         if pos + blen > end:
-            return starts, segments, pos, "partial"
+            return starts.array(), segments, pos, "partial"
         if btype == PCAPNG_EPB or btype == PCAPNG_SPB or btype == PCAPNG_OPB:
             append(pos)
         elif btype == PCAPNG_SHB:
             state.little = little
             state.section_base = len(state.interfaces)
-            segments.append((len(starts), little, state.section_base, len(state.interfaces)))
+            segments.append((starts.count, little, state.section_base, len(state.interfaces)))
         elif btype == PCAPNG_IDB:
             if blen < 20:
-                return starts, segments, pos, f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)"
+                return (starts.array(), segments, pos,
+                        f"pcapng interface block at byte offset {{offset}} is too short ({blen} bytes)")
             state.interfaces.append(_parse_idb(buf, pos, blen, little, len(state.interfaces)))
-            segments.append((len(starts), little, state.section_base, len(state.interfaces)))
+            segments.append((starts.count, little, state.section_base, len(state.interfaces)))
         pos += blen
     state.little = little
-    if pos < end and (limit is None or len(starts) < limit):
-        return starts, segments, pos, "partial"
-    return starts, segments, pos, "ok"
+    if pos < end and not starts.full:
+        return starts.array(), segments, pos, "partial"
+    return starts.array(), segments, pos, "ok"
 
 
 # --- record fields, vectorised ---------------------------------------------------------------------------------
@@ -558,8 +646,8 @@ def _walk(buf, pos: int, end: int, state: ReadState, limit: int | None, progress
         else:
             starts, segs, pos, status = _walk_pcapng(buf, pos, end, state, step)
             segments.extend((count + first, little, base, known) for first, little, base, known in segs)
-        if starts:
-            parts.append(np.asarray(starts, dtype=offset_dtype))
+        if len(starts):
+            parts.append(starts.astype(offset_dtype))
         count += len(starts)
         if progress is not None:
             progress(pos)

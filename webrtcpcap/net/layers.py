@@ -117,6 +117,7 @@ class NetLayer:
     source: ByteSource
     ip_version: np.ndarray  # uint8: 0, 4, 6
     ip_proto: np.ndarray  # uint8
+    traffic_class: np.ndarray  # int16: the IPv4 TOS / IPv6 Traffic Class byte (DSCP << 2 | ECN), -1 without IP header
     src: np.ndarray  # int32
     dst: np.ndarray  # int32
     addresses: list[str]
@@ -302,6 +303,7 @@ def _link_layer(src: ByteSource, lt: int, off, end, snapped):
 @dataclass
 class _IP:
     ipver: np.ndarray
+    traffic_class: np.ndarray  # int16, -1 where no IP header was read (see NetLayer)
     proto: np.ndarray
     l4: np.ndarray
     l4_wire: np.ndarray
@@ -325,6 +327,7 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     src4 = np.zeros(n, dtype=np.uint32)
     dst4 = np.zeros(n, dtype=np.uint32)
     is_frag = np.zeros(n, dtype=bool)
+    traffic_class = np.full(n, -1, dtype=np.int16)
 
     def truncated(rows, fallback):
         error[rows] = np.where(snapped[rows], NetError.SNAPLEN, fallback)
@@ -346,6 +349,7 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     bad = ok & (((vihl >> 4) != 4) | (ihl < 20))
     error[r[bad]] = NetError.IPV4_INVALID
     ok &= ~bad
+    traffic_class[r[ok]] = cur.u8(1)[ok]  # RFC 2474 / RFC 3168: the old TOS byte, whatever the header says next
     short = ok & (avail < ihl)
     truncated(r[short], NetError.IPV4_INVALID)
     ok &= ~short
@@ -380,9 +384,12 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     # IPv6 -----------------------------------------------------------------
     r6 = np.flatnonzero((ipver == 6) & (error == 0))
     a, avail, ok, cur = ip_header(r6, 40, NetError.IPV6_INVALID)
-    bad = ok & ((cur.u8(0) >> 4) != 6)
+    first = cur.u8(0)
+    bad = ok & ((first >> 4) != 6)
     error[r6[bad]] = NetError.IPV6_INVALID
     ok &= ~bad
+    # RFC 8200 §7: the Traffic Class is the 8 bits after the version nibble.
+    traffic_class[r6[ok]] = (((first & 0x0F) << 4) | (cur.u8(1) >> 4))[ok]
     plen = np.where(ok, cur.be16(4), 0).astype(np.int64)
     nh = np.where(ok, cur.u8(6), 0).astype(np.int64)
     over = ok & (plen + 40 > avail)
@@ -442,7 +449,7 @@ def _ip_layer(src: ByteSource, l3, ipver, end, snapped, error) -> _IP:
     bad_rows = error != 0
     snap_keep = (error == NetError.SNAPLEN) & (l4 >= 0)
     l4[bad_rows & ~snap_keep] = -1
-    return _IP(ipver, proto, l4, l4_wire, l4_cap, src4, dst4, v6_rows, src6, dst6,
+    return _IP(ipver, traffic_class, proto, l4, l4_wire, l4_cap, src4, dst4, v6_rows, src6, dst6,
                np.flatnonzero(is_frag), frag_key, error)
 
 
@@ -653,7 +660,8 @@ def _finish(batch: FrameBatch, ip: _IP, snapped, book: AddressBook, fragments: R
     src_code, dst_code = _intern_addresses(ip, book)
     addresses = book.names
     return NetLayer(
-        source=src, ip_version=ip.ipver, ip_proto=proto, src=src_code, dst=dst_code, addresses=addresses,
+        source=src, ip_version=ip.ipver, traffic_class=ip.traffic_class, ip_proto=proto, src=src_code, dst=dst_code,
+        addresses=addresses,
         transport=transport, sport=sport, dport=dport, payload_off=payload_off, payload_len=payload_len,
         payload_cap=payload_cap, error=error, fragment=fragment, reassembled_in=reassembled_in,
         icmp_type=icmp_type, icmp_code=icmp_code, icmp_quoted=icmp_quoted, tcp_seq=tcp_seq, tcp_flags=tcp_flags,

@@ -58,6 +58,10 @@ def packets_table(f, frame, t, flow, n_flows, verdict, kind, error, names,
     f.src = f.dst = None
     ip_version = tables.int_category(f.ip_version, f.ip_version == 0, "uint8")
     f.ip_version = None
+    no_ip_header = f.traffic_class < 0
+    dscp = tables.masked((f.traffic_class >> 2).astype(np.uint8), no_ip_header, "UInt8", own_mask=True)
+    ecn = tables.masked((f.traffic_class & 3).astype(np.uint8), no_ip_header.copy(), "UInt8", own_mask=True)
+    f.traffic_class = None
     interface = tables.int_category(f.interface, np.zeros(len(f.interface), dtype=bool), "uint16")
     f.interface = None
     sport = tables.masked(f.sport, ~f.has_ports, "UInt16", own_mask=True)
@@ -73,6 +77,8 @@ def packets_table(f, frame, t, flow, n_flows, verdict, kind, error, names,
         "len": f.length,
         "interface": interface,
         "ip_version": ip_version,
+        "dscp": dscp,
+        "ecn": ecn,
         "src": src,
         "dst": dst,
         "sport": sport,

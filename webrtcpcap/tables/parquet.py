@@ -42,11 +42,13 @@ from .schema import DECRYPTED_RTCP_SCHEMA, DECRYPTED_RTP_SCHEMA
 
 # The schema version of the files written here: bump it on any change to a column's name, dtype or meaning (and say
 # what changed below).  A dataset written under another version is not resumed: its captures are read again.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANGELOG: dict[int, str] = {
     1: "first version: every Capture table; `capture` (blake2b-64 of the file, hex) on every table, `session` on the "
        "tables placed by frame or flow; integer categoricals as nullable integers, known vocabularies as fixed "
        "categoricals, other categoricals as strings; rtp/rtcp always carry auth_ok and srtp_status.",
+    2: "packets gains dscp and ecn (UInt8, after ip_version): the IPv4 TOS / IPv6 Traffic Class byte's high 6 and "
+       "low 2 bits, null without an IP header.",
 }
 
 # Keys of the Parquet file metadata (each file's schema.metadata), beside pandas' own.

@@ -81,6 +81,7 @@ class _Frames:
         self.length = np.zeros(n, dtype=np.uint32)
         self.interface = np.zeros(n, dtype=np.uint16)
         self.ip_version = np.zeros(n, dtype=np.uint8)
+        self.traffic_class = np.full(n, -1, dtype=np.int16)  # -1: no IP header (packets' dscp and ecn are null)
         # Address codes: int16 while the address book is small (half the memory), int32 from the first slice
         # that needs it (_keep_slice widens them, under `lock`, which every write of them takes).
         self.src = np.full(n, -1, dtype=np.int16)
@@ -246,6 +247,7 @@ def _keep_slice(f: _Frames, lo: int, batch, layer: net.NetLayer, rtp_parts: dict
     f.length[lo:hi] = batch.length
     f.interface[lo:hi] = batch.interface
     f.ip_version[lo:hi] = layer.ip_version
+    f.traffic_class[lo:hi] = layer.traffic_class
     with f.lock:
         if len(layer.addresses) > np.iinfo(f.src.dtype).max:
             f.src, f.dst = f.src.astype(np.int32), f.dst.astype(np.int32)

@@ -21,6 +21,9 @@ PACKETS_SCHEMA: dict[str, str] = {
     "len": "uint32",
     "interface": "category",  # the capture interface's index (uint16 categories; cap.interfaces)
     "ip_version": "category",  # 4 or 6 (uint8 categories); null for non-IP frames
+    # The IPv4 TOS / IPv6 Traffic Class byte (RFC 2474, RFC 3168): null where no IP header was read.
+    "dscp": "UInt8",  # its high 6 bits: the DiffServ code point (46 EF, 34 AF41, 0 default)
+    "ecn": "UInt8",  # its low 2 bits: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE (congestion experienced)
     "src": "category",
     "dst": "category",
     "sport": "UInt16",
