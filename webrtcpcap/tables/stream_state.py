@@ -80,7 +80,8 @@ class StreamState:
         self.sample: list[np.ndarray] = []  # rows (packet index, t, extended ts) as float64
         self.rtx_mine = np.zeros(n, np.int64)  # packets not padding only, of streams sharing their 5-tuple
         self.rtx_hits: dict[tuple[int, int], list[int]] = {}  # (stream, other): [same timestamp, came before it]
-        self._recent = pd.DataFrame({"sid": [], "ts": [], "first": []})  # the last chunk's first arrival per timestamp
+        # The last chunk's first arrival per (stream << 32 | timestamp), sorted by key.
+        self._recent = (np.zeros(0, np.int64), np.zeros(0))
 
     # --- bookkeeping ------------------------------------------------------------------------------------------------
 
@@ -240,32 +241,33 @@ class StreamState:
         """Evidence for the "rtp timestamps" RTX rule of `rtx_pairs`, summed over chunks, for streams that share a
         5-tuple with another: each stream's packets that carry something (not padding only), and for each other
         stream of the 5-tuple how many of them have a timestamp that stream had (in this chunk or the one before)
-        and how many of those came before that stream's packet with the same timestamp."""
-        gid = o.gid
+        and how many of those came before that stream's first packet with the same timestamp."""
         five = [self._keys[s][:4] for s in sid.tolist()]
         shared = np.array([five.count(f) > 1 for f in five])
+        before_key, before_first = self._recent
         if not shared.any():
-            self._recent = pd.DataFrame({"sid": [], "ts": [], "first": []})
+            self._recent = (np.zeros(0, np.int64), np.zeros(0))
             return
-        rows = shared[gid]
-        sids = sid[gid][rows]
-        here = pd.DataFrame({"sid": sids, "ts": raw_ts[rows], "t": t[rows]})
-        carried = o.col("padding").astype(bool)[rows] == False  # noqa: E712 (numpy arrays)
+        rows = shared[o.gid]
+        sids = sid[o.gid][rows]
+        ts, tt = raw_ts[rows], t[rows]
+        key = (sids << 32) | ts  # (stream, timestamp) in one number
+        self._recent = _first_per_key(key, tt)
+        seen_key, seen_first = _first_per_key(np.r_[before_key, key], np.r_[before_first, tt])
+        carried = ~o.col("padding").astype(bool)[rows]
         np.add.at(self.rtx_mine, sids[carried], 1)
-        firsts = here.groupby(["sid", "ts"], sort=False)["t"].min().reset_index().rename(columns={"t": "first"})
-        seen = pd.concat([self._recent, firsts]).groupby(["sid", "ts"], sort=False)["first"].min().reset_index()
-        self._recent = firsts
-        mine = here[carried]
-        group = {s: f for s, f in zip(sid.tolist(), five)}
-        for s in np.unique(mine["sid"]).tolist():  # a loop over streams
-            own = mine[mine["sid"] == s]
+        mine_sid, mine_ts, mine_t = sids[carried], ts[carried], tt[carried]
+        for s in np.unique(mine_sid).tolist():  # a loop over streams
+            own = mine_sid == s
             for m in sid.tolist():
-                if m == s or group[m] != group[s]:
+                if m == s or self._keys[m][:4] != self._keys[s][:4]:
                     continue
-                at = own[["ts", "t"]].merge(seen[seen["sid"] == m][["ts", "first"]], on="ts", how="inner")
-                hit = self.rtx_hits.setdefault((s, m), [0, 0])
-                hit[0] += len(at)
-                hit[1] += int((at["t"] < at["first"]).sum())
+                want = (np.int64(m) << 32) | mine_ts[own]
+                at = np.minimum(np.searchsorted(seen_key, want), len(seen_key) - 1)
+                hit = seen_key[at] == want
+                counts = self.rtx_hits.setdefault((s, m), [0, 0])
+                counts[0] += int(hit.sum())
+                counts[1] += int((mine_t[own][hit] < seen_first[at[hit]]).sum())
 
     # --- the answer -------------------------------------------------------------------------------------------------
 
@@ -331,6 +333,14 @@ class StreamState:
             ts = np.r_[ts, float(self.last_ext_ts[i])]
         measured, about = _theil_sen(t, ts, span)
         return _decide_rate(pt, True, span, _step(int(self.packets[i]), steps, zeros, counts), measured, about)[0]
+
+
+def _first_per_key(key: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys (sorted) and the earliest t of each."""
+    order = np.lexsort((t, key))
+    key, t = key[order], t[order]
+    head = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    return key[head], t[head]
 
 
 def _step(packets: int, steps: int, zeros: int, counts: dict[int, int]) -> int | None:
