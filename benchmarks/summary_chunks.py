@@ -4,7 +4,8 @@ included), and the cost of chunking in time and memory.
     python benchmarks/synth.py /tmp/5m.pcap --packets 5000000
     python benchmarks/summary_chunks.py /tmp/1m.pcap /tmp/5m.pcap --repeat 3
 
-Each run is a whole process (`python -m webrtcpcap summary`, import included), whole and chunked alternating, so
+Each run is a whole process (`python -m webrtcpcap summary --chunked`, and for the whole read the same command's
+code without its size threshold), import included, whole and chunked alternating, so
 that both meet the same load; figures are medians of `--repeat` runs: wall seconds, CPU seconds (user + system:
 the machine may be shared) and peak RSS (the child's ru_maxrss).  Prints whether the two reads' stream lines are
 identical, and the chunked/whole ratios.
@@ -20,9 +21,23 @@ import sys
 import time
 
 
+# The whole read as `webrtcpcap summary` does it below its chunking threshold (CHUNKED_ABOVE_BYTES, 2 GiB: a larger
+# file would be read in chunks by the command itself).
+WHOLE = """
+import sys, argparse
+from webrtcpcap import cli
+from webrtcpcap.io import heap
+from webrtcpcap.tables.summary import format_summary, summarize
+heap.tune()  # as the command does for its own process
+path = sys.argv[1]
+print(format_summary(path, summarize(cli._whole(argparse.Namespace(file=path, webrtc=(), not_webrtc=())))))
+"""
+
+
 def run(path: str, chunked: bool) -> tuple[float, float, float, str]:
     """(wall s, cpu s, peak RSS MiB, stdout) of one summary process."""
-    cmd = [sys.executable, "-m", "webrtcpcap", "summary", path] + (["--chunked"] if chunked else [])
+    cmd = ([sys.executable, "-m", "webrtcpcap", "summary", path, "--chunked"] if chunked
+           else [sys.executable, "-c", WHOLE, path])
     w = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = proc.stdout.read()

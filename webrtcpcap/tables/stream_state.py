@@ -70,7 +70,8 @@ class StreamState:
         self.ts_first = np.zeros(n, np.int64)
         self.distinct_ts = np.zeros(n, bool)
         self.jitter = np.zeros((n, len(CANDIDATE_RATES)))
-        self.pt_counts = np.zeros((n, 128), np.int64)
+        # Packets per (stream, payload type), as sorted keys stream * 128 + pt and their counts.
+        self.pt_keys, self.pt_counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self.steps = np.zeros(n, np.int64)
         self.zero_steps = np.zeros(n, np.int64)
         self.step_counts: list[dict[int, int]] = []
@@ -93,7 +94,6 @@ class StreamState:
         self.last_t = np.r_[self.last_t, np.zeros(k)]
         self.distinct_ts = np.r_[self.distinct_ts, np.zeros(k, bool)]
         self.jitter = np.vstack([self.jitter, np.zeros((k, len(CANDIDATE_RATES)))])
-        self.pt_counts = np.vstack([self.pt_counts, np.zeros((k, 128), np.int64)])
         self.step_counts += [{} for _ in range(k)]
         self.stride += [1] * k
         self.sample += [np.zeros((0, 3)) for _ in range(k)]
@@ -129,7 +129,8 @@ class StreamState:
 
         self._jitter(t, raw_ts, sid, seen, gid, starts, lengths)
         self._sample(sid, starts, lengths, index, t, ext_ts)
-        np.add.at(self.pt_counts, (sid[gid], o.col("pt").astype(np.int64) & 127), 1)
+        combo, counts = np.unique(sid[gid] * 128 + (o.col("pt").astype(np.int64) & 127), return_counts=True)
+        self.pt_keys, self.pt_counts = _summed(np.r_[self.pt_keys, combo], np.r_[self.pt_counts, counts])
         ts0 = np.where(seen, self.ts_first[sid], ext_ts[starts])
         self.distinct_ts[sid] |= np.logical_or.reduceat(ext_ts != ts0[gid], starts)
         self.ts_first[sid] = ts0
@@ -294,12 +295,12 @@ class StreamState:
                 zeros[s] += 1
             elif v > 0:
                 counts[s][v] = counts[s].get(v, 0) + 1
+        pts = self._main_pts()
         rows = []
         for i, key in enumerate(self._keys):  # a loop over streams
-            pc = self.pt_counts[i]
-            pt = int(np.argmax(pc))  # the first of the largest: the lowest payload type on a tie
+            pt = int(pts[i])
             rate = self._rate(i, pt, int(steps[i]), int(zeros[i]), counts[i])
-            rtx_of = self._rtx_of(i)
+            rtx_of = self._rtx_of(i, pts)
             if np.isnan(rate) or not np.isnan(rtx_of):
                 jitter = np.nan
             else:
@@ -308,14 +309,22 @@ class StreamState:
                          rate, jitter, rtx_of))
         return pd.DataFrame(rows, columns=list(STREAM_STATE_COLUMNS)).astype(STREAM_STATE_COLUMNS)
 
-    def _rtx_of(self, i: int) -> float:
+    def _main_pts(self) -> np.ndarray:
+        """Each stream's main payload type: the most packets, the lowest on a tie (as streams' `pt`)."""
+        stream, pt = self.pt_keys // 128, self.pt_keys % 128
+        order = np.lexsort((pt, -self.pt_counts, stream))
+        head = np.r_[True, stream[order][1:] != stream[order][:-1]]
+        main = np.zeros(len(self._keys), np.int64)
+        main[stream[order][head]] = pt[order][head]
+        return main
+
+    def _rtx_of(self, i: int, pts: np.ndarray) -> float:
         """The media SSRC of stream i by the summed timestamp evidence (rtx_pairs' "rtp timestamps" rule: the other
         stream of the 5-tuple, with more packets and another main payload type, that has the timestamps of at least
         half of its packets, each arriving after that stream's own), else NaN."""
         mine = int(self.rtx_mine[i])
         if mine < (1 if mine < self.packets[i] else 2):
             return np.nan
-        pts = np.argmax(self.pt_counts, axis=1)
         found = [m for (s, m), (hits, early) in self.rtx_hits.items()
                  if s == i and 2 * hits >= mine and not early and self.packets[m] > self.packets[i] and pts[m] != pts[i]]
         return float(self._keys[found[0]][4]) if len(found) == 1 else np.nan
@@ -333,6 +342,14 @@ class StreamState:
             ts = np.r_[ts, float(self.last_ext_ts[i])]
         measured, about = _theil_sen(t, ts, span)
         return _decide_rate(pt, True, span, _step(int(self.packets[i]), steps, zeros, counts), measured, about)[0]
+
+
+def _summed(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys (sorted) and the sum of the counts of each."""
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    head = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    return keys[head], np.add.reduceat(counts, head) if len(head) else counts
 
 
 def _first_per_key(key: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
