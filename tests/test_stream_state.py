@@ -117,3 +117,9 @@ def test_summarize_in_chunks_gives_the_loss_and_jitter_of_a_whole_read():
         pd.testing.assert_frame_equal(got.streams[cols], whole.streams[cols], check_dtype=False)
         assert got.streams["lost"].notna().any()
         np.testing.assert_allclose(got.streams["jitter_ms"], whole.streams["jitter_ms"], rtol=1e-9)
+
+
+def test_no_rtp_gives_an_empty_table():
+    state = StreamState()
+    state.update(_rtp([(1, 96, 1, 0, 0.0)]).iloc[:0])
+    assert state.table().empty and list(state.table().columns)[:5] == KEYS

@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 
 from .sequence import STREAM_KEYS, _extend, _Ordered, _segment_cummax, _wrap
-from .streams import (CLOCK_RATES, JITTER_GAIN, STATIC_CLOCK_RATES, _decide_rate, _jitter_series, _theil_sen)
+from .streams import (_A, _BLOCK, _POW, _TRI, CLOCK_RATES, JITTER_GAIN, STATIC_CLOCK_RATES, _decide_rate,
+                      _theil_sen)
 
 # Every rate `_decide_rate` can answer: the standard rates an inferred one is snapped to, and the static types'.
 CANDIDATE_RATES = tuple(sorted(set(CLOCK_RATES) | set(STATIC_CLOCK_RATES.values())))
 SAMPLE = 200  # sampled packets per stream for the Theil-Sen rate (all of them up to 200, as whole-read streams)
 _HALF = 1 << 15  # a number this far below the highest is never received again (A.1 places it within 32768)
-_A = 1 - JITTER_GAIN
 
 STREAM_STATE_COLUMNS = {
     "src": "object", "sport": "int64", "dst": "object", "dport": "int64", "ssrc": "int64", "pt": "int64",
@@ -180,15 +180,11 @@ class StreamState:
         first[starts[~seen]] = True  # a stream's first packet ever: D = 0
         dt = t - prev_t
         dts = _wrap(raw_ts - prev_ts, 32)
-        pos = np.arange(len(t)) - starts[gid]
-        decay = np.power(_A, pos + 1.0)
-        for r, rate in enumerate(CANDIDATE_RATES):
-            d = np.abs(dt - dts / rate)
-            d[first] = 0.0
-            d[np.isnan(d)] = 0.0
-            series = _jitter_series(d * JITTER_GAIN, starts, lengths)
-            series = series + self.jitter[sid, r][gid] * decay
-            self.jitter[sid, r] = series[starts + lengths - 1]
+        with np.errstate(invalid="ignore"):
+            d = np.abs(dt[:, None] - dts[:, None] / np.array(CANDIDATE_RATES, np.float64)[None, :])
+        d[first] = 0.0
+        d[np.isnan(d)] = 0.0
+        self.jitter[sid] = _filter_last(d * JITTER_GAIN, starts, lengths, gid, self.jitter[sid])
 
     def _sample(self, sid, starts, lengths, index, t, ext_ts) -> None:
         for g, s in enumerate(sid.tolist()):  # a loop over streams
@@ -286,7 +282,7 @@ class StreamState:
         counts = [dict(c) for c in self.step_counts]
         # The open numbers' pairs, as if every number were closed now.
         merged = self.open
-        nxt = np.r_[(merged[1:, 0] == merged[:-1, 0]) & (merged[1:, 1] == merged[:-1, 1] + 1), False]
+        nxt = np.r_[(merged[1:, 0] == merged[:-1, 0]) & (merged[1:, 1] == merged[:-1, 1] + 1), False][:len(merged)]
         pick = np.flatnonzero(nxt)
         step = merged[pick + 1, 2] - merged[pick, 3]
         for s, v in zip(merged[pick, 0].tolist(), step.tolist()):
@@ -312,6 +308,8 @@ class StreamState:
     def _main_pts(self) -> np.ndarray:
         """Each stream's main payload type: the most packets, the lowest on a tie (as streams' `pt`)."""
         stream, pt = self.pt_keys // 128, self.pt_keys % 128
+        if not len(stream):
+            return np.zeros(0, np.int64)
         order = np.lexsort((pt, -self.pt_counts, stream))
         head = np.r_[True, stream[order][1:] != stream[order][:-1]]
         main = np.zeros(len(self._keys), np.int64)
@@ -342,6 +340,42 @@ class StreamState:
             ts = np.r_[ts, float(self.last_ext_ts[i])]
         measured, about = _theil_sen(t, ts, span)
         return _decide_rate(pt, True, span, _step(int(self.packets[i]), steps, zeros, counts), measured, about)[0]
+
+
+def _filter_last(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray, gid: np.ndarray,
+                 before: np.ndarray) -> np.ndarray:
+    """J after each segment's last row of J_i = (15/16) J_(i-1) + x_i, every column of x (one per rate) at once,
+    J starting from `before` (one row per segment), in O(n): streams._jitter_series' blocks of 128 (only each
+    block's end is needed: one weighted sum per block; the last value carried between blocks), with a carried
+    start."""
+    n, width = x.shape
+    rows_per = -(-lengths // _BLOCK)
+    row0 = np.concatenate(([0], np.cumsum(rows_per)[:-1]))
+    pos = np.arange(n) - starts[gid]
+    row, col = row0[gid] + pos // _BLOCK, pos % _BLOCK
+    grid = np.zeros((int(rows_per.sum()), width, _BLOCK))
+    grid[row, :, col] = x
+    ends = grid @ _TRI[:, -1]  # each block's filter from zero, at its end: sum of x_k a**(127-k)
+    owner = np.repeat(np.arange(len(starts)), rows_per).tolist()
+    opens = np.zeros(len(grid), bool)
+    opens[row0] = True
+    last_row = row0 + rows_per - 1
+    carried = np.empty((len(grid), width))  # J before each block
+    aB = _A ** _BLOCK
+    j = before[0]
+    for r, first in enumerate(opens.tolist()):  # a loop over blocks of 128 rows, not over rows
+        if first:
+            j = before[owner[r]]
+        carried[r] = j
+        j = ends[r] + aB * j
+    # The segment's last row: its block's filter up to that row, plus the carried J decayed to it.
+    last = starts + lengths - 1
+    upto = col[last]
+    block = grid[last_row]  # (segments, width, 128)
+    weights = _POW[np.clip(upto[:, None] - np.arange(_BLOCK)[None, :], 0, None)]
+    weights = np.where(np.arange(_BLOCK)[None, :] <= upto[:, None], weights, 0.0)  # a**(upto - k) for k <= upto
+    local_end = np.einsum("swk,sk->sw", block, weights)
+    return local_end + carried[last_row] * _POW[upto + 1][:, None]
 
 
 def _summed(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
