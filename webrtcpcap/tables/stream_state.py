@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .sequence import STREAM_KEYS, _extend, _Ordered, _segment_cummax, _wrap
+from .sequence import STREAM_KEYS, _extend, _Ordered, _wrap
 from .streams import (_A, _BLOCK, _POW, _TRI, CLOCK_RATES, JITTER_GAIN, STATIC_CLOCK_RATES, _decide_rate,
                       _theil_sen)
 
