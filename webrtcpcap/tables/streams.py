@@ -121,24 +121,41 @@ def _frame_step(ts: np.ndarray, seq: np.ndarray | None) -> int | None:
 
 def _infer(t: np.ndarray, ts: np.ndarray, seq: np.ndarray | None = None, pt: int | None = None) -> tuple[float, str]:
     if pt is not None and pt in STATIC_CLOCK_RATES:
+        return _decide_rate(pt, True, 0.0, None, np.nan, "")
+    if len(ts) == 0 or not (ts != ts[0]).any():
+        return _decide_rate(pt, False, 0.0, None, np.nan, "")
+    span = float(t[-1] - t[0]) if len(t) else 0.0
+    k = np.unique(np.linspace(0, len(t) - 1, min(len(t), 200)).astype(np.int64))
+    measured, about = _theil_sen(t[k], ts[k], span)
+    return _decide_rate(pt, True, span, _frame_step(ts, seq), measured, about)
+
+
+def _theil_sen(t: np.ndarray, ts: np.ndarray, span: float) -> tuple[float, str]:
+    """(ticks per second, evidence) from sampled packets (t, extended ts) of a stream lasting `span` s; NaN under
+    50 ms.  Every pair of samples at least a quarter of the stream apart: a Theil-Sen slope over long baselines, so a
+    burst or a stall moves only the pairs that touch it."""
+    if span < 0.05:
+        return np.nan, ""
+    i, j = np.meshgrid(np.arange(len(t)), np.arange(len(t)), indexing="ij")
+    far = (t[j] - t[i]) >= span / 4
+    i, j = i[far], j[far]
+    if not len(i):
+        return np.nan, ""
+    measured = float(np.median((ts[j] - ts[i]) / (t[j] - t[i])))
+    return measured, (f"median timestamp advance {measured:.0f} ticks/s over {len(i)} packet pairs at least "
+                      f"{span / 4:.2f} s apart")
+
+
+def _decide_rate(pt: int | None, distinct: bool, span: float, step: int | None, measured: float,
+                 about: str) -> tuple[float, str]:
+    """The rate `_infer` gives from its evidence (also what tables/stream_state.py decides from evidence carried
+    across chunks): pt, whether the stream has 2 distinct timestamps, its span (s), its frame step and measured
+    rate."""
+    if pt is not None and pt in STATIC_CLOCK_RATES:
         rate = STATIC_CLOCK_RATES[pt]
         return float(rate), f"static payload type {pt} (RFC 3551 §6): {rate} Hz"
-    if len(ts) == 0 or not (ts != ts[0]).any():
+    if not distinct:
         return np.nan, "fewer than 2 distinct RTP timestamps"
-    span = float(t[-1] - t[0]) if len(t) else 0.0
-    step = _frame_step(ts, seq)
-    measured, about = np.nan, ""
-    if span >= 0.05:
-        # Every pair of (up to 200 evenly spread) packets at least a quarter of the stream apart: a Theil-Sen
-        # slope over long baselines, so a burst or a stall moves only the pairs that touch it.
-        k = np.unique(np.linspace(0, len(t) - 1, min(len(t), 200)).astype(np.int64))
-        i, j = np.meshgrid(k, k, indexing="ij")
-        far = (t[j] - t[i]) >= span / 4
-        i, j = i[far], j[far]
-        if len(i):
-            measured = float(np.median((ts[j] - ts[i]) / (t[j] - t[i])))
-            about = (f"median timestamp advance {measured:.0f} ticks/s over {len(i)} packet pairs at least "
-                     f"{span / 4:.2f} s apart")
     opus = step in OPUS_STEPS and (pt is None or pt >= 96)
     if opus:
         return 48000.0, (f"timestamp step {step} per packet ({step / 48:g} ms at 48 kHz) on a dynamic payload type: "

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..net.layers import endpoint as _endpoint
 from .quic_tables import connection_line
+from .stream_state import StreamState
 from .streams import rtx_pairs, streams as stream_stats
 
 STREAM_KEYS = ["src", "sport", "dst", "dport", "ssrc", "pt"]
@@ -23,10 +24,11 @@ TCP_PROBLEM_COLUMNS = ["src", "sport", "dst", "dport", "framing", "problem", "pr
 @dataclass
 class Summary:
     """frames: total frame count; kinds: frames per kind (Series); streams: one row per RTP stream with columns
-    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t, and lost, jitter_ms and rtx_of (webrtcpcap.streams;
-    only when the capture was summarised in one piece, NaN otherwise; rtx_of is the SSRC an RTX stream
-    retransmits, found from the RTP timestamps, and such a stream has no jitter: RFC 4588 keeps the original
-    timestamps, so its "jitter" would measure repair delays); errors: frames per error message (Series);
+    src, sport, dst, dport, ssrc, pt, packets, first_t, last_t, and lost, jitter_ms and rtx_of (webrtcpcap.streams
+    when the capture was summarised in one piece; in chunks, the same figures from state carried across chunks,
+    webrtcpcap.tables.stream_state; on the row of the stream's main payload type, NaN on the rows of its other
+    payload types; rtx_of is the SSRC an RTX stream retransmits, found from the RTP timestamps, and such a stream
+    has no jitter: RFC 4588 keeps the original timestamps, so its "jitter" would measure repair delays); errors: frames per error message (Series);
     tcp_problems: one row per TCP direction that was framed as WebRTC (ICE-TCP, TURN over TCP) until its framing
     stopped, with columns src, sport, dst, dport, framing, problem, problem_frame (Capture.tcp_streams; other TCP,
     such as HTTPS, is not listed); quic: one line per QUIC connection ("QUIC v1 h3 to example.org (a:p > b:p)",
@@ -47,13 +49,15 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
 
     Memory: each item is let go once counted (give a generator, and a packets table is freed before the next
     item is made and before the loss of the last one is computed); streams are grouped on the categorical
-    columns as they are, and only the groups' addresses become text."""
+    columns as they are, and only the groups' addresses become text.  From the second item on, loss and jitter
+    are carried in a StreamState (a few numbers per stream), so chunks give the figures of a whole read."""
     frames = 0
     kinds: pd.Series | None = None
     errors: pd.Series | None = None
     parts = []
     pieces = 0
     whole_rtp = None
+    state = StreamState()
     tcp_streams = None
     quic_lines: list[str] = []
     for item in tables:
@@ -64,7 +68,13 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
         if len(rest) > 1:
             quic_lines = [connection_line(r) for r in rest[1].itertuples(index=False)]
         pieces += 1
-        whole_rtp = rtp
+        if pieces == 1:
+            whole_rtp = rtp  # one piece: the whole-read statistics, unless another piece comes
+        else:
+            if whole_rtp is not None:
+                state.update(whole_rtp)
+                whole_rtp = None
+            state.update(rtp)
         frames += len(packets)
         k = packets["kind"].value_counts(sort=False)
         kinds = k if kinds is None else kinds.add(k, fill_value=0)
@@ -82,7 +92,7 @@ def summarize(tables: Iterable[tuple[pd.DataFrame, ...]]) -> Summary:
         streams = pd.concat(parts).astype({"src": object, "dst": object}).groupby(STREAM_KEYS, sort=False).agg(
             packets=("packets", "sum"), first_t=("first_t", "min"), last_t=("last_t", "max")).reset_index()
         streams = streams.sort_values(["first_t", "ssrc"], kind="stable").reset_index(drop=True)
-        streams = _with_loss(streams, whole_rtp if pieces == 1 else None)
+        streams = _with_loss(streams, whole_rtp) if pieces == 1 else _with_state(streams, state)
     else:
         streams = pd.DataFrame(columns=STREAM_KEYS + ["packets", "first_t", "last_t", "lost", "jitter_ms", "rtx_of"])
     kinds = (kinds if kinds is not None else pd.Series(dtype="int64")).astype("int64")
@@ -114,6 +124,14 @@ def _with_loss(streams: pd.DataFrame, rtp: pd.DataFrame | None) -> pd.DataFrame:
     keyed = streams.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
     stats = stats.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
     return keyed.merge(stats, on=STREAM_KEYS, how="left")
+
+
+def _with_state(streams: pd.DataFrame, state: StreamState) -> pd.DataFrame:
+    """Add lost, jitter_ms and rtx_of from the state carried across chunks (what _with_loss gives a whole read)."""
+    stats = state.table()
+    stats.loc[stats["rtx_of"].notna(), "jitter_ms"] = float("nan")
+    keyed = streams.astype({"sport": "int64", "dport": "int64", "ssrc": "int64", "pt": "int64"})
+    return keyed.merge(stats[STREAM_KEYS + ["lost", "jitter_ms", "rtx_of"]], on=STREAM_KEYS, how="left")
 
 
 def format_summary(path: str, s: Summary, problem: str | None = None) -> str:
