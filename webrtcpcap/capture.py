@@ -204,6 +204,8 @@ class Capture:
         self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
+        # What the streams table's roles were found with (rtx_pairs, gaps): the analysis context reads them again.
+        self.stream_evidence: dict = {}
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
         # Every table and reader, computed once on first use (the builders are below, in the order of the data).
@@ -223,7 +225,7 @@ class Capture:
             "quic": self._make_quic,
             "streams": lambda: streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
                                        codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
-                                       payload=self.payload_or_empty),
+                                       payload=self.payload_or_empty, found=self.stream_evidence),
             "sessions": lambda: _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp),
             "frames": self._make_frames,
             "rtp_payload": lambda: self._reader(empty_on_error=False),

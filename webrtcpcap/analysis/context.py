@@ -366,8 +366,11 @@ class Analysis:
             pairs = self.whole.rtx_pairs
             return pairs[pairs["rtx_ssrc"].astype(np.int64).isin(self.streams["ssrc"].astype(np.int64))]
         c = self.capture
-        holes = self.gaps.drop(columns=SESSION_COLUMN)
-        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, self.payload, timestamps=True, holes=holes)
+        st = c.streams  # its roles were found with these very pairs: read them again, not recomputed
+        pairs = getattr(c, "stream_evidence", {}).get("rtx_pairs")
+        if pairs is None:
+            holes = self.gaps.drop(columns=SESSION_COLUMN)
+            pairs = _streams.rtx_pairs(st, c.sdp, c.rtp, self.payload, timestamps=True, holes=holes)
         st = self.streams  # a pair's call: its RTX stream's
         of = dict(zip(st["ssrc"].astype(np.int64), st[SESSION_COLUMN]))
         return pairs.assign(**{SESSION_COLUMN: pd.array([of.get(int(x), pd.NA) for x in pairs["rtx_ssrc"]],
@@ -395,7 +398,9 @@ class Analysis:
     def gaps(self) -> pd.DataFrame:
         if self.whole is not None:
             return self._mine(self.whole.gaps)
-        return self._label(_streams.gaps(self.capture.rtp))
+        _ = self.capture.streams  # the streams table's roles read the gaps: kept there
+        holes = getattr(self.capture, "stream_evidence", {}).get("gaps")
+        return self._label(_streams.gaps(self.capture.rtp) if holes is None else holes)
 
     @cached_property
     def clock_rates(self) -> dict[int, int]:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..net.layers import endpoint as _endpoint
 from ..tables.schema import as_capture, is_missing as _na, ufrag_pair
+from .flow_ends import FlowEnds
 from .stun_transactions import (  # noqa: F401  (transactions and its schema: re-exported, ice.transactions)
     TRANSACTION_TIMEOUT_S, TRANSACTIONS_SCHEMA, _direct, _endpoints, _frame, _time, transactions)
 from .turn import (  # noqa: F401  (re-exported: ice.turn_allocations, ice.turn_peers, ice.nat_behaviour)
@@ -111,7 +112,9 @@ def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.Data
     else:  # rtp/rtcp tables have no transport column: TURN over UDP or TCP, the client/server ends tell
         transport = pd.Series("", index=r.index)
         lookup = {("", c, sv): addr for (_, c, sv), addr in relayed_addresses.items()}
-    src, dst = _endpoints(r["src"], r["sport"]), _endpoints(r["dst"], r["dport"])
+    coded = FlowEnds(r)  # "ip:port" per distinct end, not per relayed row
+    every = np.arange(len(r))
+    src, dst = coded.src_names(every), coded.dst_names(every)
     keep, ends = [], []
     for tr, a, b, peer in zip(transport, src, dst, r["peer"].astype(object)):
         if (str(tr), a, b) in lookup:      # client -> server: sent from the relayed candidate

@@ -250,7 +250,7 @@ _FEC_ONLY = {"ulpfec", "flexfec", "flexfec-03"}
 
 
 def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload=None,
-                 codecs: dict[int, tuple[str, str]] | None = None) -> pd.DataFrame:
+                 codecs: dict[int, tuple[str, str]] | None = None, found: dict | None = None) -> pd.DataFrame:
     """What each stream of a `streams` table carries, and why: one row per stream, in its order.
 
     Columns (ROLES_SCHEMA): the stream keys and pt; role (ROLES: media, rtx, fec, padding); role_of (UInt32: the
@@ -262,7 +262,9 @@ def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload
     - padding: every packet has the padding bit set (and, when the payload is readable, carries nothing else):
       bandwidth probes of a stream not otherwise paired;
     - media: everything else.  RED (RFC 2198) carries media (with its redundancy) and counts as media.
-    `codecs` ({pt: (media kind, codec)}) defaults to webrtcpcap.sdp.codecs(sdps)."""
+    `codecs` ({pt: (media kind, codec)}) defaults to webrtcpcap.sdp.codecs(sdps).  `found`, a dict, receives the
+    evidence read on the way, for whoever needs it next (the analysis context): "rtx_pairs" (rtx_pairs with
+    timestamps) and "gaps" (gaps(rtp)), when there are streams."""
 
     sdps = _sdp._sdps(sdps)
     if codecs is None:
@@ -278,8 +280,11 @@ def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload
     role = np.array(["media"] * n, dtype=object)
     role_of = pd.array([pd.NA] * n, dtype="UInt32")
     evidence = np.array([""] * n, dtype=object)
-    pairs = (rtx_pairs(streams_df, sdps, rtp, payload, timestamps=True) if n
+    holes = gaps(rtp) if n else None  # read by the timestamp evidence; kept in `found`
+    pairs = (rtx_pairs(streams_df, sdps, rtp, payload, timestamps=True, holes=holes) if n
              else _empty(RTX_PAIRS_SCHEMA))
+    if found is not None and n:
+        found.update(rtx_pairs=pairs, gaps=holes)
     paired = {int(p.rtx_ssrc): p for p in pairs.itertuples(index=False)}
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
     for i, r in enumerate(streams_df.itertuples(index=False)):  # a loop over streams

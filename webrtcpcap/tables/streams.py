@@ -205,7 +205,8 @@ def _jitter_series(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np
 
 
 def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
-            codecs: dict[int, tuple[str, str]] | None = None, sdps=None, payload=None) -> pd.DataFrame:
+            codecs: dict[int, tuple[str, str]] | None = None, sdps=None, payload=None,
+            found: dict | None = None) -> pd.DataFrame:
     """One row per RTP stream (src, sport, dst, dport, ssrc) of an `rtp` table; rows with an error are left out.
 
     Columns (STREAMS_SCHEMA): src, sport, dst, dport, ssrc; pt (the main payload type: the most frequent, see
@@ -291,7 +292,7 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
         kind=pd.Categorical(kind, categories=KINDS), codec=pd.Categorical(codec), max_delta_ms=max_delta,
         payload_types=payload_types)
     out = out.sort_values("first_t", kind="stable").reset_index(drop=True)
-    roles = stream_roles(out, rtp, sdps, payload, codecs)
+    roles = stream_roles(out, rtp, sdps, payload, codecs, found=found)
     out = out.assign(role=pd.Categorical(roles["role"], categories=ROLES), role_of=roles["role_of"].to_numpy(),
                      role_evidence=roles["role_evidence"].to_numpy())
     rtx = (out["role"] == "rtx").to_numpy()
