@@ -344,9 +344,9 @@ class Capture:
         """The parsed compounds of rtcp_payloads for one of the two tables that read them; dropped once both have
         (they are kept, so it is never asked again)."""
         self.rtcp_payloads()
-        parsed = self._rtcp_parsed
-        self._rtcp_parsed_for.discard(table)
-        if not self._rtcp_parsed_for:
+        parsed, waiting = getattr(self, "_rtcp_parsed", None), getattr(self, "_rtcp_parsed_for", set())
+        waiting.discard(table)
+        if not waiting:
             self._rtcp_parsed = None
         return parsed
 
