@@ -93,8 +93,10 @@ def test_a_report_computes_each_analysis_once(name, counted, monkeypatch):
     webrtcpcap.compare.side_by_side(r.cap, getstats=CAPTURES / f"{name}.getstats.json")
     assert {k: n for k, n in counted.items() if n > 1} == {}
     ran = set(counted)
+    # (rtx_pairs and gaps: read from the streams table's evidence, Capture.stream_evidence, computed once there)
     assert {"ice.candidate_pairs", "ice.summary", "ice.transactions", "handshake.associations", "handshake.flights",
-            "streams.rtx_pairs", "streams.gaps", "streams.packet_view"} <= ran, ran
+            "streams.packet_view"} <= ran, ran
+    assert set(r.cap.stream_evidence) == {"rtx_pairs", "gaps"}
     if name == "aiortc_loss5_rtp":  # SRTCP opened: NACKs, reports
         assert {"nack.nack_outcomes", "nack.nack_summary", "streams.receiver_view"} <= ran, ran
     else:  # DTLS 1.3 opened with its key log
@@ -162,3 +164,61 @@ def test_the_analyses_take_the_capture_in_place_of_their_tables():
 def test_an_analysis_given_one_table_of_several_says_what_it_takes(call):
     with pytest.raises(TypeError, match="takes the capture, or the"):
         call(opened("aiortc_clean"))
+
+
+# Work a health summary must do once per capture, however many analyses read it (issue 18): counted at every call,
+# an analysis calling another included, from the open on (the tables' own builders count too).
+from webrtcpcap.analysis import stun_transactions as _stun_transactions, turn as _turn  # noqa: E402
+from webrtcpcap.net import wire as _wire  # noqa: E402
+from webrtcpcap.protocols import rtcp as _rtcp  # noqa: E402
+from webrtcpcap.tables import sequence as _sequence  # noqa: E402
+
+ONCE = {"transactions": _stun_transactions.transactions, "turn_allocations": _turn.turn_allocations,
+        "gaps": _sequence.gaps, "parse_compound_partial": _rtcp.parse_compound_partial, "endpoint": _wire.endpoint}
+
+
+def _calls_while(fn) -> Counter:
+    """How many times each function of ONCE ran (any caller) while fn() ran: counted by code object, so that a
+    name imported into another module counts too."""
+    codes = {f.__code__: name for name, f in ONCE.items()}
+    calls: Counter = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            calls[codes[frame.f_code]] += 1
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(previous)
+    return calls
+
+
+@pytest.mark.parametrize("name, keyed", [("aiortc_loss5_rtp", True), ("turn_relay_static", False),
+                                         ("chromium_chromium_clean", False)])
+def test_health_computes_transactions_allocations_gaps_and_rtcp_once(name, keyed):
+    """From the open to the verdict: one STUN transactions table, one TURN allocations table, one gaps table (the
+    streams table's roles read it, and so do the context's analyses), one more transactions table for the relayed
+    checks when there are some, each RTCP compound parsed once, and "ip:port" formatted per distinct address or
+    STUN message, never per RTP row."""
+    kw = dict(sdp=[CAPTURES / f"{name}.offer.sdp", CAPTURES / f"{name}.answer.sdp"],
+              keylog=CAPTURES / f"{name}.keylog") if keyed else {}
+    got = {}
+
+    def run():
+        cap = got["cap"] = _open(CAPTURES / f"{name}.pcap", **kw)
+        webrtcpcap.health(cap)
+    calls = _calls_while(run)
+    cap = got["cap"]
+    a = analysis.of(cap)
+    assert len(a.calls) == 1, "a capture of one call: its context shares the whole capture's analyses"
+    relayed_checks = bool(cap.stun["relayed"].any())  # the relayed checks, unwrapped, are one more table
+    assert relayed_checks == (name == "turn_relay_static")
+    assert calls["transactions"] == 1 + relayed_checks, calls
+    assert calls["turn_allocations"] <= 1, calls  # without TURN messages it returns at once
+    assert calls["gaps"] == 1, calls
+    compounds = len(cap._decode().rtcp_datagrams.payloads)
+    assert compounds and calls["parse_compound_partial"] <= compounds, (calls, compounds)
+    # per STUN message and DTLS record, and per distinct address: fewer than the RTP rows (two per row before)
+    assert len(cap.rtp) > 1000 and calls["endpoint"] < len(cap.rtp), (calls, len(cap.rtp))

@@ -205,6 +205,8 @@ class Capture:
         self._trial_keys = _given_keys(sdes, srtp_keys) if (sdes or srtp_keys) else []  # bad keys fail here, clearly
         self._ice_passwords = {**_sdp.ice_passwords(self.sdp), **dict(ice_passwords or {})}
         self._analysis = None  # the analysis context, made and kept by webrtcpcap.analysis.of (a floor above)
+        # What the streams table's roles were found with (rtx_pairs, gaps): the analysis context reads them again.
+        self.stream_evidence: dict = {}
         # Frames whose RTP payload an analysis asked for and could not have (payload_or_empty): frame -> why.
         self.unreadable_payloads: dict[int, str] = {}
         # Every table and reader, computed once on first use (the builders are below, in the order of the data).
@@ -214,9 +216,9 @@ class Capture:
             "rtp": lambda: decrypted.rtp_with_status(self._decode().rtp, self.decryption),
             "rtcp": lambda: decrypted.decrypted_rtcp(self._decode().rtcp, self._decode().rtcp_datagrams,
                                                      self.decryption),
-            "rtcp_payloads": lambda: decrypted.rtcp_plaintexts(self._decode().rtcp_datagrams, self.decryption),
+            "rtcp_payloads": self._make_rtcp_payloads,
             "reports": self._make_reports,
-            "feedback": lambda: feedback_tables(*self.rtcp_payloads()[:2]),
+            "feedback": lambda: feedback_tables(*self.rtcp_payloads()[:2], parsed=self._parsed_rtcp("feedback")),
             "rtp_extensions": self._make_rtp_extensions,
             "stun": lambda: stun_tables(self._decode().stun_messages, self._ice_passwords, *self._turn_credentials),
             "dtls": lambda: _dtls_tables(self._decode().dtls_datagrams, self._decode().stun_messages),
@@ -224,7 +226,7 @@ class Capture:
             "quic": self._make_quic,
             "streams": lambda: streams(self.rtp, clock_rates=_sdp.clock_rates(self.sdp) or None,
                                        codecs=_sdp.codecs(self.sdp) or None, sdps=self.sdp or None,
-                                       payload=self.payload_or_empty),
+                                       payload=self.payload_or_empty, found=self.stream_evidence),
             "sessions": lambda: _sessions.assign(self.packets, self.flows, self.stun, self.rtp, self.rtcp),
             "frames": self._make_frames,
             "rtp_payload": lambda: self._reader(empty_on_error=False),
@@ -333,11 +335,27 @@ class Capture:
         taken for SRTCP ciphertext (keyed by SDES, or by a handshake outside this read) and left out."""
         return self._tables("rtcp_payloads")
 
+    def _make_rtcp_payloads(self) -> tuple[dict, list, np.ndarray]:
+        parsed: list = []  # each compound parsed once, for the report and feedback tables too
+        out = decrypted.rtcp_plaintexts(self._decode().rtcp_datagrams, self.decryption, parsed)
+        self._rtcp_parsed, self._rtcp_parsed_for = parsed, {"reports", "feedback"}
+        return out
+
+    def _parsed_rtcp(self, table: str) -> list | None:
+        """The parsed compounds of rtcp_payloads for one of the two tables that read them; dropped once both have
+        (they are kept, so it is never asked again)."""
+        self.rtcp_payloads()
+        parsed, waiting = getattr(self, "_rtcp_parsed", None), getattr(self, "_rtcp_parsed_for", set())
+        waiting.discard(table)
+        if not waiting:
+            self._rtcp_parsed = None
+        return parsed
+
     def _make_reports(self) -> dict:
         keys, payloads, _ = self.rtcp_payloads()
         streams = self.streams
         rates = {int(s): int(r) for s, r in zip(streams["ssrc"], streams["clock_rate"]) if not pd.isna(r)}
-        return rtcp_report_tables(keys, payloads, clock_rates=rates)
+        return rtcp_report_tables(keys, payloads, clock_rates=rates, parsed=self._parsed_rtcp("reports"))
 
     rtcp_datagrams = _part("reports", "rtcp_datagrams", doc=(
         """One row per plaintext or decrypted RTCP compound datagram (webrtcpcap.tables.media_tables.rtcp_report_tables):

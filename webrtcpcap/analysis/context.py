@@ -31,6 +31,7 @@ from ..protocols import sdp as _sdp
 from ..tables import streams as _streams
 from ..net.layers import endpoint as _endpoint
 from ..tables.sessions import SessionView
+from .flow_ends import FlowEnds
 
 # A call's number in every per-call table: null where a row belongs to no call.
 SESSION_COLUMN = "session"
@@ -60,17 +61,14 @@ class Leg:
     summary: pd.DataFrame
 
 
-def on_leg(df: pd.DataFrame, ends) -> np.ndarray:
+def on_leg(df: pd.DataFrame, ends, flow_ends: FlowEnds | None = None) -> np.ndarray:
     """Rows of a table with src, sport, dst, dport that travel between the two `ends` ((ip, port), (ip, port)),
-    either way."""
+    either way.  `flow_ends`: FlowEnds(df) when already made (a table split by several legs is coded once)."""
     if not len(df):
         return np.zeros(0, dtype=bool)
     (ip1, p1), (ip2, p2) = ends
-    src, dst = df["src"].astype(str).to_numpy(), df["dst"].astype(str).to_numpy()
-    sport, dport = df["sport"].to_numpy().astype(np.int64), df["dport"].to_numpy().astype(np.int64)
-    one = (src == ip1) & (sport == p1) & (dst == ip2) & (dport == p2)
-    other = (src == ip2) & (sport == p2) & (dst == ip1) & (dport == p1)
-    return one | other
+    flow_ends = FlowEnds(df) if flow_ends is None else flow_ends
+    return flow_ends.either_way(_endpoint(str(ip1), int(p1)), _endpoint(str(ip2), int(p2)))
 
 
 def legs_of(streams_df: pd.DataFrame) -> list[tuple]:
@@ -231,23 +229,38 @@ class Analysis:
         return (self.cap.rtp, self.cap.rtcp)
 
     @cached_property
+    def _transactions(self) -> pd.DataFrame:
+        """ice.transactions of this call's STUN rows, unlabelled: what the ICE checks and TURN allocations read."""
+        if self._only_call:
+            return self.whole._transactions
+        return ice.transactions(self.cap.stun)
+
+    @cached_property
     def ice_transactions(self) -> pd.DataFrame:
         if self._only_call:
             return self.whole.ice_transactions
-        return self._this_call(ice.transactions(self.cap.stun))
+        return self._this_call(self._transactions)
+
+    @cached_property
+    def _relayed_addresses(self) -> dict[tuple, str]:
+        """(transport, client, server) -> relayed address of each successful TURN allocation (ice's relayed checks)."""
+        c = self.cap
+        return ice._relayed_addresses(c.stun, c.stun_attributes, self._allocations)
 
     @cached_property
     def ice_checks(self) -> pd.DataFrame:
         if self._only_call:
             return self.whole.ice_checks
-        return ice._ice_checks(self.cap.stun, self.cap.stun_attributes, True)
+        return ice._ice_checks(self.cap.stun, self.cap.stun_attributes, True, tx=self._transactions,
+                               relayed_addresses=self._relayed_addresses)
 
     @cached_property
     def _pairs(self) -> pd.DataFrame:
         if self._only_call:
             return self.whole._pairs
         c = self.cap
-        return ice.candidate_pairs(c.stun, c.packets, c.stun_attributes, relayed_media=self.relayed_media)
+        return ice.candidate_pairs(c.stun, c.packets, c.stun_attributes, relayed_media=self.relayed_media,
+                                   checks=self.ice_checks, relayed_addresses=self._relayed_addresses)
 
     @cached_property
     def candidate_pairs(self) -> pd.DataFrame:
@@ -264,13 +277,20 @@ class Analysis:
                            pairs=self._pairs, checks=self.ice_checks).iloc[0]
 
     @cached_property
-    def turn_allocations(self) -> pd.DataFrame:
+    def _allocations(self) -> pd.DataFrame:
+        """ice.turn_allocations of this call's STUN rows, unlabelled."""
         if self._only_call:
-            return self.whole.turn_allocations
+            return self.whole._allocations
         c = self.cap
         whole = self.capture.packets
         start = whole["time"].iloc[0] if len(whole) else None  # REST expiry: against the capture's own start
-        return self._this_call(ice.turn_allocations(c.stun, c.stun_attributes, start=start))
+        return ice.turn_allocations(c.stun, c.stun_attributes, start=start, tx=self._transactions)
+
+    @cached_property
+    def turn_allocations(self) -> pd.DataFrame:
+        if self._only_call:
+            return self.whole.turn_allocations
+        return self._this_call(self._allocations)
 
     @property
     def connected(self) -> bool:
@@ -346,7 +366,11 @@ class Analysis:
             pairs = self.whole.rtx_pairs
             return pairs[pairs["rtx_ssrc"].astype(np.int64).isin(self.streams["ssrc"].astype(np.int64))]
         c = self.capture
-        pairs = _streams.rtx_pairs(c.streams, c.sdp, c.rtp, self.payload, timestamps=True)
+        st = c.streams  # its roles were found with these very pairs: read them again, not recomputed
+        pairs = getattr(c, "stream_evidence", {}).get("rtx_pairs")
+        if pairs is None:
+            holes = self.gaps.drop(columns=SESSION_COLUMN)
+            pairs = _streams.rtx_pairs(st, c.sdp, c.rtp, self.payload, timestamps=True, holes=holes)
         st = self.streams  # a pair's call: its RTX stream's
         of = dict(zip(st["ssrc"].astype(np.int64), st[SESSION_COLUMN]))
         return pairs.assign(**{SESSION_COLUMN: pd.array([of.get(int(x), pd.NA) for x in pairs["rtx_ssrc"]],
@@ -374,7 +398,9 @@ class Analysis:
     def gaps(self) -> pd.DataFrame:
         if self.whole is not None:
             return self._mine(self.whole.gaps)
-        return self._label(_streams.gaps(self.capture.rtp))
+        _ = self.capture.streams  # the streams table's roles read the gaps: kept there
+        holes = getattr(self.capture, "stream_evidence", {}).get("gaps")
+        return self._label(_streams.gaps(self.capture.rtp) if holes is None else holes)
 
     @cached_property
     def clock_rates(self) -> dict[int, int]:
@@ -421,9 +447,10 @@ class Analysis:
             return self.whole.stream_rows
         rtp = self.capture.rtp
         ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
-        keys = ok[_streams.STREAM_KEYS].astype(object)
         out = {}
-        for key, idx in keys.groupby(_streams.STREAM_KEYS, sort=False).indices.items():
+        if not len(ok):
+            return out
+        for key, idx in ok.groupby(_streams.STREAM_KEYS, observed=True, sort=False).indices.items():
             out[tuple(str(k) if i in (0, 2) else int(k) for i, k in enumerate(key))] = ok.index.to_numpy()[idx]
         return out
 
@@ -476,14 +503,19 @@ class Analysis:
         st, all_pairs = self.streams, self.rtx_pairs
         nacks, kfr = c.nacks, c.keyframe_requests
         out = []
+        # Each table's ends coded once, for every leg
+        coded = {name: FlowEnds(t) for name, t in (("rtp", c.rtp), ("streams", st), ("nacks", nacks),
+                                                   ("gaps", self.gaps)) if len(t)}
+        if kfr is not None and len(kfr):
+            coded["kfr"] = FlowEnds(kfr)
         for ends in legs_of(media):
-            rtp = c.rtp[on_leg(c.rtp, ends)]
-            st_leg = st[on_leg(st, ends)]
+            rtp = c.rtp[on_leg(c.rtp, ends, coded.get("rtp"))]
+            st_leg = st[on_leg(st, ends, coded.get("streams"))]
             pairs = all_pairs[all_pairs["rtx_ssrc"].astype(np.int64).isin(st_leg["ssrc"].astype(np.int64))]
-            n = nacks[on_leg(nacks, ends)]
-            k = kfr[on_leg(kfr, ends)] if kfr is not None and len(kfr) else kfr
+            n = nacks[on_leg(nacks, ends, coded.get("nacks"))]
+            k = kfr[on_leg(kfr, ends, coded.get("kfr"))] if kfr is not None and len(kfr) else kfr
             outcomes = nack.nack_outcomes(n, rtp, pairs, self.payload, keyframe_requests=k)
-            gaps = self.gaps[on_leg(self.gaps, ends)].drop(columns=SESSION_COLUMN)
+            gaps = self.gaps[on_leg(self.gaps, ends, coded.get("gaps"))].drop(columns=SESSION_COLUMN)
             summary = nack.nack_summary(outcomes, gaps, st_leg.drop(columns=SESSION_COLUMN), pairs)
             s = st_leg[SESSION_COLUMN]
             session = None if not len(s) or pd.isna(s.iloc[0]) else int(s.iloc[0])

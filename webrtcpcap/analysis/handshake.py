@@ -28,6 +28,7 @@ from ..net.layers import endpoint as _endpoint
 from ..tables import decrypt
 from ..tables.dtls_tables import _Assoc, _annotate, _hello_facts, _roles
 from ..tables.schema import as_capture
+from .flow_ends import FlowEnds
 
 # Flight numbers of RFC 6347 §4.2.4 (full handshake with cookie exchange) and what each carries.
 FLIGHT_NAMES = {
@@ -382,6 +383,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame | Non
     if rtp is not None and len(rtp):
         end_t = max(end_t, float(rtp["t"].max()))
     sdps = list(sdp) if sdp is not None else []
+    rtp_ends = FlowEnds(rtp) if rtp is not None else None  # the RTP rows' ends, coded once for every association
     rows = []
     for assoc in _annotate(dtls_records, dtls_handshakes):
         _roles(assoc, hs)
@@ -407,7 +409,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame | Non
         if assoc.v13:  # SRTP keyed from this association flowing both ways also says both sides finished
             f5 = [t["first_t"] for t in flight_tx if t["flight"] == 5 and t["sender"] == "client"]
             if f5:
-                app_senders |= _srtp_senders(rtp, assoc, min(f5))
+                app_senders |= _srtp_senders(rtp, rtp_ends, assoc, min(f5))
         retx = [t for t in flight_tx if t["transmission"] > 1]
         row = {
             "association": assoc.number, "transport": assoc.transport, "relayed": assoc.relayed,
@@ -426,7 +428,7 @@ def associations(dtls_records: pd.DataFrame, dtls_handshakes: pd.DataFrame | Non
                 f"{t['messages'][0][6:]} from {t['sender']} at {t['first_t']:.3f} s" for t in alerts) or None,
             **facts,
         }
-        row.update(_srtp(rtp, assoc, client_hello_t))
+        row.update(_srtp(rtp, rtp_ends, assoc, client_hello_t))
         row["early_client_hellos"] = _early_client_hellos(stun, assoc, flight_tx)
         row.update(_verdict(assoc, flight_tx, alerts, done, app_senders, end_t))
         row.update(_sdp_checks(sdps, assoc, facts))
@@ -473,7 +475,7 @@ def _early_client_hellos(stun: pd.DataFrame | None, assoc: _Assoc, flight_tx: li
     return sum(1 for t in hellos[1:] if t["first_t"] < answered)
 
 
-def _srtp_senders(rtp: pd.DataFrame | None, assoc: _Assoc, after: float) -> set[str]:
+def _srtp_senders(rtp: pd.DataFrame | None, rtp_ends: FlowEnds, assoc: _Assoc, after: float) -> set[str]:
     """The association's endpoints that sent DTLS-SRTP-flagged RTP on its 5-tuple at or after `after`."""
     if rtp is None or not len(rtp):
         return set()
@@ -484,19 +486,14 @@ def _srtp_senders(rtp: pd.DataFrame | None, assoc: _Assoc, after: float) -> set[
     if "relayed" in rtp:
         sel &= rtp["relayed"].to_numpy(dtype=bool) == assoc.relayed
     ends = {assoc.a, assoc.b}
-    idx = np.flatnonzero(sel)
-    src = [_endpoint(a, p) for a, p in zip(rtp["src"].astype(object).to_numpy()[idx], rtp["sport"].to_numpy()[idx])]
-    dst = [_endpoint(a, p) for a, p in zip(rtp["dst"].astype(object).to_numpy()[idx], rtp["dport"].to_numpy()[idx])]
-    return {s for s, d in zip(src, dst) if s in ends and d in ends}
+    idx = np.flatnonzero(sel & rtp_ends.between(ends))
+    return set(rtp_ends.src_names(idx))
 
 
-def _srtp(rtp: pd.DataFrame | None, assoc: _Assoc, start: float) -> dict:
+def _srtp(rtp: pd.DataFrame | None, rtp_ends: FlowEnds, assoc: _Assoc, start: float) -> dict:
     if rtp is None or not len(rtp):
         return {"first_srtp_t": None, "to_first_srtp_ms": None}
-    src = [_endpoint(a, p) for a, p in zip(rtp["src"].astype(object), rtp["sport"])]
-    dst = [_endpoint(a, p) for a, p in zip(rtp["dst"].astype(object), rtp["dport"])]
-    ends = {assoc.a, assoc.b}
-    sel = np.array([s in ends and d in ends for s, d in zip(src, dst)], dtype=bool)
+    sel = rtp_ends.between({assoc.a, assoc.b})  # on the association's 5-tuple, either way
     if "dtls_srtp" in rtp:
         sel &= rtp["dtls_srtp"].to_numpy(dtype=bool)
     if "relayed" in rtp:

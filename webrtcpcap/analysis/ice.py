@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..net.layers import endpoint as _endpoint
 from ..tables.schema import as_capture, is_missing as _na, ufrag_pair
+from .flow_ends import FlowEnds
 from .stun_transactions import (  # noqa: F401  (transactions and its schema: re-exported, ice.transactions)
     TRANSACTION_TIMEOUT_S, TRANSACTIONS_SCHEMA, _direct, _endpoints, _frame, _time, transactions)
 from .turn import (  # noqa: F401  (re-exported: ice.turn_allocations, ice.turn_peers, ice.nat_behaviour)
@@ -83,12 +84,14 @@ def _split_endpoint(ep: str) -> tuple[str, int]:
     return ip.strip("[]"), int(port)
 
 
-def _relayed_addresses(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None) -> dict[tuple, str]:
+def _relayed_addresses(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None,
+                       allocations: pd.DataFrame | None = None) -> dict[tuple, str]:
     """(transport, client, server) of each TURN allocation that succeeded -> its relayed address
-    (XOR-RELAYED-ADDRESS of the first Allocate success on that 5-tuple, as `turn_allocations` finds it)."""
+    (XOR-RELAYED-ADDRESS of the first Allocate success on that 5-tuple, as `turn_allocations` finds it).
+    `allocations`: `turn_allocations` of the same tables when already computed."""
     if stun_attributes is None or not len(stun):
         return {}
-    alloc = turn_allocations(stun, stun_attributes)
+    alloc = turn_allocations(stun, stun_attributes) if allocations is None else allocations
     alloc = alloc[alloc["relayed_address"].notna()]
     return {(str(r.transport), r.client, r.server): r.relayed_address for r in alloc.itertuples(index=False)}
 
@@ -109,7 +112,9 @@ def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.Data
     else:  # rtp/rtcp tables have no transport column: TURN over UDP or TCP, the client/server ends tell
         transport = pd.Series("", index=r.index)
         lookup = {("", c, sv): addr for (_, c, sv), addr in relayed_addresses.items()}
-    src, dst = _endpoints(r["src"], r["sport"]), _endpoints(r["dst"], r["dport"])
+    coded = FlowEnds(r)  # "ip:port" per distinct end, not per relayed row
+    every = np.arange(len(r))
+    src, dst = coded.src_names(every), coded.dst_names(every)
     keep, ends = [], []
     for tr, a, b, peer in zip(transport, src, dst, r["peer"].astype(object)):
         if (str(tr), a, b) in lookup:      # client -> server: sent from the relayed candidate
@@ -133,13 +138,18 @@ def _unwrapped(df: pd.DataFrame, relayed_addresses: dict[tuple, str]) -> pd.Data
     return r
 
 
-def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relayed: bool = False) -> pd.DataFrame:
+def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relayed: bool = False, *,
+                tx: pd.DataFrame | None = None, relayed_addresses: dict[tuple, str] | None = None) -> pd.DataFrame:
     """Binding transactions whose request carries USERNAME (ICE checks, RFC 8445 §7.2.2; a STUN server query has
     none), with the request's use_candidate, ice_role, username and `nominating` (USE-CANDIDATE or NOMINATION).
     With `relayed`, the checks relayed inside TURN count too, between the relayed candidate and the peer
-    (`_unwrapped`); without, they are left out."""
+    (`_unwrapped`); without, they are left out.  `tx` (`transactions(stun)`) and `relayed_addresses`
+    (`_relayed_addresses`) when already computed (an analysis context computes each once)."""
+    inner = None
     if relayed:
-        inner = _unwrapped(stun, _relayed_addresses(stun, stun_attributes))
+        if relayed_addresses is None:
+            relayed_addresses = _relayed_addresses(stun, stun_attributes)
+        inner = _unwrapped(stun, relayed_addresses)
         direct = _direct(stun)
         if len(inner):
             # object columns: the rewritten addresses are not in the categories of the wire ones
@@ -151,7 +161,8 @@ def _ice_checks(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None, relaye
     else:
         stun = _direct(stun)
         stun_attributes = _direct(stun_attributes)
-    tx = transactions(stun)
+    # transactions() reads the direct rows only: the given one is this table's unless relayed checks were added
+    tx = transactions(stun) if tx is None or (inner is not None and len(inner)) else tx
     req = stun[(stun["method"] == "binding") & (stun["cls"] == "request") & stun["username"].notna()]
     info = req[["frame", "transaction_id", "username", "use_candidate", "ice_role"]].rename(
         columns={"frame": "first_frame"})
@@ -209,7 +220,8 @@ def _ice_tables(name: str, stun, packets, stun_attributes, relayed_media):
 
 def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame | None = None,
                     stun_attributes: pd.DataFrame | None = None, *,
-                    relayed_media: Iterable[pd.DataFrame] | None = None) -> pd.DataFrame:
+                    relayed_media: Iterable[pd.DataFrame] | None = None, checks: pd.DataFrame | None = None,
+                    relayed_addresses: dict[tuple, str] | None = None) -> pd.DataFrame:
     """One row per candidate pair (local, remote) that ICE connectivity checks (Binding requests with USERNAME)
     were sent on, seen from the capture: local is the sender of the checks, so the two agents' checks on one
     5-tuple are two rows.  `stun_attributes` (optional) lets NOMINATION (renomination) count as nominating.
@@ -235,16 +247,20 @@ def candidate_pairs(stun: pd.DataFrame, packets: pd.DataFrame | None = None,
     check), media_packets, first_media_t, last_media_t (those frames, in both directions), selected (one row at
     most per ICE session (ufrags): among its nominated pairs carrying media, else among its pairs carrying media,
     the one whose media lasts longest, preferring the controlling agent's row).
+    `checks` (the ICE checks of the same inputs, as `summary` takes them) and `relayed_addresses` (the relayed
+    address of each successful TURN allocation) when already computed: an analysis context computes each once.
     """
     stun, packets, stun_attributes, relayed_media = _ice_tables("candidate_pairs", stun, packets, stun_attributes,
                                                                 relayed_media)
     relayed = relayed_media is not None
-    checks = _ice_checks(stun, stun_attributes, relayed)
+    if relayed and relayed_addresses is None:
+        relayed_addresses = _relayed_addresses(stun, stun_attributes)
+    if checks is None:
+        checks = _ice_checks(stun, stun_attributes, relayed, relayed_addresses=relayed_addresses)
     end_t = _time(packets["t"].max()) if len(packets) else 0.0
     media = _media_by_tuple(packets)
     if relayed:
-        for key, (n, lo, hi) in _relayed_media_by_tuple(list(relayed_media),
-                                                         _relayed_addresses(stun, stun_attributes)).items():
+        for key, (n, lo, hi) in _relayed_media_by_tuple(list(relayed_media), relayed_addresses).items():
             n0, lo0, hi0 = media.get(key, (0, np.inf, -np.inf))
             media[key] = (n0 + n, min(lo0, lo), max(hi0, hi))
     rows = []

@@ -76,7 +76,8 @@ def _attribute_values(stun_attributes: pd.DataFrame, name: str) -> pd.DataFrame:
     return a[["frame", "value"]]
 
 
-def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, start=None) -> pd.DataFrame:
+def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = None, start=None, *,
+                     tx: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per TURN client/server 5-tuple (RFC 8656) that sent Allocate, Refresh, CreatePermission,
     ChannelBind or Send/Data indications.  Relayed traffic in ChannelData is not counted here.
 
@@ -94,7 +95,8 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = 
     coturn then answers 401 for ever; needs `start`, the capture's first frame time, e.g. cap.packets.time.iloc[0],
     as the stun table's t is relative), state ("released", "allocated", "failed: error 401" (the last Allocate's
     outcome when none succeeded), "no answer").
-    Per-peer details are in `turn_peers`.
+    Per-peer details are in `turn_peers`.  `tx`: `transactions(stun)` when already computed (an analysis context
+    passes its own, so that it is computed once per capture).
     """
     if (cap := as_capture(stun)) is not None:  # turn_allocations(cap): its stun tables, REST expiry from its start
         packets = cap.packets
@@ -103,8 +105,10 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = 
     elif stun_attributes is None:
         raise TypeError("turn_allocations takes the capture, or the stun and stun_attributes tables")
     stun = _direct(stun)
+    if not len(stun) or not stun["method"].isin(TURN_METHODS).any():  # no TURN message: nothing to pair
+        return _frame([], TURN_ALLOCATIONS_SCHEMA)
     stun_attributes = _direct(stun_attributes)
-    tx = transactions(stun)
+    tx = transactions(stun) if tx is None else tx
     tx = tx[tx["method"].isin(TURN_METHODS)].copy()
     data = (tx["method"] == "data").to_numpy()  # a Data indication travels server -> client
     tx.loc[data, ["client", "server"]] = tx.loc[data, ["server", "client"]].to_numpy()
@@ -112,7 +116,7 @@ def turn_allocations(stun: pd.DataFrame, stun_attributes: pd.DataFrame | None = 
     lifetime = _attribute_values(stun_attributes, "LIFETIME").groupby("frame")["value"].first()
     mapped = stun.set_index("frame")["mapped_address"]
     mapped = mapped[~mapped.index.duplicated()]
-    peers = turn_peers(stun, stun_attributes)
+    peers = turn_peers(stun, stun_attributes, tx=tx)
     rows = []
     for (transport, client, server), g in tx.groupby(["transport", "client", "server"], observed=True, sort=False):
         alloc = g[g["method"] == "allocate"]
@@ -178,17 +182,18 @@ def _rest_expiry(username) -> pd.Timestamp | None:
     return pd.Timestamp(expiry, unit="s", tz="UTC") if 1_000_000_000 <= expiry < 4_000_000_000 else None
 
 
-def turn_peers(stun: pd.DataFrame, stun_attributes: pd.DataFrame) -> pd.DataFrame:
+def turn_peers(stun: pd.DataFrame, stun_attributes: pd.DataFrame, *, tx: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per TURN client/server 5-tuple and peer (XOR-PEER-ADDRESS) it names: the long companion of
     `turn_allocations`.
 
     Columns (TURN_PEERS_SCHEMA): transport, client, server, peer ("ip:port"), permission_t (response to the first
     successful CreatePermission for the peer), channel (number of the first successful ChannelBind, e.g. 16384 =
     0x4000), channel_t (its response), send_indications (to the peer), data_indications (from the peer).
+    `tx`: `transactions(stun)` (or its rows of TURN methods) when already computed.
     """
     stun = _direct(stun)
     stun_attributes = _direct(stun_attributes)
-    tx = transactions(stun)
+    tx = transactions(stun) if tx is None else tx
     tx = tx[tx["method"].isin(("create-permission", "channel-bind", "send", "data"))]
     peer = _attribute_values(stun_attributes, "XOR-PEER-ADDRESS")
     channel = _attribute_values(stun_attributes, "CHANNEL-NUMBER").groupby("frame")["value"].first()

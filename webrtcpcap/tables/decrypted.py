@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..io.errors import DecodeError
 from ..protocols import rtcp as _rtcp, srtp
 from . import schema as tables
 from .rtcp_rows import rtcp_rows
@@ -48,25 +47,25 @@ def rtp_with_status(rtp: pd.DataFrame, d) -> pd.DataFrame:
     return rtp
 
 
-def rtcp_plaintexts(dg, d) -> tuple[dict, list, np.ndarray]:
+def rtcp_plaintexts(dg, d, parsed: list | None = None) -> tuple[dict, list, np.ndarray]:
     """The RTCP compound datagrams `dg` (pipeline.Datagrams) as plaintext after decryption `d` (None: none):
-    (key columns, payloads, status), see Capture.rtcp_payloads."""
+    (key columns, payloads, status), see Capture.rtcp_payloads.  `parsed`, a list, is filled with
+    rtcp.parse_compound_partial of each payload given (the plain ones are parsed here anyway to tell whole
+    compounds), so that the report and feedback tables need not parse them again."""
     srtcp = np.asarray(dg.keys.get("srtcp", np.zeros(len(dg), bool)), dtype=bool)
     ends = zip(np.asarray(dg.keys["src"]).tolist(), np.asarray(dg.keys["sport"]).tolist(),
                np.asarray(dg.keys["dst"]).tolist(), np.asarray(dg.keys["dport"]).tolist())
     flows = [tuple(sorted(((a, p), (b, q)))) for a, p, b, q in ends]
     whole: dict[int, bool] = {}
     plain_flows = set()
+    got: dict[int, tuple] = {}
     for i, p in enumerate(dg.payloads):
         if srtcp[i] or (d is not None and d.rtcp_status[i] != NOT_TRIED):
             continue
-        try:
-            _rtcp.parse_compound(p)
-        except DecodeError:
-            whole[i] = False
-            continue
-        whole[i] = True
-        plain_flows.add(flows[i])
+        got[i] = records, error = _rtcp.parse_compound_partial(bytes(p))
+        whole[i] = error is None
+        if error is None:
+            plain_flows.add(flows[i])
     rows, payloads, status = [], [], []
     for i, p in enumerate(dg.payloads):
         if d is not None and d.rtcp_plaintext[i] is not None:
@@ -79,6 +78,9 @@ def rtcp_plaintexts(dg, d) -> tuple[dict, list, np.ndarray]:
         rows.append(i)
         payloads.append(p)
         status.append("plain")
+    if parsed is not None:
+        parsed.extend(got[i] if status[k] == "plain" else _rtcp.parse_compound_partial(bytes(payloads[k]))
+                      for k, i in enumerate(rows))
     idx = np.asarray(rows, dtype=np.int64)
     return tables.take_columns(dg.keys, idx), payloads, np.asarray(status, dtype=object)
 

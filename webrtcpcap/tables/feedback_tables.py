@@ -127,7 +127,7 @@ def _codes(values: list[str], names: list[str]) -> pd.Categorical:
     return tables.categorical(np.array([lookup[v] for v in values], dtype=np.int32), names)
 
 
-def feedback_tables(keys: dict, payloads: list[bytes]) -> dict[str, pd.DataFrame]:
+def feedback_tables(keys: dict, payloads: list[bytes], parsed: list | None = None) -> dict[str, pd.DataFrame]:
     """RTCP feedback of plaintext compound datagrams decoded into long tables (schemas in FEEDBACK_SCHEMAS).
 
     `payloads[i]` is one plaintext RTCP compound (plain RTCP, or SRTCP after decryption without its trailer) and
@@ -160,7 +160,8 @@ def feedback_tables(keys: dict, payloads: list[bytes]) -> dict[str, pd.DataFrame
       `pt`, `fmt` (uint8), `format` (category: nack, transport-cc, pli, fir, afb, ...), `sender_ssrc`,
       `media_ssrc` (uint32), `fci_len` (uint16, bytes) and `error` (category, the DecodeError message).
 
-    SLI, RPSI, non-REMB AFB and other formats are in `cap.rtcp_feedback` only (raw).
+    SLI, RPSI, non-REMB AFB and other formats are in `cap.rtcp_feedback` only (raw).  `parsed`:
+    rtcp.parse_compound_partial of each payload when already made (Capture parses each compound once).
     """
     nk = _columns("sender", "media", "seq", "pid", "bit", "fci")
     kf = _columns("kind", "sender", "media", "fir_seq")
@@ -173,7 +174,7 @@ def feedback_tables(keys: dict, payloads: list[bytes]) -> dict[str, pd.DataFrame
     er = _columns("pt", "fmt", "format", "sender", "media", "fci_len", "error")
 
     for i, data in enumerate(payloads):
-        records, _ = rtcp.parse_compound_partial(bytes(data))
+        records, _ = rtcp.parse_compound_partial(bytes(data)) if parsed is None else parsed[i]
         for j, raw in enumerate(records):
             if not isinstance(raw, rtcp.Feedback):
                 continue

@@ -137,8 +137,8 @@ def _rate(value) -> float:
         return 0.0
 
 
-def rtcp_report_tables(keys: dict, payloads: list[bytes],
-                       clock_rates: dict[int, int] | None = None) -> dict[str, pd.DataFrame]:
+def rtcp_report_tables(keys: dict, payloads: list[bytes], clock_rates: dict[int, int] | None = None,
+                       parsed: list | None = None) -> dict[str, pd.DataFrame]:
     """RTCP compound datagrams decoded into one table per packet type (schemas in RTCP_REPORT_SCHEMAS).
 
     `payloads[i]` is one plaintext RTCP compound (plain RTCP, or SRTCP after decryption without its trailer) and
@@ -169,6 +169,7 @@ def rtcp_report_tables(keys: dict, payloads: list[bytes],
     - `rtcp_other`: one row per APP, XR block or packet of another type, kept raw: `index`, `pt`, `ssrc`
       (UInt32), `subtype` (uint8: APP subtype, XR block type, or the header's count bits), `name` (string: APP
       name, "xr", or null), `length` (uint16, bytes of `data`) and `data` (string, hex).
+    `parsed`: rtcp.parse_compound_partial of each payload when already made (Capture parses each compound once).
     """
     n = len(payloads)
     rates = clock_rates or {}
@@ -191,7 +192,7 @@ def rtcp_report_tables(keys: dict, payloads: list[bytes],
                 rb[key].append(value)
 
     for i, data in enumerate(payloads):
-        records, error = rtcp.parse_compound_partial(bytes(data))
+        records, error = rtcp.parse_compound_partial(bytes(data)) if parsed is None else parsed[i]
         dg_packets[i] = min(len(records), 0xFFFF)
         dg_error[i] = error
         for j, p in enumerate(records):

@@ -17,6 +17,7 @@ from .frame_reads import udp_payloads, udp_spans
 
 PAYLOAD_BLOCK = 8192  # rtp rows whose payload places are found together (_direct_spans)
 PAYLOAD_BLOCKS_KEPT = 8  # blocks kept: 16 bytes a row, 1 MiB in all
+SPARSE_SHARE = 16  # a bulk read asking under 1/16 of a block's rows finds those rows' places only
 _PLAINTEXT_STREAMS = 4  # decrypted streams _stream_plaintexts keeps
 
 
@@ -111,7 +112,7 @@ class PayloadSource:
             slow.append(at[~have])
             parts.append((Packets.joined(at[have], [m for m in made if m is not None]), ciphertext[at[have]]))
         at = np.flatnonzero(todo & ~special)  # direct datagrams: read where they lie in the file
-        pos, size = self._direct_spans(rows[at])
+        pos, size = self._direct_spans(rows[at], sparse=True)
         found = pos >= 0
         slow.append(at[~found])
         parts.append((Packets(self._data, at[found], pos[found], size[found]), ciphertext[at[found]]))
@@ -132,14 +133,20 @@ class PayloadSource:
                                        rtp["payload_offset"].to_numpy(), rtp["padding"].to_numpy(dtype=bool))
         return self._payload_row_facts
 
-    def _direct_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _direct_spans(self, rows: np.ndarray, sparse: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """pipeline.udp_spans of the frames of rtp rows `rows`, computed per block of PAYLOAD_BLOCK rows and kept
-        for the last few blocks (a per-frame caller walks a stream, so it asks near where it asked before)."""
+        for the last few blocks (a per-frame caller walks a stream, so it asks near where it asked before).  With
+        `sparse` (a bulk read), a block of which few rows are asked (keyframes read at frame starts near each PLI
+        across the whole call) gives those rows' places alone: a block not kept costs its whole walk again."""
         frames = self._payload_rows()[0]
         pos = np.full(len(rows), -1, dtype=np.int64)
         size = np.zeros(len(rows), dtype=np.int64)
         block = rows // PAYLOAD_BLOCK
         for b in np.unique(block).tolist():  # a loop over blocks of rows
+            sel = block == b
+            if sparse and b not in self._span_blocks and np.count_nonzero(sel) < PAYLOAD_BLOCK // SPARSE_SHARE:
+                pos[sel], size[sel] = udp_spans(self._data, self._index, self._state, frames[rows[sel]])
+                continue
             spans = self._span_blocks.pop(b, None)
             if spans is None:
                 lo = b * PAYLOAD_BLOCK
@@ -147,7 +154,6 @@ class PayloadSource:
             self._span_blocks[b] = spans  # last used last
             while len(self._span_blocks) > PAYLOAD_BLOCKS_KEPT:
                 self._span_blocks.pop(next(iter(self._span_blocks)))
-            sel = block == b
             pos[sel], size[sel] = spans[0][rows[sel] - b * PAYLOAD_BLOCK], spans[1][rows[sel] - b * PAYLOAD_BLOCK]
         return pos, size
 

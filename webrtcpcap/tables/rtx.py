@@ -75,7 +75,7 @@ def _readable(rtp: pd.DataFrame) -> np.ndarray:
 
 
 def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = None, payload=None,
-              timestamps: bool = False) -> pd.DataFrame:
+              timestamps: bool = False, *, holes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Which RTP stream (RFC 4588 RTX) retransmits which, one row per RTX stream found: rtx_ssrc, rtx_pt, media_ssrc,
     media_pt, source (the evidence, strongest first):
 
@@ -97,7 +97,7 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
       per number it lost.
 
     `streams_df` is a `streams` table; `sdps` one Sdp or a list (`cap.sdp`).  A stream none of these pairs is not
-    listed.  Sorted by rtx_ssrc.
+    listed.  Sorted by rtx_ssrc.  `holes`: `gaps(rtp)` when already computed (the timestamp evidence reads it).
     """
     if (cap := as_capture(streams_df)) is not None:  # rtx_pairs(cap): with the capture's SDPs and payloads
         streams_df, sdps, rtp, payload = cap.streams, cap.sdp, cap.rtp, cap.payload_or_empty
@@ -151,7 +151,7 @@ def rtx_pairs(streams_df: pd.DataFrame, sdps=None, rtp: pd.DataFrame | None = No
         if len(matches) == 1:
             rows[ssrc] = (ssrc, pt, int(matches[0]["ssrc"]), int(matches[0]["pt"]), RTX_SOURCES[2])
     if timestamps and rtp is not None:
-        for ssrc, media, media_pt, source in _rtx_by_timestamps(streams_df, rtp, set(rows)):
+        for ssrc, media, media_pt, source in _rtx_by_timestamps(streams_df, rtp, set(rows), holes):
             rows[ssrc] = (ssrc, int(seen.at[ssrc, "pt"]), media, media_pt, source)
     out = pd.DataFrame(sorted(rows.values()), columns=list(RTX_PAIRS_SCHEMA))
     out["source"] = pd.Categorical(out["source"], categories=RTX_SOURCES)
@@ -177,23 +177,36 @@ def _osns_may_fit(streams_df: pd.DataFrame, sub: pd.DataFrame, payload) -> bool:
     return bool(inside.all(axis=1).any())
 
 
-def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set) -> list[tuple[int, int, int, str]]:
+def _stream_key(values) -> tuple:
+    """A stream's key (src, sport, dst, dport, ssrc) as the dictionaries below hold it, from any row's values."""
+    src, sport, dst, dport, ssrc = values
+    return (str(src), int(sport), str(dst), int(dport), int(ssrc))
+
+
+def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
+                       holes: pd.DataFrame | None = None) -> list[tuple[int, int, int, str]]:
     """(rtx ssrc, media ssrc, media pt, source) for the wire evidence of rtx_pairs ("rtp timestamps", "rtp
     timestamps after losses").  Padding-only packets (probes, which RTX streams also carry) are left out; a
     retransmitted packet whose frame lost every original is allowed not to match, so half of the timestamps
     matching, and all lying in the other stream's span, is enough.  An RTX stream has a payload type of its own
-    (RFC 4588 §8.1), so a stream with the same payload type is never its media."""
+    (RFC 4588 §8.1), so a stream with the same payload type is never its media.  `holes`: gaps(rtp) when already
+    computed."""
     found = []
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
-    holes = gaps(ok)
-    first_hole = holes.groupby(holes[STREAM_KEYS].astype(str).agg("|".join, axis=1), sort=False)["t_before"].min() \
-        if len(holes) else pd.Series(dtype="float64")
+    holes = gaps(ok) if holes is None else holes
+    first_hole: dict[tuple, float] = {}
+    if len(holes):
+        opened = holes.groupby(STREAM_KEYS, observed=True, sort=False)["t_before"].min()
+        first_hole = {_stream_key(k): float(v) for k, v in opened.items()}
+    # The rows of each stream, in capture order: one grouping instead of a scan of the table per stream.
+    rows_of = {_stream_key(k): v for k, v in ok.groupby(STREAM_KEYS, observed=True, sort=False).indices.items()} \
+        if len(ok) else {}
+    empty = np.zeros(0, dtype=np.int64)
     for _, r in streams_df.iterrows():  # a loop over streams
         ssrc = int(r["ssrc"])
         if ssrc in paired:
             continue
-        here = (ok[_FIVE] == r[_FIVE]).all(axis=1).to_numpy()
-        own = ok[here & (ok["ssrc"] == ssrc).to_numpy()]
+        own = ok.iloc[rows_of.get(_stream_key(r[STREAM_KEYS]), empty)]
         mine = own[~own["padding"].to_numpy(dtype=bool)]
         # One retransmission is enough on an SSRC that also carried padding-only probes (what browsers send on
         # their RTX SSRC); otherwise two.
@@ -203,7 +216,8 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set)
                           & (streams_df["packets"] > r["packets"]) & (streams_df["pt"] != r["pt"])]
         matches, after_loss = [], []
         for _, m in same.iterrows():
-            other = ok[here & (ok["ssrc"] == m["ssrc"]).to_numpy()]
+            key = _stream_key(list(r[_FIVE]) + [m["ssrc"]])
+            other = ok.iloc[rows_of.get(key, empty)]
             ts = extend_ts(other["ts"].to_numpy())
             ts0, span = int(ts.min()), int(ts.max() - ts.min())
             inside = ((mine["ts"].to_numpy(dtype=np.int64) - ts0) % (1 << 32) <= span).all()
@@ -215,7 +229,7 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set)
             if 2 * hit.sum() >= len(mine) and (mine["t"].to_numpy()[hit] >= at[hit]).all():
                 matches.append(m)
                 continue
-            opened = first_hole.get("|".join(str(m[k]) for k in STREAM_KEYS))
+            opened = first_hole.get(_stream_key(m[STREAM_KEYS]))
             if (opened is not None and int(r["pt"]) == int(m["pt"]) + 1 and (mine["t"] >= opened).all()
                     and len(mine) <= 3 * int(m["lost"])):
                 after_loss.append(m)
@@ -236,7 +250,7 @@ _FEC_ONLY = {"ulpfec", "flexfec", "flexfec-03"}
 
 
 def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload=None,
-                 codecs: dict[int, tuple[str, str]] | None = None) -> pd.DataFrame:
+                 codecs: dict[int, tuple[str, str]] | None = None, found: dict | None = None) -> pd.DataFrame:
     """What each stream of a `streams` table carries, and why: one row per stream, in its order.
 
     Columns (ROLES_SCHEMA): the stream keys and pt; role (ROLES: media, rtx, fec, padding); role_of (UInt32: the
@@ -248,7 +262,9 @@ def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload
     - padding: every packet has the padding bit set (and, when the payload is readable, carries nothing else):
       bandwidth probes of a stream not otherwise paired;
     - media: everything else.  RED (RFC 2198) carries media (with its redundancy) and counts as media.
-    `codecs` ({pt: (media kind, codec)}) defaults to webrtcpcap.sdp.codecs(sdps)."""
+    `codecs` ({pt: (media kind, codec)}) defaults to webrtcpcap.sdp.codecs(sdps).  `found`, a dict, receives the
+    evidence read on the way, for whoever needs it next (the analysis context): "rtx_pairs" (rtx_pairs with
+    timestamps) and "gaps" (gaps(rtp)), when there are streams."""
 
     sdps = _sdp._sdps(sdps)
     if codecs is None:
@@ -264,8 +280,11 @@ def stream_roles(streams_df: pd.DataFrame, rtp: pd.DataFrame, sdps=None, payload
     role = np.array(["media"] * n, dtype=object)
     role_of = pd.array([pd.NA] * n, dtype="UInt32")
     evidence = np.array([""] * n, dtype=object)
-    pairs = (rtx_pairs(streams_df, sdps, rtp, payload, timestamps=True) if n
+    holes = gaps(rtp) if n else None  # read by the timestamp evidence; kept in `found`
+    pairs = (rtx_pairs(streams_df, sdps, rtp, payload, timestamps=True, holes=holes) if n
              else _empty(RTX_PAIRS_SCHEMA))
+    if found is not None and n:
+        found.update(rtx_pairs=pairs, gaps=holes)
     paired = {int(p.rtx_ssrc): p for p in pairs.itertuples(index=False)}
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
     for i, r in enumerate(streams_df.itertuples(index=False)):  # a loop over streams

@@ -222,7 +222,8 @@ def _jitter_series(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np
 
 
 def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
-            codecs: dict[int, tuple[str, str]] | None = None, sdps=None, payload=None) -> pd.DataFrame:
+            codecs: dict[int, tuple[str, str]] | None = None, sdps=None, payload=None,
+            found: dict | None = None) -> pd.DataFrame:
     """One row per RTP stream (src, sport, dst, dport, ssrc) of an `rtp` table; rows with an error are left out.
 
     Columns (STREAMS_SCHEMA): src, sport, dst, dport, ssrc; pt (the main payload type: the most frequent, see
@@ -308,7 +309,7 @@ def streams(rtp: pd.DataFrame, clock_rates: dict[int, int] | None = None,
         kind=pd.Categorical(kind, categories=KINDS), codec=pd.Categorical(codec), max_delta_ms=max_delta,
         payload_types=payload_types)
     out = out.sort_values("first_t", kind="stable").reset_index(drop=True)
-    roles = stream_roles(out, rtp, sdps, payload, codecs)
+    roles = stream_roles(out, rtp, sdps, payload, codecs, found=found)
     out = out.assign(role=pd.Categorical(roles["role"], categories=ROLES), role_of=roles["role_of"].to_numpy(),
                      role_evidence=roles["role_evidence"].to_numpy())
     rtx = (out["role"] == "rtx").to_numpy()
@@ -451,6 +452,12 @@ RECEIVER_VIEW_SCHEMA: dict[str, str] = {
 }
 
 
+def _key(values) -> tuple:
+    """A stream key (src, sport, dst, dport, ssrc) as plain str and int, to look a stream up by."""
+    src, sport, dst, dport, ssrc = values
+    return (str(src), int(sport), str(dst), int(dport), int(ssrc))
+
+
 def receiver_view(stream_table: pd.DataFrame, rtp: pd.DataFrame, report_blocks: pd.DataFrame) -> pd.DataFrame:
     """Each stream as the capture shows it beside what its receiver reported in RTCP (RFC 3550 §6.4.1 report
     blocks): one row per stream of `stream_table` (`streams(rtp)`) with its packets, lost and jitter_ms, and from the
@@ -474,6 +481,10 @@ def receiver_view(stream_table: pd.DataFrame, rtp: pd.DataFrame, report_blocks: 
         last = blocks.groupby("source_ssrc").tail(1).set_index("source_ssrc")
         ok = _Ordered(rtp)
         ext = ok.ext_seq() if ok.n else np.zeros(0, dtype=np.int64)
+        # Each stream's segment of the ordered rows, by its key (one grouping, not a scan of the table per stream)
+        segment = {_key(k): (int(a), int(a + n)) for k, a, n in zip(
+            ok.keys()[STREAM_KEYS].itertuples(index=False, name=None), ok.starts, ok.lengths)} if ok.n else {}
+        stream_keys = list(out[STREAM_KEYS].itertuples(index=False, name=None))
         for i, ssrc in enumerate(out["ssrc"].to_numpy().tolist()):
             if ssrc not in last.index:
                 continue
@@ -486,14 +497,13 @@ def receiver_view(stream_table: pd.DataFrame, rtp: pd.DataFrame, report_blocks: 
             # The capture's own count up to the reported highest number.  RFC 3550 extends it as cycles << 16 | seq
             # from the receiver's first packet, extend_seq from the capture's: the cycle bases may differ by whole
             # cycles, so the reported number is placed in the cycle nearest the capture's highest.
-            mask = np.ones(ok.n, dtype=bool)
-            for k in STREAM_KEYS:
-                mask &= ok.col(k) == out.iloc[i][k]
-            e = ext[mask]
+            a, b_end = segment.get(_key(stream_keys[i]), (0, 0))
+            e = ext[a:b_end]
             if len(e):
                 highest = int(e.max()) + int(_wrap(np.int64(int(b["highest_seq"]) - int(e.max())), 16))
-                upto = np.unique(e[e <= highest])
-                cols["lost_until_report"][i] = max(int(highest - int(e.min()) + 1 - len(upto)), 0)
+                upto = np.sort(e[e <= highest])  # distinct numbers: a sort, cheaper than numpy's hashed unique
+                distinct = int(len(upto) and 1 + np.count_nonzero(upto[1:] != upto[:-1]))
+                cols["lost_until_report"][i] = max(int(highest - int(e.min()) + 1 - distinct), 0)
     for c, v in cols.items():
         out[c] = v
     return out.astype({k: v for k, v in RECEIVER_VIEW_SCHEMA.items() if v != "category"})[list(RECEIVER_VIEW_SCHEMA)]
