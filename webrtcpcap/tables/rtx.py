@@ -13,7 +13,7 @@ import pandas as pd
 from ..net.payloads import read_heads
 from ..protocols import sdp as _sdp
 from .schema import as_capture
-from .sequence import STREAM_KEY_COLUMNS, STREAM_KEYS, _Ordered, _empty, extend_ts, gaps
+from .sequence import STREAM_KEY_COLUMNS, STREAM_KEYS, _Ordered, _empty, extend_seq, extend_ts, gaps
 
 # What a stream carries: its own media, retransmissions of another stream (RFC 4588 RTX), forward error correction
 # (RFC 5109 ulpfec, RFC 8627 flexfec) or only padding (bandwidth probes: Chromium sends padding-only packets, RFC 3550
@@ -229,6 +229,9 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
             if 2 * hit.sum() >= len(mine) and (mine["t"].to_numpy()[hit] >= at[hit]).all():
                 matches.append(m)
                 continue
+            if (mine["t"].to_numpy()[hit] >= at[hit]).all() and _in_holes(other, ts, mine, ~hit).all():
+                matches.append(m)  # the rest resend frames lost whole (an outage): each lies in a hole of `other`
+                continue
             opened = first_hole.get(_stream_key(m[STREAM_KEYS]))
             if (opened is not None and int(r["pt"]) == int(m["pt"]) + 1 and (mine["t"] >= opened).all()
                     and len(mine) <= 3 * int(m["lost"])):
@@ -238,6 +241,30 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
         elif not matches and len(after_loss) == 1:
             found.append((ssrc, int(after_loss[0]["ssrc"]), int(after_loss[0]["pt"]), RTX_SOURCES[4]))
     return found
+
+
+def _in_holes(media: pd.DataFrame, media_ts: np.ndarray, rtx: pd.DataFrame, which: np.ndarray) -> np.ndarray:
+    """For the `which` rows of `rtx`: True where the packet's RTP timestamp lies in a hole of `media` (between the
+    timestamps of two packets with sequence numbers missing between them) and it arrived after the hole opened:
+    what a retransmission of a frame whose every original was lost looks like.  `media_ts`: media's timestamps
+    extended (sequence.extend_ts), in its row order."""
+    if not which.any():
+        return np.zeros(0, dtype=bool)
+    seq = extend_seq(media["seq"].to_numpy())
+    order = np.argsort(seq, kind="stable")
+    seq, ts, t = seq[order], media_ts[order], media["t"].to_numpy(dtype=float)[order]
+    at = np.flatnonzero(np.diff(seq) > 1)  # a hole between positions i and i + 1
+    if not len(at):
+        return np.zeros(int(which.sum()), dtype=bool)
+    lo, hi, opened = ts[at], ts[at + 1], t[at]
+    want = (rtx["ts"].to_numpy(dtype=np.int64)[which] - int(media_ts.min())) % (1 << 32) + int(media_ts.min())
+    arrived = rtx["t"].to_numpy(dtype=float)[which]
+    # holes do not overlap in timestamp (video timestamps do not go back with the sequence number): the last hole
+    # opening at or before a timestamp is the only one that can hold it
+    k = np.searchsorted(lo, want, side="right") - 1
+    ok = k >= 0
+    kk = np.maximum(k, 0)
+    return ok & (want <= hi[kk]) & (arrived >= opened[kk])
 
 
 ROLES_SCHEMA: dict[str, str] = {
