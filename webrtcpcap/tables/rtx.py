@@ -188,7 +188,10 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
     """(rtx ssrc, media ssrc, media pt, source) for the wire evidence of rtx_pairs ("rtp timestamps", "rtp
     timestamps after losses").  Padding-only packets (probes, which RTX streams also carry) are left out; a
     retransmitted packet whose frame lost every original is allowed not to match, so half of the timestamps
-    matching, and all lying in the other stream's span, is enough.  An RTX stream has a payload type of its own
+    matching, and all lying in the other stream's span, is enough ("rtp timestamps"); after an outage most
+    retransmissions resend frames lost whole, and then every timestamp that does not match must lie in a hole of
+    the other stream's sequence numbers, and have arrived after it opened ("rtp timestamps after losses", as must
+    an RTX stream whose payload type is the media's + 1 and whose packets all came after the first hole).  An RTX stream has a payload type of its own
     (RFC 4588 §8.1), so a stream with the same payload type is never its media.  `holes`: gaps(rtp) when already
     computed."""
     found = []
@@ -230,7 +233,7 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
                 matches.append(m)
                 continue
             if (mine["t"].to_numpy()[hit] >= at[hit]).all() and _in_holes(other, ts, mine, ~hit).all():
-                matches.append(m)  # the rest resend frames lost whole (an outage): each lies in a hole of `other`
+                after_loss.append(m)  # the rest resend frames lost whole (an outage): each lies in a hole of `other`
                 continue
             opened = first_hole.get(_stream_key(m[STREAM_KEYS]))
             if (opened is not None and int(r["pt"]) == int(m["pt"]) + 1 and (mine["t"] >= opened).all()
