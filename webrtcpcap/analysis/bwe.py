@@ -153,12 +153,60 @@ def _typed(df: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
 
 
 def _not_judged(cap, twcc: pd.DataFrame) -> str | None:
+    """Why the capture's feedback cannot be judged, or None: SRTCP that was not decrypted (its first packet's
+    header is in the clear, so a transport-cc or CCFB there can be seen, not read)."""
     rtcp = cap.rtcp
     if len(twcc) or not len(rtcp):
         return None
-    if "srtp_status" in rtcp.columns and (rtcp["srtp_status"].astype(str) != "ok").all():
-        return "the RTCP is SRTCP and was not decrypted (no key log): transport-cc feedback not judged"
+    srtcp = rtcp["dtls_srtp"].to_numpy(dtype=bool) if "dtls_srtp" in rtcp.columns else np.zeros(len(rtcp), bool)
+    decrypted = "srtp_status" in rtcp.columns and (rtcp["srtp_status"].astype(str) == "ok").any()
+    if srtcp.any() and not decrypted:
+        rtpfb = rtcp[srtcp & (rtcp["pt"].to_numpy() == 205)]
+        seen = int(rtpfb["fmt"].isin([11, 15]).sum())
+        return (f"the RTCP is SRTCP and was not decrypted (give the key log, keylog=): {seen} congestion control "
+                "feedback packets seen, not read; transport-cc/CCFB not judged")
     return None
+
+
+def _rtp_media(cap) -> pd.DataFrame:
+    """Every RTP packet of the capture as `media_with_twcc` gives them, `twcc_seq` holding the RTP sequence number
+    (what RFC 8888 feedback names packets by)."""
+    rtp = cap.rtp
+    rtp = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
+    tw = rtp.assign(twcc_seq=rtp["seq"].to_numpy(dtype=np.int64))
+    return _media_frame(tw, pd.array([None] * len(tw), dtype="Float64"), cap.packets)
+
+
+def _join_ccfb(media: pd.DataFrame, ccfb: pd.DataFrame) -> pd.DataFrame:
+    """RFC 8888 reports joined with the RTP packets of their stream by extended RTP sequence number: as for
+    transport-cc, per media direction and SSRC (`delay_variation` is then within the stream)."""
+    fb = ccfb.reset_index(drop=True)
+    out = pd.DataFrame({"src": fb["dst"].astype(str).to_numpy(), "sport": fb["dport"].to_numpy(),
+                        "dst": fb["src"].astype(str).to_numpy(), "dport": fb["sport"].to_numpy(),
+                        "ssrc": fb["media_ssrc"].to_numpy(dtype=np.int64),
+                        "seq16": fb["seq"].to_numpy(dtype=np.int64), "received": fb["received"].to_numpy(),
+                        "fb_frame": fb["frame"].to_numpy(dtype=np.int64), "fb_t": fb["t"].to_numpy(dtype=float)})
+    # Arrival on the receiver's NTP clock in 1/65536 s: report timestamp - ATO (1/1024 s = 64 units), extended
+    # across the 32-bit (18 h) wrap in report order.
+    units = (fb["report_timestamp"].to_numpy(dtype=np.int64) - fb["arrival_time_offset"].to_numpy(dtype=np.int64) * 64)
+    known = fb["arrival_time_s"].notna().to_numpy()
+    recv = np.full(len(fb), np.nan)
+    out["key"] = (out["src"] + ":" + out["sport"].astype(str) + ">" + out["dst"] + ":" + out["dport"].astype(str)
+                  + "#" + out["ssrc"].astype(str)).to_numpy()
+    for _, rows in out.groupby("key", sort=False).indices.items():
+        k = rows[known[rows]]
+        if len(k):
+            recv[k] = extend_counter(units[k] & 0xFFFFFFFF, 32) / 65536
+    out["recv_s"] = recv
+    media = media.reset_index(drop=True)
+    m_key = (media["src"].astype(str) + ":" + media["sport"].astype(str) + ">" + media["dst"].astype(str) + ":"
+             + media["dport"].astype(str) + "#" + media["ssrc"].astype(str)).to_numpy()
+    groups = pd.Series(np.arange(len(media))).groupby(m_key, sort=False).indices if len(media) else {}
+    parts = []
+    for key, rows in out.groupby("key", sort=False).indices.items():
+        m = media.iloc[groups[key]] if key in groups else media.iloc[:0]
+        parts.append(_join_direction(m, out.iloc[rows], "ccfb"))
+    return pd.concat(parts, ignore_index=True) if parts else tables.empty_table(PACKETS_SCHEMA)
 
 
 def _twcc_reports(twcc: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +216,8 @@ def _twcc_reports(twcc: pd.DataFrame) -> pd.DataFrame:
                         "dst": fb["src"].astype(str).to_numpy(), "dport": fb["sport"].to_numpy(),
                         "seq16": fb["twcc_seq"].to_numpy(dtype=np.int64), "received": fb["received"].to_numpy(),
                         "fb_frame": fb["frame"].to_numpy(dtype=np.int64), "fb_t": fb["t"].to_numpy(dtype=float)})
-    ref = fb["reference_time"].to_numpy(dtype=np.int64) & ((1 << REFERENCE_TIME_BITS) - 1)
+    signed_ref = fb["reference_time"].to_numpy(dtype=np.int64)  # as parsed: a signed 24-bit field
+    ref = signed_ref & ((1 << REFERENCE_TIME_BITS) - 1)
     recv_ms = fb["receive_time_ms"].to_numpy(dtype=float, na_value=np.nan)
     # receive_time_ms was made from the 24-bit reference time: add the whole wraps the extended one has.
     ext_ref = np.zeros(len(fb), dtype=np.int64)
@@ -176,7 +225,7 @@ def _twcc_reports(twcc: pd.DataFrame) -> pd.DataFrame:
     out["key"] = key.to_numpy()
     for _, rows in out.groupby("key", sort=False).indices.items():
         ext_ref[rows] = extend_counter(ref[rows], REFERENCE_TIME_BITS)
-    out["recv_s"] = (recv_ms + (ext_ref - ref) * REFERENCE_TIME_MS) / 1000
+    out["recv_s"] = (recv_ms + (ext_ref - signed_ref) * REFERENCE_TIME_MS) / 1000
     return out
 
 
@@ -259,6 +308,8 @@ def _join_direction(m: pd.DataFrame, f: pd.DataFrame, kind: str) -> pd.DataFrame
             units = np.round(a[have] * ABS_SEND_TIME_UNIT).astype(np.int64)
             abs_send[have] = extend_counter(units, ABS_SEND_TIME_BITS) / ABS_SEND_TIME_UNIT
     fb_t = fc["fb_t"].to_numpy(dtype=float)
+    # CCFB names the stream even when the capture missed the packet; transport-cc does not.
+    fb_ssrc = fc["ssrc"].to_numpy(dtype=np.int64) if "ssrc" in fc.columns else np.full(len(seqs), -1, np.int64)
     ecn = None
     if mm is not None and "ecn" in mm.columns:
         ecn = np.where(found, mm["ecn"].astype(str).to_numpy(), None)
@@ -267,7 +318,8 @@ def _join_direction(m: pd.DataFrame, f: pd.DataFrame, kind: str) -> pd.DataFrame
         "src": fc["src"].to_numpy() if mm is None else np.where(found, media_col("src", "", object), fc["src"]),
         "dst": fc["dst"].to_numpy() if mm is None else np.where(found, media_col("dst", "", object), fc["dst"]),
         "sport": fc["sport"].to_numpy(), "dport": fc["dport"].to_numpy(),
-        "ssrc": pd.array(np.where(found, media_col("ssrc", 0, np.int64), 0), dtype="UInt32").copy(),
+        "ssrc": tables.masked(np.where(found, media_col("ssrc", 0, np.int64), fb_ssrc), ~found & (fb_ssrc < 0),
+                              "UInt32"),
         "seq": tables.masked(media_col("seq", 0, np.int64), ~found, "UInt16"),
         "feedback": pd.Categorical([kind] * len(seqs), categories=FEEDBACK_KINDS),
         "twcc_seq": seqs,
@@ -281,7 +333,7 @@ def _join_direction(m: pd.DataFrame, f: pd.DataFrame, kind: str) -> pd.DataFrame
         "feedback_frame": fc["fb_frame"].to_numpy(), "feedback_time": fb_t,
         "fb_pkt_count": counts.astype(np.uint16),
         "ecn": pd.Categorical(ecn if ecn is not None else [None] * len(seqs), categories=ECN_NAMES),
-    }).assign(ssrc=lambda d: d["ssrc"].mask(~found))
+    })
 
 
 # --- the delay-gradient overuse detector ----------------------------------------------------------------------
@@ -514,3 +566,134 @@ def overuse_episodes(cap, params: Trendline | None = None, gradient: pd.DataFram
         return tables.empty_table(OVERUSE_EPISODES_SCHEMA)
     return _typed(pd.DataFrame(rows).sort_values("start", kind="stable").reset_index(drop=True),
                   OVERUSE_EPISODES_SCHEMA)
+
+
+# --- estimates against what was sent ---------------------------------------------------------------------------
+
+WINDOW_S = 1.0  # rates over 1 s windows ...
+STEP_S = 0.25  # ... every 250 ms (the lab's getStats interval, so the two line up)
+
+ESTIMATES_SCHEMA: dict[str, str] = {
+    "src": "category",
+    "sport": "uint16",
+    "dst": "category",
+    "dport": "uint16",
+    "ssrc": "UInt32",
+    "time": "float64",
+    "send_bps": "float64",
+    "acked_bps": "Float64",
+    "remb_bps": "Float64",
+    "tmmbr_bps": "Float64",
+    "reported": "int64",
+    "lost": "int64",
+    "loss_fraction": "Float64",
+    "queue_delay_ms": "Float64",
+    "ecn_ce": "Int64",
+}
+
+
+def _window_sums(times: np.ndarray, values: np.ndarray, ends: np.ndarray, window: float) -> np.ndarray:
+    """Sum of `values` whose time is in [end - window, end) for each end (times need not be sorted)."""
+    o = np.argsort(times, kind="stable")
+    t, c = times[o], np.concatenate(([0.0], np.cumsum(values[o])))
+    return c[np.searchsorted(t, ends, side="left")] - c[np.searchsorted(t, ends - window, side="left")]
+
+
+def _window_max(times: np.ndarray, values: np.ndarray, ends: np.ndarray, window: float) -> np.ndarray:
+    o = np.argsort(times, kind="stable")
+    t, v = times[o], values[o]
+    lo = np.searchsorted(t, ends - window, side="left")
+    hi = np.searchsorted(t, ends, side="left")
+    out = np.full(len(ends), np.nan)
+    for i in np.flatnonzero(hi > lo):  # one slice per window, a few thousand at most
+        out[i] = np.nanmax(v[lo[i]:hi[i]]) if np.isfinite(v[lo[i]:hi[i]]).any() else np.nan
+    return out
+
+
+def _latest(times: np.ndarray, values: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The last value seen before each end (NaN before the first)."""
+    o = np.argsort(times, kind="stable")
+    i = np.searchsorted(times[o], ends, side="left") - 1
+    return np.where(i >= 0, values[o][np.maximum(i, 0)] if len(o) else np.nan, np.nan)
+
+
+def estimates(cap, window: float = WINDOW_S, step: float = STEP_S) -> pd.DataFrame:
+    """Per media direction, in total and per stream: what was sent, what the feedback acknowledged and what the
+    receiver asked for, over `window`-second windows every `step` seconds (1 s, 250 ms), one row per window.
+
+    Columns: `src`, `sport`, `dst`, `dport` (the media direction), `ssrc` (UInt32; null for the direction's total),
+    `time` (float64, the window's end, capture seconds), `send_bps` (float64: UDP payload bits of the sender's RTP
+    captured in the window, per second), `acked_bps` (Float64: bits of the packets transport-cc/CCFB reports as
+    received with a receive time in the window, per second: the rate the receiver got; null without feedback),
+    `remb_bps`, `tmmbr_bps` (Float64: the receiver's latest REMB (for the stream: a REMB listing its SSRC) and
+    TMMBR sent towards the sender at the window's end; null when none yet), `reported`, `lost` (int64: packets sent
+    in the window that the feedback reports, and of them lost), `loss_fraction` (Float64, lost / reported; null
+    when none reported), `queue_delay_ms` (Float64, the largest one-way delay above the direction's smallest among
+    the window's packets), `ecn_ce` (Int64: packets captured with the IP ECN field CE in the window; null where the
+    capture table has no ECN column).
+    """
+    c = tables.as_capture(cap)
+    if c is None:
+        raise TypeError("estimates takes the capture")
+    pk = packets(c)
+    rtp = c.rtp
+    if not len(rtp):
+        return tables.empty_table(ESTIMATES_SCHEMA)
+    frames = c.packets["frame"].to_numpy()
+    pkt_size = c.packets["payload_len"].to_numpy(dtype=float)
+    at = np.minimum(np.searchsorted(frames, rtp["frame"].to_numpy()), len(frames) - 1)
+    rtp_size = pkt_size[at]
+    has_ecn = "ecn" in c.packets.columns
+    ce = (c.packets["ecn"].astype(str).to_numpy()[at] == "CE") if has_ecn else None
+    remb, remb_ssrcs, tmmbr = c.remb, c.remb_ssrcs, c.tmmbr
+    rows = []
+    for key, idx in rtp.groupby(DIRECTION, observed=True, sort=True).indices.items():
+        src, sport, dst, dport = key
+        r = rtp.iloc[idx]
+        t = r["t"].to_numpy(dtype=float)
+        sizes = rtp_size[idx]
+        ces = ce[idx] if has_ecn else None
+        if len(t) < 2:
+            continue
+        ends = np.arange(np.floor(t.min() / step) * step + window, t.max() + step, step)
+        p = pk[(pk["src"].astype(str) == str(src)) & (pk["sport"] == sport) & (pk["dst"].astype(str) == str(dst))
+               & (pk["dport"] == dport)]
+        back = lambda tbl: tbl[(tbl["src"].astype(str) == str(dst)) & (tbl["dst"].astype(str) == str(src))]  # noqa: E731
+        rb, rs, tm = back(remb), back(remb_ssrcs), back(tmmbr)
+        tm = tm[tm["kind"] == "tmmbr"]
+        for ssrc in [None, *sorted(int(s) for s in np.unique(r["ssrc"].to_numpy()))]:
+            sel = np.ones(len(r), bool) if ssrc is None else r["ssrc"].to_numpy() == ssrc
+            ps = p if ssrc is None else p[p["ssrc"].to_numpy(dtype=np.int64, na_value=-1) == ssrc]
+            got = ps["received"].to_numpy(dtype=bool) & ps["receive_time"].notna().to_numpy()
+            rt = ps["receive_time"].to_numpy(dtype=float, na_value=np.nan)
+            size = ps["size"].to_numpy(dtype=float, na_value=0.0)
+            pt = ps["t"].to_numpy(dtype=float)
+            reported = _window_sums(pt, np.ones(len(ps)), ends, window)
+            lost = _window_sums(pt, (~ps["received"].to_numpy(dtype=bool)).astype(float), ends, window)
+            acked = _window_sums(rt[got], size[got] * 8, ends, window) / window
+            qd = _window_max(pt, ps["queue_delay_ms"].to_numpy(dtype=float, na_value=np.nan), ends, window)
+            if ssrc is None:
+                remb_v = _latest(rb["t"].to_numpy(dtype=float), rb["bitrate_bps"].to_numpy(dtype=float), ends)
+                tm_v = _latest(tm["t"].to_numpy(dtype=float), tm["bitrate_bps"].to_numpy(dtype=float), ends)
+            else:
+                one = rs[rs["ssrc"] == ssrc]
+                remb_v = _latest(one["t"].to_numpy(dtype=float), one["bitrate_bps"].to_numpy(dtype=float), ends)
+                one = tm[tm["ssrc"] == ssrc]
+                tm_v = _latest(one["t"].to_numpy(dtype=float), one["bitrate_bps"].to_numpy(dtype=float), ends)
+            n = len(ends)
+            rows.append(pd.DataFrame({
+                "src": [str(src)] * n, "sport": sport, "dst": [str(dst)] * n, "dport": dport,
+                "ssrc": pd.array([ssrc] * n, dtype="UInt32"), "time": ends,
+                "send_bps": _window_sums(t[sel], sizes[sel] * 8, ends, window) / window,
+                "acked_bps": tables.masked(acked, np.full(n, not len(ps)), "Float64"),
+                "remb_bps": tables.masked(np.nan_to_num(remb_v), np.isnan(remb_v), "Float64"),
+                "tmmbr_bps": tables.masked(np.nan_to_num(tm_v), np.isnan(tm_v), "Float64"),
+                "reported": reported.astype(np.int64), "lost": lost.astype(np.int64),
+                "loss_fraction": tables.masked(lost / np.maximum(reported, 1), reported == 0, "Float64"),
+                "queue_delay_ms": tables.masked(np.nan_to_num(qd), np.isnan(qd), "Float64"),
+                "ecn_ce": tables.masked(_window_sums(t[sel], ces[sel].astype(float), ends, window) if has_ecn
+                                        else np.zeros(n), np.full(n, not has_ecn), "Int64"),
+            }))
+    if not rows:
+        return tables.empty_table(ESTIMATES_SCHEMA)
+    return _typed(pd.concat(rows, ignore_index=True), ESTIMATES_SCHEMA)
