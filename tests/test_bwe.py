@@ -5,6 +5,7 @@ CCFB decoder and table, and the recordings of captures/bwe against their meta.js
 from __future__ import annotations
 
 import json
+import re
 import struct
 from functools import cache
 
@@ -444,3 +445,55 @@ def test_srtcp_without_keys_is_not_judged():
 
 def test_public_name():
     assert webrtcpcap.bwe.packets is bwe.packets
+
+
+# --- health, plot, report ---------------------------------------------------------------------------------------
+
+def test_bwe_drop_verdict_is_bandwidth_not_outage():
+    """Before: "no packet for 1.3 s from 14.0 s (a freeze or outage)" on b's video.  The video gap is b's encoder
+    held back (getStats: targetBitrate 30 kbit/s from 14.3 s), so the verdict names the bandwidth."""
+    h = webrtcpcap.health(recording("bwe_drop"))
+    assert h.verdict == "error"
+    assert h.headline.startswith("bandwidth: the path 10.99.0.2:48097 → 10.99.0.1:52867 was overused from 13.5 s")
+    f = h.findings
+    bw = f[f["check"] == "media.bandwidth"]
+    assert len(bw) == 1 and str(bw["severity"].iloc[0]) == "error"
+    text = bw["finding"].iloc[0]
+    assert "12 packets lost" in text and "the sender's estimate followed" in text
+    # The send rate fell below 0.7 × its rate before by 14.8 s: about one 1 s window after getStats' estimate did
+    # (14.3 s), i.e. within the documented time of the limit (13.3 s).
+    fell = float(re.search(r"kbit/s by (\d+\.\d) s", text).group(1))
+    assert 13.3 < fell <= 13.3 + 2.0
+    freeze = f[(f["check"] == "media.freeze") & f["subject"].str.contains("641455420")]
+    assert "bandwidth, not an outage" in freeze["finding"].iloc[0]
+
+
+@pytest.mark.parametrize("name", ["healthy", "freeze"])
+def test_no_bandwidth_finding_without_a_limit(name):
+    f = webrtcpcap.health(recording(name)).findings
+    assert not (f["check"] == "media.bandwidth").any()
+    if name == "freeze":  # the outage stays an outage
+        assert f[f["check"] == "media.freeze"]["finding"].str.contains("a freeze or outage").all()
+
+
+def test_bwe_plot_shows_rate_delay_trend_episodes_and_losses():
+    r = bwe.analyse(recording("bwe_drop"))
+    fig = webrtcpcap.plots.bwe_plot(r)
+    rate, delay, trend = fig.axes
+    labels = [line.get_label() for line in rate.lines]
+    assert labels[:2] == ["sent", "acknowledged (transport-cc/CCFB)"] and "lost (12)" in labels
+    assert len(delay.collections) == 1 and len(trend.lines) == 3
+    assert len(trend.patches) == 2  # the two overuse episodes of b -> a, shaded
+    empty = bwe.analyse(open_quiet(BWE / "bwe_drop.pcap"))  # no key log: nothing to draw, and it says why
+    assert "not judged" in webrtcpcap.plots.bwe_plot(empty).axes[0].get_title()
+
+
+def test_html_report_has_the_bwe_section_only_with_feedback():
+    from webrtcpcap.report.document import Report
+
+    cap = recording("bwe_drop")
+    page = Report("bwe_drop.pcap", webrtcpcap.health(cap), cap).html()
+    assert "Bandwidth estimation: sent vs estimate vs delay" in page
+    assert 'alt="bandwidth estimation 10.99.0.2:48097 → 10.99.0.1:52867"' in page
+    bare = open_quiet(BWE / "bwe_drop.pcap")
+    assert "Bandwidth estimation: sent" not in Report("bwe_drop.pcap", webrtcpcap.health(bare), bare).html()

@@ -7,7 +7,7 @@ what was sent.
     webrtcpcap.bwe.delay_gradient(cap)     one row per 5 ms packet group: delay, trend, threshold, detector state
     webrtcpcap.bwe.overuse_episodes(cap)   one row per episode the detector called overuse
     webrtcpcap.bwe.estimates(cap)          send rate, acknowledged rate, REMB/TMMBR, loss over 1 s windows
-    webrtcpcap.bwe.analyse(cap).plot()     the four on one time axis
+    webrtcpcap.plots.bwe_plot(webrtcpcap.bwe.analyse(cap))   the four on one time axis
 
 Strategy: a transport-wide sequence number names a packet of one sender on one transport, so everything is keyed by
 the media direction (src, sport -> dst, dport); its feedback travels the other way.  The join is numpy over the whole
@@ -617,7 +617,7 @@ def _latest(times: np.ndarray, values: np.ndarray, ends: np.ndarray) -> np.ndarr
     return np.where(i >= 0, values[o][np.maximum(i, 0)] if len(o) else np.nan, np.nan)
 
 
-def estimates(cap, window: float = WINDOW_S, step: float = STEP_S) -> pd.DataFrame:
+def estimates(cap, window: float = WINDOW_S, step: float = STEP_S, reported: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per media direction, in total and per stream: what was sent, what the feedback acknowledged and what the
     receiver asked for, over `window`-second windows every `step` seconds (1 s, 250 ms), one row per window.
 
@@ -635,7 +635,7 @@ def estimates(cap, window: float = WINDOW_S, step: float = STEP_S) -> pd.DataFra
     c = tables.as_capture(cap)
     if c is None:
         raise TypeError("estimates takes the capture")
-    pk = packets(c)
+    pk = packets(c) if reported is None else reported
     rtp = c.rtp
     if not len(rtp):
         return tables.empty_table(ESTIMATES_SCHEMA)
@@ -697,3 +697,42 @@ def estimates(cap, window: float = WINDOW_S, step: float = STEP_S) -> pd.DataFra
     if not rows:
         return tables.empty_table(ESTIMATES_SCHEMA)
     return _typed(pd.concat(rows, ignore_index=True), ESTIMATES_SCHEMA)
+
+
+# --- everything at once ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BweResult:
+    """The bandwidth-estimation analysis of one capture: `packets`, `gradient` (delay_gradient), `episodes`
+    (overuse_episodes), `estimates`, and `not_judged` (why there is nothing, or None).  Draw it with
+    `webrtcpcap.plots.bwe_plot(result)`."""
+
+    packets: pd.DataFrame
+    gradient: pd.DataFrame
+    episodes: pd.DataFrame
+    estimates: pd.DataFrame
+    not_judged: str | None = None
+
+    @property
+    def has_feedback(self) -> bool:
+        """Whether there is anything to show: transport-cc/CCFB reports, or a REMB/TMMBR estimate."""
+        e = self.estimates
+        return bool(len(self.packets)) or bool(len(e) and (e["remb_bps"].notna().any() or e["tmmbr_bps"].notna().any()))
+
+    def directions(self) -> list[tuple[str, int, str, int]]:
+        """The media directions with feedback, the most reported first."""
+        p = self.packets
+        if not len(p):
+            e = self.estimates
+            e = e[e["remb_bps"].notna() | e["tmmbr_bps"].notna()]
+            return [tuple(k) for k in e[DIRECTION].astype({"src": str, "dst": str}).drop_duplicates().itertuples(
+                index=False)]
+        counts = p.groupby(DIRECTION, observed=True).size().sort_values(ascending=False, kind="stable")
+        return [(str(k[0]), int(k[1]), str(k[2]), int(k[3])) for k in counts.index if counts[k] > 0]
+
+
+def analyse(cap, params: Trendline | None = None) -> BweResult:
+    """`packets`, `delay_gradient`, `overuse_episodes` and `estimates` of the capture, each computed once."""
+    pk = packets(cap)
+    g = delay_gradient(pk, params)
+    return BweResult(pk, g, overuse_episodes(None, gradient=g), estimates(cap, reported=pk), pk.attrs.get("not_judged"))
