@@ -425,7 +425,8 @@ def delay_gradient(cap, params: Trendline | None = None) -> pd.DataFrame:
     """
     p = params or Trendline()
     pk = packets(cap) if tables.as_capture(cap) is not None else cap
-    ok = pk["received"].to_numpy(dtype=bool) & pk["send_time"].notna().to_numpy() & pk["receive_time"].notna().to_numpy()
+    ok = (pk["received"].to_numpy(dtype=bool) & pk["send_time"].notna().to_numpy()
+          & pk["receive_time"].notna().to_numpy())
     pk = pk[ok]
     parts = []
     for key, rows in pk.groupby(DIRECTION, observed=True, sort=False).indices.items():
@@ -617,7 +618,8 @@ def _latest(times: np.ndarray, values: np.ndarray, ends: np.ndarray) -> np.ndarr
     return np.where(i >= 0, values[o][np.maximum(i, 0)] if len(o) else np.nan, np.nan)
 
 
-def estimates(cap, window: float = WINDOW_S, step: float = STEP_S, reported: pd.DataFrame | None = None) -> pd.DataFrame:
+def estimates(cap, window: float = WINDOW_S, step: float = STEP_S,
+              reported: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per media direction, in total and per stream: what was sent, what the feedback acknowledged and what the
     receiver asked for, over `window`-second windows every `step` seconds (1 s, 250 ms), one row per window.
 
@@ -658,8 +660,8 @@ def estimates(cap, window: float = WINDOW_S, step: float = STEP_S, reported: pd.
         ends = np.arange(np.floor(t.min() / step) * step + window, t.max() + step, step)
         p = pk[(pk["src"].astype(str) == str(src)) & (pk["sport"] == sport) & (pk["dst"].astype(str) == str(dst))
                & (pk["dport"] == dport)]
-        back = lambda tbl: tbl[(tbl["src"].astype(str) == str(dst)) & (tbl["dst"].astype(str) == str(src))]  # noqa: E731
-        rb, rs, tm = back(remb), back(remb_ssrcs), back(tmmbr)
+        rb, rs, tm = (tbl[(tbl["src"].astype(str) == str(dst)) & (tbl["dst"].astype(str) == str(src))]
+                      for tbl in (remb, remb_ssrcs, tmmbr))
         tm = tm[tm["kind"] == "tmmbr"]
         for ssrc in [None, *sorted(int(s) for s in np.unique(r["ssrc"].to_numpy()))]:
             sel = np.ones(len(r), bool) if ssrc is None else r["ssrc"].to_numpy() == ssrc

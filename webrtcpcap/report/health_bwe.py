@@ -1,9 +1,11 @@
 """The health summary's judge of bandwidth estimation: estimate vs sent (issue 20 item 3).  Where the congestion
 control feedback (transport-cc, RFC 8888) shows a media direction's path overused — the delay-gradient detector's
-overuse episodes (`webrtcpcap.bwe`) — one `media.bandwidth` finding says when, how much delay and loss, what the
-receiver got and how the send rate followed.  A freeze of a stream of that direction that began while the sender was
-held back is then the bandwidth's doing, not an outage: its sentence says so and the bandwidth finding is put first,
-so that the call's verdict names the bandwidth.
+overuse episodes (`webrtcpcap.bwe`) — and the send rate followed (fell below 0.7 × its rate before within 10 s),
+one `media.bandwidth` finding says when, how much delay and loss, what the receiver got and how the send rate
+followed.  A brief overuse the sender did not answer (its estimate stayed above what it sent; the lab's clean
+firefox_chromium session has one of 21 ms at 21.5 s) is no finding: it stays in `bwe.overuse_episodes`.  A freeze
+of a stream of that direction that began while the sender was held back is then the bandwidth's doing, not an
+outage: its sentence says so and the bandwidth finding is put first, so that the call's verdict names the bandwidth.
 
 Strategy: the media judge (`health_media._media`) stays as it is; `with_bandwidth(judge)` wraps it (health.py binds
 its `_media` to the wrapped one), adding and re-wording rows.  Nothing is said where the capture has no feedback or
@@ -134,8 +136,7 @@ def _direction_finding(r: bwe.BweResult, d: tuple) -> dict | None:
                      f"{t_fell:.1f} s, {t_fell - t0:.1f} s after overuse began, lowest {lowest / 1000:.0f} kbit/s "
                      f"at {t_low:.1f} s (the sender's estimate followed: bandwidth)")
     else:
-        parts.append(f"the send rate stayed near {sent_before / 1000:.0f} kbit/s (lowest {lowest / 1000:.0f} kbit/s: "
-                     "the sender did not back off)")
+        return None  # overuse the sender did not need to answer (its estimate was above what it sent): no finding
     first = of(r.packets)
     first = first[(first["t"] >= t0) & (first["t"] <= float(ep["end"].iloc[0]))]
     evidence = _frames([first["frame"].iloc[0], first["frame"].iloc[-1]]) if len(first) else None
