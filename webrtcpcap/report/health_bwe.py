@@ -1,6 +1,7 @@
 """The health summary's judge of bandwidth estimation: estimate vs sent (issue 20 item 3).  Where the congestion
 control feedback (transport-cc, RFC 8888) shows a media direction's path overused — the delay-gradient detector's
-overuse episodes (`webrtcpcap.bwe`) — and the send rate followed (fell below 0.7 × its rate before within 10 s),
+overuse episodes (`webrtcpcap.bwe`) — and the send rate followed (fell below 0.7 × its rate of the 5 s before
+within 10 s; an episode in the first 5 s of sending has no "before" and is not judged),
 one `media.bandwidth` finding says when, how much delay and loss, what the receiver got and how the send rate
 followed.  A brief overuse the sender did not answer (its estimate stayed above what it sent; the lab's clean
 firefox_chromium session has one of 21 ms at 21.5 s) is no finding: it stays in `bwe.overuse_episodes`.  A freeze
@@ -92,31 +93,51 @@ def _freeze_start(row: dict) -> float:
 
 
 def _direction_finding(r: bwe.BweResult, d: tuple) -> dict | None:
+    """The finding of the first overuse episode of direction `d` that the send rate followed, or None.  An episode
+    needs BEFORE_S seconds of sending before it (a rate to compare with: the first seconds of a call ramp up)."""
     src, sport, dst, dport = d
 
     def of(df: pd.DataFrame) -> pd.DataFrame:
         return df[(df["src"].astype(str) == src) & (df["sport"] == sport) & (df["dst"].astype(str) == dst)
                   & (df["dport"] == dport)]
 
-    ep = of(r.episodes)
-    if not len(ep):
-        return None
-    t0 = float(ep["start"].iloc[0])
+    episodes = of(r.episodes)
     est = of(r.estimates)
     total = est[est["ssrc"].isna()]
     time = total["time"].to_numpy(dtype=float)
     send = total["send_bps"].to_numpy(dtype=float)
-    before = send[(time > t0 - BEFORE_S) & (time <= t0)]
-    after = (time > t0) & (time <= t0 + FOLLOW_S)
-    if not len(before) or not after.any():
+    if not len(episodes) or not len(time):
         return None
-    sent_before = float(np.median(before))
+    first_window_end = time[0]  # the first window's end: a whole window after the first packet
+    for k in range(len(episodes)):
+        ep = episodes.iloc[k:]
+        t0 = float(ep["start"].iloc[0])
+        if t0 - first_window_end < BEFORE_S - bwe.WINDOW_S:
+            continue
+        before = send[(time > t0 - BEFORE_S) & (time <= t0)]
+        after = (time > t0) & (time <= t0 + FOLLOW_S)
+        if not len(before) or not after.any():
+            continue
+        sent_before = float(np.median(before))
+        follow = after & (send < FOLLOWED_RATIO * sent_before)
+        if follow.any():
+            return _finding(r, of, total, ep, t0, sent_before, after, int(np.flatnonzero(follow)[0]))
+    return None  # overuse the sender did not need to answer (its estimate was above what it sent): no finding
+
+
+def _finding(r: bwe.BweResult, of, total: pd.DataFrame, ep: pd.DataFrame, t0: float, sent_before: float,
+             after: np.ndarray, below: int) -> dict:
+    src, sport, dst, dport = (str(ep["src"].iloc[0]), int(ep["sport"].iloc[0]), str(ep["dst"].iloc[0]),
+                              int(ep["dport"].iloc[0]))
+    time = total["time"].to_numpy(dtype=float)
+    send = total["send_bps"].to_numpy(dtype=float)
     i = int(np.argmin(np.where(after, send, np.inf)))
     lowest, t_low = float(send[i]), float(time[i])
     acked = total["acked_bps"].to_numpy(dtype=float, na_value=np.nan)
     got = acked[(time > t0 + 1) & (time <= t0 + BEFORE_S)]
     pk = of(r.packets)
-    span = (pk["t"].to_numpy(dtype=float) >= t0 - 1) & (pk["t"].to_numpy(dtype=float) <= float(ep["end"].max()) + 5)
+    pt = pk["t"].to_numpy(dtype=float)
+    span = (pt >= t0 - 1) & (pt <= float(ep["end"].max()) + 5)
     lost = int((~pk["received"].to_numpy(dtype=bool) & span).sum())
     delay = float(ep["peak_queue_delay_ms"].max())
     parts = [f"the path {src}:{sport} → {dst}:{dport} was overused from {t0:.1f} s (congestion control feedback: "
@@ -128,17 +149,11 @@ def _direction_finding(r: bwe.BweResult, d: tuple) -> dict | None:
     if np.isfinite(remb[after]).any() and np.isfinite(remb[(time <= t0)]).any():
         parts.append(f"its REMB went from {remb[time <= t0][-1] / 1000:.0f} to "
                      f"{np.nanmin(remb[after]) / 1000:.0f} kbit/s")
-    followed = lowest < FOLLOWED_RATIO * sent_before
-    if followed:
-        below = np.flatnonzero(after & (send < FOLLOWED_RATIO * sent_before))[0]
-        t_fell, fell_to = float(time[below]), float(send[below])
-        parts.append(f"the send rate fell from {sent_before / 1000:.0f} to {fell_to / 1000:.0f} kbit/s by "
-                     f"{t_fell:.1f} s, {t_fell - t0:.1f} s after overuse began, lowest {lowest / 1000:.0f} kbit/s "
-                     f"at {t_low:.1f} s (the sender's estimate followed: bandwidth)")
-    else:
-        return None  # overuse the sender did not need to answer (its estimate was above what it sent): no finding
-    first = of(r.packets)
-    first = first[(first["t"] >= t0) & (first["t"] <= float(ep["end"].iloc[0]))]
+    t_fell, fell_to = float(time[below]), float(send[below])
+    parts.append(f"the send rate fell from {sent_before / 1000:.0f} to {fell_to / 1000:.0f} kbit/s by "
+                 f"{t_fell:.1f} s, {t_fell - t0:.1f} s after overuse began, lowest {lowest / 1000:.0f} kbit/s "
+                 f"at {t_low:.1f} s (the sender's estimate followed: bandwidth)")
+    first = pk[(pt >= t0) & (pt <= float(ep["end"].iloc[0]))]
     evidence = _frames([first["frame"].iloc[0], first["frame"].iloc[-1]]) if len(first) else None
     finding = _f("media", f"{src}:{sport} → {dst}:{dport}", "warning", "media.bandwidth",
                  "bandwidth: " + "; ".join(parts), lowest / 1000, "kbit/s", sent_before * FOLLOWED_RATIO / 1000,
