@@ -569,3 +569,13 @@ def test_held_out_bwe_netem_is_not_judged_without_keys_and_judged_from_the_rtp_d
     f = webrtcpcap.health(dump).findings
     bw = f[f["check"] == "media.bandwidth"]
     assert bw["subject"].tolist() == ["10.3.3.1:3001 → 10.3.3.2:3002"]
+
+
+def test_ecn_of_the_media_packets_when_the_capture_table_has_it():
+    """The IP ECN bits (cap.packets.ecn, from the decode path) carried into `packets`, as codepoints or names."""
+    for values in ([0, 2, 3], ["Not-ECT", "ECT(0)", "CE"]):
+        m = media([1.0, 1.01, 1.02], [1, 2, 3]).assign(ecn=pd.Series(values))
+        p = join(m, [twcc_packet(1, [R, R, R], [0, 40, 40], ref=10)], [1.1])
+        assert p["ecn"].astype(str).tolist() == ["Not-ECT", "ECT(0)", "CE"]
+    p = join(media([1.0], [1]), [twcc_packet(1, [R], [0], ref=10)], [1.1])
+    assert p["ecn"].isna().all()  # no ECN column: unknown, not Not-ECT

@@ -88,8 +88,18 @@ def _media_frame(tw: pd.DataFrame, abs_send, packets: pd.DataFrame) -> pd.DataFr
     out["abs_send_time_s"] = abs_send
     out["size"] = np.asarray(size, dtype=np.int64)
     if "ecn" in packets.columns:  # the IP ECN bits, where the decode path gives them
-        out["ecn"] = packets["ecn"].to_numpy()[at] if len(frames) else []
+        out["ecn"] = ecn_names(packets["ecn"])[at] if len(frames) else []
     return out.reset_index(drop=True)
+
+
+def ecn_names(ecn: pd.Series) -> np.ndarray:
+    """The ECN field as RFC 3168 names (object array, None where missing), whether the column holds the 2-bit
+    codepoints (0..3) or their names already."""
+    if pd.api.types.is_numeric_dtype(ecn.dtype):
+        v = ecn.to_numpy(dtype=float, na_value=np.nan)
+        ok = np.isfinite(v) & (v >= 0) & (v <= 3)
+        return np.where(ok, np.array(ECN_NAMES, dtype=object)[np.where(ok, v, 0).astype(np.int64)], None)
+    return np.array([x if x in ECN_NAMES else None for x in ecn.astype(object)], dtype=object)
 
 
 def packets(cap, twcc: pd.DataFrame | None = None, ccfb: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -312,7 +322,7 @@ def _join_direction(m: pd.DataFrame, f: pd.DataFrame, kind: str) -> pd.DataFrame
     fb_ssrc = fc["ssrc"].to_numpy(dtype=np.int64) if "ssrc" in fc.columns else np.full(len(seqs), -1, np.int64)
     ecn = None
     if mm is not None and "ecn" in mm.columns:
-        ecn = np.where(found, mm["ecn"].astype(str).to_numpy(), None)
+        ecn = np.where(found, ecn_names(mm["ecn"]), None)
     return pd.DataFrame({
         "frame": media_col("frame", 0, np.int64), "t": np.where(found, send, fb_t),
         "src": fc["src"].to_numpy() if mm is None else np.where(found, media_col("src", "", object), fc["src"]),
@@ -646,7 +656,7 @@ def estimates(cap, window: float = WINDOW_S, step: float = STEP_S,
     at = np.minimum(np.searchsorted(frames, rtp["frame"].to_numpy()), len(frames) - 1)
     rtp_size = pkt_size[at]
     has_ecn = "ecn" in c.packets.columns
-    ce = (c.packets["ecn"].astype(str).to_numpy()[at] == "CE") if has_ecn else None
+    ce = (ecn_names(c.packets["ecn"])[at] == "CE") if has_ecn else None
     remb, remb_ssrcs, tmmbr = c.remb, c.remb_ssrcs, c.tmmbr
     rows = []
     for key, idx in rtp.groupby(DIRECTION, observed=True, sort=True).indices.items():
