@@ -402,6 +402,10 @@ class Capture:
         """One row per TMMBR/TMMBN entry (RFC 5104): the key columns, index, kind (tmmbr/tmmbn), sender_ssrc,
         media_ssrc, entry, ssrc, bitrate_bps, exponent, mantissa, overhead."""))
 
+    ccfb = _part("feedback", "ccfb", doc=(
+        """One row per packet an RFC 8888 congestion control feedback (RTPFB FMT 11) reports: SSRC, seq, received,
+        ECN, arrival time offset (webrtcpcap.tables.feedback_tables)."""))
+
     feedback_errors = _part("feedback", "feedback_errors", doc=(
         """One row per feedback packet whose FCI did not decode, with the reason."""))
 

@@ -22,7 +22,8 @@ from .rtcp_header import (  # noqa: F401
     FEEDBACK_TYPES, RTCP_HEADER_LEN, RTCP_VERSION, PacketType, RtcpHeader, packet_bytes, parse_header, split_compound,
     walk_compound)
 from .rtcp_feedback import (  # noqa: F401
-    NACK_BLP_BITS, REMB_IDENTIFIER, TWCC_DELTA_US, TWCC_REFERENCE_TIME_MS, Feedback, FeedbackMessage, Fir, FirEntry,
+    CCFB_ATO_OVERRANGE, CCFB_ATO_UNITS, CCFB_MAX_REPORTS, NACK_BLP_BITS, REMB_IDENTIFIER, TWCC_DELTA_US,
+    TWCC_REFERENCE_TIME_MS, Ccfb, CcfbBlock, CcfbMetric, Feedback, FeedbackMessage, Fir, FirEntry,
     Nack, NackEntry, Pli, PsfbFormat, Remb, Rpsi, RtpfbFormat, Sli, SliEntry, Tmmbn, Tmmbr, TmmbEntry, TransportCc,
     TwccPacket, TwccStatus, feedback_name, parse_feedback)
 

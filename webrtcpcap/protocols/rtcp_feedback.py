@@ -1,9 +1,9 @@
 """RTCP feedback messages (RFC 4585 §6.1–6.4, RFC 5104 §4.2–4.3, draft-alvestrand-rmcat-remb-03,
-draft-holmer-rmcat-transport-wide-cc-extensions-01): the raw `Feedback` record and its typed decodings.
+draft-holmer-rmcat-transport-wide-cc-extensions-01, RFC 8888): the raw `Feedback` record and its typed decodings.
 
 Strategy: `parse_feedback(record)` takes a raw `Feedback` from `rtcp.parse_compound` and decodes its FCI by one
 visible dispatch on (packet type, FMT) — `_FCI_PARSERS` — into a typed record; formats it does not know (and AFB
-messages other than REMB, RFC 8888 congestion control feedback) come back as the raw `Feedback`.  Typed records hold
+messages other than REMB) come back as the raw `Feedback`.  Typed records hold
 the same sender/media SSRCs and padding as the raw one and write the same packet back (`__bytes__`).  An FCI that
 does not fit its format raises DecodeError.
 """
@@ -270,6 +270,116 @@ class TransportCc(_TypedFeedback):
         return out + self.tail
 
 
+CCFB_ATO_UNITS = 1024  # RFC 8888 §3.1: arrival time offset in 1/1024 s
+CCFB_ATO_OVERRANGE = 0x1FFE  # RFC 8888 §3.1: 0x1FFE "8190/1024 s or more before the report", 0x1FFF unavailable
+CCFB_MAX_REPORTS = 16384  # RFC 8888 §3.1: num_reports MUST NOT exceed 16384 (a quarter of the sequence space)
+
+
+@dataclass(frozen=True, slots=True)
+class CcfbMetric:
+    """One packet's report in an RFC 8888 block (§3.1): `received` (R), `ecn` (the 2 ECN bits it arrived with,
+    RFC 3168 codepoints) and `arrival_time_offset` (ATO, 13 bits, 1/1024 s before the report timestamp; 0x1FFE:
+    8190/1024 s or more, 0x1FFF: not available).  A lost packet is written as all zero bits."""
+
+    received: bool
+    ecn: int = 0
+    arrival_time_offset: int = 0
+
+    def __bytes__(self) -> bytes:
+        if not (0 <= self.ecn <= 3 and 0 <= self.arrival_time_offset <= 0x1FFF):
+            raise DecodeError("RTCP CCFB metric field does not fit its width")
+        return struct.pack(">H", int(self.received) << 15 | self.ecn << 13 | self.arrival_time_offset)
+
+    @property
+    def offset_s(self) -> float | None:
+        """The arrival time offset in seconds; None when not received or out of range (0x1FFE, 0x1FFF)."""
+        if not self.received or self.arrival_time_offset >= CCFB_ATO_OVERRANGE:
+            return None
+        return self.arrival_time_offset / CCFB_ATO_UNITS
+
+
+@dataclass(frozen=True, slots=True)
+class CcfbBlock:
+    """The reports of one RTP stream (RFC 8888 §3.1): its `ssrc`, `begin_seq` (the first RTP sequence number
+    reported) and one `CcfbMetric` per sequence number from it (modulo 2**16)."""
+
+    ssrc: int
+    begin_seq: int
+    metrics: tuple[CcfbMetric, ...] = ()
+
+    def body(self) -> bytes:
+        """The block after its SSRC: begin_seq, num_reports, the metrics, 16 zero bits when their count is odd."""
+        if not (0 <= self.begin_seq <= 0xFFFF and len(self.metrics) <= CCFB_MAX_REPORTS):
+            raise DecodeError("RTCP CCFB block field does not fit its width")
+        out = struct.pack(">HH", self.begin_seq, len(self.metrics)) + b"".join(bytes(m) for m in self.metrics)
+        return out + (b"\0\0" if len(self.metrics) % 2 else b"")
+
+
+@dataclass(frozen=True, slots=True)
+class Ccfb(_TypedFeedback):
+    """RTP Control Protocol feedback for congestion control (RTPFB FMT 11, RFC 8888 §3.1).
+
+    The packet has no "SSRC of media source" of its own: the first block's SSRC stands in that place of the
+    RFC 4585 header (so `media_ssrc` is `blocks[0].ssrc`, and an empty packet has none: a DecodeError).  `blocks`
+    are the per-stream reports; `report_timestamp` the middle 32 bits of the NTP time (16.16 s) at which the
+    report was made, which every arrival time offset counts back from."""
+
+    sender_ssrc: int
+    blocks: tuple[CcfbBlock, ...]
+    report_timestamp: int
+    padding: bytes = b""
+
+    packet_type = PacketType.RTPFB
+    fmt = RtpfbFormat.CCFB
+
+    @property
+    def media_ssrc(self) -> int:
+        if not self.blocks:
+            raise DecodeError("RTCP CCFB has no report block")
+        return self.blocks[0].ssrc
+
+    @property
+    def fci(self) -> bytes:
+        if not 0 <= self.report_timestamp <= 0xFFFFFFFF:
+            raise DecodeError("RTCP CCFB report timestamp does not fit 32 bits")
+        first, *rest = self.blocks
+        for b in rest:
+            _check_ssrc(b.ssrc, "CCFB block")
+        return first.body() + b"".join(struct.pack(">I", b.ssrc) + b.body() for b in rest) \
+            + struct.pack(">I", self.report_timestamp)
+
+
+def _parse_ccfb(r: Feedback) -> Ccfb:
+    fci = r.fci
+    if len(fci) < 8:
+        raise DecodeError(f"RTCP CCFB FCI is truncated ({len(fci)} bytes; a block and the report timestamp take 8)")
+    end = len(fci) - 4  # the report timestamp closes the packet
+    blocks = []
+    ssrc, pos = r.media_ssrc, 0
+    while True:
+        if pos + 4 > end:
+            raise DecodeError(f"RTCP CCFB block header overruns the FCI (at byte {pos} of {end})")
+        begin, n = struct.unpack_from(">HH", fci, pos)
+        if n > CCFB_MAX_REPORTS:
+            raise DecodeError(f"RTCP CCFB num_reports {n} exceeds {CCFB_MAX_REPORTS}")
+        size = 2 * n + (2 if n % 2 else 0)
+        if pos + 4 + size > end:
+            raise DecodeError(f"RTCP CCFB block of {n} reports overruns the FCI ({end - pos - 4} bytes left)")
+        metrics = []
+        for at in range(pos + 4, pos + 4 + 2 * n, 2):
+            word = struct.unpack_from(">H", fci, at)[0]
+            metrics.append(CcfbMetric(bool(word >> 15), (word >> 13) & 0x3, word & 0x1FFF))
+        blocks.append(CcfbBlock(ssrc, begin, tuple(metrics)))
+        pos += 4 + size
+        if pos == end:
+            break
+        if pos + 4 > end:
+            raise DecodeError(f"RTCP CCFB has {end - pos} stray bytes before the report timestamp")
+        ssrc = struct.unpack_from(">I", fci, pos)[0]
+        pos += 4
+    return Ccfb(r.sender_ssrc, tuple(blocks), struct.unpack_from(">I", fci, end)[0], r.padding)
+
+
 def _twcc_symbols(chunks, count: int) -> list[int]:
     """The status symbols of packet status chunks, cut to `count` (transport-wide-cc-01 §3.1.3–3.1.4)."""
     out: list[int] = []
@@ -402,7 +512,7 @@ class Remb(_TypedFeedback):
             + b"".join(struct.pack(">I", s) for s in self.ssrcs)
 
 
-FeedbackMessage = Union[Nack, Tmmbr, Tmmbn, TransportCc, Pli, Sli, Rpsi, Fir, Remb, Feedback]
+FeedbackMessage = Union[Nack, Tmmbr, Tmmbn, TransportCc, Ccfb, Pli, Sli, Rpsi, Fir, Remb, Feedback]
 
 
 def _feedback_bytes(record) -> bytes:
@@ -532,6 +642,7 @@ _FCI_PARSERS = {
     (PacketType.RTPFB, RtpfbFormat.TMMBR): _parse_tmmbr,
     (PacketType.RTPFB, RtpfbFormat.TMMBN): _parse_tmmbn,
     (PacketType.RTPFB, RtpfbFormat.TRANSPORT_CC): _parse_transport_cc,
+    (PacketType.RTPFB, RtpfbFormat.CCFB): _parse_ccfb,
     (PacketType.PSFB, PsfbFormat.PLI): _parse_pli,
     (PacketType.PSFB, PsfbFormat.SLI): _parse_sli,
     (PacketType.PSFB, PsfbFormat.RPSI): _parse_rpsi,
@@ -541,7 +652,8 @@ _FCI_PARSERS = {
 
 
 _FEEDBACK_NAMES = {(PacketType.RTPFB, RtpfbFormat.TRANSPORT_CC): "transport-cc",
-                   (PacketType.RTPFB, RtpfbFormat.RAPID_RESYNC): "rapid-resync"}
+                   (PacketType.RTPFB, RtpfbFormat.RAPID_RESYNC): "rapid-resync",
+                   (PacketType.RTPFB, RtpfbFormat.CCFB): "ccfb"}
 
 
 def feedback_name(packet_type: int, fmt: int) -> str:
@@ -557,11 +669,11 @@ def feedback_name(packet_type: int, fmt: int) -> str:
 
 
 def parse_feedback(record: Feedback) -> FeedbackMessage:
-    """The typed record of a raw feedback packet from `parse_compound`: Nack, Tmmbr, Tmmbn, TransportCc, Pli, Sli,
+    """The typed record of a raw feedback packet from `parse_compound`: Nack, Tmmbr, Tmmbn, TransportCc, Ccfb, Pli, Sli,
     Rpsi, Fir or Remb; the raw `Feedback` itself for other formats (and AFB messages that are not REMB).
     `bytes(parse_feedback(r)) == bytes(r)` for canonically written packets.  DecodeError ("RTCP <format>
     <problem>") when the FCI does not fit its format: a length that is not a whole number of entries, an empty
-    FCI where entries are required, transport-cc chunks or deltas overrunning the FCI, a REMB SSRC count that does
-    not match."""
+    FCI where entries are required, transport-cc chunks or deltas overrunning the FCI, CCFB blocks overrunning it or
+    leaving stray bytes, a REMB SSRC count that does not match."""
     parser = _FCI_PARSERS.get((record.packet_type, record.fmt))
     return record if parser is None else parser(record)

@@ -39,6 +39,7 @@ from ..capture import open as _open
 from ..io.errors import CaptureWarning, WebRTCPcapError
 from .health import SEVERITIES, STAGE_TITLES, Health, Thresholds, _strip_paths
 from .health import health as _health
+from . import health_bwe
 from ..tables.quic_tables import connection_line
 from ..tables.streams import in_streams
 
@@ -189,6 +190,8 @@ class Report:
                          _guard(a, "The stream pictures", lambda: _streams_html(a)))
         body += _section("bitrate", "Bit rate and jitter",
                          _guard(a, "The bit rate and jitter plots", lambda: _bitrate_jitter_html(a)))
+        if a is not None and (bwe_html := _guard(a, "The bandwidth estimation plot", lambda: _bwe_html(a))):
+            body += _section("bwe", "Bandwidth estimation: sent vs estimate vs delay", bwe_html)
         body += _section("endpoints", "Endpoint stats side by side", self._endpoints_html())
         quic = self._quic_lines()
         if quic:
@@ -474,6 +477,19 @@ def _bitrate_jitter_html(a: Analysis) -> list[str]:
     pv = a.packet_view
     media_view = pv[in_streams(pv, st[st["role"].astype(str) == "media"])]  # RTX timing is not jitter
     out.append(_img(plots.jitter_plot(media_view), "RTP interarrival jitter per media stream"))
+    return out
+
+
+def _bwe_html(a: Analysis) -> list[str]:
+    """The BWE plot of each media direction with congestion control feedback (webrtcpcap.bwe, at most two); nothing
+    when the capture's readable RTCP has no transport-cc, CCFB, REMB or TMMBR (the section is then left out)."""
+    r = health_bwe.analysed(a)
+    if r is None or not r.has_feedback:
+        return []
+    out = [f"<p>{_e(len(r.episodes))} overuse episode{'s' if len(r.episodes) != 1 else ''} (delay-gradient detector "
+           "in the spirit of GCC's trendline filter, shaded).</p>"]
+    for d in r.directions()[:2]:
+        out.append(_img(plots.bwe_plot(r, d), f"bandwidth estimation {d[0]}:{d[1]} → {d[2]}:{d[3]}"))
     return out
 
 

@@ -34,6 +34,9 @@ from .health_result import (  # noqa: F401  (re-exported: the public names of th
     _f, _findings_frame, _strip_paths)
 from .health_network import _capture, _dtls, _ice, _turn
 from .health_media import _media, _recovery, _rtcp
+from .health_bwe import with_bandwidth
+
+_media = with_bandwidth(_media)  # the media judge with the bandwidth finding (estimate vs sent, health_bwe)
 
 
 # -- entry point ------------------------------------------------------------------------------------------------

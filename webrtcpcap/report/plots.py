@@ -729,3 +729,76 @@ def twcc_plot(twcc: pd.DataFrame, *, title: str | None = None, figsize: tuple[fl
     ax.set_title(title or "transport-cc feedback: receive deltas", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def bwe_plot(result, direction: tuple | None = None, *, title: str | None = None,
+             figsize: tuple[float, float] | None = None):
+    """Bandwidth estimation of one media direction (`webrtcpcap.bwe.analyse(cap)`; `direction` (src, sport, dst,
+    dport), default the one with the most feedback) on one time axis, three panels:
+    1. send rate, the rate the feedback acknowledged, and REMB/TMMBR when the receiver sent them (kbit/s, 1 s
+       windows every 250 ms, `bwe.estimates`), lost packets as red ticks at the bottom;
+    2. the one-way delay above the smallest, per packet (ms, `bwe.packets.queue_delay_ms`);
+    3. the detector: modified trend and ± its adaptive threshold (ms, `bwe.delay_gradient`).
+    Overuse episodes are shaded on every panel.  Returns the Figure (fig.axes: the three panels)."""
+    plt = _pyplot()
+
+    fig, axes = plt.subplots(3, 1, sharex=True, figsize=figsize or (9.0, 7.0),
+                             gridspec_kw={"height_ratios": [2, 1.2, 1.2]})
+    plt.close(fig)
+    dirs = result.directions()
+    if direction is None and dirs:
+        direction = dirs[0]
+    if direction is None:
+        axes[0].set_title(title or f"bandwidth estimation: {result.not_judged or 'no congestion control feedback'}",
+                          fontsize=10)
+        return fig
+    src, sport, dst, dport = (str(direction[0]), int(direction[1]), str(direction[2]), int(direction[3]))
+
+    def mine(df):
+        if not len(df):
+            return df
+        return df[(df["src"].astype(str) == src) & (df["sport"] == sport) & (df["dst"].astype(str) == dst)
+                  & (df["dport"] == dport)]
+
+    est = mine(result.estimates)
+    total = est[est["ssrc"].isna()] if len(est) else est
+    rate_ax, delay_ax, trend_ax = axes
+    if len(total):
+        x = total["time"].to_numpy(dtype=float)
+        rate_ax.plot(x, total["send_bps"].to_numpy(dtype=float) / 1000, label="sent")
+        acked = total["acked_bps"].to_numpy(dtype=float, na_value=np.nan) / 1000
+        if np.isfinite(acked).any():
+            rate_ax.plot(x, acked, label="acknowledged (transport-cc/CCFB)")
+        for col, label in (("remb_bps", "REMB"), ("tmmbr_bps", "TMMBR")):
+            v = total[col].to_numpy(dtype=float, na_value=np.nan) / 1000
+            if np.isfinite(v).any():
+                rate_ax.step(x, v, where="post", label=label)
+    pk = mine(result.packets)
+    if len(pk):
+        lost = pk[~pk["received"].to_numpy(dtype=bool)]
+        if len(lost):
+            rate_ax.plot(lost["t"].to_numpy(dtype=float), np.zeros(len(lost)), "|", color="tab:red", markersize=12,
+                         label=f"lost ({len(lost)})")
+        ok = pk["queue_delay_ms"].notna().to_numpy()
+        delay_ax.scatter(pk["t"].to_numpy(dtype=float)[ok], pk["queue_delay_ms"].to_numpy(dtype=float,
+                         na_value=np.nan)[ok], s=2)
+    g = mine(result.gradient)
+    if len(g):
+        x = g["send_time"].to_numpy(dtype=float)
+        trend_ax.plot(x, g["modified_trend_ms"].to_numpy(dtype=float), lw=0.8, label="modified trend")
+        thr = g["threshold_ms"].to_numpy(dtype=float)
+        trend_ax.plot(x, thr, color="grey", lw=0.8, ls="--", label="± threshold")
+        trend_ax.plot(x, -thr, color="grey", lw=0.8, ls="--")
+    for e in mine(result.episodes).itertuples(index=False):
+        for ax in axes:
+            ax.axvspan(e.start, max(e.end, e.start + 0.05), color="tab:orange", alpha=0.25, lw=0)
+    rate_ax.set_ylabel("kbit/s")
+    delay_ax.set_ylabel("delay above min (ms)")
+    trend_ax.set_ylabel("trend (ms)")
+    trend_ax.set_xlabel("time since capture start (s); shaded: overuse")
+    for ax in (rate_ax, trend_ax):
+        if ax.lines:
+            ax.legend(loc="upper right", fontsize=7)
+    rate_ax.set_title(title or f"bandwidth estimation {src}:{sport} → {dst}:{dport}", fontsize=10)
+    fig.tight_layout()
+    return fig

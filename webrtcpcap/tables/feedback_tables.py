@@ -1,5 +1,5 @@
 """Decoded RTCP feedback to typed tables: NACKs, keyframe requests, REMB, transport-cc, TMMBR (RFC 4585, RFC 5104,
-draft-alvestrand-rmcat-remb-03, draft-holmer-rmcat-transport-wide-cc-extensions-01).
+draft-alvestrand-rmcat-remb-03, draft-holmer-rmcat-transport-wide-cc-extensions-01, RFC 8888).
 
 Strategy: `rtcp.parse_compound_partial` splits each plaintext compound and `rtcp.parse_feedback` decodes each
 feedback packet's FCI; this module only turns those records into DataFrames, one explicit schema per table, each
@@ -91,6 +91,21 @@ TMMBR_SCHEMA: dict[str, str] = {
     "overhead": "uint16",
 }
 
+CCFB_SCHEMA: dict[str, str] = {
+    **KEYS,
+    "index": "uint16",
+    "sender_ssrc": "uint32",
+    "media_ssrc": "uint32",
+    "block": "uint16",
+    "begin_seq": "uint16",
+    "seq": "uint16",
+    "received": "bool",
+    "ecn": "category",
+    "arrival_time_offset": "uint16",
+    "report_timestamp": "uint32",
+    "arrival_time_s": "Float64",
+}
+
 FEEDBACK_ERRORS_SCHEMA: dict[str, str] = {
     **KEYS,
     "index": "uint16",
@@ -110,12 +125,14 @@ FEEDBACK_SCHEMAS: dict[str, dict[str, str]] = {
     "remb_ssrcs": REMB_SSRCS_SCHEMA,
     "twcc": TWCC_SCHEMA,
     "tmmbr": TMMBR_SCHEMA,
+    "ccfb": CCFB_SCHEMA,
     "feedback_errors": FEEDBACK_ERRORS_SCHEMA,
 }
 
 KEYFRAME_REQUEST_KINDS = ["pli", "fir"]
 TWCC_STATUSES = ["not_received", "small_delta", "large_delta"]
 TMMB_KINDS = ["tmmbr", "tmmbn"]
+ECN_CODEPOINTS = ["Not-ECT", "ECT(1)", "ECT(0)", "CE"]  # RFC 3168 §5: the two ECN bits 0..3
 
 
 def _columns(*names: str) -> dict[str, list]:
@@ -155,6 +172,13 @@ def feedback_tables(keys: dict, payloads: list[bytes], parsed: list | None = Non
     - `tmmbr`: one row per TMMBR/TMMBN entry (RFC 5104 §4.2): `kind` (category tmmbr/tmmbn), `sender_ssrc`,
       `media_ssrc` (uint32, the header's), `entry` (uint8), `ssrc` (uint32, the entry's), `bitrate_bps` (uint64),
       `exponent` (uint8), `mantissa` (uint32), `overhead` (uint16, bytes per packet).
+    - `ccfb`: one row per packet an RFC 8888 congestion control feedback reports on (§3.1): `sender_ssrc`,
+      `media_ssrc` (uint32, the block's stream), `block` (uint16, which block of the packet), `begin_seq`,
+      `seq` (uint16, begin_seq + i modulo 2**16), `received` (bool, R), `ecn` (category Not-ECT/ECT(1)/ECT(0)/CE:
+      the ECN bits the packet arrived with), `arrival_time_offset` (uint16, ATO as sent, 1/1024 s),
+      `report_timestamp` (uint32, the NTP middle 32 bits), `arrival_time_s` (Float64: report_timestamp / 65536 -
+      ATO / 1024, seconds on the receiver's NTP clock modulo 65536; null when not received or when ATO is 0x1FFE
+      (8190/1024 s or more) or 0x1FFF (unavailable)).
     - `feedback_errors`: one row per feedback packet whose FCI did not decode (length not a whole number of
       entries, no entry, transport-cc chunks or deltas overrunning, a REMB SSRC count that does not match, ...):
       `pt`, `fmt` (uint8), `format` (category: nack, transport-cc, pli, fir, afb, ...), `sender_ssrc`,
@@ -171,6 +195,7 @@ def feedback_tables(keys: dict, payloads: list[bytes], parsed: list | None = Non
     tw_status: list[list[int]] = []
     tw_delta: list[list[int]] = []
     tm = _columns("kind", "sender", "media", "entry", "ssrc", "exp", "mant", "overhead")
+    cc = _columns("sender", "media", "block", "begin", "seq", "word", "rts")
     er = _columns("pt", "fmt", "format", "sender", "media", "fci_len", "error")
 
     for i, data in enumerate(payloads):
@@ -216,6 +241,15 @@ def feedback_tables(keys: dict, payloads: list[bytes], parsed: list | None = Non
                     tw[key].append(value)
                 tw_status.append([int(s) for s in p.statuses])
                 tw_delta.append(list(p.deltas))
+            elif isinstance(p, rtcp.Ccfb):
+                for b, block in enumerate(p.blocks):
+                    for k, m in enumerate(block.metrics):
+                        for key, value in (("row", i), ("index", j), ("sender", p.sender_ssrc), ("media", block.ssrc),
+                                           ("block", b), ("begin", block.begin_seq),
+                                           ("seq", (block.begin_seq + k) & 0xFFFF),
+                                           ("word", int(m.received) << 15 | m.ecn << 13 | m.arrival_time_offset),
+                                           ("rts", p.report_timestamp)):
+                            cc[key].append(value)
             elif isinstance(p, (rtcp.Tmmbr, rtcp.Tmmbn)):
                 kind = "tmmbr" if isinstance(p, rtcp.Tmmbr) else "tmmbn"
                 for e, entry in enumerate(p.entries):
@@ -263,6 +297,8 @@ def feedback_tables(keys: dict, payloads: list[bytes], parsed: list | None = Non
         "exponent": tm_exp, "mantissa": tm_mant, "overhead": tm["overhead"],
     }, TMMBR_SCHEMA)
 
+    out["ccfb"] = _ccfb_table(keys, cc)
+
     formats = sorted(set(er["format"]))
     errors = sorted(set(er["error"]))
     out["feedback_errors"] = tables.frame_table({
@@ -272,6 +308,23 @@ def feedback_tables(keys: dict, payloads: list[bytes], parsed: list | None = Non
         "error": _codes(er["error"], errors),
     }, FEEDBACK_ERRORS_SCHEMA)
     return out
+
+
+def _ccfb_table(keys: dict, cc: dict) -> pd.DataFrame:
+    """The `ccfb` table: the metric words split into their bits by numpy, arrival times from them."""
+    word = np.array(cc["word"], dtype=np.int64)
+    received = (word >> 15).astype(bool)
+    ato = word & 0x1FFF
+    rts = np.array(cc["rts"], dtype=np.int64)
+    unknown = ~received | (ato >= rtcp.CCFB_ATO_OVERRANGE)
+    return tables.frame_table({
+        **_keys(keys, cc["row"]), "index": cc["index"], "sender_ssrc": np.array(cc["sender"], dtype=np.uint32),
+        "media_ssrc": np.array(cc["media"], dtype=np.uint32), "block": cc["block"],
+        "begin_seq": np.array(cc["begin"], dtype=np.uint16), "seq": np.array(cc["seq"], dtype=np.uint16),
+        "received": received, "ecn": tables.categorical(((word >> 13) & 0x3).astype(np.int32), ECN_CODEPOINTS),
+        "arrival_time_offset": ato, "report_timestamp": rts,
+        "arrival_time_s": tables.masked(rts / 65536 - ato / rtcp.CCFB_ATO_UNITS, unknown, "Float64"),
+    }, CCFB_SCHEMA)
 
 
 def _bitrates(mantissas, exponents) -> np.ndarray:

@@ -59,6 +59,12 @@ def extend_ts(ts) -> np.ndarray:
     return _extend(np.asarray(ts), 32, np.zeros(1, dtype=np.int64))
 
 
+def extend_counter(values, bits: int) -> np.ndarray:
+    """Any `bits`-bit wrapping counter (transport-wide sequence numbers, the 24-bit transport-cc reference time,
+    abs-send-time) extended as `extend_seq` does, values in the order they were seen."""
+    return _extend(np.asarray(values), bits, np.zeros(1, dtype=np.int64))
+
+
 def _wrap(d: np.ndarray, bits: int) -> np.ndarray:
     """Differences reduced to the signed range [-2**(bits-1), 2**(bits-1))."""
     half = np.int64(1) << (bits - 1)
