@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         ours, theirs = r["in_process"], r["tshark"]
         print(f"round {k + 1}: decode {ours['decode']:.2f} s, health {ours['health']:.2f} s, report --html "
               f"{r['whole_process']['report_html']:.2f} s whole; tshark fields {theirs['fields_pandas']:.1f} s, "
-              f"rtp,streams {theirs['rtp_streams']:.1f} s; {load()}", flush=True)
+              f"rtp,streams {theirs['rtp_streams']:.1f} s; CPU s: decode {ours['cpu']['decode']:.2f}, health "
+              f"{ours['cpu']['health']:.2f}, report --html whole {r['whole_process']['cpu']['report_html']:.2f}, "
+              f"tshark fields {theirs['cpu']['fields_pandas']:.2f}, rtp,streams {theirs['cpu']['rtp_streams']:.2f}; "
+              f"{load()}", flush=True)
     rounds = figures["rounds"]
     med = {kind: {step: _median([r[kind][step] for r in rounds]) for step in rounds[0][kind]
                   if isinstance(rounds[0][kind][step], float)} for kind in ("in_process", "whole_process", "tshark")}

@@ -143,7 +143,7 @@ def test_an_error_that_may_not_be_the_files_is_tried_again(inputs, tmp_path, mon
 def test_a_two_worker_local_cluster_gives_the_serial_dataset(inputs, serial, tmp_path):
     distributed = pytest.importorskip("distributed")
     out, first = serial
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
                                   dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
         seen = []
         result = batch.run([inputs], tmp_path, client=client, progress=False, on_dashboard=seen.append)
@@ -170,7 +170,7 @@ def test_a_task_that_fails_on_its_worker_gives_an_error_row_and_the_rest_complet
 
     monkeypatch.setattr(batch, "process", flaky)
     paths = [inputs / "ice_udp_blocked.pcap", inputs / "turn_wrong_password.pcap"]
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
                                   dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
         result = batch.run(paths, tmp_path, client=client, progress=False)
     rows = result.captures.set_index("file")
