@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     call = work / f"call-{args.packets}.pcap"
     if not call.exists():
         t = time.perf_counter()
-        synth.write_capture(str(call), args.packets, pcapng=False, seed=0)
+        synth.write_capture(str(call) + ".part", args.packets, pcapng=False, seed=0)  # whole, or not there
+        os.replace(str(call) + ".part", call)
         print(f"wrote {call.name} ({call.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s", flush=True)
     decode_speed._warm(str(call))
     html = work / "report.html"
@@ -221,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         big = work / f"call-{args.scale}.pcap"
         if not big.exists():
             t = time.perf_counter()
-            synth.write_capture(str(big), args.scale, pcapng=False, seed=0)
+            synth.write_capture(str(big) + ".part", args.scale, pcapng=False, seed=0)
+            os.replace(str(big) + ".part", big)
             print(f"\nwrote {big.name} ({big.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s",
                   flush=True)
         decode_speed._warm(str(big))
