@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import shutil
+import urllib.parse
 import urllib.request
 import warnings
 from pathlib import Path
@@ -143,14 +144,15 @@ def test_an_error_that_may_not_be_the_files_is_tried_again(inputs, tmp_path, mon
 def test_a_two_worker_local_cluster_gives_the_serial_dataset(inputs, serial, tmp_path):
     distributed = pytest.importorskip("distributed")
     out, first = serial
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
         seen = []
         result = batch.run([inputs], tmp_path, client=client, progress=False, on_dashboard=seen.append)
         assert result.workers == 2
-        # the dashboard (bokeh, in the fleet extra) is served where the link says, on loopback
-        assert seen == [result.dashboard] and result.dashboard.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(result.dashboard, timeout=60) as page:
+        # the dashboard (bokeh, in the fleet extra) is served at the link's port (on loopback: dashboard_address)
+        assert seen == [result.dashboard] and result.dashboard.endswith("/status")
+        port = urllib.parse.urlsplit(result.dashboard).port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=60) as page:
             assert page.status == 200 and b"Dask" in page.read()
     for table in COUNTED:
         assert _counts(tmp_path, table) == _counts(out, table), table
@@ -170,7 +172,7 @@ def test_a_task_that_fails_on_its_worker_gives_an_error_row_and_the_rest_complet
 
     monkeypatch.setattr(batch, "process", flaky)
     paths = [inputs / "ice_udp_blocked.pcap", inputs / "turn_wrong_password.pcap"]
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
         result = batch.run(paths, tmp_path, client=client, progress=False)
     rows = result.captures.set_index("file")
