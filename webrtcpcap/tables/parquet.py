@@ -5,9 +5,10 @@ Layout of a dataset folder DIR:
 
     DIR/<table>/capture=<id>/part-<n>.parquet   the per-packet tables (packets, rtp, stun, ...): hive-partitioned by
                                                 capture, so DIR/packets/ is the packets dataset with a `capture` column
-    DIR/captures.parquet, sessions.parquet, streams.parquet, findings.parquet
+    DIR/captures.parquet, sessions.parquet, streams.parquet, findings.parquet, endpoint_stats.parquet
                                                 the small per-capture tables, concatenated (one file each), `capture`
-                                                their first column
+                                                their first column (endpoint_stats: compare.side_by_side's columns,
+                                                for captures with a getStats side file)
     DIR/_captures/<id>/<table>.parquet          the small tables of each capture, and its `captures` row last (the
                                                 capture's output is complete when that row is there): what resuming
                                                 and concatenating read.  A leading "_" keeps readers of DIR/<table>/
