@@ -57,7 +57,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks$(if $(LAB_AS_ROOT), --allow-root,)
 
 benchmark: setup tshark
-	$(PY) benchmarks/decode_speed.py
+	$(PY) benchmarks/run_all.py
 
 # make fuzz: the long fuzzing campaign (fuzz/README.md): mutated captures and decoder inputs until FUZZ_FILES and
 # FUZZ_INPUTS (or FUZZ_SECONDS), then a summary table; then atheris on the decoders if it is installed.

@@ -3,7 +3,11 @@ for broken files, resuming, chunked reading; the CLI; webrtcpcap.fleet's distinc
 
 from __future__ import annotations
 
+import gc
+import json
 import shutil
+import urllib.parse
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -142,8 +146,14 @@ def test_a_two_worker_local_cluster_gives_the_serial_dataset(inputs, serial, tmp
     out, first = serial
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
-        result = batch.run([inputs], tmp_path, client=client, progress=False)
+        seen = []
+        result = batch.run([inputs], tmp_path, client=client, progress=False, on_dashboard=seen.append)
         assert result.workers == 2
+        # the dashboard (bokeh, in the fleet extra) is served at the link's port (on loopback: dashboard_address)
+        assert seen == [result.dashboard] and result.dashboard.endswith("/status")
+        port = urllib.parse.urlsplit(result.dashboard).port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=60) as page:
+            assert page.status == 200 and b"Dask" in page.read()
     for table in COUNTED:
         assert _counts(tmp_path, table) == _counts(out, table), table
     cols = ["capture", "file", "frames", "status", "verdict", "headline", "error"]
@@ -229,3 +239,64 @@ def test_a_fleet_is_distinct_retimed_copies_that_read_like_their_source(tmp_path
         warnings.simplefilter("always")
         cut = webrtcpcap.open(tmp_path / "broken-truncated.pcap", progress=False)
     assert cut.problem and any(issubclass(w.category, webrtcpcap.CaptureWarning) for w in caught)
+
+
+def test_a_getstats_side_file_gives_the_endpoints_figures_beside_the_captures(tmp_path):
+    name = "firefox_firefox_clean"
+    for f in CAPTURES.glob(f"{name}.*"):
+        shutil.copyfile(f, tmp_path / f.name)
+    result = batch.run([tmp_path / f"{name}.pcap"], tmp_path / "out", workers=0, progress=False)
+    row = result.captures.iloc[0]
+    assert row["status"] == "ok" and row["getstats"] and pd.isna(row["getstats_error"])
+    stats = pd.read_parquet(tmp_path / "out" / "endpoint_stats.parquet")
+    assert set(stats["capture"]) == {row["capture"]}
+    assert row["endpoint_compared"] == int(stats["agree"].notna().sum()) > 0
+    assert row["endpoint_disagree"] == int((stats["agree"] == False).sum())  # noqa: E712 - nullable boolean
+    # the endpoint's own numbers, as its file gives them, per SSRC
+    report = json.loads((CAPTURES / f"{name}.getstats.json").read_text())
+    inbound = [(node, o) for node, objects in report.items() for o in objects.values()
+               if o.get("type") == "inbound-rtp" and "packetsLost" in o]
+    assert inbound
+    for node, o in inbound:
+        got = stats[(stats["node"] == node) & (stats["ssrc"] == o["ssrc"]) & (stats["metric"] == "packetsLost")]
+        assert got["endpoint_value"].tolist() == [str(o["packetsLost"])]
+        received = stats[(stats["node"] == node) & (stats["ssrc"] == o["ssrc"])
+                         & (stats["metric"] == "packetsReceived")]
+        assert received["endpoint_value"].tolist() == [str(o["packetsReceived"])]
+        assert received["capture_value"].notna().all()
+    opened = webrtcpcap.dataset(tmp_path / "out")
+    assert len(opened["endpoint_stats"]) == len(stats)
+
+
+def test_a_getstats_file_that_cannot_be_used_is_noted_and_the_capture_is_read_all_the_same(inputs, tmp_path):
+    for f in CAPTURES.glob("ice_udp_blocked.*"):
+        shutil.copyfile(f, tmp_path / f.name)
+    (tmp_path / "ice_udp_blocked.getstats.json").write_text("{not json")
+    result = batch.run([tmp_path / "ice_udp_blocked.pcap"], tmp_path / "out", workers=0, progress=False)
+    row = result.captures.iloc[0]
+    assert row["status"] == "ok" and row["verdict"] == "error" and row["getstats"]
+    assert "getStats" in row["getstats_error"] and str(tmp_path) not in row["getstats_error"]
+    assert pd.isna(row["endpoint_compared"]) and not (tmp_path / "out" / "endpoint_stats.parquet").exists()
+
+
+def _worker_state(dask_worker) -> dict:
+    gc.collect()
+    rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")]
+    return {"objects": len(gc.get_objects()), "profiled": dask_worker.profile_recent["count"]
+            + sum(p["count"] for _, p in dask_worker.profile_history), "rss_kib": rss[0] if rss else 0}
+
+
+def test_the_batchs_own_workers_keep_nothing_per_task(inputs, tmp_path):
+    """distributed's profiler kept each second's call tree of the task (14,000 objects, ~6 MiB per capture): a
+    worker's memory grew with the captures it had read.  The batch's own cluster runs without it."""
+    distributed = pytest.importorskip("distributed")
+    paths = [inputs / f"{n}.pcap" for n in SMALL[:2]]
+    with batch.local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        batch.run(paths, tmp_path / "warm", client=client, progress=False)
+        (before,) = client.run(_worker_state).values()
+        for k in range(3):
+            result = batch.run(paths, tmp_path / f"run{k}", client=client, progress=False)
+            assert result.tasks["status"].tolist() == ["ok"] * 2
+        (after,) = client.run(_worker_state).values()
+    assert before["profiled"] == after["profiled"] == 0
+    assert after["objects"] - before["objects"] < 2_000, (before, after)  # 6 more captures read

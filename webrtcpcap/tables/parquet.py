@@ -5,9 +5,10 @@ Layout of a dataset folder DIR:
 
     DIR/<table>/capture=<id>/part-<n>.parquet   the per-packet tables (packets, rtp, stun, ...): hive-partitioned by
                                                 capture, so DIR/packets/ is the packets dataset with a `capture` column
-    DIR/captures.parquet, sessions.parquet, streams.parquet, findings.parquet
+    DIR/captures.parquet, sessions.parquet, streams.parquet, findings.parquet, endpoint_stats.parquet
                                                 the small per-capture tables, concatenated (one file each), `capture`
-                                                their first column
+                                                their first column (endpoint_stats: compare.side_by_side's columns,
+                                                for captures with a getStats side file)
     DIR/_captures/<id>/<table>.parquet          the small tables of each capture, and its `captures` row last (the
                                                 capture's output is complete when that row is there): what resuming
                                                 and concatenating read.  A leading "_" keeps readers of DIR/<table>/
@@ -42,13 +43,16 @@ from .schema import DECRYPTED_RTCP_SCHEMA, DECRYPTED_RTP_SCHEMA
 
 # The schema version of the files written here: bump it on any change to a column's name, dtype or meaning (and say
 # what changed below).  A dataset written under another version is not resumed: its captures are read again.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHANGELOG: dict[int, str] = {
     1: "first version: every Capture table; `capture` (blake2b-64 of the file, hex) on every table, `session` on the "
        "tables placed by frame or flow; integer categoricals as nullable integers, known vocabularies as fixed "
        "categoricals, other categoricals as strings; rtp/rtcp always carry auth_ok and srtp_status.",
     2: "packets gains dscp and ecn (UInt8, after ip_version): the IPv4 TOS / IPv6 Traffic Class byte's high 6 and "
        "low 2 bits, null without an IP header.",
+    3: "the endpoints' own figures: a small table `endpoint_stats` (webrtcpcap.compare.side_by_side of the capture "
+       "and its getStats side file, `capture` first) and, in `captures`, endpoint_compared, endpoint_disagree and "
+       "getstats_error.  The `ccfb` table (RFC 8888 congestion control feedback, one row per reported packet).",
 }
 
 # Keys of the Parquet file metadata (each file's schema.metadata), beside pandas' own.
@@ -63,12 +67,13 @@ PARTITIONED_TABLES: tuple[str, ...] = (
     "packets", "flows", "interfaces", "icmp", "fragments", "tcp_streams", "rtp", "rtcp", "stun", "stun_attributes",
     "dtls_records", "dtls_handshakes", "dtls_decrypted", "quic", "quic_connections", "rtp_extensions",
     "rtcp_datagrams", "rtcp_sender_reports", "rtcp_report_blocks", "rtcp_sdes", "rtcp_bye", "rtcp_feedback",
-    "rtcp_other", "nacks", "keyframe_requests", "remb", "remb_ssrcs", "twcc", "tmmbr", "feedback_errors",
+    "rtcp_other", "nacks", "keyframe_requests", "remb", "remb_ssrcs", "twcc", "tmmbr", "ccfb",
+    "feedback_errors",
     "session_flows", "ice_generations",
 )
 # Small per-capture tables: one file each for the whole dataset (DIR/<name>.parquet).  `findings` and the verdict of
 # `captures` come from webrtcpcap.health, a floor above: webrtcpcap.batch adds them.
-SMALL_TABLES: tuple[str, ...] = ("captures", "sessions", "streams", "findings")
+SMALL_TABLES: tuple[str, ...] = ("captures", "sessions", "streams", "findings", "endpoint_stats")
 CAPTURE_TABLES: tuple[str, ...] = PARTITIONED_TABLES + ("sessions", "streams")
 
 # Tables read chunk by chunk (webrtcpcap.iter_chunks) for a capture too large to hold whole: what a Chunk has whose
@@ -258,7 +263,8 @@ def capture_row(path: str | os.PathLike, capture: str, *, frames: int | None = N
                 start=None, fmt: str | None = None, sessions: int | None = None, rtp_streams: int | None = None,
                 problem: str | None = None, error: str | None = None, status: str = "ok", chunked: bool = False,
                 verdict: str | None = None, headline: str | None = None, sdps: int = 0, keylog: bool = False,
-                getstats: bool = False) -> pd.DataFrame:
+                getstats: bool = False, endpoint_compared: int | None = None, endpoint_disagree: int | None = None,
+                getstats_error: str | None = None) -> pd.DataFrame:
     """The one-row `captures` table of a capture (CAPTURES_SCHEMA)."""
     path = os.fspath(path)
     row = {"capture": capture, "file": os.path.basename(path), "path": path,
@@ -266,6 +272,8 @@ def capture_row(path: str | os.PathLike, capture: str, *, frames: int | None = N
            "duration_s": duration_s, "start": start, "sessions": sessions, "rtp_streams": rtp_streams,
            "status": status, "verdict": verdict, "headline": headline, "problem": problem, "error": error,
            "chunked": chunked, "sdps": sdps, "keylog": keylog, "getstats": getstats,
+           "endpoint_compared": endpoint_compared, "endpoint_disagree": endpoint_disagree,
+           "getstats_error": getstats_error,
            "schema_version": SCHEMA_VERSION, "webrtcpcap_version": _package_version}
     df = pd.DataFrame({k: [v] for k, v in row.items()})
     out = {}
@@ -301,6 +309,9 @@ CAPTURES_SCHEMA: dict[str, str] = {
     "sdps": "int64",  # SDP side files found
     "keylog": "bool",  # a key log side file was found
     "getstats": "bool",  # a getStats side file was found
+    "endpoint_compared": "Int64",  # endpoint_stats rows where both sides count the same thing (null: no getStats)
+    "endpoint_disagree": "Int64",  # of those, how many differ beyond the tolerance (compare.DEFAULT_TOLERANCE)
+    "getstats_error": "string",  # why the getStats side file could not be used (the capture is read all the same)
     "schema_version": "int64",
     "webrtcpcap_version": "string",
 }

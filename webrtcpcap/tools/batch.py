@@ -10,7 +10,10 @@ with iter_chunks in bounded memory: its per-packet tables only, not judged.  The
 progress and concatenates the small tables at the end.
 
 Side files are found next to each capture by name: for X.pcap (X.pcapng, X.pcap.gz...), X.keylog (NSS key log;
-or in `keylog_dir`), X.offer.sdp, X.answer.sdp and X.sdp (or in `sdp_dir`), X.getstats.json (noted, not read).
+or in `keylog_dir`), X.offer.sdp, X.answer.sdp and X.sdp (or in `sdp_dir`), X.getstats.json (the endpoints' own
+getStats reports: compared with the capture by webrtcpcap.compare.side_by_side into the `endpoint_stats` table, and
+counted in the captures row; a getStats file that cannot be used is the row's getstats_error, the capture is read
+all the same).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..analysis.compare import side_by_side
 from ..capture import iter_chunks
 from ..capture import open as open_capture
+from ..io.endpoints import StatsWarning
 from ..io.errors import CaptureWarning, WebRTCPcapError
 from ..io.reader import expanded_size
 from ..report.health import SEVERITIES, STAGES, health
@@ -55,8 +60,9 @@ class Input:
 class Result:
     """What `run` did.  `captures`: the dataset's captures table (DIR/captures.parquet, every capture the folder
     holds); `tasks`: one row per input of this run: path, capture, status (ok, chunked, error, skipped: complete
-    already), seconds (the task's wall time), cpu_s (its CPU time), peak_rss_bytes (the worker process's peak resident memory so far),
-    worker; `seconds`: the run's wall time."""
+    already), seconds (the task's wall time), cpu_s (the process's CPU time during the task), thread_cpu_s (the
+    task's thread's), peak_rss_bytes (the worker process's peak resident memory so far), worker; `seconds`: the run's wall time; `dashboard`: the Dask dashboard's address while the batch ran (None
+    without Dask, or without bokeh, which serves it)."""
 
     out: Path
     captures: pd.DataFrame
@@ -64,6 +70,7 @@ class Result:
     seconds: float
     workers: int
     scheduler: str | None = field(default=None)
+    dashboard: str | None = field(default=None)
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -147,9 +154,11 @@ def _peak_rss() -> int:
 
 def process(item: Input, out: str, chunked_above: int = CHUNKED_ABOVE_BYTES) -> dict:
     """The task of one capture (runs on a worker; see the module's strategy).  Returns a small dict: path, capture,
-    status, frames, seconds (wall), cpu_s (the process's CPU time meanwhile), peak_rss_bytes, worker."""
+    status, frames, seconds (wall), cpu_s (the process's CPU time meanwhile: on a Dask worker its event loop and
+    other threads too), thread_cpu_s (the task's own thread: the whole decode of captures under 32,768 frames, whose
+    decode is one slice), peak_rss_bytes, worker."""
     start = time.perf_counter()
-    status, frames, cpu = "error", None, time.process_time()
+    status, frames, cpu, own_cpu = "error", None, time.process_time(), time.thread_time()
     try:
         capture = parquet.content_id(item.path)
     except OSError as e:  # unreadable: named by its path instead, so that its error row has a place
@@ -162,7 +171,7 @@ def process(item: Input, out: str, chunked_above: int = CHUNKED_ABOVE_BYTES) -> 
             status, frames = _judge_and_write(item, out, capture, chunked_above)
     return {"path": item.path, "capture": capture, "status": status, "frames": frames,
             "seconds": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
-            "peak_rss_bytes": _peak_rss(), "worker": os.getpid()}
+            "thread_cpu_s": time.thread_time() - own_cpu, "peak_rss_bytes": _peak_rss(), "worker": os.getpid()}
 
 
 def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) -> tuple[str, int | None]:
@@ -180,9 +189,10 @@ def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) ->
             findings = parquet.with_capture(judged.findings, capture)
             parquet.write_parquet(findings, parquet.capture_dir(out, capture) / "findings.parquet", "findings",
                                   capture, vocabularies=FINDINGS_VOCABULARIES)
+            endpoint = _endpoint_stats(cap, item, out, capture)
             facts = parquet.capture_facts(cap)
             row = parquet.capture_row(item.path, capture, verdict=judged.verdict, headline=judged.headline,
-                                      **facts, **sides)
+                                      **facts, **sides, **endpoint)
             del cap, judged
     except (WebRTCPcapError, OSError, ValueError) as e:  # the file (or a side file) cannot be read: its row says why
         _error_row(out, item, capture, _one_line(str(e).replace(item.path, os.path.basename(item.path))), **sides)
@@ -197,6 +207,25 @@ def _judge_and_write(item: Input, out: str, capture: str, chunked_above: int) ->
         gc.collect()  # the capture's arrays go before the next task on this worker
     parquet.write_parquet(row, parquet.capture_dir(out, capture) / "captures.parquet", "captures", capture)
     return "ok", facts["frames"]
+
+
+def _endpoint_stats(cap, item: Input, out: str, capture: str) -> dict:
+    """The getStats side file next to the capture's own figures (compare.side_by_side) into the capture's
+    `endpoint_stats`; the captures row's endpoint columns.  A getStats file that does not load (not JSON, another
+    shape) is the row's getstats_error: the endpoint's file is not the capture's fault."""
+    if item.getstats is None:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatsWarning)  # stats of another call: the "ssrcs in capture" row says so
+            table = side_by_side(cap, getstats=item.getstats)
+    except (WebRTCPcapError, OSError, ValueError) as e:
+        name = os.path.basename(item.getstats)
+        return {"getstats_error": _one_line(str(e).replace(item.getstats, name))}
+    parquet.write_parquet(parquet.with_capture(table, capture),
+                          parquet.capture_dir(out, capture) / "endpoint_stats.parquet", "endpoint_stats", capture)
+    agree = table["agree"]
+    return {"endpoint_compared": int(agree.notna().sum()), "endpoint_disagree": int(agree.eq(False).sum())}
 
 
 def _write_chunked(item: Input, out: str, capture: str, sides: dict, chunked_above: int) -> int:
@@ -246,50 +275,73 @@ def default_workers(n_inputs: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_inputs))
 
 
+# Dask settings of the workers of the batch's own LocalCluster.  distributed's statistical profiler samples the
+# running task's stack every 10 ms and keeps every 1 s cycle's call tree for the last 1000 cycles (twice: all tasks,
+# and per task name): with our deep pandas/Arrow stacks that was ~14,000 Python objects and ~6 MiB more per capture
+# on a worker (315 MiB after 22 captures, 620 after 110) and CPU time the task did not use.  A dashboard that
+# shows no profile is the price.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 def local_cluster(workers: int):
     """A Dask LocalCluster on loopback: `workers` worker processes of one thread (decoding holds the GIL), the
-    machine's memory split between them; its HTTP server on a free loopback port (never 8787 on every address)."""
-    from distributed import LocalCluster  # deferred: dask is the batch's alone, and takes 2 s to import
+    machine's memory split between them, without the statistical profiler (WORKER_CONFIG); its HTTP server on a
+    free loopback port (never 8787 on every address)."""
+    import dask  # deferred: dask is the batch's alone, and takes 2 s to import
+    from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0")
+    with dask.config.set(WORKER_CONFIG):  # the nannies hand the config to the worker processes they start
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address="127.0.0.1:0")
 
 
 def run(paths, out: str | os.PathLike, client=None, workers: int | None = None, keylog_dir=None, sdp_dir=None,
-        chunked_above: int = CHUNKED_ABOVE_BYTES, progress: bool | None = None) -> Result:
+        chunked_above: int = CHUNKED_ABOVE_BYTES, progress: bool | None = None, on_dashboard=None) -> Result:
     """Every capture of `paths` (files, folders, globs: `find_inputs`) into the dataset folder `out`.
 
     `client`: a distributed.Client, or a scheduler address ("tcp://host:8786"); None starts a LocalCluster of
     `workers` processes (default: `default_workers`) and closes it at the end.  `workers=0` (and no client) runs the
     tasks in this process, one after the other, without Dask.  `keylog_dir`, `sdp_dir`: where side files are looked
-    for (default: next to each capture).  `progress`: a bar on stderr (None: when it is a terminal).  Returns a
-    Result; the dataset opens with `webrtcpcap.dataset(out)`."""
+    for (default: next to each capture).  `progress`: a bar on stderr (None: when it is a terminal), headed by the
+    dashboard's link.  `on_dashboard`: called with the Dask dashboard's link once the cluster is up (the link lives
+    as long as the batch when the cluster is run's own).  Returns a Result; the dataset opens with
+    `webrtcpcap.dataset(out)`."""
     out = Path(out).absolute()  # workers may run in another folder (or on another machine sharing the storage)
     out.mkdir(parents=True, exist_ok=True)
     items = [_absolute(item) for item in find_inputs(paths, keylog_dir, sdp_dir)]
     start = time.perf_counter()
     bar = _bar(len(items), progress)
     rows: list[dict] = []
-    scheduler, n_workers = None, 0
+    scheduler, n_workers, dashboard = None, 0, None
     try:
         if client is None and workers == 0:
             for item in items:
                 rows.append(process(item, str(out), chunked_above))
                 _tick(bar)
         else:
-            rows, scheduler, n_workers = _distributed(items, str(out), client, workers, chunked_above, bar)
+            rows, scheduler, n_workers, dashboard = _distributed(items, str(out), client, workers, chunked_above, bar,
+                                                                 on_dashboard)
     finally:
         if bar is not None:
             bar.close()
     parquet.consolidate(out)
     captures_file = out / "captures.parquet"
     captures = pd.read_parquet(captures_file) if captures_file.is_file() else parquet.capture_row(".", "")[:0]
-    tasks = pd.DataFrame(rows, columns=["path", "capture", "status", "frames", "seconds", "cpu_s", "peak_rss_bytes",
-                                        "worker"])
-    return Result(out, captures, tasks, time.perf_counter() - start, n_workers, scheduler)
+    tasks = pd.DataFrame(rows, columns=["path", "capture", "status", "frames", "seconds", "cpu_s", "thread_cpu_s",
+                                        "peak_rss_bytes", "worker"])
+    return Result(out, captures, tasks, time.perf_counter() - start, n_workers, scheduler, dashboard)
 
 
-def _distributed(items: list[Input], out: str, client, workers: int | None, chunked_above: int, bar):
+def dashboard_link(client) -> str | None:
+    """The dashboard's address of a distributed client's scheduler; None when it serves none (bokeh missing)."""
+    try:
+        served = "dashboard" in client.scheduler_info().get("services", {})
+    except Exception:  # noqa: BLE001 - a scheduler that cannot say: no link rather than no batch
+        return None
+    return client.dashboard_link if served else None
+
+
+def _distributed(items: list[Input], out: str, client, workers: int | None, chunked_above: int, bar, on_dashboard):
     from distributed import Client, as_completed  # deferred: dask is the batch's alone, and takes 2 s to import
 
     own_cluster = own_client = None
@@ -299,6 +351,11 @@ def _distributed(items: list[Input], out: str, client, workers: int | None, chun
     elif isinstance(client, str):
         client = own_client = Client(client)
     try:
+        link = dashboard_link(client)
+        if link and bar is not None:
+            bar.write(f"webrtcpcap batch: dashboard {link}", file=sys.stderr)
+        if link and on_dashboard is not None:
+            on_dashboard(link)
         futures = {client.submit(process, item, out, chunked_above, pure=False): item for item in items}
         rows = []
         for future in as_completed(futures):
@@ -313,7 +370,7 @@ def _distributed(items: list[Input], out: str, client, workers: int | None, chun
         address = client.scheduler.address if own_cluster is None else None
         order = {item.path: i for i, item in enumerate(items)}  # the rows in input order, as a serial run gives
         rows.sort(key=lambda r: order[r["path"]])
-        return rows, address, n
+        return rows, address, n, link
     finally:
         if own_client is not None:
             own_client.close()
@@ -329,7 +386,7 @@ def _lost(item: Input, out: str, exc: BaseException) -> dict:
     _error_row(out, item, capture, f"the task failed: {type(exc).__name__}: {_one_line(str(exc))}", retry=True,
                sdps=len(item.sdps), keylog=item.keylog is not None, getstats=item.getstats is not None)
     return {"path": item.path, "capture": capture, "status": "error", "frames": None, "seconds": None,
-            "cpu_s": None, "peak_rss_bytes": None, "worker": None}
+            "cpu_s": None, "thread_cpu_s": None, "peak_rss_bytes": None, "worker": None}
 
 
 def _bar(total: int, progress: bool | None):
@@ -352,7 +409,8 @@ def _tick(bar) -> None:
 BATCH_EPILOG = """\
 side files, found next to each capture X.pcap: X.keylog, X.offer.sdp, X.answer.sdp, X.sdp, X.getstats.json.
 output: DIR/<table>/capture=<id>/part-*.parquet per table; DIR/captures.parquet (one row per capture: frames,
-duration, verdict, error), sessions.parquet, streams.parquet, findings.parquet.  Run again to resume: captures
+duration, verdict, error), sessions.parquet, streams.parquet, findings.parquet, endpoint_stats.parquet (getStats
+beside the capture's figures, per SSRC and metric).  Run again to resume: captures
 already written (same content, same schema version) are skipped.
 exit codes: 0 every capture read; 1 some could not be (their rows in captures.parquet say why); 2 the batch could
 not run (no input, bad option).
@@ -383,10 +441,15 @@ def main_args(args) -> int:
         from distributed import Client  # deferred: dask is the batch's alone, and takes 2 s to import
 
         client = Client(args.scheduler)
-        print(f"webrtcpcap batch: scheduler {args.scheduler}, dashboard {client.dashboard_link}", file=sys.stderr)
+        print(f"webrtcpcap batch: scheduler {args.scheduler}", file=sys.stderr)
+
+    def say_dashboard(link: str) -> None:
+        if not sys.stderr.isatty():  # on a terminal the progress bar heads with it
+            print(f"webrtcpcap batch: dashboard {link}", file=sys.stderr, flush=True)
+
     try:
         result = run(args.inputs, args.out, client=client, workers=args.workers, keylog_dir=args.keylog_dir,
-                     sdp_dir=args.sdp_dir, chunked_above=args.chunked_above)
+                     sdp_dir=args.sdp_dir, chunked_above=args.chunked_above, on_dashboard=say_dashboard)
     except FileNotFoundError as e:  # an input that names nothing: the batch does not start
         print(f"webrtcpcap: error: {e}", file=sys.stderr)
         return 2

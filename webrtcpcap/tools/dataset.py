@@ -29,9 +29,10 @@ PARTITIONING = pads.partitioning(pa.schema([("capture", pa.string())]), flavor="
 
 class Dataset:
     """The tables of a dataset folder.  Attributes: every table name (`tables` lists those present); `captures`,
-    `sessions`, `streams`, `findings` are pandas DataFrames (read once, kept); the others are Dask DataFrames with
-    `capture` (string: the id in the folder name, capture=<id>) as their last column.  `schema_version`: the version the files were written
-    with (a UserWarning when it is not this library's, parquet.SCHEMA_VERSION)."""
+    `sessions`, `streams`, `findings`, `endpoint_stats` are pandas DataFrames (read once, kept); the others are Dask
+    DataFrames with `capture` (string: the id in the folder name, capture=<id>) as their last column.
+    `schema_version`: the version the files were written with (a UserWarning when it is not this library's,
+    parquet.SCHEMA_VERSION)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
