@@ -39,6 +39,7 @@ _MOVED = {
     "feedback_tables": "tables.feedback_tables", "dtls_tables": "tables.dtls_tables",
     "quic_tables": "tables.quic_tables", "decrypt": "tables.decrypt", "sessions": "tables.sessions",
     "summary": "tables.summary", "writer": "tables.writer",
+    "quality": "analysis.quality",
 }
 
 

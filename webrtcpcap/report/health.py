@@ -34,6 +34,7 @@ from .health_result import (  # noqa: F401  (re-exported: the public names of th
     _f, _findings_frame, _strip_paths)
 from .health_network import _capture, _dtls, _ice, _turn
 from .health_media import _media, _recovery, _rtcp
+from .health_quality import _quality
 
 
 # -- entry point ------------------------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ def _judge(ctx: Analysis, th: Thresholds) -> Health:
     rows = _stage("capture", _capture, ctx, th)
     several = ctx.several_calls
     for stage, fn in (("ice", _ice), ("turn", _turn), ("dtls", _dtls), ("media", _media), ("recovery", _recovery),
-                      ("rtcp", _rtcp)):
+                      ("rtcp", _rtcp), ("quality", _quality)):
         if not several:
             only = ctx.calls[0].session if len(ctx.calls) == 1 else None
             rows.extend(dict(r, session=only) for r in _stage(stage, fn, ctx, th))
@@ -86,7 +87,7 @@ def _judge(ctx: Analysis, th: Thresholds) -> Health:
 
 
 def _judged_calls(ctx: Analysis, stage: str) -> list[Analysis]:
-    """The calls a stage judges one by one: ICE and TURN every call with STUN; DTLS, media, recovery and RTCP
+    """The calls a stage judges one by one: ICE and TURN every call with STUN; DTLS, media, recovery, RTCP and quality
     every call that got past STUN (a STUN-only call has no handshake or media to judge), then what lies outside
     every call."""
     s = ctx.sessions.set_index("session")
