@@ -193,28 +193,26 @@ def _rendered_frames(ctx) -> pd.DataFrame:
 def _stream_render(ssrc: int, f: pd.DataFrame, rtx: pd.DataFrame) -> pd.DataFrame:
     ts32 = f["ts"].to_numpy().astype(np.int64)
     ts_ext = f["ts_ext"].to_numpy().astype(np.int64)
-    whole_t = f["last_t"].to_numpy(dtype=np.float64).copy()
-    missing = f["missing"].to_numpy().astype(np.int64)
-    complete = f["complete"].to_numpy(dtype=object)
-    repaired = np.zeros(len(f), dtype=bool)
-    extra = pd.DataFrame()
+    base = pd.DataFrame({"ssrc": ssrc, "ts_ext": ts_ext, "frame": f["frame"].to_numpy(),
+                         "first_t": f["first_t"].to_numpy(dtype=np.float64),
+                         "whole_t": f["last_t"].to_numpy(dtype=np.float64), "rendered": True, "rtx_only": False,
+                         "repaired_by_rtx": False, "missing": f["missing"].to_numpy().astype(np.int64),
+                         "missing_before": f["missing_before"].to_numpy().astype(np.int64),
+                         "keyframe": f["keyframe"].to_numpy(dtype=object), "packets": f["packets"].to_numpy(),
+                         "bytes": f["bytes"].to_numpy(), "rtx_packets": 0, "rtx_last_t": np.nan})
     if len(rtx):
         by_ts = rtx.groupby("ts", observed=True).agg(n=("t", "size"), last=("t", "max"), first=("t", "min"),
                                                      frame=("frame", "min"), bytes=("payload_len", "sum"))
-        known = pd.Series(np.arange(len(f)), index=ts32)
         hit = by_ts.index.isin(ts32)
-        # Missing packets of a frame sent again (as many RTX packets with its timestamp as it lacked): whole when
-        # the last of them arrived.  Retransmissions of frames that were whole (probes resending old packets) do
-        # not move anything.
-        for ts, r in by_ts[hit].iterrows():
-            i = int(known[ts]) if np.ndim(known[ts]) == 0 else int(known[ts].iloc[0])
-            if missing[i] > 0 and r["n"] >= missing[i]:
-                repaired[i] = True
-                whole_t[i] = max(whole_t[i], float(r["last"]))
+        at = pd.Series(np.arange(len(f)), index=ts32)
+        at = at[~at.index.duplicated()]
+        rows = at.reindex(by_ts.index[hit]).to_numpy()
+        base.loc[rows, "rtx_packets"] = by_ts["n"].to_numpy()[hit]
+        base.loc[rows, "rtx_last_t"] = by_ts["last"].to_numpy()[hit]
         only = by_ts[~hit]
         if len(only):
-            # Timestamps seen only on RTX (frames whose every original was lost): extended like their neighbours
-            # in arrival order.
+            # Timestamps seen only on RTX (frames whose every original was lost): extended like the media frame
+            # that arrived nearest them.
             ref_t = f["first_t"].to_numpy(dtype=np.float64)
             order = np.argsort(ref_t, kind="stable")
             pos = np.clip(np.searchsorted(ref_t[order], only["first"].to_numpy()), 0, max(len(f) - 1, 0))
@@ -225,22 +223,39 @@ def _stream_render(ssrc: int, f: pd.DataFrame, rtx: pd.DataFrame) -> pd.DataFram
                                   "first_t": only["first"].to_numpy(), "whole_t": only["last"].to_numpy(),
                                   "rendered": True, "rtx_only": True, "repaired_by_rtx": True, "missing": 0,
                                   "missing_before": 0, "keyframe": pd.NA, "packets": only["n"].to_numpy(),
-                                  "bytes": only["bytes"].to_numpy()})
-    incomplete = np.array([c is False or (c is not pd.NA and c is not None and not bool(c)) for c in complete])
-    rendered = ~incomplete | repaired
-    base = pd.DataFrame({"ssrc": ssrc, "ts_ext": ts_ext, "frame": f["frame"].to_numpy(),
-                         "first_t": f["first_t"].to_numpy(dtype=np.float64), "whole_t": whole_t,
-                         "rendered": rendered, "rtx_only": False, "repaired_by_rtx": repaired,
-                         "missing": np.where(repaired, 0, missing),
-                         "missing_before": f["missing_before"].to_numpy().astype(np.int64),
-                         "keyframe": f["keyframe"].to_numpy(dtype=object), "packets": f["packets"].to_numpy(),
-                         "bytes": f["bytes"].to_numpy()})
-    out = pd.concat([base, extra], ignore_index=True) if len(extra) else base
-    out = out.sort_values("ts_ext", kind="stable").reset_index(drop=True)
-    w = np.where(out["rendered"].to_numpy(bool), out["whole_t"].to_numpy(dtype=np.float64), -np.inf)
+                                  "bytes": only["bytes"].to_numpy(), "rtx_packets": only["n"].to_numpy(),
+                                  "rtx_last_t": only["last"].to_numpy()})
+            base = pd.concat([base, extra], ignore_index=True)
+    out = base.sort_values("ts_ext", kind="stable").reset_index(drop=True)
+    # A frame lacking packets (inside it, or right before it: its first packets or whole frames before it, the
+    # headers cannot say which, and either stops a decoder) renders only when as many retransmissions arrived for
+    # it and the RTX-only frames since the previous media frame; then it is whole at the last of them.
+    lacking = (out["missing"] + out["missing_before"]).to_numpy()
+    media = ~out["rtx_only"].to_numpy(bool)
+    rtx_n = out["rtx_packets"].to_numpy()
+    rtx_last = out["rtx_last_t"].to_numpy(dtype=np.float64)
+    whole = out["whole_t"].to_numpy(dtype=np.float64).copy()
+    rendered = np.ones(len(out), dtype=bool)
+    repaired = out["repaired_by_rtx"].to_numpy(bool).copy()
+    prev_media = -1
+    for i in range(len(out)):
+        if not media[i]:
+            continue
+        if lacking[i] > 0:
+            span = slice(prev_media + 1, i + 1)
+            sent_again = int(rtx_n[span].sum())
+            if sent_again >= lacking[i]:
+                repaired[i] = True
+                whole[i] = max(whole[i], float(np.nanmax(rtx_last[span])))
+            else:
+                rendered[i] = False
+        prev_media = i
+    out["whole_t"], out["rendered"], out["repaired_by_rtx"] = whole, rendered, repaired
+    out["missing"] = np.where(repaired & media, 0, out["missing"])
+    w = np.where(rendered, whole, -np.inf)
     render = np.maximum.accumulate(w) if len(w) else w
-    out["render_t"] = np.where(out["rendered"].to_numpy(bool), render, np.nan)
-    return out
+    out["render_t"] = np.where(rendered, render, np.nan)
+    return out.drop(columns=["rtx_packets", "rtx_last_t"])
 
 
 def w3c_freezes(render_t: np.ndarray, window: int = FREEZE_WINDOW, min_intervals: int = FREEZE_MIN_INTERVALS,
@@ -313,7 +328,7 @@ def _freezes(ctx, window: int, min_intervals: int, min_increase_s: float) -> pd.
                          "last_frame": int(after["frame"])})
     out = pd.DataFrame(rows, columns=list(FREEZES_SCHEMA))
     out = out.astype({k: v for k, v in FREEZES_SCHEMA.items() if k not in ("cause", "start_time")})
-    out["start_time"] = pd.to_datetime(out["start_time"], utc=True)
+    out["start_time"] = pd.to_datetime(out["start_time"], utc=True).astype(FREEZES_SCHEMA["start_time"])
     out["cause"] = pd.Categorical(out["cause"], categories=FREEZE_CAUSES)
     return out
 
