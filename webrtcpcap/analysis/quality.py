@@ -364,13 +364,14 @@ def _cause(start, end, t_pkts, frames, reqs, before, after) -> tuple[str, str]:
     if lost_inside or unrendered or late_repairs:
         parts = [f"{lost_inside} packets lost"] if lost_inside else []
         if late_repairs:
-            parts.append(f"{late_repairs} frames whole only when their retransmission arrived")
+            parts.append(f"{late_repairs} frame{'s' if late_repairs != 1 else ''} whole only when "
+                         "retransmitted")
         if unrendered:
-            parts.append(f"{unrendered} frames never whole")
-        return "loss_not_repaired", ", ".join(parts) + f" ({len(inside)} packets arrived in the freeze)"
+            parts.append(f"{unrendered} frame{'s' if unrendered != 1 else ''} never whole")
+        return "loss_not_repaired", ", ".join(parts) + f"; {len(inside)} packets arrived in the freeze"
     if len(inside):
-        return "bandwidth", (f"{len(inside)} packets kept arriving (longest silence {longest * 1000:.0f} ms), nothing "
-                             f"lost: the frames completed slowly")
+        return "bandwidth", (f"{len(inside)} packets kept arriving, longest silence {longest * 1000:.0f} ms, nothing "
+                             "lost: the frames completed slowly")
     return "unknown", "nothing in the capture explains it"
 
 

@@ -47,10 +47,14 @@ def _video(ctx: Analysis, th: Thresholds) -> list[dict]:
         longest_ms = float(worst["duration"]) * 1000
         sev = "error" if longest_ms >= th.freeze_ms else "warning"
         causes = mine["cause"].astype(str).value_counts()
-        many = (f"{len(mine)} freezes, {float(mine['duration'].sum()):.1f} s in all ("
-                + ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in causes.items()) + "); the longest: ")
-        text = (f"video froze {'' if len(mine) == 1 else many}for {_ms(longest_ms) if longest_ms < 1000 else f'{longest_ms / 1000:.1f} s'}"
-                f" from {float(worst['start']):.1f} s: {str(worst['cause']).replace('_', ' ')} ({worst['evidence']})")
+        length = _ms(longest_ms) if longest_ms < 1000 else f"{longest_ms / 1000:.1f} s"
+        why = f"{str(worst['cause']).replace('_', ' ')} ({worst['evidence']})"
+        if len(mine) == 1:
+            text = f"video froze for {length} from {float(worst['start']):.1f} s: {why}"
+        else:
+            text = (f"{len(mine)} video freezes, {float(mine['duration'].sum()):.1f} s in all ("
+                    + ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in causes.items())
+                    + f"); the longest {length} from {float(worst['start']):.1f} s: {why}")
         out.append(_f("quality", subject, sev, "quality.freeze", text, longest_ms, "ms", th.freeze_ms, "freeze_ms",
                       _frames([worst["first_frame"], worst["last_frame"]])))
     return out
