@@ -94,6 +94,8 @@ AUDIO_QUALITY_SCHEMA: dict[str, str] = {
     "gaps": "uint32",
     "gap_s": "float64",
     "concealed_s": "float64",
+    "burst_frame": "Int64",
+    "late_frame": "Int64",
     "burst_ratio": "float64",
     "one_way_delay_ms": "float64",
     "delay_source": "string",
@@ -435,7 +437,8 @@ def audio_quality(cap, late_ms: float = 100.0, one_way_delay_ms: float | None = 
     (runs of late packets); `gaps`, `gap_s` (silences in arrival longer than 3 packet times while the sequence
     numbers run on: the packets of the gap arrived late in a burst or were lost); `concealed_s` (estimate: (lost +
     late) × ptime: what the receiver had to invent; getStats' concealedSamples / sampleRate also counts its own
-    playout adjustments, which a capture cannot see); `burst_ratio` (G.107 BurstR = 1/(p+q), p and q the
+    playout adjustments, which a capture cannot see); `burst_frame` (capture frame of the packet that ended the
+    longest loss burst) and `late_frame` (of the first late packet), null without one; `burst_ratio` (G.107 BurstR = 1/(p+q), p and q the
     two-state loss model's transition probabilities; 1 for random loss); `one_way_delay_ms` and `delay_source`
     (RTT/2 from the RTCP reports plus END_DELAY_MS, or the assumed DEFAULT_ONE_WAY_DELAY_MS); `model` ("G.107"
     narrowband or "G.107.1" wideband), `ie`, `bpl` and `codec_values_source` (CODEC_VALUES: where the codec's
@@ -476,6 +479,14 @@ def _audio_row(a, g: pd.DataFrame, rtt: pd.DataFrame, late_ms: float, one_way_de
     received = np.zeros(expected, dtype=bool)
     received[uniq - uniq[0]] = True
     lost_runs = _runs(~received)
+    frame_no = g["frame"].to_numpy()[first]
+    burst_frame = late_frame = pd.NA
+    if len(lost_runs):
+        # the received number right after the longest run of lost ones
+        m = np.r_[False, ~received, False].astype(np.int8)
+        ends = np.flatnonzero(np.diff(m) == -1)
+        after = uniq[0] + ends[int(np.argmax(lost_runs))]
+        burst_frame = int(frame_no[np.searchsorted(uniq, after)])
     lost = int((~received).sum())
     # ptime: the timestamp step between consecutive sequence numbers both received
     s_ts = ts[first]
@@ -491,6 +502,8 @@ def _audio_row(a, g: pd.DataFrame, rtt: pd.DataFrame, late_ms: float, one_way_de
     base = np.fmax(before.to_numpy(), after.to_numpy())
     late_mask = np.nan_to_num(offset.to_numpy() - base, nan=0.0) > late_ms / 1000
     late_runs = _runs(late_mask)
+    if late_mask.any():
+        late_frame = int(frame_no[int(np.argmax(late_mask))])
     # silences in arrival (order of arrival) while the numbers run on
     order = np.argsort(t_first, kind="stable")
     dt = np.diff(t_first[order])
@@ -521,7 +534,8 @@ def _audio_row(a, g: pd.DataFrame, rtt: pd.DataFrame, late_ms: float, one_way_de
             "lost": lost, "loss_pct": ppl, "loss_bursts": len(lost_runs),
             "longest_loss_burst": int(lost_runs.max()) if len(lost_runs) else 0,
             "late": int(late_mask.sum()), "late_bursts": len(late_runs), "gaps": len(gaps),
-            "gap_s": float(gaps.sum()), "concealed_s": concealed, "burst_ratio": burst_ratio,
+            "gap_s": float(gaps.sum()), "concealed_s": concealed, "burst_frame": burst_frame,
+            "late_frame": late_frame, "burst_ratio": burst_ratio,
             "one_way_delay_ms": delay, "delay_source": delay_source, "model": model, "ie": ie, "bpl": bpl,
             "codec_values_source": source, "r_factor": r, "mos": mos_from_r(r, wideband=model == "G.107.1"),
             "estimate": "estimate (E-model, a planning tool: not a measurement of what was heard)"}

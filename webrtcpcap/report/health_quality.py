@@ -14,6 +14,9 @@ from ..analysis import quality
 from ..analysis.context import Analysis
 from .health_result import _f, _frames, _ms, _stream_subject, Thresholds
 
+# A freeze shorter than this is information (a stall the viewer barely noticed; browsers count such ones on clean
+# calls: a sender's brief pause); longer a warning; from Thresholds.freeze_ms (1 s) on an error, as the media gap.
+FREEZE_WARNING_MS = 500.0
 MOS_WARNING = 3.6  # below this an E-model MOS estimate is a warning (G.107 Annex B: "many users dissatisfied" < 3.6)
 
 
@@ -45,7 +48,7 @@ def _video(ctx: Analysis, th: Thresholds) -> list[dict]:
             continue
         worst = mine.loc[mine["duration"].idxmax()]
         longest_ms = float(worst["duration"]) * 1000
-        sev = "error" if longest_ms >= th.freeze_ms else "warning"
+        sev = "error" if longest_ms >= th.freeze_ms else "warning" if longest_ms >= FREEZE_WARNING_MS else "info"
         causes = mine["cause"].astype(str).value_counts()
         length = _ms(longest_ms) if longest_ms < 1000 else f"{longest_ms / 1000:.1f} s"
         why = f"{str(worst['cause']).replace('_', ' ')} ({worst['evidence']})"
@@ -55,7 +58,8 @@ def _video(ctx: Analysis, th: Thresholds) -> list[dict]:
             text = (f"{len(mine)} video freezes, {float(mine['duration'].sum()):.1f} s in all ("
                     + ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in causes.items())
                     + f"); the longest {length} from {float(worst['start']):.1f} s: {why}")
-        out.append(_f("quality", subject, sev, "quality.freeze", text, longest_ms, "ms", th.freeze_ms, "freeze_ms",
+        limit, name = (th.freeze_ms, "freeze_ms") if sev == "error" else (FREEZE_WARNING_MS, "FREEZE_WARNING_MS")
+        out.append(_f("quality", subject, sev, "quality.freeze", text, longest_ms, "ms", limit, name,
                       _frames([worst["first_frame"], worst["last_frame"]])))
     return out
 
@@ -75,8 +79,14 @@ def _audio(ctx: Analysis, th: Thresholds) -> list[dict]:
                 f"{'assumed' if str(a.delay_source).startswith('assumed') else 'from RTT/2'}, {a.codec} Ie {a.ie:.0f} "
                 f"Bpl {a.bpl:.1f}{' assumed' if str(a.codec_values_source).startswith('assumed') else ''})")
         out.append(_f("quality", subject, sev, "quality.audio", text, float(a.mos), "MOS", MOS_WARNING,
-                      "MOS_WARNING"))
+                      "MOS_WARNING", _frames([a.burst_frame, a.late_frame]) or _ends(ctx, int(a.ssrc))))
     return out
+
+
+def _ends(ctx: Analysis, ssrc: int) -> str:
+    """A stream's first and last frame: the evidence of a judgement about the whole stream."""
+    frames = ctx.cap.rtp.loc[ctx.cap.rtp["ssrc"].astype("int64") == ssrc, "frame"]
+    return _frames([frames.min(), frames.max()]) if len(frames) else ""
 
 
 # The judges of the stage, in order.  The bandwidth-estimation judge (estimate vs sent) is appended here.
