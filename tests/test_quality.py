@@ -343,3 +343,34 @@ def test_older_sessions_frames_until_the_getstats_snapshot(name, node, report, r
     count = int(s.loc[s["ssrc"].astype(int) == report["ssrc"], "freeze_count"].iloc[0])
     record_property("freezes", f"{count}/{report.get('freezeCount')}")
     assert abs(count - int(report.get("freezeCount", 0))) <= 2
+
+
+# -- health and the report ----------------------------------------------------------------------------------------
+
+def test_health_quality_stage_heads_the_freeze_session_with_the_freeze():
+    """Before the quality stage the headline was the audio's packet gap ("no packet for 2.0 s from 22.3 s"); now it
+    names the video freeze Chromium counted: stream, when, how long, why."""
+    from webrtcpcap.report.health import health
+
+    m = meta(BWE / "freeze.meta.json")
+    ssrc = m["ssrcs"]["b"]["received"]["video"]["ssrc"]
+    h = health(opened(BWE / "freeze.pcap"))
+    assert h.stage("quality") == "error" and str(h.headline_finding["check"]) == "quality.freeze"
+    for words in (f"ssrc {ssrc} video", "video froze for 2.0 s", "from 22.2 s", "sender stopped"):
+        assert words in h.headline, h.headline
+    audio = h.findings[h.findings["check"] == "quality.audio"]
+    lossy = audio[audio["subject"].str.startswith(f"ssrc {m['ssrcs']['b']['received']['audio']['ssrc']} ")]
+    assert str(lossy["severity"].iloc[0]) == "warning" and "MOS estimate" in lossy["finding"].iloc[0]
+    assert lossy["evidence"].notna().all()
+
+
+def test_frame_interval_plot_shades_each_freeze(tmp_path):
+    from webrtcpcap.report import plots
+
+    cap = call(tmp_path, video(90, hole=(60, 600)))
+    fig = plots.frame_interval_plot(quality.rendered_frames(cap), quality.freezes(cap), VIDEO)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 1 and len(ax.collections) == 1
+    x0, x1 = ax.patches[0].get_x(), ax.patches[0].get_x() + ax.patches[0].get_width()
+    f = quality.freezes(cap).iloc[0]
+    assert (x0, x1) == pytest.approx((f["start"], f["end"]))
