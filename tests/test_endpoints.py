@@ -266,3 +266,20 @@ def test_an_inbound_count_of_a_stack_that_counts_rtx_adds_the_rtx_packets_with_a
         warnings.simplefilter("ignore", endpoints.StatsWarning)
         r = _row(side_by_side(cap, getstats=chrome), "chromium getStats", media_ssrc, "packetsReceived")
     assert int(r.capture_value) == media + retransmissions and r.agree and "with payload" in r.capture_from
+
+
+def _browsers(meta: dict) -> dict:
+    """{node: "firefox" | "chromium" | "aiortc"} from the lab's meta.json `kind` ("firefox-chromium": a is Firefox)."""
+    kind = meta["parameters"]["kind"].split("-")
+    return {node: kind[i] if i < len(kind) else kind[-1] for i, node in enumerate("ab")}
+
+
+@pytest.mark.parametrize("name", ["firefox_chromium_clean", "firefox_aiortc_clean", "firefox_firefox_clean",
+                                  "chromium_chromium_clean", "bwe/freeze"])
+def test_each_node_is_named_after_the_browser_that_wrote_it(name):
+    # Firefox 153 reports tlsVersion on its transport, as Chromium does: the stack is told by the ids' shape
+    truth = _browsers(_json(name, ".meta.json"))
+    t = endpoints.load_getstats(_p(name, ".getstats.json"))
+    named = t.groupby("node", observed=True)["source"].first().astype(str).to_dict()
+    want = {"firefox": "firefox getStats", "chromium": "chromium getStats", "aiortc": "aiortc getStats"}
+    assert named == {node: want[truth[node]] for node in named}

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Record the bandwidth-estimation and freeze sessions of issue 20 into captures/bwe/ (run as root).
 
-    bwe_record.py list                 the scenarios (healthy, bwe_drop, freeze)
-    bwe_record.py all                  record all three into captures/bwe/
+    bwe_record.py list                 the scenarios (healthy, bwe_drop, freeze; held out: bwe_netem, freeze3s,
+                                       healthy2)
+    bwe_record.py all                  record all six into captures/bwe/
+    bwe_record.py dev | heldout        record the three developed against, or the three held out
     bwe_record.py NAME [NAME...]       record some of them
     bwe_record.py facts [NAME...]      recompute the timeline and ground_truth_over_time sections of recorded
                                        sessions' .meta.json from their .stats-series.json (no recording)
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import signal
 import statistics
 import struct
@@ -34,9 +38,15 @@ sys.dont_write_bytecode = True
 
 import record  # noqa: E402
 from netlab import preflight  # noqa: E402
-from scenarios import BWE_SCENARIOS, Scenario  # noqa: E402
+from scenarios import BWE_HELD_OUT, BWE_SCENARIOS, MATCHES, Scenario  # noqa: E402
 
 OUT = HERE.parent / "bwe"
+ALL = {**BWE_SCENARIOS, **BWE_HELD_OUT}
+GROUPS = {"all": list(ALL), "dev": list(BWE_SCENARIOS), "heldout": list(BWE_HELD_OUT)}
+# What an outage's nft match takes, in the facts' words (scenarios.MATCHES has the rules).
+OUTAGE_WHAT = {"udp": "every UDP datagram", "firefox-video-rtp": "every video RTP packet (media, RED, FEC, RTX: "
+               "every RTP payload type but Firefox's audio ones)"}
+assert set(OUTAGE_WHAT) <= set(MATCHES)
 RECOVERED = 0.8  # "recovered": the estimate is back to this share of its median before the limit
 
 
@@ -167,12 +177,14 @@ def facts(meta: dict, series: dict, pcap: Path) -> dict:
         for step in ("applied", "lifted"):
             before, after = limit[step]
             timeline[f"limit_{step}"] = {"unix": [before, after], "capture_s": [rel(before), rel(after)],
-                                         "what": "wall time just before and just after `tc qdisc change`"}
+                                         "what": "wall time just before and just after `tc qdisc change`"
+                                                 if (meta["bandwidth_limit"].get("shaper") or "tbf") == "tbf" else
+                                                 "wall time just before and just after `tc class change`"}
         window = (limit["applied"][1], limit["lifted"][0])
     if outage:
         timeline["outage"] = {"unix": outage, "capture_s": [rel(outage[0]), rel(outage[1])],
-                              "what": "nft meta time window: every UDP datagram a sent in it was dropped at a's "
-                                      "egress (exact: the rule compares the kernel's clock with these seconds)"}
+                              "what": f"nft meta time window: {outage_what(meta)} a sent in it was dropped at "
+                                      "a's egress (exact: the rule compares the kernel's clock with these seconds)"}
         window = tuple(outage)
     a, b = samples_of(series, "a"), samples_of(series, "b")
     out = {"timeline": timeline, "ssrcs": ssrcs(meta)}
@@ -188,6 +200,11 @@ def facts(meta: dict, series: dict, pcap: Path) -> dict:
         for kind, keys in (("video", VIDEO_KEYS), ("audio", AUDIO_KEYS)):
             per["at_end"][f"inbound_{kind}"] = {k: value_at(samples, end, "inbound-rtp", k, kind=kind) for k in keys}
         per["freeze_count_changes"] = inbound_changes(samples, "video", FREEZE_KEYS, t0 or 0)
+        if window and meta["parameters"]["name"] in BWE_HELD_OUT:
+            # The healthy parts should be healthy: a freeze counted outside the window (and its 3 s tail) is the
+            # browser's own start-up or the machine's load (a stalled sender: both directions freeze together).
+            per["freeze_count_changes_outside_window"] = [
+                ch for ch in per["freeze_count_changes"] if not window[0] <= ch["unix"] <= window[1] + 3]
         if window:
             # Counters grow after the window too (a freeze is counted when the next frame is rendered; concealment
             # goes on until the jitter buffer refills): the "window" span runs to 3 s after its end.
@@ -198,17 +215,40 @@ def facts(meta: dict, series: dict, pcap: Path) -> dict:
                 "inbound_audio": window_counts(samples, "audio", AUDIO_KEYS, *span)}
         est = estimate_series(samples)
         if est:
-            per["estimate"] = estimate_facts(est, samples, window, meta, rel)
+            # Only the limited direction's sender is held to the limit (with two Chromiums both have an estimate).
+            per["estimate"] = estimate_facts(est, samples, window if node in limited_sender(meta) else None, meta,
+                                             rel)
         truth[node] = per
     out["ground_truth_over_time"] = truth
     out["facts"] = statements(meta, out)
     return out
 
 
+def outage_what(meta: dict) -> str:
+    return OUTAGE_WHAT[(meta["parameters"].get("outage") or {}).get("match", "udp")]
+
+
+def limited_sender(meta: dict) -> set[str]:
+    """The node whose sending the bandwidth limit shapes (every node when there is no limit, only an outage)."""
+    limit = meta.get("bandwidth_limit")
+    if not limit:
+        return {"a", "b"}
+    return {limit["limited_direction"].split("->")[0]}
+
+
+def node_names(meta: dict) -> dict[str, str]:
+    """"a (Firefox)", "b (Chromium)": the node and its browser, from its role in the ground truth."""
+    out = {}
+    for node, gt in meta["ground_truth"].items():
+        m = re.search(r"\(([^)]*)\)", gt.get("role", ""))
+        out[node] = f"{node} ({m[1].replace(' ESR', '')})" if m else node
+    return out
+
+
 def statements(meta: dict, out: dict) -> list[str]:
     """The ground truth in sentences, from the numbers above (what an analysis of the capture should find)."""
     says = []
-    names = {"a": "a (Firefox)", "b": "b (Chromium)"}
+    names = node_names(meta)
     other = {"a": "b", "b": "a"}
     for node, per in out["ground_truth_over_time"].items():
         if not isinstance(per, dict):
@@ -221,6 +261,12 @@ def statements(meta: dict, out: dict) -> list[str]:
                         f" -> {ch['after']['totalFreezesDuration']} s")
         if not per["freeze_count_changes"]:
             says.append(f"{names[node]} counted no freeze of the video it received (SSRC {video.get('ssrc')})")
+        outside = per.get("freeze_count_changes_outside_window")
+        if outside:
+            connected = out["timeline"][f"{node}_connected"]["capture_s"]
+            says.append(f"{len(outside)} of {names[node]}'s freezes were counted outside the window (and its 3 s "
+                        f"tail), at " + ", ".join(f"{ch['capture_s']:.3f} s" for ch in outside)
+                        + f" ({node} connected at {connected:.3f} s): not the network's doing (see the load average)")
         e = per.get("estimate")
         if e and e.get("first_below_limit"):
             f = e["first_below_limit"]
@@ -240,15 +286,20 @@ def statements(meta: dict, out: dict) -> list[str]:
     if "outage" in tl:
         counter = next((r["packets"] for r in meta["loss"]["counters"] if "meta time" in r["rule"]), None)
         a_sent = out["ssrcs"]["a"]["sent"]
-        says.append(f"every UDP datagram a sent from {tl['outage']['capture_s'][0]:.3f} s to "
+        if "video" in (meta["parameters"].get("outage") or {}).get("match", ""):
+            a_sent = {k: v for k, v in a_sent.items() if k == "video"}
+        says.append(f"{outage_what(meta)} a sent from {tl['outage']['capture_s'][0]:.3f} s to "
                     f"{tl['outage']['capture_s'][1]:.3f} s was dropped before b ({counter} datagrams, nft counter): "
                     f"a gap on a's SSRCs " + ", ".join(f"{k} {v['ssrc']}" for k, v in a_sent.items()))
     if "limit_applied" in tl:
         bl = meta["bandwidth_limit"]
-        says.append(f"everything b sent to a was limited to {bl['rate_kbit']} kbit/s ({bl['limit_tbf']}) from "
+        src, dst = bl["limited_direction"].split("->")
+        shaper = bl.get("shaper", "tbf")
+        spec = bl["limit_tbf"] if shaper == "tbf" else bl["description"]
+        says.append(f"everything {src} sent to {dst} was limited to {bl['rate_kbit']} kbit/s ({spec}) from "
                     f"{tl['limit_applied']['capture_s'][1]:.3f} s to {tl['limit_lifted']['capture_s'][0]:.3f} s; "
-                    f"tbf dropped {(bl.get('tc_stats') or {}).get('dropped')} packets in all; b's SSRCs "
-                    + ", ".join(f"{k} {v['ssrc']}" for k, v in out["ssrcs"]["b"]["sent"].items()))
+                    f"{shaper} dropped {(bl.get('tc_stats') or {}).get('dropped')} packets in all; {src}'s SSRCs "
+                    + ", ".join(f"{k} {v['ssrc']}" for k, v in out["ssrcs"][src]["sent"].items()))
     return says
 
 
@@ -349,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, page files)")
     args = ap.parse_args(argv)
     if args.what == ["list"]:
-        for sc in BWE_SCENARIOS.values():
+        for sc in ALL.values():
             print(f"{sc.name:10} {sc.kind:16} {sc.shows}")
         return 0
     if args.what[0] == "facts":
@@ -357,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             print(summary_line(write_facts(args.out / name)), flush=True)
         return 0
-    names = list(BWE_SCENARIOS) if args.what == ["all"] else args.what
-    unknown = [n for n in names if n not in BWE_SCENARIOS]
+    names = [n for w in args.what for n in GROUPS.get(w, [w])]
+    unknown = [n for n in names if n not in ALL]
     if unknown:
         print(f"unknown scenario(s): {', '.join(unknown)}; try 'list'", file=sys.stderr)
         return 2
@@ -371,9 +422,17 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     t0 = time.time()
     for name in names:
-        sc: Scenario = BWE_SCENARIOS[name]
+        sc: Scenario = ALL[name]
         try:
+            load_before = [round(x, 2) for x in os.getloadavg()]
             meta = record.record(sc, args.out, keep=args.keep)
+            load_after = [round(x, 2) for x in os.getloadavg()]
+            f = Path(f"{args.out / name}.meta.json")
+            recorded = json.loads(f.read_text())
+            # The machine is shared: its load (1, 5, 15 min averages) says whether a stall may be CPU starvation.
+            recorded["recording"]["load_average"] = {"before": load_before, "after": load_after,
+                                                     "cpus": os.cpu_count()}
+            f.write_text(json.dumps(recorded, indent=2) + "\n")
             meta = write_facts(args.out / name)
             print(summary_line(meta), flush=True)
             if not meta["recording"]["outcome_as_expected"]:

@@ -237,6 +237,20 @@ class Lab:
         run(["ip", "netns", "exec", SWITCH, "tc", "qdisc", action, "dev", f"p-{toward}", "root", *spec.split()])
         return before, time.time()
 
+    def port_tc(self, toward: str, words: list[str]) -> tuple[float, float]:
+        """`tc <words>` in the switch namespace, for the bridge port toward node `toward` (the words name the device,
+        p-<toward>). Returns the wall time just before and just after the command."""
+        before = time.time()
+        run(["ip", "netns", "exec", SWITCH, "tc", *words])
+        return before, time.time()
+
+    def port_device(self, toward: str) -> str:
+        return f"p-{toward}"
+
+    def port_class_stats(self, toward: str) -> str:
+        return run(["ip", "netns", "exec", SWITCH, "tc", "-s", "class", "show", "dev", f"p-{toward}"],
+                   check=False).stdout
+
     def port_qdisc_stats(self, toward: str) -> str:
         return run(["ip", "netns", "exec", SWITCH, "tc", "-s", "qdisc", "show", "dev", f"p-{toward}"],
                    check=False).stdout

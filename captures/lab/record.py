@@ -359,7 +359,8 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
             if sc.turn:
                 start_coturn(lab, sc.turn, work)
             if sc.rate_limit:  # unlimited until the call is up; rate_limit_timeline changes it
-                lab.port_qdisc(sc.rate_limit.toward, "add", "tbf " + sc.rate_limit.UNLIMITED)
+                for words in sc.rate_limit.setup(lab.port_device(sc.rate_limit.toward)):
+                    lab.port_tc(sc.rate_limit.toward, words)
             pcap = base.with_suffix(".pcap")
             more_caps = [lab.tcpdump(node, outdir / f"{sc.name}.{node}.pcap") for node in sc.also_capture]
             cap = lab.tcpdump(sc.capture_node, pcap)
@@ -379,7 +380,9 @@ def record(sc: Scenario, outdir: Path, keep: bool = False, verbose: bool = True)
             if sc.rate_limit:
                 base.with_suffix(".tc.txt").write_text(
                     f"# ip netns exec wplab-sw tc -s qdisc show dev p-{sc.rate_limit.toward}\n"
-                    + lab.port_qdisc_stats(sc.rate_limit.toward))
+                    + lab.port_qdisc_stats(sc.rate_limit.toward)
+                    + (f"# ip netns exec wplab-sw tc -s class show dev p-{sc.rate_limit.toward}\n"
+                       + lab.port_class_stats(sc.rate_limit.toward) if sc.rate_limit.shaper != "tbf" else ""))
             meta = build_meta(lab, sc, base, peers, nft_text, cap_started, cap_stopped, work)
             meta["capture"]["tcpdump_report"] = tcpdump_report(cap.log)
             for node, more in zip(sc.also_capture, more_caps):
@@ -489,7 +492,7 @@ def start_browser(lab: Lab, browser: str, node: str, url: str, work: Path, sc: S
     if browser == "chromium":
         flags = CHROMIUM_FLAGS + [f"--user-data-dir={work / f'chromium-profile-{node}'}",
                                   f"--unsafely-treat-insecure-origin-as-secure={url}"]
-        if sc.rtpdump:
+        if sc.rtpdump and node == "a":  # the converter reads the offerer's log only
             flags += ["--enable-logging=stderr", "--v=1", "--force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/"]
         # The RTP-dump converter reads chromium.log: keep that name for the offerer.
         return lab.start("chromium" if node == "a" else f"chromium-{node}", node, ["chromium"] + flags + [url],
@@ -678,17 +681,19 @@ def schedule_outage(lab: Lab, sc: Scenario, sig: Path) -> None:
 
 def rate_limit_timeline(lab: Lab, sc: Scenario, sig: Path) -> None:
     """Limit, then lift, the bandwidth toward sc.rate_limit.toward at its times after a reports connected; the wall
-    times just before and after each `tc qdisc change` go to sc.extra["rate_limit_unix"] (for the metadata)."""
+    times just before and after each `tc qdisc change` (tbf) or `tc class change` (htb) go to
+    sc.extra["rate_limit_unix"] (for the metadata)."""
     rl = sc.rate_limit
     if not wait_for(sig / "a.connected", CONNECT_WAIT_S):
         print(f"{sc.name}: a never connected; no bandwidth limit", file=sys.stderr)
         return
     connected = marker_time(sig / "a.connected")
     done = {}
-    for step, at, spec in (("applied", connected + rl.start_s, rl.tbf()),
-                           ("lifted", connected + rl.start_s + rl.length_s, rl.UNLIMITED)):
+    dev = lab.port_device(rl.toward)
+    for step, at, spec in (("applied", connected + rl.start_s, rl.limit_spec()),
+                           ("lifted", connected + rl.start_s + rl.length_s, rl.unlimited_spec())):
         time.sleep(max(0.0, at - time.time()))
-        done[step] = lab.port_qdisc(rl.toward, "change", "tbf " + spec)
+        done[step] = lab.port_tc(rl.toward, rl.change(dev, spec))
     sc.extra["rate_limit_unix"] = {k: [round(t, 6) for t in v] for k, v in done.items()}
 
 
@@ -922,10 +927,20 @@ def build_meta(lab: Lab, sc: Scenario, base: Path, peers: dict, nft_text: str, t
             "counters": parse_nft_counters(nft_text),
         },
         **({"bandwidth_limit": {
-            "where": f"tbf qdisc on the bridge port p-{sc.rate_limit.toward} (namespace wplab-sw): everything sent "
-                     f"to node {sc.rate_limit.toward}",
+            "where": f"{sc.rate_limit.shaper} qdisc on the bridge port p-{sc.rate_limit.toward} (namespace "
+                     f"wplab-sw): everything sent to node {sc.rate_limit.toward}",
             "limited_direction": "b->a" if sc.rate_limit.toward == "a" else "a->b",
-            "unlimited_tbf": sc.rate_limit.UNLIMITED, "limit_tbf": sc.rate_limit.tbf(),
+            **({"unlimited_tbf": sc.rate_limit.UNLIMITED, "limit_tbf": sc.rate_limit.tbf()}
+               if sc.rate_limit.shaper == "tbf" else
+               {"shaper": sc.rate_limit.shaper, "unlimited": sc.rate_limit.unlimited_spec(),
+                "limit": sc.rate_limit.limit_spec(), "queue_bytes": sc.rate_limit.queue_bytes,
+                "description": sc.rate_limit.describe(),
+                "commands": {"setup": [" ".join(["tc", *w]) for w in
+                                       sc.rate_limit.setup(lab.port_device(sc.rate_limit.toward))],
+                             "limit": " ".join(["tc", *sc.rate_limit.change(lab.port_device(sc.rate_limit.toward),
+                                                                            sc.rate_limit.limit_spec())]),
+                             "lift": " ".join(["tc", *sc.rate_limit.change(lab.port_device(sc.rate_limit.toward),
+                                                                           sc.rate_limit.unlimited_spec())])}}),
             "rate_kbit": sc.rate_limit.rate_kbit, "burst_kbit": sc.rate_limit.burst_kbit,
             "latency_ms": sc.rate_limit.latency_ms,
             "planned": f"{sc.rate_limit.start_s} s after a connected, for {sc.rate_limit.length_s} s",

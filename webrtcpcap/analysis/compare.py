@@ -37,7 +37,7 @@ SIDE_BY_SIDE_SCHEMA: dict[str, str] = {
 # the RTX packets that carry a retransmission once unwrapped into the media SSRC (padding-only RTX probes are
 # dropped before counting), and for an outbound stream every packet sent on the RTX SSRC, probes included
 # (RtpSenderEgress counts each sent packet as transmitted).  aiortc counts the media SSRC only.
-COUNTS_RTX = frozenset({"chromium getStats", "browser getStats", "webrtc-internals"})
+COUNTS_RTX = frozenset({"chromium getStats", "firefox getStats", "browser getStats", "webrtc-internals"})
 
 _NOTES = {
     "packetsReceived": "the receiver's count; a capture upstream of a loss sees more, downstream of it the same",
@@ -502,7 +502,7 @@ def side_by_side(cap, getstats=None, handle_info=None, *, tolerance: dict | None
     the plaintext side).  `getstats`: what `endpoints.load_getstats` takes (or its table); `handle_info`: what
     `endpoints.load_handle_info` takes (or its table).  `tolerance` overrides DEFAULT_TOLERANCE entries.
 
-    Columns: source (chromium getStats / aiortc getStats / browser getStats / webrtc-internals / janus
+    Columns: source (chromium / firefox / aiortc / browser getStats, webrtc-internals, janus
     handle_info), node (the report's key or the Janus handle), subject (e.g. "inbound-rtp video ssrc 1234",
     "selected candidate pair", "transport"), ssrc, metric, endpoint_value and capture_value (as text), difference
     (capture - endpoint, numbers only), agree (null where the two do not count the same thing or a side is

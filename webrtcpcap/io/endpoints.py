@@ -19,7 +19,8 @@ import pandas as pd
 
 from .errors import DecodeError
 
-SOURCES = ["chromium getStats", "aiortc getStats", "browser getStats", "webrtc-internals", "janus handle_info"]
+SOURCES = ["chromium getStats", "aiortc getStats", "browser getStats", "webrtc-internals", "janus handle_info",
+           "firefox getStats"]
 
 
 class StatsWarning(UserWarning):
@@ -184,13 +185,22 @@ def _reports(obj) -> tuple[dict[str, list[dict]], str | None]:
     return nodes, None
 
 
+# Stats ids are opaque by the spec, but each browser shapes them its own way, which is what tells them apart now
+# that Firefox (>= 13x) also reports tlsVersion: Chromium "T01", "IT01V1234", "CPxxxx_yyyy", "CF<fingerprint>",
+# "AP"; Firefox short lowercase hex ("3ec2873c") or a {uuid}, possibly behind a prefix ("mediasource_audio_0{...}").
+_CHROMIUM_ID = re.compile(r"^(?:T\d+|[IO]T\d+[AV]\d+|C[PFIO]\S+|AP|P)$")
+_FIREFOX_ID = re.compile(r"^(?:[0-9a-f]{1,8}|\w*\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\})$")
+
+
 def _stack(objects: list[dict]) -> str:
     if any(isinstance(o.get("timestamp"), str) for o in objects) and not any(o.get("type") == "codec"
                                                                             for o in objects):
         return "aiortc getStats"  # aiortc's RTCStats timestamp is a datetime; the lab saves it as ISO text
-    if any(o.get("type") == "transport" and "tlsVersion" in o for o in objects) or any(
-            re.match(r"^(IT|OT)\d+[AV]\d+$", str(o.get("id", ""))) for o in objects):
+    ids = [str(o.get("id", "")) for o in objects]
+    if any(_CHROMIUM_ID.match(i) for i in ids):
         return "chromium getStats"
+    if ids and sum(bool(_FIREFOX_ID.match(i)) for i in ids) * 2 > len(ids):
+        return "firefox getStats"
     return "browser getStats"
 
 
@@ -239,8 +249,8 @@ def load_getstats(src, *, source: str | None = None) -> pd.DataFrame:
     one report per node), or a chrome://webrtc-internals dump (the last value of each member's time series, one
     node per PeerConnection; built from the dump format as documented by its importers, tested on a dump made
     from the lab's reports, not on one downloaded from Chromium).  `source` overrides the guess of which stack
-    wrote it ("chromium getStats" when the transport has tlsVersion or ids look like Chromium's, "aiortc
-    getStats" when timestamps are text, else "browser getStats").
+    wrote it ("aiortc getStats" when timestamps are text, "chromium getStats" or "firefox getStats" when the
+    ids have that browser's shape, else "browser getStats").
 
     Columns: source, node (the report's key; "" for a single report), timestamp (UTC), type, id, ssrc, kind,
     transport_id, codec_id, mid, rtx_ssrc, remote_id, local_id; counters: packets_received, packets_sent,
