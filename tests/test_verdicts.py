@@ -26,7 +26,7 @@ from conftest import CAPTURES, PUBLIC_CAPTURES, rtcp_sdes, rtcp_sr, udp4, write_
 EXPECTATIONS = json.loads((Path(__file__).parent / "verdicts.json").read_text())
 TURN_USER, TURN_PASS, TURN_SECRET = "lab", "labpass", "wplab-rest-secret"  # captures/lab/record.py
 MODES = ("bare", "side")
-SUFFIXES = (".rtpdump.pcap", ".janus.pcap", ".a.pcap", ".pcapng", ".pcap")
+SUFFIXES = (".rtpdump.pcap", ".janus.pcap", ".a.pcap", ".b.pcap", ".pcapng", ".pcap")
 BWE = CAPTURES / "bwe"  # the bandwidth and freeze sessions (issue 20): their own folder, same side files
 FOLDERS = {"captures": CAPTURES, "bwe": BWE, "public": PUBLIC_CAPTURES}
 # Entries written before the quality stage (issue 20) may leave it out: their verdict and headline still pin it
@@ -68,7 +68,7 @@ def side_files(folder: str, name: str) -> dict:
         if sdps:
             kw["sdp"] = sdps
         # the key log opens both captures of a bwe session (the same DTLS association seen at a and at b)
-        if name == f"{base}.pcap" or folder == "bwe":
+        if name == f"{base}.pcap" or (folder == "bwe" and not name.endswith(".rtpdump.pcap")):
             if (home / f"{base}.keylog").exists():
                 kw["keylog"] = str(home / f"{base}.keylog")
             meta = home / f"{base}.meta.json"

@@ -203,6 +203,9 @@ def _stream_render(ssrc: int, f: pd.DataFrame, rtx: pd.DataFrame) -> pd.DataFram
                          "keyframe": f["keyframe"].to_numpy(dtype=object), "packets": f["packets"].to_numpy(),
                          "bytes": f["bytes"].to_numpy(), "rtx_packets": 0, "rtx_last_t": np.nan})
     if len(rtx):
+        # The same packet sent again twice (its first retransmission lost or late) is one packet: without the key
+        # its OSN is unreadable, so a repeat of a timestamp and size stands for it (the first arrival counts).
+        rtx = rtx.sort_values("t", kind="stable").drop_duplicates(["ts", "payload_len"])
         by_ts = rtx.groupby("ts", observed=True).agg(n=("t", "size"), last=("t", "max"), first=("t", "min"),
                                                      frame=("frame", "min"), bytes=("payload_len", "sum"))
         hit = by_ts.index.isin(ts32)
@@ -431,9 +434,9 @@ def audio_quality(cap, late_ms: float = 100.0, one_way_delay_ms: float | None = 
     Columns (AUDIO_QUALITY_SCHEMA): ssrc, src, sport, dst, dport; `codec`, `clock_rate`, `ptime_ms` (the median
     timestamp step between consecutive packets); `packets`, `expected`, `lost` (sequence numbers never received),
     `loss_pct`; `loss_bursts`, `longest_loss_burst` (runs of consecutive lost numbers); `late` (packets that
-    arrived more than `late_ms` after their due time: arrival minus RTP timestamp, above the lowest such offset of
-    the LATE_WINDOW packets before and of those after it, whichever is higher, so a passing spike counts and a
-    lasting step does not; a jitter buffer of `late_ms` would have played them too late) and `late_bursts`
+    arrived more than `late_ms` after their due time: arrival minus RTP timestamp, above the median such offset of
+    the LATE_WINDOW packets before and after it, so a passing spike counts and a lasting step or a slowly growing
+    queue (which a jitter buffer follows) does not; a jitter buffer of `late_ms` would have played them too late) and `late_bursts`
     (runs of late packets); `gaps`, `gap_s` (silences in arrival longer than 3 packet times while the sequence
     numbers run on: the packets of the gap arrived late in a burst or were lost); `concealed_s` (estimate: (lost +
     late) × ptime: what the receiver had to invent; getStats' concealedSamples / sampleRate also counts its own
@@ -493,14 +496,13 @@ def _audio_row(a, g: pd.DataFrame, rtt: pd.DataFrame, late_ms: float, one_way_de
     steps = np.diff(s_ts)[np.diff(uniq) == 1]
     steps = steps[steps > 0]
     ptime = float(np.median(steps)) / clock if len(steps) else 0.020
-    # late: arrival against the RTP timestamp (s), above the lowest offset of the packets around it (LATE_WINDOW
-    # before and after: a spike is late, a lasting step, e.g. a timestamp jump or a new route, is not)
+    # late: arrival against the RTP timestamp (s), above the median offset of the packets around it (LATE_WINDOW
+    # before and after: a spike is late; a lasting step or a slowly growing queue, which a jitter buffer follows,
+    # is not)
     t_first = t[first]
     offset = pd.Series(t_first - s_ts / clock)
-    before = offset.rolling(LATE_WINDOW, min_periods=1).min().shift(1)
-    after = offset[::-1].rolling(LATE_WINDOW, min_periods=1).min().shift(1)[::-1]
-    base = np.fmax(before.to_numpy(), after.to_numpy())
-    late_mask = np.nan_to_num(offset.to_numpy() - base, nan=0.0) > late_ms / 1000
+    base = offset.rolling(2 * LATE_WINDOW + 1, center=True, min_periods=1).median().to_numpy()
+    late_mask = (offset.to_numpy() - base) > late_ms / 1000
     late_runs = _runs(late_mask)
     if late_mask.any():
         late_frame = int(frame_no[int(np.argmax(late_mask))])
