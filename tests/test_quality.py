@@ -204,8 +204,8 @@ def meta(path):
 @cache
 def opened(path, keys: bool = False):
     base = path.parent / path.name.split(".")[0]
-    kw = dict(keylog=base.with_suffix(".keylog"), sdp=[base.with_suffix(".offer.sdp"), base.with_suffix(".answer.sdp")]) \
-        if keys else {}
+    sdp = [base.with_suffix(".offer.sdp"), base.with_suffix(".answer.sdp")]
+    kw = dict(keylog=base.with_suffix(".keylog"), sdp=sdp) if keys else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return webrtcpcap.open(path, progress=False, **kw)
@@ -214,9 +214,11 @@ def opened(path, keys: bool = False):
 # (session, capture file, receiving node): where the receiver's packets were captured.  captures/bwe: b's capture
 # (capture_node b) and a's (also_capture a).
 BWE_RECEIVED = [("healthy", "healthy.pcap", "b"), ("healthy", "healthy.a.pcap", "a"),
-                ("bwe_drop", "bwe_drop.pcap", "b"), ("bwe_drop", "bwe_drop.a.pcap", "a"), ("freeze", "freeze.pcap", "b"),
+                ("bwe_drop", "bwe_drop.pcap", "b"), ("bwe_drop", "bwe_drop.a.pcap", "a"),
+                ("freeze", "freeze.pcap", "b"),
                 ("bwe_netem", "bwe_netem.pcap", "a"), ("bwe_netem", "bwe_netem.b.pcap", "b"),
-                ("freeze3s", "freeze3s.pcap", "b"), ("healthy2", "healthy2.pcap", "b"), ("healthy2", "healthy2.a.pcap", "a")]
+                ("freeze3s", "freeze3s.pcap", "b"), ("healthy2", "healthy2.pcap", "b"),
+                ("healthy2", "healthy2.a.pcap", "a")]
 
 
 @pytest.mark.parametrize(("name", "file", "node"), BWE_RECEIVED, ids=[f for _, f, _ in BWE_RECEIVED])
@@ -394,3 +396,25 @@ def test_frame_interval_plot_shades_each_freeze(tmp_path):
     x0, x1 = ax.patches[0].get_x(), ax.patches[0].get_x() + ax.patches[0].get_width()
     f = quality.freezes(cap).iloc[0]
     assert (x0, x1) == pytest.approx((f["start"], f["end"]))
+
+
+def test_loss_with_a_pli_in_the_freeze_is_a_keyframe_wait(tmp_path):
+    """The loss test's call, plus the receiver's PLI for the stream (plaintext RTCP) while the picture stands: the
+    cause becomes keyframe_wait."""
+    from conftest import rtcp_pli
+
+    skip = {(f, 0) for f in range(60, 75)}
+    packets = video(120, skip=skip)
+    pcap_frames = [udp4(stun_message(0x0001)), udp4(stun_message(0x0101), "10.0.0.2", "10.0.0.1", 6000, 5000)]
+    times = [T0_NS, T0_NS + 1_000_000]
+    pli_at = 62 * 33 + 5
+    items = [(p["at"], udp4(rtp_packet(**{k: v for k, v in p.items() if k != "at"}))) for p in packets]
+    items.append((pli_at, udp4(rtcp_pli(sender=0x0BADBEEF, media=VIDEO), "10.0.0.2", "10.0.0.1", 6000, 5000)))
+    for at, frame in sorted(items, key=lambda x: x[0]):
+        pcap_frames.append(frame)
+        times.append(T0_NS + 10_000_000 + int(at * 1_000_000))
+    cap = open_quiet(write_pcap(tmp_path / "pli.pcap", pcap_frames, times_ns=times, nanosecond=True))
+    assert len(cap.keyframe_requests) == 1
+    f = quality.freezes(cap)
+    assert len(f) == 1 and f["cause"].iloc[0] == "keyframe_wait", f["evidence"].tolist()
+    assert "PLI" in f["evidence"].iloc[0]

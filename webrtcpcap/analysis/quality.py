@@ -433,21 +433,21 @@ def audio_quality(cap, late_ms: float = 100.0, one_way_delay_ms: float | None = 
 
     Columns (AUDIO_QUALITY_SCHEMA): ssrc, src, sport, dst, dport; `codec`, `clock_rate`, `ptime_ms` (the median
     timestamp step between consecutive packets); `packets`, `expected`, `lost` (sequence numbers never received),
-    `loss_pct`; `loss_bursts`, `longest_loss_burst` (runs of consecutive lost numbers); `late` (packets that
-    arrived more than `late_ms` after their due time: arrival minus RTP timestamp, above the median such offset of
-    the LATE_WINDOW packets before and after it, so a passing spike counts and a lasting step or a slowly growing
-    queue (which a jitter buffer follows) does not; a jitter buffer of `late_ms` would have played them too late) and `late_bursts`
-    (runs of late packets); `gaps`, `gap_s` (silences in arrival longer than 3 packet times while the sequence
-    numbers run on: the packets of the gap arrived late in a burst or were lost); `concealed_s` (estimate: (lost +
-    late) × ptime: what the receiver had to invent; getStats' concealedSamples / sampleRate also counts its own
-    playout adjustments, which a capture cannot see); `burst_frame` (capture frame of the packet that ended the
-    longest loss burst) and `late_frame` (of the first late packet), null without one; `burst_ratio` (G.107 BurstR = 1/(p+q), p and q the
-    two-state loss model's transition probabilities; 1 for random loss); `one_way_delay_ms` and `delay_source`
-    (RTT/2 from the RTCP reports plus END_DELAY_MS, or the assumed DEFAULT_ONE_WAY_DELAY_MS); `model` ("G.107"
-    narrowband or "G.107.1" wideband), `ie`, `bpl` and `codec_values_source` (CODEC_VALUES: where the codec's
-    values come from; Opus's are assumptions); `r_factor` (R, on the model's scale: 0-100 narrowband, 0-129
-    wideband) and `mos` (G.107 Annex B; a wideband R divided by 1.29 first, G.107.1 Annex A); `estimate` (the
-    words that label it)."""
+    `loss_pct`; `loss_bursts`, `longest_loss_burst` (runs of consecutive lost numbers); `late` (packets that arrived
+    more than `late_ms` after their due time: arrival minus RTP timestamp, above the median such offset of the
+    LATE_WINDOW packets before and after it, so a passing spike counts and a lasting step or a slowly growing queue
+    (which a jitter buffer follows) does not; a jitter buffer of `late_ms` would have played them too late) and
+    `late_bursts` (runs of late packets); `gaps`, `gap_s` (silences in arrival longer than 3 packet times while the
+    sequence numbers run on: the packets of the gap arrived late in a burst or were lost); `concealed_s` (estimate:
+    (lost + late) × ptime: what the receiver had to invent; getStats' concealedSamples / sampleRate also counts its
+    own playout adjustments, which a capture cannot see); `burst_frame` (capture frame of the packet that ended the
+    longest loss burst) and `late_frame` (of the first late packet), null without one; `burst_ratio` (G.107 BurstR =
+    1/(p+q), p and q the two-state loss model's transition probabilities; 1 for random loss); `one_way_delay_ms` and
+    `delay_source` (RTT/2 from the RTCP reports plus END_DELAY_MS, or the assumed DEFAULT_ONE_WAY_DELAY_MS); `model`
+    ("G.107" narrowband or "G.107.1" wideband), `ie`, `bpl` and `codec_values_source` (CODEC_VALUES: where the
+    codec's values come from; Opus's are assumptions); `r_factor` (R, on the model's scale: 0-100 narrowband, 0-129
+    wideband) and `mos` (G.107 Annex B; a wideband R divided by 1.29 first, G.107.1 Annex A); `estimate` (the words
+    that label it)."""
     ctx = _context(cap)
     st = ctx.streams
     audio = st[(st["kind"].astype(str) == "audio") & (st["role"].astype(str) == "media")]
