@@ -1,13 +1,13 @@
-"""The verdict table (issue 15 item 6): for every capture in captures/ and ../shared/public-captures/, opened bare (no
-SDP, no key log) and with its side files (SDPs, key log, TURN credentials, published SRTP keys), the worst severity of
-each health stage and the headline (its stage, severity and key words) equal what tests/verdicts.json expects.
+"""The verdict table (issue 15 item 6): for every capture in captures/, captures/bwe/ and ../shared/public-captures/,
+opened bare (no SDP, no key log) and with its side files (SDPs, key log, TURN credentials, published SRTP keys), the
+worst severity of each health stage and the headline (its stage, severity and key words) equal what tests/verdicts.json
+expects.
 
-The expectations come from each session's own record (.meta.json: scenario, nft rules and counters,
-expected_verdict, events, getStats; handle_info; the captures' README; for public captures their README and
-tshark's view), never from our own output; every entry says which record it rests on.  A new capture in captures/
-without an entry fails `test_every_capture_has_an_expectation`.  Each capture is opened and judged once per mode
-(cached for the module); a mode without side files reuses the bare judgement.
-"""
+The expectations come from each session's own record (.meta.json: scenario, nft rules and counters, expected_verdict,
+events, getStats; handle_info; the captures' README; for public captures their README and tshark's view), never from
+our own output; every entry says which record it rests on.  A new capture in captures/ without an entry fails
+`test_every_capture_has_an_expectation`.  Each capture is opened and judged once per mode (cached for the module); a
+mode without side files reuses the bare judgement."""
 
 from __future__ import annotations
 
