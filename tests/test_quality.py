@@ -418,3 +418,22 @@ def test_loss_with_a_pli_in_the_freeze_is_a_keyframe_wait(tmp_path):
     f = quality.freezes(cap)
     assert len(f) == 1 and f["cause"].iloc[0] == "keyframe_wait", f["evidence"].tolist()
     assert "PLI" in f["evidence"].iloc[0]
+
+
+def test_a_call_s_context_is_judged_from_its_own_rows():
+    """Health judges each call of a capture holding several from the call's context, whose `cap` is a SessionView
+    (not a Capture): the quality functions take it and give the call's freezes and audio."""
+    from webrtcpcap.analysis import context
+
+    cap = opened(BWE / "freeze.pcap")
+    call_ctx = context.of(cap).calls[0]
+    assert call_ctx.whole is not None and not isinstance(call_ctx.cap, webrtcpcap.Capture)
+    whole, one = quality.freezes(cap), quality.freezes(call_ctx)
+    assert one["duration"].tolist() == whole["duration"].tolist() and len(one) == 1
+    assert len(quality.audio_quality(call_ctx)) == len(quality.audio_quality(cap)) == 2
+    # the health stage's judges take the call's context too (they once passed its SessionView on: AttributeError)
+    from webrtcpcap.report.health_quality import _quality
+    from webrtcpcap.report.health import Thresholds
+
+    rows = _quality(call_ctx, Thresholds())
+    assert [r["check"] for r in rows].count("quality.freeze") == 2 and any(r["severity"] == "error" for r in rows)

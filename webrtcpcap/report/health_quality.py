@@ -30,9 +30,8 @@ def _subjects(ctx: Analysis) -> dict[tuple, str]:
 
 
 def _video(ctx: Analysis, th: Thresholds) -> list[dict]:
-    cap = ctx.cap
-    summary = quality.freeze_summary(cap)
-    fz = quality.freezes(cap)
+    summary = quality.freeze_summary(ctx)  # the context, so that a call of several is judged on its own rows
+    fz = quality.freezes(ctx)
     subjects = _subjects(ctx)
     out = []
     for s in summary.itertuples(index=False):
@@ -65,7 +64,7 @@ def _video(ctx: Analysis, th: Thresholds) -> list[dict]:
 
 
 def _audio(ctx: Analysis, th: Thresholds) -> list[dict]:
-    aq = quality.audio_quality(ctx.cap)
+    aq = quality.audio_quality(ctx)
     subjects = _subjects(ctx)
     out = []
     for a in aq.itertuples(index=False):
