@@ -283,3 +283,66 @@ def test_each_node_is_named_after_the_browser_that_wrote_it(name):
     named = t.groupby("node", observed=True)["source"].first().astype(str).to_dict()
     want = {"firefox": "firefox getStats", "chromium": "chromium getStats", "aiortc": "aiortc getStats"}
     assert named == {node: want[truth[node]] for node in named}
+
+
+# --- getStats over time (the lab's .stats-series.json, polled reports, webrtc-internals dumps) ----------------------
+
+BWE_SESSIONS = ["healthy", "bwe_drop", "freeze", "healthy2", "freeze3s", "bwe_netem"]
+
+
+@pytest.mark.parametrize("name", BWE_SESSIONS)
+def test_stats_series_holds_every_numeric_member_of_every_sample(name):
+    raw = _json(f"bwe/{name}", ".stats-series.json")
+    t = endpoints.load_getstats_series(_p(f"bwe/{name}", ".stats-series.json"))
+    check_schema(t, endpoints.SERIES_SCHEMA)
+    for node in ("a", "b"):
+        samples = raw[node]
+        numeric = [(o["id"], m, v) for s in samples for o in s["stats"] for m, v in o.items()
+                   if m not in ("timestamp", "ssrc") and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        mine = t[t.node == node]
+        assert len(mine) == len(numeric)
+        # the last sample's framesReceived of the inbound video, as the browser wrote it
+        last = next((o for o in reversed(samples[-1]["stats"]) if o["type"] == "inbound-rtp"
+                     and o.get("kind") == "video"), None)
+        if last is not None:
+            got = mine[(mine.metric == "framesReceived") & (mine.ssrc == last["ssrc"])]
+            assert got["value"].iloc[-1] == last["framesReceived"]
+            assert round(got["timestamp"].iloc[-1].value / 1e6) == round(last["timestamp"])
+    meta = _json(f"bwe/{name}", ".meta.json")
+    want = {n: {"firefox": "firefox getStats", "chromium": "chromium getStats"}[b]
+            for n, b in _browsers(meta).items()}
+    assert t.groupby("node", observed=True)["source"].first().astype(str).to_dict() == want
+
+
+def test_stats_series_from_polled_reports_and_from_a_webrtc_internals_dump():
+    raw = _json("bwe/bwe_drop", ".stats-series.json")["b"][:40]
+    polled = endpoints.load_getstats_series([{o["id"]: o for o in s["stats"]} for s in raw])
+    lab = endpoints.load_getstats_series({"b": raw})
+    assert len(polled) == len(lab) and (polled["value"].to_numpy() == lab["value"].to_numpy()).all()
+    # an internals dump keeps per series only its values and its start and end: one sample per second here
+    pair = [next(o for o in s["stats"] if o["type"] == "candidate-pair") for s in raw[::4]]
+    values = [o["availableOutgoingBitrate"] for o in pair]
+    start, end = pair[0]["timestamp"], pair[0]["timestamp"] + 1000 * (len(pair) - 1)
+    dump = {"PeerConnections": {"7-1": {"stats": {"CP1-availableOutgoingBitrate": {
+        "statsType": "candidate-pair", "startTime": start, "endTime": end, "values": json.dumps(values)}}}}}
+    t = endpoints.load_getstats_series(dump)
+    assert list(t["value"]) == values and set(t.source) == {"webrtc-internals"}
+    ms = [round(v / 1e6) for v in t["timestamp"].astype("int64")]
+    assert ms == [round(start) + 1000 * i for i in range(len(values))]
+
+
+@pytest.mark.parametrize("bad", ["{not json", '{"a": 1}', "[1, 2]", '{"a": [{"unix": 1, "stats": [1]}]}', "3"])
+def test_stats_series_of_another_shape_is_a_decode_error(tmp_path, bad):
+    f = tmp_path / "x.json"
+    f.write_text(bad)
+    with pytest.raises(DecodeError):
+        endpoints.load_getstats_series(str(f))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_values)
+def test_series_loader_on_random_json_gives_a_table_or_decode_error(value):
+    try:
+        endpoints.load_getstats_series(value if isinstance(value, (dict, list)) else json.dumps(value))
+    except DecodeError:
+        pass

@@ -319,6 +319,127 @@ def load_getstats(src, *, source: str | None = None) -> pd.DataFrame:
     return df
 
 
+SERIES_SCHEMA: dict[str, str] = {
+    "source": "category", "node": "string", "timestamp": "datetime64[ns, UTC]", "type": "category", "id": "string",
+    "ssrc": "UInt32", "kind": "category", "metric": "category", "value": "Float64",
+}
+
+
+def _series_samples(obj) -> tuple[dict[str, list[tuple[object, list[dict]]]], str | None]:
+    """{node: [(sample time, [stats objects])]} and the source when the shape says it, for load_getstats_series."""
+    if isinstance(obj, dict) and "PeerConnections" in obj:
+        return _internals_series(obj), "webrtc-internals"
+    if isinstance(obj, list):  # polled reports: [{id: stats} | [stats], ...]
+        obj = {"": obj}
+    if not isinstance(obj, dict):
+        raise DecodeError(f"getStats series is a JSON {type(obj).__name__}, not an object or a list")
+    nodes = {}
+    for node, samples in obj.items():
+        if not isinstance(samples, list):
+            continue  # e.g. the lab's "interval_ms"
+        out = []
+        for sample in samples:
+            when, stats = None, sample
+            if isinstance(sample, dict) and isinstance(sample.get("stats"), (list, dict)):
+                when, stats = sample.get("unix"), sample["stats"]
+                when = when * 1000.0 if isinstance(when, (int, float)) and not isinstance(when, bool) else None
+            objects = list(stats.values()) if isinstance(stats, dict) else stats if isinstance(stats, list) else []
+            objects = [o for o in objects if _is_stats(o)]
+            if objects:
+                out.append((when, objects))
+        if out:
+            nodes[str(node)] = out
+    if not nodes:
+        raise DecodeError("getStats series has no samples (expected {node: [{unix, stats: [...]}, ...]}, a list of "
+                          "reports, or a webrtc-internals dump)")
+    return nodes, None
+
+
+def _internals_series(obj: dict) -> dict[str, list[tuple[object, list[dict]]]]:
+    """A chrome://webrtc-internals dump's every sample: each member's values spread evenly from its startTime to its
+    endTime (the dump keeps no per-value time), regrouped as one stats object per id and sample index."""
+    out = {}
+    pcs = obj.get("PeerConnections")
+    for pc, conn in (pcs if isinstance(pcs, dict) else {}).items():
+        stats = conn.get("stats") if isinstance(conn, dict) else None
+        if not isinstance(stats, dict):
+            continue
+        samples: dict[object, dict[str, dict]] = {}
+        for key, series in stats.items():
+            if not isinstance(series, dict) or "-" not in key or not isinstance(series.get("statsType"), str):
+                continue
+            sid, member = key.rsplit("-", 1)
+            values = series.get("values")
+            try:
+                values = json.loads(values) if isinstance(values, str) else values
+            except ValueError:
+                continue
+            if not isinstance(values, list) or not values:
+                continue
+            start, end = _timestamp(series.get("startTime")), _timestamp(series.get("endTime"))
+            if start is None or end is None:
+                continue
+            step = (end - start) / (len(values) - 1) if len(values) > 1 else pd.Timedelta(0)
+            for i, v in enumerate(values):
+                when = (start + step * i).value / 1e6  # ms since the epoch, as getStats gives it
+                o = samples.setdefault(round(when), {}).setdefault(sid, {"id": sid, "type": series["statsType"]})
+                o[member] = v
+        reports = [(when, list(objs.values())) for when, objs in sorted(samples.items())]
+        if reports:
+            out[str(pc)] = reports
+    return out
+
+
+def load_getstats_series(src, *, source: str | None = None) -> pd.DataFrame:
+    """getStats sampled over a call, long: one row per sample, stats object and numeric member (SERIES_SCHEMA).
+
+    `src`: a path, JSON text or parsed JSON: the lab's `.stats-series.json` ({"interval_ms": n, node: [{"unix":
+    seconds, "stats": [stats, ...]}, ...]}), a list of polled reports ([{id: stats} or [stats], ...]), or a
+    chrome://webrtc-internals dump (every value of every series; the dump keeps only a series' start and end time, so
+    its samples are spread evenly between them).  `source` as in load_getstats (else guessed per node).
+
+    Columns: source, node, timestamp (UTC: the stats object's own timestamp, else the sample's time), type, id, ssrc
+    and kind (of the stats object, when it has them), metric (the webrtc-stats member name as the browser wrote it,
+    e.g. "framesReceived", "availableOutgoingBitrate", "concealedSamples"), value (Float64).  Text and boolean
+    members are left out; counters stay cumulative as getStats gives them (diff them per id for rates).  Raises
+    DecodeError for anything else."""
+    nodes, shape_source = _series_samples(_read_json(src, "getStats series"))
+    cols: dict[str, list] = {k: [] for k in SERIES_SCHEMA}
+    for node, samples in nodes.items():
+        src_name = source or shape_source or _stack([o for _, objs in samples[:3] for o in objs])
+        for when, objects in samples:
+            for o in objects:
+                t = _timestamp(o.get("timestamp")) or _timestamp(when)
+                ssrc = _int(o.get("ssrc"))
+                ssrc = ssrc if ssrc is not None and 0 <= ssrc < 2 ** 32 else None
+                kind = o.get("kind") if isinstance(o.get("kind"), str) else None
+                for member, v in o.items():
+                    if member in ("timestamp", "ssrc") or isinstance(v, bool) or not isinstance(v, (int, float)):
+                        continue
+                    cols["source"].append(src_name)
+                    cols["node"].append(node)
+                    cols["timestamp"].append(t)
+                    cols["type"].append(o["type"])
+                    cols["id"].append(None if o.get("id") is None else str(o.get("id")))
+                    cols["ssrc"].append(ssrc)
+                    cols["kind"].append(kind)
+                    cols["metric"].append(member)
+                    cols["value"].append(_float(v) if abs(v) < 1e300 else None)  # JSON ints can exceed a float
+    df = pd.DataFrame({
+        "source": pd.Categorical(cols["source"], categories=SOURCES),
+        "node": pd.array(cols["node"], dtype="string"),
+        "timestamp": pd.Series(pd.to_datetime([pd.NaT if t is None else t for t in cols["timestamp"]], utc=True),
+                               dtype="datetime64[ns, UTC]"),
+        "type": pd.Categorical(cols["type"]),
+        "id": pd.array(cols["id"], dtype="string"),
+        "ssrc": pd.array([pd.NA if v is None else v for v in cols["ssrc"]], dtype="UInt32"),
+        "kind": pd.Categorical(cols["kind"]),
+        "metric": pd.Categorical(cols["metric"]),
+        "value": pd.array([pd.NA if v is None else v for v in cols["value"]], dtype="Float64"),
+    })
+    return df
+
+
 _PAIR_RE = re.compile(r"^\s*(\S+?):(\d+)\s*\[(\w+),(\w+)\]\s*<->\s*(\S+?):(\d+)\s*\[(\w+),(\w+)\]\s*$")
 
 
