@@ -40,6 +40,7 @@ _MOVED = {
     "quic_tables": "tables.quic_tables", "decrypt": "tables.decrypt", "sessions": "tables.sessions",
     "summary": "tables.summary", "writer": "tables.writer",
     "bwe": "analysis.bwe",
+    "quality": "analysis.quality",
 }
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import context as analysis, compare
+from ..analysis import quality
 from ..io import endpoints
 from . import plots
 from ..protocols import keys as _keys
@@ -190,6 +191,8 @@ class Report:
                          _guard(a, "The stream pictures", lambda: _streams_html(a)))
         body += _section("bitrate", "Bit rate and jitter",
                          _guard(a, "The bit rate and jitter plots", lambda: _bitrate_jitter_html(a)))
+        body += _section("quality", "What the user saw and heard: freezes and audio",
+                         _guard(a, "The freezes and audio estimates", lambda: _quality_html(a)))
         if a is not None and (bwe_html := _guard(a, "The bandwidth estimation plot", lambda: _bwe_html(a))):
             body += _section("bwe", "Bandwidth estimation: sent vs estimate vs delay", bwe_html)
         body += _section("endpoints", "Endpoint stats side by side", self._endpoints_html())
@@ -291,7 +294,7 @@ class Report:
 
 TOC = (("verdict", "Verdict and stages"), ("calls", "Calls"), ("inputs", "Inputs"),
        ("findings", "Findings and evidence"), ("ice", "ICE"), ("dtls", "DTLS"), ("streams", "Media streams"),
-       ("bitrate", "Bit rate and jitter"), ("endpoints", "Endpoint stats"))
+       ("bitrate", "Bit rate and jitter"), ("quality", "Freezes and audio"), ("endpoints", "Endpoint stats"))
 
 
 def _without_call(subject, finding) -> str:
@@ -490,6 +493,42 @@ def _bwe_html(a: Analysis) -> list[str]:
            "in the spirit of GCC's trendline filter, shaded).</p>"]
     for d in r.directions()[:2]:
         out.append(_img(plots.bwe_plot(r, d), f"bandwidth estimation {d[0]}:{d[1]} → {d[2]}:{d[3]}"))
+def _quality_html(a: Analysis) -> list[str]:
+    """The freezes (webrtcpcap.quality.freezes) as a table, one frame-interval plot per video stream with its
+    freezes shaded, and the audio streams' concealment and MOS estimates."""
+    summary = quality.freeze_summary(a)
+    fz = quality.freezes(a)
+    aq = quality.audio_quality(a)
+    if not len(summary) and not len(aq):
+        return ["<p>No audio or video media streams.</p>"]
+    out = []
+    if len(summary):
+        out.append(_table(["ssrc", "from", "to", "frames", "fps", "freezes", "freeze s", "keyframe interval s",
+                           "not judged"],
+                          [(int(r.ssrc), f"{r.src}:{r.sport}", f"{r.dst}:{r.dport}", int(r.frames), _round(r.fps),
+                            int(r.freeze_count), _round(r.total_freeze_duration), _round(r.keyframe_interval),
+                            "" if pd.isna(r.not_judged) else r.not_judged) for r in summary.itertuples(index=False)]))
+    if len(fz):
+        out.append("<h3>Freezes (W3C webrtc-stats definition)</h3>")
+        out.append(_table(["ssrc", "start s", "duration s", "frames before", "cause", "evidence", "frames"],
+                          [(int(r.ssrc), _round(r.start), _round(r.duration), int(r.frames_before), str(r.cause),
+                            r.evidence, f"{int(r.first_frame)}, {int(r.last_frame)}")
+                           for r in fz.itertuples(index=False)]))
+    elif len(summary):
+        out.append("<p>No video freeze (W3C webrtc-stats definition).</p>")
+    rendered = quality.rendered_frames(a)
+    for r in summary.head(MAX_STREAM_PLOTS).itertuples(index=False):
+        title = f"ssrc {int(r.ssrc)} video: frame interval, frames per second and freezes"
+        out.append(f"<h3>{_e(title)}</h3>")
+        out.append(_img(plots.frame_interval_plot(rendered, fz, int(r.ssrc), title=title), title))
+    if len(aq):
+        out.append("<h3>Audio: concealment and MOS (estimates)</h3>")
+        out.append(_table(["ssrc", "codec", "lost", "loss bursts", "late", "concealed s (estimate)", "BurstR",
+                           "one-way delay ms", "Ie / Bpl", "R", "MOS (estimate)", "inputs from"],
+                          [(int(r.ssrc), r.codec, int(r.lost), int(r.loss_bursts), int(r.late), _round(r.concealed_s),
+                            _round(r.burst_ratio), _round(r.one_way_delay_ms), f"{r.ie:g} / {r.bpl:g}",
+                            _round(r.r_factor), _round(r.mos), f"{r.model}; {r.delay_source}; {r.codec_values_source}")
+                           for r in aq.itertuples(index=False)]))
     return out
 
 

@@ -35,6 +35,7 @@ from .health_result import (  # noqa: F401  (re-exported: the public names of th
 from .health_network import _capture, _dtls, _ice, _turn
 from .health_media import _media, _recovery, _rtcp
 from .health_bwe import with_bandwidth
+from .health_quality import _quality
 
 _media = with_bandwidth(_media)  # the media judge with the bandwidth finding (estimate vs sent, health_bwe)
 
@@ -71,7 +72,7 @@ def _judge(ctx: Analysis, th: Thresholds) -> Health:
     rows = _stage("capture", _capture, ctx, th)
     several = ctx.several_calls
     for stage, fn in (("ice", _ice), ("turn", _turn), ("dtls", _dtls), ("media", _media), ("recovery", _recovery),
-                      ("rtcp", _rtcp)):
+                      ("rtcp", _rtcp), ("quality", _quality)):
         if not several:
             only = ctx.calls[0].session if len(ctx.calls) == 1 else None
             rows.extend(dict(r, session=only) for r in _stage(stage, fn, ctx, th))
@@ -89,7 +90,7 @@ def _judge(ctx: Analysis, th: Thresholds) -> Health:
 
 
 def _judged_calls(ctx: Analysis, stage: str) -> list[Analysis]:
-    """The calls a stage judges one by one: ICE and TURN every call with STUN; DTLS, media, recovery and RTCP
+    """The calls a stage judges one by one: ICE and TURN every call with STUN; DTLS, media, recovery, RTCP and quality
     every call that got past STUN (a STUN-only call has no handshake or media to judge), then what lies outside
     every call."""
     s = ctx.sessions.set_index("session")

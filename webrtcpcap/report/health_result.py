@@ -16,9 +16,9 @@ from ..analysis.handshake import compact_frames
 from ..net.layers import endpoint as _endpoint
 
 SEVERITIES = ["ok", "info", "warning", "error"]
-STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp"]
+STAGES = ["capture", "ice", "turn", "dtls", "media", "recovery", "rtcp", "quality"]
 STAGE_TITLES = {"capture": "Capture", "ice": "ICE", "turn": "TURN", "dtls": "DTLS", "media": "Media",
-                "recovery": "Recovery", "rtcp": "RTCP"}
+                "recovery": "Recovery", "rtcp": "RTCP", "quality": "Quality"}
 EVIDENCE_MAX = 24  # frames listed per finding (the first ones)
 # Checks that say a stage could not be judged for want of a key (SRTP/SRTCP no key opened): information about the
 # capture, not the call, so never the headline of an otherwise healthy call (issue 21).
@@ -98,7 +98,7 @@ class Health:
     """The health of one capture.
 
     - `findings`: one row per finding (FINDINGS_SCHEMA), in stage order: stage (category: capture, ice, turn, dtls,
-      media, recovery, rtcp), subject (string: "capture", the candidate pair, the DTLS association, "ssrc 0x1234abcd
+      media, recovery, rtcp, quality), subject (string: "capture", the candidate pair, the DTLS association, "ssrc 0x1234abcd
       video VP8 10.0.0.1:5000 → 10.0.0.2:6000", the TURN allocation), severity (ordered category ok < info <
       warning < error), check (string: what was checked, e.g. "ice.connected", "media.loss", "recovery.nack"),
       finding (one plain sentence), measured (Float64), unit (string), threshold (Float64) and threshold_name (the
@@ -112,7 +112,7 @@ class Health:
     - `verdict`: the worst severity overall; `headline` the sentence behind it.
     - `calls`: one row per call (index: session, as `cap.sessions` numbers them): verdict (the worst severity of
       its findings), headline (the first of its worst findings), findings (count), then one column per stage
-      (ice, turn, dtls, media, recovery, rtcp) with that stage's worst severity in the call (null where no finding
+      (ice, turn, dtls, media, recovery, rtcp, quality) with that stage's worst severity in the call (null where no finding
       of the stage is about the call: a STUN-only call has no DTLS or media to judge; "TURN not used" is said once
       for the capture).
       Empty when the capture holds no call.
@@ -171,7 +171,8 @@ class Health:
     def headline_finding(self) -> pd.Series | None:
         """The finding behind the headline: the first of the worst severity (stage order), except that a loss the
         receiver reports (rtcp.lost) comes before the recovery findings it causes (retransmissions lost, NACKed
-        again: a capture taken at the sender shows the loss only in the reports), and that a stage not judged for
+        again: a capture taken at the sender shows the loss only in the reports), that the longest video freeze
+        (quality.freeze) comes before the gap in the packets (media.freeze) it is seen in, and that a stage not judged for
         want of a key (UNJUDGED_CHECKS) is no headline.  None when the headline says what went right instead
         (verdict ok, or info from such stages alone)."""
         return _headline_finding_of(self.findings)
@@ -265,6 +266,11 @@ def _headline_finding_of(findings: pd.DataFrame) -> pd.Series | None:
         return None
     if str(f["stage"].iloc[0]) == "recovery" and (f["check"] == "rtcp.lost").any():
         f = f[f["check"] == "rtcp.lost"]
+    if str(f["check"].iloc[0]) == "media.freeze" and (f["check"] == "quality.freeze").any():
+        # a gap in the packets is what the capture shows; the freeze (which stream, when, how long, why) is what
+        # the user saw: the longest one heads the report (issue 20)
+        fz = f[f["check"] == "quality.freeze"]
+        return fz.loc[fz["measured"].astype("float64").idxmax()]
     return f.iloc[0]
 
 

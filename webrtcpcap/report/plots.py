@@ -800,5 +800,36 @@ def bwe_plot(result, direction: tuple | None = None, *, title: str | None = None
         if ax.lines:
             ax.legend(loc="upper right", fontsize=7)
     rate_ax.set_title(title or f"bandwidth estimation {src}:{sport} → {dst}:{dport}", fontsize=10)
+def frame_interval_plot(rendered: pd.DataFrame, freezes_df: pd.DataFrame | None, ssrc: int, *,
+                        title: str | None = None, figsize: tuple[float, float] | None = None):
+    """One video stream's frames as a viewer got them (issue 20): the interval between consecutive rendered frames
+    (ms, points, over the render time: `webrtcpcap.quality.rendered_frames` rows of `ssrc` with `rendered`), the
+    frames per second in 1 s windows (step line, right axis), and each freeze of `freezes_df`
+    (`webrtcpcap.quality.freezes`) shaded from its start to its end.  ax.lines: [fps]; ax.collections: [intervals];
+    ax.patches: one per freeze.  Returns the Figure."""
+    plt = _pyplot()
+
+    fig, ax = plt.subplots(figsize=figsize or (9.0, 3.5))
+    plt.close(fig)
+    r = rendered[(rendered["ssrc"].astype("int64") == int(ssrc)) & rendered["rendered"].astype(bool)] \
+        if len(rendered) else rendered
+    t = r["render_t"].to_numpy(dtype=float) if len(r) else np.zeros(0)
+    ax.scatter(t[1:], np.diff(t) * 1000, s=4, label="frame interval (ms)")
+    fz = freezes_df[freezes_df["ssrc"].astype("int64") == int(ssrc)] if freezes_df is not None and len(freezes_df) \
+        else None
+    if fz is not None:
+        for i, (a, b, cause) in enumerate(zip(fz["start"], fz["end"], fz["cause"].astype(str))):
+            ax.axvspan(a, b, color="tab:red", alpha=0.25, label=f"freezes ({len(fz)})" if i == 0 else None)
+    ax.set_xlabel("render time since capture start (s)")
+    ax.set_ylabel("frame interval (ms)")
+    fps_ax = ax.twinx()
+    bins = time_bins(t, 1.0)
+    if len(t):
+        inside = t[bins.inside]
+        fps = np.bincount(bins.index(inside), minlength=bins.n) / bins.window_s
+        fps_ax.step(bins.edges(), fps, where="post", color="tab:green", label="frames per second")
+    fps_ax.set_ylabel("frames per second")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title((title or f"video frames of SSRC {ssrc}") + bins.note("frame"), fontsize=10)
     fig.tight_layout()
     return fig
