@@ -189,9 +189,11 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
     timestamps after losses").  Padding-only packets (probes, which RTX streams also carry) are left out; a
     retransmitted packet whose frame lost every original is allowed not to match, so half of the timestamps
     matching, and all lying in the other stream's span, is enough ("rtp timestamps"); after an outage most
-    retransmissions resend frames lost whole, and then every timestamp that does not match must lie in a hole of
-    the other stream's sequence numbers, and have arrived after it opened ("rtp timestamps after losses", as must
-    an RTX stream whose payload type is the media's + 1 and whose packets all came after the first hole).  An RTX stream has a payload type of its own
+    retransmissions resend frames lost whole, and then, one timestamp at least matching (the tie to that stream),
+    every one that does not must lie in a hole of the other stream's sequence numbers, and have arrived after it
+    opened ("rtp timestamps after losses", as must
+    an RTX stream whose payload type is the media's + 1 and whose packets all came after the first hole).  An RTX
+    stream has a payload type of its own
     (RFC 4588 §8.1), so a stream with the same payload type is never its media.  `holes`: gaps(rtp) when already
     computed."""
     found = []
@@ -232,7 +234,7 @@ def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
             if 2 * hit.sum() >= len(mine) and (mine["t"].to_numpy()[hit] >= at[hit]).all():
                 matches.append(m)
                 continue
-            if (mine["t"].to_numpy()[hit] >= at[hit]).all() and _in_holes(other, ts, mine, ~hit).all():
+            if hit.any() and (mine["t"].to_numpy()[hit] >= at[hit]).all() and _in_holes(other, ts, mine, ~hit).all():
                 after_loss.append(m)  # the rest resend frames lost whole (an outage): each lies in a hole of `other`
                 continue
             opened = first_hole.get(_stream_key(m[STREAM_KEYS]))
