@@ -186,16 +186,15 @@ def _stream_key(values) -> tuple:
 def _rtx_by_timestamps(streams_df: pd.DataFrame, rtp: pd.DataFrame, paired: set,
                        holes: pd.DataFrame | None = None) -> list[tuple[int, int, int, str]]:
     """(rtx ssrc, media ssrc, media pt, source) for the wire evidence of rtx_pairs ("rtp timestamps", "rtp
-    timestamps after losses").  Padding-only packets (probes, which RTX streams also carry) are left out; a
-    retransmitted packet whose frame lost every original is allowed not to match, so half of the timestamps
-    matching, and all lying in the other stream's span, is enough ("rtp timestamps"); after an outage most
-    retransmissions resend frames lost whole, and then, one timestamp at least matching (the tie to that stream),
-    every one that does not must lie in a hole of the other stream's sequence numbers, and have arrived after it
-    opened ("rtp timestamps after losses", as must
-    an RTX stream whose payload type is the media's + 1 and whose packets all came after the first hole).  An RTX
-    stream has a payload type of its own
-    (RFC 4588 §8.1), so a stream with the same payload type is never its media.  `holes`: gaps(rtp) when already
-    computed."""
+    timestamps after losses").  Padding-only packets (probes, which RTX streams also carry) are left out.  An RTX
+    stream has a payload type of its own (RFC 4588 §8.1), so a stream with the same payload type is never its media.
+    - "rtp timestamps": a retransmitted packet whose frame lost every original is allowed not to match, so half of
+      the timestamps matching, and all lying in the other stream's span, is enough;
+    - "rtp timestamps after losses": after an outage most retransmissions resend frames lost whole.  Then one
+      timestamp at least must match (the tie to that stream) and every other one lie in a hole of the other
+      stream's sequence numbers, having arrived after it opened; or, with no match, the RTX payload type is the
+      media's + 1 and every packet came after the first hole.
+    `holes`: gaps(rtp) when already computed."""
     found = []
     ok = rtp[rtp["error"].isna()] if "error" in rtp.columns else rtp
     holes = gaps(ok) if holes is None else holes
