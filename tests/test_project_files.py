@@ -57,12 +57,15 @@ def _conda_dependencies() -> dict[str, str]:
 
 def test_environment_yml_matches_pyproject_dependencies_and_the_test_and_dev_extras():
     project = _pyproject()["project"]
-    wanted = {}
-    for req in project["dependencies"] + project["optional-dependencies"]["test"] + \
-            project["optional-dependencies"]["dev"]:
+    extras = project["optional-dependencies"]
+    wanted, todo = {}, list(project["dependencies"]) + ["webrtcpcap[test,dev]"]
+    while todo:  # an extra may name others (dev = webrtcpcap[test,fleet] + jupyterlab)
+        req = todo.pop(0)
         name, spec = _split(req)
-        if name != "webrtcpcap":  # dev = webrtcpcap[test] + jupyterlab
-            wanted[name] = spec
+        if name == "webrtcpcap":
+            todo += [r for extra in re.search(r"\[(.*)\]", req).group(1).split(",") for r in extras[extra.strip()]]
+        else:
+            wanted[re.sub(r"\[.*\]", "", name)] = spec
     conda = {k: v for k, v in _conda_dependencies().items() if k not in CONDA_ONLY}
     assert conda == wanted
 

@@ -4,6 +4,7 @@ connect time."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from functools import lru_cache
 
@@ -111,9 +112,12 @@ def merged_keyed(tmp_path_factory):
         return webrtcpcap.open(d / "two_calls.pcap", keylog=keylog, progress=False)
 
 
-def _judged(h, session=None) -> list[tuple]:
+def _judged(h, session=None, offset_s: float = 0.0) -> list[tuple]:
     """The findings of every stage but the capture's, as (stage, severity, check, sentence, measured): of one call
-    (its name taken off the sentence), or of a capture alone (less "TURN not used", which a call does not say)."""
+    (its name taken off the sentence), or of a capture alone (less "TURN not used", which a call does not say).
+    A time a sentence gives ("from 13.9 s") is on its file's clock, so that it can be found in Wireshark: in a file
+    holding several calls, a call's times are `offset_s` later than in its capture alone; they are given here on
+    the call's own clock."""
     f = h.findings[h.findings["stage"].astype(str) != "capture"]
     if session is not None:
         f = f[(f["session"] == session).fillna(False).to_numpy(bool)]
@@ -122,6 +126,8 @@ def _judged(h, session=None) -> list[tuple]:
         if session is None and r.check == "turn.allocation" and r.subject == "turn" and r.severity == "ok":
             continue
         sentence = str(r.finding).removeprefix(f"call {session}: ") if session is not None else str(r.finding)
+        if offset_s:
+            sentence = re.sub(r"from (\d+\.\d) s", lambda m: f"from {float(m.group(1)) - offset_s:.1f} s", sentence)
         out.append((str(r.stage), str(r.severity), r.check, sentence,
                     None if pd.isna(r.measured) else round(float(r.measured), 3)))
     return out
@@ -137,7 +143,9 @@ def test_every_stage_of_each_call_is_judged_as_the_capture_alone(keyed, merged, 
     assert list(h.calls.index) == [1, 2]
     for n, name in enumerate(names, 1):
         h1 = health(one(name))
-        assert _judged(h, n) == _judged(h1), name
+        # where the call starts in the merged file, against its start alone
+        offset = float(cap.session(n).rtp["t"].min()) - float(one(name).rtp["t"].min())
+        assert _judged(h, n, offset) == _judged(h1), name
         stages = h1.stages["severity"].astype(str)
         for stage in ("ice", "dtls", "media", "recovery", "rtcp"):
             assert str(h.calls.at[n, stage]) == stages.get(stage, "ok"), (name, stage)

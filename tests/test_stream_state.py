@@ -20,7 +20,10 @@ KEYS = ["src", "sport", "dst", "dport", "ssrc"]
 
 
 def _whole(rtp: pd.DataFrame) -> pd.DataFrame:
-    """streams(rtp) keyed as StreamState's table, RTX streams (by the timestamps) without jitter, as the summary."""
+    """streams(rtp) keyed as StreamState's table, RTX streams (by the timestamps) without jitter, as the summary.
+    Known difference (StreamState's docstring): chunks pair RTX by repeated timestamps only, not by the "after
+    losses" evidence (retransmissions of frames an outage took whole: bwe/freeze), whose RTX stream then keeps a
+    jitter figure in chunks."""
     s = streams(rtp)
     pairs = rtx_pairs(s, rtp=rtp, timestamps=True)
     s = s.assign(src=s["src"].astype(str), dst=s["dst"].astype(str))
@@ -103,8 +106,15 @@ def test_a_late_packet_from_before_the_wrap_in_the_next_chunk_is_not_a_loss_of_6
 def test_recorded_captures_in_chunks_give_the_whole_reads_figures(name):
     rtp = webrtcpcap.open(CAPTURES / name, progress=False).rtp
     whole = _whole(rtp)
+    s = streams(rtp)
+    pairs = rtx_pairs(s, rtp=rtp, timestamps=True)
+    outage_rtx = set(pairs.loc[pairs["source"].astype(str) == "rtp timestamps after losses", "rtx_ssrc"].astype(int))
     for size in (997, 5000, len(rtp) + 1):
-        _assert_same(whole, _chunked(rtp, size))
+        got = _chunked(rtp, size)
+        # the known difference (see _whole): only that stream's jitter, and only where the evidence was "after losses"
+        got.loc[got.index.get_level_values("ssrc").isin(outage_rtx), "jitter_ms"] = np.nan
+        _assert_same(whole, got)
+    assert len(outage_rtx) == (1 if name == "bwe/freeze.pcap" else 0)  # the difference stays that one stream
 
 
 def test_summarize_in_chunks_gives_the_loss_and_jitter_of_a_whole_read():

@@ -34,6 +34,7 @@ from .tables.frame_reads import udp_payloads
 from .tables.lazy import Lazy
 from .tables.payload_source import PayloadSource
 from .tables.pipeline import Carry, Decoded, decode
+from .tables.rtx import rtx_osns
 from .tables.stun_tables import stun_tables
 from .protocols.rtp_extensions import decode_extensions, sdp_extmaps
 from .tables.streams import streams
@@ -456,14 +457,19 @@ class Capture:
     def frames(self) -> pd.DataFrame:
         """One row per video frame of the video media streams (`streams` rows of kind "video", role "media"):
         `webrtcpcap.tables.frames.frames` (columns in FRAMES_SCHEMA), with keyframe verdicts where the payloads are
-        readable (`keyframes()`). Computed once. Without an SDP an RTX stream whose originals were all lost can pass for
-        video; RTX repairs need the OSNs: `tables.frames.frames(cap.rtp, ssrcs, rtx=analysis.nack.rtx_osns(...))`."""
+        readable (`keyframes()`) and RTX repairs placed in their frames (`repaired`) where the RTX payloads are (plain
+        RTP, or SRTP with its keys: the OSN is encrypted). Computed once."""
         return self._tables("frames")
 
     def _make_frames(self) -> pd.DataFrame:
         s = self.streams
         video = s.loc[(s["kind"] == "video") & (s["role"] == "media"), "ssrc"].tolist()
-        return video_frames(self.rtp, ssrcs=video, keyframes=self.keyframes())
+        rtx = s[(s["role"] == "rtx") & s["role_of"].isin(video)]
+        # a frame whose originals were all lost but came back on RTX is a frame the receiver got: with readable
+        # payloads (plain RTP, or SRTP with its keys) the OSNs place each retransmission in its frame
+        pairs = pd.DataFrame({"rtx_ssrc": rtx["ssrc"].to_numpy(), "media_ssrc": rtx["role_of"].to_numpy()})
+        osns = rtx_osns(self.rtp, pairs, self.rtp_payload) if len(pairs) else None
+        return video_frames(self.rtp, ssrcs=video, keyframes=self.keyframes(), rtx=osns)
 
     @property
     def sessions(self) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..tables import streams as _streams
 from ..tables import schema as tables
+from ..tables.rtx import RTX_OSN_SCHEMA, rtx_osns  # noqa: F401  (rtx_osns: public here too)
 from ..tables.streams import _wrap, extend_seq
 
 OUTCOMES = ["repaired", "repaired_late", "not_repaired", "not_lost"]
@@ -65,13 +66,6 @@ NACK_OUTCOMES_SCHEMA: dict[str, str] = {
     "outcome": "category",
 }
 
-RTX_OSN_SCHEMA: dict[str, str] = {
-    "frame": "uint32",
-    "t": "float64",
-    "rtx_ssrc": "uint32",
-    "media_ssrc": "uint32",
-    "osn": "UInt16",
-}
 
 UNSOLICITED_SCHEMA: dict[str, str] = {
     **tables.KEY_COLUMNS,
@@ -218,35 +212,6 @@ def _media_streams(rtp: pd.DataFrame, ssrcs) -> dict[int, _Media]:
         for a, b in zip(starts.tolist(), ends.tolist()):  # a loop over media streams
             out[int(s[a])] = _Media(t[a:b], seq[a:b], frame[a:b])
     return out
-
-
-def rtx_osns(rtp: pd.DataFrame, rtx_pairs_df: pd.DataFrame, payload) -> pd.DataFrame:
-    """The OSN (RFC 4588 §4) of every packet of the RTX streams named in `rtx_pairs_df` (`streams.rtx_pairs`), read
-    with `payload` (`Capture.rtp_payload`, which decrypts SRTP when the capture was opened with its keys).
-
-    Columns (RTX_OSN_SCHEMA): frame (uint32), t (float64), rtx_ssrc, media_ssrc (uint32), osn (UInt16: null for
-    padding-only packets, payloads under 2 bytes, and SRTP that was not decrypted or did not authenticate).  The
-    payloads are read in bulk when `payload` is a Capture's reader (webrtcpcap.net.payloads.read_heads)."""
-    if not len(rtx_pairs_df):
-        return _empty(RTX_OSN_SCHEMA)
-    media_of = dict(zip(rtx_pairs_df["rtx_ssrc"].astype(np.int64), rtx_pairs_df["media_ssrc"].astype(np.int64)))
-    rows = rtp[rtp["ssrc"].isin(list(media_of))]
-    if "error" in rows.columns:
-        rows = rows[rows["error"].isna()]
-    readable = rows
-    if "auth_ok" in rows.columns and "dtls_srtp" in rows.columns:
-        # Decrypted SRTP is plaintext for `payload`: let streams.rtx_osn read it; the rest stays unreadable.
-        readable = rows.assign(dtls_srtp=rows["dtls_srtp"].to_numpy(dtype=bool)
-                               & ~rows["auth_ok"].fillna(False).to_numpy(dtype=bool))
-
-    # not readable as RTP after all (fragment lost, SRTP failed): no OSN
-    osn = _streams.rtx_osn(readable, payload, skip_unreadable=True)
-    return pd.DataFrame({
-        "frame": rows["frame"].to_numpy().astype(np.uint32), "t": rows["t"].to_numpy(dtype=np.float64),
-        "rtx_ssrc": rows["ssrc"].to_numpy().astype(np.uint32),
-        "media_ssrc": rows["ssrc"].map(media_of).to_numpy().astype(np.uint32),
-        "osn": osn.array,
-    }).astype(RTX_OSN_SCHEMA).reset_index(drop=True)
 
 
 def _osn_table(rtp: pd.DataFrame, pairs: pd.DataFrame, payload_of) -> pd.DataFrame:

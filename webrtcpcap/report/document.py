@@ -493,6 +493,9 @@ def _bwe_html(a: Analysis) -> list[str]:
            "in the spirit of GCC's trendline filter, shaded).</p>"]
     for d in r.directions()[:2]:
         out.append(_img(plots.bwe_plot(r, d), f"bandwidth estimation {d[0]}:{d[1]} → {d[2]}:{d[3]}"))
+    return out
+
+
 def _quality_html(a: Analysis) -> list[str]:
     """The freezes (webrtcpcap.quality.freezes) as a table, one frame-interval plot per video stream with its
     freezes shaded, and the audio streams' concealment and MOS estimates."""

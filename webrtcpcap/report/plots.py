@@ -800,6 +800,10 @@ def bwe_plot(result, direction: tuple | None = None, *, title: str | None = None
         if ax.lines:
             ax.legend(loc="upper right", fontsize=7)
     rate_ax.set_title(title or f"bandwidth estimation {src}:{sport} → {dst}:{dport}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def frame_interval_plot(rendered: pd.DataFrame, freezes_df: pd.DataFrame | None, ssrc: int, *,
                         title: str | None = None, figsize: tuple[float, float] | None = None):
     """One video stream's frames as a viewer got them (issue 20): the interval between consecutive rendered frames
