@@ -197,8 +197,13 @@ def _stream_render(ssrc: int, f: pd.DataFrame, rtx: pd.DataFrame) -> pd.DataFram
     ts_ext = f["ts_ext"].to_numpy().astype(np.int64)
     base = pd.DataFrame({"ssrc": ssrc, "ts_ext": ts_ext, "frame": f["frame"].to_numpy(),
                          "first_t": f["first_t"].to_numpy(dtype=np.float64),
-                         "whole_t": f["last_t"].to_numpy(dtype=np.float64), "rendered": True, "rtx_only": False,
-                         "repaired_by_rtx": False, "missing": f["missing"].to_numpy().astype(np.int64),
+                         "whole_t": f["last_t"].to_numpy(dtype=np.float64), "rendered": True,
+                         # with readable RTX payloads cap.frames already holds the repairs (`repaired`): a frame
+                         # whose every packet is one arrived only as retransmissions
+                         "rtx_only": (f["repaired"].to_numpy() >= f["packets"].to_numpy())
+                         & (f["packets"].to_numpy() > 0),
+                         "repaired_by_rtx": f["repaired"].to_numpy() > 0,
+                         "missing": f["missing"].to_numpy().astype(np.int64),
                          "missing_before": f["missing_before"].to_numpy().astype(np.int64),
                          "keyframe": f["keyframe"].to_numpy(dtype=object), "packets": f["packets"].to_numpy(),
                          "bytes": f["bytes"].to_numpy(), "rtx_packets": 0, "rtx_last_t": np.nan})

@@ -126,18 +126,14 @@ def _is_stats(v) -> bool:
     return isinstance(v, dict) and isinstance(v.get("type"), str)
 
 
-def _internals_reports(obj: dict) -> dict[str, list[dict]]:
+def _internals_members(obj: dict):
     """A chrome://webrtc-internals dump ({"PeerConnections": {pc: {"stats": {"<id>-<member>": {"statsType",
-    "values" (a JSON list as text), "endTime"}}}}}) as the last value of every member, one report per
-    PeerConnection."""
-    out = {}
+    "values" (a JSON list as text), "startTime", "endTime"}}}}}) as (pc, stats id, member, series, values) for each
+    series with a type and at least one value."""
     pcs = obj.get("PeerConnections")
     for pc, conn in (pcs if isinstance(pcs, dict) else {}).items():
         stats = conn.get("stats") if isinstance(conn, dict) else None
-        if not isinstance(stats, dict):
-            continue
-        objects: dict[str, dict] = {}
-        for key, series in stats.items():
+        for key, series in (stats if isinstance(stats, dict) else {}).items():
             if not isinstance(series, dict) or "-" not in key:
                 continue
             sid, member = key.rsplit("-", 1)
@@ -146,14 +142,20 @@ def _internals_reports(obj: dict) -> dict[str, list[dict]]:
                 values = json.loads(values) if isinstance(values, str) else values
             except ValueError:
                 continue
-            if not isinstance(values, list) or not values:
-                continue
-            o = objects.setdefault(sid, {"id": sid, "type": series.get("statsType")})
-            o[member] = values[-1]
-            if "endTime" in series and "timestamp" not in o:
-                o["timestamp"] = series["endTime"]
-        out[str(pc)] = [o for o in objects.values() if isinstance(o.get("type"), str)]
-    return out
+            if isinstance(values, list) and values:
+                yield str(pc), sid, member, series, values
+
+
+def _internals_reports(obj: dict) -> dict[str, list[dict]]:
+    """A webrtc-internals dump (_internals_members) as the last value of every member, one report per
+    PeerConnection."""
+    objects: dict[str, dict[str, dict]] = {}
+    for pc, sid, member, series, values in _internals_members(obj):
+        o = objects.setdefault(pc, {}).setdefault(sid, {"id": sid, "type": series.get("statsType")})
+        o[member] = values[-1]
+        if "endTime" in series and "timestamp" not in o:
+            o["timestamp"] = series["endTime"]
+    return {pc: [o for o in objs.values() if isinstance(o.get("type"), str)] for pc, objs in objects.items()}
 
 
 def _reports(obj) -> tuple[dict[str, list[dict]], str | None]:
@@ -358,36 +360,19 @@ def _series_samples(obj) -> tuple[dict[str, list[tuple[object, list[dict]]]], st
 def _internals_series(obj: dict) -> dict[str, list[tuple[object, list[dict]]]]:
     """A chrome://webrtc-internals dump's every sample: each member's values spread evenly from its startTime to its
     endTime (the dump keeps no per-value time), regrouped as one stats object per id and sample index."""
-    out = {}
-    pcs = obj.get("PeerConnections")
-    for pc, conn in (pcs if isinstance(pcs, dict) else {}).items():
-        stats = conn.get("stats") if isinstance(conn, dict) else None
-        if not isinstance(stats, dict):
+    samples: dict[str, dict[object, dict[str, dict]]] = {}
+    for pc, sid, member, series, values in _internals_members(obj):
+        start, end = _timestamp(series.get("startTime")), _timestamp(series.get("endTime"))
+        if start is None or end is None or not isinstance(series.get("statsType"), str):
             continue
-        samples: dict[object, dict[str, dict]] = {}
-        for key, series in stats.items():
-            if not isinstance(series, dict) or "-" not in key or not isinstance(series.get("statsType"), str):
-                continue
-            sid, member = key.rsplit("-", 1)
-            values = series.get("values")
-            try:
-                values = json.loads(values) if isinstance(values, str) else values
-            except ValueError:
-                continue
-            if not isinstance(values, list) or not values:
-                continue
-            start, end = _timestamp(series.get("startTime")), _timestamp(series.get("endTime"))
-            if start is None or end is None:
-                continue
-            step = (end - start) / (len(values) - 1) if len(values) > 1 else pd.Timedelta(0)
-            for i, v in enumerate(values):
-                when = (start + step * i).value / 1e6  # ms since the epoch, as getStats gives it
-                o = samples.setdefault(round(when), {}).setdefault(sid, {"id": sid, "type": series["statsType"]})
-                o[member] = v
-        reports = [(when, list(objs.values())) for when, objs in sorted(samples.items())]
-        if reports:
-            out[str(pc)] = reports
-    return out
+        step = (end - start) / (len(values) - 1) if len(values) > 1 else pd.Timedelta(0)
+        for i, v in enumerate(values):
+            when = (start + step * i).value / 1e6  # ms since the epoch, as getStats gives it
+            o = samples.setdefault(pc, {}).setdefault(round(when), {}).setdefault(
+                sid, {"id": sid, "type": series["statsType"]})
+            o[member] = v
+    return {pc: [(when, list(objs.values())) for when, objs in sorted(by_time.items())]
+            for pc, by_time in samples.items() if by_time}
 
 
 def load_getstats_series(src, *, source: str | None = None) -> pd.DataFrame:
